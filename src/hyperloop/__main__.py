@@ -1,0 +1,3 @@
+from hyperloop.cli import main
+
+main()

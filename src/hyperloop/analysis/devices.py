@@ -1,0 +1,393 @@
+"""Devices as processes, like O2: a reader, one process per task instance, the writers.
+
+The reader decompresses each dataframe's pruned columns once, computes the dynamic columns
+tasks asked for once, and puts them in a shared-memory segment. The driver (this process)
+hands each dataframe to the task devices as soon as the devices producing the tables they
+consume have processed it; devices map the segment (no copy per device) and return produced
+tables in segments of their own. Several dataframes are in flight, so the reader and the
+task devices work in parallel on the job's cores. The driver is also the writer device.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hyperloop.analysis.ao2d import AO2DError
+from hyperloop.analysis.frame import Frame
+from hyperloop.analysis.metrics import READER, SINK, WRITER, DeviceMetrics, Sampler, Timer
+from hyperloop.analysis.plan import Plan
+from hyperloop.analysis.runner import (
+    DataframeSource,
+    DerivedWriter,
+    FileRecord,
+    RunResult,
+    declared_columns,
+    write_outputs,
+)
+from hyperloop.analysis.shm import MappedSegment, Segment, SegmentDir, remove_segment, write_segment
+
+IN_FLIGHT = 3  # dataframes held in shared memory at once
+
+
+@dataclass
+class _DF:
+    key: int
+    file: str
+    name: str
+    sizes: dict[str, int]
+    segments: list[Segment]
+    done: set[str] = field(default_factory=set)
+
+
+def _pin(cores: int) -> None:
+    """Restrict this process to ``cores`` CPUs (the job's allocation)."""
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+        if cores < len(allowed):
+            os.sched_setaffinity(0, allowed[:cores])
+    except (AttributeError, OSError):
+        pass
+
+
+def _dynamic_needed(plan: Plan) -> dict[str, set[str]]:
+    """Dynamic columns of file tables, computed once by the reader."""
+    return {t: cols for t, cols in plan.dynamic_columns.items() if t in plan.file_columns}
+
+
+def _reader_main(
+    plan: Plan, inputs: Sequence[str], segdir: str, out_q: Any, slots: Any, cores: int
+) -> None:
+    _pin(cores)
+    metrics = DeviceMetrics(READER)
+    source = DataframeSource(plan, metrics)
+    dynamic = _dynamic_needed(plan)
+    key = 0
+    n = 0
+    for path in inputs:
+        rec = FileRecord(file=path)
+        t0 = time.perf_counter()
+        try:
+            cpu0 = time.process_time()
+            f, dfs = source.open(path)
+            rec.dataframes_total = len(dfs)
+            out_q.put(("cpu", READER, time.process_time() - cpu0, 0))
+            with f:
+                for df in dfs:
+                    slots.acquire()
+                    cpu0 = time.process_time()
+                    before_c, before_u = metrics.bytes_compressed, metrics.bytes_uncompressed
+                    try:
+                        sizes, columns = source.read(f, df)
+                    except BaseException:
+                        slots.release()
+                        raise
+                    if dynamic:
+                        frame = Frame(df, path, plan.registry, sizes, columns)
+                        for table, cols in dynamic.items():
+                            t = frame.table(table)
+                            for col in cols:
+                                columns[(table, col)] = t[col]
+                    n += 1
+                    seg = write_segment(os.path.join(segdir, f"read-{n}"), columns)
+                    out_q.put(
+                        (
+                            "cpu",
+                            READER,
+                            time.process_time() - cpu0,
+                            (
+                                metrics.bytes_compressed - before_c,
+                                metrics.bytes_uncompressed - before_u,
+                            ),
+                        )
+                    )
+                    out_q.put(("df", key, path, df, sizes, seg))
+                    key += 1
+                    rec.dataframes += 1
+                    rec.rows += sum(sizes.values())
+        except AO2DError as exc:
+            rec.ok = False
+            rec.error_type = type(exc).__name__
+            rec.message = str(exc)
+        rec.duration = time.perf_counter() - t0
+        out_q.put(("file", rec))
+    out_q.put(("reader_done",))
+
+
+def _device_main(plan: Plan, index: int, in_q: Any, out_q: Any, segdir: str, cores: int) -> None:
+    _pin(cores)
+    inst = plan.instances[index]
+    name = inst.name
+    declared = declared_columns(plan)
+    try:
+        cpu0 = time.process_time()
+        inst.task.init()
+        out_q.put(("cpu", name, time.process_time() - cpu0, 0))
+    except Exception as exc:  # noqa: BLE001 - reported with the task name
+        out_q.put(("error", name, "", "", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+        return
+    n = 0
+    produced = [t for t in inst.task.produces]
+    while True:
+        msg = in_q.get()
+        if msg[0] == "finish":
+            try:
+                inst.task.finalize()
+                out_q.put(("histos", name, {h.name: h for h in inst.task.histos}))
+            except Exception as exc:  # noqa: BLE001
+                out_q.put(
+                    ("error", name, "", "", f"{type(exc).__name__}: {exc}", traceback.format_exc())
+                )
+            return
+        _, key, file, df, sizes, segments = msg
+        cpu0 = time.process_time()
+        wall0 = time.perf_counter()
+        maps = [MappedSegment(s) for s in segments]
+        columns: dict[tuple[str, str], Any] = {}
+        for m in maps:
+            columns.update(m.arrays())
+        frame = Frame(df, file, plan.registry, dict(sizes), columns, declared=declared)
+        frame.current_task = name
+        try:
+            inst.task.run_dataframe(frame)
+        except Exception as exc:  # noqa: BLE001
+            out_q.put(
+                ("error", name, file, df, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            )
+            return
+        seg = None
+        out_sizes: dict[str, int] = {}
+        if produced:
+            cols: dict[tuple[str, str], Any] = {}
+            for schema in produced:
+                if frame.has_table(schema.logical):
+                    table = frame.table(schema.logical)
+                    out_sizes[schema.logical] = len(table)
+                    for col in schema.columns:
+                        cols[(schema.logical, col)] = table[col]
+            n += 1
+            seg = write_segment(os.path.join(segdir, f"{index}-{n}"), cols)
+        del frame, columns
+        for m in maps:
+            m.close()
+        out_q.put(
+            (
+                "done",
+                name,
+                key,
+                seg,
+                out_sizes,
+                time.process_time() - cpu0,
+                time.perf_counter() - wall0,
+            )
+        )
+
+
+def run_devices(
+    plan: Plan,
+    inputs: Sequence[str],
+    out: Path,
+    *,
+    cores: int,
+    sample_interval: float,
+    progress: Callable[[str], None] | None,
+    job_id: str,
+) -> RunResult:
+    """Run the train with one process per device; same outputs as the in-process mode."""
+    ctx = mp.get_context("fork")
+    start_time = time.time()
+    wall0 = time.perf_counter()
+    segdir = SegmentDir()
+    out_q = ctx.Queue()
+    slots = ctx.Semaphore(IN_FLIGHT)
+    names = [inst.name for inst in plan.instances]
+    needs = {inst.name: list(inst.needs) for inst in plan.instances}
+    in_qs = {name: ctx.Queue() for name in names}
+    procs: dict[str, Any] = {}
+    reader = ctx.Process(
+        target=_reader_main,
+        name=READER,
+        args=(plan, list(inputs), str(segdir.path), out_q, slots, cores),
+        daemon=True,
+    )
+    for i, name in enumerate(names):
+        procs[name] = ctx.Process(
+            target=_device_main,
+            name=name,
+            args=(plan, i, in_qs[name], out_q, str(segdir.path), cores),
+            daemon=True,
+        )
+    reader.start()
+    for p in procs.values():
+        p.start()
+    metrics = {READER: DeviceMetrics(READER, pid=reader.pid)}
+    for inst in plan.instances:
+        metrics[inst.name] = DeviceMetrics(
+            inst.name,
+            wagon_id=inst.wagon_ids[0],
+            workflow=inst.workflow + inst.suffix,
+            pid=procs[inst.name].pid,
+        )
+    writer_m, sink_m = DeviceMetrics(WRITER), DeviceMetrics(SINK)
+    devices = [metrics[READER], *(metrics[n] for n in names), writer_m, sink_m]
+    sampler = Sampler(devices, sample_interval).start()
+    derived = DerivedWriter(plan, out, writer_m) if plan.derived_tables else None
+
+    frames: dict[int, _DF] = {}
+    order: list[int] = []
+    next_index = dict.fromkeys(names, 0)
+    busy = dict.fromkeys(names, False)
+    records: list[FileRecord] = []
+    histos: dict[str, dict[str, Any]] = {}
+    failure: dict[str, str] | None = None
+    reader_done = False
+    finished = 0
+
+    def dispatch() -> None:
+        for name in names:
+            if busy[name] or next_index[name] >= len(order):
+                continue
+            d = frames[order[next_index[name]]]
+            if all(dep in d.done for dep in needs[name]):
+                busy[name] = True
+                next_index[name] += 1
+                in_qs[name].put(("df", d.key, d.file, d.name, d.sizes, list(d.segments)))
+
+    def complete(d: _DF) -> None:
+        if derived is not None:
+            with Timer(writer_m):
+                maps = [MappedSegment(s) for s in d.segments]
+                cols: dict[tuple[str, str], Any] = {}
+                for m in maps:
+                    cols.update(m.arrays())
+                tables: dict[str, dict[str, Any]] = {}
+                for logical in plan.derived_tables:
+                    schema = plan.registry.get(logical)
+                    if (logical, next(iter(schema.columns))) in cols:
+                        tables[schema.o2name] = {c: cols[(logical, c)] for c in schema.columns}
+                derived.write(d.name, tables)
+                del cols
+                for m in maps:
+                    m.close()
+        for s in d.segments:
+            remove_segment(s)
+        slots.release()
+
+    try:
+        while not (reader_done and finished == len(order)):
+            try:
+                msg = out_q.get(timeout=1.0)
+            except queue.Empty:
+                dead = [n for n, p in procs.items() if not p.is_alive()]
+                if dead or (not reader.is_alive() and not reader_done):
+                    who = dead[0] if dead else READER
+                    failure = {
+                        "task": who,
+                        "file": "",
+                        "dataframe": "",
+                        "error": "device process died unexpectedly",
+                        "traceback": "",
+                    }
+                    break
+                continue
+            kind = msg[0]
+            if kind == "df":
+                _, key, path, df, sizes, seg = msg
+                frames[key] = _DF(key, path, df, sizes, [seg])
+                order.append(key)
+            elif kind == "cpu":
+                _, name, cpu, extra = msg
+                metrics[name].add(cpu, cpu)
+                if extra:
+                    metrics[name].bytes_compressed += extra[0]
+                    metrics[name].bytes_uncompressed += extra[1]
+            elif kind == "file":
+                rec = msg[1]
+                records.append(rec)
+                if rec.ok:
+                    metrics[READER].files_read.append(rec.file)
+                if progress:
+                    progress(
+                        f"{'ok' if rec.ok else 'FAILED'} {rec.file} ({rec.dataframes} DF, {rec.duration:.2f} s)"
+                    )
+            elif kind == "reader_done":
+                reader_done = True
+            elif kind == "done":
+                _, name, key, seg, out_sizes, cpu, wall = msg
+                metrics[name].add(cpu, wall, sum(frames[key].sizes.values()))
+                busy[name] = False
+                d = frames[key]
+                if seg is not None:
+                    d.segments.append(seg)
+                    d.sizes.update(out_sizes)
+                d.done.add(name)
+                if len(d.done) == len(names):
+                    complete(d)
+                    finished += 1
+            elif kind == "error":
+                _, name, path, df, error, tb = msg
+                failure = {
+                    "task": name,
+                    "file": path,
+                    "dataframe": df,
+                    "error": error,
+                    "traceback": tb,
+                }
+                break
+            dispatch()
+        if failure is None:
+            for name in names:
+                in_qs[name].put(("finish",))
+            while len(histos) < len(names):
+                msg = out_q.get(timeout=600)
+                if msg[0] == "histos":
+                    histos[msg[1]] = msg[2]
+                elif msg[0] == "error":
+                    _, name, path, df, error, tb = msg
+                    failure = {
+                        "task": name,
+                        "file": path,
+                        "dataframe": df,
+                        "error": error,
+                        "traceback": tb,
+                    }
+                    break
+    finally:
+        sampler.stop()
+        for p in [reader, *procs.values()]:
+            if failure is not None and p.is_alive():
+                p.terminate()
+            p.join(timeout=30)
+        segdir.close()
+
+    outputs: dict[str, str] = {}
+    if failure is None:
+        results = write_outputs(plan, out, histos, sink_m)
+        if results:
+            outputs["AnalysisResults"] = results
+        if derived is not None:
+            with Timer(writer_m):
+                path = derived.close()
+            if path:
+                outputs["AO2D"] = path
+    elif derived is not None:
+        derived.close()
+    result = RunResult(
+        out_dir=str(out),
+        files=records,
+        outputs=outputs,
+        devices=devices,
+        wall=time.perf_counter() - wall0,
+        task_failure=failure,
+        defaults_filled=plan.defaults_filled,
+    )
+    result.start_time = start_time  # type: ignore[attr-defined]
+    result.job_id = job_id  # type: ignore[attr-defined]
+    return result

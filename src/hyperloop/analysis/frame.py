@@ -1,0 +1,591 @@
+"""One dataframe as tables for tasks: the API analysis tasks program against.
+
+A ``Frame`` holds the columns read (pruned) from one ``DF_<n>`` of an AO2D file, plus the
+tables tasks produced. ``Table`` views give stored and dynamic columns (dynamic ones computed
+once per frame and shared by all tasks), row-aligned joins, row selections that remember the
+original row numbers, and groupings through index columns (tracks per collision) as
+counts/offsets/jagged arrays and vectorised within-group combinations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import awkward as ak
+import numpy as np
+
+from hyperloop.analysis.ao2d import AO2DError, CorruptFileError, MissingTableError
+from hyperloop.analysis.schema import SchemaError, SchemaRegistry, TableSchema
+
+if TYPE_CHECKING:
+    from hyperloop.analysis.ao2d import AO2DFile
+
+__all__ = [
+    "ColumnNotDeclaredError",
+    "ColumnTypeError",
+    "Frame",
+    "FrameStats",
+    "Grouping",
+    "JoinError",
+    "ProduceError",
+    "Table",
+    "reindex",
+]
+
+
+class ColumnNotDeclaredError(LookupError):
+    """A task reads a column it did not declare (or that was not read from the file)."""
+
+    def __init__(self, task: str | None, table: str, column: str, detail: str = "") -> None:
+        who = f"task {task}" if task else "the current task"
+        super().__init__(
+            f"{who} reads column {column!r} of table {table} without declaring it{detail}; "
+            f"declare it in the task's @process(...) inputs, e.g. {table}=[{column!r}]"
+        )
+        self.task = task
+        self.table = table
+        self.column = column
+
+
+class ColumnTypeError(AO2DError):
+    """A stored column's dtype cannot be converted to the dtype the schema declares."""
+
+
+class JoinError(ValueError):
+    """Tables joined row by row have different numbers of rows."""
+
+
+class ProduceError(ValueError):
+    """A task produced a table that does not fit its schema or its parent table."""
+
+
+@dataclass
+class FrameStats:
+    """What the frame computed: dynamic columns are computed once and then reused."""
+
+    dynamic_computed: int = 0
+    dynamic_reused: int = 0
+    computed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _as_index(values: np.ndarray) -> np.ndarray:
+    return np.asarray(values, dtype=np.int64)
+
+
+def reindex(index: np.ndarray, kept_rows: np.ndarray, parent_size: int) -> np.ndarray:
+    """Rewrite an index column after its target table kept only ``kept_rows`` (in order):
+    old target row -> new row number, -1 where the target row was dropped (or was -1)."""
+    mapping = np.full(parent_size + 1, -1, dtype=np.int64)  # last slot maps -1 to -1
+    mapping[np.asarray(kept_rows, dtype=np.int64)] = np.arange(len(kept_rows), dtype=np.int64)
+    idx = np.asarray(index, dtype=np.int64)
+    return mapping[np.where(idx < 0, parent_size, idx)].astype(np.int32)
+
+
+class Frame:
+    """The tables of one dataframe: pruned stored columns, produced tables, dynamic cache."""
+
+    def __init__(
+        self,
+        name: str,
+        file: str,
+        registry: SchemaRegistry,
+        sizes: Mapping[str, int],
+        columns: Mapping[tuple[str, str], np.ndarray],
+        *,
+        declared: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
+        self.name = name
+        self.file = file
+        self.registry = registry
+        self.sizes: dict[str, int] = {}
+        for table, size in sizes.items():
+            self.sizes[registry.get(table).logical] = int(size)
+        self._columns: dict[tuple[str, str], np.ndarray] = {}
+        for (table, column), values in columns.items():
+            logical = registry.get(table).logical
+            if logical not in self.sizes:
+                raise ValueError(f"{name}: column {column} given for {logical} without its size")
+            if len(values) != self.sizes[logical]:
+                raise ValueError(
+                    f"{name}: column {logical}.{column} has {len(values)} rows, "
+                    f"the table has {self.sizes[logical]}"
+                )
+            self._columns[(logical, column)] = values
+        self._dynamic: dict[tuple[str, str], np.ndarray] = {}
+        self.producers: dict[str, str | None] = {}
+        self.current_task: str | None = None
+        self.stats = FrameStats()
+        self.declared = declared  # type: ignore[assignment]
+
+    # -- declared columns ------------------------------------------------------------------
+    @property
+    def declared(self) -> dict[str, set[str]] | None:
+        """Logical table -> column names the current task may read (None: no check)."""
+        return self._declared
+
+    @declared.setter
+    def declared(self, value: Mapping[str, Iterable[str]] | None) -> None:
+        if value is None:
+            self._declared = None
+            return
+        out: dict[str, set[str]] = {}
+        for table, cols in value.items():
+            out.setdefault(self.registry.get(table).logical, set()).update(cols)
+        self._declared = out
+
+    def _check_declared(self, logical: str, column: str) -> None:
+        declared = self._declared
+        if declared is None or column in declared.get(logical, ()):
+            return
+        if logical in self.producers and self.producers[logical] == self.current_task:
+            return  # a task may read back what it produced
+        have = sorted(declared.get(logical, ()))
+        detail = f" (declared for {logical}: {', '.join(have)})" if have else ""
+        raise ColumnNotDeclaredError(self.current_task, logical, column, detail)
+
+    # -- tables ---------------------------------------------------------------------------
+    def _schema(self, name: str) -> TableSchema:
+        schema = self.registry.get(name)
+        if schema.logical not in self.sizes:
+            present = [f"{self.registry.get(t).o2name} ({t})" for t in self.sizes]
+            raise MissingTableError(
+                self.file, self.name, f"{schema.o2name} ({schema.logical})", present
+            )
+        return schema
+
+    def has_table(self, name: str) -> bool:
+        return name in self.registry and self.registry.get(name).logical in self.sizes
+
+    def table(self, name: str) -> Table:
+        """A table by logical (``UDTracks``) or O2 (``O2udtrack``) name."""
+        return Table(self, self._schema(name))
+
+    def tables(self) -> list[str]:
+        """Logical names of the tables present (read or produced)."""
+        return list(self.sizes)
+
+    def arrays(self, name: str) -> dict[str, np.ndarray]:
+        """The stored columns held for a table (all of them for produced tables)."""
+        logical = self._schema(name).logical
+        return {c: v for (t, c), v in self._columns.items() if t == logical}
+
+    @property
+    def nbytes(self) -> int:
+        return sum(v.nbytes for v in self._columns.values()) + sum(
+            v.nbytes for v in self._dynamic.values()
+        )
+
+    # -- column access --------------------------------------------------------------------
+    def _value(self, schema: TableSchema, column: str, *, check: bool = True) -> np.ndarray:
+        """Full-length values of a stored or dynamic column (dynamic ones cached)."""
+        logical = schema.logical
+        if check:
+            self._check_declared(logical, column)
+        key = (logical, column)
+        if column in schema.columns:
+            values = self._columns.get(key)
+            if values is None:
+                raise ColumnNotDeclaredError(
+                    self.current_task,
+                    logical,
+                    column,
+                    f": it was not read from {self.file} ({self.name}) because no task declared it",
+                )
+            return values
+        cached = self._dynamic.get(key)
+        if cached is not None:
+            self.stats.dynamic_reused += 1
+            return cached
+        dyn = schema.dynamic.get(column)
+        if dyn is None:
+            raise SchemaError(
+                f"table {logical} has no column {column!r}; "
+                f"known: {', '.join([*schema.columns, *schema.dynamic])}"
+            )
+        inputs = [self._value(schema, dep, check=False) for dep in dyn.inputs]
+        values = np.asarray(dyn.func(*inputs))
+        if values.shape != (self.sizes[logical],):
+            raise ValueError(
+                f"dynamic column {logical}.{column} gave shape {values.shape}, "
+                f"expected ({self.sizes[logical]},)"
+            )
+        self._dynamic[key] = values
+        self.stats.dynamic_computed += 1
+        self.stats.computed.append(key)
+        return values
+
+    # -- produced tables ------------------------------------------------------------------
+    def produce(self, schema_or_name: TableSchema | str, /, **columns: np.ndarray) -> Table:
+        """Add a table a task produced; checks its columns, dtypes, length and indices."""
+        if isinstance(schema_or_name, TableSchema):
+            schema = self.registry.register(schema_or_name)
+        else:
+            schema = self.registry.get(schema_or_name)
+        logical = schema.logical
+        who = f"task {self.current_task}" if self.current_task else "a task"
+        where = f"{who} producing {logical} in {self.name}"
+        if logical in self.sizes:
+            origin = (
+                f"produced by task {self.producers[logical]}"
+                if logical in self.producers
+                else f"read from {self.file}"
+            )
+            raise ProduceError(f"{where}: the table already exists ({origin})")
+        unknown = sorted(set(columns) - set(schema.columns))
+        missing = [c for c in schema.columns if c not in columns]
+        if unknown or missing:
+            raise ProduceError(
+                f"{where}: columns must be exactly the schema's stored columns "
+                f"({', '.join(schema.columns)}); missing: {', '.join(missing) or '-'}, "
+                f"unknown: {', '.join(unknown) or '-'}"
+            )
+        arrays: dict[str, np.ndarray] = {}
+        for col, values in columns.items():
+            arr = np.asarray(values)
+            target = schema.dtype(col)
+            if arr.ndim != 1:
+                raise ProduceError(f"{where}: column {col} must be 1-D, got shape {arr.shape}")
+            if not np.can_cast(arr.dtype, target, casting="same_kind"):
+                raise ProduceError(
+                    f"{where}: column {col} has dtype {arr.dtype}, schema says {target}"
+                )
+            arrays[col] = np.ascontiguousarray(arr.astype(target, copy=False))
+        lengths = {c: len(a) for c, a in arrays.items()}
+        if len(set(lengths.values())) > 1:
+            raise ProduceError(f"{where}: columns have different lengths {lengths}")
+        size = next(iter(lengths.values()), 0)
+        if schema.extends is not None:
+            parent = self.registry.get(schema.extends).logical
+            if parent not in self.sizes:
+                raise ProduceError(f"{where}: it extends {parent}, which is not in this dataframe")
+            if self.sizes[parent] != size:
+                raise ProduceError(
+                    f"{where}: it extends {parent} row by row, so it needs "
+                    f"{self.sizes[parent]} rows, got {size}"
+                )
+        for col, target in schema.index_columns.items():
+            target_logical = (
+                self.registry.get(target).logical if target in self.registry else target
+            )
+            n_target = self.sizes.get(target_logical)
+            if n_target is None or size == 0:
+                continue
+            idx = arrays[col]
+            lo, hi = int(idx.min()), int(idx.max())
+            if lo < -1 or hi >= n_target:
+                raise ProduceError(
+                    f"{where}: index column {col} has values in [{lo}, {hi}] but {target_logical} "
+                    f"has {n_target} rows (valid: -1 .. {n_target - 1})"
+                )
+        self.sizes[logical] = size
+        for col, arr in arrays.items():
+            self._columns[(logical, col)] = arr
+        self.producers[logical] = self.current_task
+        return Table(self, schema)
+
+    # -- construction from a file ----------------------------------------------------------
+    @classmethod
+    def from_file(
+        cls,
+        ao2d_file: AO2DFile,
+        df: str,
+        registry: SchemaRegistry,
+        needed: Mapping[str, Iterable[str]],
+    ) -> Frame:
+        """Read exactly the stored columns that ``needed`` (table -> columns, dynamic ones
+        allowed) resolves to; every table of the dataframe known to the registry gets its size."""
+        trees = ao2d_file.trees(df)
+        sizes = {}
+        for o2name, n in trees.items():
+            schema = registry.by_o2name(o2name)
+            if schema is not None:
+                sizes[schema.logical] = n
+        columns: dict[tuple[str, str], np.ndarray] = {}
+        for name, cols in needed.items():
+            schema = registry.get(name)
+            if schema.logical not in sizes:
+                raise MissingTableError(
+                    ao2d_file.path, df, f"{schema.o2name} ({schema.logical})", trees
+                )
+            stored = schema.stored_inputs(cols)
+            if not stored:
+                continue
+            for col, values in ao2d_file.read(df, schema.o2name, stored).items():
+                columns[(schema.logical, col)] = _conform(ao2d_file.path, df, schema, col, values)
+        return cls(df, ao2d_file.path, registry, sizes, columns)
+
+    def __repr__(self) -> str:
+        tables = ", ".join(f"{t}[{n}]" for t, n in self.sizes.items())
+        return f"<Frame {self.name} of {self.file}: {tables}>"
+
+
+def _conform(file: str, df: str, schema: TableSchema, column: str, values: np.ndarray):
+    target = schema.dtype(column)
+    if values.dtype == target:
+        return values
+    if not np.can_cast(values.dtype, target, casting="same_kind"):
+        raise ColumnTypeError(
+            file,
+            f"column {column} of {schema.o2name} in {df} has dtype {values.dtype}, "
+            f"the schema of {schema.logical} expects {target}",
+        )
+    return values.astype(target)
+
+
+# ---------------------------------------------------------------------------------------
+
+
+class Table:
+    """A view of one table (optionally joined with row-aligned tables, optionally a row
+    selection) in a frame. ``t[col]`` gives stored or dynamic columns as numpy arrays."""
+
+    def __init__(
+        self,
+        frame: Frame,
+        schema: TableSchema,
+        *,
+        rows: np.ndarray | None = None,
+        joined: tuple[TableSchema, ...] = (),
+    ) -> None:
+        self.frame = frame
+        self.schema = schema
+        self._rows = rows
+        self._joined = joined
+        self._cache: dict[str, np.ndarray] = {}
+
+    @property
+    def name(self) -> str:
+        return self.schema.logical
+
+    @property
+    def base_size(self) -> int:
+        """Rows of the underlying (unselected) table."""
+        return self.frame.sizes[self.schema.logical]
+
+    def __len__(self) -> int:
+        return self.base_size if self._rows is None else len(self._rows)
+
+    @property
+    def rows(self) -> np.ndarray:
+        """Original row number (in the stored table) of each row of this view."""
+        return np.arange(self.base_size) if self._rows is None else self._rows
+
+    @property
+    def is_selection(self) -> bool:
+        return self._rows is not None
+
+    @property
+    def joined(self) -> list[str]:
+        return [s.logical for s in self._joined]
+
+    def _schemas(self) -> tuple[TableSchema, ...]:
+        return (self.schema, *self._joined)
+
+    @property
+    def columns(self) -> list[str]:
+        """Stored and dynamic columns of this table and the joined ones."""
+        out: dict[str, None] = {}
+        for s in self._schemas():
+            out.update(dict.fromkeys([*s.columns, *s.dynamic]))
+        return list(out)
+
+    def __contains__(self, column: str) -> bool:
+        return any(s.has_column(column) for s in self._schemas())
+
+    def _owner(self, column: str) -> TableSchema:
+        for s in self._schemas():
+            if s.has_column(column):
+                return s
+        names = " + ".join(s.logical for s in self._schemas())
+        raise SchemaError(
+            f"table {names} has no column {column!r}; known: {', '.join(self.columns)}"
+        )
+
+    def __getitem__(self, column: str) -> np.ndarray:
+        cached = self._cache.get(column)
+        if cached is not None:
+            return cached
+        values = self.frame._value(self._owner(column), column)
+        if self._rows is not None:
+            values = values[self._rows]
+            self._cache[column] = values
+        return values
+
+    def arrays(self, *columns: str) -> dict[str, np.ndarray]:
+        return {c: self[c] for c in columns}
+
+    # -- views ----------------------------------------------------------------------------
+    def join(self, *others: str | Table) -> Table:
+        """Row-aligned join (``TracksExtra`` on ``Tracks``): columns of all, same rows."""
+        joined = list(self._joined)
+        for other in others:
+            if isinstance(other, Table):
+                if other.frame is not self.frame:
+                    raise JoinError(f"cannot join {other.name} of another frame onto {self.name}")
+                if other.is_selection:
+                    raise JoinError(
+                        f"join the full table {other.name} onto {self.name}, then select rows"
+                    )
+                extra = other._schemas()
+            else:
+                extra = (self.frame._schema(other),)
+            for schema in extra:
+                n = self.frame.sizes[schema.logical]
+                if n != self.base_size:
+                    raise JoinError(
+                        f"{self.frame.name} of {self.frame.file}: cannot join {schema.logical} "
+                        f"({n} rows) onto {self.name} ({self.base_size} rows); joined tables "
+                        "must be row-aligned"
+                    )
+                if schema.logical != self.schema.logical and schema not in joined:
+                    joined.append(schema)
+        return Table(self.frame, self.schema, rows=self._rows, joined=tuple(joined))
+
+    def select(self, mask_or_indices: np.ndarray) -> Table:
+        """A view of a subset of rows: a boolean mask or row numbers of this view."""
+        sel = np.asarray(mask_or_indices)
+        if sel.dtype == bool:
+            if sel.shape != (len(self),):
+                raise ValueError(
+                    f"selection mask on {self.name} has shape {sel.shape}, expected ({len(self)},)"
+                )
+            local = np.flatnonzero(sel)
+        elif sel.size == 0 or np.issubdtype(sel.dtype, np.integer):
+            local = sel.astype(np.int64, copy=False).ravel()
+            if local.size and (local.min() < -len(self) or local.max() >= len(self)):
+                raise IndexError(f"row numbers out of range for {self.name} of {len(self)} rows")
+        else:
+            raise TypeError(f"select() takes a boolean mask or integer rows, got {sel.dtype}")
+        rows = local if self._rows is None else self._rows[local]
+        return Table(self.frame, self.schema, rows=rows, joined=self._joined)
+
+    def grouped_by(self, parent: str | Table, *, column: str | None = None) -> Grouping:
+        """Group this view's rows by the parent row their index column points to."""
+        parent_name = parent.name if isinstance(parent, Table) else parent
+        target = self.frame.registry.get(parent_name).logical
+        candidates = [
+            (s, c)
+            for s in self._schemas()
+            for c, t in s.index_columns.items()
+            if self.frame.registry.get(t).logical == target
+        ]
+        if column is not None:
+            candidates = [(s, c) for s, c in candidates if c == column]
+        if not candidates:
+            raise SchemaError(
+                f"table {self.name} has no index column pointing to {target}"
+                + (f" named {column!r}" if column else "")
+            )
+        if len(candidates) > 1:
+            names = ", ".join(c for _, c in candidates)
+            raise SchemaError(
+                f"table {self.name} has several index columns to {target} ({names}); "
+                "pass column=..."
+            )
+        _, index_column = candidates[0]
+        n_parent = self.frame.sizes.get(target)
+        if n_parent is None:
+            self.frame._schema(target)  # raises MissingTableError
+        idx = _as_index(self[index_column])
+        if idx.size and idx.max() >= n_parent:
+            raise CorruptFileError(
+                self.frame.file,
+                f"dataframe {self.frame.name}: index column {index_column} of {self.name} "
+                f"has values up to {idx.max()} but {target} has {n_parent} rows",
+            )
+        if isinstance(parent, Table) and parent.is_selection:
+            mapping = np.full(n_parent + 1, -1, dtype=np.int64)
+            mapping[parent.rows] = np.arange(len(parent))
+            idx = mapping[np.where(idx < 0, n_parent, idx)]
+            n_parent = len(parent)
+        return Grouping(self, target, idx, n_parent, index_column)
+
+    def __repr__(self) -> str:
+        name = " + ".join(s.logical for s in self._schemas())
+        sel = f", selection of {self.base_size}" if self.is_selection else ""
+        return f"<Table {name} [{len(self)} rows{sel}] in {self.frame.name}>"
+
+
+class Grouping:
+    """The rows of a table view per row of a parent table (e.g. tracks per collision).
+
+    Rows whose index is -1 (unassigned) belong to no group. ``order`` lists the view's rows
+    sorted by parent (stable), or is None when the view is already sorted with no -1 rows.
+    """
+
+    def __init__(
+        self, table: Table, parent: str, parent_index: np.ndarray, n_parent: int, column: str
+    ) -> None:
+        self.table = table
+        self.parent = parent
+        self.column = column
+        self.parent_index = parent_index
+        valid = parent_index >= 0
+        self.counts = np.bincount(parent_index[valid], minlength=n_parent).astype(np.int64)
+        self.offsets = np.zeros(n_parent + 1, dtype=np.int64)
+        np.cumsum(self.counts, out=self.offsets[1:])
+        all_valid = bool(valid.all())
+        if all_valid and bool(np.all(parent_index[1:] >= parent_index[:-1])):
+            self.order: np.ndarray | None = None
+        else:
+            kept = np.flatnonzero(valid) if not all_valid else np.arange(len(parent_index))
+            self.order = kept[np.argsort(parent_index[kept], kind="stable")]
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    @property
+    def sorted_rows(self) -> np.ndarray:
+        """Rows of the view in group order (only rows that belong to a group)."""
+        return np.arange(len(self.parent_index)) if self.order is None else self.order
+
+    def indices(self) -> ak.Array:
+        """Row numbers (of the view) per group, as a jagged array."""
+        return ak.unflatten(self.sorted_rows, self.counts)
+
+    def jagged(self, column: str) -> ak.Array:
+        """A column of the view per group: ``ak.unflatten`` of the sorted values by counts."""
+        values = self.table[column]
+        if self.order is not None:
+            values = values[self.order]
+        return ak.unflatten(values, self.counts)
+
+    def combinations(self, n: int = 2, *, return_group: bool = False) -> tuple[np.ndarray, ...]:
+        """Row numbers of all unordered n-tuples of distinct rows within each group
+        (i < j in group order); with ``return_group`` the parent row of each tuple is last."""
+        if n < 2:
+            raise ValueError(f"combinations need n >= 2, got {n}")
+        combos = ak.combinations(self.indices(), n)
+        out = tuple(ak.to_numpy(ak.flatten(combos[str(k)])).astype(np.int64) for k in range(n))
+        if return_group:
+            out = (*out, np.repeat(np.arange(len(self.counts)), ak.to_numpy(ak.num(combos))))
+        return out
+
+    def pairs(
+        self, other: Grouping | None = None, *, return_group: bool = False
+    ) -> tuple[np.ndarray, ...]:
+        """Pairs within each group: unordered pairs of this grouping (``other`` None), or
+        every (row of this, row of ``other``) in the same parent row (trigger x associated)."""
+        if other is None:
+            return self.combinations(2, return_group=return_group)
+        if other.parent != self.parent or len(other) != len(self):
+            raise ValueError(
+                f"pairs of groupings need the same parent: {self.parent}[{len(self)}] vs "
+                f"{other.parent}[{len(other)}]"
+            )
+        cart = ak.cartesian([self.indices(), other.indices()])
+        out = (
+            ak.to_numpy(ak.flatten(cart["0"])).astype(np.int64),
+            ak.to_numpy(ak.flatten(cart["1"])).astype(np.int64),
+        )
+        if return_group:
+            out = (*out, np.repeat(np.arange(len(self)), self.counts * other.counts))
+        return out
+
+    def __repr__(self) -> str:
+        return (
+            f"<Grouping of {self.table.name} by {self.parent} via {self.column}: "
+            f"{len(self)} groups, {int(self.counts.sum())} rows>"
+        )

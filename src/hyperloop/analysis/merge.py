@@ -1,0 +1,400 @@
+"""Merge job outputs: ``AnalysisResults.root`` histograms summed, derived AO2D dataframes kept apart.
+
+Streaming: each input is opened once, read, closed; only one running accumulator per
+histogram (or one dataframe at a time for AO2D) is held, so memory is bounded by about one
+input file, not N. The output is written to a temporary file beside the target and renamed
+at the end, so a failed merge never leaves a half-written output.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import uproot
+
+from hyperloop.analysis.ao2d_writer import AO2DWriter
+from hyperloop.analysis.results import (
+    StoredHistogram,
+    atomic_output,
+    from_uproot,
+    get_directory,
+    is_histogram_class,
+    make_codec,
+    walk,
+    write_histogram,
+)
+
+_DF_RE = re.compile(r"^DF_(\d+)$")
+_TREE_CLASSES = ("TTree", "TNtuple")
+
+
+class MergeError(RuntimeError):
+    """A merge that cannot proceed; the message names the input file and object."""
+
+
+@dataclass
+class MergeReport:
+    """What a merge did: counts for the summary line, renamed dataframes, unmerged objects."""
+
+    output: Path
+    kind: str  # "results" or "ao2d"
+    files: int
+    histograms: int = 0
+    dataframes: int = 0
+    trees: int = 0
+    renamed: dict[str, str] = field(default_factory=dict)  # "input.root:DF_1" -> "DF_7"
+    copied: list[str] = field(default_factory=list)  # objects kept from their first file
+    skipped: list[str] = field(default_factory=list)  # objects that could not be carried
+    seconds: float = 0.0
+    output_bytes: int = 0
+
+    def summary(self) -> str:
+        what = (
+            f"{self.histograms} histograms"
+            if self.kind == "results"
+            else f"{self.dataframes} dataframes ({self.trees} trees)"
+        )
+        text = f"merged {self.files} files into {self.output}: {what}"
+        if self.renamed:
+            text += f", {len(self.renamed)} dataframes renamed"
+        if self.copied:
+            text += f", {len(self.copied)} objects copied unmerged"
+        if self.skipped:
+            text += f", {len(self.skipped)} objects skipped"
+        return text + f" ({self.output_bytes / 1e6:.2f} MB, {self.seconds:.2f} s)"
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def _check_inputs(out_path: str | os.PathLike, inputs: Sequence[str | os.PathLike]) -> list[str]:
+    if not inputs:
+        raise MergeError("no input files given; expected at least one ROOT file to merge")
+    paths = [os.fspath(p) for p in inputs]
+    out = Path(out_path).resolve()
+    for p in paths:
+        if not os.path.isfile(p):
+            raise MergeError(f"input file not found: {p}")
+        if Path(p).resolve() == out:
+            raise MergeError(f"output {out_path} is also an input; choose another output path")
+    return paths
+
+
+def _open(path: str) -> Any:
+    try:
+        return uproot.open(path, object_cache=None, array_cache=None)
+    except Exception as exc:  # uproot raises many types for broken files
+        raise MergeError(f"{path}: not a readable ROOT file ({_short(exc)})") from exc
+
+
+def _short(exc: BaseException) -> str:
+    """An exception as one line (uproot's messages span several)."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+def file_kind(path: str | os.PathLike) -> str:
+    """``"ao2d"`` if the file has top-level ``DF_`` directories of TTrees, else ``"results"``."""
+    with _open(os.fspath(path)) as f:
+        try:
+            top = f.classnames(recursive=False, cycle=False)
+            for name, cls in top.items():
+                if _DF_RE.match(name) and cls in ("TDirectory", "TDirectoryFile"):
+                    inner = f[name].classnames(recursive=False, cycle=False).values()
+                    if any(c in _TREE_CLASSES for c in inner):
+                        return "ao2d"
+        except MergeError:
+            raise
+        except Exception as exc:
+            raise MergeError(f"{path}: corrupt ROOT file ({_short(exc)})") from exc
+    return "results"
+
+
+# ----------------------------------------------------------------------------- histograms
+
+
+def _describe(axis_index: int, h: StoredHistogram) -> str:
+    a = h.axes[axis_index]
+    kind = "labels " + ",".join(a.labels) if a.labels else f"[{a.low:g}, {a.high:g}]"
+    return f"axis {axis_index}: {a.nbins} bins {kind}"
+
+
+def _family(h: StoredHistogram) -> tuple[str, int]:
+    kind = "profile" if h.is_profile else "thn" if h.is_thn else "th"
+    return kind, h.ndim
+
+
+def _with_sumw2(h: StoredHistogram) -> np.ndarray:
+    return h.sumw2 if h.sumw2 is not None else h.contents
+
+
+def add_into(acc: StoredHistogram, new: StoredHistogram, where: str, first_file: str) -> None:
+    """Add ``new`` into the accumulator ``acc`` (in place); ROOT's TH1::Add for equal bins."""
+    if _family(acc) != _family(new):
+        raise MergeError(
+            f"{where}: is a {new.classname} but {first_file} has a {acc.classname}; "
+            "cannot add histograms of different kinds or dimensions"
+        )
+    for i, (a, b) in enumerate(zip(acc.axes, new.axes, strict=True)):
+        if not a.same_binning(b):
+            raise MergeError(
+                f"{where}: bin structure differs from {first_file} "
+                f"({_describe(i, new)} here, {_describe(i, acc)} there)"
+            )
+    if acc.sumw2 is not None or new.sumw2 is not None:
+        acc.sumw2 = _with_sumw2(acc) + _with_sumw2(new)
+    acc.contents += new.contents
+    if acc.is_profile:
+        if acc.bin_sumw2 is not None or new.bin_sumw2 is not None:
+            a2 = acc.bin_sumw2 if acc.bin_sumw2 is not None else acc.bin_entries
+            b2 = new.bin_sumw2 if new.bin_sumw2 is not None else new.bin_entries
+            acc.bin_sumw2 = a2 + b2
+        acc.bin_entries += new.bin_entries
+    for key, value in new.stats.items():
+        if acc.is_thn and key == "fTsumw2":
+            continue
+        acc.stats[key] = acc.stats[key] + value
+    if acc.is_thn:
+        # THn marks "no Sumw2" with fTsumw2 = -1; an input without errors counts sum w.
+        both = (acc.stats["fTsumw2"], new.stats["fTsumw2"])
+        if acc.sumw2 is None:
+            acc.stats["fTsumw2"] = -1.0
+        else:
+            acc.stats["fTsumw2"] = sum(max(v, 0.0) for v in both)
+
+
+def _own(h: StoredHistogram) -> StoredHistogram:
+    """A private, writable copy of the arrays (uproot may hand out read-only views)."""
+    h.contents = np.array(h.contents, dtype=np.float64)
+    for attr in ("sumw2", "bin_entries", "bin_sumw2"):
+        value = getattr(h, attr)
+        if value is not None:
+            setattr(h, attr, np.array(value, dtype=np.float64))
+    h.stats = {k: np.array(v) if isinstance(v, np.ndarray) else v for k, v in h.stats.items()}
+    return h
+
+
+def merge_results(
+    out_path: str | os.PathLike,
+    inputs: Sequence[str | os.PathLike],
+    *,
+    compression: str = "zlib",
+    level: int = 1,
+) -> MergeReport:
+    """Sum every histogram of several ``AnalysisResults.root`` files into ``out_path``.
+
+    TH1/TH2/TH3 (C/S/I/F/D; the first file's class is kept), TProfile/2D/3D and THnT are
+    summed with their Sumw2, entries and statistics, in nested directories too; histograms
+    missing from some inputs are kept; other objects are copied from the first file having
+    them (listed in ``report.copied``). Different binning raises MergeError naming both files.
+    """
+    start = time.perf_counter()
+    paths = _check_inputs(out_path, inputs)
+    report = MergeReport(output=Path(out_path), kind="results", files=len(paths))
+    acc: dict[tuple[str, str], StoredHistogram] = {}
+    origin: dict[tuple[str, str], str] = {}
+    codec = make_codec(compression, level)
+    with atomic_output(out_path) as tmp, uproot.recreate(tmp, compression=codec) as out:
+        for path in paths:
+            with _open(path) as f:
+                try:
+                    items = list(walk(f))
+                except Exception as exc:
+                    raise MergeError(
+                        f"{path}: corrupt directory structure ({_short(exc)})"
+                    ) from exc
+                for dname, name, cls in items:
+                    key = (dname, name)
+                    full = f"{dname}/{name}" if dname else name
+                    where = f"{path}: {full}"
+                    if not is_histogram_class(cls):
+                        if key in acc:
+                            raise MergeError(
+                                f"{where}: is a {cls}, not a histogram as in {origin[key]}"
+                            )
+                        if key not in origin:  # copied once, from the first file having it
+                            _copy_object(out, f, dname, name, cls, where, report)
+                            origin[key] = path
+                        continue
+                    try:
+                        hist = from_uproot(f[full])
+                    except Exception as exc:
+                        raise MergeError(f"{where}: cannot read {cls} ({_short(exc)})") from exc
+                    if key in acc:
+                        add_into(acc[key], hist, where, origin[key])
+                    elif key in origin:
+                        raise MergeError(
+                            f"{where}: is a {cls} but not a histogram in {origin[key]}"
+                        )
+                    else:
+                        acc[key] = _own(hist)
+                        origin[key] = path
+        for (dname, name), h in acc.items():
+            write_histogram(get_directory(out, dname), name, h)
+    report.histograms = len(acc)
+    report.seconds = time.perf_counter() - start
+    report.output_bytes = os.path.getsize(out_path)
+    return report
+
+
+def _copy_object(
+    out: Any, f: Any, dname: str, name: str, cls: str, where: str, report: MergeReport
+) -> None:
+    """Copy an object this module cannot sum (e.g. THnSparse, TList) raw from its first file."""
+    label = f"{dname}/{name}" if dname else name
+    if cls in _TREE_CLASSES:
+        report.skipped.append(f"{label} ({cls}: trees are not merged in results files)")
+        return
+    source = f[dname] if dname else f
+    try:
+        get_directory(out, dname).copy_from(source, filter_name=lambda n: n == name)
+    except Exception as exc:
+        report.skipped.append(f"{label} ({cls}: cannot copy: {exc})")
+        return
+    report.copied.append(f"{label} ({cls})")
+
+
+# ----------------------------------------------------------------------------- AO2D
+
+
+def _dataframes(path: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """DF_ directory names and the other top-level (name, class) of an AO2D file."""
+    with _open(path) as f:
+        try:
+            top = f.classnames(recursive=False, cycle=False)
+        except Exception as exc:
+            raise MergeError(f"{path}: corrupt ROOT file ({_short(exc)})") from exc
+    dfs = [
+        n for n, c in top.items() if c in ("TDirectory", "TDirectoryFile") and n.startswith("DF_")
+    ]
+    others = [(n, c) for n, c in top.items() if n not in dfs]
+    return dfs, others
+
+
+def _read_tree(tree: Any, where: str) -> dict[str, np.ndarray]:
+    try:
+        arrays = tree.arrays(library="np")
+    except Exception as exc:
+        raise MergeError(f"{where}: cannot read tree ({type(exc).__name__}: {exc})") from exc
+    out = {}
+    for col, arr in arrays.items():
+        if arr.dtype == object:
+            raise MergeError(f"{where}: column {col} is variable-length; not supported yet")
+        if arr.dtype.byteorder not in ("=", "|"):
+            arr = arr.astype(arr.dtype.newbyteorder("="))
+        out[col] = arr
+    return out
+
+
+def merge_ao2d(
+    out_path: str | os.PathLike,
+    inputs: Sequence[str | os.PathLike],
+    *,
+    compression: str = "zstd",
+    level: int = 5,
+) -> MergeReport:
+    """Concatenate derived AO2D files keeping every dataframe distinct.
+
+    A ``DF_<id>`` name already taken by an earlier input gets a new id (one above the
+    largest id of all inputs, counting up in input order), so index columns stay valid —
+    unlike ``hadd``, which fuses same-named dataframes. Trees are copied with their columns
+    and dtypes unchanged; ``parentFiles`` maps are united (renamed dataframes follow).
+    """
+    from hyperloop.analysis.ao2d import read_tmap_of_strings, write_parent_files
+
+    start = time.perf_counter()
+    paths = _check_inputs(out_path, inputs)
+    listing = {p: _dataframes(p) for p in paths}  # validates every input before writing
+    ids = [int(m.group(1)) for dfs, _ in listing.values() for d in dfs if (m := _DF_RE.match(d))]
+    next_id = max(ids, default=0) + 1
+    report = MergeReport(output=Path(out_path), kind="ao2d", files=len(paths))
+    taken: set[str] = set()
+    parents: dict[str, str] = {}
+    copied_top: set[str] = set()
+    with (
+        atomic_output(out_path) as tmp,
+        AO2DWriter(tmp, compression=compression, level=level) as writer,
+    ):
+        for path in paths:
+            dfs, others = listing[path]
+            with _open(path) as f:
+                renames: dict[str, str] = {}
+                for df in dfs:
+                    new = df
+                    if new in taken:
+                        new = f"DF_{next_id}"
+                        next_id += 1
+                        renames[df] = new
+                        report.renamed[f"{path}:{df}"] = new
+                    tables = {}
+                    trees = f[df].classnames(recursive=False, cycle=False)
+                    for tname, cls in trees.items():
+                        if cls not in _TREE_CLASSES:
+                            report.skipped.append(f"{path}:{df}/{tname} ({cls})")
+                            continue
+                        tables[tname] = _read_tree(f[f"{df}/{tname}"], f"{path}: {df}/{tname}")
+                    writer.write_dataframe(new, tables)
+                    taken.add(new)
+                    report.trees += len(tables)
+                for name, cls in others:
+                    if name == "parentFiles" and cls == "TMap":
+                        try:
+                            mapping = read_tmap_of_strings(f.key(name))
+                        except Exception as exc:
+                            raise MergeError(f"{path}: cannot read parentFiles ({exc})") from exc
+                        for k, v in mapping.items():
+                            parents[renames.get(k, k)] = v
+                    elif name not in copied_top:
+                        _copy_object(writer.file, f, "", name, cls, f"{path}: {name}", report)
+                        copied_top.add(name)
+        if parents:
+            write_parent_files(writer.file, parents)
+    report.dataframes = len(taken)
+    report.seconds = time.perf_counter() - start
+    report.output_bytes = os.path.getsize(out_path)
+    return report
+
+
+def merge_any(
+    out_path: str | os.PathLike, inputs: Sequence[str | os.PathLike], **options: Any
+) -> MergeReport:
+    """Merge results or derived AO2D files, detected from their content (all of one kind)."""
+    paths = _check_inputs(out_path, inputs)
+    kinds = {p: file_kind(p) for p in paths}
+    if len(set(kinds.values())) > 1:
+        first = paths[0]
+        odd = next(p for p in paths if kinds[p] != kinds[first])
+        raise MergeError(
+            f"cannot merge different kinds of files: {first} is {kinds[first]}, {odd} is {kinds[odd]}"
+        )
+    merge = merge_ao2d if kinds[paths[0]] == "ao2d" else merge_results
+    return merge(out_path, paths, **options)
+
+
+def benchmark_merge(inputs: Iterable[str | os.PathLike], out_path: str | os.PathLike) -> dict:
+    """Merge once and return measured figures (for a later benchmark script).
+
+    Returns seconds, input/output MB, MB/s over the inputs and the growth of this process's peak RSS.
+    """
+    import resource
+
+    paths = [os.fspath(p) for p in inputs]
+    peak0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    report = merge_any(out_path, paths)
+    peak1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    in_mb = sum(os.path.getsize(p) for p in paths) / 1e6
+    return {
+        "kind": report.kind,
+        "files": report.files,
+        "seconds": report.seconds,
+        "input_mb": in_mb,
+        "output_mb": report.output_bytes / 1e6,
+        "mb_per_s": in_mb / report.seconds if report.seconds else float("inf"),
+        "peak_rss_growth_mb": (peak1 - peak0) / 1e3,  # ru_maxrss is in kB on Linux
+    }

@@ -1,0 +1,263 @@
+"""From a train spec to an execution plan, checked before any data is read.
+
+The plan instantiates every task of every workflow instance with its configuration
+(defaults filled in and reported), runs a dependency needed by several wagons with the same
+configuration once, orders tasks by the tables they consume and produce, and works out the
+stored columns to read per table (the union over the train: column pruning). A missing
+producer, two producers of one table, or a cycle is an error here, not mid-run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hyperloop.analysis.o2config import parse_task_config
+from hyperloop.analysis.schema import SchemaRegistry, TableSchema, default_registry
+from hyperloop.analysis.spec import TrainSpec, WorkflowEntry
+from hyperloop.analysis.task import Task
+from hyperloop.analysis.workflows import Package, Workflow
+
+
+class PlanError(ValueError):
+    """A train that cannot run: unknown workflow/task, missing producer, cycle, conflict."""
+
+
+@dataclass
+class TaskInstance:
+    """One task of one workflow instance, configured."""
+
+    task: Task
+    workflow: str
+    suffix: str
+    wagon_ids: list[int | None]
+    entry_index: int
+    needs: list[str] = field(default_factory=list)  # instance names this one waits for
+
+    @property
+    def name(self) -> str:
+        return self.task.instance_name
+
+
+@dataclass
+class Plan:
+    """What to run, in which order, reading which columns."""
+
+    instances: list[TaskInstance]
+    registry: SchemaRegistry
+    file_columns: dict[str, set[str]]  # logical file table -> stored columns to read
+    dynamic_columns: dict[str, set[str]]  # logical table -> dynamic columns tasks use
+    produced: dict[str, str]  # logical produced table -> producing instance name
+    derived_tables: list[str]  # logical produced tables written to the derived AO2D
+    defaults_filled: dict[str, list[str]]  # instance -> parameters that took defaults
+    shared: dict[str, list[int | None]]  # instance -> wagon ids sharing it (deduplicated)
+    spec: TrainSpec
+
+    def instance(self, name: str) -> TaskInstance:
+        for inst in self.instances:
+            if inst.name == name:
+                return inst
+        raise KeyError(name)
+
+    def file_tables(self) -> dict[str, set[str]]:
+        """O2 tree name -> stored columns to read."""
+        return {self.registry.get(t).o2name: cols for t, cols in self.file_columns.items()}
+
+
+def _config_key(workflow: str, tasks: Iterable[Task]) -> str:
+    return json.dumps(
+        [workflow, [(t.name, t.export_config()) for t in tasks]], sort_keys=True, default=str
+    )
+
+
+def _instantiate(entry: WorkflowEntry, wf: Workflow, index: int) -> list[Task]:
+    known = {t.name for t in wf.tasks}
+    for task_name in entry.configuration:
+        if task_name.startswith("internal-dpl-") or task_name in known:
+            continue
+        raise PlanError(
+            f"workflows[{index}] ({wf.name}{entry.suffix}): the configuration names task "
+            f"{task_name!r}, which workflow {wf.name!r} does not have (tasks: {', '.join(sorted(known))})"
+        )
+    tasks = []
+    for task_cls in wf.tasks:
+        raw = entry.configuration.get(task_cls.name, {})
+        values = parse_task_config(task_cls.name, raw, task_cls.configurables())
+        tasks.append(task_cls(values, suffix=entry.suffix))
+    return tasks
+
+
+def build_plan(
+    spec: TrainSpec, package: Package, *, registry: SchemaRegistry | None = None
+) -> Plan:
+    """Check and order the train; raises PlanError (or ConfigurationError) before reading."""
+    registry = registry.copy() if registry is not None else default_registry()
+    file_table_names = {t.logical for t in registry.tables()}
+
+    instances: list[TaskInstance] = []
+    by_key: dict[str, list[TaskInstance]] = {}
+    shared: dict[str, list[int | None]] = {}
+    seen_names: dict[str, int] = {}
+    for index, entry in enumerate(spec.workflows):
+        wf = package.get(entry.workflow_name)
+        tasks = _instantiate(entry, wf, index)
+        key = _config_key(wf.name, tasks)
+        if wf.produces() and key in by_key:
+            # a dependency several wagons need with the same configuration runs once
+            for inst in by_key[key]:
+                inst.wagon_ids.append(entry.wagon_id)
+                shared[inst.name] = inst.wagon_ids
+            continue
+        group = []
+        for task in tasks:
+            if task.instance_name in seen_names:
+                raise PlanError(
+                    f"workflows[{index}] ({wf.name}): task instance {task.instance_name!r} is "
+                    f"already defined by workflows[{seen_names[task.instance_name]}]; give the "
+                    "second instance a different suffix"
+                )
+            seen_names[task.instance_name] = index
+            inst = TaskInstance(task, wf.name, entry.suffix, [entry.wagon_id], index)
+            instances.append(inst)
+            group.append(inst)
+        by_key[key] = group
+
+    # producers
+    produced: dict[str, str] = {}
+    for inst in instances:
+        for table in inst.task.produces:
+            if table.logical in produced:
+                raise PlanError(
+                    f"table {table.logical} is produced twice in this train: by "
+                    f"{produced[table.logical]} and by {inst.name} (a service with two "
+                    "different configurations cannot share a train)"
+                )
+            if table.logical in file_table_names and registry.get(table.logical) != table:
+                if not _same_table(registry.get(table.logical), table):
+                    raise PlanError(
+                        f"{inst.name} produces {table.logical}, which clashes with a known table"
+                    )
+            registry.register(table, replace=True)
+            produced[table.logical] = inst.name
+
+    # consumers -> edges, file columns
+    file_columns: dict[str, set[str]] = {}
+    dynamic_columns: dict[str, set[str]] = {}
+    for inst in instances:
+        for table_name, cols in inst.task.reads().items():
+            if table_name not in registry:
+                raise PlanError(_missing_producer(inst, table_name, package))
+            table = registry.get(table_name)
+            for col in cols:
+                if not table.has_column(col):
+                    raise PlanError(
+                        f"task {inst.name} reads column {col!r} of {table.logical}, which has "
+                        f"no such column (stored: {', '.join(table.columns)}; dynamic: "
+                        f"{', '.join(table.dynamic) or 'none'})"
+                    )
+            _add_needs(inst, table, produced, registry)
+            stored = table.stored_inputs(cols)
+            dyn = {c for c in cols if c in table.dynamic}
+            if dyn:
+                dynamic_columns.setdefault(table.logical, set()).update(dyn)
+                # dynamic columns need their stored inputs
+            if table.logical in produced:
+                continue
+            if table.logical not in file_table_names:
+                raise PlanError(_missing_producer(inst, table.logical, package))
+            file_columns.setdefault(table.logical, set()).update(stored)
+    # parents of joined file tables must be read at least for their row count
+    for inst in instances:
+        inst.needs = [n for n in dict.fromkeys(inst.needs) if n != inst.name]
+
+    ordered = _toposort(instances)
+
+    derived_tables: list[str] = []
+    if spec.derived_data:
+        for name in spec.output_director.tables:
+            if name not in registry:
+                raise PlanError(f"OutputDirector names table {name!r}, which is not known")
+            logical = registry.get(name).logical
+            if logical not in produced:
+                raise PlanError(
+                    f"OutputDirector saves {logical}, but no task of the train produces it"
+                )
+            derived_tables.append(logical)
+
+    return Plan(
+        instances=ordered,
+        registry=registry,
+        file_columns=file_columns,
+        dynamic_columns=dynamic_columns,
+        produced=produced,
+        derived_tables=derived_tables,
+        defaults_filled={i.name: list(i.task.defaulted) for i in ordered},
+        shared={k: v for k, v in shared.items()},
+        spec=spec,
+    )
+
+
+def _same_table(a: TableSchema, b: TableSchema) -> bool:
+    return a.o2name == b.o2name and dict(a.columns) == dict(b.columns)
+
+
+def _add_needs(
+    inst: TaskInstance, table: TableSchema, produced: dict[str, str], registry: SchemaRegistry
+) -> None:
+    """The instance waits for the producer of ``table`` (and of tables it extends)."""
+    seen = set()
+    current: TableSchema | None = table
+    while current is not None and current.logical not in seen:
+        seen.add(current.logical)
+        producer = produced.get(current.logical)
+        if producer is not None:
+            inst.needs.append(producer)
+        current = registry.get(current.extends) if current.extends else None
+
+
+def _missing_producer(inst: TaskInstance, table: str, package: Package) -> str:
+    providers = sorted(wf.name for wf in package.workflows.values() if table in wf.produces())
+    hint = (
+        f"; add a dependency on {' or '.join(providers)}"
+        if providers
+        else "; no workflow of the package produces it"
+    )
+    return f"task {inst.name} needs table {table}, which no workflow of this train produces{hint}"
+
+
+def _toposort(instances: list[TaskInstance]) -> list[TaskInstance]:
+    by_name = {i.name: i for i in instances}
+    remaining = {i.name: set(i.needs) for i in instances}
+    order: list[TaskInstance] = []
+    while remaining:
+        ready = [n for n in by_name if n in remaining and not remaining[n]]
+        if not ready:
+            cycle = ", ".join(f"{n} <- {sorted(d)}" for n, d in remaining.items())
+            raise PlanError(f"tables form a dependency cycle between tasks: {cycle}")
+        for name in ready:
+            order.append(by_name[name])
+            del remaining[name]
+            for deps in remaining.values():
+                deps.discard(name)
+    return order
+
+
+def describe_plan(plan: Plan) -> dict[str, Any]:
+    """A JSON-able summary (printed by run-train --dry-run and kept with outputs)."""
+    return {
+        "tasks": [
+            {
+                "instance": i.name,
+                "workflow": i.workflow,
+                "wagon_ids": i.wagon_ids,
+                "needs": i.needs,
+                "defaults_filled": i.task.defaulted,
+            }
+            for i in plan.instances
+        ],
+        "read": {t: sorted(c) for t, c in plan.file_tables().items()},
+        "produced": plan.produced,
+        "derived_tables": plan.derived_tables,
+    }

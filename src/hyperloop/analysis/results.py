@@ -1,0 +1,665 @@
+"""Write and read ``AnalysisResults.root``: one TDirectory per task instance, ROOT histograms.
+
+Histograms are held as :class:`StoredHistogram` (flat ROOT-layout arrays plus the additive
+statistics ROOT keeps), the common currency of writing, reading and merging.
+1-3 dimensions become TH1/TH2/TH3 (or TProfile*), more become a real ``THnT<double>``
+(``THnD``) serialised here with its StreamerInfo, because uproot cannot write THn.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import re
+import struct
+import tempfile
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import uproot
+import uproot.model
+import uproot.serialization
+import uproot.writing.identify as ident
+
+from hyperloop.analysis.ao2d_writer import COMPRESSIONS
+
+TH_STATS = {
+    1: ("fEntries", "fTsumw", "fTsumw2", "fTsumwx", "fTsumwx2"),
+    2: ("fEntries", "fTsumw", "fTsumw2", "fTsumwx", "fTsumwx2", "fTsumwy", "fTsumwy2", "fTsumwxy"),
+    3: (
+        *("fEntries", "fTsumw", "fTsumw2", "fTsumwx", "fTsumwx2", "fTsumwy", "fTsumwy2"),
+        *("fTsumwxy", "fTsumwz", "fTsumwz2", "fTsumwxz", "fTsumwyz"),
+    ),
+}
+PROFILE_STATS = {1: ("fTsumwy", "fTsumwy2"), 2: ("fTsumwz", "fTsumwz2"), 3: ("fTsumwt", "fTsumwt2")}
+PROFILE_OPTIONS = {
+    1: ("fYmin", "fYmax", "fErrorMode"),
+    2: ("fZmin", "fZmax", "fErrorMode"),
+    3: ("fTmin", "fTmax", "fErrorMode"),
+}
+THN_STATS = ("fEntries", "fTsumw", "fTsumw2", "fTsumwx", "fTsumwx2")
+_TH_RE = re.compile(r"^TH([123])([CSIFD])$")
+_PROFILE_RE = re.compile(r"^TProfile(2D|3D)?$")
+_THN_RE = re.compile(r"^THnT<(double|float)>$")
+_DTYPES = {"C": np.int8, "S": np.int16, "I": np.int32, "F": np.float32, "D": np.float64}
+
+
+class ResultsError(ValueError):
+    """A results file or histogram that cannot be written or read as asked."""
+
+
+@dataclass
+class Axis:
+    """One ROOT axis: ``edges`` is None for regular binning; ``labels`` names bins (cut flows)."""
+
+    nbins: int
+    low: float
+    high: float
+    edges: np.ndarray | None = None
+    labels: list[str] | None = None
+    title: str = ""
+
+    def all_edges(self) -> np.ndarray:
+        if self.edges is not None:
+            return np.asarray(self.edges, dtype=np.float64)
+        return np.linspace(self.low, self.high, self.nbins + 1)
+
+    def centers(self) -> np.ndarray:
+        e = self.all_edges()
+        return 0.5 * (e[:-1] + e[1:])
+
+    def same_binning(self, other: Axis) -> bool:
+        """Same bins (edges and labels); titles may differ."""
+        return (
+            self.nbins == other.nbins
+            and np.allclose(self.all_edges(), other.all_edges(), rtol=1e-12, atol=0.0)
+            and (self.labels or None) == (other.labels or None)
+        )
+
+
+@dataclass
+class StoredHistogram:
+    """A ROOT histogram as arrays: everything merging adds up, plus what it keeps from the first.
+
+    ``contents``/``sumw2``/``bin_entries``/``bin_sumw2`` are flat, float64, in ROOT's storage
+    order with under/overflow (TH*: x fastest; THn: axis 0 slowest). ``sumw2`` is None when the
+    histogram has no Sumw2 (then the variance is the content). ``stats`` holds ROOT's additive
+    statistics (fEntries, fTsumw, fTsumw2, fTsumwx, ...; arrays per axis for THn).
+    """
+
+    classname: str
+    title: str
+    axes: list[Axis]
+    contents: np.ndarray
+    sumw2: np.ndarray | None
+    stats: dict[str, Any]
+    bin_entries: np.ndarray | None = None
+    bin_sumw2: np.ndarray | None = None
+    options: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.axes)
+
+    @property
+    def entries(self) -> float:
+        return float(self.stats["fEntries"])
+
+    @property
+    def is_profile(self) -> bool:
+        return self.classname.startswith("TProfile")
+
+    @property
+    def is_thn(self) -> bool:
+        return self.classname.startswith("THn")
+
+    def _shaped(self, flat: np.ndarray) -> np.ndarray:
+        """Flat ROOT layout -> array indexed [x, y, z, ...] with flow bins."""
+        shape = tuple(a.nbins + 2 for a in self.axes)
+        if self.is_thn:
+            return flat.reshape(shape)
+        return flat.reshape(shape[::-1]).T
+
+    def _cut(self, arr: np.ndarray, flow: bool) -> np.ndarray:
+        return arr if flow else arr[tuple(slice(1, -1) for _ in self.axes)]
+
+    def values(self, flow: bool = False) -> np.ndarray:
+        """Bin contents (profiles: the mean per bin), indexed [x, y, ...]."""
+        data = self._shaped(self.contents)
+        if self.is_profile:
+            n = self._shaped(self.bin_entries)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                data = np.where(n != 0, data / np.where(n != 0, n, 1), 0.0)
+        return self._cut(data, flow)
+
+    def variances(self, flow: bool = False) -> np.ndarray:
+        """Sum of weights squared per bin (the contents where there is no Sumw2)."""
+        if self.is_profile:
+            raise ResultsError("variances() of a profile are not defined here; use bin_sumw2")
+        flat = self.sumw2 if self.sumw2 is not None else self.contents
+        return self._cut(self._shaped(flat), flow)
+
+    def to_hist(self) -> Any:
+        """A hist.Hist with the same bins and contents (Weight storage if it has Sumw2)."""
+        import hist
+
+        if self.is_profile:
+            raise ResultsError(f"{self.classname} cannot be converted to hist here")
+        axes = []
+        for i, a in enumerate(self.axes):
+            if a.labels:
+                axes.append(hist.axis.StrCategory(a.labels, name=f"x{i}", label=a.title))
+            elif a.edges is not None:
+                axes.append(hist.axis.Variable(a.edges, name=f"x{i}", label=a.title))
+            else:
+                axes.append(hist.axis.Regular(a.nbins, a.low, a.high, name=f"x{i}", label=a.title))
+        weighted = self.sumw2 is not None
+        storage = hist.storage.Weight() if weighted else hist.storage.Double()
+        h = hist.Hist(*axes, storage=storage, label=self.title)
+        view = h.view(flow=True)
+        vals = self.values(flow=True)
+        region = _flow_region(h.axes)
+        if weighted:
+            view.value = vals[region]
+            view.variance = self.variances(flow=True)[region]
+        else:
+            view[...] = vals[region]
+        return h
+
+
+# ----------------------------------------------------------------------------- from hist
+
+
+@dataclass
+class HistogramOutput:
+    """A hist.Hist with what ROOT needs and hist lacks: the number of fills and a title.
+
+    ``title`` may be O2-style ``"title;x label;y label"`` (axis titles override axis labels).
+    Any object with ``.hist`` (and optional ``.entries``, ``.title``) is accepted likewise.
+    """
+
+    hist: Any
+    entries: float | None = None
+    title: str | None = None
+
+
+def _flow_region(axes: Any) -> tuple[slice, ...]:
+    """Where hist's flow view sits inside ROOT's (n+2)-per-axis layout."""
+    region = []
+    for ax in axes:
+        n = len(ax)
+        start = 0 if ax.traits.underflow else 1
+        stop = n + 2 if ax.traits.overflow else n + 1
+        region.append(slice(start, stop))
+    return tuple(region)
+
+
+def _axis_from_hist(ax: Any, title_override: str | None) -> Axis:
+    import boost_histogram as bh
+
+    label = vars(ax).get("label") or getattr(ax, "label", "") or ""
+    if re.fullmatch(r"Axis \d+", label) and not getattr(ax, "name", ""):
+        label = ""  # hist's placeholder for an unlabelled axis
+    title = title_override if title_override is not None else label
+    if isinstance(ax, bh.axis.StrCategory | bh.axis.IntCategory):
+        labels = [str(v) for v in ax]
+        return Axis(len(labels), 0.0, float(len(labels)), None, labels, title)
+    edges = np.asarray(ax.edges, dtype=np.float64)
+    regular = isinstance(ax, bh.axis.Regular) and getattr(ax, "transform", None) is None
+    return Axis(len(ax), float(edges[0]), float(edges[-1]), None if regular else edges, None, title)
+
+
+def _stats(inner: np.ndarray, inner_w2: np.ndarray, axes: list[Axis], thn: bool) -> dict:
+    """ROOT's fTsumw, fTsumw2, fTsumwx... from in-range bins at bin centres (as ResetStats)."""
+    c = [a.centers() for a in axes]
+    nd = len(axes)
+    proj = [inner.sum(axis=tuple(j for j in range(nd) if j != i)) for i in range(nd)]
+    sumx = [float(p @ ci) for p, ci in zip(proj, c, strict=True)]
+    sumx2 = [float(p @ ci**2) for p, ci in zip(proj, c, strict=True)]
+    out: dict[str, Any] = {"fTsumw": float(inner.sum()), "fTsumw2": float(inner_w2.sum())}
+    if thn:
+        out["fTsumwx"] = np.array(sumx)
+        out["fTsumwx2"] = np.array(sumx2)
+        return out
+    names = "xyz"
+    for i in range(nd):
+        out[f"fTsumw{names[i]}"] = sumx[i]
+        out[f"fTsumw{names[i]}2"] = sumx2[i]
+    for i in range(nd):
+        for j in range(i + 1, nd):
+            pij = inner.sum(axis=tuple(k for k in range(nd) if k not in (i, j)))
+            out[f"fTsumw{names[i]}{names[j]}"] = float(c[i] @ pij @ c[j])
+    return out
+
+
+def from_hist(h: Any, *, entries: float | None = None, title: str | None = None) -> StoredHistogram:
+    """Convert a hist.Hist (Double/Int64/Weight storage) into a TH1D/TH2D/TH3D or THnD.
+
+    ``entries`` is ROOT's fEntries (number of fill calls). If None: ``h.metadata["entries"]``
+    when metadata is a dict, else the sum of all contents (exact for unweighted fills) or, for
+    weighted storage, the effective entries (sum w)^2 / sum w^2.
+    """
+    import boost_histogram as bh
+
+    meta = vars(h).get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    if title is None:
+        title = meta.get("title") or getattr(h, "label", None) or getattr(h, "name", None) or ""
+    parts = title.split(";")
+    axis_titles = parts[1:] + [None] * h.ndim
+    axes = [_axis_from_hist(ax, axis_titles[i]) for i, ax in enumerate(h.axes)]
+    storage = h.storage_type
+    if storage in (bh.storage.Mean, bh.storage.WeightedMean):
+        raise ResultsError("profile (Mean storage) histograms are not supported yet; use TH*")
+    weighted = storage is bh.storage.Weight
+    view = h.view(flow=True)
+    shape = tuple(a.nbins + 2 for a in axes)
+    data = np.zeros(shape)
+    w2 = np.zeros(shape) if weighted else None
+    region = _flow_region(h.axes)
+    if weighted:
+        data[region] = view.value
+        w2[region] = view.variance
+    else:
+        data[region] = np.asarray(view, dtype=np.float64)
+    inner = tuple(slice(1, -1) for _ in axes)
+    thn = h.ndim > 3
+    stats = _stats(data[inner], (w2 if weighted else data)[inner], axes, thn)
+    if entries is None:
+        entries = meta.get("entries")
+    if entries is None:
+        if weighted:
+            sw2 = w2.sum()
+            entries = data.sum() ** 2 / sw2 if sw2 > 0 else 0.0
+        else:
+            entries = data.sum()
+    stats["fEntries"] = float(entries)
+    if thn and not weighted:
+        stats["fTsumw2"] = -1.0  # THnBase::GetCalculateErrors() is fTsumw2 >= 0
+    if thn:
+        classname = "THnT<double>"
+        flat = lambda a: a.reshape(-1)  # noqa: E731 - C order, axis 0 slowest
+    else:
+        classname = f"TH{h.ndim}D"
+        flat = lambda a: a.T.reshape(-1)  # noqa: E731 - ROOT order, x fastest
+    return StoredHistogram(
+        classname=classname,
+        title=parts[0],
+        axes=axes,
+        contents=flat(data),
+        sumw2=flat(w2) if weighted else None,
+        stats=stats,
+    )
+
+
+def _as_stored(obj: Any) -> StoredHistogram:
+    if isinstance(obj, StoredHistogram):
+        return obj
+    if hasattr(obj, "hist") and not hasattr(obj, "axes"):
+        return from_hist(
+            obj.hist, entries=getattr(obj, "entries", None), title=getattr(obj, "title", None)
+        )
+    if hasattr(obj, "axes") and hasattr(obj, "view"):
+        return from_hist(obj)
+    raise ResultsError(f"cannot write {type(obj).__name__} as a ROOT histogram")
+
+
+# ----------------------------------------------------------------------------- to uproot
+
+
+def _to_taxis(axis: Axis, name: str) -> Any:
+    labels = None
+    if axis.labels:
+        items = []
+        for i, text in enumerate(axis.labels):
+            if text == "":
+                continue
+            s = ident.to_TObjString(text)
+            s._bases[0]._members["@fUniqueID"] = i + 1  # TAxis::SetBinLabel convention
+            items.append(s)
+        labels = ident.to_THashList(items)
+    edges = np.asarray(axis.edges, dtype=">f8") if axis.edges is not None else None
+    return ident.to_TAxis(
+        fName=name,
+        fTitle=axis.title,
+        fNbins=axis.nbins,
+        fXmin=axis.low,
+        fXmax=axis.high,
+        fXbins=edges,
+        fLabels=labels,
+    )
+
+
+def to_writable(h: StoredHistogram) -> Any:
+    """An uproot-writable model of ``h`` in its ROOT class (TH*x, TProfile*, THnT<...>)."""
+    if h.is_thn:
+        return _WritableTHn(h)
+    names = ("xaxis", "yaxis", "zaxis")
+    taxes = {f"f{n[0].upper()}axis": _to_taxis(a, n) for a, n in zip(h.axes, names, strict=False)}
+    sumw2 = np.asarray(h.sumw2, dtype=np.float64) if h.sumw2 is not None else None
+    m = _TH_RE.match(h.classname)
+    if m:
+        dtype = _DTYPES[m.group(2)]
+        data = h.contents
+        if np.issubdtype(dtype, np.integer):
+            info = np.iinfo(dtype)
+            data = np.clip(np.rint(data), info.min, info.max)
+        stats = {k: h.stats[k] for k in TH_STATS[h.ndim]}
+        build = {1: ident.to_TH1x, 2: ident.to_TH2x, 3: ident.to_TH3x}[h.ndim]
+        return build(
+            fName=None, fTitle=h.title, data=data.astype(dtype), fSumw2=sumw2, **stats, **taxes
+        )
+    if _PROFILE_RE.match(h.classname):
+        stats = {k: h.stats[k] for k in TH_STATS[h.ndim] + PROFILE_STATS[h.ndim]}
+        build = {1: ident.to_TProfile, 2: ident.to_TProfile2D, 3: ident.to_TProfile3D}[h.ndim]
+        bin_sumw2 = h.bin_sumw2 if h.bin_sumw2 is not None else np.array([], np.float64)
+        return build(
+            fName=None,
+            fTitle=h.title,
+            data=h.contents.astype(np.float64),
+            fSumw2=sumw2,
+            fBinEntries=h.bin_entries.astype(np.float64),
+            fBinSumw2=bin_sumw2.astype(np.float64),
+            **stats,
+            **taxes,
+            **h.options,
+        )
+    raise ResultsError(f"writing {h.classname} is not supported")
+
+
+# ----------------------------------------------------------------------------- THn writer
+
+# TStreamerInfo records (as ROOT 6.40 writes them) for THnT<double|float>, THn, THnBase,
+# TNDArrayT<double|float>, TNDArray: a file needs them for ROOT to read a THn. Extracted once
+# from a ROOT-written THn (name, class version, byte length; zlib + base64 concatenation).
+_THN_STREAMER_INDEX = (
+    ("THnT<double>", 1, 377),
+    ("THnT<float>", 1, 375),
+    ("THn", 1, 405),
+    ("THnBase", 1, 1242),
+    ("TNDArrayT<double>", 2, 367),
+    ("TNDArrayT<float>", 2, 365),
+    ("TNDArray", 2, 354),
+)
+_THN_STREAMER_BLOB = (
+    "eNrVls9vHDUUx51mm6SkRRupP2khFuVHCEmrrqoKqWmabBPxQ1G2NIMoTdvUO+vJTjIzDh5Pk02FEEggxC9FQkJcOPXM"
+    "mRMqN+CMeuYv4MYdnt/M7s7seBJKOYBXsna9nvl+3+fZz54hfepPaNaSkpz5XL4eOILMkL7b5IkZQp4iffDRDfqD1muB"
+    "NdUQUd3j0+Tn9eWX9TjMreAbavW1WSlZSz9NSX/yXNL26Q5e+GlGrMpCrkcV6Yd+jZSgv9iRhNYPkuN6FrU9FobUEZL6"
+    "kafcyYbr8yB0RcA82nRDJVYl84mh/fDLci39u1SdXZqPjZNWxg0EwG2l/TCyD/pl9DOa9jPgYIjDVTegtggUDxSMXopj"
+    "K24j1uIcPtjFB5CkEfxNBH8iDX4YwTueYGqalOXXvyfcz+W4j/4/uG8VcL+D3G/8a9zLXe4JPWC0Y8S+jdhH0tg1hHYY"
+    "GvfbOdzzRbg/M+KOEPc6hjeVDm8QlPSkF68I3xcBrWvymnnw93kPrw0uFPH+toD3R8j7fTR0Jct7KfI3K2frwJtLKeQE"
+    "9dh2izLPEzZTYIc22cYGOKMwo0P5H++F0kNTUkoPMClH0klpo2rHC+GVvulNTOnj3sQMJYn5wpiYTUyMjxymMxysRZjX"
+    "GLeaXCfFjXcCo4EepQJB0jH9a4IqV3n8JaJJ9rTfvn9jqig17/Uacm2rtYGu6pidm+jqTNrVQWexsyzCw4uRX+eSCod2"
+    "B/UW1kK7JaLfDRS8ebtgbaTVx9Lq+53ZLR4e0Z0WVYAmvTD3XAAHOpky5aMbvkQDXr44DTnzgZIuD5/vhs7jkQkabsCr"
+    "IDV3YdxuRsF6mGR/aDdPA/FSzOHIGFpBQ+/kiQw4Vgjb5bAlFOxS+KodbXJ3takeUf1+sfonqP4hqr+ZKR6xemXKJE/D"
+    "dyMmeeMinTxHXYcGIt7PIYVRajPPjjymeOPRbO4Y1sxs0IprnLYp0OYlg82tMYPN8eu4rzizm91FTPReJOT4bpYGLVxI"
+    "cyD2VbGnLfQk0dNMdiXFnirjRlOPbUurrRmPGwsr22i6shkK43M7ly/oUwUeOJ07fEaKDp8PjDVuHWscQwiVDIS27qmq"
+    "+dhhqGhon3+pfjXVNU07zJhYsha0h9vo4Sp6OJatKXNMsVIDOmDxx158n7wLyRWywwn5weIFKk0j7muI+5k07vzd4Kfv"
+    "XrmR0H42R7v8n6YtTbRvoYfaY9M+lNBOMMWw92sot4ywX0XYR9OwO1G3o9CQR3OQDxVBjoyQVzDAtzDAF7L3qXj/j2AF"
+    "pddqNSs5rOHPam98Oyd/nCw6nu+ZwDqoex11n+65NrnbPDxQx2tqpC+pe+MtJ3gXRLB64fxKh3CZ/AWjL/q8"
+)
+
+
+def _thn_rawstreamers(element: str) -> list[tuple]:
+    raw = zlib.decompress(base64.b64decode("".join(_THN_STREAMER_BLOB)))
+    records, pos = {}, 0
+    for name, version, length in _THN_STREAMER_INDEX:
+        records[name] = (None, raw[pos : pos + length], name, version)
+        pos += length
+    wanted = [f"THnT<{element}>", "THn", "THnBase", f"TNDArrayT<{element}>", "TNDArray"]
+    return [records[n] for n in wanted]
+
+
+def _vector(data: np.ndarray, dtype: str) -> bytes:
+    """An STL vector member as ROOT writes it inside a streamed class (header, size, data)."""
+    body = struct.pack(">i", len(data)) + np.asarray(data, dtype=dtype).tobytes()
+    return uproot.serialization.numbytes_version(len(body), 10) + body
+
+
+def _tobject() -> bytes:
+    return struct.pack(">hII", 1, 0, 0x03000000)
+
+
+def _ndarray(sizes: np.ndarray, data: np.ndarray, dtype: str, version: int = 2) -> bytes:
+    inner = _tobject() + _vector(sizes, ">i8")
+    base = uproot.serialization.numbytes_version(len(inner), version) + inner
+    body = base + _vector(data, dtype)
+    return uproot.serialization.numbytes_version(len(body), version) + body
+
+
+class _WritableTHn(uproot.model.Model):
+    """A THnT<double|float> serialised member by member, as ROOT's StreamerInfo describes it."""
+
+    _deeply_writable = True
+
+    def __init__(self, h: StoredHistogram) -> None:
+        self._h = h
+        self._element = "float" if "float" in h.classname else "double"
+        self._members = {"fTitle": h.title}
+        self._bases = []
+        self.class_rawstreamers = _thn_rawstreamers(self._element)
+
+    @property
+    def classname(self) -> str:
+        return f"THnT<{self._element}>"
+
+    def _serialize(self, out: list, header: bool, name: Any, tobject_flags: Any) -> None:
+        h = self._h
+        nb = uproot.serialization.numbytes_version
+        tnamed = uproot.models.TNamed.Model_TNamed.empty()
+        tnamed._bases.append(uproot.models.TObject.Model_TObject.empty())
+        tnamed._members["fName"] = name or ""
+        tnamed._members["fTitle"] = h.title
+        named: list[bytes] = []
+        tnamed._serialize(named, True, name, np.uint32(0))
+        axes_out: list[bytes] = []
+        for i, a in enumerate(h.axes):
+            uproot.serialization._serialize_object_any(axes_out, _to_taxis(a, f"axis{i}"), None)
+        objarray = (
+            struct.pack(">hII", 1, 0, 0x03004000)
+            + uproot.serialization.string("")
+            + struct.pack(">ii", h.ndim, 0)
+            + b"".join(axes_out)
+        )
+        dtype = ">f4" if self._element == "float" else ">f8"
+        base = (
+            b"".join(named)
+            + struct.pack(">i", h.ndim)
+            + nb(len(objarray), 3)
+            + objarray
+            + struct.pack(">ddd", h.stats["fEntries"], h.stats["fTsumw"], h.stats["fTsumw2"])
+        )
+        for key in ("fTsumwx", "fTsumwx2"):
+            arr = np.asarray(h.stats[key], dtype=np.float64)
+            base += struct.pack(">i", len(arr)) + arr.astype(">f8").tobytes()
+        cells = np.array([a.nbins + 2 for a in h.axes], dtype=np.int64)
+        sizes = np.append(np.cumprod(cells[::-1])[::-1], 1)
+        sumw2 = h.sumw2 if h.sumw2 is not None else np.array([], dtype=np.float64)
+        thnbase = nb(len(base), 1) + base
+        thn_body = thnbase + _ndarray(sizes, sumw2, ">f8")
+        thn = nb(len(thn_body), 1) + thn_body
+        body = thn + _ndarray(sizes, h.contents, dtype)
+        out.append(nb(len(body), 1) + body)
+
+
+# ----------------------------------------------------------------------------- files
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[str]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def make_codec(compression: str, level: int) -> Any:
+    try:
+        return COMPRESSIONS[compression](level)
+    except KeyError:
+        raise ResultsError(
+            f"unknown compression {compression!r}; choose one of {', '.join(COMPRESSIONS)}"
+        ) from None
+
+
+def get_directory(root: Any, path: str) -> Any:
+    """The writable directory at ``path`` ("a/b"), created as needed; "" is the file itself."""
+    d = root
+    for part in [p for p in path.split("/") if p]:
+        d = d[part] if part in d.keys(recursive=False, cycle=False) else d.mkdir(part)
+    return d
+
+
+def write_histogram(directory: Any, name: str, h: StoredHistogram) -> None:
+    """Write one histogram into an open uproot writable directory."""
+    directory[name] = to_writable(h)
+
+
+def write_results(
+    path: str | os.PathLike,
+    directories: Mapping[str, Mapping[str, Any]],
+    *,
+    compression: str = "zlib",
+    level: int = 1,
+) -> Path:
+    """Write ``AnalysisResults.root``: ``{task-instance dir: {name: histogram}}``.
+
+    A histogram is a :class:`HistogramOutput`, an object with ``.hist``/``.entries``/``.title``
+    (the task registry's), a bare hist.Hist, or a :class:`StoredHistogram`. Directory names may
+    contain "/" for nesting. Written atomically (temporary file renamed at the end).
+    """
+    codec = make_codec(compression, level)
+    with atomic_output(path) as tmp, uproot.recreate(tmp, compression=codec) as f:
+        for dname, hists in directories.items():
+            if not dname.strip("/"):
+                raise ResultsError(f"{path}: empty directory name for a task instance")
+            d = get_directory(f, dname)
+            for hname, obj in hists.items():
+                try:
+                    write_histogram(d, hname, _as_stored(obj))
+                except ResultsError as exc:
+                    raise ResultsError(f"{path}: {dname}/{hname}: {exc}") from None
+    return Path(path)
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def _find_tarray(obj: Any) -> Any:
+    if isinstance(obj, uproot.models.TArray.Model_TArray):
+        return obj
+    for base in getattr(obj, "_bases", ()):
+        found = _find_tarray(base)
+        if found is not None:
+            return found
+    return None
+
+
+def _axis_from_root(ax: Any) -> Axis:
+    nbins = int(ax.member("fNbins"))
+    xbins = np.asarray(ax.member("fXbins"), dtype=np.float64)
+    labels = None
+    raw = ax.member("fLabels")
+    if raw is not None and len(raw) > 0:
+        labels = [""] * nbins
+        for pos, item in enumerate(raw):
+            idx = int(item.member("@fUniqueID")) or pos + 1
+            if 1 <= idx <= nbins:
+                labels[idx - 1] = str(item)
+    return Axis(
+        nbins,
+        float(ax.member("fXmin")),
+        float(ax.member("fXmax")),
+        xbins if len(xbins) else None,
+        labels,
+        str(ax.member("fTitle")),
+    )
+
+
+def _optional(arr: Any) -> np.ndarray | None:
+    a = np.asarray(arr, dtype=np.float64) if arr is not None else None
+    return a if a is not None and a.size else None
+
+
+def is_histogram_class(classname: str) -> bool:
+    """True for the ROOT classes :func:`from_uproot` converts (and merging sums)."""
+    return bool(_TH_RE.match(classname) or _PROFILE_RE.match(classname) or _THN_RE.match(classname))
+
+
+def from_uproot(obj: Any) -> StoredHistogram | None:
+    """A StoredHistogram from an object uproot read, or None if its class is not a histogram
+    this module handles (TH1-3 C/S/I/F/D, TProfile/2D/3D, THnT<double|float>)."""
+    cls = obj.classname
+    m = _TH_RE.match(cls)
+    p = _PROFILE_RE.match(cls)
+    if m or p:
+        nd = int(m.group(1)) if m else {None: 1, "2D": 2, "3D": 3}[p.group(1)]
+        axes = [_axis_from_root(obj.member(f"f{c}axis")) for c in "XYZ"[:nd]]
+        keys = TH_STATS[nd] + (PROFILE_STATS[nd] if p else ())
+        h = StoredHistogram(
+            classname=cls,
+            title=str(obj.member("fTitle")),
+            axes=axes,
+            contents=np.asarray(_find_tarray(obj), dtype=np.float64),
+            sumw2=_optional(obj.member("fSumw2")),
+            stats={k: float(obj.member(k)) for k in keys},
+        )
+        if p:
+            h.bin_entries = np.asarray(obj.member("fBinEntries"), dtype=np.float64)
+            h.bin_sumw2 = _optional(obj.member("fBinSumw2"))
+            h.options = {k: obj.member(k) for k in PROFILE_OPTIONS[nd]}
+        return h
+    if _THN_RE.match(cls):
+        axes = [_axis_from_root(ax) for ax in obj.member("fAxes")]
+        stats = {k: float(obj.member(k)) for k in ("fEntries", "fTsumw", "fTsumw2")}
+        for k in ("fTsumwx", "fTsumwx2"):
+            stats[k] = np.asarray(obj.member(k), dtype=np.float64)
+        return StoredHistogram(
+            classname=cls,
+            title=str(obj.member("fTitle")),
+            axes=axes,
+            contents=np.asarray(obj.member("fArray").member("fData"), dtype=np.float64),
+            sumw2=_optional(obj.member("fSumw2").member("fData")),
+            stats=stats,
+        )
+    return None
+
+
+def walk(directory: Any, prefix: str = "") -> Iterator[tuple[str, str, str]]:
+    """Yield (directory path, object name, classname) for every object, recursively."""
+    for name, cls in directory.classnames(recursive=False, cycle=False).items():
+        if cls in ("TDirectory", "TDirectoryFile"):
+            yield from walk(directory[name], f"{prefix}{name}/")
+        else:
+            yield prefix.rstrip("/"), name, cls
+
+
+def read_results(path: str | os.PathLike) -> dict[str, dict[str, StoredHistogram]]:
+    """Read every histogram of a results file: ``{dir path: {name: StoredHistogram}}``.
+
+    Objects that are not histograms (or of unsupported classes) are left out.
+    """
+    out: dict[str, dict[str, StoredHistogram]] = {}
+    try:
+        f = uproot.open(path)
+    except Exception as exc:  # uproot raises several types for broken files
+        raise ResultsError(f"{path}: cannot open as a ROOT file ({exc})") from exc
+    with f:
+        for dname, name, _cls in walk(f):
+            key = f"{dname}/{name}" if dname else name
+            h = from_uproot(f[key])
+            if h is not None:
+                out.setdefault(dname, {})[name] = h
+    return out

@@ -1,0 +1,189 @@
+"""The train spec: ``full_config.json`` (SPEC §10) and ``input_data.txt``.
+
+One JSON object describes a test or a job completely: the package tag, the cores, whether
+derived data is written and which tables (``OutputDirector``), and the list of workflow
+instances (wagons, subwagons, dependencies), each with a ``suffix`` and an O2-format
+``configuration``. The same file reproduces the run anywhere (SPEC §7).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class SpecError(ValueError):
+    """A full_config.json or input list that cannot be used."""
+
+
+@dataclass
+class WorkflowEntry:
+    workflow_name: str
+    suffix: str = ""
+    wagon_id: int | None = None
+    configuration: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pipeline_strategy: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class OutputDirector:
+    """Which produced tables go to the derived AO2D and how files are split."""
+
+    tables: list[str] = field(default_factory=list)  # logical or O2 names
+    resfile: str = "AO2D"
+    ntfmerge: int = 1  # input dataframes merged into one output dataframe
+    max_file_size_mb: float = 0.0  # 0: one output file
+
+    @classmethod
+    def from_json(cls, raw: Any) -> OutputDirector:
+        if not raw:
+            return cls()
+        if not isinstance(raw, dict):
+            raise SpecError("OutputDirector must be an object")
+        raw = raw.get("OutputDirector", raw)
+        tables = [
+            d["table"] if isinstance(d, dict) else str(d) for d in raw.get("OutputDescriptors", [])
+        ]
+        return cls(
+            tables=tables,
+            resfile=str(raw.get("resfile", "AO2D")),
+            ntfmerge=int(raw.get("ntfmerge", 1)),
+            max_file_size_mb=float(raw.get("maxfilesize", 0) or 0),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "resfile": self.resfile,
+            "ntfmerge": self.ntfmerge,
+            "maxfilesize": self.max_file_size_mb,
+            "OutputDescriptors": [{"table": t} for t in self.tables],
+        }
+
+
+@dataclass
+class TrainSpec:
+    """A parsed full_config.json."""
+
+    workflows: list[WorkflowEntry]
+    package_tag: str = ""
+    package_path: str | None = None
+    dataset_production_type: str = "data"
+    cpu_cores: int = 1
+    derived_data: bool = False
+    output_director: OutputDirector = field(default_factory=OutputDirector)
+    allowed_parent_level: int = 0
+    tf_limit: int = 0
+    rate_limit: float = 0.0
+    shared_memory: int = 0
+    aod_max_io_rate: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    KNOWN = (
+        "workflows",
+        "package_tag",
+        "package_path",
+        "dataset_production_type",
+        "cpu_cores",
+        "derived_data",
+        "OutputDirector",
+        "allowed_parent_level",
+        "tf_limit",
+        "rate_limit",
+        "shared_memory",
+        "aod_max_io_rate",
+    )
+
+    @classmethod
+    def from_json(cls, raw: Any, *, source: str = "full_config.json") -> TrainSpec:
+        if not isinstance(raw, dict):
+            raise SpecError(f"{source}: the top level must be a JSON object")
+        entries = raw.get("workflows")
+        if not isinstance(entries, list) or not entries:
+            raise SpecError(f"{source}: 'workflows' must be a non-empty list")
+        workflows = []
+        for i, item in enumerate(entries):
+            if not isinstance(item, dict) or not isinstance(item.get("workflow_name"), str):
+                raise SpecError(f"{source}: workflows[{i}] needs a 'workflow_name' string")
+            config = item.get("configuration") or {}
+            if not isinstance(config, dict) or not all(
+                isinstance(v, (dict, str)) for v in config.values()
+            ):
+                raise SpecError(
+                    f"{source}: workflows[{i}] ({item['workflow_name']}): 'configuration' must "
+                    "map task names to parameter objects"
+                )
+            workflows.append(
+                WorkflowEntry(
+                    workflow_name=item["workflow_name"],
+                    suffix=str(item.get("suffix") or ""),
+                    wagon_id=item.get("wagon_id"),
+                    configuration={k: v for k, v in config.items() if isinstance(v, dict)},
+                    pipeline_strategy=dict(item.get("pipeline_strategy") or {}),
+                )
+            )
+        try:
+            return cls(
+                workflows=workflows,
+                package_tag=str(raw.get("package_tag", "")),
+                package_path=raw.get("package_path"),
+                dataset_production_type=str(raw.get("dataset_production_type", "data")),
+                cpu_cores=int(raw.get("cpu_cores", 1)),
+                derived_data=bool(raw.get("derived_data", False)),
+                output_director=OutputDirector.from_json(raw.get("OutputDirector")),
+                allowed_parent_level=int(raw.get("allowed_parent_level", 0)),
+                tf_limit=int(raw.get("tf_limit", 0)),
+                rate_limit=float(raw.get("rate_limit", 0)),
+                shared_memory=int(raw.get("shared_memory", 0)),
+                aod_max_io_rate=float(raw.get("aod_max_io_rate", 0)),
+                extra={k: v for k, v in raw.items() if k not in cls.KNOWN},
+            )
+        except (TypeError, ValueError) as exc:
+            raise SpecError(f"{source}: {exc}") from exc
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> TrainSpec:
+        p = Path(path)
+        try:
+            text = p.read_text()
+        except FileNotFoundError:
+            raise SpecError(f"{p}: no such file") from None
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SpecError(f"{p}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+        return cls.from_json(raw, source=str(p))
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "package_tag": self.package_tag,
+            "dataset_production_type": self.dataset_production_type,
+            "cpu_cores": self.cpu_cores,
+            "derived_data": self.derived_data,
+            "OutputDirector": self.output_director.to_json(),
+            "allowed_parent_level": self.allowed_parent_level,
+            "tf_limit": self.tf_limit,
+            "rate_limit": self.rate_limit,
+            "shared_memory": self.shared_memory,
+            "aod_max_io_rate": self.aod_max_io_rate,
+            "workflows": [asdict(w) for w in self.workflows],
+        }
+        if self.package_path:
+            out["package_path"] = self.package_path
+        out.update(self.extra)
+        return out
+
+
+def read_input_list(path: str | os.PathLike) -> list[str]:
+    """``input_data.txt``: one file path or URL per line; blank lines and # comments skipped."""
+    p = Path(path)
+    try:
+        lines = p.read_text().splitlines()
+    except FileNotFoundError:
+        raise SpecError(f"{p}: input list not found") from None
+    files = [ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith("#")]
+    if not files:
+        raise SpecError(f"{p}: the input list is empty (expected one AO2D path or URL per line)")
+    return files

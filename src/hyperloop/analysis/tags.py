@@ -1,0 +1,127 @@
+"""Package tags: an immutable, versioned build of a physics package, unpacked on disk.
+
+``build_tag`` installs the package (without its dependencies) into ``TAGS/<tag>`` the way
+``pip install --target`` lays it out, records the workflow introspection in ``tag.json``
+(introspected in a child process, so that tags never mix in one interpreter) and makes the
+folder read-only. Several tags coexist; a run loads exactly one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+TAG_FILE = "tag.json"
+
+
+class TagError(RuntimeError):
+    """A tag that cannot be built or found."""
+
+
+def _tree_digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def introspect(directory: str | os.PathLike) -> dict[str, Any]:
+    """Workflow introspection of a package directory, computed in a child process."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "hyperloop", "workflows", "--package", str(directory), "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise TagError(
+            f"cannot introspect {directory}: {proc.stderr.strip() or proc.stdout.strip()}"
+        )
+    return json.loads(proc.stdout)
+
+
+def build_tag(
+    source: str | os.PathLike,
+    tag: str,
+    tags_dir: str | os.PathLike,
+    *,
+    pull_requests: list[str] | None = None,
+) -> dict[str, Any]:
+    """Build ``source`` into ``tags_dir/tag``; refuses to overwrite an existing tag."""
+    source = Path(source).resolve()
+    if not (source / "pyproject.toml").is_file():
+        raise TagError(f"{source} is not a Python package (no pyproject.toml)")
+    if not tag or any(c in tag for c in "/\\ ") or tag.startswith("."):
+        raise TagError(f"invalid tag name {tag!r} (no spaces or slashes)")
+    tags_dir = Path(tags_dir).resolve()
+    dest = tags_dir / tag
+    if dest.exists():
+        raise TagError(f"tag {tag} already exists at {dest}; tags are immutable")
+    tags_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{tag}-", dir=tags_dir))
+    try:
+        cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(tmp)]
+        if importlib.util.find_spec("setuptools") is not None:
+            cmd.append("--no-build-isolation")
+        # build from a copy so that build artefacts never land in the source tree
+        with tempfile.TemporaryDirectory() as build_src:
+            shutil.copytree(
+                source,
+                build_src,
+                dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"),
+            )
+            proc = subprocess.run([*cmd, build_src], capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise TagError(f"building {source} failed:\n{proc.stderr.strip()}")
+        described = introspect(tmp)
+        info = {
+            "tag": tag,
+            "package": {k: v for k, v in described["package"].items() if k != "location"},
+            "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "pull_requests": list(pull_requests or []),
+            "digest": _tree_digest(tmp),
+            "workflows": described["workflows"],
+        }
+        (tmp / TAG_FILE).write_text(json.dumps(info, indent=2) + "\n")
+        tmp.rename(dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _make_read_only(dest)
+    info["location"] = str(dest)
+    return info
+
+
+def _make_read_only(root: Path) -> None:
+    for path in [root, *root.rglob("*")]:
+        mode = path.stat().st_mode
+        path.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+def read_tag(directory: str | os.PathLike) -> dict[str, Any]:
+    path = Path(directory) / TAG_FILE
+    if not path.is_file():
+        raise TagError(f"{directory} is not a package tag (no {TAG_FILE})")
+    info = json.loads(path.read_text())
+    info["location"] = str(Path(directory).resolve())
+    return info
+
+
+def remove_tag(directory: str | os.PathLike) -> None:
+    """Delete a tag folder (restores write bits first)."""
+    root = Path(directory)
+    for path in [root, *root.rglob("*")]:
+        path.chmod(path.stat().st_mode | stat.S_IWUSR)
+    shutil.rmtree(root)

@@ -1,0 +1,236 @@
+"""The Task base class: configurables, declared inputs, process switches, histograms.
+
+A task is the unit O2 calls a device's analysis task. Physicists subclass ``Task``::
+
+    class Spectra(Task):
+        '''Charged-particle spectra.'''
+        name = "spectra-charged"
+        etaMax = Configurable(0.8, "maximum |eta|")
+
+        def init(self):
+            self.histos.add("hPt", "p_{T};p_{T} (GeV/c);tracks", [(100, 0, 10)])
+
+        @process(Tracks=["pt", "eta"])
+        def processData(self, df):
+            t = df.table("Tracks")
+            self.histos["hPt"].fill(t["pt"][np.abs(t["eta"]) < self.etaMax])
+
+A function named ``process`` always runs; functions named ``processXxx`` become boolean
+configurables (O2 process switches) that choose which of them run.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from hyperloop.analysis.configurables import Configurable, ConfigurationError, Kind
+from hyperloop.analysis.histograms import HistogramRegistry
+from hyperloop.analysis.schema import TableSchema
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """A process function: its name, the switch default and the columns it reads."""
+
+    name: str
+    reads: Mapping[str, tuple[str, ...]]
+    default: bool
+    doc: str = ""
+
+    @property
+    def is_switch(self) -> bool:
+        return self.name != "process"
+
+
+def process(
+    _func: Callable[..., Any] | None = None,
+    *,
+    default: bool = True,
+    **reads: Iterable[str],
+) -> Any:
+    """Declare a process function and the table columns it reads (``Tracks=["pt"]``)."""
+
+    def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
+        if not func.__name__.startswith("process"):
+            raise TypeError(
+                f"process function {func.__name__!r} must be named process or processXxx"
+            )
+        func.__hyperloop_process__ = ProcessSpec(  # type: ignore[attr-defined]
+            name=func.__name__,
+            reads={table: tuple(cols) for table, cols in reads.items()},
+            default=default,
+            doc=inspect.getdoc(func) or "",
+        )
+        return func
+
+    if _func is not None:
+        return wrap(_func)
+    return wrap
+
+
+class _ProcessSwitch(Configurable):
+    """The boolean configurable generated for a ``processXxx`` function."""
+
+
+@dataclass
+class TaskOutputs:
+    """What a task instance leaves after a run."""
+
+    histos: HistogramRegistry
+    produced: list[str] = field(default_factory=list)
+
+
+class Task:
+    """Base class of analysis tasks. Subclasses set ``name`` and declare configurables."""
+
+    name: ClassVar[str] = ""
+    #: tables this task produces (service tables joined to others, or derived tables)
+    produces: ClassVar[tuple[TableSchema, ...]] = ()
+
+    # filled by __init_subclass__
+    _configurables: ClassVar[dict[str, Configurable]]
+    _processes: ClassVar[dict[str, ProcessSpec]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__dict__.get("name"):
+            cls.name = _kebab(cls.__name__)
+        configurables: dict[str, Configurable] = {}
+        processes: dict[str, ProcessSpec] = {}
+        for klass in reversed(cls.__mro__):
+            for attr, value in vars(klass).items():
+                if isinstance(value, Configurable):
+                    configurables[attr] = value
+                spec = getattr(value, "__hyperloop_process__", None)
+                if spec is not None:
+                    processes[attr] = spec
+        for pname, spec in processes.items():
+            if spec.is_switch and pname not in configurables:
+                switch = _ProcessSwitch(spec.default, f"process switch: {spec.doc or pname}")
+                switch.__set_name__(cls, pname)
+                configurables[pname] = switch
+        cls._configurables = configurables
+        cls._processes = processes
+
+    def __init__(self, config: Mapping[str, Any] | None = None, *, suffix: str = "") -> None:
+        self.suffix = suffix
+        self._config: dict[str, Any] = {}
+        self.defaulted: list[str] = []
+        config = dict(config or {})
+        unknown = [k for k in config if k not in self._configurables]
+        if unknown:
+            raise ConfigurationError(
+                self.name,
+                unknown[0],
+                message=f"unknown parameter {unknown[0]!r} for task {self.name!r}; "
+                f"known: {', '.join(self._configurables)}",
+            )
+        for pname, conf in self._configurables.items():
+            if pname in config:
+                self._config[pname] = conf.validate(config[pname], task=self.name)
+            else:
+                self._config[pname] = conf.validate(conf.default, task=self.name)
+                self.defaulted.append(pname)
+        self.histos = HistogramRegistry(owner=self.instance_name)
+
+    # -- identity ----------------------------------------------------------------------
+    @property
+    def instance_name(self) -> str:
+        """Device / output directory name: task name plus the workflow suffix."""
+        return f"{self.name}{self.suffix}"
+
+    @classmethod
+    def configurables(cls) -> dict[str, Configurable]:
+        return dict(cls._configurables)
+
+    @classmethod
+    def processes(cls) -> dict[str, ProcessSpec]:
+        return dict(cls._processes)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self._config)
+
+    def enabled_processes(self) -> list[ProcessSpec]:
+        """Process functions that run with this configuration."""
+        return [
+            spec
+            for spec in self._processes.values()
+            if not spec.is_switch or bool(self._config.get(spec.name))
+        ]
+
+    def reads(self) -> dict[str, set[str]]:
+        """Columns read per table (logical name) by the enabled process functions."""
+        out: dict[str, set[str]] = {}
+        for spec in self.enabled_processes():
+            for table, cols in spec.reads.items():
+                out.setdefault(table, set()).update(cols)
+        return out
+
+    @classmethod
+    def declared_reads(cls) -> dict[str, set[str]]:
+        """Columns any process function may read (independent of switches)."""
+        out: dict[str, set[str]] = {}
+        for spec in cls._processes.values():
+            for table, cols in spec.reads.items():
+                out.setdefault(table, set()).update(cols)
+        return out
+
+    def export_config(self) -> dict[str, Any]:
+        """The configuration in O2 JSON form (strings, {"values": ...})."""
+        return {
+            pname: conf.to_o2(self._config[pname]) for pname, conf in self._configurables.items()
+        }
+
+    # -- hooks ---------------------------------------------------------------------------
+    def init(self) -> None:
+        """Declare histograms; called once before the first dataframe."""
+
+    def finalize(self) -> None:
+        """Called once after the last dataframe (e.g. to normalise)."""
+
+    def run_dataframe(self, df: Any) -> None:
+        """Call every enabled process function on one dataframe."""
+        for spec in self.enabled_processes():
+            getattr(self, spec.name)(df)
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """Introspection record (stored per package tag by the server)."""
+        return {
+            "name": cls.name,
+            "doc": inspect.getdoc(cls) or "",
+            "configurables": [conf.describe() for conf in cls._configurables.values()],
+            "process_functions": [
+                {"name": s.name, "switch": s.is_switch, "default": s.default, "doc": s.doc}
+                for s in cls._processes.values()
+            ],
+            "consumes": {t: sorted(c) for t, c in cls.declared_reads().items()},
+            "produces": [describe_table(t) for t in cls.produces],
+        }
+
+
+def describe_table(table: TableSchema) -> dict[str, Any]:
+    return {
+        "logical": table.logical,
+        "o2name": table.o2name,
+        "columns": dict(table.columns),
+        "index_columns": dict(table.index_columns),
+        "extends": table.extends,
+        "doc": table.doc,
+    }
+
+
+def _kebab(name: str) -> str:
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i and not name[i - 1].isupper():
+            out.append("-")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+__all__ = ["Kind", "ProcessSpec", "Task", "TaskOutputs", "process"]

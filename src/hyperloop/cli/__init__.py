@@ -1,0 +1,25 @@
+"""The ``hyperloop`` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from hyperloop.cli import config_cmd, package_cmd, run_cmd
+from hyperloop.cli import serve_cmd
+from hyperloop.cli import merge_cmd
+
+app = typer.Typer(
+    name="hyperloop",
+    help="Hyperloop analysis train system: run trains locally, merge outputs, inspect workflows.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+config_cmd.register(app)
+run_cmd.register(app)
+package_cmd.register(app)
+serve_cmd.register(app)
+merge_cmd.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,38 @@
+"""``hyperloop package build``: make an immutable package tag from a physics package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    package_app = typer.Typer(help="Package tags: immutable, versioned builds of a physics package.")
+    app.add_typer(package_app, name="package")
+
+    @package_app.command("build")
+    def build_cmd(
+        source: Annotated[Path, typer.Argument(help="the physics package source folder (with pyproject.toml)")],
+        tag: Annotated[str, typer.Option(help="tag name, e.g. daily-2026-11-29")],
+        tags_dir: Annotated[Path, typer.Option(help="folder holding all tags")] = Path("var/tags"),
+        pull_requests: Annotated[str, typer.Option(help="comma-separated pull requests the tag contains")] = "",
+    ) -> None:
+        """Build SOURCE into TAGS_DIR/TAG (read-only) with its workflow introspection."""
+        from hyperloop.analysis.tags import TagError, build_tag
+
+        try:
+            info = build_tag(
+                source,
+                tag,
+                tags_dir,
+                pull_requests=[p.strip() for p in pull_requests.split(",") if p.strip()],
+            )
+        except TagError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(
+            f"tag {info['tag']}: {info['package']['name']} {info['package']['version']}, "
+            f"{len(info['workflows'])} workflows -> {info['location']}"
+        )

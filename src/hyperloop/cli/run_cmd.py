@@ -1,0 +1,121 @@
+"""``hyperloop run-train`` and ``hyperloop workflows``: the analysis runtime's commands."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hyperloop.analysis.configurables import ConfigurationError
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def resolve_package(spec_tag: str, spec_path: str | None, option: Path | None):
+    """The package a run uses: --package, the spec's package_path, $HYPERLOOP_TAGS/<tag>, installed."""
+    from hyperloop.analysis.workflows import load_package
+
+    if option is not None:
+        return load_package(option)
+    if spec_path and Path(spec_path).is_dir():
+        return load_package(spec_path)
+    tags_dir = os.environ.get("HYPERLOOP_TAGS")
+    if spec_tag and tags_dir and (Path(tags_dir) / spec_tag).is_dir():
+        return load_package(Path(tags_dir) / spec_tag)
+    return load_package()
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run-train")
+    def run_train_cmd(
+        full_config: Annotated[Path, typer.Argument(help="full_config.json of a test or job")],
+        input: Annotated[Path, typer.Option("--input", "-i", help="input_data.txt: one AO2D path or URL per line")],
+        out: Annotated[Path, typer.Option("--out", "-o", help="output folder")] = Path("train-output"),
+        cores: Annotated[int, typer.Option(help="cores: 1 runs in-process; more runs devices as processes")] = 0,
+        package: Annotated[Path | None, typer.Option(help="package tag directory (default: from the config or the installed package)")] = None,
+        mode: Annotated[str, typer.Option(help="auto, inprocess or processes")] = "auto",
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="check and print the plan, read no data")] = False,
+    ) -> None:
+        """Run a train locally exactly as a test or grid job runs it (SPEC §7)."""
+        from hyperloop.analysis.plan import PlanError, build_plan, describe_plan
+        from hyperloop.analysis.runner import run_train
+        from hyperloop.analysis.spec import SpecError, TrainSpec, read_input_list
+        from hyperloop.analysis.workflows import WorkflowError
+
+        try:
+            spec = TrainSpec.load(full_config)
+            pkg = resolve_package(spec.package_tag, spec.package_path, package)
+            plan = build_plan(spec, pkg)
+            inputs = [] if dry_run else read_input_list(input)
+        except (SpecError, WorkflowError, PlanError, ConfigurationError) as exc:
+            _fail(str(exc))
+            return
+        if dry_run:
+            typer.echo(json.dumps(describe_plan(plan), indent=2))
+            return
+        out.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(out / "stderr.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger("hyperloop").addHandler(handler)
+        stdout_log = (out / "stdout.log").open("w")
+
+        def progress(line: str) -> None:
+            print(line, file=stdout_log, flush=True)
+            typer.echo(line)
+
+        for inst, names in plan.defaults_filled.items():
+            if names:
+                progress(f"{inst}: defaults used for {', '.join(names)}")
+        n_cores = cores or spec.cpu_cores or 1
+        try:
+            result = run_train(plan, inputs, out, cores=n_cores, mode=mode, progress=progress)
+        finally:
+            stdout_log.close()
+            logging.getLogger("hyperloop").removeHandler(handler)
+            handler.close()
+        if result.task_failure:
+            tf = result.task_failure
+            typer.echo(f"error: task {tf['task']} failed on {tf['file']} {tf['dataframe']}: {tf['error']}", err=True)
+            typer.echo(tf["traceback"], err=True)
+        for rec in result.failed_files:
+            typer.echo(f"error: input {rec.file}: {rec.message}", err=True)
+        ok = len(result.files) - len(result.failed_files)
+        typer.echo(
+            f"{ok}/{len(result.files)} files ok, wall {result.wall:.2f} s; outputs in {out}"
+        )
+        raise typer.Exit(result.exit_code)
+
+    @app.command("workflows")
+    def workflows_cmd(
+        package: Annotated[Path | None, typer.Option(help="package tag directory (default: the installed package)")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="print the full introspection as JSON")] = False,
+    ) -> None:
+        """List the workflows of a package: tasks, configurables, consumed and produced tables."""
+        from hyperloop.analysis.workflows import WorkflowError, load_package
+
+        try:
+            pkg = load_package(package)
+            described = pkg.describe()
+        except WorkflowError as exc:
+            _fail(str(exc))
+            return
+        if as_json:
+            json.dump(described, sys.stdout, indent=2)
+            sys.stdout.write("\n")
+            return
+        typer.echo(f"{pkg.name} {pkg.version} ({pkg.location or 'installed'})")
+        for wf in described["workflows"]:
+            typer.echo(f"  {wf['name']}: {wf['doc'].splitlines()[0] if wf['doc'] else ''}")
+            for task in wf["tasks"]:
+                n = len(task["configurables"])
+                consumes = ", ".join(task["consumes"]) or "-"
+                produces = ", ".join(t["logical"] for t in task["produces"]) or "-"
+                typer.echo(f"    task {task['name']}: {n} configurables; reads {consumes}; produces {produces}")

@@ -1,0 +1,30 @@
+"""Small helpers shared by the services: fetch-or-404, name rules."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
+
+from hyperloop.core.errors import NotFound, ValidationError
+
+M = TypeVar("M")
+NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+def get_or_404(s: Session, model: type[M], obj_id: Any, what: str | None = None) -> M:
+    obj = s.get(model, obj_id)
+    if obj is None:
+        raise NotFound(f"{what or model.__name__} {obj_id} not found")
+    return obj
+
+
+def check_name(name: str, what: str) -> str:
+    """Alphanumeric/underscore names (wagons, subwagons): refuse anything else clearly."""
+    if not isinstance(name, str) or not NAME_RE.match(name) or len(name) > 64:
+        raise ValidationError(
+            f"{what} name {name!r} is invalid: use letters, digits and '_' only (max 64)",
+            {"field": "name", "value": name},
+        )
+    return name

@@ -1,0 +1,246 @@
+"""Enabling wagons on datasets (three tag policies) and the wagon tests this triggers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hyperloop.core.actor import Actor
+from hyperloop.core.analyses import analysis_dataset_ids
+from hyperloop.core.common import get_or_404
+from hyperloop.core.enums import NotificationKind, TagPolicy, TestStatus
+from hyperloop.core.errors import ValidationError
+from hyperloop.core.notifications import notify_test_failed, notify_wagon
+from hyperloop.core.permissions import Action, require
+from hyperloop.core.states import transition
+from hyperloop.core.tags import first_tag_with_pr, get_tag, latest_tag
+from hyperloop.db.base import utcnow
+from hyperloop.db.models import (
+    Dataset,
+    PackageTag,
+    TrainRun,
+    Wagon,
+    WagonDataset,
+    WagonTest,
+    train_run_wagons,
+    wagon_dependencies,
+)
+
+STALE_AFTER = timedelta(weeks=4)
+
+
+def resolve_tag(s: Session, enabling: WagonDataset) -> PackageTag | None:
+    """The tag an enabled wagon runs with now (None: its pull request is not released yet)."""
+    if enabling.tag_policy is TagPolicy.FIXED:
+        return get_tag(s, enabling.tag_id) if enabling.tag_id else None
+    if enabling.tag_policy is TagPolicy.LATEST:
+        return latest_tag(s)
+    return first_tag_with_pr(s, enabling.pull_request or "")
+
+
+def _find(s: Session, wagon_id: int, dataset_id: int) -> WagonDataset | None:
+    stmt = select(WagonDataset).where(
+        WagonDataset.wagon_id == wagon_id, WagonDataset.dataset_id == dataset_id
+    )
+    return s.scalars(stmt).first()
+
+
+def enable_wagon(
+    s: Session,
+    actor: Actor,
+    wagon_id: int,
+    dataset_id: int,
+    *,
+    policy: TagPolicy | str = TagPolicy.LATEST,
+    tag_id: int | None = None,
+    pull_request: str | None = None,
+) -> WagonDataset:
+    """Enable a wagon on a dataset of its analysis and queue its test."""
+    wagon = get_or_404(s, Wagon, wagon_id, "wagon")
+    require(actor, Action.WAGON_ENABLE, wagon)
+    dataset = get_or_404(s, Dataset, dataset_id, "dataset")
+    if not dataset.active:
+        raise ValidationError(f"dataset {dataset.name!r} is not active")
+    if dataset.id not in analysis_dataset_ids(s, wagon.analysis_id):
+        raise ValidationError(
+            f"dataset {dataset.name!r} is not added to analysis {wagon.analysis.name!r}"
+        )
+    if wagon.disabled_reason:
+        raise ValidationError(f"wagon {wagon.name!r} is disabled: {wagon.disabled_reason}")
+    policy = TagPolicy(policy)
+    if policy is TagPolicy.FIXED:
+        if tag_id is None:
+            raise ValidationError("a fixed tag policy needs a tag")
+        get_tag(s, tag_id)
+    if policy is TagPolicy.PULL_REQUEST and not pull_request:
+        raise ValidationError("the future-tag policy needs a pull request number")
+    row = _find(s, wagon.id, dataset.id)
+    if row is None:
+        row = WagonDataset(wagon_id=wagon.id, dataset_id=dataset.id, tag_policy=policy)
+        s.add(row)
+    row.tag_policy = policy
+    row.tag_id = tag_id if policy is TagPolicy.FIXED else None
+    row.pull_request = pull_request if policy is TagPolicy.PULL_REQUEST else None
+    row.enabled, row.disabled_reason = True, None
+    row.enabled_by_id, row.enabled_at = actor.user.id, utcnow()
+    s.flush()
+    queue_test(s, row)
+    return row
+
+
+def disable_wagon(
+    s: Session, actor: Actor | None, wagon_id: int, dataset_id: int, reason: str = ""
+) -> WagonDataset:
+    wagon = get_or_404(s, Wagon, wagon_id, "wagon")
+    if actor is not None:
+        require(actor, Action.WAGON_ENABLE, wagon)
+    row = _find(s, wagon_id, dataset_id)
+    if row is None:
+        raise ValidationError(f"wagon {wagon.name!r} is not enabled on dataset {dataset_id}")
+    row.enabled, row.disabled_reason = False, reason or None
+    _supersede(s, wagon_id, dataset_id)
+    s.flush()
+    return row
+
+
+def disable_wagon_everywhere(
+    s: Session,
+    wagon: Wagon,
+    reason: str,
+    *,
+    kind: NotificationKind = NotificationKind.WAGON_DISABLED,
+) -> None:
+    """Disable a wagon on every dataset and tell its analysis why."""
+    for row in wagon.enablings:
+        if row.enabled:
+            row.enabled, row.disabled_reason = False, reason
+            _supersede(s, wagon.id, row.dataset_id)
+    notify_wagon(s, wagon, kind, f"wagon {wagon.name!r} disabled: {reason}")
+    s.flush()
+
+
+def _supersede(s: Session, wagon_id: int, dataset_id: int) -> None:
+    for test in s.scalars(
+        select(WagonTest).where(
+            WagonTest.wagon_id == wagon_id,
+            WagonTest.dataset_id == dataset_id,
+            WagonTest.superseded.is_(False),
+        )
+    ):
+        test.superseded = True
+
+
+def current_test(s: Session, wagon_id: int, dataset_id: int) -> WagonTest | None:
+    stmt = (
+        select(WagonTest)
+        .where(
+            WagonTest.wagon_id == wagon_id,
+            WagonTest.dataset_id == dataset_id,
+            WagonTest.superseded.is_(False),
+        )
+        .order_by(WagonTest.id.desc())
+        .limit(1)
+    )
+    return s.scalars(stmt).first()
+
+
+def queue_test(s: Session, row: WagonDataset) -> WagonTest:
+    """Supersede the previous test of this wagon on this dataset and queue a new one."""
+    _supersede(s, row.wagon_id, row.dataset_id)
+    tag = resolve_tag(s, row)
+    test = WagonTest(
+        wagon_id=row.wagon_id,
+        dataset_id=row.dataset_id,
+        tag_id=tag.id if tag else None,
+        status=TestStatus.QUEUED,
+    )
+    s.add(test)
+    s.flush()
+    return test
+
+
+def dependents_closure(s: Session, wagon_id: int) -> set[int]:
+    """The wagon and every wagon that (transitively) depends on it."""
+    seen: set[int] = set()
+    todo = [wagon_id]
+    while todo:
+        wid = todo.pop()
+        if wid in seen:
+            continue
+        seen.add(wid)
+        todo.extend(
+            s.scalars(
+                select(wagon_dependencies.c.wagon_id).where(
+                    wagon_dependencies.c.depends_on_id == wid
+                )
+            )
+        )
+    return seen
+
+
+def reset_tests_using(s: Session, wagon_id: int) -> list[WagonTest]:
+    """A configuration change relaunches the tests of every enabled wagon that uses it."""
+    ids = dependents_closure(s, wagon_id)
+    rows = s.scalars(
+        select(WagonDataset).where(WagonDataset.wagon_id.in_(ids), WagonDataset.enabled.is_(True))
+    )
+    return [queue_test(s, row) for row in rows]
+
+
+def finish_test(
+    s: Session,
+    test_id: int,
+    status: TestStatus | str,
+    *,
+    metrics: dict[str, Any] | None = None,
+    warnings: list[dict[str, Any]] | None = None,
+) -> WagonTest:
+    """Record the result of a running test (used by the scheduler); failure notifies."""
+    test = get_or_404(s, WagonTest, test_id, "wagon test")
+    status = TestStatus(status)
+    if test.status is TestStatus.QUEUED:
+        transition(test, TestStatus.RUNNING, actor=None)
+    transition(test, status, actor=None)
+    test.metrics = metrics or {}
+    test.warnings = warnings or []
+    if status is TestStatus.FAILED:
+        row = _find(s, test.wagon_id, test.dataset_id)
+        notify_test_failed(s, test, enabled_by_id=row.enabled_by_id if row else None)
+    s.flush()
+    return test
+
+
+def clean_stale_tests(s: Session, now=None) -> list[WagonDataset]:  # noqa: ANN001
+    """Disable enablings whose wagon was not composed within 4 weeks of enabling."""
+    now = now or utcnow()
+    out = []
+    for row in s.scalars(
+        select(WagonDataset).where(
+            WagonDataset.enabled.is_(True), WagonDataset.enabled_at < now - STALE_AFTER
+        )
+    ):
+        composed = s.scalars(
+            select(TrainRun.id)
+            .join(train_run_wagons, train_run_wagons.c.train_run_id == TrainRun.id)
+            .where(
+                train_run_wagons.c.wagon_id == row.wagon_id,
+                TrainRun.dataset_id == row.dataset_id,
+                TrainRun.composed_at >= now - STALE_AFTER,
+            )
+        ).first()
+        if composed is None:
+            row.enabled, row.disabled_reason = False, "not composed within 4 weeks"
+            _supersede(s, row.wagon_id, row.dataset_id)
+            notify_wagon(
+                s,
+                row.wagon,
+                NotificationKind.WAGON_DISABLED,
+                f"wagon {row.wagon.name!r} disabled on dataset {row.dataset_id}: "
+                "its test was not composed within 4 weeks",
+            )
+            out.append(row)
+    s.flush()
+    return out

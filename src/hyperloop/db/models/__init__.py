@@ -1,0 +1,52 @@
+"""All ORM models; import them from here so every table is registered on ``Base.metadata``."""
+
+from hyperloop.db.base import Base
+from hyperloop.db.models.accounts import (
+    Analysis,
+    AnalysisDataset,
+    AnalysisMember,
+    ApiToken,
+    User,
+)
+from hyperloop.db.models.datasets import (
+    Dataset,
+    DatasetFile,
+    FinalMergelist,
+    Mergelist,
+    Production,
+    Runlist,
+    StagingTransfer,
+)
+from hyperloop.db.models.events import EmailOutbox, HistoryEntry, Notification
+from hyperloop.db.models.tags import PackageTag, Target
+from hyperloop.db.models.trains import Job, TrainComment, TrainRun, train_run_wagons
+from hyperloop.db.models.wagons import Wagon, WagonDataset, WagonTest, wagon_dependencies
+
+__all__ = [
+    "Analysis",
+    "AnalysisDataset",
+    "AnalysisMember",
+    "ApiToken",
+    "Base",
+    "Dataset",
+    "DatasetFile",
+    "EmailOutbox",
+    "FinalMergelist",
+    "HistoryEntry",
+    "Job",
+    "Mergelist",
+    "Notification",
+    "PackageTag",
+    "Production",
+    "Runlist",
+    "StagingTransfer",
+    "Target",
+    "TrainComment",
+    "TrainRun",
+    "User",
+    "Wagon",
+    "WagonDataset",
+    "WagonTest",
+    "train_run_wagons",
+    "wagon_dependencies",
+]

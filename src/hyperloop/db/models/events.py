@@ -1,0 +1,58 @@
+"""Notifications, the e-mail outbox and the generic history of changes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hyperloop.core.enums import NotificationKind
+from hyperloop.db.base import Base, JSONType, enum_column, utcnow
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_read", "user_id", "read"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[NotificationKind] = mapped_column(enum_column(NotificationKind))
+    message: Mapped[str] = mapped_column(Text)
+    object_type: Mapped[str | None] = mapped_column(String(32), default=None)
+    object_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    read: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EmailOutbox(Base):
+    """E-mails to send; a mailer (later) sends them and sets ``sent_at``."""
+
+    __tablename__ = "email_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    to_address: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+
+
+class HistoryEntry(Base):
+    """Who changed what and when (both names under impersonation), with a full snapshot."""
+
+    __tablename__ = "history"
+    __table_args__ = (Index("ix_history_object", "object_type", "object_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int | None] = mapped_column(Integer, default=None)
+    action: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    impersonator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    changes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    reason: Mapped[str] = mapped_column(Text, default="")

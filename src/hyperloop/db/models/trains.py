@@ -1,0 +1,120 @@
+"""Train runs (snapshots), their comments and their jobs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from hyperloop.core.enums import JobState, TrainState, TrainType
+from hyperloop.db.base import Base, JSONType, enum_column, utcnow
+from hyperloop.db.models.datasets import Dataset
+from hyperloop.db.models.tags import PackageTag, Target
+
+train_run_wagons = Table(
+    "train_run_wagons",
+    Base.metadata,
+    Column("train_run_id", ForeignKey("train_runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("wagon_id", ForeignKey("wagons.id", ondelete="CASCADE"), primary_key=True),
+    Column("analysis_id", ForeignKey("analyses.id", ondelete="CASCADE"), nullable=False),
+    Column("heavy", Boolean, nullable=False, default=False),
+    Index("ix_train_run_wagons_wagon", "wagon_id"),
+    Index("ix_train_run_wagons_analysis", "analysis_id"),
+)
+
+
+class TrainRun(Base):
+    """A frozen train: wagons + configurations + dataset + tag at composition time."""
+
+    __tablename__ = "train_runs"
+    __table_args__ = (
+        Index("ix_train_runs_dataset_state", "dataset_id", "state"),
+        Index("ix_train_runs_state", "state"),
+        Index("ix_train_runs_composed_at", "composed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
+    tag_id: Mapped[int] = mapped_column(ForeignKey("package_tags.id"))
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"))
+    train_type: Mapped[TrainType] = mapped_column(
+        enum_column(TrainType), default=TrainType.ANALYSIS
+    )
+    auto_submit: Mapped[bool] = mapped_column(Boolean, default=False)
+    slow: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[TrainState] = mapped_column(enum_column(TrainState), default=TrainState.COMPOSED)
+    wagons_snapshot: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    dataset_snapshot: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("train_runs.id"), default=None)
+    composed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    composed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    test_metrics: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    test_warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    output_dir: Mapped[str | None] = mapped_column(Text, default=None)
+
+    dataset: Mapped[Dataset] = relationship()
+    tag: Mapped[PackageTag] = relationship()
+    target: Mapped[Target] = relationship()
+    comments: Mapped[list[TrainComment]] = relationship(
+        cascade="all, delete-orphan", order_by="TrainComment.id"
+    )
+
+    def __repr__(self) -> str:
+        return f"TrainRun({self.id}, {self.state.value})"
+
+
+class TrainComment(Base):
+    __tablename__ = "train_comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    train_run_id: Mapped[int] = mapped_column(
+        ForeignKey("train_runs.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Job(Base):
+    """One grid job of a train run (files of one run, a "master job" group)."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_train_run_state", "train_run_id", "state"),
+        Index("ix_jobs_state", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    train_run_id: Mapped[int] = mapped_column(
+        ForeignKey("train_runs.id", ondelete="CASCADE"), index=True
+    )
+    run_number: Mapped[int] = mapped_column(Integer)
+    files: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    n_files: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[JobState] = mapped_column(enum_column(JobState), default=JobState.WAITING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    site: Mapped[str | None] = mapped_column(String(128), default=None)
+    cpu_s: Mapped[float] = mapped_column(Float, default=0.0)
+    wall_s: Mapped[float] = mapped_column(Float, default=0.0)
+    bytes_read: Mapped[int] = mapped_column(BigInteger, default=0)
+    error_signature: Mapped[str | None] = mapped_column(String(64), default=None)
+    error_message: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,0 +1,248 @@
+"""Typed server settings, read once from the environment (``HYPERLOOP_*``) or a settings file.
+
+Every field carries a ``description`` (its help string); ``SETTINGS_DOC`` renders them and a
+test fails when one is missing.  The development secret is refused outside development.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "HYPERLOOP_"
+SETTINGS_FILE_ENV = "HYPERLOOP_SETTINGS_FILE"
+DEVELOPMENT_SECRET = "hyperloop-development-secret-do-not-use-in-production"
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(ValueError):
+    """The settings cannot be used to start the server (message says which and why)."""
+
+
+class Settings(BaseSettings):
+    """Server settings.  Precedence: keyword arguments > environment > settings file > default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", frozen=True, validate_default=True
+    )
+
+    settings_file: Path | None = Field(
+        default=None,
+        description="TOML (`.toml`) or env-style file with settings; set it through the "
+        "environment variable HYPERLOOP_SETTINGS_FILE. TOML keys are the setting names "
+        "without prefix, env files use HYPERLOOP_<NAME>=value lines.",
+    )
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        description="`development` allows the built-in secret key and insecure cookies; "
+        "`production` refuses both.",
+    )
+    secret_key: SecretStr = Field(
+        default=SecretStr(DEVELOPMENT_SECRET),
+        description="Secret used to sign session cookies and CSRF tokens. Must be set to a "
+        f"random string of at least {MIN_SECRET_LENGTH} characters outside development.",
+    )
+    database_url: str = Field(
+        default="sqlite:///./var/hyperloop.db",
+        description="SQLAlchemy database URL: `sqlite:///path.db` (embedded default) or "
+        "`postgresql+psycopg://user:pass@host/db`.",
+    )
+    data_dir: Path = Field(
+        default=Path("./var"),
+        description="Folder for the embedded database, test outputs and train outputs.",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="URL under which users reach the server; used to build OIDC redirect URLs "
+        "and links in notifications.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `hyperloop serve` listens on.")
+    port: int = Field(
+        default=8000, ge=1, le=65535, description="TCP port `hyperloop serve` listens on."
+    )
+    run_migrations_on_start: bool = Field(
+        default=True,
+        description="Upgrade the database schema to the newest revision when the server starts.",
+    )
+    session_cookie_name: str = Field(
+        default="hyperloop_session", description="Name of the signed login-session cookie."
+    )
+    session_max_age_seconds: int = Field(
+        default=14 * 24 * 3600,
+        ge=60,
+        description="How long a login session stays valid, in seconds.",
+    )
+    cookie_secure: bool = Field(
+        default=False,
+        description="Send cookies only over HTTPS (the `Secure` flag). Forced on in production.",
+    )
+    csrf_cookie_name: str = Field(
+        default="hyperloop_csrf",
+        description="Name of the CSRF double-submit cookie; form posts must repeat its value in "
+        "the `csrf_token` field or the `X-CSRF-Token` header.",
+    )
+    impersonation_header: str = Field(
+        default="X-Hyperloop-Impersonate",
+        description="Request header by which an admin acts as another user (value: username). "
+        "Every action then records both names.",
+    )
+    api_page_size: int = Field(
+        default=50, ge=1, le=1000, description="Default number of items per page of API lists."
+    )
+    api_max_page_size: int = Field(
+        default=500, ge=1, le=10000, description="Largest `limit` an API list accepts."
+    )
+    oidc_enabled: bool = Field(
+        default=False, description="Offer login through an OpenID Connect provider."
+    )
+    oidc_metadata_url: str | None = Field(
+        default=None,
+        description="OIDC discovery document, e.g. "
+        "`https://auth.example.org/realms/x/.well-known/openid-configuration`.",
+    )
+    oidc_client_id: str | None = Field(default=None, description="OIDC client identifier.")
+    oidc_client_secret: SecretStr | None = Field(default=None, description="OIDC client secret.")
+    oidc_scopes: str = Field(
+        default="openid email profile", description="Space-separated OIDC scopes requested."
+    )
+    oidc_username_claim: str = Field(
+        default="preferred_username",
+        description="ID-token claim whose value is the Hyperloop username.",
+    )
+    oidc_create_users: bool = Field(
+        default=True,
+        description="Create a local account on first OIDC login (otherwise only existing "
+        "usernames may log in).",
+    )
+    proxy_auth_enabled: bool = Field(
+        default=False,
+        description="Trust an identity header (X.509 client certificate subject DN) set by a "
+        "reverse proxy, only for requests coming from `trusted_proxies`.",
+    )
+    proxy_auth_header: str = Field(
+        default="X-SSL-Client-S-DN",
+        description="Header carrying the verified client certificate subject DN.",
+    )
+    proxy_auth_username_attribute: str = Field(
+        default="CN",
+        description="DN attribute whose (last) value is the username, e.g. `CN` in "
+        "`/DC=ch/DC=cern/OU=Users/CN=jdoe`.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) of reverse proxies whose identity header is "
+        'trusted, e.g. `["127.0.0.1", "10.0.0.0/8"]`.',
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(
+                    f"trusted_proxies: {item!r} is not an IP address or CIDR network"
+                ) from exc
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe(self) -> Settings:
+        secret = self.secret_key.get_secret_value()
+        if self.environment != "development":
+            if secret == DEVELOPMENT_SECRET:
+                raise ValueError(
+                    "secret_key: the built-in development secret is refused when environment is "
+                    f"{self.environment!r}; set {ENV_PREFIX}SECRET_KEY to a random string of at "
+                    f"least {MIN_SECRET_LENGTH} characters"
+                )
+            if len(secret) < MIN_SECRET_LENGTH:
+                raise ValueError(
+                    f"secret_key: {len(secret)} characters is too short outside development "
+                    f"(need at least {MIN_SECRET_LENGTH})"
+                )
+        if self.oidc_enabled:
+            missing = [
+                name
+                for name in ("oidc_metadata_url", "oidc_client_id", "oidc_client_secret")
+                if getattr(self, name) in (None, "")
+            ]
+            if missing:
+                raise ValueError(
+                    "oidc_enabled is true but these settings are empty: " + ", ".join(missing)
+                )
+        if self.proxy_auth_enabled and not self.trusted_proxies:
+            raise ValueError(
+                "proxy_auth_enabled is true but trusted_proxies is empty: the identity header "
+                "would be trusted from nobody; list the reverse proxy addresses"
+            )
+        return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies carry the Secure flag in production or when asked to."""
+        return self.cookie_secure or self.environment == "production"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        file = os.environ.get(SETTINGS_FILE_ENV)
+        if file:
+            path = Path(file)
+            if not path.is_file():
+                raise SettingsError(f"{SETTINGS_FILE_ENV}={file}: no such settings file")
+            if path.suffix == ".toml":
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+            else:
+                sources.append(DotEnvSettingsSource(settings_cls, env_file=path))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings once (environment, then the settings file); raise SettingsError."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise SettingsError(f"invalid Hyperloop settings: {problems}") from None
+
+
+def settings_doc() -> list[tuple[str, str, str, str]]:
+    """(name, environment variable, default, help) for every setting, for docs and `--help`."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, SecretStr):
+            default = "(built-in development secret)" if default else ""
+        rows.append(
+            (name, ENV_PREFIX + name.upper(), repr(default), (field.description or "").strip())
+        )
+    return rows
+
+
+SETTINGS_DOC = "\n".join(
+    f"{env} (default {default}): {help_text}" for _, env, default, help_text in settings_doc()
+)

@@ -1,0 +1,1 @@
+"""Web layer: FastAPI app (JSON API under /api/, authentication, error mapping)."""

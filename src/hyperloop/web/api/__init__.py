@@ -1,0 +1,42 @@
+"""The JSON API under /api/: one router per domain noun, wired here."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from hyperloop.web.api import (
+    analyses,
+    auth,
+    datasets,
+    enabling,
+    health,
+    jobs,
+    notifications,
+    runlists,
+    slots,
+    tags,
+    targets,
+    trains,
+    users,
+    wagons,
+)
+from hyperloop.web.errors import ERROR_RESPONSES
+
+api_router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
+for module in (
+    health,
+    auth,
+    users,
+    analyses,
+    tags,
+    wagons,
+    enabling,
+    datasets,
+    runlists,
+    targets,
+    trains,
+    jobs,
+    notifications,
+    slots,
+):
+    api_router.include_router(module.router)

@@ -1,0 +1,451 @@
+"""Datasets: create/edit/activate/delete, productions, excluded runs, file catalogue,
+mergelists, final mergelists, short datasets, limits, automatic composition, staging."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path as FsPath
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from hyperloop.core import datasets, history
+from hyperloop.core.enums import AutoComposeType, DataType, ProductionKind, StagingAction
+from hyperloop.core.errors import NotFound
+from hyperloop.core.permissions import Action
+from hyperloop.db import models as m
+from hyperloop.web.api.schemas import HistoryOut, ORMModel
+from hyperloop.web.deps import DB, CurrentActor, DatasetForReader, require_action
+from hyperloop.web.pagination import Page, Paging, paginate, paginate_list
+
+router = APIRouter(prefix="/datasets", tags=["datasets"])
+
+Ident = Annotated[int, Path(ge=1, le=2**31 - 1)]
+RunNumber = Annotated[int, Field(ge=0, le=2**31 - 1)]
+Name = Annotated[str, Field(min_length=1, max_length=128)]
+TimeOfDay = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+
+
+class ProductionOut(ORMModel):
+    id: int
+    name: str
+    kind: ProductionKind
+    runlist_id: int | None
+    train_run_id: int | None
+    excluded_runs: list[int]
+
+
+class MergelistOut(ORMModel):
+    id: int
+    name: str
+    runs: list[int]
+    active: bool
+
+
+class FinalMergelistOut(ORMModel):
+    id: int
+    name: str
+    mergelists: list[str]
+
+
+class DatasetOut(ORMModel):
+    id: int
+    name: str
+    description: str
+    active: bool
+    data_type: DataType
+    collision_system: str
+    anchor: str
+    period: str
+    parent_id: int | None
+    version: int
+    created_at: datetime
+
+
+class DatasetDetail(DatasetOut):
+    final_merge_all_runs: bool
+    size_class: str
+    cpu_limit_hours: float | None
+    slots_per_week: int
+    auto_submission_slots: int
+    auto_compose: bool
+    auto_compose_type: AutoComposeType
+    auto_compose_days: list[int]
+    auto_compose_times: list[str]
+    auto_compose_max_cpu_hours: float | None
+    auto_compose_max_trains_per_week: int | None
+    productions: list[ProductionOut]
+    mergelists: list[MergelistOut]
+    final_mergelists: list[FinalMergelistOut]
+    short_dataset_ids: list[int]
+
+
+class DatasetSettings(BaseModel):
+    """Editable fields (all optional in an edit)."""
+
+    description: str | None = Field(default=None, max_length=10000)
+    data_type: DataType | None = None
+    collision_system: str | None = Field(default=None, max_length=32)
+    anchor: str | None = Field(default=None, max_length=64)
+    period: str | None = Field(default=None, max_length=64)
+    final_merge_all_runs: bool | None = None
+    size_class: str | None = Field(default=None, max_length=32)
+    cpu_limit_hours: float | None = Field(default=None, ge=0, le=1e9)
+    slots_per_week: int | None = Field(default=None, ge=0, le=10000)
+    auto_submission_slots: int | None = Field(default=None, ge=0, le=10000)
+    auto_compose: bool | None = None
+    auto_compose_type: AutoComposeType | None = None
+    auto_compose_days: list[Annotated[int, Field(ge=0, le=6)]] | None = None
+    auto_compose_times: list[TimeOfDay] | None = None
+    auto_compose_max_cpu_hours: float | None = Field(default=None, ge=0, le=1e9)
+    auto_compose_max_trains_per_week: int | None = Field(default=None, ge=0, le=10000)
+
+
+class DatasetIn(DatasetSettings):
+    name: Name
+
+
+class DatasetPatch(DatasetSettings):
+    expected_version: int = Field(ge=1, le=2**31 - 1)
+    name: Name | None = None
+
+
+class ActiveIn(BaseModel):
+    active: bool
+
+
+class ProductionIn(BaseModel):
+    name: Name
+    kind: ProductionKind
+    runlist_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    train_run_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+
+
+class ExcludedRunsIn(BaseModel):
+    runs: list[RunNumber]
+
+
+class FileImportIn(BaseModel):
+    """Either ``lines`` (``path size [run]`` per line) or a server-side ``directory`` tree."""
+
+    lines: list[Annotated[str, Field(max_length=8192)]] | None = Field(
+        default=None, max_length=10**6
+    )
+    directory: str | None = Field(default=None, min_length=1, max_length=4096)
+
+
+class ImportOut(BaseModel):
+    imported: int
+
+
+class FileOut(ORMModel):
+    id: int
+    production_id: int
+    run_number: int
+    path: str
+    size: int
+    n_dataframes: int | None
+
+
+class MergelistIn(BaseModel):
+    name: Name
+    runs: list[RunNumber]
+    active: bool = True
+
+
+class FinalMergelistIn(BaseModel):
+    name: Name
+    mergelists: list[Name] = Field(min_length=1)
+
+
+class ShortDatasetIn(BaseModel):
+    name: Name
+    runs: list[RunNumber] = Field(default_factory=list, description="Runs of the subset.")
+
+
+class StagingIn(BaseModel):
+    target: str = Field(min_length=1, max_length=128)
+    action: StagingAction = StagingAction.STAGE
+
+
+class StagingOut(ORMModel):
+    id: int
+    dataset_id: int
+    target: str
+    action: StagingAction
+    state: str
+    progress: float
+    created_at: datetime
+
+
+def dataset_detail(dataset: m.Dataset) -> DatasetDetail:
+    return DatasetDetail(
+        **DatasetOut.model_validate(dataset).model_dump(),
+        **{
+            k: getattr(dataset, k)
+            for k in DatasetSettings.model_fields
+            if k not in DatasetOut.model_fields
+        },
+        productions=[ProductionOut.model_validate(p) for p in dataset.productions],
+        mergelists=[MergelistOut.model_validate(x) for x in dataset.mergelists],
+        final_mergelists=[FinalMergelistOut.model_validate(x) for x in dataset.final_mergelists],
+        short_dataset_ids=[d.id for d in dataset.short_datasets],
+    )
+
+
+def _fields(body: BaseModel, exclude: set[str] = frozenset()) -> dict:
+    data = body.model_dump(exclude_unset=True, exclude=set(exclude))
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def _production(dataset: m.Dataset, production_id: int) -> m.Production:
+    for production in dataset.productions:
+        if production.id == production_id:
+            return production
+    raise NotFound(f"dataset {dataset.name} has no production {production_id}")
+
+
+@router.get("", response_model=Page[DatasetOut], summary="Datasets, filtered")
+def list_datasets(
+    actor: CurrentActor,
+    db: DB,
+    paging: Paging,
+    name: Annotated[str | None, Query(max_length=128, description="Name contains.")] = None,
+    active: bool | None = None,
+    data_type: DataType | None = None,
+    collision_system: Annotated[str | None, Query(max_length=32)] = None,
+    period: Annotated[str | None, Query(max_length=64)] = None,
+    parent_id: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description="Short datasets of this dataset.")
+    ] = None,
+    analysis_id: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description="Datasets added to this analysis.")
+    ] = None,
+):
+    require_action(actor, Action.READ)
+    stmt = select(m.Dataset).order_by(m.Dataset.name)
+    if name:
+        stmt = stmt.where(m.Dataset.name.contains(name))
+    if active is not None:
+        stmt = stmt.where(m.Dataset.active.is_(active))
+    if data_type is not None:
+        stmt = stmt.where(m.Dataset.data_type == data_type)
+    if collision_system:
+        stmt = stmt.where(m.Dataset.collision_system == collision_system)
+    if period:
+        stmt = stmt.where(m.Dataset.period == period)
+    if parent_id is not None:
+        stmt = stmt.where(m.Dataset.parent_id == parent_id)
+    if analysis_id is not None:
+        stmt = stmt.join(m.AnalysisDataset, m.AnalysisDataset.dataset_id == m.Dataset.id).where(
+            m.AnalysisDataset.analysis_id == analysis_id
+        )
+    return paginate(db, stmt, paging, DatasetOut.model_validate)
+
+
+@router.post("", response_model=DatasetDetail, status_code=201, summary="Create (operators)")
+def create_dataset(body: DatasetIn, actor: CurrentActor, db: DB) -> DatasetDetail:
+    fields = _fields(body, {"name"})
+    dataset = datasets.create_dataset(db, actor, body.name, **fields)
+    db.flush()
+    return dataset_detail(dataset)
+
+
+@router.get("/{dataset_id}", response_model=DatasetDetail, summary="One dataset")
+def get_dataset(dataset: DatasetForReader) -> DatasetDetail:
+    return dataset_detail(dataset)
+
+
+@router.patch(
+    "/{dataset_id}",
+    response_model=DatasetDetail,
+    summary="Edit settings, limits, automatic composition (operators; 409 on concurrent edit)",
+)
+def edit_dataset(
+    dataset: DatasetForReader, body: DatasetPatch, actor: CurrentActor, db: DB
+) -> DatasetDetail:
+    edited = datasets.edit_dataset(
+        db,
+        actor,
+        dataset.id,
+        expected_version=body.expected_version,
+        **_fields(body, {"expected_version"}),
+    )
+    db.flush()
+    return dataset_detail(edited)
+
+
+@router.delete("/{dataset_id}", status_code=204, summary="Delete a dataset (operators)")
+def delete_dataset(dataset: DatasetForReader, actor: CurrentActor, db: DB) -> Response:
+    datasets.delete_dataset(db, actor, dataset.id)
+    return Response(status_code=204)
+
+
+@router.put("/{dataset_id}/active", response_model=DatasetDetail, summary="Activate/deactivate")
+def set_active(
+    dataset: DatasetForReader, body: ActiveIn, actor: CurrentActor, db: DB
+) -> DatasetDetail:
+    datasets.set_active(db, actor, dataset.id, body.active)
+    db.flush()
+    return dataset_detail(dataset)
+
+
+@router.post(
+    "/{dataset_id}/productions",
+    response_model=ProductionOut,
+    status_code=201,
+    summary="Add a production (runlist, derived train output, Run 2 conversion)",
+)
+def add_production(
+    dataset: DatasetForReader, body: ProductionIn, actor: CurrentActor, db: DB
+) -> ProductionOut:
+    production = datasets.add_production(db, actor, dataset.id, **body.model_dump())
+    db.flush()
+    return ProductionOut.model_validate(production)
+
+
+@router.delete(
+    "/{dataset_id}/productions/{production_id}", status_code=204, summary="Remove a production"
+)
+def remove_production(
+    dataset: DatasetForReader, production_id: Ident, actor: CurrentActor, db: DB
+) -> Response:
+    datasets.remove_production(db, actor, _production(dataset, production_id).id)
+    return Response(status_code=204)
+
+
+@router.put(
+    "/{dataset_id}/productions/{production_id}/excluded-runs",
+    response_model=ProductionOut,
+    summary="Set the excluded runs of a production",
+)
+def set_excluded_runs(
+    dataset: DatasetForReader,
+    production_id: Ident,
+    body: ExcludedRunsIn,
+    actor: CurrentActor,
+    db: DB,
+) -> ProductionOut:
+    production = _production(dataset, production_id)
+    datasets.set_excluded_runs(db, actor, production.id, body.runs)
+    db.flush()
+    return ProductionOut.model_validate(production)
+
+
+@router.post(
+    "/{dataset_id}/productions/{production_id}/files",
+    response_model=ImportOut,
+    summary="Import the file catalogue from a file list or a directory tree on the server",
+)
+def import_files(
+    dataset: DatasetForReader,
+    production_id: Ident,
+    body: FileImportIn,
+    actor: CurrentActor,
+    db: DB,
+) -> ImportOut:
+    production = _production(dataset, production_id)
+    if (body.lines is None) == (body.directory is None):
+        from hyperloop.core.errors import ValidationError
+
+        raise ValidationError("give exactly one of lines (a file list) or directory")
+    if body.lines is not None:
+        n = datasets.import_file_list(db, actor, production.id, body.lines)
+    else:
+        n = datasets.import_files_from_tree(db, actor, production.id, FsPath(body.directory))
+    return ImportOut(imported=n)
+
+
+@router.get("/{dataset_id}/files", response_model=Page[FileOut], summary="File catalogue")
+def list_files(
+    dataset: DatasetForReader,
+    db: DB,
+    paging: Paging,
+    production_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    run_number: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
+):
+    ids = [p.id for p in dataset.productions]
+    stmt = (
+        select(m.DatasetFile)
+        .where(m.DatasetFile.production_id.in_(ids))
+        .order_by(m.DatasetFile.run_number, m.DatasetFile.path)
+    )
+    if production_id is not None:
+        stmt = stmt.where(m.DatasetFile.production_id == production_id)
+    if run_number is not None:
+        stmt = stmt.where(m.DatasetFile.run_number == run_number)
+    return paginate(db, stmt, paging, FileOut.model_validate)
+
+
+@router.post(
+    "/{dataset_id}/mergelists",
+    response_model=MergelistOut,
+    status_code=201,
+    summary="Add a mergelist",
+)
+def add_mergelist(
+    dataset: DatasetForReader, body: MergelistIn, actor: CurrentActor, db: DB
+) -> MergelistOut:
+    ml = datasets.add_mergelist(db, actor, dataset.id, body.name, body.runs, active=body.active)
+    db.flush()
+    return MergelistOut.model_validate(ml)
+
+
+@router.post(
+    "/{dataset_id}/final-mergelists",
+    response_model=FinalMergelistOut,
+    status_code=201,
+    summary="Add a final mergelist (combines mergelists across productions)",
+)
+def add_final_mergelist(
+    dataset: DatasetForReader, body: FinalMergelistIn, actor: CurrentActor, db: DB
+) -> FinalMergelistOut:
+    fml = datasets.add_final_mergelist(db, actor, dataset.id, body.name, body.mergelists)
+    db.flush()
+    return FinalMergelistOut.model_validate(fml)
+
+
+@router.post(
+    "/{dataset_id}/short-datasets",
+    response_model=DatasetDetail,
+    status_code=201,
+    summary="Add a short dataset (subset for staged submission)",
+)
+def add_short_dataset(
+    dataset: DatasetForReader, body: ShortDatasetIn, actor: CurrentActor, db: DB
+) -> DatasetDetail:
+    short = datasets.add_short_dataset(db, actor, dataset.id, body.name, runs=body.runs)
+    db.flush()
+    return dataset_detail(short)
+
+
+@router.get("/{dataset_id}/staging", response_model=Page[StagingOut], summary="Staging transfers")
+def list_staging(dataset: DatasetForReader, db: DB, paging: Paging):
+    stmt = (
+        select(m.StagingTransfer)
+        .where(m.StagingTransfer.dataset_id == dataset.id)
+        .order_by(m.StagingTransfer.id.desc())
+    )
+    return paginate(db, stmt, paging, StagingOut.model_validate)
+
+
+@router.post(
+    "/{dataset_id}/staging",
+    response_model=StagingOut,
+    status_code=201,
+    summary="Stage/unstage the dataset to an analysis facility (operators)",
+)
+def request_staging(
+    dataset: DatasetForReader, body: StagingIn, actor: CurrentActor, db: DB
+) -> StagingOut:
+    transfer = datasets.request_staging(db, actor, dataset.id, body.target, body.action)
+    db.flush()
+    return StagingOut.model_validate(transfer)
+
+
+@router.get("/{dataset_id}/history", response_model=Page[HistoryOut], summary="Dataset history")
+def dataset_history(dataset: DatasetForReader, db: DB, paging: Paging):
+    entries = [HistoryOut.model_validate(e) for e in history.entries(db, "dataset", dataset.id)]
+    return paginate_list(entries, paging)

@@ -1,0 +1,67 @@
+"""Enabling and disabling wagons on datasets, with a package tag policy."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+from pydantic import BaseModel, Field, model_validator
+
+from hyperloop.core import enabling
+from hyperloop.core.enums import TagPolicy
+from hyperloop.web.api.wagons import EnablingOut
+from hyperloop.web.deps import DB, CurrentActor, WagonForReader
+
+router = APIRouter(prefix="/wagons/{wagon_id}/datasets", tags=["enabling"])
+
+DatasetIdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+class EnableIn(BaseModel):
+    policy: TagPolicy = Field(description="fixed tag, latest tag, or a future tag with a PR.")
+    tag_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="For `fixed`.")
+    pull_request: str | None = Field(
+        default=None, min_length=1, max_length=64, description="For `pull_request`."
+    )
+
+    @model_validator(mode="after")
+    def _policy_fields(self) -> EnableIn:
+        if self.policy is TagPolicy.FIXED and self.tag_id is None:
+            raise ValueError("policy 'fixed' needs tag_id")
+        if self.policy is TagPolicy.PULL_REQUEST and not self.pull_request:
+            raise ValueError("policy 'pull_request' needs pull_request")
+        return self
+
+
+@router.get("", response_model=list[EnablingOut], summary="Datasets the wagon is enabled on")
+def list_enablings(wagon: WagonForReader) -> list[EnablingOut]:
+    return [EnablingOut.model_validate(e) for e in wagon.enablings]
+
+
+@router.put(
+    "/{dataset_id}",
+    response_model=EnablingOut,
+    summary="Enable the wagon on a dataset (starts a wagon test)",
+)
+def enable(
+    wagon: WagonForReader, dataset_id: DatasetIdPath, body: EnableIn, actor: CurrentActor, db: DB
+) -> EnablingOut:
+    link = enabling.enable_wagon(
+        db,
+        actor,
+        wagon.id,
+        dataset_id,
+        policy=body.policy,
+        tag_id=body.tag_id,
+        pull_request=body.pull_request,
+    )
+    db.flush()
+    return EnablingOut.model_validate(link)
+
+
+@router.delete("/{dataset_id}", status_code=204, summary="Disable the wagon on a dataset")
+def disable(
+    wagon: WagonForReader, dataset_id: DatasetIdPath, actor: CurrentActor, db: DB
+) -> Response:
+    enabling.disable_wagon(db, actor, wagon.id, dataset_id)
+    return Response(status_code=204)

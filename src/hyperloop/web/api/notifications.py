@@ -1,0 +1,82 @@
+"""Notifications of the current user: list, dismiss one, dismiss all."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel
+from sqlalchemy import func, select
+
+from hyperloop.core import notifications
+from hyperloop.core.enums import NotificationKind
+from hyperloop.db import models as m
+from hyperloop.web.api.schemas import ORMModel
+from hyperloop.web.deps import DB, CurrentActor
+from hyperloop.web.pagination import Page, Paging, paginate
+
+router = APIRouter(prefix="/notifications", tags=["notifications"])
+
+
+class NotificationOut(ORMModel):
+    id: int
+    kind: NotificationKind
+    message: str
+    object_type: str | None
+    object_id: int | None
+    read: bool
+    created_at: datetime
+
+
+class DismissedOut(BaseModel):
+    dismissed: int
+
+
+class CountOut(BaseModel):
+    unread: int
+
+
+@router.get("", response_model=Page[NotificationOut], summary="My notifications, newest first")
+def list_notifications(
+    actor: CurrentActor,
+    db: DB,
+    paging: Paging,
+    read: bool | None = None,
+    kind: NotificationKind | None = None,
+):
+    stmt = (
+        select(m.Notification)
+        .where(m.Notification.user_id == actor.user.id)
+        .order_by(m.Notification.id.desc())
+    )
+    if read is not None:
+        stmt = stmt.where(m.Notification.read.is_(read))
+    if kind is not None:
+        stmt = stmt.where(m.Notification.kind == kind)
+    return paginate(db, stmt, paging, NotificationOut.model_validate)
+
+
+@router.get("/count", response_model=CountOut, summary="Number of unread notifications (bell)")
+def unread_count(actor: CurrentActor, db: DB) -> CountOut:
+    n = db.scalar(
+        select(func.count())
+        .select_from(m.Notification)
+        .where(m.Notification.user_id == actor.user.id, m.Notification.read.is_(False))
+    )
+    return CountOut(unread=n or 0)
+
+
+@router.post(
+    "/{notification_id}/dismiss", response_model=DismissedOut, summary="Dismiss one notification"
+)
+def dismiss(
+    notification_id: Annotated[int, Path(ge=1, le=2**31 - 1)], actor: CurrentActor, db: DB
+) -> DismissedOut:
+    notifications.mark_read(db, actor.user, notification_id)
+    return DismissedOut(dismissed=1)
+
+
+@router.post("/dismiss-all", response_model=DismissedOut, summary="Dismiss all my notifications")
+def dismiss_all(actor: CurrentActor, db: DB) -> DismissedOut:
+    return DismissedOut(dismissed=notifications.mark_all_read(db, actor.user))

@@ -1,0 +1,113 @@
+"""DPG runlists: list, create, edit (version check), delete."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from hyperloop.core import history, runlists
+from hyperloop.core.enums import DataType
+from hyperloop.core.permissions import Action
+from hyperloop.db import models as m
+from hyperloop.web.api.schemas import HistoryOut, ORMModel
+from hyperloop.web.deps import DB, CurrentActor, RunlistForReader, require_action
+from hyperloop.web.pagination import Page, Paging, paginate, paginate_list
+
+router = APIRouter(prefix="/runlists", tags=["runlists"])
+
+RunNumber = Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
+class RunlistOut(ORMModel):
+    id: int
+    name: str
+    data_type: DataType
+    anchor: str
+    tag: str
+    production: str
+    runs: list[int]
+    description: str
+    version: int
+    created_at: datetime
+
+
+class RunlistIn(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    data_type: DataType = DataType.DATA
+    anchor: str = Field(default="", max_length=64)
+    tag: str = Field(default="", max_length=64)
+    production: str = Field(default="", max_length=128)
+    runs: list[RunNumber] = Field(default_factory=list)
+    description: str = Field(default="", max_length=10000)
+
+
+class RunlistPatch(BaseModel):
+    expected_version: int = Field(ge=1, le=2**31 - 1)
+    name: str | None = Field(default=None, min_length=1, max_length=128)
+    data_type: DataType | None = None
+    anchor: str | None = Field(default=None, max_length=64)
+    tag: str | None = Field(default=None, max_length=64)
+    production: str | None = Field(default=None, max_length=128)
+    runs: list[RunNumber] | None = None
+    description: str | None = Field(default=None, max_length=10000)
+
+
+@router.get("", response_model=Page[RunlistOut], summary="DPG runlists")
+def list_runlists(
+    actor: CurrentActor,
+    db: DB,
+    paging: Paging,
+    name: Annotated[str | None, Query(max_length=128, description="Name contains.")] = None,
+    data_type: DataType | None = None,
+    anchor: Annotated[str | None, Query(max_length=64)] = None,
+):
+    require_action(actor, Action.READ)
+    stmt = select(m.Runlist).order_by(m.Runlist.name)
+    if name:
+        stmt = stmt.where(m.Runlist.name.contains(name))
+    if data_type is not None:
+        stmt = stmt.where(m.Runlist.data_type == data_type)
+    if anchor:
+        stmt = stmt.where(m.Runlist.anchor == anchor)
+    return paginate(db, stmt, paging, RunlistOut.model_validate)
+
+
+@router.post("", response_model=RunlistOut, status_code=201, summary="Create a runlist (DPG)")
+def create_runlist(body: RunlistIn, actor: CurrentActor, db: DB) -> RunlistOut:
+    runlist = runlists.create_runlist(db, actor, **body.model_dump())
+    db.flush()
+    return RunlistOut.model_validate(runlist)
+
+
+@router.get("/{runlist_id}", response_model=RunlistOut, summary="One runlist")
+def get_runlist(runlist: RunlistForReader) -> RunlistOut:
+    return RunlistOut.model_validate(runlist)
+
+
+@router.patch("/{runlist_id}", response_model=RunlistOut, summary="Edit a runlist (DPG)")
+def edit_runlist(
+    runlist: RunlistForReader, body: RunlistPatch, actor: CurrentActor, db: DB
+) -> RunlistOut:
+    changes = body.model_dump(exclude_unset=True, exclude={"expected_version"})
+    changes = {k: v for k, v in changes.items() if v is not None}
+    edited = runlists.edit_runlist(
+        db, actor, runlist.id, expected_version=body.expected_version, **changes
+    )
+    db.flush()
+    return RunlistOut.model_validate(edited)
+
+
+@router.delete("/{runlist_id}", status_code=204, summary="Delete a runlist (DPG)")
+def delete_runlist(runlist: RunlistForReader, actor: CurrentActor, db: DB) -> Response:
+    runlists.delete_runlist(db, actor, runlist.id)
+    return Response(status_code=204)
+
+
+@router.get("/{runlist_id}/history", response_model=Page[HistoryOut], summary="Runlist history")
+def runlist_history(runlist: RunlistForReader, db: DB, paging: Paging):
+    entries = [HistoryOut.model_validate(e) for e in history.entries(db, "runlist", runlist.id)]
+    return paginate_list(entries, paging)

@@ -1,0 +1,149 @@
+"""The current user, personal API tokens and (admins) user management."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from hyperloop.core import users
+from hyperloop.core.enums import Role
+from hyperloop.core.permissions import Action
+from hyperloop.db import models as m
+from hyperloop.web.api.schemas import ORMModel, UserOut, user_out
+from hyperloop.web.deps import DB, CurrentActor, require_action
+from hyperloop.web.pagination import Page, Paging, paginate
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+
+class MeOut(UserOut):
+    impersonator: UserOut | None = None
+    analyses: list[int] = Field(description="Ids of the analyses the user is a member of.")
+
+
+class TokenOut(ORMModel):
+    id: int
+    name: str
+    prefix: str = Field(description="First characters of the token, to recognise it.")
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked: bool
+
+
+class TokenIn(BaseModel):
+    name: str = Field(min_length=1, max_length=128, description="What the token is for.")
+    expires_at: datetime | None = Field(default=None, description="Optional expiry (UTC).")
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="The token itself. Shown only this once: store it now.")
+
+
+class UserIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+    password: str | None = Field(default=None, min_length=8, max_length=1024)
+    email: str | None = Field(default=None, max_length=255)
+    display_name: str | None = Field(default=None, max_length=128)
+    roles: list[Role] = Field(default_factory=list)
+
+
+class RolesIn(BaseModel):
+    roles: list[Role]
+    convener_pwgs: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None, description="PWGs the user convenes (with the pwg_convener role)."
+    )
+
+
+TokenId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Username = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+@router.get("/me", response_model=MeOut, summary="The user the request acts as")
+def me(actor: CurrentActor) -> MeOut:
+    user = actor.user
+    return MeOut(
+        **user_out(user).model_dump(),
+        impersonator=user_out(actor.impersonator) if actor.impersonator else None,
+        analyses=sorted(ms.analysis_id for ms in user.memberships),
+    )
+
+
+@router.get("/me/tokens", response_model=Page[TokenOut], summary="My API tokens")
+def list_tokens(actor: CurrentActor, db: DB, paging: Paging):
+    stmt = select(m.ApiToken).where(m.ApiToken.user_id == actor.user.id).order_by(m.ApiToken.id)
+    return paginate(db, stmt, paging, TokenOut.model_validate)
+
+
+@router.post(
+    "/me/tokens",
+    response_model=TokenCreated,
+    status_code=201,
+    summary="Create an API token (the plaintext is shown once)",
+)
+def create_token(body: TokenIn, actor: CurrentActor, db: DB) -> TokenCreated:
+    token, plaintext = users.create_api_token(db, actor.user, body.name, expires_at=body.expires_at)
+    db.flush()
+    return TokenCreated(**TokenOut.model_validate(token).model_dump(), token=plaintext)
+
+
+@router.delete("/me/tokens/{token_id}", status_code=204, summary="Revoke one of my API tokens")
+def revoke_token(token_id: TokenId, actor: CurrentActor, db: DB) -> Response:
+    users.revoke_api_token(db, actor, token_id)
+    return Response(status_code=204)
+
+
+@router.get("", response_model=Page[UserOut], summary="All users (admins)")
+def list_users(
+    actor: CurrentActor,
+    db: DB,
+    paging: Paging,
+    q: Annotated[str | None, Query(max_length=64, description="Username contains.")] = None,
+    role: Role | None = None,
+):
+    require_action(actor, Action.USER_MANAGE)
+    stmt = select(m.User).order_by(m.User.username)
+    if q:
+        stmt = stmt.where(m.User.username.contains(q))
+    rows = paginate(db, stmt, paging, user_out)
+    if role is not None:  # roles are a JSON list: filter in Python over the (small) user table
+        everyone = [
+            u for u in db.scalars(select(m.User).order_by(m.User.username)) if u.has_role(role)
+        ]
+        if q:
+            everyone = [u for u in everyone if q in u.username]
+        chunk = everyone[paging.offset : paging.offset + paging.limit]
+        rows = {**rows, "items": [user_out(u) for u in chunk], "total": len(everyone)}
+    return rows
+
+
+@router.post("", response_model=UserOut, status_code=201, summary="Create a user (admins)")
+def create_user(body: UserIn, actor: CurrentActor, db: DB) -> UserOut:
+    require_action(actor, Action.USER_MANAGE)
+    user = users.create_user(
+        db,
+        body.username,
+        roles=[r.value for r in body.roles],
+        password=body.password,
+        email=body.email,
+        display_name=body.display_name,
+    )
+    db.flush()
+    return user_out(user)
+
+
+@router.get("/{username}", response_model=UserOut, summary="One user")
+def get_user(username: Username, actor: CurrentActor, db: DB) -> UserOut:
+    return user_out(users.get_user(db, username))
+
+
+@router.put("/{username}/roles", response_model=UserOut, summary="Set a user's roles (admins)")
+def set_roles(username: Username, body: RolesIn, actor: CurrentActor, db: DB) -> UserOut:
+    user = users.set_roles(
+        db, actor, username, [r.value for r in body.roles], convener_pwgs=body.convener_pwgs
+    )
+    return user_out(user)

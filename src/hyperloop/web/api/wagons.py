@@ -1,0 +1,440 @@
+"""Wagons: create, edit (optimistic version check), delete, clone, sync, subwagons,
+dependencies, configuration JSON download/upload (preview then confirm), compare, history."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from hyperloop.core import history, wagon_json, wagons
+from hyperloop.core.enums import TagPolicy, TestStatus
+from hyperloop.core.errors import ValidationError
+from hyperloop.core.permissions import Action
+from hyperloop.db import models as m
+from hyperloop.web.api.schemas import HistoryOut, ORMModel
+from hyperloop.web.deps import (
+    DB,
+    CurrentActor,
+    WagonForEditor,
+    WagonForReader,
+    _load,
+    require_action,
+)
+from hyperloop.web.pagination import Page, Paging, paginate, paginate_list
+
+router = APIRouter(prefix="/wagons", tags=["wagons"])
+
+NAME_PATTERN = r"^[A-Za-z0-9_]+$"
+Version = Annotated[int, Field(ge=1, le=2**31 - 1, description="The version the user edited.")]
+Config = dict[str, dict[str, Any]]
+
+
+class WagonOut(ORMModel):
+    id: int
+    analysis_id: int
+    name: str
+    workflow: str
+    tag_id: int | None
+    disabled_reason: str | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class EnablingOut(ORMModel):
+    id: int
+    wagon_id: int
+    dataset_id: int
+    tag_policy: TagPolicy
+    tag_id: int | None
+    pull_request: str | None
+    enabled: bool
+    enabled_by_id: int | None
+    enabled_at: datetime
+    disabled_reason: str | None
+
+
+class WagonDetail(WagonOut):
+    base_config: Config
+    subwagons: dict[str, Config]
+    derived_tables: list[str]
+    slim_ready: bool
+    max_df_size: int | None
+    max_derived_file_size: int | None
+    dependencies: list[int]
+    enablings: list[EnablingOut]
+
+
+class SyncOut(BaseModel):
+    wagon: WagonDetail
+    report: dict[str, list[str]] = Field(description="Parameters removed/added/reset, tables removed.")
+
+
+class WagonIn(BaseModel):
+    analysis_id: int = Field(ge=1, le=2**31 - 1)
+    name: str = Field(min_length=1, max_length=64, pattern=NAME_PATTERN)
+    workflow: str = Field(min_length=1, max_length=128)
+    tag_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    base_config: Config | None = None
+    subwagons: dict[str, Config] | None = None
+    derived_tables: list[Annotated[str, Field(max_length=128)]] = Field(default_factory=list)
+    dependencies: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(default_factory=list)
+
+
+class WagonPatch(BaseModel):
+    expected_version: Version
+    name: str | None = Field(default=None, min_length=1, max_length=64, pattern=NAME_PATTERN)
+    workflow: str | None = Field(default=None, min_length=1, max_length=128)
+    base_config: Config | None = None
+    subwagons: dict[str, Config] | None = None
+    derived_tables: list[Annotated[str, Field(max_length=128)]] | None = None
+    slim_ready: bool | None = None
+    max_df_size: int | None = Field(default=None, ge=0, le=2**62)
+    max_derived_file_size: int | None = Field(default=None, ge=0, le=2**62)
+    dependencies: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] | None = None
+
+
+class CloneIn(BaseModel):
+    analysis_id: int = Field(ge=1, le=2**31 - 1, description="Analysis to clone into.")
+    name: str | None = Field(default=None, min_length=1, max_length=64, pattern=NAME_PATTERN)
+
+
+class SyncIn(BaseModel):
+    tag_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="Default: latest.")
+    expected_version: int | None = Field(default=None, ge=1, le=2**31 - 1)
+
+
+class SubwagonIn(BaseModel):
+    expected_version: Version
+    overrides: Config = Field(description="Only the parameters that differ from the base.")
+
+
+class DependenciesIn(BaseModel):
+    expected_version: Version
+    dependencies: list[Annotated[int, Field(ge=1, le=2**31 - 1)]]
+
+
+class ConfigUploadIn(BaseModel):
+    configuration: dict[str, Any] = Field(description="An O2 JSON configuration (task -> params).")
+
+
+class ConfigConfirmIn(ConfigUploadIn):
+    expected_version: Version
+
+
+class ChangeOut(BaseModel):
+    path: str
+    old: Any = None
+    new: Any = None
+
+
+class UploadPreviewOut(BaseModel):
+    """Per-value overview, full diff and errors; nothing is saved yet."""
+
+    overview: list[dict[str, Any]]
+    diff: list[ChangeOut]
+    errors: list[str]
+    ignored: list[str] = Field(default_factory=list)
+    valid: bool
+
+
+class CompareOut(BaseModel):
+    left: str
+    right: str
+    changes: list[ChangeOut]
+
+
+class TestOut(ORMModel):
+    id: int
+    wagon_id: int
+    dataset_id: int
+    tag_id: int | None
+    status: TestStatus
+    warnings: list[dict[str, Any]]
+    superseded: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+def wagon_detail(wagon: m.Wagon) -> WagonDetail:
+    return WagonDetail(
+        **WagonOut.model_validate(wagon).model_dump(),
+        base_config=wagon.base_config or {},
+        subwagons=wagon.subwagons or {},
+        derived_tables=wagon.derived_tables or [],
+        slim_ready=wagon.slim_ready,
+        max_df_size=wagon.max_df_size,
+        max_derived_file_size=wagon.max_derived_file_size,
+        dependencies=[d.id for d in wagon.dependencies],
+        enablings=[EnablingOut.model_validate(e) for e in wagon.enablings],
+    )
+
+
+def _changes(changes: list[Any]) -> list[ChangeOut]:
+    return [ChangeOut(path=c.path, old=c.old, new=c.new) for c in changes]
+
+
+@router.get("", response_model=Page[WagonOut], summary="Wagons, filtered")
+def list_wagons(
+    actor: CurrentActor,
+    db: DB,
+    paging: Paging,
+    analysis_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    workflow: Annotated[str | None, Query(max_length=128)] = None,
+    name: Annotated[str | None, Query(max_length=64, description="Name contains.")] = None,
+    enabled_on: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description="Enabled on this dataset id.")
+    ] = None,
+):
+    require_action(actor, Action.READ)
+    stmt = select(m.Wagon).order_by(m.Wagon.id)
+    if analysis_id is not None:
+        stmt = stmt.where(m.Wagon.analysis_id == analysis_id)
+    if workflow:
+        stmt = stmt.where(m.Wagon.workflow == workflow)
+    if name:
+        stmt = stmt.where(m.Wagon.name.contains(name))
+    if enabled_on is not None:
+        stmt = stmt.join(m.WagonDataset).where(
+            m.WagonDataset.dataset_id == enabled_on, m.WagonDataset.enabled.is_(True)
+        )
+    return paginate(db, stmt, paging, WagonOut.model_validate)
+
+
+@router.post("", response_model=WagonDetail, status_code=201, summary="Create a wagon")
+def create_wagon(body: WagonIn, actor: CurrentActor, db: DB) -> WagonDetail:
+    wagon = wagons.create_wagon(
+        db,
+        actor,
+        body.analysis_id,
+        name=body.name,
+        workflow=body.workflow,
+        tag_id=body.tag_id,
+        base_config=body.base_config,
+        subwagons=body.subwagons,
+        derived_tables=body.derived_tables,
+        dependencies=body.dependencies,
+    )
+    db.flush()
+    return wagon_detail(wagon)
+
+
+@router.get("/{wagon_id}", response_model=WagonDetail, summary="One wagon")
+def get_wagon(wagon: WagonForReader) -> WagonDetail:
+    return wagon_detail(wagon)
+
+
+@router.patch(
+    "/{wagon_id}",
+    response_model=WagonDetail,
+    summary="Edit a wagon (409 with the changes when somebody saved meanwhile)",
+)
+def edit_wagon(wagon: WagonForEditor, body: WagonPatch, actor: CurrentActor, db: DB):
+    changes = body.model_dump(exclude_unset=True, exclude={"expected_version"})
+    changes = {k: v for k, v in changes.items() if v is not None}
+    edited = wagons.edit_wagon(
+        db, actor, wagon.id, expected_version=body.expected_version, **changes
+    )
+    db.flush()
+    return wagon_detail(edited)
+
+
+@router.delete("/{wagon_id}", status_code=204, summary="Delete a wagon")
+def delete_wagon(
+    wagon: WagonForReader,
+    actor: CurrentActor,
+    db: DB,
+    expected_version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> Response:
+    wagons.delete_wagon(db, actor, wagon.id, expected_version=expected_version)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{wagon_id}/clone",
+    response_model=WagonDetail,
+    status_code=201,
+    summary="Clone a wagon (with subwagons and derived data) into one of my analyses",
+)
+def clone_wagon(wagon: WagonForReader, body: CloneIn, actor: CurrentActor, db: DB):
+    clone = wagons.clone_wagon(db, actor, wagon.id, body.analysis_id, name=body.name)
+    db.flush()
+    return wagon_detail(clone)
+
+
+@router.post(
+    "/{wagon_id}/sync",
+    response_model=SyncOut,
+    summary="Update configuration and derived tables to the latest (or given) tag",
+)
+def sync_wagon(wagon: WagonForEditor, body: SyncIn, actor: CurrentActor, db: DB) -> SyncOut:
+    synced, report = wagons.sync_wagon(
+        db, actor, wagon.id, tag_id=body.tag_id, expected_version=body.expected_version
+    )
+    db.flush()
+    return SyncOut(wagon=wagon_detail(synced), report=report.as_dict())
+
+
+@router.put(
+    "/{wagon_id}/subwagons/{subwagon}",
+    response_model=WagonDetail,
+    summary="Create or replace a subwagon (overrides of the base configuration)",
+)
+def put_subwagon(
+    wagon: WagonForEditor,
+    subwagon: Annotated[str, Path(min_length=1, max_length=64, pattern=NAME_PATTERN)],
+    body: SubwagonIn,
+    actor: CurrentActor,
+    db: DB,
+):
+    subwagons = {**(wagon.subwagons or {}), subwagon: body.overrides}
+    edited = wagons.edit_wagon(
+        db, actor, wagon.id, expected_version=body.expected_version, subwagons=subwagons
+    )
+    db.flush()
+    return wagon_detail(edited)
+
+
+@router.delete(
+    "/{wagon_id}/subwagons/{subwagon}", response_model=WagonDetail, summary="Remove a subwagon"
+)
+def delete_subwagon(
+    wagon: WagonForEditor,
+    subwagon: Annotated[str, Path(min_length=1, max_length=64)],
+    expected_version: Annotated[int, Query(ge=1, le=2**31 - 1)],
+    actor: CurrentActor,
+    db: DB,
+):
+    if subwagon not in (wagon.subwagons or {}):
+        raise ValidationError(f"wagon {wagon.name} has no subwagon {subwagon!r}")
+    subwagons = {k: v for k, v in wagon.subwagons.items() if k != subwagon}
+    edited = wagons.edit_wagon(
+        db, actor, wagon.id, expected_version=expected_version, subwagons=subwagons
+    )
+    db.flush()
+    return wagon_detail(edited)
+
+
+@router.put(
+    "/{wagon_id}/dependencies",
+    response_model=WagonDetail,
+    summary="Set dependencies (wagons of the same analysis or service wagons)",
+)
+def set_dependencies(wagon: WagonForEditor, body: DependenciesIn, actor: CurrentActor, db: DB):
+    edited = wagons.edit_wagon(
+        db,
+        actor,
+        wagon.id,
+        expected_version=body.expected_version,
+        dependencies=body.dependencies,
+    )
+    db.flush()
+    return wagon_detail(edited)
+
+
+@router.get(
+    "/{wagon_id}/configuration",
+    summary="Download the configuration as O2 JSON",
+    response_model=dict[str, Any],
+    responses={200: {"content": {"application/json": {}}}},
+)
+def download_configuration(wagon: WagonForReader) -> Response:
+    body = json.dumps(wagon_json.download_config(wagon), indent=2)
+    return Response(
+        body,
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{wagon.name}.json"'},
+    )
+
+
+def _preview_out(preview: Any) -> UploadPreviewOut:
+    return UploadPreviewOut(
+        overview=list(preview.overview),
+        diff=_changes(preview.diff),
+        errors=list(preview.errors),
+        ignored=list(getattr(preview, "ignored", []) or []),
+        valid=not preview.errors,
+    )
+
+
+@router.post(
+    "/{wagon_id}/configuration/preview",
+    response_model=UploadPreviewOut,
+    summary="Preview an uploaded O2 JSON: per-value overview and diff (nothing is saved)",
+)
+def preview_configuration(wagon: WagonForEditor, body: ConfigUploadIn, db: DB) -> UploadPreviewOut:
+    return _preview_out(wagon_json.preview_upload(db, wagon, body.configuration))
+
+
+@router.put(
+    "/{wagon_id}/configuration",
+    response_model=WagonDetail,
+    summary="Confirm an uploaded O2 JSON: save the changed values",
+)
+def apply_configuration(wagon: WagonForEditor, body: ConfigConfirmIn, actor: CurrentActor, db: DB):
+    saved = wagon_json.apply_upload(
+        db, actor, wagon.id, body.configuration, expected_version=body.expected_version
+    )
+    db.flush()
+    return wagon_detail(saved)
+
+
+@router.get(
+    "/{wagon_id}/compare",
+    response_model=CompareOut,
+    summary="Compare with another wagon, or with itself at an earlier time",
+)
+def compare_wagon(
+    wagon: WagonForReader,
+    actor: CurrentActor,
+    db: DB,
+    other_id: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="Other wagon.")] = None,
+    at: Annotated[datetime | None, Query(description="This wagon's state at this time.")] = None,
+    until: Annotated[
+        datetime | None, Query(description="Compare `at` with this time (default: now).")
+    ] = None,
+) -> CompareOut:
+    if (other_id is None) == (at is None):
+        raise ValidationError("give exactly one of other_id (another wagon) or at (a time)")
+    if other_id is not None:
+        other = _load(db, m.Wagon, other_id, "wagon")
+        require_action(actor, Action.READ, other)
+        left, right = wagons.wagon_state(wagon), wagons.wagon_state(other)
+        labels = (f"wagon {wagon.id}", f"wagon {other.id}")
+    else:
+        left = wagons.wagon_at(db, wagon.id, at)
+        right = wagons.wagon_at(db, wagon.id, until) if until else wagons.wagon_state(wagon)
+        labels = (f"wagon {wagon.id} at {at.isoformat()}", f"wagon {wagon.id} at {until or 'now'}")
+    return CompareOut(
+        left=labels[0], right=labels[1], changes=_changes(wagons.compare_states(left, right))
+    )
+
+
+@router.get("/{wagon_id}/history", response_model=Page[HistoryOut], summary="Wagon history")
+def wagon_history(wagon: WagonForReader, db: DB, paging: Paging):
+    entries = [HistoryOut.model_validate(e) for e in history.entries(db, "wagon", wagon.id)]
+    return paginate_list(entries, paging)
+
+
+@router.get("/{wagon_id}/tests", response_model=Page[TestOut], summary="Tests of the wagon")
+def wagon_tests(
+    wagon: WagonForReader,
+    db: DB,
+    paging: Paging,
+    dataset_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    status: TestStatus | None = None,
+):
+    stmt = (
+        select(m.WagonTest).where(m.WagonTest.wagon_id == wagon.id).order_by(m.WagonTest.id.desc())
+    )
+    if dataset_id is not None:
+        stmt = stmt.where(m.WagonTest.dataset_id == dataset_id)
+    if status is not None:
+        stmt = stmt.where(m.WagonTest.status == status)
+    return paginate(db, stmt, paging, TestOut.model_validate)

@@ -1,0 +1,65 @@
+"""The FastAPI application factory: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+
+from hyperloop import __version__
+from hyperloop.db.session import make_engine, make_sessionmaker
+from hyperloop.settings import Settings, load_settings
+from hyperloop.web.auth.sessions import SessionCodec
+from hyperloop.web.errors import install_error_handlers
+
+API_DESCRIPTION = """\
+JSON API of the Hyperloop analysis train system.
+
+Authenticate with a personal API token (`Authorization: Bearer hlt_...`, create one at
+`POST /api/users/me/tokens`) or a login session cookie (`POST /api/auth/login`; unsafe
+requests then repeat the CSRF cookie in the `X-CSRF-Token` header). Admins may act as another
+user with the `X-Hyperloop-Impersonate: <username>` header.
+
+Lists take `limit` and `offset` and return `{items, total, limit, offset}`. Errors are
+`{"error": code, "message": ..., "details": ...}` with status 400/401/403/404/409/422.
+"""
+
+OPENAPI_TAGS = [
+    {"name": "health", "description": "Liveness of the server (anonymous)."},
+    {"name": "auth", "description": "Login sessions, logout, impersonation, OIDC."},
+    {"name": "users", "description": "The current user, API tokens, user management (admins)."},
+    {"name": "analyses", "description": "Analyses, their members, datasets and settings."},
+    {"name": "tags", "description": "Released package tags and their workflows."},
+    {"name": "wagons", "description": "Wagons: configuration, subwagons, history, JSON files."},
+    {"name": "enabling", "description": "Enabling wagons on datasets with a tag policy."},
+    {"name": "datasets", "description": "Datasets, productions, files, mergelists, staging."},
+    {"name": "runlists", "description": "DPG runlists."},
+    {"name": "targets", "description": "Where trains run (cores, memory)."},
+    {"name": "train-runs", "description": "Composition and life cycle of train runs."},
+    {"name": "jobs", "description": "Jobs of submitted train runs."},
+    {"name": "notifications", "description": "Notifications of the current user."},
+    {"name": "slots", "description": "Fair-usage train slots per analysis and dataset."},
+]
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    """Build the application for ``settings`` (read from the environment when omitted)."""
+    from hyperloop.web.api import api_router
+    from hyperloop.web.auth.routes import router as auth_pages_router
+
+    settings = settings or load_settings()
+    app = FastAPI(
+        title="Hyperloop",
+        version=__version__,
+        description=API_DESCRIPTION,
+        openapi_tags=OPENAPI_TAGS,
+    )
+    app.state.settings = settings
+    app.state.engine = engine or make_engine(settings.database_url)
+    app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    app.state.session_codec = SessionCodec(
+        settings.secret_key.get_secret_value(), settings.session_max_age_seconds
+    )
+    install_error_handlers(app)
+    app.include_router(api_router)
+    app.include_router(auth_pages_router)
+    return app

@@ -1,0 +1,1 @@
+"""Authentication building blocks: passwords, sessions/CSRF, API tokens, OIDC, proxy identity."""

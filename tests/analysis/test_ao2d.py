@@ -1,0 +1,333 @@
+"""Reading AO2D files: the real UD file, fsspec URLs, parentFiles, pruning and bad files."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import warnings
+from pathlib import Path
+
+import fsspec
+import numpy as np
+import pytest
+import uproot
+
+from hyperloop.analysis.ao2d import (
+    AO2DError,
+    AO2DFileNotFoundError,
+    CorruptFileError,
+    MissingColumnError,
+    MissingDataframeError,
+    MissingTableError,
+    NotAO2DError,
+    TruncatedFileError,
+    open_ao2d,
+    write_parent_files,
+)
+from hyperloop.analysis.ao2d_writer import AO2DWriter
+from hyperloop.analysis.schema import default_registry
+
+UD_TREES = {"O2udcollision", "O2udtrack", "O2udtrackextra", "O2udtrackpid"}
+N_UD_COLLISIONS = 225
+N_UD_TRACKS = 551
+PARENT_AO2D = (
+    "/home/alitrain/train-workdir/testdata/LFN/alice/data/2022/LHC22s/529399/apass1/1730/AOD/001/"
+    "AO2D.root"
+)
+
+
+@pytest.fixture(scope="module")
+def ud_file(realdata: Path) -> Path:
+    return realdata / "AO2D_ud_rho_run3.root"
+
+
+def _import_root():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the PyPI ROOT warns that it is an alpha release
+        import ROOT
+
+    return ROOT
+
+
+# ---------------------------------------------------------------------------------------
+# the real derived file
+
+
+def test_real_file_lists_43_dataframes_with_the_four_ud_trees(ud_file):
+    with open_ao2d(ud_file) as f:
+        dfs = f.dataframes()
+        assert len(dfs) == 43
+        assert len(set(dfs)) == 43
+        assert all(re.fullmatch(r"DF_\d+", df) for df in dfs)
+        sizes = [f.trees(df) for df in dfs]
+        assert all(set(trees) == UD_TREES for trees in sizes)
+        # extension tables are row-aligned with the UD tracks
+        assert all(t["O2udtrackextra"] == t["O2udtrack"] == t["O2udtrackpid"] for t in sizes)
+        # one dataframe (the fifth) is empty: its trees exist with zero rows
+        assert [i for i, t in enumerate(sizes) if t["O2udtrack"] == 0] == [4]
+        assert sum(t["O2udcollision"] for t in sizes) == N_UD_COLLISIONS
+        assert sum(t["O2udtrack"] for t in sizes) == N_UD_TRACKS
+
+
+def test_real_file_dtypes_match_the_schema(ud_file):
+    registry = default_registry()
+    with open_ao2d(ud_file) as f:
+        df = f.dataframes()[0]
+        for o2name in UD_TREES:
+            schema = registry.get(o2name)
+            assert f.columns(df, o2name) == list(schema.columns)
+            arrays = f.read(df, o2name, schema.columns)
+            for column, values in arrays.items():
+                assert values.dtype == schema.dtype(column), (o2name, column)
+                assert values.dtype.isnative
+
+
+def test_real_file_track_indices_point_into_the_same_dataframes_collisions(ud_file):
+    with open_ao2d(ud_file) as f:
+        total_tracks = 0
+        for df in f.dataframes():
+            n_coll = f.trees(df)["O2udcollision"]
+            idx = f.read(df, "O2udtrack", ["fIndexUDCollisions"])["fIndexUDCollisions"]
+            assert np.all((idx >= 0) & (idx < n_coll))
+            total_tracks += len(idx)
+        assert f.stats.rows_read == total_tracks
+        assert f.stats.dataframes_read == 43
+
+
+def test_real_file_parent_files_map_every_dataframe_to_its_parent_ao2d(ud_file):
+    with open_ao2d(ud_file) as f:
+        parents = f.parent_files()
+        assert parents is not None
+        # one entry per dataframe of this file, all pointing to the same parent AO2D
+        assert set(parents) == set(f.dataframes())
+        assert set(parents.values()) == {PARENT_AO2D}
+
+
+@pytest.mark.root
+def test_root_reads_the_same_parent_files(ud_file):
+    ROOT = _import_root()
+    rf = ROOT.TFile.Open(str(ud_file))
+    tmap = rf.Get("parentFiles")
+    from_root = {str(k.GetName()): str(tmap.GetValue(k).GetName()) for k in tmap}
+    rf.Close()
+    with open_ao2d(ud_file) as f:
+        assert f.parent_files() == from_root
+    assert len(from_root) == 43
+
+
+def test_file_without_parent_files_gives_none(tmp_ao2d):
+    path = tmp_ao2d({1: {"O2bc": {"fRunNumber": np.array([1], dtype=np.int32)}}})
+    with open_ao2d(path) as f:
+        assert f.parent_files() is None
+
+
+def _write_linked(path: Path, mapping: dict[str, str]) -> None:
+    with AO2DWriter(path) as writer:
+        for df in mapping:
+            writer.write_dataframe(df, {"O2bc": {"fRunNumber": np.array([7], dtype=np.int32)}})
+        write_parent_files(writer._file, mapping)
+
+
+LINKS = {
+    "DF_1": "/data/parent/AO2D.root",
+    "DF_22": "alien:///alice/data/2022/LHC22s/529399/apass1/AOD/002/AO2D.root",
+    "DF_333": "x" * 300 + "/AO2D.root",  # long strings use the 5-byte length form
+}
+
+
+def test_written_parent_files_read_back(tmp_path):
+    path = tmp_path / "linked.root"
+    _write_linked(path, LINKS)
+    with open_ao2d(path) as f:
+        assert f.dataframes() == list(LINKS)
+        assert f.parent_files() == LINKS
+
+
+@pytest.mark.root
+def test_root_reads_written_parent_files(tmp_path):
+    path = tmp_path / "linked.root"
+    _write_linked(path, LINKS)
+    ROOT = _import_root()
+    rf = ROOT.TFile.Open(str(path))
+    tmap = rf.Get("parentFiles")
+    assert tmap.ClassName() == "TMap"
+    from_root = {str(k.GetName()): str(tmap.GetValue(k).GetName()) for k in tmap}
+    rf.Close()
+    assert from_root == LINKS
+
+
+# ---------------------------------------------------------------------------------------
+# pruning and statistics
+
+
+def test_read_touches_only_requested_branches_and_counts_bytes(ud_file):
+    with open_ao2d(ud_file) as f:
+        df = f.dataframes()[5]
+        tree = uproot.open(ud_file)[df]["O2udtrack"]
+        out = f.read(df, "O2udtrack", ["fPx", "fPy"])
+        assert set(out) == {"fPx", "fPy"}
+        np.testing.assert_array_equal(out["fPx"], tree["fPx"].array(library="np"))
+        assert f.stats.branches_read == 2
+        assert (
+            f.stats.bytes_compressed == tree["fPx"].compressed_bytes + tree["fPy"].compressed_bytes
+        )
+        assert (
+            f.stats.bytes_uncompressed
+            == tree["fPx"].uncompressed_bytes + tree["fPy"].uncompressed_bytes
+        )
+        assert f.stats.rows_read == tree.num_entries
+        # a second read of the same table adds branches and bytes, not rows
+        f.read(df, "O2udtrack", ["fSign"])
+        assert f.stats.branches_read == 3
+        assert f.stats.rows_read == tree.num_entries
+        assert f.stats.files[str(ud_file)].branches_read == 3
+
+
+def test_stats_merge_across_files(ud_file, tmp_ao2d):
+    small = tmp_ao2d({3: {"O2bc": {"fRunNumber": np.arange(10, dtype=np.int32)}}})
+    with open_ao2d(ud_file) as a, open_ao2d(small) as b:
+        a.read(a.dataframes()[0], "O2udtrack", ["fPx"])
+        b.read("DF_3", "O2bc", ["fRunNumber"])
+        total = a.stats
+        total.merge(b.stats)
+        assert total.branches_read == 2
+        assert set(total.files) == {str(ud_file), str(small)}
+        assert total.rows_read == a.trees(a.dataframes()[0])["O2udtrack"] + 10
+
+
+@pytest.mark.parametrize("compression", ["zstd", "lz4", "zlib", "none"])
+def test_reads_files_written_with_each_compression(tmp_ao2d, compression):
+    px = np.linspace(-1, 1, 1000, dtype=np.float32)
+    path = tmp_ao2d({7: {"O2udtrack": {"fPx": px}}}, compression=compression)
+    with open_ao2d(path) as f:
+        np.testing.assert_array_equal(f.read("DF_7", "O2udtrack", ["fPx"])["fPx"], px)
+
+
+# ---------------------------------------------------------------------------------------
+# fsspec URLs
+
+
+def test_open_from_fsspec_memory_and_file_urls(ud_file):
+    mem = fsspec.filesystem("memory")
+    url = "memory://hyperloop-test/AO2D_ud.root"
+    with mem.open("/hyperloop-test/AO2D_ud.root", "wb") as out:
+        out.write(ud_file.read_bytes())
+    try:
+        with open_ao2d(url) as remote, open_ao2d(f"file://{ud_file}") as local:
+            assert remote.dataframes() == local.dataframes()
+            df = remote.dataframes()[-1]
+            a = remote.read(df, "O2udtrackpid", ["fTPCNSigmaPi"])["fTPCNSigmaPi"]
+            b = local.read(df, "O2udtrackpid", ["fTPCNSigmaPi"])["fTPCNSigmaPi"]
+            np.testing.assert_array_equal(a, b)
+            assert remote.parent_files() == local.parent_files()
+    finally:
+        mem.rm("/hyperloop-test", recursive=True)
+
+
+def test_missing_url_names_it():
+    with pytest.raises(AO2DFileNotFoundError, match="memory://nowhere/AO2D.root: no such file"):
+        open_ao2d("memory://nowhere/AO2D.root")
+
+
+# ---------------------------------------------------------------------------------------
+# bad files
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "absent" / "AO2D.root"
+    with pytest.raises(AO2DFileNotFoundError) as err:
+        open_ao2d(path)
+    assert str(path) in str(err.value)
+    assert "expected an AO2D ROOT file" in str(err.value)
+    assert isinstance(err.value, FileNotFoundError) and isinstance(err.value, AO2DError)
+
+
+def test_truncated_file(ud_file, tmp_path):
+    path = tmp_path / "truncated.root"
+    data = ud_file.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(TruncatedFileError) as err:
+        open_ao2d(path)
+    msg = str(err.value)
+    assert str(path) in msg
+    assert f"{len(data) // 2} bytes but its ROOT header says {len(data)}" in msg
+
+
+def test_empty_and_tiny_files(tmp_path):
+    empty = tmp_path / "empty.root"
+    empty.write_bytes(b"")
+    with pytest.raises(TruncatedFileError, match="empty.root: file is empty"):
+        open_ao2d(empty)
+    tiny = tmp_path / "tiny.root"
+    tiny.write_bytes(b"root\x00\x00")
+    with pytest.raises(AO2DError, match="tiny.root"):
+        open_ao2d(tiny)
+
+
+def test_random_bytes_are_not_a_root_file(tmp_path):
+    path = tmp_path / "garbage.root"
+    path.write_bytes(np.random.default_rng(1).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    with pytest.raises(CorruptFileError) as err:
+        open_ao2d(path)
+    assert str(path) in str(err.value)
+    assert "not a ROOT file" in str(err.value)
+
+
+def test_overwritten_bytes_in_the_middle_are_reported_as_corrupt(ud_file, tmp_path):
+    path = tmp_path / "corrupt.root"
+    data = bytearray(ud_file.read_bytes())
+    lo, hi = len(data) // 4, 3 * len(data) // 4
+    data[lo:hi] = np.random.default_rng(2).integers(0, 256, hi - lo, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptFileError) as err:  # noqa: PT012 - fails while reading
+        with open_ao2d(path) as f:
+            for df in f.dataframes():
+                for tree in f.trees(df):
+                    f.read(df, tree, f.columns(df, tree))
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: cannot read")
+    assert "dataframe DF_" in msg
+
+
+def test_root_file_without_dataframes_is_not_an_ao2d(tmp_path):
+    path = tmp_path / "histos.root"
+    with uproot.recreate(path) as f:
+        f["note"] = "just a string"
+        f.mkdir("results")
+    with pytest.raises(NotAO2DError) as err:
+        open_ao2d(path)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: not an AO2D file: no DF_<n> dataframe directories")
+    assert "results" in msg and "note" in msg
+
+
+def test_missing_dataframe_table_and_column(tmp_ao2d):
+    path = tmp_ao2d({5: {"O2udtrack": {"fPx": np.zeros(3, dtype=np.float32)}}})
+    with open_ao2d(path) as f:
+        with pytest.raises(MissingDataframeError, match=r"no dataframe DF_6"):
+            f.trees("DF_6")
+        with pytest.raises(MissingTableError) as err:
+            f.read("DF_5", "O2udcollision", ["fPosZ"])
+        assert str(err.value) == (
+            f"{path}: dataframe DF_5 has no table O2udcollision that a task needs "
+            "(it has: O2udtrack)"
+        )
+        assert (err.value.df, err.value.table) == ("DF_5", "O2udcollision")
+        with pytest.raises(MissingColumnError) as err2:
+            f.read("DF_5", "O2udtrack", ["fPx", "fPz"])
+        assert str(err2.value) == (
+            f"{path}: table O2udtrack in dataframe DF_5 has no column fPz that a task needs "
+            "(it has: fPx)"
+        )
+        assert f.stats.branches_read == 0  # nothing read when a column is missing
+
+
+def test_copy_of_real_file_reads_identically(ud_file, tmp_path):
+    copy = tmp_path / "copy.root"
+    shutil.copyfile(ud_file, copy)
+    with open_ao2d(copy) as a, open_ao2d(ud_file) as b:
+        df = a.dataframes()[10]
+        np.testing.assert_array_equal(
+            a.read(df, "O2udcollision", ["fGlobalBC"])["fGlobalBC"],
+            b.read(df, "O2udcollision", ["fGlobalBC"])["fGlobalBC"],
+        )
