@@ -67,3 +67,13 @@ def cross_pairs(
     rows_a = np.asarray(off_a, dtype=np.int64)[group] + local // nb
     rows_b = np.asarray(off_b, dtype=np.int64)[group] + local % nb
     return rows_a, rows_b, group
+
+
+def tracking_efficiency(pt: np.ndarray, eta: np.ndarray, params) -> np.ndarray:
+    """Parametrised efficiency a (1 - exp(-(pT - pT0)/s)) (1 - c (eta/eta0)^2), 0 outside
+    pT > pT0, |eta| < eta0; ``params`` = (a, s, pT0, c, eta0)."""
+    a, s, pt0, c, eta0 = (float(x) for x in params)
+    pt = np.asarray(pt, dtype=np.float64)
+    eta = np.asarray(eta, dtype=np.float64)
+    eff = a * -np.expm1(-np.maximum(pt - pt0, 0.0) / s) * (1.0 - c * (eta / eta0) ** 2)
+    return np.where((pt > pt0) & (np.abs(eta) < eta0), eff, 0.0)

@@ -4,6 +4,7 @@ PID (the track selection lives in ``track_selection.py``)."""
 from __future__ import annotations
 
 import numpy as np
+
 from hyperloop.analysis.configurables import (
     Configurable,
     ConfigurableAxis,
@@ -12,7 +13,6 @@ from hyperloop.analysis.configurables import (
     VariableArray,
 )
 from hyperloop.analysis.task import Task, process
-
 from hyperloop_physics import pid_response
 from hyperloop_physics.kinematics import MASS_KAON, MASS_PION, MASS_PROTON, class_index
 from hyperloop_physics.tables import EVSELS, MULTS, PIDTPC
