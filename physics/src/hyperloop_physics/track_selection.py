@@ -16,13 +16,14 @@ CUT_TPC_CHI2 = 1 << 3
 CUT_ITS_CLS = 1 << 4
 CUT_ITS_CHI2 = 1 << 5
 CUT_DCA_XY = 1 << 6
+CUT_DCA_Z = 1 << 7
 
 
 class TrackSelection(Task):
     """Global-track selection: pT and eta acceptance; at least minTPCCrossedRows TPC crossed
     rows, TPC and ITS chi2 per cluster below their maxima, at least minITSClusters ITS
-    clusters, and transverse DCA to the primary vertex below maxDcaXY. Produces
-    TrackSelection (fIsGlobalTrack, ...) with a bit per passed cut."""
+    clusters, and DCA to the primary vertex below maxDcaXY (transverse) and maxDcaZ
+    (longitudinal). Produces TrackSelection (fIsGlobalTrack, ...) with a bit per passed cut."""
 
     name = "track-selection"
     produces = (TRACK_SELECTION,)
@@ -34,13 +35,14 @@ class TrackSelection(Task):
     maxChi2PerClusterTPC = Configurable(4.0, "maximum TPC chi2 per cluster", min=0.0)
     minITSClusters = Configurable(1, "minimum number of ITS clusters", min=0, max=7)
     maxChi2PerClusterITS = Configurable(36.0, "maximum ITS chi2 per cluster", min=0.0)
-    maxDcaXY = Configurable(2.4, "maximum |DCA_xy| to the primary vertex (cm)", min=0.0)
+    maxDcaXY = Configurable(0.1, "maximum |DCA_xy| to the primary vertex (cm)", min=0.0)
+    maxDcaZ = Configurable(2.0, "maximum |DCA_z| to the primary vertex (cm)", min=0.0)
     applyQualityCuts = Configurable(
         True, "global tracks need the quality cuts (false: acceptance only)"
     )
     binsPt = ConfigurableAxis((100, 0.0, 10.0), "pT binning of the QA histograms (GeV/c)")
 
-    CUT_NAMES = ("pt", "eta", "TPC rows", "TPC chi2", "ITS clusters", "ITS chi2", "DCA xy")
+    CUT_NAMES = ("pt", "eta", "TPC rows", "TPC chi2", "ITS clusters", "ITS chi2", "DCA xy", "DCA z")
 
     def init(self) -> None:
         lo, hi = self.etaRange
@@ -66,7 +68,7 @@ class TrackSelection(Task):
             "fTPCChi2NCl",
             "fITSChi2NCl",
         ],
-        TracksDCA=["fDcaXY"],
+        TracksDCA=["fDcaXY", "fDcaZ"],
     )
     def process(self, df) -> None:
         t = df.table("Tracks").join("TracksExtra", "TracksDCA")
@@ -80,6 +82,7 @@ class TrackSelection(Task):
             (CUT_ITS_CLS, t["itsNCls"] >= self.minITSClusters),
             (CUT_ITS_CHI2, t["fITSChi2NCl"] <= self.maxChi2PerClusterITS),
             (CUT_DCA_XY, np.abs(t["fDcaXY"]) <= self.maxDcaXY),
+            (CUT_DCA_Z, np.abs(t["fDcaZ"]) <= self.maxDcaZ),
         ]
         flag = np.zeros(len(t), dtype=np.uint16)
         for bit, passed in cuts:
