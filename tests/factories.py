@@ -44,4 +44,10 @@ def random_dataframe(
     tracks["fSnp"] = np.sin(phi - alpha).astype(np.float32)
     extra = _table("O2trackextra", n, rng)
     dca = _table("O2trackdca", n, rng)
-    return {"O2bc": bcs, "O2collision": coll, "O2track": tracks, "O2trackextra": extra, "O2trackdca": dca}
+    return {
+        "O2bc": bcs,
+        "O2collision": coll,
+        "O2track": tracks,
+        "O2trackextra": extra,
+        "O2trackdca": dca,
+    }

@@ -104,6 +104,7 @@ def test_real_file_parent_files_map_every_dataframe_to_its_parent_ao2d(ud_file):
 
 
 @pytest.mark.root
+@pytest.mark.slow
 def test_root_reads_the_same_parent_files(ud_file):
     ROOT = _import_root()
     rf = ROOT.TFile.Open(str(ud_file))
@@ -125,7 +126,7 @@ def _write_linked(path: Path, mapping: dict[str, str]) -> None:
     with AO2DWriter(path) as writer:
         for df in mapping:
             writer.write_dataframe(df, {"O2bc": {"fRunNumber": np.array([7], dtype=np.int32)}})
-        write_parent_files(writer._file, mapping)
+        write_parent_files(writer.file, mapping)
 
 
 LINKS = {
@@ -144,6 +145,7 @@ def test_written_parent_files_read_back(tmp_path):
 
 
 @pytest.mark.root
+@pytest.mark.slow
 def test_root_reads_written_parent_files(tmp_path):
     path = tmp_path / "linked.root"
     _write_linked(path, LINKS)
@@ -279,11 +281,10 @@ def test_overwritten_bytes_in_the_middle_are_reported_as_corrupt(ud_file, tmp_pa
     lo, hi = len(data) // 4, 3 * len(data) // 4
     data[lo:hi] = np.random.default_rng(2).integers(0, 256, hi - lo, dtype=np.uint8).tobytes()
     path.write_bytes(bytes(data))
-    with pytest.raises(CorruptFileError) as err:  # noqa: PT012 - fails while reading
-        with open_ao2d(path) as f:
-            for df in f.dataframes():
-                for tree in f.trees(df):
-                    f.read(df, tree, f.columns(df, tree))
+    with pytest.raises(CorruptFileError) as err, open_ao2d(path) as f:  # fails while reading
+        for df in f.dataframes():
+            for tree in f.trees(df):
+                f.read(df, tree, f.columns(df, tree))
     msg = str(err.value)
     assert msg.startswith(f"{path}: cannot read")
     assert "dataframe DF_" in msg
@@ -331,3 +332,112 @@ def test_copy_of_real_file_reads_identically(ud_file, tmp_path):
             a.read(df, "O2udcollision", ["fGlobalBC"])["fGlobalBC"],
             b.read(df, "O2udcollision", ["fGlobalBC"])["fGlobalBC"],
         )
+
+
+# ---------------------------------------------------------------------------------------
+# the basket fast path (ao2d_baskets) against uproot's own reading
+
+
+def _assert_same_as_uproot(path: Path, *, every: int = 1) -> None:
+    with open_ao2d(path) as fast, open_ao2d(path, fast=False) as ref:
+        assert fast.dataframes() == ref.dataframes()
+        for df in fast.dataframes()[::every]:
+            assert fast.trees(df) == ref.trees(df)
+            for tree in fast.trees(df):
+                cols = fast.columns(df, tree)
+                assert cols == ref.columns(df, tree)
+                # no silent fallback: every branch has the simple layout
+                flat = fast._flat_tree(df, tree)
+                assert flat is not None and all(flat.branch(c) is not None for c in cols)
+                a, b = fast.read(df, tree, cols), ref.read(df, tree, cols)
+                for col in cols:
+                    assert a[col].dtype == b[col].dtype, (df, tree, col)
+                    np.testing.assert_array_equal(a[col], b[col])
+        assert fast.stats.bytes_compressed == ref.stats.bytes_compressed
+        assert fast.stats.bytes_uncompressed == ref.stats.bytes_uncompressed
+        assert fast.stats.rows_read == ref.stats.rows_read
+
+
+def test_fast_path_reads_the_real_file_like_uproot(ud_file):
+    _assert_same_as_uproot(ud_file, every=4)  # 11 of the 43 dataframes, every tree and column
+
+
+@pytest.mark.parametrize("compression", ["zstd", "lz4", "zlib", "none"])
+def test_fast_path_multi_basket_and_array_columns(tmp_path, compression):
+    path = tmp_path / f"{compression}.root"
+    rng = np.random.default_rng(5)
+    codec = {"zstd": uproot.ZSTD(3), "lz4": uproot.LZ4(1), "zlib": uproot.ZLIB(1), "none": None}
+    with uproot.recreate(path, compression=codec[compression]) as f:
+        types = {
+            "fPx": "f4", "fIndexSlice_Tracks": np.dtype(("i4", (2,))), "fBC": "u8",
+            "fFlag": "?", "fN": "i1", "fT": "f8", "fS": "u2",
+        }  # fmt: skip
+        tree = f.mkdir("DF_1").mktree("O2track", types)
+        for n in (1000, 1, 2500):  # three baskets per branch
+            tree.extend(
+                {
+                    "fPx": rng.normal(size=n).astype("f4"),
+                    "fIndexSlice_Tracks": rng.integers(-1, 9, (n, 2)).astype("i4"),
+                    "fBC": rng.integers(0, 2**63, n).astype("u8"),
+                    "fFlag": rng.random(n) > 0.5,
+                    "fN": rng.integers(-128, 127, n).astype("i1"),
+                    "fT": rng.normal(size=n),
+                    "fS": rng.integers(0, 65535, n).astype("u2"),
+                }
+            )
+        f.mkdir("DF_2").mktree("O2track", types)  # an empty table
+    _assert_same_as_uproot(path)
+
+
+def test_fast_path_inflates_baskets_larger_than_one_compression_block(tmp_path):
+    # ROOT splits compressed data into blocks of at most 16 MiB; 4.5 M floats are 18 MB
+    values = np.random.default_rng(6).normal(size=4_500_000).astype(np.float32)
+    path = tmp_path / "big.root"
+    with AO2DWriter(path) as writer:
+        writer.write_dataframe(1, {"O2track": {"fTgl": values}})
+    with open_ao2d(path) as f:
+        branch = f._flat_tree("DF_1", "O2track").branch("fTgl")
+        assert branch.basket_bytes[0] < branch.tot_bytes and branch.tot_bytes > 2**24
+        np.testing.assert_array_equal(f.read("DF_1", "O2track", ["fTgl"])["fTgl"], values)
+
+
+def test_jagged_branches_fall_back_to_uproot(tmp_path):
+    import awkward as ak
+
+    path = tmp_path / "jagged.root"
+    with uproot.recreate(path) as f:
+        tree = f.mkdir("DF_1").mktree("O2x", {"fA": "f4", "fJ": "var * float32"})
+        tree.extend({"fA": np.arange(3, dtype="f4"), "fJ": ak.Array([[1.0], [2.0, 3.0], []])})
+    with open_ao2d(path) as f:
+        flat = f._flat_tree("DF_1", "O2x")
+        assert flat.branch("fA") is not None and flat.branch("fJ") is None
+        out = f.read("DF_1", "O2x", ["fA", "fJ"])
+        assert [list(x) for x in out["fJ"]] == [[1.0], [2.0, 3.0], []]
+
+
+@pytest.mark.root
+@pytest.mark.slow
+def test_fast_path_reads_a_tree_written_by_root(tmp_path):
+    ROOT = _import_root()
+    path = tmp_path / "root_written.root"
+    rf = ROOT.TFile(str(path), "RECREATE")
+    rf.mkdir("DF_7").cd()
+    tree = ROOT.TTree("O2udtrack", "O2udtrack")
+    px = np.zeros(1, dtype=np.float32)
+    idx = np.zeros(1, dtype=np.int32)
+    bc = np.zeros(1, dtype=np.uint64)
+    tree.Branch("fPx", px, "fPx/F")
+    tree.Branch("fIndexUDCollisions", idx, "fIndexUDCollisions/I")
+    tree.Branch("fGlobalBC", bc, "fGlobalBC/l")
+    tree.SetBasketSize("*", 4000)  # several baskets
+    for i in range(5000):
+        px[0], idx[0], bc[0] = 0.5 * i, i // 3, 2**40 + i
+        tree.Fill()
+    tree.Write()
+    rf.Close()
+    _assert_same_as_uproot(path)
+    with open_ao2d(path) as f:
+        out = f.read("DF_7", "O2udtrack", ["fPx", "fIndexUDCollisions", "fGlobalBC"])
+    np.testing.assert_array_equal(out["fPx"], 0.5 * np.arange(5000, dtype=np.float32))
+    np.testing.assert_array_equal(out["fIndexUDCollisions"], np.arange(5000) // 3)
+    assert out["fGlobalBC"].dtype == np.uint64 and out["fGlobalBC"][-1] == 2**40 + 4999

@@ -107,7 +107,19 @@ def test_dynamic_columns_are_computed_once_per_frame_and_shared_by_tasks(tracks_
     assert t["pt"] is pt_a  # the very same array, not a recomputation
     t["phi"], t["px"]
     assert frame.stats.dynamic_computed == 3
+    with pytest.raises(ValueError, match="read-only"):
+        t["pt"] *= 2  # shared columns cannot be changed behind other tasks' backs
     assert sorted(frame.stats.computed) == [("Tracks", "phi"), ("Tracks", "pt"), ("Tracks", "px")]
+
+
+def test_dynamic_columns_computed_upstream_are_not_recomputed(tracks_file):
+    _, first = _frame(tracks_file, {"Tracks": {"pt"}})
+    pt = first.table("Tracks")["pt"]
+    shared = {("Tracks", c): v for c, v in first.arrays("Tracks").items()}
+    shared.update(first.dynamic_columns())  # what a reader device would pass on
+    second = Frame(first.name, first.file, first.registry, first.sizes, shared)
+    assert np.shares_memory(second.table("Tracks")["pt"], pt)
+    assert second.stats.dynamic_computed == 0
 
 
 # ---------------------------------------------------------------------------------------
@@ -238,6 +250,10 @@ def test_grouping_of_a_selection_and_of_a_selected_parent():
     assert ak.to_list(g2.jagged("fPx")) == [[0.0, 10.0], [40.0, 50.0, 60.0]]
     # a selection of a selection keeps the original row numbers
     assert fast.select(np.array([0, 4])).rows.tolist() == [2, 6]
+    with pytest.raises(IndexError, match=r"row numbers must be in 0 \.\. 4, got -1 \.\. 0"):
+        fast.select(np.array([-1, 0]))
+    with pytest.raises(ValueError, match=r"mask on UDTracks has shape \(7,\), expected \(5,\)"):
+        fast.select(np.ones(7, dtype=bool))
 
 
 def test_pairs_between_two_selections_of_the_same_collisions():
@@ -249,6 +265,26 @@ def test_pairs_between_two_selections_of_the_same_collisions():
     )
     pairs = sorted(zip(trig.rows[i].tolist(), assoc.rows[j].tolist(), g.tolist(), strict=True))
     assert pairs == [(0, 2, 0), (1, 3, 1), (1, 4, 1)]
+
+
+def test_pairs_match_awkward_combinations_and_cartesian_on_random_groups():
+    rng = np.random.default_rng(3)
+    index = rng.integers(-1, 40, 600)  # unsorted, with unassigned rows
+    t = _manual_frame(index, n_parent=40).table("UDTracks")
+    g = t.grouped_by("UDCollisions")
+    i, j, grp = g.pairs(return_group=True)
+    ref = ak.combinations(g.indices(), 2)
+    np.testing.assert_array_equal(i, ak.to_numpy(ak.flatten(ref["0"])))
+    np.testing.assert_array_equal(j, ak.to_numpy(ak.flatten(ref["1"])))
+    assert np.all(index[i] == grp) and np.all(index[j] == grp)
+    assert len(i) == sum(comb(int(c), 2) for c in g.counts)
+    sub = t.select(t["fPx"] > 3000)
+    h = sub.grouped_by("UDCollisions")
+    a, b, grp2 = g.pairs(h, return_group=True)
+    ref2 = ak.cartesian([g.indices(), h.indices()])
+    np.testing.assert_array_equal(a, ak.to_numpy(ak.flatten(ref2["0"])))
+    np.testing.assert_array_equal(b, ak.to_numpy(ak.flatten(ref2["1"])))
+    assert np.all(index[a] == grp2) and np.all(index[sub.rows[b]] == grp2)
 
 
 def test_index_beyond_the_parent_is_reported():
@@ -333,6 +369,25 @@ def test_produce_checks(ud_path):
     frame.produce(SELECTED, fIndexUDCollisions=[-1, 2], fMass=[1.0, 2.0])
     with pytest.raises(ProduceError, match="already exists \\(produced by task bad-task\\)"):
         frame.produce(SELECTED, fIndexUDCollisions=[0], fMass=[1.0])
+
+
+def test_fixed_size_array_columns_read_and_produce(tmp_ao2d):
+    slices = TableSchema(
+        "UDSlices", "O2udslice", {"fIndexSlice_Tracks": "(2,)int32", "fW": "float32"}
+    )
+    registry = default_registry()
+    registry.register(slices)
+    values = np.arange(8, dtype=np.int32).reshape(4, 2)
+    path = tmp_ao2d({1: {"O2udslice": {"fIndexSlice_Tracks": values, "fW": np.ones(4, "f4")}}})
+    with open_ao2d(path) as f:
+        frame = Frame.from_file(f, "DF_1", registry, {"UDSlices": {"fIndexSlice_Tracks"}})
+    np.testing.assert_array_equal(frame.table("UDSlices")["fIndexSlice_Tracks"], values)
+    with pytest.raises(ProduceError, match=r"must be \(n, 2\), got shape \(3,\)"):
+        frame.produce(
+            slices.__class__("UDSlices2", "O2udslice2", slices.columns),
+            fW=[1.0] * 3,
+            fIndexSlice_Tracks=np.zeros(3, dtype=np.int32),
+        )
 
 
 def test_reindex_after_dropping_parent_rows():

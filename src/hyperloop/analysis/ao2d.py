@@ -21,7 +21,10 @@ import uproot
 import uproot.deserialization
 import uproot.models.TObject
 import uproot.serialization
+import uproot.source.file
 import uproot.source.fsspec
+
+from hyperloop.analysis.ao2d_baskets import FlatTree, parse_tree, read_branch
 
 # ---------------------------------------------------------------------------------------
 # errors
@@ -144,16 +147,19 @@ def _local_path(path: str) -> str:
     return path[len("file://") :] if path.startswith("file://") else path
 
 
-def open_ao2d(url_or_path: str | os.PathLike[str]) -> AO2DFile:
-    """Open an AO2D file from a local path, a ``file://`` URL or any fsspec URL."""
-    return AO2DFile(url_or_path)
+def open_ao2d(url_or_path: str | os.PathLike[str], *, fast: bool = True) -> AO2DFile:
+    """Open an AO2D file from a local path, a ``file://`` URL or any fsspec URL.
+
+    ``fast=False`` reads every branch through uproot (the reference path)."""
+    return AO2DFile(url_or_path, fast=fast)
 
 
 class AO2DFile:
     """One AO2D file: its dataframes, their trees, and reads of selected branches."""
 
-    def __init__(self, url_or_path: str | os.PathLike[str]) -> None:
+    def __init__(self, url_or_path: str | os.PathLike[str], *, fast: bool = True) -> None:
         self.path = os.fspath(url_or_path)
+        self.fast = fast  # read flat branches from their baskets directly (ao2d_baskets)
         self.stats = ReadStats()
         self._current: _DataframeTrees | None = None  # only the last dataframe is cached
         self._rows_counted: set[tuple[str, str]] = set()
@@ -179,6 +185,9 @@ class AO2DFile:
             if not os.path.isfile(target):
                 raise AO2DFileNotFoundError(self.path)
             size = os.path.getsize(target)
+            # memory-mapped: no I/O thread, ~1.5x faster than uproot's default fsspec source
+            # on files with many small dataframes
+            options["handler"] = uproot.source.file.MemmapSource
         if size == 0:
             raise TruncatedFileError(self.path, "file is empty (0 bytes); expected a ROOT file")
         self._check_header(size)
@@ -257,7 +266,7 @@ class AO2DFile:
             raise CorruptFileError(
                 self.path, f"cannot read the trees of dataframe {df} ({type(err).__name__}: {err})"
             ) from err
-        self._current = _DataframeTrees(df, keys, entries, {})
+        self._current = _DataframeTrees(df, keys, entries)
         return self._current
 
     def trees(self, df: str) -> dict[str, int]:
@@ -266,6 +275,9 @@ class AO2DFile:
 
     def columns(self, df: str, o2name: str) -> list[str]:
         """The branch names of one table of a dataframe."""
+        flat = self._flat_tree(df, o2name)
+        if flat is not None:
+            return list(flat.branch_names)
         return list(self._tree(df, o2name).keys(recursive=False))
 
     def _tree(self, df: str, o2name: str) -> Any:
@@ -287,42 +299,70 @@ class AO2DFile:
         return tree
 
     # -- reading -------------------------------------------------------------------------
+    def _flat_tree(self, df: str, o2name: str) -> FlatTree | None:
+        frame = self._dataframe(df)
+        if o2name not in frame.flat:
+            key = frame.keys.get(o2name)
+            if key is None:
+                raise MissingTableError(self.path, df, o2name, frame.keys)
+            frame.flat[o2name] = parse_tree(key) if self.fast else None
+        return frame.flat[o2name]
+
     def read(self, df: str, o2name: str, columns: Iterable[str]) -> dict[str, np.ndarray]:
         """Read only ``columns`` of one table as native-endian numpy arrays, counting bytes."""
-        tree = self._tree(df, o2name)
         wanted = list(dict.fromkeys(columns))
-        available = tree.keys(recursive=False)
+        flat = self._flat_tree(df, o2name)
+        if flat is not None:
+            available = flat.branch_names
+        else:
+            available = self._tree(df, o2name).keys(recursive=False)
         missing = [col for col in wanted if col not in available]
         if missing:
             raise MissingColumnError(self.path, df, o2name, missing[0], available)
-        branches = [tree[col] for col in wanted]
         counts = ReadCounts()
         start = time.perf_counter()
         out: dict[str, np.ndarray] = {}
-        for col, branch in zip(wanted, branches, strict=True):
-            try:
-                arr = branch.array(library="np")
-                counts.bytes_compressed += int(branch.compressed_bytes)
-                counts.bytes_uncompressed += int(branch.uncompressed_bytes)
-            except Exception as err:
-                raise CorruptFileError(
-                    self.path,
-                    f"cannot read column {col} of table {o2name} in dataframe {df} "
-                    f"({type(err).__name__}: {err})",
-                ) from err
-            if arr.dtype.byteorder not in ("=", "|"):
-                arr = arr.astype(arr.dtype.newbyteorder("="))
+        for col in wanted:
+            branch = flat.branch(col) if flat is not None else None
+            arr = None
+            if branch is not None:
+                try:
+                    arr = read_branch(self._file.file.source, branch)
+                    counts.bytes_compressed += branch.zip_bytes
+                    counts.bytes_uncompressed += branch.tot_bytes
+                except Exception:  # let uproot read it (and report what is wrong)
+                    arr = None
+            if arr is None:
+                arr = self._read_with_uproot(df, o2name, col, counts)
             out[col] = arr
         counts.read_seconds = time.perf_counter() - start
         counts.branches_read = len(wanted)
         if wanted and (df, o2name) not in self._rows_counted:
             self._rows_counted.add((df, o2name))
-            counts.rows_read = int(tree.num_entries)
+            counts.rows_read = self._dataframe(df).entries[o2name]
         if wanted and df not in self._dfs_counted:
             self._dfs_counted.add(df)
             counts.dataframes_read = 1
         self.stats.record(self.path, counts)
         return out
+
+    def _read_with_uproot(self, df: str, o2name: str, col: str, counts: ReadCounts) -> np.ndarray:
+        try:
+            branch = self._tree(df, o2name)[col]
+            arr = branch.array(library="np")
+            counts.bytes_compressed += int(branch.compressed_bytes)
+            counts.bytes_uncompressed += int(branch.uncompressed_bytes)
+        except AO2DError:
+            raise
+        except Exception as err:
+            raise CorruptFileError(
+                self.path,
+                f"cannot read column {col} of table {o2name} in dataframe {df} "
+                f"({type(err).__name__}: {err})",
+            ) from err
+        if arr.dtype.byteorder not in ("=", "|"):
+            arr = arr.astype(arr.dtype.newbyteorder("="))
+        return arr
 
     # -- parent links ----------------------------------------------------------------------
     def parent_files(self) -> dict[str, str] | None:
@@ -364,7 +404,8 @@ class _DataframeTrees:
     name: str
     keys: dict[str, Any]
     entries: dict[str, int]
-    parsed: dict[str, Any]
+    parsed: dict[str, Any] = field(default_factory=dict)  # uproot TTrees
+    flat: dict[str, FlatTree | None] = field(default_factory=dict)  # fast-path layouts
 
 
 def _tree_keys(directory: Any) -> dict[str, Any]:

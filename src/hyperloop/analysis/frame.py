@@ -70,6 +70,16 @@ class FrameStats:
     computed: list[tuple[str, str]] = field(default_factory=list)
 
 
+def _frozen(values: np.ndarray) -> np.ndarray:
+    """A read-only view: columns are shared by all tasks, so none may modify them in place."""
+    values = np.asarray(values)
+    if not values.flags.writeable:
+        return values
+    view = values.view()
+    view.flags.writeable = False
+    return view
+
+
 def _as_index(values: np.ndarray) -> np.ndarray:
     return np.asarray(values, dtype=np.int64)
 
@@ -96,6 +106,9 @@ class Frame:
         *,
         declared: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
+        """``sizes``: table -> rows; ``columns``: (table, column) -> values, pruned to what
+        the train needs. Dynamic columns given here (computed upstream, e.g. by the reader
+        device) are used as they are, not recomputed."""
         self.name = name
         self.file = file
         self.registry = registry
@@ -103,8 +116,10 @@ class Frame:
         for table, size in sizes.items():
             self.sizes[registry.get(table).logical] = int(size)
         self._columns: dict[tuple[str, str], np.ndarray] = {}
+        self._dynamic: dict[tuple[str, str], np.ndarray] = {}
         for (table, column), values in columns.items():
-            logical = registry.get(table).logical
+            schema = registry.get(table)
+            logical = schema.logical
             if logical not in self.sizes:
                 raise ValueError(f"{name}: column {column} given for {logical} without its size")
             if len(values) != self.sizes[logical]:
@@ -112,8 +127,10 @@ class Frame:
                     f"{name}: column {logical}.{column} has {len(values)} rows, "
                     f"the table has {self.sizes[logical]}"
                 )
-            self._columns[(logical, column)] = values
-        self._dynamic: dict[tuple[str, str], np.ndarray] = {}
+            if column in schema.dynamic and column not in schema.columns:
+                self._dynamic[(logical, column)] = _frozen(values)  # computed upstream
+            else:
+                self._columns[(logical, column)] = _frozen(values)
         self.producers: dict[str, str | None] = {}
         self.current_task: str | None = None
         self.stats = FrameStats()
@@ -171,6 +188,10 @@ class Frame:
         logical = self._schema(name).logical
         return {c: v for (t, c), v in self._columns.items() if t == logical}
 
+    def dynamic_columns(self) -> dict[tuple[str, str], np.ndarray]:
+        """The dynamic columns computed (or given) so far, to share with other processes."""
+        return dict(self._dynamic)
+
     @property
     def nbytes(self) -> int:
         return sum(v.nbytes for v in self._columns.values()) + sum(
@@ -211,6 +232,7 @@ class Frame:
                 f"dynamic column {logical}.{column} gave shape {values.shape}, "
                 f"expected ({self.sizes[logical]},)"
             )
+        values = _frozen(values)
         self._dynamic[key] = values
         self.stats.dynamic_computed += 1
         self.stats.computed.append(key)
@@ -245,13 +267,14 @@ class Frame:
         for col, values in columns.items():
             arr = np.asarray(values)
             target = schema.dtype(col)
-            if arr.ndim != 1:
-                raise ProduceError(f"{where}: column {col} must be 1-D, got shape {arr.shape}")
-            if not np.can_cast(arr.dtype, target, casting="same_kind"):
+            if arr.ndim != 1 + len(target.shape) or arr.shape[1:] != target.shape:
+                want = f"(n, {', '.join(map(str, target.shape))})" if target.shape else "1-D"
+                raise ProduceError(f"{where}: column {col} must be {want}, got shape {arr.shape}")
+            if not np.can_cast(arr.dtype, target.base, casting="same_kind"):
                 raise ProduceError(
                     f"{where}: column {col} has dtype {arr.dtype}, schema says {target}"
                 )
-            arrays[col] = np.ascontiguousarray(arr.astype(target, copy=False))
+            arrays[col] = np.ascontiguousarray(arr.astype(target.base, copy=False))
         lengths = {c: len(a) for c, a in arrays.items()}
         if len(set(lengths.values())) > 1:
             raise ProduceError(f"{where}: columns have different lengths {lengths}")
@@ -281,7 +304,7 @@ class Frame:
                 )
         self.sizes[logical] = size
         for col, arr in arrays.items():
-            self._columns[(logical, col)] = arr
+            self._columns[(logical, col)] = _frozen(arr)
         self.producers[logical] = self.current_task
         return Table(self, schema)
 
@@ -322,16 +345,19 @@ class Frame:
 
 
 def _conform(file: str, df: str, schema: TableSchema, column: str, values: np.ndarray):
+    """Check a stored column against the schema (dtype, fixed inner shape) and convert it."""
     target = schema.dtype(column)
-    if values.dtype == target:
+    base, shape = target.base, target.shape
+    if values.dtype == base and values.shape[1:] == shape:
         return values
-    if not np.can_cast(values.dtype, target, casting="same_kind"):
+    if values.shape[1:] != shape or not np.can_cast(values.dtype, base, casting="same_kind"):
+        found = f"{values.dtype}{list(values.shape[1:]) if values.ndim > 1 else ''}"
         raise ColumnTypeError(
             file,
-            f"column {column} of {schema.o2name} in {df} has dtype {values.dtype}, "
+            f"column {column} of {schema.o2name} in {df} has dtype {found}, "
             f"the schema of {schema.logical} expects {target}",
         )
-    return values.astype(target)
+    return values.astype(base)
 
 
 # ---------------------------------------------------------------------------------------
@@ -454,8 +480,11 @@ class Table:
             local = np.flatnonzero(sel)
         elif sel.size == 0 or np.issubdtype(sel.dtype, np.integer):
             local = sel.astype(np.int64, copy=False).ravel()
-            if local.size and (local.min() < -len(self) or local.max() >= len(self)):
-                raise IndexError(f"row numbers out of range for {self.name} of {len(self)} rows")
+            if local.size and (local.min() < 0 or local.max() >= len(self)):
+                raise IndexError(
+                    f"select() on {self.name}: row numbers must be in 0 .. {len(self) - 1}, "
+                    f"got {local.min()} .. {local.max()}"
+                )
         else:
             raise TypeError(f"select() takes a boolean mask or integer rows, got {sel.dtype}")
         rows = local if self._rows is None else self._rows[local]
@@ -552,15 +581,39 @@ class Grouping:
             values = values[self.order]
         return ak.unflatten(values, self.counts)
 
+    def _group_of_sorted(self) -> np.ndarray:
+        """Parent row of each entry of ``sorted_rows``."""
+        return np.repeat(np.arange(len(self.counts)), self.counts)
+
     def combinations(self, n: int = 2, *, return_group: bool = False) -> tuple[np.ndarray, ...]:
         """Row numbers of all unordered n-tuples of distinct rows within each group
         (i < j in group order); with ``return_group`` the parent row of each tuple is last."""
         if n < 2:
             raise ValueError(f"combinations need n >= 2, got {n}")
+        if n == 2:
+            return self._pairs_within(return_group)
         combos = ak.combinations(self.indices(), n)
         out = tuple(ak.to_numpy(ak.flatten(combos[str(k)])).astype(np.int64) for k in range(n))
         if return_group:
             out = (*out, np.repeat(np.arange(len(self.counts)), ak.to_numpy(ak.num(combos))))
+        return out
+
+    def _pairs_within(self, return_group: bool) -> tuple[np.ndarray, ...]:
+        # In group order each entry pairs with the entries after it in its group: entry e of
+        # a group starting at s with c rows has c - 1 - (e - s) partners, e + 1, e + 2, ...
+        group = self._group_of_sorted()
+        entry = np.arange(len(group), dtype=np.int64)
+        partners = self.offsets[1:][group] - entry - 1
+        starts = np.cumsum(partners) - partners
+        first = np.repeat(entry, partners)
+        # second = first + 1 + (position within the entry's run); built in place (big arrays)
+        second = np.arange(len(first), dtype=np.int64)
+        second += np.repeat(entry + 1 - starts, partners)
+        if self.order is not None:
+            first, second = self.order[first], self.order[second]
+        out: tuple[np.ndarray, ...] = (first, second)
+        if return_group:
+            out = (*out, np.repeat(group, partners))
         return out
 
     def pairs(
@@ -569,19 +622,26 @@ class Grouping:
         """Pairs within each group: unordered pairs of this grouping (``other`` None), or
         every (row of this, row of ``other``) in the same parent row (trigger x associated)."""
         if other is None:
-            return self.combinations(2, return_group=return_group)
+            return self._pairs_within(return_group)
         if other.parent != self.parent or len(other) != len(self):
             raise ValueError(
                 f"pairs of groupings need the same parent: {self.parent}[{len(self)}] vs "
                 f"{other.parent}[{len(other)}]"
             )
-        cart = ak.cartesian([self.indices(), other.indices()])
-        out = (
-            ak.to_numpy(ak.flatten(cart["0"])).astype(np.int64),
-            ak.to_numpy(ak.flatten(cart["1"])).astype(np.int64),
-        )
+        group = self._group_of_sorted()
+        partners = other.counts[group]  # every row of the same parent in ``other``
+        entry = np.arange(len(group), dtype=np.int64)
+        starts = np.cumsum(partners) - partners
+        first = np.repeat(entry, partners)
+        second = np.arange(len(first), dtype=np.int64)
+        second += np.repeat(other.offsets[:-1][group] - starts, partners)
+        if self.order is not None:
+            first = self.order[first]
+        if other.order is not None:
+            second = other.order[second]
+        out: tuple[np.ndarray, ...] = (first, second)
         if return_group:
-            out = (*out, np.repeat(np.arange(len(self)), self.counts * other.counts))
+            out = (*out, np.repeat(group, partners))
         return out
 
     def __repr__(self) -> str:

@@ -21,12 +21,15 @@ import uproot
 
 from hyperloop.analysis.ao2d_writer import AO2DWriter
 from hyperloop.analysis.results import (
+    LIST_CLASSES,
     StoredHistogram,
     atomic_output,
     from_uproot,
     get_directory,
     is_histogram_class,
+    list_writable,
     make_codec,
+    read_list,
     walk,
     write_histogram,
 )
@@ -126,8 +129,21 @@ def _describe(axis_index: int, h: StoredHistogram) -> str:
 
 
 def _family(h: StoredHistogram) -> tuple[str, int]:
-    kind = "profile" if h.is_profile else "thn" if h.is_thn else "th"
+    kind = "profile" if h.is_profile else "sparse" if h.is_sparse else "thn" if h.is_thn else "th"
     return kind, h.ndim
+
+
+def _add_sparse(acc: StoredHistogram, new: StoredHistogram) -> None:
+    """Union of filled bins: equal coordinates are summed (np.unique over coordinate rows)."""
+    coords = np.concatenate([acc.coords, new.coords])
+    uniq, inverse = np.unique(coords, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    if acc.sumw2 is not None or new.sumw2 is not None:
+        w2 = np.concatenate([_with_sumw2(acc), _with_sumw2(new)])
+        acc.sumw2 = np.bincount(inverse, weights=w2, minlength=len(uniq))
+    values = np.concatenate([acc.contents, new.contents])
+    acc.contents = np.bincount(inverse, weights=values, minlength=len(uniq))
+    acc.coords = uniq
 
 
 def _with_sumw2(h: StoredHistogram) -> np.ndarray:
@@ -147,9 +163,12 @@ def add_into(acc: StoredHistogram, new: StoredHistogram, where: str, first_file:
                 f"{where}: bin structure differs from {first_file} "
                 f"({_describe(i, new)} here, {_describe(i, acc)} there)"
             )
-    if acc.sumw2 is not None or new.sumw2 is not None:
-        acc.sumw2 = _with_sumw2(acc) + _with_sumw2(new)
-    acc.contents += new.contents
+    if acc.is_sparse:
+        _add_sparse(acc, new)
+    else:
+        if acc.sumw2 is not None or new.sumw2 is not None:
+            acc.sumw2 = _with_sumw2(acc) + _with_sumw2(new)
+        acc.contents += new.contents
     if acc.is_profile:
         if acc.bin_sumw2 is not None or new.bin_sumw2 is not None:
             a2 = acc.bin_sumw2 if acc.bin_sumw2 is not None else acc.bin_entries
@@ -189,15 +208,17 @@ def merge_results(
 ) -> MergeReport:
     """Sum every histogram of several ``AnalysisResults.root`` files into ``out_path``.
 
-    TH1/TH2/TH3 (C/S/I/F/D; the first file's class is kept), TProfile/2D/3D and THnT are
-    summed with their Sumw2, entries and statistics, in nested directories too; histograms
-    missing from some inputs are kept; other objects are copied from the first file having
-    them (listed in ``report.copied``). Different binning raises MergeError naming both files.
+    TH1/TH2/TH3 (C/S/I/F/D; the first file's class is kept), TProfile/2D/3D, THnT and
+    THnSparseT are summed with their Sumw2, entries and statistics, in nested directories and
+    inside TLists (by element name). Histograms missing from some inputs are kept; other
+    objects are copied from the first file having them (``report.copied``). Different binning
+    raises MergeError naming both files.
     """
     start = time.perf_counter()
     paths = _check_inputs(out_path, inputs)
     report = MergeReport(output=Path(out_path), kind="results", files=len(paths))
     acc: dict[tuple[str, str], StoredHistogram] = {}
+    lists: dict[tuple[str, str], tuple[str, dict[str, StoredHistogram]]] = {}
     origin: dict[tuple[str, str], str] = {}
     codec = make_codec(compression, level)
     with atomic_output(out_path) as tmp, uproot.recreate(tmp, compression=codec) as out:
@@ -209,21 +230,25 @@ def merge_results(
                     raise MergeError(
                         f"{path}: corrupt directory structure ({_short(exc)})"
                     ) from exc
-                for dname, name, cls in items:
+                for dname, name, cls, d in items:
                     key = (dname, name)
                     full = f"{dname}/{name}" if dname else name
                     where = f"{path}: {full}"
+                    if cls in LIST_CLASSES and _merge_list(
+                        d, name, full, cls, key, path, lists, origin
+                    ):
+                        continue
                     if not is_histogram_class(cls):
                         if key in acc:
                             raise MergeError(
                                 f"{where}: is a {cls}, not a histogram as in {origin[key]}"
                             )
                         if key not in origin:  # copied once, from the first file having it
-                            _copy_object(out, f, dname, name, cls, where, report)
+                            _copy_object(out, d, dname, name, cls, report)
                             origin[key] = path
                         continue
                     try:
-                        hist = from_uproot(f[full])
+                        hist = from_uproot(d[name])
                     except Exception as exc:
                         raise MergeError(f"{where}: cannot read {cls} ({_short(exc)})") from exc
                     if key in acc:
@@ -237,27 +262,77 @@ def merge_results(
                         origin[key] = path
         for (dname, name), h in acc.items():
             write_histogram(get_directory(out, dname), name, h)
-    report.histograms = len(acc)
+        for (dname, name), (cls, items) in lists.items():
+            get_directory(out, dname)[name] = list_writable(items, name, cls)
+    report.histograms = len(acc) + sum(len(items) for _, items in lists.values())
     report.seconds = time.perf_counter() - start
     report.output_bytes = os.path.getsize(out_path)
     return report
 
 
+def _merge_list(
+    d: Any, name: str, full: str, cls: str, key: tuple, path: str, lists: dict, origin: dict
+) -> bool:
+    """Sum a TList of histograms element by element (by name); False if it is not one."""
+    where = f"{path}: {full}"
+    if key in origin and key not in lists:
+        return False  # copied unmerged from an earlier file
+    try:
+        items = read_list(d[name])
+    except Exception as exc:
+        raise MergeError(f"{where}: cannot read {cls} ({_short(exc)})") from exc
+    if items is None:
+        if key in lists:
+            raise MergeError(f"{where}: holds non-histogram objects, unlike {origin[key]}")
+        return False
+    if key not in lists:
+        lists[key] = (cls, {n: _own(h) for n, h in items.items()})
+        origin[key] = path
+        return True
+    merged = lists[key][1]
+    for name, h in items.items():
+        if name in merged:
+            add_into(merged[name], h, f"{where}/{name}", origin[key])
+        else:
+            merged[name] = _own(h)
+    return True
+
+
 def _copy_object(
-    out: Any, f: Any, dname: str, name: str, cls: str, where: str, report: MergeReport
+    out: Any, source: Any, dname: str, name: str, cls: str, report: MergeReport
 ) -> None:
-    """Copy an object this module cannot sum (e.g. THnSparse, TList) raw from its first file."""
+    """Copy an object this module cannot sum (e.g. a TTree-less TNamed, a TList of other
+    objects) raw from ``source``, the input directory holding it, into ``out/dname``."""
     label = f"{dname}/{name}" if dname else name
     if cls in _TREE_CLASSES:
         report.skipped.append(f"{label} ({cls}: trees are not merged in results files)")
         return
-    source = f[dname] if dname else f
     try:
-        get_directory(out, dname).copy_from(source, filter_name=lambda n: n == name)
+        _raw_copy(get_directory(out, dname), source, name)
     except Exception as exc:
         report.skipped.append(f"{label} ({cls}: cannot copy: {exc})")
         return
     report.copied.append(f"{label} ({cls})")
+
+
+def _raw_copy(target: Any, source: Any, name: str) -> None:
+    """Copy one object's compressed bytes and its StreamerInfos, without interpreting it.
+
+    Like uproot's ``copy_from`` for a single key, minus its spurious ``mkdir("")`` for
+    objects in the directory itself (uproot 5.7 internals: pinned to <5.8).
+    """
+    key = source.key(name)
+    start = key.data_cursor.index
+    raw = source.file.source.chunk(start, start + key.data_compressed_bytes).raw_data.tobytes()
+    pairs: list = []
+    for streamer in source.file.streamers_named(key.fClassName):
+        streamer._dependencies(source.file.streamers, pairs)
+    streamers = [source.file.streamer_named(c, v) for c, v in set(pairs)]
+    sink = target._file.sink
+    target._file._cascading.streamers.update_streamers(sink, streamers)
+    target._cascading.add_object(
+        sink, key.fClassName, name, key.fTitle, raw, key.data_uncompressed_bytes
+    )
 
 
 # ----------------------------------------------------------------------------- AO2D
@@ -277,19 +352,33 @@ def _dataframes(path: str) -> tuple[list[str], list[tuple[str, str]]]:
     return dfs, others
 
 
-def _read_tree(tree: Any, where: str) -> dict[str, np.ndarray]:
+def _read_dataframe(ao2d: Any, df: str, path: str) -> dict[str, dict[str, np.ndarray]]:
+    """Every table of one dataframe with every column, as stored (one dataframe in memory)."""
+    from hyperloop.analysis.ao2d import AO2DError
+
+    tables = {}
+    for table in ao2d.trees(df):
+        where = f"{path}: {df}/{table}"
+        try:
+            columns = ao2d.read(df, table, ao2d.columns(df, table))
+        except AO2DError as exc:
+            raise MergeError(f"{where}: {exc}") from exc
+        except Exception as exc:
+            raise MergeError(f"{where}: cannot read tree ({_short(exc)})") from exc
+        for col, arr in columns.items():
+            if arr.dtype == object:
+                raise MergeError(f"{where}: column {col} is variable-length; not supported yet")
+        tables[table] = columns
+    return tables
+
+
+def _open_ao2d(path: str) -> Any:
+    from hyperloop.analysis.ao2d import AO2DError, open_ao2d
+
     try:
-        arrays = tree.arrays(library="np")
-    except Exception as exc:
-        raise MergeError(f"{where}: cannot read tree ({type(exc).__name__}: {exc})") from exc
-    out = {}
-    for col, arr in arrays.items():
-        if arr.dtype == object:
-            raise MergeError(f"{where}: column {col} is variable-length; not supported yet")
-        if arr.dtype.byteorder not in ("=", "|"):
-            arr = arr.astype(arr.dtype.newbyteorder("="))
-        out[col] = arr
-    return out
+        return open_ao2d(path)
+    except AO2DError as exc:
+        raise MergeError(str(exc)) from exc
 
 
 def merge_ao2d(
@@ -306,7 +395,7 @@ def merge_ao2d(
     unlike ``hadd``, which fuses same-named dataframes. Trees are copied with their columns
     and dtypes unchanged; ``parentFiles`` maps are united (renamed dataframes follow).
     """
-    from hyperloop.analysis.ao2d import read_tmap_of_strings, write_parent_files
+    from hyperloop.analysis.ao2d import write_parent_files
 
     start = time.perf_counter()
     paths = _check_inputs(out_path, inputs)
@@ -323,8 +412,8 @@ def merge_ao2d(
     ):
         for path in paths:
             dfs, others = listing[path]
-            with _open(path) as f:
-                renames: dict[str, str] = {}
+            renames: dict[str, str] = {}
+            with _open_ao2d(path) as ao2d:
                 for df in dfs:
                     new = df
                     if new in taken:
@@ -332,26 +421,22 @@ def merge_ao2d(
                         next_id += 1
                         renames[df] = new
                         report.renamed[f"{path}:{df}"] = new
-                    tables = {}
-                    trees = f[df].classnames(recursive=False, cycle=False)
-                    for tname, cls in trees.items():
-                        if cls not in _TREE_CLASSES:
-                            report.skipped.append(f"{path}:{df}/{tname} ({cls})")
-                            continue
-                        tables[tname] = _read_tree(f[f"{df}/{tname}"], f"{path}: {df}/{tname}")
+                    tables = _read_dataframe(ao2d, df, path)
                     writer.write_dataframe(new, tables)
                     taken.add(new)
                     report.trees += len(tables)
-                for name, cls in others:
-                    if name == "parentFiles" and cls == "TMap":
-                        try:
-                            mapping = read_tmap_of_strings(f.key(name))
-                        except Exception as exc:
-                            raise MergeError(f"{path}: cannot read parentFiles ({exc})") from exc
-                        for k, v in mapping.items():
-                            parents[renames.get(k, k)] = v
-                    elif name not in copied_top:
-                        _copy_object(writer.file, f, "", name, cls, f"{path}: {name}", report)
+                if any(n == "parentFiles" for n, _ in others):
+                    try:
+                        mapping = ao2d.parent_files() or {}
+                    except Exception as exc:
+                        raise MergeError(f"{path}: cannot read parentFiles ({exc})") from exc
+                    for k, v in mapping.items():
+                        parents[renames.get(k, k)] = v
+            rest = [(n, c) for n, c in others if n != "parentFiles" and n not in copied_top]
+            if rest:
+                with _open(path) as f:
+                    for name, cls in rest:
+                        _copy_object(writer.file, f, "", name, cls, report)
                         copied_top.add(name)
         if parents:
             write_parent_files(writer.file, parents)

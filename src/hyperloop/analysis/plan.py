@@ -94,6 +94,13 @@ def build_plan(
 ) -> Plan:
     """Check and order the train; raises PlanError (or ConfigurationError) before reading."""
     registry = registry.copy() if registry is not None else default_registry()
+    # tables of derived data (standalone tables the package produces) can be read from
+    # files too: a later train runs on a derived-data production
+    for wf in package.workflows.values():
+        for task in wf.tasks:
+            for table in task.produces:
+                if table.extends is None and table.logical not in registry:
+                    registry.register(table)
     file_table_names = {t.logical for t in registry.tables()}
 
     instances: list[TaskInstance] = []
@@ -134,11 +141,11 @@ def build_plan(
                     f"{produced[table.logical]} and by {inst.name} (a service with two "
                     "different configurations cannot share a train)"
                 )
-            if table.logical in file_table_names and registry.get(table.logical) != table:
-                if not _same_table(registry.get(table.logical), table):
-                    raise PlanError(
-                        f"{inst.name} produces {table.logical}, which clashes with a known table"
-                    )
+            known = registry.get(table.logical) if table.logical in file_table_names else None
+            if known is not None and not _same_table(known, table):
+                raise PlanError(
+                    f"{inst.name} produces {table.logical}, which clashes with a known table"
+                )
             registry.register(table, replace=True)
             produced[table.logical] = inst.name
 

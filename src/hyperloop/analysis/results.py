@@ -2,19 +2,17 @@
 
 Histograms are held as :class:`StoredHistogram` (flat ROOT-layout arrays plus the additive
 statistics ROOT keeps), the common currency of writing, reading and merging.
-1-3 dimensions become TH1/TH2/TH3 (or TProfile*), more become a real ``THnT<double>``
-(``THnD``) serialised here with its StreamerInfo, because uproot cannot write THn.
+1-3 dimensions become TH1/TH2/TH3 (Mean storage: TProfile/2D/3D), more become a real
+``THnT<double>`` (THnD), or ``THnSparseT<TArrayD>`` on request; uproot cannot write those,
+so :mod:`hyperloop.analysis.thn` serialises them with their StreamerInfo.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import os
 import re
-import struct
 import tempfile
-import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +20,10 @@ from typing import Any
 
 import numpy as np
 import uproot
-import uproot.model
-import uproot.serialization
 import uproot.writing.identify as ident
 
 from hyperloop.analysis.ao2d_writer import COMPRESSIONS
+from hyperloop.analysis.thn import DEFAULT_CHUNK_SIZE, WritableTHn, unpack_coordinates
 
 TH_STATS = {
     1: ("fEntries", "fTsumw", "fTsumw2", "fTsumwx", "fTsumwx2"),
@@ -46,6 +43,7 @@ THN_STATS = ("fEntries", "fTsumw", "fTsumw2", "fTsumwx", "fTsumwx2")
 _TH_RE = re.compile(r"^TH([123])([CSIFD])$")
 _PROFILE_RE = re.compile(r"^TProfile(2D|3D)?$")
 _THN_RE = re.compile(r"^THnT<(double|float)>$")
+_SPARSE_RE = re.compile(r"^THnSparseT<TArray([FD])>$")
 _DTYPES = {"C": np.int8, "S": np.int16, "I": np.int32, "F": np.float32, "D": np.float64}
 
 
@@ -101,6 +99,7 @@ class StoredHistogram:
     bin_entries: np.ndarray | None = None
     bin_sumw2: np.ndarray | None = None
     options: dict[str, float] = field(default_factory=dict)
+    coords: np.ndarray | None = None  # THnSparse: (n, ndim) bin indices of the filled bins
 
     @property
     def ndim(self) -> int:
@@ -116,11 +115,20 @@ class StoredHistogram:
 
     @property
     def is_thn(self) -> bool:
+        """THn or THnSparse (statistics kept per axis, fTsumw2 = -1 without Sumw2)."""
         return self.classname.startswith("THn")
 
+    @property
+    def is_sparse(self) -> bool:
+        return self.coords is not None
+
     def _shaped(self, flat: np.ndarray) -> np.ndarray:
-        """Flat ROOT layout -> array indexed [x, y, z, ...] with flow bins."""
+        """Flat ROOT layout -> array indexed [x, y, z, ...] with flow bins (sparse: densified)."""
         shape = tuple(a.nbins + 2 for a in self.axes)
+        if self.is_sparse:
+            dense = np.zeros(shape)
+            np.add.at(dense, tuple(self.coords.T), flat)
+            return dense
         if self.is_thn:
             return flat.reshape(shape)
         return flat.reshape(shape[::-1]).T
@@ -180,12 +188,14 @@ class HistogramOutput:
     """A hist.Hist with what ROOT needs and hist lacks: the number of fills and a title.
 
     ``title`` may be O2-style ``"title;x label;y label"`` (axis titles override axis labels).
-    Any object with ``.hist`` (and optional ``.entries``, ``.title``) is accepted likewise.
+    Any object with ``.hist`` (and optional ``.entries``, ``.title``, ``.sparse``) is accepted
+    likewise.
     """
 
     hist: Any
     entries: float | None = None
     title: str | None = None
+    sparse: bool = False  # write a THnSparseD (O2's kTHnSparseD) instead of TH*/THnD
 
 
 def _flow_region(axes: Any) -> tuple[slice, ...]:
@@ -207,7 +217,7 @@ def _axis_from_hist(ax: Any, title_override: str | None) -> Axis:
         label = ""  # hist's placeholder for an unlabelled axis
     title = title_override if title_override is not None else label
     if isinstance(ax, bh.axis.StrCategory | bh.axis.IntCategory):
-        labels = [str(v) for v in ax]
+        labels = [str(v) for v in ax] or [""]  # a growing axis never filled: one empty bin
         return Axis(len(labels), 0.0, float(len(labels)), None, labels, title)
     edges = np.asarray(ax.edges, dtype=np.float64)
     regular = isinstance(ax, bh.axis.Regular) and getattr(ax, "transform", None) is None
@@ -237,12 +247,15 @@ def _stats(inner: np.ndarray, inner_w2: np.ndarray, axes: list[Axis], thn: bool)
     return out
 
 
-def from_hist(h: Any, *, entries: float | None = None, title: str | None = None) -> StoredHistogram:
+def from_hist(
+    h: Any, *, entries: float | None = None, title: str | None = None, sparse: bool = False
+) -> StoredHistogram:
     """Convert a hist.Hist (Double/Int64/Weight storage) into a TH1D/TH2D/TH3D or THnD.
 
     ``entries`` is ROOT's fEntries (number of fill calls). If None: ``h.metadata["entries"]``
     when metadata is a dict, else the sum of all contents (exact for unweighted fills) or, for
-    weighted storage, the effective entries (sum w)^2 / sum w^2.
+    weighted storage, the effective entries (sum w)^2 / sum w^2. ``sparse`` makes a
+    THnSparseD of the non-empty bins (any dimension).
     """
     import boost_histogram as bh
 
@@ -255,7 +268,9 @@ def from_hist(h: Any, *, entries: float | None = None, title: str | None = None)
     axes = [_axis_from_hist(ax, axis_titles[i]) for i, ax in enumerate(h.axes)]
     storage = h.storage_type
     if storage in (bh.storage.Mean, bh.storage.WeightedMean):
-        raise ResultsError("profile (Mean storage) histograms are not supported yet; use TH*")
+        if sparse or h.ndim > 3:
+            raise ResultsError("profiles (Mean storage) exist in 1-3 dimensions, not sparse")
+        return _profile_from_hist(h, axes, parts[0], entries, meta)
     weighted = storage is bh.storage.Weight
     view = h.view(flow=True)
     shape = tuple(a.nbins + 2 for a in axes)
@@ -268,7 +283,7 @@ def from_hist(h: Any, *, entries: float | None = None, title: str | None = None)
     else:
         data[region] = np.asarray(view, dtype=np.float64)
     inner = tuple(slice(1, -1) for _ in axes)
-    thn = h.ndim > 3
+    thn = h.ndim > 3 or sparse
     stats = _stats(data[inner], (w2 if weighted else data)[inner], axes, thn)
     if entries is None:
         entries = meta.get("entries")
@@ -281,6 +296,17 @@ def from_hist(h: Any, *, entries: float | None = None, title: str | None = None)
     stats["fEntries"] = float(entries)
     if thn and not weighted:
         stats["fTsumw2"] = -1.0  # THnBase::GetCalculateErrors() is fTsumw2 >= 0
+    if sparse:
+        filled = np.nonzero(data != 0 if w2 is None else (data != 0) | (w2 != 0))
+        return StoredHistogram(
+            classname="THnSparseT<TArrayD>",
+            title=parts[0],
+            axes=axes,
+            contents=data[filled],
+            sumw2=w2[filled] if weighted else None,
+            stats=stats,
+            coords=np.stack(filled, axis=1).astype(np.int64),
+        )
     if thn:
         classname = "THnT<double>"
         flat = lambda a: a.reshape(-1)  # noqa: E731 - C order, axis 0 slowest
@@ -297,12 +323,60 @@ def from_hist(h: Any, *, entries: float | None = None, title: str | None = None)
     )
 
 
+def _profile_from_hist(
+    h: Any, axes: list[Axis], title: str, entries: float | None, meta: dict
+) -> StoredHistogram:
+    """hist Mean/WeightedMean storage -> TProfile/2D/3D (sums of w, w*y, w*y^2, w^2 per bin)."""
+    import boost_histogram as bh
+
+    view = h.view(flow=True)
+    if h.storage_type is bh.storage.WeightedMean:
+        sw, sw2, dev = (
+            view[k]
+            for k in ("sum_of_weights", "sum_of_weights_squared", "_sum_of_weighted_deltas_squared")
+        )
+    else:
+        sw = view["count"]
+        sw2, dev = sw, view["_sum_of_deltas_squared"]
+    mean = view["value"]
+    shape = tuple(a.nbins + 2 for a in axes)
+    region = _flow_region(h.axes)
+    arrays = {}
+    for key, src in (("n", sw), ("n2", sw2), ("wy", sw * mean), ("wy2", dev + sw * mean**2)):
+        full = np.zeros(shape)
+        full[region] = src
+        arrays[key] = full
+    inner = tuple(slice(1, -1) for _ in axes)
+    stats = _stats(arrays["n"][inner], arrays["n2"][inner], axes, thn=False)
+    ykey = {1: "y", 2: "z", 3: "t"}[h.ndim]
+    stats[f"fTsumw{ykey}"] = float(arrays["wy"][inner].sum())
+    stats[f"fTsumw{ykey}2"] = float(arrays["wy2"][inner].sum())
+    if entries is None:
+        entries = meta.get("entries", arrays["n"].sum())
+    stats["fEntries"] = float(entries)
+    flat = {k: a.T.reshape(-1) for k, a in arrays.items()}
+    return StoredHistogram(
+        classname={1: "TProfile", 2: "TProfile2D", 3: "TProfile3D"}[h.ndim],
+        title=title,
+        axes=axes,
+        contents=flat["wy"],
+        sumw2=flat["wy2"],
+        stats=stats,
+        bin_entries=flat["n"],
+        bin_sumw2=flat["n2"] if h.storage_type is bh.storage.WeightedMean else None,
+        options={k: 0.0 if k != "fErrorMode" else 0 for k in PROFILE_OPTIONS[h.ndim]},
+    )
+
+
 def _as_stored(obj: Any) -> StoredHistogram:
     if isinstance(obj, StoredHistogram):
         return obj
     if hasattr(obj, "hist") and not hasattr(obj, "axes"):
         return from_hist(
-            obj.hist, entries=getattr(obj, "entries", None), title=getattr(obj, "title", None)
+            obj.hist,
+            entries=getattr(obj, "entries", None),
+            title=getattr(obj, "title", None),
+            sparse=bool(getattr(obj, "sparse", False)),
         )
     if hasattr(obj, "axes") and hasattr(obj, "view"):
         return from_hist(obj)
@@ -335,10 +409,57 @@ def _to_taxis(axis: Axis, name: str) -> Any:
     )
 
 
-def to_writable(h: StoredHistogram) -> Any:
-    """An uproot-writable model of ``h`` in its ROOT class (TH*x, TProfile*, THnT<...>)."""
+def to_writable(h: StoredHistogram, name: str | None = None) -> Any:
+    """An uproot-writable model of ``h`` in its ROOT class (TH*x, TProfile*, THn*).
+
+    ``name`` sets the object's own fName (needed inside a TList; a key name overrides it).
+    """
+    model = _to_writable(h)
+    if name is not None:
+        if isinstance(model, WritableTHn):
+            model.name = name
+        else:
+            _tnamed(model)._members["fName"] = name
+    return model
+
+
+def _tnamed(model: Any) -> Any:
+    if isinstance(model, uproot.models.TNamed.Model_TNamed):
+        return model
+    for base in getattr(model, "_bases", ()):
+        found = _tnamed(base)
+        if found is not None:
+            return found
+    return None
+
+
+def list_writable(items: Mapping[str, StoredHistogram], name: str, classname: str = "TList"):
+    """A TList/THashList of histograms (O2's ``OutputObj<TList>``), with their StreamerInfos."""
+    models = [to_writable(h, n) for n, h in items.items()]
+    make = ident.to_THashList if classname == "THashList" else ident.to_TList
+    container = make(models, name=name)
+    streamers: dict[Any, Any] = {}
+    for m in [container, *models]:
+        for s in m.class_rawstreamers:
+            key = (s[2], s[3]) if isinstance(s, tuple) else (s.name, s.class_version)
+            streamers.setdefault(key, s)
+    container.class_rawstreamers = tuple(streamers.values())
+    return container
+
+
+def _to_writable(h: StoredHistogram) -> Any:
     if h.is_thn:
-        return _WritableTHn(h)
+        return WritableTHn(
+            title=h.title,
+            taxes=[_to_taxis(a, f"axis{i}") for i, a in enumerate(h.axes)],
+            nbins=[a.nbins for a in h.axes],
+            stats=h.stats,
+            contents=h.contents,
+            sumw2=h.sumw2,
+            single=h.classname in ("THnT<float>", "THnSparseT<TArrayF>"),
+            coords=h.coords,
+            chunk_size=int(h.options.get("fChunkSize", DEFAULT_CHUNK_SIZE)),
+        )
     names = ("xaxis", "yaxis", "zaxis")
     taxes = {f"f{n[0].upper()}axis": _to_taxis(a, n) for a, n in zip(h.axes, names, strict=False)}
     sumw2 = np.asarray(h.sumw2, dtype=np.float64) if h.sumw2 is not None else None
@@ -370,121 +491,6 @@ def to_writable(h: StoredHistogram) -> Any:
             **h.options,
         )
     raise ResultsError(f"writing {h.classname} is not supported")
-
-
-# ----------------------------------------------------------------------------- THn writer
-
-# TStreamerInfo records (as ROOT 6.40 writes them) for THnT<double|float>, THn, THnBase,
-# TNDArrayT<double|float>, TNDArray: a file needs them for ROOT to read a THn. Extracted once
-# from a ROOT-written THn (name, class version, byte length; zlib + base64 concatenation).
-_THN_STREAMER_INDEX = (
-    ("THnT<double>", 1, 377),
-    ("THnT<float>", 1, 375),
-    ("THn", 1, 405),
-    ("THnBase", 1, 1242),
-    ("TNDArrayT<double>", 2, 367),
-    ("TNDArrayT<float>", 2, 365),
-    ("TNDArray", 2, 354),
-)
-_THN_STREAMER_BLOB = (
-    "eNrVls9vHDUUx51mm6SkRRupP2khFuVHCEmrrqoKqWmabBPxQ1G2NIMoTdvUO+vJTjIzDh5Pk02FEEggxC9FQkJcOPXM"
-    "mRMqN+CMeuYv4MYdnt/M7s7seBJKOYBXsna9nvl+3+fZz54hfepPaNaSkpz5XL4eOILMkL7b5IkZQp4iffDRDfqD1muB"
-    "NdUQUd3j0+Tn9eWX9TjMreAbavW1WSlZSz9NSX/yXNL26Q5e+GlGrMpCrkcV6Yd+jZSgv9iRhNYPkuN6FrU9FobUEZL6"
-    "kafcyYbr8yB0RcA82nRDJVYl84mh/fDLci39u1SdXZqPjZNWxg0EwG2l/TCyD/pl9DOa9jPgYIjDVTegtggUDxSMXopj"
-    "K24j1uIcPtjFB5CkEfxNBH8iDX4YwTueYGqalOXXvyfcz+W4j/4/uG8VcL+D3G/8a9zLXe4JPWC0Y8S+jdhH0tg1hHYY"
-    "GvfbOdzzRbg/M+KOEPc6hjeVDm8QlPSkF68I3xcBrWvymnnw93kPrw0uFPH+toD3R8j7fTR0Jct7KfI3K2frwJtLKeQE"
-    "9dh2izLPEzZTYIc22cYGOKMwo0P5H++F0kNTUkoPMClH0klpo2rHC+GVvulNTOnj3sQMJYn5wpiYTUyMjxymMxysRZjX"
-    "GLeaXCfFjXcCo4EepQJB0jH9a4IqV3n8JaJJ9rTfvn9jqig17/Uacm2rtYGu6pidm+jqTNrVQWexsyzCw4uRX+eSCod2"
-    "B/UW1kK7JaLfDRS8ebtgbaTVx9Lq+53ZLR4e0Z0WVYAmvTD3XAAHOpky5aMbvkQDXr44DTnzgZIuD5/vhs7jkQkabsCr"
-    "IDV3YdxuRsF6mGR/aDdPA/FSzOHIGFpBQ+/kiQw4Vgjb5bAlFOxS+KodbXJ3takeUf1+sfonqP4hqr+ZKR6xemXKJE/D"
-    "dyMmeeMinTxHXYcGIt7PIYVRajPPjjymeOPRbO4Y1sxs0IprnLYp0OYlg82tMYPN8eu4rzizm91FTPReJOT4bpYGLVxI"
-    "cyD2VbGnLfQk0dNMdiXFnirjRlOPbUurrRmPGwsr22i6shkK43M7ly/oUwUeOJ07fEaKDp8PjDVuHWscQwiVDIS27qmq"
-    "+dhhqGhon3+pfjXVNU07zJhYsha0h9vo4Sp6OJatKXNMsVIDOmDxx158n7wLyRWywwn5weIFKk0j7muI+5k07vzd4Kfv"
-    "XrmR0H42R7v8n6YtTbRvoYfaY9M+lNBOMMWw92sot4ywX0XYR9OwO1G3o9CQR3OQDxVBjoyQVzDAtzDAF7L3qXj/j2AF"
-    "pddqNSs5rOHPam98Oyd/nCw6nu+ZwDqoex11n+65NrnbPDxQx2tqpC+pe+MtJ3gXRLB64fxKh3CZ/AWjL/q8"
-)
-
-
-def _thn_rawstreamers(element: str) -> list[tuple]:
-    raw = zlib.decompress(base64.b64decode("".join(_THN_STREAMER_BLOB)))
-    records, pos = {}, 0
-    for name, version, length in _THN_STREAMER_INDEX:
-        records[name] = (None, raw[pos : pos + length], name, version)
-        pos += length
-    wanted = [f"THnT<{element}>", "THn", "THnBase", f"TNDArrayT<{element}>", "TNDArray"]
-    return [records[n] for n in wanted]
-
-
-def _vector(data: np.ndarray, dtype: str) -> bytes:
-    """An STL vector member as ROOT writes it inside a streamed class (header, size, data)."""
-    body = struct.pack(">i", len(data)) + np.asarray(data, dtype=dtype).tobytes()
-    return uproot.serialization.numbytes_version(len(body), 10) + body
-
-
-def _tobject() -> bytes:
-    return struct.pack(">hII", 1, 0, 0x03000000)
-
-
-def _ndarray(sizes: np.ndarray, data: np.ndarray, dtype: str, version: int = 2) -> bytes:
-    inner = _tobject() + _vector(sizes, ">i8")
-    base = uproot.serialization.numbytes_version(len(inner), version) + inner
-    body = base + _vector(data, dtype)
-    return uproot.serialization.numbytes_version(len(body), version) + body
-
-
-class _WritableTHn(uproot.model.Model):
-    """A THnT<double|float> serialised member by member, as ROOT's StreamerInfo describes it."""
-
-    _deeply_writable = True
-
-    def __init__(self, h: StoredHistogram) -> None:
-        self._h = h
-        self._element = "float" if "float" in h.classname else "double"
-        self._members = {"fTitle": h.title}
-        self._bases = []
-        self.class_rawstreamers = _thn_rawstreamers(self._element)
-
-    @property
-    def classname(self) -> str:
-        return f"THnT<{self._element}>"
-
-    def _serialize(self, out: list, header: bool, name: Any, tobject_flags: Any) -> None:
-        h = self._h
-        nb = uproot.serialization.numbytes_version
-        tnamed = uproot.models.TNamed.Model_TNamed.empty()
-        tnamed._bases.append(uproot.models.TObject.Model_TObject.empty())
-        tnamed._members["fName"] = name or ""
-        tnamed._members["fTitle"] = h.title
-        named: list[bytes] = []
-        tnamed._serialize(named, True, name, np.uint32(0))
-        axes_out: list[bytes] = []
-        for i, a in enumerate(h.axes):
-            uproot.serialization._serialize_object_any(axes_out, _to_taxis(a, f"axis{i}"), None)
-        objarray = (
-            struct.pack(">hII", 1, 0, 0x03004000)
-            + uproot.serialization.string("")
-            + struct.pack(">ii", h.ndim, 0)
-            + b"".join(axes_out)
-        )
-        dtype = ">f4" if self._element == "float" else ">f8"
-        base = (
-            b"".join(named)
-            + struct.pack(">i", h.ndim)
-            + nb(len(objarray), 3)
-            + objarray
-            + struct.pack(">ddd", h.stats["fEntries"], h.stats["fTsumw"], h.stats["fTsumw2"])
-        )
-        for key in ("fTsumwx", "fTsumwx2"):
-            arr = np.asarray(h.stats[key], dtype=np.float64)
-            base += struct.pack(">i", len(arr)) + arr.astype(">f8").tobytes()
-        cells = np.array([a.nbins + 2 for a in h.axes], dtype=np.int64)
-        sizes = np.append(np.cumprod(cells[::-1])[::-1], 1)
-        sumw2 = h.sumw2 if h.sumw2 is not None else np.array([], dtype=np.float64)
-        thnbase = nb(len(base), 1) + base
-        thn_body = thnbase + _ndarray(sizes, sumw2, ">f8")
-        thn = nb(len(thn_body), 1) + thn_body
-        body = thn + _ndarray(sizes, h.contents, dtype)
-        out.append(nb(len(body), 1) + body)
 
 
 # ----------------------------------------------------------------------------- files
@@ -595,12 +601,14 @@ def _optional(arr: Any) -> np.ndarray | None:
 
 def is_histogram_class(classname: str) -> bool:
     """True for the ROOT classes :func:`from_uproot` converts (and merging sums)."""
-    return bool(_TH_RE.match(classname) or _PROFILE_RE.match(classname) or _THN_RE.match(classname))
+    patterns = (_TH_RE, _PROFILE_RE, _THN_RE, _SPARSE_RE)
+    return any(p.match(classname) for p in patterns)
 
 
 def from_uproot(obj: Any) -> StoredHistogram | None:
     """A StoredHistogram from an object uproot read, or None if its class is not a histogram
-    this module handles (TH1-3 C/S/I/F/D, TProfile/2D/3D, THnT<double|float>)."""
+    this module handles (TH1-3 C/S/I/F/D, TProfile/2D/3D, THnT<double|float>,
+    THnSparseT<TArrayD|F>)."""
     cls = obj.classname
     m = _TH_RE.match(cls)
     p = _PROFILE_RE.match(cls)
@@ -621,11 +629,13 @@ def from_uproot(obj: Any) -> StoredHistogram | None:
             h.bin_sumw2 = _optional(obj.member("fBinSumw2"))
             h.options = {k: obj.member(k) for k in PROFILE_OPTIONS[nd]}
         return h
-    if _THN_RE.match(cls):
+    if _THN_RE.match(cls) or _SPARSE_RE.match(cls):
         axes = [_axis_from_root(ax) for ax in obj.member("fAxes")]
         stats = {k: float(obj.member(k)) for k in ("fEntries", "fTsumw", "fTsumw2")}
         for k in ("fTsumwx", "fTsumwx2"):
             stats[k] = np.asarray(obj.member(k), dtype=np.float64)
+        if _SPARSE_RE.match(cls):
+            return _sparse_from_uproot(obj, axes, stats)
         return StoredHistogram(
             classname=cls,
             title=str(obj.member("fTitle")),
@@ -637,19 +647,64 @@ def from_uproot(obj: Any) -> StoredHistogram | None:
     return None
 
 
-def walk(directory: Any, prefix: str = "") -> Iterator[tuple[str, str, str]]:
-    """Yield (directory path, object name, classname) for every object, recursively."""
+def _sparse_from_uproot(obj: Any, axes: list[Axis], stats: dict) -> StoredHistogram:
+    """THnSparse chunks -> filled-bin coordinates, contents and (optional) Sumw2."""
+    coords, contents, sumw2 = [], [], []
+    nbins = [a.nbins for a in axes]
+    for chunk in obj.member("fBinContent"):
+        size = int(chunk.member("fSingleCoordinateSize"))
+        raw = np.asarray(chunk.member("fCoordinates")).view(np.uint8)
+        n = len(raw) // size if size else 0
+        coords.append(unpack_coordinates(raw[: n * size].reshape(n, size), nbins))
+        contents.append(np.asarray(chunk.member("fContent"), dtype=np.float64)[:n])
+        w2 = chunk.member("fSumw2")
+        sumw2.append(None if w2 is None else np.asarray(w2, dtype=np.float64)[:n])
+    has_w2 = bool(sumw2) and all(w is not None for w in sumw2)
+    ndim = len(axes)
+    return StoredHistogram(
+        classname=obj.classname,
+        title=str(obj.member("fTitle")),
+        axes=axes,
+        contents=np.concatenate(contents) if contents else np.zeros(0),
+        sumw2=(np.concatenate(sumw2) if has_w2 else None) if stats["fTsumw2"] >= 0 else None,
+        stats=stats,
+        options={"fChunkSize": int(obj.member("fChunkSize"))},
+        coords=np.concatenate(coords) if coords else np.zeros((0, ndim), dtype=np.int64),
+    )
+
+
+LIST_CLASSES = ("TList", "THashList")
+
+
+def read_list(obj: Any) -> dict[str, StoredHistogram] | None:
+    """The histograms of a TList/THashList by name, or None if it holds anything else."""
+    out: dict[str, StoredHistogram] = {}
+    for item in obj:
+        h = from_uproot(item) if item is not None else None
+        if h is None:
+            return None
+        out[str(item.member("fName"))] = h
+    return out
+
+
+def walk(directory: Any, prefix: str = "") -> Iterator[tuple[str, str, str, Any]]:
+    """Yield (directory path, object name, classname, directory) for every object, recursively.
+
+    Objects should be read from the yielded directory (``directory[name]``): a path lookup
+    from the file re-reads every directory on the way, quadratic in the number of objects.
+    """
     for name, cls in directory.classnames(recursive=False, cycle=False).items():
         if cls in ("TDirectory", "TDirectoryFile"):
             yield from walk(directory[name], f"{prefix}{name}/")
         else:
-            yield prefix.rstrip("/"), name, cls
+            yield prefix.rstrip("/"), name, cls, directory
 
 
 def read_results(path: str | os.PathLike) -> dict[str, dict[str, StoredHistogram]]:
     """Read every histogram of a results file: ``{dir path: {name: StoredHistogram}}``.
 
-    Objects that are not histograms (or of unsupported classes) are left out.
+    Histograms inside a TList appear under ``"dir/listname"``. Objects that are not
+    histograms (or of unsupported classes) are left out.
     """
     out: dict[str, dict[str, StoredHistogram]] = {}
     try:
@@ -657,9 +712,13 @@ def read_results(path: str | os.PathLike) -> dict[str, dict[str, StoredHistogram
     except Exception as exc:  # uproot raises several types for broken files
         raise ResultsError(f"{path}: cannot open as a ROOT file ({exc})") from exc
     with f:
-        for dname, name, _cls in walk(f):
-            key = f"{dname}/{name}" if dname else name
-            h = from_uproot(f[key])
+        for dname, name, cls, d in walk(f):
+            if cls in LIST_CLASSES:
+                items = read_list(d[name])
+                if items:
+                    out.setdefault(f"{dname}/{name}" if dname else name, {}).update(items)
+                continue
+            h = from_uproot(d[name])
             if h is not None:
                 out.setdefault(dname, {})[name] = h
     return out

@@ -7,6 +7,7 @@ A run keeps its segments in one folder, removed when the run ends.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import shutil
@@ -93,16 +94,12 @@ class MappedSegment:
         return out
 
     def close(self) -> None:
-        try:
+        # a task may keep a view of this dataframe's columns: the mapping is then released
+        # when the last view goes (the file itself is unlinked by the driver)
+        with contextlib.suppress(BufferError):
             self._mm.close()
-        except BufferError:
-            # a task kept a view of this dataframe's columns; the mapping is released
-            # when the last view goes (the file itself is already unlinked)
-            pass
 
 
 def remove_segment(segment: Segment) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(segment.path)
-    except FileNotFoundError:
-        pass

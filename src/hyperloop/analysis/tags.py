@@ -57,9 +57,22 @@ def build_tag(
     tags_dir: str | os.PathLike,
     *,
     pull_requests: list[str] | None = None,
+    git_ref: str | None = None,
 ) -> dict[str, Any]:
-    """Build ``source`` into ``tags_dir/tag``; refuses to overwrite an existing tag."""
+    """Build ``source`` into ``tags_dir/tag``; refuses to overwrite an existing tag.
+
+    With ``git_ref`` the package is built as it was at that commit of its repository
+    (how daily tags are cut from a release branch), not from the working tree.
+    """
     source = Path(source).resolve()
+    if git_ref:
+        with tempfile.TemporaryDirectory() as checkout:
+            return build_tag(
+                _git_export(source, git_ref, Path(checkout)),
+                tag,
+                tags_dir,
+                pull_requests=pull_requests,
+            )
     if not (source / "pyproject.toml").is_file():
         raise TagError(f"{source} is not a Python package (no pyproject.toml)")
     if not tag or any(c in tag for c in "/\\ ") or tag.startswith("."):
@@ -102,6 +115,29 @@ def build_tag(
     _make_read_only(dest)
     info["location"] = str(dest)
     return info
+
+
+def _git_export(source: Path, ref: str, dest: Path) -> Path:
+    """Export ``source`` (a folder of a git repository) as of ``ref`` into ``dest``."""
+
+    def git(*args: str, **kw: Any) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["git", "-C", str(source), *args], capture_output=True, check=False, **kw
+        )
+
+    top = git("rev-parse", "--show-toplevel", text=True)
+    if top.returncode != 0:
+        raise TagError(f"{source} is not inside a git repository; cannot build ref {ref}")
+    rel = source.relative_to(Path(top.stdout.strip()).resolve())
+    archive = git("archive", "--format=tar", ref, "--", str(rel) if str(rel) != "." else ".")
+    if archive.returncode != 0:
+        raise TagError(f"cannot export {rel} at {ref}: {archive.stderr.decode().strip()}")
+    import io
+    import tarfile
+
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(dest, filter="data")
+    return dest / rel
 
 
 def _make_read_only(root: Path) -> None:

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from hyperloop.cli import config_cmd, package_cmd, run_cmd
-from hyperloop.cli import serve_cmd
-from hyperloop.cli import merge_cmd
+from hyperloop.cli import (
+    admin_cmd,
+    config_cmd,
+    demo_cmd,
+    merge_cmd,
+    package_cmd,
+    run_cmd,
+    serve_cmd,
+)
 
 app = typer.Typer(
     name="hyperloop",
@@ -19,6 +25,8 @@ run_cmd.register(app)
 package_cmd.register(app)
 serve_cmd.register(app)
 merge_cmd.register(app)
+demo_cmd.register(app)
+admin_cmd.register(app)
 
 
 def main() -> None:

@@ -9,15 +9,24 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    package_app = typer.Typer(help="Package tags: immutable, versioned builds of a physics package.")
+    package_app = typer.Typer(
+        help="Package tags: immutable, versioned builds of a physics package."
+    )
     app.add_typer(package_app, name="package")
 
     @package_app.command("build")
     def build_cmd(
-        source: Annotated[Path, typer.Argument(help="the physics package source folder (with pyproject.toml)")],
+        source: Annotated[
+            Path, typer.Argument(help="the physics package source folder (with pyproject.toml)")
+        ],
         tag: Annotated[str, typer.Option(help="tag name, e.g. daily-2026-11-29")],
         tags_dir: Annotated[Path, typer.Option(help="folder holding all tags")] = Path("var/tags"),
-        pull_requests: Annotated[str, typer.Option(help="comma-separated pull requests the tag contains")] = "",
+        pull_requests: Annotated[
+            str, typer.Option(help="comma-separated pull requests the tag contains")
+        ] = "",
+        git_ref: Annotated[
+            str | None, typer.Option(help="build the package as of this git commit/tag")
+        ] = None,
     ) -> None:
         """Build SOURCE into TAGS_DIR/TAG (read-only) with its workflow introspection."""
         from hyperloop.analysis.tags import TagError, build_tag
@@ -28,6 +37,7 @@ def register(app: typer.Typer) -> None:
                 tag,
                 tags_dir,
                 pull_requests=[p.strip() for p in pull_requests.split(",") if p.strip()],
+                git_ref=git_ref,
             )
         except TagError as exc:
             typer.echo(f"error: {exc}", err=True)

@@ -37,12 +37,26 @@ def register(app: typer.Typer) -> None:
     @app.command("run-train")
     def run_train_cmd(
         full_config: Annotated[Path, typer.Argument(help="full_config.json of a test or job")],
-        input: Annotated[Path, typer.Option("--input", "-i", help="input_data.txt: one AO2D path or URL per line")],
-        out: Annotated[Path, typer.Option("--out", "-o", help="output folder")] = Path("train-output"),
-        cores: Annotated[int, typer.Option(help="cores: 1 runs in-process; more runs devices as processes")] = 0,
-        package: Annotated[Path | None, typer.Option(help="package tag directory (default: from the config or the installed package)")] = None,
+        input: Annotated[
+            Path,
+            typer.Option("--input", "-i", help="input_data.txt: one AO2D path or URL per line"),
+        ],
+        out: Annotated[Path, typer.Option("--out", "-o", help="output folder")] = Path(
+            "train-output"
+        ),
+        cores: Annotated[
+            int, typer.Option(help="cores: 1 runs in-process; more runs devices as processes")
+        ] = 0,
+        package: Annotated[
+            Path | None,
+            typer.Option(
+                help="package tag directory (default: from the config or the installed package)"
+            ),
+        ] = None,
         mode: Annotated[str, typer.Option(help="auto, inprocess or processes")] = "auto",
-        dry_run: Annotated[bool, typer.Option("--dry-run", help="check and print the plan, read no data")] = False,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="check and print the plan, read no data")
+        ] = False,
     ) -> None:
         """Run a train locally exactly as a test or grid job runs it (SPEC §7)."""
         from hyperloop.analysis.plan import PlanError, build_plan, describe_plan
@@ -83,20 +97,25 @@ def register(app: typer.Typer) -> None:
             handler.close()
         if result.task_failure:
             tf = result.task_failure
-            typer.echo(f"error: task {tf['task']} failed on {tf['file']} {tf['dataframe']}: {tf['error']}", err=True)
+            typer.echo(
+                f"error: task {tf['task']} failed on {tf['file']} {tf['dataframe']}: {tf['error']}",
+                err=True,
+            )
             typer.echo(tf["traceback"], err=True)
         for rec in result.failed_files:
             typer.echo(f"error: input {rec.file}: {rec.message}", err=True)
         ok = len(result.files) - len(result.failed_files)
-        typer.echo(
-            f"{ok}/{len(result.files)} files ok, wall {result.wall:.2f} s; outputs in {out}"
-        )
+        typer.echo(f"{ok}/{len(result.files)} files ok, wall {result.wall:.2f} s; outputs in {out}")
         raise typer.Exit(result.exit_code)
 
     @app.command("workflows")
     def workflows_cmd(
-        package: Annotated[Path | None, typer.Option(help="package tag directory (default: the installed package)")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="print the full introspection as JSON")] = False,
+        package: Annotated[
+            Path | None, typer.Option(help="package tag directory (default: the installed package)")
+        ] = None,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="print the full introspection as JSON")
+        ] = False,
     ) -> None:
         """List the workflows of a package: tasks, configurables, consumed and produced tables."""
         from hyperloop.analysis.workflows import WorkflowError, load_package
@@ -118,4 +137,6 @@ def register(app: typer.Typer) -> None:
                 n = len(task["configurables"])
                 consumes = ", ".join(task["consumes"]) or "-"
                 produces = ", ".join(t["logical"] for t in task["produces"]) or "-"
-                typer.echo(f"    task {task['name']}: {n} configurables; reads {consumes}; produces {produces}")
+                typer.echo(
+                    f"    task {task['name']}: {n} configurables; reads {consumes}; produces {produces}"
+                )

@@ -141,33 +141,35 @@ class Reconstructed:
 def reconstruct(truth: TruthEvents, rng: np.random.Generator) -> Reconstructed:
     """Apply the detector response to one batch of events (vectorised over all of it)."""
     n_ev = truth.n_events
-    pt = np.hypot(truth.px, truth.py)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        eta = np.arcsinh(np.where(pt > 0, truth.pz / pt, np.sign(truth.pz) * 1e9))
     vtx = truth.vtx
-    rprod = np.hypot(truth.vx, truth.vy)
-    from_pv = np.hypot(truth.vx - vtx[truth.event, 0], truth.vy - vtx[truth.event, 1])
-    from_pv = np.hypot(from_pv, truth.vz - vtx[truth.event, 2])
-    is_prim = from_pv < 1e-3
-
-    # --- acceptance and efficiency (true kinematics) ----------------------------------
-    cand = (truth.charge != 0) & ~truth.decayed & (pt > PT_MIN) & (np.abs(eta) < ETA_MAX)
-    cand &= rprod < SECONDARY_R_MAX_CM
-    rows = np.flatnonzero(cand)
-    eff = efficiency(pt[rows], eta[rows]) * np.where(
-        is_prim[rows], 1.0, np.exp(-rprod[rows] / SECONDARY_R_SCALE_CM)
+    # --- acceptance and efficiency (true kinematics), on charged stable particles only --
+    rows = np.flatnonzero((truth.charge != 0) & ~truth.decayed)
+    pt_all = np.hypot(truth.px[rows], truth.py[rows])
+    eta_all = np.arcsinh(truth.pz[rows] / np.maximum(pt_all, 1e-9))
+    keep = (pt_all > PT_MIN) & (np.abs(eta_all) < ETA_MAX)
+    rows, pt_all, eta_all = rows[keep], pt_all[keep], eta_all[keep]
+    ev_all = truth.event[rows]
+    rprod_all = np.hypot(truth.vx[rows], truth.vy[rows])
+    from_pv = np.sqrt(
+        (truth.vx[rows] - vtx[ev_all, 0]) ** 2
+        + (truth.vy[rows] - vtx[ev_all, 1]) ** 2
+        + (truth.vz[rows] - vtx[ev_all, 2]) ** 2
     )
-    rows = rows[rng.random(len(rows)) < eff]
-
+    prim_all = from_pv < 1e-3
+    keep = rprod_all < SECONDARY_R_MAX_CM
+    eff = efficiency(pt_all, eta_all) * np.where(
+        prim_all, 1.0, np.exp(-rprod_all / SECONDARY_R_SCALE_CM)
+    )
+    keep &= rng.random(len(rows)) < eff
+    rows, pt_t, rprod, is_prim = rows[keep], pt_all[keep], rprod_all[keep], prim_all[keep]
     # collisions: >= 1 reconstructed primary track (vertexer with beam constraint)
-    contrib = is_prim[rows]
-    ncontrib = np.bincount(truth.event[rows[contrib]], minlength=n_ev)
+    ncontrib = np.bincount(truth.event[rows[is_prim]], minlength=n_ev)
     has_coll = ncontrib >= 1
     coll_event = np.flatnonzero(has_coll)
     coll_of_event = np.full(n_ev, -1, np.int64)
     coll_of_event[coll_event] = np.arange(len(coll_event))
-    rows = rows[has_coll[truth.event[rows]]]  # rows stay sorted by event (truth is)
-    contrib = is_prim[rows]
+    keep = has_coll[truth.event[rows]]  # rows stay sorted by event (truth is)
+    rows, pt_t, rprod, contrib = rows[keep], pt_t[keep], rprod[keep], is_prim[keep]
     n = len(rows)
 
     nc = ncontrib[coll_event].astype(np.float64)
@@ -191,7 +193,7 @@ def reconstruct(truth: TruthEvents, rng: np.random.Generator) -> Reconstructed:
     )
 
     # --- ITS hits, momentum and angles ------------------------------------------------
-    r0 = rprod[rows]
+    r0 = rprod
     layer_ok = (ITS_RADII_CM[None, :] > r0[:, None]) & (
         rng.random((n, len(ITS_RADII_CM))) < ITS_HIT_EFF
     )
@@ -199,7 +201,6 @@ def reconstruct(truth: TruthEvents, rng: np.random.Generator) -> Reconstructed:
     has_its = its_map != 0
     inner = (its_map & 0b11) != 0
     q = truth.charge[rows].astype(np.float64)
-    pt_t = pt[rows]
     phi_t = np.arctan2(truth.py[rows], truth.px[rows])
     lam_t = np.arctan2(truth.pz[rows], pt_t)
     rel = _quad(PT_RES_CONST, PT_RES_SLOPE * pt_t) * np.where(has_its, 1.0, 1.5)

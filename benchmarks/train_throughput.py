@@ -1,0 +1,253 @@
+"""Train throughput on PYTHIA demo data: reader, train, separate runs, RDataFrame, 2 cores.
+
+Measures, in one run and on the same files:
+  (1) the reader alone (the train's pruned columns, read and decompressed),
+  (2) a train of 8 wagons (the user-facing physics workflows and subwagons, with services),
+  (3) the same 8 wagons as 8 separate runs (each with its services),
+  (4) the same charged-particle histograms with ROOT RDataFrame vs our runtime,
+  (5) the train with 2 cores (devices as processes) vs 1 core,
+and prints events/s, tracks/s, MB/s and the ratios. Goals (issue 2): train overhead
+<= 10% over reader + each wagon's compute alone; >= 5x RDataFrame single-core on the same
+histograms; 2 cores >= 1.7x one core.
+
+    python benchmarks/train_throughput.py [--events 400000] [--data DIR] [--skip-rdf]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hyperloop.analysis.ao2d import open_ao2d
+from hyperloop.analysis.configurables import Configurable
+from hyperloop.analysis.metrics import DeviceMetrics
+from hyperloop.analysis.plan import build_plan
+from hyperloop.analysis.runner import DataframeSource, run_train
+from hyperloop.analysis.spec import TrainSpec
+from hyperloop.analysis.task import Task, process
+from hyperloop.analysis.workflows import Workflow, load_package, package_from_workflows
+
+SERVICES = ["event-selection", "track-selection", "multiplicity", "pid"]
+# the 8 wagons: (workflow, suffix, configuration)
+WAGONS = [
+    ("spectra-charged", "", {}),
+    ("spectra-charged", "_eta05", {"spectra-charged": {"etaMax": "0.5"}}),
+    ("mc-spectra", "", {}),
+    ("two-particle-correlations", "", {}),
+    ("strangeness", "", {}),
+    ("strangeness", "_tight", {"strangeness": {"v0CosPAMin": "0.995"}}),
+    ("skim-tracks", "", {}),
+    ("spectra-skimmed", "", {}),
+]
+
+
+def spec_for(entries, wagon_ids=None) -> TrainSpec:
+    workflows = [
+        {"workflow_name": wf, "suffix": "", "wagon_id": 100 + i, "configuration": {}}
+        for i, wf in enumerate(SERVICES)
+    ]
+    for i, (wf, suffix, conf) in enumerate(entries):
+        wid = wagon_ids[i] if wagon_ids else i + 1
+        workflows.append(
+            {"workflow_name": wf, "suffix": suffix, "wagon_id": wid, "configuration": conf}
+        )
+    return TrainSpec.from_json({"package_tag": "bench", "workflows": workflows})
+
+
+def generate(events: int, out: Path) -> list[str]:
+    from hyperloop.demo.generator import generate_dataset
+
+    runs = [523308, 523309, 523310, 523311]
+    manifest_path = out / "manifest.json"
+    if not manifest_path.exists():
+        t0 = time.perf_counter()
+        generate_dataset(
+            out, runs, events // len(runs), mc=True, seed=42, fast=True,
+            dfs_per_file=10, events_per_df=5000, workers=2,
+        )
+        print(f"generated {events} events in {time.perf_counter() - t0:.1f} s -> {out}")
+    return sorted(str(p) for p in out.rglob("AO2D_*.root"))
+
+
+def count(files: list[str]) -> tuple[int, int, int]:
+    events = tracks = size = 0
+    for path in files:
+        size += os.path.getsize(path)
+        with open_ao2d(path) as f:
+            for df in f.dataframes():
+                trees = f.trees(df)
+                events += trees.get("O2collision", 0)
+                tracks += trees.get("O2track", 0)
+    return events, tracks, size
+
+
+def reader_only(plan, files: list[str]) -> float:
+    source = DataframeSource(plan, DeviceMetrics("reader"))
+    t0 = time.perf_counter()
+    for path in files:
+        f, dfs = source.open(path)
+        with f:
+            for df in dfs:
+                source.read(f, df)
+    return time.perf_counter() - t0
+
+
+def timed_run(plan, files, out: Path, cores: int = 1):
+    t0 = time.perf_counter()
+    result = run_train(plan, files, out, cores=cores, sample_interval=5.0)
+    wall = time.perf_counter() - t0
+    if result.exit_code != 0:
+        raise SystemExit(f"run failed: {result.task_failure or result.failed_files}")
+    return wall, result
+
+
+# --- the RDataFrame comparison: the same three histograms both ways -------------------
+
+
+class BenchSpectra(Task):
+    """pT, eta, phi of tracks with |eta| < 0.8 and pT > 0.15 (no services)."""
+
+    name = "bench-spectra"
+    etaMax = Configurable(0.8, "max |eta|")
+    ptMin = Configurable(0.15, "min pT")
+
+    def init(self):
+        self.histos.add("hPt", "pt;p_{T};n", [(200, 0.0, 10.0)])
+        self.histos.add("hEta", "eta;#eta;n", [(32, -0.8, 0.8)])
+        self.histos.add("hPhi", "phi;#varphi;n", [(72, 0.0, 2 * np.pi)])
+
+    @process(Tracks=["pt", "eta", "phi"])
+    def process(self, df):
+        t = df.table("Tracks")
+        pt, eta = t["pt"], t["eta"]
+        keep = (np.abs(eta) < self.etaMax) & (pt > self.ptMin)
+        self.histos["hPt"].fill(pt[keep])
+        self.histos["hEta"].fill(eta[keep])
+        self.histos["hPhi"].fill(t["phi"][keep])
+
+
+def rdataframe(files: list[str]) -> tuple[float, np.ndarray]:
+    import ROOT
+
+    ROOT.gROOT.SetBatch(True)
+    ROOT.ROOT.DisableImplicitMT()
+
+    def chain(paths):
+        ch = ROOT.TChain("O2track")
+        for path in paths:
+            with open_ao2d(path) as f:
+                for df in f.dataframes():
+                    ch.Add(f"{path}/{df}/O2track")
+        return ch
+
+    def book(ch):
+        rdf = ROOT.RDataFrame(ch)
+        d = (
+            rdf.Define("pt", "1.f/std::abs(fSigned1Pt)")
+            .Define("eta", "std::asinh(fTgl)")
+            .Define(
+                "phi",
+                "float p = std::asin(fSnp) + fAlpha; p = std::fmod(p, 2.f*float(M_PI));"
+                " return p < 0 ? p + 2.f*float(M_PI) : p;",
+            )
+            .Filter("std::abs(eta) < 0.8f && pt > 0.15f")
+        )
+        return [
+            d.Histo1D(("hPt", "", 200, 0.0, 10.0), "pt"),
+            d.Histo1D(("hEta", "", 32, -0.8, 0.8), "eta"),
+            d.Histo1D(("hPhi", "", 72, 0.0, 2 * np.pi), "phi"),
+        ]
+
+    warm = chain(files[:1])
+    for h in book(warm):
+        h.GetValue()  # JIT warm-up, not timed
+    ch = chain(files)
+    hs = book(ch)
+    t0 = time.perf_counter()
+    values = hs[0].GetValue()
+    for h in hs[1:]:
+        h.GetValue()
+    wall = time.perf_counter() - t0
+    return wall, np.array([values.GetBinContent(i + 1) for i in range(200)])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=400_000)
+    ap.add_argument("--data", type=Path, default=None, help="reuse/generate the demo data here")
+    ap.add_argument("--skip-rdf", action="store_true", help="skip the ROOT RDataFrame comparison")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="hyperloop-bench-"))
+    data = args.data or work / "data"
+    files = generate(args.events, data)
+    events, tracks, size = count(files)
+    mb = size / 1e6
+    print(f"input: {len(files)} files, {events} events, {tracks} tracks, {mb:.1f} MB (ZSTD)")
+
+    package = load_package()
+    train_plan = build_plan(spec_for(WAGONS), package)
+
+    t_reader = min(reader_only(train_plan, files) for _ in range(2))
+    t_train, res_train = timed_run(build_plan(spec_for(WAGONS), package), files, work / "train")
+
+    # each wagon alone (with the services it needs); its own compute = its tasks' CPU
+    t_separate = 0.0
+    wagon_compute = 0.0
+    service_compute = None
+    for i, wagon in enumerate(WAGONS):
+        wall, res = timed_run(build_plan(spec_for([wagon], [i + 1]), package), files, work / f"solo{i}")
+        t_separate += wall
+        own = [d for d in res.devices if d.wagon_id == i + 1]
+        wagon_compute += sum(d.cpu for d in own)
+        services = sum(d.cpu for d in res.devices if d.wagon_id is not None and d.wagon_id >= 100)
+        service_compute = services if service_compute is None else min(service_compute, services)
+    baseline = t_reader + (service_compute or 0.0) + wagon_compute
+
+    t_train2, _ = timed_run(build_plan(spec_for(WAGONS), package), files, work / "train2", cores=2)
+
+    def rate(t: float) -> str:
+        return f"{events / t:10.0f} ev/s {tracks / t / 1e6:7.2f} Mtracks/s {mb / t:7.1f} MB/s"
+
+    print()
+    print(f"(1) reader only           {t_reader:8.2f} s  {rate(t_reader)}")
+    print(f"(2) train, 8 wagons       {t_train:8.2f} s  {rate(t_train)}")
+    print(f"(3) 8 separate runs       {t_separate:8.2f} s  {rate(t_separate)}")
+    print(f"(5) train, 2 cores        {t_train2:8.2f} s  {rate(t_train2)}")
+    print()
+    print(f"baseline = reader {t_reader:.2f} + services alone {service_compute:.2f} "
+          f"+ sum of wagon compute alone {wagon_compute:.2f} = {baseline:.2f} s")
+    print(f"train overhead over baseline: {100 * (t_train / baseline - 1):+.1f} % (goal <= +10 %)")
+    print(f"separate runs / train:        {t_separate / t_train:.2f}x")
+    print(f"2 cores / 1 core speed-up:    {t_train / t_train2:.2f}x (goal >= 1.7x)")
+
+    if not args.skip_rdf:
+        simple = package_from_workflows([Workflow("bench-spectra", (BenchSpectra,))])
+        plan = build_plan(
+            TrainSpec.from_json({"workflows": [{"workflow_name": "bench-spectra"}]}), simple
+        )
+        t_ours, res = timed_run(plan, files, work / "simple")
+        t_rdf, rdf_pt = rdataframe(files)
+        import uproot
+
+        with uproot.open(res.outputs["AnalysisResults"]) as f:
+            ours_pt = f["bench-spectra/hPt"].values()
+        same = np.array_equal(ours_pt, rdf_pt)
+        print()
+        print(f"(4) same 3 histograms: ours {t_ours:.2f} s ({tracks / t_ours / 1e6:.2f} Mtracks/s), "
+              f"RDataFrame {t_rdf:.2f} s ({tracks / t_rdf / 1e6:.2f} Mtracks/s, after JIT warm-up)")
+        print(f"    ours / RDataFrame throughput: {t_rdf / t_ours:.2f}x (goal >= 5x); "
+              f"pT histograms identical: {same}")
+    print(json.dumps({"events": events, "tracks": tracks, "mb": mb, "reader": t_reader,
+                      "train": t_train, "separate": t_separate, "train_2cores": t_train2,
+                      "baseline": baseline}))
+
+
+if __name__ == "__main__":
+    main()

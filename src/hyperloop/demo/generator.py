@@ -1,0 +1,401 @@
+"""Write demo AO2D datasets: PYTHIA 8 pp events through the demo detector, by run and file.
+
+Layout: ``OUT/<run>/AO2D_<k>.root`` (k = 001, 002, ...), each file holding several
+``DF_<id>`` dataframes (ids unique over the dataset: ``run * 10^7 + n``), each dataframe the
+TTrees of :mod:`hyperloop.analysis.schema` (``O2bc``, ``O2collision``, ``O2track``,
+``O2trackextra``, ``O2trackdca``, ``O2v0``; with ``mc`` also ``O2mccollision``,
+``O2mcparticle``, ``O2mctracklabel``, ``O2mccollisionlabel``), ZSTD-compressed, plus
+``OUT/manifest.json``. Every file is seeded from (seed, run, file number) alone, so a seed
+gives identical arrays whatever the number of worker processes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hyperloop.analysis.ao2d_writer import AO2DWriter
+from hyperloop.analysis.schema import (
+    MC_PHYSICAL_PRIMARY,
+    MC_PRODUCED_BY_TRANSPORT,
+    default_registry,
+)
+from hyperloop.demo import detector
+from hyperloop.demo.events import (
+    PYTHIA_SETTINGS,
+    GenEvents,
+    PythiaSource,
+    TruthEvents,
+    pythia_version,
+    transport,
+)
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = "hyperloop-demo-manifest/1"
+DETECTOR_VERSION = "hyperloop-demo-detector/1"
+DF_ID_RUN_FACTOR = 10**7
+BC_PER_EVENT = 1000  # mean bunch-crossing spacing between stored events (synthetic)
+
+REAL_TABLES = ("O2bc", "O2collision", "O2track", "O2trackextra", "O2trackdca", "O2v0")
+MC_TABLES = ("O2mccollision", "O2mcparticle", "O2mctracklabel", "O2mccollisionlabel")
+
+
+@dataclass
+class FileEntry:
+    """One written AO2D file: where, which dataframes, and what it holds."""
+
+    run: int
+    path: str  # relative to the dataset folder
+    dataframes: list[int]
+    events: int
+    collisions: int
+    tracks: int
+    v0s: int
+    mc_particles: int
+    size_bytes: int
+
+
+@dataclass
+class Manifest:
+    """What a :func:`generate_dataset` call wrote (also ``OUT/manifest.json``)."""
+
+    out_dir: str
+    runs: list[int]
+    events_per_run: int
+    files: list[FileEntry]
+    settings: dict
+    seconds: float = 0.0
+    format: str = MANIFEST_FORMAT
+    totals: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        keys = ("events", "collisions", "tracks", "v0s", "mc_particles", "size_bytes")
+        self.totals = {k: sum(getattr(f, k) for f in self.files) for k in keys}
+        self.totals["files"] = len(self.files)
+        self.totals["events_per_second"] = (
+            round(self.totals["events"] / self.seconds, 1) if self.seconds > 0 else None
+        )
+
+    def paths(self, run: int | None = None) -> list[Path]:
+        """Absolute paths of the files (of one run if given), in order."""
+        return [Path(self.out_dir) / f.path for f in self.files if run is None or f.run == run]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("out_dir")
+        return d
+
+    def write(self) -> Path:
+        path = Path(self.out_dir) / MANIFEST_NAME
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def read(cls, out_dir: str | os.PathLike) -> Manifest:
+        path = Path(out_dir) / MANIFEST_NAME
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no demo dataset manifest at {path}") from None
+        if data.get("format") != MANIFEST_FORMAT:
+            raise ValueError(f"{path}: format {data.get('format')!r}, expected {MANIFEST_FORMAT}")
+        files = [FileEntry(**f) for f in data["files"]]
+        return cls(
+            out_dir=str(out_dir),
+            runs=data["runs"],
+            events_per_run=data["events_per_run"],
+            files=files,
+            settings=data["settings"],
+            seconds=data["seconds"],
+        )
+
+
+@dataclass(frozen=True)
+class FileJob:
+    """Everything needed to write one file, independently of all others."""
+
+    run: int
+    file_number: int
+    path: str
+    first_event: int  # index of the file's first event within the run
+    df_sizes: tuple[int, ...]
+    first_df: int  # index of the file's first dataframe within the run
+    seed: int
+    mc: bool
+    pool_path: str | None  # fast mode: the event pool to resample
+    cache_dir: str | None
+    compression: str
+    level: int
+
+
+# ----------------------------------------------------------------------------------------
+# tables of one dataframe
+
+
+def _conform(o2name: str, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Exactly the schema's stored columns of ``o2name``, in schema order and dtypes."""
+    table = default_registry().get(o2name)
+    missing = set(table.columns) - set(columns)
+    extra = set(columns) - set(table.columns)
+    if missing or extra:
+        raise AssertionError(
+            f"{o2name}: columns missing {sorted(missing)}, unexpected {sorted(extra)}"
+        )
+    return {name: np.asarray(columns[name]).astype(dtype) for name, dtype in table.columns.items()}
+
+
+def dataframe_tables(
+    truth: TruthEvents,
+    reco: detector.Reconstructed,
+    *,
+    run: int,
+    global_bc: np.ndarray,
+    mc: bool,
+) -> dict[str, dict[str, np.ndarray]]:
+    """The AO2D tables of one dataframe (O2 tree name -> columns), schema dtypes."""
+    n_ev = truth.n_events
+    tables = {
+        "O2bc": dict(
+            fRunNumber=np.full(n_ev, run),
+            fGlobalBC=global_bc,
+            fTriggerMask=np.zeros(n_ev, np.uint64),
+        ),
+        "O2collision": reco.collisions,
+        "O2track": reco.tracks,
+        "O2trackextra": reco.tracks_extra,
+        "O2trackdca": reco.tracks_dca,
+        "O2v0": reco.v0s,
+    }
+    if mc:
+        n_p = len(truth.pdg)
+        flags = np.where(truth.primary, MC_PHYSICAL_PRIMARY, MC_PRODUCED_BY_TRANSPORT)
+        tables["O2mccollision"] = dict(
+            fIndexBCs=np.arange(n_ev),
+            fGeneratorsID=np.zeros(n_ev),
+            fPosX=truth.vtx[:, 0],
+            fPosY=truth.vtx[:, 1],
+            fPosZ=truth.vtx[:, 2],
+            fT=np.zeros(n_ev),
+            fWeight=np.ones(n_ev),
+            fImpactParameter=np.zeros(n_ev),
+        )
+        tables["O2mcparticle"] = dict(
+            fIndexMcCollisions=truth.event,
+            fPdgCode=truth.pdg,
+            fStatusCode=truth.status,
+            fFlags=flags,
+            fIndexMcParticles_Mother0=truth.mother,
+            fPx=truth.px,
+            fPy=truth.py,
+            fPz=truth.pz,
+            fE=truth.e,
+            fVx=truth.vx,
+            fVy=truth.vy,
+            fVz=truth.vz,
+            fVt=truth.vt,
+            fWeight=np.ones(n_p),
+        )
+        n_tr = len(reco.track_truth)
+        tables["O2mctracklabel"] = dict(fIndexMcParticles=reco.track_truth, fMcMask=np.zeros(n_tr))
+        tables["O2mccollisionlabel"] = dict(
+            fIndexMcCollisions=reco.collision_event,
+            fMcMask=np.zeros(len(reco.collision_event)),
+        )
+    return {name: _conform(name, cols) for name, cols in tables.items()}
+
+
+def simulate(
+    gen: GenEvents, rng: np.random.Generator
+) -> tuple[TruthEvents, detector.Reconstructed]:
+    """New vertices, K0S/Lambda decays and the detector response for a batch of events."""
+    n = gen.n_events
+    vtx = rng.normal(size=(n, 3)) * np.array(
+        [detector.BEAM_SPOT_XY_CM, detector.BEAM_SPOT_XY_CM, detector.BEAM_SPOT_Z_CM]
+    )
+    truth = transport(gen, vtx, rng)
+    return truth, detector.reconstruct(truth, rng)
+
+
+# ----------------------------------------------------------------------------------------
+# files
+
+
+def _write_file(job: FileJob, out_dir: str) -> FileEntry:
+    """Generate and write one AO2D file (runs in a worker process when workers > 1)."""
+    ss = np.random.SeedSequence([job.seed, job.run, job.file_number])
+    pythia_seed, rng_seed = ss.generate_state(2)
+    rng = np.random.default_rng([int(rng_seed), job.run, job.file_number])
+    if job.pool_path is not None:
+        from hyperloop.demo.fast import load_pool, resample
+
+        pool = load_pool(job.pool_path)
+        source = None
+    else:
+        source = PythiaSource.shared(int(pythia_seed), cache_dir=job.cache_dir)
+    path = Path(out_dir) / job.path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    counts = dict(events=0, collisions=0, tracks=0, v0s=0, mc_particles=0)
+    df_ids = []
+    base_bc = job.run * 3564 * 10**6
+    with AO2DWriter(path, compression=job.compression, level=job.level) as writer:
+        first = job.first_event
+        for k, size in enumerate(job.df_sizes):
+            gen = resample(pool, size, rng) if source is None else source.generate(size)
+            truth, reco = simulate(gen, rng)
+            ev = first + np.arange(size, dtype=np.uint64)
+            gbc = (
+                base_bc + ev * BC_PER_EVENT + rng.integers(0, BC_PER_EVENT, size).astype(np.uint64)
+            )
+            tables = dataframe_tables(truth, reco, run=job.run, global_bc=gbc, mc=job.mc)
+            df_id = job.run * DF_ID_RUN_FACTOR + job.first_df + k
+            writer.write_dataframe(df_id, tables)
+            df_ids.append(df_id)
+            first += size
+            counts["events"] += size
+            counts["collisions"] += len(reco.collision_event)
+            counts["tracks"] += len(reco.track_truth)
+            counts["v0s"] += len(reco.v0s["fIndexCollisions"])
+            counts["mc_particles"] += len(truth.pdg) if job.mc else 0
+    return FileEntry(
+        run=job.run, path=job.path, dataframes=df_ids, size_bytes=path.stat().st_size, **counts
+    )
+
+
+def plan_files(
+    runs: list[int],
+    events_per_run: int,
+    *,
+    dfs_per_file: int,
+    events_per_df: int,
+    seed: int,
+    mc: bool,
+    pool_path: str | None,
+    cache_dir: str | None,
+    compression: str,
+    level: int,
+) -> list[FileJob]:
+    """Split every run into files of ``dfs_per_file`` dataframes of ``events_per_df`` events."""
+    jobs = []
+    per_file = dfs_per_file * events_per_df
+    for run in runs:
+        n_files = max(1, math.ceil(events_per_run / per_file))
+        for f in range(n_files):
+            first = f * per_file
+            n = min(per_file, events_per_run - first)
+            sizes = [events_per_df] * (n // events_per_df)
+            if n % events_per_df:
+                sizes.append(n % events_per_df)
+            jobs.append(
+                FileJob(
+                    run=run,
+                    file_number=f + 1,
+                    path=f"{run}/AO2D_{f + 1:03d}.root",
+                    first_event=first,
+                    df_sizes=tuple(sizes),
+                    first_df=f * dfs_per_file,
+                    seed=seed,
+                    mc=mc,
+                    pool_path=pool_path,
+                    cache_dir=cache_dir,
+                    compression=compression,
+                    level=level,
+                )
+            )
+    return jobs
+
+
+def generate_dataset(
+    out_dir: str | os.PathLike,
+    runs: list[int] | tuple[int, ...],
+    events_per_run: int,
+    *,
+    mc: bool = False,
+    seed: int = 1,
+    fast: bool = False,
+    dfs_per_file: int = 4,
+    events_per_df: int = 500,
+    pool_size: int = 2000,
+    workers: int = 1,
+    cache_dir: str | os.PathLike | None = None,
+    compression: str = "zstd",
+    level: int = 5,
+) -> Manifest:
+    """Generate a demo AO2D dataset into ``out_dir`` and return (and write) its manifest.
+
+    ``fast`` resamples a cached pool of ``pool_size`` PYTHIA events instead of running
+    PYTHIA for every event; ``workers`` > 1 writes files in parallel processes (same arrays).
+    """
+    runs = [int(r) for r in runs]
+    if not runs:
+        raise ValueError("demo-data: give at least one run number")
+    if len(set(runs)) != len(runs):
+        raise ValueError(f"demo-data: duplicate run numbers in {runs}")
+    for name, value in (
+        ("events_per_run", events_per_run),
+        ("dfs_per_file", dfs_per_file),
+        ("events_per_df", events_per_df),
+        ("pool_size", pool_size),
+        ("workers", workers),
+    ):
+        if value < 1:
+            raise ValueError(f"demo-data: {name} must be >= 1, got {value}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    cache = os.fspath(cache_dir) if cache_dir is not None else None
+    pool_path = None
+    if fast:
+        from hyperloop.demo.fast import load_or_generate_pool
+
+        _, path = load_or_generate_pool(seed, pool_size, cache)
+        pool_path = os.fspath(path)
+    jobs = plan_files(
+        runs,
+        events_per_run,
+        dfs_per_file=dfs_per_file,
+        events_per_df=events_per_df,
+        seed=seed,
+        mc=mc,
+        pool_path=pool_path,
+        cache_dir=cache,
+        compression=compression,
+        level=level,
+    )
+    if workers == 1 or len(jobs) == 1:
+        entries = [_write_file(job, os.fspath(out)) for job in jobs]
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as ex:
+            entries = list(ex.map(_write_file, jobs, [os.fspath(out)] * len(jobs)))
+    settings = dict(
+        seed=seed,
+        mc=mc,
+        fast=fast,
+        pool_size=pool_size if fast else None,
+        dfs_per_file=dfs_per_file,
+        events_per_df=events_per_df,
+        compression=compression,
+        level=level,
+        workers=workers,
+        generator=f"PYTHIA 8 (pythia8mc {pythia_version()})",
+        pythia_settings=list(PYTHIA_SETTINGS),
+        detector=DETECTOR_VERSION,
+    )
+    manifest = Manifest(
+        out_dir=os.fspath(out),
+        runs=runs,
+        events_per_run=events_per_run,
+        files=entries,
+        settings=settings,
+        seconds=round(time.perf_counter() - start, 3),
+    )
+    manifest.write()
+    return manifest

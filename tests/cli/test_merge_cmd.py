@@ -1,0 +1,70 @@
+"""``hyperloop merge OUT.root IN.root...`` from the command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from typer.testing import CliRunner
+
+from hyperloop.analysis.ao2d_writer import AO2DWriter
+from hyperloop.analysis.results import read_results
+from hyperloop.cli import app
+
+REAL_RESULTS = "AnalysisResults_o2_twopartcorr.root"
+runner = CliRunner()
+
+
+def test_merge_results_prints_summary(realdata, tmp_path):
+    src = realdata / REAL_RESULTS
+    out = tmp_path / "merged.root"
+    result = runner.invoke(app, ["merge", str(out), str(src), str(src)])
+    assert result.exit_code == 0, result.output
+    assert "merged 2 files" in result.output and "8 histograms" in result.output
+    merged = read_results(out)["twoparcorcombexample"]["hZvertex"]
+    assert merged.entries == 2 * 7640
+
+
+def test_merge_ao2d_reports_dataframes_as_json(tmp_path):
+    src = tmp_path / "AO2D_in.root"
+    with AO2DWriter(src) as w:
+        w.write_dataframe(1, {"O2collision": {"fPosZ": np.zeros(3, dtype=np.float32)}})
+    out = tmp_path / "AO2D.root"
+    result = runner.invoke(app, ["merge", "--json", str(out), str(src), str(src)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["kind"] == "ao2d" and report["dataframes"] == 2
+    assert report["renamed"] == {f"{src}:DF_1": "DF_2"}
+
+
+def test_bad_input_exits_2_with_the_file_named(realdata, tmp_path):
+    out = tmp_path / "merged.root"
+    missing = tmp_path / "nope.root"
+    result = runner.invoke(app, ["merge", str(out), str(realdata / REAL_RESULTS), str(missing)])
+    assert result.exit_code == 2
+    assert f"input file not found: {missing}" in result.output
+    assert not out.exists()
+    result = runner.invoke(app, ["merge", str(out)])
+    assert result.exit_code == 2 and "no input files" in result.output
+    garbage = tmp_path / "garbage.root"
+    garbage.write_text("not root")
+    result = runner.invoke(app, ["merge", str(out), str(garbage)])
+    assert result.exit_code == 2
+    assert "garbage.root: not a readable ROOT file" in result.output
+
+
+def test_real_subprocess(realdata, tmp_path):
+    exe = Path(sys.executable).parent / "hyperloop"
+    out = tmp_path / "merged.root"
+    src = realdata / REAL_RESULTS
+    proc = subprocess.run(
+        [str(exe), "merge", str(out), str(src), str(src), str(src)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "merged 3 files" in proc.stdout
+    assert read_results(out)["twoparcorcombexample"]["hChargedPt"].entries == 3 * 15580

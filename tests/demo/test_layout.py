@@ -1,0 +1,151 @@
+"""The demo AO2D layout: files by run, DF directories, schema trees/columns/dtypes, indices."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import uproot
+
+from hyperloop.analysis.schema import default_registry
+from hyperloop.demo import Manifest, generate_dataset
+from hyperloop.demo.generator import MC_TABLES, REAL_TABLES
+
+from .conftest import RUNS, read_dataframes
+
+
+def test_files_are_organised_by_run_with_several_dataframes(small_mc: Manifest) -> None:
+    out = small_mc.paths()[0].parents[1]
+    assert sorted(p.name for p in out.iterdir()) == ["523308", "523309", "manifest.json"]
+    for run in RUNS:
+        files = sorted((out / str(run)).glob("*.root"))
+        assert [f.name for f in files] == ["AO2D_001.root", "AO2D_002.root"]
+        with uproot.open(files[0]) as f:
+            assert len(f.keys(recursive=False, cycle=False)) == 2
+            assert all(k.startswith("DF_") for k in f.keys(recursive=False, cycle=False))
+    ids = [df for entry in small_mc.files for df in entry.dataframes]
+    assert len(ids) == len(set(ids)) == 8  # 50 events / 15 per DF = 4 DFs per run
+
+
+def test_manifest_on_disk_describes_the_files(small_mc: Manifest) -> None:
+    out = small_mc.paths()[0].parents[1]
+    data = json.loads((out / "manifest.json").read_text())
+    assert data["runs"] == list(RUNS)
+    assert data["settings"]["seed"] == 42 and data["settings"]["mc"] is True
+    again = Manifest.read(out)
+    assert again.totals["events"] == 100
+    for entry, path in zip(again.files, again.paths(), strict=True):
+        assert entry.size_bytes == path.stat().st_size
+        dfs = read_dataframes([path])
+        assert entry.events == sum(len(df["O2bc"]["fRunNumber"]) for df in dfs)
+        assert entry.tracks == sum(len(df["O2track"]["fX"]) for df in dfs)
+        assert {int(df["_name"][3:]) for df in dfs} == set(entry.dataframes)
+        assert all((df["O2bc"]["fRunNumber"] == entry.run).all() for df in dfs)
+
+
+def test_trees_columns_and_dtypes_are_exactly_the_schema(small_mc: Manifest) -> None:
+    registry = default_registry()
+    for path in small_mc.paths():
+        with uproot.open(path) as f:
+            assert f.file.compression.__class__.__name__ == "ZSTD"
+            for df in f.keys(recursive=False, cycle=False):
+                trees = f[df].keys(cycle=False)
+                assert sorted(trees) == sorted(REAL_TABLES + MC_TABLES)
+                for tree_name in trees:
+                    tree = f[df][tree_name]
+                    assert tree.classname == "TTree"
+                    schema = registry.get(tree_name)
+                    assert list(tree.keys()) == list(schema.columns)
+                    for col, dtype in schema.columns.items():
+                        got = tree[col].interpretation.to_dtype
+                        assert got.newbyteorder("=") == np.dtype(dtype), (tree_name, col, got)
+
+
+def test_index_columns_point_inside_their_dataframe(small_mc: Manifest) -> None:
+    for df in read_dataframes(small_mc.paths()):
+        n_bc = len(df["O2bc"]["fGlobalBC"])
+        coll, trk, v0 = df["O2collision"], df["O2track"], df["O2v0"]
+        n_coll, n_trk = len(coll["fPosZ"]), len(trk["fX"])
+        assert n_coll > 0 and n_trk > 0
+        assert np.all(np.diff(df["O2bc"]["fGlobalBC"].astype(np.int64)) > 0)
+        assert np.all((coll["fIndexBCs"] >= 0) & (coll["fIndexBCs"] < n_bc))
+        assert np.all(np.diff(coll["fIndexBCs"]) > 0)
+        for idx in (trk["fIndexCollisions"], v0["fIndexCollisions"]):
+            assert np.all((idx >= 0) & (idx < n_coll)) and np.all(np.diff(idx) >= 0)
+        sign = np.sign(trk["fSigned1Pt"])
+        for col, expected in (("fIndexTracks_Pos", 1), ("fIndexTracks_Neg", -1)):
+            assert np.all((v0[col] >= 0) & (v0[col] < n_trk))
+            assert np.all(sign[v0[col]] == expected)
+            # both daughters belong to the V0's collision
+            assert np.array_equal(trk["fIndexCollisions"][v0[col]], v0["fIndexCollisions"])
+        for extension in ("O2trackextra", "O2trackdca", "O2mctracklabel"):
+            assert all(len(a) == n_trk for a in df[extension].values())
+        # every collision contributes and reports its contributors
+        counts = np.bincount(trk["fIndexCollisions"], minlength=n_coll)
+        assert np.all(coll["fNumContrib"] >= 1) and np.all(counts >= coll["fNumContrib"])
+
+
+def test_mc_tables_link_tracks_collisions_and_mothers(small_mc: Manifest) -> None:
+    for df in read_dataframes(small_mc.paths()):
+        mcc, mcp = df["O2mccollision"], df["O2mcparticle"]
+        n_mcc, n_p = len(mcc["fPosZ"]), len(mcp["fPdgCode"])
+        assert n_mcc == len(df["O2bc"]["fGlobalBC"])
+        assert np.all(np.diff(mcp["fIndexMcCollisions"]) >= 0)
+        labels = df["O2mctracklabel"]["fIndexMcParticles"]
+        assert np.all((labels >= 0) & (labels < n_p))
+        coll_labels = df["O2mccollisionlabel"]["fIndexMcCollisions"]
+        assert len(coll_labels) == len(df["O2collision"]["fPosZ"])
+        assert np.array_equal(mcc["fIndexBCs"][coll_labels], df["O2collision"]["fIndexBCs"])
+        # tracks are labelled with particles of their own collision
+        track_mc_coll = coll_labels[df["O2track"]["fIndexCollisions"]]
+        assert np.array_equal(mcp["fIndexMcCollisions"][labels], track_mc_coll)
+        mothers = mcp["fIndexMcParticles_Mother0"]
+        has_mother = mothers >= 0
+        assert np.all(mothers < n_p)
+        assert set(np.abs(mcp["fPdgCode"][mothers[has_mother]])) <= {310, 3122}
+        primary = (mcp["fFlags"] & 0x2) != 0
+        assert np.array_equal(primary, ~has_mother)
+        # the reconstructed vertex is near the true one
+        dz = df["O2collision"]["fPosZ"] - mcc["fPosZ"][coll_labels]
+        assert np.all(np.abs(dz) < 0.1)
+
+
+def test_without_mc_no_truth_tables_are_written(tmp_path) -> None:
+    manifest = generate_dataset(tmp_path, [1], 15, seed=1, events_per_df=10)
+    (df, *_) = read_dataframes(manifest.paths())
+    assert sorted(k for k in df if k != "_name") == sorted(REAL_TABLES)
+    assert manifest.totals["mc_particles"] == 0
+
+
+def _all_arrays(manifest: Manifest) -> list[tuple[str, str, np.ndarray]]:
+    return [
+        (df["_name"], f"{tree}.{col}", arr)
+        for df in read_dataframes(manifest.paths())
+        for tree, cols in df.items()
+        if tree != "_name"
+        for col, arr in cols.items()
+    ]
+
+
+@pytest.mark.slow
+def test_same_seed_gives_identical_arrays_other_seed_differs(tmp_path) -> None:
+    kwargs = dict(mc=True, events_per_df=10, dfs_per_file=1)
+    a = _all_arrays(generate_dataset(tmp_path / "a", [7], 20, seed=99, **kwargs))
+    b = _all_arrays(generate_dataset(tmp_path / "b", [7], 20, seed=99, **kwargs))
+    c = _all_arrays(generate_dataset(tmp_path / "c", [7], 20, seed=100, **kwargs))
+    assert [(d, n) for d, n, _ in a] == [(d, n) for d, n, _ in b]
+    for (_, name, x), (_, _, y) in zip(a, b, strict=True):
+        assert x.dtype == y.dtype and np.array_equal(x, y), name
+    track_a = [x for _, n, x in a if n == "O2track.fSigned1Pt"]
+    track_c = [x for _, n, x in c if n == "O2track.fSigned1Pt"]
+    assert not all(
+        len(x) == len(y) and np.array_equal(x, y) for x, y in zip(track_a, track_c, strict=True)
+    )
+
+
+def test_bad_arguments_are_refused_with_the_parameter_name(tmp_path) -> None:
+    with pytest.raises(ValueError, match="events_per_df"):
+        generate_dataset(tmp_path, [1], 10, events_per_df=0)
+    with pytest.raises(ValueError, match="duplicate run"):
+        generate_dataset(tmp_path, [1, 1], 10)
