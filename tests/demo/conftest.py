@@ -50,3 +50,9 @@ def fast_large(tmp_path_factory: pytest.TempPathFactory) -> Manifest:
     return generate_dataset(
         out, [523311], 30000, seed=3, fast=True, pool_size=600, events_per_df=5000
     )
+
+
+@pytest.fixture(scope="session")
+def small_mc_frames(small_mc: Manifest) -> list[dict[str, dict[str, np.ndarray]]]:
+    """The dataframes of ``small_mc``, read once."""
+    return read_dataframes(small_mc.paths())

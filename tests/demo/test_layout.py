@@ -62,8 +62,8 @@ def test_trees_columns_and_dtypes_are_exactly_the_schema(small_mc: Manifest) -> 
                         assert got.newbyteorder("=") == np.dtype(dtype), (tree_name, col, got)
 
 
-def test_index_columns_point_inside_their_dataframe(small_mc: Manifest) -> None:
-    for df in read_dataframes(small_mc.paths()):
+def test_index_columns_point_inside_their_dataframe(small_mc_frames) -> None:
+    for df in small_mc_frames:
         n_bc = len(df["O2bc"]["fGlobalBC"])
         coll, trk, v0 = df["O2collision"], df["O2track"], df["O2v0"]
         n_coll, n_trk = len(coll["fPosZ"]), len(trk["fX"])
@@ -86,8 +86,8 @@ def test_index_columns_point_inside_their_dataframe(small_mc: Manifest) -> None:
         assert np.all(coll["fNumContrib"] >= 1) and np.all(counts >= coll["fNumContrib"])
 
 
-def test_mc_tables_link_tracks_collisions_and_mothers(small_mc: Manifest) -> None:
-    for df in read_dataframes(small_mc.paths()):
+def test_mc_tables_link_tracks_collisions_and_mothers(small_mc_frames) -> None:
+    for df in small_mc_frames:
         mcc, mcp = df["O2mccollision"], df["O2mcparticle"]
         n_mcc, n_p = len(mcc["fPosZ"]), len(mcp["fPdgCode"])
         assert n_mcc == len(df["O2bc"]["fGlobalBC"])
@@ -149,3 +149,23 @@ def test_bad_arguments_are_refused_with_the_parameter_name(tmp_path) -> None:
         generate_dataset(tmp_path, [1], 10, events_per_df=0)
     with pytest.raises(ValueError, match="duplicate run"):
         generate_dataset(tmp_path, [1, 1], 10)
+
+
+@pytest.mark.root
+@pytest.mark.slow
+def test_root_reads_the_demo_trees_as_zstd(small_mc: Manifest) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import ROOT
+    path = small_mc.paths()[0]
+    rf = ROOT.TFile.Open(str(path))
+    try:
+        assert rf.GetCompressionAlgorithm() == ROOT.RCompressionSetting.EAlgorithm.kZSTD
+        (df, *_) = read_dataframes([path])
+        tree = rf.Get(f"{df['_name']}/O2track")
+        assert tree.GetEntries() == len(df["O2track"]["fX"])
+        assert tree.Draw("1./abs(fSigned1Pt)", "fIndexCollisions >= 0", "goff") == tree.GetEntries()
+    finally:
+        rf.Close()

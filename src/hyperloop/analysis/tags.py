@@ -128,8 +128,13 @@ def _git_export(source: Path, ref: str, dest: Path) -> Path:
     top = git("rev-parse", "--show-toplevel", text=True)
     if top.returncode != 0:
         raise TagError(f"{source} is not inside a git repository; cannot build ref {ref}")
-    rel = source.relative_to(Path(top.stdout.strip()).resolve())
-    archive = git("archive", "--format=tar", ref, "--", str(rel) if str(rel) != "." else ".")
+    root = Path(top.stdout.strip()).resolve()
+    rel = source.relative_to(root)
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", "--format=tar", ref, "--", str(rel)],
+        capture_output=True,
+        check=False,
+    )
     if archive.returncode != 0:
         raise TagError(f"cannot export {rel} at {ref}: {archive.stderr.decode().strip()}")
     import io

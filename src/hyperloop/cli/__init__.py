@@ -22,6 +22,7 @@ app = typer.Typer(
 )
 config_cmd.register(app)
 run_cmd.register(app)
+run_cmd.register_results(app)
 package_cmd.register(app)
 serve_cmd.register(app)
 merge_cmd.register(app)

@@ -140,3 +140,25 @@ def register(app: typer.Typer) -> None:
                 typer.echo(
                     f"    task {task['name']}: {n} configurables; reads {consumes}; produces {produces}"
                 )
+
+
+def register_results(app: typer.Typer) -> None:
+    @app.command("results")
+    def results_cmd(
+        path: Annotated[Path, typer.Argument(help="an AnalysisResults.root file")],
+    ) -> None:
+        """List the histograms of an AnalysisResults.root file with entries and mean bin."""
+        from hyperloop.analysis.results import ResultsError, read_results
+
+        try:
+            directories = read_results(path)
+        except (ResultsError, OSError, ValueError) as exc:
+            _fail(f"{path}: {exc}")
+            return
+        for dname, hists in directories.items():
+            typer.echo(f"{dname}/")
+            for hname, h in hists.items():
+                dims = "x".join(str(a.nbins) for a in h.axes)
+                typer.echo(
+                    f"  {hname:28s} {h.classname:12s} {dims:>14s} bins  entries {h.entries:12.0f}"
+                )

@@ -38,6 +38,10 @@ V0s
     fV0CosPA from the reconstructed vertices and daughter momenta. Combinatorial background:
     Poisson(0.04 * n_pos * n_neg) random opposite-charge pairs per collision with
     radius 0.3 cm + Exp(6 cm), 1 - cosPA ~ Exp(0.03), fDCAV0Daughters ~ Exp(0.5 cm).
+Not simulated (simplifications)
+    track curvature (geometry uses straight lines), material (no conversions, no hadronic
+    interactions), pile-up, fake tracks; charged hyperons (Sigma, Xi, Omega) are tracked like
+    stable particles.
 """
 
 from __future__ import annotations

@@ -331,7 +331,8 @@ def generate_dataset(
     """Generate a demo AO2D dataset into ``out_dir`` and return (and write) its manifest.
 
     ``fast`` resamples a cached pool of ``pool_size`` PYTHIA events instead of running
-    PYTHIA for every event; ``workers`` > 1 writes files in parallel processes (same arrays).
+    PYTHIA for every event; ``workers`` > 1 writes files in parallel processes (same arrays;
+    processes are spawned, so scripts must call this under ``if __name__ == "__main__":``).
     """
     runs = [int(r) for r in runs]
     if not runs:
