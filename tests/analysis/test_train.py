@@ -10,6 +10,7 @@ import pytest
 import uproot
 from tests.factories import random_dataframe
 
+from hyperloop.analysis.ao2d import open_ao2d
 from hyperloop.analysis.configurables import Configurable, ConfigurableAxis, ConfigurationError
 from hyperloop.analysis.plan import PlanError, build_plan
 from hyperloop.analysis.runner import run_train
@@ -291,10 +292,30 @@ def test_device_processes_give_the_same_outputs_as_in_process(inputs, tmp_path):
             assert a[name].member("fEntries") == b[name].member("fEntries")
     with uproot.open(one.outputs["AO2D"]) as a, uproot.open(two.outputs["AO2D"]) as b:
         assert a.keys(cycle=False, recursive=False) == b.keys(cycle=False, recursive=False)
-        for key in a.keys(cycle=False, recursive=False):
+        for key in a.keys(cycle=False, recursive=False, filter_classname="TDirectory"):
             np.testing.assert_array_equal(
                 a[key]["O2testskimtrack"]["fPt"].array(library="np"),
                 b[key]["O2testskimtrack"]["fPt"].array(library="np"),
             )
+    with open_ao2d(one.outputs["AO2D"]) as derived:
+        parents = derived.parent_files()
+        assert set(parents) == set(derived.dataframes())
+        assert set(parents.values()) == set(inputs)
     pids = {d.pid for d in two.devices}
     assert len(pids) >= 4  # reader, three task devices (and the driver as writer)
+
+
+def test_inputs_given_as_fsspec_urls_give_the_same_histograms(inputs, tmp_path):
+    import fsspec
+
+    memfs = fsspec.filesystem("memory")
+    urls = []
+    for i, path in enumerate(inputs):
+        with open(path, "rb") as src, memfs.open(f"/train-inputs/{i}.root", "wb") as dst:
+            dst.write(src.read())
+        urls.append(f"memory://train-inputs/{i}.root")
+    plan = build_plan(spec("test-selector", "test-pt"), PACKAGE)
+    result = run_train(plan, [f"file://{inputs[0]}", urls[1]], tmp_path / "out")
+    assert result.exit_code == 0, [f.message for f in result.failed_files]
+    with uproot.open(result.outputs["AnalysisResults"]) as f:
+        np.testing.assert_array_equal(f["test-pt/hPt"].values(), expected_pt(inputs))

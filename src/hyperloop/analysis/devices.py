@@ -272,7 +272,7 @@ def run_devices(
                     schema = plan.registry.get(logical)
                     if (logical, next(iter(schema.columns))) in cols:
                         tables[schema.o2name] = {c: cols[(logical, c)] for c in schema.columns}
-                derived.write(d.name, tables)
+                derived.write(d.name, tables, d.file)
                 del cols
                 for m in maps:
                     m.close()

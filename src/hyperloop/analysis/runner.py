@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hyperloop.analysis.ao2d import AO2DError, MissingTableError, open_ao2d
+from hyperloop.analysis.ao2d import AO2DError, MissingTableError, open_ao2d, write_parent_files
 from hyperloop.analysis.ao2d_writer import AO2DWriter
 from hyperloop.analysis.frame import Frame
 from hyperloop.analysis.metrics import (
@@ -156,8 +156,10 @@ class DerivedWriter:
         self.path = out_dir / f"{plan.spec.output_director.resfile}.root"
         self._writer: AO2DWriter | None = None
         self._names: set[str] = set()
+        self.parents: dict[str, str] = {}
 
-    def write(self, df_name: str, tables: dict[str, dict[str, Any]]) -> None:
+    def write(self, df_name: str, tables: dict[str, dict[str, Any]], parent: str) -> None:
+        """Write one output dataframe; ``parent`` is the input file it was derived from."""
         if self._writer is None:
             self._writer = AO2DWriter(self.path)
         name, n = df_name, 1
@@ -166,10 +168,14 @@ class DerivedWriter:
             n += 1
         self._names.add(name)
         self._writer.write_dataframe(name, tables)
+        self.parents[name] = parent
 
     def close(self) -> str | None:
         if self._writer is None:
             return None
+        # like O2, derived files link each dataframe to its parent file (linked derived data
+        # reads parent tables through it)
+        write_parent_files(self._writer.file, self.parents)
         self._writer.close()
         self.metrics.output_bytes = self.path.stat().st_size
         return str(self.path)
@@ -302,7 +308,7 @@ def _run_inprocess(
                         frame.current_task = None
                         if derived is not None:
                             with Timer(writer_m):
-                                derived.write(df, collect_derived(plan, frame))
+                                derived.write(df, collect_derived(plan, frame), path)
                         rec.dataframes += 1
                         rec.rows += sum(sizes.values())
             except AO2DError as exc:

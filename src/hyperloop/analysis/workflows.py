@@ -142,7 +142,13 @@ def load_package(directory: str | os.PathLike | None = None, *, name: str | None
     directory; importing a second tag of the same package into one process is refused.
     """
     if directory is None:
-        dists = [d for d in md.distributions() if any(ep.group == GROUP for ep in d.entry_points)]
+        dists = []
+        seen: set[str] = set()
+        for d in md.distributions():  # sys.path order: the one an import would find first
+            dname = d.metadata["Name"]
+            if dname not in seen and any(ep.group == GROUP for ep in d.entry_points):
+                seen.add(dname)  # a stale egg-info beside an install is the same package
+                dists.append(d)
         if name is not None:
             dists = [d for d in dists if d.metadata["Name"] == name]
         if not dists:
