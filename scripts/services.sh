@@ -19,3 +19,19 @@ start_postgres() {
     su postgres -c "psql -qc \"CREATE DATABASE hyperloop_test OWNER hyperloop\""
   export HYPERLOOP_TEST_DATABASE_URL="postgresql+psycopg://hyperloop:hyperloop@127.0.0.1:5432/hyperloop_test"
 }
+
+# start_browser: install Debian's chromium (Playwright cannot download its own browsers here)
+# and export HYPERLOOP_CHROMIUM for the browser tests (tests/browser, marker `browser`).
+start_browser() {
+  if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/truetype/noto ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      # The emoji font renders the status icons (⌛ ⏳ 🌟 ❗ 💣) in screenshots.
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        chromium fonts-noto-color-emoji >/dev/null
+    else
+      return 1
+    fi
+  fi
+  [ -x /usr/bin/chromium ] || return 1
+  export HYPERLOOP_CHROMIUM=/usr/bin/chromium
+}

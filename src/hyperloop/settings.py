@@ -62,6 +62,12 @@ class Settings(BaseSettings):
         default=Path("./var"),
         description="Folder for the embedded database, test outputs and train outputs.",
     )
+    outputs_root: Path | None = Field(
+        default=None,
+        description="Folder whose files the output browser (`/outputs/browse?path=...`) may list "
+        "and serve (paths are relative to it; anything outside is refused). Defaults to "
+        "`data_dir`.",
+    )
     public_url: str = Field(
         default="http://127.0.0.1:8000",
         description="URL under which users reach the server; used to build OIDC redirect URLs "

@@ -108,7 +108,9 @@ def test_derived_data_warnings_slim_size_unbound_index_and_linked_inputs():
 
 def test_thresholds_are_data():
     strict = Thresholds(max_log_bytes=1 * MB)
-    _, warnings = evaluate(summary(), SampleFacts(output_bytes=MB, log_bytes=2 * MB), DATASET, strict)
+    _, warnings = evaluate(
+        summary(), SampleFacts(output_bytes=MB, log_bytes=2 * MB), DATASET, strict
+    )
     assert codes(warnings) == ["log-size"]
 
 

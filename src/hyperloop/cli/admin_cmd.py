@@ -178,6 +178,31 @@ def analysis_member(
     _run(act)
 
 
+@analysis_app.command("sync")
+def analysis_sync(
+    path: Annotated[
+        str, typer.Argument(help='JSON export: {"analyses": [{name, pwg, service, members}]}.')
+    ],
+) -> None:
+    """Synchronise analyses and members from an external tracker export (JSON file)."""
+    import json
+    from pathlib import Path
+
+    from hyperloop.core import analyses
+
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        typer.echo(f"error: cannot read {path}: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+    def act(s: Any) -> str:
+        report = analyses.sync_analyses(s, doc)
+        return ", ".join(f"{k}: {len(v)}" for k, v in report.items())
+
+    _run(act)
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Upgrade the schema (default: to the newest revision)."""

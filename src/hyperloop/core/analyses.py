@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hyperloop.core.actor import Actor
-from hyperloop.core.common import get_or_404
+from hyperloop.core.common import flush_or_conflict, get_or_404
 from hyperloop.core.enums import EmailPolicy
 from hyperloop.core.errors import Conflict, ValidationError
 from hyperloop.core.permissions import Action, require
@@ -31,7 +31,7 @@ def create_analysis(
         raise Conflict(f"analysis {name!r} already exists", {"name": name})
     analysis = Analysis(name=name, pwg=pwg, is_service=service, description=description)
     s.add(analysis)
-    s.flush()
+    flush_or_conflict(s, f"analysis {name!r} already exists", {"name": name})
     return analysis
 
 
@@ -148,3 +148,42 @@ def remove_dataset(s: Session, actor: Actor, analysis_id: int, dataset_id: int) 
 def analysis_dataset_ids(s: Session, analysis_id: int) -> set[int]:
     stmt = select(AnalysisDataset.dataset_id).where(AnalysisDataset.analysis_id == analysis_id)
     return set(s.scalars(stmt))
+
+
+def sync_analyses(s: Session, doc: dict) -> dict[str, list[str]]:  # type: ignore[type-arg]
+    """Create/update analyses and memberships from an external tracker export:
+    ``{"analyses": [{"name", "pwg", "service": bool, "members": [username, ...]}]}``.
+    Unknown users are created without password (they log in through OIDC/certificates).
+    Members missing from the export are removed. Trusted input (admin CLI / sync job)."""
+    from hyperloop.core.users import create_user, find_user
+
+    report: dict[str, list[str]] = {"created": [], "updated": [], "users_created": []}
+    items = doc.get("analyses") if isinstance(doc, dict) else None
+    if not isinstance(items, list):
+        raise ValidationError("analysis export must be {'analyses': [...]}")
+    for item in items:
+        name, pwg = item.get("name"), item.get("pwg")
+        if not name or not pwg:
+            raise ValidationError(f"analysis entry {item!r} needs a name and a pwg")
+        analysis = s.scalars(select(Analysis).where(Analysis.name == name)).first()
+        if analysis is None:
+            analysis = create_analysis(s, None, name, pwg, service=bool(item.get("service")))
+            report["created"].append(name)
+        elif analysis.pwg != pwg or analysis.is_service != bool(item.get("service")):
+            analysis.pwg, analysis.is_service = pwg, bool(item.get("service"))
+            report["updated"].append(name)
+        wanted = set()
+        for username in item.get("members", []):
+            user = find_user(s, username)
+            if user is None:
+                user = create_user(s, username)
+                report["users_created"].append(username)
+            wanted.add(user.id)
+            add_member(s, None, analysis.id, user.id)
+        s.flush()
+        s.refresh(analysis, ["members"])
+        for member in list(analysis.members):
+            if member.user_id not in wanted:
+                remove_member(s, None, analysis.id, member.user_id)
+    s.flush()
+    return report

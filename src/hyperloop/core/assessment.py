@@ -107,7 +107,10 @@ def memory_class(avg_pss: float, t: Thresholds = Thresholds()) -> str:
 
 
 def expected_resources(
-    summary: Mapping[str, Any], facts: SampleFacts, dataset: DatasetSize, t: Thresholds = Thresholds()
+    summary: Mapping[str, Any],
+    facts: SampleFacts,
+    dataset: DatasetSize,
+    t: Thresholds = Thresholds(),
 ) -> Expected:
     """Scale the test's measurements by dataset bytes / test input bytes."""
     full = _full(summary)

@@ -28,3 +28,17 @@ def check_name(name: str, what: str) -> str:
             {"field": "name", "value": name},
         )
     return name
+
+
+def flush_or_conflict(s: Session, message: str, details: dict[str, Any] | None = None) -> None:
+    """Flush; a unique constraint hit by a concurrent transaction becomes ``Conflict``
+    (the session is rolled back, as the failed flush left it unusable)."""
+    from sqlalchemy.exc import IntegrityError
+
+    from hyperloop.core.errors import Conflict
+
+    try:
+        s.flush()
+    except IntegrityError:
+        s.rollback()
+        raise Conflict(message, details) from None

@@ -206,6 +206,8 @@ def minimal_overrides(base: Config, config: Config) -> Config:
     out: Config = {}
     for task, params in config.items():
         for name, value in params.items():
+            if value == "inherit":  # a binning inherited from the base is no override
+                continue
             if base.get(task, {}).get(name) != value:
                 out.setdefault(task, {})[name] = value
     return out
@@ -258,9 +260,10 @@ class SyncReport:
     kept: list[str] = field(default_factory=list)
     reset_invalid: list[str] = field(default_factory=list)
     removed_tables: list[str] = field(default_factory=list)
+    disabled: str | None = None  # why the wagon was disabled instead of synced
 
-    def as_dict(self) -> dict[str, list[str]]:
-        return {k: list(v) for k, v in self.__dict__.items()}
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items()}
 
 
 def sync_config(

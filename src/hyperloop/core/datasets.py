@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from hyperloop.core import history
 from hyperloop.core.actor import Actor
-from hyperloop.core.common import get_or_404
+from hyperloop.core.common import flush_or_conflict, get_or_404
 from hyperloop.core.enums import (
     AutoComposeType,
     DataType,
@@ -150,7 +151,7 @@ def create_dataset(s: Session, actor: Actor, name: str, **values: Any) -> Datase
         raise Conflict(f"dataset {name!r} already exists")
     ds = Dataset(**values)
     s.add(ds)
-    s.flush()
+    flush_or_conflict(s, f"dataset {name!r} already exists", {"name": name})
     _record(s, actor, ds, "create", None)
     return ds
 
@@ -520,3 +521,71 @@ def request_staging(
     s.add(transfer)
     s.flush()
     return transfer
+
+
+def update_staging(
+    s: Session, transfer_id: int, *, progress: float, state: str | None = None
+) -> StagingTransfer:
+    """Record the progress (0..1) of a staging transfer (from the transfer service)."""
+    transfer = get_or_404(s, StagingTransfer, transfer_id, "staging transfer")
+    if not 0.0 <= progress <= 1.0:
+        raise ValidationError(f"progress {progress} must be between 0 and 1")
+    transfer.progress = progress
+    transfer.state = state or ("done" if progress >= 1.0 else "transferring")
+    s.flush()
+    return transfer
+
+
+@dataclass(frozen=True)
+class SizeClass:
+    """Resource limits that follow from a dataset's size (data-driven; operators may edit
+    the resulting per-dataset values afterwards)."""
+
+    name: str
+    max_tb: float | None  # upper bound of the dataset size for this class
+    cpu_limit_hours: float
+    slots_per_week: int
+    auto_submission_slots: int
+
+
+#: default size classes (bigger datasets: fewer slots, more CPU per train needs approval)
+SIZE_CLASSES: tuple[SizeClass, ...] = (
+    SizeClass("small", 50.0, 10_000.0, 6, 4),
+    SizeClass("medium", 300.0, 50_000.0, 4, 2),
+    SizeClass("large", 1000.0, 150_000.0, 2, 1),
+    SizeClass("huge", None, 400_000.0, 1, 0),
+)
+
+
+def size_class_for(n_bytes: int, classes: tuple[SizeClass, ...] = SIZE_CLASSES) -> SizeClass:
+    tb = n_bytes / 1e12
+    for cls in classes:
+        if cls.max_tb is None or tb <= cls.max_tb:
+            return cls
+    return classes[-1]
+
+
+def apply_size_class(
+    s: Session, actor: Actor, dataset_id: int, size_class: str | None = None
+) -> Dataset:
+    """Set the limits of a size class (by name, or from the catalogue size when None)."""
+    require(actor, Action.DATASET_MANAGE)
+    ds = get_dataset(s, dataset_id)
+    if size_class is None:
+        cls = size_class_for(catalogue_summary(s, ds.id)["bytes"])
+    else:
+        matches = [c for c in SIZE_CLASSES if c.name == size_class]
+        if not matches:
+            names = ", ".join(c.name for c in SIZE_CLASSES)
+            raise ValidationError(f"unknown size class {size_class!r} (one of {names})")
+        cls = matches[0]
+    return edit_dataset(
+        s,
+        actor,
+        ds.id,
+        expected_version=ds.version,
+        size_class=cls.name,
+        cpu_limit_hours=cls.cpu_limit_hours,
+        slots_per_week=cls.slots_per_week,
+        auto_submission_slots=cls.auto_submission_slots,
+    )

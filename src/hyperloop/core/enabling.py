@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -70,6 +71,13 @@ def enable_wagon(
         )
     if wagon.disabled_reason:
         raise ValidationError(f"wagon {wagon.name!r} is disabled: {wagon.disabled_reason}")
+    from hyperloop.core.rules import wagon_problems
+
+    problems = wagon_problems(s, wagon)
+    if problems:
+        raise ValidationError(
+            f"wagon {wagon.name!r} cannot be enabled: {problems[0]}", {"problems": problems}
+        )
     policy = TagPolicy(policy)
     if policy is TagPolicy.FIXED:
         if tag_id is None:
@@ -91,6 +99,23 @@ def enable_wagon(
     return row
 
 
+def schedule_wagon(
+    s: Session, actor: Actor, wagon_id: int, dataset_id: int, *, scheduled: bool = True
+) -> WagonDataset:
+    """Operators schedule a derived-data wagon for the next automatic composition slot."""
+    require(actor, Action.WAGON_SCHEDULE)
+    wagon = get_or_404(s, Wagon, wagon_id, "wagon")
+    if not wagon.derived_tables:
+        raise ValidationError(f"wagon {wagon.name!r} has no derived data to schedule")
+    row = _find(s, wagon_id, dataset_id)
+    if row is None or not row.enabled:
+        raise ValidationError(f"wagon {wagon.name!r} is not enabled on dataset {dataset_id}")
+    row.scheduled = scheduled
+    row.scheduled_by_id = actor.user.id if scheduled else None
+    s.flush()
+    return row
+
+
 def disable_wagon(
     s: Session, actor: Actor | None, wagon_id: int, dataset_id: int, reason: str = ""
 ) -> WagonDataset:
@@ -106,6 +131,14 @@ def disable_wagon(
     return row
 
 
+def enabled_rows(s: Session, wagon_id: int) -> list[WagonDataset]:
+    """The datasets a wagon is enabled on (queried: collections may be stale)."""
+    stmt = select(WagonDataset).where(
+        WagonDataset.wagon_id == wagon_id, WagonDataset.enabled.is_(True)
+    )
+    return list(s.scalars(stmt))
+
+
 def disable_wagon_everywhere(
     s: Session,
     wagon: Wagon,
@@ -114,10 +147,9 @@ def disable_wagon_everywhere(
     kind: NotificationKind = NotificationKind.WAGON_DISABLED,
 ) -> None:
     """Disable a wagon on every dataset and tell its analysis why."""
-    for row in wagon.enablings:
-        if row.enabled:
-            row.enabled, row.disabled_reason = False, reason
-            _supersede(s, wagon.id, row.dataset_id)
+    for row in enabled_rows(s, wagon.id):
+        row.enabled, row.disabled_reason = False, reason
+        _supersede(s, wagon.id, row.dataset_id)
     notify_wagon(s, wagon, kind, f"wagon {wagon.name!r} disabled: {reason}")
     s.flush()
 
@@ -147,6 +179,31 @@ def current_test(s: Session, wagon_id: int, dataset_id: int) -> WagonTest | None
     return s.scalars(stmt).first()
 
 
+def test_snapshot(s: Session, wagon_id: int) -> dict[str, Any]:
+    """What a wagon test runs: the wagon and every dependency (tested along, enabled or not)
+    as they are now; the runner builds ``full_config.json`` from it."""
+    from hyperloop.core.wagons import wagon_state
+
+    wagon = get_or_404(s, Wagon, wagon_id, "wagon")
+    deps: dict[int, Wagon] = {}
+    todo = list(wagon.dependencies)
+    while todo:
+        dep = todo.pop()
+        if dep.id not in deps:
+            deps[dep.id] = dep
+            todo.extend(dep.dependencies)
+    return {
+        "wagon": {"wagon_id": wagon.id, "version": wagon.version, **wagon_state(wagon)},
+        "dependencies": [
+            {"wagon_id": d.id, "version": d.version, **wagon_state(d)}
+            for d in (deps[k] for k in sorted(deps))
+        ],
+    }
+
+
+test_snapshot.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
 def queue_test(s: Session, row: WagonDataset) -> WagonTest:
     """Supersede the previous test of this wagon on this dataset and queue a new one."""
     _supersede(s, row.wagon_id, row.dataset_id)
@@ -156,6 +213,7 @@ def queue_test(s: Session, row: WagonDataset) -> WagonTest:
         dataset_id=row.dataset_id,
         tag_id=tag.id if tag else None,
         status=TestStatus.QUEUED,
+        config_snapshot=test_snapshot(s, row.wagon_id),
     )
     s.add(test)
     s.flush()
@@ -243,4 +301,57 @@ def clean_stale_tests(s: Session, now=None) -> list[WagonDataset]:  # noqa: ANN0
             )
             out.append(row)
     s.flush()
+    return out
+
+
+@dataclass(frozen=True)
+class GridCell:
+    """One cell of the My Analyses grid: a wagon on a dataset."""
+
+    wagon_id: int
+    dataset_id: int
+    enabled: bool
+    tag_policy: str
+    disabled_reason: str | None
+    test_id: int | None
+    test_status: str | None
+    enabled_at: datetime
+
+
+def analysis_grid(s: Session, analysis_id: int) -> list[GridCell]:
+    """Every (wagon, dataset) enabling of an analysis with its current test, in two
+    indexed queries (the data of the wagons x datasets grid)."""
+    rows = list(
+        s.scalars(
+            select(WagonDataset)
+            .join(Wagon, Wagon.id == WagonDataset.wagon_id)
+            .where(Wagon.analysis_id == analysis_id)
+        )
+    )
+    if not rows:
+        return []
+    # only the columns the grid shows: never load the large JSON snapshots of tests
+    tests: dict[tuple[int, int], tuple[int, TestStatus]] = {}
+    stmt = select(WagonTest.id, WagonTest.wagon_id, WagonTest.dataset_id, WagonTest.status).where(
+        WagonTest.wagon_id.in_({r.wagon_id for r in rows}), WagonTest.superseded.is_(False)
+    )
+    for test_id, wagon_id, dataset_id, status in s.execute(stmt):
+        key = (wagon_id, dataset_id)
+        if key not in tests or test_id > tests[key][0]:
+            tests[key] = (test_id, status)
+    out = []
+    for r in sorted(rows, key=lambda r: (r.wagon_id, r.dataset_id)):
+        test = tests.get((r.wagon_id, r.dataset_id))
+        out.append(
+            GridCell(
+                r.wagon_id,
+                r.dataset_id,
+                r.enabled,
+                r.tag_policy.value,
+                r.disabled_reason,
+                test[0] if test else None,
+                test[1].value if test else None,
+                r.enabled_at,
+            )
+        )
     return out

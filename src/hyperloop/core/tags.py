@@ -94,6 +94,9 @@ def register_tag(
     )
     s.add(tag)
     s.flush()
+    from hyperloop.core.rules import notify_inconsistent  # rules import this module
+
+    notify_inconsistent(s, tag)
     return tag
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hyperloop.core.actor import Actor
+from hyperloop.core.common import flush_or_conflict
 from hyperloop.core.enums import Role
 from hyperloop.core.errors import Conflict, NotFound, ValidationError
 from hyperloop.core.permissions import Action, require
@@ -72,7 +73,7 @@ def create_user(
         convener_pwgs=sorted(set(convener_pwgs)),
     )
     s.add(user)
-    s.flush()
+    flush_or_conflict(s, f"user {username!r} already exists", {"username": username})
     return user
 
 

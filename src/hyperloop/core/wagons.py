@@ -18,7 +18,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from hyperloop.core import history
 from hyperloop.core.actor import Actor
-from hyperloop.core.common import check_name, get_or_404
+from hyperloop.core.common import check_name, flush_or_conflict, get_or_404
 from hyperloop.core.configs import (
     Config,
     SyncReport,
@@ -229,7 +229,7 @@ def create_wagon(
     )
     wagon.dependencies = _check_dependencies(s, None, analysis, dependencies)
     s.add(wagon)
-    s.flush()
+    flush_or_conflict(s, f"the analysis already has a wagon called {name!r}", {"field": "name"})
     _record(s, actor, wagon, "create", None)
     s.flush()
     return wagon
@@ -317,8 +317,19 @@ def edit_wagon(
         raise _stale(s, fresh, expected_version) from None
     _record(s, actor, wagon, "update", before, reason)
     if any(before[f] != after[f] for f in _CONFIG_FIELDS):
-        from hyperloop.core.enabling import reset_tests_using
+        from hyperloop.core.enabling import (
+            dependents_closure,
+            disable_wagon_everywhere,
+            enabled_rows,
+            reset_tests_using,
+        )
+        from hyperloop.core.rules import wagon_problems
 
+        for user in sorted(dependents_closure(s, wagon.id)):  # the wagon and its users
+            other = get_wagon(s, user)
+            problems = wagon_problems(s, other)
+            if problems and enabled_rows(s, other.id):
+                disable_wagon_everywhere(s, other, problems[0])
         reset_tests_using(s, wagon.id)
     s.flush()
     return wagon
@@ -433,9 +444,12 @@ def sync_wagon(
     if find_workflow(new_tag, wagon.workflow) is None:
         from hyperloop.core.enabling import disable_wagon_everywhere
 
+        # a record, not an error: the caller commits the disabling and its notification
         reason = f"workflow {wagon.workflow!r} no longer exists in package tag {new_tag.label}"
         disable_wagon_everywhere(s, wagon, reason, kind=NotificationKind.WAGON_DISABLED)
-        raise ValidationError(reason, {"workflow": wagon.workflow, "tag": new_tag.label})
+        wagon.disabled_reason = reason
+        s.flush()
+        return wagon, SyncReport(disabled=reason)
     old_schema = workflow_schema(old_tag, wagon.workflow)
     new_schema = workflow_schema(new_tag, wagon.workflow)
     base, subs, report = sync_config(old_schema, new_schema, wagon.base_config, wagon.subwagons)
@@ -454,6 +468,9 @@ def sync_wagon(
         derived_tables=[t for t in wagon.derived_tables if t in produced],
         reason=f"sync to {new_tag.label}",
     )
+    if wagon.disabled_reason and wagon.disabled_reason.startswith("workflow "):
+        wagon.disabled_reason = None  # the workflow exists again in the synced tag
+        s.flush()
     return wagon, report
 
 

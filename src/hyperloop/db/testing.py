@@ -7,11 +7,13 @@ Use from a conftest: ``from hyperloop.db.testing import *  # noqa: F403``.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from hyperloop.db.models import Base
@@ -19,8 +21,16 @@ from hyperloop.db.session import make_engine, make_sessionmaker
 
 ENV = "HYPERLOOP_TEST_DATABASE_URL"
 
-__all__ = ["db_backend", "db_engine", "db_sessionmaker", "db_url", "pytest_generate_tests",
-           "session", "reset_postgres"]
+__all__ = [
+    "db_postgres_url",
+    "db_sqlite_template",
+    "db_engine",
+    "db_sessionmaker",
+    "db_url",
+    "pytest_generate_tests",
+    "session",
+    "reset_postgres",
+]
 
 
 def backends() -> list[str]:
@@ -43,21 +53,77 @@ def reset_postgres(url: str) -> None:
         engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def db_postgres_url() -> Iterator[str]:
+    """A private PostgreSQL database for this test process (``<db>_t<pid>``), created on the
+    server of HYPERLOOP_TEST_DATABASE_URL and dropped at the end: concurrent test runs on
+    the same server never see each other's rows."""
+    base = make_url(os.environ[ENV])
+    name = f"{base.database}_t{os.getpid()}"
+    admin = make_engine(base.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture
-def db_url(db_backend: str, tmp_path: Path) -> str:
+def db_url(db_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     """URL of an empty database of the requested backend (no tables yet)."""
     if db_backend == "sqlite":
         return f"sqlite:///{tmp_path / 'hyperloop.db'}"
-    url = os.environ[ENV]
+    url = request.getfixturevalue("db_postgres_url")
     reset_postgres(url)
     return url
 
 
-@pytest.fixture
-def db_engine(db_url: str) -> Iterator[Engine]:
-    """An engine on a fresh database with every table created from the models."""
-    engine = make_engine(db_url)
+@pytest.fixture(scope="session")
+def db_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file with every table, created once and copied for each test (fast)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
     Base.metadata.create_all(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+def _pg_fresh(url: str) -> Engine:
+    """An engine on the test PostgreSQL database with every table, all of them empty.
+
+    Rows are deleted when the tables exist (fast); the schema is rebuilt otherwise."""
+    engine = make_engine(url)
+    names = set(inspect(engine).get_table_names())
+    expected = set(Base.metadata.tables)
+    if names == expected:
+        with engine.begin() as conn:  # DELETE is much faster than TRUNCATE on tiny tables
+            for table in reversed(Base.metadata.sorted_tables):
+                conn.execute(table.delete())
+        return engine
+    engine.dispose()
+    reset_postgres(url)
+    engine = make_engine(url)
+    Base.metadata.create_all(engine)
+    return engine
+
+
+@pytest.fixture
+def db_engine(
+    db_backend: str, tmp_path: Path, db_sqlite_template: Path, request: pytest.FixtureRequest
+) -> Iterator[Engine]:
+    """An engine on a fresh database with every table created from the models."""
+    if db_backend == "sqlite":
+        path = tmp_path / "fresh.db"
+        shutil.copyfile(db_sqlite_template, path)
+        engine = make_engine(f"sqlite:///{path}")
+    else:
+        engine = _pg_fresh(request.getfixturevalue("db_postgres_url"))
     yield engine
     engine.dispose()
 

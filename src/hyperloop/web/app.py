@@ -38,13 +38,22 @@ OPENAPI_TAGS = [
     {"name": "jobs", "description": "Jobs of submitted train runs."},
     {"name": "notifications", "description": "Notifications of the current user."},
     {"name": "slots", "description": "Fair-usage train slots per analysis and dataset."},
+    {"name": "outputs", "description": "Browse train/test outputs and histogram projections."},
+    {"name": "performance", "description": "Graphs of an uploaded performance metrics file."},
 ]
+
+
+def bind_database(app: FastAPI, engine: Engine) -> None:
+    """Point the application at a database engine (tests and tools swap databases)."""
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     """Build the application for ``settings`` (read from the environment when omitted)."""
     from hyperloop.web.api import api_router
     from hyperloop.web.auth.routes import router as auth_pages_router
+    from hyperloop.web.pages import router as html_pages_router
 
     settings = settings or load_settings()
     app = FastAPI(
@@ -54,12 +63,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         openapi_tags=OPENAPI_TAGS,
     )
     app.state.settings = settings
-    app.state.engine = engine or make_engine(settings.database_url)
-    app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    bind_database(app, engine or make_engine(settings.database_url))
     app.state.session_codec = SessionCodec(
         settings.secret_key.get_secret_value(), settings.session_max_age_seconds
     )
     install_error_handlers(app)
     app.include_router(api_router)
     app.include_router(auth_pages_router)
+    app.include_router(html_pages_router)
     return app

@@ -14,6 +14,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -84,6 +85,15 @@ def install_error_handlers(app: FastAPI) -> None:
             409, "conflict", "the object was changed by somebody else meanwhile; reload it"
         )
 
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+        # Safety net: the domain checks uniqueness first, but a race (or a missed check)
+        # ends here; it is a conflict with existing data, not a server failure.
+        log.warning("integrity error on %s %s: %s", request.method, request.url.path, exc.orig)
+        return error_response(
+            409, "conflict", "the change conflicts with existing data (a name already in use?)"
+        )
+
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [
@@ -104,4 +114,6 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        if exc.status_code in (404, 405) and message in ("Not Found", "Method Not Allowed"):
+            message = f"{message.lower()}: {request.method} {request.url.path}"
         return error_response(exc.status_code, code, message, None, getattr(exc, "headers", None))

@@ -27,11 +27,14 @@ from hyperloop.db.models.tags import PackageTag, Target
 train_run_wagons = Table(
     "train_run_wagons",
     Base.metadata,
-    Column("train_run_id", ForeignKey("train_runs.id", ondelete="CASCADE"), primary_key=True),
-    Column("wagon_id", ForeignKey("wagons.id", ondelete="CASCADE"), primary_key=True),
+    Column("id", Integer, primary_key=True),
+    Column(
+        "train_run_id", ForeignKey("train_runs.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    # SET NULL: deleting a wagon later must not change what a train used (slots, history)
+    Column("wagon_id", ForeignKey("wagons.id", ondelete="SET NULL"), nullable=True, index=True),
     Column("analysis_id", ForeignKey("analyses.id", ondelete="CASCADE"), nullable=False),
     Column("heavy", Boolean, nullable=False, default=False),
-    Index("ix_train_run_wagons_wagon", "wagon_id"),
     Index("ix_train_run_wagons_analysis", "analysis_id"),
 )
 
@@ -44,6 +47,7 @@ class TrainRun(Base):
         Index("ix_train_runs_dataset_state", "dataset_id", "state"),
         Index("ix_train_runs_state", "state"),
         Index("ix_train_runs_composed_at", "composed_at"),
+        Index("ix_train_runs_dataset_composed", "dataset_id", "composed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -89,6 +89,9 @@ class WagonDataset(Base):
     enabled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     enabled_at: Mapped[datetime] = mapped_column(default=utcnow)
     disabled_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    # derived-data wagons scheduled by an operator for the next automatic composition slot
+    scheduled: Mapped[bool] = mapped_column(Boolean, default=False)
+    scheduled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
 
     wagon: Mapped[Wagon] = relationship(back_populates="enablings")
 

@@ -84,6 +84,7 @@ class GridWagon(BaseModel):
 
 
 class MyAnalysis(AnalysisOut):
+    member: bool = Field(description="False for service analyses shown read-only on top.")
     collapsed: bool
     display_order: int
     dataset_ids: list[int]
@@ -119,57 +120,80 @@ def analysis_detail(db, analysis: m.Analysis) -> AnalysisDetail:
     )
 
 
-def my_analyses_data(db, user: m.User) -> list[MyAnalysis]:
-    """The My Analyses page data: the user's analyses with the wagon x dataset grid."""
-    result = []
-    for analysis in analyses.my_analyses(db, user):
-        membership = next((ms for ms in analysis.members if ms.user_id == user.id), None)
-        dataset_ids = sorted(
-            db.scalars(
-                select(m.AnalysisDataset.dataset_id).where(
-                    m.AnalysisDataset.analysis_id == analysis.id
-                )
+def my_analyses_data(db, user: m.User, *, with_service: bool = True) -> list[MyAnalysis]:
+    """The My Analyses page data: service analyses (read-only, on top) then the user's
+    analyses in their saved order, each with its wagon x dataset grid and test statuses.
+    A fixed number of queries, whatever the number of analyses and wagons."""
+    mine = analyses.my_analyses(db, user)
+    service = [a for a in analyses.service_analyses(db) if a not in mine] if with_service else []
+    ordered = [*service, *mine]
+    ids = [a.id for a in ordered]
+    if not ids:
+        return []
+    memberships = {
+        ms.analysis_id: ms
+        for ms in db.scalars(select(m.AnalysisMember).where(m.AnalysisMember.user_id == user.id))
+    }
+    datasets_of: dict[int, list[int]] = {i: [] for i in ids}
+    for aid, did in db.execute(
+        select(m.AnalysisDataset.analysis_id, m.AnalysisDataset.dataset_id)
+        .where(m.AnalysisDataset.analysis_id.in_(ids))
+        .order_by(m.AnalysisDataset.dataset_id)
+    ):
+        datasets_of[aid].append(did)
+    # Only the grid's columns: configurations (large JSON) are not needed here.
+    wagons = db.execute(
+        select(
+            m.Wagon.id, m.Wagon.analysis_id, m.Wagon.name, m.Wagon.workflow, m.Wagon.disabled_reason
+        )
+        .where(m.Wagon.analysis_id.in_(ids))
+        .order_by(m.Wagon.name)
+    ).all()
+    wagon_ids = [w.id for w in wagons]
+    enabled: dict[tuple[int, int], bool] = {}
+    latest: dict[tuple[int, int], TestStatus] = {}
+    if wagon_ids:
+        for wid, did, on in db.execute(
+            select(
+                m.WagonDataset.wagon_id, m.WagonDataset.dataset_id, m.WagonDataset.enabled
+            ).where(m.WagonDataset.wagon_id.in_(wagon_ids))
+        ):
+            enabled[(wid, did)] = on
+        for wid, did, status in db.execute(
+            select(m.WagonTest.wagon_id, m.WagonTest.dataset_id, m.WagonTest.status)
+            .where(m.WagonTest.wagon_id.in_(wagon_ids), m.WagonTest.superseded.is_(False))
+            .order_by(m.WagonTest.id)
+        ):
+            latest[(wid, did)] = status
+    grid: dict[int, list[GridWagon]] = {i: [] for i in ids}
+    for wagon in wagons:
+        grid[wagon.analysis_id].append(
+            GridWagon(
+                id=wagon.id,
+                name=wagon.name,
+                workflow=wagon.workflow,
+                disabled_reason=wagon.disabled_reason,
+                cells=[
+                    GridCell(
+                        dataset_id=d,
+                        enabled=enabled.get((wagon.id, d), False),
+                        test_status=latest.get((wagon.id, d)),
+                    )
+                    for d in datasets_of[wagon.analysis_id]
+                ],
             )
         )
-        wagons = db.scalars(
-            select(m.Wagon).where(m.Wagon.analysis_id == analysis.id).order_by(m.Wagon.name)
-        ).all()
-        latest: dict[tuple[int, int], TestStatus] = {}
-        if wagons:
-            tests = db.scalars(
-                select(m.WagonTest)
-                .where(m.WagonTest.wagon_id.in_([w.id for w in wagons]))
-                .where(m.WagonTest.superseded.is_(False))
-                .order_by(m.WagonTest.id)
-            )
-            for test in tests:
-                latest[(test.wagon_id, test.dataset_id)] = test.status
-        grid = []
-        for wagon in wagons:
-            enabled = {e.dataset_id: e.enabled for e in wagon.enablings}
-            grid.append(
-                GridWagon(
-                    id=wagon.id,
-                    name=wagon.name,
-                    workflow=wagon.workflow,
-                    disabled_reason=wagon.disabled_reason,
-                    cells=[
-                        GridCell(
-                            dataset_id=d,
-                            enabled=enabled.get(d, False),
-                            test_status=latest.get((wagon.id, d)),
-                        )
-                        for d in dataset_ids
-                    ],
-                )
-            )
+    result = []
+    for analysis in ordered:
+        membership = memberships.get(analysis.id)
         result.append(
             MyAnalysis(
                 **AnalysisOut.model_validate(analysis).model_dump(),
+                member=membership is not None,
                 collapsed=membership.collapsed if membership else False,
                 display_order=membership.display_order if membership else 0,
-                dataset_ids=dataset_ids,
-                wagons=grid,
+                dataset_ids=datasets_of[analysis.id],
+                wagons=grid[analysis.id],
             )
         )
     return result
@@ -213,8 +237,14 @@ def create_analysis(body: AnalysisIn, actor: CurrentActor, db: DB) -> AnalysisDe
     response_model=list[MyAnalysis],
     summary="My Analyses: my analyses with the wagon x dataset grid and test statuses",
 )
-def my_analyses(actor: CurrentActor, db: DB) -> list[MyAnalysis]:
-    return my_analyses_data(db, actor.user)
+def my_analyses(
+    actor: CurrentActor,
+    db: DB,
+    with_service: Annotated[
+        bool, Query(description="Also list the service analyses (read-only) on top.")
+    ] = True,
+) -> list[MyAnalysis]:
+    return my_analyses_data(db, actor.user, with_service=with_service)
 
 
 @router.get("/analyses/{analysis_id}", response_model=AnalysisDetail, summary="One analysis")

@@ -11,14 +11,14 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from hyperloop.core import datasets, history
+from hyperloop.core import datasets
 from hyperloop.core.enums import AutoComposeType, DataType, ProductionKind, StagingAction
 from hyperloop.core.errors import NotFound
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
-from hyperloop.web.api.schemas import HistoryOut, ORMModel
+from hyperloop.web.api.schemas import HistoryAction, HistoryOut, ORMModel, history_page
 from hyperloop.web.deps import DB, CurrentActor, DatasetForReader, require_action
-from hyperloop.web.pagination import Page, Paging, paginate, paginate_list
+from hyperloop.web.pagination import Page, Paging, paginate
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
@@ -162,7 +162,7 @@ class FinalMergelistIn(BaseModel):
 
 class ShortDatasetIn(BaseModel):
     name: Name
-    runs: list[RunNumber] = Field(default_factory=list, description="Runs of the subset.")
+    description: str = Field(default="", max_length=10000)
 
 
 class StagingIn(BaseModel):
@@ -301,7 +301,8 @@ def set_active(
 def add_production(
     dataset: DatasetForReader, body: ProductionIn, actor: CurrentActor, db: DB
 ) -> ProductionOut:
-    production = datasets.add_production(db, actor, dataset.id, **body.model_dump())
+    fields = body.model_dump(exclude={"name"})
+    production = datasets.add_production(db, actor, dataset.id, body.name, **fields)
     db.flush()
     return ProductionOut.model_validate(production)
 
@@ -354,7 +355,7 @@ def import_files(
     if body.lines is not None:
         n = datasets.import_file_list(db, actor, production.id, body.lines)
     else:
-        n = datasets.import_files_from_tree(db, actor, production.id, FsPath(body.directory))
+        n = datasets.import_directory(db, actor, production.id, FsPath(body.directory))
     return ImportOut(imported=n)
 
 
@@ -379,16 +380,31 @@ def list_files(
     return paginate(db, stmt, paging, FileOut.model_validate)
 
 
+class CatalogueSummaryOut(BaseModel):
+    files: int
+    bytes: int
+    runs: int
+
+
+@router.get(
+    "/{dataset_id}/catalogue-summary",
+    response_model=CatalogueSummaryOut,
+    summary="Number of files, bytes and runs of the file catalogue",
+)
+def catalogue_summary(dataset: DatasetForReader, db: DB) -> CatalogueSummaryOut:
+    return CatalogueSummaryOut(**datasets.catalogue_summary(db, dataset.id))
+
+
 @router.post(
     "/{dataset_id}/mergelists",
     response_model=MergelistOut,
     status_code=201,
-    summary="Add a mergelist",
+    summary="Create or replace a mergelist",
 )
 def add_mergelist(
     dataset: DatasetForReader, body: MergelistIn, actor: CurrentActor, db: DB
 ) -> MergelistOut:
-    ml = datasets.add_mergelist(db, actor, dataset.id, body.name, body.runs, active=body.active)
+    ml = datasets.set_mergelist(db, actor, dataset.id, body.name, body.runs, active=body.active)
     db.flush()
     return MergelistOut.model_validate(ml)
 
@@ -397,12 +413,12 @@ def add_mergelist(
     "/{dataset_id}/final-mergelists",
     response_model=FinalMergelistOut,
     status_code=201,
-    summary="Add a final mergelist (combines mergelists across productions)",
+    summary="Create or replace a final mergelist (combines mergelists)",
 )
 def add_final_mergelist(
     dataset: DatasetForReader, body: FinalMergelistIn, actor: CurrentActor, db: DB
 ) -> FinalMergelistOut:
-    fml = datasets.add_final_mergelist(db, actor, dataset.id, body.name, body.mergelists)
+    fml = datasets.set_final_mergelist(db, actor, dataset.id, body.name, body.mergelists)
     db.flush()
     return FinalMergelistOut.model_validate(fml)
 
@@ -416,7 +432,9 @@ def add_final_mergelist(
 def add_short_dataset(
     dataset: DatasetForReader, body: ShortDatasetIn, actor: CurrentActor, db: DB
 ) -> DatasetDetail:
-    short = datasets.add_short_dataset(db, actor, dataset.id, body.name, runs=body.runs)
+    short = datasets.add_short_dataset(
+        db, actor, dataset.id, body.name, description=body.description
+    )
     db.flush()
     return dataset_detail(short)
 
@@ -446,6 +464,7 @@ def request_staging(
 
 
 @router.get("/{dataset_id}/history", response_model=Page[HistoryOut], summary="Dataset history")
-def dataset_history(dataset: DatasetForReader, db: DB, paging: Paging):
-    entries = [HistoryOut.model_validate(e) for e in history.entries(db, "dataset", dataset.id)]
-    return paginate_list(entries, paging)
+def dataset_history(
+    dataset: DatasetForReader, db: DB, paging: Paging, action: HistoryAction = None
+):
+    return history_page(db, "dataset", dataset.id, paging, action)

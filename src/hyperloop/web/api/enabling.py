@@ -65,3 +65,23 @@ def disable(
 ) -> Response:
     enabling.disable_wagon(db, actor, wagon.id, dataset_id)
     return Response(status_code=204)
+
+
+class ScheduleIn(BaseModel):
+    scheduled: bool = Field(default=True, description="False removes the wagon from the slot.")
+
+
+@router.put(
+    "/{dataset_id}/schedule",
+    response_model=EnablingOut,
+    summary="Schedule a derived-data wagon for the next automatic composition (operators)",
+)
+def schedule(
+    wagon: WagonForReader,
+    dataset_id: DatasetIdPath,
+    body: ScheduleIn,
+    actor: CurrentActor,
+    db: DB,
+) -> EnablingOut:
+    row = enabling.schedule_wagon(db, actor, wagon.id, dataset_id, scheduled=body.scheduled)
+    return EnablingOut.model_validate(row)

@@ -73,10 +73,10 @@ def unread_count(actor: CurrentActor, db: DB) -> CountOut:
 def dismiss(
     notification_id: Annotated[int, Path(ge=1, le=2**31 - 1)], actor: CurrentActor, db: DB
 ) -> DismissedOut:
-    notifications.mark_read(db, actor.user, notification_id)
+    notifications.mark_read(db, actor, notification_id)
     return DismissedOut(dismissed=1)
 
 
 @router.post("/dismiss-all", response_model=DismissedOut, summary="Dismiss all my notifications")
 def dismiss_all(actor: CurrentActor, db: DB) -> DismissedOut:
-    return DismissedOut(dismissed=notifications.mark_all_read(db, actor.user))
+    return DismissedOut(dismissed=notifications.mark_all_read(db, actor))

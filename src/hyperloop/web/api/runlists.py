@@ -9,13 +9,13 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from hyperloop.core import history, runlists
+from hyperloop.core import runlists
 from hyperloop.core.enums import DataType
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
-from hyperloop.web.api.schemas import HistoryOut, ORMModel
+from hyperloop.web.api.schemas import HistoryAction, HistoryOut, ORMModel, history_page
 from hyperloop.web.deps import DB, CurrentActor, RunlistForReader, require_action
-from hyperloop.web.pagination import Page, Paging, paginate, paginate_list
+from hyperloop.web.pagination import Page, Paging, paginate
 
 router = APIRouter(prefix="/runlists", tags=["runlists"])
 
@@ -78,7 +78,8 @@ def list_runlists(
 
 @router.post("", response_model=RunlistOut, status_code=201, summary="Create a runlist (DPG)")
 def create_runlist(body: RunlistIn, actor: CurrentActor, db: DB) -> RunlistOut:
-    runlist = runlists.create_runlist(db, actor, **body.model_dump())
+    fields = body.model_dump(exclude={"name", "runs"})
+    runlist = runlists.create_runlist(db, actor, body.name, body.runs, **fields)
     db.flush()
     return RunlistOut.model_validate(runlist)
 
@@ -108,6 +109,7 @@ def delete_runlist(runlist: RunlistForReader, actor: CurrentActor, db: DB) -> Re
 
 
 @router.get("/{runlist_id}/history", response_model=Page[HistoryOut], summary="Runlist history")
-def runlist_history(runlist: RunlistForReader, db: DB, paging: Paging):
-    entries = [HistoryOut.model_validate(e) for e in history.entries(db, "runlist", runlist.id)]
-    return paginate_list(entries, paging)
+def runlist_history(
+    runlist: RunlistForReader, db: DB, paging: Paging, action: HistoryAction = None
+):
+    return history_page(db, "runlist", runlist.id, paging, action)

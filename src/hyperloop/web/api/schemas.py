@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict
 
 from hyperloop.db import models as m
@@ -45,3 +46,22 @@ class Message(BaseModel):
     """A short confirmation."""
 
     message: str
+
+
+HistoryAction = Annotated[
+    str | None,
+    Query(max_length=32, description="Only entries of this action (create/update/transition)."),
+]
+
+
+def history_page(db: Any, object_type: str, object_id: int, paging: Any, action: str | None):
+    """One page of an object's history, oldest first, optionally of one action."""
+    from hyperloop.core import history
+    from hyperloop.web.pagination import paginate_list
+
+    entries = [
+        HistoryOut.model_validate(e)
+        for e in history.entries(db, object_type, object_id)
+        if action is None or e.action == action
+    ]
+    return paginate_list(entries, paging)

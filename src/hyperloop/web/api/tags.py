@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
 
 from hyperloop.core import tags
@@ -44,7 +44,7 @@ class TagIn(BaseModel):
     pull_requests: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list, description="Change requests contained in this tag."
     )
-    released_at: datetime | None = None
+    released_at: AwareDatetime | None = None
 
 
 def _workflow_names(tag: m.PackageTag) -> list[str]:

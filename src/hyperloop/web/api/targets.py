@@ -46,7 +46,6 @@ def list_targets(actor: CurrentActor, db: DB, paging: Paging, min_cores: int | N
 @router.post("", response_model=TargetOut, status_code=201, summary="Create a target (operators)")
 def create_target(body: TargetIn, actor: CurrentActor, db: DB) -> TargetOut:
     target = trains.create_target(db, actor, **body.model_dump())
-    db.flush()
     return TargetOut.model_validate(target)
 
 

@@ -7,14 +7,15 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
-from sqlalchemy import select
+from pydantic import AwareDatetime, BaseModel, Field
+from sqlalchemy import func, select
+from sqlalchemy.orm import defer, object_session
 
-from hyperloop.core import history, trains
+from hyperloop.core import jobs, trains
 from hyperloop.core.enums import TrainState, TrainType
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
-from hyperloop.web.api.schemas import HistoryOut, ORMModel
+from hyperloop.web.api.schemas import HistoryAction, HistoryOut, ORMModel, history_page
 from hyperloop.web.api.wagons import ChangeOut
 from hyperloop.web.deps import DB, CurrentActor, TrainForReader, _load, require_action
 from hyperloop.web.pagination import Page, Paging, paginate, paginate_list
@@ -55,6 +56,7 @@ class TrainDetail(TrainOut):
     test_metrics: dict[str, Any]
     test_warnings: list[dict[str, Any]]
     comments: list[CommentOut]
+    job_counts: dict[str, int] = Field(description="Number of jobs per job state.")
 
 
 class ComposeIn(BaseModel):
@@ -70,6 +72,21 @@ class ComposeIn(BaseModel):
 class CompatibilityIn(BaseModel):
     dataset_id: Ident
     wagon_ids: list[Ident] = Field(min_length=1, max_length=1000)
+
+
+class CandidateOut(BaseModel):
+    wagon_id: int
+    compatible: bool
+    reasons: list[str]
+
+
+class CompatibilityOut(BaseModel):
+    tag_id: int | None = Field(description="The tag the train would use (None: no common tag).")
+    candidates: list[CandidateOut]
+
+
+class ApproveIn(BaseModel):
+    expected_cpu_hours: float | None = Field(default=None, ge=0, le=1e12)
 
 
 class CloneTrainIn(BaseModel):
@@ -95,7 +112,14 @@ class TrainCompareOut(BaseModel):
 
 
 def train_detail(train: m.TrainRun) -> TrainDetail:
+    db = object_session(train)
+    counts = db.execute(
+        select(m.Job.state, func.count())
+        .where(m.Job.train_run_id == train.id)
+        .group_by(m.Job.state)
+    ).all()
     return TrainDetail(
+        job_counts={str(state.value): n for state, n in counts},
         **TrainOut.model_validate(train).model_dump(),
         wagons_snapshot=train.wagons_snapshot or [],
         dataset_snapshot=train.dataset_snapshot or {},
@@ -115,11 +139,21 @@ def list_trains(
     train_type: TrainType | None = None,
     analysis_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     tag_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
-    composed_after: datetime | None = None,
-    composed_before: datetime | None = None,
+    composed_after: AwareDatetime | None = None,
+    composed_before: AwareDatetime | None = None,
 ):
     require_action(actor, Action.READ)
-    stmt = select(m.TrainRun).order_by(m.TrainRun.id.desc())
+    # The list shows no snapshots: do not load (and parse) their JSON.
+    stmt = (
+        select(m.TrainRun)
+        .options(
+            defer(m.TrainRun.wagons_snapshot),
+            defer(m.TrainRun.dataset_snapshot),
+            defer(m.TrainRun.test_metrics),
+            defer(m.TrainRun.test_warnings),
+        )
+        .order_by(m.TrainRun.id.desc())
+    )
     if dataset_id is not None:
         stmt = stmt.where(m.TrainRun.dataset_id == dataset_id)
     if state:
@@ -140,16 +174,51 @@ def list_trains(
     return paginate(db, stmt, paging, TrainOut.model_validate)
 
 
+class IssueOut(BaseModel):
+    train: TrainOut
+    issue: str
+
+
+class ErrorGroupOut(BaseModel):
+    signature: str = Field(description="Same exception at the same place.")
+    count: int
+    example: str
+
+
+class ResubmittedOut(BaseModel):
+    resubmitted: int
+
+
+@router.get(
+    "/with-issues",
+    response_model=Page[IssueOut],
+    summary="Trains with issues: many failed jobs, or stuck before merging",
+)
+def trains_with_issues(actor: CurrentActor, db: DB, paging: Paging):
+    require_action(actor, Action.READ)
+    issues = [
+        IssueOut(train=TrainOut.model_validate(t), issue=why)
+        for t, why in jobs.trains_with_issues(db)
+    ]
+    return paginate_list(issues, paging)
+
+
 @router.post(
     "/compatibility",
-    response_model=dict[str, Any],
-    summary="Which wagons can share a train with the selected ones (tag, conflicts)",
+    response_model=CompatibilityOut,
+    summary="Which enabled wagons can share a train with the selected ones",
 )
-def compatibility(body: CompatibilityIn, actor: CurrentActor, db: DB) -> dict[str, Any]:
+def compatibility(body: CompatibilityIn, actor: CurrentActor, db: DB) -> CompatibilityOut:
     require_action(actor, Action.READ)
     _load(db, m.Dataset, body.dataset_id, "dataset")
     report = trains.compatible_wagons(db, body.dataset_id, body.wagon_ids)
-    return report.as_dict() if hasattr(report, "as_dict") else dict(report)
+    return CompatibilityOut(
+        tag_id=report.tag_id,
+        candidates=[
+            CandidateOut(wagon_id=c.wagon_id, compatible=c.compatible, reasons=list(c.reasons))
+            for c in report.candidates
+        ],
+    )
 
 
 @router.post("", response_model=TrainDetail, status_code=201, summary="Compose a train (operators)")
@@ -193,22 +262,42 @@ def compare(
     )
 
 
-def _transition(name: str, summary: str):
-    def endpoint(
-        train: TrainForReader, actor: CurrentActor, db: DB, body: TransitionIn | None = None
-    ) -> TrainDetail:
-        result = getattr(trains, f"{name}_train")(db, actor, train.id)
-        db.flush()
-        return train_detail(result if isinstance(result, m.TrainRun) else train)
-
-    endpoint.__name__ = f"{name}_train"
-    router.post(f"/{{train_id}}/{name}", response_model=TrainDetail, summary=summary)(endpoint)
+@router.post(
+    "/{train_id}/decompose",
+    response_model=TrainDetail,
+    summary="Decompose: free the wagons for another train (operators)",
+)
+def decompose(train: TrainForReader, actor: CurrentActor, db: DB) -> TrainDetail:
+    return train_detail(trains.decompose_train(db, actor, train.id))
 
 
-_transition("decompose", "Decompose: free the wagons for another train (operators)")
-_transition("submit", "Submit a tested train (operators); execution comes later")
-_transition("kill", "Kill: stop all jobs (operators)")
-_transition("close", "Close: no further activity, running jobs left alone (operators)")
+@router.post(
+    "/{train_id}/submit",
+    response_model=TrainDetail,
+    summary="Submit a train whose test is done/warning (operators); execution comes later",
+)
+def submit(train: TrainForReader, actor: CurrentActor, db: DB) -> TrainDetail:
+    return train_detail(trains.submit_train(db, actor, train.id))
+
+
+@router.post("/{train_id}/kill", response_model=TrainDetail, summary="Kill all jobs (operators)")
+def kill(
+    train: TrainForReader, actor: CurrentActor, db: DB, body: TransitionIn | None = None
+) -> TrainDetail:
+    reason = body.reason if body else ""
+    return train_detail(trains.kill_train(db, actor, train.id, reason))
+
+
+@router.post(
+    "/{train_id}/close",
+    response_model=TrainDetail,
+    summary="Close: no further activity, running jobs left alone (operators)",
+)
+def close(
+    train: TrainForReader, actor: CurrentActor, db: DB, body: TransitionIn | None = None
+) -> TrainDetail:
+    reason = body.reason if body else ""
+    return train_detail(trains.close_train(db, actor, train.id, reason))
 
 
 @router.post(
@@ -241,10 +330,35 @@ def request_long_train(train: TrainForReader, actor: CurrentActor, db: DB) -> Tr
     response_model=TrainDetail,
     summary="Approve a requested long train (PWG conveners, operators)",
 )
-def approve_long_train(train: TrainForReader, actor: CurrentActor, db: DB) -> TrainDetail:
-    approved = trains.approve_long_train(db, actor, train.id)
+def approve_long_train(
+    train: TrainForReader, actor: CurrentActor, db: DB, body: ApproveIn | None = None
+) -> TrainDetail:
+    hours = body.expected_cpu_hours if body else None
+    approved = trains.approve_long_train(db, actor, train.id, expected_cpu_hours=hours)
     db.flush()
     return train_detail(approved)
+
+
+@router.get(
+    "/{train_id}/error-groups",
+    response_model=Page[ErrorGroupOut],
+    summary="Failed jobs grouped by error signature, largest group first",
+)
+def error_groups(train: TrainForReader, db: DB, paging: Paging):
+    groups = [
+        ErrorGroupOut(signature=g.signature, count=g.count, example=g.example)
+        for g in jobs.error_groups(db, train.id)
+    ]
+    return paginate_list(groups, paging)
+
+
+@router.post(
+    "/{train_id}/resubmit",
+    response_model=ResubmittedOut,
+    summary="Resubmit the failed jobs of a train (operators)",
+)
+def resubmit(train: TrainForReader, actor: CurrentActor, db: DB) -> ResubmittedOut:
+    return ResubmittedOut(resubmitted=jobs.resubmit_failed(db, actor, train.id))
 
 
 @router.get("/{train_id}/comments", response_model=Page[CommentOut], summary="Comments")
@@ -262,6 +376,5 @@ def add_comment(train: TrainForReader, body: CommentIn, actor: CurrentActor, db:
 
 
 @router.get("/{train_id}/history", response_model=Page[HistoryOut], summary="State history")
-def train_history(train: TrainForReader, db: DB, paging: Paging):
-    entries = [HistoryOut.model_validate(e) for e in history.entries(db, "train_run", train.id)]
-    return paginate_list(entries, paging)
+def train_history(train: TrainForReader, db: DB, paging: Paging, action: HistoryAction = None):
+    return history_page(db, "train_run", train.id, paging, action)

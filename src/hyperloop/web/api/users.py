@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
 
 from hyperloop.core import users
@@ -37,7 +37,9 @@ class TokenOut(ORMModel):
 
 class TokenIn(BaseModel):
     name: str = Field(min_length=1, max_length=128, description="What the token is for.")
-    expires_at: datetime | None = Field(default=None, description="Optional expiry (UTC).")
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="Optional expiry, with a time zone (e.g. `...Z`)."
+    )
 
 
 class TokenCreated(TokenOut):

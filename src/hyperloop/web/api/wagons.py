@@ -8,15 +8,16 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import defer
 
-from hyperloop.core import history, wagon_json, wagons
+from hyperloop.core import wagon_json, wagons
 from hyperloop.core.enums import TagPolicy, TestStatus
 from hyperloop.core.errors import ValidationError
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
-from hyperloop.web.api.schemas import HistoryOut, ORMModel
+from hyperloop.web.api.schemas import HistoryAction, HistoryOut, ORMModel, history_page
 from hyperloop.web.deps import (
     DB,
     CurrentActor,
@@ -25,7 +26,7 @@ from hyperloop.web.deps import (
     _load,
     require_action,
 )
-from hyperloop.web.pagination import Page, Paging, paginate, paginate_list
+from hyperloop.web.pagination import Page, Paging, paginate
 
 router = APIRouter(prefix="/wagons", tags=["wagons"])
 
@@ -57,6 +58,7 @@ class EnablingOut(ORMModel):
     enabled_by_id: int | None
     enabled_at: datetime
     disabled_reason: str | None
+    scheduled: bool = Field(description="Derived data: scheduled for automatic composition.")
 
 
 class WagonDetail(WagonOut):
@@ -72,7 +74,7 @@ class WagonDetail(WagonOut):
 
 class SyncOut(BaseModel):
     wagon: WagonDetail
-    report: dict[str, list[str]] = Field(description="Parameters removed/added/reset, tables removed.")
+    report: dict[str, Any] = Field(description="Parameters removed/added/reset, tables removed.")
 
 
 class WagonIn(BaseModel):
@@ -90,8 +92,16 @@ class WagonPatch(BaseModel):
     expected_version: Version
     name: str | None = Field(default=None, min_length=1, max_length=64, pattern=NAME_PATTERN)
     workflow: str | None = Field(default=None, min_length=1, max_length=128)
-    base_config: Config | None = None
-    subwagons: dict[str, Config] | None = None
+    base_config: Config | None = Field(
+        default=None,
+        description="Values to change, merged per task and parameter into the current base "
+        "configuration (JSON merge patch); parameters not given keep their value.",
+    )
+    subwagons: dict[str, Config] | None = Field(
+        default=None,
+        description="Replaces every subwagon (name -> overrides); use the subwagon endpoints "
+        "to change one.",
+    )
     derived_tables: list[Annotated[str, Field(max_length=128)]] | None = None
     slim_ready: bool | None = None
     max_df_size: int | None = Field(default=None, ge=0, le=2**62)
@@ -120,7 +130,10 @@ class DependenciesIn(BaseModel):
 
 
 class ConfigUploadIn(BaseModel):
-    configuration: dict[str, Any] = Field(description="An O2 JSON configuration (task -> params).")
+    configuration: dict[str, Any] = Field(
+        description="An O2 JSON configuration (task -> params), or the downloaded form "
+        "`{workflow, base, subwagons}`."
+    )
 
 
 class ConfigConfirmIn(ConfigUploadIn):
@@ -133,14 +146,24 @@ class ChangeOut(BaseModel):
     new: Any = None
 
 
-class UploadPreviewOut(BaseModel):
-    """Per-value overview, full diff and errors; nothing is saved yet."""
+class ValueRowOut(BaseModel):
+    scope: str = Field(description="`base` or the subwagon name.")
+    task: str
+    parameter: str
+    current: Any = None
+    uploaded: Any = None
+    status: str = Field(description="unchanged | changed | invalid | unknown")
 
-    overview: list[dict[str, Any]]
+
+class UploadPreviewOut(BaseModel):
+    """Per-value overview, full diff and problems of an upload; nothing is saved yet."""
+
+    ok: bool = Field(description="True when the upload can be saved as it is.")
+    overview: list[ValueRowOut]
     diff: list[ChangeOut]
     errors: list[str]
-    ignored: list[str] = Field(default_factory=list)
-    valid: bool
+    problems: list[dict[str, Any]] = Field(description="Errors naming scope, task, parameter.")
+    ignored: list[str] = Field(description="Framework devices and other ignored entries.")
 
 
 class CompareOut(BaseModel):
@@ -193,7 +216,13 @@ def list_wagons(
     ] = None,
 ):
     require_action(actor, Action.READ)
-    stmt = select(m.Wagon).order_by(m.Wagon.id)
+    stmt = (
+        select(m.Wagon)
+        .options(
+            defer(m.Wagon.base_config), defer(m.Wagon.subwagons), defer(m.Wagon.derived_tables)
+        )
+        .order_by(m.Wagon.id)
+    )
     if analysis_id is not None:
         stmt = stmt.where(m.Wagon.analysis_id == analysis_id)
     if workflow:
@@ -238,6 +267,12 @@ def get_wagon(wagon: WagonForReader) -> WagonDetail:
 def edit_wagon(wagon: WagonForEditor, body: WagonPatch, actor: CurrentActor, db: DB):
     changes = body.model_dump(exclude_unset=True, exclude={"expected_version"})
     changes = {k: v for k, v in changes.items() if v is not None}
+    if "base_config" in changes and "workflow" not in changes:
+        current = wagon.base_config or {}
+        changes["base_config"] = {
+            task: {**current.get(task, {}), **changes["base_config"].get(task, {})}
+            for task in {*current, *changes["base_config"]}
+        }
     edited = wagons.edit_wagon(
         db, actor, wagon.id, expected_version=body.expected_version, **changes
     )
@@ -340,7 +375,7 @@ def set_dependencies(wagon: WagonForEditor, body: DependenciesIn, actor: Current
 
 @router.get(
     "/{wagon_id}/configuration",
-    summary="Download the configuration as O2 JSON",
+    summary="Download the configuration (base and effective subwagon values, O2 JSON values)",
     response_model=dict[str, Any],
     responses={200: {"content": {"application/json": {}}}},
 )
@@ -354,13 +389,7 @@ def download_configuration(wagon: WagonForReader) -> Response:
 
 
 def _preview_out(preview: Any) -> UploadPreviewOut:
-    return UploadPreviewOut(
-        overview=list(preview.overview),
-        diff=_changes(preview.diff),
-        errors=list(preview.errors),
-        ignored=list(getattr(preview, "ignored", []) or []),
-        valid=not preview.errors,
-    )
+    return UploadPreviewOut.model_validate(preview.as_dict())
 
 
 @router.post(
@@ -395,9 +424,11 @@ def compare_wagon(
     actor: CurrentActor,
     db: DB,
     other_id: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="Other wagon.")] = None,
-    at: Annotated[datetime | None, Query(description="This wagon's state at this time.")] = None,
+    at: Annotated[
+        AwareDatetime | None, Query(description="This wagon's state at this time (with zone).")
+    ] = None,
     until: Annotated[
-        datetime | None, Query(description="Compare `at` with this time (default: now).")
+        AwareDatetime | None, Query(description="Compare `at` with this time (default: now).")
     ] = None,
 ) -> CompareOut:
     if (other_id is None) == (at is None):
@@ -417,9 +448,8 @@ def compare_wagon(
 
 
 @router.get("/{wagon_id}/history", response_model=Page[HistoryOut], summary="Wagon history")
-def wagon_history(wagon: WagonForReader, db: DB, paging: Paging):
-    entries = [HistoryOut.model_validate(e) for e in history.entries(db, "wagon", wagon.id)]
-    return paginate_list(entries, paging)
+def wagon_history(wagon: WagonForReader, db: DB, paging: Paging, action: HistoryAction = None):
+    return history_page(db, "wagon", wagon.id, paging, action)
 
 
 @router.get("/{wagon_id}/tests", response_model=Page[TestOut], summary="Tests of the wagon")

@@ -26,8 +26,9 @@ def peer_is_trusted(peer: str | None, trusted: list[str]) -> bool:
 def username_from_dn(dn: str, attribute: str = "CN") -> str | None:
     """Username from a subject DN (OpenSSL ``/A=b/CN=x`` or RFC 4514 ``CN=x,A=b``).
 
-    Takes the last value of ``attribute`` in slash form (most specific) and the first in
-    RFC 4514 form (which lists the most specific first).  Returns None if absent or empty.
+    When the attribute repeats (CERN: ``/OU=Users/CN=jdoe/CN=123456/CN=John Doe``) the one
+    nearest the root is the account name: the first in slash form, the last in RFC 4514 form
+    (which lists the most specific first).  Returns None if absent or empty.
     """
     dn = dn.strip()
     if not dn:
@@ -36,4 +37,4 @@ def username_from_dn(dn: str, attribute: str = "CN") -> str | None:
     values = [v for v in values if v]
     if not values:
         return None
-    return values[-1] if dn.startswith("/") else values[0]
+    return values[0] if dn.startswith("/") else values[-1]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 13:54:46.581568
+Create Date: 2026-11-29
 """
 
 from __future__ import annotations
@@ -502,6 +502,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("train_runs", schema=None) as batch_op:
         batch_op.create_index("ix_train_runs_composed_at", ["composed_at"], unique=False)
+        batch_op.create_index(
+            "ix_train_runs_dataset_composed", ["dataset_id", "composed_at"], unique=False
+        )
         batch_op.create_index("ix_train_runs_dataset_state", ["dataset_id", "state"], unique=False)
         batch_op.create_index("ix_train_runs_state", ["state"], unique=False)
 
@@ -663,8 +666,9 @@ def upgrade() -> None:
 
     op.create_table(
         "train_run_wagons",
+        sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("train_run_id", sa.Integer(), nullable=False),
-        sa.Column("wagon_id", sa.Integer(), nullable=False),
+        sa.Column("wagon_id", sa.Integer(), nullable=True),
         sa.Column("analysis_id", sa.Integer(), nullable=False),
         sa.Column("heavy", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -683,13 +687,18 @@ def upgrade() -> None:
             ["wagon_id"],
             ["wagons.id"],
             name=op.f("fk_train_run_wagons_wagon_id_wagons"),
-            ondelete="CASCADE",
+            ondelete="SET NULL",
         ),
-        sa.PrimaryKeyConstraint("train_run_id", "wagon_id", name=op.f("pk_train_run_wagons")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_train_run_wagons")),
     )
     with op.batch_alter_table("train_run_wagons", schema=None) as batch_op:
         batch_op.create_index("ix_train_run_wagons_analysis", ["analysis_id"], unique=False)
-        batch_op.create_index("ix_train_run_wagons_wagon", ["wagon_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_train_run_wagons_train_run_id"), ["train_run_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_train_run_wagons_wagon_id"), ["wagon_id"], unique=False
+        )
 
     op.create_table(
         "wagon_datasets",
@@ -709,6 +718,8 @@ def upgrade() -> None:
         sa.Column("enabled_by_id", sa.Integer(), nullable=True),
         sa.Column("enabled_at", hyperloop.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("disabled_reason", sa.Text(), nullable=True),
+        sa.Column("scheduled", sa.Boolean(), nullable=False),
+        sa.Column("scheduled_by_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["dataset_id"],
             ["datasets.id"],
@@ -717,6 +728,9 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(
             ["enabled_by_id"], ["users.id"], name=op.f("fk_wagon_datasets_enabled_by_id_users")
+        ),
+        sa.ForeignKeyConstraint(
+            ["scheduled_by_id"], ["users.id"], name=op.f("fk_wagon_datasets_scheduled_by_id_users")
         ),
         sa.ForeignKeyConstraint(
             ["tag_id"], ["package_tags.id"], name=op.f("fk_wagon_datasets_tag_id_package_tags")
@@ -864,7 +878,8 @@ def downgrade() -> None:
 
     op.drop_table("wagon_datasets")
     with op.batch_alter_table("train_run_wagons", schema=None) as batch_op:
-        batch_op.drop_index("ix_train_run_wagons_wagon")
+        batch_op.drop_index(batch_op.f("ix_train_run_wagons_wagon_id"))
+        batch_op.drop_index(batch_op.f("ix_train_run_wagons_train_run_id"))
         batch_op.drop_index("ix_train_run_wagons_analysis")
 
     op.drop_table("train_run_wagons")
@@ -883,6 +898,7 @@ def downgrade() -> None:
     with op.batch_alter_table("train_runs", schema=None) as batch_op:
         batch_op.drop_index("ix_train_runs_state")
         batch_op.drop_index("ix_train_runs_dataset_state")
+        batch_op.drop_index("ix_train_runs_dataset_composed")
         batch_op.drop_index("ix_train_runs_composed_at")
 
     op.drop_table("train_runs")

@@ -1,0 +1,675 @@
+"""Train runs: compatibility, composition (a frozen snapshot), test results, submission,
+decompose, kill/close, clone, compare, long trains (staged submission) and comments."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, load_only
+
+from hyperloop.core import history
+from hyperloop.core.actor import Actor
+from hyperloop.core.common import get_or_404
+from hyperloop.core.datasets import dataset_state, runs_of
+from hyperloop.core.enabling import current_test
+from hyperloop.core.enums import TagPolicy, TestStatus, TrainState, TrainType
+from hyperloop.core.errors import Conflict, ValidationError
+from hyperloop.core.permissions import Action, require
+from hyperloop.core.quotas import analysis_slots, is_heavy, slots_of
+from hyperloop.core.states import TEST_SUBMITTABLE, TRAIN_HOLDS_WAGONS, transition
+from hyperloop.core.tags import get_tag
+from hyperloop.core.wagons import wagon_state
+from hyperloop.db.models import (
+    Dataset,
+    PackageTag,
+    Target,
+    TrainComment,
+    TrainRun,
+    Wagon,
+    WagonDataset,
+    WagonTest,
+    train_run_wagons,
+    wagon_dependencies,
+)
+
+OBJECT = "train_run"
+MEMORY_WARNING = "memory"
+
+
+# ---------------------------------------------------------------- compatibility
+
+
+def possible_tags(s: Session, row: WagonDataset) -> list[PackageTag]:
+    """Tags this enabling may run with, newest first (fixed: one; or newer / future PR:
+    every available tag from the first acceptable one on)."""
+    index = _TagIndex(s)
+    ids = index.possible(row)
+    return sorted((index.by_id[t] for t in ids), key=lambda t: (t.released_at, t.id), reverse=True)
+
+
+def _dependency_closure(wagon: Wagon) -> list[Wagon]:
+    out: dict[int, Wagon] = {}
+    todo = list(wagon.dependencies)
+    while todo:
+        dep = todo.pop()
+        if dep.id not in out:
+            out[dep.id] = dep
+            todo.extend(dep.dependencies)
+    return [out[k] for k in sorted(out)]
+
+
+@dataclass
+class Candidate:
+    wagon_id: int
+    compatible: bool
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CompatibilityReport:
+    """Which enabled wagons can join the selection, and the tag the train would use."""
+
+    tag_id: int | None
+    candidates: list[Candidate]
+
+    def compatible_ids(self) -> list[int]:
+        return [c.wagon_id for c in self.candidates if c.compatible]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "tag_id": self.tag_id,
+            "candidates": [
+                {"wagon_id": c.wagon_id, "compatible": c.compatible, "reasons": list(c.reasons)}
+                for c in self.candidates
+            ],
+        }
+
+
+def held_wagon_ids(s: Session, dataset_id: int) -> set[int]:
+    """Wagons already in a composed (not yet submitted or decomposed) train of the dataset."""
+    stmt = (
+        select(train_run_wagons.c.wagon_id)
+        .join(TrainRun, TrainRun.id == train_run_wagons.c.train_run_id)
+        .where(TrainRun.dataset_id == dataset_id, TrainRun.state.in_(TRAIN_HOLDS_WAGONS))
+    )
+    return set(s.scalars(stmt))
+
+
+def _enablings(s: Session, dataset_id: int) -> dict[int, WagonDataset]:
+    stmt = select(WagonDataset).where(
+        WagonDataset.dataset_id == dataset_id, WagonDataset.enabled.is_(True)
+    )
+    return {r.wagon_id: r for r in s.scalars(stmt)}
+
+
+def _dep_configs(wagons: Iterable[Wagon]) -> dict[str, dict[str, Any]]:
+    """workflow -> {config key: dependency wagon name} over every dependency."""
+    out: dict[str, dict[str, Any]] = {}
+    for w in wagons:
+        for dep in _dependency_closure(w):
+            key = repr(sorted((t, sorted(p.items())) for t, p in dep.base_config.items()))
+            out.setdefault(dep.workflow, {}).setdefault(key, dep.name)
+    return out
+
+
+class _TagIndex:
+    """Every available tag, loaded once, to resolve tag policies without more queries."""
+
+    def __init__(self, s: Session) -> None:
+        stmt = select(PackageTag).order_by(PackageTag.released_at, PackageTag.id)
+        self.all = list(s.scalars(stmt))
+        self.by_id = {t.id: t for t in self.all}
+        self.available = [t for t in self.all if t.available]
+
+    def _from(self, first: PackageTag) -> set[int]:
+        key = (first.released_at, first.id)
+        return {
+            t.id for t in self.available if t.name == first.name and (t.released_at, t.id) >= key
+        }
+
+    def possible(self, row: WagonDataset) -> set[int]:
+        if row.tag_policy is TagPolicy.FIXED:
+            return {row.tag_id} if row.tag_id in self.by_id else set()
+        if row.tag_id is not None and row.tag_id in self.by_id:
+            return self._from(self.by_id[row.tag_id])
+        if row.tag_policy is TagPolicy.LATEST:
+            return {self.available[-1].id} if self.available else set()
+        pr = str(row.pull_request or "")
+        first = next((t for t in self.available if pr in (t.pull_requests or [])), None)
+        return self._from(first) if first is not None else set()
+
+
+def _current_tests(s: Session, dataset_id: int) -> dict[int, WagonTest]:
+    stmt = (
+        select(WagonTest)
+        .options(load_only(WagonTest.id, WagonTest.wagon_id, WagonTest.status))
+        .where(WagonTest.dataset_id == dataset_id, WagonTest.superseded.is_(False))
+    )
+    out: dict[int, WagonTest] = {}
+    for test in s.scalars(stmt):
+        if test.wagon_id not in out or test.id > out[test.wagon_id].id:
+            out[test.wagon_id] = test
+    return out
+
+
+def _dependency_map(s: Session, wagon_ids: Iterable[int]) -> dict[int, list[Wagon]]:
+    """wagon id -> every (transitive) dependency, with two queries per dependency level."""
+    edges: dict[int, set[int]] = {}
+    frontier = set(wagon_ids)
+    while frontier:
+        rows = s.execute(
+            select(wagon_dependencies.c.wagon_id, wagon_dependencies.c.depends_on_id).where(
+                wagon_dependencies.c.wagon_id.in_(frontier)
+            )
+        ).all()
+        for wid in frontier:
+            edges.setdefault(wid, set())
+        for wid, dep in rows:
+            edges[wid].add(dep)
+        frontier = {dep for _, dep in rows} - set(edges)
+    needed = {d for deps in edges.values() for d in deps}
+    loaded = {w.id: w for w in s.scalars(select(Wagon).where(Wagon.id.in_(needed)))}
+    out: dict[int, list[Wagon]] = {}
+    for wid in wagon_ids:
+        seen: set[int] = set()
+        todo = list(edges.get(wid, ()))
+        while todo:
+            d = todo.pop()
+            if d not in seen:
+                seen.add(d)
+                todo.extend(edges.get(d, ()))
+        out[wid] = [loaded[d] for d in sorted(seen) if d in loaded]
+    return out
+
+
+def _config_key(wagon: Wagon) -> str:
+    return repr(sorted((t, sorted(p.items())) for t, p in wagon.base_config.items()))
+
+
+def _dep_configs_of(deps: Iterable[Wagon]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for dep in deps:
+        out.setdefault(dep.workflow, {}).setdefault(_config_key(dep), dep.name)
+    return out
+
+
+def compatible_wagons(
+    s: Session,
+    dataset_id: int,
+    selected: Iterable[int],
+    *,
+    enabled_since: datetime | None = None,
+) -> CompatibilityReport:
+    """Mark every enabled wagon of the dataset as compatible with the selection or not
+    (test done/warning, not in another train, a common tag, no conflicting dependencies).
+    A fixed number of queries whatever the number of wagons."""
+    rows = _enablings(s, dataset_id)
+    held = held_wagon_ids(s, dataset_id)
+    tests = _current_tests(s, dataset_id)
+    index = _TagIndex(s)
+    deps = _dependency_map(s, list(rows))
+    selected = [w for w in selected if w in rows]
+    common: set[int] | None = None
+    for wid in selected:
+        tags = index.possible(rows[wid])
+        common = tags if common is None else common & tags
+    base_deps = _dep_configs_of(d for wid in selected for d in deps[wid])
+    candidates = []
+    for wid, row in sorted(rows.items()):
+        if enabled_since is not None and row.enabled_at < enabled_since and wid not in selected:
+            continue  # the composition view shows recent enablings unless asked for all
+        reasons = []
+        test = tests.get(wid)
+        if test is None or test.status not in TEST_SUBMITTABLE:
+            reasons.append(f"test is {test.status.value if test else 'missing'}")
+        if wid in held:
+            reasons.append("already in a composed train")
+        tags = index.possible(row)
+        if not tags:
+            reasons.append("no released tag satisfies its tag policy")
+        elif common is not None and not (tags & common):
+            reasons.append("no common package tag with the selection")
+        if wid not in selected:
+            for wf, keys in _dep_configs_of(deps[wid]).items():
+                if wf in base_deps and set(keys) - set(base_deps[wf]):
+                    reasons.append(f"dependency {wf!r} configured differently")
+        candidates.append(Candidate(wid, not reasons, reasons))
+    tag_id = None
+    if common:
+        tag_id = max(common, key=lambda t: (index.by_id[t].released_at, t))
+    return CompatibilityReport(tag_id, candidates)
+
+
+# ---------------------------------------------------------------- composition
+
+
+def _wagon_snapshot(s: Session, wagon: Wagon, dataset_id: int) -> dict[str, Any]:
+    test = current_test(s, wagon.id, dataset_id)
+    snap = wagon_state(wagon)
+    snap.update(
+        wagon_id=wagon.id,
+        version=wagon.version,
+        pwg=wagon.analysis.pwg,
+        analysis_name=wagon.analysis.name,
+        test_id=test.id if test else None,
+        test_status=test.status.value if test else None,
+        test_warnings=copy.deepcopy(test.warnings) if test else [],
+        heavy=is_heavy(test.metrics) if test else False,
+        dependency_snapshots=[
+            {"wagon_id": d.id, "version": d.version, **wagon_state(d)}
+            for d in _dependency_closure(wagon)
+        ],
+    )
+    return snap
+
+
+def train_state(train: TrainRun) -> dict[str, Any]:
+    """What identifies a train for comparison: wagons+configs, tag, target, dataset, type."""
+    return {
+        "tag_id": train.tag_id,
+        "target_id": train.target_id,
+        "train_type": train.train_type.value,
+        "slow": train.slow,
+        "auto_submit": train.auto_submit,
+        "wagons": {
+            str(w["wagon_id"]): {
+                k: v for k, v in w.items() if k not in ("test_id", "test_status", "test_warnings")
+            }
+            for w in train.wagons_snapshot
+        },
+        "dataset": train.dataset_snapshot,
+    }
+
+
+def _dataset_snapshot(s: Session, ds: Dataset) -> dict[str, Any]:
+    return {"id": ds.id, "version": ds.version, **dataset_state(ds), "runs": runs_of(s, ds.id)}
+
+
+def _link_wagons(s: Session, train: TrainRun) -> None:
+    """Index rows (train, wagon, analysis, heavy) for quota and "held wagons" queries."""
+    ids = [w["wagon_id"] for w in train.wagons_snapshot]
+    present = set(s.scalars(select(Wagon.id).where(Wagon.id.in_(ids))))
+    rows = [
+        {
+            "train_run_id": train.id,
+            "wagon_id": w["wagon_id"] if w["wagon_id"] in present else None,
+            "analysis_id": w["analysis_id"],
+            "heavy": bool(w.get("heavy")),
+        }
+        for w in train.wagons_snapshot
+    ]
+    if rows:
+        s.execute(train_run_wagons.insert(), rows)
+
+
+def _check_type(train_type: TrainType, wagons: list[Wagon]) -> None:
+    derived = [w for w in wagons if w.derived_tables]
+    if train_type is TrainType.ANALYSIS:
+        return
+    if not derived:
+        raise ValidationError(f"a {train_type.value} train needs wagons with derived data")
+    if train_type is TrainType.LINKED_DERIVED and len(derived) > 1:
+        raise ValidationError("linked derived-data wagons run alone: select only one")
+    if train_type is TrainType.SLIM_DERIVED:
+        not_ready = [w.name for w in derived if not w.slim_ready]
+        if not_ready:
+            raise ValidationError(f"wagons not ready for slim derived data: {not_ready}")
+
+
+def compose_train(
+    s: Session,
+    actor: Actor | None,
+    dataset_id: int,
+    wagon_ids: Iterable[int],
+    *,
+    target_id: int,
+    train_type: TrainType | str = TrainType.ANALYSIS,
+    tag_id: int | None = None,
+    slow: bool = False,
+    auto_submit: bool = False,
+    check_slots: bool = True,
+) -> TrainRun:
+    """Freeze the selected wagons (configurations, dependencies, tests), the dataset and the
+    tag into a new train run. ``actor=None``: the automatic composition of the scheduler."""
+    if actor is not None:
+        require(actor, Action.TRAIN_OPERATE)
+    ds = get_or_404(s, Dataset, dataset_id, "dataset")
+    target = get_or_404(s, Target, target_id, "target")
+    ids = sorted(set(wagon_ids))
+    if not ids:
+        raise ValidationError("select at least one wagon")
+    report = compatible_wagons(s, ds.id, ids)
+    by_id = {c.wagon_id: c for c in report.candidates}
+    problems = {}
+    for wid in ids:
+        cand = by_id.get(wid)
+        if cand is None:
+            problems[wid] = ["not enabled on this dataset"]
+        elif cand.reasons:
+            problems[wid] = cand.reasons
+    if problems:
+        first = next(iter(problems.items()))
+        raise ValidationError(
+            f"wagon {first[0]} cannot be composed: {'; '.join(first[1])}",
+            {"wagons": {str(k): v for k, v in problems.items()}},
+        )
+    if tag_id is None:
+        tag_id = report.tag_id
+    elif report.tag_id is None or tag_id not in _common_tags(s, ds.id, ids):
+        raise ValidationError(f"package tag {tag_id} is not possible for every selected wagon")
+    if tag_id is None:
+        raise ValidationError("the selected wagons have no common package tag")
+    wagons = [get_or_404(s, Wagon, w, "wagon") for w in ids]
+    clashes = {
+        wf: sorted(keys.values()) for wf, keys in _dep_configs(wagons).items() if len(keys) > 1
+    }
+    if clashes:
+        wf, names = next(iter(clashes.items()))
+        raise ValidationError(
+            f"dependencies {names} run workflow {wf!r} with different configurations: they "
+            "cannot share a train",
+            {"conflicts": clashes},
+        )
+    train_type = TrainType(train_type)
+    _check_type(train_type, wagons)
+    snapshot = [_wagon_snapshot(s, w, ds.id) for w in wagons]
+    if check_slots:
+        for aid, n in slots_of(snapshot, target.cores).items():
+            used, allowed = analysis_slots(s, aid, ds.id)
+            if used + n > allowed:
+                raise ValidationError(
+                    f"analysis {aid} would use {used + n} of its {allowed} train slots this "
+                    f"week on dataset {ds.name!r}",
+                    {"analysis_id": aid, "used": used, "needed": n, "allowed": allowed},
+                )
+    train = TrainRun(
+        dataset_id=ds.id,
+        tag_id=tag_id,
+        target_id=target.id,
+        train_type=train_type,
+        slow=slow,
+        auto_submit=auto_submit,
+        state=TrainState.COMPOSED,
+        wagons_snapshot=snapshot,
+        dataset_snapshot=_dataset_snapshot(s, ds),
+        composed_by_id=actor.user.id if actor else None,
+    )
+    s.add(train)
+    s.flush()
+    _link_wagons(s, train)
+    history.record(s, actor, OBJECT, train.id, "create", train_state(train))
+    s.flush()
+    return train
+
+
+def _common_tags(s: Session, dataset_id: int, ids: list[int]) -> set[int]:
+    rows = _enablings(s, dataset_id)
+    index = _TagIndex(s)
+    common: set[int] | None = None
+    for wid in ids:
+        tags = index.possible(rows[wid]) if wid in rows else set()
+        common = tags if common is None else common & tags
+    return common or set()
+
+
+def get_train(s: Session, train_id: int) -> TrainRun:
+    return get_or_404(s, TrainRun, train_id, "train run")
+
+
+def start_test(s: Session, train_id: int) -> TrainRun:
+    train = get_train(s, train_id)
+    transition(train, TrainState.TESTING, actor=None, reason="train test started")
+    s.flush()
+    return train
+
+
+def finish_test(
+    s: Session,
+    train_id: int,
+    status: TestStatus | str,
+    *,
+    metrics: dict[str, Any] | None = None,
+    warnings: list[dict[str, Any]] | None = None,
+) -> TrainRun:
+    """Record the train test; automatic submission submits after a ``done`` test."""
+    train = get_train(s, train_id)
+    status = TestStatus(status)
+    to = {
+        TestStatus.DONE: TrainState.TEST_DONE,
+        TestStatus.WARNING: TrainState.TEST_WARNING,
+        TestStatus.FAILED: TrainState.TEST_FAILED,
+    }.get(status)
+    if to is None:
+        raise ValidationError(f"a finished train test is done, warning or failed, not {status}")
+    train.test_metrics, train.test_warnings = metrics or {}, warnings or []
+    transition(train, to, actor=None, reason="train test finished")
+    if to is TrainState.TEST_DONE and train.auto_submit:
+        _submit(s, None, train, reason="automatic submission after a done test")
+    s.flush()
+    return train
+
+
+def _submit(s: Session, actor: Actor | None, train: TrainRun, reason: str = "") -> None:
+    transition(train, TrainState.SUBMITTED, actor=actor, reason=reason)
+    # after submission the wagons are disabled on that dataset
+    ids = [w["wagon_id"] for w in train.wagons_snapshot]
+    for row in s.scalars(
+        select(WagonDataset).where(
+            WagonDataset.dataset_id == train.dataset_id, WagonDataset.wagon_id.in_(ids)
+        )
+    ):
+        row.enabled, row.disabled_reason = False, f"submitted in train run {train.id}"
+
+
+def submit_train(s: Session, actor: Actor, train_id: int) -> TrainRun:
+    """Operators submit a train whose test is done/warning (or an approved long train)."""
+    require(actor, Action.TRAIN_OPERATE)
+    train = get_train(s, train_id)
+    _submit(s, actor, train)
+    s.flush()
+    return train
+
+
+def decompose_train(s: Session, actor: Actor, train_id: int) -> TrainRun:
+    """Free the wagons of a not yet submitted train for another train."""
+    require(actor, Action.TRAIN_OPERATE)
+    train = get_train(s, train_id)
+    transition(train, TrainState.DECOMPOSED, actor=actor, reason="decomposed")
+    s.flush()
+    return train
+
+
+def kill_train(s: Session, actor: Actor, train_id: int, reason: str = "") -> TrainRun:
+    require(actor, Action.TRAIN_OPERATE)
+    train = get_train(s, train_id)
+    transition(train, TrainState.KILLED, actor=actor, reason=reason or "killed")
+    s.flush()
+    return train
+
+
+def close_train(s: Session, actor: Actor, train_id: int, reason: str = "") -> TrainRun:
+    require(actor, Action.TRAIN_OPERATE)
+    train = get_train(s, train_id)
+    transition(train, TrainState.CLOSED, actor=actor, reason=reason or "closed")
+    s.flush()
+    return train
+
+
+def clone_train(
+    s: Session,
+    actor: Actor,
+    train_id: int,
+    *,
+    tag_id: int | None = None,
+    target_id: int | None = None,
+    slow: bool | None = None,
+    train_type: TrainType | str | None = None,
+    auto_submit: bool | None = None,
+) -> TrainRun:
+    """Same wagons at the same timestamps (configurations from the snapshot), the current
+    dataset configuration; tag, target, slow, derived type and auto submission may change."""
+    require(actor, Action.TRAIN_OPERATE)
+    old = get_train(s, train_id)
+    ds = get_or_404(s, Dataset, old.dataset_id, "dataset")
+    if tag_id is not None:
+        get_tag(s, tag_id)
+    target = get_or_404(s, Target, target_id or old.target_id, "target")
+    train = TrainRun(
+        dataset_id=ds.id,
+        tag_id=tag_id or old.tag_id,
+        target_id=target.id,
+        train_type=TrainType(train_type) if train_type else old.train_type,
+        slow=old.slow if slow is None else slow,
+        auto_submit=old.auto_submit if auto_submit is None else auto_submit,
+        state=TrainState.COMPOSED,
+        wagons_snapshot=copy.deepcopy(old.wagons_snapshot),
+        dataset_snapshot=_dataset_snapshot(s, ds),
+        parent_id=old.id,
+        composed_by_id=actor.user.id,
+    )
+    s.add(train)
+    s.flush()
+    _link_wagons(s, train)
+    history.record(
+        s,
+        actor,
+        OBJECT,
+        train.id,
+        "create",
+        train_state(train),
+        reason=f"cloned from train run {old.id}",
+    )
+    s.flush()
+    return train
+
+
+def compare_trains(a: TrainRun, b: TrainRun) -> list[history.Change]:
+    """Differences of two train runs (wagons, configurations, tag, target, dataset)."""
+    return history.diff(train_state(a), train_state(b))
+
+
+def create_target(
+    s: Session,
+    actor: Actor | None,
+    *,
+    name: str,
+    cores: int = 1,
+    memory_limit_mb: int = 4000,
+    engine: str = "local",
+    description: str = "",
+) -> Target:
+    """A place trains run (cores per job, memory limit); operators/admins."""
+    if actor is not None:
+        require(actor, Action.TARGET_MANAGE)
+    if cores < 1 or memory_limit_mb < 1:
+        raise ValidationError("a target needs at least 1 core and a positive memory limit")
+    if s.scalars(select(Target.id).where(Target.name == name)).first() is not None:
+        raise Conflict(f"target {name!r} already exists")
+    target = Target(
+        name=name,
+        cores=cores,
+        memory_limit_mb=memory_limit_mb,
+        engine=engine,
+        description=description,
+    )
+    s.add(target)
+    s.flush()
+    return target
+
+
+def expected_cpu_hours_of(metrics: dict[str, Any]) -> float | None:
+    """Expected CPU hours of the full dataset from a train test's metrics: a flat
+    ``expected_cpu_hours`` or ``core.assessment.Expected.to_json()`` under ``expected``."""
+    if metrics.get("expected_cpu_hours") is not None:
+        return float(metrics["expected_cpu_hours"])
+    expected = metrics.get("expected") or {}
+    if expected.get("cpu_seconds") is not None:
+        return float(expected["cpu_seconds"]) / 3600.0
+    return None
+
+
+def _has_memory_warning(train: TrainRun) -> bool:
+    # "memory", "memory-two-core", "memory-growth" (core.assessment codes)
+    return any(str(w.get("code", "")).startswith(MEMORY_WARNING) for w in train.test_warnings or [])
+
+
+def request_long_train(s: Session, actor: Actor, short_train_id: int) -> TrainRun:
+    """Staged submission: after a train is done on a short dataset, a member of an analysis
+    in it requests the same train on the big dataset (needs approval)."""
+    short = get_train(s, short_train_id)
+    require(actor, Action.REQUEST_LONG_TRAIN, short)
+    ds = get_or_404(s, Dataset, short.dataset_id, "dataset")
+    if ds.parent_id is None:
+        raise ValidationError(f"dataset {ds.name!r} is not a short dataset")
+    if short.state is not TrainState.DONE:
+        raise ValidationError(
+            f"train run {short.id} is {short.state.value}; a long train can "
+            "be requested once it is done"
+        )
+    big = get_or_404(s, Dataset, ds.parent_id, "dataset")
+    train = TrainRun(
+        dataset_id=big.id,
+        tag_id=short.tag_id,
+        target_id=short.target_id,
+        train_type=short.train_type,
+        slow=short.slow,
+        auto_submit=False,
+        state=TrainState.LONG_TRAIN_REQUESTED,
+        wagons_snapshot=copy.deepcopy(short.wagons_snapshot),
+        dataset_snapshot=_dataset_snapshot(s, big),
+        parent_id=short.id,
+        requested_by_id=actor.user.id,
+        composed_by_id=actor.user.id,
+        test_metrics=copy.deepcopy(short.test_metrics),
+        test_warnings=copy.deepcopy(short.test_warnings),
+    )
+    s.add(train)
+    s.flush()
+    _link_wagons(s, train)
+    history.record(
+        s,
+        actor,
+        OBJECT,
+        train.id,
+        "create",
+        train_state(train),
+        reason=f"long train requested from train run {short.id}",
+    )
+    s.flush()
+    return train
+
+
+def approve_long_train(
+    s: Session, actor: Actor, train_id: int, *, expected_cpu_hours: float | None = None
+) -> TrainRun:
+    """A PWG convener (or operator/admin) approves; it is submitted automatically when the
+    test had no memory warning and the expected CPU is within the dataset limit."""
+    train = get_train(s, train_id)
+    require(actor, Action.APPROVE_LONG_TRAIN, train)
+    transition(train, TrainState.LONG_TRAIN_APPROVED, actor=actor, reason="long train approved")
+    train.approved_by_id = actor.user.id
+    ds = get_or_404(s, Dataset, train.dataset_id, "dataset")
+    cpu = expected_cpu_hours
+    if cpu is None:
+        cpu = expected_cpu_hours_of(train.test_metrics or {})
+    within = ds.cpu_limit_hours is None or (cpu is not None and cpu <= ds.cpu_limit_hours)
+    if within and not _has_memory_warning(train):
+        _submit(s, actor, train, reason="automatic submission after approval")
+    s.flush()
+    return train
+
+
+def add_comment(s: Session, actor: Actor, train_id: int, text: str) -> TrainComment:
+    train = get_train(s, train_id)
+    require(actor, Action.COMMENT, train)
+    if not text.strip():
+        raise ValidationError("empty comment")
+    comment = TrainComment(train_run_id=train.id, user_id=actor.user.id, text=text.strip())
+    s.add(comment)
+    s.flush()
+    return comment

@@ -1,0 +1,1 @@
+"""Alembic migrations of the Hyperloop database (shipped in the package)."""

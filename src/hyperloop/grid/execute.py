@@ -1,0 +1,588 @@
+"""Run ONE job attempt: ``hyperloop run-train`` in a child process with the target's limits.
+
+The attempt claims its own folder ``<train_dir>/<job_id>/attempt-<n>/`` (created
+exclusively: a folder that already exists belongs to an attempt that started on a worker
+that was lost, so this call records ``lost`` and runs nothing). It writes the job's
+``full_config.json`` and ``input_data.txt`` there, runs the child in its own process group,
+watches the PSS of the child's whole process tree and its wall time, and kills the tree
+when a limit is passed. The result is an ``AttemptRecord`` (plain data): an attempt's
+outputs count only when ``state == "done"``, i.e. after validation. Nothing is written
+outside the attempt folder (SPEC invariants 1-2).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from hyperloop.grid.splitting import JobSpec
+from hyperloop.grid.targets import Target
+
+#: error kinds of a failed attempt (SPEC §3 job states, plus ``input`` and ``system``)
+ERROR_KINDS = ("execution", "input", "validation", "memory", "expired", "lost", "system")
+
+READER = "internal-dpl-aod-reader"
+_FRAME_RE = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
+_EXC_RE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Failure|Exit|Interrupt)\w*)(?::|$)")
+
+
+@dataclass
+class AttemptRecord:
+    """What one attempt did; the scheduler maps it to the database (plain data, JSON-able)."""
+
+    job_id: str
+    run: int
+    attempt: int
+    target: str
+    state: str  # "done" or "error"
+    error_kind: str = ""  # one of ERROR_KINDS when state == "error"
+    message: str = ""
+    signature: str = ""  # exception type + place, for grouping errors
+    traceback: str = ""
+    exit_code: int | None = None
+    reason: str = ""  # why this attempt was submitted (first, retry after ..., operator)
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+    max_pss_bytes: int = 0
+    bytes_read: int = 0
+    files: list[str] = field(default_factory=list)  # input files of the job
+    failed_files: list[str] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)  # kind -> path (validated only)
+    folder: str = ""
+    host: str = ""
+    worker: str = ""
+    started_at: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "done"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> AttemptRecord:
+        return cls(**raw)
+
+
+def attempt_folder(train_dir: str | os.PathLike, job_id: str, attempt: int) -> Path:
+    return Path(train_dir) / job_id / f"attempt-{attempt}"
+
+
+def _worker_address() -> str:
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        return ""
+
+
+def _set_pdeathsig() -> None:
+    """Supervisor side: get SIGTERM when the parent (the worker) dies (Linux only)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children from ``/proc/<pid>/task/*/children`` (cheap); psutil as a fallback."""
+    out: list[int] = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                out += [int(c) for c in f.read().split()]
+    except FileNotFoundError:
+        return []
+    except OSError:
+        try:
+            return [c.pid for c in psutil.Process(pid).children()]
+        except psutil.Error:
+            return []
+    return out
+
+
+def tree_pids(pid: int) -> list[int]:
+    """A process and all its descendants."""
+    seen, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        seen.append(p)
+        todo += [c for c in _children(p) if c not in seen]
+    return seen
+
+
+def _pss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return psutil.Process(pid).memory_full_info().pss
+    except (psutil.Error, AttributeError):
+        return 0
+
+
+def tree_pss(pid: int) -> int:
+    """Sum of PSS (bytes) over a process and all its descendants; 0 if it is gone."""
+    return sum(_pss(p) for p in tree_pids(pid))
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process, its process group and every descendant found."""
+    children = tree_pids(pid)[1:]
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    for child in children:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(child, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def signature_from_traceback(tb: str, exc_type: str = "") -> str:
+    """``ExcType at file.py:function`` from the innermost frame of a Python traceback."""
+    frames = _FRAME_RE.findall(tb)
+    if not exc_type:
+        for line in reversed(tb.strip().splitlines()):
+            m = _EXC_RE.match(line.strip())
+            if m:
+                exc_type = m.group(1).rsplit(".", 1)[-1]
+                break
+    place = ""
+    if frames:
+        path, _line, func = frames[-1]
+        place = f"{Path(path).name}:{func}"
+    return f"{exc_type or 'Error'} at {place}" if place else (exc_type or "Error")
+
+
+def _tail(path: Path, lines: int = 60) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def run_command(
+    config_path: Path, input_path: Path, out: Path, target: Target, package_dir: str | None
+) -> list[str]:
+    """The child's command line: the same ``hyperloop run-train`` a user runs locally,
+    under the supervisor that takes the job's process group down if the worker dies."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "hyperloop.grid.supervise",
+        "--",
+        sys.executable,
+        "-m",
+        "hyperloop",
+        "run-train",
+        str(config_path),
+        "--input",
+        str(input_path),
+        "--out",
+        str(out),
+        "--cores",
+        str(target.cores),
+    ]
+    if package_dir:
+        cmd += ["--package", str(package_dir)]
+    return cmd
+
+
+def execute_attempt(
+    job: JobSpec,
+    full_config: dict[str, Any],
+    target: Target,
+    train_dir: str | os.PathLike,
+    attempt: int,
+    *,
+    package_dir: str | os.PathLike | None = None,
+    expected_tasks: list[str] | None = None,
+    reason: str = "",
+    poll_interval: float = 0.1,
+) -> AttemptRecord:
+    """Run one attempt of ``job`` on ``target``; see the module doc. Never raises for job errors."""
+    folder = attempt_folder(train_dir, job.job_id, attempt)
+    rec = AttemptRecord(
+        job_id=job.job_id,
+        run=job.run,
+        attempt=attempt,
+        target=target.name,
+        state="error",
+        reason=reason,
+        files=list(job.files),
+        folder=str(folder),
+        host=socket.gethostname(),
+        worker=_worker_address(),
+        started_at=time.time(),
+    )
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        rec.error_kind = "lost"
+        rec.message = (
+            f"attempt folder {folder} already exists: this attempt started before on a worker "
+            "that was lost; its output is discarded and the job resubmitted"
+        )
+        rec.signature = "LostWorker"
+        return rec
+    _write_json(
+        folder / "attempt.json",
+        {
+            "job": job.to_dict(),
+            "attempt": attempt,
+            "target": target.to_dict(),
+            "reason": reason,
+            "host": rec.host,
+            "worker": rec.worker,
+            "started_at": rec.started_at,
+        },
+    )
+    config = dict(full_config)
+    config["cpu_cores"] = target.cores
+    config_path = folder / "full_config.json"
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
+    input_path = folder / "input_data.txt"
+    input_path.write_text("".join(f"{f}\n" for f in job.files))
+    cmd = run_command(
+        config_path, input_path, folder, target, str(package_dir) if package_dir else None
+    )
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(target.cores)
+    console = folder / "console.log"
+    killed = ""
+    t0 = time.monotonic()
+    with console.open("wb") as out:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=folder,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_set_pdeathsig,  # noqa: PLW1509 - only calls prctl
+        )
+        status, usage = 0, None
+        try:
+            while True:
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    break
+                pss = tree_pss(proc.pid)
+                rec.max_pss_bytes = max(rec.max_pss_bytes, pss)
+                elapsed = time.monotonic() - t0
+                if pss > target.memory_limit_bytes:
+                    killed = "memory"
+                elif elapsed > target.wall_time_limit_s:
+                    killed = "expired"
+                if killed:
+                    kill_tree(proc.pid)
+                    _pid, status, usage = os.wait4(proc.pid, 0)
+                    break
+                # poll fast at first (short jobs, early spikes), then every 4 intervals
+                time.sleep(poll_interval if elapsed < 5 else 4 * poll_interval)
+        except BaseException:
+            kill_tree(proc.pid)
+            with contextlib.suppress(ChildProcessError):
+                os.wait4(proc.pid, 0)
+            proc.returncode = -9
+            raise
+        code = os.waitstatus_to_exitcode(status)
+        proc.returncode = code  # reaped by wait4; keeps Popen from warning
+    rec.wall_s = time.monotonic() - t0
+    rec.exit_code = code
+    if usage is not None:
+        rec.cpu_s = usage.ru_utime + usage.ru_stime
+    _interpret(rec, folder, job, config, target, code, killed, expected_tasks)
+    _write_json(folder / "record.json", rec.to_dict())  # the verdict, for a restarted scheduler
+    return rec
+
+
+def _write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (temp file + rename) so a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def _interpret(
+    rec: AttemptRecord,
+    folder: Path,
+    job: JobSpec,
+    config: dict[str, Any],
+    target: Target,
+    code: int,
+    killed: str,
+    expected_tasks: list[str] | None,
+) -> None:
+    """Map how the child ended (limits, exit code, run_report.json) to state and error kind."""
+    console = folder / "console.log"
+    report = _load_report(folder)
+    if report is not None:
+        rec.bytes_read = int(
+            sum(d.get("bytes_compressed", 0) for d in report.get("devices", {}).values())
+        )
+        rec.failed_files = [f["file"] for f in report.get("files", []) if not f.get("ok", True)]
+    if killed == "memory":
+        rec.error_kind = "memory"
+        rec.message = (
+            f"killed: PSS of the job's processes reached {rec.max_pss_bytes / 1e6:.0f} MB, above "
+            f"the memory limit of target {target.name} ({target.memory_limit_bytes / 1e6:.0f} MB)"
+        )
+        rec.signature = "MemoryLimitExceeded"
+    elif killed == "expired":
+        rec.error_kind = "expired"
+        rec.message = (
+            f"killed: still running after {target.wall_time_limit_s:g} s, the wall-time limit "
+            f"of target {target.name}"
+        )
+        rec.signature = "WallTimeExceeded"
+    elif code == 0:
+        _validate(rec, folder, job, report, config, expected_tasks)
+    elif code == 1 and report is not None and report.get("failed_files"):
+        _input_error(rec, report)
+    elif code == 3 and report is not None and report.get("task_failure"):
+        tf = report["task_failure"]
+        rec.error_kind = "execution"
+        rec.message = f"task {tf['task']} failed on {tf['file']} {tf['dataframe']}: {tf['error']}"
+        rec.traceback = tf.get("traceback", "")
+        rec.signature = signature_from_traceback(rec.traceback, tf["error"].split(":")[0])
+    else:
+        rec.error_kind = "execution"
+        sig = -code if code < 0 else code - 128 if code > 128 else 0
+        how = f"killed by signal {_signame(sig)}" if sig else f"ended with exit code {code}"
+        tail = _tail(console)
+        rec.message = f"run-train {how}" + (f": {tail.splitlines()[-1]}" if tail else "")
+        rec.traceback = tail
+        rec.signature = signature_from_traceback(tail) if "Traceback" in tail else f"ExitCode{code}"
+
+
+def processes_in(folder: str | os.PathLike) -> list[int]:
+    """Ids of processes on this host whose working directory is ``folder`` (attempt children)."""
+    target = Path(folder).resolve()
+    pids = []
+    for p in psutil.process_iter():
+        try:
+            if Path(p.cwd()) == target:
+                pids.append(p.pid)
+        except (psutil.Error, OSError):
+            continue
+    return pids
+
+
+def inspect_attempt(
+    job: JobSpec,
+    full_config: dict[str, Any],
+    target: Target,
+    train_dir: str | os.PathLike,
+    attempt: int,
+    *,
+    expected_tasks: list[str] | None = None,
+) -> AttemptRecord:
+    """Judge an attempt folder left by a previous engine/scheduler life, without running it.
+
+    For reconciliation after a restart: the attempt's own verdict (``record.json``) if it
+    finished; else a finished run (``run_report.json``) validated like a fresh one; else
+    ``lost``. Refuses while a process still runs in the folder (not final yet).
+    ``target`` is used only when the folder does not say which target the attempt had.
+    """
+    folder = attempt_folder(train_dir, job.job_id, attempt)
+    running = processes_in(folder)
+    if running:
+        raise RuntimeError(f"attempt folder {folder} still has running processes {running}")
+    try:
+        return AttemptRecord.from_dict(_read_json(folder / "record.json"))
+    except (OSError, ValueError, TypeError):
+        pass
+    try:
+        meta = _read_json(folder / "attempt.json")
+        target = Target(**meta["target"])
+    except (OSError, ValueError, TypeError, KeyError):
+        meta = {}
+    rec = AttemptRecord(
+        job_id=job.job_id,
+        run=job.run,
+        attempt=attempt,
+        target=target.name,
+        state="error",
+        files=list(job.files),
+        folder=str(folder),
+        host=meta.get("host", socket.gethostname()),
+        worker=meta.get("worker", ""),
+        started_at=float(meta.get("started_at", 0.0)),
+        reason=meta.get("reason", ""),
+    )
+    report = _load_report(folder) if folder.is_dir() else None
+    if report is None:
+        rec.error_kind, rec.signature = "lost", "LostWorker"
+        rec.message = (
+            f"attempt {attempt} of job {job.job_id} was interrupted ({folder} has no run report)"
+        )
+        return rec
+    rec.exit_code = int(report.get("exit_code", -1))
+    rec.wall_s = float(report.get("wall", 0.0))
+    config = dict(full_config)
+    config["cpu_cores"] = target.cores
+    _interpret(rec, folder, job, config, target, rec.exit_code, "", expected_tasks)
+    return rec
+
+
+def scan_attempts(
+    job: JobSpec,
+    full_config: dict[str, Any],
+    target: Target,
+    train_dir: str | os.PathLike,
+    *,
+    expected_tasks: list[str] | None = None,
+    wait_s: float = 120.0,
+) -> list[AttemptRecord]:
+    """Every attempt folder of a job, judged by ``inspect_attempt`` in attempt order.
+
+    Waits (up to ``wait_s``) for processes still running in a folder — e.g. an attempt
+    whose worker outlived the scheduler — so that its verdict is final.
+    """
+    job_dir = Path(train_dir) / job.job_id
+    numbers = sorted(
+        int(p.name.split("-", 1)[1])
+        for p in (job_dir.iterdir() if job_dir.is_dir() else [])
+        if p.name.startswith("attempt-") and p.name.split("-", 1)[1].isdigit()
+    )
+    out = []
+    for n in numbers:
+        folder = attempt_folder(train_dir, job.job_id, n)
+        deadline = time.monotonic() + wait_s
+        while processes_in(folder) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        out.append(
+            inspect_attempt(job, full_config, target, train_dir, n, expected_tasks=expected_tasks)
+        )
+    return out
+
+
+def _signame(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return str(sig)
+
+
+def _load_report(folder: Path) -> dict[str, Any] | None:
+    try:
+        report = _read_json(folder / "run_report.json")
+    except (OSError, ValueError):
+        return None
+    return report if isinstance(report, dict) else None
+
+
+def _input_error(rec: AttemptRecord, report: dict[str, Any]) -> None:
+    bad = [f for f in report.get("files", []) if not f.get("ok", True)]
+    rec.error_kind = "input"
+    rec.message = "; ".join(f"input file {f['file']} failed: {f['message']}" for f in bad)
+    types = sorted({f.get("error_type") or "Error" for f in bad})
+    rec.signature = f"{'/'.join(types)} at input file"
+    rec.traceback = "\n".join(f"{f['file']}: {f['error_type']}: {f['message']}" for f in bad)
+
+
+def _fail_validation(rec: AttemptRecord, message: str) -> None:
+    rec.state = "error"
+    rec.error_kind = "validation"
+    rec.message = f"output validation failed: {message}"
+    rec.signature = "ValidationError at output"
+    rec.outputs = {}
+
+
+def _validate(
+    rec: AttemptRecord,
+    folder: Path,
+    job: JobSpec,
+    report: dict[str, Any] | None,
+    config: dict[str, Any],
+    expected_tasks: list[str] | None,
+) -> None:
+    """Check every output of a finished attempt; only then do its outputs count."""
+    import uproot
+
+    if report is None:
+        return _fail_validation(rec, f"{folder / 'run_report.json'} missing or not JSON")
+    for name in ("performanceMetrics.json", "metrics_summary.json"):
+        try:
+            _read_json(folder / name)
+        except (OSError, ValueError) as exc:
+            return _fail_validation(rec, f"{folder / name}: {exc}")
+    done = [f["file"] for f in report.get("files", []) if f.get("ok")]
+    if done != list(job.files):
+        missing = sorted(set(job.files) - set(done))
+        return _fail_validation(
+            rec, f"the run processed {len(done)} of {len(job.files)} input files; missing {missing}"
+        )
+    outputs: dict[str, str] = {}
+    for kind, path in report.get("outputs", {}).items():
+        p = Path(path).resolve()
+        if folder.resolve() not in p.parents:
+            return _fail_validation(rec, f"output {p} is outside the attempt folder {folder}")
+        outputs[kind] = str(p)
+    instances = [t["instance"] for t in report.get("plan", {}).get("tasks", [])]
+    results = outputs.get("AnalysisResults")
+    if expected_tasks and not results:
+        return _fail_validation(rec, f"no AnalysisResults.root in {folder}")
+    if results:
+        try:
+            with uproot.open(results) as f:
+                top = set(f.keys(recursive=False, cycle=False))
+                for key in f.keys(recursive=True, cycle=False):
+                    f.classname_of(key)
+        except Exception as exc:
+            return _fail_validation(rec, f"{results} does not open: {type(exc).__name__}: {exc}")
+        wanted = set(expected_tasks or [])
+        if not wanted <= top:
+            return _fail_validation(
+                rec, f"{results} lacks task directories {sorted(wanted - top)} (has {sorted(top)})"
+            )
+        if instances and not top <= set(instances):
+            return _fail_validation(
+                rec, f"{results} has directories {sorted(top - set(instances))} of no task"
+            )
+    derived = report.get("plan", {}).get("derived_tables") if config.get("derived_data") else None
+    if derived:
+        ao2d = outputs.get("AO2D")
+        if not ao2d:
+            return _fail_validation(rec, f"derived data expected but no AO2D file in {folder}")
+        try:
+            with uproot.open(ao2d) as f:
+                dfs = [k for k in f.keys(recursive=False, cycle=False) if k.startswith("DF_")]
+        except Exception as exc:
+            return _fail_validation(rec, f"{ao2d} does not open: {type(exc).__name__}: {exc}")
+        if not dfs:
+            return _fail_validation(rec, f"{ao2d} holds no DF_ dataframes")
+    if not outputs:
+        return _fail_validation(rec, f"the run left no output file in {folder}")
+    rec.state = "done"
+    rec.error_kind = ""
+    rec.outputs = outputs
+    rec.outputs["performanceMetrics"] = str((folder / "performanceMetrics.json").resolve())
+    rec.outputs["metrics_summary"] = str((folder / "metrics_summary.json").resolve())
+    return None

@@ -1,0 +1,72 @@
+"""Profile viewer: the vendored speedscope opening a profile file by URL (``#profileURL=``).
+
+``/profile-viewer?path=`` opens a file under the outputs root; ``?url=`` opens another
+same-origin URL (e.g. a test's profile endpoint); without either, speedscope's own
+file chooser is shown.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from hyperloop.web.deps import DB, OptionalActor, SettingsDep
+from hyperloop.web.errors import ApiError
+from hyperloop.web.pages.files import contained_path, outputs_root
+from hyperloop.web.pages.login import login_redirect
+from hyperloop.web.pages.templating import render
+
+SPEEDSCOPE = "/static/vendor/speedscope/index.html"
+router = APIRouter(include_in_schema=False)
+
+
+def speedscope_src(profile_url: str | None, title: str | None = None) -> str:
+    """The iframe URL that makes speedscope fetch ``profile_url`` (same origin)."""
+    if not profile_url:
+        return SPEEDSCOPE
+    fragment = "profileURL=" + quote(profile_url, safe="")
+    if title:
+        fragment += "&title=" + quote(title, safe="")
+    return f"{SPEEDSCOPE}#{fragment}"
+
+
+def _same_origin(url: str) -> bool:
+    return url.startswith("/") and not url.startswith("//") and "\\" not in url
+
+
+@router.get("/profile-viewer", response_class=HTMLResponse)
+def profile_viewer(
+    request: Request,
+    actor: OptionalActor,
+    db: DB,
+    settings: SettingsDep,
+    path: Annotated[str | None, Query(description="profile file under the outputs root")] = None,
+    url: Annotated[str | None, Query(description="same-origin URL of a profile")] = None,
+) -> Response:
+    if actor is None:
+        return login_redirect(request)
+    error, profile_url, name = None, None, None
+    status = 200
+    try:
+        if path:
+            contained_path(outputs_root(settings), path, what="profile file")
+            profile_url = "/outputs/file?" + urlencode({"path": path})
+            name = path
+        elif url:
+            if not _same_origin(url):
+                raise ApiError(400, "bad_url", f"profile URL {url!r} must be a path on this server")
+            profile_url, name = url, url
+    except ApiError as exc:
+        error, status = exc.message, exc.status
+    return render(
+        request,
+        "pages/profile_viewer.html",
+        {"viewer_src": speedscope_src(profile_url, name), "profile_name": name, "error": error},
+        actor=actor,
+        db=db,
+        title=f"Profile: {name}" if name else "Profile viewer",
+        status_code=status,
+    )

@@ -1,0 +1,101 @@
+"""Jinja2 environment and the layout context every page shares (menu, user, bell count).
+
+Pages call :func:`render`; the menu is data (``MENU``) so the base layout, tests and later
+views agree on the entries and paths of SPEC §6.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+
+from hyperloop import __version__
+from hyperloop.core.actor import Actor
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    """One entry of the top menu: label, path, and the paths that highlight it."""
+
+    label: str
+    path: str
+    prefixes: tuple[str, ...] = ()
+
+    def active(self, path: str) -> bool:
+        if path == self.path:
+            return True
+        return any(path.startswith(p) for p in self.prefixes)
+
+
+MENU: tuple[MenuItem, ...] = (
+    MenuItem("My Analyses", "/", ("/analysis/", "/wagon/", "/wagon-test/")),
+    MenuItem("All Analyses", "/all-analyses"),
+    MenuItem("Dashboard", "/dashboard"),
+    MenuItem("Train Submission", "/train-submission"),
+    MenuItem("Train Runs", "/train-runs", ("/train-run/", "/trains-with-issues")),
+    MenuItem("Datasets", "/datasets", ("/dataset/", "/derived-data", "/staging-status")),
+    MenuItem("DPG Runlists", "/runlists"),
+)
+
+# Status -> (emoji, text alternative). Templates use the `status_icon` macro.
+STATUS_ICONS: dict[str, tuple[str, str]] = {
+    "queued": ("⌛", "queued"),
+    "running": ("⏳", "running"),
+    "done": ("🌟", "done"),
+    "warning": ("❗", "warning"),
+    "failed": ("💣", "failed"),
+}
+
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.globals.update(MENU=MENU, STATUS_ICONS=STATUS_ICONS, hyperloop_version=__version__)
+
+
+def _layout_user(db: Session | None, actor: Actor | None) -> dict[str, Any]:
+    """Who is logged in (and impersonating whom) and the unread-notification count."""
+    if actor is None or db is None:
+        return {"user": None, "impersonator": None, "unread": 0, "can_impersonate": False}
+    from hyperloop.core import notifications, permissions
+    from hyperloop.core.permissions import Action
+
+    unread = notifications.unread_count(db, actor.user)
+    real = actor.impersonator or actor.user
+    return {
+        "user": actor.user,
+        "impersonator": actor.impersonator,
+        "unread": unread,
+        "can_impersonate": permissions.can(real, Action.IMPERSONATE),
+    }
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    actor: Actor | None = None,
+    db: Session | None = None,
+    title: str,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """Render ``template`` inside the base layout; ``title`` names the page (browser tab).
+
+    ``actor`` and ``db`` (the request's session) fill the user menu and the bell count.
+    """
+    settings = request.app.state.settings
+    ctx: dict[str, Any] = {
+        "title": title,
+        "path": request.url.path,
+        "csrf_cookie_name": settings.csrf_cookie_name,
+        **_layout_user(db, actor),
+    }
+    ctx.update(context or {})
+    return templates.TemplateResponse(request, template, ctx, status_code=status_code)

@@ -1,0 +1,109 @@
+"""API test fixtures: the world is seeded once into a SQLite file; each test gets its own
+copy of the file (a fresh database, no state leaks) bound to one shared application."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from tests.api.world import World, seed
+
+from hyperloop.db.session import make_engine
+from hyperloop.settings import load_settings
+from hyperloop.web.app import bind_database, create_app
+
+
+@pytest.fixture(scope="session")
+def template_world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    path = tmp_path_factory.mktemp("template") / "world.db"
+    return seed(f"sqlite:///{path}")
+
+
+def copy_world(template: World, folder: Path) -> World:
+    """A private copy of the seeded database file."""
+    target = folder / "world.db"
+    shutil.copyfile(Path(template.url.removeprefix("sqlite:///")), target)
+    return World(
+        url=f"sqlite:///{target}",
+        tokens=template.tokens,
+        user_ids=template.user_ids,
+        token_ids=template.token_ids,
+        notification_ids=template.notification_ids,
+        ids=template.ids,
+    )
+
+
+@pytest.fixture
+def world(template_world: World, tmp_path: Path) -> World:
+    """A private copy of the seeded database for this test."""
+    return copy_world(template_world, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def shared_app(template_world: World):
+    """One application for the whole session (building it takes ~0.5 s); each test binds
+    it to its own database copy."""
+    return create_app(load_settings(database_url=template_world.url))
+
+
+@pytest.fixture(scope="session")
+def session_client(shared_app) -> Iterator[TestClient]:
+    """One in-process client (one event-loop thread) for the session."""
+    with TestClient(shared_app) as c:
+        yield c
+
+
+@pytest.fixture
+def app(shared_app, world: World):
+    engine = make_engine(world.url)
+    bind_database(shared_app, engine)
+    yield shared_app
+    engine.dispose()
+
+
+class RoleClient:
+    """Sends every request with one role's credentials through the session's client."""
+
+    def __init__(self, client: TestClient, headers: dict[str, str]) -> None:
+        self._client, self.headers = client, headers
+
+    def request(self, method: str, url: str, **kwargs):
+        headers = {**self.headers, **(kwargs.pop("headers", None) or {})}
+        return self._client.request(method, url, headers=headers, **kwargs)
+
+    def get(self, url: str, **kw):
+        return self.request("GET", url, **kw)
+
+    def post(self, url: str, **kw):
+        return self.request("POST", url, **kw)
+
+    def put(self, url: str, **kw):
+        return self.request("PUT", url, **kw)
+
+    def patch(self, url: str, **kw):
+        return self.request("PATCH", url, **kw)
+
+    def delete(self, url: str, **kw):
+        return self.request("DELETE", url, **kw)
+
+
+def role_client(client: TestClient, world: World, role: str) -> RoleClient:
+    headers = {} if role == "anonymous" else {"Authorization": f"Bearer {world.tokens[role]}"}
+    return RoleClient(client, headers)
+
+
+@pytest.fixture
+def client(app, session_client: TestClient) -> TestClient:
+    """The session client, bound to this test's database (no credentials)."""
+    session_client.cookies.clear()
+    return session_client
+
+
+@pytest.fixture
+def as_role(app, session_client: TestClient, world: World) -> Callable[[str], RoleClient]:
+    """``as_role("operator")`` -> a client sending that role's API token."""
+    session_client.cookies.clear()
+    return lambda role: role_client(session_client, world, role)

@@ -1,0 +1,54 @@
+"""Admin commands on a real SQLite database given by HYPERLOOP_DATABASE_URL."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from hyperloop.cli import app
+from hyperloop.core import users
+from hyperloop.db.models import Analysis
+from hyperloop.db.session import make_engine, make_sessionmaker
+
+
+def test_user_and_analysis_commands(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    monkeypatch.setenv("HYPERLOOP_DATABASE_URL", url)
+    run = CliRunner().invoke
+    assert run(app, ["user", "add", "ann", "--role", "operator"]).exit_code == 0
+    out = run(app, ["user", "add", "bob", "--password-stdin"], input="long-password\n")
+    assert out.exit_code == 0, out.output
+    assert run(app, ["user", "role", "bob", "pwg_convener", "--pwg", "PWG-LF"]).exit_code == 0
+    assert run(app, ["analysis", "add", "LF", "--pwg", "PWG-LF", "--service"]).exit_code == 0
+    assert run(app, ["analysis", "member", "LF", "bob"]).exit_code == 0
+    bad = run(app, ["analysis", "member", "nope", "bob"])
+    assert bad.exit_code == 1 and "no analysis 'nope'" in bad.output
+    token = run(app, ["user", "token", "bob"]).output.strip()
+    engine = make_engine(url)
+    with make_sessionmaker(engine)() as s:
+        bob = users.get_user(s, "bob")
+        assert bob.roles == ["pwg_convener"] and bob.convener_pwgs == ["PWG-LF"]
+        assert users.verify_password(bob.password_hash, "long-password")
+        assert users.user_for_token(s, token) is not None
+        lf = s.query(Analysis).one()
+        assert lf.is_service and lf.member_ids() == {bob.id}
+    engine.dispose()
+
+
+def test_analysis_sync_from_a_tracker_export(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    monkeypatch.setenv("HYPERLOOP_DATABASE_URL", url)
+    export = tmp_path / "analyses.json"
+    export.write_text(
+        '{"analyses": [{"name": "LF", "pwg": "PWG-LF", "members": ["ann", "bob"]},'
+        ' {"name": "Core", "pwg": "DPG", "service": true, "members": []}]}'
+    )
+    out = CliRunner().invoke(app, ["analysis", "sync", str(export)])
+    assert out.exit_code == 0, out.output
+    assert "created: 2" in out.output and "users_created: 2" in out.output
+    export.write_text('{"analyses": [{"name": "LF", "pwg": "PWG-LF", "members": ["bob"]}]}')
+    assert CliRunner().invoke(app, ["analysis", "sync", str(export)]).exit_code == 0
+    engine = make_engine(url)
+    with make_sessionmaker(engine)() as s:
+        lf = s.query(Analysis).filter_by(name="LF").one()
+        assert lf.member_ids() == {users.get_user(s, "bob").id}
+    engine.dispose()

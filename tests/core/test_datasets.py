@@ -1,0 +1,150 @@
+"""Datasets: catalogue import, excluded runs, mergelists, history, notifications, runlists."""
+
+from __future__ import annotations
+
+import pytest
+from tests.core.factories import make_world
+
+from hyperloop.core import analyses, datasets, enabling, runlists, wagons
+from hyperloop.core.enums import NotificationKind
+from hyperloop.core.errors import Conflict, PermissionDenied, ValidationError
+from hyperloop.core.history import entries
+from hyperloop.core.notifications import list_notifications, mark_all_read, unread_count
+from hyperloop.db.models import WagonDataset
+
+
+@pytest.fixture
+def world(session):
+    return make_world(session)
+
+
+def kinds(world, user):
+    return [n.kind for n in list_notifications(world.s, user)]
+
+
+def test_file_catalogue_from_a_directory_tree_and_a_file_list(world, tmp_path):
+    op = world.actor(world.operator)
+    prod = world.dataset.productions[0]
+    for run, n in ((544013, 2), (544028, 1)):
+        for i in range(n):
+            f = tmp_path / "LHC23zzh" / str(run) / f"{i:03d}" / "AO2D.root"
+            f.parent.mkdir(parents=True)
+            f.write_bytes(b"x" * (100 + i))
+    assert datasets.import_directory(world.s, op, prod.id, tmp_path) == 3
+    assert datasets.import_directory(world.s, op, prod.id, tmp_path) == 0  # idempotent
+    lines = ["# path size n_df", "/alice/data/2023/LHC23zzh/544032/apass4/0001/AO2D.root 2048 12"]
+    assert datasets.import_file_list(world.s, op, prod.id, lines) == 1
+    summary = datasets.catalogue_summary(world.s, world.dataset.id)
+    assert summary == {"files": 4, "bytes": 100 + 101 + 100 + 2048, "runs": 3}
+    with pytest.raises(ValidationError, match="line 1"):
+        datasets.import_file_list(world.s, op, prod.id, ["/a/544013/AO2D.root big"])
+    with pytest.raises(PermissionDenied):
+        datasets.import_file_list(world.s, world.actor(world.alice), prod.id, lines)
+
+
+def test_excluded_runs_leave_the_dataset_and_users_are_told(world):
+    op = world.actor(world.operator)
+    prod = world.dataset.productions[0]
+    datasets.set_excluded_runs(world.s, op, prod.id, [544028])
+    assert datasets.runs_of(world.s, world.dataset.id) == [544013, 544032]
+    assert NotificationKind.DATASET_CHANGED in kinds(world, world.alice)
+    assert NotificationKind.DATASET_CHANGED not in kinds(world, world.outsider)
+
+
+def test_every_dataset_change_is_in_its_history_with_a_version(world):
+    op = world.actor(world.operator)
+    ds = world.dataset
+    v = ds.version
+    datasets.set_mergelist(world.s, op, ds.id, "early", [544013, 544028])
+    datasets.set_final_mergelist(world.s, op, ds.id, "final", ["early"])
+    assert ds.version > v
+    with pytest.raises(ValidationError, match="no mergelist"):
+        datasets.set_final_mergelist(world.s, op, ds.id, "bad", ["nope"])
+    edited = datasets.edit_dataset(
+        world.s,
+        op,
+        ds.id,
+        expected_version=ds.version,
+        auto_compose=True,
+        auto_compose_type="both",
+        auto_compose_days=[0, 3],
+        auto_compose_times=["08:00"],
+    )
+    assert edited.auto_compose_days == [0, 3]
+    with pytest.raises(Conflict):
+        datasets.edit_dataset(world.s, op, ds.id, expected_version=v, description="late")
+    with pytest.raises(ValidationError, match="HH:MM"):
+        datasets.edit_dataset(
+            world.s, op, ds.id, expected_version=ds.version, auto_compose_times=["8am"]
+        )
+    reasons = [e.reason for e in entries(world.s, "dataset", ds.id)]
+    assert "mergelist 'early'" in reasons and "final mergelist 'final'" in reasons
+    assert NotificationKind.MERGELIST_UPDATED in kinds(world, world.bob)
+
+
+def test_deactivation_disables_enabled_wagons_with_a_notification(world):
+    op = world.actor(world.operator)
+    wagon = wagons.create_wagon(
+        world.s, world.actor(world.alice), world.lf.id, name="w", workflow="tree-maker"
+    )
+    enabling.enable_wagon(world.s, world.actor(world.alice), wagon.id, world.dataset.id)
+    datasets.set_active(world.s, op, world.dataset.id, False)
+    row = world.s.query(WagonDataset).one()
+    assert not row.enabled and "deactivated" in row.disabled_reason
+    got = kinds(world, world.alice)
+    assert NotificationKind.DATASET_DEACTIVATED in got and NotificationKind.WAGON_DISABLED in got
+    assert unread_count(world.s, world.alice) == len(got)
+    mark_all_read(world.s, world.actor(world.alice))
+    assert unread_count(world.s, world.alice) == 0
+
+
+def test_datasets_with_short_datasets_are_added_through_them(world):
+    op = world.actor(world.operator)
+    big = datasets.create_dataset(world.s, op, "big")
+    datasets.add_short_dataset(world.s, op, big.id, "big_short")
+    with pytest.raises(ValidationError, match="short datasets"):
+        analyses.add_dataset(world.s, world.actor(world.alice), world.lf.id, big.id)
+
+
+def test_runlists_belong_to_dpg_experts_and_updates_notify_dataset_users(world):
+    rl = world.dataset.productions[0].runlist_id
+    with pytest.raises(PermissionDenied):
+        runlists.create_runlist(world.s, world.actor(world.alice), "x", [1])
+    from hyperloop.db.models import Runlist
+
+    runlist = world.s.get(Runlist, rl)
+    runlists.edit_runlist(
+        world.s,
+        world.actor(world.dpg),
+        rl,
+        expected_version=runlist.version,
+        runs=[544013, 544028, 544032, 544091],
+    )
+    assert NotificationKind.RUNLIST_UPDATED in kinds(world, world.carol)
+    assert datasets.runs_of(world.s, world.dataset.id)[-1] == 544091
+    with pytest.raises(Conflict, match="used by a dataset"):
+        runlists.delete_runlist(world.s, world.actor(world.dpg), rl)
+
+
+def test_staging_requests_record_progress(world):
+    op = world.actor(world.operator)
+    transfer = datasets.request_staging(world.s, op, world.dataset.id, "AF-GSI")
+    assert transfer.state == "requested"
+    datasets.update_staging(world.s, transfer.id, progress=0.5)
+    assert transfer.state == "transferring"
+    datasets.update_staging(world.s, transfer.id, progress=1.0)
+    assert transfer.state == "done"
+    with pytest.raises(ValidationError):
+        datasets.update_staging(world.s, transfer.id, progress=2)
+
+
+def test_size_class_sets_the_resource_limits(world, tmp_path):
+    op = world.actor(world.operator)
+    prod = world.dataset.productions[0]
+    datasets.import_file_list(world.s, op, prod.id, ["/d/544013/AO2D.root 200000000000000"])
+    ds = datasets.apply_size_class(world.s, op, world.dataset.id)
+    assert (ds.size_class, ds.slots_per_week) == ("medium", 4)
+    ds = datasets.apply_size_class(world.s, op, world.dataset.id, "huge")
+    assert (ds.cpu_limit_hours, ds.slots_per_week, ds.auto_submission_slots) == (400000.0, 1, 0)
+    with pytest.raises(ValidationError, match="unknown size class"):
+        datasets.apply_size_class(world.s, op, world.dataset.id, "gigantic")

@@ -1,0 +1,95 @@
+"""Jobs: resubmission limits, error groups, trains with issues, index use for big tables."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from tests.core.factories import make_world
+
+from hyperloop.core import enabling, jobs, trains, wagons
+from hyperloop.core.enums import JobState, TestStatus, TrainState
+from hyperloop.db.models import Job
+
+
+@pytest.fixture
+def running_train(session):
+    w = make_world(session)
+    wagon = wagons.create_wagon(session, w.actor(w.alice), w.lf.id, name="w", workflow="tree-maker")
+    enabling.enable_wagon(session, w.actor(w.alice), wagon.id, w.dataset.id)
+    enabling.finish_test(
+        session, enabling.current_test(session, wagon.id, w.dataset.id).id, TestStatus.DONE
+    )
+    train = trains.compose_train(
+        session, w.actor(w.operator), w.dataset.id, [wagon.id], target_id=w.target.id
+    )
+    trains.start_test(session, train.id)
+    trains.finish_test(session, train.id, TestStatus.DONE)
+    trains.submit_train(session, w.actor(w.operator), train.id)
+    specs = [jobs.JobSpec(544013 + i % 3, (f"/data/{i}/AO2D.root",)) for i in range(10)]
+    assert jobs.add_jobs(session, train.id, specs) == 10
+    return w, train
+
+
+def test_failed_jobs_are_grouped_and_resubmitted_up_to_the_limit(session, running_train):
+    w, train = running_train
+    ids = [j.id for j in session.query(Job).order_by(Job.id)]
+    sig = jobs.error_signature("KeyError", "tasks.py:42")
+    for jid in ids[:4]:
+        jobs.set_job_state(session, jid, JobState.RUNNING, site="local")
+        jobs.set_job_state(
+            session,
+            jid,
+            JobState.EXECUTION_ERROR,
+            error_signature=sig,
+            error_message="KeyError: 'fPt'",
+            cpu_s=1.5,
+        )
+    jobs.set_job_state(session, ids[4], JobState.RUNNING)
+    jobs.set_job_state(session, ids[4], JobState.LOST)
+    groups = jobs.error_groups(session, train.id)
+    assert [(g.signature, g.count) for g in groups] == [(sig, 4), ("unknown", 1)]
+    assert groups[0].example == "KeyError: 'fPt'"
+    issues = dict((t.id, why) for t, why in jobs.trains_with_issues(session))
+    assert issues == {train.id: "5 of 10 jobs failed"}
+    assert jobs.resubmit_failed(session, None, train.id) == 5
+    assert jobs.job_counts(session, train.id) == {"waiting": 10}
+    # a job that already used its attempts is only resubmitted by an operator
+    job = session.get(Job, ids[0])
+    job.attempts = jobs.MAX_ATTEMPTS
+    jobs.set_job_state(session, ids[0], JobState.RUNNING)
+    jobs.set_job_state(session, ids[0], JobState.EXPIRED)
+    assert jobs.resubmit_failed(session, None, train.id) == 0
+    assert jobs.resubmit_failed(session, w.actor(w.operator), train.id, max_attempts=None) == 1
+
+
+def test_all_jobs_final_without_merge_is_an_issue(session, running_train):
+    _, train = running_train
+    transition_all = [j.id for j in session.query(Job)]
+    for jid in transition_all:
+        jobs.set_job_state(session, jid, JobState.RUNNING)
+        jobs.set_job_state(session, jid, JobState.DONE)
+    ((found, why),) = jobs.trains_with_issues(session)
+    assert found.id == train.id and "no merge" in why
+    assert train.state is TrainState.SUBMITTED
+
+
+def test_job_queries_use_the_train_and_state_indexes(session, db_backend):
+    if db_backend != "sqlite":
+        pytest.skip("EXPLAIN QUERY PLAN is SQLite syntax")
+    plan = " ".join(
+        str(r)
+        for r in session.execute(
+            text(
+                "EXPLAIN QUERY PLAN SELECT state, count(*) FROM jobs WHERE train_run_id = 1 "
+                "GROUP BY state"
+            )
+        )
+    )
+    assert "ix_jobs_train_run_state" in plan
+    plan = " ".join(
+        str(r)
+        for r in session.execute(
+            text("EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE state = 'running'")
+        )
+    )
+    assert "ix_jobs_state" in plan

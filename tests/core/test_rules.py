@@ -1,0 +1,133 @@
+"""Wagon disabling rules, operator scheduling, and notices of parameters a new tag drops."""
+
+from __future__ import annotations
+
+import pytest
+from tests.core.factories import introspection, make_world
+
+from hyperloop.core import enabling, tags, wagons
+from hyperloop.core.enums import NotificationKind
+from hyperloop.core.errors import PermissionDenied, ValidationError
+from hyperloop.core.notifications import list_notifications
+from hyperloop.db.models import WagonDataset
+
+
+@pytest.fixture
+def world(session):
+    return make_world(session)
+
+
+def test_private_copy_of_a_service_wagon_as_dependency_blocks_the_wagon(world):
+    wagons.create_wagon(
+        world.s,
+        world.actor(world.service_expert),
+        world.service.id,
+        name="evsel",
+        workflow="event-selection",
+    )
+    copy = wagons.create_wagon(
+        world.s, world.actor(world.alice), world.lf.id, name="myevsel", workflow="event-selection"
+    )
+    top = wagons.create_wagon(
+        world.s,
+        world.actor(world.alice),
+        world.lf.id,
+        name="top",
+        workflow="spectra-charged",
+        dependencies=[copy.id],
+    )
+    with pytest.raises(ValidationError, match="identical to service wagon 'evsel'"):
+        enabling.enable_wagon(world.s, world.actor(world.alice), top.id, world.dataset.id)
+    # a differently configured private dependency is fine
+    wagons.edit_wagon(
+        world.s,
+        world.actor(world.alice),
+        copy.id,
+        expected_version=copy.version,
+        base_config={"event-selection": {"zMax": "7"}},
+    )
+    enabling.enable_wagon(world.s, world.actor(world.alice), top.id, world.dataset.id)
+    # ...until it is edited back to the service configuration: then it is disabled + notified
+    wagons.edit_wagon(
+        world.s,
+        world.actor(world.alice),
+        copy.id,
+        expected_version=copy.version,
+        base_config={"event-selection": {"zMax": "10"}},
+    )
+    row = world.s.query(WagonDataset).filter_by(wagon_id=top.id).one()
+    assert not row.enabled and "service wagon" in row.disabled_reason
+    kinds = [n.kind for n in list_notifications(world.s, world.alice)]
+    assert NotificationKind.WAGON_DISABLED in kinds
+
+
+def test_derived_wagon_sharing_a_workflow_with_its_dependency_is_refused(world):
+    dep = wagons.create_wagon(
+        world.s,
+        world.actor(world.alice),
+        world.lf.id,
+        name="t1",
+        workflow="tree-maker",
+        derived_tables=["MyTracks"],
+    )
+    top = wagons.create_wagon(
+        world.s,
+        world.actor(world.alice),
+        world.lf.id,
+        name="t2",
+        workflow="tree-maker",
+        derived_tables=["MyTracks"],
+        base_config={"tree-maker": {"ptMin": "1"}},
+        dependencies=[dep.id],
+    )
+    with pytest.raises(ValidationError, match="shares workflow"):
+        enabling.enable_wagon(world.s, world.actor(world.alice), top.id, world.dataset.id)
+
+
+def test_operators_schedule_derived_data_wagons(world):
+    tree = wagons.create_wagon(
+        world.s,
+        world.actor(world.alice),
+        world.lf.id,
+        name="t",
+        workflow="tree-maker",
+        derived_tables=["MyTracks"],
+    )
+    enabling.enable_wagon(world.s, world.actor(world.alice), tree.id, world.dataset.id)
+    with pytest.raises(PermissionDenied):
+        enabling.schedule_wagon(world.s, world.actor(world.alice), tree.id, world.dataset.id)
+    row = enabling.schedule_wagon(world.s, world.actor(world.operator), tree.id, world.dataset.id)
+    assert row.scheduled and row.scheduled_by_id == world.operator.id
+
+
+def test_new_tag_without_a_used_parameter_notifies_the_analysis(world):
+    wagon = wagons.create_wagon(
+        world.s, world.actor(world.alice), world.lf.id, name="w", workflow="spectra-charged"
+    )
+    enabling.enable_wagon(world.s, world.actor(world.alice), wagon.id, world.dataset.id)
+    tags.register_tag(world.s, None, introspection("0.3.0", drop_label=True), artifact="/t2")
+    notes = [
+        n
+        for n in list_notifications(world.s, world.alice)
+        if n.kind is NotificationKind.INCONSISTENT_PARAMETERS
+    ]
+    assert len(notes) == 1 and "spectra-charged.label" in notes[0].message
+
+
+def test_a_tag_without_the_workflow_disables_wagons_following_the_latest_tag(world):
+    wagon = wagons.create_wagon(
+        world.s, world.actor(world.alice), world.lf.id, name="w", workflow="tree-maker"
+    )
+    enabling.enable_wagon(world.s, world.actor(world.alice), wagon.id, world.dataset.id)
+    doc = introspection("0.4.0")
+    doc["workflows"] = [wf for wf in doc["workflows"] if wf["name"] != "tree-maker"]
+    newer = tags.register_tag(world.s, None, doc, artifact="/t4")
+    row = world.s.query(WagonDataset).filter_by(wagon_id=wagon.id).one()
+    assert not row.enabled and "no longer exists" in row.disabled_reason
+    # syncing to that tag is a record, not an error: the wagon is marked disabled
+    synced, report = wagons.sync_wagon(world.s, world.actor(world.alice), wagon.id, tag_id=newer.id)
+    assert "no longer exists" in report.disabled and synced.disabled_reason == report.disabled
+    with pytest.raises(ValidationError, match="disabled"):
+        enabling.enable_wagon(world.s, world.actor(world.alice), wagon.id, world.dataset.id)
+    kinds = [n.kind for n in list_notifications(world.s, world.alice)]
+    assert kinds.count(NotificationKind.WAGON_DISABLED) == 2

@@ -1,0 +1,109 @@
+"""Session cookies, CSRF tokens, OIDC redirect building and proxy DN parsing (no server)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from hyperloop.settings import load_settings
+from hyperloop.web.auth.oidc import (
+    OIDCConfig,
+    OIDCError,
+    build_login_redirect,
+    username_from_claims,
+    validate_metadata,
+)
+from hyperloop.web.auth.proxy import peer_is_trusted, username_from_dn
+from hyperloop.web.auth.sessions import SessionCodec, SessionData, csrf_valid, new_csrf_token
+
+METADATA = {
+    "issuer": "https://idp.example.org",
+    "authorization_endpoint": "https://idp.example.org/auth",
+    "token_endpoint": "https://idp.example.org/token",
+    "userinfo_endpoint": "https://idp.example.org/userinfo",
+}
+
+
+def test_session_cookie_round_trip_and_tamper_detection() -> None:
+    codec = SessionCodec("s" * 40, 3600)
+    value = codec.dumps(SessionData(7, impersonate_user_id=9))
+    assert codec.loads(value) == SessionData(7, 9)
+    assert codec.loads(value[:-2] + "xx") is None
+    assert SessionCodec("t" * 40, 3600).loads(value) is None  # other secret
+    assert codec.loads(None) is None
+
+
+def test_csrf_double_submit() -> None:
+    token = new_csrf_token()
+    assert csrf_valid(token, token)
+    assert not csrf_valid(token, new_csrf_token())
+    assert not csrf_valid(token, None)
+    assert not csrf_valid(None, token)
+
+
+def _oidc_settings(**extra):
+    return load_settings(
+        oidc_enabled=True,
+        oidc_metadata_url="https://idp.example.org/.well-known/openid-configuration",
+        oidc_client_id="hyperloop",
+        oidc_client_secret="very-secret",
+        public_url="https://hyperloop.example.org/",
+        **extra,
+    )
+
+
+def test_oidc_redirect_carries_client_state_nonce_and_pkce() -> None:
+    config = OIDCConfig.from_settings(_oidc_settings())
+    start = build_login_redirect(config, METADATA)
+    url = urlparse(start.url)
+    assert f"{url.scheme}://{url.netloc}{url.path}" == "https://idp.example.org/auth"
+    query = {k: v[0] for k, v in parse_qs(url.query).items()}
+    assert query["client_id"] == "hyperloop"
+    assert query["response_type"] == "code"
+    assert query["redirect_uri"] == "https://hyperloop.example.org/auth/oidc/callback"
+    assert query["scope"] == "openid email profile"
+    assert query["state"] == start.state and query["nonce"] == start.nonce
+    assert query["code_challenge_method"] == "S256"
+    assert query["code_challenge"] != start.code_verifier
+    assert build_login_redirect(config, METADATA).state != start.state
+
+
+def test_oidc_configuration_errors_are_explained() -> None:
+    with pytest.raises(OIDCError, match="not enabled"):
+        OIDCConfig.from_settings(load_settings())
+    with pytest.raises(OIDCError, match="openid"):
+        OIDCConfig.from_settings(_oidc_settings(oidc_scopes="email"))
+    with pytest.raises(OIDCError, match="token_endpoint"):
+        validate_metadata({"issuer": "x", "authorization_endpoint": "y"})
+
+
+def test_oidc_username_claim() -> None:
+    config = OIDCConfig.from_settings(_oidc_settings())
+    assert username_from_claims(config, {"preferred_username": " jdoe "}) == "jdoe"
+    with pytest.raises(OIDCError, match="preferred_username"):
+        username_from_claims(config, {"email": "j@x"})
+
+
+@pytest.mark.parametrize(
+    ("dn", "expected"),
+    [
+        ("/DC=ch/DC=cern/OU=Organic Units/OU=Users/CN=jdoe/CN=123456/CN=John Doe", "jdoe"),
+        ("CN=John Doe,CN=123456,CN=jdoe,OU=Users,DC=cern,DC=ch", "jdoe"),
+        ("/DC=org/CN=alice", "alice"),
+        ("CN=alice,OU=Users,DC=cern,DC=ch", "alice"),
+        ("/DC=org/OU=Users", None),
+        ("", None),
+    ],
+)
+def test_username_from_certificate_dn(dn: str, expected: str | None) -> None:
+    assert username_from_dn(dn) == expected
+
+
+def test_trusted_proxy_addresses() -> None:
+    trusted = ["127.0.0.1", "10.0.0.0/8"]
+    assert peer_is_trusted("127.0.0.1", trusted)
+    assert peer_is_trusted("10.2.3.4", trusted)
+    assert not peer_is_trusted("192.168.1.1", trusted)
+    assert not peer_is_trusted("testclient", trusted)
+    assert not peer_is_trusted(None, trusted)
