@@ -446,6 +446,9 @@ def print_table(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
     )
     for run in runs:
         s = run["seed"]
+        if not s:
+            print(f"{run['backend']}: FAILED ({run.get('error')})")
+            continue
         print(
             f"seeding {run['backend']}: {s['wall_s']} s "
             f"({'reused cache' if s['reused'] else 'phases ' + json.dumps(s['seconds'])})"
@@ -500,6 +503,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         try:
             runs.append(run_backend(backend, url, args))
+        except (Exception, SystemExit) as exc:  # report the other backend anyway
+            _log(f"  {backend} FAILED: {exc}")
+            runs.append({"backend": backend, "error": str(exc), "results": [], "seed": {}})
         finally:
             if not args.keep:
                 wipe(url)

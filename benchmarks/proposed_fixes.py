@@ -3,7 +3,8 @@ benchmark can measure them end to end before they land in the real modules.
 
     uvicorn benchmarks.proposed_fixes:create_app --factory     (api_load.py --proposed-fixes)
 
-Each patch keeps the endpoint's output identical (checked by tests/benchmarks).
+Each patch keeps the endpoint's output identical (checked by tests/benchmarks); a patch
+whose fix has already landed upstream is skipped.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def _patched_my_analyses_data() -> Any:
     source = textwrap.dedent(inspect.getsource(analyses_api.my_analyses_data))
     pattern = re.compile(r"select\(m\.Wagon\)\s*\.where\(m\.Wagon\.analysis_id")
     if not pattern.search(source):
-        raise RuntimeError("my_analyses_data no longer selects full Wagon rows: update the patch")
+        return analyses_api.my_analyses_data  # already fixed upstream: nothing to patch
     patched = pattern.sub(
         f"select(m.Wagon).options(load_only({WAGON_COLUMNS})).where(m.Wagon.analysis_id",
         source,
@@ -90,8 +91,10 @@ def apply() -> None:
         paginate=trains_api.paginate,
         my_analyses_data=analyses_api.my_analyses_data,
     )
-    users.user_for_token = user_for_token
-    trains_api.paginate = paginate_trains
+    if "last_used_at is None or" not in inspect.getsource(_ORIGINALS["user_for_token"]):
+        users.user_for_token = user_for_token
+    if "wagons_snapshot" not in inspect.getsource(trains_api.list_trains):
+        trains_api.paginate = paginate_trains
     analyses_api.my_analyses_data = _patched_my_analyses_data()
 
 

@@ -39,7 +39,7 @@ def _free_port() -> int:
 
 # O2 tasks also store histograms inside a TList (OutputObj<TList>); written by ROOT itself.
 WRITE_TLIST = """
-import sys, ROOT
+import os, sys, ROOT
 f = ROOT.TFile.Open(sys.argv[1], "RECREATE")
 f.mkdir("qa-task").cd()
 items = ROOT.TList()
@@ -50,6 +50,8 @@ items.Add(h)
 items.Add(ROOT.TH1F("hPhi", "phi", 36, 0, 6.3))
 items.Write("qaList", ROOT.TObject.kSingleKey)
 f.Close()
+sys.stdout.flush()
+os._exit(0)  # skip interpreter teardown: PyROOT may crash deleting the list's histograms
 """
 
 

@@ -97,6 +97,14 @@ def test_performance_graphs_upload_draws_top_10(page, server, outputs_dir: Path)
     assert checked == [f"task-{i:02d}" for i in range(12, 2, -1)]
     # The legend shows one entry per drawn device (hover values per device).
     assert page.locator(".u-legend .u-series").count() == 11
+    # Hovering shows each drawn device's value at that time in the legend.
+    over = page.locator("#perf-graph .u-over").bounding_box()
+    page.mouse.move(over["x"] + over["width"] * 0.5, over["y"] + over["height"] * 0.5)
+    first = page.locator(".u-legend .u-series").nth(1)
+    assert "task-12" in first.inner_text()
+    hovered = first.locator(".u-value").inner_text()
+    assert 127 < float(hovered) < 131  # MB, between 130000 and 133500 kB
+    screenshot(page, "performance-graphs-hover", full_page=False)
     rows = page.locator("#device-summary tbody tr")
     assert rows.count() == 14
     assert "task-12" in rows.first.inner_text()

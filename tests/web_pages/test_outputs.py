@@ -89,3 +89,13 @@ def test_browse_pages(client):
     assert not_root.status_code == 200 and "Download" in not_root.text
     bad = client.get("/api/outputs/projection?path=AnalysisResults_o2.root&hist=nope&axes=0")
     assert bad.status_code == 404 and "no histogram 'nope'" in bad.json()["message"]
+
+
+def test_active_content_in_outputs_is_only_downloaded(client, outputs_dir: Path):
+    (outputs_dir / "report.html").write_text("<script>alert(1)</script>")
+    r = client.get("/outputs/file?path=report.html")
+    assert r.headers["content-disposition"].startswith("attachment")
+    assert r.headers["x-content-type-options"] == "nosniff"
+    log = client.get("/outputs/file?path=train-1/output/stdout.log")
+    assert log.headers["content-type"].startswith("text/plain") and log.text == "hello\n"
+    assert "attachment" not in log.headers.get("content-disposition", "")

@@ -18,6 +18,7 @@ from hyperloop.db.models.datasets import (
     StagingTransfer,
 )
 from hyperloop.db.models.events import EmailOutbox, HistoryEntry, Notification
+from hyperloop.db.models.scheduler import SchedulerLease
 from hyperloop.db.models.tags import PackageTag, Target
 from hyperloop.db.models.trains import Job, TrainComment, TrainRun, train_run_wagons
 from hyperloop.db.models.wagons import Wagon, WagonDataset, WagonTest, wagon_dependencies
@@ -39,6 +40,7 @@ __all__ = [
     "PackageTag",
     "Production",
     "Runlist",
+    "SchedulerLease",
     "StagingTransfer",
     "Target",
     "TrainComment",

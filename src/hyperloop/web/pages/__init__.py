@@ -1,6 +1,9 @@
 """Server-rendered HTML pages (Jinja2 + htmx + small JS) and the static assets they use.
 
 ``router`` gathers one router per view; ``create_app`` includes it next to the JSON API.
+A new view: a module here with ``router``, a template extending ``base.html``, and
+``render(request, "pages/x.html", ctx, actor=actor, db=db, title=...)``; anonymous visitors
+get ``login_redirect(request)``; status icons come from the ``ui.status_icon`` macro.
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ def contained_path(root: Path, relative: str, *, what: str = "path") -> Path:
 
 def serve_file(path: Path, *, download: bool = False, cache_seconds: int = 0) -> FileResponse:
     """A FileResponse with the right type; ranges supported; optional attachment name."""
-    headers = {"Accept-Ranges": "bytes"}
+    headers = {"Accept-Ranges": "bytes", "X-Content-Type-Options": "nosniff"}
     if cache_seconds:
         headers["Cache-Control"] = f"public, max-age={cache_seconds}"
     else:

@@ -26,11 +26,12 @@ from hyperloop.analysis.results import (
 )
 from hyperloop.web.deps import DB, CurrentActor, OptionalActor, SettingsDep
 from hyperloop.web.errors import ERROR_RESPONSES, ApiError
-from hyperloop.web.pages.files import contained_path, outputs_root, serve_file
+from hyperloop.web.pages.files import contained_path, media_type, outputs_root, serve_file
 from hyperloop.web.pages.login import login_redirect
 from hyperloop.web.pages.templating import render
 
 router = APIRouter()
+ACTIVE_TYPES = {"text/html", "image/svg+xml", "application/xhtml+xml", "text/javascript"}
 PathParam = Annotated[str, Query(description="Path relative to the outputs root.")]
 
 
@@ -247,7 +248,9 @@ def output_file(
     target = contained_path(outputs_root(settings), path, what="output path")
     if not target.is_file():
         raise ApiError(404, "not_found", f"output path {path!r} is not a file")
-    return serve_file(target, download=download)
+    # Output files are data: anything a browser would run as a page is only downloaded.
+    active = media_type(target) in ACTIVE_TYPES
+    return serve_file(target, download=download or active)
 
 
 @router.get("/outputs/browse", response_class=HTMLResponse, include_in_schema=False)

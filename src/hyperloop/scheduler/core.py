@@ -1,0 +1,483 @@
+"""The scheduler's pure decision core: a snapshot of the world plus events in, typed
+instructions out (STYLE 3). No database, no engine, no clock: the shell reads the snapshot,
+calls :func:`decide` and performs the instructions in order, so every decision is tested
+by asserting the exact list of instructions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from hyperloop.core.assessment import DatasetSize, Expected, SampleFacts, Thresholds, evaluate
+from hyperloop.core.enums import JobState, TestStatus, TrainState
+from hyperloop.grid.targets import Target, pick_target_with_more_memory
+
+TestKind = Literal["wagon", "train"]
+
+# --------------------------------------------------------------------------- snapshot
+
+
+@dataclass(frozen=True)
+class TestView:
+    """A wagon test that is queued or running (finished ones are not in the snapshot)."""
+
+    __test__ = False  # not a pytest class
+
+    id: int
+    status: TestStatus
+
+
+@dataclass(frozen=True)
+class JobView:
+    """One job of a submitted train as the database has it; ``target`` is the target name
+    its current attempt runs (or will run) on."""
+
+    id: int
+    run: int
+    state: JobState
+    attempts: int
+    target: str
+
+
+@dataclass(frozen=True)
+class TrainView:
+    """A train run that still needs the scheduler (not final)."""
+
+    id: int
+    state: TrainState
+    target: str
+    auto_submit: bool = False
+    slow: bool = False  # slow trains wait for every job; express ones (default) do not
+    jobs: tuple[JobView, ...] = ()
+    split: bool = False  # jobs have been created
+    runs_merged: frozenset[int] = frozenset()  # per-run merge finished
+    runs_merging: frozenset[int] = frozenset()  # per-run merge started, not finished
+    final_merge_started: bool = False
+    flagged: bool = False  # already flagged "with issues" (do not repeat)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the core decides on. ``engine_keys`` are the work items the engine knows
+    (running or queued there): ``("job", id)``, ``("wagon_test", id)``, ``("train_test", id)``;
+    anything the database says runs but the engine does not know was lost."""
+
+    now: datetime
+    tests: tuple[TestView, ...] = ()
+    trains: tuple[TrainView, ...] = ()
+    targets: Mapping[str, Target] = field(default_factory=dict)
+    engine_keys: frozenset[tuple[str, int]] = frozenset()
+    last_stale_clean: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    """Policy knobs (from settings)."""
+
+    max_attempts: int = 3
+    express_fraction: float = 0.98  # express trains finish once this fraction of jobs is done
+    max_running_tests: int = 4
+    thresholds: Thresholds = Thresholds()
+    stale_clean_every: timedelta = timedelta(days=1)
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class TestFinished:
+    """A wagon or train test ended on the engine. ``error`` set: it crashed (💣)."""
+
+    __test__ = False
+
+    kind: TestKind
+    id: int
+    error: str = ""
+    summary: Mapping[str, Any] = field(default_factory=dict)  # metrics_summary.json
+    facts: SampleFacts = SampleFacts()
+    dataset: DatasetSize = DatasetSize(bytes=0.0, files=0)
+
+
+@dataclass(frozen=True)
+class JobFinished:
+    """One attempt of a job ended; ``error_kind`` is one of hyperloop.grid ERROR_KINDS
+    (execution, input, validation, memory, expired, lost, system) or "" when it validated."""
+
+    job_id: int
+    attempt: int
+    error_kind: str = ""
+    message: str = ""
+    signature: str = ""
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+    site: str = ""
+
+
+@dataclass(frozen=True)
+class RunMerged:
+    train_id: int
+    run: int
+
+
+@dataclass(frozen=True)
+class FinalMerged:
+    train_id: int
+    error: str = ""
+
+
+Event = TestFinished | JobFinished | RunMerged | FinalMerged
+
+# --------------------------------------------------------------------------- instructions
+
+
+@dataclass(frozen=True)
+class StartWagonTest:
+    test_id: int
+
+
+@dataclass(frozen=True)
+class FinishWagonTest:
+    test_id: int
+    status: TestStatus
+    warnings: tuple[dict[str, Any], ...] = ()
+    expected: Expected | None = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class StartTrainTest:
+    train_id: int
+
+
+@dataclass(frozen=True)
+class FinishTrainTest:
+    train_id: int
+    status: TestStatus
+    warnings: tuple[dict[str, Any], ...] = ()
+    expected: Expected | None = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class AutoSubmit:
+    train_id: int
+
+
+@dataclass(frozen=True)
+class SplitTrain:
+    train_id: int
+
+
+@dataclass(frozen=True)
+class SubmitJob:
+    job_id: int
+    target: str
+
+
+@dataclass(frozen=True)
+class FinishJob:
+    """Record an attempt's verdict on the job (done or an error state)."""
+
+    job_id: int
+    state: JobState
+    message: str = ""
+    signature: str = ""
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+    site: str = ""
+
+
+@dataclass(frozen=True)
+class ResubmitJob:
+    job_id: int
+    target: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class MarkLost:
+    """The database says running, the engine does not know it: record it as lost."""
+
+    kind: Literal["job", "wagon_test", "train_test"]
+    id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class RequeueLost:
+    kind: Literal["job", "wagon_test", "train_test"]
+    id: int
+    reason: str
+    target: str = ""  # jobs: where the new attempt runs
+
+
+@dataclass(frozen=True)
+class StartRunMerge:
+    train_id: int
+    run: int
+
+
+@dataclass(frozen=True)
+class StartFinalMerge:
+    train_id: int
+    runs: tuple[int, ...]
+    missing_runs: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class MarkTrainDone:
+    train_id: int
+
+
+@dataclass(frozen=True)
+class FlagTrainWithIssues:
+    train_id: int
+    why: str
+
+
+@dataclass(frozen=True)
+class Notify:
+    kind: str  # NotificationKind value, or "train_done" / "train_issues"
+    message: str
+    object_type: str
+    object_id: int
+
+
+@dataclass(frozen=True)
+class CleanStaleTests:
+    """Disable enablings not composed within 4 weeks (enabling.clean_stale_tests)."""
+
+    now: datetime
+
+
+Instruction = (
+    StartWagonTest
+    | FinishWagonTest
+    | StartTrainTest
+    | FinishTrainTest
+    | AutoSubmit
+    | SplitTrain
+    | SubmitJob
+    | FinishJob
+    | ResubmitJob
+    | MarkLost
+    | RequeueLost
+    | StartRunMerge
+    | StartFinalMerge
+    | MarkTrainDone
+    | FlagTrainWithIssues
+    | Notify
+    | CleanStaleTests
+)
+
+# --------------------------------------------------------------------------- decisions
+
+_ERROR_STATE = {
+    "execution": JobState.EXECUTION_ERROR,
+    "input": JobState.EXECUTION_ERROR,
+    "system": JobState.EXECUTION_ERROR,
+    "memory": JobState.EXECUTION_ERROR,
+    "validation": JobState.VALIDATION_ERROR,
+    "expired": JobState.EXPIRED,
+    "lost": JobState.LOST,
+}
+ISSUE_FAILED_FRACTION = 0.30
+
+
+def assess(event: TestFinished, t: Thresholds) -> tuple[TestStatus, tuple, Expected | None, str]:
+    """Status of a finished test: failed when it crashed (or its metrics are unusable),
+    warning when the assessment raises any warning, done otherwise."""
+    if event.error:
+        return TestStatus.FAILED, (), None, event.error
+    try:
+        expected, warnings = evaluate(event.summary, event.facts, event.dataset, t)
+    except (ValueError, KeyError, TypeError) as exc:
+        return TestStatus.FAILED, (), None, f"{event.kind} test {event.id}: {exc}"
+    status = TestStatus.WARNING if warnings else TestStatus.DONE
+    return status, tuple(w.to_json() for w in warnings), expected, ""
+
+
+def _tests(snap: Snapshot, events: Sequence[Event], cfg: SchedulerConfig) -> list[Instruction]:
+    out: list[Instruction] = []
+    finished = {e.id for e in events if isinstance(e, TestFinished) and e.kind == "wagon"}
+    for e in events:
+        if isinstance(e, TestFinished) and e.kind == "wagon":
+            status, warnings, expected, error = assess(e, cfg.thresholds)
+            out.append(FinishWagonTest(e.id, status, warnings, expected, error))
+            # a failed test's notification is part of enabling.finish_test (FinishWagonTest)
+    running = 0
+    for t in snap.tests:
+        if t.status is TestStatus.RUNNING and t.id not in finished:
+            if ("wagon_test", t.id) not in snap.engine_keys:
+                reason = f"wagon test {t.id} was running but the engine does not know it"
+                out.append(RequeueLost("wagon_test", t.id, reason))
+            else:
+                running += 1
+    for t in sorted(snap.tests, key=lambda t: t.id):
+        if t.status is TestStatus.QUEUED and running < cfg.max_running_tests:
+            out.append(StartWagonTest(t.id))
+            running += 1
+    return out
+
+
+def _retry(
+    job: JobView, error_kind: str, attempt: int, snap: Snapshot, cfg: SchedulerConfig
+) -> ResubmitJob | None:
+    """Same policy as hyperloop.grid.engine.plan_retry, on database ids."""
+    if attempt >= cfg.max_attempts:
+        return None
+    reason = f"automatic retry after {error_kind} in attempt {attempt}"
+    target = job.target
+    current = snap.targets.get(job.target)
+    if error_kind == "memory" and current is not None:
+        bigger = pick_target_with_more_memory(snap.targets, current)
+        if bigger is not None:
+            target = bigger.name
+            reason += (
+                f", on target {bigger.name} with more memory per job "
+                f"({bigger.memory_limit_bytes / 1e6:.0f} MB instead of "
+                f"{current.memory_limit_bytes / 1e6:.0f} MB)"
+            )
+        else:
+            reason += f", same target {current.name} (no target has more memory per job)"
+    return ResubmitJob(job.id, target, reason)
+
+
+def _train_jobs(
+    train: TrainView, snap: Snapshot, events: Sequence[Event], cfg: SchedulerConfig
+) -> tuple[list[Instruction], dict[int, JobState]]:
+    """Job verdicts, retries, reconciliation and submissions; returns the jobs' states
+    after the instructions (what the merge decisions look at)."""
+    out: list[Instruction] = []
+    results = {e.job_id: e for e in events if isinstance(e, JobFinished)}
+    state: dict[int, JobState] = {}
+    for job in train.jobs:
+        st = job.state
+        res = results.get(job.id)
+        if res is not None and st is JobState.RUNNING:
+            st = _ERROR_STATE[res.error_kind] if res.error_kind else JobState.DONE
+            out.append(
+                FinishJob(job.id, st, res.message, res.signature, res.cpu_s, res.wall_s, res.site)
+            )
+            if st is not JobState.DONE:
+                retry = _retry(job, res.error_kind, res.attempt, snap, cfg)
+                if retry is not None:
+                    out.append(retry)
+                    st = JobState.WAITING
+        elif st is JobState.RUNNING and ("job", job.id) not in snap.engine_keys:
+            why = f"job {job.id} was running but the engine does not know it (restart?)"
+            out.append(MarkLost("job", job.id, why))
+            st = JobState.LOST
+            if job.attempts < cfg.max_attempts:
+                out.append(RequeueLost("job", job.id, why, job.target))
+                st = JobState.WAITING
+        elif st is JobState.WAITING and ("job", job.id) not in snap.engine_keys:
+            out.append(SubmitJob(job.id, job.target))
+        state[job.id] = st
+    return out, state
+
+
+def _merges(train: TrainView, state: Mapping[int, JobState], cfg: SchedulerConfig) -> list:
+    """Per-run merges as soon as a run's jobs are all done; the final merge when every job
+    is done (slow) or enough are (express); flags trains that cannot finish by themselves."""
+    out: list[Instruction] = []
+    runs: dict[int, list[JobState]] = {}
+    for job in train.jobs:
+        runs.setdefault(job.run, []).append(state[job.id])
+    complete = sorted(r for r, sts in runs.items() if all(s is JobState.DONE for s in sts))
+    for run in complete:
+        if run not in train.runs_merged and run not in train.runs_merging:
+            out.append(StartRunMerge(train.id, run))
+    total = len(state)
+    done = sum(1 for s in state.values() if s is JobState.DONE)
+    active = (JobState.DONE, JobState.WAITING, JobState.RUNNING)
+    failed = sum(1 for s in state.values() if s not in active)
+    all_final = all(s not in (JobState.WAITING, JobState.RUNNING) for s in state.values())
+    finish = done == total or (not train.slow and done >= cfg.express_fraction * total)
+    if finish and not train.final_merge_started:
+        if all(r in train.runs_merged for r in complete):
+            missing = tuple(sorted(set(runs) - set(complete)))
+            out.append(StartFinalMerge(train.id, tuple(complete), missing))
+    elif not finish and not train.flagged and total:
+        why = ""
+        if failed / total > ISSUE_FAILED_FRACTION:
+            why = f"{failed} of {total} jobs failed"
+        elif all_final:
+            why = f"{failed} of {total} jobs failed after all retries; operator final merge needed"
+        if why:
+            out.append(FlagTrainWithIssues(train.id, why))
+            out.append(Notify("train_issues", f"train {train.id}: {why}", "train_run", train.id))
+    return out
+
+
+def _train(
+    train: TrainView, snap: Snapshot, events: Sequence[Event], cfg: SchedulerConfig
+) -> list[Instruction]:
+    out: list[Instruction] = []
+    st = train.state
+    if st is TrainState.COMPOSED:
+        return [StartTrainTest(train.id)]
+    if st is TrainState.TESTING:
+        result = next(
+            (
+                e
+                for e in events
+                if isinstance(e, TestFinished) and e.kind == "train" and e.id == train.id
+            ),
+            None,
+        )
+        if result is None:
+            if ("train_test", train.id) not in snap.engine_keys:
+                why = f"train test {train.id} was running but the engine does not know it"
+                return [RequeueLost("train_test", train.id, why)]
+            return []
+        status, warnings, expected, error = assess(result, cfg.thresholds)
+        out.append(FinishTrainTest(train.id, status, warnings, expected, error))
+        if status is TestStatus.DONE and train.auto_submit:
+            out.append(AutoSubmit(train.id))
+        return out
+    if st is TrainState.TEST_DONE and train.auto_submit:
+        return [AutoSubmit(train.id)]
+    if st in (TrainState.SUBMITTED, TrainState.RUNNING):
+        if not train.split:
+            return [SplitTrain(train.id)]
+        jobs_out, state = _train_jobs(train, snap, events, cfg)
+        merged = set(train.runs_merged)
+        merged |= {e.run for e in events if isinstance(e, RunMerged) and e.train_id == train.id}
+        view = _replace_merged(train, merged)
+        return jobs_out + _merges(view, state, cfg)
+    if st is TrainState.MERGING:
+        for e in events:
+            if isinstance(e, FinalMerged) and e.train_id == train.id:
+                if e.error:
+                    why = f"final merge failed: {e.error}"
+                    return [
+                        FlagTrainWithIssues(train.id, why),
+                        Notify("train_issues", f"train {train.id}: {why}", "train_run", train.id),
+                    ]
+                return [
+                    MarkTrainDone(train.id),
+                    Notify("train_done", f"train {train.id} is done", "train_run", train.id),
+                ]
+    return out
+
+
+def _replace_merged(train: TrainView, merged: Iterable[int]) -> TrainView:
+    m = frozenset(merged)
+    return replace(train, runs_merged=m, runs_merging=train.runs_merging - m)
+
+
+def decide(
+    snap: Snapshot, events: Sequence[Event] = (), cfg: SchedulerConfig = SchedulerConfig()
+) -> list[Instruction]:
+    """Every instruction that advances the world one step, in the order to perform them."""
+    out = _tests(snap, events, cfg)
+    for train in sorted(snap.trains, key=lambda t: t.id):
+        out += _train(train, snap, events, cfg)
+    last = snap.last_stale_clean
+    if last is None or snap.now - last >= cfg.stale_clean_every:
+        out.append(CleanStaleTests(snap.now))
+    return out

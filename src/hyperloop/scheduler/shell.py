@@ -1,0 +1,284 @@
+"""The scheduler's thin effectful shell: read a snapshot from the database, turn finished
+engine futures into events, ask the pure core (:func:`hyperloop.scheduler.core.decide`)
+and perform its instructions through the core services and the grid engine.
+
+One ``tick()`` is one step; ``run()`` loops while this process holds the lease. Performed
+here: wagon tests (start on the engine, finish from the assessment, requeue when lost),
+stale-test cleaning. Train, job and merge instructions are returned by ``tick()`` but not
+yet performed by this shell (``Tick.unperformed``); ``hyperloop.grid.train`` runs whole
+trains meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hyperloop.core import enabling
+from hyperloop.core.assessment import DatasetSize, SampleFacts
+from hyperloop.core.configs import effective_subwagon
+from hyperloop.core.enums import TestStatus
+from hyperloop.core.states import transition
+from hyperloop.db.models import DatasetFile, PackageTag, Production, WagonTest
+from hyperloop.grid.engine import Engine
+from hyperloop.grid.execute import AttemptRecord, attempt_folder
+from hyperloop.grid.splitting import JobSpec
+from hyperloop.grid.targets import Target
+from hyperloop.scheduler import core
+from hyperloop.scheduler.lease import Lease
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ShellConfig:
+    """Where work goes and with what: targets by name, the one wagon tests run on, and how
+    many catalogue files form a test sample."""
+
+    work_dir: Path
+    targets: Mapping[str, Target]
+    test_target: str
+    test_files: int = 2
+    package_dir: str | None = None  # None: the installed package
+    core: core.SchedulerConfig = field(default_factory=core.SchedulerConfig)
+
+    def __post_init__(self) -> None:
+        if self.test_target not in self.targets:
+            raise ValueError(
+                f"scheduler: test target {self.test_target!r} is not among the targets "
+                f"({', '.join(sorted(self.targets)) or 'none'})"
+            )
+
+
+@dataclass
+class Tick:
+    """What one step decided and what it performed."""
+
+    held_lease: bool
+    instructions: list[core.Instruction] = field(default_factory=list)
+    unperformed: list[core.Instruction] = field(default_factory=list)
+
+
+@dataclass
+class _Running:
+    future: Any
+    facts: SampleFacts
+    dataset: DatasetSize
+
+
+def wagon_test_config(test: WagonTest, tag: PackageTag) -> dict[str, Any]:
+    """``full_config.json`` of a wagon test: its dependencies, then the wagon and each
+    subwagon (suffix = subwagon name), as captured when the test was queued."""
+    snap = test.config_snapshot or {}
+    entries = []
+    for dep in [*snap.get("dependencies", []), snap["wagon"]]:
+        entries.append(
+            {
+                "workflow_name": dep["workflow"],
+                "suffix": "",
+                "wagon_id": dep["wagon_id"],
+                "configuration": dep.get("base_config") or {},
+            }
+        )
+    wagon = snap["wagon"]
+    for name, overrides in sorted((wagon.get("subwagons") or {}).items()):
+        entries.append(
+            {
+                "workflow_name": wagon["workflow"],
+                "suffix": name,
+                "wagon_id": wagon["wagon_id"],
+                "configuration": effective_subwagon(wagon.get("base_config") or {}, overrides),
+            }
+        )
+    return {"package_tag": f"{tag.name}-{tag.version}", "workflows": entries}
+
+
+class SchedulerShell:
+    """Performs the core's decisions; the only place with side effects."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        engine: Engine,
+        config: ShellConfig,
+        lease: Lease | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.engine = engine
+        self.config = config
+        self.lease = lease
+        self.running: dict[tuple[str, int], _Running] = {}
+        self.last_stale_clean: datetime | None = None
+
+    # ------------------------------------------------------------------ reading
+
+    def snapshot(self, s: Session, now: datetime) -> core.Snapshot:
+        rows = s.execute(
+            select(WagonTest.id, WagonTest.status).where(
+                WagonTest.status.in_((TestStatus.QUEUED, TestStatus.RUNNING)),
+                WagonTest.superseded.is_(False),
+            )
+        )
+        return core.Snapshot(
+            now=now,
+            tests=tuple(core.TestView(i, st) for i, st in rows),
+            targets=self.config.targets,
+            engine_keys=frozenset(self.running),
+            last_stale_clean=self.last_stale_clean,
+        )
+
+    def collect(self) -> list[core.Event]:
+        """Events of every finished engine future (removed from ``running``)."""
+        events: list[core.Event] = []
+        for key in [k for k, r in self.running.items() if r.future.done()]:
+            item = self.running.pop(key)
+            kind, obj_id = key
+            try:
+                rec: AttemptRecord = item.future.result()
+            except Exception as exc:  # the engine lost it (worker died) or refused it
+                events.append(core.TestFinished("wagon", obj_id, error=f"engine: {exc!r}"))
+                continue
+            if kind == "wagon_test":
+                events.append(self._test_event(obj_id, rec, item))
+        return events
+
+    def _test_event(self, test_id: int, rec: AttemptRecord, item: _Running) -> core.TestFinished:
+        if not rec.ok:
+            where = f" ({rec.signature})" if rec.signature else ""
+            return core.TestFinished(
+                "wagon", test_id, error=f"{rec.error_kind}{where}: {rec.message}"
+            )
+        summary_path = Path(rec.folder) / "metrics_summary.json"
+        if not summary_path.exists():
+            found = sorted(Path(rec.folder).rglob("metrics_summary.json"))
+            summary_path = found[0] if found else summary_path
+        try:
+            summary = json.loads(summary_path.read_text())
+        except (OSError, ValueError) as exc:
+            return core.TestFinished("wagon", test_id, error=f"no metrics summary: {exc}")
+        outputs = sum(Path(p).stat().st_size for p in rec.outputs.values() if Path(p).is_file())
+        log_file = Path(rec.folder) / "console.log"
+        facts = SampleFacts(
+            kind="wagon",
+            input_bytes=float(rec.bytes_read or item.facts.input_bytes),
+            output_bytes=float(outputs),
+            log_bytes=float(log_file.stat().st_size if log_file.exists() else 0),
+        )
+        return core.TestFinished(
+            "wagon", test_id, summary=summary, facts=facts, dataset=item.dataset
+        )
+
+    # ------------------------------------------------------------------ the loop
+
+    def tick(self, now: datetime | None = None) -> Tick:
+        """One step: collect, decide, perform (only while holding the lease)."""
+        now = now or datetime.now(UTC)
+        if self.lease is not None and not self.lease.acquire(now):
+            return Tick(held_lease=False)
+        events = self.collect()
+        with self.sessions() as s, s.begin():
+            snap = self.snapshot(s, now)
+        instructions = core.decide(snap, events, self.config.core)
+        out = Tick(held_lease=True, instructions=instructions)
+        for ins in instructions:
+            with self.sessions() as s, s.begin():
+                if not self.perform(s, ins, now):
+                    out.unperformed.append(ins)
+        return out
+
+    def run(self, stop: Callable[[], bool], interval: float = 1.0) -> None:
+        """Tick until ``stop()``; releases the lease on the way out."""
+        try:
+            while not stop():
+                self.tick()
+                time.sleep(interval)
+        finally:
+            if self.lease is not None:
+                self.lease.release()
+
+    # ------------------------------------------------------------------ performing
+
+    def perform(self, s: Session, ins: core.Instruction, now: datetime) -> bool:
+        """Carry out one instruction; False when this shell does not perform that kind."""
+        match ins:
+            case core.StartWagonTest(test_id):
+                self._start_wagon_test(s, test_id)
+            case core.FinishWagonTest(test_id, status, warnings, expected, error):
+                metrics: dict[str, Any] = {"error": error} if error else {}
+                if expected is not None:
+                    metrics["expected"] = expected.to_json()
+                enabling.finish_test(s, test_id, status, metrics=metrics, warnings=list(warnings))
+            case core.RequeueLost("wagon_test", test_id, reason):
+                test = s.get(WagonTest, test_id)
+                if test is not None and test.status is TestStatus.RUNNING:
+                    transition(test, TestStatus.QUEUED, actor=None, reason=reason)
+            case core.CleanStaleTests(when):
+                enabling.clean_stale_tests(s, when)
+                self.last_stale_clean = now
+            case _:
+                return False
+        return True
+
+    def _sample(self, s: Session, dataset_id: int) -> tuple[list[DatasetFile], DatasetSize]:
+        files = list(
+            s.scalars(
+                select(DatasetFile)
+                .join(Production, Production.id == DatasetFile.production_id)
+                .where(Production.dataset_id == dataset_id)
+                .order_by(DatasetFile.run_number, DatasetFile.path)
+            )
+        )
+        size = DatasetSize(bytes=float(sum(f.size for f in files)), files=len(files))
+        return files[: self.config.test_files], size
+
+    def _start_wagon_test(self, s: Session, test_id: int) -> None:
+        test = s.get(WagonTest, test_id)
+        if test is None or test.status is not TestStatus.QUEUED:
+            return
+        sample, size = self._sample(s, test.dataset_id)
+        transition(test, TestStatus.RUNNING, actor=None)
+        if not sample:
+            enabling.finish_test(
+                s,
+                test.id,
+                TestStatus.FAILED,
+                metrics={"error": f"dataset {test.dataset_id} has no files to test on"},
+            )
+            return
+        tag = s.get(PackageTag, test.tag_id)
+        full_config = wagon_test_config(test, tag)
+        folder = self.config.work_dir / "tests" / f"wagon-test-{test.id}"
+        test.output_dir = os.fspath(folder)
+        job = JobSpec(
+            job_id="sample",
+            run=sample[0].run_number,
+            index=0,
+            files=tuple(f.path for f in sample),
+            sizes=tuple(int(f.size) for f in sample),
+        )
+        attempt = 1  # a folder left by a lost attempt is never reused
+        while attempt_folder(folder, job.job_id, attempt).exists():
+            attempt += 1
+        target = self.config.targets[self.config.test_target]
+        future = self.engine.submit(
+            job,
+            full_config,
+            target,
+            folder,
+            attempt,
+            package_dir=self.config.package_dir,
+            reason=f"wagon test {test.id}",
+        )
+        facts = SampleFacts(kind="wagon", input_bytes=float(job.bytes))
+        self.running[("wagon_test", test.id)] = _Running(future, facts, size)
+        s.flush()

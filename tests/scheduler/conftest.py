@@ -1,0 +1,1 @@
+from hyperloop.db.testing import *  # noqa: F403

@@ -1,0 +1,115 @@
+"""The shell runs a real wagon test end to end: enable a wagon -> queued test -> the scheduler
+starts it on a Dask LocalCluster with the physics package on demo data -> the assessment
+sets its status, expected resources and warnings in the database."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from hyperloop.core import analyses, datasets, enabling, tags, users, wagons
+from hyperloop.core.actor import Actor
+from hyperloop.core.enums import Role, TestStatus
+from hyperloop.db.models import WagonTest
+from hyperloop.demo import generate_dataset
+from hyperloop.grid.engine import Engine
+from hyperloop.grid.targets import Target
+from hyperloop.scheduler import core
+from hyperloop.scheduler.lease import Lease
+from hyperloop.scheduler.shell import SchedulerShell, ShellConfig
+
+GiB = 1024**3
+
+
+def physics_introspection() -> dict:
+    out = subprocess.run(
+        [sys.executable, "-m", "hyperloop", "workflows", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def world_with_enabled_wagon(s, data_dir: Path) -> int:
+    admin = Actor(users.create_user(s, "admin", roles=[Role.ADMIN]))
+    lf = analyses.create_analysis(s, None, "LF-evsel", "PWG-LF")
+    analyses.add_member(s, None, lf.id, admin.user.id)
+    tags.register_tag(s, None, physics_introspection(), artifact="installed")
+    ds = datasets.create_dataset(s, admin, "LHC26_demo", collision_system="pp")
+    prod = datasets.add_production(s, admin, ds.id, "demo")
+    assert datasets.import_directory(s, admin, prod.id, data_dir) == 2
+    datasets.set_active(s, admin, ds.id, True)
+    analyses.add_dataset(s, admin, lf.id, ds.id)
+    wagon = wagons.create_wagon(s, admin, lf.id, name="evsel", workflow="event-selection")
+    enabling.enable_wagon(s, admin, wagon.id, ds.id)
+    return enabling.current_test(s, wagon.id, ds.id).id
+
+
+@pytest.mark.slow
+def test_an_enabled_wagon_is_tested_on_the_engine_and_assessed(db_sessionmaker, tmp_path):
+    generate_dataset(
+        tmp_path / "data",
+        [500001],
+        300,
+        fast=True,
+        dfs_per_file=2,
+        events_per_df=100,
+        pool_size=100,
+        cache_dir=tmp_path / "cache",
+    )
+    with db_sessionmaker.begin() as s:
+        test_id = world_with_enabled_wagon(s, tmp_path / "data")
+    targets = {"test": Target("test", cores=1, memory_limit_bytes=3 * GiB, wall_time_limit_s=300)}
+    config = ShellConfig(work_dir=tmp_path / "work", targets=targets, test_target="test")
+    lease = Lease(db_sessionmaker, "shell-a", ttl=timedelta(minutes=5))
+    with Engine.local(n_workers=1) as engine:
+        shell = SchedulerShell(db_sessionmaker, engine, config, lease=lease)
+        first = shell.tick()
+        assert core.StartWagonTest(test_id) in first.instructions
+        # a second scheduler does nothing while the first holds the lease
+        other = SchedulerShell(db_sessionmaker, engine, config, lease=Lease(db_sessionmaker, "b"))
+        assert other.tick().held_lease is False
+        deadline = time.monotonic() + 240
+        finished = []
+        while not finished and time.monotonic() < deadline:
+            time.sleep(0.5)
+            tick = shell.tick()
+            finished = [i for i in tick.instructions if isinstance(i, core.FinishWagonTest)]
+    with db_sessionmaker() as s:
+        test = s.get(WagonTest, test_id)
+        assert test.status in (TestStatus.DONE, TestStatus.WARNING), test.metrics
+        assert (test.status is TestStatus.WARNING) == bool(test.warnings)
+        expected = test.metrics["expected"]
+        assert expected["cpu_seconds"] > 0 and expected["jobs"] == 1
+        assert expected["scale"] == pytest.approx(1.0, rel=0.5)  # the sample is the dataset
+        assert (Path(test.output_dir) / "sample" / "attempt-1" / "AnalysisResults.root").exists()
+
+
+def test_a_test_left_running_by_a_dead_scheduler_is_requeued(db_sessionmaker, tmp_path):
+    """Reconciliation: the database says running, this new shell's engine never saw it."""
+    (tmp_path / "data" / "500001").mkdir(parents=True)
+    for i in range(2):
+        (tmp_path / "data" / "500001" / f"AO2D_{i:03d}.root").write_bytes(b"x" * 10)
+    with db_sessionmaker.begin() as s:
+        test_id = world_with_enabled_wagon(s, tmp_path / "data")
+        test = s.get(WagonTest, test_id)
+        test.status = TestStatus.RUNNING
+    targets = {"test": Target("test")}
+    config = ShellConfig(work_dir=tmp_path / "work", targets=targets, test_target="test")
+    shell = SchedulerShell(db_sessionmaker, engine=None, config=config)  # type: ignore[arg-type]
+    shell.last_stale_clean = datetime.now(UTC)
+    # max_running_tests=0: only the reconciliation, nothing is started on the (absent) engine
+    shell.config.core = core.SchedulerConfig(max_running_tests=0)
+    tick = shell.tick()
+    why = f"wagon test {test_id} was running but the engine does not know it"
+    assert tick.instructions == [core.RequeueLost("wagon_test", test_id, why)]
+    assert tick.unperformed == []
+    with db_sessionmaker() as s:
+        assert s.get(WagonTest, test_id).status is TestStatus.QUEUED
