@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh --with-root
 source scripts/services.sh
 start_postgres || echo "warning: PostgreSQL could not be started; database tests run on SQLite only" >&2
+start_browser || echo "warning: chromium could not be installed; browser tests will fail" >&2
 mkdir -p ci-artifacts
 .venv/bin/ruff check src tests physics benchmarks
 .venv/bin/python -m pytest "$@"

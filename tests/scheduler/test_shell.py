@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hyperloop.core import analyses, datasets, enabling, tags, users, wagons
+from hyperloop.core import analyses, datasets, enabling, runlists, tags, users, wagons
 from hyperloop.core.actor import Actor
 from hyperloop.core.enums import Role, TestStatus
 from hyperloop.db.models import WagonTest
@@ -43,7 +43,8 @@ def world_with_enabled_wagon(s, data_dir: Path) -> int:
     analyses.add_member(s, None, lf.id, admin.user.id)
     tags.register_tag(s, None, physics_introspection(), artifact="installed")
     ds = datasets.create_dataset(s, admin, "LHC26_demo", collision_system="pp")
-    prod = datasets.add_production(s, admin, ds.id, "demo")
+    rl = runlists.create_runlist(s, admin, "LHC26_demo_pass1", [500001])
+    prod = datasets.add_production(s, admin, ds.id, "demo", runlist_id=rl.id)
     assert datasets.import_directory(s, admin, prod.id, data_dir) == 2
     datasets.set_active(s, admin, ds.id, True)
     analyses.add_dataset(s, admin, lf.id, ds.id)

@@ -147,7 +147,7 @@ def register_results(app: typer.Typer) -> None:
     def results_cmd(
         path: Annotated[Path, typer.Argument(help="an AnalysisResults.root file")],
     ) -> None:
-        """List the histograms of an AnalysisResults.root file with entries and mean bin."""
+        """List the histograms of an AnalysisResults.root file: class, bins and entries."""
         from hyperloop.analysis.results import ResultsError, read_results
 
         try:
