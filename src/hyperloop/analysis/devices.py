@@ -30,7 +30,7 @@ from hyperloop.analysis.runner import (
     FileRecord,
     RunResult,
     declared_columns,
-    write_outputs,
+    finish_outputs,
 )
 from hyperloop.analysis.shm import MappedSegment, Segment, SegmentDir, remove_segment, write_segment
 
@@ -45,6 +45,12 @@ class _DF:
     sizes: dict[str, int]
     segments: list[Segment]
     done: set[str] = field(default_factory=set)
+
+
+def _failure(msg: tuple) -> dict[str, str]:
+    """The task-failure record of an ("error", task, file, df, error, traceback) message."""
+    _, task, path, df, error, tb = msg
+    return {"task": task, "file": path, "dataframe": df, "error": error, "traceback": tb}
 
 
 def _pin(cores: int) -> None:
@@ -332,14 +338,7 @@ def run_devices(
                     complete(d)
                     finished += 1
             elif kind == "error":
-                _, name, path, df, error, tb = msg
-                failure = {
-                    "task": name,
-                    "file": path,
-                    "dataframe": df,
-                    "error": error,
-                    "traceback": tb,
-                }
+                failure = _failure(msg)
                 break
             dispatch()
         if failure is None:
@@ -350,14 +349,7 @@ def run_devices(
                 if msg[0] == "histos":
                     histos[msg[1]] = msg[2]
                 elif msg[0] == "error":
-                    _, name, path, df, error, tb = msg
-                    failure = {
-                        "task": name,
-                        "file": path,
-                        "dataframe": df,
-                        "error": error,
-                        "traceback": tb,
-                    }
+                    failure = _failure(msg)
                     break
     finally:
         sampler.stop()
@@ -367,18 +359,9 @@ def run_devices(
             p.join(timeout=30)
         segdir.close()
 
-    outputs: dict[str, str] = {}
-    if failure is None:
-        results = write_outputs(plan, out, histos, sink_m)
-        if results:
-            outputs["AnalysisResults"] = results
-        if derived is not None:
-            with Timer(writer_m):
-                path = derived.close()
-            if path:
-                outputs["AO2D"] = path
-    elif derived is not None:
-        derived.close()
+    outputs = finish_outputs(
+        plan, out, histos if failure is None else None, sink_m, writer_m, derived
+    )
     result = RunResult(
         out_dir=str(out),
         files=records,

@@ -193,23 +193,36 @@ def collect_derived(plan: Plan, frame: Frame) -> dict[str, dict[str, Any]]:
     return out
 
 
-def write_outputs(
+def finish_outputs(
     plan: Plan,
     out_dir: Path,
-    histos: dict[str, dict[str, Any]],
+    histos: dict[str, dict[str, Any]] | None,
     sink: DeviceMetrics,
-) -> str | None:
-    """Write AnalysisResults.root (a directory per task instance with histograms)."""
+    writer: DeviceMetrics,
+    derived: DerivedWriter | None,
+) -> dict[str, str]:
+    """Write AnalysisResults.root (a directory per task instance) and close the derived
+    output; ``histos`` is None when the run failed (nothing is written, files are closed)."""
     from hyperloop.analysis.results import write_results
 
+    outputs: dict[str, str] = {}
+    if histos is None:
+        if derived is not None:
+            derived.close()
+        return outputs
     nonempty = {name: h for name, h in histos.items() if h}
-    if not nonempty:
-        return None
-    path = out_dir / "AnalysisResults.root"
-    with Timer(sink):
-        write_results(path, nonempty)
-    sink.output_bytes = path.stat().st_size
-    return str(path)
+    if nonempty:
+        path = out_dir / "AnalysisResults.root"
+        with Timer(sink):
+            write_results(path, nonempty)
+        sink.output_bytes = path.stat().st_size
+        outputs["AnalysisResults"] = str(path)
+    if derived is not None:
+        with Timer(writer):
+            derived_path = derived.close()
+        if derived_path:
+            outputs["AO2D"] = derived_path
+    return outputs
 
 
 def run_train(
@@ -333,17 +346,10 @@ def _run_inprocess(
         log.error("%s\n%s", exc, exc.tb)
     finally:
         sampler.stop()
-    outputs: dict[str, str] = {}
+    histos = None
     if failure is None:
         histos = {inst.name: {h.name: h for h in inst.task.histos} for inst in plan.instances}
-        results = write_outputs(plan, out, histos, sink_m)
-        if results:
-            outputs["AnalysisResults"] = results
-        if derived is not None:
-            with Timer(writer_m):
-                path = derived.close()
-            if path:
-                outputs["AO2D"] = path
+    outputs = finish_outputs(plan, out, histos, sink_m, writer_m, derived)
     wall = time.perf_counter() - wall0
     result = RunResult(
         out_dir=str(out),

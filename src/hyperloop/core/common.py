@@ -42,3 +42,15 @@ def flush_or_conflict(s: Session, message: str, details: dict[str, Any] | None =
     except IntegrityError:
         s.rollback()
         raise Conflict(message, details) from None
+
+
+def dependency_closure(wagon: Any) -> list[Any]:
+    """Every wagon ``wagon`` depends on, directly or through others, ordered by id."""
+    out: dict[int, Any] = {}
+    todo = list(wagon.dependencies)
+    while todo:
+        dep = todo.pop()
+        if dep.id not in out:
+            out[dep.id] = dep
+            todo.extend(dep.dependencies)
+    return [out[k] for k in sorted(out)]

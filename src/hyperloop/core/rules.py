@@ -10,22 +10,12 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hyperloop.core.common import dependency_closure
 from hyperloop.core.configs import check_config, workflow_schema
 from hyperloop.core.enums import NotificationKind, TagPolicy
 from hyperloop.core.notifications import notify_wagon
 from hyperloop.core.tags import find_workflow
 from hyperloop.db.models import Analysis, PackageTag, Wagon, WagonDataset
-
-
-def _closure(wagon: Wagon) -> list[Wagon]:
-    out: dict[int, Wagon] = {}
-    todo = list(wagon.dependencies)
-    while todo:
-        dep = todo.pop()
-        if dep.id not in out:
-            out[dep.id] = dep
-            todo.extend(dep.dependencies)
-    return [out[k] for k in sorted(out)]
 
 
 def _service_wagons(s: Session) -> list[Wagon]:
@@ -36,7 +26,7 @@ def _service_wagons(s: Session) -> list[Wagon]:
 def wagon_problems(s: Session, wagon: Wagon) -> list[str]:
     """Why the wagon must stay disabled (empty: it may run)."""
     problems = []
-    deps = _closure(wagon)
+    deps = dependency_closure(wagon)
     services = _service_wagons(s)
     for dep in deps:
         if dep.analysis.is_service:

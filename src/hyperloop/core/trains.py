@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, load_only
 
 from hyperloop.core import history
 from hyperloop.core.actor import Actor
-from hyperloop.core.common import get_or_404
+from hyperloop.core.common import dependency_closure, get_or_404
 from hyperloop.core.datasets import dataset_state, runs_of
 from hyperloop.core.enabling import current_test
 from hyperloop.core.enums import TagPolicy, TestStatus, TrainState, TrainType
@@ -50,17 +50,6 @@ def possible_tags(s: Session, row: WagonDataset) -> list[PackageTag]:
     index = _TagIndex(s)
     ids = index.possible(row)
     return sorted((index.by_id[t] for t in ids), key=lambda t: (t.released_at, t.id), reverse=True)
-
-
-def _dependency_closure(wagon: Wagon) -> list[Wagon]:
-    out: dict[int, Wagon] = {}
-    todo = list(wagon.dependencies)
-    while todo:
-        dep = todo.pop()
-        if dep.id not in out:
-            out[dep.id] = dep
-            todo.extend(dep.dependencies)
-    return [out[k] for k in sorted(out)]
 
 
 @dataclass
@@ -111,7 +100,7 @@ def _dep_configs(wagons: Iterable[Wagon]) -> dict[str, dict[str, Any]]:
     """workflow -> {config key: dependency wagon name} over every dependency."""
     out: dict[str, dict[str, Any]] = {}
     for w in wagons:
-        for dep in _dependency_closure(w):
+        for dep in dependency_closure(w):
             key = repr(sorted((t, sorted(p.items())) for t, p in dep.base_config.items()))
             out.setdefault(dep.workflow, {}).setdefault(key, dep.name)
     return out
@@ -262,7 +251,7 @@ def _wagon_snapshot(s: Session, wagon: Wagon, dataset_id: int) -> dict[str, Any]
         heavy=is_heavy(test.metrics) if test else False,
         dependency_snapshots=[
             {"wagon_id": d.id, "version": d.version, **wagon_state(d)}
-            for d in _dependency_closure(wagon)
+            for d in dependency_closure(wagon)
         ],
     )
     return snap

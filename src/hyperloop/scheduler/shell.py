@@ -170,7 +170,8 @@ class SchedulerShell:
         log_file = Path(rec.folder) / "console.log"
         facts = SampleFacts(
             kind="wagon",
-            input_bytes=float(rec.bytes_read or item.facts.input_bytes),
+            # file sizes of the sample, like the dataset's size (bytes_read counts baskets only)
+            input_bytes=float(item.facts.input_bytes or rec.bytes_read),
             output_bytes=float(outputs),
             log_bytes=float(log_file.stat().st_size if log_file.exists() else 0),
         )
