@@ -12,11 +12,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from hyperloop.core import analyses, datasets, enabling, runlists, tags, users, wagons
 from hyperloop.core.actor import Actor
-from hyperloop.core.enums import Role, TestStatus
-from hyperloop.db.models import WagonTest
+from hyperloop.core.enums import JobState, Role, TestStatus, TrainState
+from hyperloop.core.jobs import JobSpec, add_jobs, set_job_state
+from hyperloop.db.models import Dataset, Job, PackageTag, TrainRun, WagonTest
+from hyperloop.db.models import Target as DbTarget
 from hyperloop.demo import generate_dataset
 from hyperloop.grid.engine import Engine
 from hyperloop.grid.targets import Target
@@ -114,3 +117,46 @@ def test_a_test_left_running_by_a_dead_scheduler_is_requeued(db_sessionmaker, tm
     assert tick.unperformed == []
     with db_sessionmaker() as s:
         assert s.get(WagonTest, test_id).status is TestStatus.QUEUED
+
+
+def test_a_job_left_running_by_a_dead_scheduler_is_lost_and_requeued(db_sessionmaker, tmp_path):
+    """A running train whose job the engine lost (a new scheduler after a crash): the job
+    is recorded lost and requeued for a new attempt."""
+    (tmp_path / "data" / "500001").mkdir(parents=True)
+    for i in range(2):
+        (tmp_path / "data" / "500001" / f"AO2D_{i:03d}.root").write_bytes(b"x" * 10)
+    with db_sessionmaker.begin() as s:
+        world_with_enabled_wagon(s, tmp_path / "data")
+        ds_id = s.scalars(select(Dataset.id)).one()
+        tag_id = s.scalars(select(PackageTag.id)).one()
+        target = DbTarget(name="grid", cores=1, memory_limit_mb=2000)
+        s.add(target)
+        s.flush()
+        train = TrainRun(
+            dataset_id=ds_id, tag_id=tag_id, target_id=target.id, state=TrainState.RUNNING
+        )
+        s.add(train)
+        s.flush()
+        add_jobs(s, train.id, [JobSpec(500001, ("a.root",)), JobSpec(500001, ("b.root",))])
+        first, second = s.scalars(select(Job.id).order_by(Job.id)).all()
+        set_job_state(s, first, JobState.RUNNING)
+        set_job_state(s, second, JobState.RUNNING)
+        set_job_state(s, second, JobState.DONE)
+    config = ShellConfig(
+        work_dir=tmp_path / "work",
+        targets={"grid": Target("grid")},
+        test_target="grid",
+        core=core.SchedulerConfig(max_running_tests=0),
+    )
+    shell = SchedulerShell(db_sessionmaker, engine=None, config=config)  # type: ignore[arg-type]
+    shell.last_stale_clean = datetime.now(UTC)
+    tick = shell.tick()
+    why = f"job {first} was running but the engine does not know it (restart?)"
+    assert tick.instructions == [
+        core.MarkLost("job", first, why),
+        core.RequeueLost("job", first, why, "grid"),
+    ]
+    assert tick.unperformed == []
+    with db_sessionmaker() as s:
+        job = s.get(Job, first)
+        assert (job.state, job.attempts) == (JobState.WAITING, 1)

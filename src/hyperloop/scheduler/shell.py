@@ -4,9 +4,8 @@ and perform its instructions through the core services and the grid engine.
 
 One ``tick()`` is one step; ``run()`` loops while this process holds the lease. Performed
 here: wagon tests (start on the engine, finish from the assessment, requeue when lost),
-stale-test cleaning. Train, job and merge instructions are returned by ``tick()`` but not
-yet performed by this shell (``Tick.unperformed``); ``hyperloop.grid.train`` runs whole
-trains meanwhile.
+stale-test cleaning; submitted trains (auto-submit, split, jobs, retries, reconciliation,
+merges, done) in ``trainwork``; train tests like wagon tests, on the train's target.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,20 +23,31 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hyperloop.core import enabling
+from hyperloop.core import enabling, trains
 from hyperloop.core.assessment import DatasetSize, SampleFacts
 from hyperloop.core.configs import effective_subwagon
-from hyperloop.core.enums import TestStatus
+from hyperloop.core.enums import TestStatus, TrainState
 from hyperloop.core.states import transition
-from hyperloop.db.models import DatasetFile, PackageTag, Production, WagonTest
+from hyperloop.db.models import DatasetFile, Job, PackageTag, Production, TrainRun, WagonTest
+from hyperloop.db.models import Target as DbTarget
 from hyperloop.grid.engine import Engine
 from hyperloop.grid.execute import AttemptRecord, attempt_folder
 from hyperloop.grid.splitting import JobSpec
 from hyperloop.grid.targets import Target
 from hyperloop.scheduler import core
 from hyperloop.scheduler.lease import Lease
+from hyperloop.scheduler.trainwork import TrainWork, train_config
 
 log = logging.getLogger(__name__)
+_TEST_KIND: dict[str, core.TestKind] = {"wagon_test": "wagon", "train_test": "train"}
+_SCHEDULED_TRAIN_STATES = (
+    TrainState.COMPOSED,
+    TrainState.TESTING,
+    TrainState.TEST_DONE,
+    TrainState.SUBMITTED,
+    TrainState.RUNNING,
+    TrainState.MERGING,
+)
 
 
 @dataclass
@@ -119,6 +129,8 @@ class SchedulerShell:
         self.lease = lease
         self.running: dict[tuple[str, int], _Running] = {}
         self.last_stale_clean: datetime | None = None
+        self.notices: list[core.Notify] = []
+        self.train_work = TrainWork(engine, config.targets, config.work_dir, config.package_dir)
 
     # ------------------------------------------------------------------ reading
 
@@ -132,32 +144,67 @@ class SchedulerShell:
         return core.Snapshot(
             now=now,
             tests=tuple(core.TestView(i, st) for i, st in rows),
+            trains=self._trains(s),
             targets=self.config.targets,
-            engine_keys=frozenset(self.running),
+            engine_keys=frozenset(self.running) | self.train_work.engine_keys(),
             last_stale_clean=self.last_stale_clean,
+        )
+
+    def _trains(self, s: Session) -> tuple[core.TrainView, ...]:
+        """Trains the core may advance, with their jobs (two queries). Per-run merges and
+        flags live in this process only (``TrainWork``)."""
+        rows = s.execute(
+            select(TrainRun.id, TrainRun.state, TrainRun.auto_submit, TrainRun.slow, DbTarget.name)
+            .join(DbTarget, DbTarget.id == TrainRun.target_id)
+            .where(TrainRun.state.in_(_SCHEDULED_TRAIN_STATES))
+            .order_by(TrainRun.id)
+        ).all()
+        jobs: dict[int, list[core.JobView]] = {}
+        targets = {r.id: r.name for r in rows}
+        if rows:
+            for j in s.execute(
+                select(Job.id, Job.train_run_id, Job.run_number, Job.state, Job.attempts)
+                .where(Job.train_run_id.in_(list(targets)))
+                .order_by(Job.id)
+            ):
+                target = self.train_work.job_targets.get(j.id, targets[j.train_run_id])
+                view = core.JobView(j.id, j.run_number, j.state, j.attempts, target)
+                jobs.setdefault(j.train_run_id, []).append(view)
+        return tuple(
+            core.TrainView(
+                id=r.id,
+                state=r.state,
+                target=r.name,
+                auto_submit=r.auto_submit,
+                slow=r.slow,
+                jobs=tuple(jobs.get(r.id, ())),
+                split=r.id in jobs,
+                runs_merged=self.train_work.merged_runs(r.id),
+                flagged=r.id in self.train_work.flagged,
+            )
+            for r in rows
         )
 
     def collect(self) -> list[core.Event]:
         """Events of every finished engine future (removed from ``running``)."""
-        events: list[core.Event] = []
+        events: list[core.Event] = self.train_work.collect()
         for key in [k for k, r in self.running.items() if r.future.done()]:
             item = self.running.pop(key)
             kind, obj_id = key
             try:
                 rec: AttemptRecord = item.future.result()
             except Exception as exc:  # the engine lost it (worker died) or refused it
-                events.append(core.TestFinished("wagon", obj_id, error=f"engine: {exc!r}"))
+                events.append(core.TestFinished(_TEST_KIND[kind], obj_id, error=f"engine: {exc!r}"))
                 continue
-            if kind == "wagon_test":
-                events.append(self._test_event(obj_id, rec, item))
+            events.append(self._test_event(_TEST_KIND[kind], obj_id, rec, item))
         return events
 
-    def _test_event(self, test_id: int, rec: AttemptRecord, item: _Running) -> core.TestFinished:
+    def _test_event(
+        self, kind: core.TestKind, test_id: int, rec: AttemptRecord, item: _Running
+    ) -> core.TestFinished:
         if not rec.ok:
             where = f" ({rec.signature})" if rec.signature else ""
-            return core.TestFinished(
-                "wagon", test_id, error=f"{rec.error_kind}{where}: {rec.message}"
-            )
+            return core.TestFinished(kind, test_id, error=f"{rec.error_kind}{where}: {rec.message}")
         summary_path = Path(rec.folder) / "metrics_summary.json"
         if not summary_path.exists():
             found = sorted(Path(rec.folder).rglob("metrics_summary.json"))
@@ -165,19 +212,17 @@ class SchedulerShell:
         try:
             summary = json.loads(summary_path.read_text())
         except (OSError, ValueError) as exc:
-            return core.TestFinished("wagon", test_id, error=f"no metrics summary: {exc}")
+            return core.TestFinished(kind, test_id, error=f"no metrics summary: {exc}")
         outputs = sum(Path(p).stat().st_size for p in rec.outputs.values() if Path(p).is_file())
         log_file = Path(rec.folder) / "console.log"
-        facts = SampleFacts(
-            kind="wagon",
+        facts = replace(
+            item.facts,
             # file sizes of the sample, like the dataset's size (bytes_read counts baskets only)
             input_bytes=float(item.facts.input_bytes or rec.bytes_read),
             output_bytes=float(outputs),
             log_bytes=float(log_file.stat().st_size if log_file.exists() else 0),
         )
-        return core.TestFinished(
-            "wagon", test_id, summary=summary, facts=facts, dataset=item.dataset
-        )
+        return core.TestFinished(kind, test_id, summary=summary, facts=facts, dataset=item.dataset)
 
     # ------------------------------------------------------------------ the loop
 
@@ -223,11 +268,29 @@ class SchedulerShell:
                 test = s.get(WagonTest, test_id)
                 if test is not None and test.status is TestStatus.RUNNING:
                     transition(test, TestStatus.QUEUED, actor=None, reason=reason)
+            case core.StartTrainTest(train_id):
+                self._start_train_test(s, train_id)
+            case core.FinishTrainTest(train_id, status, warnings, expected, error):
+                metrics = {"error": error} if error else {}
+                if expected is not None:
+                    metrics["expected"] = expected.to_json()
+                # a done test of an auto-submit train is submitted by finish_test itself
+                trains.finish_test(s, train_id, status, metrics=metrics, warnings=list(warnings))
+            case core.RequeueLost("train_test", train_id, _reason):
+                self._start_train_test(s, train_id, again=True)
+            case core.AutoSubmit(train_id):
+                train = s.get(TrainRun, train_id)
+                if train is not None and train.state is TrainState.TEST_DONE:
+                    trains._submit(s, None, train, reason="automatic submission after a done test")
             case core.CleanStaleTests(when):
                 enabling.clean_stale_tests(s, when)
                 self.last_stale_clean = now
+            case core.Notify():
+                # NotificationKind has no train kinds yet: kept here and logged
+                self.notices.append(ins)
+                log.info("scheduler notice %s: %s", ins.kind, ins.message)
             case _:
-                return False
+                return self.train_work.perform(s, ins)
         return True
 
     def _sample(self, s: Session, dataset_id: int) -> tuple[list[DatasetFile], DatasetSize]:
@@ -257,9 +320,67 @@ class SchedulerShell:
             )
             return
         tag = s.get(PackageTag, test.tag_id)
-        full_config = wagon_test_config(test, tag)
         folder = self.config.work_dir / "tests" / f"wagon-test-{test.id}"
         test.output_dir = os.fspath(folder)
+        target = self.config.targets[self.config.test_target]
+        facts = SampleFacts(kind="wagon")
+        self._submit_test(
+            ("wagon_test", test.id),
+            wagon_test_config(test, tag),
+            tag,
+            target,
+            folder,
+            sample,
+            size,
+            facts,
+        )
+        s.flush()
+
+    def _start_train_test(self, s: Session, train_id: int, *, again: bool = False) -> None:
+        train = s.get(TrainRun, train_id)
+        if train is None:
+            return
+        if not again:
+            trains.start_test(s, train_id)
+        sample, size = self._sample(s, train.dataset_id)
+        if not sample:
+            trains.finish_test(
+                s,
+                train.id,
+                TestStatus.FAILED,
+                metrics={"error": f"dataset {train.dataset_id} has no files to test on"},
+            )
+            return
+        tag = s.get(PackageTag, train.tag_id)
+        db_target = s.get(DbTarget, train.target_id)
+        target = (
+            self.config.targets.get(db_target.name) or self.config.targets[self.config.test_target]
+        )
+        folder = self.config.work_dir / "tests" / f"train-test-{train.id}"
+        facts = SampleFacts(kind="train", target_memory_limit=float(target.memory_limit_bytes))
+        self._submit_test(
+            ("train_test", train.id),
+            train_config(train, tag),
+            tag,
+            target,
+            folder,
+            sample,
+            size,
+            facts,
+        )
+
+    def _submit_test(
+        self,
+        key: tuple[str, int],
+        full_config: dict[str, Any],
+        tag: PackageTag,
+        target: Target,
+        folder: Path,
+        sample: list[DatasetFile],
+        size: DatasetSize,
+        facts: SampleFacts,
+    ) -> None:
+        """Run a test sample as one attempt on the engine (a new folder per attempt)."""
         job = JobSpec(
             job_id="sample",
             run=sample[0].run_number,
@@ -270,16 +391,15 @@ class SchedulerShell:
         attempt = 1  # a folder left by a lost attempt is never reused
         while attempt_folder(folder, job.job_id, attempt).exists():
             attempt += 1
-        target = self.config.targets[self.config.test_target]
+        package = tag.artifact if tag.artifact and Path(tag.artifact).is_dir() else None
         future = self.engine.submit(
             job,
             full_config,
             target,
             folder,
             attempt,
-            package_dir=self.config.package_dir,
-            reason=f"wagon test {test.id}",
+            package_dir=package or self.config.package_dir,
+            reason=f"{key[0].replace('_', ' ')} {key[1]}",
         )
-        facts = SampleFacts(kind="wagon", input_bytes=float(job.bytes))
-        self.running[("wagon_test", test.id)] = _Running(future, facts, size)
-        s.flush()
+        facts = replace(facts, input_bytes=float(job.bytes))
+        self.running[key] = _Running(future, facts, size)

@@ -186,10 +186,12 @@ def _breadcrumbs(rel: str) -> list[tuple[str, str]]:
 def browse_data(root: Path, rel: str) -> dict[str, Any]:
     """What ``/outputs/browse`` shows for ``rel``: a folder listing or a file's histograms."""
     target = contained_path(root, rel, what="output path") if rel else root.resolve()
-    if not rel and not target.is_dir():
-        raise ApiError(404, "not_found", "the outputs folder does not exist yet")
     data: dict[str, Any] = {"path": rel, "breadcrumbs": _breadcrumbs(rel)}
-    if target.is_dir():
+    if not rel and not target.is_dir():
+        # nothing has run yet on a new installation: an empty outputs folder
+        data["kind"] = "folder"
+        data["entries"] = []
+    elif target.is_dir():
         data["kind"] = "folder"
         data["entries"] = [asdict(e) for e in list_folder(root, target)]
     elif target.suffix == ".root":

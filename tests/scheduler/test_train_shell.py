@@ -1,0 +1,158 @@
+"""A composed train runs to done through the scheduler shell on a real Dask LocalCluster:
+train test, automatic submission, split, jobs, per-run merges, final merge; its histograms
+equal one plain run over all files."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+from tests.grid.helpers import config, histograms, make_catalogue, make_package, reference_run
+
+from hyperloop.core import datasets, runlists, tags, users
+from hyperloop.core.actor import Actor
+from hyperloop.core.assessment import Thresholds
+from hyperloop.core.enums import JobState, Role, TrainState
+from hyperloop.db.models import Job, TrainRun
+from hyperloop.db.models import Target as DbTarget
+from hyperloop.grid.engine import Engine
+from hyperloop.grid.targets import Target
+from hyperloop.scheduler import core
+from hyperloop.scheduler.shell import SchedulerShell, ShellConfig
+
+GiB = 1024**3
+
+
+def introspection() -> dict:
+    return {"package": {"name": "gridtest-wagons", "version": "1.0"}, "workflows": []}
+
+
+@pytest.mark.slow
+def test_a_composed_auto_submit_train_runs_to_done_with_the_same_histograms(
+    db_sessionmaker, tmp_path
+):
+    package = make_package(tmp_path / "tag")
+    catalogue = make_catalogue(tmp_path / "data", files_per_run=2)
+    files = [p for run in sorted(catalogue) for p, _ in catalogue[run]]
+    with db_sessionmaker.begin() as s:
+        admin = Actor(users.create_user(s, "admin", roles=[Role.ADMIN]))
+        tag = tags.register_tag(s, None, introspection(), artifact=str(package))
+        ds = datasets.create_dataset(s, admin, "LHC26_grid", collision_system="pp")
+        rl = runlists.create_runlist(s, admin, "LHC26_grid_pass1", sorted(catalogue))
+        prod = datasets.add_production(s, admin, ds.id, "p1", runlist_id=rl.id)
+        assert datasets.import_directory(s, admin, prod.id, tmp_path / "data") == len(files)
+        target = DbTarget(name="small", cores=1, memory_limit_mb=2000)
+        s.add(target)
+        s.flush()
+        wagon = {"workflow": "gt-pt", "wagon_id": 1, "base_config": {}, "subwagons": {}}
+        train = TrainRun(
+            dataset_id=ds.id,
+            tag_id=tag.id,
+            target_id=target.id,
+            state=TrainState.COMPOSED,
+            auto_submit=True,
+            slow=True,
+            wagons_snapshot=[wagon],
+        )
+        s.add(train)
+        s.flush()
+        train_id = train.id
+    targets = {"small": Target("small", memory_limit_bytes=2 * GiB, wall_time_limit_s=120)}
+    cfg = ShellConfig(
+        work_dir=tmp_path / "work",
+        targets=targets,
+        test_target="small",
+        # a few kB of input cannot be reduced 50x: allow it, as an operator may on request
+        core=core.SchedulerConfig(thresholds=Thresholds(min_reduction_factor=1.0)),
+    )
+    seen: list[core.Instruction] = []
+    with Engine.local(n_workers=2) as engine:
+        shell = SchedulerShell(db_sessionmaker, engine, cfg)
+        shell.last_stale_clean = datetime.now(UTC)
+        deadline = time.monotonic() + 240
+        state = TrainState.COMPOSED
+        stop = (TrainState.DONE, TrainState.TEST_WARNING, TrainState.TEST_FAILED)
+        while state not in stop and time.monotonic() < deadline:
+            tick = shell.tick()
+            assert tick.unperformed == []
+            seen += tick.instructions
+            with db_sessionmaker() as s:
+                state = s.get(TrainRun, train_id).state
+            time.sleep(0.3)
+    with db_sessionmaker() as s:
+        assert state is TrainState.DONE, s.get(TrainRun, train_id).test_warnings
+    kinds = [type(i).__name__ for i in seen]
+    assert kinds[:3] == ["StartTrainTest", "FinishTrainTest", "AutoSubmit"]
+    assert kinds[3] == "SplitTrain" and kinds[-2:] == ["MarkTrainDone", "Notify"]
+    assert kinds.count("StartRunMerge") == len(catalogue)
+    with db_sessionmaker() as s:
+        states = s.scalars(select(Job.state).where(Job.train_run_id == train_id)).all()
+        assert states == [JobState.DONE] * len(catalogue)
+        train = s.get(TrainRun, train_id)
+        merged = train.output_dir
+        assert train.test_metrics["expected"]["cpu_seconds"] > 0 and train.test_warnings == []
+    reference = reference_run(config("gt-pt"), files, tmp_path / "ref", package)
+    got, want = histograms(merged), histograms(reference)
+    assert got.keys() == want.keys() and got
+    for key, (values, entries) in want.items():
+        np.testing.assert_array_equal(got[key][0], values)
+        assert got[key][1] == entries
+
+
+@pytest.mark.slow
+def test_memory_killed_jobs_are_retried_on_a_bigger_target_and_the_train_finishes(
+    db_sessionmaker, tmp_path
+):
+    package = make_package(tmp_path / "tag")
+    catalogue = make_catalogue(tmp_path / "data", files_per_run=1)
+    with db_sessionmaker.begin() as s:
+        admin = Actor(users.create_user(s, "admin", roles=[Role.ADMIN]))
+        tag = tags.register_tag(s, None, introspection(), artifact=str(package))
+        ds = datasets.create_dataset(s, admin, "LHC26_mem", collision_system="pp")
+        rl = runlists.create_runlist(s, admin, "LHC26_mem_pass1", sorted(catalogue))
+        prod = datasets.add_production(s, admin, ds.id, "p1", runlist_id=rl.id)
+        datasets.import_directory(s, admin, prod.id, tmp_path / "data")
+        target = DbTarget(name="small", cores=1, memory_limit_mb=250)
+        s.add(target)
+        s.flush()
+        conf = {"gt-memory": {"allocMb": "400"}}
+        wagon = {"workflow": "gt-memory", "wagon_id": 1, "base_config": conf, "subwagons": {}}
+        train = TrainRun(
+            dataset_id=ds.id,
+            tag_id=tag.id,
+            target_id=target.id,
+            state=TrainState.SUBMITTED,
+            slow=True,
+            wagons_snapshot=[wagon],
+        )
+        s.add(train)
+        s.flush()
+        train_id = train.id
+    targets = {
+        "small": Target("small", 1, 250 * 1024**2, 120),
+        "big": Target("big", 1, int(1.5 * GiB), 120),
+    }
+    cfg = ShellConfig(work_dir=tmp_path / "work", targets=targets, test_target="big")
+    seen: list[core.Instruction] = []
+    with Engine.local(n_workers=2) as engine:
+        shell = SchedulerShell(db_sessionmaker, engine, cfg)
+        shell.last_stale_clean = datetime.now(UTC)
+        deadline = time.monotonic() + 240
+        state = TrainState.SUBMITTED
+        while state is not TrainState.DONE and time.monotonic() < deadline:
+            tick = shell.tick()
+            assert tick.unperformed == []
+            seen += tick.instructions
+            with db_sessionmaker() as s:
+                state = s.get(TrainRun, train_id).state
+            time.sleep(0.3)
+    assert state is TrainState.DONE
+    retries = [i for i in seen if isinstance(i, core.ResubmitJob)]
+    assert len(retries) == len(catalogue)
+    assert all(r.target == "big" and "after memory in attempt 1" in r.reason for r in retries)
+    with db_sessionmaker() as s:
+        jobs = s.scalars(select(Job).where(Job.train_run_id == train_id)).all()
+        assert [(j.state, j.attempts) for j in jobs] == [(JobState.DONE, 2)] * len(catalogue)
