@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -147,6 +147,9 @@ def create_api_token(
     return token, plaintext
 
 
+TOKEN_USE_PRECISION = timedelta(minutes=5)
+
+
 def user_for_token(s: Session, plaintext: str) -> User | None:
     """The active user owning a valid (not revoked, not expired) token, else None."""
     token = s.scalars(select(ApiToken).where(ApiToken.token_hash == _token_hash(plaintext))).first()
@@ -158,7 +161,10 @@ def user_for_token(s: Session, plaintext: str) -> User | None:
     user = s.get(User, token.user_id)
     if user is None or not user.active:
         return None
-    token.last_used_at = now
+    # "last used" is informative: writing it on every request would turn each GET into a
+    # write (one database lock per request on SQLite); minutes of precision are enough
+    if token.last_used_at is None or now - token.last_used_at > TOKEN_USE_PRECISION:
+        token.last_used_at = now
     return user
 
 

@@ -35,7 +35,7 @@ train_run_wagons = Table(
     Column("wagon_id", ForeignKey("wagons.id", ondelete="SET NULL"), nullable=True, index=True),
     Column("analysis_id", ForeignKey("analyses.id", ondelete="CASCADE"), nullable=False),
     Column("heavy", Boolean, nullable=False, default=False),
-    Index("ix_train_run_wagons_analysis", "analysis_id"),
+    Index("ix_train_run_wagons_analysis", "analysis_id", "train_run_id"),
 )
 
 

@@ -692,7 +692,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_train_run_wagons")),
     )
     with op.batch_alter_table("train_run_wagons", schema=None) as batch_op:
-        batch_op.create_index("ix_train_run_wagons_analysis", ["analysis_id"], unique=False)
+        batch_op.create_index(
+            "ix_train_run_wagons_analysis", ["analysis_id", "train_run_id"], unique=False
+        )
         batch_op.create_index(
             batch_op.f("ix_train_run_wagons_train_run_id"), ["train_run_id"], unique=False
         )
