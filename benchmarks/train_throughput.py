@@ -214,20 +214,27 @@ def main() -> None:
     t_reader = min(reader_only(train_plan, files) for _ in range(2))
     t_train, res_train = timed_run(build_plan(spec_for(WAGONS), package), files, work / "train")
 
-    # each wagon alone (with the services it needs); its own compute = its tasks' CPU
+    # each wagon alone (with the services it needs); its own compute = its tasks' time,
+    # wall (what the goal is about) and CPU (immune to other load on a shared machine)
     t_separate = 0.0
-    wagon_compute = 0.0
-    service_compute = None
+    wagon_wall = wagon_cpu = 0.0
+    service_wall = service_cpu = None
     for i, wagon in enumerate(WAGONS):
         wall, res = timed_run(
             build_plan(spec_for([wagon], [i + 1], alone=True), package), files, work / f"solo{i}"
         )
         t_separate += wall
         own = [d for d in res.devices if d.wagon_id == i + 1]
-        wagon_compute += sum(d.cpu for d in own)
-        services = sum(d.cpu for d in res.devices if d.wagon_id is not None and d.wagon_id >= 100)
-        service_compute = services if service_compute is None else min(service_compute, services)
-    baseline = t_reader + (service_compute or 0.0) + wagon_compute
+        wagon_wall += sum(d.wall for d in own)
+        wagon_cpu += sum(d.cpu for d in own)
+        services = [d for d in res.devices if d.wagon_id is not None and d.wagon_id >= 100]
+        sw, sc = sum(d.wall for d in services), sum(d.cpu for d in services)
+        service_wall = sw if service_wall is None else min(service_wall, sw)
+        service_cpu = sc if service_cpu is None else min(service_cpu, sc)
+    baseline = t_reader + (service_wall or 0.0) + wagon_wall
+    reader_cpu = next(d.cpu for d in res_train.devices if d.name.endswith("aod-reader"))
+    baseline_cpu = reader_cpu + (service_cpu or 0.0) + wagon_cpu
+    train_cpu = sum(d.cpu for d in res_train.devices)
 
     t_train2, _ = timed_run(build_plan(spec_for(WAGONS), package), files, work / "train2", cores=2)
 
@@ -241,10 +248,16 @@ def main() -> None:
     print(f"(5) train, 2 cores        {t_train2:8.2f} s  {rate(t_train2)}")
     print()
     print(
-        f"baseline = reader {t_reader:.2f} + services alone {service_compute:.2f} "
-        f"+ sum of wagon compute alone {wagon_compute:.2f} = {baseline:.2f} s"
+        f"baseline (wall) = reader {t_reader:.2f} + services alone {service_wall:.2f} "
+        f"+ sum of wagon compute alone {wagon_wall:.2f} = {baseline:.2f} s"
     )
-    print(f"train overhead over baseline: {100 * (t_train / baseline - 1):+.1f} % (goal <= +10 %)")
+    print(
+        f"train overhead over baseline (wall): {100 * (t_train / baseline - 1):+.1f} % (goal <= +10 %)"
+    )
+    print(
+        f"train overhead over baseline (CPU):  {100 * (train_cpu / baseline_cpu - 1):+.1f} % "
+        f"(train {train_cpu:.2f} s vs reader + services + wagons alone {baseline_cpu:.2f} s)"
+    )
     print(f"separate runs / train:        {t_separate / t_train:.2f}x")
     print(f"2 cores / 1 core speed-up:    {t_train / t_train2:.2f}x (goal >= 1.7x)")
 

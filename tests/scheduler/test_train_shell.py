@@ -156,3 +156,75 @@ def test_memory_killed_jobs_are_retried_on_a_bigger_target_and_the_train_finishe
     with db_sessionmaker() as s:
         jobs = s.scalars(select(Job).where(Job.train_run_id == train_id)).all()
         assert [(j.state, j.attempts) for j in jobs] == [(JobState.DONE, 2)] * len(catalogue)
+
+
+@pytest.mark.slow
+def test_a_new_scheduler_finishes_a_train_whose_scheduler_and_engine_died(
+    db_sessionmaker, tmp_path
+):
+    """Restart: the first shell and its cluster go away mid-train; a second one reconciles
+    (running jobs lost and requeued, finished jobs' records read back) and the merged
+    histograms equal an undisturbed run."""
+    package = make_package(tmp_path / "tag")
+    catalogue = make_catalogue(tmp_path / "data", files_per_run=2)
+    files = [p for run in sorted(catalogue) for p, _ in catalogue[run]]
+    with db_sessionmaker.begin() as s:
+        admin = Actor(users.create_user(s, "admin", roles=[Role.ADMIN]))
+        tag = tags.register_tag(s, None, introspection(), artifact=str(package))
+        ds = datasets.create_dataset(s, admin, "LHC26_restart", collision_system="pp")
+        rl = runlists.create_runlist(s, admin, "LHC26_restart_pass1", sorted(catalogue))
+        prod = datasets.add_production(s, admin, ds.id, "p1", runlist_id=rl.id)
+        datasets.import_directory(s, admin, prod.id, tmp_path / "data")
+        target = DbTarget(name="small", cores=1, memory_limit_mb=2000)
+        s.add(target)
+        s.flush()
+        wagon = {"workflow": "gt-pt", "wagon_id": 1, "base_config": {}, "subwagons": {}}
+        train = TrainRun(
+            dataset_id=ds.id,
+            tag_id=tag.id,
+            target_id=target.id,
+            state=TrainState.SUBMITTED,
+            slow=True,
+            wagons_snapshot=[wagon],
+        )
+        s.add(train)
+        s.flush()
+        train_id = train.id
+    targets = {"small": Target("small", memory_limit_bytes=2 * GiB, wall_time_limit_s=120)}
+    cfg = ShellConfig(work_dir=tmp_path / "work", targets=targets, test_target="small")
+
+    def done_jobs() -> int:
+        with db_sessionmaker() as s:
+            q = select(Job.id).where(Job.train_run_id == train_id, Job.state == JobState.DONE)
+            return len(s.scalars(q).all())
+
+    deadline = time.monotonic() + 240
+    with Engine.local(n_workers=1) as engine:  # one worker: jobs finish one by one
+        first = SchedulerShell(db_sessionmaker, engine, cfg)
+        first.last_stale_clean = datetime.now(UTC)
+        while done_jobs() == 0 and time.monotonic() < deadline:
+            first.tick()
+            time.sleep(0.2)
+    assert 0 < done_jobs() < len(catalogue)
+    seen: list[core.Instruction] = []
+    with Engine.local(n_workers=2) as engine:
+        second = SchedulerShell(db_sessionmaker, engine, cfg)
+        second.last_stale_clean = datetime.now(UTC)
+        state = TrainState.RUNNING
+        while state is not TrainState.DONE and time.monotonic() < deadline:
+            tick = second.tick()
+            assert tick.unperformed == []
+            seen += tick.instructions
+            with db_sessionmaker() as s:
+                state = s.get(TrainRun, train_id).state
+            time.sleep(0.3)
+    assert state is TrainState.DONE
+    assert any(isinstance(i, core.MarkLost) for i in seen)
+    with db_sessionmaker() as s:
+        merged = s.get(TrainRun, train_id).output_dir
+    reference = reference_run(config("gt-pt"), files, tmp_path / "ref", package)
+    got, want = histograms(merged), histograms(reference)
+    assert got.keys() == want.keys() and got
+    for key, (values, entries) in want.items():
+        np.testing.assert_array_equal(got[key][0], values)
+        assert got[key][1] == entries

@@ -64,8 +64,21 @@ def _pin(cores: int) -> None:
 
 
 def _dynamic_needed(plan: Plan) -> dict[str, set[str]]:
-    """Dynamic columns of file tables, computed once by the reader."""
-    return {t: cols for t, cols in plan.dynamic_columns.items() if t in plan.file_columns}
+    """Dynamic columns the reader computes once and shares: those of file tables that two
+    or more devices read. A column only one device reads is computed by that device (still
+    once per dataframe), so that the reader does not become the train's bottleneck."""
+    users: dict[tuple[str, str], int] = {}
+    for inst in plan.instances:
+        for table, cols in inst.task.reads().items():
+            logical = plan.registry.get(table).logical
+            for col in cols:
+                if col in plan.dynamic_columns.get(logical, ()):
+                    users[(logical, col)] = users.get((logical, col), 0) + 1
+    shared: dict[str, set[str]] = {}
+    for (table, col), count in users.items():
+        if count >= 2 and table in plan.file_columns:
+            shared.setdefault(table, set()).add(col)
+    return shared
 
 
 def _reader_main(

@@ -2,12 +2,14 @@
 record verdicts, resubmit, reconcile, merge per run and finally, mark done.
 
 Kept in this process: the validated attempt records and per-run merge records (what the
-merges read). After a scheduler restart these are rebuilt only for what is merged again;
-jobs the engine lost are requeued by the core (new attempt, new folder).
+merges read). After a scheduler restart the records are read back from the attempt
+folders (``record.json``) and runs are merged again; jobs the engine lost are requeued by
+the core (new attempt, new folder).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +24,8 @@ from hyperloop.core.enums import JobState, TrainState
 from hyperloop.core.states import transition
 from hyperloop.db.models import DatasetFile, Job, PackageTag, Production, TrainRun
 from hyperloop.grid.engine import Engine
-from hyperloop.grid.execute import AttemptRecord
-from hyperloop.grid.merging import MergeRecord, Storage, final_merge, merge_run
+from hyperloop.grid.execute import AttemptRecord, attempt_folder
+from hyperloop.grid.merging import MergeRecord, MergeStageError, Storage, final_merge, merge_run
 from hyperloop.grid.splitting import JobSpec, split_catalogue
 from hyperloop.grid.targets import Target
 from hyperloop.scheduler import core
@@ -172,9 +174,25 @@ class TrainWork:
             reason=reason,
         )
 
+    def _record(self, job: Job) -> AttemptRecord:
+        """The validated attempt of a done job; after a restart, read from its folder."""
+        if job.id in self.records:
+            return self.records[job.id]
+        jobs_dir = self.work_dir / "trains" / str(job.train_run_id) / "jobs"
+        for n in range(job.attempts, 0, -1):
+            path = attempt_folder(jobs_dir, f"job-{job.id}", n) / "record.json"
+            try:
+                rec = AttemptRecord.from_dict(json.loads(path.read_text()))
+            except (OSError, ValueError, TypeError):
+                continue
+            if rec.ok:
+                self.records[job.id] = rec
+                return rec
+        raise MergeStageError(f"job {job.id} is done but no validated attempt is in {jobs_dir}")
+
     def _merge_run(self, s: Session, train_id: int, run: int) -> None:
-        ids = s.scalars(select(Job.id).where(Job.train_run_id == train_id, Job.run_number == run))
-        records = [self.records[i] for i in ids]
+        jobs = s.scalars(select(Job).where(Job.train_run_id == train_id, Job.run_number == run))
+        records = [self._record(j) for j in jobs]
         rec = merge_run(run, records, self._storage(train_id))
         self.run_merges.setdefault(train_id, {})[run] = rec
 
