@@ -162,6 +162,7 @@ class AO2DFile:
         self.fast = fast  # read flat branches from their baskets directly (ao2d_baskets)
         self.stats = ReadStats()
         self._current: _DataframeTrees | None = None  # only the last dataframe is cached
+        self._entries: dict[str, dict[str, int]] = {}  # rows per tree, per dataframe
         self._rows_counted: set[tuple[str, str]] = set()
         self._dfs_counted: set[str] = set()
         self._file = self._open()
@@ -261,7 +262,10 @@ class AO2DFile:
         try:
             directory = self._file[df]
             keys = _tree_keys(directory)
-            entries = {name: _tree_entries(key) for name, key in keys.items()}
+            entries = self._entries.get(df)
+            if entries is None:
+                entries = {name: _tree_entries(key) for name, key in keys.items()}
+                self._entries[df] = dict(entries)
         except Exception as err:
             raise CorruptFileError(
                 self.path, f"cannot read the trees of dataframe {df} ({type(err).__name__}: {err})"
@@ -271,7 +275,10 @@ class AO2DFile:
 
     def trees(self, df: str) -> dict[str, int]:
         """The TTrees of a dataframe: O2 name -> number of rows (without parsing branches)."""
-        return dict(self._dataframe(df).entries)
+        known = self._entries.get(df)
+        if known is None:
+            known = self._entries[df] = dict(self._dataframe(df).entries)
+        return dict(known)
 
     def columns(self, df: str, o2name: str) -> list[str]:
         """The branch names of one table of a dataframe."""

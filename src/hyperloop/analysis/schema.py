@@ -142,9 +142,12 @@ def _eta_from_tgl(tgl: np.ndarray) -> np.ndarray:
 
 
 def _phi_from_snp_alpha(snp: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    phi = np.arcsin(np.clip(snp, -1, 1)) + alpha
-    phi = np.mod(phi, TWO_PI)
-    return phi.astype(np.float32, copy=False)
+    # asin(snp) is in [-pi/2, pi/2] and alpha in [-pi, pi]: one wrap brings phi to [0, 2pi)
+    phi = np.arcsin(np.clip(snp, -1, 1, dtype=np.float32))
+    phi += alpha
+    np.add(phi, TWO_PI, out=phi, where=phi < 0)
+    np.subtract(phi, TWO_PI, out=phi, where=phi >= TWO_PI)
+    return phi
 
 
 def _px(pt: np.ndarray, phi: np.ndarray) -> np.ndarray:
