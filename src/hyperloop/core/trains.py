@@ -464,29 +464,31 @@ def submit_train(s: Session, actor: Actor, train_id: int) -> TrainRun:
     return train
 
 
-def decompose_train(s: Session, actor: Actor, train_id: int) -> TrainRun:
-    """Free the wagons of a not yet submitted train for another train."""
+def _operate(s: Session, actor: Actor, train_id: int, to: TrainState, reason: str) -> TrainRun:
+    """An operator's state change of a train (decompose, kill, close)."""
     require(actor, Action.TRAIN_OPERATE)
     train = get_train(s, train_id)
-    transition(train, TrainState.DECOMPOSED, actor=actor, reason="decomposed")
+    transition(train, to, actor=actor, reason=reason)
     s.flush()
     return train
+
+
+def decompose_train(s: Session, actor: Actor, train_id: int) -> TrainRun:
+    """Free the wagons of a not yet submitted train for another train."""
+    return _operate(s, actor, train_id, TrainState.DECOMPOSED, "decomposed")
 
 
 def kill_train(s: Session, actor: Actor, train_id: int, reason: str = "") -> TrainRun:
-    require(actor, Action.TRAIN_OPERATE)
-    train = get_train(s, train_id)
-    transition(train, TrainState.KILLED, actor=actor, reason=reason or "killed")
-    s.flush()
-    return train
+    return _operate(s, actor, train_id, TrainState.KILLED, reason or "killed")
 
 
 def close_train(s: Session, actor: Actor, train_id: int, reason: str = "") -> TrainRun:
-    require(actor, Action.TRAIN_OPERATE)
-    train = get_train(s, train_id)
-    transition(train, TrainState.CLOSED, actor=actor, reason=reason or "closed")
-    s.flush()
-    return train
+    return _operate(s, actor, train_id, TrainState.CLOSED, reason or "closed")
+
+
+def auto_submit_train(s: Session, train: TrainRun) -> None:
+    """The scheduler's automatic submission after a done test (no human actor)."""
+    _submit(s, None, train, reason="automatic submission after a done test")
 
 
 def clone_train(

@@ -281,7 +281,7 @@ class SchedulerShell:
             case core.AutoSubmit(train_id):
                 train = s.get(TrainRun, train_id)
                 if train is not None and train.state is TrainState.TEST_DONE:
-                    trains._submit(s, None, train, reason="automatic submission after a done test")
+                    trains.auto_submit_train(s, train)
             case core.CleanStaleTests(when):
                 enabling.clean_stale_tests(s, when)
                 self.last_stale_clean = now
