@@ -441,3 +441,34 @@ def test_fast_path_reads_a_tree_written_by_root(tmp_path):
     np.testing.assert_array_equal(out["fPx"], 0.5 * np.arange(5000, dtype=np.float32))
     np.testing.assert_array_equal(out["fIndexUDCollisions"], np.arange(5000) // 3)
     assert out["fGlobalBC"].dtype == np.uint64 and out["fGlobalBC"][-1] == 2**40 + 4999
+
+
+def test_columns_are_read_into_arrays_the_caller_provides(ud_file):
+    # how the reader device inflates baskets straight into shared memory
+    with open_ao2d(ud_file) as f:
+        df = f.dataframes()[3]
+        cols = ["fPx", "fSign", "fGlobalBC", "fTrackTime"]
+        expected = f.read(df, "O2udtrack", cols)
+        sizes = {c: f.column_nbytes(df, "O2udtrack", c) for c in cols}
+        assert sizes == {c: a.nbytes for c, a in expected.items()}
+        buffer = np.zeros(sum(sizes.values()), np.uint8)
+        given: dict[str, np.ndarray] = {}
+        offset = 0
+
+        def alloc(col, dtype, shape):
+            nonlocal offset
+            if col == "fSign":
+                return None  # the caller may decline: the reader allocates it
+            n = int(np.prod(shape)) * np.dtype(dtype).itemsize
+            given[col] = buffer[offset : offset + n].view(dtype).reshape(shape)
+            offset += n
+            return given[col]
+
+        got = f.read(df, "O2udtrack", cols, alloc=alloc)
+    for col in cols:
+        assert got[col].dtype == expected[col].dtype
+        np.testing.assert_array_equal(got[col], expected[col])
+    assert set(given) == {"fPx", "fGlobalBC", "fTrackTime"}
+    for col, arr in given.items():
+        assert np.shares_memory(got[col], buffer) and got[col] is arr
+    assert not np.shares_memory(got["fSign"], buffer)

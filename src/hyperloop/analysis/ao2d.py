@@ -12,7 +12,7 @@ import os
 import re
 import struct
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,7 +24,18 @@ import uproot.serialization
 import uproot.source.file
 import uproot.source.fsspec
 
-from hyperloop.analysis.ao2d_baskets import FlatTree, parse_tree, read_branch
+from hyperloop.analysis.ao2d_baskets import (
+    PARSE_ERRORS,
+    FileBytes,
+    FlatTree,
+    KeyInfo,
+    directory_keys,
+    key_object,
+    parse_tree,
+    parse_tree_object,
+    read_branch,
+    tree_entries,
+)
 
 # ---------------------------------------------------------------------------------------
 # errors
@@ -163,11 +174,22 @@ class AO2DFile:
         self.stats = ReadStats()
         self._current: _DataframeTrees | None = None  # only the last dataframe is cached
         self._entries: dict[str, dict[str, int]] = {}  # rows per tree, per dataframe
+        self._names: dict[str, list[str]] = {}  # tree names per dataframe
+        self._keys: dict[str, dict[str, KeyInfo]] = {}  # fast-path TTree keys per dataframe
         self._rows_counted: set[tuple[str, str]] = set()
         self._dfs_counted: set[str] = set()
         self._file = self._open()
         self.num_bytes: int = self._file.file.source.num_bytes
         self._dataframes = self._list_dataframes()
+        self._bytes: FileBytes | None = None  # the fast path's view of the file's bytes
+        if fast:
+            try:
+                if _is_url(self.path):
+                    self._bytes = FileBytes(source=self._file.file.source)
+                else:
+                    self._bytes = FileBytes(_local_path(self.path))
+            except (OSError, ValueError):
+                self._bytes = None
 
     # -- opening -------------------------------------------------------------------------
     def _open(self) -> Any:
@@ -259,26 +281,78 @@ class AO2DFile:
             raise MissingDataframeError(
                 self.path, f"no dataframe {df} (it has {len(self._dataframes)} DF_ directories)"
             )
-        try:
-            directory = self._file[df]
-            keys = _tree_keys(directory)
-            entries = self._entries.get(df)
-            if entries is None:
-                entries = {name: _tree_entries(key) for name, key in keys.items()}
-                self._entries[df] = dict(entries)
-        except Exception as err:
-            raise CorruptFileError(
-                self.path, f"cannot read the trees of dataframe {df} ({type(err).__name__}: {err})"
-            ) from err
+        entries = self._entries.setdefault(df, {})
+        keys = self._fast_keys(df)
+        if keys is None:
+            try:
+                keys = _tree_keys(self._file[df])
+                for name, key in keys.items():
+                    if name not in entries:
+                        entries[name] = _tree_entries(key)
+            except Exception as err:
+                raise CorruptFileError(
+                    self.path,
+                    f"cannot read the trees of dataframe {df} ({type(err).__name__}: {err})",
+                ) from err
+        self._names[df] = list(keys)
         self._current = _DataframeTrees(df, keys, entries)
         return self._current
 
+    def _fast_keys(self, df: str) -> dict[str, Any] | None:
+        """The TTree keys of a dataframe read with the fast path (None: use uproot)."""
+        if self._bytes is None:
+            return None
+        keys = self._keys.get(df)  # a few small records per dataframe: kept for all
+        if keys is None:
+            try:
+                key = self._file.key(df)
+                found = directory_keys(self._bytes, int(key.fSeekKey), int(key.fKeylen))
+            except (*PARSE_ERRORS, KeyError, OSError):
+                return None
+            keys = self._keys[df] = {n: k for n, k in found.items() if k.classname == "TTree"}
+        return keys
+
+    def _object(self, df: str, frame: _DataframeTrees, o2name: str) -> bytes | bytearray:
+        """The uncompressed TTree object of a fast-path key (kept for the current frame)."""
+        data = frame.objects.get(o2name)
+        if data is None:
+            try:
+                data = key_object(self._bytes, frame.keys[o2name])  # type: ignore[arg-type]
+            except PARSE_ERRORS as err:
+                raise CorruptFileError(
+                    self.path,
+                    f"cannot read table {o2name} of dataframe {df} ({type(err).__name__}: {err})",
+                ) from err
+            frame.objects[o2name] = data
+        return data
+
+    def tree_names(self, df: str) -> list[str]:
+        """The O2 names of a dataframe's TTrees, in file order (no tree is decoded)."""
+        names = self._names.get(df)
+        if names is None:
+            names = self._names[df] = list(self._dataframe(df).keys)
+        return list(names)
+
+    def entries(self, df: str, o2name: str) -> int:
+        """Rows of one table of a dataframe (decodes only that tree's header)."""
+        known = self._entries.get(df)
+        if known is not None and o2name in known:
+            return known[o2name]
+        frame = self._dataframe(df)
+        key = frame.keys.get(o2name)
+        if key is None:
+            raise MissingTableError(self.path, df, o2name, frame.keys)
+        if o2name not in frame.entries:
+            try:
+                n = tree_entries(self._object(df, frame, o2name), key)
+            except PARSE_ERRORS:
+                n = int(self._tree(df, o2name).num_entries)
+            frame.entries[o2name] = n
+        return frame.entries[o2name]
+
     def trees(self, df: str) -> dict[str, int]:
         """The TTrees of a dataframe: O2 name -> number of rows (without parsing branches)."""
-        known = self._entries.get(df)
-        if known is None:
-            known = self._entries[df] = dict(self._dataframe(df).entries)
-        return dict(known)
+        return {name: self.entries(df, name) for name in self.tree_names(df)}
 
     def columns(self, df: str, o2name: str) -> list[str]:
         """The branch names of one table of a dataframe."""
@@ -296,6 +370,8 @@ class AO2DFile:
         if key is None:
             raise MissingTableError(self.path, df, o2name, frame.keys)
         try:
+            if isinstance(key, KeyInfo):
+                key = self._file[df].key(o2name)
             tree = key.get()
         except Exception as err:
             raise CorruptFileError(
@@ -312,11 +388,35 @@ class AO2DFile:
             key = frame.keys.get(o2name)
             if key is None:
                 raise MissingTableError(self.path, df, o2name, frame.keys)
-            frame.flat[o2name] = parse_tree(key) if self.fast else None
+            if not self.fast:
+                frame.flat[o2name] = None
+            elif isinstance(key, KeyInfo):
+                frame.flat[o2name] = parse_tree_object(self._object(df, frame, o2name), key)
+            else:
+                frame.flat[o2name] = parse_tree(key)
         return frame.flat[o2name]
 
-    def read(self, df: str, o2name: str, columns: Iterable[str]) -> dict[str, np.ndarray]:
-        """Read only ``columns`` of one table as native-endian numpy arrays, counting bytes."""
+    def column_nbytes(self, df: str, o2name: str, column: str) -> int | None:
+        """Bytes a column takes once read, from the tree's metadata alone (None: unknown
+        before reading, e.g. a branch that only uproot reads)."""
+        flat = self._flat_tree(df, o2name)
+        branch = flat.branch(column) if flat is not None and column in flat.branch_names else None
+        if branch is None:
+            return None
+        return branch.entries * branch.dtype.itemsize
+
+    def read(
+        self,
+        df: str,
+        o2name: str,
+        columns: Iterable[str],
+        *,
+        alloc: Callable[[str, np.dtype, tuple[int, ...]], np.ndarray | None] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Read only ``columns`` of one table as native-endian numpy arrays, counting bytes.
+
+        ``alloc(column, dtype, shape)`` may provide the array each column is read into
+        (e.g. in shared memory; baskets are then inflated straight into it) or None."""
         wanted = list(dict.fromkeys(columns))
         flat = self._flat_tree(df, o2name)
         if flat is not None:
@@ -334,19 +434,28 @@ class AO2DFile:
             arr = None
             if branch is not None:
                 try:
-                    arr = read_branch(self._file.file.source, branch)
+                    dest = None
+                    if alloc is not None:
+                        shape = (branch.entries, *branch.dtype.shape)
+                        dest = alloc(col, branch.dtype.base.newbyteorder("="), shape)
+                    arr = read_branch(self._bytes or self._file.file.source, branch, dest)
                     counts.bytes_compressed += branch.zip_bytes
                     counts.bytes_uncompressed += branch.tot_bytes
                 except Exception:  # let uproot read it (and report what is wrong)
                     arr = None
             if arr is None:
                 arr = self._read_with_uproot(df, o2name, col, counts)
+                if alloc is not None:
+                    dest = alloc(col, arr.dtype, arr.shape)
+                    if dest is not None:
+                        dest[...] = arr
+                        arr = dest
             out[col] = arr
         counts.read_seconds = time.perf_counter() - start
         counts.branches_read = len(wanted)
         if wanted and (df, o2name) not in self._rows_counted:
             self._rows_counted.add((df, o2name))
-            counts.rows_read = self._dataframe(df).entries[o2name]
+            counts.rows_read = self.entries(df, o2name)
         if wanted and df not in self._dfs_counted:
             self._dfs_counted.add(df)
             counts.dataframes_read = 1
@@ -392,6 +501,9 @@ class AO2DFile:
     # -- lifetime ----------------------------------------------------------------------------
     def close(self) -> None:
         self._current = None
+        if self._bytes is not None:
+            self._bytes.close()
+            self._bytes = None
         self._file.close()
 
     def __enter__(self) -> AO2DFile:
@@ -406,12 +518,14 @@ class AO2DFile:
 
 @dataclass
 class _DataframeTrees:
-    """The TTree keys of one dataframe, their entry counts and the TTrees parsed so far."""
+    """The TTree keys of one dataframe (uproot keys, or ``KeyInfo`` on the fast path), their
+    entry counts and the TTrees decoded so far."""
 
     name: str
     keys: dict[str, Any]
     entries: dict[str, int]
     parsed: dict[str, Any] = field(default_factory=dict)  # uproot TTrees
+    objects: dict[str, bytes | bytearray] = field(default_factory=dict)  # fast-path TTrees
     flat: dict[str, FlatTree | None] = field(default_factory=dict)  # fast-path layouts
 
 

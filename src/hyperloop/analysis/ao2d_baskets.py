@@ -11,7 +11,9 @@ back to uproot, so exotic layouts stay correct.
 
 from __future__ import annotations
 
+import contextlib
 import lzma
+import mmap
 import re
 import struct
 import zlib
@@ -51,6 +53,7 @@ _LEAF_TYPES = {
     "D": ">f8",
     "O": "?",
 }
+_DIM_RE = re.compile(r"\[(\d+)\]")
 _LEAF_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)/([BbSsIiLlGgFDO])$")
 
 
@@ -180,14 +183,165 @@ class _Reader:
         return end, nobjects
 
 
+PARSE_ERRORS = (Unsupported, struct.error, ValueError, IndexError, UnicodeDecodeError)
+
+
 def parse_tree(key: Any) -> FlatTree | None:
     """Decode a TTree key's branches, or None if the layout is not the simple one."""
     try:
         chunk, cursor = key.get_uncompressed_chunk_cursor()
         data = bytes(chunk.raw_data)
         return _parse_tree(data, key.fKeylen, key.fName)
-    except (Unsupported, struct.error, ValueError, IndexError, UnicodeDecodeError):
+    except PARSE_ERRORS:
         return None
+
+
+def parse_tree_object(data: bytes | bytearray, key: KeyInfo) -> FlatTree | None:
+    """Decode the (uncompressed) object bytes of a TTree key, or None if not simple."""
+    try:
+        return _parse_tree(data, key.keylen, key.name)
+    except PARSE_ERRORS:
+        return None
+
+
+def tree_entries(data: bytes | bytearray, key: KeyInfo) -> int:
+    """A TTree's fEntries from its object bytes, skipping TNamed and the TAtt* bases."""
+    r = _Reader(data, key.keylen)
+    _, version = r.version_header()
+    if version != 20:
+        raise Unsupported(f"TTree version {version}")
+    for _ in range(4):
+        r.skip_object()
+    return int(r.unpack(_TTREE20)[0])
+
+
+# ---------------------------------------------------------------------------------------
+# file bytes, directories and keys (without uproot's generic models: ~50x less Python)
+
+
+class FileBytes:
+    """Random access to a file's bytes: a read-only memory map of a local file (slices
+    are zero-copy views), or any uproot source (fsspec URLs)."""
+
+    def __init__(self, path: str | None = None, source: Any = None) -> None:
+        self._mm: mmap.mmap | None = None
+        self._view: memoryview | None = None
+        self._source = source
+        if path is not None:
+            with open(path, "rb") as fh:
+                self._mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+            self._view = memoryview(self._mm)
+            self.size = len(self._mm)
+        else:
+            self.size = int(source.num_bytes)
+
+    def get(self, start: int, n: int) -> memoryview:
+        """``n`` bytes from ``start``; ValueError if the file is shorter."""
+        if start < 0 or n < 0 or start + n > self.size:
+            raise ValueError(f"bytes {start}..{start + n} lie beyond the end ({self.size})")
+        if self._view is not None:
+            return self._view[start : start + n]
+        return memoryview(self._source.chunk(start, start + n).raw_data).cast("B")
+
+    def many(self, ranges: list[tuple[int, int]]) -> list[memoryview]:
+        """Several (start, stop) ranges at once (one request for remote sources)."""
+        if self._view is not None:
+            return [self.get(a, b - a) for a, b in ranges]
+        for a, b in ranges:
+            if a < 0 or b > self.size or b < a:
+                raise ValueError(f"bytes {a}..{b} lie beyond the end ({self.size})")
+        chunks = self._source.chunks(ranges, notifications=_NullQueue())
+        return [memoryview(c.raw_data).cast("B") for c in chunks]
+
+    def close(self) -> None:
+        # a view still referenced (e.g. by an exception's traceback) keeps the map open
+        # until it is garbage collected
+        if self._view is not None:
+            with contextlib.suppress(BufferError):
+                self._view.release()
+            self._view = None
+        if self._mm is not None:
+            with contextlib.suppress(BufferError):
+                self._mm.close()
+            self._mm = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """A TKey header: where an object lies in the file and how it is stored."""
+
+    name: str
+    classname: str
+    seek: int
+    nbytes: int
+    objlen: int
+    keylen: int
+    cycle: int
+
+
+_KEY_HEAD = struct.Struct(">ihiIhh")  # fNbytes, fVersion, fObjlen, fDatime, fKeylen, fCycle
+_SEEKS32 = struct.Struct(">ii")
+_SEEKS64 = struct.Struct(">qq")
+_DIR_HEAD = struct.Struct(">hIIii")  # fVersion, fDatimeC, fDatimeM, fNbytesKeys, fNbytesName
+_DIR_SEEKS32 = struct.Struct(">iii")  # fSeekDir, fSeekParent, fSeekKeys
+_DIR_SEEKS64 = struct.Struct(">qqq")
+
+
+def _tstring(buf: memoryview | bytes, pos: int) -> tuple[str, int]:
+    n = buf[pos]
+    pos += 1
+    if n == 255:
+        (n,) = _I32.unpack_from(buf, pos)
+        pos += 4
+    return bytes(buf[pos : pos + n]).decode("utf-8", "surrogateescape"), pos + n
+
+
+def _key_at(buf: memoryview | bytes, pos: int) -> tuple[KeyInfo, int]:
+    nbytes, version, objlen, _, keylen, cycle = _KEY_HEAD.unpack_from(buf, pos)
+    p = pos + _KEY_HEAD.size
+    if version > 1000:
+        seek, _ = _SEEKS64.unpack_from(buf, p)
+        p += _SEEKS64.size
+    else:
+        seek, _ = _SEEKS32.unpack_from(buf, p)
+        p += _SEEKS32.size
+    classname, p = _tstring(buf, p)
+    name, p = _tstring(buf, p)
+    _, p = _tstring(buf, p)  # title
+    if nbytes < keylen or keylen <= 0 or objlen < 0:
+        raise ValueError(f"key {name!r} has inconsistent sizes")
+    return KeyInfo(name, classname, seek, nbytes, objlen, keylen, cycle), p
+
+
+def directory_keys(data: FileBytes, seek: int, keylen: int) -> dict[str, KeyInfo]:
+    """The keys of the (sub)directory whose TKey starts at ``seek``: name -> highest cycle.
+    A directory record is never compressed; its key list lies at ``fSeekKeys``."""
+    head = data.get(seek + keylen, _DIR_HEAD.size)
+    version, _, _, nbytes_keys, _ = _DIR_HEAD.unpack_from(head, 0)
+    seeks = _DIR_SEEKS64 if version > 1000 else _DIR_SEEKS32
+    _, _, seek_keys = seeks.unpack_from(data.get(seek + keylen + _DIR_HEAD.size, seeks.size), 0)
+    buf = data.get(seek_keys, nbytes_keys)
+    header, _ = _key_at(buf, 0)
+    (nkeys,) = _I32.unpack_from(buf, header.keylen)
+    pos = header.keylen + 4
+    keys: dict[str, KeyInfo] = {}
+    for _ in range(nkeys):
+        key, pos = _key_at(buf, pos)
+        old = keys.get(key.name)
+        if old is None or old.cycle < key.cycle:
+            keys[key.name] = key
+    return keys
+
+
+def key_object(data: FileBytes, key: KeyInfo) -> bytes | bytearray:
+    """The uncompressed object bytes of a key (a copy: no view into the file remains)."""
+    raw = data.get(key.seek, key.nbytes)
+    body = raw[key.keylen :]
+    if len(body) == key.objlen:
+        return bytes(body)
+    out = bytearray(key.objlen)
+    _inflate_into(body, memoryview(out))
+    return out
 
 
 def _parse_tree(data: bytes, keylen: int, name: str) -> FlatTree | None:
@@ -244,23 +398,24 @@ def _parse_branch(r: _Reader) -> FlatBranch | None:
         return None
     if write_basket > max_baskets or (write_basket == 0 and entries):
         return None
-    basket_bytes = np.frombuffer(r.data, ">i4", write_basket, r.pos + 1)
+    basket_bytes = np.frombuffer(r.data, ">i4", write_basket, r.pos + 1).astype(np.int64)
     r.pos += 1 + 4 * max_baskets
-    basket_entry = np.frombuffer(r.data, ">i8", write_basket, r.pos + 1)
+    bounds = np.empty(write_basket + 1, np.int64)
+    bounds[:write_basket] = np.frombuffer(r.data, ">i8", write_basket, r.pos + 1)
+    bounds[write_basket] = entries
     r.pos += 1 + 8 * max_baskets
-    basket_seek = np.frombuffer(r.data, ">i8", write_basket, r.pos + 1)
+    basket_seek = np.frombuffer(r.data, ">i8", write_basket, r.pos + 1).astype(np.int64)
     r.pos = end
     base = np.dtype(_LEAF_TYPES[match.group(3)])
-    shape = tuple(int(x) for x in re.findall(r"\[(\d+)\]", match.group(2)))
-    bounds = np.append(basket_entry, entries).astype(np.int64)
+    shape = tuple(int(x) for x in _DIM_RE.findall(match.group(2))) if match.group(2) else ()
     if write_basket and (bounds[0] != 0 or bool((bounds[1:] < bounds[:-1]).any())):
         return None
     return FlatBranch(
         name,
         np.dtype((base, shape)) if shape else base,
         int(entries),
-        basket_seek.astype(np.int64),
-        basket_bytes.astype(np.int64),
+        basket_seek,
+        basket_bytes,
         bounds,
         int(tot_bytes),
         int(zip_bytes),
@@ -323,25 +478,40 @@ def _inflate_into(raw: memoryview, dest: memoryview) -> None:
         pos += 9 + csize
 
 
-def read_branch(source: Any, branch: FlatBranch) -> np.ndarray:
+def read_branch(
+    source: FileBytes | Any, branch: FlatBranch, out: np.ndarray | None = None
+) -> np.ndarray:
     """All entries of a flat branch as a native-endian array: baskets are inflated into the
-    output and byte-swapped in place (no per-row Python, no intermediate copies)."""
+    output and byte-swapped in place (no per-row Python, no intermediate copies).
+
+    ``out`` (C-contiguous, native item type, ``(entries, *inner shape)``) receives them, e.g.
+    a column of a shared-memory segment; ``source`` is a ``FileBytes`` or uproot source."""
     native = branch.dtype.base.newbyteorder("=")
-    out = np.empty((branch.entries, *branch.dtype.shape), dtype=native)
+    shape = (branch.entries, *branch.dtype.shape)
+    if out is None:
+        out = np.empty(shape, dtype=native)
+    elif out.shape != shape or out.dtype != native or not out.flags.c_contiguous:
+        raise ValueError(f"branch {branch.name}: out must be {shape} {native}, contiguous")
     if branch.entries == 0:
         return out
     ranges = [
-        (int(s), int(s) + int(n))
-        for s, n in zip(branch.basket_seek, branch.basket_bytes, strict=True)
+        (s, s + n)
+        for s, n in zip(branch.basket_seek.tolist(), branch.basket_bytes.tolist(), strict=True)
     ]
-    chunks = source.chunks(ranges, notifications=_NullQueue())
+    if isinstance(source, FileBytes):
+        raws = source.many(ranges)
+    else:
+        raws = [
+            memoryview(c.raw_data).cast("B")
+            for c in source.chunks(ranges, notifications=_NullQueue())
+        ]
     row_bytes = out.itemsize * (out.size // branch.entries)
     dest_all = memoryview(out.reshape(-1).view(np.uint8))
-    for i, chunk in enumerate(chunks):
-        raw = memoryview(chunk.raw_data).cast("B")
+    entry = branch.basket_entry.tolist()
+    for i, raw in enumerate(raws):
         nbytes, _, objlen, _, keylen, _ = _BASKET_KEY.unpack_from(raw, 0)
         _, _, _, nevbuf, last, _ = _BASKET_TAIL.unpack_from(raw, keylen - _BASKET_TAIL.size)
-        first, stop = int(branch.basket_entry[i]), int(branch.basket_entry[i + 1])
+        first, stop = entry[i], entry[i + 1]
         if (
             nevbuf != stop - first
             or last - keylen != nevbuf * row_bytes

@@ -1,20 +1,26 @@
 """Devices as processes, like O2: a reader, one process per task instance, the writers.
 
-The reader decompresses each dataframe's pruned columns once, computes the dynamic columns
-tasks asked for once, and puts them in a shared-memory segment. The driver (this process)
-hands each dataframe to the task devices as soon as the devices producing the tables they
-consume have processed it; devices map the segment (no copy per device) and return produced
-tables in segments of their own. Several dataframes are in flight, so the reader and the
+The reader inflates each dataframe's pruned columns once, straight into a reusable
+shared-memory slot (one of ``IN_FLIGHT``), and adds the dynamic columns that two or more
+devices read, computed once. The driver (this process) hands each dataframe to the task
+devices as soon as the devices producing the tables they consume have processed it;
+devices keep each slot mapped (no copy per device, pages fault in once per run) and return
+produced tables in segments of their own. A slot is reused once every device is done with
+its dataframe, unless a task kept a view of its columns: then it is replaced by a new file
+and the kept values stay intact. Several dataframes are in flight, so the reader and the
 task devices work in parallel on the job's cores. The driver is also the writer device.
 """
 
 from __future__ import annotations
 
+import gc
+import itertools
 import multiprocessing as mp
 import os
 import queue
 import time
 import traceback
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,9 +38,18 @@ from hyperloop.analysis.runner import (
     declared_columns,
     finish_outputs,
 )
-from hyperloop.analysis.shm import MappedSegment, Segment, SegmentDir, remove_segment, write_segment
+from hyperloop.analysis.shm import (
+    MappedSegment,
+    Segment,
+    SegmentDir,
+    Slot,
+    SlotMaps,
+    remove_segment,
+    write_segment,
+)
 
-IN_FLIGHT = 3  # dataframes held in shared memory at once
+IN_FLIGHT = 4  # dataframes held in shared memory at once (one reusable slot each)
+_SPILLS = itertools.count()
 
 
 @dataclass
@@ -45,6 +60,7 @@ class _DF:
     sizes: dict[str, int]
     segments: list[Segment]
     done: set[str] = field(default_factory=set)
+    retained: bool = False
 
 
 def _failure(msg: tuple) -> dict[str, str]:
@@ -53,8 +69,23 @@ def _failure(msg: tuple) -> dict[str, str]:
     return {"task": task, "file": path, "dataframe": df, "error": error, "traceback": tb}
 
 
+def _keep_heap() -> None:
+    """Keep freed memory in this device's heap: a device allocates the same large
+    temporaries for every dataframe, and glibc would otherwise return them to the system
+    and fault them in again (zeroed pages) each time: up to a third of a task's CPU."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: the largest allowed, 32 MiB
+        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: do not trim below 1 GiB free
+    except (OSError, AttributeError):
+        pass
+
+
 def _pin(cores: int) -> None:
     """Restrict this process to ``cores`` CPUs (the job's allocation)."""
+    _keep_heap()
     try:
         allowed = sorted(os.sched_getaffinity(0))
         if cores < len(allowed):
@@ -82,12 +113,13 @@ def _dynamic_needed(plan: Plan) -> dict[str, set[str]]:
 
 
 def _reader_main(
-    plan: Plan, inputs: Sequence[str], segdir: str, out_q: Any, slots: Any, cores: int
+    plan: Plan, inputs: Sequence[str], segdir: str, out_q: Any, free_q: Any, cores: int
 ) -> None:
     _pin(cores)
     metrics = DeviceMetrics(READER)
     source = DataframeSource(plan, metrics)
     dynamic = _dynamic_needed(plan)
+    slots: dict[int, Slot] = {}
     key = 0
     n = 0
     for path in inputs:
@@ -100,22 +132,20 @@ def _reader_main(
             out_q.put(("cpu", READER, time.process_time() - cpu0, 0))
             with f:
                 for df in dfs:
-                    slots.acquire()
+                    index, retire = free_q.get()
                     cpu0 = time.process_time()
                     before_c, before_u = metrics.bytes_compressed, metrics.bytes_uncompressed
+                    slot = slots.get(index)
+                    if slot is None:
+                        slot = slots[index] = Slot(segdir, index)
+                    elif retire:  # a task kept a view of the last dataframe: keep it intact
+                        slot.retire()
                     try:
-                        sizes, columns = source.read(f, df)
+                        sizes, segments = _read_dataframe(plan, source, f, df, slot, dynamic)
                     except BaseException:
-                        slots.release()
+                        free_q.put((index, False))
                         raise
-                    if dynamic:
-                        frame = Frame(df, path, plan.registry, sizes, columns)
-                        for table, cols in dynamic.items():
-                            t = frame.table(table)
-                            for col in cols:
-                                columns[(table, col)] = t[col]
                     n += 1
-                    seg = write_segment(os.path.join(segdir, f"read-{n}"), columns)
                     out_q.put(
                         (
                             "cpu",
@@ -127,7 +157,7 @@ def _reader_main(
                             ),
                         )
                     )
-                    out_q.put(("df", key, path, df, sizes, seg))
+                    out_q.put(("df", key, path, df, sizes, segments))
                     key += 1
                     rec.dataframes += 1
                     rec.rows += sum(sizes.values())
@@ -138,6 +168,45 @@ def _reader_main(
         rec.duration = time.perf_counter() - t0
         out_q.put(("file", rec))
     out_q.put(("reader_done",))
+
+
+def _read_dataframe(
+    plan: Plan,
+    source: DataframeSource,
+    f: Any,
+    df: str,
+    slot: Slot,
+    dynamic: dict[str, set[str]],
+) -> tuple[dict[str, int], list[Segment]]:
+    """Inflate a dataframe's pruned columns straight into ``slot`` and add the shared dynamic
+    columns; what does not fit goes to an extra one-off segment."""
+    sizes, nbytes = source.nbytes(f, df)
+    for table, cols in dynamic.items():
+        nbytes += len(cols) * 8 * sizes.get(table, 0)  # at most 8 bytes per value
+    slot.begin(nbytes + 64 * (len(source.trees) + sum(map(len, dynamic.values())) + 8))
+    spill: dict[tuple[str, str], Any] = {}
+    sizes, columns = source.read(f, df, alloc=slot.alloc)
+    for key, arr in columns.items():
+        if key not in slot:
+            spill[key] = arr
+    if dynamic:
+        frame = Frame(df, f.path, plan.registry, sizes, columns)
+        for table, cols in dynamic.items():
+            t = frame.table(table)
+            for col in sorted(cols):
+                values = t[col]
+                dest = slot.alloc((table, col), values.dtype, values.shape)
+                if dest is None:
+                    spill[(table, col)] = values
+                else:
+                    dest[...] = values
+        del frame
+    del columns
+    segments = [slot.segment()]
+    if spill:
+        path = slot.folder / f"spill-{slot.index}-{next(_SPILLS)}"
+        segments.append(write_segment(str(path), spill))
+    return sizes, segments
 
 
 def _device_main(plan: Plan, index: int, in_q: Any, out_q: Any, segdir: str, cores: int) -> None:
@@ -154,6 +223,7 @@ def _device_main(plan: Plan, index: int, in_q: Any, out_q: Any, segdir: str, cor
         return
     n = 0
     produced = [t for t in inst.task.produces]
+    slots = SlotMaps()
     while True:
         msg = in_q.get()
         if msg[0] == "finish":
@@ -168,8 +238,14 @@ def _device_main(plan: Plan, index: int, in_q: Any, out_q: Any, segdir: str, cor
         _, key, file, df, sizes, segments = msg
         cpu0 = time.process_time()
         wall0 = time.perf_counter()
-        maps = [MappedSegment(s) for s in segments]
+        maps = [MappedSegment(s) for s in segments if s.slot < 0]
         columns: dict[tuple[str, str], Any] = {}
+        shared: list[Any] = []
+        for s in segments:
+            if s.slot >= 0:
+                arrays = slots.arrays(s)
+                shared.extend(weakref.ref(a) for a in arrays.values())
+                columns.update(arrays)
         for m in maps:
             columns.update(m.arrays())
         frame = Frame(df, file, plan.registry, dict(sizes), columns, declared=declared)
@@ -181,7 +257,7 @@ def _device_main(plan: Plan, index: int, in_q: Any, out_q: Any, segdir: str, cor
                 ("error", name, file, df, f"{type(exc).__name__}: {exc}", traceback.format_exc())
             )
             return
-        seg = None
+        seg = table = None
         out_sizes: dict[str, int] = {}
         if produced:
             cols: dict[tuple[str, str], Any] = {}
@@ -193,7 +269,16 @@ def _device_main(plan: Plan, index: int, in_q: Any, out_q: Any, segdir: str, cor
                         cols[(schema.logical, col)] = table[col]
             n += 1
             seg = write_segment(os.path.join(segdir, f"{index}-{n}"), cols)
+            del cols
         del frame, columns
+        table = arrays = None
+        # a task that kept (a view of) a slot's column must find it intact later: the slot
+        # is then not reused (checked without a collection first: the common case is cheap)
+        retained = any(r() is not None for r in shared)
+        if retained:
+            gc.collect()
+            retained = any(r() is not None for r in shared)
+        del shared
         for m in maps:
             m.close()
         out_q.put(
@@ -205,6 +290,7 @@ def _device_main(plan: Plan, index: int, in_q: Any, out_q: Any, segdir: str, cor
                 out_sizes,
                 time.process_time() - cpu0,
                 time.perf_counter() - wall0,
+                retained,
             )
         )
 
@@ -225,7 +311,9 @@ def run_devices(
     wall0 = time.perf_counter()
     segdir = SegmentDir()
     out_q = ctx.Queue()
-    slots = ctx.Semaphore(IN_FLIGHT)
+    free_q = ctx.Queue()
+    for i in range(IN_FLIGHT):
+        free_q.put((i, False))
     names = [inst.name for inst in plan.instances]
     needs = {inst.name: list(inst.needs) for inst in plan.instances}
     in_qs = {name: ctx.Queue() for name in names}
@@ -233,7 +321,7 @@ def run_devices(
     reader = ctx.Process(
         target=_reader_main,
         name=READER,
-        args=(plan, list(inputs), str(segdir.path), out_q, slots, cores),
+        args=(plan, list(inputs), str(segdir.path), out_q, free_q, cores),
         daemon=True,
     )
     for i, name in enumerate(names):
@@ -282,7 +370,7 @@ def run_devices(
     def complete(d: _DF) -> None:
         if derived is not None:
             with Timer(writer_m):
-                maps = [MappedSegment(s) for s in d.segments]
+                maps = [MappedSegment(s) for s in d.segments if s.slot < 0]
                 cols: dict[tuple[str, str], Any] = {}
                 for m in maps:
                     cols.update(m.arrays())
@@ -292,12 +380,14 @@ def run_devices(
                     if (logical, next(iter(schema.columns))) in cols:
                         tables[schema.o2name] = {c: cols[(logical, c)] for c in schema.columns}
                 derived.write(d.name, tables, d.file)
-                del cols
+                del cols, tables
                 for m in maps:
                     m.close()
         for s in d.segments:
-            remove_segment(s)
-        slots.release()
+            if s.slot >= 0:
+                free_q.put((s.slot, d.retained))
+            else:
+                remove_segment(s)
 
     try:
         while not (reader_done and finished == len(order)):
@@ -318,8 +408,8 @@ def run_devices(
                 continue
             kind = msg[0]
             if kind == "df":
-                _, key, path, df, sizes, seg = msg
-                frames[key] = _DF(key, path, df, sizes, [seg])
+                _, key, path, df, sizes, segs = msg
+                frames[key] = _DF(key, path, df, sizes, list(segs))
                 order.append(key)
             elif kind == "cpu":
                 _, name, cpu, extra = msg
@@ -339,10 +429,11 @@ def run_devices(
             elif kind == "reader_done":
                 reader_done = True
             elif kind == "done":
-                _, name, key, seg, out_sizes, cpu, wall = msg
+                _, name, key, seg, out_sizes, cpu, wall, retained = msg
                 metrics[name].add(cpu, wall, sum(frames[key].sizes.values()))
                 busy[name] = False
                 d = frames[key]
+                d.retained |= retained
                 if seg is not None:
                     d.segments.append(seg)
                     d.sizes.update(out_sizes)

@@ -117,8 +117,11 @@ class Frame:
             self.sizes[registry.get(table).logical] = int(size)
         self._columns: dict[tuple[str, str], np.ndarray] = {}
         self._dynamic: dict[tuple[str, str], np.ndarray] = {}
+        schemas: dict[str, TableSchema] = {}
         for (table, column), values in columns.items():
-            schema = registry.get(table)
+            schema = schemas.get(table)
+            if schema is None:
+                schema = schemas[table] = registry.get(table)
             logical = schema.logical
             if logical not in self.sizes:
                 raise ValueError(f"{name}: column {column} given for {logical} without its size")

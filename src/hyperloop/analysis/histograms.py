@@ -8,7 +8,7 @@ hist axis. Fills are vectorised; the number of entries (ROOT's ``fEntries``) is 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import hist
@@ -27,6 +27,12 @@ class Histogram:
     title: str
     hist: hist.Hist
     entries: float = 0.0
+    _direct: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # regular/variable axes only: their C++ fill takes float arrays as they are
+        if all(isinstance(ax, hist.axis.Regular | hist.axis.Variable) for ax in self.hist.axes):
+            self._direct = getattr(self.hist, "_hist", None)
 
     @property
     def ndim(self) -> int:
@@ -40,7 +46,11 @@ class Histogram:
             )
         arrays = [np.asarray(v) for v in values]
         n = arrays[0].size if arrays[0].ndim else 1
-        if weight is None:
+        if weight is None and self._direct and all(a.dtype.kind == "f" for a in arrays):
+            # unweighted float arrays: straight to boost-histogram's C++ fill, which is what
+            # hist's fill ends up calling after ~0.4 ms of per-call Python checks
+            self._direct.fill(*arrays)
+        elif weight is None:
             self.hist.fill(*arrays)
         else:
             self.hist.fill(*arrays, weight=weight)

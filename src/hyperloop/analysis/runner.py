@@ -106,33 +106,56 @@ class DataframeSource:
         """Open and check a file before any of it is processed (all-or-nothing structure)."""
         f = open_ao2d(path)
         dfs = f.dataframes()
-        for df in dfs:
-            present = f.trees(df)
-            for o2name in self.trees:
-                if o2name not in present:
-                    f.close()
-                    raise MissingTableError(path, df, o2name, present)
+        try:
+            for df in dfs:
+                present = f.tree_names(df)
+                for o2name in self.trees:
+                    if o2name not in present:
+                        raise MissingTableError(path, df, o2name, present)
+        except BaseException:
+            f.close()
+            raise
         return f, dfs
 
-    def read(self, f: Any, df: str) -> tuple[dict[str, int], dict[tuple[str, str], Any]]:
-        """Sizes per logical table and the pruned columns of one dataframe."""
+    def read(
+        self, f: Any, df: str, alloc: Callable[..., Any] | None = None
+    ) -> tuple[dict[str, int], dict[tuple[str, str], Any]]:
+        """Sizes per logical table and the pruned columns of one dataframe; ``alloc((table,
+        column), dtype, shape)`` may give the array each column is read into (or None)."""
         registry = self.plan.registry
         sizes: dict[str, int] = {}
         columns: dict[tuple[str, str], Any] = {}
-        present = f.trees(df)
         before_c, before_u = f.stats.bytes_compressed, f.stats.bytes_uncompressed
         rows = 0
         for o2name, cols in self.trees.items():
             logical = registry.get(o2name).logical
-            sizes[logical] = present[o2name]
-            rows += present[o2name]
+            n = sizes[logical] = f.entries(df, o2name)
+            rows += n
             if cols:
-                for col, arr in f.read(df, o2name, sorted(cols)).items():
+                table_alloc = None
+                if alloc is not None:
+
+                    def table_alloc(col, dtype, shape, _t=logical):
+                        return alloc((_t, col), dtype, shape)
+
+                for col, arr in f.read(df, o2name, sorted(cols), alloc=table_alloc).items():
                     columns[(logical, col)] = arr
         self.metrics.bytes_compressed += f.stats.bytes_compressed - before_c
         self.metrics.bytes_uncompressed += f.stats.bytes_uncompressed - before_u
         self.metrics.rows += rows
         return sizes, columns
+
+    def nbytes(self, f: Any, df: str) -> tuple[dict[str, int], int]:
+        """Rows per logical table and the bytes the pruned columns take once read (from the
+        metadata; columns only uproot reads count as 0)."""
+        registry = self.plan.registry
+        sizes: dict[str, int] = {}
+        total = 0
+        for o2name, cols in self.trees.items():
+            sizes[registry.get(o2name).logical] = f.entries(df, o2name)
+            for col in cols:
+                total += f.column_nbytes(df, o2name, col) or 0
+        return sizes, total
 
 
 def declared_columns(plan: Plan) -> dict[str, set[str]]:
