@@ -177,18 +177,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(
-    url: str, workers: int, log_file: Path, *, fixes: bool = False
-) -> Iterator[tuple[str, psutil.Process]]:
-    """uvicorn serving ``create_app`` on a free loopback port; yields (base URL, process).
-    With ``fixes`` the app comes from benchmarks/proposed_fixes.py (patched endpoints)."""
+def server(url: str, workers: int, log_file: Path) -> Iterator[tuple[str, psutil.Process]]:
+    """uvicorn serving ``create_app`` on a free loopback port; yields (base URL, process)."""
     port = free_port()
     env = os.environ | {
         "HYPERLOOP_DATABASE_URL": url,
         "HYPERLOOP_RUN_MIGRATIONS_ON_START": "false",
         "HYPERLOOP_ENVIRONMENT": "development",
     }
-    factory = "benchmarks.proposed_fixes:create_app" if fixes else "hyperloop.web.app:create_app"
+    factory = "hyperloop.web.app:create_app"
     cmd = [sys.executable, "-m", "uvicorn", factory, "--factory"]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     cmd += ["--no-access-log", "--log-level", "warning", "--timeout-keep-alive", "120"]
@@ -392,7 +389,7 @@ def run_backend(backend: str, url: str, args: argparse.Namespace) -> dict[str, A
     results: list[EndpointResult] = []
     log_file = Path(args.db_dir) / f"server_{backend}.log"
     try:
-        with server(url, args.workers, log_file, fixes=args.proposed_fixes) as (base, proc):
+        with server(url, args.workers, log_file) as (base, proc):
             headers_of = auth_headers(base, accounts, args.auth)
             shapes = check_shapes(base, headers_of[0], counts)
             _log(f"  payloads: {json.dumps(shapes)}")
@@ -422,7 +419,7 @@ def print_table(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print(
         f"\nAPI load, scale {args.scale:g}, concurrent clients {args.concurrency}, "
         f"{args.workers} uvicorn worker(s), auth {args.auth}"
-        f"{', PROPOSED FIXES' if args.proposed_fixes else ''}, {os.cpu_count()} CPUs, load average "
+        f", {os.cpu_count()} CPUs, load average "
         f"{load[0]:.1f} (shared machine)"
     )
     header = (
@@ -485,11 +482,6 @@ def main(argv: list[str] | None = None) -> int:
         help="keep the seeded databases as a cache for the next run (default)",
     )
     parser.add_argument("--fresh", action="store_true", help="reseed even when cached")
-    parser.add_argument(
-        "--proposed-fixes",
-        action="store_true",
-        help="serve the app with the fixes of notes/api-needs.md 10-12 (benchmarks/proposed_fixes.py)",
-    )
     parser.add_argument("--json", default=None, help="results file (default: db-dir/...json)")
     args = parser.parse_args(argv)
     Path(args.db_dir).mkdir(parents=True, exist_ok=True)

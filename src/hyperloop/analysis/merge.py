@@ -134,9 +134,19 @@ def _family(h: StoredHistogram) -> tuple[str, int]:
 
 
 def _add_sparse(acc: StoredHistogram, new: StoredHistogram) -> None:
-    """Union of filled bins: equal coordinates are summed (np.unique over coordinate rows)."""
-    coords = np.concatenate([acc.coords, new.coords])
-    uniq, inverse = np.unique(coords, axis=0, return_inverse=True)
+    """Union of filled bins: equal coordinates are summed. Coordinates become one linear
+    bin number each (np.unique over int64 is ~10x faster than over coordinate rows; the
+    order is the same, C order = rows sorted lexicographically)."""
+    shape = tuple(a.nbins + 2 for a in acc.axes)
+    if float(np.prod(shape, dtype=float)) < 2.0**62:
+        keys = np.concatenate(
+            [np.ravel_multi_index(acc.coords.T, shape), np.ravel_multi_index(new.coords.T, shape)]
+        )
+        linear, inverse = np.unique(keys, return_inverse=True)
+        uniq = np.stack(np.unravel_index(linear, shape), axis=1).astype(acc.coords.dtype)
+    else:  # too many bins for int64 bin numbers: unique rows
+        coords = np.concatenate([acc.coords, new.coords])
+        uniq, inverse = np.unique(coords, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
     if acc.sumw2 is not None or new.sumw2 is not None:
         w2 = np.concatenate([_with_sumw2(acc), _with_sumw2(new)])

@@ -58,20 +58,36 @@ def error_signature(exc_type: str, where: str) -> str:
     return hashlib.sha1(f"{exc_type}@{where}".encode()).hexdigest()[:16]
 
 
+_JOB_FIELDS = frozenset(
+    {"site", "cpu_s", "wall_s", "bytes_read", "error_signature", "error_message"}
+)
+_LOAD_CHUNK = 500  # ids per SELECT ... IN (...) (well below SQLite's variable limit)
+
+
+def load_jobs(s: Session, job_ids: Iterable[int]) -> dict[int, Job]:
+    """Load many jobs into the session in a few ``IN`` queries (one per 500 ids), so that
+    the following ``set_job_state`` calls find them without a query each."""
+    ids = sorted(set(job_ids))
+    out: dict[int, Job] = {}
+    for start in range(0, len(ids), _LOAD_CHUNK):
+        chunk = ids[start : start + _LOAD_CHUNK]
+        out.update((j.id, j) for j in s.scalars(select(Job).where(Job.id.in_(chunk))))
+    return out
+
+
 def set_job_state(
     s: Session, job_id: int, to: JobState | str, *, reason: str = "", **fields: Any
 ) -> Job:
     """Move a job (scheduler/grid) and record its figures (site, cpu_s, wall_s, bytes_read,
-    error_signature, error_message)."""
-    job = get_or_404(s, Job, job_id, "job")
-    transition(job, JobState(to), actor=None, reason=reason)
-    allowed = {"site", "cpu_s", "wall_s", "bytes_read", "error_signature", "error_message"}
-    unknown = set(fields) - allowed
+    error_signature, error_message). Not flushed here: the session writes many jobs'
+    changes together (batched UPDATEs) at its next query or commit."""
+    unknown = set(fields) - _JOB_FIELDS
     if unknown:
         raise ValidationError(f"unknown job field(s) {sorted(unknown)}")
+    job = get_or_404(s, Job, job_id, "job")
+    transition(job, JobState(to), actor=None, reason=reason)
     for k, v in fields.items():
         setattr(job, k, v)
-    s.flush()
     return job
 
 
@@ -123,8 +139,19 @@ def trains_with_issues(
     train did not move on to merging (merge-side checks come from the merge records)."""
     out = []
     active = (TrainState.SUBMITTED, TrainState.RUNNING, TrainState.MERGING)
-    for train in s.scalars(select(TrainRun).where(TrainRun.state.in_(active))):
-        counts = job_counts(s, train.id)
+    trains = s.scalars(select(TrainRun).where(TrainRun.state.in_(active))).all()
+    by_train: dict[int, dict[str, int]] = {}
+    if trains:  # one grouped query for every active train (not one per train)
+        stmt = (
+            select(Job.train_run_id, Job.state, func.count())
+            .join(TrainRun, TrainRun.id == Job.train_run_id)
+            .where(TrainRun.state.in_(active))
+            .group_by(Job.train_run_id, Job.state)
+        )
+        for train_id, state, n in s.execute(stmt):
+            by_train.setdefault(train_id, {})[state.value] = int(n)
+    for train in trains:
+        counts = by_train.get(train.id, {})
         total = sum(counts.values())
         if not total:
             continue

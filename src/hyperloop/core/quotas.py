@@ -7,6 +7,7 @@ An analyzer using a dataset in several analyses has the sum of their slots.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +29,7 @@ from hyperloop.db.models import (
 WEEK = timedelta(days=7)
 HEAVY_PSS_BYTES = 3.2e9  # above this average PSS a wagon needs the 2-core queue
 _NOT_COUNTED = (TrainState.DECOMPOSED,)
+_CHUNK = 500  # ids per IN (...) list
 
 
 def pss_avg_bytes(metrics: dict[str, Any]) -> float | None:
@@ -56,25 +58,48 @@ def slots_of(snapshot: list[dict[str, Any]], cores: int) -> dict[int, int]:
     return {aid: min(n, max(cores, 1)) for aid, n in per.items()}
 
 
-def slots_used(
-    s: Session, analysis_id: int, dataset_id: int, *, now: datetime | None = None
-) -> int:
-    """Slots the analysis used on the dataset in the rolling week (one indexed query)."""
-    now = now or utcnow()
-    weight = case((train_run_wagons.c.heavy.is_(True), 2), else_=1)
-    stmt = (
-        select(TrainRun.id, Target.cores, func.sum(weight))
-        .join(train_run_wagons, train_run_wagons.c.train_run_id == TrainRun.id)
+def _used_many(
+    s: Session, wanted: set[tuple[int, int]], now: datetime
+) -> dict[tuple[int, int], int]:
+    """Slots used per (analysis, dataset) in the rolling week. Two indexed queries: the
+    week's trains on those datasets (ix_train_runs_dataset_composed), then their wagon rows
+    by train (not by analysis: a service analysis has wagons in nearly every train ever)."""
+    used = dict.fromkeys(wanted, 0)
+    if not wanted:
+        return used
+    recent = s.execute(
+        select(TrainRun.id, TrainRun.dataset_id, Target.cores)
         .join(Target, Target.id == TrainRun.target_id)
         .where(
-            train_run_wagons.c.analysis_id == analysis_id,
-            TrainRun.dataset_id == dataset_id,
+            TrainRun.dataset_id.in_(sorted({d for _, d in wanted})),
             TrainRun.composed_at >= now - WEEK,
             TrainRun.state.not_in(_NOT_COUNTED),
         )
-        .group_by(TrainRun.id, Target.cores)
     )
-    return sum(min(int(n), max(int(cores), 1)) for _, cores, n in s.execute(stmt))
+    trains = {tid: (did, int(cores)) for tid, did, cores in recent}
+    ids = sorted(trains)
+    weight = case((train_run_wagons.c.heavy.is_(True), 2), else_=1)
+    for start in range(0, len(ids), _CHUNK):
+        stmt = (
+            select(
+                train_run_wagons.c.train_run_id, train_run_wagons.c.analysis_id, func.sum(weight)
+            )
+            .where(train_run_wagons.c.train_run_id.in_(ids[start : start + _CHUNK]))
+            .group_by(train_run_wagons.c.train_run_id, train_run_wagons.c.analysis_id)
+        )
+        for tid, aid, n in s.execute(stmt):
+            did, cores = trains[tid]
+            if (aid, did) in used:
+                used[(aid, did)] += min(int(n), max(cores, 1))
+    return used
+
+
+def slots_used(
+    s: Session, analysis_id: int, dataset_id: int, *, now: datetime | None = None
+) -> int:
+    """Slots the analysis used on the dataset in the rolling week (two indexed queries)."""
+    pair = (analysis_id, dataset_id)
+    return _used_many(s, {pair}, now or utcnow())[pair]
 
 
 def analysis_slots(
@@ -86,6 +111,26 @@ def analysis_slots(
     return slots_used(s, analysis_id, dataset_id, now=now), allowed
 
 
+def analysis_slots_many(
+    s: Session, pairs: Iterable[tuple[int, int]], *, now: datetime | None = None
+) -> dict[tuple[int, int], tuple[int, int]]:
+    """``analysis_slots`` of many (analysis, dataset) pairs in a few queries, whatever their
+    number (the My Analyses grid shows one per analysis and dataset)."""
+    wanted = set(pairs)
+    if not wanted:
+        return {}
+    used = _used_many(s, wanted, now or utcnow())
+    allowed = {
+        did: n
+        for did, n in s.execute(
+            select(Dataset.id, Dataset.slots_per_week).where(
+                Dataset.id.in_(sorted({d for _, d in wanted}))
+            )
+        )
+    }
+    return {(a, d): (used[(a, d)], int(allowed.get(d) or 0)) for a, d in wanted}
+
+
 def user_slots(
     s: Session, user: User, dataset_id: int, *, now: datetime | None = None
 ) -> tuple[int, int]:
@@ -95,11 +140,8 @@ def user_slots(
         .join(AnalysisDataset, AnalysisDataset.analysis_id == AnalysisMember.analysis_id)
         .where(AnalysisMember.user_id == user.id, AnalysisDataset.dataset_id == dataset_id)
     )
-    used = allowed = 0
-    for aid in set(s.scalars(stmt)):
-        u, a = analysis_slots(s, aid, dataset_id, now=now)
-        used, allowed = used + u, allowed + a
-    return used, allowed
+    per = analysis_slots_many(s, [(aid, dataset_id) for aid in set(s.scalars(stmt))], now=now)
+    return sum(u for u, _ in per.values()), sum(a for _, a in per.values())
 
 
 def slots_available(

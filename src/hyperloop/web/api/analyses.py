@@ -9,13 +9,15 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from hyperloop.core import analyses
-from hyperloop.core.enums import EmailPolicy, TestStatus
+from hyperloop.core import analyses, quotas
+from hyperloop.core.actor import Actor
+from hyperloop.core.enums import EmailPolicy, TagPolicy, TestStatus
 from hyperloop.core.errors import NotFound
+from hyperloop.core.permissions import Action, can
 from hyperloop.db import models as m
 from hyperloop.web.api.schemas import ORMModel
 from hyperloop.web.deps import DB, AnalysisForReader, CurrentActor
-from hyperloop.web.pagination import Page, Paging, paginate
+from hyperloop.web.pagination import Page, PageParams, Paging, paginate
 
 router = APIRouter(tags=["analyses"])
 
@@ -39,10 +41,25 @@ class MemberOut(BaseModel):
     collapsed: bool
 
 
+class DatasetBrief(BaseModel):
+    id: int
+    name: str
+    active: bool
+
+
+class WagonBrief(BaseModel):
+    id: int
+    name: str
+    workflow: str
+    disabled_reason: str | None
+
+
 class AnalysisDetail(AnalysisOut):
     members: list[MemberOut]
     dataset_ids: list[int]
     wagon_ids: list[int]
+    datasets: list[DatasetBrief] = Field(default_factory=list, description="Names of dataset_ids.")
+    wagons: list[WagonBrief] = Field(default_factory=list, description="The analysis's wagons.")
 
 
 class AnalysisIn(BaseModel):
@@ -73,6 +90,9 @@ class GridCell(BaseModel):
     dataset_id: int
     enabled: bool
     test_status: TestStatus | None
+    test_id: int | None = Field(default=None, description="The current (latest) wagon test.")
+    tag_policy: TagPolicy | None = Field(default=None, description="Set once enabled.")
+    disabled_reason: str | None = Field(default=None, description="Why it was disabled.")
 
 
 class GridWagon(BaseModel):
@@ -83,12 +103,21 @@ class GridWagon(BaseModel):
     cells: list[GridCell]
 
 
+class SlotUse(BaseModel):
+    dataset_id: int
+    used: int = Field(description="Train slots used on the dataset in the last 7 days.")
+    allowed: int = Field(description="Slots per rolling week.")
+
+
 class MyAnalysis(AnalysisOut):
     member: bool = Field(description="False for service analyses shown read-only on top.")
     collapsed: bool
     display_order: int
     dataset_ids: list[int]
     wagons: list[GridWagon]
+    datasets: list[DatasetBrief] = Field(default_factory=list, description="Grid columns.")
+    slots: list[SlotUse] = Field(default_factory=list, description="Per dataset, this week.")
+    can_edit: bool = Field(default=False, description="The user may enable and edit wagons.")
 
 
 def analysis_detail(db, analysis: m.Analysis) -> AnalysisDetail:
@@ -101,9 +130,12 @@ def analysis_detail(db, analysis: m.Analysis) -> AnalysisDetail:
     dataset_ids = db.scalars(
         select(m.AnalysisDataset.dataset_id).where(m.AnalysisDataset.analysis_id == analysis.id)
     ).all()
-    wagon_ids = db.scalars(
-        select(m.Wagon.id).where(m.Wagon.analysis_id == analysis.id).order_by(m.Wagon.id)
+    wagons = db.execute(
+        select(m.Wagon.id, m.Wagon.name, m.Wagon.workflow, m.Wagon.disabled_reason)
+        .where(m.Wagon.analysis_id == analysis.id)
+        .order_by(m.Wagon.id)
     ).all()
+    wagon_ids = [w.id for w in wagons]
     return AnalysisDetail(
         **AnalysisOut.model_validate(analysis).model_dump(),
         members=[
@@ -117,13 +149,31 @@ def analysis_detail(db, analysis: m.Analysis) -> AnalysisDetail:
         ],
         dataset_ids=sorted(dataset_ids),
         wagon_ids=list(wagon_ids),
+        datasets=_dataset_briefs(db, dataset_ids),
+        wagons=[
+            WagonBrief(id=w.id, name=w.name, workflow=w.workflow, disabled_reason=w.disabled_reason)
+            for w in sorted(wagons, key=lambda w: w.name)
+        ],
     )
+
+
+def _dataset_briefs(db, ids) -> list[DatasetBrief]:
+    """Id, name and active flag of the given datasets, ordered by id (one query)."""
+    if not ids:
+        return []
+    rows = db.execute(
+        select(m.Dataset.id, m.Dataset.name, m.Dataset.active)
+        .where(m.Dataset.id.in_(list(ids)))
+        .order_by(m.Dataset.id)
+    ).all()
+    return [DatasetBrief(id=r.id, name=r.name, active=r.active) for r in rows]
 
 
 def my_analyses_data(db, user: m.User, *, with_service: bool = True) -> list[MyAnalysis]:
     """The My Analyses page data: service analyses (read-only, on top) then the user's
-    analyses in their saved order, each with its wagon x dataset grid and test statuses.
-    A fixed number of queries, whatever the number of analyses and wagons."""
+    analyses in their saved order, each with its wagon x dataset grid, test statuses and
+    train slots used per dataset. A fixed number of queries, whatever the number of wagons,
+    analyses and datasets."""
     mine = analyses.my_analyses(db, user)
     service = [a for a in analyses.service_analyses(db) if a not in mine] if with_service else []
     ordered = [*service, *mine]
@@ -141,6 +191,7 @@ def my_analyses_data(db, user: m.User, *, with_service: bool = True) -> list[MyA
         .order_by(m.AnalysisDataset.dataset_id)
     ):
         datasets_of[aid].append(did)
+    briefs = {d.id: d for d in _dataset_briefs(db, {d for ds in datasets_of.values() for d in ds})}
     # Only the grid's columns: configurations (large JSON) are not needed here.
     wagons = db.execute(
         select(
@@ -150,21 +201,25 @@ def my_analyses_data(db, user: m.User, *, with_service: bool = True) -> list[MyA
         .order_by(m.Wagon.name)
     ).all()
     wagon_ids = [w.id for w in wagons]
-    enabled: dict[tuple[int, int], bool] = {}
-    latest: dict[tuple[int, int], TestStatus] = {}
+    links: dict[tuple[int, int], tuple[bool, TagPolicy, str | None]] = {}
+    latest: dict[tuple[int, int], tuple[int, TestStatus]] = {}
     if wagon_ids:
-        for wid, did, on in db.execute(
+        for wid, did, on, policy, why in db.execute(
             select(
-                m.WagonDataset.wagon_id, m.WagonDataset.dataset_id, m.WagonDataset.enabled
+                m.WagonDataset.wagon_id,
+                m.WagonDataset.dataset_id,
+                m.WagonDataset.enabled,
+                m.WagonDataset.tag_policy,
+                m.WagonDataset.disabled_reason,
             ).where(m.WagonDataset.wagon_id.in_(wagon_ids))
         ):
-            enabled[(wid, did)] = on
-        for wid, did, status in db.execute(
-            select(m.WagonTest.wagon_id, m.WagonTest.dataset_id, m.WagonTest.status)
+            links[(wid, did)] = (on, policy, why)
+        for tid, wid, did, status in db.execute(
+            select(m.WagonTest.id, m.WagonTest.wagon_id, m.WagonTest.dataset_id, m.WagonTest.status)
             .where(m.WagonTest.wagon_id.in_(wagon_ids), m.WagonTest.superseded.is_(False))
             .order_by(m.WagonTest.id)
         ):
-            latest[(wid, did)] = status
+            latest[(wid, did)] = (tid, status)
     grid: dict[int, list[GridWagon]] = {i: [] for i in ids}
     for wagon in wagons:
         grid[wagon.analysis_id].append(
@@ -174,18 +229,19 @@ def my_analyses_data(db, user: m.User, *, with_service: bool = True) -> list[MyA
                 workflow=wagon.workflow,
                 disabled_reason=wagon.disabled_reason,
                 cells=[
-                    GridCell(
-                        dataset_id=d,
-                        enabled=enabled.get((wagon.id, d), False),
-                        test_status=latest.get((wagon.id, d)),
-                    )
+                    grid_cell(d, links.get((wagon.id, d)), latest.get((wagon.id, d)))
                     for d in datasets_of[wagon.analysis_id]
                 ],
             )
         )
+    slots_of = quotas.analysis_slots_many(db, [(a, d) for a in ids for d in datasets_of[a]])
     result = []
     for analysis in ordered:
         membership = memberships.get(analysis.id)
+        slots = []
+        for d in datasets_of[analysis.id]:
+            used, allowed = slots_of[(analysis.id, d)]
+            slots.append(SlotUse(dataset_id=d, used=used, allowed=allowed))
         result.append(
             MyAnalysis(
                 **AnalysisOut.model_validate(analysis).model_dump(),
@@ -194,9 +250,79 @@ def my_analyses_data(db, user: m.User, *, with_service: bool = True) -> list[MyA
                 display_order=membership.display_order if membership else 0,
                 dataset_ids=datasets_of[analysis.id],
                 wagons=grid[analysis.id],
+                datasets=[briefs[d] for d in datasets_of[analysis.id] if d in briefs],
+                slots=slots,
+                can_edit=can(user, Action.WAGON_ENABLE, analysis),
             )
         )
     return result
+
+
+def grid_cell(
+    dataset_id: int,
+    link: tuple[bool, TagPolicy, str | None] | None,
+    test: tuple[int, TestStatus] | None,
+) -> GridCell:
+    """One cell of the grid from the enabling row and the current test (either may be None)."""
+    return GridCell(
+        dataset_id=dataset_id,
+        enabled=link[0] if link else False,
+        test_status=test[1] if test else None,
+        test_id=test[0] if test else None,
+        tag_policy=link[1] if link else None,
+        disabled_reason=link[2] if link else None,
+    )
+
+
+def grid_cell_data(db, wagon_id: int, dataset_id: int) -> GridCell:
+    """One grid cell, fresh (the live status partial of My Analyses polls it)."""
+    row = db.execute(
+        select(
+            m.WagonDataset.enabled, m.WagonDataset.tag_policy, m.WagonDataset.disabled_reason
+        ).where(m.WagonDataset.wagon_id == wagon_id, m.WagonDataset.dataset_id == dataset_id)
+    ).first()
+    test = db.execute(
+        select(m.WagonTest.id, m.WagonTest.status)
+        .where(
+            m.WagonTest.wagon_id == wagon_id,
+            m.WagonTest.dataset_id == dataset_id,
+            m.WagonTest.superseded.is_(False),
+        )
+        .order_by(m.WagonTest.id.desc())
+        .limit(1)
+    ).first()
+    return grid_cell(
+        dataset_id, tuple(row) if row else None, (test.id, test.status) if test else None
+    )
+
+
+def analyses_list_data(
+    db,
+    actor: Actor,
+    paging: PageParams,
+    *,
+    name: str | None = None,
+    pwg: str | None = None,
+    service: bool | None = None,
+    mine: bool = False,
+) -> dict:
+    """One page of analyses (name contains / PWG / service / mine filters), by name; the
+    All Analyses page and ``GET /api/analyses`` share it."""
+    stmt = select(m.Analysis).order_by(m.Analysis.name)
+    if name:
+        stmt = stmt.where(m.Analysis.name.contains(name))
+    if pwg:
+        stmt = stmt.where(m.Analysis.pwg == pwg)
+    if service is not None:
+        stmt = stmt.where(m.Analysis.is_service.is_(service))
+    if mine:
+        stmt = stmt.join(m.AnalysisMember).where(m.AnalysisMember.user_id == actor.user.id)
+    return paginate(db, stmt, paging, AnalysisOut.model_validate)
+
+
+def pwg_names(db) -> list[str]:
+    """Every PWG that has an analysis (the All Analyses filter choices)."""
+    return list(db.scalars(select(m.Analysis.pwg).distinct().order_by(m.Analysis.pwg)))
 
 
 @router.get("/analyses", response_model=Page[AnalysisOut], summary="All analyses")
@@ -209,16 +335,7 @@ def list_analyses(
     service: bool | None = None,
     mine: Annotated[bool, Query(description="Only analyses I am a member of.")] = False,
 ):
-    stmt = select(m.Analysis).order_by(m.Analysis.name)
-    if name:
-        stmt = stmt.where(m.Analysis.name.contains(name))
-    if pwg:
-        stmt = stmt.where(m.Analysis.pwg == pwg)
-    if service is not None:
-        stmt = stmt.where(m.Analysis.is_service.is_(service))
-    if mine:
-        stmt = stmt.join(m.AnalysisMember).where(m.AnalysisMember.user_id == actor.user.id)
-    return paginate(db, stmt, paging, AnalysisOut.model_validate)
+    return analyses_list_data(db, actor, paging, name=name, pwg=pwg, service=service, mine=mine)
 
 
 @router.post(
@@ -250,6 +367,46 @@ def my_analyses(
 @router.get("/analyses/{analysis_id}", response_model=AnalysisDetail, summary="One analysis")
 def get_analysis(analysis: AnalysisForReader, db: DB) -> AnalysisDetail:
     return analysis_detail(db, analysis)
+
+
+def analysis_view_data(db, analysis: m.Analysis, user: m.User) -> dict:
+    """The analysis page: the analysis (as ``GET /api/analyses/{id}``), what ``user`` may do,
+    the workflows of the latest tag (to create a wagon) and the active datasets that can be
+    added (datasets with short datasets are used through those)."""
+    from hyperloop.core.tags import latest_tag, workflow_names
+
+    detail = analysis_detail(db, analysis)
+    latest = latest_tag(db)
+    parents = select(m.Dataset.parent_id).where(m.Dataset.parent_id.is_not(None))
+    addable = db.execute(
+        select(m.Dataset.id, m.Dataset.name)
+        .where(
+            m.Dataset.active.is_(True),
+            m.Dataset.id.not_in(detail.dataset_ids or [0]),
+            m.Dataset.id.not_in(parents),
+        )
+        .order_by(m.Dataset.name)
+        .limit(500)
+    ).all()
+    return {
+        "analysis": detail.model_dump(mode="json"),
+        "permissions": {
+            "create_wagon": can(user, Action.WAGON_CREATE, analysis),
+            "edit": can(user, Action.ANALYSIS_EDIT, analysis),
+        },
+        "latest_tag": latest.label if latest else None,
+        "workflows": workflow_names(latest) if latest else [],
+        "addable_datasets": [{"id": i, "name": n} for i, n in addable],
+    }
+
+
+@router.get(
+    "/analyses/{analysis_id}/view",
+    response_model=dict,
+    summary="The analysis page: analysis, permissions, workflows, datasets that can be added",
+)
+def analysis_view(analysis: AnalysisForReader, actor: CurrentActor, db: DB) -> dict:
+    return analysis_view_data(db, analysis, actor.user)
 
 
 @router.post(

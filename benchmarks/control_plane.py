@@ -1,0 +1,514 @@
+"""Control-plane throughput: the real scheduler (pure core + shell + services) on a real
+database, with a simulated engine whose jobs complete instantly with synthetic metrics.
+
+Trains are composed (auto-submit, slow) and driven by ``SchedulerShell.tick()`` through
+every life-cycle step: train test (composed -> testing -> test done -> submitted), split
+into jobs (-> running), jobs waiting -> running -> done or failed (execution, memory on a
+bigger target, expired, validation, lost worker) -> resubmitted -> running -> done,
+per-run merges, final merge (-> merging) and done. Simulated jobs write no output files,
+so the merge stages do their bookkeeping but merge no histograms (benchmarks/merge.py
+measures merging). Reports state transitions/s (goal, issue 5: >= 2,000/s) on SQLite and
+PostgreSQL, with the database's own floor measured in the same run: the same number of
+single-row state UPDATEs, one transaction each (what a one-commit-per-transition design
+can reach at best), and all in one transaction.
+
+    .venv/bin/python benchmarks/control_plane.py [--jobs 100000] [--backend sqlite|postgresql|both]
+        [--pg-url URL] [--profile FILE]
+
+PostgreSQL uses its own database ``hyperloop_bench_cp`` (created, emptied each run) on the
+server of HYPERLOOP_TEST_DATABASE_URL (or --pg-url).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import hashlib
+import json
+import os
+import pstats
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from hyperloop.core import datasets, runlists, tags, users  # noqa: E402
+from hyperloop.core.actor import Actor  # noqa: E402
+from hyperloop.core.enums import JobState, Role, TrainState  # noqa: E402
+from hyperloop.db import migrate  # noqa: E402
+from hyperloop.db import models as m  # noqa: E402
+from hyperloop.db.session import make_engine, make_sessionmaker  # noqa: E402
+from hyperloop.grid.execute import AttemptRecord, attempt_folder  # noqa: E402
+from hyperloop.grid.splitting import JobSpec  # noqa: E402
+from hyperloop.grid.targets import Target  # noqa: E402
+from hyperloop.scheduler import core  # noqa: E402
+from hyperloop.scheduler.shell import SchedulerShell, ShellConfig  # noqa: E402
+
+GOAL_PER_S = 2000.0
+GiB = 1024**3
+FILES_PER_JOB = 10  # TrainWork's default split: 10 files per job
+JOBS_PER_RUN = 10
+DEFAULT_PG = "postgresql+psycopg://hyperloop:hyperloop@127.0.0.1:5432/hyperloop_test"
+
+# failures of a first attempt by bucket (per mille of jobs), second attempts: 2 % execution
+FIRST_ATTEMPT = (
+    (40, "execution"),
+    (60, "memory"),  # retried on the target with more memory per job
+    (70, "expired"),
+    (80, "validation"),
+    (90, "lost"),  # the future raises: a worker died
+)
+SECOND_ATTEMPT = ((20, "execution"),)
+
+
+# ------------------------------------------------------------------------------ engine
+
+
+class WorkerLost(RuntimeError):
+    """What a simulated future raises for a lost worker (like distributed.KilledWorker)."""
+
+
+@dataclass
+class DoneFuture:
+    """A future that is already finished (the subset of a Dask future the shell uses)."""
+
+    value: AttemptRecord | None = None
+    error: BaseException | None = None
+
+    def done(self) -> bool:
+        return True
+
+    def result(self) -> AttemptRecord:
+        if self.error is not None:
+            raise self.error
+        assert self.value is not None
+        return self.value
+
+
+@dataclass
+class SimulatedEngine:
+    """``grid.engine.Engine.submit`` without Dask: every attempt finishes instantly with
+    synthetic metrics; failures are deterministic per (job, attempt). Test samples
+    (``job_id == "sample"``) get a ``metrics_summary.json`` the assessment accepts."""
+
+    submitted: Counter = field(default_factory=Counter)
+
+    @staticmethod
+    def _bucket(job_id: str, attempt: int) -> int:
+        digest = hashlib.blake2b(f"{job_id}/{attempt}".encode(), digest_size=4).digest()
+        return int.from_bytes(digest, "little") % 1000
+
+    def outcome(self, job_id: str, attempt: int) -> str:
+        """ "" (validated) or the error kind of this attempt."""
+        table = FIRST_ATTEMPT if attempt == 1 else SECOND_ATTEMPT if attempt == 2 else ()
+        b = self._bucket(job_id, attempt)
+        return next((kind for limit, kind in table if b < limit), "")
+
+    def submit(
+        self,
+        job: JobSpec,
+        full_config: dict[str, Any],
+        target: Target,
+        train_dir: str | os.PathLike,
+        attempt: int,
+        **kwargs: Any,
+    ) -> DoneFuture:
+        self.submitted[job.job_id == "sample"] += 1
+        folder = attempt_folder(train_dir, job.job_id, attempt)
+        rec = AttemptRecord(
+            job_id=job.job_id,
+            run=job.run,
+            attempt=attempt,
+            target=target.name,
+            state="done",
+            reason=str(kwargs.get("reason", "")),
+            cpu_s=41.5,
+            wall_s=45.0,
+            max_pss_bytes=900 * 1024**2,
+            bytes_read=sum(job.sizes),
+            files=list(job.files),
+            folder=str(folder),
+            host="sim-node",
+        )
+        if job.job_id == "sample":  # a wagon or train test: the assessment reads the summary
+            folder.mkdir(parents=True, exist_ok=True)
+            summary = {
+                "__full_train__": {
+                    "cpu": 41.5,
+                    "wall": 45.0,
+                    "proportionalSetSize_summary": {"avg": 0.9e9, "max": 1.0e9},
+                    "aod-bytes-read-compressed": float(sum(job.sizes)),
+                }
+            }
+            (folder / "metrics_summary.json").write_text(json.dumps(summary))
+            return DoneFuture(rec)
+        kind = self.outcome(job.job_id, attempt)
+        if kind == "lost":
+            return DoneFuture(error=WorkerLost(f"worker lost while running {job.job_id}"))
+        if kind:
+            rec.state, rec.error_kind = "error", kind
+            rec.message = f"simulated {kind} error in {job.job_id} attempt {attempt}"
+            rec.signature = f"Simulated{kind.title()}Error at sim.py:process"
+        return DoneFuture(rec)
+
+    def close(self) -> None:
+        pass
+
+
+# ------------------------------------------------------------------------------ world
+
+WAGONS = [
+    (
+        f"wf-{name}",
+        {
+            f"wf-{name}": {
+                **{f"cut{i}": str(0.1 * i) for i in range(25)},
+                "ptBins": {"values": [0.1 * i for i in range(60)]},
+            }
+        },
+    )
+    for name in ("spectra", "correlations", "strangeness", "pid-qa", "v0-qa")
+]
+
+
+def plan(jobs: int) -> tuple[int, int]:
+    """(trains, jobs per train) for about ``jobs`` jobs: trains of up to 1,000 jobs."""
+    trains = max(2, round(jobs / 1000))
+    per_train = max(JOBS_PER_RUN, jobs // trains // JOBS_PER_RUN * JOBS_PER_RUN)
+    return trains, per_train
+
+
+def build_world(url: str, n_trains: int, jobs_per_train: int) -> list[int]:
+    """Migrated schema, an admin, a tag, one dataset whose catalogue splits into
+    ``jobs_per_train`` jobs, two targets, and ``n_trains`` composed auto-submit trains."""
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    sessions = make_sessionmaker(engine)
+    runs = list(range(500000, 500000 + jobs_per_train // JOBS_PER_RUN))
+    try:
+        with sessions.begin() as s:
+            admin = Actor(users.create_user(s, "cp-admin", roles=[Role.ADMIN]))
+            intro = {"package": {"name": "cp-wagons", "version": "1.0"}, "workflows": []}
+            tag = tags.register_tag(s, None, intro, artifact="/nonexistent/cp-wagons")
+            ds = datasets.create_dataset(s, admin, "LHC26_cp", collision_system="pp")
+            rl = runlists.create_runlist(s, admin, "LHC26_cp_pass1", runs)
+            prod = datasets.add_production(s, admin, ds.id, "p1", runlist_id=rl.id)
+            files = [
+                {
+                    "production_id": prod.id,
+                    "run_number": run,
+                    "path": f"/alice/data/2026/LHC26_cp/{run}/AO2D_{i:03d}.root",
+                    "size": 1_500_000_000 + 1000 * i,
+                }
+                for run in runs
+                for i in range(FILES_PER_JOB * JOBS_PER_RUN)
+            ]
+            s.execute(m.DatasetFile.__table__.insert(), files)
+            small = m.Target(name="cp-small", cores=1, memory_limit_mb=2000)
+            big = m.Target(name="cp-big", cores=1, memory_limit_mb=8000)
+            s.add_all([small, big])
+            s.flush()
+            snapshot = [
+                {
+                    "wagon_id": 1000 + i,
+                    "analysis_id": 1,
+                    "workflow": wf,
+                    "base_config": conf,
+                    "subwagons": {"tight": {wf: {"cut1": "0.5"}}} if i % 2 else {},
+                    "dependency_snapshots": [],
+                }
+                for i, (wf, conf) in enumerate(WAGONS)
+            ]
+            trains = [
+                m.TrainRun(
+                    dataset_id=ds.id,
+                    tag_id=tag.id,
+                    target_id=small.id,
+                    state=TrainState.COMPOSED,
+                    auto_submit=True,
+                    slow=True,
+                    wagons_snapshot=snapshot,
+                    dataset_snapshot={"id": ds.id, "name": ds.name, "runs": runs},
+                )
+                for _ in range(n_trains)
+            ]
+            s.add_all(trains)
+            s.flush()
+            return [t.id for t in trains]
+    finally:
+        engine.dispose()
+
+
+def postgres_url(explicit: str | None) -> str:
+    """``hyperloop_bench_cp`` on the test server, created if missing and emptied."""
+    base = make_url(explicit or os.environ.get("HYPERLOOP_TEST_DATABASE_URL") or DEFAULT_PG)
+    if explicit:
+        url = base.render_as_string(hide_password=False)
+    else:
+        admin = make_engine(base.render_as_string(hide_password=False))
+        try:
+            with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                q = text("SELECT 1 FROM pg_database WHERE datname = 'hyperloop_bench_cp'")
+                if not conn.scalar(q):
+                    conn.execute(text("CREATE DATABASE hyperloop_bench_cp"))
+        finally:
+            admin.dispose()
+        url = base.set(database="hyperloop_bench_cp").render_as_string(hide_password=False)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    finally:
+        engine.dispose()
+    return url
+
+
+# ------------------------------------------------------------------------------ measuring
+
+
+@dataclass
+class Result:
+    backend: str
+    trains: int
+    jobs: int
+    ticks: int
+    seconds: float
+    snapshot_s: float
+    transitions: dict[str, int]
+    instructions: dict[str, int]
+    attempts: int
+    failed_attempts: int
+    merges_run: int
+    merges_final: int
+    all_done: bool
+    floor_single_per_s: float = 0.0
+    floor_batch_per_s: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return sum(self.transitions.values())
+
+    @property
+    def per_s(self) -> float:
+        return self.total / self.seconds if self.seconds else 0.0
+
+
+class TimedShell(SchedulerShell):
+    """The real shell; only measures how long reading the snapshot takes."""
+
+    snapshot_s = 0.0
+
+    def snapshot(self, s: Any, now: datetime) -> core.Snapshot:
+        t0 = time.perf_counter()
+        try:
+            return super().snapshot(s, now)
+        finally:
+            self.snapshot_s += time.perf_counter() - t0
+
+
+def drive(url: str, train_ids: list[int], work: Path, max_ticks: int) -> tuple[Any, ...]:
+    """Tick until every train is done; returns (shell, ticks, seconds, instruction counts)."""
+    engine = make_engine(url)
+    sessions = make_sessionmaker(engine)
+    targets = {
+        "cp-small": Target("cp-small", 1, 2 * GiB, 3600),
+        "cp-big": Target("cp-big", 1, 8 * GiB, 3600),
+    }
+    cfg = ShellConfig(work_dir=work, targets=targets, test_target="cp-small")
+    shell = TimedShell(sessions, SimulatedEngine(), cfg)
+    kinds: Counter = Counter()
+    ticks = 0
+    t0 = time.perf_counter()
+    try:
+        while ticks < max_ticks:
+            tick = shell.tick()
+            ticks += 1
+            if tick.unperformed:
+                names = sorted({type(i).__name__ for i in tick.unperformed})
+                raise SystemExit(f"the shell did not perform {names}")
+            kinds.update(type(i).__name__ for i in tick.instructions)
+            with sessions() as s:
+                left = s.scalar(
+                    select(func.count())
+                    .select_from(m.TrainRun)
+                    .where(m.TrainRun.id.in_(train_ids), m.TrainRun.state != TrainState.DONE)
+                )
+            if not left:
+                break
+        seconds = time.perf_counter() - t0
+    finally:
+        engine.dispose()
+    return shell, ticks, seconds, kinds
+
+
+def count_transitions(url: str, train_ids: list[int]) -> tuple[dict[str, int], int, int, bool]:
+    """State transitions recorded in the database: train moves (history rows) and job moves
+    (per job: ``attempts`` x waiting->running and running->verdict, plus one resubmission
+    per failed attempt)."""
+    engine = make_engine(url)
+    try:
+        with make_sessionmaker(engine)() as s:
+            train_moves = s.scalar(
+                select(func.count())
+                .select_from(m.HistoryEntry)
+                .where(
+                    m.HistoryEntry.object_type == "train_run",
+                    m.HistoryEntry.object_id.in_(train_ids),
+                    m.HistoryEntry.action == "transition",
+                )
+            )
+            n_jobs, attempts, done = s.execute(
+                select(
+                    func.count(),
+                    func.sum(m.Job.attempts),
+                    func.sum(func.cast(m.Job.state == JobState.DONE, m.Job.attempts.type)),
+                ).where(m.Job.train_run_id.in_(train_ids))
+            ).one()
+            trains_done = s.scalar(
+                select(func.count())
+                .select_from(m.TrainRun)
+                .where(m.TrainRun.id.in_(train_ids), m.TrainRun.state == TrainState.DONE)
+            )
+    finally:
+        engine.dispose()
+    failed = int(attempts) - int(n_jobs)
+    moves = {
+        "train": int(train_moves),
+        "job waiting->running": int(attempts),
+        "job running->done/error": int(attempts),
+        "job error->waiting (resubmitted)": failed,
+    }
+    all_done = done == n_jobs and trains_done == len(train_ids)
+    return moves, int(attempts), failed, bool(all_done)
+
+
+def db_floor(url: str, n: int) -> tuple[float, float]:
+    """Single-row job state UPDATEs per second: one transaction each, and all in one."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            ids = conn.scalars(select(m.Job.id).order_by(m.Job.id).limit(n)).all()
+        stmt = text("UPDATE jobs SET state = :st, attempts = attempts + 0 WHERE id = :jid")
+        t0 = time.perf_counter()
+        for jid in ids:
+            with engine.begin() as conn:
+                conn.execute(stmt, {"st": "done", "jid": jid})
+        single = len(ids) / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        with engine.begin() as conn:
+            for jid in ids:
+                conn.execute(stmt, {"st": "done", "jid": jid})
+        batch = len(ids) / (time.perf_counter() - t0)
+    finally:
+        engine.dispose()
+    return single, batch
+
+
+def run_backend(backend: str, url: str, args: argparse.Namespace, work: Path) -> Result:
+    n_trains, per_train = plan(args.jobs)
+    print(f"\n=== {backend}: {n_trains} trains x {per_train} jobs", flush=True)
+    t0 = time.perf_counter()
+    train_ids = build_world(url, n_trains, per_train)
+    print(f"  world built in {time.perf_counter() - t0:.1f} s", flush=True)
+    profiler = cProfile.Profile() if args.profile else None
+    if profiler:
+        profiler.enable()
+    shell, ticks, seconds, kinds = drive(url, train_ids, work / backend, args.max_ticks)
+    if profiler:
+        profiler.disable()
+        out = Path(f"{args.profile}.{backend}")
+        profiler.dump_stats(out)
+        pstats.Stats(str(out)).sort_stats("cumulative").print_stats(25)
+    moves, attempts, failed, all_done = count_transitions(url, train_ids)
+    merges_run = sum(len(r) for r in shell.train_work.run_merges.values())
+    result = Result(
+        backend=backend,
+        trains=n_trains,
+        jobs=n_trains * per_train,
+        ticks=ticks,
+        seconds=seconds,
+        snapshot_s=shell.snapshot_s,
+        transitions=moves,
+        instructions=dict(sorted(kinds.items())),
+        attempts=attempts,
+        failed_attempts=failed,
+        merges_run=merges_run,
+        merges_final=kinds.get("StartFinalMerge", 0),
+        all_done=all_done,
+    )
+    n_floor = min(result.total, args.floor_updates)
+    result.floor_single_per_s, result.floor_batch_per_s = db_floor(url, n_floor)
+    print_result(result)
+    return result
+
+
+def print_result(r: Result) -> None:
+    print(
+        f"  {r.jobs:,} jobs in {r.trains} trains: {r.attempts:,} attempts "
+        f"({r.failed_attempts:,} failed and resubmitted), {r.merges_run:,} per-run merges, "
+        f"{r.merges_final} final merges, every job and train done: {'yes' if r.all_done else 'NO'}"
+    )
+    print(f"  transitions: {json.dumps(r.transitions)}")
+    print(f"  instructions performed: {json.dumps(r.instructions)}")
+    print(
+        f"  {r.total:,} transitions in {r.seconds:.1f} s over {r.ticks} ticks "
+        f"(reading snapshots {r.snapshot_s:.1f} s): {r.per_s:,.0f} transitions/s, "
+        f"{r.per_s / GOAL_PER_S:.2f}x the goal of {GOAL_PER_S:,.0f}/s"
+    )
+    if r.floor_single_per_s:
+        print(
+            f"  database floor (single-row UPDATEs): {r.floor_single_per_s:,.0f}/s one "
+            f"transaction each, {r.floor_batch_per_s:,.0f}/s in one transaction; scheduler / "
+            f"one-per-transaction floor = {r.per_s / r.floor_single_per_s:.2f}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--jobs", type=int, default=100_000, help="jobs in total (trains of <=1000)")
+    ap.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    ap.add_argument("--pg-url", default=None, help="PostgreSQL database (emptied!)")
+    ap.add_argument("--max-ticks", type=int, default=200)
+    ap.add_argument("--floor-updates", type=int, default=20_000)
+    ap.add_argument("--profile", default=None, help="cProfile the ticks into FILE.<backend>")
+    ap.add_argument("--json", default=None, help="write the results to this file")
+    args = ap.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="hyperloop-bench-cp-"))
+    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    results = []
+    try:
+        for backend in backends:
+            url = (
+                f"sqlite:///{work / 'cp.db'}" if backend == "sqlite" else postgres_url(args.pg_url)
+            )
+            results.append(run_backend(backend, url, args, work))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\ncontrol plane, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    for r in results:
+        print(
+            f"{r.backend:10s} {r.total:>9,} transitions {r.seconds:8.1f} s "
+            f"{r.per_s:8,.0f}/s  goal ratio {r.per_s / GOAL_PER_S:5.2f}x  "
+            f"all done: {'yes' if r.all_done else 'NO'}"
+        )
+    if args.json:
+        data = [r.__dict__ | {"total": r.total, "per_s": r.per_s} for r in results]
+        Path(args.json).write_text(json.dumps(data, indent=2, default=str))
+    return 0 if all(r.all_done for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
