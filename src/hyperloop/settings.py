@@ -151,6 +151,130 @@ class Settings(BaseSettings):
         'trusted, e.g. `["127.0.0.1", "10.0.0.0/8"]`.',
     )
 
+    # ------------------------------------------------------------ scheduler and engine
+    scheduler_in_server: bool = Field(
+        default=True,
+        description="`hyperloop serve` also runs the scheduler in a background thread (the "
+        "embedded default). Set false when a separate `hyperloop scheduler` process runs it; "
+        "`hyperloop serve --no-scheduler` does the same for one start.",
+    )
+    dask_scheduler_address: str | None = Field(
+        default=None,
+        description="Address of an external Dask scheduler, e.g. `tcp://10.0.0.5:8786` (started "
+        "with `dask scheduler`, or a dask-jobqueue HTCondorCluster/SLURMCluster's "
+        "`scheduler_address`). Empty: the scheduler starts an embedded Dask LocalCluster.",
+    )
+    dask_workers: int = Field(
+        default=2,
+        ge=1,
+        le=1024,
+        description="Worker processes of the embedded LocalCluster (each runs one job at a "
+        "time unless `dask_cores_per_worker` is set).",
+    )
+    dask_cores_per_worker: int | None = Field(
+        default=None,
+        ge=1,
+        description="Cores each embedded worker declares (Dask resource `cores`); a job of an "
+        "N-core target then takes N of them. Empty: one job per worker whatever its cores.",
+    )
+    work_dir: Path | None = Field(
+        default=None,
+        description="Folder for wagon/train test outputs and train job attempts and merges "
+        "(`tests/`, `trains/<id>/`). Defaults to `<data_dir>/work`. Workers of an external "
+        "Dask cluster must see it at the same path (shared filesystem).",
+    )
+    scheduler_interval_s: float = Field(
+        default=1.0, gt=0, description="Seconds between two scheduler steps (ticks)."
+    )
+    scheduler_lease_ttl_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds the scheduler lease in the database stays valid without renewal; "
+        "a killed scheduler is replaced by a waiting one this long after its last renewal.",
+    )
+    scheduler_test_target: str = Field(
+        default="test",
+        description="Target wagon tests run on. When the database has no target of that name "
+        "the scheduler uses 1 core and `scheduler_test_memory_mb`.",
+    )
+    scheduler_test_memory_mb: int = Field(
+        default=3600,
+        ge=1,
+        description="Memory limit (MB) of the test target when the database does not define it "
+        "(SPEC §4: a 2-core slot minus a buffer).",
+    )
+    scheduler_test_files: int = Field(
+        default=2, ge=1, description="Catalogue files of a dataset that form a test sample."
+    )
+    scheduler_job_wall_time_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Wall-time limit of every job and test attempt (seconds); beyond it the "
+        "attempt is killed and recorded as expired.",
+    )
+    scheduler_max_attempts: int = Field(
+        default=3, ge=1, description="Attempts of a job before it stays failed (automatic retries)."
+    )
+    scheduler_max_running_tests: int = Field(
+        default=4, ge=1, description="Wagon tests running on the engine at the same time."
+    )
+    scheduler_express_fraction: float = Field(
+        default=0.98,
+        gt=0,
+        le=1,
+        description="Express (non-slow) trains start their final merge once this fraction of "
+        "jobs is done.",
+    )
+    scheduler_max_files_per_job: int = Field(
+        default=10, ge=1, description="Input files per grid job when a train is split."
+    )
+    scheduler_thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description="Overrides of the test warning thresholds of SPEC §4 "
+        "(hyperloop.core.assessment.Thresholds fields), e.g. "
+        '`{"min_reduction_factor": 20, "max_log_bytes": 20000000}`.',
+    )
+
+    @field_validator("scheduler_thresholds")
+    @classmethod
+    def _known_thresholds(cls, value: dict[str, float]) -> dict[str, float]:
+        from dataclasses import fields
+
+        from hyperloop.core.assessment import Thresholds
+
+        known = {f.name for f in fields(Thresholds)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(
+                f"scheduler_thresholds: unknown threshold(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        return value
+
+    mail_from: str = Field(
+        default="hyperloop@localhost",
+        description="Sender address of the e-mails Hyperloop sends (notification policy: "
+        "`hyperloop.core.mail.EMAIL_POLICY`).",
+    )
+    smtp_host: str | None = Field(
+        default=None,
+        description="SMTP server for e-mails. Empty: e-mails are written as `.eml` files into "
+        "`mail_dir` instead (the embedded default).",
+    )
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="Port of the SMTP server.")
+    smtp_username: str | None = Field(
+        default=None, description="SMTP login name (empty: no login)."
+    )
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
+    smtp_starttls: bool = Field(
+        default=False, description="Upgrade the SMTP connection with STARTTLS before login."
+    )
+    mail_dir: Path | None = Field(
+        default=None,
+        description="Folder the e-mails go to as `.eml` files when no SMTP server is set. "
+        "Defaults to `<data_dir>/mail`.",
+    )
+
     @field_validator("trusted_proxies")
     @classmethod
     def _valid_networks(cls, value: list[str]) -> list[str]:

@@ -64,6 +64,15 @@ def test_memory_above_the_wagon_test_limit_warns_and_train_tests_use_their_targe
     assert codes(warnings) == ["memory-two-core"]
 
 
+def test_memory_growth_needs_both_the_ratio_and_an_absolute_growth():
+    """A test job's start-up ramp (80 % above a small average) is not a leak; the same
+    ratio on a real workload is."""
+    _, warnings = evaluate(summary(avg=0.09 * GB, peak=0.16 * GB), SampleFacts(), DATASET)
+    assert "memory-growth" not in codes(warnings)
+    _, warnings = evaluate(summary(avg=1.0 * GB, peak=1.8 * GB), SampleFacts(), DATASET)
+    assert "memory-growth" in codes(warnings)
+
+
 def test_growing_memory_cpu_conditions_logs_and_reduction_all_warn_together():
     facts = SampleFacts(output_bytes=100 * MB, log_bytes=50 * MB, conditions_calls=5000)
     small_limit = DatasetSize(bytes=1000 * GB, files=2000, cpu_limit_hours=10)

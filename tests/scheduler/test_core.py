@@ -114,11 +114,13 @@ def test_a_finished_wagon_test_with_too_much_memory_ends_in_warning():
         dataset=DATASET,
     )
     expected, warnings = evaluate(ev.summary, ev.facts, ev.dataset)
-    [out] = decide(snap(tests=(TestView(5, TestStatus.RUNNING),)), [ev])
+    [out, notice] = decide(snap(tests=(TestView(5, TestStatus.RUNNING),)), [ev])
     assert out == FinishWagonTest(
         5, TestStatus.WARNING, tuple(w.to_json() for w in warnings), expected
     )
     assert [w["code"] for w in out.warnings] == ["memory"]
+    message = "wagon test 5 ended with warnings: memory"
+    assert notice == Notify("test_warning", message, "wagon_test", 5)
 
 
 def test_a_crashed_wagon_test_fails_with_its_reason():
@@ -161,8 +163,9 @@ def test_a_train_test_with_a_warning_is_not_auto_submitted():
         "train", 7, summary=summary(avg=3.7 * GB), facts=SampleFacts(kind="train"), dataset=DATASET
     )
     out = decide(snap(trains=(train(TrainState.TESTING, auto_submit=True),)), [ev])
-    assert [type(i) for i in out] == [FinishTrainTest]
+    assert [type(i) for i in out] == [FinishTrainTest, Notify]
     assert out[0].status is TestStatus.WARNING
+    assert out[1].kind == "train_test_warning" and "memory" in out[1].message
 
 
 def test_without_auto_submit_a_done_train_waits_for_the_operator():

@@ -1,10 +1,44 @@
-"""``hyperloop serve``: run the web server (uvicorn) after upgrading the database schema."""
+"""``hyperloop serve``: upgrade the database schema, then run the web server (uvicorn) with
+the scheduler and an embedded Dask LocalCluster in the same process (the one-command
+default). ``--demo`` first prepares a demo site (database, data, accounts) and prints how
+to log in."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import signal
+import sys
+from typing import Annotated, Any
 
 import typer
+
+
+def _say(message: str) -> None:
+    typer.echo(message)
+    sys.stdout.flush()
+
+
+def _prepare_demo(settings: Any) -> Any:
+    """``hyperloop.demo.site.prepare_demo(settings)``; exit 2 with a clear message when the
+    demo module is not available in this installation."""
+    try:
+        from hyperloop.demo.site import prepare_demo
+    except ImportError as exc:
+        typer.echo(
+            f"error: --demo needs hyperloop.demo.site.prepare_demo, which this installation "
+            f"lacks ({exc})",
+            err=True,
+        )
+        raise typer.Exit(2) from None
+    return prepare_demo(settings, report=_say)
+
+
+def _print_site(url: str, site: Any, scheduler: bool) -> None:
+    """The demo's URL and accounts (``DemoSite.describe``), once everything is started."""
+    _say("")
+    _say(site.describe(url))
+    if not scheduler:
+        _say("(scheduler disabled: tests and trains wait for `hyperloop scheduler`)")
+    _say("")
 
 
 def register(app: typer.Typer) -> None:
@@ -23,11 +57,29 @@ def register(app: typer.Typer) -> None:
                 help="Upgrade the database schema first (default: run_migrations_on_start).",
             ),
         ] = None,
+        scheduler: Annotated[
+            bool | None,
+            typer.Option(
+                "--scheduler/--no-scheduler",
+                help="Run the scheduler (and its Dask engine) inside the server (default: "
+                "scheduler_in_server). Disable it when `hyperloop scheduler` runs elsewhere.",
+            ),
+        ] = None,
+        demo: Annotated[
+            bool,
+            typer.Option(
+                "--demo",
+                help="Prepare the demo site first (SQLite database, demo data, package tags, "
+                "accounts for each role, analyses, datasets) and print the URL and accounts.",
+            ),
+        ] = False,
     ) -> None:
-        """Run the Hyperloop web server and JSON API."""
+        """Run the Hyperloop web server and JSON API, with the scheduler and a local Dask
+        cluster (or the external Dask scheduler of HYPERLOOP_DASK_SCHEDULER_ADDRESS)."""
         import uvicorn
 
         from hyperloop.db.migrate import upgrade
+        from hyperloop.scheduler.service import BackgroundScheduler
         from hyperloop.settings import SettingsError, load_settings
         from hyperloop.web.app import create_app
 
@@ -38,12 +90,32 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2) from None
         if migrate if migrate is not None else settings.run_migrations_on_start:
             upgrade(settings.database_url)
-        uvicorn.run(
-            create_app(settings),
-            host=host or settings.host,
-            port=port or settings.port,
-            log_level="info",
-        )
+        site = _prepare_demo(settings) if demo else None
+        with_scheduler = scheduler if scheduler is not None else settings.scheduler_in_server
+        bind_host, bind_port = host or settings.host, port or settings.port
+        url = f"http://{bind_host}:{bind_port}/"
+        web = create_app(settings)
+        background = None
+        if with_scheduler:
+            background = BackgroundScheduler(settings, report=_say).start()
+        if site is not None:
+            _print_site(url, site, with_scheduler)
+
+        def _terminated(_signum: int, _frame: object) -> None:
+            # uvicorn re-raises SIGTERM after its graceful shutdown: end like Ctrl-C, so the
+            # scheduler below releases its lease and stops its engine
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGTERM, _terminated)
+        try:
+            uvicorn.run(web, host=bind_host, port=bind_port, log_level="info")
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            if background is not None:
+                _say("stopping the scheduler")
+                background.stop()
 
     @app.command("settings")
     def show_settings() -> None:

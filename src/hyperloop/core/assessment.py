@@ -27,6 +27,9 @@ class Thresholds:
     single_core_max_avg_pss: float = 3.2 * GB
     two_core_max_avg_pss: float = 4.0 * GB
     leak_ratio: float = 1.3  # max PSS more than 30% above the average
+    # ... and by at least this much: a short test on a small sample starts from a small
+    # baseline (interpreter, libraries), so its start-up ramp alone exceeds 30%
+    leak_min_growth: float = 200 * MB
     max_conditions_calls: int = 1000  # calls to the conditions database per test
     min_reduction_factor: float = 50.0
     reduction_exempt_output: float = 50 * GB  # below this, a low reduction may be requested
@@ -168,7 +171,7 @@ def evaluate(
                 t.single_core_max_avg_pss,
             )
         )
-    if avg > 0 and peak > t.leak_ratio * avg:
+    if avg > 0 and peak > t.leak_ratio * avg and peak - avg > t.leak_min_growth:
         warnings.append(
             Warning(
                 "memory-growth",

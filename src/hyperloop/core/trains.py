@@ -1,5 +1,6 @@
 """Train runs: compatibility, composition (a frozen snapshot), test results, submission,
-decompose, kill/close, clone, compare, long trains (staged submission) and comments."""
+decompose, kill/close, the operator's final merge, clone, compare, long trains (staged
+submission) and comments."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, load_only
 
 from hyperloop.core import history
@@ -17,15 +18,17 @@ from hyperloop.core.actor import Actor
 from hyperloop.core.common import dependency_closure, get_or_404
 from hyperloop.core.datasets import dataset_state, runs_of
 from hyperloop.core.enabling import current_test
-from hyperloop.core.enums import TagPolicy, TestStatus, TrainState, TrainType
+from hyperloop.core.enums import JobState, TagPolicy, TestStatus, TrainState, TrainType
 from hyperloop.core.errors import Conflict, ValidationError
 from hyperloop.core.permissions import Action, require
 from hyperloop.core.quotas import analysis_slots, is_heavy, slots_of
 from hyperloop.core.states import TEST_SUBMITTABLE, TRAIN_HOLDS_WAGONS, transition
 from hyperloop.core.tags import get_tag
 from hyperloop.core.wagons import wagon_state
+from hyperloop.db.base import utcnow
 from hyperloop.db.models import (
     Dataset,
+    Job,
     PackageTag,
     Target,
     TrainComment,
@@ -486,6 +489,56 @@ def close_train(s: Session, actor: Actor, train_id: int, reason: str = "") -> Tr
     return _operate(s, actor, train_id, TrainState.CLOSED, reason or "closed")
 
 
+#: train states in which an operator may ask for the final merge of what succeeded
+FINAL_MERGE_REQUESTABLE = frozenset({TrainState.RUNNING, TrainState.MERGING})
+FINAL_MERGE_REQUEST = "final_merge_request"  # history action
+
+
+def request_final_merge(s: Session, actor: Actor, train_id: int) -> TrainRun:
+    """The operator's "final merge now" (SPEC §3, trains with issues): the scheduler stops
+    submitting and retrying the train's jobs, merges the runs whose jobs are all done and
+    lists the missing runs. Operators/admins; refused (409) unless the train is running or
+    merging, when already requested, or when no run has all its jobs done."""
+    require(actor, Action.TRAIN_OPERATE)
+    train = get_train(s, train_id)
+    if train.state not in FINAL_MERGE_REQUESTABLE:
+        raise Conflict(
+            f"train run {train.id} is {train.state.value}: a final merge can be requested "
+            "only while it is running or merging",
+            {"state": train.state.value},
+        )
+    if train.final_merge_requested_at is not None:
+        raise Conflict(
+            f"train run {train.id}: a final merge was already requested at "
+            f"{train.final_merge_requested_at.isoformat(timespec='seconds')}",
+            {"final_merge_requested_at": train.final_merge_requested_at.isoformat()},
+        )
+    complete = s.scalars(
+        select(Job.run_number)
+        .where(Job.train_run_id == train.id)
+        .group_by(Job.run_number)
+        .having(func.sum(case((Job.state == JobState.DONE, 1), else_=0)) == func.count())
+        .limit(1)
+    ).first()
+    if complete is None:
+        raise Conflict(
+            f"train run {train.id} has no run whose jobs are all done: there is nothing to merge"
+        )
+    train.final_merge_requested_at = utcnow()
+    train.final_merge_requested_by_id = actor.user.id
+    history.record(
+        s,
+        actor,
+        OBJECT,
+        train.id,
+        FINAL_MERGE_REQUEST,
+        {"state": train.state.value, "final_merge_requested": True},
+        reason="final merge requested: the complete runs are merged, the others listed missing",
+    )
+    s.flush()
+    return train
+
+
 def auto_submit_train(s: Session, train: TrainRun) -> None:
     """The scheduler's automatic submission after a done test (no human actor)."""
     _submit(s, None, train, reason="automatic submission after a done test")
@@ -651,6 +704,33 @@ def approve_long_train(
     within = ds.cpu_limit_hours is None or (cpu is not None and cpu <= ds.cpu_limit_hours)
     if within and not _has_memory_warning(train):
         _submit(s, actor, train, reason="automatic submission after approval")
+    s.flush()
+    return train
+
+
+def reject_long_train(s: Session, actor: Actor, train_id: int, reason: str = "") -> TrainRun:
+    """A PWG convener (or operator/admin) refuses a long-train request: the train is closed
+    with the reason (the scheduler tells the requester)."""
+    train = get_train(s, train_id)
+    require(actor, Action.APPROVE_LONG_TRAIN, train)
+    if train.state is not TrainState.LONG_TRAIN_REQUESTED:
+        raise ValidationError(
+            f"train run {train.id} is {train.state.value}: only a requested long train can "
+            "be rejected"
+        )
+    why = f"long train rejected: {reason.strip()}" if reason.strip() else "long train rejected"
+    transition(train, TrainState.CLOSED, actor=actor, reason=why)
+    s.flush()
+    return train
+
+
+def expire_long_train(s: Session, train_id: int, reason: str) -> TrainRun | None:
+    """The scheduler closes a long-train request nobody decided on in time (None: it was
+    decided meanwhile)."""
+    train = get_train(s, train_id)
+    if train.state is not TrainState.LONG_TRAIN_REQUESTED:
+        return None
+    transition(train, TrainState.CLOSED, actor=None, reason=reason)
     s.flush()
     return train
 

@@ -210,6 +210,70 @@ def run_command(
     return cmd
 
 
+PROFILE_FILE = "profile.speedscope.json"
+
+
+def _py_spy() -> str | None:
+    """The py-spy executable installed beside this Python (or on PATH), if any."""
+    beside = Path(sys.executable).with_name("py-spy")
+    if beside.is_file():
+        return str(beside)
+    import shutil
+
+    return shutil.which("py-spy")
+
+
+def start_profiler(pid: int, folder: Path) -> subprocess.Popen | None:
+    """Sample ``pid`` and its subprocesses (the devices) with py-spy into a speedscope file.
+
+    The profiler attaches from outside, so a job never depends on it: when py-spy is
+    missing or may not attach (no ptrace permission), the attempt runs unprofiled and
+    ``profile.log`` says why.
+    """
+    exe = _py_spy()
+    if exe is None:
+        (folder / "profile.log").write_text("py-spy is not installed: no profile\n")
+        return None
+    log = (folder / "profile.log").open("wb")
+    try:
+        return subprocess.Popen(
+            [
+                exe,
+                "record",
+                "--pid",
+                str(pid),
+                "--subprocesses",
+                "--rate",
+                "50",
+                "--format",
+                "speedscope",
+                "--output",
+                str(folder / PROFILE_FILE),
+                "--nonblocking",
+                "--idle",  # wall time: waits (I/O, sleeps) show too
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    except OSError as exc:
+        log.write(f"py-spy could not start: {exc}\n".encode())
+        return None
+    finally:
+        log.close()
+
+
+def stop_profiler(proc: subprocess.Popen | None, timeout: float = 20.0) -> None:
+    """Wait for py-spy to write its file after the profiled process ended."""
+    if proc is None:
+        return
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def execute_attempt(
     job: JobSpec,
     full_config: dict[str, Any],
@@ -221,8 +285,12 @@ def execute_attempt(
     expected_tasks: list[str] | None = None,
     reason: str = "",
     poll_interval: float = 0.1,
+    profile: bool = False,
 ) -> AttemptRecord:
-    """Run one attempt of ``job`` on ``target``; see the module doc. Never raises for job errors."""
+    """Run one attempt of ``job`` on ``target``; see the module doc. Never raises for job errors.
+
+    ``profile``: sample the attempt with py-spy into ``profile.speedscope.json`` (tests).
+    """
     folder = attempt_folder(train_dir, job.job_id, attempt)
     rec = AttemptRecord(
         job_id=job.job_id,
@@ -286,6 +354,7 @@ def execute_attempt(
             start_new_session=True,
             preexec_fn=_set_pdeathsig,  # noqa: PLW1509 - only calls prctl
         )
+        profiler = start_profiler(proc.pid, folder) if profile else None
         status, usage = 0, None
         try:
             while True:
@@ -311,6 +380,8 @@ def execute_attempt(
                 os.wait4(proc.pid, 0)
             proc.returncode = -9
             raise
+        finally:
+            stop_profiler(profiler)
         code = os.waitstatus_to_exitcode(status)
         proc.returncode = code  # reaped by wait4; keeps Popen from warning
     rec.wall_s = time.monotonic() - t0

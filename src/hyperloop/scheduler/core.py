@@ -12,8 +12,19 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from hyperloop.core.assessment import DatasetSize, Expected, SampleFacts, Thresholds, evaluate
-from hyperloop.core.enums import JobState, TestStatus, TrainState
+from hyperloop.core.enums import JobState, NotificationKind, TestStatus, TrainState
 from hyperloop.grid.targets import Target, pick_target_with_more_memory
+from hyperloop.scheduler import cycles
+from hyperloop.scheduler.cycles import (
+    AssignTestTag,
+    ComposeTrain,
+    ComposeView,
+    DeliverMail,
+    ExpireLongTrain,
+    LongTrainView,
+    Notify,
+    RecordComposeSlot,
+)
 
 TestKind = Literal["wagon", "train"]
 
@@ -28,6 +39,8 @@ class TestView:
 
     id: int
     status: TestStatus
+    pull_request: str = ""  # queued without a tag, waiting for a tag containing this PR
+    tagless: bool = False  # queued without a tag (no released tag fits its policy yet)
 
 
 @dataclass(frozen=True)
@@ -57,6 +70,8 @@ class TrainView:
     runs_merging: frozenset[int] = frozenset()  # per-run merge started, not finished
     final_merge_started: bool = False
     flagged: bool = False  # already flagged "with issues" (do not repeat)
+    # an operator asked for the final merge of what succeeded (trains.request_final_merge)
+    final_merge_requested: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,6 +86,10 @@ class Snapshot:
     targets: Mapping[str, Target] = field(default_factory=dict)
     engine_keys: frozenset[tuple[str, int]] = frozenset()
     last_stale_clean: datetime | None = None
+    compose: tuple[ComposeView, ...] = ()  # datasets with automatic composition on
+    long_trains: tuple[LongTrainView, ...] = ()
+    pr_tags: Mapping[str, int] = field(default_factory=dict)  # awaited PR -> first tag with it
+    unsent_mail: int = 0  # e-mails queued and not yet sent
 
 
 @dataclass(frozen=True)
@@ -82,6 +101,8 @@ class SchedulerConfig:
     max_running_tests: int = 4
     thresholds: Thresholds = Thresholds()
     stale_clean_every: timedelta = timedelta(days=1)
+    compose_catch_up: timedelta = timedelta(hours=1)  # first run: slots this recent still fire
+    long_train_expiry: timedelta = timedelta(days=14)  # undecided requests are then closed
 
 
 # --------------------------------------------------------------------------- events
@@ -239,14 +260,6 @@ class FlagTrainWithIssues:
 
 
 @dataclass(frozen=True)
-class Notify:
-    kind: str  # NotificationKind value, or "train_done" / "train_issues"
-    message: str
-    object_type: str
-    object_id: int
-
-
-@dataclass(frozen=True)
 class CleanStaleTests:
     """Disable enablings not composed within 4 weeks (enabling.clean_stale_tests)."""
 
@@ -271,6 +284,11 @@ Instruction = (
     | FlagTrainWithIssues
     | Notify
     | CleanStaleTests
+    | ComposeTrain
+    | RecordComposeSlot
+    | AssignTestTag
+    | ExpireLongTrain
+    | DeliverMail
 )
 
 # --------------------------------------------------------------------------- decisions
@@ -308,6 +326,10 @@ def _tests(snap: Snapshot, events: Sequence[Event], cfg: SchedulerConfig) -> lis
             status, warnings, expected, error = assess(e, cfg.thresholds)
             out.append(FinishWagonTest(e.id, status, warnings, expected, error))
             # a failed test's notification is part of enabling.finish_test (FinishWagonTest)
+            if status is TestStatus.WARNING:
+                codes = ", ".join(str(w.get("code", "?")) for w in warnings)
+                message = f"wagon test {e.id} ended with warnings: {codes}"
+                out.append(Notify(NotificationKind.TEST_WARNING.value, message, "wagon_test", e.id))
     running = 0
     for t in snap.tests:
         if t.status is TestStatus.RUNNING and t.id not in finished:
@@ -316,7 +338,13 @@ def _tests(snap: Snapshot, events: Sequence[Event], cfg: SchedulerConfig) -> lis
                 out.append(RequeueLost("wagon_test", t.id, reason))
             else:
                 running += 1
+    waiting = [(t.id, t.pull_request) for t in snap.tests if t.tagless and t.pull_request]
+    assigned = cycles.pull_request_tags(waiting, snap.pr_tags)
+    out += assigned
+    tagged = {i.test_id for i in assigned if isinstance(i, AssignTestTag)}
     for t in sorted(snap.tests, key=lambda t: t.id):
+        if t.tagless and t.id not in tagged:
+            continue  # nothing to run it with yet
         if t.status is TestStatus.QUEUED and running < cfg.max_running_tests:
             out.append(StartWagonTest(t.id))
             running += 1
@@ -354,6 +382,7 @@ def _train_jobs(
     out: list[Instruction] = []
     results = {e.job_id: e for e in events if isinstance(e, JobFinished)}
     state: dict[int, JobState] = {}
+    hold = train.final_merge_requested  # no new attempt once the operator merges what is done
     for job in train.jobs:
         st = job.state
         res = results.get(job.id)
@@ -362,7 +391,7 @@ def _train_jobs(
             out.append(
                 FinishJob(job.id, st, res.message, res.signature, res.cpu_s, res.wall_s, res.site)
             )
-            if st is not JobState.DONE:
+            if st is not JobState.DONE and not hold:
                 retry = _retry(job, res.error_kind, res.attempt, snap, cfg)
                 if retry is not None:
                     out.append(retry)
@@ -371,10 +400,10 @@ def _train_jobs(
             why = f"job {job.id} was running but the engine does not know it (restart?)"
             out.append(MarkLost("job", job.id, why))
             st = JobState.LOST
-            if job.attempts < cfg.max_attempts:
+            if job.attempts < cfg.max_attempts and not hold:
                 out.append(RequeueLost("job", job.id, why, job.target))
                 st = JobState.WAITING
-        elif st is JobState.WAITING and ("job", job.id) not in snap.engine_keys:
+        elif st is JobState.WAITING and ("job", job.id) not in snap.engine_keys and not hold:
             out.append(SubmitJob(job.id, job.target))
         state[job.id] = st
     return out, state
@@ -382,7 +411,13 @@ def _train_jobs(
 
 def _merges(train: TrainView, state: Mapping[int, JobState], cfg: SchedulerConfig) -> list:
     """Per-run merges as soon as a run's jobs are all done; the final merge when every job
-    is done (slow) or enough are (express); flags trains that cannot finish by themselves."""
+    is done (slow) or enough are (express), or at once when an operator requested it;
+    flags trains that cannot finish by themselves.
+
+    An operator's final merge takes the runs whose jobs are all done (after their per-run
+    merges) and lists every other run as missing. Jobs still waiting are not submitted,
+    failed ones not retried (``_train_jobs``); running ones are ignored: their runs are
+    missing and the shell stops them when the final merge starts."""
     out: list[Instruction] = []
     runs: dict[int, list[JobState]] = {}
     for job in train.jobs:
@@ -396,9 +431,17 @@ def _merges(train: TrainView, state: Mapping[int, JobState], cfg: SchedulerConfi
     active = (JobState.DONE, JobState.WAITING, JobState.RUNNING)
     failed = sum(1 for s in state.values() if s not in active)
     all_final = all(s not in (JobState.WAITING, JobState.RUNNING) for s in state.values())
+    requested = train.final_merge_requested
     finish = done == total or (not train.slow and done >= cfg.express_fraction * total)
-    if finish and not train.final_merge_started:
-        if all(r in train.runs_merged for r in complete):
+    if (finish or requested) and not train.final_merge_started:
+        if requested and not complete:
+            if not train.flagged:
+                why = "final merge requested but no run has all its jobs done"
+                out.append(FlagTrainWithIssues(train.id, why))
+                out.append(
+                    Notify("train_issues", f"train {train.id}: {why}", "train_run", train.id)
+                )
+        elif all(r in train.runs_merged for r in complete):
             missing = tuple(sorted(set(runs) - set(complete)))
             out.append(StartFinalMerge(train.id, tuple(complete), missing))
     elif not finish and not train.flagged and total:
@@ -438,6 +481,17 @@ def _train(
         out.append(FinishTrainTest(train.id, status, warnings, expected, error))
         if status is TestStatus.DONE and train.auto_submit:
             out.append(AutoSubmit(train.id))
+        elif status is TestStatus.FAILED:
+            message = f"train {train.id}: train test failed: {error}"
+            kind = NotificationKind.TRAIN_TEST_FAILED.value
+            out.append(Notify(kind, message, "train_run", train.id))
+        elif status is TestStatus.WARNING:
+            codes = ", ".join(str(w.get("code", "?")) for w in warnings)
+            message = (
+                f"train {train.id}: train test ended with warnings ({codes}); an operator decides"
+            )
+            kind = NotificationKind.TRAIN_TEST_WARNING.value
+            out.append(Notify(kind, message, "train_run", train.id))
         return out
     if st is TrainState.TEST_DONE and train.auto_submit:
         return [AutoSubmit(train.id)]
@@ -462,6 +516,12 @@ def _train(
                     MarkTrainDone(train.id),
                     Notify("train_done", f"train {train.id} is done", "train_run", train.id),
                 ]
+        if train.flagged:
+            return []  # the final merge failed: the operator decides
+        # merging without a final-merge result: this scheduler restarted during the final
+        # merge; merge the runs again (from the validated attempts) and redo it
+        state = {j.id: j.state for j in train.jobs}
+        return _merges(replace(train, final_merge_started=False), state, cfg)
     return out
 
 
@@ -477,7 +537,11 @@ def decide(
     out = _tests(snap, events, cfg)
     for train in sorted(snap.trains, key=lambda t: t.id):
         out += _train(train, snap, events, cfg)
+    out += cycles.compose(snap.compose, snap.now, cfg.compose_catch_up)
+    out += cycles.long_trains(snap.long_trains, snap.now, cfg.long_train_expiry)
     last = snap.last_stale_clean
     if last is None or snap.now - last >= cfg.stale_clean_every:
         out.append(CleanStaleTests(snap.now))
+    if snap.unsent_mail:
+        out.append(DeliverMail())
     return out

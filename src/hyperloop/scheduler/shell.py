@@ -5,7 +5,9 @@ and perform its instructions through the core services and the grid engine.
 One ``tick()`` is one step; ``run()`` loops while this process holds the lease. Performed
 here: wagon tests (start on the engine, finish from the assessment, requeue when lost),
 stale-test cleaning; submitted trains (auto-submit, split, jobs, retries, reconciliation,
-merges, done) in ``trainwork``; train tests like wagon tests, on the train's target.
+merges, done) in ``trainwork``; train tests like wagon tests, on the train's target;
+automatic composition, pull-request tags, long-train decisions, notifications and e-mail
+delivery (``readers`` build their views, ``notices`` the notifications and e-mails).
 """
 
 from __future__ import annotations
@@ -14,29 +16,41 @@ import json
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hyperloop.core import enabling, trains
+from hyperloop.core import enabling, mail, trains
 from hyperloop.core.assessment import DatasetSize, SampleFacts
 from hyperloop.core.configs import effective_subwagon
-from hyperloop.core.enums import TestStatus, TrainState
+from hyperloop.core.enums import NotificationKind, TestStatus, TrainState
+from hyperloop.core.errors import DomainError
 from hyperloop.core.states import transition
-from hyperloop.db.models import DatasetFile, Job, PackageTag, Production, TrainRun, WagonTest
+from hyperloop.db.models import (
+    DatasetFile,
+    HistoryEntry,
+    Job,
+    PackageTag,
+    Production,
+    TrainRun,
+    WagonDataset,
+    WagonTest,
+)
 from hyperloop.db.models import Target as DbTarget
 from hyperloop.grid.engine import Engine
 from hyperloop.grid.execute import AttemptRecord, attempt_folder
 from hyperloop.grid.splitting import JobSpec
 from hyperloop.grid.targets import Target
-from hyperloop.scheduler import core
+from hyperloop.scheduler import core, readers
 from hyperloop.scheduler.lease import Lease
-from hyperloop.scheduler.trainwork import TrainWork, train_config
+from hyperloop.scheduler.notices import notified_kinds, perform_notify
+from hyperloop.scheduler.trainwork import TrainWork, derived_output, train_config
 
 log = logging.getLogger(__name__)
 _TEST_KIND: dict[str, core.TestKind] = {"wagon_test": "wagon", "train_test": "train"}
@@ -61,6 +75,12 @@ class ShellConfig:
     test_files: int = 2
     package_dir: str | None = None  # None: the installed package
     core: core.SchedulerConfig = field(default_factory=core.SchedulerConfig)
+    compose_target: str | None = None  # database target of automatic trains (None: test_target)
+    compose_every: timedelta = timedelta(seconds=30)  # how often composition is looked at
+    mail_dir: Path | None = None  # .eml files of the default sender (None: work_dir / "mail")
+    mail_from: str = mail.DEFAULT_FROM
+    public_url: str = ""  # prefix of the links in e-mails
+    max_files_per_job: int = 10  # splitting of submitted trains (files of one run per job)
 
     def __post_init__(self) -> None:
         if self.test_target not in self.targets:
@@ -110,7 +130,10 @@ def wagon_test_config(test: WagonTest, tag: PackageTag) -> dict[str, Any]:
                 "configuration": effective_subwagon(wagon.get("base_config") or {}, overrides),
             }
         )
-    return {"package_tag": f"{tag.name}-{tag.version}", "workflows": entries}
+    config = {"package_tag": f"{tag.name}-{tag.version}", "workflows": entries}
+    # a wagon with derived data writes it in its test: its size counts (SPEC §4)
+    config.update(derived_output(wagon.get("derived_tables") or ()))
+    return config
 
 
 class SchedulerShell:
@@ -122,54 +145,102 @@ class SchedulerShell:
         engine: Engine,
         config: ShellConfig,
         lease: Lease | None = None,
+        *,
+        mailer: mail.MailSender | None = None,
     ) -> None:
         self.sessions = sessions
         self.engine = engine
         self.config = config
         self.lease = lease
+        self.mailer: mail.MailSender = mailer or mail.FolderSender(
+            config.mail_dir or config.work_dir / "mail"
+        )
         self.running: dict[tuple[str, int], _Running] = {}
         self.last_stale_clean: datetime | None = None
-        self.notices: list[core.Notify] = []
-        self.train_work = TrainWork(engine, config.targets, config.work_dir, config.package_dir)
+        self.notices: deque[core.Notify] = deque(maxlen=1000)  # the latest, for logs and tests
+        self.mail_errors: list[str] = []
+        self.compose_refused: dict[int, str] = {}  # dataset id -> why the last try failed
+        self.last_compose_read: datetime | None = None
+        self.train_work = TrainWork(
+            engine,
+            config.targets,
+            config.work_dir,
+            config.package_dir,
+            max_files_per_job=config.max_files_per_job,
+        )
 
     # ------------------------------------------------------------------ reading
 
     def snapshot(self, s: Session, now: datetime) -> core.Snapshot:
-        rows = s.execute(
-            select(WagonTest.id, WagonTest.status).where(
-                WagonTest.status.in_((TestStatus.QUEUED, TestStatus.RUNNING)),
-                WagonTest.superseded.is_(False),
-            )
-        )
+        tests = readers.wagon_test_views(s)
+        horizon = 2 * self.config.core.long_train_expiry
         return core.Snapshot(
             now=now,
-            tests=tuple(core.TestView(i, st) for i, st in rows),
+            tests=tests,
             trains=self._trains(s),
             targets=self.config.targets,
             engine_keys=frozenset(self.running) | self.train_work.engine_keys(),
             last_stale_clean=self.last_stale_clean,
+            compose=self._compose_views(s, now),
+            long_trains=readers.long_train_views(s, now, horizon),
+            pr_tags=readers.pr_tags(s, (t.pull_request for t in tests)),
+            unsent_mail=mail.unsent_count(s),
         )
 
+    def _compose_views(self, s: Session, now: datetime) -> tuple[core.ComposeView, ...]:
+        """Datasets with automatic composition, read at most every ``compose_every`` (the
+        candidate queries are the heaviest part of a snapshot); empty in between."""
+        last = self.last_compose_read
+        if last is not None and timedelta(0) <= now - last < self.config.compose_every:
+            return ()
+        self.last_compose_read = now
+        return readers.compose_views(s, now, self._compose_target(s))
+
+    def _compose_target(self, s: Session) -> DbTarget | None:
+        """The database target automatic trains run on: ``compose_target``, else the test
+        target's name, else the first target."""
+        name = self.config.compose_target or self.config.test_target
+        target = s.scalars(select(DbTarget).where(DbTarget.name == name)).first()
+        if target is None and self.config.compose_target is None:
+            target = s.scalars(select(DbTarget).order_by(DbTarget.id)).first()
+        return target
+
     def _trains(self, s: Session) -> tuple[core.TrainView, ...]:
-        """Trains the core may advance, with their jobs (two queries). Per-run merges and
-        flags live in this process only (``TrainWork``)."""
+        """Trains the core may advance, with their jobs (two queries). Per-run merges live
+        in this process only (``TrainWork``); each job's target is its ``jobs.target`` (the
+        train's target when unset or no longer configured).
+
+        ``flagged`` of a merging train means its final merge failed in this process: a
+        restarted scheduler redoes the final merge once even if the train was flagged with
+        issues before (e.g. an operator's final merge of a train with failed jobs)."""
         rows = s.execute(
-            select(TrainRun.id, TrainRun.state, TrainRun.auto_submit, TrainRun.slow, DbTarget.name)
+            select(
+                TrainRun.id,
+                TrainRun.state,
+                TrainRun.auto_submit,
+                TrainRun.slow,
+                TrainRun.final_merge_requested_at,
+                DbTarget.name,
+            )
             .join(DbTarget, DbTarget.id == TrainRun.target_id)
             .where(TrainRun.state.in_(_SCHEDULED_TRAIN_STATES))
             .order_by(TrainRun.id)
         ).all()
         jobs: dict[int, list[core.JobView]] = {}
         targets = {r.id: r.name for r in rows}
+        known = self.config.targets
         if rows:
             for j in s.execute(
-                select(Job.id, Job.train_run_id, Job.run_number, Job.state, Job.attempts)
+                select(
+                    Job.id, Job.train_run_id, Job.run_number, Job.state, Job.attempts, Job.target
+                )
                 .where(Job.train_run_id.in_(list(targets)))
                 .order_by(Job.id)
             ):
-                target = self.train_work.job_targets.get(j.id, targets[j.train_run_id])
+                target = j.target if j.target and j.target in known else targets[j.train_run_id]
                 view = core.JobView(j.id, j.run_number, j.state, j.attempts, target)
                 jobs.setdefault(j.train_run_id, []).append(view)
+        issues = notified_kinds(s, "train_run", list(targets), [NotificationKind.TRAIN_ISSUES])
         return tuple(
             core.TrainView(
                 id=r.id,
@@ -180,7 +251,9 @@ class SchedulerShell:
                 jobs=tuple(jobs.get(r.id, ())),
                 split=r.id in jobs,
                 runs_merged=self.train_work.merged_runs(r.id),
-                flagged=r.id in self.train_work.flagged,
+                flagged=r.id in self.train_work.flagged
+                or (r.id in issues and r.state is not TrainState.MERGING),
+                final_merge_requested=r.final_merge_requested_at is not None,
             )
             for r in rows
         )
@@ -286,12 +359,77 @@ class SchedulerShell:
                 enabling.clean_stale_tests(s, when)
                 self.last_stale_clean = now
             case core.Notify():
-                # NotificationKind has no train kinds yet: kept here and logged
                 self.notices.append(ins)
                 log.info("scheduler notice %s: %s", ins.kind, ins.message)
+                perform_notify(s, ins, public_url=self.config.public_url)
+            case core.ComposeTrain():
+                self._compose(s, ins, now)
+            case core.RecordComposeSlot(dataset_id, at, note):
+                s.add(
+                    HistoryEntry(
+                        object_type=readers.COMPOSE_RECORD,
+                        object_id=dataset_id,
+                        action="slot",
+                        at=at,
+                        snapshot={"note": note},
+                        reason=note,
+                    )
+                )
+            case core.AssignTestTag(test_id, tag_id, _pr):
+                test = s.get(WagonTest, test_id)
+                if test is not None and test.status is TestStatus.QUEUED and test.tag_id is None:
+                    test.tag_id = tag_id
+            case core.ExpireLongTrain(train_id, why):
+                trains.expire_long_train(s, train_id, why)
+            case core.DeliverMail():
+                result = mail.deliver_outbox(
+                    s, self.mailer, from_address=self.config.mail_from, now=now
+                )
+                self.mail_errors = list(result.errors)
             case _:
                 return self.train_work.perform(s, ins)
         return True
+
+    def _compose(self, s: Session, ins: core.ComposeTrain, now: datetime) -> None:
+        """Compose an automatic train and tell its analyses; a refusal (slots, conflicts)
+        is logged once per reason instead of stopping the loop (tried again next time)."""
+        target = self._compose_target(s)
+        if target is None:
+            name = self.config.compose_target or self.config.test_target
+            log.warning("automatic composition: no database target named %r", name)
+            return
+        try:  # compose_train validates everything before it writes
+            train = trains.compose_train(
+                s,
+                None,
+                ins.dataset_id,
+                ins.wagon_ids,
+                target_id=target.id,
+                train_type=ins.train_type,
+                auto_submit=True,
+            )
+        except DomainError as exc:
+            note = f"automatic {ins.train_type.value} train not composed: {exc}"
+            if self.compose_refused.get(ins.dataset_id) != note:  # log each reason once
+                log.warning("dataset %s: %s", ins.dataset_id, note)
+            self.compose_refused[ins.dataset_id] = note
+            return
+        self.compose_refused.pop(ins.dataset_id, None)
+        for row in s.scalars(
+            select(WagonDataset).where(
+                WagonDataset.dataset_id == ins.dataset_id,
+                WagonDataset.wagon_id.in_(ins.wagon_ids),
+                WagonDataset.scheduled.is_(True),
+            )
+        ):
+            row.scheduled, row.scheduled_by_id = False, None  # the slot took it
+        s.flush()
+        message = f"train {train.id} composed automatically ({ins.why})"
+        perform_notify(
+            s,
+            core.Notify(NotificationKind.TRAIN_COMPOSED.value, message, "train_run", train.id),
+            public_url=self.config.public_url,
+        )
 
     def _sample(self, s: Session, dataset_id: int) -> tuple[list[DatasetFile], DatasetSize]:
         files = list(
@@ -319,7 +457,12 @@ class SchedulerShell:
                 metrics={"error": f"dataset {test.dataset_id} has no files to test on"},
             )
             return
-        tag = s.get(PackageTag, test.tag_id)
+        tag = s.get(PackageTag, test.tag_id) if test.tag_id is not None else None
+        if tag is None:  # the core holds tagless tests; a race with a tag change ends here
+            enabling.finish_test(
+                s, test.id, TestStatus.FAILED, metrics={"error": "no package tag to test with"}
+            )
+            return
         folder = self.config.work_dir / "tests" / f"wagon-test-{test.id}"
         test.output_dir = os.fspath(folder)
         target = self.config.targets[self.config.test_target]
@@ -344,12 +487,13 @@ class SchedulerShell:
             trains.start_test(s, train_id)
         sample, size = self._sample(s, train.dataset_id)
         if not sample:
-            trains.finish_test(
-                s,
-                train.id,
-                TestStatus.FAILED,
-                metrics={"error": f"dataset {train.dataset_id} has no files to test on"},
-            )
+            error = f"dataset {train.dataset_id} has no files to test on"
+            trains.finish_test(s, train.id, TestStatus.FAILED, metrics={"error": error})
+            message = f"train {train.id}: train test failed: {error}"
+            kind = NotificationKind.TRAIN_TEST_FAILED.value
+            notice = core.Notify(kind, message, "train_run", train.id)
+            self.notices.append(notice)
+            perform_notify(s, notice, public_url=self.config.public_url)
             return
         tag = s.get(PackageTag, train.tag_id)
         db_target = s.get(DbTarget, train.target_id)
@@ -400,6 +544,7 @@ class SchedulerShell:
             attempt,
             package_dir=package or self.config.package_dir,
             reason=f"{key[0].replace('_', ' ')} {key[1]}",
+            profile=True,  # tests keep a speedscope profile (SPEC §4)
         )
         facts = replace(facts, input_bytes=float(job.bytes))
         self.running[key] = _Running(future, facts, size)

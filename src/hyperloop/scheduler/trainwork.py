@@ -4,13 +4,15 @@ record verdicts, resubmit, reconcile, merge per run and finally, mark done.
 Kept in this process: the validated attempt records and per-run merge records (what the
 merges read). After a scheduler restart the records are read back from the attempt
 folders (``record.json``) and runs are merged again; jobs the engine lost are requeued by
-the core (new attempt, new folder).
+the core (new attempt, new folder). The target of each attempt is written to ``jobs.target``
+in the transaction that submits it, so a restarted scheduler keeps a job on the target a
+retry moved it to.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from hyperloop.core import jobs as jobs_service
 from hyperloop.core.configs import effective_subwagon
-from hyperloop.core.enums import JobState, TrainState
+from hyperloop.core.enums import JobState, TrainState, TrainType
 from hyperloop.core.states import transition
 from hyperloop.db.models import DatasetFile, Job, PackageTag, Production, TrainRun
 from hyperloop.grid.engine import Engine
@@ -59,7 +61,29 @@ def train_config(train: TrainRun, tag: PackageTag) -> dict[str, Any]:
         add(w)
         for name, overrides in sorted((w.get("subwagons") or {}).items()):
             add(w, name, effective_subwagon(w.get("base_config") or {}, overrides))
-    return {"package_tag": f"{tag.name}-{tag.version}", "workflows": entries}
+    config = {"package_tag": f"{tag.name}-{tag.version}", "workflows": entries}
+    if train.train_type is not TrainType.ANALYSIS:  # derived trains write their tables
+        config.update(
+            derived_output(t for w in train.wagons_snapshot for t in w.get("derived_tables") or ())
+        )
+    return config
+
+
+def derived_output(tables: Iterable[str]) -> dict[str, Any]:
+    """The full_config keys that make a run write ``tables`` to a derived AO2D (none: {})."""
+    names = list(dict.fromkeys(tables))
+    if not names:
+        return {}
+    return {
+        "derived_data": True,
+        "OutputDirector": {"OutputDescriptors": [{"table": t} for t in names]},
+    }
+
+
+def _merge_kind(train: TrainRun) -> str:
+    """The merge stages' train type: derived AO2D is kept per job (linked), merged per run
+    (standard) or merged over the dataset (slim); analysis trains have none (SPEC §5)."""
+    return str(train.train_type.value).removesuffix("_derived")
 
 
 @dataclass
@@ -74,7 +98,6 @@ class TrainWork:
     futures: dict[int, Any] = field(default_factory=dict)  # job id -> future
     records: dict[int, AttemptRecord] = field(default_factory=dict)  # validated, per job
     run_merges: dict[int, dict[int, MergeRecord]] = field(default_factory=dict)
-    job_targets: dict[int, str] = field(default_factory=dict)
     flagged: set[int] = field(default_factory=set)
     pending: list[core.Event] = field(default_factory=list)  # events produced synchronously
 
@@ -128,8 +151,8 @@ class TrainWork:
                 jobs_service.set_job_state(s, job_id, JobState.WAITING, reason=reason)
             case core.StartRunMerge(train_id, run):
                 self._merge_run(s, train_id, run)
-            case core.StartFinalMerge(train_id, runs, _missing):
-                self._final_merge(s, train_id, runs)
+            case core.StartFinalMerge(train_id, runs, missing):
+                self._final_merge(s, train_id, runs, missing)
             case core.MarkTrainDone(train_id):
                 transition(s.get(TrainRun, train_id), TrainState.DONE, actor=None)
             case core.FlagTrainWithIssues(train_id, _why):
@@ -163,7 +186,7 @@ class TrainWork:
         tag = s.get(PackageTag, train.tag_id)
         package = tag.artifact if tag.artifact and Path(tag.artifact).is_dir() else None
         spec = JobSpec(f"job-{job.id}", job.run_number, 0, tuple(job.files))
-        self.job_targets[job.id] = target_name
+        job.target = target_name  # same transaction as RUNNING: read back after a restart
         self.futures[job.id] = self.engine.submit(
             spec,
             train_config(train, tag),
@@ -193,15 +216,36 @@ class TrainWork:
     def _merge_run(self, s: Session, train_id: int, run: int) -> None:
         jobs = s.scalars(select(Job).where(Job.train_run_id == train_id, Job.run_number == run))
         records = [self._record(j) for j in jobs]
-        rec = merge_run(run, records, self._storage(train_id))
+        kind = _merge_kind(s.get(TrainRun, train_id))
+        rec = merge_run(run, records, self._storage(train_id), train_type=kind)
         self.run_merges.setdefault(train_id, {})[run] = rec
 
-    def _final_merge(self, s: Session, train_id: int, runs: tuple[int, ...]) -> None:
+    def _final_merge(
+        self, s: Session, train_id: int, runs: tuple[int, ...], missing: tuple[int, ...] = ()
+    ) -> None:
+        """Merge the per-run outputs of ``runs``; ``missing`` runs are listed in the merge
+        record (an operator's final merge). On an operator's request the train's jobs still
+        running are stopped and recorded lost: their runs are not in the merge."""
         train = s.get(TrainRun, train_id)
-        transition(train, TrainState.MERGING, actor=None, reason="final merge")
+        requested = train.final_merge_requested_at is not None
+        if train.state is not TrainState.MERGING:  # MERGING: redone after a restart
+            reason = "final merge"
+            if requested:
+                reason = (
+                    f"final merge requested by an operator: runs {_runs_text(runs)} merged, "
+                    f"runs {_runs_text(missing)} missing"
+                )
+            transition(train, TrainState.MERGING, actor=None, reason=reason)
+        if requested:
+            self._stop_unfinished(s, train_id)
         merges = self.run_merges.get(train_id, {})
         try:
-            rec = final_merge(merges, self._storage(train_id), runs=runs)
+            rec = final_merge(
+                merges,
+                self._storage(train_id),
+                runs=(*runs, *missing),
+                train_type=_merge_kind(train),
+            )
         except Exception as exc:  # a failure is a record: the train is flagged
             self.pending.append(core.FinalMerged(train_id, error=f"{type(exc).__name__}: {exc}"))
             return
@@ -210,3 +254,20 @@ class TrainWork:
 
     def merged_runs(self, train_id: int) -> frozenset[int]:
         return frozenset(self.run_merges.get(train_id, {}))
+
+    def _stop_unfinished(self, s: Session, train_id: int) -> None:
+        """Cancel the engine futures of the train's running jobs and record them lost (the
+        operator's final merge went ahead without them); waiting jobs stay waiting."""
+        running = s.scalars(
+            select(Job).where(Job.train_run_id == train_id, Job.state == JobState.RUNNING)
+        )
+        for job in running:
+            future = self.futures.pop(job.id, None)
+            if future is not None:
+                future.cancel()
+            why = "not merged: the operator's final merge went ahead without this job"
+            jobs_service.set_job_state(s, job.id, JobState.LOST, reason=why, error_message=why)
+
+
+def _runs_text(runs: tuple[int, ...]) -> str:
+    return ", ".join(str(r) for r in runs) if runs else "none"

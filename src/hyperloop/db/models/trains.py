@@ -48,6 +48,8 @@ class TrainRun(Base):
         Index("ix_train_runs_state", "state"),
         Index("ix_train_runs_composed_at", "composed_at"),
         Index("ix_train_runs_dataset_composed", "dataset_id", "composed_at"),
+        Index("ix_train_runs_finished_at", "finished_at"),  # dashboard intervals
+        Index("ix_train_runs_submitted_at", "submitted_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -72,6 +74,12 @@ class TrainRun(Base):
     test_metrics: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     test_warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     output_dir: Mapped[str | None] = mapped_column(Text, default=None)
+    # an operator's "final merge now" (SPEC §3 trains with issues): the scheduler merges
+    # the complete runs and lists the missing ones
+    final_merge_requested_at: Mapped[datetime | None] = mapped_column(default=None)
+    final_merge_requested_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id"), default=None
+    )
 
     dataset: Mapped[Dataset] = relationship()
     tag: Mapped[PackageTag] = relationship()
@@ -102,6 +110,8 @@ class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (
         Index("ix_jobs_train_run_state", "train_run_id", "state"),
+        Index("ix_jobs_train_run_run", "train_run_id", "run_number"),  # per-run merges
+        Index("ix_jobs_train_run_updated", "train_run_id", "updated_at"),  # dashboard
         Index("ix_jobs_state", "state"),
     )
 
@@ -115,6 +125,8 @@ class Job(Base):
     state: Mapped[JobState] = mapped_column(enum_column(JobState), default=JobState.WAITING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     site: Mapped[str | None] = mapped_column(String(128), default=None)
+    # name of the target the current (or last) attempt runs on; None: the train's target
+    target: Mapped[str | None] = mapped_column(String(64), default=None)
     cpu_s: Mapped[float] = mapped_column(Float, default=0.0)
     wall_s: Mapped[float] = mapped_column(Float, default=0.0)
     bytes_read: Mapped[int] = mapped_column(BigInteger, default=0)
