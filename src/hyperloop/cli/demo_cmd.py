@@ -1,4 +1,5 @@
-"""``hyperloop demo-data``: write PYTHIA 8 demo AO2D datasets organised by run number."""
+"""``hyperloop demo-data`` (PYTHIA 8 demo AO2D datasets by run number) and ``hyperloop
+demo-site`` (the complete demo system, prepared without serving it)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,50 @@ def _parse_runs(text: str) -> list[int]:
     return runs
 
 
+def demo_settings(data_dir: Path | None):
+    """The server settings, with ``--data-dir`` moving the data folder and (unless
+    HYPERLOOP_DATABASE_URL is set) the SQLite database into it."""
+    import os
+
+    from hyperloop.settings import load_settings
+
+    overrides: dict[str, object] = {}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+        if not os.environ.get("HYPERLOOP_DATABASE_URL"):
+            overrides["database_url"] = f"sqlite:///{(data_dir / 'hyperloop.db').resolve()}"
+    return load_settings(**overrides)
+
+
 def register(app: typer.Typer) -> None:
-    """Add the ``demo-data`` command to the main app."""
+    """Add the ``demo-data`` and ``demo-site`` commands to the main app."""
+
+    @app.command("demo-site")
+    def demo_site(
+        data_dir: Annotated[
+            Path | None,
+            typer.Option("--data-dir", help="data folder (default: the data_dir setting, ./var)"),
+        ] = None,
+        events_per_run: Annotated[
+            int, typer.Option("--events-per-run", min=1, help="demo events per run (first time)")
+        ] = 1000,
+    ) -> None:
+        """Prepare the demo system without serving it: database, demo data, package tags,
+        accounts (printed), analyses, wagons, datasets, runlists. Safe to run again."""
+        from hyperloop.demo.site import prepare_demo
+        from hyperloop.settings import SettingsError
+
+        try:
+            settings = demo_settings(data_dir)
+            site = prepare_demo(settings, report=typer.echo, events_per_run=events_per_run)
+        except (SettingsError, ValueError, OSError, RuntimeError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(site.describe())
+        env = ""
+        if data_dir is not None:
+            env = f"HYPERLOOP_DATA_DIR={settings.data_dir} HYPERLOOP_DATABASE_URL={settings.database_url} "
+        typer.echo(f"Serve it with: {env}hyperloop serve")
 
     @app.command("demo-data")
     def demo_data(

@@ -1,0 +1,411 @@
+"""A complete demo system on the embedded defaults (``hyperloop serve --demo``,
+``hyperloop demo-site``): database, demo data, package tags, accounts and content.
+
+:func:`prepare_demo` is idempotent: the demo AO2D data and the package tags are made once
+and cached in the data folder, the database is migrated, and the content (accounts,
+analyses with wagons, a DPG runlist, a dataset with its production, file catalogue and
+mergelists, targets) is seeded only when it is not there yet. Account passwords are
+generated once and kept in ``<data_dir>/demo-accounts.json`` (readable by the owner only)
+so that every start prints the same ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from hyperloop.settings import Settings
+
+Report = Callable[[str], None]
+
+DEMO_RUNS = (523308, 523309, 523310)
+DATASET = "LHC26a_pp_demo"
+RUNLIST = "LHC26a_demo_pass1"
+MARKER_ANALYSIS = "LF-spectra"
+ACCOUNTS_FILE = "demo-accounts.json"
+# (role shown to the user, username, global roles)
+ACCOUNTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("admin", "admin", ("admin",)),
+    ("operator", "operator", ("operator",)),
+    ("analyzer", "alice", ()),
+    ("analyzer", "bob", ()),
+    ("service-wagon expert", "svc", ()),
+    ("DPG expert", "dpg", ("dpg_expert",)),
+    ("PWG convener", "convener", ("pwg_convener",)),
+)
+SERVICE_WAGONS = {  # service wagon name -> workflow
+    "evsel": "event-selection",
+    "trksel": "track-selection",
+    "mult": "multiplicity",
+    "pid": "pid",
+}
+
+
+@dataclass
+class DemoSite:
+    """What :func:`prepare_demo` set up (accounts are ``(role, username, password)``)."""
+
+    accounts: list[tuple[str, str, str]]
+    database_url: str
+    data_dir: Path
+    demo_data: Path = Path()
+    tags: list[str] = field(default_factory=list)
+    seeded: bool = False  # content was created by this call (False: it was there)
+
+    def describe(self, url: str | None = None) -> str:
+        """A few lines for the terminal: where things are and how to log in."""
+        lines = []
+        if url:
+            lines.append(f"Hyperloop demo: {url}")
+        lines.append(f"  database   {make_url(self.database_url).render_as_string()}")
+        lines.append(f"  data       {self.data_dir}")
+        lines.append(f"  demo data  {self.demo_data}")
+        lines.append(f"  tags       {', '.join(self.tags)}")
+        lines.append("  accounts (role, username, password):")
+        width = max(len(r) for r, _, _ in self.accounts)
+        for role, user, password in self.accounts:
+            lines.append(f"    {role:<{width}}  {user:<9} {password}")
+        lines.append(
+            "  Log in as alice to enable a wagon on My Analyses and watch its test; as "
+            "operator to compose, test and submit a train (Train Submission)."
+        )
+        return "\n".join(lines)
+
+
+def _say(report: Report | None, text: str) -> None:
+    if report is not None:
+        report(text)
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def _repo_physics() -> Path | None:
+    """The physics package source beside this installation (editable/src checkout)."""
+    import hyperloop
+
+    for parent in Path(hyperloop.__file__).resolve().parents:
+        candidate = parent / "physics"
+        if (candidate / "pyproject.toml").is_file():
+            return candidate
+    return None
+
+
+def _old_tag_ref(physics: Path) -> str | None:
+    """The commit that released hyperloop-physics 0.1.0 (as scripts/demo.sh finds it)."""
+    try:
+        proc = subprocess.run(
+            [
+                "git",
+                "-C",
+                str(physics),
+                "log",
+                "--format=%H",
+                "-1",
+                "--grep",
+                "hyperloop-physics 0.1.0",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    ref = proc.stdout.strip()
+    return ref or None
+
+
+def ensure_demo_data(
+    folder: Path,
+    *,
+    runs: tuple[int, ...] = DEMO_RUNS,
+    events_per_run: int = 1000,
+    pool_size: int = 500,
+    report: Report | None = None,
+) -> Path:
+    """PYTHIA 8 demo data (MC, fast mode) in ``folder``, generated once (manifest present =
+    done)."""
+    if (folder / "manifest.json").is_file():
+        return folder
+    from hyperloop.demo import generate_dataset
+
+    _say(report, f"generating demo data once (PYTHIA 8, {len(runs)} runs) in {folder} ...")
+    manifest = generate_dataset(
+        folder,
+        list(runs),
+        events_per_run,
+        mc=True,
+        seed=1,
+        fast=True,
+        pool_size=pool_size,
+        dfs_per_file=2,
+        events_per_df=max(1, events_per_run // 4),
+    )
+    _say(report, f"  {manifest.totals['files']} files, {manifest.totals['events']} events")
+    return folder
+
+
+def ensure_tags(tags_dir: Path, report: Report | None = None) -> list[dict[str, Any]]:
+    """Build physics-0.1.0 (from git history, when there is one) and physics-0.2.0 (from the
+    tree) into ``tags_dir`` once; returns their tag.json contents. Without the physics
+    source (a plain installation) the installed package is described instead."""
+    from hyperloop.analysis.tags import build_tag, read_tag
+
+    physics = _repo_physics()
+    out = []
+    if physics is None:
+        from hyperloop.analysis.workflows import load_package
+
+        described = load_package().describe()
+        described["tag"] = f"physics-{described['package']['version']}"
+        described["location"] = "installed"
+        return [described]
+    plan = [("physics-0.1.0", _old_tag_ref(physics), []), ("physics-0.2.0", None, ["101"])]
+    for name, ref, prs in plan:
+        folder = tags_dir / name
+        if not folder.is_dir():
+            if name == "physics-0.1.0" and ref is None:
+                _say(report, "no git history: only the current package tag is built")
+                continue
+            _say(report, f"building package tag {name} ...")
+            build_tag(physics, name, tags_dir, pull_requests=prs, git_ref=ref)
+        out.append(read_tag(folder))
+    return out
+
+
+def _accounts(s: Session, data_dir: Path) -> list[tuple[str, str, str]]:
+    """Create the demo users (once) and return (role, username, password) for each; the
+    passwords file is rewritten when users exist but their passwords are unknown."""
+    from hyperloop.core import users
+
+    path = data_dir / ACCOUNTS_FILE
+    known: dict[str, str] = {}
+    if path.is_file():
+        try:
+            known = {a["username"]: a["password"] for a in json.loads(path.read_text())}
+        except (ValueError, KeyError, TypeError):
+            known = {}
+    out, changed = [], False
+    for role, username, roles in ACCOUNTS:
+        user = users.find_user(s, username)
+        password = known.get(username)
+        if user is None:
+            password = password or secrets.token_urlsafe(9)
+            users.create_user(
+                s,
+                username,
+                roles=roles,
+                password=password,
+                email=f"{username}@demo.invalid",
+                convener_pwgs=["PWG-LF"] if "pwg_convener" in roles else [],
+            )
+            changed = changed or username not in known
+        elif password is None or not users.verify_password(user.password_hash, password):
+            password = secrets.token_urlsafe(9)
+            users.set_password(s, user, password)
+            changed = True
+        out.append((role, username, password))
+    if changed or not path.is_file():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump([{"role": r, "username": u, "password": p} for r, u, p in out], fh, indent=2)
+    return out
+
+
+# ----------------------------------------------------------------------------- content
+
+
+def _register_tags(s: Session, infos: list[dict[str, Any]]) -> None:
+    from hyperloop.core import tags
+    from hyperloop.db.base import utcnow
+    from hyperloop.db.models import PackageTag
+
+    now = utcnow()
+    for i, info in enumerate(infos):
+        name, version = info["package"]["name"], info["package"]["version"]
+        exists = s.scalars(
+            select(PackageTag.id).where(PackageTag.name == name, PackageTag.version == version)
+        ).first()
+        if exists is None:
+            tags.register_tag(
+                s,
+                None,
+                info,
+                artifact=info.get("location", "installed"),
+                version=version,
+                released_at=now - timedelta(days=7 * (len(infos) - 1 - i)),
+            )
+
+
+def _machine_target() -> tuple[int, int]:
+    """(cores, memory MB) of a target that fits this machine: up to 2 cores, half the RAM."""
+    import psutil
+
+    cores = max(1, min(2, os.cpu_count() or 1))
+    memory = int(psutil.virtual_memory().total / 1e6 * 0.5)
+    return cores, max(1000, min(8000, memory))
+
+
+def _seed_content(s: Session, settings: Settings, demo_data: Path) -> None:
+    """Analyses, wagons, runlist, dataset, catalogue, mergelists and targets (once)."""
+    from hyperloop.core import analyses, datasets, enabling, runlists, trains, users, wagons
+    from hyperloop.core.actor import Actor
+    from hyperloop.core.enums import DataType
+
+    def actor(name: str) -> Actor:
+        return Actor(users.get_user(s, name))
+
+    admin, operator, dpg = actor("admin"), actor("operator"), actor("dpg")
+    alice, bob, svc = actor("alice"), actor("bob"), actor("svc")
+
+    # where trains and tests run: the scheduler's test target and one fitting this machine
+    cores, memory = _machine_target()
+    test_target = getattr(settings, "scheduler_test_target", "test")
+    trains.create_target(
+        s, admin, name=test_target, cores=1, memory_limit_mb=min(3600, memory),
+        description="wagon tests (1 core)",
+    )  # fmt: skip
+    trains.create_target(
+        s, admin, name=f"local-{cores}core", cores=cores, memory_limit_mb=memory,
+        description=f"this machine: {cores} cores per job, {memory} MB",
+    )  # fmt: skip
+
+    runs = [int(p.name) for p in sorted(demo_data.iterdir()) if p.is_dir() and p.name.isdigit()]
+    runlist = runlists.create_runlist(
+        s, dpg, RUNLIST, runs, data_type=DataType.MC, anchor="LHC26a", tag="pass1",
+        production="LHC26a_demo", description="demo runs (PYTHIA 8 pp 13.6 TeV, demo detector)",
+    )  # fmt: skip
+    ds = datasets.create_dataset(
+        s, operator, DATASET, description="PYTHIA 8 pp 13.6 TeV demo data with MC truth",
+        data_type=DataType.MC, collision_system="pp", anchor="LHC26a", period="LHC26a",
+    )  # fmt: skip
+    prod = datasets.add_production(s, operator, ds.id, "pass1", runlist_id=runlist.id)
+    datasets.import_directory(s, operator, prod.id, demo_data)
+    if len(runs) >= 2:
+        datasets.set_mergelist(s, operator, ds.id, "early", runs[:-1])
+        datasets.set_mergelist(s, operator, ds.id, "late", runs[-1:])
+        datasets.set_final_mergelist(s, operator, ds.id, "all_runs", ["early", "late"])
+    datasets.set_active(s, operator, ds.id, True)
+
+    service = analyses.create_analysis(
+        s, admin, "Core-services", "DPG", service=True, description="event and track selection"
+    )
+    lf = analyses.create_analysis(
+        s, admin, MARKER_ANALYSIS, "PWG-LF", description="charged-particle and V0 spectra"
+    )
+    cf = analyses.create_analysis(
+        s, admin, "CF-correlations", "PWG-CF", description="two-particle correlations"
+    )
+    for analysis, members in ((service, [svc]), (lf, [alice, bob]), (cf, [bob])):
+        for member in members:
+            analyses.add_member(s, admin, analysis.id, member.user.id)
+        analyses.add_dataset(s, admin, analysis.id, ds.id)
+
+    svc_ids: dict[str, int] = {}
+    for name, workflow in SERVICE_WAGONS.items():
+        deps = [svc_ids["trksel"]] if workflow == "multiplicity" else []
+        svc_ids[name] = wagons.create_wagon(
+            s, svc, service.id, name=name, workflow=workflow, dependencies=deps
+        ).id
+    core3 = [svc_ids["evsel"], svc_ids["trksel"], svc_ids["mult"]]
+    # a wagon with subwagons (variants of the base configuration)
+    wagons.create_wagon(
+        s, alice, lf.id, name="spectra", workflow="spectra-charged", dependencies=core3,
+        subwagons={
+            "eta05": {"spectra-charged": {"etaMax": "0.5"}},
+            "eta03": {"spectra-charged": {"etaMax": "0.3"}},
+        },
+    )  # fmt: skip
+    strange = wagons.create_wagon(
+        s, alice, lf.id, name="strangeness", workflow="strangeness",
+        dependencies=[svc_ids["evsel"], svc_ids["pid"]],
+    )  # fmt: skip
+    wagons.create_wagon(
+        s, alice, lf.id, name="mcclosure", workflow="mc-spectra",
+        dependencies=[svc_ids["evsel"], svc_ids["trksel"]],
+    )  # fmt: skip
+    # a user-defined dependency: spectra on skimmed tables made by another wagon
+    skim = wagons.create_wagon(
+        s, bob, lf.id, name="skim", workflow="skim-tracks", dependencies=core3,
+        derived_tables=["SkimCollisions", "SkimTracks"],
+    )  # fmt: skip
+    wagons.create_wagon(
+        s, bob, lf.id, name="spectra_skimmed", workflow="spectra-skimmed",
+        dependencies=[skim.id],
+    )  # fmt: skip
+    corr = wagons.create_wagon(
+        s, bob, cf.id, name="correlations", workflow="two-particle-correlations",
+        dependencies=core3, base_config={"two-particle-correlations": {"nMixEvents": "3"}},
+    )  # fmt: skip
+    # two wagons already enabled: their tests run as soon as the scheduler starts, so the
+    # operator has something to compose; alice's "spectra" is left for the newcomer
+    enabling.enable_wagon(s, alice, strange.id, ds.id)
+    enabling.enable_wagon(s, bob, corr.id, ds.id)
+
+
+def _seeded(s: Session) -> bool:
+    from hyperloop.db.models import Analysis
+
+    return (
+        s.scalars(select(Analysis.id).where(Analysis.name == MARKER_ANALYSIS)).first() is not None
+    )
+
+
+def prepare_demo(
+    settings: Settings,
+    *,
+    report: Report | None = None,
+    events_per_run: int = 1000,
+    pool_size: int = 500,
+    runs: tuple[int, ...] = DEMO_RUNS,
+) -> DemoSite:
+    """Set up (or find) the complete demo system of ``settings`` (see the module doc)."""
+    from hyperloop.db.migrate import upgrade
+    from hyperloop.db.session import make_engine, make_sessionmaker
+
+    data_dir = Path(settings.data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        Path(url.database).resolve().parent.mkdir(parents=True, exist_ok=True)
+    _say(report, "migrating the database ...")
+    upgrade(settings.database_url)
+    demo_data = ensure_demo_data(
+        data_dir / "demo-data",
+        runs=runs,
+        events_per_run=events_per_run,
+        pool_size=pool_size,
+        report=report,
+    )
+    infos = ensure_tags(data_dir / "tags", report)
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine).begin() as s:
+            _register_tags(s, infos)
+            accounts = _accounts(s, data_dir)
+            seeded = not _seeded(s)
+            if seeded:
+                _say(report, "creating demo analyses, wagons, datasets and runlists ...")
+                _seed_content(s, settings, demo_data)
+    finally:
+        engine.dispose()
+    return DemoSite(
+        accounts=accounts,
+        database_url=settings.database_url,
+        data_dir=data_dir,
+        demo_data=demo_data,
+        tags=[f"{i['package']['name']}-{i['package']['version']}" for i in infos],
+        seeded=seeded,
+    )
