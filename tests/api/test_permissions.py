@@ -82,6 +82,7 @@ CASES: list[Case] = [
     # users
     Case("GET", "/api/users/me", LOGGED_IN),
     Case("GET", "/api/users/me/tokens", LOGGED_IN),
+    Case("GET", "/api/users/me/profile", LOGGED_IN),
     Case("POST", "/api/users/me/tokens", LOGGED_IN, ok=201, body={"name": "laptop"}),
     Case(
         "DELETE",
@@ -262,6 +263,24 @@ CASES: list[Case] = [
     ),
     Case("GET", "/api/wagons/{wagon_id}/history", LOGGED_IN, path={"wagon_id": W}),
     Case("GET", "/api/wagons/{wagon_id}/tests", LOGGED_IN, path={"wagon_id": W}),
+    Case("GET", "/api/wagons/{wagon_id}/view", LOGGED_IN, path={"wagon_id": W}),
+    Case("GET", "/api/analyses/{analysis_id}/view", LOGGED_IN, path={"analysis_id": A}),
+    Case("GET", "/api/wagons/{wagon_id}/history-view", LOGGED_IN, path={"wagon_id": W}),
+    Case(
+        "GET",
+        "/api/wagons/{wagon_id}/tests/{test_id}",
+        LOGGED_IN,
+        path={"wagon_id": W, "test_id": 1},
+        label="the world's first wagon test is spectra_pp's",
+    ),
+    Case(
+        "GET",
+        "/api/wagons/{wagon_id}/tests/{test_id}/full-config",
+        LOGGED_IN,
+        ok=None,
+        path={"wagon_id": W, "test_id": 1},
+        label="404 until the test has run",
+    ),
     # enabling
     Case("GET", "/api/wagons/{wagon_id}/datasets", LOGGED_IN, path={"wagon_id": W}),
     Case(
@@ -287,6 +306,9 @@ CASES: list[Case] = [
     ),
     # datasets
     Case("GET", "/api/datasets", LOGGED_IN),
+    Case("GET", "/api/datasets/derived-data", LOGGED_IN),
+    Case("GET", "/api/datasets/staging-transfers", LOGGED_IN),
+    Case("GET", "/api/datasets/{dataset_id}/overview", LOGGED_IN, path={"dataset_id": D}),
     Case("GET", "/api/datasets/{dataset_id}/catalogue-summary", LOGGED_IN, path={"dataset_id": D}),
     Case("POST", "/api/datasets", OPS, ok=201, body={"name": "LHC24new"}),
     Case("GET", "/api/datasets/{dataset_id}", LOGGED_IN, path={"dataset_id": D}),
@@ -380,6 +402,12 @@ CASES: list[Case] = [
     Case("POST", "/api/runlists", DPG, ok=201, body={"name": "LHC24a", "runs": [1, 2]}),
     Case("GET", "/api/runlists/{runlist_id}", LOGGED_IN, path={"runlist_id": ids("runlist")}),
     Case(
+        "GET",
+        "/api/runlists/{runlist_id}/overview",
+        LOGGED_IN,
+        path={"runlist_id": ids("runlist")},
+    ),
+    Case(
         "PATCH",
         "/api/runlists/{runlist_id}",
         DPG,
@@ -437,6 +465,14 @@ CASES: list[Case] = [
     Case("POST", "/api/train-runs/{train_id}/submit", OPS, path={"train_id": TRAIN}),
     Case("POST", "/api/train-runs/{train_id}/kill", OPS, path={"train_id": ids("kill_train")}),
     Case("POST", "/api/train-runs/{train_id}/close", OPS, path={"train_id": TRAIN}),
+    # a submitted train without jobs: operators pass the permission check, then 409 (state)
+    Case(
+        "POST",
+        "/api/train-runs/{train_id}/final-merge",
+        OPS,
+        ok=409,
+        path={"train_id": ids("kill_train")},
+    ),
     Case(
         "POST", "/api/train-runs/{train_id}/clone", OPS, ok=201, path={"train_id": TRAIN}, body={}
     ),
@@ -467,8 +503,29 @@ CASES: list[Case] = [
     ),
     Case("GET", "/api/train-runs/{train_id}/history", LOGGED_IN, path={"train_id": TRAIN}),
     # jobs
+    # train views shared with the pages (helper F)
+    Case("GET", "/api/train-runs/dashboard", LOGGED_IN, query={"interval": "month"}),
+    Case("GET", "/api/train-runs/submission", LOGGED_IN, query={"dataset_id": D}),
+    *(
+        Case("GET", f"/api/train-runs/{{train_id}}/{view}", LOGGED_IN, path={"train_id": TRAIN})
+        for view in ("overview", "status", "master-jobs", "merging", "outputs", "test")
+    ),
+    Case("GET", "/api/train-runs/{train_id}/full-config", LOGGED_IN, path={"train_id": TRAIN}),
+    Case(
+        "GET",
+        "/api/train-runs/{train_id}/compare-outputs",
+        LOGGED_IN,
+        path={"train_id": TRAIN},
+        query={"other_id": ids("short_train")},
+    ),
+    Case("GET", "/api/jobs/{job_id}/attempts", LOGGED_IN, path={"job_id": ids("job")}),
     Case("GET", "/api/jobs", LOGGED_IN, query={"train_run_id": TRAIN}),
     Case("GET", "/api/jobs/{job_id}", LOGGED_IN, path={"job_id": ids("job")}),
+    # reproduce a test or job locally (helper D)
+    Case("GET", "/api/jobs/{job_id}/reproduce", LOGGED_IN, path={"job_id": ids("job")}),
+    Case("GET", "/api/wagon-tests/{test_id}/reproduce", LOGGED_IN, path={"test_id": 1}),
+    Case("GET", "/api/train-tests/{train_id}/reproduce", LOGGED_IN, path={"train_id": TRAIN}),
+    Case("GET", "/api/dataset-files/content", LOGGED_IN, ok=404, query={"path": "/no/AO2D.root"}),
     # notifications
     Case("GET", "/api/notifications", LOGGED_IN),
     Case("GET", "/api/notifications/count", LOGGED_IN),

@@ -9,6 +9,8 @@ import pytest
 from tests.browser.conftest import screenshot
 from tests.web_pages.accounts import ANALYZER, PASSWORD
 
+from hyperloop.web.pages.docs_links import docs_link
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 MENU = [
@@ -35,7 +37,7 @@ def test_menu_and_title_on_every_tool_page(page, server):
         bell = page.get_by_role("link", name="Notifications: 2 unread")
         assert bell.get_attribute("href") == "/notifications"
         assert page.get_by_role("link", name="Documentation").first.get_attribute("href") == (
-            "/documentation"
+            docs_link(url)
         )
         assert page.locator("main#main").count() == 1
     assert page.errors == []

@@ -8,9 +8,12 @@ from hyperloop.cli import (
     admin_cmd,
     config_cmd,
     demo_cmd,
+    docs_cmd,
     merge_cmd,
     package_cmd,
+    reproduce_cmd,
     run_cmd,
+    scheduler_cmd,
     serve_cmd,
 )
 
@@ -25,9 +28,12 @@ run_cmd.register(app)
 run_cmd.register_results(app)
 package_cmd.register(app)
 serve_cmd.register(app)
+scheduler_cmd.register(app)
 merge_cmd.register(app)
 demo_cmd.register(app)
 admin_cmd.register(app)
+reproduce_cmd.register(app)
+docs_cmd.register(app)
 
 
 def main() -> None:

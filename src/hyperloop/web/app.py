@@ -40,6 +40,10 @@ OPENAPI_TAGS = [
     {"name": "slots", "description": "Fair-usage train slots per analysis and dataset."},
     {"name": "outputs", "description": "Browse train/test outputs and histogram projections."},
     {"name": "performance", "description": "Graphs of an uploaded performance metrics file."},
+    {
+        "name": "reproduce",
+        "description": "What a test or job ran (full_config, inputs, tag) to rerun it locally.",
+    },
 ]
 
 
@@ -71,4 +75,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(api_router)
     app.include_router(auth_pages_router)
     app.include_router(html_pages_router)
+    from hyperloop.web.pages.docs_links import mount_documentation
+
+    mount_documentation(app)  # the built MkDocs site under /documentation
     return app

@@ -12,6 +12,7 @@ from hyperloop.web.api import (
     health,
     jobs,
     notifications,
+    reproduce,
     runlists,
     slots,
     tags,
@@ -38,5 +39,6 @@ for module in (
     jobs,
     notifications,
     slots,
+    reproduce,
 ):
     api_router.include_router(module.router)

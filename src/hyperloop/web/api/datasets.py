@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from hyperloop.core import datasets
+from hyperloop.core import datasets, views_datasets
 from hyperloop.core.enums import AutoComposeType, DataType, ProductionKind, StagingAction
 from hyperloop.core.errors import NotFound
 from hyperloop.core.permissions import Action
@@ -180,6 +180,109 @@ class StagingOut(ORMModel):
     created_at: datetime
 
 
+class CatalogueSummaryOut(BaseModel):
+    files: int
+    bytes: int
+    runs: int
+
+
+class ProductionView(BaseModel):
+    id: int
+    name: str
+    kind: ProductionKind
+    runlist_id: int | None
+    runlist_name: str | None
+    train_run_id: int | None
+    excluded_runs: list[int]
+    files: int
+    bytes: int
+    catalogue_runs: int = Field(description="Runs with files in the catalogue.")
+
+
+class NamedRef(BaseModel):
+    id: int
+    name: str
+
+
+class AnalysisRef(NamedRef):
+    pwg: str
+
+
+class ShortDatasetRef(NamedRef):
+    active: bool
+
+
+class TransferView(BaseModel):
+    id: int
+    dataset_id: int
+    dataset_name: str
+    target: str
+    action: StagingAction
+    state: str
+    progress: float = Field(description="0..1")
+    final: bool = Field(description="True when the transfer no longer changes.")
+    requested_by: str | None
+    created_at: datetime
+
+
+class ChangeLine(BaseModel):
+    at: datetime
+    user: str | None
+    impersonator: str | None = Field(description="Admin acting as ``user``, if any.")
+    action: str
+    reason: str
+    fields: list[str] = Field(description="Top-level fields that changed.")
+
+
+class DatasetOverview(BaseModel):
+    """The dataset page: settings plus runs, catalogue, users, staging, last change."""
+
+    dataset: DatasetDetail
+    runs: list[int] = Field(description="Runs trains read: catalogue runs minus excluded runs.")
+    excluded_runs: list[int]
+    productions: list[ProductionView]
+    catalogue: CatalogueSummaryOut
+    analyses: list[AnalysisRef] = Field(description="Analyses that added this dataset.")
+    parent: NamedRef | None
+    short_datasets: list[ShortDatasetRef]
+    staging: list[TransferView] = Field(description="Latest transfer per staging target.")
+    recent_changes: list[ChangeLine] = Field(description="Last changes, newest first.")
+    created_by: str | None
+    created_at: datetime | None
+    changed_by: str | None
+    changed_at: datetime | None
+    changed_reason: str
+
+
+class StagingPage(Page[TransferView]):
+    running: bool = Field(description="Some transfer (of any dataset) is still moving.")
+
+
+class DependentDataset(BaseModel):
+    dataset_id: int
+    dataset_name: str
+    production: str
+
+
+class DerivedOutput(BaseModel):
+    train_run_id: int
+    train_type: str
+    state: str
+    dataset_id: int
+    dataset_name: str
+    tables: list[str]
+    analyses: list[str]
+    pwgs: list[str]
+    wagons: list[str]
+    output_dir: str | None
+    size_bytes: int | None = Field(description="Bytes below the output folder (None: absent).")
+    composed_at: datetime
+    finished_at: datetime | None
+    dependent_datasets: list[DependentDataset] = Field(
+        description="Productions built from this output; none means unused."
+    )
+
+
 def dataset_detail(dataset: m.Dataset) -> DatasetDetail:
     return DatasetDetail(
         **DatasetOut.model_validate(dataset).model_dump(),
@@ -245,6 +348,65 @@ def list_datasets(
     return paginate(db, stmt, paging, DatasetOut.model_validate)
 
 
+def dataset_overview_data(db, dataset: m.Dataset) -> DatasetOverview:
+    """The data of ``/dataset/{id}`` and ``GET /api/datasets/{id}/overview``."""
+    return DatasetOverview(
+        dataset=dataset_detail(dataset), **views_datasets.dataset_overview(db, dataset.id)
+    )
+
+
+@router.get(
+    "/derived-data",
+    response_model=Page[DerivedOutput],
+    summary="Derived-data train outputs with their datasets, analyses, sizes and users",
+)
+def list_derived_data(
+    actor: CurrentActor,
+    db: DB,
+    paging: Paging,
+    dataset_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    pwg: Annotated[str | None, Query(max_length=64)] = None,
+    unused: Annotated[bool, Query(description="Only outputs no dataset production uses.")] = False,
+):
+    require_action(actor, Action.READ)
+    return Page[DerivedOutput](
+        **views_datasets.derived_data(
+            db,
+            dataset_id=dataset_id,
+            pwg=pwg or None,
+            unused_only=unused,
+            limit=paging.limit,
+            offset=paging.offset,
+        )
+    )
+
+
+@router.get(
+    "/staging-transfers",
+    response_model=StagingPage,
+    summary="Staging transfers of every dataset, newest first, with progress",
+)
+def list_staging_transfers(
+    actor: CurrentActor,
+    db: DB,
+    paging: Paging,
+    dataset_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    target: Annotated[str | None, Query(max_length=128)] = None,
+    running: Annotated[bool, Query(description="Only transfers still moving.")] = False,
+):
+    require_action(actor, Action.READ)
+    return StagingPage(
+        **views_datasets.staging_status(
+            db,
+            dataset_id=dataset_id,
+            target=target or None,
+            running_only=running,
+            limit=paging.limit,
+            offset=paging.offset,
+        )
+    )
+
+
 @router.post("", response_model=DatasetDetail, status_code=201, summary="Create (operators)")
 def create_dataset(body: DatasetIn, actor: CurrentActor, db: DB) -> DatasetDetail:
     fields = _fields(body, {"name"})
@@ -256,6 +418,15 @@ def create_dataset(body: DatasetIn, actor: CurrentActor, db: DB) -> DatasetDetai
 @router.get("/{dataset_id}", response_model=DatasetDetail, summary="One dataset")
 def get_dataset(dataset: DatasetForReader) -> DatasetDetail:
     return dataset_detail(dataset)
+
+
+@router.get(
+    "/{dataset_id}/overview",
+    response_model=DatasetOverview,
+    summary="One dataset with runs, catalogue, users, staging and last change (its page)",
+)
+def get_dataset_overview(dataset: DatasetForReader, db: DB) -> DatasetOverview:
+    return dataset_overview_data(db, dataset)
 
 
 @router.patch(
@@ -378,12 +549,6 @@ def list_files(
     if run_number is not None:
         stmt = stmt.where(m.DatasetFile.run_number == run_number)
     return paginate(db, stmt, paging, FileOut.model_validate)
-
-
-class CatalogueSummaryOut(BaseModel):
-    files: int
-    bytes: int
-    runs: int
 
 
 @router.get(

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
+from pydantic import Field
 from sqlalchemy import select
 
+from hyperloop.core import views_train_results, views_trains
 from hyperloop.core.enums import JobState
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
 from hyperloop.web.api.schemas import ORMModel
-from hyperloop.web.deps import DB, CurrentActor, _load, require_action
+from hyperloop.web.deps import DB, CurrentActor, SettingsDep, _load, require_action
 from hyperloop.web.pagination import Page, Paging, paginate
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -26,6 +28,10 @@ class JobOut(ORMModel):
     state: JobState
     attempts: int
     site: str | None
+    target: str | None = Field(
+        default=None,
+        description="Target of the current (or last) attempt; null: the train's target.",
+    )
     cpu_s: float
     wall_s: float
     bytes_read: int
@@ -72,3 +78,23 @@ def get_job(
     job = _load(db, m.Job, job_id, "job")
     require_action(actor, Action.READ, job)
     return JobDetail.model_validate(job)
+
+
+def job_for_reader(job_id: int, actor: CurrentActor, db: DB) -> m.Job:
+    job = _load(db, m.Job, job_id, "job")
+    require_action(actor, Action.READ, job)
+    return job
+
+
+@router.get(
+    "/{job_id}/attempts",
+    summary="One job with every attempt: reason, target, verdict, error, traceback, log tail",
+)
+def job_attempts(
+    job_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    actor: CurrentActor,
+    db: DB,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    job = job_for_reader(job_id, actor, db)
+    return views_train_results.job_view(db, job, views_trains.file_roots(settings))

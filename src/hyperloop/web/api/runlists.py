@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from hyperloop.core import runlists
+from hyperloop.core import runlists, views_datasets
 from hyperloop.core.enums import DataType
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
@@ -56,6 +56,34 @@ class RunlistPatch(BaseModel):
     description: str | None = Field(default=None, max_length=10000)
 
 
+class RunlistUse(BaseModel):
+    dataset_id: int
+    dataset_name: str
+    active: bool
+    production: str
+    excluded_runs: list[int]
+
+
+class RunlistOverview(BaseModel):
+    """The runlist page: the runlist, who made/changed it, and the datasets using it."""
+
+    runlist: RunlistOut
+    datasets: list[RunlistUse] = Field(description="Dataset productions built from it.")
+    created_by: str | None
+    created_at: datetime | None
+    changed_by: str | None
+    changed_at: datetime | None
+    changed_reason: str
+
+
+def runlist_overview_data(db, runlist: m.Runlist) -> RunlistOverview:
+    """The data of ``/runlist/{id}`` and ``GET /api/runlists/{id}/overview``."""
+    return RunlistOverview(
+        runlist=RunlistOut.model_validate(runlist),
+        **views_datasets.runlist_overview(db, runlist.id),
+    )
+
+
 @router.get("", response_model=Page[RunlistOut], summary="DPG runlists")
 def list_runlists(
     actor: CurrentActor,
@@ -87,6 +115,15 @@ def create_runlist(body: RunlistIn, actor: CurrentActor, db: DB) -> RunlistOut:
 @router.get("/{runlist_id}", response_model=RunlistOut, summary="One runlist")
 def get_runlist(runlist: RunlistForReader) -> RunlistOut:
     return RunlistOut.model_validate(runlist)
+
+
+@router.get(
+    "/{runlist_id}/overview",
+    response_model=RunlistOverview,
+    summary="One runlist with its author, last change and the datasets using it",
+)
+def get_runlist_overview(runlist: RunlistForReader, db: DB) -> RunlistOverview:
+    return runlist_overview_data(db, runlist)
 
 
 @router.patch("/{runlist_id}", response_model=RunlistOut, summary="Edit a runlist (DPG)")

@@ -1,24 +1,39 @@
 """Train runs: compatibility, compose, decompose, clone, compare, long trains, submit/kill/close
-(state transitions only), comments, history."""
+(state transitions only), the operator's final merge request, comments, history."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import func, select
-from sqlalchemy.orm import defer, object_session
+from sqlalchemy.orm import object_session
 
-from hyperloop.core import jobs, trains
+from hyperloop.core import (
+    jobs,
+    trains,
+    views_train_results,
+    views_train_submission,
+    views_trains,
+)
 from hyperloop.core.enums import TrainState, TrainType
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
 from hyperloop.web.api.schemas import HistoryAction, HistoryOut, ORMModel, history_page
 from hyperloop.web.api.wagons import ChangeOut
-from hyperloop.web.deps import DB, CurrentActor, TrainForReader, _load, require_action
-from hyperloop.web.pagination import Page, Paging, paginate, paginate_list
+from hyperloop.web.deps import (
+    DB,
+    CurrentActor,
+    SettingsDep,
+    TrainForReader,
+    _load,
+    require_action,
+)
+from hyperloop.web.errors import ApiError
+from hyperloop.web.pagination import Page, Paging, paginate_list
 
 router = APIRouter(prefix="/train-runs", tags=["train-runs"])
 
@@ -41,6 +56,10 @@ class TrainOut(ORMModel):
     composed_at: datetime
     submitted_at: datetime | None
     finished_at: datetime | None
+    final_merge_requested_at: datetime | None = Field(
+        default=None, description="When an operator asked for the final merge of what succeeded."
+    )
+    final_merge_requested_by_id: int | None = None
 
 
 class CommentOut(ORMModel):
@@ -143,35 +162,61 @@ def list_trains(
     composed_before: AwareDatetime | None = None,
 ):
     require_action(actor, Action.READ)
-    # The list shows no snapshots: do not load (and parse) their JSON.
-    stmt = (
-        select(m.TrainRun)
-        .options(
-            defer(m.TrainRun.wagons_snapshot),
-            defer(m.TrainRun.dataset_snapshot),
-            defer(m.TrainRun.test_metrics),
-            defer(m.TrainRun.test_warnings),
-        )
-        .order_by(m.TrainRun.id.desc())
+    filters = views_trains.TrainFilters(
+        dataset_id=dataset_id,
+        states=state or (),
+        train_type=train_type,
+        analysis_id=analysis_id,
+        tag_id=tag_id,
+        composed_after=composed_after,
+        composed_before=composed_before,
     )
-    if dataset_id is not None:
-        stmt = stmt.where(m.TrainRun.dataset_id == dataset_id)
-    if state:
-        stmt = stmt.where(m.TrainRun.state.in_(state))
-    if train_type is not None:
-        stmt = stmt.where(m.TrainRun.train_type == train_type)
-    if tag_id is not None:
-        stmt = stmt.where(m.TrainRun.tag_id == tag_id)
-    if composed_after is not None:
-        stmt = stmt.where(m.TrainRun.composed_at >= composed_after)
-    if composed_before is not None:
-        stmt = stmt.where(m.TrainRun.composed_at < composed_before)
-    if analysis_id is not None:
-        members = select(m.train_run_wagons.c.train_run_id).where(
-            m.train_run_wagons.c.analysis_id == analysis_id
-        )
-        stmt = stmt.where(m.TrainRun.id.in_(members))
-    return paginate(db, stmt, paging, TrainOut.model_validate)
+    rows, total = views_trains.train_runs_page(
+        db, filters, paging.limit, paging.offset, details=False
+    )
+    return {
+        "items": [TrainOut.model_validate(r.train) for r in rows],
+        "total": total,
+        "limit": paging.limit,
+        "offset": paging.offset,
+    }
+
+
+IntervalName = Literal["day", "week", "month", "custom"]
+
+
+def interval_of(name: str, start: date | None, end: date | None) -> views_trains.Interval:
+    """The dashboard interval, or a 422 naming what is wrong with it."""
+    try:
+        return views_trains.resolve_interval(name, start, end)
+    except ValueError as exc:
+        raise ApiError(422, "validation_error", f"interval: {exc}") from None
+
+
+@router.get("/dashboard", summary="Dashboard: now and over an interval (default last week)")
+def dashboard(
+    actor: CurrentActor,
+    db: DB,
+    interval: IntervalName = "week",
+    start: date | None = None,
+    end: date | None = None,
+) -> dict[str, Any]:
+    require_action(actor, Action.READ)
+    return views_trains.dashboard_data(db, interval_of(interval, start, end))
+
+
+@router.get(
+    "/submission",
+    summary="Train submission: datasets with enabled wagons, compatibility, composed trains",
+)
+def submission(
+    actor: CurrentActor,
+    db: DB,
+    dataset_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    show_all: bool = False,
+) -> dict[str, Any]:
+    require_action(actor, Action.READ)
+    return views_train_submission.submission_view(db, actor, dataset_id, show_all=show_all)
 
 
 class IssueOut(BaseModel):
@@ -301,6 +346,21 @@ def close(
 
 
 @router.post(
+    "/{train_id}/final-merge",
+    response_model=TrainDetail,
+    summary="Final merge now: merge the complete runs, list the missing ones (operators)",
+    description=(
+        "For a running or merging train that cannot finish by itself (a train with issues): "
+        "the scheduler stops submitting and retrying its jobs, merges every run whose jobs "
+        "are all done and lists the others as missing (the merging view). 409 when the train "
+        "is in another state, already has a request, or has no done job."
+    ),
+)
+def final_merge(train: TrainForReader, actor: CurrentActor, db: DB) -> TrainDetail:
+    return train_detail(trains.request_final_merge(db, actor, train.id))
+
+
+@router.post(
     "/{train_id}/clone",
     response_model=TrainDetail,
     status_code=201,
@@ -378,3 +438,76 @@ def add_comment(train: TrainForReader, body: CommentIn, actor: CurrentActor, db:
 @router.get("/{train_id}/history", response_model=Page[HistoryOut], summary="State history")
 def train_history(train: TrainForReader, db: DB, paging: Paging, action: HistoryAction = None):
     return history_page(db, "train_run", train.id, paging, action)
+
+
+# ------------------------------------------------------------------ result views (pages too)
+
+
+@router.get("/{train_id}/overview", summary="General tab: progress, wagons, history, actions")
+def overview(train: TrainForReader, actor: CurrentActor, db: DB) -> dict[str, Any]:
+    return views_trains.train_overview(db, train, actor)
+
+
+@router.get("/{train_id}/status", summary="Live status: state and job progress")
+def status(train: TrainForReader, db: DB) -> dict[str, Any]:
+    return views_trains.train_status(db, train)
+
+
+@router.get(
+    "/{train_id}/master-jobs",
+    summary="Jobs per run (master jobs), grid statistics, failed jobs grouped by signature",
+)
+def master_jobs(train: TrainForReader, db: DB, settings: SettingsDep) -> dict[str, Any]:
+    root = views_trains.file_roots(settings)
+    return {
+        "runs": views_train_results.master_jobs(db, train.id),
+        "distributions": views_train_results.job_distributions(db, train.id),
+        "error_groups": views_train_results.error_groups_with_traceback(db, train.id, root),
+    }
+
+
+@router.get("/{train_id}/merging", summary="Per-run merges, mergelists, final merge")
+def merging(train: TrainForReader, db: DB, settings: SettingsDep) -> dict[str, Any]:
+    return views_train_results.merging_view(db, train, views_trains.file_roots(settings))
+
+
+@router.get("/{train_id}/outputs", summary="Merged outputs and derived-data files")
+def outputs(train: TrainForReader, db: DB, settings: SettingsDep) -> dict[str, Any]:
+    return views_train_results.outputs_view(db, train, views_trains.file_roots(settings))
+
+
+@router.get("/{train_id}/test", summary="Train test: metrics per device, expected resources")
+def train_test(train: TrainForReader, db: DB, settings: SettingsDep) -> dict[str, Any]:
+    return views_train_results.train_test_view(db, train, views_trains.file_roots(settings))
+
+
+@router.get(
+    "/{train_id}/full-config",
+    summary="full_config.json of the train (its wagons as frozen at composition)",
+)
+def full_config(train: TrainForReader, db: DB) -> JSONResponse:
+    from hyperloop.scheduler.trainwork import train_config
+
+    config = train_config(train, _load(db, m.PackageTag, train.tag_id, "package tag"))
+    return JSONResponse(
+        config,
+        headers={
+            "Content-Disposition": f'attachment; filename="full_config_train_{train.id}.json"'
+        },
+    )
+
+
+@router.get(
+    "/{train_id}/compare-outputs",
+    summary="Configuration differences and, when both are done, per-histogram verdicts",
+)
+def compare_outputs(
+    train: TrainForReader,
+    other_id: Annotated[int, Query(ge=1, le=2**31 - 1)],
+    actor: CurrentActor,
+    db: DB,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    other = _load(db, m.TrainRun, other_id, "train run")
+    require_action(actor, Action.READ, other)
+    return views_train_results.compare_view(db, train, other, views_trains.file_roots(settings))

@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
 
 from hyperloop.core import users
-from hyperloop.core.enums import Role
+from hyperloop.core.enums import EmailPolicy, Role
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
 from hyperloop.web.api.schemas import ORMModel, UserOut, user_out
@@ -61,6 +61,24 @@ class RolesIn(BaseModel):
     )
 
 
+class MyAnalysisPolicy(BaseModel):
+    id: int
+    name: str
+    pwg: str
+    is_service: bool
+    email_policy: EmailPolicy = Field(
+        description="Who gets an e-mail when a wagon test of the analysis fails."
+    )
+
+
+class ProfileOut(BaseModel):
+    """The profile page: who I am, my API tokens, my analyses' e-mail policies."""
+
+    user: MeOut
+    tokens: list[TokenOut]
+    analyses: list[MyAnalysisPolicy]
+
+
 TokenId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Username = Annotated[str, Path(min_length=1, max_length=64)]
 
@@ -72,6 +90,39 @@ def me(actor: CurrentActor) -> MeOut:
         **user_out(user).model_dump(),
         impersonator=user_out(actor.impersonator) if actor.impersonator else None,
         analyses=sorted(ms.analysis_id for ms in user.memberships),
+    )
+
+
+@router.get(
+    "/me/profile",
+    response_model=ProfileOut,
+    summary="My profile: account, API tokens and the e-mail policy of my analyses",
+)
+def profile(actor: CurrentActor, db: DB) -> ProfileOut:
+    """The data of ``/profile`` (tokens are few per person: not paginated)."""
+    user = actor.user
+    tokens = db.scalars(
+        select(m.ApiToken).where(m.ApiToken.user_id == user.id).order_by(m.ApiToken.id.desc())
+    )
+    analyses = db.scalars(
+        select(m.Analysis)
+        .join(m.AnalysisMember, m.AnalysisMember.analysis_id == m.Analysis.id)
+        .where(m.AnalysisMember.user_id == user.id)
+        .order_by(m.Analysis.name)
+    )
+    return ProfileOut(
+        user=me(actor),
+        tokens=[TokenOut.model_validate(t) for t in tokens],
+        analyses=[
+            MyAnalysisPolicy(
+                id=a.id,
+                name=a.name,
+                pwg=a.pwg,
+                is_service=a.is_service,
+                email_policy=a.email_policy,
+            )
+            for a in analyses
+        ],
     )
 
 

@@ -12,15 +12,17 @@ from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import defer
 
-from hyperloop.core import wagon_json, wagons
+from hyperloop.core import history, views_analyses, wagon_json, wagons
+from hyperloop.core.actor import Actor
 from hyperloop.core.enums import TagPolicy, TestStatus
-from hyperloop.core.errors import ValidationError
+from hyperloop.core.errors import NotFound, ValidationError
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
 from hyperloop.web.api.schemas import HistoryAction, HistoryOut, ORMModel, history_page
 from hyperloop.web.deps import (
     DB,
     CurrentActor,
+    SettingsDep,
     WagonForEditor,
     WagonForReader,
     _load,
@@ -414,10 +416,45 @@ def apply_configuration(wagon: WagonForEditor, body: ConfigConfirmIn, actor: Cur
     return wagon_detail(saved)
 
 
+def compare_data(
+    db,
+    actor: Actor,
+    wagon: m.Wagon,
+    *,
+    other_id: int | None = None,
+    at: datetime | None = None,
+    until: datetime | None = None,
+    version: int | None = None,
+) -> CompareOut:
+    """Differences with another wagon (``other_id``), or with this wagon at an earlier time
+    (``at``, compared with ``until`` or now) or an earlier ``version`` (compared with now)."""
+    given = sum(x is not None for x in (other_id, at, version))
+    if given != 1:
+        raise ValidationError(
+            "give exactly one of other_id (another wagon), at (a time) or version"
+        )
+    if other_id is not None:
+        other = _load(db, m.Wagon, other_id, "wagon")
+        require_action(actor, Action.READ, other)
+        left, right = wagons.wagon_state(wagon), wagons.wagon_state(other)
+        labels = (f"wagon {wagon.id}", f"wagon {other.id}")
+    elif version is not None:
+        left = history.state_at_version(db, "wagon", wagon.id, version)
+        right = wagons.wagon_state(wagon)
+        labels = (f"wagon {wagon.id} version {version}", f"wagon {wagon.id} now")
+    else:
+        left = wagons.wagon_at(db, wagon.id, at)
+        right = wagons.wagon_at(db, wagon.id, until) if until else wagons.wagon_state(wagon)
+        labels = (f"wagon {wagon.id} at {at.isoformat()}", f"wagon {wagon.id} at {until or 'now'}")
+    return CompareOut(
+        left=labels[0], right=labels[1], changes=_changes(wagons.compare_states(left, right))
+    )
+
+
 @router.get(
     "/{wagon_id}/compare",
     response_model=CompareOut,
-    summary="Compare with another wagon, or with itself at an earlier time",
+    summary="Compare with another wagon, or with itself at an earlier time or version",
 )
 def compare_wagon(
     wagon: WagonForReader,
@@ -430,21 +467,11 @@ def compare_wagon(
     until: Annotated[
         AwareDatetime | None, Query(description="Compare `at` with this time (default: now).")
     ] = None,
+    version: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description="This wagon at an earlier version.")
+    ] = None,
 ) -> CompareOut:
-    if (other_id is None) == (at is None):
-        raise ValidationError("give exactly one of other_id (another wagon) or at (a time)")
-    if other_id is not None:
-        other = _load(db, m.Wagon, other_id, "wagon")
-        require_action(actor, Action.READ, other)
-        left, right = wagons.wagon_state(wagon), wagons.wagon_state(other)
-        labels = (f"wagon {wagon.id}", f"wagon {other.id}")
-    else:
-        left = wagons.wagon_at(db, wagon.id, at)
-        right = wagons.wagon_at(db, wagon.id, until) if until else wagons.wagon_state(wagon)
-        labels = (f"wagon {wagon.id} at {at.isoformat()}", f"wagon {wagon.id} at {until or 'now'}")
-    return CompareOut(
-        left=labels[0], right=labels[1], changes=_changes(wagons.compare_states(left, right))
-    )
+    return compare_data(db, actor, wagon, other_id=other_id, at=at, until=until, version=version)
 
 
 @router.get("/{wagon_id}/history", response_model=Page[HistoryOut], summary="Wagon history")
@@ -468,3 +495,88 @@ def wagon_tests(
     if status is not None:
         stmt = stmt.where(m.WagonTest.status == status)
     return paginate(db, stmt, paging, TestOut.model_validate)
+
+
+@router.get(
+    "/{wagon_id}/view",
+    response_model=dict[str, Any],
+    summary="Everything the wagon edit page shows (settings, configuration rows, derived "
+    "data, enablings, test statistics, permissions)",
+)
+def wagon_view(wagon: WagonForReader, actor: CurrentActor, db: DB) -> dict[str, Any]:
+    return views_analyses.wagon_editor_data(db, wagon, actor.user)
+
+
+@router.get(
+    "/{wagon_id}/history-view",
+    response_model=list[dict[str, Any]],
+    summary="Wagon history with user names (impersonation shown), newest first",
+)
+def wagon_history_view(wagon: WagonForReader, db: DB) -> list[dict[str, Any]]:
+    return views_analyses.wagon_history_data(db, wagon.id)
+
+
+def wagon_test_for(db, wagon: m.Wagon, test_id: int) -> m.WagonTest:
+    test = db.get(m.WagonTest, test_id)
+    if test is None or test.wagon_id != wagon.id:
+        raise NotFound(f"wagon {wagon.id} has no test {test_id}", {"test_id": test_id})
+    return test
+
+
+def wagon_test_result(
+    db, test: m.WagonTest, settings: Any, *, graphs: bool = False
+) -> dict[str, Any]:
+    """A wagon test result (see ``views_analyses.wagon_test_data``) and, with ``graphs``,
+    the time series of its performanceMetrics.json."""
+    from hyperloop.web.pages.files import outputs_root
+    from hyperloop.web.pages.performance import PerformanceMetricsError, performance_graphs_data
+
+    data = views_analyses.wagon_test_data(db, test, outputs_root(settings))
+    data["graphs"] = None
+    if graphs:
+        path = views_analyses.performance_metrics_file(test)
+        if path is not None:
+            try:
+                data["graphs"] = performance_graphs_data(path.read_bytes())
+            except PerformanceMetricsError:
+                data["graphs"] = None
+    return data
+
+
+TestId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Wagon test id.")]
+
+
+@router.get(
+    "/{wagon_id}/tests/{test_id}",
+    response_model=dict[str, Any],
+    summary="One wagon test: status and reason, metrics per device, expected resources, "
+    "CO2, warnings with advice, logs, output files",
+)
+def wagon_test(
+    wagon: WagonForReader,
+    test_id: TestId,
+    db: DB,
+    settings: SettingsDep,
+    graphs: Annotated[bool, Query(description="Include the metric time series.")] = False,
+) -> dict[str, Any]:
+    return wagon_test_result(db, wagon_test_for(db, wagon, test_id), settings, graphs=graphs)
+
+
+@router.get(
+    "/{wagon_id}/tests/{test_id}/full-config",
+    summary="Download the test's full_config.json (what `hyperloop reproduce` runs)",
+    response_model=dict[str, Any],
+    responses={200: {"content": {"application/json": {}}}},
+)
+def wagon_test_full_config(wagon: WagonForReader, test_id: TestId, db: DB) -> Response:
+    test = wagon_test_for(db, wagon, test_id)
+    path = views_analyses.full_config_file(test)
+    if path is None:
+        raise NotFound(f"wagon test {test.id} has no full_config.json (not started yet?)")
+    return Response(
+        path.read_bytes(),
+        media_type="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="full_config_wagon_test_{test.id}.json"'
+        },
+    )

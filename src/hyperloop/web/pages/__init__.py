@@ -10,8 +10,40 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hyperloop.web.pages import files, login, outputs, performance, profiles
+from hyperloop.web.pages import (
+    admin,
+    analyses,
+    dashboard,
+    datasets,
+    files,
+    jobs,
+    login,
+    notifications,
+    outputs,
+    performance,
+    profile,
+    profiles,
+    runlists,
+    trains,
+    wagons,
+)
 
 router = APIRouter()
-for module in (files, login, performance, outputs, profiles):
+for module in (
+    files,
+    login,
+    performance,
+    outputs,
+    profiles,
+    datasets,
+    runlists,
+    notifications,
+    profile,
+    admin,
+    dashboard,  # helper F: train views
+    trains,
+    jobs,
+    analyses,  # helper E: analyses and wagons
+    wagons,
+):
     router.include_router(module.router)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from hyperloop import __version__
 from hyperloop.core.actor import Actor
+from hyperloop.web.pages.docs_links import docs_link
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
@@ -56,14 +57,23 @@ STATUS_ICONS: dict[str, tuple[str, str]] = {
 }
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
-templates.env.globals.update(MENU=MENU, STATUS_ICONS=STATUS_ICONS, hyperloop_version=__version__)
+templates.env.globals.update(
+    MENU=MENU, STATUS_ICONS=STATUS_ICONS, hyperloop_version=__version__, docs_link=docs_link
+)
 
 
 def _layout_user(db: Session | None, actor: Actor | None) -> dict[str, Any]:
     """Who is logged in (and impersonating whom) and the unread-notification count."""
     if actor is None or db is None:
-        return {"user": None, "impersonator": None, "unread": 0, "can_impersonate": False}
+        return {
+            "user": None,
+            "impersonator": None,
+            "unread": 0,
+            "can_impersonate": False,
+            "is_admin": False,
+        }
     from hyperloop.core import notifications, permissions
+    from hyperloop.core.enums import Role
     from hyperloop.core.permissions import Action
 
     unread = notifications.unread_count(db, actor.user)
@@ -73,6 +83,7 @@ def _layout_user(db: Session | None, actor: Actor | None) -> dict[str, Any]:
         "impersonator": actor.impersonator,
         "unread": unread,
         "can_impersonate": permissions.can(real, Action.IMPERSONATE),
+        "is_admin": actor.user.has_role(Role.ADMIN),
     }
 
 

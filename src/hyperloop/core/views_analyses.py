@@ -1,0 +1,523 @@
+"""Read models of the analysis and wagon views (wagon edit, wagon test, wagon history).
+
+Each function returns plain JSON-ready data; the web page and its JSON API endpoint both call
+it, so a script sees exactly what the page shows. Nothing here changes the database.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hyperloop.core import history
+from hyperloop.core.configs import Config, effective_subwagon, workflow_schema
+from hyperloop.core.enums import TestStatus
+from hyperloop.core.errors import ValidationError
+from hyperloop.core.permissions import Action, can
+from hyperloop.core.tags import find_workflow, workflow_names
+from hyperloop.db.models import (
+    Analysis,
+    AnalysisDataset,
+    AnalysisMember,
+    Dataset,
+    DatasetFile,
+    PackageTag,
+    Production,
+    User,
+    Wagon,
+    WagonDataset,
+    WagonTest,
+)
+
+FINAL_STATUSES = frozenset({TestStatus.DONE, TestStatus.WARNING, TestStatus.FAILED})
+LOG_NAMES = ("console.log", "stdout.log", "stderr.log")
+LOG_TAIL_BYTES = 20_000
+PROFILE_GLOBS = ("*.speedscope.json", "profile*.json")
+STATS_TESTS = 50  # past tests shown in the test statistics of a wagon
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def _param_row(
+    desc: dict[str, Any], base: Config, task: str, subwagons: dict[str, Config]
+) -> dict[str, Any]:
+    name = desc["name"]
+    labels = desc["default"] if isinstance(desc.get("default"), dict) else {}
+    base_value = base.get(task, {}).get(name, desc.get("default"))
+    subs = {}
+    for sub, overrides in subwagons.items():
+        own = overrides.get(task, {}).get(name)
+        subs[sub] = {
+            "overridden": own is not None and own != "inherit",
+            "inherit": own == "inherit",
+            "value": own if own is not None else base_value,
+        }
+    return {
+        "name": name,
+        "kind": desc["kind"],
+        "dtype": desc.get("dtype"),
+        "help": desc.get("help", ""),
+        "default": desc.get("default"),
+        "binning": desc.get("binning"),
+        "length": desc.get("length"),
+        "shape": desc.get("shape"),
+        "rows": desc.get("rows") or labels.get("labels_rows"),
+        "cols": desc.get("cols") or labels.get("labels_cols"),
+        "base": base_value,
+        "changed_from_default": base_value != desc.get("default"),
+        "subwagons": subs,
+    }
+
+
+def configuration_rows(tag: PackageTag, wagon: Wagon) -> dict[str, Any]:
+    """Per task, every configurable with its type, help, default, base value and, per
+    subwagon, whether it overrides the base (and with what). Parameters the wagon stores but
+    the tag does not declare are listed as ``stale`` (a sync removes them)."""
+    schema = workflow_schema(tag, wagon.workflow)
+    base = wagon.base_config or {}
+    subwagons = wagon.subwagons or {}
+    tasks = []
+    for task, params in schema.descriptions.items():
+        tasks.append(
+            {
+                "name": task,
+                "params": [_param_row(d, base, task, subwagons) for d in params.values()],
+                "overrides": {
+                    sub: len(o.get(task, {})) for sub, o in subwagons.items() if o.get(task)
+                },
+            }
+        )
+    stale = [
+        f"{task}.{name}"
+        for task, params in base.items()
+        for name in params
+        if name not in schema.descriptions.get(task, {})
+    ]
+    return {
+        "tasks": tasks,
+        "subwagons": sorted(subwagons),
+        "override_counts": {
+            sub: sum(len(p) for p in o.values()) for sub, o in sorted(subwagons.items())
+        },
+        "stale": stale,
+    }
+
+
+# --------------------------------------------------------------------------- test results
+
+
+def attempt_folder(output_dir: str | None) -> Path | None:
+    """The folder holding a test's files: its output folder, or its newest attempt."""
+    if not output_dir:
+        return None
+    root = Path(output_dir)
+    if not root.is_dir():
+        return None
+    if (root / "metrics_summary.json").is_file() or (root / "full_config.json").is_file():
+        return root
+    attempts = [p for p in root.glob("*/attempt-*") if p.is_dir()]
+    if not attempts:
+        return root
+
+    def number(p: Path) -> int:
+        tail = p.name.removeprefix("attempt-")
+        return int(tail) if tail.isdigit() else 0
+
+    return max(attempts, key=lambda p: (number(p), p.stat().st_mtime))
+
+
+def _relative(path: Path, root: Path | None) -> str | None:
+    """``path`` relative to the outputs root (for /outputs links), or None outside it."""
+    if root is None:
+        return None
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except (ValueError, OSError):
+        return None
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _summary_numbers(summary: dict[str, Any] | None) -> dict[str, Any]:
+    full = (summary or {}).get("__full_train__") or {}
+    pss = full.get("proportionalSetSize_summary") or {}
+    return {
+        "cpu_s": full.get("cpu"),
+        "wall_s": full.get("wall"),
+        "pss_avg_bytes": pss.get("avg"),
+        "pss_max_bytes": pss.get("max"),
+        "input_files": full.get("number_of_input_files"),
+        "bytes_read": full.get("aod-bytes-read-compressed"),
+    }
+
+
+def _output_bytes(folder: Path | None) -> int | None:
+    if folder is None:
+        return None
+    sizes = [p.stat().st_size for p in folder.glob("*.root") if p.is_file()]
+    return sum(sizes) if sizes else None
+
+
+def test_row(test: WagonTest, dataset_name: str | None = None) -> dict[str, Any]:
+    """One test in the wagon's statistics: status, measured CPU/memory/output, warnings."""
+    folder = attempt_folder(test.output_dir)
+    summary = _read_json(folder / "metrics_summary.json") if folder else None
+    metrics = test.metrics or {}
+    return {
+        "id": test.id,
+        "dataset_id": test.dataset_id,
+        "dataset_name": dataset_name,
+        "status": test.status.value,
+        "final": test.status in FINAL_STATUSES,
+        "superseded": test.superseded,
+        "created_at": test.created_at.isoformat(),
+        "finished_at": test.finished_at.isoformat() if test.finished_at else None,
+        **_summary_numbers(summary),
+        "output_bytes": _output_bytes(folder),
+        "expected": metrics.get("expected"),
+        "error": metrics.get("error"),
+        "warnings": list(test.warnings or []),
+    }
+
+
+test_row.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+def wagon_test_statistics(s: Session, wagon_id: int) -> dict[str, Any]:
+    """Latest test per dataset (current ones first) and the past tests (newest first)."""
+    tests = list(
+        s.scalars(
+            select(WagonTest)
+            .where(WagonTest.wagon_id == wagon_id)
+            .order_by(WagonTest.id.desc())
+            .limit(STATS_TESTS)
+        )
+    )
+    names = dict(
+        s.execute(
+            select(Dataset.id, Dataset.name).where(Dataset.id.in_({t.dataset_id for t in tests}))
+        ).all()
+    )
+    rows = [test_row(t, names.get(t.dataset_id)) for t in tests]
+    latest: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        latest.setdefault(row["dataset_id"], row)
+    return {"latest": list(latest.values()), "past": rows}
+
+
+def _dataset_size(s: Session, dataset_id: int) -> dict[str, Any]:
+    files, size = s.execute(
+        select(func.count(DatasetFile.id), func.coalesce(func.sum(DatasetFile.size), 0))
+        .join(Production, Production.id == DatasetFile.production_id)
+        .where(Production.dataset_id == dataset_id)
+    ).one()
+    return {"files": int(files), "bytes": int(size)}
+
+
+def _status_reason(test: WagonTest) -> str:
+    metrics = test.metrics or {}
+    if test.superseded:
+        return "superseded by a newer test (the configuration or enabling changed)"
+    if test.status is TestStatus.QUEUED:
+        return "waiting for the scheduler to start it"
+    if test.status is TestStatus.RUNNING:
+        return "running on the test sample"
+    if test.status is TestStatus.FAILED:
+        return metrics.get("error") or "the test failed (see the logs)"
+    if test.status is TestStatus.WARNING:
+        codes = ", ".join(w.get("code", "?") for w in test.warnings or [])
+        return f"finished with warnings: {codes}"
+    return "finished without warnings"
+
+
+def _files(folder: Path | None, root: Path | None) -> list[dict[str, Any]]:
+    if folder is None:
+        return []
+    out = []
+    for p in sorted(folder.iterdir()):
+        if p.is_file():
+            out.append({"name": p.name, "size": p.stat().st_size, "path": _relative(p, root)})
+    return out
+
+
+def _log_tail(path: Path) -> dict[str, Any]:
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        if size > LOG_TAIL_BYTES:
+            fh.seek(size - LOG_TAIL_BYTES)
+        text = fh.read().decode("utf-8", errors="replace")
+    return {"name": path.name, "size": size, "truncated": size > LOG_TAIL_BYTES, "text": text}
+
+
+def wagon_test_data(s: Session, test: WagonTest, outputs_root: Path | None) -> dict[str, Any]:
+    """A wagon test result: status and why, metrics per device, expected resources for the
+    dataset and CO2, warnings with advice, log tails, output files (paths relative to the
+    outputs root when they are under it), full_config/metrics/profile files."""
+    wagon = s.get(Wagon, test.wagon_id)
+    dataset = s.get(Dataset, test.dataset_id)
+    tag = s.get(PackageTag, test.tag_id) if test.tag_id else None
+    folder = attempt_folder(test.output_dir)
+    summary = _read_json(folder / "metrics_summary.json") if folder else None
+    devices = []
+    for name, entry in (summary or {}).items():
+        if name == "__full_train__" or not isinstance(entry, dict):
+            continue
+        pss = entry.get("proportionalSetSize_summary") or {}
+        devices.append(
+            {
+                "device": name,
+                "wagon_id": entry.get("wagon_id"),
+                "cpu_s": entry.get("cpu"),
+                "wall_s": entry.get("wall"),
+                "pss_avg_bytes": pss.get("avg"),
+                "pss_max_bytes": pss.get("max"),
+            }
+        )
+    metrics = test.metrics or {}
+
+    def find(name: str) -> str | None:
+        if folder is None or not (folder / name).is_file():
+            return None
+        return _relative(folder / name, outputs_root)
+
+    profile = None
+    if folder is not None:
+        for pattern in PROFILE_GLOBS:
+            hits = sorted(folder.glob(pattern))
+            if hits:
+                profile = _relative(hits[0], outputs_root)
+                break
+    logs = [_log_tail(folder / n) for n in LOG_NAMES if folder and (folder / n).is_file()]
+    return {
+        "test": {
+            "id": test.id,
+            "status": test.status.value,
+            "final": test.status in FINAL_STATUSES,
+            "superseded": test.superseded,
+            "reason": _status_reason(test),
+            "error": metrics.get("error"),
+            "created_at": test.created_at.isoformat(),
+            "started_at": test.started_at.isoformat() if test.started_at else None,
+            "finished_at": test.finished_at.isoformat() if test.finished_at else None,
+            "tag": tag.label if tag else None,
+        },
+        "wagon": {
+            "id": wagon.id if wagon else test.wagon_id,
+            "name": wagon.name if wagon else None,
+            "workflow": wagon.workflow if wagon else None,
+            "analysis_id": wagon.analysis_id if wagon else None,
+            "analysis_name": wagon.analysis.name if wagon else None,
+            "subwagons": sorted((wagon.subwagons or {}) if wagon else []),
+        },
+        "dataset": {
+            "id": test.dataset_id,
+            "name": dataset.name if dataset else None,
+            **_dataset_size(s, test.dataset_id),
+        },
+        "total": _summary_numbers(summary),
+        "devices": devices,
+        "output_bytes": _output_bytes(folder),
+        "expected": metrics.get("expected"),
+        "warnings": list(test.warnings or []),
+        "folder": _relative(folder, outputs_root) if folder else None,
+        "has_folder": folder is not None,
+        "files": _files(folder, outputs_root),
+        "logs": logs,
+        "full_config": find("full_config.json"),
+        "performance_metrics": find("performanceMetrics.json"),
+        "results": find("AnalysisResults.root"),
+        "profile": profile,
+    }
+
+
+def performance_metrics_file(test: WagonTest) -> Path | None:
+    """The test's performanceMetrics.json (for the time-series graphs), if it has one."""
+    folder = attempt_folder(test.output_dir)
+    path = folder / "performanceMetrics.json" if folder else None
+    return path if path is not None and path.is_file() else None
+
+
+def full_config_file(test: WagonTest) -> Path | None:
+    folder = attempt_folder(test.output_dir)
+    path = folder / "full_config.json" if folder else None
+    return path if path is not None and path.is_file() else None
+
+
+# --------------------------------------------------------------------------- wagon edit
+
+
+def _usernames(s: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    return dict(s.execute(select(User.id, User.username).where(User.id.in_(wanted))).all())
+
+
+def wagon_editor_data(s: Session, wagon: Wagon, user: User) -> dict[str, Any]:
+    """Everything the wagon edit page shows: settings, configuration rows (base and
+    subwagons), derived-data choices, enablings, test statistics and what ``user`` may do."""
+    tag = s.get(PackageTag, wagon.tag_id) if wagon.tag_id else None
+    analysis = wagon.analysis
+    workflow_ok = tag is not None and find_workflow(tag, wagon.workflow) is not None
+    config = configuration_rows(tag, wagon) if workflow_ok else None
+    produced = []
+    if workflow_ok:
+        info = find_workflow(tag, wagon.workflow)
+        produced = [
+            {
+                "logical": p["logical"],
+                "o2name": p.get("o2name"),
+                "columns": sorted(p.get("columns", {})),
+                "selected": p["logical"] in (wagon.derived_tables or []),
+            }
+            for p in info.produces().values()
+        ]
+    tags = list(s.scalars(select(PackageTag).order_by(PackageTag.released_at.desc())))
+    service_ids = select(Analysis.id).where(Analysis.is_service)
+    candidates = s.execute(
+        select(Wagon.id, Wagon.name, Wagon.workflow, Analysis.name, Analysis.is_service)
+        .join(Analysis, Analysis.id == Wagon.analysis_id)
+        .where(
+            Wagon.id != wagon.id,
+            (Wagon.analysis_id == wagon.analysis_id) | Wagon.analysis_id.in_(service_ids),
+        )
+        .order_by(Analysis.is_service, Analysis.name, Wagon.name)
+    ).all()
+    deps = {d.id for d in wagon.dependencies}
+    enablings = s.execute(
+        select(WagonDataset, Dataset.name)
+        .join(Dataset, Dataset.id == WagonDataset.dataset_id)
+        .where(WagonDataset.wagon_id == wagon.id)
+        .order_by(Dataset.name)
+    ).all()
+    tag_labels = {t.id: t.label for t in tags}
+    my_analyses = s.execute(
+        select(Analysis.id, Analysis.name)
+        .join(AnalysisMember, AnalysisMember.analysis_id == Analysis.id)
+        .where(AnalysisMember.user_id == user.id)
+        .order_by(Analysis.name)
+    ).all()
+    analysis_datasets = s.execute(
+        select(Dataset.id, Dataset.name, Dataset.active)
+        .join(AnalysisDataset, AnalysisDataset.dataset_id == Dataset.id)
+        .where(AnalysisDataset.analysis_id == wagon.analysis_id)
+        .order_by(Dataset.name)
+    ).all()
+    creator = _usernames(s, [wagon.created_by_id]).get(wagon.created_by_id or -1)
+    return {
+        "wagon": {
+            "id": wagon.id,
+            "name": wagon.name,
+            "workflow": wagon.workflow,
+            "version": wagon.version,
+            "tag_id": wagon.tag_id,
+            "tag": tag.label if tag else None,
+            "disabled_reason": wagon.disabled_reason,
+            "created_by": creator,
+            "created_at": wagon.created_at.isoformat(),
+            "updated_at": wagon.updated_at.isoformat(),
+            "derived_tables": list(wagon.derived_tables or []),
+            "slim_ready": wagon.slim_ready,
+            "max_df_size": wagon.max_df_size,
+            "max_derived_file_size": wagon.max_derived_file_size,
+            "dependencies": sorted(deps),
+        },
+        "analysis": {"id": analysis.id, "name": analysis.name, "is_service": analysis.is_service},
+        "permissions": {
+            "edit": can(user, Action.WAGON_EDIT, wagon),
+            "delete": can(user, Action.WAGON_DELETE, wagon),
+            "enable": can(user, Action.WAGON_ENABLE, wagon),
+            "clone": bool(my_analyses) or can(user, Action.ANALYSIS_MANAGE),
+        },
+        "workflow_exists": workflow_ok,
+        "workflows": workflow_names(tag) if tag else [],
+        "tags": [
+            {
+                "id": t.id,
+                "label": t.label,
+                "released_at": t.released_at.isoformat(),
+                "current": t.id == wagon.tag_id,
+                "newer": tag is not None and t.released_at > tag.released_at,
+            }
+            for t in tags
+        ],
+        "dependency_choices": [
+            {
+                "id": c[0],
+                "name": c[1],
+                "workflow": c[2],
+                "analysis": c[3],
+                "service": c[4],
+                "selected": c[0] in deps,
+            }
+            for c in candidates
+        ],
+        "configuration": config,
+        "derived": produced,
+        "enablings": [
+            {
+                "dataset_id": e.dataset_id,
+                "dataset_name": name,
+                "enabled": e.enabled,
+                "tag_policy": e.tag_policy.value,
+                "tag": tag_labels.get(e.tag_id) if e.tag_id else None,
+                "pull_request": e.pull_request,
+                "disabled_reason": e.disabled_reason,
+                "enabled_at": e.enabled_at.isoformat(),
+            }
+            for e, name in enablings
+        ],
+        "analysis_datasets": [
+            {"id": d[0], "name": d[1], "active": d[2]} for d in analysis_datasets
+        ],
+        "clone_targets": [{"id": a[0], "name": a[1]} for a in my_analyses],
+        "tests": wagon_test_statistics(s, wagon.id),
+    }
+
+
+def effective_configuration(wagon: Wagon, subwagon: str | None) -> Config:
+    """The configuration a subwagon (or the base, for None) runs with."""
+    if subwagon is None:
+        return wagon.base_config or {}
+    if subwagon not in (wagon.subwagons or {}):
+        raise ValidationError(f"wagon {wagon.name!r} has no subwagon {subwagon!r}")
+    return effective_subwagon(wagon.base_config or {}, wagon.subwagons[subwagon])
+
+
+# --------------------------------------------------------------------------- history
+
+
+def wagon_history_data(s: Session, wagon_id: int) -> list[dict[str, Any]]:
+    """The wagon's history, newest first: who (and who impersonated them), when, action,
+    reason and each changed value (path, old, new)."""
+    entries = history.entries(s, "wagon", wagon_id)
+    names = _usernames(s, [e.user_id for e in entries] + [e.impersonator_id for e in entries])
+    out = []
+    for e in reversed(entries):
+        out.append(
+            {
+                "id": e.id,
+                "version": e.version,
+                "action": e.action,
+                "at": e.at.isoformat(),
+                "user": names.get(e.user_id) if e.user_id else "system",
+                "impersonator": names.get(e.impersonator_id) if e.impersonator_id else None,
+                "reason": e.reason,
+                "changes": [
+                    {"path": path, "old": pair[0], "new": pair[1]}
+                    for path, pair in sorted((e.changes or {}).items())
+                ],
+            }
+        )
+    return out

@@ -1,0 +1,355 @@
+"""Read models of the dataset-side views (dataset overview, derived data, staging status,
+runlist overview): one query layer shared by the JSON API and the HTML pages.
+
+Each function returns plain JSON-able dicts; the API validates them into response models and
+the pages render the same models, so a script sees exactly what a page shows.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from hyperloop.core.common import get_or_404
+from hyperloop.core.datasets import get_dataset, runs_of
+from hyperloop.core.enums import TrainType
+from hyperloop.db.models import (
+    Analysis,
+    AnalysisDataset,
+    Dataset,
+    DatasetFile,
+    HistoryEntry,
+    Production,
+    Runlist,
+    StagingTransfer,
+    TrainRun,
+    User,
+)
+
+#: staging states after which a transfer no longer changes (pages stop polling)
+FINAL_STAGING_STATES = frozenset({"done", "failed", "cancelled"})
+
+
+def _usernames(s: Session, ids: set[int | None]) -> dict[int, str]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    return dict(s.execute(select(User.id, User.username).where(User.id.in_(wanted))).all())
+
+
+def _last_change(s: Session, object_type: str, object_id: int) -> dict[str, Any]:
+    """Who created the object and who changed it last (from its history), with times."""
+    base = select(HistoryEntry).where(
+        HistoryEntry.object_type == object_type, HistoryEntry.object_id == object_id
+    )
+    first = s.scalars(base.order_by(HistoryEntry.id).limit(1)).first()
+    last = s.scalars(base.order_by(HistoryEntry.id.desc()).limit(1)).first()
+    names = _usernames(
+        s,
+        {
+            first.user_id if first else None,
+            last.user_id if last else None,
+            last.impersonator_id if last else None,
+        },
+    )
+    return {
+        "created_by": names.get(first.user_id) if first and first.user_id else None,
+        "created_at": first.at if first else None,
+        "changed_by": names.get(last.user_id) if last and last.user_id else None,
+        "changed_at": last.at if last else None,
+        "changed_reason": last.reason if last else "",
+    }
+
+
+RECENT_CHANGES = 10
+
+
+def recent_changes(
+    s: Session, object_type: str, object_id: int, n: int = RECENT_CHANGES
+) -> list[dict[str, Any]]:
+    """The last ``n`` history entries, newest first: when, who (and who impersonated),
+    what action, why, and the changed fields (top-level names; details in the history API)."""
+    entries = list(
+        s.scalars(
+            select(HistoryEntry)
+            .where(HistoryEntry.object_type == object_type, HistoryEntry.object_id == object_id)
+            .order_by(HistoryEntry.id.desc())
+            .limit(n)
+        )
+    )
+    names = _usernames(s, {e.user_id for e in entries} | {e.impersonator_id for e in entries})
+    return [
+        {
+            "at": e.at,
+            "user": names.get(e.user_id) if e.user_id else None,
+            "impersonator": names.get(e.impersonator_id) if e.impersonator_id else None,
+            "action": e.action,
+            "reason": e.reason,
+            "fields": sorted({path.split(".")[0] for path in (e.changes or {})}),
+        }
+        for e in entries
+    ]
+
+
+def _transfer(t: StagingTransfer, dataset_name: str, names: dict[int, str]) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "dataset_id": t.dataset_id,
+        "dataset_name": dataset_name,
+        "target": t.target,
+        "action": t.action.value,
+        "state": t.state,
+        "progress": float(t.progress or 0.0),
+        "final": t.state in FINAL_STAGING_STATES,
+        "requested_by": names.get(t.requested_by_id) if t.requested_by_id else None,
+        "created_at": t.created_at,
+    }
+
+
+def dataset_overview(s: Session, dataset_id: int) -> dict[str, Any]:
+    """Everything the dataset page shows besides its settings: productions with their
+    catalogue, runs (included and excluded), analyses using it, parent and short datasets,
+    the latest staging transfer per target and the last change. Raises NotFound."""
+    ds = get_dataset(s, dataset_id)
+    prod_ids = [p.id for p in ds.productions]
+    per_prod: dict[int, tuple[int, int, int]] = {}
+    if prod_ids:
+        rows = s.execute(
+            select(
+                DatasetFile.production_id,
+                func.count(),
+                func.coalesce(func.sum(DatasetFile.size), 0),
+                func.count(func.distinct(DatasetFile.run_number)),
+            )
+            .where(DatasetFile.production_id.in_(prod_ids))
+            .group_by(DatasetFile.production_id)
+        ).all()
+        per_prod = {pid: (int(n), int(size), int(runs)) for pid, n, size, runs in rows}
+    runlist_names = dict(
+        s.execute(
+            select(Runlist.id, Runlist.name).where(
+                Runlist.id.in_([p.runlist_id for p in ds.productions if p.runlist_id])
+            )
+        ).all()
+    )
+    productions = []
+    excluded: set[int] = set()
+    for p in ds.productions:
+        files, size, cat_runs = per_prod.get(p.id, (0, 0, 0))
+        excluded |= set(p.excluded_runs or [])
+        productions.append(
+            {
+                "id": p.id,
+                "name": p.name,
+                "kind": p.kind.value,
+                "runlist_id": p.runlist_id,
+                "runlist_name": runlist_names.get(p.runlist_id),
+                "train_run_id": p.train_run_id,
+                "excluded_runs": sorted(p.excluded_runs or []),
+                "files": files,
+                "bytes": size,
+                "catalogue_runs": cat_runs,
+            }
+        )
+    runs = runs_of(s, ds.id)
+    analyses = [
+        {"id": a.id, "name": a.name, "pwg": a.pwg}
+        for a in s.scalars(
+            select(Analysis)
+            .join(AnalysisDataset, AnalysisDataset.analysis_id == Analysis.id)
+            .where(AnalysisDataset.dataset_id == ds.id)
+            .order_by(Analysis.name)
+        )
+    ]
+    parent = s.get(Dataset, ds.parent_id) if ds.parent_id else None
+    transfers = list(
+        s.scalars(
+            select(StagingTransfer)
+            .where(StagingTransfer.dataset_id == ds.id)
+            .order_by(StagingTransfer.id.desc())
+        )
+    )
+    latest: dict[str, StagingTransfer] = {}
+    for t in transfers:
+        latest.setdefault(t.target, t)
+    names = _usernames(s, {t.requested_by_id for t in latest.values()})
+    n_files = sum(p["files"] for p in productions)
+    return {
+        "runs": runs,
+        "excluded_runs": sorted(excluded),
+        "productions": productions,
+        "catalogue": {
+            "files": n_files,
+            "bytes": sum(p["bytes"] for p in productions),
+            "runs": len(runs),
+        },
+        "analyses": analyses,
+        "parent": {"id": parent.id, "name": parent.name} if parent else None,
+        "short_datasets": [
+            {"id": d.id, "name": d.name, "active": d.active} for d in ds.short_datasets
+        ],
+        "staging": [_transfer(t, ds.name, names) for t in sorted(latest.values(), key=_by_target)],
+        "recent_changes": recent_changes(s, "dataset", ds.id),
+        **_last_change(s, "dataset", ds.id),
+    }
+
+
+def _by_target(t: StagingTransfer) -> str:
+    return t.target
+
+
+def _count(s: Session, stmt: Select[Any]) -> int:
+    return int(s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0)
+
+
+def staging_status(
+    s: Session,
+    *,
+    dataset_id: int | None = None,
+    target: str | None = None,
+    running_only: bool = False,
+    limit: int = 50,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """Staging transfers, newest first, with dataset and requester names; ``running`` says
+    whether any transfer anywhere is still moving (the page keeps polling while true)."""
+    stmt = select(StagingTransfer, Dataset.name).join(
+        Dataset, Dataset.id == StagingTransfer.dataset_id
+    )
+    if dataset_id is not None:
+        stmt = stmt.where(StagingTransfer.dataset_id == dataset_id)
+    if target:
+        stmt = stmt.where(StagingTransfer.target == target)
+    if running_only:
+        stmt = stmt.where(StagingTransfer.state.not_in(FINAL_STAGING_STATES))
+    total = _count(s, stmt)
+    rows = s.execute(stmt.order_by(StagingTransfer.id.desc()).limit(limit).offset(offset)).all()
+    names = _usernames(s, {t.requested_by_id for t, _ in rows})
+    running = (
+        s.scalars(
+            select(StagingTransfer.id)
+            .where(StagingTransfer.state.not_in(FINAL_STAGING_STATES))
+            .limit(1)
+        ).first()
+        is not None
+    )
+    return {
+        "items": [_transfer(t, name, names) for t, name in rows],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "running": running,
+    }
+
+
+def _dir_size(path: str | None) -> int | None:
+    """Bytes of the files below ``path`` (None when the output folder does not exist)."""
+    if not path or not Path(path).is_dir():
+        return None
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.stat(os.path.join(root, f)).st_size
+            except OSError:
+                continue
+    return total
+
+
+def derived_data(
+    s: Session,
+    *,
+    dataset_id: int | None = None,
+    pwg: str | None = None,
+    unused_only: bool = False,
+    limit: int = 50,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """Derived-data train runs (standard, linked, slim), newest first: their dataset, state,
+    derived tables, analyses and PWGs, output size and the dataset productions built from
+    them (a derived output is *unused* when no production refers to it)."""
+    stmt = select(TrainRun).where(TrainRun.train_type != TrainType.ANALYSIS)
+    if dataset_id is not None:
+        stmt = stmt.where(TrainRun.dataset_id == dataset_id)
+    used_ids = select(Production.train_run_id).where(Production.train_run_id.is_not(None))
+    if unused_only:
+        stmt = stmt.where(TrainRun.id.not_in(used_ids))
+    stmt = stmt.order_by(TrainRun.id.desc())
+    if pwg:  # the PWGs live in the JSON snapshot: filter in Python (derived trains are few)
+        trains = [
+            t for t in s.scalars(stmt) if pwg in {w.get("pwg") for w in t.wagons_snapshot or []}
+        ]
+        total, page = len(trains), trains[offset : offset + limit]
+    else:
+        total = _count(s, stmt)
+        page = list(s.scalars(stmt.limit(limit).offset(offset)))
+    ids = [t.id for t in page]
+    dependents: dict[int, list[dict[str, Any]]] = {}
+    if ids:
+        for prod, ds_name in s.execute(
+            select(Production, Dataset.name)
+            .join(Dataset, Dataset.id == Production.dataset_id)
+            .where(Production.train_run_id.in_(ids))
+            .order_by(Dataset.name)
+        ).all():
+            dependents.setdefault(prod.train_run_id, []).append(
+                {"dataset_id": prod.dataset_id, "dataset_name": ds_name, "production": prod.name}
+            )
+    ds_names = dict(
+        s.execute(
+            select(Dataset.id, Dataset.name).where(Dataset.id.in_({t.dataset_id for t in page}))
+        ).all()
+    )
+    items = []
+    for t in page:
+        wagons = t.wagons_snapshot or []
+        tables = sorted({tbl for w in wagons for tbl in (w.get("derived_tables") or [])})
+        items.append(
+            {
+                "train_run_id": t.id,
+                "train_type": t.train_type.value,
+                "state": t.state.value,
+                "dataset_id": t.dataset_id,
+                "dataset_name": ds_names.get(t.dataset_id, ""),
+                "tables": tables,
+                "analyses": sorted(
+                    {str(w.get("analysis_name")) for w in wagons if w.get("analysis_name")}
+                ),
+                "pwgs": sorted({str(w.get("pwg")) for w in wagons if w.get("pwg")}),
+                "wagons": [str(w.get("name")) for w in wagons if w.get("name")],
+                "output_dir": t.output_dir,
+                "size_bytes": _dir_size(t.output_dir),
+                "composed_at": t.composed_at,
+                "finished_at": t.finished_at,
+                "dependent_datasets": dependents.get(t.id, []),
+            }
+        )
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+def runlist_overview(s: Session, runlist_id: int) -> dict[str, Any]:
+    """Who created and last changed a DPG runlist and which dataset productions use it."""
+    rl = get_or_404(s, Runlist, runlist_id, "runlist")
+    rows = s.execute(
+        select(Production, Dataset)
+        .join(Dataset, Dataset.id == Production.dataset_id)
+        .where(Production.runlist_id == rl.id)
+        .order_by(Dataset.name, Production.name)
+    ).all()
+    return {
+        "datasets": [
+            {
+                "dataset_id": ds.id,
+                "dataset_name": ds.name,
+                "active": ds.active,
+                "production": prod.name,
+                "excluded_runs": sorted(prod.excluded_runs or []),
+            }
+            for prod, ds in rows
+        ],
+        **_last_change(s, "runlist", rl.id),
+    }

@@ -1,0 +1,240 @@
+"""Read models of Train Submission (SPEC §5, §6) and Trains with issues (SPEC §3): per
+dataset the enabled wagons with compatibility, the composed trains and their tests, the
+long-train requests; shared by the pages and their JSON endpoints."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, defer
+
+from hyperloop.core import jobs, permissions, trains
+from hyperloop.core.actor import Actor
+from hyperloop.core.enums import JobState, TrainState, TrainType
+from hyperloop.core.permissions import Action
+from hyperloop.core.states import JOB_ERRORS
+from hyperloop.core.views_trains import _aware, _user_names, icon_of, train_actions
+from hyperloop.db.models import (
+    Analysis,
+    Dataset,
+    Target,
+    TrainRun,
+    User,
+    Wagon,
+    WagonDataset,
+    WagonTest,
+)
+
+COMPATIBILITY_RULES = (
+    "The wagon's test is done or warning (a failed, queued or running test cannot be composed).",
+    "The wagon is not already in a composed train of this dataset (decompose that train first).",
+    "A package tag satisfies every selected wagon's tag policy (fixed, or newer, future PR tag).",
+    "Dependencies running the same workflow have identical configurations.",
+    "Derived-data trains need wagons with derived tables; linked derived-data wagons run alone; "
+    "slim derived data needs wagons marked ready for slim.",
+    "Each analysis stays within its train slots per rolling week on the dataset.",
+)
+RECENT = timedelta(days=7)
+
+
+def submission_view(
+    s: Session,
+    actor: Actor | None,
+    dataset_id: int | None,
+    *,
+    show_all: bool = False,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Datasets with enabled wagons; for the chosen one its enabled wagons with test status
+    and compatibility (none selected yet), targets, composed trains with their test status,
+    and long-train requests. ``show_all`` lists wagons enabled before the last week too."""
+    now = _aware(now) or datetime.now(UTC)
+    user = actor.user if actor else None
+    counts = s.execute(
+        select(WagonDataset.dataset_id, func.count())
+        .where(WagonDataset.enabled.is_(True))
+        .group_by(WagonDataset.dataset_id)
+    ).all()
+    names = dict(
+        s.execute(
+            select(Dataset.id, Dataset.name).where(Dataset.id.in_({d for d, _ in counts}))
+        ).all()
+    )
+    datasets = sorted(
+        ({"id": d, "name": names.get(d, str(d)), "wagons": int(n)} for d, n in counts),
+        key=lambda r: r["name"],
+    )
+    if dataset_id is None and datasets:
+        dataset_id = datasets[0]["id"]
+    out: dict[str, Any] = {
+        "datasets": datasets,
+        "dataset": None,
+        "wagons": [],
+        "show_all": show_all,
+        "rules": list(COMPATIBILITY_RULES),
+        "targets": [
+            {"id": t.id, "name": t.name, "cores": t.cores, "memory_limit_mb": t.memory_limit_mb}
+            for t in s.scalars(select(Target).order_by(Target.cores, Target.name))
+        ],
+        "types": [t.value for t in TrainType],
+        "can_compose": permissions.can(user, Action.TRAIN_OPERATE),
+        "composed": [],
+        "long_trains": _long_trains(s, user),
+    }
+    ds = s.get(Dataset, dataset_id) if dataset_id is not None else None
+    if ds is None:
+        return out
+    out["dataset"] = {"id": ds.id, "name": ds.name, "short": ds.parent_id is not None}
+    since = None if show_all else now - RECENT
+    report = trains.compatible_wagons(s, ds.id, [], enabled_since=since)
+    wanted = [c.wagon_id for c in report.candidates]
+    rows = {
+        r.wagon_id: r
+        for r in s.scalars(
+            select(WagonDataset).where(
+                WagonDataset.dataset_id == ds.id, WagonDataset.wagon_id.in_(wanted)
+            )
+        )
+    }
+    wagons = {w.id: w for w in s.scalars(select(Wagon).where(Wagon.id.in_(wanted)))}
+    analyses = dict(
+        s.execute(
+            select(Analysis.id, Analysis.name).where(
+                Analysis.id.in_({w.analysis_id for w in wagons.values()})
+            )
+        ).all()
+    )
+    tests = {
+        t.wagon_id: t
+        for t in s.scalars(
+            select(WagonTest)
+            .where(
+                WagonTest.dataset_id == ds.id,
+                WagonTest.wagon_id.in_(wanted),
+                WagonTest.superseded.is_(False),
+            )
+            .order_by(WagonTest.id)
+        )
+    }
+    for c in report.candidates:
+        w, row, test = wagons.get(c.wagon_id), rows.get(c.wagon_id), tests.get(c.wagon_id)
+        if w is None or row is None:
+            continue
+        out["wagons"].append(
+            {
+                "wagon_id": w.id,
+                "name": w.name,
+                "workflow": w.workflow,
+                "analysis_id": w.analysis_id,
+                "analysis": analyses.get(w.analysis_id, str(w.analysis_id)),
+                "derived": bool(w.derived_tables),
+                "tag_policy": row.tag_policy.value,
+                "enabled_at": row.enabled_at,
+                "test_id": test.id if test else None,
+                "test_status": test.status.value if test else None,
+                "test_warnings": [x.get("code", "") for x in (test.warnings or [])] if test else [],
+                "compatible": c.compatible,
+                "reasons": list(c.reasons),
+            }
+        )
+    out["wagons"].sort(key=lambda r: (r["analysis"], r["name"]))
+    held = (
+        TrainState.COMPOSED,
+        TrainState.TESTING,
+        TrainState.TEST_DONE,
+        TrainState.TEST_WARNING,
+        TrainState.TEST_FAILED,
+    )
+    composed = list(
+        s.scalars(
+            select(TrainRun)
+            .options(defer(TrainRun.dataset_snapshot), defer(TrainRun.test_metrics))
+            .where(TrainRun.dataset_id == ds.id, TrainRun.state.in_(held))
+            .order_by(TrainRun.id.desc())
+        )
+    )
+    for t in composed:
+        out["composed"].append(
+            {
+                "id": t.id,
+                "state": t.state.value,
+                "icon": icon_of(t.state),
+                "wagons": [w.get("name") for w in t.wagons_snapshot or []],
+                "warnings": [w.get("code", "") for w in t.test_warnings or []],
+                "composed_at": t.composed_at,
+                "actions": [
+                    a.__dict__
+                    for a in train_actions(t, actor, 0, short_dataset=False)
+                    if a.name in ("submit", "decompose")
+                ],
+            }
+        )
+    return out
+
+
+def _long_trains(s: Session, user: User | None) -> list[dict[str, Any]]:
+    """Requested (and approved, not yet submitted) long trains, with who may approve."""
+    rows = list(
+        s.scalars(
+            select(TrainRun)
+            .options(defer(TrainRun.dataset_snapshot), defer(TrainRun.test_metrics))
+            .where(
+                TrainRun.state.in_(
+                    (TrainState.LONG_TRAIN_REQUESTED, TrainState.LONG_TRAIN_APPROVED)
+                )
+            )
+            .order_by(TrainRun.id.desc())
+            .limit(100)
+        )
+    )
+    names = _user_names(s, [t.requested_by_id for t in rows])
+    ds_names = dict(
+        s.execute(
+            select(Dataset.id, Dataset.name).where(Dataset.id.in_({t.dataset_id for t in rows}))
+        ).all()
+    )
+    return [
+        {
+            "id": t.id,
+            "state": t.state.value,
+            "icon": icon_of(t.state),
+            "dataset": ds_names.get(t.dataset_id, str(t.dataset_id)),
+            "parent_id": t.parent_id,
+            "requested_by": names.get(t.requested_by_id) if t.requested_by_id else None,
+            "wagons": [w.get("name") for w in t.wagons_snapshot or []],
+            "can_approve": t.state is TrainState.LONG_TRAIN_REQUESTED
+            and permissions.can(user, Action.APPROVE_LONG_TRAIN, t),
+            "can_submit": t.state is TrainState.LONG_TRAIN_APPROVED
+            and permissions.can(user, Action.TRAIN_OPERATE, t),
+        }
+        for t in rows
+    ]
+
+
+def trains_with_issues_view(s: Session) -> list[dict[str, Any]]:
+    """SPEC §3 trains with issues, with dataset names and job figures."""
+    found = jobs.trains_with_issues(s)
+    ds_names = dict(
+        s.execute(
+            select(Dataset.id, Dataset.name).where(Dataset.id.in_({t.dataset_id for t, _ in found}))
+        ).all()
+    )
+    out = []
+    for t, why in found:
+        counts = jobs.job_counts(s, t.id)
+        out.append(
+            {
+                "id": t.id,
+                "state": t.state.value,
+                "icon": icon_of(t.state),
+                "dataset": ds_names.get(t.dataset_id, str(t.dataset_id)),
+                "submitted_at": t.submitted_at,
+                "issue": why,
+                "jobs": sum(counts.values()),
+                "failed": sum(counts.get(e.value, 0) for e in JOB_ERRORS),
+                "done": counts.get(JobState.DONE.value, 0),
+            }
+        )
+    return out

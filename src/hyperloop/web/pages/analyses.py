@@ -1,0 +1,147 @@
+"""Analysis views: My Analyses (``/``), All Analyses (``/all-analyses``), one analysis
+(``/analysis/{id}``) and the live status cell of the My Analyses grid.
+
+Each page calls the data function of its JSON endpoint (``my_analyses_data`` for
+``GET /api/my-analyses``, ``analyses_list_data`` for ``GET /api/analyses``,
+``analysis_detail`` for ``GET /api/analyses/{id}``); actions go through the JSON API.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+
+from hyperloop.core.permissions import Action, can
+from hyperloop.db import models as m
+from hyperloop.web.api.analyses import (
+    analyses_list_data,
+    analysis_view_data,
+    grid_cell_data,
+    my_analyses_data,
+    pwg_names,
+)
+from hyperloop.web.deps import DB, OptionalActor
+from hyperloop.web.pages.login import login_redirect
+from hyperloop.web.pages.templating import render
+from hyperloop.web.pagination import PageParams
+
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 25
+Ident = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+def not_found(request: Request, actor, db, what: str) -> Response:
+    """A page saying the object does not exist (HTTP 404)."""
+    return render(
+        request,
+        "pages/analyses/not_found.html",
+        {"what": what},
+        actor=actor,
+        db=db,
+        title="Not found",
+        status_code=404,
+    )
+
+
+def tag_choices(db) -> list[dict]:
+    """Registered package tags, newest first (the fixed-tag choice when enabling)."""
+    tags = db.scalars(select(m.PackageTag).order_by(m.PackageTag.released_at.desc()))
+    return [{"id": t.id, "label": t.label} for t in tags]
+
+
+@router.get("/", response_class=HTMLResponse)
+def my_analyses_page(request: Request, actor: OptionalActor, db: DB) -> Response:
+    if actor is None:
+        return login_redirect(request)
+    analyses = my_analyses_data(db, actor.user)
+    return render(
+        request,
+        "pages/analyses/my_analyses.html",
+        {"analyses": analyses, "tags": tag_choices(db)},
+        actor=actor,
+        db=db,
+        title="My Analyses",
+    )
+
+
+@router.get("/partials/analyses/cell/{wagon_id}/{dataset_id}", response_class=HTMLResponse)
+def grid_cell_partial(
+    request: Request, wagon_id: Ident, dataset_id: Ident, actor: OptionalActor, db: DB
+) -> Response:
+    """One grid cell (toggle + status icon); polls itself while the test is not final."""
+    if actor is None:
+        return Response(status_code=401)
+    wagon = db.get(m.Wagon, wagon_id)
+    if wagon is None:
+        return Response(status_code=404)
+    dataset = db.get(m.Dataset, dataset_id)
+    cell = grid_cell_data(db, wagon_id, dataset_id)
+    return render(
+        request,
+        "pages/analyses/cell.html",
+        {
+            "cell": cell,
+            "wagon": wagon,
+            "dataset_name": dataset.name if dataset else str(dataset_id),
+            "editable": can(actor.user, Action.WAGON_ENABLE, wagon),
+        },
+        actor=actor,
+        db=db,
+        title="grid cell",
+    )
+
+
+@router.get("/all-analyses", response_class=HTMLResponse)
+def all_analyses_page(
+    request: Request,
+    actor: OptionalActor,
+    db: DB,
+    name: Annotated[str | None, Query(max_length=128)] = None,
+    pwg: Annotated[str | None, Query(max_length=64)] = None,
+    service: Annotated[str | None, Query(max_length=5)] = None,
+    mine: bool = False,
+    limit: Annotated[int, Query(ge=1, le=200)] = PAGE_SIZE,
+    offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
+) -> Response:
+    if actor is None:
+        return login_redirect(request)
+    flag = {"yes": True, "no": False}.get(service or "")
+    page = analyses_list_data(
+        db,
+        actor,
+        PageParams(limit=limit, offset=offset),
+        name=name or None,
+        pwg=pwg or None,
+        service=flag,
+        mine=mine,
+    )
+    filters = {"name": name or "", "pwg": pwg or "", "service": service or "", "mine": mine}
+    return render(
+        request,
+        "pages/analyses/all_analyses.html",
+        {"page": page, "filters": filters, "pwgs": pwg_names(db)},
+        actor=actor,
+        db=db,
+        title="All Analyses",
+    )
+
+
+@router.get("/analysis/{analysis_id}", response_class=HTMLResponse)
+def analysis_page(request: Request, analysis_id: Ident, actor: OptionalActor, db: DB) -> Response:
+    if actor is None:
+        return login_redirect(request)
+    analysis = db.get(m.Analysis, analysis_id)
+    if analysis is None:
+        return not_found(request, actor, db, f"analysis {analysis_id}")
+    data = analysis_view_data(db, analysis, actor.user)
+    return render(
+        request,
+        "pages/analyses/analysis.html",
+        data,
+        actor=actor,
+        db=db,
+        title=f"Analysis {analysis.name}",
+    )

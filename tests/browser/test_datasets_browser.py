@@ -1,0 +1,221 @@
+"""Dataset, runlist, notification, profile and admin pages in Debian's chromium: an operator
+edits a dataset setting (a bad value first: the message shows and nothing typed is lost), the
+analyzer marks a notification read and sees the bell count drop, creates an API token (shown
+once). Screenshots of the main pages go to ci-artifacts."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+from tests.browser.conftest import REPO_ROOT, _free_port, screenshot
+from tests.web_pages.seed_datasets import PASSWORD, ROLE_USERS, seed
+
+from hyperloop.core import datasets
+from hyperloop.db.models import StagingTransfer
+from hyperloop.db.session import make_engine, make_sessionmaker
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def site_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, int]]]:
+    """The real app under uvicorn over the seeded dataset site."""
+    tmp = tmp_path_factory.mktemp("datasets-server")
+    url = f"sqlite:///{tmp / 'hyperloop.db'}"
+    ids = seed(url)
+    ids["url"] = url  # type: ignore[assignment]  # tests write progress to the same file
+    port = _free_port()
+    env = os.environ | {"HYPERLOOP_DATABASE_URL": url, "HYPERLOOP_DATA_DIR": str(tmp)}
+    log_path = tmp / "uvicorn.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "hyperloop.web.app:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/static/css/datasets.css", timeout=1):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    proc.kill()
+                    pytest.fail(f"uvicorn did not start: {log_path.read_text()}")
+                time.sleep(0.2)
+        yield base, ids
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def set_staging_progress(url: str, target: str, progress: float) -> None:
+    """What the transfer service does: record the progress of the target's transfers."""
+    engine = make_engine(url)
+    with make_sessionmaker(engine).begin() as s:
+        for t in s.scalars(select(StagingTransfer).where(StagingTransfer.target == target)):
+            datasets.update_staging(s, t.id, progress=progress)
+    engine.dispose()
+
+
+@pytest.fixture
+def login(browser, site_server):
+    """``login(role)``: a page logged in as that role (1440 px wide); no JavaScript errors."""
+    base, _ = site_server
+    contexts = []
+    pages = []
+
+    def _login(role: str, width: int = 1440):
+        context = browser.new_context(viewport={"width": width, "height": 900})
+        contexts.append(context)
+        p = context.new_page()
+        p.errors = []
+        p.on("pageerror", lambda exc: p.errors.append(str(exc)))
+        p.goto(base + "/login")
+        p.get_by_label("Username").fill(ROLE_USERS[role])
+        p.get_by_label("Password").fill(PASSWORD)
+        p.get_by_role("button", name="Log in").click()
+        p.wait_for_url(base + "/")
+        pages.append(p)
+        return p
+
+    yield _login
+    for p in pages:
+        assert p.errors == [], p.errors
+    for c in contexts:
+        c.close()
+
+
+def test_operator_edits_a_dataset_setting(login, site_server) -> None:
+    base, ids = site_server
+    page = login("operator")
+    page.goto(f"{base}/datasets")
+    assert page.title() == "Datasets · Hyperloop"
+    page.get_by_label("Name contains").fill("LHC23")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url(re.compile(r".*name=LHC23.*"))
+    page.get_by_role("link", name="LHC23_pp_pass4", exact=True).click()
+    page.wait_for_url(f"{base}/dataset/{ids['dataset']}")
+    page.get_by_role("link", name="Edit dataset").click()
+    page.wait_for_url(f"{base}/dataset/{ids['dataset']}/edit")
+    screenshot(page, "dataset-edit")
+    form = page.locator("#settings-form")
+    form.get_by_label("Train slots per analysis per week").fill("6")
+    form.get_by_label("Times (UTC, HH:MM, comma separated)").fill("08:00, 25:00")
+    form.get_by_role("button", name="Save settings").click()
+    alert = form.get_by_role("alert")
+    alert.wait_for()
+    assert "auto_compose_times" in alert.inner_text() and "25:00" not in page.url
+    # nothing typed is lost: fix the bad value and save again
+    assert form.get_by_label("Train slots per analysis per week").input_value() == "6"
+    form.get_by_label("Times (UTC, HH:MM, comma separated)").fill("08:00, 20:00")
+    with page.expect_navigation():
+        form.get_by_role("button", name="Save settings").click()
+    page.goto(f"{base}/dataset/{ids['dataset']}")
+    limits = page.get_by_role("region", name="Resource limits")
+    assert "Train slots per analysis per week\n6" in limits.inner_text()
+    assert "08:00, 20:00" in page.get_by_role("region", name="Automatic composition").inner_text()
+    screenshot(page, "dataset-view")
+    page.goto(f"{base}/datasets")
+    screenshot(page, "datasets")
+    page.goto(f"{base}/staging-status")
+    assert page.locator("#staging-live[hx-trigger]").count() == 1  # af-gsi still running
+    screenshot(page, "staging-status")
+    # the transfer service reports progress: htmx polling shows it, then stops when done
+    set_staging_progress(ids["url"], "af-gsi", 0.7)
+    page.locator("#staging-table span.num", has_text="70%").wait_for(timeout=20_000)
+    set_staging_progress(ids["url"], "af-gsi", 1.0)
+    page.get_by_text("No transfer running.").wait_for(timeout=20_000)
+    assert page.locator("#staging-live[hx-trigger]").count() == 0
+
+
+def test_analyzer_sees_no_edit_controls(login, site_server) -> None:
+    base, ids = site_server
+    page = login("analyzer", width=1280)
+    page.goto(f"{base}/dataset/{ids['dataset']}")
+    assert page.get_by_role("link", name="Edit dataset").count() == 0
+    assert page.get_by_role("button", name="Deactivate").count() == 0
+    # laptop width: the cards and tables fit without a horizontal scroll bar
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(page, "dataset-view-1280")
+
+
+def test_mark_a_notification_read_and_the_bell_drops(login, site_server) -> None:
+    base, _ = site_server
+    page = login("analyzer")
+    page.goto(f"{base}/notifications")
+    bell = page.locator("a.bell")
+    before = int(bell.locator(".badge").inner_text())
+    assert before > 0
+    assert bell.get_attribute("aria-label") == f"Notifications: {before} unread"
+    first = page.locator("li.notification.unread").first
+    message = first.locator(".notification-message").inner_text()
+    first.get_by_role("button", name=re.compile("Mark as read")).click()
+    page.wait_for_function(
+        "n => document.querySelector('a.bell .badge')?.textContent === String(n)", arg=before - 1
+    )
+    assert bell.get_attribute("aria-label") == f"Notifications: {before - 1} unread"
+    assert message.removeprefix("New: ") in page.locator("li.notification.read").first.inner_text()
+    page.reload()
+    assert int(page.locator("a.bell .badge").inner_text()) == before - 1
+    screenshot(page, "notifications")
+
+
+def test_create_an_api_token_shown_once(login, site_server) -> None:
+    base, _ = site_server
+    page = login("analyzer")
+    page.goto(f"{base}/profile")
+    assert page.title() == "Profile of alice · Hyperloop"
+    page.get_by_label("What is the token for?").fill("laptop scripts")
+    page.get_by_role("button", name="Create token").click()
+    value = page.locator("#new-token-value")
+    value.wait_for()
+    token = value.inner_text()
+    assert token.startswith("hlp_") and len(token) > 30
+    row = page.locator("#tokens tbody tr").first
+    assert "laptop scripts" in row.inner_text()
+    screenshot(page, "profile")
+    page.reload()
+    assert token not in page.content()  # shown only once
+    assert "laptop scripts" in page.locator("#tokens").inner_text()
+
+
+def test_runlists_and_admin_pages(login, site_server) -> None:
+    base, ids = site_server
+    page = login("dpg_expert")
+    page.goto(f"{base}/runlists")
+    assert page.title() == "DPG runlists · Hyperloop"
+    assert page.get_by_text("Create a runlist").count() == 1
+    screenshot(page, "runlists")
+    page.goto(f"{base}/runlist/{ids['runlist']}")
+    assert "LHC23_pp_pass4" in page.get_by_role("region", name="Datasets using it").inner_text()
+    screenshot(page, "runlist-view")
+    admin = login("admin")
+    admin.goto(f"{base}/admin")
+    assert admin.title() == "Administration · Hyperloop"
+    assert admin.locator("#users tbody tr").count() >= 8
+    screenshot(admin, "admin")
+    admin.goto(f"{base}/derived-data")
+    screenshot(admin, "derived-data")

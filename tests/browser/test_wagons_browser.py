@@ -1,0 +1,264 @@
+"""My Analyses and the wagon pages in Debian's chromium: the analyzer enables a wagon (tag
+policy dialog) and sees its test status, edits a configurable and saves it, uploads a real
+O2 configuration and sees the diff before saving, meets an edit conflict, and reads a real
+wagon test with its graphs. Screenshots of the main pages go to ci-artifacts."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+from tests.browser.conftest import REPO_ROOT, _free_port, screenshot
+from tests.web_pages.accounts import ANALYZER, PASSWORD
+from tests.web_pages.seed_analyses import seeded_copy
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, realdata: Path) -> Iterator[tuple[str, dict]]:
+    """The real app under uvicorn over the seeded analyses (a private database copy)."""
+    tmp = tmp_path_factory.mktemp("wagons-server")
+    template = tmp_path_factory.getbasetemp() / "analyses-pages-template"
+    url, outputs, seeded = seeded_copy(template, tmp, realdata)
+    port = _free_port()
+    env = os.environ | {
+        "HYPERLOOP_DATABASE_URL": url,
+        "HYPERLOOP_DATA_DIR": str(tmp),
+        "HYPERLOOP_OUTPUTS_ROOT": str(outputs),
+    }
+    log_path = tmp / "uvicorn.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "hyperloop.web.app:create_app"]
+            + ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/static/css/analyses.css", timeout=1):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    proc.kill()
+                    pytest.fail(f"uvicorn did not start: {log_path.read_text()}")
+                time.sleep(0.2)
+        yield base, seeded.ids
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def page(browser, site):
+    """A page logged in as the analyzer (1440 px wide); collects JavaScript errors."""
+    base, _ = site
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    p = context.new_page()
+    p.errors = []
+    p.on("pageerror", lambda exc: p.errors.append(str(exc)))
+    p.goto(base + "/login")
+    p.get_by_label("Username").fill(ANALYZER)
+    p.get_by_label("Password").fill(PASSWORD)
+    p.get_by_role("button", name="Log in").click()
+    p.wait_for_url(base + "/")
+    yield p
+    context.close()
+
+
+def test_enable_a_wagon_and_see_its_test_status(page, site):
+    base, ids = site
+    page.goto(base + "/")
+    assert page.title() == "My Analyses · Hyperloop"
+    toggle = page.get_by_role("button", name="Not enabled: enable corr on LHC22_ud_pass4")
+    toggle.click()
+    dialog = page.get_by_role("dialog")
+    assert dialog.is_visible()
+    dialog.get_by_label("Fixed tag").check()
+    dialog.get_by_label("Tag", exact=True).select_option(label="hyperloop-physics 0.2.0")
+    dialog.get_by_role("button", name="Enable and test").click()
+    cell = page.locator(f"#cell-{ids['corr']}-{ids['dataset']}")
+    cell.get_by_role("button", name="Enabled: disable corr on LHC22_ud_pass4").wait_for()
+    assert cell.get_by_role("img", name="queued").is_visible()
+    assert "fixed tag" in cell.inner_text()
+    assert cell.get_attribute("hx-trigger") == "every 3s"  # live status while the test waits
+    # collapse an analysis and move it: both are kept after a reload
+    hf = page.locator(f"#analysis-{ids['hf']}")
+    hf.get_by_role("button", name="Move HF-charm up").click()
+    page.wait_for_timeout(300)
+    hf.locator("summary .name").click()
+    page.wait_for_timeout(300)
+    page.reload()
+    names = page.locator("details.analysis summary .name").all_inner_texts()
+    assert names.index("HF-charm") < names.index("LF-spectra")
+    assert page.locator(f"#analysis-{ids['hf']}").get_attribute("open") is None
+    page.locator(f"#analysis-{ids['hf']} summary .name").click()
+    page.wait_for_timeout(300)
+    screenshot(page, "analyses-my")
+    assert page.errors == []
+
+
+def test_edit_a_configurable_and_save(page, site):
+    base, ids = site
+    page.goto(f"{base}/wagon/{ids['corr']}")
+    assert page.title() == "Wagon corr · Hyperloop"
+    eta = page.get_by_label("two-particle-correlations.etaMax", exact=True)
+    eta.fill("0.75")
+    # a variable-length array grows by one element
+    page.get_by_role(
+        "button", name="Add an element to two-particle-correlations.vertexZPoolEdges"
+    ).click()
+    page.get_by_label("two-particle-correlations.vertexZPoolEdges element 8").fill("15")
+    assert "2 unsaved changes" in page.locator('.scope-panel[data-scope="base"]').inner_text()
+    screenshot(page, "wagon-edit")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save base configuration").click()
+    expect(page.locator("#save-notice")).to_contain_text("Saved 2 values")
+    assert page.get_by_label("two-particle-correlations.etaMax", exact=True).input_value() == "0.75"
+    assert (
+        page.get_by_label("two-particle-correlations.vertexZPoolEdges element 8").input_value()
+        == "15"
+    )
+    # a subwagon override: tick it, change the value, save
+    page.get_by_role("button", name=re.compile("Subwagon narrow")).click()
+    page.get_by_label("Override two-particle-correlations.nMixEvents in subwagon narrow").check()
+    page.get_by_label("two-particle-correlations.nMixEvents (narrow)").fill("3")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save subwagon narrow").click()
+    expect(page.locator("#save-notice")).to_contain_text("Saved subwagon narrow")
+    page.get_by_role("button", name=re.compile("Subwagon narrow")).click()
+    assert page.get_by_label("two-particle-correlations.nMixEvents (narrow)").input_value() == "3"
+    assert page.errors == []
+
+
+def test_a_conflicting_save_shows_what_changed(page, site, browser):
+    base, ids = site
+    page.goto(f"{base}/wagon/{ids['spectra']}")
+    # somebody else saves the same wagon meanwhile (another session of alice)
+    other = browser.new_context()
+    p2 = other.new_page()
+    p2.goto(base + "/login")
+    p2.get_by_label("Username").fill(ANALYZER)
+    p2.get_by_label("Password").fill(PASSWORD)
+    p2.get_by_role("button", name="Log in").click()
+    p2.wait_for_url(base + "/")
+    p2.goto(f"{base}/wagon/{ids['spectra']}")
+    p2.get_by_label("spectra-charged.etaMax", exact=True).fill("0.6")
+    p2.get_by_role("button", name="Save base configuration").click()
+    p2.wait_for_selector("#save-notice:not([hidden])")
+    other.close()
+    page.get_by_label("spectra-charged.etaMax", exact=True).fill("0.5")
+    page.get_by_role("button", name="Save base configuration").click()
+    conflict = page.locator("#conflict")
+    conflict.wait_for(state="visible")
+    assert "base_config.spectra-charged.etaMax" in conflict.inner_text()
+    assert page.get_by_label("spectra-charged.etaMax", exact=True).input_value() == "0.5"
+    assert page.errors == []
+
+
+def test_upload_a_real_configuration_and_see_the_diff_before_saving(page, site, realdata):
+    base, ids = site
+    page.goto(f"{base}/wagon/{ids['o2strange']}")
+    page.get_by_label("Configuration file (JSON)").set_input_files(
+        str(realdata / "dpl-config_strangeness.json")
+    )
+    page.get_by_role("button", name="Preview upload").click()
+    preview = page.locator("#upload-preview")
+    preview.wait_for()
+    diff = page.locator("#upload-diff").inner_text()
+    assert "base_config.strangeness_tutorial.cutzvertex" in diff
+    assert "nothing is saved yet" in preview.inner_text()
+    preview.scroll_into_view_if_needed()
+    screenshot(page, "wagon-upload-diff", full_page=False)
+    # still the old values until the user confirms
+    before = page.request.get(f"{base}/api/wagons/{ids['o2strange']}").json()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save uploaded configuration").click()
+    expect(page.locator("#save-notice")).to_contain_text("Saved the uploaded configuration")
+    after = page.request.get(f"{base}/api/wagons/{ids['o2strange']}").json()
+    real = json.loads((realdata / "dpl-config_strangeness.json").read_text())
+    assert after["version"] == before["version"] + 1
+    assert (
+        after["base_config"]["strangeness_tutorial"]["cutzvertex"]
+        == real["strangeness_tutorial"]["cutzvertex"]
+    )
+    assert page.errors == []
+
+
+def test_wagon_test_result_with_graphs(page, site):
+    base, ids = site
+    page.goto(f"{base}/wagon-test/{ids['test_done']}")
+    assert page.title().startswith("Wagon test")
+    assert page.get_by_text("hyperloop reproduce").is_visible()
+    graph = page.locator("#perf-graph")
+    graph.locator("canvas").wait_for()
+    graph.scroll_into_view_if_needed()
+    box = graph.locator(".u-over").bounding_box()
+    before = page.evaluate("() => document.getElementById('perf-graph').uplot.scales.x.max")
+    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    zoomed = page.evaluate("() => document.getElementById('perf-graph').uplot.scales.x.max")
+    assert zoomed < before
+    page.mouse.dblclick(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
+    screenshot(page, "wagon-test")
+    assert page.errors == []
+
+
+def test_derived_data_and_settings_are_saved(page, site):
+    base, ids = site
+    page.goto(f"{base}/wagon/{ids['skim']}#derived")
+    panel = page.get_by_role("tabpanel", name="Derived data")
+    panel.get_by_role("checkbox", name=re.compile("^SkimTracks")).check()
+    size = panel.get_by_label("Max derived file size [bytes]")
+    size.fill("2 GB")
+    panel.get_by_role("button", name="Save derived data").click()
+    expect(panel.get_by_role("alert")).to_contain_text("expected a whole number of bytes")
+    assert panel.get_by_role("checkbox", name=re.compile("^SkimTracks")).is_checked()  # kept
+    size.fill("2000000000")
+    with page.expect_navigation():
+        panel.get_by_role("button", name="Save derived data").click()
+    expect(page.locator("#save-notice")).to_contain_text("Saved the derived-data settings")
+    panel = page.get_by_role("tabpanel", name="Derived data")
+    assert panel.get_by_role("checkbox", name=re.compile("^SkimTracks")).is_checked()
+    assert panel.get_by_label("Max derived file size [bytes]").input_value() == "2000000000"
+    page.get_by_role("tab", name="Settings").click()
+    settings = page.get_by_role("tabpanel", name="Settings")
+    settings.get_by_role("checkbox", name=re.compile(r"^evsel")).check()
+    with page.expect_navigation():
+        settings.get_by_role("button", name="Save settings").click()
+    expect(page.locator("#save-notice")).to_contain_text("Saved the settings")
+    wagon = page.request.get(f"{base}/api/wagons/{ids['skim']}").json()
+    assert wagon["dependencies"] == [ids["evsel"]] and wagon["derived_tables"] == ["SkimTracks"]
+    assert page.errors == []
+
+
+@pytest.mark.parametrize("width", [1280, 1920])
+def test_pages_fit_laptop_and_wide_screens(browser, site, width):
+    base, ids = site
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    p = context.new_page()
+    p.goto(base + "/login")
+    p.get_by_label("Username").fill(ANALYZER)
+    p.get_by_label("Password").fill(PASSWORD)
+    p.get_by_role("button", name="Log in").click()
+    p.wait_for_url(base + "/")
+    for url in ("/", f"/wagon/{ids['corr']}", f"/wagon-test/{ids['test_done']}"):
+        p.goto(base + url)
+        overflow = p.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{url} is wider than {width} px by {overflow} px"
+    context.close()
