@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One command for a newcomer: set up, generate PYTHIA 8 demo data (once, cached in var/),
+# The analysis runtime alone, without the server: set up, generate PYTHIA 8 demo data (once, cached in var/),
 # build two package tags of the physics package (0.1.0 from history, 0.2.0 from the tree),
 # and run a demo train locally on 2 cores. Prints where everything is.
 set -euo pipefail
