@@ -4,15 +4,13 @@ Playwright (``playwright install`` cannot download browsers here), screenshots f
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.served import uvicorn_app
 from tests.web_pages.accounts import ANALYZER, PASSWORD, seed_accounts
 from tests.web_pages.sample_outputs import make_outputs
 
@@ -29,12 +27,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # O2 tasks also store histograms inside a TList (OutputObj<TList>); written by ROOT itself.
@@ -73,51 +65,16 @@ def outputs_dir(tmp_path_factory: pytest.TempPathFactory, realdata: Path) -> Pat
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory, outputs_dir: Path) -> Iterator[str]:
     """Base URL of the real app (uvicorn, create_app from HYPERLOOP_* settings)."""
-    port = _free_port()
     data = tmp_path_factory.mktemp("server")
     url = f"sqlite:///{data / 'hyperloop.db'}"
     seed_accounts(url)
-    env = os.environ | {
+    settings = {
         "HYPERLOOP_DATABASE_URL": url,
         "HYPERLOOP_DATA_DIR": str(data),
         "HYPERLOOP_OUTPUTS_ROOT": str(outputs_dir),
     }
-    log = (data / "uvicorn.log").open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "hyperloop.web.app:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=REPO_ROOT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/static/css/hyperloop.css", timeout=1):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                log.close()
-                pytest.fail(f"uvicorn did not start: {(data / 'uvicorn.log').read_text()}")
-            time.sleep(0.1)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
+    with uvicorn_app(settings, data, ready="/static/css/hyperloop.css", timeout=30) as base:
+        yield base
 
 
 @pytest.fixture(scope="session")

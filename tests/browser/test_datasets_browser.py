@@ -5,17 +5,13 @@ once). Screenshots of the main pages go to ci-artifacts."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
-from tests.browser.conftest import REPO_ROOT, _free_port, screenshot
+from tests.browser.conftest import screenshot
+from tests.served import uvicorn_app
 from tests.web_pages.seed_datasets import PASSWORD, ROLE_USERS, seed
 
 from hyperloop.core import datasets
@@ -32,43 +28,9 @@ def site_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     url = f"sqlite:///{tmp / 'hyperloop.db'}"
     ids = seed(url)
     ids["url"] = url  # type: ignore[assignment]  # tests write progress to the same file
-    port = _free_port()
-    env = os.environ | {"HYPERLOOP_DATABASE_URL": url, "HYPERLOOP_DATA_DIR": str(tmp)}
-    log_path = tmp / "uvicorn.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "hyperloop.web.app:create_app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=REPO_ROOT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/static/css/datasets.css", timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    proc.kill()
-                    pytest.fail(f"uvicorn did not start: {log_path.read_text()}")
-                time.sleep(0.2)
+    settings = {"HYPERLOOP_DATABASE_URL": url, "HYPERLOOP_DATA_DIR": str(tmp)}
+    with uvicorn_app(settings, tmp, ready="/static/css/datasets.css") as base:
         yield base, ids
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def set_staging_progress(url: str, target: str, progress: float) -> None:

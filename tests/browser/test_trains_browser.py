@@ -4,15 +4,11 @@ and the compare page drawing both outputs side by side. Screenshots go to ci-art
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from tests.browser.conftest import REPO_ROOT, _free_port, screenshot
+from tests.browser.conftest import screenshot
+from tests.served import uvicorn_app
 from tests.web_pages.accounts import PASSWORD
 from tests.web_pages.seed_trains import TrainWorld, seed
 
@@ -27,49 +23,15 @@ def train_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
     root.mkdir()
     url = f"sqlite:///{tmp / 'hyperloop.db'}"
     world = seed(url, root / "work")
-    port = _free_port()
-    env = os.environ | {
+    settings = {
         "HYPERLOOP_DATABASE_URL": url,
         "HYPERLOOP_DATA_DIR": str(tmp),
         "HYPERLOOP_OUTPUTS_ROOT": str(root),
         "HYPERLOOP_WORK_DIR": str(root / "work"),
         "HYPERLOOP_SCHEDULER_IN_SERVER": "false",
     }
-    log_path = tmp / "uvicorn.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "hyperloop.web.app:create_app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=REPO_ROOT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/static/css/trains.css", timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    proc.kill()
-                    pytest.fail(f"uvicorn did not start: {log_path.read_text()}")
-                time.sleep(0.2)
+    with uvicorn_app(settings, tmp, ready="/static/css/trains.css", timeout=60) as base:
         yield base, world
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture

@@ -6,18 +6,14 @@ wagon test with its graphs. Screenshots of the main pages go to ci-artifacts."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
-from tests.browser.conftest import REPO_ROOT, _free_port, screenshot
+from tests.browser.conftest import screenshot
+from tests.served import uvicorn_app
 from tests.web_pages.accounts import ANALYZER, PASSWORD
 from tests.web_pages.seed_analyses import seeded_copy
 
@@ -30,36 +26,13 @@ def site(tmp_path_factory: pytest.TempPathFactory, realdata: Path) -> Iterator[t
     tmp = tmp_path_factory.mktemp("wagons-server")
     template = tmp_path_factory.getbasetemp() / "analyses-pages-template"
     url, outputs, seeded = seeded_copy(template, tmp, realdata)
-    port = _free_port()
-    env = os.environ | {
+    settings = {
         "HYPERLOOP_DATABASE_URL": url,
         "HYPERLOOP_DATA_DIR": str(tmp),
         "HYPERLOOP_OUTPUTS_ROOT": str(outputs),
     }
-    log_path = tmp / "uvicorn.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "hyperloop.web.app:create_app"]
-            + ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=REPO_ROOT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/static/css/analyses.css", timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    proc.kill()
-                    pytest.fail(f"uvicorn did not start: {log_path.read_text()}")
-                time.sleep(0.2)
+    with uvicorn_app(settings, tmp, ready="/static/css/analyses.css") as base:
         yield base, seeded.ids
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import select
+from tests.served import uvicorn_app
 
 from hyperloop.analysis.compare import compare_files
 from hyperloop.cli.reproduce_cmd import ReproduceError, Target, _explain, parse_url
 
-REPO_ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").exists())
 RUN = 500001
 
 
@@ -37,12 +34,6 @@ class Site:
     train_id: int
     catalogue: list[str]
     home: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _introspection() -> dict:
@@ -154,36 +145,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     )
     url = f"sqlite:///{root / 'hyperloop.db'}"
     seeded = _seed(url, root / "data", root / "work")
-    port = _free_port()
-    env = os.environ | {"HYPERLOOP_DATABASE_URL": url, "HYPERLOOP_DATA_DIR": str(root)}
-    log = (root / "uvicorn.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "hyperloop.web.app:create_app"]
-        + ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=REPO_ROOT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/api/health", timeout=1):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                proc.wait(timeout=10)
-                log.close()
-                pytest.fail(f"uvicorn did not start: {(root / 'uvicorn.log').read_text()}")
-            time.sleep(0.2)
-    home = root / "home"
-    home.mkdir()
-    yield Site(base=base, home=home, **seeded)
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
+    settings = {"HYPERLOOP_DATABASE_URL": url, "HYPERLOOP_DATA_DIR": str(root)}
+    with uvicorn_app(settings, root, timeout=60) as base:
+        home = root / "home"
+        home.mkdir()
+        yield Site(base=base, home=home, **seeded)
 
 
 def reproduce(site: Site, *args: str, token: str | None = None, cwd: Path | None = None):
