@@ -41,3 +41,49 @@ def test_models_and_migrations_describe_the_same_schema(db_url):
     finally:
         engine.dispose()
     assert diff == []
+
+
+def _count(url: str, table: str) -> int:
+    from sqlalchemy import text
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def test_migrations_that_rebuild_a_table_keep_the_rows_that_point_to_it(db_url):
+    """SQLite rebuilds a table to change it (batch mode); with foreign keys enforced, dropping
+    the old train_runs table would cascade to every job. An upgrade must lose nothing."""
+    from sqlalchemy.orm import Session
+
+    from hyperloop.core import datasets, tags, users
+    from hyperloop.core.actor import Actor
+    from hyperloop.core.enums import JobState, Role
+    from hyperloop.db.models import Job, Target, TrainRun
+
+    migrate.upgrade(db_url)
+    engine = make_engine(db_url)
+    try:
+        with Session(engine) as s, s.begin():
+            admin = Actor(users.create_user(s, "admin", roles=[Role.ADMIN]))
+            intro = {"package": {"name": "p", "version": "1"}, "workflows": []}
+            tag = tags.register_tag(s, None, intro, artifact="")
+            ds = datasets.create_dataset(s, admin, "LHC26_mig", collision_system="pp")
+            target = Target(name="t", cores=1, memory_limit_mb=2000)
+            s.add(target)
+            s.flush()
+            train = TrainRun(dataset_id=ds.id, tag_id=tag.id, target_id=target.id)
+            s.add(train)
+            s.flush()
+            for i in range(3):
+                s.add(Job(train_run_id=train.id, run_number=i, state=JobState.DONE))
+    finally:
+        engine.dispose()
+    # down past the revision that rebuilds train_runs, and up again
+    migrate.downgrade(db_url, "0003_perf_indexes")
+    assert (_count(db_url, "train_runs"), _count(db_url, "jobs")) == (1, 3)
+    migrate.upgrade(db_url)
+    assert (_count(db_url, "train_runs"), _count(db_url, "jobs")) == (1, 3)

@@ -31,13 +31,27 @@ def run_migrations_online() -> None:
             context.run_migrations()
         return
     engine = make_engine(_url())
+    sqlite = engine.dialect.name == "sqlite"
     try:
         with engine.connect() as conn:
+            if sqlite:
+                # SQLite changes a table by rebuilding it (batch mode): with foreign keys
+                # enforced, dropping the old table would cascade to the rows pointing at it
+                # (every job of every train). Off for the migration (only outside a
+                # transaction), checked afterwards.
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                conn.commit()
             context.configure(
                 connection=conn, target_metadata=target_metadata, render_as_batch=True
             )
             with context.begin_transaction():
                 context.run_migrations()
+            if sqlite:
+                conn.commit()
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                if broken:
+                    raise RuntimeError(f"migration left rows with broken references: {broken[:5]}")
     finally:
         engine.dispose()
 
