@@ -52,7 +52,10 @@ def test_simulated_engine_fails_some_first_attempts_and_no_third_one() -> None:
 @pytest.mark.slow  # ~5 s: generates 10 files and starts ROOT's hadd twice
 def test_merge_benchmark_outputs_equal_hadd(tmp_path, capsys):
     if not merge_bench.HADD.exists():
-        pytest.skip(f"hadd not installed at {merge_bench.HADD}")
+        pytest.fail(
+            f"ROOT's hadd not found at {merge_bench.HADD}: the merge comparison needs CERN ROOT "
+            "from PyPI (`bash scripts/setup.sh --with-root`, which scripts/test.sh runs)"
+        )
     code = merge_bench.main(["--files", "10", "--fills", "2000", "--keep", str(tmp_path / "in")])
     printed = capsys.readouterr().out
     assert code == 0, printed
