@@ -225,6 +225,12 @@ class Settings(BaseSettings):
         description="Express (non-slow) trains start their final merge once this fraction of "
         "jobs is done.",
     )
+    slim_derived_retention_days: float = Field(
+        default=30,
+        gt=0,
+        description="Days after which the scheduler deletes the output of a finished slim "
+        "derived-data train that no dataset production uses (SPEC §2).",
+    )
     scheduler_max_files_per_job: int = Field(
         default=10, ge=1, description="Input files per grid job when a train is split."
     )

@@ -307,6 +307,14 @@ CASES: list[Case] = [
     # datasets
     Case("GET", "/api/datasets", LOGGED_IN),
     Case("GET", "/api/datasets/derived-data", LOGGED_IN),
+    # an analysis train: operators pass the permission check, then 409 (not derived data)
+    Case(
+        "DELETE",
+        "/api/datasets/derived-data/{train_run_id}",
+        OPS,
+        ok=409,
+        path={"train_run_id": TRAIN},
+    ),
     Case("GET", "/api/datasets/staging-transfers", LOGGED_IN),
     Case("GET", "/api/datasets/{dataset_id}/overview", LOGGED_IN, path={"dataset_id": D}),
     Case("GET", "/api/datasets/{dataset_id}/catalogue-summary", LOGGED_IN, path={"dataset_id": D}),

@@ -9,13 +9,15 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 from tests.browser.conftest import screenshot
 from tests.served import uvicorn_app
 from tests.web_pages.seed_datasets import PASSWORD, ROLE_USERS, seed
 
 from hyperloop.core import datasets
-from hyperloop.db.models import StagingTransfer
+from hyperloop.core.enums import TrainState, TrainType
+from hyperloop.db.models import StagingTransfer, TrainRun
 from hyperloop.db.session import make_engine, make_sessionmaker
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -181,3 +183,50 @@ def test_runlists_and_admin_pages(login, site_server) -> None:
     screenshot(admin, "admin")
     admin.goto(f"{base}/derived-data")
     screenshot(admin, "derived-data")
+
+
+def test_operator_deletes_an_unused_derived_output(login, site_server, tmp_path) -> None:
+    base, ids = site_server
+    train = done_derived_train(ids["url"], ids["derived_train"], tmp_path)
+    page = login("operator")
+    page.goto(f"{base}/derived-data?unused=true")
+    row = page.locator("tr", has=page.locator(f'a[href="/train-run/{train}"]'))
+    assert "2.0 kB" in row.inner_text() and "unused" in row.inner_text()
+    screenshot(page, "derived-data-unused")
+    page.once("dialog", lambda d: d.accept())
+    row.get_by_role("button", name="Delete unused output").click()
+    expect(row).to_have_count(0)  # the page reloaded: nothing left to delete there
+    page.goto(f"{base}/derived-data")
+    row = page.locator("tr", has=page.locator(f'a[href="/train-run/{train}"]'))
+    assert "deleted" in row.inner_text()
+    assert "Output deleted: nothing to register." in row.inner_text()
+    assert not (tmp_path / "merged").exists()
+    page.goto(f"{base}/derived-data?dataset_id=abc")  # a malformed filter: an error page
+    assert page.title() == "Invalid address · Hyperloop"
+    assert "dataset_id" in page.get_by_role("alert").inner_text() or "dataset_id" in (
+        page.locator("ul.problems").inner_text()
+    )
+    screenshot(page, "error-page")
+
+
+def done_derived_train(url: str, composed_id: int, folder) -> int:
+    """A done standard derived train like the composed one, its merged files on disk."""
+    engine = make_engine(url)
+    with make_sessionmaker(engine).begin() as s:
+        composed = s.get(TrainRun, composed_id)
+        train = TrainRun(
+            dataset_id=composed.dataset_id,
+            tag_id=composed.tag_id,
+            target_id=composed.target_id,
+            train_type=TrainType.STANDARD_DERIVED,
+            state=TrainState.DONE,
+            wagons_snapshot=composed.wagons_snapshot,
+            output_dir=str(folder / "merged"),
+        )
+        s.add(train)
+        s.flush()
+        train_id = train.id
+    engine.dispose()
+    (folder / "merged" / "runs" / "544013").mkdir(parents=True)
+    (folder / "merged" / "runs" / "544013" / "AO2D.root").write_bytes(b"x" * 2048)
+    return train_id

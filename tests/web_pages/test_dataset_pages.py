@@ -13,6 +13,8 @@ import pytest
 from tests.web_pages.seed_datasets import EXTRA_DATASETS, MAIN_DATASET, Site
 
 from hyperloop.core import datasets
+from hyperloop.core.enums import TrainState, TrainType
+from hyperloop.db.models import TrainRun
 from hyperloop.db.session import make_engine, make_sessionmaker
 
 
@@ -264,6 +266,76 @@ def test_derived_data_lists_outputs_and_registers_them_as_productions(site: Site
     assert f'href="/dataset/{target}">LHC22a00_PbPb<' in page
     assert "No derived-data output matches" in op.get("/derived-data?unused=true").text
     assert f"derived data of train {train}" in text_of(op.get(f"/dataset/{target}").text)
+
+
+def finished_derived_train(site: Site, folder) -> int:
+    """A done standard derived train of the main dataset whose merged files are on disk."""
+    engine = make_engine(site.url)
+    with make_sessionmaker(engine).begin() as s:
+        composed = s.get(TrainRun, site.ids["derived_train"])
+        train = TrainRun(
+            dataset_id=composed.dataset_id,
+            tag_id=composed.tag_id,
+            target_id=composed.target_id,
+            train_type=TrainType.STANDARD_DERIVED,
+            state=TrainState.DONE,
+            wagons_snapshot=composed.wagons_snapshot,
+            output_dir=str(folder / "merged"),
+        )
+        s.add(train)
+        s.flush()
+        train_id = train.id
+    engine.dispose()
+    (folder / "merged" / "runs" / "544013").mkdir(parents=True)
+    (folder / "merged" / "runs" / "544013" / "AO2D.root").write_bytes(b"x" * 2048)
+    return train_id
+
+
+def test_an_operator_deletes_an_unused_derived_output_from_the_page(site: Site, tmp_path) -> None:
+    train = finished_derived_train(site, tmp_path)
+    button = f'data-api="/api/datasets/derived-data/{train}" data-method="DELETE"'
+    assert button not in site.client("analyzer").get("/derived-data").text
+    page = site.client("operator").get("/derived-data?unused=true").text
+    assert button in page and "Delete unused output" in page
+    refused = site.client("analyzer").delete(f"/api/datasets/derived-data/{train}")
+    assert refused.status_code == 403
+    assert (tmp_path / "merged").is_dir()
+
+    r = site.client("operator").delete(f"/api/datasets/derived-data/{train}")
+    assert r.status_code == 200, r.text
+    assert r.json()["bytes_freed"] == 2048
+    assert not (tmp_path / "merged").exists()
+    row = site.client("operator").get(
+        f"/api/datasets/derived-data?dataset_id={site.ids['dataset']}"
+    )
+    item = next(i for i in row.json()["items"] if i["train_run_id"] == train)
+    assert item["output_deleted_at"] and item["size_bytes"] is None and not item["deletable"]
+    page = site.client("operator").get("/derived-data").text
+    assert button not in page and "Output deleted: nothing to register." in page
+    again = site.client("operator").delete(f"/api/datasets/derived-data/{train}")
+    assert again.status_code == 409
+    assert again.json()["error"] == "conflict"
+    assert "was already deleted at" in again.json()["message"]
+
+
+def test_a_malformed_filter_in_a_page_address_is_an_error_page_for_a_browser(site: Site) -> None:
+    op = site.client("operator")
+    html = {"Accept": "text/html,application/xhtml+xml"}
+    page = op.get("/derived-data?dataset_id=abc&limit=-3", headers=html)
+    assert page.status_code == 422 and "text/html" in page.headers["content-type"]
+    text = text_of(page.text)
+    assert "Invalid address" in text and "has 2 invalid options" in text
+    assert "dataset_id : Input should be a valid integer" in text
+    assert "limit : Input should be greater than or equal to 1" in text
+    assert 'href="/derived-data">This page without its options' in page.text
+    assert "operator" in text  # the header still shows who is logged in
+    script = op.get("/derived-data?dataset_id=abc")  # no browser: the structured JSON error
+    assert script.status_code == 422 and script.json()["error"] == "validation_error"
+    api = op.get("/api/datasets?limit=abc", headers=html)  # the API always answers JSON
+    assert api.status_code == 422 and api.json()["error"] == "validation_error"
+    missing = op.get("/no-such-page", headers=html)
+    assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]
+    assert "not found: GET /no-such-page" in text_of(missing.text)
 
 
 def test_staging_status_polls_while_a_transfer_runs(site: Site) -> None:

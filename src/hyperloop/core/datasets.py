@@ -273,7 +273,14 @@ def add_production(
     if kind is ProductionKind.DERIVED_TRAIN and train_run_id is None:
         raise ValidationError("a derived-data production needs the train run that made it")
     if train_run_id is not None:
-        get_or_404(s, TrainRun, train_run_id, "train run")
+        made_by = get_or_404(s, TrainRun, train_run_id, "train run")
+        if made_by.output_deleted_at is not None:
+            raise Conflict(
+                f"the output of train run {made_by.id} was deleted at "
+                f"{made_by.output_deleted_at.isoformat(timespec='seconds')}: it cannot "
+                "become a production",
+                {"output_deleted_at": made_by.output_deleted_at.isoformat()},
+            )
     if any(p.name == name for p in ds.productions):
         raise Conflict(f"dataset {ds.name!r} already has a production {name!r}")
     before = dataset_state(ds)

@@ -7,13 +7,12 @@ the pages render the same models, so a script sees exactly what a page shows.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from hyperloop.core import derived
 from hyperloop.core.common import get_or_404
 from hyperloop.core.datasets import get_dataset, runs_of
 from hyperloop.core.enums import TrainType
@@ -246,20 +245,6 @@ def staging_status(
     }
 
 
-def _dir_size(path: str | None) -> int | None:
-    """Bytes of the files below ``path`` (None when the output folder does not exist)."""
-    if not path or not Path(path).is_dir():
-        return None
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for f in files:
-            try:
-                total += os.stat(os.path.join(root, f)).st_size
-            except OSError:
-                continue
-    return total
-
-
 def derived_data(
     s: Session,
     *,
@@ -276,8 +261,8 @@ def derived_data(
     if dataset_id is not None:
         stmt = stmt.where(TrainRun.dataset_id == dataset_id)
     used_ids = select(Production.train_run_id).where(Production.train_run_id.is_not(None))
-    if unused_only:
-        stmt = stmt.where(TrainRun.id.not_in(used_ids))
+    if unused_only:  # still stored and used by no production: what may be deleted
+        stmt = stmt.where(TrainRun.id.not_in(used_ids), TrainRun.output_deleted_at.is_(None))
     stmt = stmt.order_by(TrainRun.id.desc())
     if pwg:  # the PWGs live in the JSON snapshot: filter in Python (derived trains are few)
         trains = [
@@ -322,7 +307,11 @@ def derived_data(
                 "pwgs": sorted({str(w.get("pwg")) for w in wagons if w.get("pwg")}),
                 "wagons": [str(w.get("name")) for w in wagons if w.get("name")],
                 "output_dir": t.output_dir,
-                "size_bytes": _dir_size(t.output_dir),
+                "size_bytes": derived.size_of(t),
+                "output_deleted_at": t.output_deleted_at,
+                "deletable": t.output_deleted_at is None
+                and t.state in derived.DELETABLE_STATES
+                and not dependents.get(t.id),
                 "composed_at": t.composed_at,
                 "finished_at": t.finished_at,
                 "dependent_datasets": dependents.get(t.id, []),

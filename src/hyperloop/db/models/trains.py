@@ -80,6 +80,10 @@ class TrainRun(Base):
     final_merge_requested_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id"), default=None
     )
+    # a derived-data output deleted (by an operator when unused, or slim output expired):
+    # the train run and its history stay, its merged files are gone
+    output_deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+    output_deleted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
 
     dataset: Mapped[Dataset] = relationship()
     tag: Mapped[PackageTag] = relationship()
@@ -112,6 +116,7 @@ class Job(Base):
         Index("ix_jobs_train_run_state", "train_run_id", "state"),
         Index("ix_jobs_train_run_run", "train_run_id", "run_number"),  # per-run merges
         Index("ix_jobs_train_run_updated", "train_run_id", "updated_at"),  # dashboard
+        Index("ix_jobs_updated_at", "updated_at"),  # dashboard: jobs of a day (0006)
         Index("ix_jobs_state", "state"),
     )
 

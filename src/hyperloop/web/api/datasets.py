@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from hyperloop.core import datasets, views_datasets
+from hyperloop.core import datasets, derived, views_datasets
 from hyperloop.core.enums import AutoComposeType, DataType, ProductionKind, StagingAction
 from hyperloop.core.errors import NotFound
 from hyperloop.core.permissions import Action
@@ -281,6 +281,19 @@ class DerivedOutput(BaseModel):
     dependent_datasets: list[DependentDataset] = Field(
         description="Productions built from this output; none means unused."
     )
+    output_deleted_at: datetime | None = Field(
+        default=None, description="When the output files were deleted (None: still stored)."
+    )
+    deletable: bool = Field(
+        default=False,
+        description="Finished, still stored and used by no production: an operator may delete it.",
+    )
+
+
+class DerivedDeleted(BaseModel):
+    train_run_id: int
+    deleted_at: datetime
+    bytes_freed: int = Field(description="Bytes of the deleted files.")
 
 
 def dataset_detail(dataset: m.Dataset) -> DatasetDetail:
@@ -379,6 +392,15 @@ def list_derived_data(
             offset=paging.offset,
         )
     )
+
+
+@router.delete(
+    "/derived-data/{train_run_id}",
+    response_model=DerivedDeleted,
+    summary="Delete an unused derived-data output (operators); the train run and history stay",
+)
+def delete_derived_output(train_run_id: Ident, actor: CurrentActor, db: DB) -> DerivedDeleted:
+    return DerivedDeleted(**derived.delete_output(db, actor, train_run_id))
 
 
 @router.get(

@@ -279,6 +279,7 @@ def derived_data_page(
             "filters": {"dataset_id": dataset_id, "pwg": pwg or "", "unused": unused},
             "can_manage": can_manage,
             "datasets": datasets,
+            "slim_retention_days": request.app.state.settings.slim_derived_retention_days,
         },
         actor=actor,
         db=db,
