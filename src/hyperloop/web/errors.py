@@ -1,7 +1,9 @@
 """Structured error responses: ``{"error": code, "message": ..., "details": ...}``.
 
 Domain errors carry their own code and status; FastAPI/Starlette errors (validation,
-unknown route, wrong method, HTTPException) are rewritten to the same shape.
+unknown route, wrong method, HTTPException) are rewritten to the same shape. A browser
+asking for a page (GET, ``Accept: text/html``, outside ``/api``) gets the same message as
+an HTML page instead: a mistyped address or a malformed filter in the query string.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -61,6 +63,55 @@ def error_response(
     return JSONResponse(status_code=status, content=body, headers=headers)
 
 
+_HEADINGS = {
+    400: "Bad request",
+    401: "Not logged in",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed",
+    409: "Conflict",
+    422: "Invalid address",
+}
+_NOT_PAGES = ("/api/", "/static/", "/partials/", "/openapi.json")
+
+
+def wants_page(request: Request) -> bool:
+    """A browser navigating to a page: the error is shown as HTML, not JSON."""
+    return (
+        request.method in ("GET", "HEAD")
+        and not request.url.path.startswith(_NOT_PAGES)
+        and "text/html" in request.headers.get("accept", "")
+    )
+
+
+def error_page(
+    request: Request, status: int, message: str, problems: list[dict] | None = None
+) -> Response:
+    """The error as a page inside the site's layout, with a link back to the page itself."""
+    from hyperloop.web.deps import authenticate  # both import this module
+    from hyperloop.web.pages.templating import render
+
+    with request.app.state.sessionmaker() as db:
+        try:  # the header shows who is logged in, as on every page
+            actor = authenticate(request, db, request.app.state.settings, None)
+        except Exception:  # noqa: BLE001 - an error page must render whatever the session
+            actor = None
+        return render(
+            request,
+            "pages/error.html",
+            {
+                "heading": _HEADINGS.get(status, "Error"),
+                "message": message,
+                "problems": problems or [],
+                "back": request.url.path if status == 422 else None,
+            },
+            actor=actor,
+            db=db,
+            title=_HEADINGS.get(status, "Error"),
+            status_code=status,
+        )
+
+
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": code.replace("_", " ")}
     for status, code in _HTTP_CODES.items()
@@ -95,7 +146,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         problems = [
             {
                 "location": [str(p) for p in err.get("loc", ())],
@@ -106,14 +157,24 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         first = problems[0] if problems else {"location": [], "message": "invalid request"}
         where = ".".join(first["location"])
+        if wants_page(request):
+            n = len(problems)
+            lead = (
+                "The address of this page has an invalid option"
+                if n == 1
+                else (f"The address of this page has {n} invalid options")
+            )
+            return error_page(request, 422, f"{lead}:", problems)
         return error_response(
             422, "validation_error", f"{where}: {first['message']}", {"errors": problems}
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         if exc.status_code in (404, 405) and message in ("Not Found", "Method Not Allowed"):
             message = f"{message.lower()}: {request.method} {request.url.path}"
+        if wants_page(request) and exc.status_code in (404, 405):
+            return error_page(request, exc.status_code, message)
         return error_response(exc.status_code, code, message, None, getattr(exc, "headers", None))
