@@ -5,7 +5,8 @@ Measures, in one run and on the same files:
   (2) a train of 8 wagons (the user-facing physics workflows and subwagons, with services),
   (3) the same 8 wagons as 8 separate runs (each with its services),
   (4) the same charged-particle histograms with ROOT RDataFrame vs our runtime,
-  (5) the train with 2 cores (devices as processes) vs 1 core,
+  (5) the train with 2 cores (devices as processes, with the pipelined copies a job with
+      cpu_cores=2 gets by default: plan.pipeline_copies) vs 1 core,
 and prints events/s, tracks/s, MB/s and the ratios. Goals (issue 2): train overhead
 <= 10% over reader + each wagon's compute alone; >= 5x RDataFrame single-core on the same
 histograms; 2 cores >= 1.7x one core.
@@ -276,6 +277,15 @@ def main() -> None:
     cpu1, cpu2 = res_train.cpu_total, res_train2.cpu_total
     busiest = max(res_train2.devices, key=lambda d: d.cpu)
     bound = max(cpu2 / 2, busiest.cpu)
+    copies: dict[str, int] = {}
+    for d in res_train2.devices:
+        base, _, k = d.name.rpartition("_t")
+        if base and k.isdigit():
+            copies[base] = copies.get(base, 0) + 1
+    print(
+        "    pipelined (cpu_cores=2 default): "
+        + (", ".join(f"{n} x{c}" for n, c in copies.items()) or "none")
+    )
     print(
         f"    CPU: 1 core {cpu1:.2f} s; 2 cores {cpu2:.2f} s in all processes "
         f"(+{100 * (cpu2 / cpu1 - 1):.0f} %), busiest device {busiest.name} {busiest.cpu:.2f} s "

@@ -9,6 +9,14 @@ produced tables in segments of their own. A slot is reused once every device is 
 its dataframe, unless a task kept a view of its columns: then it is replaced by a new file
 and the kept values stay intact. Several dataframes are in flight, so the reader and the
 task devices work in parallel on the job's cores. The driver is also the writer device.
+
+Pipelining (O2's ``--pipeline device:N``): a task device may run as N copies
+(``name_t0``...), each dataframe going to whichever copy is free, so that the heaviest
+device no longer bounds the run. Copies 1..N-1 send their histograms to copy 0, which adds
+them and only then calls ``finalize``; dataframes complete (derived data written, slots
+freed) in input order. Which tasks may be split, and the default with several cores, is
+decided in ``plan.pipeline_copies``: stateless tasks only, checked again after every
+dataframe (a copy whose task rebinds or adds an attribute fails the run by name).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import gc
 import itertools
 import multiprocessing as mp
 import os
+import pickle
 import queue
 import time
 import traceback
@@ -29,7 +38,7 @@ from typing import Any
 from hyperloop.analysis.ao2d import AO2DError
 from hyperloop.analysis.frame import Frame
 from hyperloop.analysis.metrics import READER, SINK, WRITER, DeviceMetrics, Sampler, Timer
-from hyperloop.analysis.plan import Plan
+from hyperloop.analysis.plan import Plan, pipeline_copies
 from hyperloop.analysis.runner import (
     DataframeSource,
     DerivedWriter,
@@ -61,6 +70,7 @@ class _DF:
     segments: list[Segment]
     done: set[str] = field(default_factory=set)
     retained: bool = False
+    payload: tuple[int, bytes] | None = None  # (segments, pickled message) sent to devices
 
 
 def _failure(msg: tuple) -> dict[str, str]:
@@ -209,25 +219,58 @@ def _read_dataframe(
     return sizes, segments
 
 
-def _device_main(plan: Plan, index: int, in_q: Any, out_q: Any, segdir: str, cores: int) -> None:
+def copy_name(name: str, index: int, copies: int) -> str:
+    """Device name of copy ``index`` of a task device run as ``copies`` copies (O2 style:
+    ``name_t0``, ``name_t1``...; a device that is not pipelined keeps its name)."""
+    return name if copies <= 1 else f"{name}_t{index}"
+
+
+def _state_ids(task: Any) -> dict[str, int]:
+    """Identity of each attribute of a task (not its histograms): a pipelined copy checks
+    after every dataframe that none was rebound or added, i.e. that it keeps no state."""
+    return {k: id(v) for k, v in vars(task).items() if k != "histos"}
+
+
+def _device_main(
+    plan: Plan,
+    index: int,
+    in_conn: Any,
+    out_q: Any,
+    segdir: str,
+    cores: int,
+    copy_index: int = 0,
+    copies: int = 1,
+) -> None:
     _pin(cores)
     inst = plan.instances[index]
     name = inst.name
+    copy = copy_name(name, copy_index, copies)
     declared = declared_columns(plan)
     try:
         cpu0 = time.process_time()
         inst.task.init()
-        out_q.put(("cpu", name, time.process_time() - cpu0, 0))
+        out_q.put(("cpu", copy, time.process_time() - cpu0, 0))
     except Exception as exc:  # noqa: BLE001 - reported with the task name
         out_q.put(("error", name, "", "", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
         return
+    guard = (
+        _state_ids(inst.task)
+        if copies > 1 and getattr(type(inst.task), "pipeline_safe", None) is not True
+        else None
+    )
     n = 0
     produced = [t for t in inst.task.produces]
     slots = SlotMaps()
     while True:
-        msg = in_q.get()
+        msg = pickle.loads(in_conn.recv_bytes())
+        if msg[0] == "partial":  # a copy of a pipelined device: its share, not finalized
+            out_q.put(("partial", name, {h.name: h for h in inst.task.histos}))
+            return
         if msg[0] == "finish":
             try:
+                for part in msg[1]:  # the other copies' shares: the histograms of all DFs
+                    for h in inst.task.histos:
+                        h.merge(part[h.name])
                 inst.task.finalize()
                 out_q.put(("histos", name, {h.name: h for h in inst.task.histos}))
             except Exception as exc:  # noqa: BLE001
@@ -252,6 +295,15 @@ def _device_main(plan: Plan, index: int, in_q: Any, out_q: Any, segdir: str, cor
         frame.current_task = name
         try:
             inst.task.run_dataframe(frame)
+            if guard is not None and _state_ids(inst.task) != guard:
+                now = _state_ids(inst.task)
+                attr = sorted(k for k in {*guard, *now} if guard.get(k) != now.get(k))[0]
+                raise RuntimeError(
+                    f"task {name} changed its attribute {attr!r} while processing a dataframe: "
+                    f"it keeps state across dataframes, so it cannot run as {copies} pipelined "
+                    "copies (remove its pipeline_strategy, or set pipeline_safe = False on "
+                    "the task class)"
+                )
         except Exception as exc:  # noqa: BLE001
             out_q.put(
                 ("error", name, file, df, f"{type(exc).__name__}: {exc}", traceback.format_exc())
@@ -268,7 +320,7 @@ def _device_main(plan: Plan, index: int, in_q: Any, out_q: Any, segdir: str, cor
                     for col in schema.columns:
                         cols[(schema.logical, col)] = table[col]
             n += 1
-            seg = write_segment(os.path.join(segdir, f"{index}-{n}"), cols)
+            seg = write_segment(os.path.join(segdir, f"{index}-{copy_index}-{n}"), cols)
             del cols
         del frame, columns
         table = arrays = None
@@ -284,7 +336,7 @@ def _device_main(plan: Plan, index: int, in_q: Any, out_q: Any, segdir: str, cor
         out_q.put(
             (
                 "done",
-                name,
+                copy,
                 key,
                 seg,
                 out_sizes,
@@ -305,18 +357,26 @@ def run_devices(
     progress: Callable[[str], None] | None,
     job_id: str,
 ) -> RunResult:
-    """Run the train with one process per device; same outputs as the in-process mode."""
+    """Run the train with one process per device (pipelined devices: several copies that
+    share the dataframes); same outputs as the in-process mode."""
     ctx = mp.get_context("fork")
     start_time = time.time()
     wall0 = time.perf_counter()
+    names = [inst.name for inst in plan.instances]
+    ncopies = pipeline_copies(plan, cores)
+    copies = {n: [copy_name(n, k, ncopies[n]) for k in range(ncopies[n])] for n in names}
+    owner = {c: n for n in names for c in copies[n]}
+    in_flight = IN_FLIGHT + max(ncopies.values(), default=1) - 1
     segdir = SegmentDir()
     out_q = ctx.Queue()
     free_q = ctx.Queue()
-    for i in range(IN_FLIGHT):
+    for i in range(in_flight):
         free_q.put((i, False))
-    names = [inst.name for inst in plan.instances]
     needs = {inst.name: list(inst.needs) for inst in plan.instances}
-    in_qs = {name: ctx.Queue() for name in names}
+    # the driver talks to each device through a pipe of its own, one message in flight:
+    # a dataframe's message is pickled once and the same bytes go to every device
+    pipes = {c: ctx.Pipe(duplex=False) for c in owner}
+    in_conns = {c: pipes[c][1] for c in owner}
     procs: dict[str, Any] = {}
     reader = ctx.Process(
         target=_reader_main,
@@ -325,47 +385,62 @@ def run_devices(
         daemon=True,
     )
     for i, name in enumerate(names):
-        procs[name] = ctx.Process(
-            target=_device_main,
-            name=name,
-            args=(plan, i, in_qs[name], out_q, str(segdir.path), cores),
-            daemon=True,
-        )
+        for k, c in enumerate(copies[name]):
+            procs[c] = ctx.Process(
+                target=_device_main,
+                name=c,
+                args=(plan, i, pipes[c][0], out_q, str(segdir.path), cores, k, ncopies[name]),
+                daemon=True,
+            )
     reader.start()
     for p in procs.values():
         p.start()
     metrics = {READER: DeviceMetrics(READER, pid=reader.pid)}
     for inst in plan.instances:
-        metrics[inst.name] = DeviceMetrics(
-            inst.name,
-            wagon_id=inst.wagon_ids[0],
-            workflow=inst.workflow + inst.suffix,
-            pid=procs[inst.name].pid,
-        )
+        for c in copies[inst.name]:
+            metrics[c] = DeviceMetrics(
+                c,
+                wagon_id=inst.wagon_ids[0],
+                workflow=inst.workflow + inst.suffix,
+                pid=procs[c].pid,
+            )
     writer_m, sink_m = DeviceMetrics(WRITER), DeviceMetrics(SINK)
-    devices = [metrics[READER], *(metrics[n] for n in names), writer_m, sink_m]
+    devices = [metrics[READER], *(metrics[c] for c in owner), writer_m, sink_m]
     sampler = Sampler(devices, sample_interval).start()
     derived = DerivedWriter(plan, out, writer_m) if plan.derived_tables else None
 
     frames: dict[int, _DF] = {}
     order: list[int] = []
     next_index = dict.fromkeys(names, 0)
-    busy = dict.fromkeys(names, False)
+    busy = dict.fromkeys(owner, False)
     records: list[FileRecord] = []
     histos: dict[str, dict[str, Any]] = {}
+    partials: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
     failure: dict[str, str] | None = None
     reader_done = False
-    finished = 0
+    finished = 0  # dataframes completed, in order (the writer keeps the input order)
+
+    def send(c: str, msg: Any) -> None:
+        data = msg if isinstance(msg, bytes) else pickle.dumps(msg, pickle.HIGHEST_PROTOCOL)
+        try:
+            in_conns[c].send_bytes(data)
+        except OSError:  # the device is gone: reported below as a dead process
+            busy[c] = True
 
     def dispatch() -> None:
         for name in names:
-            if busy[name] or next_index[name] >= len(order):
-                continue
-            d = frames[order[next_index[name]]]
-            if all(dep in d.done for dep in needs[name]):
-                busy[name] = True
+            for c in copies[name]:
+                if busy[c] or next_index[name] >= len(order):
+                    continue
+                d = frames[order[next_index[name]]]
+                if not all(dep in d.done for dep in needs[name]):
+                    break
+                busy[c] = True
                 next_index[name] += 1
-                in_qs[name].put(("df", d.key, d.file, d.name, d.sizes, list(d.segments)))
+                if d.payload is None or d.payload[0] != len(d.segments):
+                    msg = ("df", d.key, d.file, d.name, d.sizes, list(d.segments))
+                    d.payload = (len(d.segments), pickle.dumps(msg, pickle.HIGHEST_PROTOCOL))
+                send(c, d.payload[1])
 
     def complete(d: _DF) -> None:
         if derived is not None:
@@ -394,7 +469,7 @@ def run_devices(
             try:
                 msg = out_q.get(timeout=1.0)
             except queue.Empty:
-                dead = [n for n, p in procs.items() if not p.is_alive()]
+                dead = [owner[c] for c, p in procs.items() if not p.is_alive()]
                 if dead or (not reader.is_alive() and not reader_done):
                     who = dead[0] if dead else READER
                     failure = {
@@ -429,29 +504,40 @@ def run_devices(
             elif kind == "reader_done":
                 reader_done = True
             elif kind == "done":
-                _, name, key, seg, out_sizes, cpu, wall, retained = msg
-                metrics[name].add(cpu, wall, sum(frames[key].sizes.values()))
-                busy[name] = False
+                _, c, key, seg, out_sizes, cpu, wall, retained = msg
+                metrics[c].add(cpu, wall, sum(frames[key].sizes.values()))
+                busy[c] = False
                 d = frames[key]
                 d.retained |= retained
                 if seg is not None:
                     d.segments.append(seg)
                     d.sizes.update(out_sizes)
-                d.done.add(name)
-                if len(d.done) == len(names):
-                    complete(d)
+                d.done.add(owner[c])
+                # copies of a pipelined device finish dataframes out of order: complete
+                # (write, free the slot) in input order
+                while finished < len(order) and len(frames[order[finished]].done) == len(names):
+                    complete(frames.pop(order[finished]))
                     finished += 1
             elif kind == "error":
                 failure = _failure(msg)
                 break
             dispatch()
         if failure is None:
+            # copies 1..N-1 send their share; copy 0 adds them up and finalizes the task
             for name in names:
-                in_qs[name].put(("finish",))
+                for c in copies[name][1:]:
+                    send(c, ("partial",))
+                if len(copies[name]) == 1:
+                    send(name, ("finish", []))
             while len(histos) < len(names):
                 msg = out_q.get(timeout=600)
                 if msg[0] == "histos":
                     histos[msg[1]] = msg[2]
+                elif msg[0] == "partial":
+                    name = msg[1]
+                    partials[name].append(msg[2])
+                    if len(partials[name]) == len(copies[name]) - 1:
+                        send(copies[name][0], ("finish", partials.pop(name)))
                 elif msg[0] == "error":
                     failure = _failure(msg)
                     break

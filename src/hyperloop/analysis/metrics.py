@@ -23,9 +23,13 @@ WRITER = "internal-dpl-aod-writer"
 SINK = "internal-dpl-aod-global-analysis-file-sink"
 
 
-def process_memory(pid: int | None = None) -> tuple[int, int, int]:
-    """(PSS, RSS, VMS) in bytes of a process; PSS falls back to RSS where unavailable."""
+def process_memory(pid: int | None = None, *, pss: bool = True) -> tuple[int, int, int]:
+    """(PSS, RSS, VMS) in bytes of a process; PSS falls back to RSS where unavailable, and
+    is 0 unless ``pss`` (reading it walks the process's page tables)."""
     proc = psutil.Process(pid) if pid else psutil.Process()
+    if not pss:
+        info = proc.memory_info()
+        return 0, int(info.rss), int(info.vms)
     try:
         info = proc.memory_full_info()
         pss = getattr(info, "pss", info.rss)
@@ -107,41 +111,57 @@ class Timer:
 
 
 class Sampler:
-    """Samples CPU deltas and process memory of devices every ``interval`` seconds."""
+    """Samples CPU deltas and process memory of devices every ``interval`` seconds.
+
+    RSS and virtual size are read every time (/proc statm: cheap); PSS needs the kernel to
+    walk each process's page tables (/proc smaps_rollup, ~1 ms per device process with
+    mapped dataframes), so it is sampled at most as often as keeps that walk below
+    ``PSS_BUDGET`` of one core (and always at the start and end of the run)."""
+
+    PSS_BUDGET = 0.005
 
     def __init__(self, devices: Iterable[DeviceMetrics], interval: float = 1.0) -> None:
         self.devices = list(devices)
         self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="metrics-sampler", daemon=True)
+        self._pss_due = 0.0
 
     def start(self) -> Sampler:
-        self.sample()
+        self.sample(pss=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
-        self.sample()
+        self.sample(pss=True)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self.sample()
 
-    def sample(self) -> None:
+    def sample(self, pss: bool | None = None) -> None:
         now = time.time()
+        if pss is None:
+            pss = now >= self._pss_due
+        t0 = time.perf_counter()
         memory: dict[int, tuple[int, int, int]] = {}
         for dev in self.devices:
             if dev.pid not in memory:
                 try:
-                    memory[dev.pid] = process_memory(dev.pid)
+                    memory[dev.pid] = process_memory(dev.pid, pss=pss)
                 except psutil.NoSuchProcess:
                     memory[dev.pid] = (0, 0, 0)
-            pss, rss, vms = memory[dev.pid]
-            stamp = int(now * 1000)
+        if pss:
+            cost = time.perf_counter() - t0
+            self._pss_due = now + max(self.interval, cost / self.PSS_BUDGET) * 0.999
+        stamp = int(now * 1000)
+        for dev in self.devices:
+            pss_b, rss, vms = memory[dev.pid]
             dev.record("cpuUsedAbsolute", stamp, int(dev.take_cpu_delta() * 1e6))
-            dev.record("proportionalSetSize", stamp, pss // 1024)
+            if pss:
+                dev.record("proportionalSetSize", stamp, pss_b // 1024)
             dev.record("residentSetSize", stamp, rss // 1024)
             dev.record("virtualMemorySize", stamp, vms // 1024)
             if dev.bytes_compressed:

@@ -9,11 +9,15 @@ producer, two producers of one table, or a cycle is an error here, not mid-run.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from hyperloop.analysis.histograms import HistogramRegistry
 from hyperloop.analysis.o2config import parse_task_config
 from hyperloop.analysis.schema import SchemaRegistry, TableSchema, default_registry
 from hyperloop.analysis.spec import TrainSpec, WorkflowEntry
@@ -35,6 +39,7 @@ class TaskInstance:
     wagon_ids: list[int | None]
     entry_index: int
     needs: list[str] = field(default_factory=list)  # instance names this one waits for
+    pipeline: int = 0  # copies asked for by the spec's pipeline_strategy (0: not asked)
 
     @property
     def name(self) -> str:
@@ -179,6 +184,9 @@ def build_plan(
     for inst in instances:
         inst.needs = [n for n in dict.fromkeys(inst.needs) if n != inst.name]
 
+    for index, entry in enumerate(spec.workflows):
+        _apply_pipeline_strategy(index, entry, [i for i in instances if i.entry_index == index])
+
     ordered = _toposort(instances)
 
     derived_tables: list[str] = []
@@ -204,6 +212,95 @@ def build_plan(
         shared={k: v for k, v in shared.items()},
         spec=spec,
     )
+
+
+def _apply_pipeline_strategy(
+    index: int, entry: WorkflowEntry, instances: list[TaskInstance]
+) -> None:
+    """Set the copies a workflow entry's ``pipeline_strategy`` asks for ({task: N}); a task
+    that keeps state across dataframes cannot be split over copies (PlanError)."""
+    for key, value in entry.pipeline_strategy.items():
+        where = f"workflows[{index}] ({entry.workflow_name}{entry.suffix}): pipeline_strategy"
+        match = [i for i in instances if key in (i.task.name, i.name)]
+        if not match:
+            known = ", ".join(sorted(i.task.name for i in instances)) or "none"
+            raise PlanError(
+                f"{where} names task {key!r}, which this workflow does not run ({known})"
+            )
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise PlanError(
+                f"{where}[{key!r}] must be a whole number of copies >= 1, got {value!r}"
+            )
+        for inst in match:
+            if value > 1:
+                reason = pipeline_blocker(inst.task, auto=False)
+                if reason:
+                    raise PlanError(
+                        f"{where}[{key!r}]: {inst.name} cannot run as {value} copies: {reason}"
+                    )
+            inst.pipeline = value
+
+
+_IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), np.generic)
+
+
+def _immutable(value: Any) -> bool:
+    if isinstance(value, (tuple, frozenset)):
+        return all(_immutable(v) for v in value)
+    return isinstance(value, _IMMUTABLE)
+
+
+def pipeline_blocker(task: Task, *, auto: bool = True) -> str | None:
+    """Why ``task`` cannot run as several copies over alternate dataframes (None: it can).
+
+    Copies split the dataframes and their histograms are added at the end, which gives the
+    one-device result only if the task keeps no state from one dataframe to the next. A
+    task's ``pipeline_safe`` class attribute decides if set; otherwise a trial ``init`` on a
+    copy of the task must leave no mutable attribute (buffers, counters, pools: event
+    mixing) and no growing histogram axis. Tables produced for other devices block the
+    automatic choice only (``auto``): a producer is duplicated when the spec asks for it.
+    """
+    declared = getattr(type(task), "pipeline_safe", None)
+    if declared is False:
+        return f"task class {type(task).__name__} sets pipeline_safe = False"
+    if auto and task.produces:
+        return "it produces tables other devices consume"
+    if declared is True:
+        return None
+    probe = copy.copy(task)
+    probe.histos = HistogramRegistry(owner=task.instance_name)
+    before = set(vars(probe))
+    try:
+        probe.init()
+    except Exception as exc:  # noqa: BLE001 - the real init reports it in the run
+        return f"its init raised {type(exc).__name__}"
+    for attr in vars(probe):
+        if attr not in before and not _immutable(getattr(probe, attr)):
+            kind = type(getattr(probe, attr)).__name__
+            return (
+                f"init sets attribute {attr!r} ({kind}), state that may carry from one "
+                "dataframe to the next (set pipeline_safe = True on the task class if not)"
+            )
+    for h in probe.histos:
+        if any(getattr(ax.traits, "growth", False) for ax in h.hist.axes):
+            return f"histogram {h.name!r} has a growing axis (copies would disagree on its bins)"
+    return None
+
+
+def pipeline_copies(plan: Plan, cores: int) -> dict[str, int]:
+    """Copies of each task device for a run on ``cores`` cores: what the spec's
+    pipeline_strategy asks for, else (with 2+ cores) ``cores`` copies of every task whose
+    work is histograms only and stateless, so the heaviest device stops bounding the run.
+    Dataframes go to whichever copy is free, so copies of a light device mostly idle."""
+    out: dict[str, int] = {}
+    for inst in plan.instances:
+        if inst.pipeline:
+            out[inst.name] = inst.pipeline
+        elif cores > 1 and pipeline_blocker(inst.task) is None:
+            out[inst.name] = cores
+        else:
+            out[inst.name] = 1
+    return out
 
 
 def _same_table(a: TableSchema, b: TableSchema) -> bool:
@@ -260,6 +357,7 @@ def describe_plan(plan: Plan) -> dict[str, Any]:
                 "workflow": i.workflow,
                 "wagon_ids": i.wagon_ids,
                 "needs": i.needs,
+                **({"pipeline": i.pipeline} if i.pipeline else {}),
                 "defaults_filled": i.task.defaulted,
             }
             for i in plan.instances

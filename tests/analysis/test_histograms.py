@@ -1,0 +1,92 @@
+"""Histogram fills: the fast paths (C++ fill, labelled run counting) give hist's own result;
+merging copies adds contents and entries; the sampler always records PSS at start and end."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import hist
+import numpy as np
+import pytest
+
+from hyperloop.analysis.histograms import HistogramError, HistogramRegistry
+from hyperloop.analysis.metrics import DeviceMetrics, Sampler
+
+CUTS = ("all", "pt", "eta", "TPC rows", "global")
+
+
+def _reference(h) -> hist.Hist:
+    return hist.Hist(*h.hist.axes, storage=h.hist.storage_type())
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.repeat(np.array(CUTS), [500, 400, 300, 200, 100]),  # a cut flow: long runs
+        np.repeat(np.array([*CUTS, "unknown"]), [5, 4, 3, 2, 1, 7]),  # -> overflow bin
+        np.random.default_rng(1).choice(np.array(CUTS), 3000),  # no runs: hist's own fill
+        np.repeat(np.array(CUTS).astype("S"), [3, 0, 2, 9, 1]),  # bytes labels
+        np.array([], dtype="U4"),
+    ],
+)
+def test_labelled_fill_counts_like_hist(values):
+    h = HistogramRegistry("t").add("hCuts", "cuts;;n", [], categories=CUTS)
+    h.fill(values)
+    h.fill(values[::-1])
+    ref = _reference(h)
+    as_str = values.astype(str)
+    ref.fill(as_str)
+    ref.fill(as_str[::-1])
+    np.testing.assert_array_equal(h.hist.view(flow=True), ref.view(flow=True))
+    assert h.entries == 2 * values.size
+
+
+def test_numeric_fills_of_any_dtype_and_weights_match_hist():
+    rng = np.random.default_rng(2)
+    x = rng.normal(0, 2, 5000).astype(np.float32)
+    cls = rng.integers(-2, 8, 5000).astype(np.int8)
+    w = rng.random(5000)
+    reg = HistogramRegistry("t")
+    h2 = reg.add("h2", "pt;x;class", [[-3.0, -1.0, 0.0, 0.5, 2.0, 3.0], (8, -1.5, 6.5)])
+    hw = reg.add("hw", "w;x", [(20, -4.0, 4.0)], weighted=True)
+    hb = reg.add("hb", "b;flag", [(2, -0.5, 1.5)])
+    h2.fill(x, cls)
+    h2.fill(x, cls, weight=w)
+    hw.fill(x, weight=w)
+    hw.fill(x, weight=2.5)
+    hb.fill(x > 0)
+    refs = {name: _reference(reg[name]) for name in ("h2", "hw", "hb")}
+    refs["h2"].fill(x, cls)
+    refs["h2"].fill(x, cls, weight=w)
+    refs["hw"].fill(x, weight=w)
+    refs["hw"].fill(x, weight=2.5)
+    refs["hb"].fill((x > 0).astype(float))
+    for name, ref in refs.items():
+        np.testing.assert_array_equal(reg[name].hist.view(flow=True), ref.view(flow=True))
+    assert (h2.entries, hw.entries, hb.entries) == (10000, 10000, 5000)
+
+
+def test_merging_adds_contents_and_entries_and_refuses_other_binning():
+    a = HistogramRegistry("a").add("h", "h;x", [(10, 0.0, 1.0)], weighted=True)
+    b = HistogramRegistry("b").add("h", "h;x", [(10, 0.0, 1.0)], weighted=True)
+    a.fill(np.array([0.15, 0.25]), weight=np.array([1.0, 2.0]))
+    b.fill(np.array([0.15, 0.95]), weight=np.array([3.0, 4.0]))
+    a.merge(b)
+    assert a.entries == 4
+    assert a.hist.values()[1] == 4.0 and a.hist.variances()[1] == 10.0
+    other = HistogramRegistry("c").add("h", "h;x", [(20, 0.0, 1.0)])
+    with pytest.raises(HistogramError, match="different axes"):
+        a.merge(other)
+
+
+def test_sampler_records_pss_at_start_and_end_and_rss_every_time():
+    dev = DeviceMetrics("probe", pid=os.getpid())
+    sampler = Sampler([dev], interval=0.01).start()
+    time.sleep(0.1)
+    sampler.stop()
+    pss = dev.series["proportionalSetSize"]
+    rss = dev.series["residentSetSize"]
+    assert len(pss) >= 2 and len(rss) >= len(pss)
+    assert all(int(v) > 0 for _, v in pss + rss)
+    assert len(dev.series["cpuUsedAbsolute"]) == len(rss)
