@@ -7,11 +7,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session, defer
 
 from hyperloop.core import jobs, permissions, trains
 from hyperloop.core.actor import Actor
+from hyperloop.core.dashboard_figures import JOB_FINAL
 from hyperloop.core.enums import JobState, TrainState, TrainType
 from hyperloop.core.permissions import Action
 from hyperloop.core.states import JOB_ERRORS
@@ -19,6 +20,7 @@ from hyperloop.core.views_trains import _aware, _user_names, icon_of, train_acti
 from hyperloop.db.models import (
     Analysis,
     Dataset,
+    Job,
     Target,
     TrainRun,
     User,
@@ -90,15 +92,23 @@ def submission_view(
     since = None if show_all else now - RECENT
     report = trains.compatible_wagons(s, ds.id, [], enabled_since=since)
     wanted = [c.wagon_id for c in report.candidates]
+    # columns only: the wagons' configurations and the tests' metrics are not shown here
     rows = {
-        r.wagon_id: r
-        for r in s.scalars(
-            select(WagonDataset).where(
+        wid: (policy, enabled_at)
+        for wid, policy, enabled_at in s.execute(
+            select(WagonDataset.wagon_id, WagonDataset.tag_policy, WagonDataset.enabled_at).where(
                 WagonDataset.dataset_id == ds.id, WagonDataset.wagon_id.in_(wanted)
             )
         )
     }
-    wagons = {w.id: w for w in s.scalars(select(Wagon).where(Wagon.id.in_(wanted)))}
+    wagons = {
+        r.id: r
+        for r in s.execute(
+            select(
+                Wagon.id, Wagon.name, Wagon.workflow, Wagon.analysis_id, Wagon.derived_tables
+            ).where(Wagon.id.in_(wanted))
+        )
+    }
     analyses = dict(
         s.execute(
             select(Analysis.id, Analysis.name).where(
@@ -107,9 +117,9 @@ def submission_view(
         ).all()
     )
     tests = {
-        t.wagon_id: t
-        for t in s.scalars(
-            select(WagonTest)
+        r.wagon_id: r
+        for r in s.execute(
+            select(WagonTest.id, WagonTest.wagon_id, WagonTest.status, WagonTest.warnings)
             .where(
                 WagonTest.dataset_id == ds.id,
                 WagonTest.wagon_id.in_(wanted),
@@ -130,8 +140,8 @@ def submission_view(
                 "analysis_id": w.analysis_id,
                 "analysis": analyses.get(w.analysis_id, str(w.analysis_id)),
                 "derived": bool(w.derived_tables),
-                "tag_policy": row.tag_policy.value,
-                "enabled_at": row.enabled_at,
+                "tag_policy": row[0].value,
+                "enabled_at": row[1],
                 "test_id": test.id if test else None,
                 "test_status": test.status.value if test else None,
                 "test_warnings": [x.get("code", "") for x in (test.warnings or [])] if test else [],
@@ -150,18 +160,23 @@ def submission_view(
     composed = list(
         s.scalars(
             select(TrainRun)
-            .options(defer(TrainRun.dataset_snapshot), defer(TrainRun.test_metrics))
+            .options(
+                defer(TrainRun.dataset_snapshot),
+                defer(TrainRun.test_metrics),
+                defer(TrainRun.wagons_snapshot),  # ~20 kB each: only the names are shown
+            )
             .where(TrainRun.dataset_id == ds.id, TrainRun.state.in_(held))
             .order_by(TrainRun.id.desc())
         )
     )
+    wagon_names = snapshot_wagon_names(s, [t.id for t in composed])
     for t in composed:
         out["composed"].append(
             {
                 "id": t.id,
                 "state": t.state.value,
                 "icon": icon_of(t.state),
-                "wagons": [w.get("name") for w in t.wagons_snapshot or []],
+                "wagons": wagon_names.get(t.id, []),
                 "warnings": [w.get("code", "") for w in t.test_warnings or []],
                 "composed_at": t.composed_at,
                 "actions": [
@@ -171,6 +186,32 @@ def submission_view(
                 ],
             }
         )
+    return out
+
+
+def snapshot_wagon_names(s: Session, train_ids: list[int]) -> dict[int, list[str | None]]:
+    """Train id -> the ``name`` of each wagon of its ``wagons_snapshot``, in order, read in
+    the database (JSON functions) instead of decoding every whole snapshot in Python."""
+    if not train_ids:
+        return {}
+    if s.get_bind().dialect.name == "postgresql":
+        sql = (
+            "SELECT t.id, e.value ->> 'name' FROM train_runs t CROSS JOIN LATERAL "
+            "jsonb_array_elements(CASE jsonb_typeof(t.wagons_snapshot) WHEN 'array' "
+            "THEN t.wagons_snapshot ELSE '[]'::jsonb END) WITH ORDINALITY AS e(value, i) "
+            "WHERE t.id IN :ids ORDER BY t.id, e.i"
+        )
+    else:
+        sql = (
+            "SELECT t.id, json_extract(e.value, '$.name') FROM train_runs t, "
+            "json_each(CASE json_type(t.wagons_snapshot) WHEN 'array' "
+            "THEN t.wagons_snapshot ELSE '[]' END) AS e "
+            "WHERE t.id IN :ids ORDER BY t.id, e.key"
+        )
+    out: dict[int, list[str | None]] = {}
+    stmt = text(sql).bindparams(bindparam("ids", expanding=True))
+    for tid, name in s.execute(stmt, {"ids": list(train_ids)}):
+        out.setdefault(int(tid), []).append(None if name is None else str(name))
     return out
 
 
@@ -214,27 +255,67 @@ def _long_trains(s: Session, user: User | None) -> list[dict[str, Any]]:
 
 
 def trains_with_issues_view(s: Session) -> list[dict[str, Any]]:
-    """SPEC §3 trains with issues, with dataset names and job figures."""
-    found = jobs.trains_with_issues(s)
+    """SPEC §3 trains with issues, with dataset names and job figures.
+
+    The rules of :func:`jobs.trains_with_issues` (without merge records), read lean: the
+    running trains' few columns and one grouped job count (not whole trains with their
+    wagon snapshots, nor one count per train); a test keeps both in step."""
+    active = (TrainState.SUBMITTED, TrainState.RUNNING, TrainState.MERGING)
+    # submitted_at only for the trains found: on SQLite it sits behind the wagon snapshot
+    trains = s.execute(
+        select(TrainRun.id, TrainRun.state, TrainRun.dataset_id)
+        .where(TrainRun.state.in_(active))
+        .order_by(TrainRun.id)
+    ).all()
+    if not trains:
+        return []
+    by_train: dict[int, dict[str, int]] = {}
+    for tid, st, n in s.execute(
+        select(Job.train_run_id, Job.state, func.count())
+        # IN, not a join: SQLite then searches the (train, state) index per running train
+        # instead of scanning all of it
+        .where(Job.train_run_id.in_(select(TrainRun.id).where(TrainRun.state.in_(active))))
+        .group_by(Job.train_run_id, Job.state)
+    ):
+        by_train.setdefault(tid, {})[st.value] = int(n)
+    found = []
+    for tid, st, ds in trains:
+        counts = by_train.get(tid, {})
+        total = sum(counts.values())
+        if not total:
+            continue
+        failed = sum(counts.get(e.value, 0) for e in JOB_ERRORS)
+        final = sum(counts.get(e.value, 0) for e in JOB_FINAL)
+        if failed / total > jobs.ISSUE_FAILED_FRACTION:
+            why = f"{failed} of {total} jobs failed"
+        elif final == total and st is not TrainState.MERGING:
+            why = "all analysis jobs are final but no merge started"
+        else:
+            continue
+        found.append((tid, st, ds, why, total, failed, counts))
+    if not found:
+        return []
     ds_names = dict(
         s.execute(
-            select(Dataset.id, Dataset.name).where(Dataset.id.in_({t.dataset_id for t, _ in found}))
+            select(Dataset.id, Dataset.name).where(Dataset.id.in_({f[2] for f in found}))
         ).all()
     )
-    out = []
-    for t, why in found:
-        counts = jobs.job_counts(s, t.id)
-        out.append(
-            {
-                "id": t.id,
-                "state": t.state.value,
-                "icon": icon_of(t.state),
-                "dataset": ds_names.get(t.dataset_id, str(t.dataset_id)),
-                "submitted_at": t.submitted_at,
-                "issue": why,
-                "jobs": sum(counts.values()),
-                "failed": sum(counts.get(e.value, 0) for e in JOB_ERRORS),
-                "done": counts.get(JobState.DONE.value, 0),
-            }
-        )
-    return out
+    submitted = dict(
+        s.execute(
+            select(TrainRun.id, TrainRun.submitted_at).where(TrainRun.id.in_([f[0] for f in found]))
+        ).all()
+    )
+    return [
+        {
+            "id": tid,
+            "state": st.value,
+            "icon": icon_of(st),
+            "dataset": ds_names.get(ds, str(ds)),
+            "submitted_at": _aware(submitted.get(tid)),
+            "issue": why,
+            "jobs": total,
+            "failed": failed,
+            "done": counts.get(JobState.DONE.value, 0),
+        }
+        for tid, st, ds, why, total, failed, counts in found
+    ]

@@ -11,7 +11,6 @@ mergelists/<name>,final}/`` and ``tests/train-test-<id>/sample/attempt-<n>/``.
 from __future__ import annotations
 
 import json
-import time as clock
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -24,6 +23,7 @@ from sqlalchemy.orm import Session, defer
 from hyperloop.core import jobs, permissions
 from hyperloop.core.actor import Actor
 from hyperloop.core.co2 import co2_kg_from_seconds
+from hyperloop.core.dashboard_figures import analysis_shares, job_figures
 from hyperloop.core.enums import JobState, TestStatus, TrainState, TrainType
 from hyperloop.core.permissions import Action
 from hyperloop.core.states import JOB_ERRORS, TRAIN_FINAL, TRAIN_TRANSITIONS, can_transition
@@ -43,7 +43,6 @@ from hyperloop.db.models import (
 )
 
 TOP_N = 10
-JOB_FINAL = frozenset({JobState.DONE} | JOB_ERRORS)
 TRAIN_RUNNING = (TrainState.SUBMITTED, TrainState.RUNNING, TrainState.MERGING)
 TRAIN_TO_SUBMIT = (TrainState.TEST_DONE, TrainState.TEST_WARNING, TrainState.LONG_TRAIN_APPROVED)
 TRAIN_TESTING = (TrainState.COMPOSED, TrainState.TESTING)
@@ -173,15 +172,20 @@ def _day(value: Any) -> str:
     return value.isoformat()[:10] if isinstance(value, date | datetime) else str(value)[:10]
 
 
-def dashboard_data(s: Session, interval: Interval) -> dict[str, Any]:
+def dashboard_data(
+    s: Session, interval: Interval, *, daily: bool = True, now: datetime | None = None
+) -> dict[str, Any]:
     """Now: wagons waiting, tests running, trains to submit, running trains and jobs, trains
     per state. Over the interval: trains finished, average completion, jobs done/failed,
-    CPU, wagons tested, top analyses by CPU, and per-day series (jobs, CPU, sites)."""
+    CPU, wagons tested, top analyses by CPU, and per-day series (jobs, CPU, sites).
+
+    Job figures of closed days come from the per-day table (``daily``; False counts every
+    job live, the reference the tests compare with); ``now`` decides which days are closed."""
     lo, hi = interval.start, interval.end
     per_state = {st.value: 0 for st in TrainState}
     for st, n in s.execute(select(TrainRun.state, func.count()).group_by(TrainRun.state)):
         per_state[st.value] = int(n)
-    now = {
+    current = {
         "wagons_waiting": s.scalar(
             select(func.count()).select_from(WagonDataset).where(WagonDataset.enabled.is_(True))
         )
@@ -210,7 +214,7 @@ def dashboard_data(s: Session, interval: Interval) -> dict[str, Any]:
         for _, st, sub, f in finished
         if st is TrainState.DONE and sub is not None
     ]
-    job_rows = _job_aggregate(s, lo, hi)
+    figures = job_figures(s, lo, hi, daily=daily, now=now)
     tests = s.execute(
         select(WagonTest.status, func.count())
         .where(WagonTest.finished_at >= lo, WagonTest.finished_at < hi)
@@ -222,24 +226,21 @@ def dashboard_data(s: Session, interval: Interval) -> dict[str, Any]:
     jobs_done = jobs_failed = 0
     cpu_total = 0.0
     sites: dict[str, list[int]] = {}
-    cpu_per_train: dict[int, float] = {}
-    for tid, d, st, where, n, cpu in job_rows:
-        cpu = float(cpu or 0.0)
-        cpu_total += cpu
-        cpu_per_train[int(tid)] = cpu_per_train.get(int(tid), 0.0) + cpu
-        if st is JobState.DONE:
-            jobs_done += int(n)
-        else:
-            jobs_failed += int(n)
-        i = index.get(_day(d))
+    for f in figures.rows:
+        cpu_total += f.cpu_s
+        jobs_done += f.n_done
+        jobs_failed += f.n_failed
+        i = index.get(f.day)
         if i is None:
             continue
-        if st is JobState.DONE:
-            done_s[i] += int(n)
-        else:
-            failed_s[i] += int(n)
-        cpu_s[i] += cpu / 3600.0
-        sites.setdefault(str(where), [0] * len(days))[i] += int(n)
+        done_s[i] += f.n_done
+        failed_s[i] += f.n_failed
+        cpu_s[i] += f.cpu_s / 3600.0
+        for where, n in f.sites.items():
+            per_day = sites.get(where)
+            if per_day is None:
+                per_day = sites[where] = [0] * len(days)
+            per_day[i] += n
     top_sites = sorted(sites, key=lambda k: (-sum(sites[k]), k))[:TOP_N]
     trains_done_s = [0] * len(days)
     for _, st, _sub, f in finished:
@@ -248,7 +249,7 @@ def dashboard_data(s: Session, interval: Interval) -> dict[str, Any]:
             trains_done_s[i] += 1
     return {
         "interval": {"name": interval.name, "start": lo, "end": hi},
-        "now": now,
+        "now": current,
         "trains_per_state": per_state,
         "period": {
             "trains_finished": len(finished),
@@ -264,7 +265,7 @@ def dashboard_data(s: Session, interval: Interval) -> dict[str, Any]:
             "wagons_tested": sum(int(n) for _, n in tests),
             "tests_per_status": {st.value: int(n) for st, n in tests},
         },
-        "top_analyses": _top_analyses(s, cpu_per_train),
+        "top_analyses": _top_analyses(s, *analysis_shares(s, figures, lo, hi)),
         "series": {
             "days": [datetime.fromisoformat(d).replace(tzinfo=UTC).timestamp() for d in days],
             "labels": days,
@@ -277,50 +278,6 @@ def dashboard_data(s: Session, interval: Interval) -> dict[str, Any]:
     }
 
 
-JOB_CACHE_SECONDS = 120.0
-_job_cache: dict[tuple[str, datetime, datetime], tuple[float, list[tuple]]] = {}
-
-
-def _job_aggregate(s: Session, lo: datetime, hi: datetime) -> list[tuple]:
-    """Finished jobs of the interval per (train, day, state, site): count and CPU seconds.
-
-    One pass over the jobs of the trains active in the interval (train_run_id index); the
-    result is kept for two minutes per database and minute-rounded interval, because on
-    the full benchmark database (1M jobs) a month reads ~250k job rows."""
-    key = (
-        str(s.get_bind().url),
-        lo.replace(second=0, microsecond=0),
-        hi.replace(second=0, microsecond=0),
-    )
-    hit = _job_cache.get(key)
-    if hit is not None and hit[0] > clock.monotonic():
-        return hit[1]
-    active = select(TrainRun.id).where(
-        TrainRun.submitted_at.is_not(None),
-        TrainRun.submitted_at < hi,
-        (TrainRun.finished_at.is_(None)) | (TrainRun.finished_at >= lo),
-    )
-    day = func.date(Job.updated_at)
-    site = func.coalesce(Job.site, "unknown")
-    rows = [
-        tuple(r)
-        for r in s.execute(
-            select(Job.train_run_id, day, Job.state, site, func.count(), func.sum(Job.cpu_s))
-            .where(
-                Job.train_run_id.in_(active),
-                Job.updated_at >= lo,
-                Job.updated_at < hi,
-                Job.state.in_(JOB_FINAL),
-            )
-            .group_by(Job.train_run_id, day, Job.state, site)
-        )
-    ]
-    if len(_job_cache) > 64:
-        _job_cache.clear()
-    _job_cache[key] = (clock.monotonic() + JOB_CACHE_SECONDS, rows)
-    return rows
-
-
 def _days(lo: datetime, hi: datetime) -> list[str]:
     out, d = [], lo.date()
     last = (hi - timedelta(microseconds=1)).date()
@@ -330,30 +287,17 @@ def _days(lo: datetime, hi: datetime) -> list[str]:
     return out
 
 
-def _top_analyses(s: Session, cpu_per_train: dict[int, float]) -> list[dict[str, Any]]:
-    """CPU shared among a train's analyses in proportion to their wagons; largest first."""
-    if not cpu_per_train:
+def _top_analyses(
+    s: Session, share: dict[int, float], trains_of: dict[int, int]
+) -> list[dict[str, Any]]:
+    """The TOP_N analyses by CPU share, largest first, with names and PWGs."""
+    if not share:
         return []
-    share: dict[int, float] = {}
-    wagons: dict[int, list[tuple[int, int]]] = {}
-    ids = list(cpu_per_train)
-    for chunk in range(0, len(ids), 900):
-        rows = s.execute(
-            select(train_run_wagons.c.train_run_id, train_run_wagons.c.analysis_id, func.count())
-            .where(train_run_wagons.c.train_run_id.in_(ids[chunk : chunk + 900]))
-            .group_by(train_run_wagons.c.train_run_id, train_run_wagons.c.analysis_id)
-        ).all()
-        for tid, aid, n in rows:
-            wagons.setdefault(int(tid), []).append((int(aid), int(n)))
-    trains_of: dict[int, int] = {}
-    for tid, parts in wagons.items():
-        total = sum(n for _, n in parts)
-        for aid, n in parts:
-            share[aid] = share.get(aid, 0.0) + cpu_per_train[tid] * n / total
-            trains_of[aid] = trains_of.get(aid, 0) + 1
     top = sorted(share, key=lambda a: (-share[a], a))[:TOP_N]
-    names = dict(s.execute(select(Analysis.id, Analysis.name).where(Analysis.id.in_(top))).all())
-    pwgs = dict(s.execute(select(Analysis.id, Analysis.pwg).where(Analysis.id.in_(top))).all())
+    found = s.execute(select(Analysis.id, Analysis.name, Analysis.pwg).where(Analysis.id.in_(top)))
+    names, pwgs = {}, {}
+    for aid, name, pwg in found:
+        names[aid], pwgs[aid] = name, pwg
     return [
         {
             "analysis_id": a,

@@ -8,6 +8,7 @@ from hyperloop.db.models.accounts import (
     ApiToken,
     User,
 )
+from hyperloop.db.models.dashboard import DashboardDay, DashboardJobDay
 from hyperloop.db.models.datasets import (
     Dataset,
     DatasetFile,
@@ -29,6 +30,8 @@ __all__ = [
     "AnalysisMember",
     "ApiToken",
     "Base",
+    "DashboardDay",
+    "DashboardJobDay",
     "Dataset",
     "DatasetFile",
     "EmailOutbox",

@@ -50,6 +50,10 @@ class TrainRun(Base):
         Index("ix_train_runs_dataset_composed", "dataset_id", "composed_at"),
         Index("ix_train_runs_finished_at", "finished_at"),  # dashboard intervals
         Index("ix_train_runs_submitted_at", "submitted_at"),
+        # dashboard (0006): the interval's active / finished trains from the index alone
+        # (on SQLite these columns sit behind the big snapshots, in overflow pages)
+        Index("ix_train_runs_submitted_finished", "submitted_at", "finished_at"),
+        Index("ix_train_runs_finished_state", "finished_at", "state", "submitted_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
