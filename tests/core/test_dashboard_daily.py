@@ -1,7 +1,9 @@
 """The dashboard's stored per-day job figures give exactly what counting every job live gives:
 across several days, at the day boundary, for today (open, live), after a job lands late on a
-closed day, after a failed job of a closed day is resubmitted, and after a train is deleted.
-Also: the trains-with-issues view follows the rules of ``jobs.trains_with_issues``."""
+closed day, after a failed job of a closed day is resubmitted, and after a train is deleted;
+the stored per-day and per-analysis sums leave out trains outside the interval; the warm-up
+fills the closed days newest first in chunks. Also: the trains-with-issues view follows the
+rules of ``jobs.trains_with_issues``."""
 
 from __future__ import annotations
 
@@ -11,11 +13,26 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from hyperloop.core import analyses, datasets, jobs, tags, users, views_train_submission
+from hyperloop.core import (
+    analyses,
+    dashboard_figures,
+    datasets,
+    jobs,
+    tags,
+    users,
+    views_train_submission,
+)
 from hyperloop.core.actor import Actor
 from hyperloop.core.enums import JobState, Role, TrainState
 from hyperloop.core.views_trains import dashboard_data, resolve_interval
-from hyperloop.db.models import DashboardDay, DashboardJobDay, Job, Target, TrainRun
+from hyperloop.db.models import (
+    DashboardAnalysisDay,
+    DashboardDay,
+    DashboardJobDay,
+    Job,
+    Target,
+    TrainRun,
+)
 from hyperloop.db.models import train_run_wagons as links
 
 # well in the past: every day here is closed whatever the real clock says
@@ -224,3 +241,61 @@ def test_trains_with_issues_view_follows_the_jobs_rules(session):
     assert (by_id[ids["b"]]["failed"], by_id[ids["b"]]["done"]) == (2, 1)
     assert by_id[stuck.id]["issue"] == "all analysis jobs are final but no merge started"
     assert fine.id not in by_id
+
+
+def test_day_sums_leave_out_trains_outside_the_interval(session):
+    """Closed days are read from the per-day and per-analysis sums; a train that finished
+    before the interval (its job written later) is taken out, and an analysis only it had
+    is not listed at all, as when counting live."""
+    ids = _world(session)
+    _seed_jobs(session, ids)
+    only_c = analyses.create_analysis(session, None, "UD-only-old", "PWG-UD")
+    session.execute(
+        insert(links), [{"train_run_id": ids["c"], "analysis_id": only_c.id, "heavy": False}]
+    )
+    # a heavy CPU job of train c inside the interval: it would top the list if counted
+    session.add(_job(ids["c"], D0 + timedelta(hours=3), JobState.DONE, "OLD", 99999.0))
+    session.commit()
+    # train c finished on day -8: not active from day -7 on
+    after_c = resolve_interval(
+        "custom", (D0 - timedelta(days=7)).date(), (D0 + timedelta(3)).date()
+    )
+    d = _same(session, after_c)
+    names = [r["name"] for r in d["top_analyses"]]
+    assert sorted(names) == ["HF-charm", "LF-spectra"]
+    assert "OLD" not in d["series"]["sites"]
+    assert d["period"]["jobs_done"] == 5
+    # what was stored: one total per day and CPU per analysis and day (train c included,
+    # taken out when read)
+    day0 = session.get(DashboardDay, D0.date())
+    assert (day0.n_done, day0.n_failed) == (4, 1)
+    assert day0.sites == {"CERN": 2, "GSI": 1, "unknown": 1, "OLD": 1}
+    stored = dict(
+        session.execute(
+            select(DashboardAnalysisDay.analysis_id, DashboardAnalysisDay.cpu_s).where(
+                DashboardAnalysisDay.day == D0.date()
+            )
+        ).all()
+    )
+    assert stored[only_c.id] > 99999.0 / 3  # c: one HF wagon, one UD wagon
+    # an interval where train c was active counts it (from the same stored days)
+    back = resolve_interval("custom", (D0 - timedelta(days=9)).date(), D0.date())
+    assert "UD-only-old" in [r["name"] for r in _same(session, back)["top_analyses"]]
+
+
+def test_warm_fills_closed_days_newest_first_in_chunks(session):
+    ids = _world(session)
+    _seed_jobs(session, ids)
+    now = D0 + timedelta(days=4, hours=12)
+    # the first call spends its (zero) budget on one chunk: the three most recent closed days
+    n = dashboard_figures.warm(session, now, days=10, budget_s=0.0, chunk_days=3)
+    expected = {(D0 + timedelta(days=i)).date() for i in (1, 2, 3)}
+    assert n == 3 and _marked(session) == expected
+    # the rest of the ten days comes with a budget; today (day 4) is open: never stored
+    assert dashboard_figures.warm(session.get_bind(), now, days=10, budget_s=60.0) == 7
+    assert len(_marked(session)) == 10 and now.date() not in _marked(session)
+    assert dashboard_figures.warm(session, now, days=10) == 0
+    # what the first visitor then reads equals the live count
+    ten = resolve_interval("custom", (D0 - timedelta(days=6)).date(), now.date(), now=now)
+    d = _same(session, ten, now=now)
+    assert d["period"]["jobs_done"] == 5

@@ -8,7 +8,7 @@ from hyperloop.db.models.accounts import (
     ApiToken,
     User,
 )
-from hyperloop.db.models.dashboard import DashboardDay, DashboardJobDay
+from hyperloop.db.models.dashboard import DashboardAnalysisDay, DashboardDay, DashboardJobDay
 from hyperloop.db.models.datasets import (
     Dataset,
     DatasetFile,
@@ -30,6 +30,7 @@ __all__ = [
     "AnalysisMember",
     "ApiToken",
     "Base",
+    "DashboardAnalysisDay",
     "DashboardDay",
     "DashboardJobDay",
     "Dataset",

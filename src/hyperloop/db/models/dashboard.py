@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Float, Integer, bindparam, event, text
+from sqlalchemy import Date, Float, Index, Integer, bindparam, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -20,12 +20,30 @@ from hyperloop.db.base import Base, JSONType, utcnow
 
 
 class DashboardDay(Base):
-    """A closed UTC day whose rows in ``dashboard_job_days`` are complete and current."""
+    """A closed UTC day whose rows in ``dashboard_job_days`` are complete and current, with
+    their sums over all trains (what a long interval reads instead of the rows): done /
+    failed jobs, CPU seconds and jobs per site (the CPU per analysis is in
+    :class:`DashboardAnalysisDay`)."""
 
     __tablename__ = "dashboard_days"
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     filled_at: Mapped[datetime] = mapped_column(default=utcnow)
+    n_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    n_failed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cpu_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    sites: Mapped[dict[str, int] | None] = mapped_column(JSONType, default=dict)
+
+
+class DashboardAnalysisDay(Base):
+    """CPU seconds of one analysis on one stored day: each train's CPU of the day shared in
+    proportion to its wagons (valid while the day is marked in :class:`DashboardDay`)."""
+
+    __tablename__ = "dashboard_analysis_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    analysis_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cpu_s: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class DashboardJobDay(Base):
@@ -35,6 +53,8 @@ class DashboardJobDay(Base):
     triggers invalidate the day)."""
 
     __tablename__ = "dashboard_job_days"
+    # the days of one train (the trains of an analysis with figures in an interval)
+    __table_args__ = (Index("ix_dashboard_job_days_train_day", "train_run_id", "day"),)
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     train_run_id: Mapped[int] = mapped_column(Integer, primary_key=True)

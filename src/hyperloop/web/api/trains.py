@@ -220,8 +220,17 @@ def submission(
 
 
 class IssueOut(BaseModel):
-    train: TrainOut
-    issue: str
+    """A row of the Trains with issues page (the same data function feeds both)."""
+
+    id: int
+    state: TrainState
+    icon: str = Field(description="Status icon key: queued, running, done, warning, failed.")
+    dataset: str = Field(description="Dataset name.")
+    submitted_at: AwareDatetime | None
+    issue: str = Field(description="Why the train needs a decision.")
+    jobs: int
+    failed: int
+    done: int
 
 
 class ErrorGroupOut(BaseModel):
@@ -241,11 +250,7 @@ class ResubmittedOut(BaseModel):
 )
 def trains_with_issues(actor: CurrentActor, db: DB, paging: Paging):
     require_action(actor, Action.READ)
-    issues = [
-        IssueOut(train=TrainOut.model_validate(t), issue=why)
-        for t, why in jobs.trains_with_issues(db)
-    ]
-    return paginate_list(issues, paging)
+    return paginate_list(views_train_submission.trains_with_issues_view(db), paging)
 
 
 @router.post(
