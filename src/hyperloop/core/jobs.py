@@ -4,19 +4,23 @@ and the "trains with issues" of SPEC §3. Queries stay on the (train_run_id, sta
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ARRAY, Integer, any_, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from hyperloop.core.actor import Actor
 from hyperloop.core.common import get_or_404
 from hyperloop.core.enums import JobState, TrainState
-from hyperloop.core.errors import ValidationError
+from hyperloop.core.errors import NotFound, ValidationError
 from hyperloop.core.permissions import Action, require
-from hyperloop.core.states import JOB_ERRORS, transition
+from hyperloop.core.states import JOB_ERRORS, JOB_TRANSITIONS, can_transition, transition
+from hyperloop.db.base import utcnow
 from hyperloop.db.models import Job, TrainRun
 
 MAX_ATTEMPTS = 3
@@ -48,9 +52,43 @@ def add_jobs(s: Session, train_id: int, specs: Iterable[JobSpec]) -> int:
         }
         for spec in specs
     ]
-    if rows:
-        s.execute(Job.__table__.insert(), rows)
+    if rows and _is_postgres(s):
+        _insert_from_arrays(s, rows)
+    elif rows:
+        s.execute(Job.__table__.insert(), rows)  # executemany
     return len(rows)
+
+
+def _insert_from_arrays(s: Session, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: ``INSERT INTO jobs ... SELECT FROM unnest(<one array per column>)``, one
+    short statement instead of a parameter list per row; the columns' Python defaults are
+    applied as the ORM would (one value for the whole insert)."""
+    table = Job.__table__
+    dialect = s.get_bind().dialect
+    given = list(rows[0])
+    binds: dict[str, Any] = {}
+    selects, arrays, names = [], [], []
+    for c in given:
+        col = table.c[c]
+        kind = "TEXT" if c == "files" else col.type.compile(dialect=dialect)
+        arrays.append(f"CAST(:a_{c} AS {kind}[])")
+        names.append(c)
+        selects.append(f"CAST(new.{c} AS JSONB)" if c == "files" else f"new.{c}")
+        values = [r[c] for r in rows]
+        binds[f"a_{c}"] = [json.dumps(v) for v in values] if c == "files" else values
+    defaults = []
+    for col in table.columns:
+        d = col.default
+        if col.name in given or col.primary_key or d is None:
+            continue
+        binds[f"d_{col.name}"] = d.arg(None) if d.is_callable else d.arg
+        defaults.append(col.name)
+        selects.append(f":d_{col.name}")
+    sql = (
+        f"INSERT INTO jobs ({', '.join([*given, *defaults])}) SELECT {', '.join(selects)} "
+        f"FROM unnest({', '.join(arrays)}) AS new({', '.join(names)})"
+    )
+    s.execute(text(sql), binds)
 
 
 def error_signature(exc_type: str, where: str) -> str:
@@ -62,6 +100,7 @@ _JOB_FIELDS = frozenset(
     {"site", "cpu_s", "wall_s", "bytes_read", "error_signature", "error_message"}
 )
 _LOAD_CHUNK = 500  # ids per SELECT ... IN (...) (well below SQLite's variable limit)
+_UPDATE_CHUNK = 5000  # rows per UPDATE ... FROM unnest(...) on PostgreSQL
 
 
 def load_jobs(s: Session, job_ids: Iterable[int]) -> dict[int, Job]:
@@ -89,6 +128,147 @@ def set_job_state(
     for k, v in fields.items():
         setattr(job, k, v)
     return job
+
+
+@dataclass(slots=True)
+class JobRow:
+    """A plain copy of the job columns the scheduler moves and submits (no ORM object)."""
+
+    id: int
+    train_run_id: int
+    run_number: int
+    state: JobState
+    attempts: int
+    target: str | None
+    files: list[str] | None = None  # read only for jobs about to be submitted
+
+
+class JobMoves:
+    """State changes of many jobs in one transaction without an ORM object per job: rows
+    are read in a few ``IN`` queries, each move is checked against the same state machine
+    as ``set_job_state`` (an illegal move raises the very ``IllegalTransition`` of
+    ``transition``) with the same effect (WAITING -> RUNNING counts an attempt), and
+    ``flush()`` writes one executemany UPDATE per set of changed columns (PostgreSQL: one
+    ``UPDATE ... FROM unnest(arrays)`` statement per 5000 rows).
+
+    The database sees the moves only after ``flush()``: flush before reading jobs."""
+
+    _COLUMNS = (Job.id, Job.train_run_id, Job.run_number, Job.state, Job.attempts, Job.target)
+
+    def __init__(self, s: Session) -> None:
+        self.s = s
+        self.jobs: dict[int, JobRow] = {}  # the current state of each job read
+        self.changes: dict[int, dict[str, Any]] = {}  # job id -> column -> new value
+
+    def load(self, job_ids: Iterable[int], *, files: Iterable[int] = ()) -> None:
+        """Read the jobs ``job_ids`` not read yet, and the file lists of ``files``."""
+        ids = sorted(set(job_ids) - self.jobs.keys())
+        for chunk in _id_chunks(self.s, ids):
+            stmt = select(*self._COLUMNS).where(_id_in(self.s, chunk))
+            for row in self.s.execute(stmt):
+                self.jobs[row[0]] = JobRow(*row)
+        want = sorted({j for j in files if j in self.jobs and self.jobs[j].files is None})
+        for chunk in _id_chunks(self.s, want):
+            for job_id, paths in self.s.execute(
+                select(Job.id, Job.files).where(_id_in(self.s, chunk))
+            ):
+                self.jobs[job_id].files = list(paths or ())
+
+    def get(self, job_id: int, *, files: bool = False) -> JobRow:
+        """The job's current row (read now if ``load`` did not); NotFound if it is gone."""
+        if job_id not in self.jobs or (files and self.jobs[job_id].files is None):
+            self.load([job_id], files=[job_id] if files else ())
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"job {job_id} not found")
+        return job
+
+    def move(self, job_id: int, to: JobState | str, *, reason: str = "", **fields: Any) -> JobRow:
+        """``set_job_state`` on the row (``reason`` is not stored for jobs, as there);
+        written at ``flush()``."""
+        unknown = set(fields) - _JOB_FIELDS
+        if unknown:
+            raise ValidationError(f"unknown job field(s) {sorted(unknown)}")
+        job = self.get(job_id)
+        to, start = JobState(to), job.state
+        if not can_transition(JOB_TRANSITIONS, start, to):  # raise transition()'s own error
+            transition(Job(id=job.id, state=start), to, actor=None, reason=reason)
+        job.state = to
+        if start is JobState.WAITING and to is JobState.RUNNING:  # as transition(): an attempt
+            job.attempts = (job.attempts or 0) + 1
+        self.changes.setdefault(job_id, {}).update(state=to, attempts=job.attempts, **fields)
+        return job
+
+    def set_target(self, job_id: int, target: str | None) -> None:
+        """Record the target of the job's current attempt (written with its move)."""
+        self.get(job_id).target = target
+        self.changes.setdefault(job_id, {})["target"] = target
+
+    def flush(self) -> int:
+        """Write the pending changes; returns how many jobs were updated."""
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for job_id, changed in self.changes.items():
+            keys = tuple(sorted(changed))
+            params = {"b_id": job_id, **{f"b_{k}": changed[k] for k in keys}}
+            groups.setdefault(keys, []).append(params)
+        n, self.changes = len(self.changes), {}
+        table = Job.__table__
+        now = utcnow()
+        by_arrays = _is_postgres(self.s)
+        for keys, params in groups.items():
+            if by_arrays:  # one statement per chunk of rows
+                for start in range(0, len(params), _UPDATE_CHUNK):
+                    self._update_from_arrays(keys, params[start : start + _UPDATE_CHUNK], now)
+                continue
+            values = {k: bindparam(f"b_{k}", type_=table.c[k].type) for k in keys}
+            stmt = update(table).where(table.c.id == bindparam("b_id")).values(updated_at=now)
+            self.s.execute(stmt.values(**values), params)  # executemany
+        return n
+
+    def _update_from_arrays(
+        self, keys: tuple[str, ...], params: list[dict[str, Any]], now: datetime
+    ) -> None:
+        """PostgreSQL: ``UPDATE jobs ... FROM unnest(<one array per column>)``, a single
+        short statement (same text for the same columns) whatever the number of rows."""
+        table = Job.__table__
+        dialect = self.s.get_bind().dialect
+        cols = ("id", *keys)
+        arrays = ", ".join(
+            f"CAST(:a_{c} AS {table.c[c].type.compile(dialect=dialect)}[])" for c in cols
+        )
+        sets = ", ".join(f"{c} = moved.{c}" for c in keys)
+        sql = (
+            f"UPDATE jobs SET updated_at = :now, {sets} FROM unnest({arrays}) "
+            f"AS moved({', '.join(cols)}) WHERE jobs.id = moved.id"
+        )
+        binds = {"now": now}
+        for c in cols:
+            binds[f"a_{c}"] = [_plain(p[f"b_{c}"]) for p in params]
+        self.s.execute(text(sql), binds)
+
+
+def _is_postgres(s: Session) -> bool:
+    return s.get_bind().dialect.name == "postgresql"
+
+
+def _id_chunks(s: Session, ids: list[int]) -> Iterator[list[int]]:
+    """``ids`` in pieces one query takes: 500 ``IN`` values (SQLite's variable limit), or
+    5000 in one array parameter on PostgreSQL."""
+    size = _UPDATE_CHUNK if _is_postgres(s) else _LOAD_CHUNK
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def _id_in(s: Session, ids: list[int]) -> Any:
+    """``jobs.id IN (...)``; on PostgreSQL ``jobs.id = ANY(<one array parameter>)``."""
+    if _is_postgres(s):
+        return Job.id == any_(bindparam("ids", list(ids), type_=ARRAY(Integer)))
+    return Job.id.in_(ids)
+
+
+def _plain(value: Any) -> Any:
+    """Enum members as the value the enum columns store."""
+    return value.value if isinstance(value, Enum) else value
 
 
 def resubmit_failed(

@@ -15,6 +15,7 @@ and ``train_dir`` / input paths visible on a shared filesystem.
 from __future__ import annotations
 
 import os
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -37,11 +38,19 @@ class EngineError(RuntimeError):
 
 
 class Engine:
-    """A Dask client (and the cluster it owns, if embedded)."""
+    """A Dask client (and the cluster it owns, if embedded).
+
+    ``submit`` asks the scheduler for the workers' resources at most once per
+    ``RESOURCES_TTL_S`` (one round trip, not one per job); ``forget_resources()`` makes the
+    next submission ask again (the scheduler shell calls it at every tick).
+    """
+
+    RESOURCES_TTL_S = 2.0
 
     def __init__(self, client: Any, cluster: Any = None) -> None:
         self.client = client
         self.cluster = cluster
+        self._offered: tuple[float, dict[str, float]] | None = None  # (when, cores_offered)
 
     @classmethod
     def local(
@@ -109,7 +118,7 @@ class Engine:
         a target needing more cores than any worker offers is refused (it would wait forever).
         """
         key = f"hyperloop-attempt-{job.job_id}-a{attempt}-{uuid.uuid4().hex[:8]}"
-        offered = self.cores_offered()
+        offered = self._cores_offered_recent()
         resources = None
         if offered:
             if target.cores > max(offered.values()):
@@ -130,6 +139,17 @@ class Engine:
             resources=resources,
             **kwargs,
         )
+
+    def forget_resources(self) -> None:
+        """Ask the scheduler for the workers' resources again at the next submission."""
+        self._offered = None
+
+    def _cores_offered_recent(self) -> dict[str, float]:
+        """``cores_offered()``, re-read when older than ``RESOURCES_TTL_S``."""
+        now = time.monotonic()
+        if self._offered is None or now - self._offered[0] > self.RESOURCES_TTL_S:
+            self._offered = (now, self.cores_offered())
+        return self._offered[1]
 
     def cores_offered(self) -> dict[str, float]:
         """Worker address -> its declared ``cores`` resource (empty if workers declare none)."""

@@ -43,7 +43,7 @@ class TestView:
     tagless: bool = False  # queued without a tag (no released tag fits its policy yet)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobView:
     """One job of a submitted train as the database has it; ``target`` is the target name
     its current attempt runs (or will run) on."""

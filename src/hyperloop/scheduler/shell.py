@@ -23,10 +23,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hyperloop.core import enabling, mail, trains
+from hyperloop.core import dashboard_figures, derived, enabling, mail, trains
 from hyperloop.core.assessment import DatasetSize, SampleFacts
 from hyperloop.core.configs import effective_subwagon
 from hyperloop.core.enums import NotificationKind, TestStatus, TrainState
@@ -50,7 +50,7 @@ from hyperloop.grid.targets import Target
 from hyperloop.scheduler import core, readers
 from hyperloop.scheduler.lease import Lease
 from hyperloop.scheduler.notices import notified_kinds, perform_notify
-from hyperloop.scheduler.trainwork import TrainWork, derived_output, train_config
+from hyperloop.scheduler.trainwork import TrainWork, batchable, derived_output, train_config
 
 log = logging.getLogger(__name__)
 _TEST_KIND: dict[str, core.TestKind] = {"wagon_test": "wagon", "train_test": "train"}
@@ -81,6 +81,9 @@ class ShellConfig:
     mail_from: str = mail.DEFAULT_FROM
     public_url: str = ""  # prefix of the links in e-mails
     max_files_per_job: int = 10  # splitting of submitted trains (files of one run per job)
+    batch: int = 1000  # job instructions performed per database transaction (1: one each)
+    slim_retention: timedelta = timedelta(days=30)  # slim derived outputs deleted after
+    dashboard_warm_s: float = 0.5  # per tick, filling the dashboard's closed days (0: never)
 
     def __post_init__(self) -> None:
         if self.test_target not in self.targets:
@@ -92,11 +95,13 @@ class ShellConfig:
 
 @dataclass
 class Tick:
-    """What one step decided and what it performed."""
+    """What one step decided and what it performed; ``failed`` holds each instruction that
+    raised (rolled back, the others still performed) with its error."""
 
     held_lease: bool
     instructions: list[core.Instruction] = field(default_factory=list)
     unperformed: list[core.Instruction] = field(default_factory=list)
+    failed: list[tuple[core.Instruction, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -157,6 +162,7 @@ class SchedulerShell:
         )
         self.running: dict[tuple[str, int], _Running] = {}
         self.last_stale_clean: datetime | None = None
+        self.dashboard_days_missing = True  # closed days to store (at start, then daily)
         self.notices: deque[core.Notify] = deque(maxlen=1000)  # the latest, for logs and tests
         self.mail_errors: list[str] = []
         self.compose_refused: dict[int, str] = {}  # dataset id -> why the last try failed
@@ -228,18 +234,19 @@ class SchedulerShell:
         ).all()
         jobs: dict[int, list[core.JobView]] = {}
         targets = {r.id: r.name for r in rows}
-        known = self.config.targets
+        known = set(self.config.targets)  # names, once per snapshot (not per job)
         if rows:
-            for j in s.execute(
+            for job_id, train_id, run, state, attempts, target in s.execute(
                 select(
                     Job.id, Job.train_run_id, Job.run_number, Job.state, Job.attempts, Job.target
                 )
                 .where(Job.train_run_id.in_(list(targets)))
                 .order_by(Job.id)
             ):
-                target = j.target if j.target and j.target in known else targets[j.train_run_id]
-                view = core.JobView(j.id, j.run_number, j.state, j.attempts, target)
-                jobs.setdefault(j.train_run_id, []).append(view)
+                if not target or target not in known:
+                    target = targets[train_id]
+                view = core.JobView(job_id, run, state, attempts, target)
+                jobs.setdefault(train_id, []).append(view)
         issues = notified_kinds(s, "train_run", list(targets), [NotificationKind.TRAIN_ISSUES])
         return tuple(
             core.TrainView(
@@ -304,16 +311,90 @@ class SchedulerShell:
         now = now or datetime.now(UTC)
         if self.lease is not None and not self.lease.acquire(now):
             return Tick(held_lease=False)
+        forget = getattr(self.engine, "forget_resources", None)
+        if forget is not None:  # the workers' resources are asked once per tick
+            forget()
+        self.train_work.forget_configs()
         events = self.collect()
         with self.sessions() as s, s.begin():
             snap = self.snapshot(s, now)
         instructions = core.decide(snap, events, self.config.core)
         out = Tick(held_lease=True, instructions=instructions)
-        for ins in instructions:
-            with self.sessions() as s, s.begin():
-                if not self.perform(s, ins, now):
-                    out.unperformed.append(ins)
+        self.perform_all(instructions, now, out)
+        self._warm_dashboard(now)
         return out
+
+    def _warm_dashboard(self, now: datetime) -> None:
+        """Store a few of the dashboard's missing closed days per tick (a small time budget)
+        until none is missing, so that its first visitor of a long interval does not wait."""
+        if not self.dashboard_days_missing or self.config.dashboard_warm_s <= 0:
+            return
+        try:
+            with self.sessions() as s:
+                filled = dashboard_figures.warm(s, now, budget_s=self.config.dashboard_warm_s)
+        except Exception:  # the dashboard counts live meanwhile; the scheduler goes on
+            log.exception("storing the dashboard's closed days failed")
+            filled = 0
+        self.dashboard_days_missing = filled > 0
+
+    def perform_all(self, instructions: list[core.Instruction], now: datetime, out: Tick) -> None:
+        """Perform ``instructions`` in order. Runs of job instructions (``batchable``) share
+        one transaction per ``config.batch`` (``TrainWork.batch``); when a batch raises it
+        is rolled back and its instructions are performed again one transaction each, so
+        only the instruction that fails is lost. Every other instruction has its own
+        transaction. A failing instruction is rolled back, logged and listed in
+        ``out.failed``; the following ones still run. Engine submissions and in-memory
+        records happen only after their transaction committed."""
+        size = max(1, self.config.batch)
+        batch: list[core.Instruction] = []
+        for ins in instructions:
+            if size > 1 and batchable(ins):
+                batch.append(ins)
+                if len(batch) >= size:
+                    self._perform_batch(batch, now, out)
+                    batch = []
+                continue
+            if batch:
+                self._perform_batch(batch, now, out)
+                batch = []
+            self._perform_one(ins, now, out)
+        if batch:
+            self._perform_batch(batch, now, out)
+
+    def _perform_batch(self, batch: list[core.Instruction], now: datetime, out: Tick) -> None:
+        if len(batch) == 1:
+            self._perform_one(batch[0], now, out)
+            return
+        unperformed: list[core.Instruction] = []
+        try:
+            with self.sessions() as s, s.begin(), self.train_work.batch(s, batch):
+                for ins in batch:
+                    if not self.perform(s, ins, now):
+                        unperformed.append(ins)
+        except Exception as exc:
+            self.train_work.rolled_back()
+            why = f"{type(exc).__name__}: {exc}"
+        else:
+            self.train_work.committed()
+            out.unperformed += unperformed
+            return
+        log.warning("a batch of %d instructions failed (%s): one by one now", len(batch), why)
+        for ins in batch:
+            self._perform_one(ins, now, out)
+
+    def _perform_one(self, ins: core.Instruction, now: datetime, out: Tick) -> None:
+        """One instruction in its own transaction; an error rolls back this one only."""
+        try:
+            with self.sessions() as s, s.begin():
+                performed = self.perform(s, ins, now)
+        except Exception as exc:
+            self.train_work.rolled_back()
+            log.exception("scheduler instruction %r failed", ins)
+            out.failed.append((ins, f"{type(exc).__name__}: {exc}"))
+            return
+        self.train_work.committed()
+        if not performed:
+            out.unperformed.append(ins)
 
     def run(self, stop: Callable[[], bool], interval: float = 1.0) -> None:
         """Tick until ``stop()``; releases the lease on the way out."""
@@ -357,7 +438,11 @@ class SchedulerShell:
                     trains.auto_submit_train(s, train)
             case core.CleanStaleTests(when):
                 enabling.clean_stale_tests(s, when)
+                expired = derived.expire_slim_outputs(s, when, self.config.slim_retention)
+                if expired:
+                    log.info("slim derived outputs expired: train runs %s", expired)
                 self.last_stale_clean = now
+                self.dashboard_days_missing = True  # yesterday closed
             case core.Notify():
                 self.notices.append(ins)
                 log.info("scheduler notice %s: %s", ins.kind, ins.message)
@@ -432,16 +517,19 @@ class SchedulerShell:
         )
 
     def _sample(self, s: Session, dataset_id: int) -> tuple[list[DatasetFile], DatasetSize]:
-        files = list(
-            s.scalars(
-                select(DatasetFile)
-                .join(Production, Production.id == DatasetFile.production_id)
-                .where(Production.dataset_id == dataset_id)
-                .order_by(DatasetFile.run_number, DatasetFile.path)
-            )
+        """The first ``test_files`` files of the catalogue and the whole dataset's size
+        (counted and summed by the database, not by loading every file row)."""
+        of_dataset = (
+            select(DatasetFile)
+            .join(Production, Production.id == DatasetFile.production_id)
+            .where(Production.dataset_id == dataset_id)
         )
-        size = DatasetSize(bytes=float(sum(f.size for f in files)), files=len(files))
-        return files[: self.config.test_files], size
+        n, total = s.execute(
+            of_dataset.with_only_columns(func.count(), func.coalesce(func.sum(DatasetFile.size), 0))
+        ).one()
+        first = of_dataset.order_by(DatasetFile.run_number, DatasetFile.path)
+        files = list(s.scalars(first.limit(self.config.test_files)))
+        return files, DatasetSize(bytes=float(total), files=int(n))
 
     def _start_wagon_test(self, s: Session, test_id: int) -> None:
         test = s.get(WagonTest, test_id)

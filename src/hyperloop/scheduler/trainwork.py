@@ -7,12 +7,19 @@ folders (``record.json``) and runs are merged again; jobs the engine lost are re
 the core (new attempt, new folder). The target of each attempt is written to ``jobs.target``
 in the transaction that submits it, so a restarted scheduler keeps a job on the target a
 retry moved it to.
+
+Side effects outside the database (engine submissions, merge records, flags) are queued in
+``after_commit`` and run by ``committed()`` once the transaction that decided them has
+committed; ``rolled_back()`` drops them. So a rolled-back transaction (one instruction of a
+batch failed) leaves no attempt on the engine that the database does not know about.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +38,19 @@ from hyperloop.grid.merging import MergeRecord, MergeStageError, Storage, final_
 from hyperloop.grid.splitting import JobSpec, split_catalogue
 from hyperloop.grid.targets import Target
 from hyperloop.scheduler import core
+
+log = logging.getLogger(__name__)
+_JOB_MOVES = (core.SubmitJob, core.FinishJob, core.ResubmitJob, core.MarkLost, core.RequeueLost)
+_BATCHABLE = (*_JOB_MOVES, core.StartRunMerge, core.MarkTrainDone, core.FlagTrainWithIssues)
+
+
+def batchable(ins: core.Instruction) -> bool:
+    """Whether ``TrainWork.perform`` may run ``ins`` with many others in one transaction:
+    database writes only, side effects deferred to ``committed()`` (engine submissions,
+    in-memory merge records). Lost tests are the shell's (they submit at once)."""
+    if isinstance(ins, (core.MarkLost, core.RequeueLost)):
+        return ins.kind == "job"
+    return isinstance(ins, _BATCHABLE)
 
 
 def train_config(train: TrainRun, tag: PackageTag) -> dict[str, Any]:
@@ -100,6 +120,17 @@ class TrainWork:
     run_merges: dict[int, dict[int, MergeRecord]] = field(default_factory=dict)
     flagged: set[int] = field(default_factory=set)
     pending: list[core.Event] = field(default_factory=list)  # events produced synchronously
+    # side effects of the open transaction, run by committed() (dropped by rolled_back())
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+    # per train: (full_config, package folder), rebuilt every tick (forget_configs)
+    configs: dict[int, tuple[dict[str, Any], str | None]] = field(default_factory=dict)
+    moves: jobs_service.JobMoves | None = None  # the open batch's job moves (batch())
+    # per train, rebuilt every tick: merge type, storage, and the jobs of the runs the open
+    # batch merges (run -> [(job id, attempts)], read once per train)
+    kinds: dict[int, str] = field(default_factory=dict)
+    storages: dict[int, Storage] = field(default_factory=dict)
+    merge_jobs: dict[int, dict[int, list[tuple[int, int]]]] = field(default_factory=dict)
+    merge_runs: dict[int, set[int]] = field(default_factory=dict)
 
     def engine_keys(self) -> set[tuple[str, int]]:
         return {("job", j) for j in self.futures}
@@ -131,7 +162,56 @@ class TrainWork:
             )
         return events
 
+    def committed(self) -> None:
+        """Run the side effects of the instructions whose transaction just committed."""
+        actions, self.after_commit = self.after_commit, []
+        for action in actions:
+            action()
+
+    def rolled_back(self) -> None:
+        """Forget the side effects of a transaction that was rolled back."""
+        self.after_commit = []
+
+    def forget_configs(self) -> None:
+        """Drop the cached full configs (once per tick: a tag's artifact may appear)."""
+        self.configs.clear()
+        self.kinds.clear()
+        self.storages.clear()
+
+    @contextmanager
+    def batch(self, s: Session, instructions: Iterable[core.Instruction]) -> Iterator[None]:
+        """Perform the job moves of the instructions inside through ``JobMoves``: their
+        jobs are read in a few queries, moved in memory and written at the end (and before
+        any other instruction, which may read them)."""
+        instructions = list(instructions)
+        moves = jobs_service.JobMoves(s)
+        ids = [_job_id(i) for i in instructions if isinstance(i, _JOB_MOVES)]
+        submits = [
+            i.job_id for i in instructions if isinstance(i, core.SubmitJob | core.ResubmitJob)
+        ]
+        moves.load(ids, files=submits)
+        self.moves = moves
+        for i in instructions:
+            if isinstance(i, core.StartRunMerge):
+                self.merge_runs.setdefault(i.train_id, set()).add(i.run)
+        try:
+            yield
+            moves.flush()
+        finally:
+            self.moves = None
+            self.merge_runs.clear()
+            self.merge_jobs.clear()
+
+    def _move(
+        self, s: Session, job_id: int, to: JobState, reason: str = "", **fields: Any
+    ) -> Job | jobs_service.JobRow:
+        if self.moves is not None:
+            return self.moves.move(job_id, to, reason=reason, **fields)
+        return jobs_service.set_job_state(s, job_id, to, reason=reason, **fields)
+
     def perform(self, s: Session, ins: core.Instruction) -> bool:
+        if self.moves is not None and not isinstance(ins, _JOB_MOVES):
+            self.moves.flush()  # what follows may read jobs
         match ins:
             case core.SplitTrain(train_id):
                 self._split(s, train_id)
@@ -141,22 +221,25 @@ class TrainWork:
                 fields: dict[str, Any] = {"cpu_s": cpu_s, "wall_s": wall_s, "site": site[:128]}
                 if state is not JobState.DONE:
                     fields.update(error_signature=signature[:64], error_message=message)
-                jobs_service.set_job_state(s, job_id, state, **fields)
+                self._move(s, job_id, state, **fields)
             case core.ResubmitJob(job_id, target, reason):
-                jobs_service.set_job_state(s, job_id, JobState.WAITING, reason=reason)
+                self._move(s, job_id, JobState.WAITING, reason=reason)
                 self._submit(s, job_id, target, reason)
             case core.MarkLost("job", job_id, reason):
-                jobs_service.set_job_state(s, job_id, JobState.LOST, reason=reason)
+                self._move(s, job_id, JobState.LOST, reason=reason)
             case core.RequeueLost("job", job_id, reason, _target):
-                jobs_service.set_job_state(s, job_id, JobState.WAITING, reason=reason)
+                self._move(s, job_id, JobState.WAITING, reason=reason)
             case core.StartRunMerge(train_id, run):
                 self._merge_run(s, train_id, run)
             case core.StartFinalMerge(train_id, runs, missing):
                 self._final_merge(s, train_id, runs, missing)
             case core.MarkTrainDone(train_id):
-                transition(s.get(TrainRun, train_id), TrainState.DONE, actor=None)
+                train = s.get(TrainRun, train_id)
+                if train is None:
+                    raise MergeStageError(f"train run {train_id} to mark done does not exist")
+                transition(train, TrainState.DONE, actor=None)
             case core.FlagTrainWithIssues(train_id, _why):
-                self.flagged.add(train_id)
+                self.after_commit.append(lambda: self.flagged.add(train_id))
             case _:
                 return False
         return True
@@ -164,13 +247,13 @@ class TrainWork:
     def _split(self, s: Session, train_id: int) -> None:
         train = s.get(TrainRun, train_id)
         catalogue: dict[int, list[tuple[str, int]]] = {}
-        for f in s.scalars(
-            select(DatasetFile)
+        for run, path, size in s.execute(
+            select(DatasetFile.run_number, DatasetFile.path, DatasetFile.size)
             .join(Production, Production.id == DatasetFile.production_id)
             .where(Production.dataset_id == train.dataset_id)
             .order_by(DatasetFile.run_number, DatasetFile.path)
         ):
-            catalogue.setdefault(f.run_number, []).append((f.path, int(f.size)))
+            catalogue.setdefault(run, []).append((path, int(size)))
         masters = split_catalogue(catalogue, max_files=self.max_files_per_job)
         specs = [jobs_service.JobSpec(j.run, j.files) for m in masters for j in m.jobs]
         if train.state is TrainState.SUBMITTED:
@@ -178,47 +261,115 @@ class TrainWork:
         jobs_service.add_jobs(s, train_id, specs)
 
     def _storage(self, train_id: int) -> Storage:
-        return Storage(self.work_dir / "trains" / str(train_id) / "merged")
+        if train_id not in self.storages:
+            self.storages[train_id] = Storage(self.work_dir / "trains" / str(train_id) / "merged")
+        return self.storages[train_id]
+
+    def _kind(self, s: Session, train_id: int) -> str:
+        if train_id not in self.kinds:
+            train = s.get(TrainRun, train_id)
+            if train is None:
+                raise MergeStageError(f"train run {train_id} to merge does not exist")
+            self.kinds[train_id] = _merge_kind(train)
+        return self.kinds[train_id]
+
+    def _run_jobs(self, s: Session, train_id: int, run: int) -> list[tuple[int, JobState, int]]:
+        """(job id, state, attempts) of a run's jobs. In a batch, the runs of every merge of
+        the train are read at its first merge (done jobs are final: they do not move)."""
+        runs = self.merge_runs.get(train_id, set())
+        cols = (Job.run_number, Job.id, Job.state, Job.attempts)
+        if run not in runs:
+            stmt = select(*cols).where(Job.train_run_id == train_id, Job.run_number == run)
+            return [(job_id, state, n) for _, job_id, state, n in s.execute(stmt)]
+        if train_id not in self.merge_jobs:
+            found: dict[int, list[tuple[int, JobState, int]]] = {r: [] for r in runs}
+            stmt = select(*cols).where(
+                Job.train_run_id == train_id, Job.run_number.in_(sorted(runs))
+            )
+            for number, job_id, state, n in s.execute(stmt):
+                found[number].append((job_id, state, n))
+            self.merge_jobs[train_id] = found
+        return self.merge_jobs[train_id][run]
+
+    def _config(self, s: Session, train_id: int) -> tuple[dict[str, Any], str | None]:
+        """(full_config, package folder or None) of a train, built once per tick."""
+        if train_id not in self.configs:
+            train = s.get(TrainRun, train_id)
+            tag = s.get(PackageTag, train.tag_id)
+            package = tag.artifact if tag.artifact and Path(tag.artifact).is_dir() else None
+            self.configs[train_id] = (train_config(train, tag), package)
+        return self.configs[train_id]
 
     def _submit(self, s: Session, job_id: int, target_name: str, reason: str) -> None:
-        job = jobs_service.set_job_state(s, job_id, JobState.RUNNING, reason=reason)
-        train = s.get(TrainRun, job.train_run_id)
-        tag = s.get(PackageTag, train.tag_id)
-        package = tag.artifact if tag.artifact and Path(tag.artifact).is_dir() else None
+        """RUNNING (attempt counter + 1) and the job's target in this transaction; the
+        attempt goes to the engine once it committed (``committed()``)."""
+        target = self.targets[target_name]
+        job = self._move(s, job_id, JobState.RUNNING, reason=reason)
+        if self.moves is not None:
+            job = self.moves.get(job_id, files=True)
+            self.moves.set_target(job_id, target_name)
+        else:
+            job.target = target_name  # same transaction as RUNNING: read back after a restart
+        full_config, package = self._config(s, job.train_run_id)
         spec = JobSpec(f"job-{job.id}", job.run_number, 0, tuple(job.files))
-        job.target = target_name  # same transaction as RUNNING: read back after a restart
-        self.futures[job.id] = self.engine.submit(
-            spec,
-            train_config(train, tag),
-            self.targets[target_name],
-            self.work_dir / "trains" / str(train.id) / "jobs",
-            job.attempts,  # one folder per attempt: the counter grew with RUNNING
-            package_dir=package or self.package_dir,
-            reason=reason,
-        )
+        train_dir = self.work_dir / "trains" / str(job.train_run_id) / "jobs"
+        attempt = job.attempts  # one folder per attempt: the counter grew with RUNNING
 
-    def _record(self, job: Job) -> AttemptRecord:
+        def submit() -> None:
+            try:
+                self.futures[job_id] = self.engine.submit(
+                    spec,
+                    full_config,
+                    target,
+                    train_dir,
+                    attempt,
+                    package_dir=package or self.package_dir,
+                    reason=reason,
+                )
+            except Exception as exc:  # refused (e.g. no worker has the cores): a lost attempt
+                log.warning("job %s attempt %s: the engine refused it: %r", job_id, attempt, exc)
+                message = f"the engine refused attempt {attempt}: {exc!r}"
+                self.pending.append(core.JobFinished(job_id, attempt, "lost", message))
+
+        self.after_commit.append(submit)
+
+    def _record(self, job_id: int, train_id: int, attempts: int) -> AttemptRecord:
         """The validated attempt of a done job; after a restart, read from its folder."""
-        if job.id in self.records:
-            return self.records[job.id]
-        jobs_dir = self.work_dir / "trains" / str(job.train_run_id) / "jobs"
-        for n in range(job.attempts, 0, -1):
-            path = attempt_folder(jobs_dir, f"job-{job.id}", n) / "record.json"
+        if job_id in self.records:
+            return self.records[job_id]
+        jobs_dir = self.work_dir / "trains" / str(train_id) / "jobs"
+        for n in range(attempts, 0, -1):
+            path = attempt_folder(jobs_dir, f"job-{job_id}", n) / "record.json"
             try:
                 rec = AttemptRecord.from_dict(json.loads(path.read_text()))
             except (OSError, ValueError, TypeError):
                 continue
             if rec.ok:
-                self.records[job.id] = rec
+                self.records[job_id] = rec
                 return rec
-        raise MergeStageError(f"job {job.id} is done but no validated attempt is in {jobs_dir}")
+        raise MergeStageError(f"job {job_id} is done but no validated attempt is in {jobs_dir}")
 
     def _merge_run(self, s: Session, train_id: int, run: int) -> None:
-        jobs = s.scalars(select(Job).where(Job.train_run_id == train_id, Job.run_number == run))
-        records = [self._record(j) for j in jobs]
-        kind = _merge_kind(s.get(TrainRun, train_id))
+        """Merge a run whose jobs the database records done (a validated attempt counts
+        only once recorded: a job moved elsewhere since the decision stops the merge)."""
+        jobs = self._run_jobs(s, train_id, run)
+        undone = [
+            f"{job_id} ({state.value})" for job_id, state, _ in jobs if state is not JobState.DONE
+        ]
+        if undone:
+            raise MergeStageError(
+                f"train {train_id} run {run}: not merged, jobs not done: {', '.join(undone)}"
+            )
+        records = [self._record(job_id, train_id, attempts) for job_id, _, attempts in jobs]
+        kind = self._kind(s, train_id)
         rec = merge_run(run, records, self._storage(train_id), train_type=kind)
-        self.run_merges.setdefault(train_id, {})[run] = rec
+
+        def keep() -> None:
+            self.run_merges.setdefault(train_id, {})[run] = rec
+            for job_id, _, _ in jobs:  # merged: the attempt records are no longer needed
+                self.records.pop(job_id, None)
+
+        self.after_commit.append(keep)
 
     def _final_merge(
         self, s: Session, train_id: int, runs: tuple[int, ...], missing: tuple[int, ...] = ()
@@ -247,10 +398,11 @@ class TrainWork:
                 train_type=_merge_kind(train),
             )
         except Exception as exc:  # a failure is a record: the train is flagged
-            self.pending.append(core.FinalMerged(train_id, error=f"{type(exc).__name__}: {exc}"))
+            event = core.FinalMerged(train_id, error=f"{type(exc).__name__}: {exc}")
+            self.after_commit.append(lambda: self.pending.append(event))
             return
         train.output_dir = rec.outputs.get("AnalysisResults") or str(self._storage(train_id).url)
-        self.pending.append(core.FinalMerged(train_id))
+        self.after_commit.append(lambda: self.pending.append(core.FinalMerged(train_id)))
 
     def merged_runs(self, train_id: int) -> frozenset[int]:
         return frozenset(self.run_merges.get(train_id, {}))
@@ -261,12 +413,23 @@ class TrainWork:
         running = s.scalars(
             select(Job).where(Job.train_run_id == train_id, Job.state == JobState.RUNNING)
         )
+        stopped = []
         for job in running:
-            future = self.futures.pop(job.id, None)
-            if future is not None:
-                future.cancel()
+            stopped.append(job.id)
             why = "not merged: the operator's final merge went ahead without this job"
             jobs_service.set_job_state(s, job.id, JobState.LOST, reason=why, error_message=why)
+
+        def cancel() -> None:
+            for job_id in stopped:
+                future = self.futures.pop(job_id, None)
+                if future is not None:
+                    future.cancel()
+
+        self.after_commit.append(cancel)
+
+
+def _job_id(ins: Any) -> int:
+    return ins.id if isinstance(ins, core.MarkLost | core.RequeueLost) else ins.job_id
 
 
 def _runs_text(runs: tuple[int, ...]) -> str:
