@@ -123,6 +123,8 @@ def register(app: typer.Typer) -> None:
                 _say(f"one step: {summary(tick.instructions)}")
                 for ins in tick.unperformed:
                     _say(f"not performed: {ins!r}")
+                for ins, why in tick.failed:
+                    _say(f"failed (rolled back, the others performed): {ins!r}: {why}")
                 service.lease.release()
                 return
             service.run(stop, _say)

@@ -9,6 +9,7 @@ own). The same catalogue and limits always give the same jobs and the same ids.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -83,7 +84,7 @@ def split_run(
         raise SplitError(f"max_bytes must be > 0, got {max_bytes}")
     entries = sorted((str(p), int(s)) for p, s in files)
     paths = [p for p, _ in entries]
-    dupes = sorted({p for p in paths if paths.count(p) > 1})
+    dupes = sorted(p for p, n in Counter(paths).items() if n > 1)
     if dupes:
         raise SplitError(f"run {run}: file listed twice in the catalogue: {dupes[0]}")
     groups: list[list[tuple[str, int]]] = []

@@ -155,6 +155,7 @@ class SchedulerService:
             mail_from=settings.mail_from,
             public_url=settings.public_url,
             max_files_per_job=settings.scheduler_max_files_per_job,
+            slim_retention=timedelta(days=settings.slim_derived_retention_days),
         )
         mailer = mail.sender_from_settings(settings)  # SMTP, or .eml files under data_dir
         self.shell = SchedulerShell(sessions, engine, config, lease=self.lease, mailer=mailer)
