@@ -1,8 +1,8 @@
 """Analysis views: My Analyses (``/``), All Analyses (``/all-analyses``), one analysis
 (``/analysis/{id}``) and the live status cell of the My Analyses grid.
 
-Each page calls the data function of its JSON endpoint (``my_analyses_data`` for
-``GET /api/my-analyses``, ``analyses_list_data`` for ``GET /api/analyses``,
+Each page calls the data function of its JSON endpoint (``core.views_analyses.my_analyses_data``
+for ``GET /api/my-analyses``, ``analyses_list_data`` for ``GET /api/analyses``,
 ``analysis_detail`` for ``GET /api/analyses/{id}``); actions go through the JSON API.
 """
 
@@ -15,14 +15,9 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from hyperloop.core.permissions import Action, can
+from hyperloop.core.views_analyses import grid_cell_data, my_analyses_data
 from hyperloop.db import models as m
-from hyperloop.web.api.analyses import (
-    analyses_list_data,
-    analysis_view_data,
-    grid_cell_data,
-    my_analyses_data,
-    pwg_names,
-)
+from hyperloop.web.api.analyses import analyses_list_data, analysis_view_data, pwg_names
 from hyperloop.web.deps import DB, OptionalActor
 from hyperloop.web.pages.login import login_redirect
 from hyperloop.web.pages.templating import render
