@@ -23,6 +23,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+#: connections kept open, and opened beyond them under a burst: the web server runs sync
+#: endpoints in a pool of 40 threads, so up to 40 requests hold a session at once. With
+#: SQLAlchemy's default (5 + 10) concurrent clients made the pool close and reopen
+#: connections all the time (a cold SQLite page cache, a PostgreSQL login each time).
+POOL = {"pool_size": 20, "max_overflow": 20}
+
+
 def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
     """An engine for ``url``; for a SQLite file its folder is created first."""
     parsed = make_url(url)
@@ -30,10 +37,14 @@ def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            for key, value in POOL.items():
+                kwargs.setdefault(key, value)
         engine = create_engine(url, echo=echo, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    for key, value in POOL.items():
+        kwargs.setdefault(key, value)
     return create_engine(url, echo=echo, **kwargs)
 
 
