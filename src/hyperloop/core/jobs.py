@@ -332,15 +332,24 @@ def trains_with_issues(
             by_train.setdefault(train_id, {})[state.value] = int(n)
     for train in trains:
         counts = by_train.get(train.id, {})
-        total = sum(counts.values())
-        if not total:
-            continue
-        failed = sum(counts.get(e.value, 0) for e in JOB_ERRORS)
-        final = sum(counts.get(e.value, 0) for e in _FINAL)
-        if failed / total > ISSUE_FAILED_FRACTION:
-            out.append((train, f"{failed} of {total} jobs failed"))
-        elif final == total and train.state is not TrainState.MERGING:
-            out.append((train, "all analysis jobs are final but no merge started"))
-        elif merge_jobs_final and merge_jobs_final.get(train.id):
-            out.append((train, "merge jobs are final but no final merge"))
+        why = issue_of(train.state, counts)
+        if why is None and sum(counts.values()) and (merge_jobs_final or {}).get(train.id):
+            why = "merge jobs are final but no final merge"
+        if why is not None:
+            out.append((train, why))
     return out
+
+
+def issue_of(state: TrainState, counts: dict[str, int]) -> str | None:
+    """Why an active train with these job counts per state (``{state value: n}``) is a
+    train with issues (SPEC §3), judged on its jobs; None when it is not."""
+    total = sum(counts.values())
+    if not total:
+        return None
+    failed = sum(counts.get(e.value, 0) for e in JOB_ERRORS)
+    final = sum(counts.get(e.value, 0) for e in _FINAL)
+    if failed / total > ISSUE_FAILED_FRACTION:
+        return f"{failed} of {total} jobs failed"
+    if final == total and state is not TrainState.MERGING:
+        return "all analysis jobs are final but no merge started"
+    return None

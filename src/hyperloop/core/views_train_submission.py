@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session, defer
 
 from hyperloop.core import jobs, permissions, trains
 from hyperloop.core.actor import Actor
-from hyperloop.core.dashboard_figures import JOB_FINAL
 from hyperloop.core.enums import JobState, TrainState, TrainType
 from hyperloop.core.permissions import Action
 from hyperloop.core.states import JOB_ERRORS
@@ -257,7 +256,7 @@ def _long_trains(s: Session, user: User | None) -> list[dict[str, Any]]:
 def trains_with_issues_view(s: Session) -> list[dict[str, Any]]:
     """SPEC §3 trains with issues, with dataset names and job figures.
 
-    The rules of :func:`jobs.trains_with_issues` (without merge records), read lean: the
+    The rules of :func:`jobs.issue_of` (without merge records), read lean: the
     running trains' few columns and one grouped job count (not whole trains with their
     wagon snapshots, nor one count per train); a test keeps both in step."""
     active = (TrainState.SUBMITTED, TrainState.RUNNING, TrainState.MERGING)
@@ -281,18 +280,11 @@ def trains_with_issues_view(s: Session) -> list[dict[str, Any]]:
     found = []
     for tid, st, ds in trains:
         counts = by_train.get(tid, {})
-        total = sum(counts.values())
-        if not total:
+        why = jobs.issue_of(st, counts)
+        if why is None:
             continue
         failed = sum(counts.get(e.value, 0) for e in JOB_ERRORS)
-        final = sum(counts.get(e.value, 0) for e in JOB_FINAL)
-        if failed / total > jobs.ISSUE_FAILED_FRACTION:
-            why = f"{failed} of {total} jobs failed"
-        elif final == total and st is not TrainState.MERGING:
-            why = "all analysis jobs are final but no merge started"
-        else:
-            continue
-        found.append((tid, st, ds, why, total, failed, counts))
+        found.append((tid, st, ds, why, sum(counts.values()), failed, counts))
     if not found:
         return []
     ds_names = dict(
