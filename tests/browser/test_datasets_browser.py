@@ -13,11 +13,10 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 from tests.browser.conftest import screenshot
 from tests.served import uvicorn_app
-from tests.web_pages.seed_datasets import PASSWORD, ROLE_USERS, seed
+from tests.web_pages.seed_datasets import PASSWORD, ROLE_USERS, done_derived_train, seed
 
 from hyperloop.core import datasets
-from hyperloop.core.enums import TrainState, TrainType
-from hyperloop.db.models import StagingTransfer, TrainRun
+from hyperloop.db.models import StagingTransfer
 from hyperloop.db.session import make_engine, make_sessionmaker
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -207,26 +206,3 @@ def test_operator_deletes_an_unused_derived_output(login, site_server, tmp_path)
         page.locator("ul.problems").inner_text()
     )
     screenshot(page, "error-page")
-
-
-def done_derived_train(url: str, composed_id: int, folder) -> int:
-    """A done standard derived train like the composed one, its merged files on disk."""
-    engine = make_engine(url)
-    with make_sessionmaker(engine).begin() as s:
-        composed = s.get(TrainRun, composed_id)
-        train = TrainRun(
-            dataset_id=composed.dataset_id,
-            tag_id=composed.tag_id,
-            target_id=composed.target_id,
-            train_type=TrainType.STANDARD_DERIVED,
-            state=TrainState.DONE,
-            wagons_snapshot=composed.wagons_snapshot,
-            output_dir=str(folder / "merged"),
-        )
-        s.add(train)
-        s.flush()
-        train_id = train.id
-    engine.dispose()
-    (folder / "merged" / "runs" / "544013").mkdir(parents=True)
-    (folder / "merged" / "runs" / "544013" / "AO2D.root").write_bytes(b"x" * 2048)
-    return train_id

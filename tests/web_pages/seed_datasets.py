@@ -19,8 +19,8 @@ from tests.core.factories import make_world
 
 from hyperloop.core import datasets, enabling, notifications, runlists, trains, wagons
 from hyperloop.core.actor import Actor
-from hyperloop.core.enums import DataType, NotificationKind, TestStatus, TrainType
-from hyperloop.db.models import Base
+from hyperloop.core.enums import DataType, NotificationKind, TestStatus, TrainState, TrainType
+from hyperloop.db.models import Base, TrainRun
 from hyperloop.db.session import make_engine, make_sessionmaker
 from hyperloop.settings import load_settings
 from hyperloop.web.app import bind_database, create_app
@@ -124,6 +124,30 @@ def seed(url: str) -> dict[str, int]:
         )
     engine.dispose()
     return ids
+
+
+def done_derived_train(url: str, composed_id: int, folder: Path) -> int:
+    """A done standard derived train like the seeded composed one, its merged files (2 kB)
+    on disk under ``folder/merged``: what an operator may delete when unused."""
+    engine = make_engine(url)
+    with make_sessionmaker(engine).begin() as s:
+        composed = s.get(TrainRun, composed_id)
+        train = TrainRun(
+            dataset_id=composed.dataset_id,
+            tag_id=composed.tag_id,
+            target_id=composed.target_id,
+            train_type=TrainType.STANDARD_DERIVED,
+            state=TrainState.DONE,
+            wagons_snapshot=composed.wagons_snapshot,
+            output_dir=str(folder / "merged"),
+        )
+        s.add(train)
+        s.flush()
+        train_id = train.id
+    engine.dispose()
+    (folder / "merged" / "runs" / "544013").mkdir(parents=True)
+    (folder / "merged" / "runs" / "544013" / "AO2D.root").write_bytes(b"x" * 2048)
+    return train_id
 
 
 @dataclass

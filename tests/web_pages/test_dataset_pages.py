@@ -10,11 +10,9 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from tests.web_pages.seed_datasets import EXTRA_DATASETS, MAIN_DATASET, Site
+from tests.web_pages.seed_datasets import EXTRA_DATASETS, MAIN_DATASET, Site, done_derived_train
 
 from hyperloop.core import datasets
-from hyperloop.core.enums import TrainState, TrainType
-from hyperloop.db.models import TrainRun
 from hyperloop.db.session import make_engine, make_sessionmaker
 
 
@@ -268,31 +266,8 @@ def test_derived_data_lists_outputs_and_registers_them_as_productions(site: Site
     assert f"derived data of train {train}" in text_of(op.get(f"/dataset/{target}").text)
 
 
-def finished_derived_train(site: Site, folder) -> int:
-    """A done standard derived train of the main dataset whose merged files are on disk."""
-    engine = make_engine(site.url)
-    with make_sessionmaker(engine).begin() as s:
-        composed = s.get(TrainRun, site.ids["derived_train"])
-        train = TrainRun(
-            dataset_id=composed.dataset_id,
-            tag_id=composed.tag_id,
-            target_id=composed.target_id,
-            train_type=TrainType.STANDARD_DERIVED,
-            state=TrainState.DONE,
-            wagons_snapshot=composed.wagons_snapshot,
-            output_dir=str(folder / "merged"),
-        )
-        s.add(train)
-        s.flush()
-        train_id = train.id
-    engine.dispose()
-    (folder / "merged" / "runs" / "544013").mkdir(parents=True)
-    (folder / "merged" / "runs" / "544013" / "AO2D.root").write_bytes(b"x" * 2048)
-    return train_id
-
-
 def test_an_operator_deletes_an_unused_derived_output_from_the_page(site: Site, tmp_path) -> None:
-    train = finished_derived_train(site, tmp_path)
+    train = done_derived_train(site.url, site.ids["derived_train"], tmp_path)
     button = f'data-api="/api/datasets/derived-data/{train}" data-method="DELETE"'
     assert button not in site.client("analyzer").get("/derived-data").text
     page = site.client("operator").get("/derived-data?unused=true").text

@@ -62,6 +62,11 @@ def dependent_productions(s: Session, train_id: int) -> list[dict[str, Any]]:
     ]
 
 
+def _stored_bytes(fs: Any, path: str) -> int:
+    """Bytes below a storage folder (or of one file)."""
+    return int(fs.du(path)) if fs.isdir(path) else int(fs.size(path))
+
+
 def _remove(root: str) -> int:
     """Delete a storage folder (fsspec URL or local path); the bytes it held. On a local
     folder the per-attempt derived files of the train's jobs (``../jobs``) go too; the
@@ -69,7 +74,7 @@ def _remove(root: str) -> int:
     fs, path = fsspec.core.url_to_fs(root)
     freed = 0
     if fs.exists(path):
-        freed = int(fs.du(path)) if fs.isdir(path) else int(fs.size(path))
+        freed = _stored_bytes(fs, path)
         fs.rm(path, recursive=True)
     protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
     jobs = Path(path).parent / "jobs"
@@ -161,7 +166,7 @@ def size_of(train: TrainRun) -> int | None:
         fs, path = fsspec.core.url_to_fs(root)
         if not fs.exists(path):
             return None
-        return int(fs.du(path)) if fs.isdir(path) else int(fs.size(path))
+        return _stored_bytes(fs, path)
     except (OSError, ValueError):
         return None
 
