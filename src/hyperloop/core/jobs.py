@@ -103,17 +103,6 @@ _LOAD_CHUNK = 500  # ids per SELECT ... IN (...) (well below SQLite's variable l
 _UPDATE_CHUNK = 5000  # rows per UPDATE ... FROM unnest(...) on PostgreSQL
 
 
-def load_jobs(s: Session, job_ids: Iterable[int]) -> dict[int, Job]:
-    """Load many jobs into the session in a few ``IN`` queries (one per 500 ids), so that
-    the following ``set_job_state`` calls find them without a query each."""
-    ids = sorted(set(job_ids))
-    out: dict[int, Job] = {}
-    for start in range(0, len(ids), _LOAD_CHUNK):
-        chunk = ids[start : start + _LOAD_CHUNK]
-        out.update((j.id, j) for j in s.scalars(select(Job).where(Job.id.in_(chunk))))
-    return out
-
-
 def set_job_state(
     s: Session, job_id: int, to: JobState | str, *, reason: str = "", **fields: Any
 ) -> Job:

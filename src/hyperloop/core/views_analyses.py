@@ -17,9 +17,8 @@ from sqlalchemy import bindparam, func, select, true
 from sqlalchemy.orm import Session
 
 from hyperloop.core import history, quotas
-from hyperloop.core.configs import Config, effective_subwagon, workflow_schema
+from hyperloop.core.configs import Config, workflow_schema
 from hyperloop.core.enums import TagPolicy, TestStatus
-from hyperloop.core.errors import ValidationError
 from hyperloop.core.permissions import Action, can
 from hyperloop.core.tags import find_workflow, workflow_names
 from hyperloop.db.models import (
@@ -692,15 +691,6 @@ def wagon_editor_data(s: Session, wagon: Wagon, user: User) -> dict[str, Any]:
         "clone_targets": [{"id": a[0], "name": a[1]} for a in my_analyses],
         "tests": wagon_test_statistics(s, wagon.id),
     }
-
-
-def effective_configuration(wagon: Wagon, subwagon: str | None) -> Config:
-    """The configuration a subwagon (or the base, for None) runs with."""
-    if subwagon is None:
-        return wagon.base_config or {}
-    if subwagon not in (wagon.subwagons or {}):
-        raise ValidationError(f"wagon {wagon.name!r} has no subwagon {subwagon!r}")
-    return effective_subwagon(wagon.base_config or {}, wagon.subwagons[subwagon])
 
 
 # --------------------------------------------------------------------------- history
