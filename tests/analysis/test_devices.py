@@ -98,7 +98,9 @@ def test_columns_a_task_keeps_survive_later_dataframes_in_device_processes(
     many_dataframes, tmp_path
 ):
     one = run_train(build_plan(_spec(), PACKAGE), many_dataframes, tmp_path / "one", cores=1)
-    two = run_train(build_plan(_spec(), PACKAGE), many_dataframes, tmp_path / "two", cores=2)
+    two = run_train(
+        build_plan(_spec(), PACKAGE), many_dataframes, tmp_path / "two", cores=2, mode="processes"
+    )
     assert one.exit_code == two.exit_code == 0
     a, b = _histograms(one.outputs["AnalysisResults"]), _histograms(two.outputs["AnalysisResults"])
     for name in a:

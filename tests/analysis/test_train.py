@@ -272,7 +272,8 @@ def test_metrics_files_follow_the_o2_layout(inputs, tmp_path):
 
 
 @pytest.mark.slow
-def test_device_processes_give_the_same_outputs_as_in_process(inputs, tmp_path):
+@pytest.mark.parametrize("mode", ["processes", "dataframes"])
+def test_two_cores_give_the_same_outputs_as_in_process(inputs, tmp_path, mode):
     train = spec(
         "test-selector",
         "test-pt",
@@ -281,7 +282,7 @@ def test_device_processes_give_the_same_outputs_as_in_process(inputs, tmp_path):
         OutputDirector={"OutputDescriptors": [{"table": "O2testskimtrack"}]},
     )
     one = run_train(build_plan(train, PACKAGE), inputs, tmp_path / "one", cores=1)
-    two = run_train(build_plan(train, PACKAGE), inputs, tmp_path / "two", cores=2)
+    two = run_train(build_plan(train, PACKAGE), inputs, tmp_path / "two", cores=2, mode=mode)
     assert one.exit_code == two.exit_code == 0
     with (
         uproot.open(one.outputs["AnalysisResults"]) as a,
@@ -302,7 +303,11 @@ def test_device_processes_give_the_same_outputs_as_in_process(inputs, tmp_path):
         assert set(parents) == set(derived.dataframes())
         assert set(parents.values()) == set(inputs)
     pids = {d.pid for d in two.devices}
-    assert len(pids) >= 4  # reader, three task devices (and the driver as writer)
+    if mode == "processes":
+        assert len(pids) >= 4  # reader, three task devices (and the driver as writer)
+    else:  # two whole-train workers; the skimmer writes the derived data from worker 0
+        assert len(pids) == 3
+        assert "test-skimmer" in {d.name for d in two.devices}
 
 
 def test_inputs_given_as_fsspec_urls_give_the_same_histograms(inputs, tmp_path):

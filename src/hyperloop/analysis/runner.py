@@ -1,9 +1,12 @@
 """Run a train over AO2D files: reader -> tasks -> writers, with measured metrics.
 
 ``run_train`` is the one code path used by tests, grid jobs and ``hyperloop run-train``.
-With ``cores == 1`` (or ``mode="inprocess"``) every device runs in this process; with more
-cores the devices run as processes that share the dataframe's columns through shared
-memory (see ``devices.py``). Either way the outputs are the same files.
+With ``cores == 1`` (or ``mode="inprocess"``) every device runs in this process. With more
+cores, by default each core runs the whole train on the dataframes it claims, tasks that
+must see every dataframe staying in one of them (``dataparallel.py``); a spec asking for
+pipelined devices, or ``mode="processes"``, runs the devices as processes that share the
+dataframe's columns through shared memory (``devices.py``). Either way the outputs are the
+same files.
 
 A bad input file is a failure record (file, error, duration) and the other files still
 complete; a task that raises stops the run with the task's name and traceback.
@@ -261,7 +264,12 @@ def run_train(
 ) -> RunResult:
     """Run the planned train over ``inputs`` and write every output into ``out_dir``."""
     if mode == "auto":
-        mode = "inprocess" if cores <= 1 else "processes"
+        from hyperloop.analysis.dataparallel import use_dataframe_parallelism
+
+        if cores <= 1:
+            mode = "inprocess"
+        else:
+            mode = "dataframes" if use_dataframe_parallelism(plan, cores) else "processes"
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "full_config.json").write_text(json.dumps(plan.spec.to_json(), indent=2) + "\n")
@@ -277,12 +285,24 @@ def run_train(
             progress=progress,
             job_id=job_id,
         )
+    elif mode == "dataframes":
+        from hyperloop.analysis.dataparallel import run_dataframe_workers
+
+        result = run_dataframe_workers(
+            plan,
+            inputs,
+            out,
+            cores=cores,
+            sample_interval=sample_interval,
+            progress=progress,
+            job_id=job_id,
+        )
     elif mode == "inprocess":
         result = _run_inprocess(
             plan, inputs, out, sample_interval=sample_interval, progress=progress, job_id=job_id
         )
     else:
-        raise ValueError(f"unknown mode {mode!r} (inprocess, processes, auto)")
+        raise ValueError(f"unknown mode {mode!r} (inprocess, processes, dataframes, auto)")
     _write_report(plan, result, out)
     return result
 

@@ -53,7 +53,12 @@ def register(app: typer.Typer) -> None:
                 help="package tag directory (default: from the config or the installed package)"
             ),
         ] = None,
-        mode: Annotated[str, typer.Option(help="auto, inprocess or processes")] = "auto",
+        mode: Annotated[
+            str,
+            typer.Option(
+                help="auto, inprocess, dataframes (whole-train workers) or processes (devices)"
+            ),
+        ] = "auto",
         dry_run: Annotated[
             bool, typer.Option("--dry-run", help="check and print the plan, read no data")
         ] = False,
