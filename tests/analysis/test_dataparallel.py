@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import uproot
+from tests.analysis.pipeline_tasks import LazyCounter, Spectra
 from tests.factories import random_dataframe
 
 from hyperloop.analysis.dataparallel import serial_tasks, use_dataframe_parallelism
@@ -36,31 +37,6 @@ class Selector(Task):
         eta = df.table("Tracks")["eta"]
         self.histos["hEta"].fill(eta)
         df.produce(GOOD, fIsGood=np.abs(eta) < 0.6)
-
-
-class Spectra(Task):
-    """Histograms only; finalize normalises over every dataframe."""
-
-    name = "dp-spectra"
-
-    def init(self):
-        self.histos.add("hPt", "pt;p_{T};tracks", [(50, 0.0, 5.0)])
-        self.histos.add("hPtW", "weighted;p_{T};sum w", [(50, 0.0, 5.0)], weighted=True)
-        self.histos.add("hSteps", "steps;;collisions", [], categories=("all", "good vertex"))
-        self.histos.add("hFraction", "pT fraction;p_{T};", [(50, 0.0, 5.0)])
-
-    @process(Tracks=["pt", "phi"], Collisions=["fPosZ"])
-    def process(self, df):
-        t = df.table("Tracks")
-        self.histos["hPt"].fill(t["pt"])
-        self.histos["hPtW"].fill(t["pt"], weight=1.0 / (1.0 + t["pt"]))
-        z = df.table("Collisions")["fPosZ"]
-        good = int((np.abs(z) < 10).sum())
-        self.histos["hSteps"].fill(np.repeat(np.array(["all", "good vertex"]), [len(z), good]))
-
-    def finalize(self):
-        pt, frac = self.histos["hPt"].hist, self.histos["hFraction"].hist
-        frac.view()[...] = pt.view() / max(pt.sum(), 1.0)
 
 
 class Selected(Task):
@@ -92,20 +68,6 @@ class Mixing(Task):
         self.histos["hPool"].fill(np.array([float(sum(map(len, self.pool)))]))
 
 
-class LazyCounter(Task):
-    """Looks stateless after init but counts dataframes in an attribute it adds later."""
-
-    name = "dp-lazy"
-
-    def init(self):
-        self.histos.add("hN", "dataframes seen;n;", [(100, 0, 100)])
-
-    @process(Tracks=["pt"])
-    def process(self, df):
-        self.seen = getattr(self, "seen", 0) + 1
-        self.histos["hN"].fill(np.array([float(self.seen)]))
-
-
 class Exploding(Task):
     """Raises on the third dataframe it sees."""
 
@@ -123,14 +85,14 @@ class Exploding(Task):
 PACKAGE = package_from_workflows(
     [
         Workflow("dp-selector", (Selector,), "selector"),
-        Workflow("dp-spectra", (Spectra,), "spectra"),
+        Workflow("pipe-spectra", (Spectra,), "spectra"),
         Workflow("dp-selected", (Selected,), "selected"),
         Workflow("dp-mixing", (Mixing,), "mixing"),
-        Workflow("dp-lazy", (LazyCounter,), "lazy"),
+        Workflow("pipe-lazy", (LazyCounter,), "lazy"),
         Workflow("dp-exploding", (Exploding,), "exploding"),
     ]
 )
-TRAIN = ["dp-selector", "dp-spectra", "dp-selected", "dp-mixing"]
+TRAIN = ["dp-selector", "pipe-spectra", "dp-selected", "dp-mixing"]
 
 
 def _spec(*workflows: str) -> TrainSpec:
@@ -189,34 +151,34 @@ def test_two_workers_give_the_one_core_outputs_with_a_serial_mixer(inputs, tmp_p
     _assert_same(one.outputs["AnalysisResults"], two.outputs["AnalysisResults"])
     h = _histos(two.outputs["AnalysisResults"])
     # the selector ran on every dataframe once in the result, not again as a feeder
-    assert h["dp-selector/hEta"][2] == h["dp-spectra/hPt"][2]
+    assert h["dp-selector/hEta"][2] == h["pipe-spectra/hPt"][2]
     # the mixer saw the dataframes in input order: its pool sizes are the one-core ones
     assert h["dp-mixing/hPool"][2] == 18
     names = {d.name for d in two.devices}
-    assert {"dp-spectra_t0", "dp-spectra_t1", "dp-mixing"} <= names
+    assert {"pipe-spectra_t0", "pipe-spectra_t1", "dp-mixing"} <= names
     assert "dp-mixing_t1" not in names
-    assert len({d.pid for d in two.devices if d.name.startswith("dp-")}) == 2
+    assert len({d.pid for d in two.devices if d.name.startswith(("dp-", "pipe-"))}) == 2
     # every dataframe is counted once, whichever worker claimed it
     assert [(r.dataframes, r.dataframes_total, r.rows) for r in two.files] == [
         (r.dataframes, r.dataframes_total, r.rows) for r in one.files
     ]
-    assert sum(d.cpu for d in two.devices if d.name.startswith("dp-spectra_t")) > 0
+    assert sum(d.cpu for d in two.devices if d.name.startswith("pipe-spectra_t")) > 0
     reader = [d for d in two.devices if d.name.startswith("internal-dpl-aod-reader")]
     assert sum(d.bytes_uncompressed for d in reader) > 0
 
 
 @pytest.mark.slow
 def test_a_task_that_keeps_state_unannounced_fails_the_run_by_name(inputs, tmp_path):
-    result = run_train(build_plan(_spec("dp-lazy"), PACKAGE), inputs, tmp_path / "out", cores=2)
+    result = run_train(build_plan(_spec("pipe-lazy"), PACKAGE), inputs, tmp_path / "out", cores=2)
     assert result.exit_code == 3
-    assert result.task_failure["task"] == "dp-lazy"
+    assert result.task_failure["task"] == "pipe-lazy"
     assert "changed its attribute 'seen'" in result.task_failure["error"]
     assert "AnalysisResults" not in result.outputs
 
 
 @pytest.mark.slow
 def test_a_task_that_raises_in_a_worker_is_reported_with_its_name(inputs, tmp_path):
-    spec = _spec("dp-spectra", "dp-exploding")
+    spec = _spec("pipe-spectra", "dp-exploding")
     result = run_train(build_plan(spec, PACKAGE), inputs, tmp_path / "out", cores=2)
     assert result.exit_code == 3
     assert result.task_failure["task"] == "dp-exploding"

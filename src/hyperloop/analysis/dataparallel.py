@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperloop.analysis.ao2d import AO2DError
-from hyperloop.analysis.devices import _pin, _state_ids, copy_name
+from hyperloop.analysis.devices import _pin, _state_ids, check_stateless, copy_name
 from hyperloop.analysis.frame import Frame
 from hyperloop.analysis.histograms import HistogramRegistry
 from hyperloop.analysis.metrics import READER, SINK, WRITER, DeviceMetrics, Sampler, Timer
@@ -266,15 +266,13 @@ def _worker_main(
             try:
                 with Timer(metrics[name]):
                     task.run_dataframe(frame)
-                guard = guards.get(name)
-                if guard is not None and _state_ids(task) != guard:
-                    now = _state_ids(task)
-                    attr = sorted(a for a in {*guard, *now} if guard.get(a) != now.get(a))[0]
-                    raise RuntimeError(
-                        f"task {name} changed its attribute {attr!r} while processing a "
-                        f"dataframe: it keeps state across dataframes, so it cannot run on "
-                        f"{workers} cores over alternate dataframes (set pipeline_safe = "
-                        "False on the task class)"
+                if name in guards:
+                    check_stateless(
+                        name,
+                        task,
+                        guards[name],
+                        f"run on {workers} cores over alternate dataframes (set "
+                        "pipeline_safe = False on the task class)",
                     )
             except Exception as exc:  # noqa: BLE001
                 fail(name, path, df, exc)
@@ -329,12 +327,10 @@ def run_dataframe_workers(
     cores: int,
     sample_interval: float,
     progress: Callable[[str], None] | None,
-    job_id: str,
 ) -> RunResult:
     """Run the train as ``cores`` whole-train workers splitting the dataframes; same outputs
     as the in-process mode."""
     ctx = mp.get_context("fork")
-    start_time = time.time()
     wall0 = time.perf_counter()
     serial, _ = serial_tasks(plan)
     counter = ctx.Value("q", 0)
@@ -468,15 +464,4 @@ def run_dataframe_workers(
     outputs = finish_outputs(plan, out, histos if failure is None else None, sink_m, writer_m, None)
     if failure is None and derived_path:
         outputs["AO2D"] = derived_path
-    result = RunResult(
-        out_dir=str(out),
-        files=records,
-        outputs=outputs,
-        devices=devices,
-        wall=time.perf_counter() - wall0,
-        task_failure=failure,
-        defaults_filled=plan.defaults_filled,
-    )
-    result.start_time = start_time  # type: ignore[attr-defined]
-    result.job_id = job_id  # type: ignore[attr-defined]
-    return result
+    return RunResult(records, outputs, devices, time.perf_counter() - wall0, failure)

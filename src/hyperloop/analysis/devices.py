@@ -231,6 +231,18 @@ def _state_ids(task: Any) -> dict[str, int]:
     return {k: id(v) for k, v in vars(task).items() if k != "histos"}
 
 
+def check_stateless(name: str, task: Any, guard: dict[str, int], how: str) -> None:
+    """Raise if ``task`` rebound or added an attribute since ``guard`` (``_state_ids``): it
+    keeps state across dataframes, so running it over alternate dataframes is wrong."""
+    now = _state_ids(task)
+    if now != guard:
+        attr = sorted(k for k in {*guard, *now} if guard.get(k) != now.get(k))[0]
+        raise RuntimeError(
+            f"task {name} changed its attribute {attr!r} while processing a dataframe: it "
+            f"keeps state across dataframes, so it cannot {how}"
+        )
+
+
 def _device_main(
     plan: Plan,
     index: int,
@@ -295,14 +307,13 @@ def _device_main(
         frame.current_task = name
         try:
             inst.task.run_dataframe(frame)
-            if guard is not None and _state_ids(inst.task) != guard:
-                now = _state_ids(inst.task)
-                attr = sorted(k for k in {*guard, *now} if guard.get(k) != now.get(k))[0]
-                raise RuntimeError(
-                    f"task {name} changed its attribute {attr!r} while processing a dataframe: "
-                    f"it keeps state across dataframes, so it cannot run as {copies} pipelined "
-                    "copies (remove its pipeline_strategy, or set pipeline_safe = False on "
-                    "the task class)"
+            if guard is not None:
+                check_stateless(
+                    name,
+                    inst.task,
+                    guard,
+                    f"run as {copies} pipelined copies (remove its pipeline_strategy, or set "
+                    "pipeline_safe = False on the task class)",
                 )
         except Exception as exc:  # noqa: BLE001
             out_q.put(
@@ -355,12 +366,10 @@ def run_devices(
     cores: int,
     sample_interval: float,
     progress: Callable[[str], None] | None,
-    job_id: str,
 ) -> RunResult:
     """Run the train with one process per device (pipelined devices: several copies that
     share the dataframes); same outputs as the in-process mode."""
     ctx = mp.get_context("fork")
-    start_time = time.time()
     wall0 = time.perf_counter()
     names = [inst.name for inst in plan.instances]
     ncopies = pipeline_copies(plan, cores)
@@ -552,15 +561,4 @@ def run_devices(
     outputs = finish_outputs(
         plan, out, histos if failure is None else None, sink_m, writer_m, derived
     )
-    result = RunResult(
-        out_dir=str(out),
-        files=records,
-        outputs=outputs,
-        devices=devices,
-        wall=time.perf_counter() - wall0,
-        task_failure=failure,
-        defaults_filled=plan.defaults_filled,
-    )
-    result.start_time = start_time  # type: ignore[attr-defined]
-    result.job_id = job_id  # type: ignore[attr-defined]
-    return result
+    return RunResult(records, outputs, devices, time.perf_counter() - wall0, failure)

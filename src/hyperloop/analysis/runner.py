@@ -67,13 +67,16 @@ class FileRecord:
 
 @dataclass
 class RunResult:
-    out_dir: str
     files: list[FileRecord]
     outputs: dict[str, str]
     devices: list[DeviceMetrics]
     wall: float
     task_failure: dict[str, str] | None = None
+    # filled in by run_train
+    out_dir: str = ""
     defaults_filled: dict[str, list[str]] = field(default_factory=dict)
+    start_time: float = 0.0
+    job_id: str = ""
 
     @property
     def failed_files(self) -> list[FileRecord]:
@@ -263,46 +266,30 @@ def run_train(
     job_id: str = "",
 ) -> RunResult:
     """Run the planned train over ``inputs`` and write every output into ``out_dir``."""
-    if mode == "auto":
-        from hyperloop.analysis.dataparallel import use_dataframe_parallelism
+    from hyperloop.analysis.dataparallel import run_dataframe_workers, use_dataframe_parallelism
+    from hyperloop.analysis.devices import run_devices
 
+    if mode == "auto":
         if cores <= 1:
             mode = "inprocess"
         else:
             mode = "dataframes" if use_dataframe_parallelism(plan, cores) else "processes"
+    runners = {
+        "inprocess": _run_inprocess,
+        "processes": run_devices,
+        "dataframes": run_dataframe_workers,
+    }
+    if mode not in runners:
+        raise ValueError(f"unknown mode {mode!r} (inprocess, processes, dataframes, auto)")
+    start_time = time.time()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "full_config.json").write_text(json.dumps(plan.spec.to_json(), indent=2) + "\n")
-    if mode == "processes":
-        from hyperloop.analysis.devices import run_devices
-
-        result = run_devices(
-            plan,
-            inputs,
-            out,
-            cores=cores,
-            sample_interval=sample_interval,
-            progress=progress,
-            job_id=job_id,
-        )
-    elif mode == "dataframes":
-        from hyperloop.analysis.dataparallel import run_dataframe_workers
-
-        result = run_dataframe_workers(
-            plan,
-            inputs,
-            out,
-            cores=cores,
-            sample_interval=sample_interval,
-            progress=progress,
-            job_id=job_id,
-        )
-    elif mode == "inprocess":
-        result = _run_inprocess(
-            plan, inputs, out, sample_interval=sample_interval, progress=progress, job_id=job_id
-        )
-    else:
-        raise ValueError(f"unknown mode {mode!r} (inprocess, processes, dataframes, auto)")
+    result = runners[mode](
+        plan, inputs, out, cores=cores, sample_interval=sample_interval, progress=progress
+    )
+    result.out_dir, result.defaults_filled = str(out), plan.defaults_filled
+    result.start_time, result.job_id = start_time, job_id
     _write_report(plan, result, out)
     return result
 
@@ -312,11 +299,10 @@ def _run_inprocess(
     inputs: Sequence[str],
     out: Path,
     *,
+    cores: int,
     sample_interval: float,
     progress: Callable[[str], None] | None,
-    job_id: str,
 ) -> RunResult:
-    start_time = time.time()
     wall0 = time.perf_counter()
     reader_m = DeviceMetrics(READER)
     task_m = {
@@ -394,8 +380,7 @@ def _run_inprocess(
         histos = {inst.name: {h.name: h for h in inst.task.histos} for inst in plan.instances}
     outputs = finish_outputs(plan, out, histos, sink_m, writer_m, derived)
     wall = time.perf_counter() - wall0
-    result = RunResult(
-        out_dir=str(out),
+    return RunResult(
         files=records,
         outputs=outputs,
         devices=devices,
@@ -409,16 +394,11 @@ def _run_inprocess(
             "error": f"{failure.exc_type}: {failure.__cause__}",
             "traceback": failure.tb,
         },
-        defaults_filled=plan.defaults_filled,
     )
-    result.start_time = start_time  # type: ignore[attr-defined]
-    result.job_id = job_id  # type: ignore[attr-defined]
-    return result
 
 
 def _write_report(plan: Plan, result: RunResult, out: Path) -> None:
     devices = result.devices
-    start = getattr(result, "start_time", 0.0)
     (out / "performanceMetrics.json").write_text(
         json.dumps(performance_metrics(devices, {"wall": result.wall}), indent=1) + "\n"
     )
@@ -426,8 +406,8 @@ def _write_report(plan: Plan, result: RunResult, out: Path) -> None:
         devices,
         wall=result.wall,
         n_input_files=len(result.files),
-        job_id=getattr(result, "job_id", ""),
-        start_time=start,
+        job_id=result.job_id,
+        start_time=result.start_time,
     )
     (out / "metrics_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     report = {
