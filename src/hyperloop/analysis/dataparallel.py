@@ -385,6 +385,15 @@ def run_dataframe_workers(
             m.bytes_compressed += compressed
             m.bytes_uncompressed += uncompressed
 
+    spans: dict[int, tuple[float, float]] = {}
+
+    def span(k: int, duration: float) -> None:
+        """A file's duration: from the first worker starting on it to the last finishing."""
+        now = time.perf_counter()
+        first, _ = spans.get(k, (now - duration, now))
+        spans[k] = (min(first, now - duration), now)
+        records[k].duration = now - spans[k][0]
+
     def report(k: int) -> None:
         rec = records[k]
         if progress and not reported[k]:
@@ -412,7 +421,7 @@ def run_dataframe_workers(
             if kind == "file":
                 _, k, total, error, duration = msg
                 rec = records[k]
-                rec.duration += duration
+                span(k, duration)
                 if error is not None and rec.ok:
                     rec.ok = False
                     rec.error_type, rec.message = error
@@ -428,7 +437,7 @@ def run_dataframe_workers(
                 _, k, claimed, rows, duration, cpu = msg
                 account(cpu)
                 rec = records[k]
-                rec.duration += duration
+                span(k, duration)
                 if claimed:
                     rec.dataframes += 1
                     rec.rows += rows
