@@ -17,14 +17,19 @@ backend, seeding time, server CPU; writes var/bench/api_load_results.json.
 
     .venv/bin/python benchmarks/api_load.py [--scale 1.0] [--backend sqlite|postgresql|both]
         [--concurrency 1 16] [--requests 1500] [--seconds 30] [--workers 1] [--no-keep]
-        [--think 0]
+        [--think 0] [--api-threads N] [--write-interval 0]
 
 Reading the figures: with ``--think 0`` (default) each client sends its next request as soon
 as the previous one is answered, so N > 1 clients measure the saturated server: by Little's
 law the mean latency is N / (requests/s), whatever the endpoint (16 clients at 60 req/s wait
 ~270 ms). ``--concurrency 1`` gives the service time; ``--think S`` lets each client pause an
 exponentially distributed S seconds between requests (users reading a page), which measures
-the latency of N concurrent users below saturation.
+the latency of N concurrent users below saturation. ``--write-interval S`` adds a write
+every S seconds that invalidates every cached My Analyses grid (the server caches it per
+user until the database's change counter moves), so its rebuild cost shows too.
+
+A cached database of an older schema is migrated (Alembic) rather than reseeded when only
+the schema changed.
 
 PostgreSQL: ``source scripts/services.sh && start_postgres`` exports
 HYPERLOOP_TEST_DATABASE_URL; the benchmark uses a separate database ``hyperloop_bench`` on
@@ -42,6 +47,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -53,16 +59,26 @@ import httpx
 import numpy as np
 import psutil
 from sqlalchemy import delete, select, text
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import make_url
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks.seed import NOW, Counts, seed, wipe  # noqa: E402
+from benchmarks.seed import (  # noqa: E402
+    NOW,
+    Counts,
+    _meta_set,
+    _params,
+    _state,
+    seed,
+    wipe,
+)
 
 from hyperloop.core import users  # noqa: E402
 from hyperloop.db import models as m  # noqa: E402
+from hyperloop.db.migrate import upgrade  # noqa: E402
 from hyperloop.db.session import make_engine, make_sessionmaker  # noqa: E402
 
 GOAL_P95_MS = 50.0
@@ -88,6 +104,7 @@ class EndpointResult:
     mean_kb: float
     server_cpu_s: float
     statuses: dict[str, int] = field(default_factory=dict)
+    grid_writes: int = 0  # writes invalidating the My Analyses cache during the run
 
     @property
     def goal_ratio(self) -> float:
@@ -132,6 +149,34 @@ def postgres_url(explicit: str | None) -> str:
     finally:
         engine.dispose()
     return bench.render_as_string(hide_password=False)
+
+
+def migrate_cached(url: str, scale: float) -> bool:
+    """Bring a cached benchmark database of an older schema to the newest one with the
+    migrations (as a deployment would) instead of reseeding it; True when it did. Only when
+    nothing but the schema changed and the migrated tables then match the models."""
+    params, phase = _state(url)
+    if params is None or phase != "done" or params == _params(scale):
+        return False
+    old, new = json.loads(params), json.loads(_params(scale))
+    if {k: v for k, v in old.items() if k != "schema"} != {
+        k: v for k, v in new.items() if k != "schema"
+    }:
+        return False
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        found = sa_inspect(engine)
+        for table in m.Base.metadata.tables.values():
+            if not found.has_table(table.name):
+                return False
+            if {c["name"] for c in found.get_columns(table.name)} != set(table.columns.keys()):
+                return False
+        with engine.begin() as conn:
+            _meta_set(conn, "params", _params(scale))
+    finally:
+        engine.dispose()
+    return True
 
 
 def make_tokens(url: str, n: int, *, passwords: bool = False) -> list[tuple[str, str]]:
@@ -185,14 +230,19 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(url: str, workers: int, log_file: Path) -> Iterator[tuple[str, psutil.Process]]:
-    """uvicorn serving ``create_app`` on a free loopback port; yields (base URL, process)."""
+def server(
+    url: str, workers: int, log_file: Path, api_threads: int | None = None
+) -> Iterator[tuple[str, psutil.Process]]:
+    """uvicorn serving ``create_app`` on a free loopback port; yields (base URL, process).
+    ``api_threads``: the server's ``api_threads`` setting (None: its default)."""
     port = free_port()
     env = os.environ | {
         "HYPERLOOP_DATABASE_URL": url,
         "HYPERLOOP_RUN_MIGRATIONS_ON_START": "false",
         "HYPERLOOP_ENVIRONMENT": "development",
     }
+    if api_threads is not None:
+        env["HYPERLOOP_API_THREADS"] = str(api_threads)
     factory = "hyperloop.web.app:create_app"
     cmd = [sys.executable, "-m", "uvicorn", factory, "--factory"]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
@@ -221,6 +271,34 @@ def server(url: str, workers: int, log_file: Path) -> Iterator[tuple[str, psutil
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextlib.contextmanager
+def grid_writer(url: str, interval: float) -> Iterator[list[int]]:
+    """Every ``interval`` seconds (0: never) a write that changes the My Analyses grid, from
+    another connection as another server or the scheduler would: every user's cached grid
+    is invalidated, so the next request of each rebuilds it. Yields [writes done]."""
+    done = [0]
+    if interval <= 0:
+        yield done
+        return
+    stop = threading.Event()
+    engine = make_engine(url)
+
+    def loop() -> None:
+        while not stop.wait(interval):
+            with engine.begin() as conn:  # a watched table: the triggers bump the counter
+                conn.execute(text("UPDATE analyses SET description = description WHERE id = 1"))
+            done[0] += 1
+
+    thread = threading.Thread(target=loop, name="grid-writer", daemon=True)
+    thread.start()
+    try:
+        yield done
+    finally:
+        stop.set()
+        thread.join()
+        engine.dispose()
 
 
 def server_cpu(proc: psutil.Process) -> float:
@@ -328,9 +406,12 @@ def measure(
     concurrency: int,
     args: argparse.Namespace,
 ) -> EndpointResult:
+    users = len(headers_of)  # warm-up: connections, code paths, each user's cached grid
     asyncio.run(
-        drive(base, headers_of, next_path, concurrency=4, max_requests=20, max_seconds=20)
-    )  # warm-up: connections, caches, code paths
+        drive(
+            base, headers_of, next_path, concurrency=users, max_requests=2 * users, max_seconds=20
+        )
+    )
     cpu0 = server_cpu(proc)
     lat, statuses, sizes, elapsed = asyncio.run(
         drive(
@@ -393,6 +474,8 @@ def check_shapes(base: str, headers: dict[str, str], counts: Counts) -> dict[str
 def run_backend(backend: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
     _log(f"\n=== {backend}: {make_url(url).render_as_string(hide_password=True)}")
     t0 = time.perf_counter()
+    if not args.fresh and migrate_cached(url, args.scale):
+        _log("  cached database migrated to the current schema (no reseed)")
     report = seed(url, args.scale, fresh=args.fresh, log=_log)
     seed_s = time.perf_counter() - t0
     _log(
@@ -405,14 +488,16 @@ def run_backend(backend: str, url: str, args: argparse.Namespace) -> dict[str, A
     results: list[EndpointResult] = []
     log_file = Path(args.db_dir) / f"server_{backend}.log"
     try:
-        with server(url, args.workers, log_file) as (base, proc):
+        with server(url, args.workers, log_file, args.api_threads) as (base, proc):
             headers_of = auth_headers(base, accounts, args.auth)
             shapes = check_shapes(base, headers_of[0], counts)
             _log(f"  payloads: {json.dumps(shapes)}")
             plans = request_plans(counts)
             for name in args.endpoints:
                 for conc in args.concurrency:
-                    result = measure(base, proc, headers_of, name, plans[name], conc, args)
+                    with grid_writer(url, args.write_interval) as writes:
+                        result = measure(base, proc, headers_of, name, plans[name], conc, args)
+                    result.grid_writes = writes[0]
                     results.append(result)
                     _log(
                         f"  {name:13s} c={conc:2d} n={result.requests:5d} err={result.errors:3d} "
@@ -434,7 +519,9 @@ def print_table(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
     load = os.getloadavg()
     print(
         f"\nAPI load, scale {args.scale:g}, concurrent clients {args.concurrency}, "
-        f"{args.workers} uvicorn worker(s), auth {args.auth}, think {args.think:g} s"
+        f"{args.workers} uvicorn worker(s), api_threads {args.api_threads or 'default'}, "
+        f"auth {args.auth}, think {args.think:g} s, grid write every "
+        f"{args.write_interval:g} s"
         f", {os.cpu_count()} CPUs, load average "
         f"{load[0]:.1f} (shared machine)"
     )
@@ -493,6 +580,19 @@ def main(argv: list[str] | None = None) -> int:
         choices=("token", "session"),
         default="token",
         help="personal API tokens (scripts, CLI) or login-session cookies (browser)",
+    )
+    parser.add_argument(
+        "--write-interval",
+        type=float,
+        default=0.0,
+        help="seconds between two writes that invalidate every cached My Analyses grid "
+        "(0: none); models test results and edits arriving while users read",
+    )
+    parser.add_argument(
+        "--api-threads",
+        type=int,
+        default=None,
+        help="the server's api_threads setting (default: the setting's default)",
     )
     parser.add_argument("--endpoints", nargs="+", choices=ENDPOINTS, default=list(ENDPOINTS))
     parser.add_argument("--db-dir", default=str(REPO / "var" / "bench"))

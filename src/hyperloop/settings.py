@@ -103,6 +103,17 @@ class Settings(BaseSettings):
         description="Request header by which an admin acts as another user (value: username). "
         "Every action then records both names.",
     )
+    api_threads: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="Threads of each server process that run the synchronous API and page "
+        "handlers (their database work). Requests beyond it wait their turn instead of all "
+        "running at once: with Python's global interpreter lock, many threads interleave "
+        "every request and each takes longer (measured with `benchmarks/api_load.py`, see "
+        "the deployment guide). Raise it when the database is remote and slow to answer; "
+        "keep it at or below the database pool (20 + 20 connections).",
+    )
     api_page_size: int = Field(
         default=50, ge=1, le=1000, description="Default number of items per page of API lists."
     )

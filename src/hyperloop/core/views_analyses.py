@@ -1,5 +1,5 @@
-"""Read models of the analysis and wagon views (My Analyses grid, wagon edit, wagon test,
-wagon history).
+"""Read models of the analysis and wagon views (wagon edit, wagon test, wagon history; the
+My Analyses grid is in :mod:`hyperloop.core.views_my_analyses`, re-exported here).
 
 Each function returns plain JSON-ready data; the web page and its JSON API endpoint both call
 it, so a script sees exactly what the page shows. Nothing here changes the database.
@@ -9,18 +9,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, true
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hyperloop.core import history, quotas
+from hyperloop.core import history
 from hyperloop.core.configs import Config, workflow_schema
-from hyperloop.core.enums import TagPolicy, TestStatus
+from hyperloop.core.enums import TestStatus
 from hyperloop.core.permissions import Action, can
 from hyperloop.core.tags import find_workflow, workflow_names
+from hyperloop.core.views_my_analyses import (  # noqa: F401  (re-exported)
+    GRID_CACHE,
+    GRID_PIECES,
+    compute_my_analyses,
+    grid_cell,
+    grid_cell_data,
+    iso_utc,
+    my_analyses_data,
+    my_analyses_json,
+)
 from hyperloop.db.models import (
     Analysis,
     AnalysisDataset,
@@ -40,212 +49,6 @@ LOG_NAMES = ("console.log", "stdout.log", "stderr.log")
 LOG_TAIL_BYTES = 20_000
 PROFILE_GLOBS = ("*.speedscope.json", "profile*.json")
 STATS_TESTS = 50  # past tests shown in the test statistics of a wagon
-
-
-# --------------------------------------------------------------------------- My Analyses
-
-NO_LINK: tuple[bool, TagPolicy | None, str | None] = (False, None, None)
-
-
-def iso_utc(value: datetime) -> str:
-    """ISO 8601 as pydantic writes it (``Z`` for UTC), so hand-built JSON matches the
-    endpoints that serialise through their response model."""
-    text = value.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-def grid_cell(
-    dataset_id: int,
-    link: tuple[bool, TagPolicy | None, str | None] | None,
-    test: tuple[int, TestStatus] | None,
-) -> dict[str, Any]:
-    """One cell of the grid (``GridCell`` of the API) from the enabling row (enabled, tag
-    policy, disabled reason) and the current test (id, status); either may be None."""
-    on, policy, why = link or NO_LINK
-    return {
-        "dataset_id": dataset_id,
-        "enabled": on,
-        "test_status": test[1] if test else None,
-        "test_id": test[0] if test else None,
-        "tag_policy": policy,
-        "disabled_reason": why,
-    }
-
-
-def grid_cell_data(s: Session, wagon_id: int, dataset_id: int) -> dict[str, Any]:
-    """One grid cell, fresh (the live status partial of My Analyses polls it)."""
-    row = s.execute(
-        select(WagonDataset.enabled, WagonDataset.tag_policy, WagonDataset.disabled_reason).where(
-            WagonDataset.wagon_id == wagon_id, WagonDataset.dataset_id == dataset_id
-        )
-    ).first()
-    test = s.execute(
-        select(WagonTest.id, WagonTest.status)
-        .where(
-            WagonTest.wagon_id == wagon_id,
-            WagonTest.dataset_id == dataset_id,
-            WagonTest.superseded.is_(False),
-        )
-        .order_by(WagonTest.id.desc())
-        .limit(1)
-    ).first()
-    return grid_cell(dataset_id, tuple(row) if row else None, tuple(test) if test else None)
-
-
-# The My Analyses statements, built once: per request only the parameters change, which saves
-# building, cache-key generation and ORM compilation of each statement (a third of its time).
-_USER = bindparam("user_id")
-_IDS = bindparam("ids", expanding=True)
-_IS_MEMBER = AnalysisMember.user_id.is_not(None)
-_ANALYSES = (
-    select(Analysis, AnalysisMember.display_order, AnalysisMember.collapsed, _IS_MEMBER)
-    .outerjoin(
-        AnalysisMember,
-        (AnalysisMember.analysis_id == Analysis.id) & (AnalysisMember.user_id == _USER),
-    )
-    .order_by(_IS_MEMBER, AnalysisMember.display_order, Analysis.name)
-)
-_MINE_AND_SERVICE = _ANALYSES.where(_IS_MEMBER | Analysis.is_service)
-_MINE = _ANALYSES.where(_IS_MEMBER)
-_GRID_DATASETS = (
-    select(AnalysisDataset.analysis_id, Dataset.id, Dataset.name, Dataset.active)
-    .join(Dataset, Dataset.id == AnalysisDataset.dataset_id)
-    .where(AnalysisDataset.analysis_id.in_(_IDS))
-    .order_by(Dataset.id)
-)
-_GRID_LINKS = (
-    select(
-        WagonDataset.wagon_id,
-        WagonDataset.dataset_id,
-        WagonDataset.enabled,
-        WagonDataset.tag_policy,
-        WagonDataset.disabled_reason,
-    )
-    .join(Wagon, Wagon.id == WagonDataset.wagon_id)
-    .where(Wagon.analysis_id.in_(_IDS))
-)
-_GRID_TESTS = (
-    select(WagonTest.id, WagonTest.wagon_id, WagonTest.dataset_id, WagonTest.status)
-    .join(Wagon, Wagon.id == WagonTest.wagon_id)
-    .where(Wagon.analysis_id.in_(_IDS), WagonTest.superseded.is_(False))
-    .order_by(WagonTest.id)
-)
-_GRID_WAGONS = (
-    select(Wagon.id, Wagon.analysis_id, Wagon.name, Wagon.workflow, Wagon.disabled_reason)
-    .where(Wagon.analysis_id.in_(_IDS))
-    .order_by(Wagon.name)
-)
-# PostgreSQL hash-joins the two queries above over the whole of wagon_tests / wagon_datasets
-# (tables that grow with every test and enabling ever made); per wagon through their
-# (wagon_id, dataset_id) indexes the cost follows the grid instead. A LATERAL subquery does
-# that (OFFSET 0 keeps the planner from flattening it); SQLite's nested loops already do.
-_LINKS_OF_WAGON = (
-    select(
-        WagonDataset.dataset_id,
-        WagonDataset.enabled,
-        WagonDataset.tag_policy,
-        WagonDataset.disabled_reason,
-    )
-    .where(WagonDataset.wagon_id == Wagon.id)
-    .offset(0)
-    .lateral("links")
-)
-_TESTS_OF_WAGON = (
-    select(WagonTest.id, WagonTest.dataset_id, WagonTest.status)
-    .where(WagonTest.wagon_id == Wagon.id, WagonTest.superseded.is_(False))
-    .offset(0)
-    .lateral("tests")
-)
-_GRID_LINKS_PG = (
-    select(Wagon.id, *_LINKS_OF_WAGON.c)
-    .select_from(Wagon)
-    .join(_LINKS_OF_WAGON, true())
-    .where(Wagon.analysis_id.in_(_IDS))
-)
-_GRID_TESTS_PG = (
-    select(_TESTS_OF_WAGON.c.id, Wagon.id, _TESTS_OF_WAGON.c.dataset_id, _TESTS_OF_WAGON.c.status)
-    .select_from(Wagon)
-    .join(_TESTS_OF_WAGON, true())
-    .where(Wagon.analysis_id.in_(_IDS))
-    .order_by(_TESTS_OF_WAGON.c.id)
-)
-
-
-def my_analyses_data(s: Session, user: User, *, with_service: bool = True) -> list[dict[str, Any]]:
-    """The My Analyses data (``list[MyAnalysis]`` of ``GET /api/my-analyses``, as plain
-    JSON-ready dicts): service analyses the user is not a member of (read-only, on top, by
-    name), then the user's analyses in their saved order, each with its wagon x dataset grid,
-    current test per cell and train slots used per dataset.
-
-    A fixed number of small queries whatever the number of analyses, wagons and datasets,
-    only the columns shown, and no per-cell objects: a heavy user's grid has ~1,000 cells,
-    and building each as a pydantic model cost more than all the queries together."""
-    stmt = _MINE_AND_SERVICE if with_service else _MINE
-    rows = s.execute(stmt, {"user_id": user.id}).all()
-    if not rows:
-        return []
-    # The grid by analysis id (a short list with good row estimates, so PostgreSQL hash-joins
-    # the wagons); the column queries skip the ORM layer, they load no objects.
-    ids = {"ids": [row[0].id for row in rows]}
-    conn = s.connection()
-    postgres = conn.dialect.name == "postgresql"
-    datasets_of: dict[int, list[dict[str, Any]]] = {row[0].id: [] for row in rows}
-    for aid, did, name, active in conn.execute(_GRID_DATASETS, ids):
-        datasets_of[aid].append({"id": did, "name": name, "active": active})
-    links = {
-        (wid, did): (on, policy, why)
-        for wid, did, on, policy, why in conn.execute(
-            _GRID_LINKS_PG if postgres else _GRID_LINKS, ids
-        )
-    }
-    latest: dict[tuple[int, int], tuple[int, TestStatus]] = {}
-    for tid, wid, did, status in conn.execute(_GRID_TESTS_PG if postgres else _GRID_TESTS, ids):
-        latest[(wid, did)] = (tid, status)  # ascending ids: the newest test wins
-    grid: dict[int, list[dict[str, Any]]] = {aid: [] for aid in datasets_of}
-    for wid, aid, name, workflow, why in conn.execute(_GRID_WAGONS, ids):
-        grid[aid].append(
-            {
-                "id": wid,
-                "name": name,
-                "workflow": workflow,
-                "disabled_reason": why,
-                "cells": [
-                    grid_cell(d["id"], links.get((wid, d["id"])), latest.get((wid, d["id"])))
-                    for d in datasets_of[aid]
-                ],
-            }
-        )
-    slots_of = quotas.analysis_slots_many(
-        s, [(aid, d["id"]) for aid, datasets in datasets_of.items() for d in datasets]
-    )
-    result = []
-    for analysis, order, collapsed, member in rows:
-        aid = analysis.id
-        datasets = datasets_of[aid]
-        result.append(
-            {
-                "id": aid,
-                "name": analysis.name,
-                "pwg": analysis.pwg,
-                "is_service": analysis.is_service,
-                "email_policy": analysis.email_policy,
-                "description": analysis.description,
-                "created_at": iso_utc(analysis.created_at),
-                "member": bool(member),
-                "collapsed": bool(collapsed) if member else False,
-                "display_order": order if member else 0,
-                "dataset_ids": [d["id"] for d in datasets],
-                "wagons": grid[aid],
-                "datasets": datasets,
-                "slots": [
-                    {"dataset_id": d["id"], "used": used, "allowed": allowed}
-                    for d in datasets
-                    for used, allowed in (slots_of[(aid, d["id"])],)
-                ],
-                "can_edit": can(user, Action.WAGON_ENABLE, analysis),
-            }
-        )
-    return result
 
 
 # --------------------------------------------------------------------------- configuration

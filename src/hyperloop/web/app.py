@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
@@ -53,6 +57,21 @@ def bind_database(app: FastAPI, engine: Engine) -> None:
     app.state.sessionmaker = make_sessionmaker(engine)
 
 
+def apply_thread_limit(threads: int) -> None:
+    """Let at most ``threads`` synchronous handlers run at once in this event loop (Starlette
+    runs them in anyio's worker threads; anyio's default is 40)."""
+    anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Server start: apply the ``api_threads`` setting in the server's event loop."""
+    threads = getattr(app.state.settings, "api_threads", None)  # tests may swap settings
+    if threads:
+        apply_thread_limit(threads)
+    yield
+
+
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     """Build the application for ``settings`` (read from the environment when omitted)."""
     from hyperloop.web.api import api_router
@@ -65,6 +84,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         version=__version__,
         description=API_DESCRIPTION,
         openapi_tags=OPENAPI_TAGS,
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     bind_database(app, engine or make_engine(settings.database_url))

@@ -8,6 +8,7 @@ from hyperloop.db.models.accounts import (
     ApiToken,
     User,
 )
+from hyperloop.db.models.changes import ChangeCounter
 from hyperloop.db.models.dashboard import DashboardAnalysisDay, DashboardDay, DashboardJobDay
 from hyperloop.db.models.datasets import (
     Dataset,
@@ -30,6 +31,7 @@ __all__ = [
     "AnalysisMember",
     "ApiToken",
     "Base",
+    "ChangeCounter",
     "DashboardAnalysisDay",
     "DashboardDay",
     "DashboardJobDay",

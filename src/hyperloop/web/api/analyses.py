@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -15,7 +14,7 @@ from hyperloop.core.actor import Actor
 from hyperloop.core.enums import EmailPolicy, TagPolicy, TestStatus
 from hyperloop.core.errors import NotFound
 from hyperloop.core.permissions import Action, can
-from hyperloop.core.views_analyses import my_analyses_data
+from hyperloop.core.views_analyses import my_analyses_json
 from hyperloop.db import models as m
 from hyperloop.web.api.schemas import ORMModel
 from hyperloop.web.deps import DB, AnalysisForReader, CurrentActor
@@ -236,11 +235,12 @@ def my_analyses(
         bool, Query(description="Also list the service analyses (read-only) on top.")
     ] = True,
 ) -> Response:
-    # Sent as built: my_analyses_data returns JSON-ready dicts of the documented
-    # list[MyAnalysis] shape (tests/api/test_my_analyses_contract.py checks it); validating
-    # a heavy user's ~1,000 grid cells again through the response model cost more than
-    # all the queries. Returning a Response skips that; response_model still documents it.
-    return JSONResponse(my_analyses_data(db, actor.user, with_service=with_service))
+    # Sent as built: my_analyses_json serialises the JSON-ready dicts of the documented
+    # list[MyAnalysis] shape (tests/api/test_my_analyses_contract.py checks it), cached per
+    # user until a write changes the grid; validating a heavy user's ~1,000 grid cells again
+    # through the response model cost more than all the queries. response_model documents it.
+    body = my_analyses_json(db, actor.user, with_service=with_service)
+    return Response(content=body, media_type="application/json")
 
 
 @router.get("/analyses/{analysis_id}", response_model=AnalysisDetail, summary="One analysis")
