@@ -18,7 +18,10 @@ from tests.api.world import World, seed
 from hyperloop.db.session import make_engine
 from hyperloop.db.testing import db_postgres_url, db_url, pytest_generate_tests  # noqa: F401
 from hyperloop.web.api.analyses import MyAnalysis
+from hyperloop.web.api.jobs import JobOut
+from hyperloop.web.api.trains import TrainDetail, TrainOut
 from hyperloop.web.app import bind_database
+from hyperloop.web.pagination import Page
 
 ROLES = ("analyzer", "service_expert", "admin", "user")
 CELL = re.compile(
@@ -117,3 +120,35 @@ def test_the_page_shows_the_same_grid_as_the_json(grid) -> None:
             for s in a["slots"]:
                 assert f"slots {s['used']}/{s['allowed']}" in html
     assert cells > 0
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "model"),
+    [
+        ("/api/train-runs/{train}", {}, TrainDetail),
+        ("/api/train-runs", {"limit": 5}, Page[TrainOut]),
+        ("/api/jobs", {"train_run_id": "{train}", "limit": 5}, Page[JobOut]),
+    ],
+)
+def test_lists_and_detail_serialised_once_are_exactly_their_documented_schema(
+    grid, shared_app, path, params, model
+) -> None:
+    """Train-run detail, train-run list and jobs list skip FastAPI's second validation: what
+    they send must still be exactly the documented response model."""
+    client, world = grid
+    train = world.ids["train"]
+    url = path.format(train=train)
+    query = {k: str(v).format(train=train) for k, v in params.items()}
+    openapi = shared_app.openapi()
+    documented = openapi["paths"][path.replace("{train}", "{train_id}")]["get"]["responses"]
+    schema = documented["200"]["content"]["application/json"]["schema"]
+    validator = jsonschema_rs.Draft202012Validator({**schema, "components": openapi["components"]})
+    r = _get(client, world, "user", url, **query)
+    assert r.headers["content-type"] == "application/json"
+    body = r.json()
+    validator.validate(body)  # the OpenAPI document (types, required, enums)
+    parsed = model.model_validate_json(r.content, strict=True)
+    assert parsed.model_dump(mode="json") == body  # nothing more, nothing less
+    items = body.get("items", [body])
+    assert items, url
+    assert all(item.get("id") for item in items)

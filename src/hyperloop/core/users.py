@@ -152,14 +152,21 @@ TOKEN_USE_PRECISION = timedelta(minutes=5)
 
 def user_for_token(s: Session, plaintext: str) -> User | None:
     """The active user owning a valid (not revoked, not expired) token, else None."""
-    token = s.scalars(select(ApiToken).where(ApiToken.token_hash == _token_hash(plaintext))).first()
-    if token is None or token.revoked:
+    # token and owner in one round trip: every scripted request authenticates this way
+    row = s.execute(
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == _token_hash(plaintext))
+    ).first()
+    if row is None:
+        return None
+    token, user = row
+    if token.revoked:
         return None
     now = utcnow()
     if token.expires_at is not None and token.expires_at <= now:
         return None
-    user = s.get(User, token.user_id)
-    if user is None or not user.active:
+    if not user.active:
         return None
     # "last used" is informative: writing it on every request would turn each GET into a
     # write (one database lock per request on SQLite); minutes of precision are enough

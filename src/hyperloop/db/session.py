@@ -24,7 +24,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 #: connections kept open, and opened beyond them under a burst: the web server runs sync
-#: endpoints in a pool of 40 threads, so up to 40 requests hold a session at once. With
+#: endpoints in a pool of ``api_threads`` threads (8 by default, up to 40 sensible), so that
+#: many requests hold a session at once, plus the scheduler's and other processes'. With
 #: SQLAlchemy's default (5 + 10) concurrent clients made the pool close and reopen
 #: connections all the time (a cold SQLite page cache, a PostgreSQL login each time).
 POOL = {"pool_size": 20, "max_overflow": 20}

@@ -28,7 +28,7 @@ UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 T = TypeVar("T")
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -150,7 +150,7 @@ def authenticate(
     return Actor(user=user)
 
 
-def require_actor(actor: Annotated[Actor | None, Depends(authenticate)]) -> Actor:
+async def require_actor(actor: Annotated[Actor | None, Depends(authenticate)]) -> Actor:
     if actor is None:
         raise _unauthenticated("log in or send an API token")
     return actor

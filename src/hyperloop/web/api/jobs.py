@@ -15,7 +15,7 @@ from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
 from hyperloop.web.api.schemas import ORMModel
 from hyperloop.web.deps import DB, CurrentActor, SettingsDep, _load, require_action
-from hyperloop.web.pagination import Page, Paging, paginate
+from hyperloop.web.pagination import Page, Paging, page_response, paginate
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -68,7 +68,7 @@ def list_jobs(
         stmt = stmt.where(m.Job.site == site)
     if error_signature:
         stmt = stmt.where(m.Job.error_signature == error_signature)
-    return paginate(db, stmt, paging, JobOut.model_validate)
+    return page_response(paginate(db, stmt, paging, JobOut.model_validate), JobOut)
 
 
 @router.get("/{job_id}", response_model=JobDetail, summary="One job")

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import object_session
@@ -33,7 +33,7 @@ from hyperloop.web.deps import (
     require_action,
 )
 from hyperloop.web.errors import ApiError
-from hyperloop.web.pagination import Page, Paging, paginate_list
+from hyperloop.web.pagination import Page, Paging, page_response, paginate_list
 
 router = APIRouter(prefix="/train-runs", tags=["train-runs"])
 
@@ -174,12 +174,13 @@ def list_trains(
     rows, total = views_trains.train_runs_page(
         db, filters, paging.limit, paging.offset, details=False
     )
-    return {
+    page = {
         "items": [TrainOut.model_validate(r.train) for r in rows],
         "total": total,
         "limit": paging.limit,
         "offset": paging.offset,
     }
+    return page_response(page, TrainOut)
 
 
 IntervalName = Literal["day", "week", "month", "custom"]
@@ -289,8 +290,12 @@ def compose(body: ComposeIn, actor: CurrentActor, db: DB) -> TrainDetail:
 
 
 @router.get("/{train_id}", response_model=TrainDetail, summary="One train run")
-def get_train(train: TrainForReader) -> TrainDetail:
-    return train_detail(train)
+def get_train(train: TrainForReader) -> Response:
+    # serialised once here: FastAPI would validate the built model (its snapshots are most
+    # of the ~20 kB) again against response_model, which still documents the shape
+    return Response(
+        train_detail(train).model_dump_json(by_alias=True), media_type="application/json"
+    )
 
 
 @router.get(
