@@ -387,7 +387,14 @@ def train_runs_page(
     """One page of train runs and the total; ``details`` adds names, wagons and jobs."""
     stmt = train_runs_query(f)
     total = s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    page = list(s.scalars(stmt.limit(limit).offset(offset)))
+    # the snapshots and test results (tens of kB a train, parsed as JSON) are not listed
+    lean = stmt.options(
+        defer(TrainRun.wagons_snapshot),
+        defer(TrainRun.dataset_snapshot),
+        defer(TrainRun.test_metrics),
+        defer(TrainRun.test_warnings),
+    )
+    page = list(s.scalars(lean.limit(limit).offset(offset)))
     if not details or not page:
         return [TrainRow(t, "", "", 0, []) for t in page], total
     ids = [t.id for t in page]
