@@ -10,9 +10,10 @@ Tasks that must see every dataframe in order, the *serial* tasks, run in worker 
 a task that keeps state from one dataframe to the next (``plan.pipeline_blocker``: event
 mixing pools, counters), every task consuming what such a task produces, and the producers
 of the derived tables the train writes (worker 0 writes the derived AO2D in input order).
-Worker 0 visits every dataframe: on those it claims it runs the whole train; on the others
-only the serial tasks, with *feeder* copies of the stateless producers they consume, whose
-histograms are dropped (the claiming worker fills the real ones).
+A worker that claims a dataframe runs the other tasks on it and hands worker 0 what the
+serial tasks read: their stored columns and the tables of the stateless producers they
+consume (*feeders*). Worker 0 runs the serial tasks on every dataframe in input order: on
+its own after the ones before it that others handed over.
 
 A file that fails to open counts no dataframe for every worker (all check its structure
 against the whole train); a file that fails mid-way is flagged so that no worker starts
@@ -22,7 +23,6 @@ another of its dataframes. The per-device metrics are per worker (``reader_t0``,
 
 from __future__ import annotations
 
-import copy
 import logging
 import multiprocessing as mp
 import pickle
@@ -37,7 +37,6 @@ from typing import Any
 from hyperloop.analysis.ao2d import AO2DError
 from hyperloop.analysis.devices import _pin, _state_ids, check_stateless, copy_name
 from hyperloop.analysis.frame import Frame
-from hyperloop.analysis.histograms import HistogramRegistry
 from hyperloop.analysis.metrics import READER, SINK, WRITER, DeviceMetrics, Sampler, Timer
 from hyperloop.analysis.plan import Plan, TaskInstance, pipeline_blocker
 from hyperloop.analysis.runner import (
@@ -55,7 +54,7 @@ log = logging.getLogger("hyperloop.run")
 
 def serial_tasks(plan: Plan) -> tuple[set[str], set[str]]:
     """(serial, feeders): the instances that run in worker 0 over every dataframe, and the
-    stateless producers they consume (run there too, as feeders, on the others' dataframes)."""
+    stateless producers they consume (whose tables the claiming worker hands over)."""
     serial = {i.name for i in plan.instances if pipeline_blocker(i.task, auto=False)}
     serial |= {plan.produced[t] for t in plan.derived_tables}
     for inst in plan.instances:  # in dependency order: consumers follow their producers
@@ -94,21 +93,13 @@ def _subplan(plan: Plan, instances: list[TaskInstance]) -> Plan:
     return replace(plan, instances=instances, file_columns=file_columns)
 
 
-def _feeder(task: Any) -> Any:
-    """A second instance of a stateless producer whose histograms are dropped."""
-    twin = copy.copy(task)
-    twin.histos = HistogramRegistry(owner=task.instance_name)
-    return twin
-
-
 def _error(exc: BaseException) -> tuple[str, str]:
     """(type, message) of a file's error, as sent to the driver (exceptions may not unpickle)."""
     return type(exc).__name__, str(exc)
 
 
 class _Claims:
-    """The shared dataframe counter: ``next()`` claims the next unclaimed dataframe;
-    ``claim(i)`` claims dataframe ``i`` only if no worker took it (worker 0 visits all)."""
+    """The shared dataframe counter: ``next()`` claims the next unclaimed dataframe."""
 
     def __init__(self, value: Any) -> None:
         self.value = value
@@ -118,13 +109,6 @@ class _Claims:
             i = self.value.value
             self.value.value = i + 1
         return i
-
-    def claim(self, i: int) -> bool:
-        with self.value.get_lock():
-            if self.value.value == i:
-                self.value.value = i + 1
-                return True
-        return False
 
 
 class _Inputs:
@@ -161,6 +145,61 @@ class _Inputs:
         self.file, self.dfs = None, []
 
 
+HANDOFF_AHEAD = 8  # dataframes a worker may hand to worker 0 before it took them
+
+
+class _Handoff:
+    """What the serial tasks read of a dataframe another worker claimed: that worker sends
+    the stored columns they read and the tables their producers made, so worker 0 neither
+    reads the dataframe again nor runs the producers twice. Each worker sends in claim order
+    and at most HANDOFF_AHEAD ahead; worker 0 takes them in dataframe order."""
+
+    def __init__(self, plan: Plan, serial: set[str], feeders: set[str], q: Any, budgets: list):
+        serial_plan = _subplan(plan, [i for i in plan.instances if i.name in serial])
+        self.columns = serial_plan.file_columns
+        self.produced = [t for i in plan.instances if i.name in feeders for t in i.task.produces]
+        self.q, self.budgets = q, budgets
+        self.waiting: dict[int, tuple[int, Any]] = {}
+
+    def send(
+        self,
+        worker: int,
+        i: int,
+        frame: Frame | None,
+        sizes: dict[str, int],
+        where: tuple[int, str] = (0, ""),
+    ) -> None:
+        """Hand dataframe ``i`` (file index, name) over (``frame`` None: skipped, bad file)."""
+        payload = None
+        if frame is not None:
+            frame.declared = None  # what the serial tasks declared is checked in worker 0
+            cols = {
+                (table, col): frame.table(table)[col]
+                for table, names in self.columns.items()
+                for col in names
+            }
+            sizes = dict(sizes)
+            for schema in self.produced:
+                if frame.has_table(schema.logical):
+                    table = frame.table(schema.logical)
+                    sizes[schema.logical] = len(table)
+                    for col in schema.columns:
+                        cols[(schema.logical, col)] = table[col]
+            payload = (*where, sizes, cols)
+        self.budgets[worker].acquire()
+        self.q.put((i, worker, payload))
+
+    def take(self, i: int) -> Any:
+        """(file index, name, sizes, columns) of dataframe ``i`` (None: skipped), once it
+        arrives."""
+        while i not in self.waiting:
+            j, worker, payload = self.q.get()
+            self.waiting[j] = (worker, payload)
+        worker, payload = self.waiting.pop(i)
+        self.budgets[worker].release()
+        return payload
+
+
 def _worker_main(
     plan: Plan,
     worker: int,
@@ -168,6 +207,8 @@ def _worker_main(
     inputs: Sequence[str],
     counter: Any,
     bad: Any,
+    handoff_q: Any,
+    budgets: list,
     out_q: Any,
     in_conn: Any,
     out_dir: str,
@@ -176,29 +217,21 @@ def _worker_main(
     _pin(cores)
     serial, feeders = serial_tasks(plan)
     runs_serial = worker == 0 and bool(serial)
+    handoff = _Handoff(plan, serial, feeders, handoff_q, budgets) if serial else None
     parallel = [i for i in plan.instances if i.name not in serial]
     mine = plan.instances if worker == 0 else parallel
     # (instance name, task object) to run on a dataframe, per kind of dataframe
     full = [(i.name, i.task) for i in mine]
-    twins = {i.name: _feeder(i.task) for i in plan.instances if runs_serial and i.name in feeders}
-    only_serial = [
-        (i.name, twins.get(i.name, i.task))
-        for i in plan.instances
-        if runs_serial and (i.name in serial or i.name in feeders)
-    ]
+    only_serial = [(i.name, i.task) for i in plan.instances if runs_serial and i.name in serial]
     devname = {
         i.name: i.name if i.name in serial else copy_name(i.name, worker, workers) for i in mine
     }
     reader_m = DeviceMetrics(copy_name(READER, worker, workers))
     metrics = {i.name: DeviceMetrics(devname[i.name]) for i in mine}
     writer_m = DeviceMetrics(WRITER)
-    readers = {
-        "full": DataframeSource(_subplan(plan, list(mine)), reader_m),
-        "serial": DataframeSource(
-            _subplan(plan, [i for i in plan.instances if i.name in serial or i.name in feeders]),
-            reader_m,
-        ),
-    }
+    # every worker reads what the whole train reads: another worker's serial tasks may
+    # need a column none of this worker's tasks does (sent to worker 0 with the handoff)
+    source = DataframeSource(plan, reader_m)
     derived = DerivedWriter(plan, Path(out_dir), writer_m) if runs_serial else None
     if derived is not None and not plan.derived_tables:
         derived = None
@@ -223,7 +256,7 @@ def _worker_main(
 
     current = ""
     try:
-        for name, task in [*full, *twins.items()]:
+        for name, task in full:
             current = name
             with Timer(metrics[name]):
                 task.init()
@@ -236,32 +269,9 @@ def _worker_main(
         for i in parallel
         if getattr(type(i.task), "pipeline_safe", None) is not True
     }
-    i = -1
-    while True:
-        if runs_serial:
-            i += 1
-            claimed = claims.claim(i)
-        else:
-            i, claimed = claims.next(), True
-        t0 = time.perf_counter()
-        with Timer(reader_m):
-            where = files.seek(i)
-        if where is None:
-            break
-        k, df = where
-        path = inputs[k]
-        if bad[k]:
-            continue
-        run = full if claimed else only_serial
-        try:
-            with Timer(reader_m):
-                sizes, columns = readers["full" if claimed else "serial"].read(files.file, df)
-        except AO2DError as exc:
-            bad[k] = 1
-            out_q.put(("file", k, -1, _error(exc), time.perf_counter() - t0))
-            continue
-        frame = Frame(df, path, plan.registry, sizes, columns, declared=declared)
-        for name, task in run:
+
+    def run_tasks(frame: Frame, tasks: list[tuple[str, Any]], path: str, df: str) -> bool:
+        for name, task in tasks:
             frame.current_task = name
             try:
                 with Timer(metrics[name]):
@@ -276,23 +286,78 @@ def _worker_main(
                     )
             except Exception as exc:  # noqa: BLE001
                 fail(name, path, df, exc)
-                return
+                return False
         frame.current_task = None
+        return True
+
+    def run_serial(frame: Frame, path: str, df: str) -> bool:
+        """The serial tasks on one dataframe, in input order (worker 0), and its derived data."""
+        if not run_tasks(frame, only_serial, path, df):
+            return False
         if derived is not None:
             with Timer(writer_m):
                 derived.write(df, collect_derived(plan, frame), path)
+        return True
+
+    def catch_up(upto: int) -> bool:
+        """Worker 0: the serial tasks on the dataframes before ``upto`` others claimed."""
+        nonlocal serial_next
+        while serial_next < upto:
+            t0 = time.perf_counter()
+            payload = handoff.take(serial_next)  # type: ignore[union-attr]
+            serial_next += 1
+            if payload is None or bad[payload[0]]:
+                continue
+            k, df, sizes, columns = payload
+            frame = Frame(df, inputs[k], plan.registry, sizes, columns, declared=declared)
+            if not run_serial(frame, inputs[k], df):
+                return False
+            out_q.put(("df", k, 0, 0, time.perf_counter() - t0, deltas()))
+        return True
+
+    parallel_part = [(n, t) for n, t in full if n not in serial]
+    serial_next = 0
+    while True:
+        i = claims.next()
+        t0 = time.perf_counter()
+        with Timer(reader_m):
+            where = files.seek(i)
+        if where is None:
+            if runs_serial and not catch_up(files.base):
+                return
+            break
+        k, df = where
+        path = inputs[k]
+        hands_over = handoff is not None and worker > 0
+        columns: Any = None
+        if not bad[k]:
+            try:
+                with Timer(reader_m):
+                    sizes, columns = source.read(files.file, df)
+            except AO2DError as exc:
+                bad[k] = 1
+                out_q.put(("file", k, -1, _error(exc), time.perf_counter() - t0))
+        if columns is None:  # a bad file: nothing to run (worker 0 still keeps the order)
+            if hands_over:
+                handoff.send(worker, i, None, {})  # type: ignore[union-attr]
+            if runs_serial:
+                if not catch_up(i):
+                    return
+                serial_next = i + 1
+            continue
+        frame = Frame(df, path, plan.registry, sizes, columns, declared=declared)
+        if not run_tasks(frame, parallel_part, path, df):
+            return
+        if runs_serial:
+            # the dataframes before this one go through the serial tasks first
+            if not catch_up(i) or not run_serial(frame, path, df):
+                return
+            serial_next = i + 1
+        elif hands_over:
+            with Timer(reader_m):
+                handoff.send(worker, i, frame, sizes, (k, df))  # type: ignore[union-attr]
         del frame, columns
-        rows = sum(sizes.values()) if claimed else 0
-        out_q.put(
-            (
-                "df",
-                k,
-                int(claimed),
-                rows,
-                time.perf_counter() - t0,
-                deltas(),
-            )
-        )
+        out_q.put(("df", k, 1, sum(sizes.values()), time.perf_counter() - t0, deltas()))
     files.close()
     histos = {name: {h.name: h for h in task.histos} for name, task in full}
     if worker > 0:
@@ -334,6 +399,8 @@ def run_dataframe_workers(
     wall0 = time.perf_counter()
     serial, _ = serial_tasks(plan)
     counter = ctx.Value("q", 0)
+    handoff_q = ctx.Queue()
+    budgets = [ctx.Semaphore(HANDOFF_AHEAD) for _ in range(cores)]
     bad = ctx.Array("b", max(len(inputs), 1), lock=False)
     out_q = ctx.Queue()
     pipes = [ctx.Pipe(duplex=False) for _ in range(cores)]
@@ -341,7 +408,20 @@ def run_dataframe_workers(
         ctx.Process(
             target=_worker_main,
             name=f"train-worker-{w}",
-            args=(plan, w, cores, list(inputs), counter, bad, out_q, pipes[w][0], str(out), cores),
+            args=(
+                plan,
+                w,
+                cores,
+                list(inputs),
+                counter,
+                bad,
+                handoff_q,
+                budgets,
+                out_q,
+                pipes[w][0],
+                str(out),
+                cores,
+            ),
             daemon=True,
         )
         for w in range(cores)
