@@ -104,14 +104,15 @@ _GRID_DATASETS = (
     .where(AnalysisDataset.analysis_id.in_(_IDS))
     .order_by(Dataset.id)
 )
+#: what a grid cell shows of an enabling (both ways of reading the links below)
+_LINK_COLUMNS = (
+    WagonDataset.dataset_id,
+    WagonDataset.enabled,
+    WagonDataset.tag_policy,
+    WagonDataset.disabled_reason,
+)
 _GRID_LINKS = (
-    select(
-        WagonDataset.wagon_id,
-        WagonDataset.dataset_id,
-        WagonDataset.enabled,
-        WagonDataset.tag_policy,
-        WagonDataset.disabled_reason,
-    )
+    select(WagonDataset.wagon_id, *_LINK_COLUMNS)
     .join(Wagon, Wagon.id == WagonDataset.wagon_id)
     .where(Wagon.analysis_id.in_(_IDS))
 )
@@ -131,15 +132,7 @@ _GRID_WAGONS = (
 # (wagon_id, dataset_id) indexes the cost follows the grid instead. A LATERAL subquery does
 # that (OFFSET 0 keeps the planner from flattening it); SQLite's nested loops already do.
 _LINKS_OF_WAGON = (
-    select(
-        WagonDataset.dataset_id,
-        WagonDataset.enabled,
-        WagonDataset.tag_policy,
-        WagonDataset.disabled_reason,
-    )
-    .where(WagonDataset.wagon_id == Wagon.id)
-    .offset(0)
-    .lateral("links")
+    select(*_LINK_COLUMNS).where(WagonDataset.wagon_id == Wagon.id).offset(0).lateral("links")
 )
 _TESTS_OF_WAGON = (
     select(WagonTest.id, WagonTest.dataset_id, WagonTest.status)
