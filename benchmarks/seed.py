@@ -210,8 +210,8 @@ def _params(scale: float) -> str:
 
 
 def _config_pool() -> list[tuple[str, dict[str, str]]]:
-    """Task sections of a real O2 configuration (shared/realdata) to build wagon configs."""
-    real = Path(__file__).resolve().parents[1] / ".." / "shared" / "realdata"
+    """Task sections of a real O2 configuration (tests/data/realdata) to build wagon configs."""
+    real = Path(__file__).resolve().parents[1] / "tests" / "data" / "realdata"
     path = real / "dpl-config_strangeness.json"
     if path.is_file():
         data = json.loads(path.read_text())

@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 
 REPO_ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").exists())
-REALDATA = (REPO_ROOT / ".." / "shared" / "realdata").resolve()
+# Copies of the real files of ``shared/realdata`` (see tests/data/realdata/README.md): a clone
+# of the project alone passes its tests.
+REALDATA = REPO_ROOT / "tests" / "data" / "realdata"
 
 
 @pytest.fixture(scope="session")
 def realdata() -> Path:
-    """The folder of real O2 files (``shared/realdata`` beside the repository root)."""
+    """The folder of real O2 files carried by the project (``tests/data/realdata``)."""
     if not REALDATA.is_dir():
         pytest.fail(f"real data folder missing: {REALDATA}")
     return REALDATA

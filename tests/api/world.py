@@ -18,7 +18,7 @@ from hyperloop.db.models import Base
 from hyperloop.db.session import make_engine, make_sessionmaker
 
 REPO_ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").exists())
-REALDATA = (REPO_ROOT / ".." / "shared" / "realdata").resolve()
+REALDATA = REPO_ROOT / "tests" / "data" / "realdata"
 
 ROLES = (
     "anonymous",
