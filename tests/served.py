@@ -34,6 +34,7 @@ def uvicorn_app(
     log_path = folder / "uvicorn.log"
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "hyperloop.web.app:create_app"]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    cmd += ["--no-proxy-headers"]  # as `hyperloop serve`: the app alone reads forwarded headers
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             cmd,

@@ -1,7 +1,7 @@
 """Typed server settings, read once from the environment (``HYPERLOOP_*``) or a settings file.
 
 Every field carries a ``description`` (its help string); ``SETTINGS_DOC`` renders them and a
-test fails when one is missing.  The development secret is refused outside development.
+test fails when one is missing.  Production refuses to start without a configured secret.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from pydantic_settings import (
 
 ENV_PREFIX = "HYPERLOOP_"
 SETTINGS_FILE_ENV = "HYPERLOOP_SETTINGS_FILE"
-DEVELOPMENT_SECRET = "hyperloop-development-secret-do-not-use-in-production"
 MIN_SECRET_LENGTH = 32
 
 
@@ -45,13 +44,17 @@ class Settings(BaseSettings):
     )
     environment: Literal["development", "production"] = Field(
         default="development",
-        description="`development` allows the built-in secret key and insecure cookies; "
-        "`production` refuses both.",
+        description="`development` generates a secret key at first start when none is "
+        "configured and allows insecure cookies; `production` refuses to start without a "
+        "configured `secret_key` and forces the `Secure` cookie flag.",
     )
-    secret_key: SecretStr = Field(
-        default=SecretStr(DEVELOPMENT_SECRET),
-        description="Secret used to sign session cookies and CSRF tokens. Must be set to a "
-        f"random string of at least {MIN_SECRET_LENGTH} characters outside development.",
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Secret that signs session cookies, CSRF tokens and the OIDC login state "
+        f"(a random string of at least {MIN_SECRET_LENGTH} characters; every server process "
+        "of one installation needs the same one). Empty: in development each installation "
+        "generates its own at first start and keeps it in `<data_dir>/secret_key` (mode "
+        "0600); `production` refuses to start without it.",
     )
     database_url: str = Field(
         default="sqlite:///./var/hyperloop.db",
@@ -87,7 +90,13 @@ class Settings(BaseSettings):
     session_max_age_seconds: int = Field(
         default=14 * 24 * 3600,
         ge=60,
-        description="How long a login session stays valid, in seconds.",
+        description="Longest life of a login session, in seconds, however active it is.",
+    )
+    session_idle_timeout_seconds: int = Field(
+        default=12 * 3600,
+        ge=60,
+        description="A login session unused for this many seconds has ended (the user logs "
+        "in again). Sessions also end at logout, password change and role change.",
     )
     cookie_secure: bool = Field(
         default=False,
@@ -158,8 +167,44 @@ class Settings(BaseSettings):
     )
     trusted_proxies: list[str] = Field(
         default_factory=list,
-        description="Addresses or networks (CIDR) of reverse proxies whose identity header is "
-        'trusted, e.g. `["127.0.0.1", "10.0.0.0/8"]`.',
+        description="Addresses or networks (CIDR) of reverse proxies, e.g. "
+        '`["127.0.0.1", "10.0.0.0/8"]`. Only a TCP peer in this list may set the client '
+        "address and scheme (`X-Forwarded-For`, `X-Forwarded-Proto`) and, with "
+        "`proxy_auth_enabled`, the certificate identity header; from anybody else these "
+        "headers are ignored.",
+    )
+    login_account_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Failed logins to one username (existing or not) before further logins "
+        "to it are refused for a while (HTTP 429 with `Retry-After`), even with the right "
+        "password.",
+    )
+    login_address_failures: int = Field(
+        default=20,
+        ge=1,
+        description="Failed logins from one client address before further logins from it are "
+        "refused for a while (HTTP 429 with `Retry-After`).",
+    )
+    login_delay_seconds: int = Field(
+        default=30,
+        ge=1,
+        description="First refusal period once a limit of failed logins is reached; it doubles "
+        "with every further failure, up to `login_max_delay_seconds`.",
+    )
+    login_max_delay_seconds: int = Field(
+        default=3600,
+        ge=1,
+        description="Longest refusal period after failed logins; failures older than this are "
+        "forgotten.",
+    )
+    login_hash_workers: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Password verifications (argon2) that run at the same time per server "
+        "process; further logins wait for a free one without holding an API thread, so "
+        "logins cannot starve the rest of the API.",
     )
 
     # ------------------------------------------------------------ scheduler and engine
@@ -306,11 +351,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:
-        secret = self.secret_key.get_secret_value()
+        secret = self.secret_key.get_secret_value() if self.secret_key is not None else ""
         if self.environment != "development":
-            if secret == DEVELOPMENT_SECRET:
+            if not secret:
                 raise ValueError(
-                    "secret_key: the built-in development secret is refused when environment is "
+                    f"secret_key: a configured secret is required when environment is "
                     f"{self.environment!r}; set {ENV_PREFIX}SECRET_KEY to a random string of at "
                     f"least {MIN_SECRET_LENGTH} characters"
                 )
@@ -382,8 +427,8 @@ def settings_doc() -> list[tuple[str, str, str, str]]:
     rows = []
     for name, field in Settings.model_fields.items():
         default = field.get_default(call_default_factory=True)
-        if isinstance(default, SecretStr):
-            default = "(built-in development secret)" if default else ""
+        if name == "secret_key":
+            default = "(generated: <data_dir>/secret_key)"
         rows.append(
             (name, ENV_PREFIX + name.upper(), repr(default), (field.description or "").strip())
         )

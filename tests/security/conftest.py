@@ -149,3 +149,65 @@ def server(serve: ServeFactory) -> Iterator[Served]:
     """One server with the default settings for the module's tests."""
     with serve() as served:
         yield served
+
+
+# --- identity suite: the server as `hyperloop serve` starts it ----------------------------
+
+
+@pytest.fixture(scope="module")
+def serve_command(
+    serve: ServeFactory, backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> ServeFactory:
+    """Factory like ``serve``, but the server is started by the real command line
+    (``hyperloop serve --no-scheduler --no-migrate``): its own uvicorn configuration (proxy
+    headers, …) is part of what is attacked."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from tests.served import REPO_ROOT, free_port
+
+    template = tmp_path_factory.getbasetemp() / "security-template.db"
+
+    @contextmanager
+    def start(**settings: object) -> Iterator[Served]:
+        folder = tmp_path_factory.mktemp("served-cli")
+        data_dir = folder / "data"
+        data_dir.mkdir()
+        with _database(backend, folder, template) as (url, world):
+            port = free_port()
+            env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERLOOP_")}
+            env |= {
+                "HYPERLOOP_DATABASE_URL": url,
+                "HYPERLOOP_DATA_DIR": str(data_dir),
+                "HYPERLOOP_HOST": "127.0.0.1",
+                "HYPERLOOP_PORT": str(port),
+            }
+            for key, value in settings.items():
+                env[f"HYPERLOOP_{key.upper()}"] = value if isinstance(value, str) else _json(value)
+            cmd = [sys.executable, "-m", "hyperloop", "serve", "--no-scheduler", "--no-migrate"]
+            log_path = folder / "serve.log"
+            with log_path.open("w") as log:
+                proc = subprocess.Popen(
+                    cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT
+                )
+                base = f"http://127.0.0.1:{port}"
+                deadline = time.monotonic() + 90
+                while True:
+                    try:
+                        with urllib.request.urlopen(base + "/api/health", timeout=1):
+                            break
+                    except OSError:
+                        if proc.poll() is not None or time.monotonic() > deadline:
+                            proc.kill()
+                            proc.wait(timeout=10)
+                            pytest.fail(f"hyperloop serve did not start: {log_path.read_text()}")
+                        time.sleep(0.1)
+                try:
+                    yield Served(base=base, backend=backend, data_dir=data_dir, world=world)
+                finally:
+                    proc.terminate()
+                    proc.wait(timeout=20)
+
+    return start

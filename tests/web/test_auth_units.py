@@ -15,7 +15,8 @@ from hyperloop.web.auth.oidc import (
     validate_metadata,
 )
 from hyperloop.web.auth.proxy import peer_is_trusted, username_from_dn
-from hyperloop.web.auth.sessions import SessionCodec, SessionData, csrf_valid, new_csrf_token
+from hyperloop.web.auth.proxy import forwarded_client
+from hyperloop.web.auth.sessions import SessionCodec, csrf_valid, own_origins, same_origin
 
 METADATA = {
     "issuer": "https://idp.example.org",
@@ -27,19 +28,34 @@ METADATA = {
 
 def test_session_cookie_round_trip_and_tamper_detection() -> None:
     codec = SessionCodec("s" * 40, 3600)
-    value = codec.dumps(SessionData(7, impersonate_user_id=9))
-    assert codec.loads(value) == SessionData(7, 9)
+    value = codec.dumps("session-key")
+    assert codec.loads(value) == "session-key"
     assert codec.loads(value[:-2] + "xx") is None
     assert SessionCodec("t" * 40, 3600).loads(value) is None  # other secret
     assert codec.loads(None) is None
 
 
-def test_csrf_double_submit() -> None:
-    token = new_csrf_token()
-    assert csrf_valid(token, token)
-    assert not csrf_valid(token, new_csrf_token())
+def test_csrf_token_belongs_to_one_session_and_one_secret() -> None:
+    codec = SessionCodec("s" * 40, 3600)
+    token = codec.csrf_token("key-1")
+    assert csrf_valid(token, codec.csrf_token("key-1"))
+    assert not csrf_valid(token, codec.csrf_token("key-2"))
+    assert not csrf_valid(token, SessionCodec("t" * 40, 3600).csrf_token("key-1"))
     assert not csrf_valid(token, None)
     assert not csrf_valid(None, token)
+
+
+def test_same_origin_from_the_browser_headers() -> None:
+    own = own_origins("https://hyperloop.example.org", "http", "127.0.0.1:8000")
+    assert same_origin("https://hyperloop.example.org", None, own)
+    assert same_origin("https://HYPERLOOP.example.org:443", None, own)
+    assert same_origin("http://127.0.0.1:8000", None, own)
+    assert not same_origin("https://evil.example", None, own)
+    assert not same_origin("null", None, own)
+    assert not same_origin(None, None, own)
+    assert same_origin(None, "same-origin", own)
+    assert not same_origin("https://hyperloop.example.org", "cross-site", own)
+    assert not same_origin(None, "same-site", own)
 
 
 def _oidc_settings(**extra):
@@ -107,3 +123,11 @@ def test_trusted_proxy_addresses() -> None:
     assert not peer_is_trusted("192.168.1.1", trusted)
     assert not peer_is_trusted("testclient", trusted)
     assert not peer_is_trusted(None, trusted)
+
+
+def test_forwarded_client_is_the_nearest_untrusted_hop() -> None:
+    trusted = ["127.0.0.1", "10.0.0.0/8"]
+    assert forwarded_client("203.0.113.9", trusted) == "203.0.113.9"
+    assert forwarded_client("198.51.100.1, 203.0.113.9, 10.0.0.2", trusted) == "203.0.113.9"
+    assert forwarded_client("10.0.0.3, 10.0.0.2", trusted) == "10.0.0.3"
+    assert forwarded_client("not-an-address", trusted) is None

@@ -64,13 +64,13 @@ def test_serve_migrates_and_answers(tmp_path: Path) -> None:
         log.close()
 
 
-def test_serve_refuses_the_development_secret_in_production(tmp_path: Path) -> None:
+def test_serve_refuses_production_without_a_configured_secret(tmp_path: Path) -> None:
     env = _env(
         HYPERLOOP_ENVIRONMENT="production", HYPERLOOP_DATABASE_URL=f"sqlite:///{tmp_path}/x.db"
     )
     result = CliRunner().invoke(cli_app, ["serve"], env=env)
     assert result.exit_code == 2
-    assert "development secret is refused" in result.output
+    assert "a configured secret is required" in result.output
     assert not (tmp_path / "x.db").exists()
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from hyperloop.settings import (
-    DEVELOPMENT_SECRET,
     SETTINGS_DOC,
     Settings,
     SettingsError,
@@ -39,12 +38,12 @@ def test_defaults_are_a_working_development_setup() -> None:
     settings = load_settings()
     assert settings.environment == "development"
     assert settings.database_url == "sqlite:///./var/hyperloop.db"
-    assert settings.secret_key.get_secret_value() == DEVELOPMENT_SECRET
+    assert settings.secret_key is None  # generated per installation at first start
     assert not settings.secure_cookies
 
 
-def test_development_secret_is_refused_in_production() -> None:
-    with pytest.raises(SettingsError, match="development secret is refused"):
+def test_production_without_a_configured_secret_is_refused() -> None:
+    with pytest.raises(SettingsError, match="a configured secret is required"):
         load_settings(environment="production")
 
 

@@ -12,6 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hyperloop.core import sessions
 from hyperloop.core.actor import Actor
 from hyperloop.core.common import flush_or_conflict
 from hyperloop.core.enums import Role
@@ -29,13 +30,31 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
-    """True when ``password`` matches; never raises on malformed hashes."""
-    if not password_hash:
-        return False
+    """True when ``password`` matches; never raises on malformed hashes.
+
+    Without a hash (unknown user, account without password) a stand-in hash is verified all
+    the same, so every failed login costs the same time and reveals nothing."""
     try:
-        return _HASHER.verify(password_hash, password)
+        matches = _HASHER.verify(password_hash or _stand_in_hash(), password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+    return matches and bool(password_hash)
+
+
+_STAND_IN: list[str] = []
+
+
+def _stand_in_hash() -> str:
+    """A hash of a random password with the current parameters (made once per process)."""
+    if not _STAND_IN:
+        _STAND_IN.append(_HASHER.hash(secrets.token_urlsafe(16)))
+    return _STAND_IN[0]
+
+
+def login_user(s: Session, username: str) -> User | None:
+    """The account a login names, or None (unknown or deactivated: the login fails the same)."""
+    user = find_user(s, username)
+    return user if user is not None and user.active else None
 
 
 def _roles(roles: Iterable[str]) -> list[str]:
@@ -101,9 +120,12 @@ def set_roles(
     if actor is not None:
         require(actor, Action.USER_MANAGE)
     user = get_user(s, username)
+    before = (list(user.roles or []), list(user.convener_pwgs or []))
     user.roles = _roles(roles)
     if convener_pwgs is not None:
         user.convener_pwgs = sorted(set(convener_pwgs))
+    if (list(user.roles), list(user.convener_pwgs or [])) != before:
+        sessions.end_all(s, user.id, "roles changed")
     s.flush()
     return user
 
@@ -123,6 +145,7 @@ def set_password(s: Session, user: User, password: str) -> None:
     if len(password) < 8:
         raise ValidationError("password must have at least 8 characters")
     user.password_hash = hash_password(password)
+    sessions.end_all(s, user.id, "password changed")
     s.flush()
 
 

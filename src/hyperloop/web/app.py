@@ -12,6 +12,8 @@ from sqlalchemy.engine import Engine
 from hyperloop import __version__
 from hyperloop.db.session import make_engine, make_sessionmaker
 from hyperloop.settings import Settings, load_settings
+from hyperloop.web.auth.proxy import ForwardedHeaders
+from hyperloop.web.auth.secret import server_secret
 from hyperloop.web.auth.sessions import SessionCodec
 from hyperloop.web.errors import install_error_handlers
 
@@ -88,10 +90,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     app.state.settings = settings
     bind_database(app, engine or make_engine(settings.database_url))
-    app.state.session_codec = SessionCodec(
-        settings.secret_key.get_secret_value(), settings.session_max_age_seconds
-    )
+    app.state.secret = server_secret(settings)
+    app.state.session_codec = SessionCodec(app.state.secret, settings.session_max_age_seconds)
     install_error_handlers(app)
+    # the socket's peer decides whether forwarded headers are believed (trusted_proxies)
+    app.add_middleware(ForwardedHeaders, trusted=settings.trusted_proxies)
     app.include_router(api_router)
     app.include_router(auth_pages_router)
     app.include_router(html_pages_router)

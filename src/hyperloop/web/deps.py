@@ -1,6 +1,7 @@
 """Request dependencies: database session, authentication, impersonation, CSRF, object access.
 
-Authentication happens once here (API token, trusted proxy certificate, or session cookie);
+Authentication happens once here (API token, trusted proxy certificate, or server-side
+session by cookie), with the CSRF check of the credentials a browser sends on its own;
 authorisation is delegated to ``core.permissions`` so the rules exist in one place.  Object
 dependencies such as ``WagonForEditor`` load the object (404) and check the action (403).
 """
@@ -8,20 +9,28 @@ dependencies such as ``WagonForEditor`` load the object (404) and check the acti
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Path, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hyperloop.core import permissions, users
+from hyperloop.core import permissions, sessions, users
 from hyperloop.core.actor import Actor
 from hyperloop.core.errors import NotFound, PermissionDenied
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
 from hyperloop.settings import Settings
-from hyperloop.web.auth.proxy import peer_is_trusted, username_from_dn
-from hyperloop.web.auth.sessions import CSRF_FIELD, CSRF_HEADER, SessionCodec, csrf_valid
+from hyperloop.web.auth.proxy import peer_is_trusted, request_peer, username_from_dn
+from hyperloop.web.auth.sessions import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    SessionCodec,
+    csrf_valid,
+    own_origins,
+    same_origin,
+)
 from hyperloop.web.errors import ApiError
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -54,6 +63,13 @@ def session_codec(request: Request) -> SessionCodec:
     return request.app.state.session_codec
 
 
+def session_limits(settings: Settings) -> sessions.SessionLimits:
+    return sessions.SessionLimits(
+        max_age=timedelta(seconds=settings.session_max_age_seconds),
+        idle=timedelta(seconds=settings.session_idle_timeout_seconds),
+    )
+
+
 async def submitted_csrf(request: Request) -> str | None:
     """The CSRF token a request repeats: header, or form field of a form post."""
     header = request.headers.get(CSRF_HEADER)
@@ -83,6 +99,45 @@ def _user_by_name(db: Session, username: str) -> m.User | None:
     return db.scalar(select(m.User).where(m.User.username == username))
 
 
+def current_session_key(request: Request, settings: Settings) -> str | None:
+    """The session key of the request's (signed) session cookie, not yet checked for life."""
+    return session_codec(request).loads(request.cookies.get(settings.session_cookie_name))
+
+
+def _check_csrf(request: Request, settings: Settings, expected: str, submitted: str | None):
+    """Refuse a state-changing request sent with an ambient credential (cookie, certificate)
+    unless it repeats the session's CSRF token or the browser says it is same-origin."""
+    if request.method not in UNSAFE_METHODS or csrf_valid(expected, submitted):
+        return
+    origins = own_origins(settings.public_url, request.url.scheme, request.headers.get("host"))
+    if same_origin(request.headers.get("origin"), request.headers.get("sec-fetch-site"), origins):
+        return
+    raise ApiError(
+        403,
+        "csrf_failed",
+        f"missing or wrong CSRF token: repeat the {settings.csrf_cookie_name} "
+        f"cookie in the {CSRF_HEADER} header or the {CSRF_FIELD} form field",
+    )
+
+
+def _proxy_user(request: Request, db: Session, settings: Settings) -> m.User | None:
+    """The certificate user a trusted proxy vouches for; None when there is no such header,
+    or it comes from anybody but a trusted proxy (then it is ignored and remembered)."""
+    dn = request.headers.get(settings.proxy_auth_header) if settings.proxy_auth_enabled else None
+    if not dn:
+        return None
+    peer = request_peer(request.scope)
+    if not peer_is_trusted(peer, settings.trusted_proxies):
+        request.state.ignored_proxy_header = peer
+        return None
+    name = username_from_dn(dn, settings.proxy_auth_username_attribute)
+    if name is None:
+        raise _unauthenticated(
+            f"certificate subject {dn!r} has no {settings.proxy_auth_username_attribute}"
+        )
+    return _active_user(db, _user_by_name(db, name), f"certificate user {name!r}")
+
+
 def authenticate(
     request: Request,
     db: DB,
@@ -91,9 +146,11 @@ def authenticate(
 ) -> Actor | None:
     """The actor of the request, or None for anonymous requests.
 
-    Order: ``Authorization: Bearer`` API token; trusted-proxy certificate header; session
-    cookie (unsafe methods then need the CSRF double-submit token).  An admin may act as
-    another user through the impersonation header or a session switch.
+    Order: ``Authorization: Bearer`` API token; certificate header from a trusted proxy;
+    session cookie (a live server-side session).  Cookie and certificate are sent by the
+    browser on its own, so their unsafe requests need the CSRF token or a same-origin browser
+    header; tokens do not.  An admin may act as another user through the impersonation header
+    or a session switch.
     """
     codec = session_codec(request)
     user: m.User | None = None
@@ -104,42 +161,29 @@ def authenticate(
         if scheme.lower() != "bearer" or not credential.strip():
             raise _unauthenticated("Authorization header must be 'Bearer <API token>'")
         user = _active_user(db, users.user_for_token(db, credential.strip()), "API token")
-    elif settings.proxy_auth_enabled and request.headers.get(settings.proxy_auth_header):
-        peer = request.client.host if request.client else None
-        if not peer_is_trusted(peer, settings.trusted_proxies):
-            raise _unauthenticated(
-                f"{settings.proxy_auth_header} header from untrusted address {peer}"
-            )
-        dn = request.headers[settings.proxy_auth_header]
-        name = username_from_dn(dn, settings.proxy_auth_username_attribute)
-        if name is None:
-            raise _unauthenticated(
-                f"certificate subject {dn!r} has no {settings.proxy_auth_username_attribute}"
-            )
-        user = _active_user(db, _user_by_name(db, name), f"certificate user {name!r}")
+    elif (user := _proxy_user(request, db, settings)) is not None:
+        expected = codec.csrf_token(f"user:{user.id}")
+        request.state.csrf_token = expected
+        _check_csrf(request, settings, expected, csrf)
     else:
-        data = codec.loads(request.cookies.get(settings.session_cookie_name))
-        if data is None:
-            user = None
-        else:
-            user = db.get(m.User, data.user_id)
-            if user is None or not user.active:
-                return None
-            if request.method in UNSAFE_METHODS and not csrf_valid(
-                request.cookies.get(settings.csrf_cookie_name), csrf
-            ):
-                raise ApiError(
-                    403,
-                    "csrf_failed",
-                    f"missing or wrong CSRF token: repeat the {settings.csrf_cookie_name} "
-                    f"cookie in the {CSRF_HEADER} header or the {CSRF_FIELD} form field",
-                )
-            if data.impersonate_user_id is not None:
-                impersonate = db.get(m.User, data.impersonate_user_id)
-    if user is None:
-        return None
+        key = current_session_key(request, settings)
+        record = sessions.find(db, key, session_limits(settings)) if key else None
+        if record is None:
+            return None
+        user = db.get(m.User, record.user_id)
+        if user is None or not user.active:
+            return None
+        expected = codec.csrf_token(key)
+        request.state.csrf_token = expected
+        _check_csrf(request, settings, expected, csrf)
+        request.state.session_id = record.id
+        if record.impersonate_user_id is not None:
+            impersonate = db.get(m.User, record.impersonate_user_id)
     header_name = request.headers.get(settings.impersonation_header)
     if header_name:
+        # the right first, the name after: a non-admin learns nothing about who exists
+        if not permissions.can(user, Action.IMPERSONATE):
+            raise PermissionDenied(f"{user.username} may not act as another user")
         impersonate = _user_by_name(db, header_name.strip())
         if impersonate is None:
             raise NotFound(f"impersonation: no user {header_name.strip()!r}")
@@ -150,8 +194,16 @@ def authenticate(
     return Actor(user=user)
 
 
-async def require_actor(actor: Annotated[Actor | None, Depends(authenticate)]) -> Actor:
+async def require_actor(
+    request: Request, actor: Annotated[Actor | None, Depends(authenticate)]
+) -> Actor:
     if actor is None:
+        ignored = getattr(request.state, "ignored_proxy_header", None)
+        if ignored is not None:
+            raise _unauthenticated(
+                f"certificate header ignored: it came from untrusted address {ignored}, not "
+                "from a trusted proxy; log in or send an API token"
+            )
         raise _unauthenticated("log in or send an API token")
     return actor
 

@@ -21,6 +21,7 @@ from hyperloop.db.models.datasets import (
 )
 from hyperloop.db.models.events import EmailOutbox, HistoryEntry, Notification
 from hyperloop.db.models.scheduler import SchedulerLease
+from hyperloop.db.models.sessions import LoginFailures, LoginSession
 from hyperloop.db.models.tags import PackageTag, Target
 from hyperloop.db.models.trains import Job, TrainComment, TrainRun, train_run_wagons
 from hyperloop.db.models.wagons import Wagon, WagonDataset, WagonTest, wagon_dependencies
@@ -41,6 +42,8 @@ __all__ = [
     "FinalMergelist",
     "HistoryEntry",
     "Job",
+    "LoginFailures",
+    "LoginSession",
     "Mergelist",
     "Notification",
     "PackageTag",

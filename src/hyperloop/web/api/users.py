@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from hyperloop.core import users
 from hyperloop.core.enums import EmailPolicy, Role
+from hyperloop.core.errors import PermissionDenied
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
 from hyperloop.web.api.schemas import ORMModel, UserOut, user_out
@@ -139,6 +140,12 @@ def list_tokens(actor: CurrentActor, db: DB, paging: Paging):
     summary="Create an API token (the plaintext is shown once)",
 )
 def create_token(body: TokenIn, actor: CurrentActor, db: DB) -> TokenCreated:
+    if actor.impersonator is not None:
+        # a token would act as the user with no trace of the admin behind it
+        raise PermissionDenied(
+            f"{actor.impersonator.username} is acting as {actor.user.username}: API tokens "
+            "cannot be created while impersonating"
+        )
     token, plaintext = users.create_api_token(db, actor.user, body.name, expires_at=body.expires_at)
     db.flush()
     return TokenCreated(**TokenOut.model_validate(token).model_dump(), token=plaintext)

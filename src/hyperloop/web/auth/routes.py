@@ -18,7 +18,6 @@ from hyperloop.web.auth.oidc import (
     fetch_metadata,
     username_from_claims,
 )
-from hyperloop.web.auth.sessions import SessionData
 from hyperloop.web.deps import DB, SettingsDep, session_codec
 from hyperloop.web.errors import ApiError
 
@@ -36,8 +35,8 @@ def _config(settings) -> OIDCConfig:
         raise ApiError(400, "oidc_error", str(exc)) from None
 
 
-def _state_serializer(settings) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings.secret_key.get_secret_value(), salt="hyperloop-oidc")
+def _state_serializer(request: Request) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(request.app.state.secret, salt="hyperloop-oidc")
 
 
 async def _metadata(request: Request, config: OIDCConfig) -> dict:
@@ -56,7 +55,7 @@ async def oidc_login(request: Request, settings: SettingsDep) -> RedirectRespons
     config = _config(settings)
     start = build_login_redirect(config, await _metadata(request, config))
     response = RedirectResponse(start.url, status_code=302)
-    value = _state_serializer(settings).dumps([start.state, start.nonce, start.code_verifier])
+    value = _state_serializer(request).dumps([start.state, start.nonce, start.code_verifier])
     response.set_cookie(
         STATE_COOKIE,
         value,
@@ -74,7 +73,7 @@ async def oidc_callback(
 ) -> RedirectResponse:
     config = _config(settings)
     try:
-        saved_state, _nonce, verifier = _state_serializer(settings).loads(
+        saved_state, _nonce, verifier = _state_serializer(request).loads(
             request.cookies.get(STATE_COOKIE, ""), max_age=STATE_MAX_AGE
         )
     except (BadSignature, ValueError, TypeError):
@@ -100,6 +99,6 @@ async def oidc_callback(
     if not user.active:
         raise ApiError(403, "permission_denied", f"account {username!r} is deactivated")
     response = RedirectResponse("/", status_code=302)
-    start_session(response, settings, session_codec(request), SessionData(user.id))
+    start_session(response, settings, session_codec(request), db, user, method="oidc")
     response.delete_cookie(STATE_COOKIE)
     return response

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from hyperloop import __version__
 from hyperloop.core.actor import Actor
+from hyperloop.web.auth.cookies import set_csrf_cookie
 from hyperloop.web.pages.docs_links import docs_link
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
@@ -102,11 +103,16 @@ def render(
     ``actor`` and ``db`` (the request's session) fill the user menu and the bell count.
     """
     settings = request.app.state.settings
+    csrf = getattr(request.state, "csrf_token", None)  # the session's (or certificate's)
     ctx: dict[str, Any] = {
         "title": title,
         "path": request.url.path,
         "csrf_cookie_name": settings.csrf_cookie_name,
+        "csrf_token": csrf or "",
         **_layout_user(db, actor),
     }
     ctx.update(context or {})
-    return templates.TemplateResponse(request, template, ctx, status_code=status_code)
+    response = templates.TemplateResponse(request, template, ctx, status_code=status_code)
+    if csrf and request.cookies.get(settings.csrf_cookie_name) != csrf:
+        set_csrf_cookie(response, settings, csrf)  # certificate users, or a lost cookie
+    return response
