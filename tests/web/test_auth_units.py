@@ -14,8 +14,7 @@ from hyperloop.web.auth.oidc import (
     username_from_claims,
     validate_metadata,
 )
-from hyperloop.web.auth.proxy import peer_is_trusted, username_from_dn
-from hyperloop.web.auth.proxy import forwarded_client
+from hyperloop.web.auth.proxy import forwarded_client, peer_is_trusted, username_from_dn
 from hyperloop.web.auth.sessions import SessionCodec, csrf_valid, own_origins, same_origin
 
 METADATA = {

@@ -111,9 +111,7 @@ def register(app: typer.Typer) -> None:
             # proxy_headers off: the application alone decides, on the socket's peer address,
             # whether forwarded headers are believed (trusted_proxies); uvicorn's own rewrite
             # would let any local process claim to be the proxy, and hide a local proxy
-            uvicorn.run(
-                web, host=bind_host, port=bind_port, log_level="info", proxy_headers=False
-            )
+            uvicorn.run(web, host=bind_host, port=bind_port, log_level="info", proxy_headers=False)
         except KeyboardInterrupt:
             pass
         finally:
