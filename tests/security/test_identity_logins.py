@@ -4,15 +4,21 @@ password verification as known ones, and a refusal looks the same for both."""
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
+import uvicorn
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from tests.api.world import PASSWORD, USERNAMES
 from tests.security.conftest import Served, ServeFactory
+from tests.served import free_port
 
 from hyperloop.db import models as m
 from hyperloop.db.base import utcnow
@@ -123,6 +129,74 @@ def test_every_failed_login_verifies_a_real_password_hash(
                 assert counted_verifications[0].startswith("$argon2")
     finally:
         app.state.engine.dispose()
+
+
+def test_pending_password_checks_neither_multiply_nor_hold_up_the_api(
+    server: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Logins wait for one of ``login_hash_workers`` verification slots without holding an API
+    thread: while verifications hang, the rest of the API still answers."""
+    settings = load_settings(
+        database_url=server.world.url,
+        data_dir=tmp_path,
+        api_threads=2,
+        login_hash_workers=1,
+        login_account_failures=100,
+        login_address_failures=100,
+    )
+    app = create_app(settings)
+    started: list[str] = []
+    release = threading.Event()
+    real = PasswordHasher.verify
+
+    def hanging(self, hash: str, password: str) -> bool:
+        started.append(hash)
+        release.wait(timeout=120)
+        return real(self, hash, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", hanging)
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until(lambda: _answers(base + "/api/health"))
+        body = {"username": USERNAMES["user"], "password": "wrong password"}
+        with ThreadPoolExecutor(6) as pool:
+            logins = [
+                pool.submit(httpx.post, base + "/api/auth/login", json=body, timeout=120)
+                for _ in range(6)
+            ]
+            _wait_until(lambda: len(started) >= 1)
+            headers = {"Authorization": f"Bearer {server.world.tokens['user']}"}
+            for _ in range(3):  # more requests than API threads
+                me = httpx.get(base + "/api/users/me", headers=headers, timeout=60)
+                assert me.status_code == 200
+            assert len(started) == 1  # the other five wait for the one slot
+            release.set()
+            assert [f.result().status_code for f in logins] == [401] * 6
+        assert len(started) == 6
+    finally:
+        release.set()
+        uv.should_exit = True
+        thread.join(timeout=30)
+        app.state.engine.dispose()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _wait_until(condition, limit: float = 60) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.05)
 
 
 def test_the_refusal_period_doubles_with_every_further_failure(tmp_path: Path) -> None:
