@@ -18,6 +18,7 @@ from hyperloop.core import analyses, datasets, enabling, runlists, tags, users, 
 from hyperloop.core.actor import Actor
 from hyperloop.core.enums import JobState, Role, TestStatus, TrainState
 from hyperloop.core.jobs import JobSpec, add_jobs, set_job_state
+from hyperloop.core.storage_roots import StorageRoots
 from hyperloop.db.models import Dataset, Job, PackageTag, TrainRun, WagonTest
 from hyperloop.db.models import Target as DbTarget
 from hyperloop.demo import generate_dataset
@@ -48,7 +49,10 @@ def world_with_enabled_wagon(s, data_dir: Path) -> int:
     ds = datasets.create_dataset(s, admin, "LHC26_demo", collision_system="pp")
     rl = runlists.create_runlist(s, admin, "LHC26_demo_pass1", [500001])
     prod = datasets.add_production(s, admin, ds.id, "demo", runlist_id=rl.id)
-    assert datasets.import_directory(s, admin, prod.id, data_dir) == 2
+    assert (
+        datasets.import_directory(s, admin, prod.id, data_dir, roots=StorageRoots.parse([data_dir]))
+        == 2
+    )
     datasets.set_active(s, admin, ds.id, True)
     analyses.add_dataset(s, admin, lf.id, ds.id)
     wagon = wagons.create_wagon(s, admin, lf.id, name="evsel", workflow="event-selection")

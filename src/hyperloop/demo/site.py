@@ -67,6 +67,14 @@ class DemoSite:
     tags: list[str] = field(default_factory=list)
     seeded: bool = False  # content was created by this call (False: it was there)
 
+    def serve_settings(self, settings: Settings) -> Settings:
+        """``settings`` with the demo data folder among the storage roots (so wagon tests,
+        trains and the catalogue download accept the demo's files)."""
+        roots = list(settings.storage_roots)
+        if str(self.demo_data) not in roots:
+            roots.append(str(self.demo_data))
+        return settings.model_copy(update={"storage_roots": roots})
+
     def describe(self, url: str | None = None) -> str:
         """A few lines for the terminal: where things are and how to log in."""
         lines = []
@@ -281,6 +289,7 @@ def _seed_content(s: Session, settings: Settings, demo_data: Path) -> None:
     from hyperloop.core import analyses, datasets, enabling, runlists, trains, users, wagons
     from hyperloop.core.actor import Actor
     from hyperloop.core.enums import DataType
+    from hyperloop.core.storage_roots import StorageRoots
 
     def actor(name: str) -> Actor:
         return Actor(users.get_user(s, name))
@@ -310,7 +319,8 @@ def _seed_content(s: Session, settings: Settings, demo_data: Path) -> None:
         data_type=DataType.MC, collision_system="pp", anchor="LHC26a", period="LHC26a",
     )  # fmt: skip
     prod = datasets.add_production(s, operator, ds.id, "pass1", runlist_id=runlist.id)
-    datasets.import_directory(s, operator, prod.id, demo_data)
+    roots = StorageRoots.parse([*settings.storage_roots, demo_data])
+    datasets.import_directory(s, operator, prod.id, demo_data, roots=roots)
     if len(runs) >= 2:
         datasets.set_mergelist(s, operator, ds.id, "early", runs[:-1])
         datasets.set_mergelist(s, operator, ds.id, "late", runs[-1:])
