@@ -49,7 +49,8 @@ def _refused(what: str, rel: str) -> PathRefused:
     return PathRefused(
         404,
         "not_found",
-        f"{what} {rel!r} is not an output of a train run, train test, job or wagon test",
+        f"{what} {rel!r} is not an output of a train run, train test, job or wagon test: "
+        "not served",
     )
 
 
