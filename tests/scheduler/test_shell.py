@@ -164,3 +164,31 @@ def test_a_job_left_running_by_a_dead_scheduler_is_lost_and_requeued(db_sessionm
     with db_sessionmaker() as s:
         job = s.get(Job, first)
         assert (job.state, job.attempts) == (JobState.WAITING, 1)
+
+
+def test_a_wagon_test_on_files_outside_the_storage_roots_fails_naming_them(
+    db_sessionmaker, tmp_path
+):
+    """A catalogue entry outside the roots (imported before the check, or a root removed
+    since) is never read: the test fails and says which file and which setting."""
+    (tmp_path / "data" / "500001").mkdir(parents=True)
+    for i in range(2):
+        (tmp_path / "data" / "500001" / f"AO2D_{i:03d}.root").write_bytes(b"x" * 10)
+    with db_sessionmaker.begin() as s:
+        test_id = world_with_enabled_wagon(s, tmp_path / "data")
+    targets = {"test": Target("test", cores=1, memory_limit_bytes=GiB, wall_time_limit_s=60)}
+    config = ShellConfig(
+        work_dir=tmp_path / "work",
+        targets=targets,
+        test_target="test",
+        storage_roots=StorageRoots.parse([tmp_path / "elsewhere"]),
+    )
+    lease = Lease(db_sessionmaker, "shell-roots", ttl=timedelta(minutes=5))
+    with Engine.local(n_workers=1) as engine:
+        SchedulerShell(db_sessionmaker, engine, config, lease=lease).tick()
+    with db_sessionmaker() as s:
+        test = s.get(WagonTest, test_id)
+        assert test.status is TestStatus.FAILED
+        assert "AO2D_000.root" in test.metrics["error"]
+        assert "storage_roots" in test.metrics["error"]
+        assert not (tmp_path / "work" / "tests" / f"wagon-test-{test_id}").exists()

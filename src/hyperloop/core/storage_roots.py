@@ -108,8 +108,9 @@ class StorageRoots:
         normal = os.path.normpath(local)
         if normal.startswith("//"):  # POSIX keeps a leading double slash; one is enough
             normal = "/" + normal.lstrip("/")
-        resolved = Path(normal).resolve()
-        if self._folder_of(Path(normal)) is None or self._folder_of(resolved) is None:
+        # where the file really is: a symlink out of a root is outside, a root reached
+        # through a symlinked folder is inside (re-checked whenever the file is read)
+        if self._folder_of(Path(normal).resolve()) is None:
             raise self._outside(path)
         return normal
 
