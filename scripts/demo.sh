@@ -3,7 +3,8 @@
 # web server, scheduler, a local Dask cluster, SQLite, demo data (PYTHIA 8, generated once),
 # two package tags, demo accounts for each role (printed with the URL), analyses, wagons,
 # datasets, runlists and mergelists. Everything lives in var/ (HYPERLOOP_DATA_DIR).
-# Stop with Ctrl-C; the next start reuses what is there (same accounts and passwords).
+# Stop with Ctrl-C; the next start reuses what is there (same accounts; their passwords are
+# printed only the first time: `.venv/bin/hyperloop user password NAME --generate` sets a new one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -67,14 +67,27 @@ class Settings(BaseSettings):
     )
     outputs_root: Path | None = Field(
         default=None,
-        description="Folder whose files the output browser (`/outputs/browse?path=...`) may list "
-        "and serve (paths are relative to it; anything outside is refused). Defaults to "
-        "`data_dir`.",
+        description="Folder the output browser (`/outputs/browse?path=...`) shows paths "
+        "relative to (anything outside is refused). Defaults to `data_dir`. Only the outputs "
+        "of train runs, train tests, jobs and wagon tests under `work_dir` are listed and "
+        "served, each to the users who may read that object's page; the rest of the folder "
+        "(database, accounts, demo data, tags) never is.",
     )
-    public_url: str = Field(
-        default="http://127.0.0.1:8000",
-        description="URL under which users reach the server; used to build OIDC redirect URLs "
-        "and links in notifications.",
+    storage_roots: list[str] = Field(
+        default_factory=list,
+        description="Where dataset files may lie: absolute local folders and URL prefixes, "
+        'e.g. `["/data/alice", "root://eos.example.org//eos/alice/"]`. A file-list or '
+        "folder import refuses any path (normalised first: `..` collapsed, symlinks "
+        "resolved) that is not strictly under one of them, and the catalogue download, "
+        "wagon tests and train jobs refuse such paths already in the catalogue. Empty: no "
+        "dataset file is accepted (`hyperloop serve --demo` adds its demo data folder).",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="URL under which users reach the server, e.g. `https://hyperloop.example.org` "
+        "behind a reverse proxy; used in `hyperloop reproduce` commands, OIDC redirect URLs and "
+        "links in e-mails. Empty: the web server uses the origin of each request, and the "
+        "scheduler (which has no request) `http://<host>:<port>`.",
     )
     host: str = Field(default="127.0.0.1", description="Address `hyperloop serve` listens on.")
     port: int = Field(
@@ -337,6 +350,29 @@ class Settings(BaseSettings):
         "Defaults to `<data_dir>/mail`.",
     )
 
+    @field_validator("storage_roots")
+    @classmethod
+    def _valid_storage_roots(cls, value: list[str]) -> list[str]:
+        from hyperloop.core.storage_roots import StorageRootError, StorageRoots
+
+        try:
+            StorageRoots.parse(value)
+        except StorageRootError as exc:
+            raise ValueError(exc.message) from None
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _valid_public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"public_url: {value!r} must be an http(s) URL with a host")
+        return value.strip().rstrip("/")
+
     @field_validator("trusted_proxies")
     @classmethod
     def _valid_networks(cls, value: list[str]) -> list[str]:
@@ -380,6 +416,22 @@ class Settings(BaseSettings):
                 "would be trusted from nobody; list the reverse proxy addresses"
             )
         return self
+
+    @property
+    def server_url(self) -> str:
+        """``public_url``, or the address ``hyperloop serve`` listens on (for links made
+        without a request: e-mails, OIDC redirects)."""
+        if self.public_url:
+            return self.public_url
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def dataset_roots(self) -> Any:
+        """The parsed ``storage_roots`` (a ``hyperloop.core.storage_roots.StorageRoots``)."""
+        from hyperloop.core.storage_roots import StorageRoots
+
+        return StorageRoots.parse(self.storage_roots)
 
     @property
     def secure_cookies(self) -> bool:

@@ -46,7 +46,7 @@ def world(template_world: World, tmp_path: Path) -> World:
 def shared_app(template_world: World):
     """One application for the whole session (building it takes ~0.5 s); each test binds
     it to its own database copy."""
-    return create_app(load_settings(database_url=template_world.url))
+    return create_app(load_settings(database_url=template_world.url, storage_roots=["/data"]))
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from tests.served import uvicorn_app
 from tests.web_pages.accounts import ANALYZER, PASSWORD, seed_accounts
-from tests.web_pages.sample_outputs import make_outputs
+from tests.web_pages.sample_outputs import TRAIN, make_outputs, seed_train
 
 REPO_ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").exists())
 SCREENSHOTS = REPO_ROOT / "ci-artifacts" / "screenshots"
@@ -50,7 +50,7 @@ os._exit(0)  # skip interpreter teardown: PyROOT may crash deleting the list's h
 @pytest.fixture(scope="session")
 def outputs_dir(tmp_path_factory: pytest.TempPathFactory, realdata: Path) -> Path:
     root = make_outputs(tmp_path_factory.mktemp("outputs"), realdata)
-    target = root / "AnalysisResults_tlist.root"
+    target = root / TRAIN / "AnalysisResults_tlist.root"
     done = subprocess.run(
         [sys.executable, "-W", "ignore", "-c", WRITE_TLIST, str(target)],
         capture_output=True,
@@ -68,10 +68,12 @@ def server(tmp_path_factory: pytest.TempPathFactory, outputs_dir: Path) -> Itera
     data = tmp_path_factory.mktemp("server")
     url = f"sqlite:///{data / 'hyperloop.db'}"
     seed_accounts(url)
+    seed_train(url)  # the sample outputs are train run 1's
     settings = {
         "HYPERLOOP_DATABASE_URL": url,
         "HYPERLOOP_DATA_DIR": str(data),
         "HYPERLOOP_OUTPUTS_ROOT": str(outputs_dir),
+        "HYPERLOOP_WORK_DIR": str(outputs_dir / "work"),
     }
     with uvicorn_app(settings, data, ready="/static/css/hyperloop.css", timeout=30) as base:
         yield base

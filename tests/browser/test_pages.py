@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from tests.browser.conftest import screenshot
 from tests.web_pages.accounts import ANALYZER, PASSWORD
+from tests.web_pages.sample_outputs import RUN, TRAIN
 
 from hyperloop.web.pages.docs_links import docs_link
 
@@ -45,7 +46,7 @@ def test_menu_and_title_on_every_tool_page(page, server):
 
 def test_login_page_returns_to_the_requested_page(anonymous_page, server):
     page = anonymous_page
-    page.goto(server + "/outputs/browse?path=train-1/output")
+    page.goto(server + "/outputs/browse?path=work/trains/1/output")
     assert page.title() == "Log in · Hyperloop"
     page.get_by_label("Username").fill(ANALYZER)
     page.get_by_label("Password").fill("wrong password")
@@ -54,7 +55,7 @@ def test_login_page_returns_to_the_requested_page(anonymous_page, server):
     screenshot(page, "login-failed", full_page=False)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(server + "/outputs/browse?path=train-1/output")
+    page.wait_for_url(server + "/outputs/browse?path=work/trains/1/output")
     bell = page.get_by_role("link", name="Notifications: 2 unread")
     assert bell.inner_text().strip().endswith("2")
     assert page.errors == []
@@ -87,7 +88,7 @@ def test_keyboard_skip_link_and_menu(page, server):
 def test_performance_graphs_upload_draws_top_10(page, server, outputs_dir: Path):
     page.goto(server + "/performance-graphs")
     page.get_by_label("Metrics file").set_input_files(
-        str(outputs_dir / "train-1" / "output" / "performanceMetrics.json")
+        str(outputs_dir / RUN / "performanceMetrics.json")
     )
     page.get_by_role("button", name="Show graphs").click()
     page.wait_for_selector("#perf-graph canvas")
@@ -134,7 +135,7 @@ def test_performance_graphs_upload_draws_top_10(page, server, outputs_dir: Path)
 def test_performance_graphs_real_o2_layout(page, server, outputs_dir: Path):
     page.goto(server + "/performance-graphs")
     page.get_by_label("Metrics file").set_input_files(
-        str(outputs_dir / "performanceMetrics_o2.json")
+        str(outputs_dir / TRAIN / "performanceMetrics_o2.json")
     )
     page.get_by_role("button", name="Show graphs").click()
     page.wait_for_selector("#perf-graph canvas")
@@ -143,7 +144,7 @@ def test_performance_graphs_real_o2_layout(page, server, outputs_dir: Path):
 
 
 def test_jsroot_draws_real_analysis_results(page, server):
-    page.goto(server + "/outputs/browse?path=AnalysisResults_o2.root")
+    page.goto(server + "/outputs/browse?path=work/trains/1/AnalysisResults_o2.root")
     assert page.locator("#hist-list a[data-hist]").count() == 8
     page.wait_for_selector("#jsroot-drawing[data-drawn] svg", timeout=30_000)
     assert page.locator("#jsroot-drawing").get_attribute("data-drawn") == (
@@ -159,7 +160,9 @@ def test_jsroot_draws_real_analysis_results(page, server):
 
 
 def test_jsroot_draws_our_th1d_and_projects_thnd(page, server):
-    page.goto(server + "/outputs/browse?path=train-1/output/AnalysisResults.root&hist=spectra/hPt")
+    page.goto(
+        server + "/outputs/browse?path=work/trains/1/output/AnalysisResults.root&hist=spectra/hPt"
+    )
     page.wait_for_selector("#jsroot-drawing[data-drawn='spectra/hPt'] svg", timeout=30_000)
     screenshot(page, "jsroot-ours-th1d")
     page.get_by_role("link", name=re.compile("hPtEtaCent")).click()
@@ -172,18 +175,21 @@ def test_jsroot_draws_our_th1d_and_projects_thnd(page, server):
 
 
 def test_jsroot_draws_a_histogram_inside_a_tlist(page, server):
-    page.goto(server + "/outputs/browse?path=AnalysisResults_tlist.root&hist=qa-task/qaList/hMult")
+    page.goto(
+        server
+        + "/outputs/browse?path=work/trains/1/AnalysisResults_tlist.root&hist=qa-task/qaList/hMult"
+    )
     page.wait_for_selector("#jsroot-drawing[data-drawn='qa-task/qaList/hMult'] svg", timeout=30_000)
     assert "multiplicity" in page.locator("#jsroot-drawing").inner_text()
     assert page.errors == []
 
 
 def test_output_folder_listing_and_download_link(page, server):
-    page.goto(server + "/outputs/browse?path=train-1/output")
-    assert page.title() == "Outputs: train-1/output · Hyperloop"
+    page.goto(server + "/outputs/browse?path=work/trains/1/output")
+    assert page.title() == "Outputs: work/trains/1/output · Hyperloop"
     link = page.get_by_role("link", name="performance graphs")
     assert link.get_attribute("href") == (
-        "/performance-graphs?path=train-1/output/performanceMetrics.json"
+        "/performance-graphs?path=work/trains/1/output/performanceMetrics.json"
     )
     with page.expect_download() as info:
         page.locator("a[download][href*='stdout.log']").click()
@@ -192,11 +198,11 @@ def test_output_folder_listing_and_download_link(page, server):
 
 
 def test_speedscope_loads_profile(page, server):
-    page.goto(server + "/profile-viewer?path=train-1/output/profile.speedscope.json")
+    page.goto(server + "/profile-viewer?path=work/trains/1/output/profile.speedscope.json")
     frame = page.frame_locator("#speedscope-frame")
     # speedscope shows the profile's title in its toolbar once it fetched and parsed the file,
     # and draws the flame graph on canvases.
-    frame.get_by_text("train-1/output/profile.speedscope.json").wait_for(timeout=30_000)
+    frame.get_by_text("work/trains/1/output/profile.speedscope.json").wait_for(timeout=30_000)
     assert frame.locator("canvas").count() >= 1
     assert frame.get_by_text("Time Order").is_visible()
     screenshot(page, "speedscope-profile", full_page=False)
@@ -207,7 +213,8 @@ def test_speedscope_loads_profile(page, server):
 def test_laptop_and_wide_screens(page, server, width, height):
     page.set_viewport_size({"width": width, "height": height})
     page.goto(
-        server + "/outputs/browse?path=AnalysisResults_o2.root&hist=twoparcorcombexample/hChargedPt"
+        server
+        + "/outputs/browse?path=work/trains/1/AnalysisResults_o2.root&hist=twoparcorcombexample/hChargedPt"
     )
     page.wait_for_selector("#jsroot-drawing[data-drawn] svg", timeout=30_000)
     screenshot(page, f"outputs-{width}x{height}", full_page=False)

@@ -19,6 +19,7 @@ from tests.served import uvicorn_app
 
 from hyperloop.analysis.compare import compare_files
 from hyperloop.cli.reproduce_cmd import ReproduceError, Target, _explain, parse_url
+from hyperloop.core.storage_roots import StorageRoots
 
 RUN = 500001
 
@@ -75,7 +76,7 @@ def _seed(url: str, data: Path, work: Path) -> dict:
         rl = runlists.create_runlist(s, admin, "demo_pass1", [RUN])
         ds = datasets.create_dataset(s, operator, "demo", collision_system="pp")
         prod = datasets.add_production(s, operator, ds.id, "pass1", runlist_id=rl.id)
-        datasets.import_directory(s, operator, prod.id, data)
+        datasets.import_directory(s, operator, prod.id, data, roots=StorageRoots.parse([data]))
         datasets.set_active(s, operator, ds.id, True)
         for a in (lf, service):
             analyses.add_dataset(s, admin, a.id, ds.id)
@@ -145,7 +146,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     )
     url = f"sqlite:///{root / 'hyperloop.db'}"
     seeded = _seed(url, root / "data", root / "work")
-    settings = {"HYPERLOOP_DATABASE_URL": url, "HYPERLOOP_DATA_DIR": str(root)}
+    settings = {
+        "HYPERLOOP_DATABASE_URL": url,
+        "HYPERLOOP_DATA_DIR": str(root),
+        "HYPERLOOP_STORAGE_ROOTS": json.dumps([str(root / "data")]),
+    }
     with uvicorn_app(settings, root, timeout=60) as base:
         home = root / "home"
         home.mkdir()

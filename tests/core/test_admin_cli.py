@@ -52,3 +52,29 @@ def test_analysis_sync_from_a_tracker_export(tmp_path, monkeypatch):
         lf = s.query(Analysis).filter_by(name="LF").one()
         assert lf.member_ids() == {users.get_user(s, "bob").id}
     engine.dispose()
+
+
+def test_user_password_sets_a_new_password_and_stores_only_its_hash(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    monkeypatch.setenv("HYPERLOOP_DATABASE_URL", url)
+    run = CliRunner().invoke
+    assert (
+        run(app, ["user", "add", "bob", "--password-stdin"], input="first-password\n").exit_code
+        == 0
+    )
+    typed = run(app, ["user", "password", "bob", "--password-stdin"], input="second-password\n")
+    assert typed.exit_code == 0 and "second-password" not in typed.output
+    made = run(app, ["user", "password", "bob", "--generate"])
+    assert made.exit_code == 0, made.output
+    generated = made.output.strip().rsplit(": ", 1)[1]
+    engine = make_engine(url)
+    with make_sessionmaker(engine)() as s:
+        bob = users.get_user(s, "bob")
+        assert users.verify_password(bob.password_hash, generated)
+        assert not users.verify_password(bob.password_hash, "second-password")
+        assert generated not in bob.password_hash
+    engine.dispose()
+    short = run(app, ["user", "password", "bob", "--password-stdin"], input="short\n")
+    assert short.exit_code == 1 and "at least 8 characters" in short.output
+    nobody = run(app, ["user", "password", "nobody", "--generate"])
+    assert nobody.exit_code == 1 and "nobody" in nobody.output

@@ -10,6 +10,7 @@ from hyperloop.core.enums import NotificationKind
 from hyperloop.core.errors import Conflict, PermissionDenied, ValidationError
 from hyperloop.core.history import entries
 from hyperloop.core.notifications import list_notifications, mark_all_read, unread_count
+from hyperloop.core.storage_roots import StorageRoots
 from hyperloop.db.models import WagonDataset
 
 
@@ -30,16 +31,17 @@ def test_file_catalogue_from_a_directory_tree_and_a_file_list(world, tmp_path):
             f = tmp_path / "LHC23zzh" / str(run) / f"{i:03d}" / "AO2D.root"
             f.parent.mkdir(parents=True)
             f.write_bytes(b"x" * (100 + i))
-    assert datasets.import_directory(world.s, op, prod.id, tmp_path) == 3
-    assert datasets.import_directory(world.s, op, prod.id, tmp_path) == 0  # idempotent
+    roots = StorageRoots.parse([tmp_path, "/alice/data"])
+    assert datasets.import_directory(world.s, op, prod.id, tmp_path, roots=roots) == 3
+    assert datasets.import_directory(world.s, op, prod.id, tmp_path, roots=roots) == 0  # again
     lines = ["# path size n_df", "/alice/data/2023/LHC23zzh/544032/apass4/0001/AO2D.root 2048 12"]
-    assert datasets.import_file_list(world.s, op, prod.id, lines) == 1
+    assert datasets.import_file_list(world.s, op, prod.id, lines, roots=roots) == 1
     summary = datasets.catalogue_summary(world.s, world.dataset.id)
     assert summary == {"files": 4, "bytes": 100 + 101 + 100 + 2048, "runs": 3}
     with pytest.raises(ValidationError, match="line 1"):
-        datasets.import_file_list(world.s, op, prod.id, ["/a/544013/AO2D.root big"])
+        datasets.import_file_list(world.s, op, prod.id, ["/a/544013/AO2D.root big"], roots=roots)
     with pytest.raises(PermissionDenied):
-        datasets.import_file_list(world.s, world.actor(world.alice), prod.id, lines)
+        datasets.import_file_list(world.s, world.actor(world.alice), prod.id, lines, roots=roots)
 
 
 def test_excluded_runs_leave_the_dataset_and_users_are_told(world):
@@ -141,7 +143,10 @@ def test_staging_requests_record_progress(world):
 def test_size_class_sets_the_resource_limits(world, tmp_path):
     op = world.actor(world.operator)
     prod = world.dataset.productions[0]
-    datasets.import_file_list(world.s, op, prod.id, ["/d/544013/AO2D.root 200000000000000"])
+    roots = StorageRoots.parse(["/d"])
+    datasets.import_file_list(
+        world.s, op, prod.id, ["/d/544013/AO2D.root 200000000000000"], roots=roots
+    )
     ds = datasets.apply_size_class(world.s, op, world.dataset.id)
     assert (ds.size_class, ds.slots_per_week) == ("medium", 4)
     ds = datasets.apply_size_class(world.s, op, world.dataset.id, "huge")

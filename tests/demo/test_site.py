@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,9 +63,8 @@ def test_prepared_once_then_found_again(demo):
     roles = {role for role, _, _ in site.accounts}
     assert {"admin", "operator", "analyzer"} <= roles
     assert [u for r, u, _ in site.accounts if r == "analyzer"] == ["alice", "bob"]
-    assert all(len(p) >= 8 for _, _, p in site.accounts)
-    accounts_file = site.data_dir / "demo-accounts.json"
-    assert stat.S_IMODE(accounts_file.stat().st_mode) == 0o600
+    assert all(p is not None and len(p) >= 12 for _, _, p in site.accounts)
+    assert "shown only now" in site.describe() and "hyperloop user password" in site.describe()
     files = sorted(site.demo_data.rglob("AO2D_*.root"))
     assert len({f.parent.name for f in files}) == 3  # several runs: per-run merging shows
     assert "hyperloop-physics-0.2.0" in site.tags
@@ -75,11 +73,24 @@ def test_prepared_once_then_found_again(demo):
 
     again = prepare_demo(settings, events_per_run=200, pool_size=100)
     assert not again.seeded
-    assert again.accounts == site.accounts  # the same printed passwords
+    # the same accounts; their passwords were printed once and are not known any more
+    assert [(r, u) for r, u, _ in again.accounts] == [(r, u) for r, u, _ in site.accounts]
+    assert all(p is None for _, _, p in again.accounts)
     assert _counts(site.database_url) == before
     assert sorted(site.demo_data.rglob("AO2D_*.root")) == files
     text = again.describe("http://127.0.0.1:8000/")
     assert "http://127.0.0.1:8000/" in text and "alice" in text
+    assert "hyperloop user password" in text
+
+
+@pytest.mark.slow
+def test_no_file_of_the_demo_holds_a_plain_password(demo):
+    site, _settings = demo
+    secrets = [p.encode() for _, _, p in site.accounts]
+    for path in site.data_dir.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            assert not any(s in content for s in secrets), path
 
 
 @pytest.mark.slow
@@ -143,8 +154,9 @@ def test_analyzer_enables_a_wagon_and_operator_composes(demo):
     engine.dispose()
 
 
-def test_accounts_file_survives_a_lost_password_file(tmp_path: Path):
-    """Without a database change, a deleted passwords file gives new, working passwords."""
+def test_passwords_file_of_an_older_demo_is_printed_a_last_time_and_deleted(tmp_path: Path):
+    """An older demo kept plain passwords in demo-accounts.json: the next start shows those
+    still valid once more, deletes the file, and the start after shows none."""
     from hyperloop.core import users
     from hyperloop.db.migrate import upgrade
     from hyperloop.demo.site import _accounts
@@ -154,13 +166,15 @@ def test_accounts_file_survives_a_lost_password_file(tmp_path: Path):
     engine = make_engine(url)
     with make_sessionmaker(engine).begin() as s:
         first = _accounts(s, tmp_path)
-    (tmp_path / "demo-accounts.json").unlink()
-    with make_sessionmaker(engine).begin() as s:
-        second = _accounts(s, tmp_path)
-        for _, name, password in second:
+        for _, name, password in first:
             assert users.verify_password(users.get_user(s, name).password_hash, password)
-    assert [a[1] for a in first] == [a[1] for a in second]
-    assert json.loads((tmp_path / "demo-accounts.json").read_text())[0]["password"] == second[0][2]
+    old = tmp_path / "demo-accounts.json"
+    old.write_text(json.dumps([{"role": r, "username": u, "password": p} for r, u, p in first]))
+    with make_sessionmaker(engine).begin() as s:
+        assert _accounts(s, tmp_path) == first
+    assert not old.exists()
+    with make_sessionmaker(engine).begin() as s:
+        assert [p for _, _, p in _accounts(s, tmp_path)] == [None] * len(first)
     engine.dispose()
 
 
@@ -181,7 +195,9 @@ def test_demo_site_command_prints_the_accounts(demo):
     )
     assert done.returncode == 0, done.stderr
     for role, username, password in site.accounts:
-        assert re.search(rf"{re.escape(role)}\s+{username}\s+{re.escape(password)}", done.stdout)
+        assert re.search(rf"{re.escape(role)}\s+{username}\s", done.stdout)
+        assert password not in done.stdout  # printed once, when the account was made
+    assert "hyperloop user password" in done.stdout
     assert f"HYPERLOOP_DATA_DIR={site.data_dir}" in done.stdout
     assert "hyperloop serve" in done.stdout
     assert "creating demo analyses" not in done.stdout  # found, not seeded again

@@ -3,6 +3,7 @@ package tag of the grid test workflows, small AO2D files and a train over them."
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from tests.grid.helpers import make_catalogue, make_package
 from hyperloop.core import datasets, runlists, tags, users
 from hyperloop.core.actor import Actor
 from hyperloop.core.enums import Role, TrainState
+from hyperloop.core.storage_roots import StorageRoots
 from hyperloop.db.migrate import upgrade
 from hyperloop.db.models import Target as DbTarget
 from hyperloop.db.models import TrainRun
@@ -46,6 +48,7 @@ class World:
             HYPERLOOP_SCHEDULER_TEST_TARGET="small",
             HYPERLOOP_SCHEDULER_JOB_WALL_TIME_S="120",
             HYPERLOOP_SCHEDULER_THRESHOLDS='{"min_reduction_factor": 1}',
+            HYPERLOOP_STORAGE_ROOTS=json.dumps([str(root / "data")]),  # the catalogue's folder
         )
         env.update(extra)
         return env
@@ -73,7 +76,9 @@ def seed_world(
         ds = datasets.create_dataset(s, admin, "LHC26_sched", collision_system="pp")
         rl = runlists.create_runlist(s, admin, "LHC26_sched_pass1", sorted(catalogue))
         prod = datasets.add_production(s, admin, ds.id, "p1", runlist_id=rl.id)
-        assert datasets.import_directory(s, admin, prod.id, root / "data") == len(files)
+        assert datasets.import_directory(
+            s, admin, prod.id, root / "data", roots=StorageRoots.parse([root / "data"])
+        ) == len(files)
         target = DbTarget(name="small", cores=1, memory_limit_mb=2000)
         s.add(target)
         s.flush()

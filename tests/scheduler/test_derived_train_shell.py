@@ -16,6 +16,7 @@ from hyperloop.core import datasets, runlists, tags, users
 from hyperloop.core.actor import Actor
 from hyperloop.core.assessment import Thresholds
 from hyperloop.core.enums import Role, TrainState, TrainType
+from hyperloop.core.storage_roots import StorageRoots
 from hyperloop.db.models import Job, TrainRun
 from hyperloop.db.models import Target as DbTarget
 from hyperloop.grid.engine import Engine
@@ -45,7 +46,9 @@ def test_derived_trains_keep_their_ao2d_per_train_type(db_sessionmaker, tmp_path
         ds = datasets.create_dataset(s, admin, "LHC26_derived", collision_system="pp")
         rl = runlists.create_runlist(s, admin, "LHC26_derived_pass1", runs)
         prod = datasets.add_production(s, admin, ds.id, "p1", runlist_id=rl.id)
-        datasets.import_directory(s, admin, prod.id, tmp_path / "data")
+        datasets.import_directory(
+            s, admin, prod.id, tmp_path / "data", roots=StorageRoots.parse([tmp_path / "data"])
+        )
         target = DbTarget(name="small", cores=1, memory_limit_mb=2000)
         s.add(target)
         s.flush()

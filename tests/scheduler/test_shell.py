@@ -18,6 +18,7 @@ from hyperloop.core import analyses, datasets, enabling, runlists, tags, users, 
 from hyperloop.core.actor import Actor
 from hyperloop.core.enums import JobState, Role, TestStatus, TrainState
 from hyperloop.core.jobs import JobSpec, add_jobs, set_job_state
+from hyperloop.core.storage_roots import StorageRoots
 from hyperloop.db.models import Dataset, Job, PackageTag, TrainRun, WagonTest
 from hyperloop.db.models import Target as DbTarget
 from hyperloop.demo import generate_dataset
@@ -48,7 +49,10 @@ def world_with_enabled_wagon(s, data_dir: Path) -> int:
     ds = datasets.create_dataset(s, admin, "LHC26_demo", collision_system="pp")
     rl = runlists.create_runlist(s, admin, "LHC26_demo_pass1", [500001])
     prod = datasets.add_production(s, admin, ds.id, "demo", runlist_id=rl.id)
-    assert datasets.import_directory(s, admin, prod.id, data_dir) == 2
+    assert (
+        datasets.import_directory(s, admin, prod.id, data_dir, roots=StorageRoots.parse([data_dir]))
+        == 2
+    )
     datasets.set_active(s, admin, ds.id, True)
     analyses.add_dataset(s, admin, lf.id, ds.id)
     wagon = wagons.create_wagon(s, admin, lf.id, name="evsel", workflow="event-selection")
@@ -160,3 +164,31 @@ def test_a_job_left_running_by_a_dead_scheduler_is_lost_and_requeued(db_sessionm
     with db_sessionmaker() as s:
         job = s.get(Job, first)
         assert (job.state, job.attempts) == (JobState.WAITING, 1)
+
+
+def test_a_wagon_test_on_files_outside_the_storage_roots_fails_naming_them(
+    db_sessionmaker, tmp_path
+):
+    """A catalogue entry outside the roots (imported before the check, or a root removed
+    since) is never read: the test fails and says which file and which setting."""
+    (tmp_path / "data" / "500001").mkdir(parents=True)
+    for i in range(2):
+        (tmp_path / "data" / "500001" / f"AO2D_{i:03d}.root").write_bytes(b"x" * 10)
+    with db_sessionmaker.begin() as s:
+        test_id = world_with_enabled_wagon(s, tmp_path / "data")
+    targets = {"test": Target("test", cores=1, memory_limit_bytes=GiB, wall_time_limit_s=60)}
+    config = ShellConfig(
+        work_dir=tmp_path / "work",
+        targets=targets,
+        test_target="test",
+        storage_roots=StorageRoots.parse([tmp_path / "elsewhere"]),
+    )
+    lease = Lease(db_sessionmaker, "shell-roots", ttl=timedelta(minutes=5))
+    with Engine.local(n_workers=1) as engine:
+        SchedulerShell(db_sessionmaker, engine, config, lease=lease).tick()
+    with db_sessionmaker() as s:
+        test = s.get(WagonTest, test_id)
+        assert test.status is TestStatus.FAILED
+        assert "AO2D_000.root" in test.metrics["error"]
+        assert "storage_roots" in test.metrics["error"]
+        assert not (tmp_path / "work" / "tests" / f"wagon-test-{test_id}").exists()

@@ -16,6 +16,7 @@ from hyperloop.core import datasets, runlists, tags, users
 from hyperloop.core.actor import Actor
 from hyperloop.core.assessment import Thresholds
 from hyperloop.core.enums import JobState, Role, TrainState
+from hyperloop.core.storage_roots import StorageRoots
 from hyperloop.db.models import Job, TrainRun
 from hyperloop.db.models import Target as DbTarget
 from hyperloop.grid.engine import Engine
@@ -43,7 +44,9 @@ def test_a_composed_auto_submit_train_runs_to_done_with_the_same_histograms(
         ds = datasets.create_dataset(s, admin, "LHC26_grid", collision_system="pp")
         rl = runlists.create_runlist(s, admin, "LHC26_grid_pass1", sorted(catalogue))
         prod = datasets.add_production(s, admin, ds.id, "p1", runlist_id=rl.id)
-        assert datasets.import_directory(s, admin, prod.id, tmp_path / "data") == len(files)
+        assert datasets.import_directory(
+            s, admin, prod.id, tmp_path / "data", roots=StorageRoots.parse([tmp_path / "data"])
+        ) == len(files)
         target = DbTarget(name="small", cores=1, memory_limit_mb=2000)
         s.add(target)
         s.flush()
@@ -114,7 +117,9 @@ def test_memory_killed_jobs_are_retried_on_a_bigger_target_and_the_train_finishe
         ds = datasets.create_dataset(s, admin, "LHC26_mem", collision_system="pp")
         rl = runlists.create_runlist(s, admin, "LHC26_mem_pass1", sorted(catalogue))
         prod = datasets.add_production(s, admin, ds.id, "p1", runlist_id=rl.id)
-        datasets.import_directory(s, admin, prod.id, tmp_path / "data")
+        datasets.import_directory(
+            s, admin, prod.id, tmp_path / "data", roots=StorageRoots.parse([tmp_path / "data"])
+        )
         target = DbTarget(name="small", cores=1, memory_limit_mb=250)
         s.add(target)
         s.flush()
@@ -174,7 +179,9 @@ def test_a_new_scheduler_finishes_a_train_whose_scheduler_and_engine_died(
         ds = datasets.create_dataset(s, admin, "LHC26_restart", collision_system="pp")
         rl = runlists.create_runlist(s, admin, "LHC26_restart_pass1", sorted(catalogue))
         prod = datasets.add_production(s, admin, ds.id, "p1", runlist_id=rl.id)
-        datasets.import_directory(s, admin, prod.id, tmp_path / "data")
+        datasets.import_directory(
+            s, admin, prod.id, tmp_path / "data", roots=StorageRoots.parse([tmp_path / "data"])
+        )
         target = DbTarget(name="small", cores=1, memory_limit_mb=2000)
         s.add(target)
         s.flush()

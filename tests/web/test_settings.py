@@ -125,3 +125,19 @@ def test_proxy_auth_needs_trusted_proxies() -> None:
 def test_bad_proxy_network_is_named() -> None:
     with pytest.raises(SettingsError, match="10.0.0.300"):
         load_settings(trusted_proxies=["10.0.0.300"])
+
+
+def test_storage_roots_and_public_url_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HYPERLOOP_STORAGE_ROOTS", '["/data/alice", "root://eos.example.org//eos/"]')
+    settings = load_settings()
+    assert settings.dataset_roots.check("/data/alice/544013/AO2D.root")
+    assert settings.public_url is None and settings.server_url == "http://127.0.0.1:8000"
+    monkeypatch.setenv("HYPERLOOP_STORAGE_ROOTS", '["data/alice"]')
+    with pytest.raises(SettingsError, match="storage_roots"):
+        load_settings()
+    monkeypatch.delenv("HYPERLOOP_STORAGE_ROOTS")
+    monkeypatch.setenv("HYPERLOOP_PUBLIC_URL", "https://hyperloop.example.org/")
+    assert load_settings().server_url == "https://hyperloop.example.org"
+    monkeypatch.setenv("HYPERLOOP_PUBLIC_URL", "javascript:alert(1)")
+    with pytest.raises(SettingsError, match="public_url"):
+        load_settings()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from tests.web_pages.accounts import ANALYZER, PASSWORD, seed_accounts
-from tests.web_pages.sample_outputs import make_outputs
+from tests.web_pages.sample_outputs import make_outputs, seed_train
 
 from hyperloop.settings import load_settings
 from hyperloop.web.app import create_app
@@ -22,7 +22,11 @@ def outputs_dir(tmp_path_factory: pytest.TempPathFactory, realdata: Path) -> Pat
 def app(tmp_path_factory: pytest.TempPathFactory, outputs_dir: Path):
     url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'pages.db'}"
     seed_accounts(url)
-    return create_app(load_settings(database_url=url, outputs_root=outputs_dir))
+    seed_train(url)
+    settings = load_settings(
+        database_url=url, outputs_root=outputs_dir, work_dir=outputs_dir / "work"
+    )
+    return create_app(settings)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,10 @@
 """A small outputs folder for page tests: the real O2 results file, one of ours with
 TH1D/TH2D/THnD (written by our own writer), a performanceMetrics.json (ours, from
-``performance_metrics``), an O2-style metrics file and a speedscope profile."""
+``performance_metrics``), an O2-style metrics file and a speedscope profile.
+
+The output browser serves only the outputs of objects the user may read, so the files lie
+in the work folder of train run 1 (``TRAIN``, ``RUN``), which ``seed_train`` creates; apps
+over them set ``work_dir`` to ``<root>/work``."""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ from hyperloop.analysis.metrics import DeviceMetrics, performance_metrics
 from hyperloop.analysis.results import HistogramOutput, write_results
 
 N_DEVICES = 13
+TRAIN = "work/trains/1"  # train run 1's folder, relative to the outputs root
+RUN = f"{TRAIN}/output"
 
 
 def _ours_results(path: Path) -> None:
@@ -116,12 +122,32 @@ def _profile() -> dict:
 
 def make_outputs(root: Path, realdata: Path) -> Path:
     """Fill ``root`` with the sample outputs; return it."""
-    run = root / "train-1" / "output"
+    train = root / TRAIN
+    run = root / RUN
     run.mkdir(parents=True)
-    shutil.copy(realdata / "AnalysisResults_o2_twopartcorr.root", root / "AnalysisResults_o2.root")
+    shutil.copy(realdata / "AnalysisResults_o2_twopartcorr.root", train / "AnalysisResults_o2.root")
     _ours_results(run / "AnalysisResults.root")
     (run / "performanceMetrics.json").write_text(json.dumps(_ours_metrics()))
-    (root / "performanceMetrics_o2.json").write_text(json.dumps(_o2_metrics()))
+    (train / "performanceMetrics_o2.json").write_text(json.dumps(_o2_metrics()))
     (run / "profile.speedscope.json").write_text(json.dumps(_profile()))
     (run / "stdout.log").write_text("hello\n")
     return root
+
+
+def seed_train(url: str) -> int:
+    """Train run 1 (with the dataset, tag and target it needs) in the database at ``url``,
+    the object the sample outputs belong to."""
+    from hyperloop.db import models as m
+    from hyperloop.db.session import make_engine, make_sessionmaker
+
+    engine = make_engine(url)
+    with make_sessionmaker(engine).begin() as s:
+        dataset = m.Dataset(name="LHC-sample-outputs")
+        tag = m.PackageTag(name="physics", version="0.0.1", artifact="", introspection={})
+        target = m.Target(name="sample-outputs")
+        s.add_all([dataset, tag, target])
+        s.flush()
+        train = m.TrainRun(id=1, dataset_id=dataset.id, tag_id=tag.id, target_id=target.id)
+        s.add(train)
+    engine.dispose()
+    return 1

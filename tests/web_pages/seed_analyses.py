@@ -25,6 +25,7 @@ from hyperloop.core import analyses, datasets, enabling, runlists, tags, users, 
 from hyperloop.core.actor import Actor
 from hyperloop.core.assessment import DatasetSize, SampleFacts, evaluate
 from hyperloop.core.enums import TagPolicy, TestStatus
+from hyperloop.core.storage_roots import StorageRoots
 from hyperloop.db.base import utcnow
 from hyperloop.db.models import User, WagonTest
 from hyperloop.db.session import make_engine, make_sessionmaker
@@ -206,6 +207,7 @@ def seed_analyses(url: str, outputs_root: Path, realdata: Path) -> Seeded:
                 f"/alice/data/2022/544013/AO2D_{i:03d}.root {40_000_000 + i} 12"
                 for i in range(1, 40)
             ],
+            roots=StorageRoots.parse(["/alice/data"]),
         )
         datasets.set_active(s, op, ds.id, True)
         ds2 = datasets.create_dataset(s, op, "LHC23_pp_pass4", collision_system="pp")

@@ -20,6 +20,7 @@ from tests.core.factories import make_world
 from hyperloop.core import datasets, enabling, notifications, runlists, trains, wagons
 from hyperloop.core.actor import Actor
 from hyperloop.core.enums import DataType, NotificationKind, TestStatus, TrainState, TrainType
+from hyperloop.core.storage_roots import StorageRoots
 from hyperloop.db.models import Base, TrainRun
 from hyperloop.db.session import make_engine, make_sessionmaker
 from hyperloop.settings import load_settings
@@ -39,6 +40,8 @@ MAIN_DATASET = "LHC23_pp_pass4"
 _TEMPLATE: tuple[Path, dict[str, int]] | None = None
 _APP = None
 EXTRA_DATASETS = 30
+
+ROOTS = ["/data"]  # the storage roots of the seeded catalogue and of the app
 
 
 def seed(url: str) -> dict[str, int]:
@@ -60,7 +63,7 @@ def seed(url: str) -> dict[str, int]:
             for run in (544013, 544028, 544032)
             for i in range(2)
         ]
-        datasets.import_file_list(s, op, prod.id, lines)
+        datasets.import_file_list(s, op, prod.id, lines, roots=StorageRoots.parse(ROOTS))
         datasets.set_excluded_runs(s, op, prod.id, [544032])
         datasets.set_mergelist(s, op, ds.id, "early", [544013])
         datasets.set_mergelist(s, op, ds.id, "late", [544028], active=False)
@@ -171,7 +174,7 @@ class Site:
         url = f"sqlite:///{target}"
         global _APP
         if _APP is None:  # building the app takes seconds: one per process, rebound per site
-            _APP = create_app(load_settings(database_url=url))
+            _APP = create_app(load_settings(database_url=url, storage_roots=ROOTS))
         else:
             bind_database(_APP, make_engine(url))
         return cls(_APP, dict(_TEMPLATE[1]), url)

@@ -21,7 +21,9 @@ pytestmark = pytest.mark.slow  # seeding runs a real wagon test (run-train) once
 def world(tmp_path_factory: pytest.TempPathFactory, realdata: Path) -> tuple[object, Seeded]:
     template = tmp_path_factory.getbasetemp() / "analyses-pages-template"
     url, outputs, seeded = seeded_copy(template, tmp_path_factory.mktemp("analyses"), realdata)
-    return create_app(load_settings(database_url=url, outputs_root=outputs)), seeded
+    return create_app(
+        load_settings(database_url=url, outputs_root=outputs, work_dir=outputs)
+    ), seeded
 
 
 @pytest.fixture(scope="module")

@@ -57,7 +57,7 @@ def test_anonymous_visitors_are_sent_to_login(anonymous, page):
 
 
 @pytest.mark.parametrize(
-    "url", ["/api/outputs/browse", "/outputs/file?path=AnalysisResults_o2.root"]
+    "url", ["/api/outputs/browse", "/outputs/file?path=work/trains/1/AnalysisResults_o2.root"]
 )
 def test_anonymous_api_and_files_401(anonymous, url):
     assert anonymous.get(url).status_code == 401
@@ -94,10 +94,10 @@ def test_speedscope_wasm_mime(client):
 
 
 def test_profile_viewer_points_speedscope_at_the_file(client):
-    html = client.get("/profile-viewer?path=train-1/output/profile.speedscope.json").text
+    html = client.get("/profile-viewer?path=work/trains/1/output/profile.speedscope.json").text
     assert (
         "/static/vendor/speedscope/index.html#profileURL=%2Foutputs%2Ffile%3Fpath%3D"
-        "train-1%252Foutput%252Fprofile.speedscope.json" in html
+        "work%252Ftrains%252F1%252Foutput%252Fprofile.speedscope.json" in html
     )
     assert client.get("/profile-viewer?url=https://evil.example/p.json").status_code == 400
     assert client.get("/profile-viewer?path=../x.json").status_code == 400

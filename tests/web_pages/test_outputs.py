@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.web_pages.sample_outputs import RUN, TRAIN
 
 from hyperloop.analysis.results import read_results
 from hyperloop.web.pages.files import PathRefused, contained_path
@@ -13,7 +14,7 @@ from hyperloop.web.pages.outputs import list_histograms, project_histogram
 
 
 def test_real_results_file_lists_its_histograms(outputs_dir: Path):
-    hists = list_histograms(outputs_dir / "AnalysisResults_o2.root")
+    hists = list_histograms(outputs_dir / TRAIN / "AnalysisResults_o2.root")
     assert [h.id for h in hists][:3] == [
         "twoparcorcombexample/hZvertex",
         "twoparcorcombexample/hChargedEta",
@@ -23,7 +24,7 @@ def test_real_results_file_lists_its_histograms(outputs_dir: Path):
 
 
 def test_thnd_projection_sums_the_other_axes(outputs_dir: Path):
-    path = outputs_dir / "train-1" / "output" / "AnalysisResults.root"
+    path = outputs_dir / RUN / "AnalysisResults.root"
     assert [h.classname for h in list_histograms(path)] == ["TH1D", "TH2D", "THnT<double>"]
     one = project_histogram(path, "spectra/sparse/hPtEtaCent", [0])
     two = project_histogram(path, "spectra/sparse/hPtEtaCent", [2, 0])
@@ -38,7 +39,7 @@ def test_thnd_projection_sums_the_other_axes(outputs_dir: Path):
 @pytest.mark.parametrize("bad", ["../x", "a/../../x", "/etc/passwd", "..", "a\\..\\..\\x"])
 def test_traversal_is_refused(outputs_dir: Path, bad: str):
     with pytest.raises(PathRefused):
-        contained_path(outputs_dir / "train-1", bad)
+        contained_path(outputs_dir / TRAIN, bad)
 
 
 def test_symlink_escape_is_refused(tmp_path: Path):
@@ -55,7 +56,7 @@ def test_http_traversal_never_serves_outside(client):
         "/outputs/file?path=../../../../etc/passwd",
         "/outputs/file?path=%2Fetc%2Fpasswd",
         "/outputs/browse?path=..",
-        "/api/outputs/browse?path=train-1/../../x",
+        "/api/outputs/browse?path=work/trains/1/../../x",
         "/static/..%2F..%2Fsettings.py",
         "/static/../pages/files.py",
     ]:
@@ -65,37 +66,43 @@ def test_http_traversal_never_serves_outside(client):
 
 
 def test_file_download_and_range_requests(client, outputs_dir: Path):
-    whole = (outputs_dir / "AnalysisResults_o2.root").read_bytes()
-    r = client.get("/outputs/file?path=AnalysisResults_o2.root", headers={"Range": "bytes=0-3"})
+    whole = (outputs_dir / TRAIN / "AnalysisResults_o2.root").read_bytes()
+    r = client.get(
+        "/outputs/file?path=work/trains/1/AnalysisResults_o2.root", headers={"Range": "bytes=0-3"}
+    )
     assert r.status_code == 206 and r.content == b"root" == whole[:4]
     assert r.headers["content-range"] == f"bytes 0-3/{len(whole)}"
-    r = client.get("/outputs/file?path=AnalysisResults_o2.root&download=1")
+    r = client.get("/outputs/file?path=work/trains/1/AnalysisResults_o2.root&download=1")
     assert r.content == whole
     assert r.headers["content-disposition"].startswith("attachment")
 
 
 def test_browse_pages(client):
-    top = client.get("/outputs/browse")
+    top = client.get("/outputs/browse?path=work/trains/1")
     assert top.status_code == 200 and "AnalysisResults_o2.root" in top.text
-    listing = client.get("/api/outputs/browse?path=train-1/output").json()
+    listing = client.get("/api/outputs/browse?path=work/trains/1/output").json()
     kinds = {e["name"]: e["kind"] for e in listing["entries"]}
     assert kinds["AnalysisResults.root"] == "root"
     assert kinds["performanceMetrics.json"] == "metrics"
     assert kinds["profile.speedscope.json"] == "profile"
-    page = client.get("/outputs/browse?path=AnalysisResults_o2.root&hist=twoparcorcombexample/hvn")
-    assert "<title>Outputs: AnalysisResults_o2.root · Hyperloop</title>" in page.text
+    page = client.get(
+        "/outputs/browse?path=work/trains/1/AnalysisResults_o2.root&hist=twoparcorcombexample/hvn"
+    )
+    assert "<title>Outputs: work/trains/1/AnalysisResults_o2.root · Hyperloop</title>" in page.text
     assert 'data-hist="twoparcorcombexample/hvn"' in page.text
-    not_root = client.get("/outputs/browse?path=train-1/output/stdout.log")
+    not_root = client.get("/outputs/browse?path=work/trains/1/output/stdout.log")
     assert not_root.status_code == 200 and "Download" in not_root.text
-    bad = client.get("/api/outputs/projection?path=AnalysisResults_o2.root&hist=nope&axes=0")
+    bad = client.get(
+        "/api/outputs/projection?path=work/trains/1/AnalysisResults_o2.root&hist=nope&axes=0"
+    )
     assert bad.status_code == 404 and "no histogram 'nope'" in bad.json()["message"]
 
 
 def test_active_content_in_outputs_is_only_downloaded(client, outputs_dir: Path):
-    (outputs_dir / "report.html").write_text("<script>alert(1)</script>")
-    r = client.get("/outputs/file?path=report.html")
+    (outputs_dir / TRAIN / "report.html").write_text("<script>alert(1)</script>")
+    r = client.get("/outputs/file?path=work/trains/1/report.html")
     assert r.headers["content-disposition"].startswith("attachment")
     assert r.headers["x-content-type-options"] == "nosniff"
-    log = client.get("/outputs/file?path=train-1/output/stdout.log")
+    log = client.get("/outputs/file?path=work/trains/1/output/stdout.log")
     assert log.headers["content-type"].startswith("text/plain") and log.text == "hello\n"
     assert "attachment" not in log.headers.get("content-disposition", "")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.web_pages.sample_outputs import RUN, TRAIN
 
 from hyperloop.web.pages.performance import (
     MAX_POINTS,
@@ -15,9 +16,7 @@ from hyperloop.web.pages.performance import (
 
 
 def test_ours_ranked_largest_first_with_summaries(outputs_dir: Path):
-    data = performance_graphs_data(
-        (outputs_dir / "train-1" / "output" / "performanceMetrics.json").read_bytes()
-    )
+    data = performance_graphs_data((outputs_dir / RUN / "performanceMetrics.json").read_bytes())
     names = [m["name"] for m in data["metrics"]]
     assert names[:2] == ["cpuUsedAbsolute", "proportionalSetSize"]
     assert "aod-file-read-info" not in names  # strings, not a series
@@ -38,7 +37,7 @@ def test_ours_ranked_largest_first_with_summaries(outputs_dir: Path):
 
 
 def test_real_o2_layout_string_timestamps_and_driver(outputs_dir: Path):
-    data = performance_graphs_data((outputs_dir / "performanceMetrics_o2.json").read_text())
+    data = performance_graphs_data((outputs_dir / TRAIN / "performanceMetrics_o2.json").read_text())
     assert set(data["series"]["cpuUsedAbsolute"]) == {
         "internal-dpl-aod-reader",
         "track-selection",
@@ -62,7 +61,7 @@ def test_bad_files_are_explained(content, message):
 
 
 def test_page_and_api_share_the_data(client, outputs_dir: Path):
-    path = outputs_dir / "performanceMetrics_o2.json"
+    path = outputs_dir / TRAIN / "performanceMetrics_o2.json"
     api = client.post(
         "/api/performance-graphs", files={"file": ("m.json", path.read_bytes(), "application/json")}
     )
@@ -85,14 +84,14 @@ def test_upload_errors_render_on_the_page(client):
 
 
 def test_metrics_file_by_output_path(client):
-    page = client.get("/performance-graphs?path=train-1/output/performanceMetrics.json")
+    page = client.get("/performance-graphs?path=work/trains/1/output/performanceMetrics.json")
     assert page.status_code == 200 and "task-12" in page.text
     refused = client.get("/performance-graphs?path=../../etc/passwd")
     assert refused.status_code == 400
 
 
 def test_upload_form_needs_the_csrf_token(client, outputs_dir: Path):
-    content = (outputs_dir / "performanceMetrics_o2.json").read_bytes()
+    content = (outputs_dir / TRAIN / "performanceMetrics_o2.json").read_bytes()
     token = client.headers.pop("X-CSRF-Token")
     try:
         refused = client.post("/performance-graphs", files={"file": ("m.json", content)})

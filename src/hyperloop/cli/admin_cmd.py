@@ -1,4 +1,4 @@
-"""Admin commands: ``hyperloop user add/role/token``, ``hyperloop analysis add/member``,
+"""Admin commands: ``hyperloop user add/role/password/token``, ``hyperloop analysis add/member``,
 ``hyperloop db upgrade/downgrade/current``. They act on the database of the settings
 (``HYPERLOOP_DATABASE_URL``, default ``sqlite:///./var/hyperloop.db``) as a trusted admin."""
 
@@ -112,6 +112,40 @@ def user_role(
         else:
             user = users.add_role(s, None, name, role, pwg=pwg)
         return f"user {user.username}: roles {', '.join(user.roles) or 'none'}"
+
+    _run(act)
+
+
+@user_app.command("password")
+def user_password(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the new password from stdin.")
+    ] = False,
+    generate: Annotated[
+        bool,
+        typer.Option("--generate", help="Make a random password and print it once."),
+    ] = False,
+) -> None:
+    """Set a new local password (prompted, read from stdin, or generated and printed once);
+    only its hash is stored. Gets a forgotten demo password back."""
+    import secrets
+
+    from hyperloop.core import users
+
+    if password_stdin and generate:
+        typer.echo("error: give at most one of --password-stdin and --generate", err=True)
+        raise typer.Exit(2)
+    secret = secrets.token_urlsafe(12) if generate else _read_password(True, password_stdin)
+    if secret is None or len(secret) < 8:
+        typer.echo("error: password must have at least 8 characters", err=True)
+        raise typer.Exit(1)
+
+    def act(s: Any) -> str:
+        user = users.get_user(s, name)
+        users.set_password(s, user, secret)
+        done = f"user {user.username}: new password set"
+        return f"{done}: {secret}" if generate else done
 
     _run(act)
 

@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
         env = ""
         if data_dir is not None:
             env = f"HYPERLOOP_DATA_DIR={settings.data_dir} HYPERLOOP_DATABASE_URL={settings.database_url} "
-        typer.echo(f"Serve it with: {env}hyperloop serve")
+        typer.echo(f"Serve it with: {env}hyperloop serve --demo")
 
     @app.command("demo-data")
     def demo_data(

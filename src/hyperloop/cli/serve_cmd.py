@@ -1,7 +1,7 @@
 """``hyperloop serve``: upgrade the database schema, then run the web server (uvicorn) with
 the scheduler and an embedded Dask LocalCluster in the same process (the one-command
 default). ``--demo`` first prepares a demo site (database, data, accounts) and prints how
-to log in."""
+to log in; its demo data folder is then one of the storage roots."""
 
 from __future__ import annotations
 
@@ -91,6 +91,8 @@ def register(app: typer.Typer) -> None:
         if migrate if migrate is not None else settings.run_migrations_on_start:
             upgrade(settings.database_url)
         site = _prepare_demo(settings) if demo else None
+        if site is not None:
+            settings = site.serve_settings(settings)  # the demo data is a storage root
         with_scheduler = scheduler if scheduler is not None else settings.scheduler_in_server
         bind_host, bind_port = host or settings.host, port or settings.port
         url = f"http://{bind_host}:{bind_port}/"

@@ -4,6 +4,7 @@ notifications of the users of the dataset."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from hyperloop.core.enums import (
 from hyperloop.core.errors import Conflict, ValidationError
 from hyperloop.core.notifications import dataset_user_ids, notify
 from hyperloop.core.permissions import Action, require
+from hyperloop.core.storage_roots import SETTING, StorageRootError, StorageRoots
 from hyperloop.db.models import (
     Dataset,
     DatasetFile,
@@ -381,9 +383,17 @@ def _add_files(s: Session, prod: Production, entries: list[tuple[str, int, int |
     return len(rows)
 
 
-def import_file_list(s: Session, actor: Actor, production_id: int, lines: Iterable[str]) -> int:
+def import_file_list(
+    s: Session,
+    actor: Actor,
+    production_id: int,
+    lines: Iterable[str],
+    *,
+    roots: StorageRoots,
+) -> int:
     """Import ``path size [n_dataframes]`` lines (size in bytes; '#' comments); returns
-    the number of new files. The run number comes from the path."""
+    the number of new files. The run number comes from the path. Every path is normalised
+    and must lie under a storage root (one line outside refuses the whole list)."""
     require(actor, Action.DATASET_MANAGE)
     prod = get_or_404(s, Production, production_id, "production")
     entries = []
@@ -399,22 +409,44 @@ def import_file_list(s: Session, actor: Actor, production_id: int, lines: Iterab
             raise ValidationError(
                 f"file list line {i}: expected 'path size [n_dataframes]', got {line!r}"
             ) from None
-        entries.append((parts[0], size, n_df))
+        try:
+            path = roots.check(parts[0])
+        except StorageRootError as exc:
+            raise StorageRootError(f"file list line {i}: {exc.message}", exc.details) from None
+        entries.append((path, size, n_df))
     n = _add_files(s, prod, entries)
     s.flush()
     return n
 
 
 def import_directory(
-    s: Session, actor: Actor, production_id: int, root: str | Path, *, pattern: str = "AO2D*.root"
+    s: Session,
+    actor: Actor,
+    production_id: int,
+    root: str | Path,
+    *,
+    roots: StorageRoots,
+    pattern: str = "AO2D*.root",
 ) -> int:
-    """Import every file matching ``pattern`` below ``root`` (run number from the path)."""
+    """Import every file matching ``pattern`` below ``root`` (run number from the path).
+    The folder and each file (symlinks resolved) must lie under a storage root."""
     require(actor, Action.DATASET_MANAGE)
     prod = get_or_404(s, Production, production_id, "production")
-    root = Path(root)
-    if not root.is_dir():
-        raise ValidationError(f"{root} is not a directory")
-    entries = [(str(p), p.stat().st_size, None) for p in sorted(root.rglob(pattern)) if p.is_file()]
+    folder = str(root)
+    if not os.path.isabs(folder) or "://" in folder:
+        raise ValidationError(f"directory {folder!r} must be an absolute folder on the server")
+    normal = Path(os.path.normpath(folder))
+    if not any(f == normal.resolve() or f in normal.resolve().parents for f in roots.folders):
+        raise StorageRootError(
+            f"directory {folder!r} is not under a storage root ({SETTING}: {roots.describe()})",
+            {"path": folder},
+        )
+    if not normal.is_dir():
+        raise ValidationError(f"{folder} is not a directory")
+    entries = []
+    for p in sorted(normal.rglob(pattern)):
+        if p.is_file():
+            entries.append((roots.check(str(p)), p.stat().st_size, None))
     n = _add_files(s, prod, entries)
     s.flush()
     return n

@@ -5,8 +5,9 @@
 and cached in the data folder, the database is migrated, and the content (accounts,
 analyses with wagons, a DPG runlist, a dataset with its production, file catalogue and
 mergelists, targets) is seeded only when it is not there yet. Account passwords are
-generated once and kept in ``<data_dir>/demo-accounts.json`` (readable by the owner only)
-so that every start prints the same ones.
+generated when the accounts are created and printed that once: only their hashes are
+stored (in the database), nowhere a server could serve them. Later starts print the
+usernames and how to set a new password (``hyperloop user password NAME``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ DEMO_RUNS = (523308, 523309, 523310)
 DATASET = "LHC26a_pp_demo"
 RUNLIST = "LHC26a_demo_pass1"
 MARKER_ANALYSIS = "LF-spectra"
-ACCOUNTS_FILE = "demo-accounts.json"
+# Older demos kept the plain passwords in this file of the data folder; it is deleted.
+OLD_ACCOUNTS_FILE = "demo-accounts.json"
+PASSWORD_HINT = "hyperloop user password NAME"
 # (role shown to the user, username, global roles)
 ACCOUNTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("admin", "admin", ("admin",)),
@@ -54,14 +57,23 @@ SERVICE_WAGONS = {  # service wagon name -> workflow
 
 @dataclass
 class DemoSite:
-    """What :func:`prepare_demo` set up (accounts are ``(role, username, password)``)."""
+    """What :func:`prepare_demo` set up (accounts are ``(role, username, password)``; the
+    password is None when the account existed before: it was printed when it was made)."""
 
-    accounts: list[tuple[str, str, str]]
+    accounts: list[tuple[str, str, str | None]]
     database_url: str
     data_dir: Path
     demo_data: Path = Path()
     tags: list[str] = field(default_factory=list)
     seeded: bool = False  # content was created by this call (False: it was there)
+
+    def serve_settings(self, settings: Settings) -> Settings:
+        """``settings`` with the demo data folder among the storage roots (so wagon tests,
+        trains and the catalogue download accept the demo's files)."""
+        roots = list(settings.storage_roots)
+        if str(self.demo_data) not in roots:
+            roots.append(str(self.demo_data))
+        return settings.model_copy(update={"storage_roots": roots})
 
     def describe(self, url: str | None = None) -> str:
         """A few lines for the terminal: where things are and how to log in."""
@@ -75,7 +87,19 @@ class DemoSite:
         lines.append("  accounts (role, username, password):")
         width = max(len(r) for r, _, _ in self.accounts)
         for role, user, password in self.accounts:
-            lines.append(f"    {role:<{width}}  {user:<9} {password}")
+            shown = password if password is not None else "(printed when it was created)"
+            lines.append(f"    {role:<{width}}  {user:<9} {shown}")
+        if any(p is not None for _, _, p in self.accounts):
+            lines.append(
+                "  These passwords are shown only now (only their hashes are stored); "
+                f"a forgotten one is replaced with `{PASSWORD_HINT}`."
+            )
+        else:
+            lines.append(
+                "  Passwords were printed when the demo was first prepared (only their hashes "
+                f"are stored); set a new one with `{PASSWORD_HINT}` (e.g. "
+                "`hyperloop user password alice --generate`)."
+            )
         lines.append(
             "  Log in as alice to enable a wagon on My Analyses and watch its test; as "
             "operator to compose, test and submit a train (Train Submission)."
@@ -185,24 +209,33 @@ def ensure_tags(tags_dir: Path, report: Report | None = None) -> list[dict[str, 
     return out
 
 
-def _accounts(s: Session, data_dir: Path) -> list[tuple[str, str, str]]:
-    """Create the demo users (once) and return (role, username, password) for each; the
-    passwords file is rewritten when users exist but their passwords are unknown."""
+def _old_passwords(data_dir: Path) -> dict[str, str]:
+    """The plain passwords an older demo kept in the data folder (the file is deleted)."""
+    path = data_dir / OLD_ACCOUNTS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        known = {str(a["username"]): str(a["password"]) for a in json.loads(path.read_text())}
+    except (ValueError, KeyError, TypeError, OSError):
+        known = {}
+    path.unlink()
+    return known
+
+
+def _accounts(s: Session, data_dir: Path) -> list[tuple[str, str, str | None]]:
+    """Create the demo users that do not exist yet, each with a new random password, and
+    return (role, username, password) for each; the password is None for an account that
+    existed (only its hash is stored). The passwords file of an older demo is printed a
+    last time (those still valid) and deleted."""
     from hyperloop.core import users
 
-    path = data_dir / ACCOUNTS_FILE
-    known: dict[str, str] = {}
-    if path.is_file():
-        try:
-            known = {a["username"]: a["password"] for a in json.loads(path.read_text())}
-        except (ValueError, KeyError, TypeError):
-            known = {}
-    out, changed = [], False
+    old = _old_passwords(data_dir)
+    out: list[tuple[str, str, str | None]] = []
     for role, username, roles in ACCOUNTS:
         user = users.find_user(s, username)
-        password = known.get(username)
+        password: str | None = None
         if user is None:
-            password = password or secrets.token_urlsafe(9)
+            password = secrets.token_urlsafe(12)
             users.create_user(
                 s,
                 username,
@@ -211,16 +244,9 @@ def _accounts(s: Session, data_dir: Path) -> list[tuple[str, str, str]]:
                 email=f"{username}@demo.invalid",
                 convener_pwgs=["PWG-LF"] if "pwg_convener" in roles else [],
             )
-            changed = changed or username not in known
-        elif password is None or not users.verify_password(user.password_hash, password):
-            password = secrets.token_urlsafe(9)
-            users.set_password(s, user, password)
-            changed = True
+        elif username in old and users.verify_password(user.password_hash, old[username]):
+            password = old[username]
         out.append((role, username, password))
-    if changed or not path.is_file():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump([{"role": r, "username": u, "password": p} for r, u, p in out], fh, indent=2)
     return out
 
 
@@ -263,6 +289,7 @@ def _seed_content(s: Session, settings: Settings, demo_data: Path) -> None:
     from hyperloop.core import analyses, datasets, enabling, runlists, trains, users, wagons
     from hyperloop.core.actor import Actor
     from hyperloop.core.enums import DataType
+    from hyperloop.core.storage_roots import StorageRoots
 
     def actor(name: str) -> Actor:
         return Actor(users.get_user(s, name))
@@ -292,7 +319,8 @@ def _seed_content(s: Session, settings: Settings, demo_data: Path) -> None:
         data_type=DataType.MC, collision_system="pp", anchor="LHC26a", period="LHC26a",
     )  # fmt: skip
     prod = datasets.add_production(s, operator, ds.id, "pass1", runlist_id=runlist.id)
-    datasets.import_directory(s, operator, prod.id, demo_data)
+    roots = StorageRoots.parse([*settings.storage_roots, demo_data])
+    datasets.import_directory(s, operator, prod.id, demo_data, roots=roots)
     if len(runs) >= 2:
         datasets.set_mergelist(s, operator, ds.id, "early", runs[:-1])
         datasets.set_mergelist(s, operator, ds.id, "late", runs[-1:])

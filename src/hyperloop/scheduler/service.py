@@ -153,7 +153,8 @@ class SchedulerService:
             test_files=settings.scheduler_test_files,
             core=scheduler_config(settings),
             mail_from=settings.mail_from,
-            public_url=settings.public_url,
+            public_url=settings.server_url,
+            storage_roots=settings.dataset_roots,
             max_files_per_job=settings.scheduler_max_files_per_job,
             slim_retention=timedelta(days=settings.slim_derived_retention_days),
         )

@@ -32,6 +32,7 @@ from hyperloop.core.configs import effective_subwagon
 from hyperloop.core.enums import NotificationKind, TestStatus, TrainState
 from hyperloop.core.errors import DomainError
 from hyperloop.core.states import transition
+from hyperloop.core.storage_roots import StorageRootError, StorageRoots
 from hyperloop.db.models import (
     DatasetFile,
     HistoryEntry,
@@ -84,6 +85,9 @@ class ShellConfig:
     batch: int = 1000  # job instructions performed per database transaction (1: one each)
     slim_retention: timedelta = timedelta(days=30)  # slim derived outputs deleted after
     dashboard_warm_s: float = 0.5  # per tick, filling the dashboard's closed days (0: never)
+    # where input files may lie (settings.storage_roots); None: not checked again here (the
+    # catalogue import checked them), for shells built without settings
+    storage_roots: StorageRoots | None = None
 
     def __post_init__(self) -> None:
         if self.test_target not in self.targets:
@@ -173,6 +177,7 @@ class SchedulerShell:
             config.work_dir,
             config.package_dir,
             max_files_per_job=config.max_files_per_job,
+            storage_roots=config.storage_roots,
         )
 
     # ------------------------------------------------------------------ reading
@@ -531,6 +536,17 @@ class SchedulerShell:
         files = list(s.scalars(first.limit(self.config.test_files)))
         return files, DatasetSize(bytes=float(total), files=int(n))
 
+    def _outside_roots(self, sample: list[DatasetFile]) -> str | None:
+        """Why a sample may not be read: a file outside the storage roots (None: fine)."""
+        if self.config.storage_roots is None:
+            return None
+        for f in sample:
+            try:
+                self.config.storage_roots.check(f.path)
+            except StorageRootError as exc:
+                return exc.message
+        return None
+
     def _start_wagon_test(self, s: Session, test_id: int) -> None:
         test = s.get(WagonTest, test_id)
         if test is None or test.status is not TestStatus.QUEUED:
@@ -544,6 +560,10 @@ class SchedulerShell:
                 TestStatus.FAILED,
                 metrics={"error": f"dataset {test.dataset_id} has no files to test on"},
             )
+            return
+        refused = self._outside_roots(sample)
+        if refused is not None:
+            enabling.finish_test(s, test.id, TestStatus.FAILED, metrics={"error": refused})
             return
         tag = s.get(PackageTag, test.tag_id) if test.tag_id is not None else None
         if tag is None:  # the core holds tagless tests; a race with a tag change ends here
@@ -574,8 +594,9 @@ class SchedulerShell:
         if not again:
             trains.start_test(s, train_id)
         sample, size = self._sample(s, train.dataset_id)
-        if not sample:
-            error = f"dataset {train.dataset_id} has no files to test on"
+        refused = self._outside_roots(sample)
+        if not sample or refused is not None:
+            error = refused or f"dataset {train.dataset_id} has no files to test on"
             trains.finish_test(s, train.id, TestStatus.FAILED, metrics={"error": error})
             message = f"train {train.id}: train test failed: {error}"
             kind = NotificationKind.TRAIN_TEST_FAILED.value

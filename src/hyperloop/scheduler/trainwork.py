@@ -31,6 +31,7 @@ from hyperloop.core import jobs as jobs_service
 from hyperloop.core.configs import effective_subwagon
 from hyperloop.core.enums import JobState, TrainState, TrainType
 from hyperloop.core.states import transition
+from hyperloop.core.storage_roots import StorageRoots
 from hyperloop.db.models import DatasetFile, Job, PackageTag, Production, TrainRun
 from hyperloop.grid.engine import Engine
 from hyperloop.grid.execute import AttemptRecord, attempt_folder
@@ -115,6 +116,7 @@ class TrainWork:
     work_dir: Path
     package_dir: str | None = None
     max_files_per_job: int = 10
+    storage_roots: StorageRoots | None = None  # None: catalogue paths not checked again
     futures: dict[int, Any] = field(default_factory=dict)  # job id -> future
     records: dict[int, AttemptRecord] = field(default_factory=dict)  # validated, per job
     run_merges: dict[int, dict[int, MergeRecord]] = field(default_factory=dict)
@@ -254,6 +256,12 @@ class TrainWork:
             .order_by(DatasetFile.run_number, DatasetFile.path)
         ):
             catalogue.setdefault(run, []).append((path, int(size)))
+        if self.storage_roots is not None:
+            for files in catalogue.values():
+                for path, _ in files:
+                    # a catalogue entry from before the roots were checked (or a root
+                    # removed since): the train is not split; the error names the file
+                    self.storage_roots.check(path)
         masters = split_catalogue(catalogue, max_files=self.max_files_per_job)
         specs = [jobs_service.JobSpec(j.run, j.files) for m in masters for j in m.jobs]
         if train.state is TrainState.SUBMITTED:

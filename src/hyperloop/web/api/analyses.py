@@ -184,7 +184,7 @@ def analyses_list_data(
     All Analyses page and ``GET /api/analyses`` share it."""
     stmt = select(m.Analysis).order_by(m.Analysis.name)
     if name:
-        stmt = stmt.where(m.Analysis.name.contains(name))
+        stmt = stmt.where(m.Analysis.name.contains(name, autoescape=True))
     if pwg:
         stmt = stmt.where(m.Analysis.pwg == pwg)
     if service is not None:

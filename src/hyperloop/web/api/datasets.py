@@ -17,7 +17,7 @@ from hyperloop.core.errors import NotFound
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
 from hyperloop.web.api.schemas import HistoryAction, HistoryOut, ORMModel, history_page
-from hyperloop.web.deps import DB, CurrentActor, DatasetForReader, require_action
+from hyperloop.web.deps import DB, CurrentActor, DatasetForReader, SettingsDep, require_action
 from hyperloop.web.pagination import Page, Paging, paginate
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -128,7 +128,8 @@ class ExcludedRunsIn(BaseModel):
 
 
 class FileImportIn(BaseModel):
-    """Either ``lines`` (``path size [run]`` per line) or a server-side ``directory`` tree."""
+    """Either ``lines`` (``path size [n_dataframes]`` per line) or a server-side
+    ``directory`` tree; every path must lie under the ``storage_roots`` setting."""
 
     lines: list[Annotated[str, Field(max_length=8192)]] | None = Field(
         default=None, max_length=10**6
@@ -343,7 +344,7 @@ def list_datasets(
     require_action(actor, Action.READ)
     stmt = select(m.Dataset).order_by(m.Dataset.name)
     if name:
-        stmt = stmt.where(m.Dataset.name.contains(name))
+        stmt = stmt.where(m.Dataset.name.contains(name, autoescape=True))
     if active is not None:
         stmt = stmt.where(m.Dataset.active.is_(active))
     if data_type is not None:
@@ -531,7 +532,8 @@ def set_excluded_runs(
 @router.post(
     "/{dataset_id}/productions/{production_id}/files",
     response_model=ImportOut,
-    summary="Import the file catalogue from a file list or a directory tree on the server",
+    summary="Import the file catalogue from a file list or a directory tree on the server "
+    "(every path under the storage roots)",
 )
 def import_files(
     dataset: DatasetForReader,
@@ -539,6 +541,7 @@ def import_files(
     body: FileImportIn,
     actor: CurrentActor,
     db: DB,
+    settings: SettingsDep,
 ) -> ImportOut:
     production = _production(dataset, production_id)
     if (body.lines is None) == (body.directory is None):
@@ -546,9 +549,13 @@ def import_files(
 
         raise ValidationError("give exactly one of lines (a file list) or directory")
     if body.lines is not None:
-        n = datasets.import_file_list(db, actor, production.id, body.lines)
+        n = datasets.import_file_list(
+            db, actor, production.id, body.lines, roots=settings.dataset_roots
+        )
     else:
-        n = datasets.import_directory(db, actor, production.id, FsPath(body.directory))
+        n = datasets.import_directory(
+            db, actor, production.id, FsPath(body.directory), roots=settings.dataset_roots
+        )
     return ImportOut(imported=n)
 
 

@@ -4,7 +4,9 @@ its ``full_config.json``, the input file list and the package tag (SPEC §7).
 The configuration and inputs are read from the attempt folder the scheduler left (exactly
 what ran); without one (not started yet, or outputs cleaned) they are rebuilt from the
 database the way the scheduler builds them. Inputs that only exist on the server can be
-downloaded through ``/api/dataset-files/content`` (catalogue files only).
+downloaded through ``/api/dataset-files/content``: catalogue files under a local storage
+root (``storage_roots``) that are AO2D files, never another path of the server. The
+command names the server by ``public_url``, or by the origin of the request.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
@@ -23,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from hyperloop.core.errors import NotFound
 from hyperloop.core.permissions import Action
+from hyperloop.core.storage_roots import StorageRootError, StorageRoots, is_ao2d
 from hyperloop.db import models as m
 from hyperloop.settings import Settings
 from hyperloop.web.deps import DB, CurrentActor, SettingsDep, _load, require_action
@@ -94,19 +97,40 @@ def _sample(s: Session, dataset_id: int, n_files: int) -> list[str]:
     return list(rows)
 
 
-def _downloads(s: Session, inputs: list[str]) -> dict[str, str]:
-    """Download paths of inputs that are server-local catalogue files."""
+def _under_local_root(roots: StorageRoots, path: str) -> bool:
+    try:
+        return roots.local_file(path) is not None
+    except StorageRootError:
+        return False
+
+
+def _downloads(s: Session, roots: StorageRoots, inputs: list[str]) -> dict[str, str]:
+    """Download paths of inputs that are catalogue files under a local storage root."""
     if not inputs:
         return {}
     local = [p for p in inputs if "://" not in p]
     known = set(s.scalars(select(m.DatasetFile.path).where(m.DatasetFile.path.in_(local))))
     from urllib.parse import quote
 
-    return {p: f"/api/dataset-files/content?path={quote(p, safe='')}" for p in local if p in known}
+    return {
+        p: f"/api/dataset-files/content?path={quote(p, safe='')}"
+        for p in local
+        if p in known and _under_local_root(roots, p)
+    }
 
 
-def reproduce_info(s: Session, settings: Settings, kind: Kind, ident: int) -> ReproduceOut:
-    """The data function of the reproduce endpoints (and of the pages showing the command)."""
+def public_base(request: Request, settings: Settings) -> str:
+    """The server's URL for users: ``public_url``, or the origin of ``request``."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    return str(request.base_url).rstrip("/")
+
+
+def reproduce_info(
+    s: Session, settings: Settings, kind: Kind, ident: int, *, base_url: str | None = None
+) -> ReproduceOut:
+    """The data function of the reproduce endpoints (and of the pages showing the command);
+    ``base_url`` names the server in the command (default: ``settings.server_url``)."""
     from hyperloop.scheduler.trainwork import train_config
 
     work = _work_dir(settings)
@@ -154,12 +178,12 @@ def reproduce_info(s: Session, settings: Settings, kind: Kind, ident: int) -> Re
         id=ident,
         full_config=config,
         inputs=inputs,
-        input_downloads=_downloads(s, inputs),
+        input_downloads=_downloads(s, settings.dataset_roots, inputs),
         package_tag=f"{tag.name}-{tag.version}",
         package_artifact=tag.artifact or None,
         source=str(attempt) if attempt is not None else "database",
         results=results,
-        command=f"hyperloop reproduce {settings.public_url.rstrip('/')}{url}",
+        command=f"hyperloop reproduce {base_url or settings.server_url}{url}",
     )
 
 
@@ -169,10 +193,11 @@ def reproduce_info(s: Session, settings: Settings, kind: Kind, ident: int) -> Re
     summary="full_config.json and inputs of a wagon test",
 )
 def reproduce_wagon_test(
-    test_id: Ident, actor: CurrentActor, db: DB, settings: SettingsDep
+    test_id: Ident, request: Request, actor: CurrentActor, db: DB, settings: SettingsDep
 ) -> ReproduceOut:
     require_action(actor, Action.READ)
-    return reproduce_info(db, settings, "wagon_test", test_id)
+    base = public_base(request, settings)
+    return reproduce_info(db, settings, "wagon_test", test_id, base_url=base)
 
 
 @router.get(
@@ -181,10 +206,11 @@ def reproduce_wagon_test(
     summary="full_config.json and inputs of a train run's test",
 )
 def reproduce_train_test(
-    train_id: Ident, actor: CurrentActor, db: DB, settings: SettingsDep
+    train_id: Ident, request: Request, actor: CurrentActor, db: DB, settings: SettingsDep
 ) -> ReproduceOut:
     require_action(actor, Action.READ)
-    return reproduce_info(db, settings, "train_test", train_id)
+    base = public_base(request, settings)
+    return reproduce_info(db, settings, "train_test", train_id, base_url=base)
 
 
 @router.get(
@@ -193,10 +219,11 @@ def reproduce_train_test(
     summary="full_config.json and inputs of a train job",
 )
 def reproduce_job(
-    job_id: Ident, actor: CurrentActor, db: DB, settings: SettingsDep
+    job_id: Ident, request: Request, actor: CurrentActor, db: DB, settings: SettingsDep
 ) -> ReproduceOut:
     require_action(actor, Action.READ)
-    return reproduce_info(db, settings, "job", job_id)
+    base = public_base(request, settings)
+    return reproduce_info(db, settings, "job", job_id, base_url=base)
 
 
 @router.get(
@@ -216,6 +243,7 @@ def dataset_file_content(
     path: Annotated[str, Query(min_length=1, max_length=4096, description="Catalogue path.")],
     actor: CurrentActor,
     db: DB,
+    settings: SettingsDep,
 ) -> FileResponse:
     require_action(actor, Action.READ)
     if "\x00" in path:
@@ -223,7 +251,18 @@ def dataset_file_content(
     known = db.scalars(select(m.DatasetFile.id).where(m.DatasetFile.path == path)).first()
     if known is None:
         raise NotFound(f"{path} is not a file of any dataset catalogue", {"path": path})
-    file = Path(path)
+    try:
+        file = settings.dataset_roots.local_file(path)
+    except StorageRootError as exc:
+        raise NotFound(
+            f"{path} is in the catalogue but not under a storage root: not served", {"path": path}
+        ) from exc
+    if file is None:
+        raise NotFound(f"{path} is a remote file: read it from its storage", {"path": path})
     if not file.is_file():
         raise NotFound(f"{path} is in the catalogue but not stored on this server", {"path": path})
+    if not is_ao2d(file):
+        raise NotFound(
+            f"{path} is in the catalogue but is not an AO2D file: not served", {"path": path}
+        )
     return FileResponse(file, media_type="application/octet-stream", filename=file.name)

@@ -96,7 +96,7 @@ def list_runlists(
     require_action(actor, Action.READ)
     stmt = select(m.Runlist).order_by(m.Runlist.name)
     if name:
-        stmt = stmt.where(m.Runlist.name.contains(name))
+        stmt = stmt.where(m.Runlist.name.contains(name, autoescape=True))
     if data_type is not None:
         stmt = stmt.where(m.Runlist.data_type == data_type)
     if anchor:

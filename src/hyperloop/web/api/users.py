@@ -168,7 +168,7 @@ def list_users(
     require_action(actor, Action.USER_MANAGE)
     stmt = select(m.User).order_by(m.User.username)
     if q:
-        stmt = stmt.where(m.User.username.contains(q))
+        stmt = stmt.where(m.User.username.contains(q, autoescape=True))
     rows = paginate(db, stmt, paging, user_out)
     if role is not None:  # roles are a JSON list: filter in Python over the (small) user table
         everyone = [

@@ -230,7 +230,7 @@ def list_wagons(
     if workflow:
         stmt = stmt.where(m.Wagon.workflow == workflow)
     if name:
-        stmt = stmt.where(m.Wagon.name.contains(name))
+        stmt = stmt.where(m.Wagon.name.contains(name, autoescape=True))
     if enabled_on is not None:
         stmt = stmt.join(m.WagonDataset).where(
             m.WagonDataset.dataset_id == enabled_on, m.WagonDataset.enabled.is_(True)

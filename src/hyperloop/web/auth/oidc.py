@@ -51,7 +51,7 @@ class OIDCConfig:
             client_id=settings.oidc_client_id,
             client_secret=secret.get_secret_value(),
             scopes=settings.oidc_scopes,
-            redirect_uri=settings.public_url.rstrip("/") + CALLBACK_PATH,
+            redirect_uri=settings.server_url + CALLBACK_PATH,
             username_claim=settings.oidc_username_claim,
         )
 

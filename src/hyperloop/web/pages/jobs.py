@@ -8,6 +8,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from hyperloop.core import views_train_results, views_trains
 from hyperloop.db import models as m
+from hyperloop.settings import Settings
+from hyperloop.web.api.reproduce import public_base
 from hyperloop.web.deps import DB, OptionalActor, SettingsDep
 from hyperloop.web.pages.login import login_redirect
 from hyperloop.web.pages.templating import render, templates
@@ -16,9 +18,10 @@ from hyperloop.web.pages.trains import POLL_SECONDS, error_page
 router = APIRouter(include_in_schema=False)
 
 
-def job_url(request: Request, job_id: int) -> str:
-    """The URL of the job page as the user reached it (what ``hyperloop reproduce`` takes)."""
-    return str(request.url.replace(query="", fragment="").replace(path=f"/job/{job_id}"))
+def job_url(request: Request, job_id: int, settings: Settings) -> str:
+    """The URL of the job page (what ``hyperloop reproduce`` takes): under ``public_url``,
+    or the origin the user reached the server by."""
+    return f"{public_base(request, settings)}/job/{job_id}"
 
 
 def job_target(db, job: m.Job) -> str | None:
@@ -50,7 +53,7 @@ def job_page(
         "pages/trains/job.html",
         {
             "j": data,
-            "reproduce": f"hyperloop reproduce {job_url(request, job.id)}",
+            "reproduce": f"hyperloop reproduce {job_url(request, job.id, settings)}",
             "poll": POLL_SECONDS,
         },
         actor=actor,

@@ -3,7 +3,9 @@
 ``/outputs/browse?path=`` lists a folder, or the histograms of a ROOT file which the page draws
 with JSROOT; JSROOT reads the file itself from ``/outputs/file`` with HTTP range requests.
 THn/THnSparse (which JSROOT cannot draw) are projected here onto one or two axes.
-Every path is relative to the outputs root and strictly contained in it.
+Every path is relative to the outputs root and strictly contained in it, and only the
+outputs of train runs, train tests, jobs and wagon tests the user may read are listed or
+served (``output_access``): never the rest of the data folder.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 import uproot
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
+from sqlalchemy.orm import Session
 
 from hyperloop.analysis.results import (
     LIST_CLASSES,
@@ -24,10 +27,14 @@ from hyperloop.analysis.results import (
     is_histogram_class,
     walk,
 )
+from hyperloop.core.actor import Actor
+from hyperloop.core.errors import DomainError
+from hyperloop.settings import Settings
 from hyperloop.web.deps import DB, CurrentActor, OptionalActor, SettingsDep
 from hyperloop.web.errors import ERROR_RESPONSES, ApiError
-from hyperloop.web.pages.files import contained_path, media_type, outputs_root, serve_file
+from hyperloop.web.pages.files import media_type, outputs_root, serve_file
 from hyperloop.web.pages.login import login_redirect
+from hyperloop.web.pages.output_access import open_output, visible_children
 from hyperloop.web.pages.templating import render
 
 router = APIRouter()
@@ -73,25 +80,20 @@ def _kind(p: Path) -> str:
     return "file"
 
 
-def list_folder(root: Path, folder: Path) -> list[FolderEntry]:
-    """Entries of ``folder`` (folders first, then files, by name) with root-relative paths."""
+def list_folder(root: Path, children: list[tuple[Path, Path]]) -> list[FolderEntry]:
+    """Entries of a folder's visible ``(child, resolved)`` children (folders first, then
+    files, by name) with root-relative paths."""
     base = root.resolve()
-    entries = []
-    for child in folder.iterdir():
-        if child.name.startswith("."):
-            continue
-        resolved = child.resolve()
-        if resolved != base and base not in resolved.parents:
-            continue  # a symlink pointing outside the root is not shown
-        entries.append(
-            FolderEntry(
-                name=child.name,
-                path=resolved.relative_to(base).as_posix(),
-                is_dir=child.is_dir(),
-                size=0 if child.is_dir() else child.stat().st_size,
-                kind=_kind(child),
-            )
+    entries = [
+        FolderEntry(
+            name=child.name,
+            path=resolved.relative_to(base).as_posix(),
+            is_dir=child.is_dir(),
+            size=0 if child.is_dir() else child.stat().st_size,
+            kind=_kind(child),
         )
+        for child, resolved in children
+    ]
     entries.sort(key=lambda e: (not e.is_dir, e.name))
     return entries
 
@@ -183,17 +185,22 @@ def _breadcrumbs(rel: str) -> list[tuple[str, str]]:
     return [(p, "/".join(parts[: i + 1])) for i, p in enumerate(parts)]
 
 
-def browse_data(root: Path, rel: str) -> dict[str, Any]:
-    """What ``/outputs/browse`` shows for ``rel``: a folder listing or a file's histograms."""
-    target = contained_path(root, rel, what="output path") if rel else root.resolve()
+def browse_data(db: Session, actor: Actor, settings: Settings, rel: str) -> dict[str, Any]:
+    """What ``/outputs/browse`` shows for ``rel``: a folder listing or a file's histograms,
+    only of outputs the actor may read (``output_access``)."""
+    root = outputs_root(settings)
     data: dict[str, Any] = {"path": rel, "breadcrumbs": _breadcrumbs(rel)}
-    if not rel and not target.is_dir():
+    if not rel and not root.is_dir():
         # nothing has run yet on a new installation: an empty outputs folder
         data["kind"] = "folder"
         data["entries"] = []
-    elif target.is_dir():
+        return data
+    found = open_output(db, actor, settings, rel)
+    target = found.path
+    if target.is_dir():
         data["kind"] = "folder"
-        data["entries"] = [asdict(e) for e in list_folder(root, target)]
+        children = visible_children(db, actor, settings, found)
+        data["entries"] = [asdict(e) for e in list_folder(root, children)]
     elif target.suffix == ".root":
         data["kind"] = "root"
         data["size"] = target.stat().st_size
@@ -215,8 +222,10 @@ def browse_data(root: Path, rel: str) -> dict[str, Any]:
     summary="Folder listing or histograms of a ROOT file under the outputs root",
     responses=ERROR_RESPONSES,
 )
-def browse_api(actor: CurrentActor, settings: SettingsDep, path: PathParam = "") -> dict[str, Any]:
-    return browse_data(outputs_root(settings), path)
+def browse_api(
+    actor: CurrentActor, db: DB, settings: SettingsDep, path: PathParam = ""
+) -> dict[str, Any]:
+    return browse_data(db, actor, settings, path)
 
 
 @router.get(
@@ -227,12 +236,13 @@ def browse_api(actor: CurrentActor, settings: SettingsDep, path: PathParam = "")
 )
 def projection_api(
     actor: CurrentActor,
+    db: DB,
     settings: SettingsDep,
     path: PathParam,
     hist: Annotated[str, Query(description="Histogram id from the browse listing.")],
     axes: Annotated[str, Query(description="Comma-separated axis indices, e.g. 0 or 0,1.")] = "0",
 ) -> dict[str, Any]:
-    target = contained_path(outputs_root(settings), path, what="output path")
+    target = open_output(db, actor, settings, path, files_only=True).path
     if not target.is_file():
         raise ApiError(422, "bad_root_file", f"output path {path!r} is not a ROOT file")
     try:
@@ -244,10 +254,10 @@ def projection_api(
 
 @router.get("/outputs/file", include_in_schema=False)
 def output_file(
-    actor: CurrentActor, settings: SettingsDep, path: PathParam, download: bool = False
+    actor: CurrentActor, db: DB, settings: SettingsDep, path: PathParam, download: bool = False
 ) -> FileResponse:
     """An output file, inline (JSROOT range reads) or as a download."""
-    target = contained_path(outputs_root(settings), path, what="output path")
+    target = open_output(db, actor, settings, path, files_only=True).path
     if not target.is_file():
         raise ApiError(404, "not_found", f"output path {path!r} is not a file")
     # Output files are data: anything a browser would run as a page is only downloaded.
@@ -267,8 +277,8 @@ def browse_page(
     if actor is None:
         return login_redirect(request)
     try:
-        data = browse_data(outputs_root(settings), path)
-    except ApiError as exc:
+        data = browse_data(db, actor, settings, path)
+    except (ApiError, DomainError) as exc:
         return render(
             request,
             "pages/outputs_browse.html",

@@ -16,10 +16,11 @@ import numpy as np
 from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
+from hyperloop.core.errors import DomainError
 from hyperloop.web.deps import DB, CurrentActor, OptionalActor, SettingsDep
 from hyperloop.web.errors import ERROR_RESPONSES, ApiError
-from hyperloop.web.pages.files import contained_path, outputs_root
 from hyperloop.web.pages.login import login_redirect
+from hyperloop.web.pages.output_access import open_output
 from hyperloop.web.pages.templating import render
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
@@ -240,11 +241,11 @@ def performance_graphs_page(
     if not path:
         return _page(request, actor, db)
     try:
-        file = contained_path(outputs_root(settings), path, what="metrics file")
+        file = open_output(db, actor, settings, path, what="metrics file", files_only=True).path
         return _page(
             request, actor, db, data=performance_graphs_data(file.read_bytes()), source=path
         )
-    except ApiError as exc:
+    except (ApiError, DomainError) as exc:
         return _page(request, actor, db, error=exc.message, status=exc.status)
 
 

@@ -1,22 +1,25 @@
 """Profile viewer: the vendored speedscope opening a profile file by URL (``#profileURL=``).
 
-``/profile-viewer?path=`` opens a file under the outputs root; ``?url=`` opens another
-same-origin URL (e.g. a test's profile endpoint); without either, speedscope's own
-file chooser is shown.
+``/profile-viewer?path=`` opens an output file the user may read (``output_access``);
+``?url=`` opens another path of this server (e.g. a test's profile endpoint; checked
+character by character, so that nothing a browser strips or rewrites makes it point to
+another site); without either, speedscope's own file chooser is shown.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from hyperloop.core.errors import DomainError
 from hyperloop.web.deps import DB, OptionalActor, SettingsDep
 from hyperloop.web.errors import ApiError
-from hyperloop.web.pages.files import contained_path, outputs_root
 from hyperloop.web.pages.login import login_redirect
+from hyperloop.web.pages.output_access import open_output
 from hyperloop.web.pages.templating import render
 
 SPEEDSCOPE = "/static/vendor/speedscope/index.html"
@@ -33,8 +36,17 @@ def speedscope_src(profile_url: str | None, title: str | None = None) -> str:
     return f"{SPEEDSCOPE}#{fragment}"
 
 
+# A path on this server: one leading slash, then only URL characters (no spaces, tabs or
+# other control characters, which browsers strip: "/\t/evil.example" would become the
+# protocol-relative "//evil.example"; no backslash, which browsers read as a slash).
+_SAME_ORIGIN = re.compile(r"/(?![/\\])[A-Za-z0-9\-._~!$&'()*+,;=:@/%?]*")
+
+
 def _same_origin(url: str) -> bool:
-    return url.startswith("/") and not url.startswith("//") and "\\" not in url
+    if not _SAME_ORIGIN.fullmatch(url):
+        return False
+    parts = urlsplit(url)
+    return not parts.scheme and not parts.netloc and parts.path.startswith("/")
 
 
 @router.get("/profile-viewer", response_class=HTMLResponse)
@@ -52,14 +64,14 @@ def profile_viewer(
     status = 200
     try:
         if path:
-            contained_path(outputs_root(settings), path, what="profile file")
+            open_output(db, actor, settings, path, what="profile file", files_only=True)
             profile_url = "/outputs/file?" + urlencode({"path": path})
             name = path
         elif url:
             if not _same_origin(url):
                 raise ApiError(400, "bad_url", f"profile URL {url!r} must be a path on this server")
             profile_url, name = url, url
-    except ApiError as exc:
+    except (ApiError, DomainError) as exc:
         error, status = exc.message, exc.status
     return render(
         request,

@@ -25,6 +25,7 @@ from hyperloop.core.actor import Actor
 from hyperloop.core.enums import TrainState, TrainType
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
+from hyperloop.web.api.reproduce import public_base
 from hyperloop.web.deps import DB, OptionalActor, SettingsDep
 from hyperloop.web.errors import ApiError
 from hyperloop.web.pages.login import login_redirect
@@ -326,7 +327,9 @@ def train_test_page(
             "d": data,
             "graphs": graphs,
             "graphs_error": graphs_error,
-            "reproduce": "hyperloop reproduce " + str(request.url.replace(query="", fragment="")),
+            "reproduce": "hyperloop reproduce "
+            + public_base(request, settings)
+            + f"/train-test/{train.id}",
         },
         actor=actor,
         db=db,

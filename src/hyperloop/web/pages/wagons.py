@@ -20,6 +20,7 @@ from hyperloop.core import views_analyses, wagon_json
 from hyperloop.core.errors import DomainError
 from hyperloop.core.permissions import Action, can
 from hyperloop.db import models as m
+from hyperloop.web.api.reproduce import public_base
 from hyperloop.web.api.wagons import _preview_out, compare_data, wagon_test_result
 from hyperloop.web.deps import DB, OptionalActor, SettingsDep
 from hyperloop.web.pages.analyses import not_found
@@ -205,7 +206,7 @@ def wagon_test_page(
     if test is None:
         return not_found(request, actor, db, f"wagon test {test_id}")
     data = wagon_test_result(db, test, settings, graphs=True)
-    page_url = str(request.url.replace(query=None, fragment=None))
+    page_url = f"{public_base(request, settings)}/wagon-test/{test.id}"
     return render(
         request,
         "pages/wagons/test.html",
