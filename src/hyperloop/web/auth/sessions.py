@@ -76,9 +76,10 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}:{port}"
 
 
-def own_origins(public_url: str, scheme: str, host: str | None) -> set[str]:
-    """The origins of this server: the public URL's, and the one the request was sent to."""
-    origins = {_origin(public_url)}
+def own_origins(public_url: str | None, scheme: str, host: str | None) -> set[str]:
+    """The origins of this server: the public URL's (when configured), and the one the
+    request was sent to."""
+    origins = {_origin(public_url)} if public_url else set()
     if host:
         origins.add(_origin(f"{scheme}://{host}"))
     origins.discard("")
