@@ -12,8 +12,8 @@ REGISTRY = default_registry()
 def _table(o2name: str, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     schema = REGISTRY.get(o2name)
     out = {}
-    for col, dtype in schema.columns.items():
-        dt = np.dtype(dtype)
+    for col in schema.columns:
+        dt = schema.dtype(col)
         if dt.kind == "f":
             out[col] = rng.normal(size=n).astype(dt)
         else:
@@ -25,9 +25,9 @@ def random_dataframe(
     rng: np.random.Generator, n_collisions: int = 50, mean_tracks: float = 20.0, run: int = 523308
 ) -> dict[str, dict[str, np.ndarray]]:
     """BCs, Collisions, Tracks (+ TracksExtra, TracksDCA) with valid, sorted index columns."""
-    bcs = _table("O2bc", n_collisions, rng)
+    bcs = _table("O2bc_001", n_collisions, rng)
     bcs["fRunNumber"][:] = run
-    coll = _table("O2collision", n_collisions, rng)
+    coll = _table("O2collision_001", n_collisions, rng)
     coll["fIndexBCs"] = np.arange(n_collisions, dtype=np.int32)
     coll["fPosZ"] = rng.normal(0, 6, n_collisions).astype(np.float32)
     coll["fNumContrib"] = rng.integers(1, 60, n_collisions).astype(np.uint16)
@@ -42,12 +42,12 @@ def random_dataframe(
     alpha = (np.floor(phi / (np.pi / 9)) + 0.5) * (np.pi / 9)
     tracks["fAlpha"] = alpha.astype(np.float32)
     tracks["fSnp"] = np.sin(phi - alpha).astype(np.float32)
-    extra = _table("O2trackextra", n, rng)
+    extra = _table("O2trackextra_002", n, rng)
     dca = _table("O2trackdca", n, rng)
     return {
-        "O2bc": bcs,
-        "O2collision": coll,
+        "O2bc_001": bcs,
+        "O2collision_001": coll,
         "O2track": tracks,
-        "O2trackextra": extra,
+        "O2trackextra_002": extra,
         "O2trackdca": dca,
     }

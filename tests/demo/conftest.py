@@ -13,6 +13,11 @@ from hyperloop.demo import Manifest, generate_dataset
 RUNS = (523308, 523309)
 
 
+def first_mother(mcp: dict[str, np.ndarray]) -> np.ndarray:
+    """The first mother of each MC particle (-1: none) from McParticles_001's mothers array."""
+    return np.array([m[0] if len(m) else -1 for m in mcp["fIndexArray_Mothers"]], dtype=np.int64)
+
+
 def read_dataframes(paths: list[Path]) -> list[dict[str, dict[str, np.ndarray]]]:
     """Every dataframe of ``paths`` as {tree: {column: array}}, in file and DF order."""
     out = []

@@ -12,7 +12,7 @@ from hyperloop.analysis.schema import default_registry
 from hyperloop.demo import Manifest, generate_dataset
 from hyperloop.demo.generator import MC_TABLES, REAL_TABLES
 
-from .conftest import RUNS, read_dataframes
+from .conftest import RUNS, first_mother, read_dataframes
 
 
 def test_files_are_organised_by_run_with_several_dataframes(small_mc: Manifest) -> None:
@@ -38,10 +38,10 @@ def test_manifest_on_disk_describes_the_files(small_mc: Manifest) -> None:
     for entry, path in zip(again.files, again.paths(), strict=True):
         assert entry.size_bytes == path.stat().st_size
         dfs = read_dataframes([path])
-        assert entry.events == sum(len(df["O2bc"]["fRunNumber"]) for df in dfs)
+        assert entry.events == sum(len(df["O2bc_001"]["fRunNumber"]) for df in dfs)
         assert entry.tracks == sum(len(df["O2track"]["fX"]) for df in dfs)
         assert {int(df["_name"][3:]) for df in dfs} == set(entry.dataframes)
-        assert all((df["O2bc"]["fRunNumber"] == entry.run).all() for df in dfs)
+        assert all((df["O2bc_001"]["fRunNumber"] == entry.run).all() for df in dfs)
 
 
 def test_trees_columns_and_dtypes_are_exactly_the_schema(small_mc: Manifest) -> None:
@@ -56,19 +56,28 @@ def test_trees_columns_and_dtypes_are_exactly_the_schema(small_mc: Manifest) -> 
                     tree = f[df][tree_name]
                     assert tree.classname == "TTree"
                     schema = registry.get(tree_name)
-                    assert list(tree.keys()) == list(schema.columns)
-                    for col, dtype in schema.columns.items():
+                    # std::vector columns come with their count branch, as O2 writes them
+                    expected = [
+                        b
+                        for c in schema.columns
+                        for b in ((f"{c}_size", c) if schema.is_vector(c) else (c,))
+                    ]
+                    assert list(tree.keys()) == expected
+                    for col in schema.columns:
+                        if schema.is_vector(col):
+                            continue
                         got = tree[col].interpretation.to_dtype
-                        assert got.newbyteorder("=") == np.dtype(dtype), (tree_name, col, got)
+                        want = schema.dtype(col)
+                        assert got.newbyteorder("=") == want, (tree_name, col, got)
 
 
 def test_index_columns_point_inside_their_dataframe(small_mc_frames) -> None:
     for df in small_mc_frames:
-        n_bc = len(df["O2bc"]["fGlobalBC"])
-        coll, trk, v0 = df["O2collision"], df["O2track"], df["O2v0"]
+        n_bc = len(df["O2bc_001"]["fGlobalBC"])
+        coll, trk, v0 = df["O2collision_001"], df["O2track"], df["O2v0_002"]
         n_coll, n_trk = len(coll["fPosZ"]), len(trk["fX"])
         assert n_coll > 0 and n_trk > 0
-        assert np.all(np.diff(df["O2bc"]["fGlobalBC"].astype(np.int64)) > 0)
+        assert np.all(np.diff(df["O2bc_001"]["fGlobalBC"].astype(np.int64)) > 0)
         assert np.all((coll["fIndexBCs"] >= 0) & (coll["fIndexBCs"] < n_bc))
         assert np.all(np.diff(coll["fIndexBCs"]) > 0)
         for idx in (trk["fIndexCollisions"], v0["fIndexCollisions"]):
@@ -79,7 +88,7 @@ def test_index_columns_point_inside_their_dataframe(small_mc_frames) -> None:
             assert np.all(sign[v0[col]] == expected)
             # both daughters belong to the V0's collision
             assert np.array_equal(trk["fIndexCollisions"][v0[col]], v0["fIndexCollisions"])
-        for extension in ("O2trackextra", "O2trackdca", "O2mctracklabel"):
+        for extension in ("O2trackextra_002", "O2trackdca", "O2mctracklabel"):
             assert all(len(a) == n_trk for a in df[extension].values())
         # every collision contributes and reports its contributors
         counts = np.bincount(trk["fIndexCollisions"], minlength=n_coll)
@@ -88,26 +97,33 @@ def test_index_columns_point_inside_their_dataframe(small_mc_frames) -> None:
 
 def test_mc_tables_link_tracks_collisions_and_mothers(small_mc_frames) -> None:
     for df in small_mc_frames:
-        mcc, mcp = df["O2mccollision"], df["O2mcparticle"]
+        mcc, mcp = df["O2mccollision_001"], df["O2mcparticle_001"]
         n_mcc, n_p = len(mcc["fPosZ"]), len(mcp["fPdgCode"])
-        assert n_mcc == len(df["O2bc"]["fGlobalBC"])
+        assert n_mcc == len(df["O2bc_001"]["fGlobalBC"])
         assert np.all(np.diff(mcp["fIndexMcCollisions"]) >= 0)
         labels = df["O2mctracklabel"]["fIndexMcParticles"]
         assert np.all((labels >= 0) & (labels < n_p))
         coll_labels = df["O2mccollisionlabel"]["fIndexMcCollisions"]
-        assert len(coll_labels) == len(df["O2collision"]["fPosZ"])
-        assert np.array_equal(mcc["fIndexBCs"][coll_labels], df["O2collision"]["fIndexBCs"])
+        assert len(coll_labels) == len(df["O2collision_001"]["fPosZ"])
+        assert np.array_equal(mcc["fIndexBCs"][coll_labels], df["O2collision_001"]["fIndexBCs"])
         # tracks are labelled with particles of their own collision
         track_mc_coll = coll_labels[df["O2track"]["fIndexCollisions"]]
         assert np.array_equal(mcp["fIndexMcCollisions"][labels], track_mc_coll)
-        mothers = mcp["fIndexMcParticles_Mother0"]
+        mothers = first_mother(mcp)
         has_mother = mothers >= 0
+        # the daughters slice [first, last] spans every daughter (the demo's daughters need
+        # not be contiguous rows), its ends are daughters
+        first, last = mcp["fIndexSlice_Daughters"][:, 0], mcp["fIndexSlice_Daughters"][:, 1]
+        assert np.array_equal(first >= 0, np.isin(np.arange(n_p), mothers))
+        for i in np.flatnonzero(first >= 0):
+            kids = np.flatnonzero(mothers == i)
+            assert (first[i], last[i]) == (kids.min(), kids.max())
         assert np.all(mothers < n_p)
         assert set(np.abs(mcp["fPdgCode"][mothers[has_mother]])) <= {310, 3122}
         primary = (mcp["fFlags"] & 0x2) != 0
         assert np.array_equal(primary, ~has_mother)
         # the reconstructed vertex is near the true one
-        dz = df["O2collision"]["fPosZ"] - mcc["fPosZ"][coll_labels]
+        dz = df["O2collision_001"]["fPosZ"] - mcc["fPosZ"][coll_labels]
         assert np.all(np.abs(dz) < 0.1)
 
 
@@ -120,7 +136,8 @@ def test_without_mc_no_truth_tables_are_written(tmp_path) -> None:
 
 def _all_arrays(manifest: Manifest) -> list[tuple[str, str, np.ndarray]]:
     return [
-        (df["_name"], f"{tree}.{col}", arr)
+        # std::vector columns (one array per row) compared as their concatenated values
+        (df["_name"], f"{tree}.{col}", np.concatenate([*arr, []]) if arr.dtype == object else arr)
         for df in read_dataframes(manifest.paths())
         for tree, cols in df.items()
         if tree != "_name"

@@ -101,6 +101,25 @@ class MissingColumnError(AO2DError, LookupError):
         self.column = column
 
 
+class TableVersionError(MissingColumnError):
+    """A dataframe holds an older version of a table that lacks columns the train needs."""
+
+
+def describe_versions(table: Any) -> str:
+    """``O2collision_001 (Collisions_001; older versions read too: O2collision)``, with the
+    helper task that produces the table in Run 3 when it is not stored."""
+    text = f"{table.o2name} ({table.versioned_name}"
+    if table.older:
+        text += f"; older versions read too: {', '.join(o.o2name for o in table.older)}"
+    text += ")"
+    if not table.stored and table.producer:
+        text += (
+            f"; in Run 3 data {table.logical} is not stored but produced by the helper task "
+            f"{table.producer}: add it to the train"
+        )
+    return text
+
+
 # ---------------------------------------------------------------------------------------
 # read statistics (measured from the baskets actually read)
 
@@ -350,6 +369,30 @@ class AO2DFile:
             frame.entries[o2name] = n
         return frame.entries[o2name]
 
+    def bind(self, df: str, table: Any, columns: Iterable[str] = ()) -> str:
+        """The tree of a dataframe that holds ``table`` (a ``TableSchema``): its current
+        version, else the newest older version present, provided that version has
+        ``columns``. Raises MissingTableError / TableVersionError naming the versions."""
+        present = self.tree_names(df)
+        for cand in table.candidates():
+            if cand.o2name in present:
+                break
+        else:
+            raise MissingTableError(self.path, df, describe_versions(table), present)
+        if cand is not table:
+            have = set(self.columns(df, cand.o2name))
+            missing = [c for c in dict.fromkeys(columns) if c not in have]
+            if missing:
+                err = TableVersionError(self.path, df, cand.o2name, missing[0], sorted(have))
+                err.args = (
+                    f"{self.path}: dataframe {df} holds {table.logical} in version "
+                    f"{cand.version} ({cand.o2name}), which lacks column(s) "
+                    f"{', '.join(missing)} that the train needs; they are in the current "
+                    f"version {table.version} ({table.o2name})",
+                )
+                raise err
+        return cand.o2name
+
     def trees(self, df: str) -> dict[str, int]:
         """The TTrees of a dataframe: O2 name -> number of rows (without parsing branches)."""
         return {name: self.entries(df, name) for name in self.tree_names(df)}
@@ -445,7 +488,7 @@ class AO2DFile:
                     arr = None
             if arr is None:
                 arr = self._read_with_uproot(df, o2name, col, counts)
-                if alloc is not None:
+                if alloc is not None and arr.dtype != object:  # jagged columns stay local
                     dest = alloc(col, arr.dtype, arr.shape)
                     if dest is not None:
                         dest[...] = arr

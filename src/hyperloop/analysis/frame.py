@@ -331,14 +331,13 @@ class Frame:
         columns: dict[tuple[str, str], np.ndarray] = {}
         for name, cols in needed.items():
             schema = registry.get(name)
-            if schema.logical not in sizes:
-                raise MissingTableError(
-                    ao2d_file.path, df, f"{schema.o2name} ({schema.logical})", trees
-                )
             stored = schema.stored_inputs(cols)
+            # the current version's tree, or an older version's whose columns suffice
+            o2name = ao2d_file.bind(df, schema, stored)
+            sizes[schema.logical] = trees[o2name]
             if not stored:
                 continue
-            for col, values in ao2d_file.read(df, schema.o2name, stored).items():
+            for col, values in ao2d_file.read(df, o2name, stored).items():
                 columns[(schema.logical, col)] = _conform(ao2d_file.path, df, schema, col, values)
         return cls(df, ao2d_file.path, registry, sizes, columns)
 
@@ -351,6 +350,8 @@ def _conform(file: str, df: str, schema: TableSchema, column: str, values: np.nd
     """Check a stored column against the schema (dtype, fixed inner shape) and convert it."""
     target = schema.dtype(column)
     base, shape = target.base, target.shape
+    if schema.is_vector(column) and values.dtype == object:
+        return values
     if values.dtype == base and values.shape[1:] == shape:
         return values
     if values.shape[1:] != shape or not np.can_cast(values.dtype, base, casting="same_kind"):

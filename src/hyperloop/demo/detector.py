@@ -187,7 +187,10 @@ def reconstruct(truth: TruthEvents, rng: np.random.Generator) -> Reconstructed:
         fPosY=rvtx[:, 1],
         fPosZ=rvtx[:, 2],
         fCovXX=sxy**2,
+        fCovXY=np.zeros(len(coll_event)),
         fCovYY=sxy**2,
+        fCovXZ=np.zeros(len(coll_event)),
+        fCovYZ=np.zeros(len(coll_event)),
         fCovZZ=sz**2,
         fFlags=np.zeros(len(coll_event), np.uint16),
         fChi2=rng.chisquare(np.maximum(2 * nc - 1, 1)),
@@ -269,21 +272,37 @@ def reconstruct(truth: TruthEvents, rng: np.random.Generator) -> Reconstructed:
     length = (TOF_RADIUS_CM - r0) * np.sqrt(1.0 + tgl_r**2)
     beta = p_t / np.sqrt(p_t**2 + mass**2)
     tof_ps = length / (beta * C_CM_PER_PS) + TOF_RESOLUTION_PS * rng.normal(size=n)
+    # ITS cluster sizes: 4 bits per layer (0: no cluster), as TracksExtra_001 and later
+    sizes = np.zeros(n, dtype=np.uint32)
+    for layer in range(7):
+        hit = ((its_map >> layer) & 1).astype(bool)
+        size = np.minimum(1 + rng.poisson(1.5, n), 15).astype(np.uint32)
+        sizes |= np.where(hit, size, 0).astype(np.uint32) << np.uint32(4 * layer)
+    tof_chi2 = np.where(tof, rng.gamma(2.0, 0.5, n), -1.0)
     tracks_extra = dict(
         fTPCInnerParam=p_r,
         fFlags=np.where(contrib, TRACK_PV_CONTRIBUTOR, 0).astype(np.uint32),
-        fITSClusterMap=its_map,
+        fITSClusterSizes=sizes,
         fTPCNClsFindable=findable,
         fTPCNClsFindableMinusFound=miss_found,
+        fTPCNClsFindableMinusPID=miss_found + np.minimum(rng.poisson(2.0, n), 20),
         fTPCNClsFindableMinusCrossedRows=miss_rows,
         fTPCNClsShared=np.minimum(rng.poisson(0.5, n), 10),
+        fTRDPattern=np.zeros(n, np.uint8),
         fITSChi2NCl=np.where(has_its, rng.gamma(2.0, 0.6, n), 0.0),
         fTPCChi2NCl=rng.gamma(8.0, 0.15, n),
+        fTRDChi2=np.full(n, -1.0),
+        fTOFChi2=tof_chi2,
         fTPCSignal=dedx,
-        fTOFSignal=np.where(tof, tof_ps, -999.0),
+        fTRDSignal=np.zeros(n),
         fLength=length,
         fTOFExpMom=np.where(tof, p_r, 0.0),
-        fTrackTime=rng.normal(0.0, 5.0, n),
+        fTrackEtaEMCAL=np.full(n, -999.0),
+        fTrackPhiEMCAL=np.full(n, -999.0),
+        # TOF-matched tracks carry the TOF time (relative to the collision), others the
+        # TPC time estimate
+        fTrackTime=np.where(tof, tof_ps * 1e-3, rng.normal(0.0, 5.0, n)),
+        fTrackTimeRes=np.where(tof, TOF_RESOLUTION_PS * 1e-3, 5.0),
     )
 
     v0s = _v0s(truth, rows, ci, rvtx, coll_event, tracks, rng)

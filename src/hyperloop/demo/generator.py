@@ -2,9 +2,11 @@
 
 Layout: ``OUT/<run>/AO2D_<k>.root`` (k = 001, 002, ...), each file holding several
 ``DF_<id>`` dataframes (ids unique over the dataset: ``run * 10^7 + n``), each dataframe the
-TTrees of :mod:`hyperloop.analysis.schema` (``O2bc``, ``O2collision``, ``O2track``,
-``O2trackextra``, ``O2trackdca``, ``O2v0``; with ``mc`` also ``O2mccollision``,
-``O2mcparticle``, ``O2mctracklabel``, ``O2mccollisionlabel``), ZSTD-compressed, plus
+TTrees of the O2 data model (:mod:`hyperloop.analysis.schema`) in their current versions
+(``O2bc_001``, ``O2collision_001``, ``O2track``, ``O2trackextra_002``, ``O2trackdca``,
+``O2v0_002``, plus the demo's V0 topology ``O2demov0topo``; with ``mc`` also
+``O2mccollision_001``, ``O2mcparticle_001``, ``O2mctracklabel``, ``O2mccollisionlabel``),
+ZSTD-compressed, plus
 ``OUT/manifest.json``. Every file is seeded from (seed, run, file number) alone, so a seed
 gives identical arrays whatever the number of worker processes.
 """
@@ -44,8 +46,17 @@ DETECTOR_VERSION = "hyperloop-demo-detector/1"
 DF_ID_RUN_FACTOR = 10**7
 BC_PER_EVENT = 1000  # mean bunch-crossing spacing between stored events (synthetic)
 
-REAL_TABLES = ("O2bc", "O2collision", "O2track", "O2trackextra", "O2trackdca", "O2v0")
-MC_TABLES = ("O2mccollision", "O2mcparticle", "O2mctracklabel", "O2mccollisionlabel")
+REAL_TABLES = (
+    "O2bc_001",
+    "O2collision_001",
+    "O2track",
+    "O2trackextra_002",
+    "O2trackdca",
+    "O2v0_002",
+    "O2demov0topo",
+)
+MC_TABLES = ("O2mccollision_001", "O2mcparticle_001", "O2mctracklabel", "O2mccollisionlabel")
+V0_TOPOLOGY = ("fV0Radius", "fV0CosPA", "fDCAV0Daughters")
 
 
 @dataclass
@@ -149,7 +160,32 @@ def _conform(o2name: str, columns: dict[str, np.ndarray]) -> dict[str, np.ndarra
         raise AssertionError(
             f"{o2name}: columns missing {sorted(missing)}, unexpected {sorted(extra)}"
         )
-    return {name: np.asarray(columns[name]).astype(dtype) for name, dtype in table.columns.items()}
+    out = {}
+    for name in table.columns:
+        if table.is_vector(name):
+            out[name] = np.asarray(columns[name], dtype=object)
+        else:
+            out[name] = np.asarray(columns[name]).astype(table.dtype(name).base)
+    return out
+
+
+def _mothers_daughters(mother: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """McParticles_001 links from the first-mother index: the mothers array of each
+    particle (empty for primaries) and its daughters slice [first, last] (-1, -1: none),
+    daughters being contiguous rows in the demo's particle order."""
+    n = len(mother)
+    mothers = np.empty(n, dtype=object)
+    none = np.zeros(0, dtype=np.int32)
+    for i, m in enumerate(mother):
+        mothers[i] = np.array([m], dtype=np.int32) if m >= 0 else none
+    first = np.full(n, np.iinfo(np.int32).max, dtype=np.int64)
+    last = np.full(n, -1, dtype=np.int64)
+    has = mother >= 0
+    rows = np.flatnonzero(has)
+    np.minimum.at(first, mother[has], rows)
+    np.maximum.at(last, mother[has], rows)
+    first[last < 0] = -1
+    return mothers, np.stack([first, last], axis=1).astype(np.int32)
 
 
 def dataframe_tables(
@@ -162,22 +198,26 @@ def dataframe_tables(
 ) -> dict[str, dict[str, np.ndarray]]:
     """The AO2D tables of one dataframe (O2 tree name -> columns), schema dtypes."""
     n_ev = truth.n_events
+    v0s = {k: v for k, v in reco.v0s.items() if k not in V0_TOPOLOGY}
+    v0s["fV0Type"] = np.ones(len(v0s["fIndexCollisions"]), np.uint8)  # standard V0s
     tables = {
-        "O2bc": dict(
+        "O2bc_001": dict(
             fRunNumber=np.full(n_ev, run),
             fGlobalBC=global_bc,
             fTriggerMask=np.zeros(n_ev, np.uint64),
+            fInputMask=np.zeros(n_ev, np.uint64),
         ),
-        "O2collision": reco.collisions,
+        "O2collision_001": reco.collisions,
         "O2track": reco.tracks,
-        "O2trackextra": reco.tracks_extra,
+        "O2trackextra_002": reco.tracks_extra,
         "O2trackdca": reco.tracks_dca,
-        "O2v0": reco.v0s,
+        "O2v0_002": v0s,
+        "O2demov0topo": {k: reco.v0s[k] for k in V0_TOPOLOGY},
     }
     if mc:
         n_p = len(truth.pdg)
         flags = np.where(truth.primary, MC_PHYSICAL_PRIMARY, MC_PRODUCED_BY_TRANSPORT)
-        tables["O2mccollision"] = dict(
+        tables["O2mccollision_001"] = dict(
             fIndexBCs=np.arange(n_ev),
             fGeneratorsID=np.zeros(n_ev),
             fPosX=truth.vtx[:, 0],
@@ -186,13 +226,16 @@ def dataframe_tables(
             fT=np.zeros(n_ev),
             fWeight=np.ones(n_ev),
             fImpactParameter=np.zeros(n_ev),
+            fEventPlaneAngle=np.zeros(n_ev),
         )
-        tables["O2mcparticle"] = dict(
+        mothers, daughters = _mothers_daughters(np.asarray(truth.mother, dtype=np.int64))
+        tables["O2mcparticle_001"] = dict(
             fIndexMcCollisions=truth.event,
             fPdgCode=truth.pdg,
             fStatusCode=truth.status,
             fFlags=flags,
-            fIndexMcParticles_Mother0=truth.mother,
+            fIndexArray_Mothers=mothers,
+            fIndexSlice_Daughters=daughters,
             fPx=truth.px,
             fPy=truth.py,
             fPz=truth.pz,
