@@ -187,3 +187,35 @@ def test_a_missing_helper_table_names_the_task_that_produces_it(tmp_ao2d):
         Frame.from_file(f, "DF_1", registry, {"Tracks": {"pt"}})
     assert "produced by the helper task track-propagation" in str(err.value)
     assert "it has: O2track_iu" in str(err.value)
+
+
+def test_metadata_is_read_next_to_parent_files_and_given_to_tasks(tmp_ao2d):
+    from hyperloop.analysis.ao2d import write_metadata, write_parent_files
+    from hyperloop.analysis.ao2d_writer import AO2DWriter
+
+    path = tmp_ao2d({}, name="empty.root")
+    meta = {
+        "DataType": "MC",
+        "Run": "3",
+        "RecoPassName": "apass4",
+        "AnchorProduction": "LHC23zzh",
+        "AnchorPassName": "apass4",
+        "LPMProductionTag": "LHC24g3",
+    }
+    with AO2DWriter(path) as w:
+        w.write_dataframe(1, {"O2bc_001": {"fRunNumber": np.array([544122], np.int32)}})
+        write_metadata(w.file, meta)
+        write_parent_files(w.file, {"DF_1": "/alice/parent/AO2D.root"})
+    with open_ao2d(path) as f:
+        assert f.metadata() == meta
+        assert f.parent_files() == {"DF_1": "/alice/parent/AO2D.root"}
+        frame = Frame.from_file(f, "DF_1", default_registry(), {"BCs": {"fRunNumber"}})
+    assert frame.metadata == meta and frame.is_mc
+    with uproot.open(path) as ref:
+        assert ref.classname_of("metaData") == "TMap"
+    # a file without metaData
+    bare = tmp_ao2d({1: {"O2bc_001": {"fRunNumber": np.array([1], np.int32)}}})
+    with open_ao2d(bare) as f:
+        assert f.metadata() is None
+        frame = Frame.from_file(f, "DF_1", default_registry(), {"BCs": {"fRunNumber"}})
+    assert frame.metadata == {} and not frame.is_mc

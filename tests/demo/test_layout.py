@@ -186,3 +186,17 @@ def test_root_reads_the_demo_trees_as_zstd(small_mc: Manifest) -> None:
         assert tree.Draw("1./abs(fSigned1Pt)", "fIndexCollisions >= 0", "goff") == tree.GetEntries()
     finally:
         rf.Close()
+
+
+def test_files_carry_the_run3_metadata(small_mc: Manifest, tmp_path) -> None:
+    from hyperloop.analysis.ao2d import open_ao2d
+
+    for path in small_mc.paths():
+        with open_ao2d(path) as f:
+            meta = f.metadata()
+        assert meta is not None
+        assert (meta["DataType"], meta["Run"]) == ("MC", "3")
+        assert {"RecoPassName", "AnchorProduction", "LPMProductionTag"} <= set(meta)
+    data = generate_dataset(tmp_path, [1], 10, seed=1, events_per_df=10)
+    with open_ao2d(data.paths()[0]) as f:
+        assert f.metadata()["DataType"] == "RAW"

@@ -47,3 +47,18 @@ def test_event_selection_reads_either_collisions_version(train, tmp_ao2d, tree):
     tables[tree] = tables.pop("O2collision_001")
     run = train(["event-selection"], [tmp_ao2d({1: tables})])
     assert run.histos["event-selection"]["hCutFlow"].values()[0] == 20
+
+
+def test_derived_data_keeps_the_metadata_of_its_input(train, tmp_path):
+    from hyperloop.analysis.ao2d import open_ao2d
+    from hyperloop.demo import generate_dataset
+
+    data = generate_dataset(tmp_path / "in", [7], 40, seed=2, events_per_df=20)
+    run = train(
+        [*("event-selection", "track-selection", "multiplicity"), "skim-tracks"],
+        data.paths(),
+        derived_tables=("O2skimcollision", "O2skimtrack"),
+    )
+    with open_ao2d(run.derived) as out, open_ao2d(data.paths()[0]) as src:
+        assert out.metadata() == src.metadata()
+        assert out.metadata()["DataType"] == "RAW"

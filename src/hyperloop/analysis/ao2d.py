@@ -526,19 +526,27 @@ class AO2DFile:
     # -- parent links ----------------------------------------------------------------------
     def parent_files(self) -> dict[str, str] | None:
         """The ``parentFiles`` TMap of linked derived data (``DF_<id>`` -> parent AO2D path)."""
+        return self._tmap("parentFiles")
+
+    def metadata(self) -> dict[str, str] | None:
+        """The ``metaData`` TMap Run 3 reconstruction writes (``DataType``, ``Run``,
+        ``RecoPassName``, ``AnchorProduction``, ...), None if the file has none."""
+        return self._tmap("metaData")
+
+    def _tmap(self, name: str) -> dict[str, str] | None:
         try:
-            key = self._file.key("parentFiles")
+            key = self._file.key(name)
         except KeyError:
             return None
         if key.fClassName != "TMap":
             raise CorruptFileError(
-                self.path, f"parentFiles is a {key.fClassName}, expected a TMap of strings"
+                self.path, f"{name} is a {key.fClassName}, expected a TMap of strings"
             )
         try:
             return read_tmap_of_strings(key)
         except Exception as err:
             raise CorruptFileError(
-                self.path, f"cannot decode the parentFiles TMap ({type(err).__name__}: {err})"
+                self.path, f"cannot decode the {name} TMap ({type(err).__name__}: {err})"
             ) from err
 
     # -- lifetime ----------------------------------------------------------------------------
@@ -640,6 +648,11 @@ def _tmap_of_strings_bytes(mapping: Mapping[str, str]) -> bytes:
         )
     body = b"".join(out)
     return uproot.serialization.numbytes_version(len(body), _TMAP_VERSION) + body
+
+
+def write_metadata(directory: Any, mapping: Mapping[str, str]) -> None:
+    """Write ``mapping`` as the ``metaData`` TMap of strings, as O2's AOD producer does."""
+    write_parent_files(directory, mapping, name="metaData")
 
 
 def write_parent_files(directory: Any, mapping: Mapping[str, str], name: str = "parentFiles"):

@@ -9,6 +9,7 @@ counts/offsets/jagged arrays and vectorised within-group combinations.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -138,6 +139,19 @@ class Frame:
         self.current_task: str | None = None
         self.stats = FrameStats()
         self.declared = declared  # type: ignore[assignment]
+
+    # -- file metadata ---------------------------------------------------------------------
+    @property
+    def metadata(self) -> dict[str, str]:
+        """The ``metaData`` of the file this dataframe comes from (``DataType``: ``RAW`` or
+        ``MC``, ``Run``: ``3``, ``RecoPassName``, ``AnchorProduction``, ...; empty if the
+        file has none), read once per file and process."""
+        return dict(file_metadata(self.file))
+
+    @property
+    def is_mc(self) -> bool:
+        """Whether the file says it holds simulated data (``metaData`` ``DataType`` MC)."""
+        return self.metadata.get("DataType", "").upper() == "MC"
 
     # -- declared columns ------------------------------------------------------------------
     @property
@@ -344,6 +358,28 @@ class Frame:
     def __repr__(self) -> str:
         tables = ", ".join(f"{t}[{n}]" for t, n in self.sizes.items())
         return f"<Frame {self.name} of {self.file}: {tables}>"
+
+
+_METADATA: dict[str, dict[str, str]] = {}
+
+
+def file_metadata(path: str) -> dict[str, str]:
+    """The ``metaData`` TMap of an AO2D file (empty: none, or no file), cached per path."""
+    cached = _METADATA.get(path)
+    if cached is None:
+        from hyperloop.analysis.ao2d import open_ao2d
+
+        cached = {}
+        if path and os.path.exists(path.removeprefix("file://")) or "://" in path:
+            try:
+                with open_ao2d(path) as f:
+                    cached = f.metadata() or {}
+            except AO2DError:
+                cached = {}
+        if len(_METADATA) > 1024:
+            _METADATA.clear()
+        _METADATA[path] = cached
+    return cached
 
 
 def _conform(file: str, df: str, schema: TableSchema, column: str, values: np.ndarray):

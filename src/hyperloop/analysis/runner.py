@@ -24,9 +24,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hyperloop.analysis.ao2d import AO2DError, open_ao2d, write_parent_files
+from hyperloop.analysis.ao2d import AO2DError, open_ao2d, write_metadata, write_parent_files
 from hyperloop.analysis.ao2d_writer import AO2DWriter
-from hyperloop.analysis.frame import Frame
+from hyperloop.analysis.frame import Frame, file_metadata
 from hyperloop.analysis.metrics import (
     READER,
     SINK,
@@ -222,8 +222,12 @@ class DerivedWriter:
         if self._writer is None:
             return None
         # like O2, derived files link each dataframe to its parent file (linked derived data
-        # reads parent tables through it)
+        # reads parent tables through it) and keep the metaData of their input
         write_parent_files(self._writer.file, self.parents)
+        first = next(iter(self.parents.values()), "")
+        metadata = file_metadata(first) if first else {}
+        if metadata:
+            write_metadata(self._writer.file, metadata)
         self._writer.close()
         self.metrics.output_bytes = self.path.stat().st_size
         return str(self.path)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hyperloop.analysis.ao2d import write_metadata
 from hyperloop.analysis.ao2d_writer import AO2DWriter
 from hyperloop.analysis.schema import (
     MC_PHYSICAL_PRIMARY,
@@ -307,9 +308,24 @@ def _write_file(job: FileJob, out_dir: str) -> FileEntry:
             counts["tracks"] += len(reco.track_truth)
             counts["v0s"] += len(reco.v0s["fIndexCollisions"])
             counts["mc_particles"] += len(truth.pdg) if job.mc else 0
+        write_metadata(writer.file, file_metadata(job.mc))
     return FileEntry(
         run=job.run, path=job.path, dataframes=df_ids, size_bytes=path.stat().st_size, **counts
     )
+
+
+def file_metadata(mc: bool) -> dict[str, str]:
+    """The ``metaData`` TMap of a demo file, with the keys Run 3 reconstruction writes."""
+    return {
+        "DataType": "MC" if mc else "RAW",
+        "Run": "3",
+        "RecoPassName": "demo_pass1",
+        "AnchorProduction": "LHC26demo" if mc else "",
+        "AnchorPassName": "demo_pass1" if mc else "",
+        "LPMProductionTag": "LHC26demo_mc" if mc else "LHC26demo",
+        "O2Version": f"hyperloop demo detector ({DETECTOR_VERSION})",
+        "ROOTVersion": "written by uproot",
+    }
 
 
 def plan_files(
