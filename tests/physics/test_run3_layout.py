@@ -62,3 +62,83 @@ def test_derived_data_keeps_the_metadata_of_its_input(train, tmp_path):
     with open_ao2d(run.derived) as out, open_ao2d(data.paths()[0]) as src:
         assert out.metadata() == src.metadata()
         assert out.metadata()["DataType"] == "RAW"
+
+
+@pytest.mark.parametrize("covariance", [False, True])
+def test_track_propagation_finds_the_tracks_at_their_vertex(train, tmp_ao2d, covariance):
+    import uproot
+    from tests.factories import run3_dataframe
+
+    rng = np.random.default_rng(6)
+    # run 523309 has the negative field in the conditions, 523308 the positive one
+    (a, exp_a), (b, exp_b) = run3_dataframe(rng, 30, 8, 523308), run3_dataframe(rng, 20, 8, 523309)
+    path = tmp_ao2d({1: a, 2: b})
+    switches = {"processStandard": "false", "processCovariance": "true"} if covariance else {}
+    run = train(
+        ["track-propagation", "event-selection", "track-selection"],
+        [path],
+        configuration={"track-propagation": {"track-propagation": switches}},
+        derived_tables=("O2track", "O2trackdca", *(("O2trackcov",) if covariance else ())),
+    )
+    with uproot.open(run.derived) as f:
+        for df, expected in (("DF_1", exp_a), ("DF_2", exp_b)):
+            trk = f[f"{df}/O2track"].arrays(library="np")
+            dca = f[f"{df}/O2trackdca"].arrays(library="np")
+            assert np.all(trk["fTrackType"] == 0)  # propagated: TrackTypeEnum::Track
+            for col in ("fZ", "fTgl", "fSigned1Pt"):
+                np.testing.assert_allclose(trk[col], expected[col], atol=2e-4, err_msg=col)
+
+            def glob(t):  # the track point in the global frame (the local frame may differ)
+                ca, sa = np.cos(t["fAlpha"]), np.sin(t["fAlpha"])
+                return t["fX"] * ca - t["fY"] * sa, t["fX"] * sa + t["fY"] * ca
+
+            for got, want in zip(glob(trk), glob(expected), strict=True):
+                np.testing.assert_allclose(got, want, atol=2e-4)
+            phi = trk["fAlpha"] + np.arcsin(trk["fSnp"])
+            phi_exp = expected["fAlpha"] + np.arcsin(expected["fSnp"])
+            assert np.abs(np.angle(np.exp(1j * (phi - phi_exp)))).max() < 1e-4
+            np.testing.assert_allclose(dca["fDcaXY"], expected["fDcaXY"], atol=2e-5)
+            np.testing.assert_allclose(dca["fDcaZ"], expected["fDcaZ"], atol=2e-5)
+            if covariance:
+                cov = f[f"{df}/O2trackcov"].arrays(library="np")
+                # back at the vertex, the transported y uncertainty is about the original one:
+                # O2's rotation of the covariance is an approximation (it ignores the change
+                # of x), and the stored correlations are rounded to 1/128
+                assert np.median(cov["fSigmaY"]) == pytest.approx(0.005, rel=0.05)
+                assert np.all((cov["fSigmaY"] > 0.0025) & (cov["fSigmaY"] < 0.01))
+                np.testing.assert_allclose(cov["fSigma1Pt"], 0.02, rtol=1e-3)
+    assert run.histos["track-selection"]  # the selection ran on the propagated tracks
+
+
+def test_track_propagation_with_the_wrong_field_misses_the_vertex(train, tmp_ao2d):
+    import uproot
+    from tests.factories import run3_dataframe
+
+    rng = np.random.default_rng(7)
+    tables, expected = run3_dataframe(rng, 20, 8, 523308)
+    run = train(
+        ["track-propagation", "event-selection"],
+        [tmp_ao2d({1: tables})],
+        configuration={"track-propagation": {"track-propagation": {"bz": "-5.0"}}},
+        derived_tables=("O2trackdca",),
+    )
+    with uproot.open(run.derived) as f:
+        dca = f["DF_1/O2trackdca"].arrays(library="np")
+    assert np.median(np.abs(dca["fDcaXY"] - expected["fDcaXY"])) > 0.01
+
+
+def test_track_propagation_refuses_both_or_no_process_switch(train, tmp_ao2d):
+    from tests.factories import run3_dataframe
+
+    rng = np.random.default_rng(8)
+    tables, _ = run3_dataframe(rng, 5, 3)
+    from hyperloop.analysis.configurables import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="enable exactly one of processStandard"):
+        train(
+            ["track-propagation", "event-selection"],
+            [tmp_ao2d({1: tables})],
+            configuration={
+                "track-propagation": {"track-propagation": {"processCovariance": "true"}}
+            },
+        )
