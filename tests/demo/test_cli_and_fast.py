@@ -51,7 +51,7 @@ def test_fast_mode_is_deterministic_and_reuses_its_pool(tmp_path) -> None:
     da, db = read_dataframes(a.paths()), read_dataframes(b.paths())
     assert len(da) == 2
     for x, y in zip(da, db, strict=True):
-        for tree in ("O2track", "O2v0_002", "O2mcparticle_001", "O2collision_001"):
+        for tree in ("O2track_iu", "O2v0_002", "O2mcparticle_001", "O2collision_001"):
             for col in x[tree]:
                 a, b = x[tree][col], y[tree][col]
                 if a.dtype == object:  # std::vector columns: one array per row
@@ -73,5 +73,5 @@ def test_parallel_workers_write_the_same_arrays(tmp_path) -> None:
     two = read_dataframes(generate_dataset(tmp_path / "2", [5, 6], 20, workers=2, **kwargs).paths())
     assert [d["_name"] for d in one] == [d["_name"] for d in two]
     for x, y in zip(one, two, strict=True):
-        for col in x["O2track"]:
-            assert np.array_equal(x["O2track"][col], y["O2track"][col])
+        for col in x["O2track_iu"]:
+            assert np.array_equal(x["O2track_iu"][col], y["O2track_iu"][col])

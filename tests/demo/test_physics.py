@@ -34,7 +34,7 @@ def test_efficiency_corrected_dndeta_matches_pythia_truth(physics_mc: Manifest) 
     corrected = truth = 0.0
     n_events = 0
     for df in read_dataframes(physics_mc.paths()):
-        trk, dca = df["O2track"], df["O2trackdca"]
+        trk, dca = df["Tracks"], df["TracksDCA"]
         pt, eta, _ = _track_kinematics(trk)
         primary_like = np.abs(dca["fDcaXY"]) < 7 * np.hypot(DCA_ITS_XY[0], DCA_ITS_XY[1] / pt)
         sel = (np.abs(eta) < 0.5) & (pt > 0.15) & primary_like & (np.abs(dca["fDcaZ"]) < 2)
@@ -81,7 +81,7 @@ def test_reconstructed_fraction_follows_the_efficiency_function(physics_mc: Mani
 
 def test_tracks_measure_their_particle_within_the_resolution(physics_mc: Manifest) -> None:
     (df, *_) = read_dataframes(physics_mc.paths()[:1])
-    pt, eta, phi = _track_kinematics(df["O2track"])
+    pt, eta, phi = _track_kinematics(df["Tracks"])
     mcp = df["O2mcparticle_001"]
     lab = df["O2mctracklabel"]["fIndexMcParticles"]
     tpt = np.hypot(mcp["fPx"], mcp["fPy"])[lab]
@@ -92,7 +92,7 @@ def test_tracks_measure_their_particle_within_the_resolution(physics_mc: Manifes
     assert np.all(np.abs(dphi) < 0.1)
     code = mcp["fPdgCode"][lab]
     charge = np.sign(code) * np.where(np.isin(np.abs(code), NEGATIVE_PARTICLES), -1, 1)
-    assert np.array_equal(np.sign(df["O2track"]["fSigned1Pt"]), charge)
+    assert np.array_equal(np.sign(df["Tracks"]["fSigned1Pt"]), charge)
 
 
 def test_tpc_signal_is_bethe_bloch_with_five_percent_resolution(physics_mc: Manifest) -> None:
@@ -120,7 +120,7 @@ def _v0_masses(dfs, m_pos: float, m_neg: float) -> np.ndarray:
     """Invariant mass of V0 candidates passing topological cuts, from the daughter tracks."""
     out = []
     for df in dfs:
-        trk, v0, topo = df["O2track"], df["O2v0_002"], df["O2demov0topo"]
+        trk, v0, topo = df["Tracks"], df["O2v0_002"], df["O2demov0topo"]
         pt, _, phi = _track_kinematics(trk)
         mom = np.column_stack([pt * np.cos(phi), pt * np.sin(phi), pt * trk["fTgl"]])
         cuts = (

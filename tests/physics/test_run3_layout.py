@@ -55,7 +55,10 @@ def test_derived_data_keeps_the_metadata_of_its_input(train, tmp_path):
 
     data = generate_dataset(tmp_path / "in", [7], 40, seed=2, events_per_df=20)
     run = train(
-        [*("event-selection", "track-selection", "multiplicity"), "skim-tracks"],
+        [
+            *("track-propagation", "event-selection", "track-selection", "multiplicity"),
+            "skim-tracks",
+        ],
         data.paths(),
         derived_tables=("O2skimcollision", "O2skimtrack"),
     )

@@ -106,18 +106,21 @@ class TableVersionError(MissingColumnError):
 
 
 def describe_versions(table: Any) -> str:
-    """``O2collision_001 (Collisions_001; older versions read too: O2collision)``, with the
-    helper task that produces the table in Run 3 when it is not stored."""
+    """``O2collision_001 (Collisions_001; older versions read too: O2collision)``."""
     text = f"{table.o2name} ({table.versioned_name}"
     if table.older:
         text += f"; older versions read too: {', '.join(o.o2name for o in table.older)}"
-    text += ")"
-    if not table.stored and table.producer:
-        text += (
-            f"; in Run 3 data {table.logical} is not stored but produced by the helper task "
-            f"{table.producer}: add it to the train"
-        )
-    return text
+    return text + ")"
+
+
+def producer_hint(table: Any) -> str:
+    """For a table Run 3 does not store: which helper task produces it."""
+    if table.stored or not table.producer:
+        return ""
+    return (
+        f"in Run 3 data {table.logical} is not stored but produced by the helper task "
+        f"{table.producer}: add it to the train"
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -378,7 +381,11 @@ class AO2DFile:
             if cand.o2name in present:
                 break
         else:
-            raise MissingTableError(self.path, df, describe_versions(table), present)
+            err = MissingTableError(self.path, df, describe_versions(table), present)
+            hint = producer_hint(table)
+            if hint:
+                err.args = (f"{err.args[0]}; {hint}",)
+            raise err
         if cand is not table:
             have = set(self.columns(df, cand.o2name))
             missing = [c for c in dict.fromkeys(columns) if c not in have]

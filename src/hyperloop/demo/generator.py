@@ -26,9 +26,11 @@ import numpy as np
 
 from hyperloop.analysis.ao2d import write_metadata
 from hyperloop.analysis.ao2d_writer import AO2DWriter
+from hyperloop.analysis.conditions import magnetic_field
 from hyperloop.analysis.schema import (
     MC_PHYSICAL_PRIMARY,
     MC_PRODUCED_BY_TRANSPORT,
+    STORED_AO2D_TABLES,
     default_registry,
 )
 from hyperloop.demo import detector
@@ -47,16 +49,13 @@ DETECTOR_VERSION = "hyperloop-demo-detector/1"
 DF_ID_RUN_FACTOR = 10**7
 BC_PER_EVENT = 1000  # mean bunch-crossing spacing between stored events (synthetic)
 
-REAL_TABLES = (
-    "O2bc_001",
-    "O2collision_001",
-    "O2track",
-    "O2trackextra_002",
-    "O2trackdca",
-    "O2v0_002",
-    "O2demov0topo",
-)
-MC_TABLES = ("O2mccollision_001", "O2mcparticle_001", "O2mctracklabel", "O2mccollisionlabel")
+MC_CATEGORY = "MonteCarlo"
+# every table Run 3 reconstruction stores, in its current version (those the demo detector
+# does not simulate are written empty, as for a detector without signals)
+# (a version newer than the current one, McCaloLabels_001, is not written)
+_CURRENT = [t for t in STORED_AO2D_TABLES if t.stored and t.logical[-4:-3] != "_"]
+REAL_TABLES = tuple(t.o2name for t in _CURRENT if t.category != MC_CATEGORY)
+MC_TABLES = tuple(t.o2name for t in _CURRENT if t.category == MC_CATEGORY)
 V0_TOPOLOGY = ("fV0Radius", "fV0CosPA", "fDCAV0Daughters")
 
 
@@ -196,8 +195,13 @@ def dataframe_tables(
     run: int,
     global_bc: np.ndarray,
     mc: bool,
+    df_id: int = 0,
+    rng: np.random.Generator | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
-    """The AO2D tables of one dataframe (O2 tree name -> columns), schema dtypes."""
+    """The AO2D tables of one dataframe (O2 tree name -> columns), schema dtypes: every
+    table Run 3 reconstruction stores (MC ones with ``mc``), empty where the demo detector
+    has nothing to say."""
+    rng = rng if rng is not None else np.random.default_rng(df_id)
     n_ev = truth.n_events
     v0s = {k: v for k, v in reco.v0s.items() if k not in V0_TOPOLOGY}
     v0s["fV0Type"] = np.ones(len(v0s["fIndexCollisions"]), np.uint8)  # standard V0s
@@ -209,11 +213,13 @@ def dataframe_tables(
             fInputMask=np.zeros(n_ev, np.uint64),
         ),
         "O2collision_001": reco.collisions,
-        "O2track": reco.tracks,
+        "O2track_iu": reco.tracks_iu,
+        "O2trackcov_iu": reco.tracks_cov_iu,
         "O2trackextra_002": reco.tracks_extra,
-        "O2trackdca": reco.tracks_dca,
         "O2v0_002": v0s,
         "O2demov0topo": {k: reco.v0s[k] for k in V0_TOPOLOGY},
+        "O2origin": dict(fDataframeID=np.array([df_id], np.uint64)),
+        **_forward_detectors(reco, rng),
     }
     if mc:
         n_p = len(truth.pdg)
@@ -253,19 +259,94 @@ def dataframe_tables(
             fIndexMcCollisions=reco.collision_event,
             fMcMask=np.zeros(len(reco.collision_event)),
         )
-    return {name: _conform(name, cols) for name, cols in tables.items()}
+    registry = default_registry()
+    for name in (*REAL_TABLES, *(MC_TABLES if mc else ())):
+        if name not in tables:  # not simulated: stored empty
+            schema = registry.get(name)
+            tables[name] = {c: _empty(schema, c) for c in schema.columns}
+    order = (*REAL_TABLES, *(MC_TABLES if mc else ()))
+    return {name: _conform(name, tables[name]) for name in order}
+
+
+def _empty(schema, column: str) -> np.ndarray:
+    if schema.is_vector(column):
+        return np.zeros(0, dtype=object)
+    dt = schema.dtype(column)
+    return np.zeros((0, *dt.shape), dtype=dt.base)
+
+
+def _forward_detectors(
+    reco: detector.Reconstructed, rng: np.random.Generator
+) -> dict[str, dict[str, np.ndarray]]:
+    """FT0, FV0A, FDD and ZDC signals of the collisions' bunch crossings: channels fired in
+    proportion to the vertex contributors (a multiplicity proxy), exponential amplitudes."""
+    bcs = np.asarray(reco.collisions["fIndexBCs"], dtype=np.int32)
+    mult = np.asarray(reco.collisions["fNumContrib"], dtype=np.float64)
+    n = len(bcs)
+
+    def channels(n_channels: int, mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        amps, ids = np.empty(n, dtype=object), np.empty(n, dtype=object)
+        fired = np.minimum(rng.poisson(mean), n_channels)
+        for i, k in enumerate(fired):
+            ids[i] = np.sort(rng.choice(n_channels, size=k, replace=False)).astype(np.uint8)
+            amps[i] = rng.exponential(20.0, k).astype(np.float32)
+        return amps, ids
+
+    ft0a, cha = channels(96, 0.6 * mult)
+    ft0c, chc = channels(112, 0.5 * mult)
+    fv0, chv = channels(48, 0.5 * mult)
+    zdc_e, zdc_c = channels(26, np.full(n, 0.3))
+    zdc_t = np.empty(n, dtype=object)
+    for i, e in enumerate(zdc_e):
+        zdc_t[i] = rng.normal(0.0, 0.2, len(e)).astype(np.float32)
+    return {
+        "O2ft0": dict(
+            fIndexBCs=bcs,
+            fAmplitudeA=ft0a,
+            fChannelA=cha,
+            fAmplitudeC=ft0c,
+            fChannelC=chc,
+            fTimeA=rng.normal(0.0, 0.025, n),
+            fTimeC=rng.normal(0.0, 0.025, n),
+            fTriggerMask=np.ones(n, np.uint8),
+        ),
+        "O2fv0a": dict(
+            fIndexBCs=bcs,
+            fAmplitude=fv0,
+            fChannel=chv,
+            fTime=rng.normal(0.0, 0.1, n),
+            fTriggerMask=np.ones(n, np.uint8),
+        ),
+        "O2fdd_001": dict(
+            fIndexBCs=bcs,
+            fChargeA=rng.poisson(np.repeat(0.3 * mult[:, None], 8, axis=1)).astype(np.int16),
+            fChargeC=rng.poisson(np.repeat(0.3 * mult[:, None], 8, axis=1)).astype(np.int16),
+            fTimeA=rng.normal(0.0, 0.1, n),
+            fTimeC=rng.normal(0.0, 0.1, n),
+            fTriggerMask=np.ones(n, np.uint8),
+        ),
+        "O2zdc_001": dict(
+            fIndexBCs=bcs,
+            fEnergy=zdc_e,
+            fChannelE=zdc_c,
+            fAmplitude=zdc_e,
+            fTime=zdc_t,
+            fChannelT=zdc_c,
+        ),
+    }
 
 
 def simulate(
-    gen: GenEvents, rng: np.random.Generator
+    gen: GenEvents, rng: np.random.Generator, bz: float = detector.NOMINAL_BZ_KG
 ) -> tuple[TruthEvents, detector.Reconstructed]:
-    """New vertices, K0S/Lambda decays and the detector response for a batch of events."""
+    """New vertices, K0S/Lambda decays and the detector response (field ``bz`` in kG) for a
+    batch of events."""
     n = gen.n_events
     vtx = rng.normal(size=(n, 3)) * np.array(
         [detector.BEAM_SPOT_XY_CM, detector.BEAM_SPOT_XY_CM, detector.BEAM_SPOT_Z_CM]
     )
     truth = transport(gen, vtx, rng)
-    return truth, detector.reconstruct(truth, rng)
+    return truth, detector.reconstruct(truth, rng, bz)
 
 
 # ----------------------------------------------------------------------------------------
@@ -293,13 +374,15 @@ def _write_file(job: FileJob, out_dir: str) -> FileEntry:
         first = job.first_event
         for k, size in enumerate(job.df_sizes):
             gen = resample(pool, size, rng) if source is None else source.generate(size)
-            truth, reco = simulate(gen, rng)
+            truth, reco = simulate(gen, rng, magnetic_field(job.run))
             ev = first + np.arange(size, dtype=np.uint64)
             gbc = (
                 base_bc + ev * BC_PER_EVENT + rng.integers(0, BC_PER_EVENT, size).astype(np.uint64)
             )
-            tables = dataframe_tables(truth, reco, run=job.run, global_bc=gbc, mc=job.mc)
             df_id = job.run * DF_ID_RUN_FACTOR + job.first_df + k
+            tables = dataframe_tables(
+                truth, reco, run=job.run, global_bc=gbc, mc=job.mc, df_id=df_id, rng=rng
+            )
             writer.write_dataframe(df_id, tables)
             df_ids.append(df_id)
             first += size
