@@ -145,3 +145,29 @@ def test_track_propagation_refuses_both_or_no_process_switch(train, tmp_ao2d):
                 "track-propagation": {"track-propagation": {"processCovariance": "true"}}
             },
         )
+
+
+def test_every_physics_workflow_runs_on_a_file_with_every_stored_table(train, mc_dataset):
+    import uproot
+
+    from hyperloop.demo.generator import MC_TABLES, REAL_TABLES
+
+    with uproot.open(mc_dataset[0]) as f:
+        df = next(k for k in f.keys(recursive=False, cycle=False) if k.startswith("DF_"))
+        assert sorted(f[df].keys(cycle=False)) == sorted((*REAL_TABLES, *MC_TABLES))
+    workflows = [
+        "track-propagation",
+        "event-selection",
+        "track-selection",
+        "multiplicity",
+        "pid",
+        "spectra-charged",
+        "mc-spectra",
+        "two-particle-correlations",
+        "strangeness",
+        "skim-tracks",
+    ]
+    run = train(workflows, mc_dataset[:1], derived_tables=("O2skimcollision", "O2skimtrack"))
+    for wf in workflows[1:]:
+        assert run.histos[wf], wf
+    assert run.histos["spectra-charged"]["hPt"].values().sum() > 1000
