@@ -219,3 +219,32 @@ def test_metadata_is_read_next_to_parent_files_and_given_to_tasks(tmp_ao2d):
         assert f.metadata() is None
         frame = Frame.from_file(f, "DF_1", default_registry(), {"BCs": {"fRunNumber"}})
     assert frame.metadata == {} and not frame.is_mc
+
+
+def test_merging_keeps_vector_columns_and_metadata(tmp_ao2d, tmp_path):
+    from hyperloop.analysis.ao2d import write_metadata
+    from hyperloop.analysis.ao2d_writer import AO2DWriter
+    from hyperloop.analysis.merge import merge_ao2d
+
+    rng = np.random.default_rng(9)
+    ft0 = default_registry().get("FT0s")
+    paths = []
+    for i in range(2):
+        path = tmp_path / f"in{i}.root"
+        with AO2DWriter(path) as w:
+            w.write_dataframe(
+                i + 1, {"O2ft0": {c: _random_column(ft0, c, 6, rng) for c in ft0.columns}}
+            )
+            write_metadata(w.file, {"DataType": "RAW", "Run": "3"})
+        paths.append(path)
+    out = tmp_path / "merged.root"
+    merge_ao2d(out, paths)
+    with open_ao2d(out) as m:
+        assert m.metadata() == {"DataType": "RAW", "Run": "3"}
+        for i, path in enumerate(paths):
+            with open_ao2d(path) as src:
+                df = f"DF_{i + 1}"
+                cols = list(ft0.columns)
+                got, want = m.read(df, "O2ft0", cols), src.read(df, "O2ft0", cols)
+                for c in cols:
+                    assert _same(got[c], want[c]), c
