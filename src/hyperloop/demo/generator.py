@@ -171,8 +171,8 @@ def _conform(o2name: str, columns: dict[str, np.ndarray]) -> dict[str, np.ndarra
 
 def _mothers_daughters(mother: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """McParticles_001 links from the first-mother index: the mothers array of each
-    particle (empty for primaries) and its daughters slice [first, last] (-1, -1: none),
-    daughters being contiguous rows in the demo's particle order."""
+    particle (empty for primaries) and its daughters slice [first, last] (-1, -1: none;
+    the caller orders particles so that daughters are contiguous rows)."""
     n = len(mother)
     mothers = np.empty(n, dtype=object)
     none = np.zeros(0, dtype=np.int32)
@@ -235,26 +235,39 @@ def dataframe_tables(
             fImpactParameter=np.zeros(n_ev),
             fEventPlaneAngle=np.zeros(n_ev),
         )
-        mothers, daughters = _mothers_daughters(np.asarray(truth.mother, dtype=np.int64))
+        # particle order as the MC kinematics stores it: per event, the generator's particles
+        # first, then the decay products grouped by mother, so that daughters are contiguous
+        # rows (McParticles_001 keeps them as a [first, last] slice)
+        old_mother = np.asarray(truth.mother, dtype=np.int64)
+        secondary = old_mother >= 0
+        order = np.lexsort(
+            (np.arange(n_p), np.where(secondary, old_mother, -1), secondary, truth.event)
+        )
+        new_of_old = np.empty(n_p, dtype=np.int64)
+        new_of_old[order] = np.arange(n_p)
+        mother = np.where(secondary, new_of_old[np.maximum(old_mother, 0)], -1)[order]
+        mothers, daughters = _mothers_daughters(mother)
         tables["O2mcparticle_001"] = dict(
-            fIndexMcCollisions=truth.event,
-            fPdgCode=truth.pdg,
-            fStatusCode=truth.status,
-            fFlags=flags,
+            fIndexMcCollisions=truth.event[order],
+            fPdgCode=truth.pdg[order],
+            fStatusCode=truth.status[order],
+            fFlags=flags[order],
             fIndexArray_Mothers=mothers,
             fIndexSlice_Daughters=daughters,
-            fPx=truth.px,
-            fPy=truth.py,
-            fPz=truth.pz,
-            fE=truth.e,
-            fVx=truth.vx,
-            fVy=truth.vy,
-            fVz=truth.vz,
-            fVt=truth.vt,
+            fPx=truth.px[order],
+            fPy=truth.py[order],
+            fPz=truth.pz[order],
+            fE=truth.e[order],
+            fVx=truth.vx[order],
+            fVy=truth.vy[order],
+            fVz=truth.vz[order],
+            fVt=truth.vt[order],
             fWeight=np.ones(n_p),
         )
         n_tr = len(reco.track_truth)
-        tables["O2mctracklabel"] = dict(fIndexMcParticles=reco.track_truth, fMcMask=np.zeros(n_tr))
+        tables["O2mctracklabel"] = dict(
+            fIndexMcParticles=new_of_old[reco.track_truth], fMcMask=np.zeros(n_tr)
+        )
         tables["O2mccollisionlabel"] = dict(
             fIndexMcCollisions=reco.collision_event,
             fMcMask=np.zeros(len(reco.collision_event)),
