@@ -248,3 +248,35 @@ def test_merging_keeps_vector_columns_and_metadata(tmp_ao2d, tmp_path):
                 got, want = m.read(df, "O2ft0", cols), src.read(df, "O2ft0", cols)
                 for c in cols:
                     assert _same(got[c], want[c]), c
+
+
+def test_a_task_on_tracks_at_the_innermost_point_needs_no_propagation(tmp_ao2d, tmp_path):
+    from tests.factories import run3_dataframe
+
+    from hyperloop.analysis.plan import build_plan
+    from hyperloop.analysis.runner import run_train
+    from hyperloop.analysis.spec import TrainSpec
+    from hyperloop.analysis.task import Task
+    from hyperloop.analysis.task import process as declare
+    from hyperloop.analysis.workflows import Workflow, package_from_workflows
+
+    class IUQA(Task):
+        """Track quality at the innermost update point: pT and ITS clusters of TracksIU
+        joined with TracksExtra (no track-propagation needed)."""
+
+        name = "iu-qa"
+
+        def init(self):
+            self.histos.add("hNCls", "ITS clusters;n;tracks", [(8, -0.5, 7.5)])
+
+        @declare(TracksIU=["pt"], TracksExtra=["itsNCls"])
+        def process(self, df):
+            t = df.table("TracksIU").join("TracksExtra")
+            self.histos["hNCls"].fill(t["itsNCls"][t["pt"] > 0])
+
+    tables, _ = run3_dataframe(np.random.default_rng(3), 10, 5)
+    path = tmp_ao2d({1: tables})
+    package = package_from_workflows([Workflow("iu-qa", (IUQA,))])
+    spec = TrainSpec.from_json({"workflows": [{"workflow_name": "iu-qa"}]})
+    result = run_train(build_plan(spec, package), [str(path)], tmp_path / "out")
+    assert result.exit_code == 0, [f.message for f in result.failed_files]

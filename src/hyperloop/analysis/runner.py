@@ -97,6 +97,8 @@ def required_tables(plan: Plan) -> dict[str, set[str]]:
         table = plan.registry.get(logical)
         while table.extends and table.extends not in plan.produced:
             table = plan.registry.get(table.extends)
+            if not table.stored:  # e.g. Tracks for TracksExtra: Run 3 files do not hold it
+                break
             tables.setdefault(table.logical, set())
     return tables
 
