@@ -22,6 +22,7 @@ USER_WORKFLOWS = {
     "spectra-skimmed",
 }
 SERVICE_WORKFLOWS = {
+    "timestamp",
     "track-propagation",
     "event-selection",
     "track-selection",
@@ -36,6 +37,7 @@ def test_the_package_exposes_services_and_analyses(physics):
     assert set(physics.workflows) == USER_WORKFLOWS | SERVICE_WORKFLOWS
     produced = {wf: physics.get(wf).produces() for wf in SERVICE_WORKFLOWS}
     assert produced == {
+        "timestamp": {"Timestamps"},
         "track-propagation": {"Tracks", "TracksDCA", "TracksCov"},
         "event-selection": {"EvSels"},
         "track-selection": {"TrackSelection"},

@@ -171,3 +171,20 @@ def test_every_physics_workflow_runs_on_a_file_with_every_stored_table(train, mc
     for wf in workflows[1:]:
         assert run.histos[wf], wf
     assert run.histos["spectra-charged"]["hPt"].values().sum() > 1000
+
+
+def test_timestamp_dates_every_bunch_crossing_from_the_conditions(train, tmp_path):
+    import uproot
+
+    from hyperloop.analysis.conditions import LHC_BUNCH_SPACING_NS, orbit_reset_ms
+    from hyperloop.demo import generate_dataset
+
+    data = generate_dataset(tmp_path / "in", [523309], 30, seed=3, events_per_df=15)
+    run = train(["timestamp", "event-selection"], data.paths(), derived_tables=("O2timestamp",))
+    with uproot.open(run.derived) as out, uproot.open(data.paths()[0]) as src:
+        for df in (k for k in src.keys(recursive=False, cycle=False) if k.startswith("DF_")):
+            ts = out[f"{df}/O2timestamp"]["fTimestamp"].array(library="np")
+            gbc = src[f"{df}/O2bc_001"]["fGlobalBC"].array(library="np")
+            expected = orbit_reset_ms(523309) + np.floor(gbc * LHC_BUNCH_SPACING_NS * 1e-6)
+            np.testing.assert_array_equal(ts, expected.astype(np.uint64))
+            assert np.all(np.diff(ts.astype(np.int64)) >= 0)  # BCs are in time order
