@@ -451,7 +451,7 @@ def load_data_model(path: Path = DATA_MODEL_FILE) -> tuple[TableSchema, ...]:
                 logical,
                 vspec["tree"],
                 columns,
-                index_columns={c: (name if t == name else t) for c, t in index.items()},
+                index_columns=index,
                 dynamic={
                     k: d
                     for k, d in dynamic.items()
@@ -462,7 +462,7 @@ def load_data_model(path: Path = DATA_MODEL_FILE) -> tuple[TableSchema, ...]:
             )
         older = tuple(schemas[v] for v in reversed(versions) if v < current)
         out.append(replace(schemas[current], older=older))
-        # versions newer than the current one (none today) are separate tables
+        # a version newer than the current one (McCaloLabels_001) is a table of its own
         out.extend(schemas[v] for v in versions if v > current)
     return tuple(out)
 
