@@ -19,6 +19,7 @@ from hyperloop.analysis.configurables import (
     VariableArray,
 )
 from hyperloop.analysis.o2config import (
+    O2DuplicateKeyWarning,
     O2JsonError,
     TypedValue,
     complete_task_config,
@@ -147,7 +148,6 @@ def test_malformed_json_error_names_file_line_and_column(tmp_path: Path):
     [
         ('["a"]', "expected a JSON object of task -> parameters, got list"),
         ('{"task": 5}', "task 'task': expected an object of parameters or \"\", got 5"),
-        ('{"task": {"a": "1", "a": "2"}}', "duplicate key 'a'"),
         ("", "invalid JSON: Expecting value"),
     ],
 )
@@ -302,3 +302,33 @@ def test_complete_task_config_reports_filled_defaults():
     full, filled = complete_task_config({"etaMax": 0.5}, declared)
     assert full == {"ptMin": 0.1, "etaMax": 0.5}
     assert filled == ["ptMin"]
+
+
+def test_a_repeated_key_is_accepted_as_o2_accepts_it(realdata: Path):
+    # a real dpl-config.json with "internal-dpl-aod-index-builder" twice: boost
+    # property_tree keeps both, a lookup finds the first, writing keeps both in place
+    path = realdata / "dpl-config_duplicate_key.json"
+    text = path.read_text()
+    with pytest.warns(O2DuplicateKeyWarning, match="'internal-dpl-aod-index-builder'"):
+        config = load_o2_config(path)
+    assert config.duplicate_keys == ["internal-dpl-aod-index-builder"]
+    raw = json.loads(text, object_pairs_hook=lambda pairs: pairs)
+    firsts = [v for k, v in raw if k == "internal-dpl-aod-index-builder"]
+    assert len(firsts) == 2
+    first = dict(firsts[0]) if firsts[0] != "" else {}
+    task = config.tasks["internal-dpl-aod-index-builder"]
+    assert {k: v.to_o2() for k, v in task.params.items()} == first
+    out = dump_o2_json(config)  # canonical O2 text keeps both entries, in file order
+    assert out.count('"internal-dpl-aod-index-builder"') == 2
+    assert json.loads(out, object_pairs_hook=lambda p: [k for k, _ in p]) == [k for k, _ in raw]
+    with pytest.warns(O2DuplicateKeyWarning):
+        assert dump_o2_json(load_o2_config(out)) == out
+
+
+def test_a_repeated_parameter_uses_the_first_value_and_is_written_back():
+    text = '{\n    "task": {\n        "a": "1",\n        "b": "2",\n        "a": "3"\n    }\n}\n'
+    with pytest.warns(O2DuplicateKeyWarning, match="'task.a'"):
+        config = load_o2_config(text)
+    assert config.tasks["task"].params["a"].to_o2() == "1"
+    assert config.duplicate_keys == ["task.a"]
+    assert dump_o2_json(config) == text

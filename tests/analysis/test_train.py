@@ -162,7 +162,7 @@ def test_train_fills_histograms_from_dynamic_columns_of_selected_tracks(inputs, 
 
 def test_plan_reads_only_declared_columns_and_fills_defaults():
     plan = build_plan(spec("test-selector", ("test-pt", "", {"test-pt": {"scale": "1"}})), PACKAGE)
-    assert plan.file_tables() == {"O2track": {"fTgl", "fSigned1Pt"}, "O2collision": {"fPosZ"}}
+    assert plan.file_tables() == {"O2track": {"fTgl", "fSigned1Pt"}, "O2collision_001": {"fPosZ"}}
     assert plan.defaults_filled["test-pt"] == ["ptAxis", "processData", "processPhi"]
     assert [i.name for i in plan.instances] == ["test-selector", "test-pt"]
 

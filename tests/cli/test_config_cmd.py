@@ -93,3 +93,15 @@ def test_real_subprocess(compact_copy: Path, tmp_path: Path):
     assert failed.returncode == 2
     assert failed.stderr.startswith(f"error: {bad}:1:2: invalid JSON")
     assert failed.stdout == ""
+
+
+def test_fmt_keeps_a_repeated_key_and_warns(realdata: Path, tmp_path: Path):
+    path = realdata / "dpl-config_duplicate_key.json"
+    result = runner.invoke(app, ["config", "fmt", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "key 'internal-dpl-aod-index-builder' appears more than once" in result.stderr
+    assert result.stdout.count('"internal-dpl-aod-index-builder"') == 2
+    canonical = tmp_path / "canonical.json"
+    canonical.write_text(result.stdout)
+    result = runner.invoke(app, ["config", "fmt", "--check", str(canonical)])
+    assert result.exit_code == 0, result.output

@@ -83,8 +83,13 @@ def _seed(url: str, data: Path, work: Path) -> dict:
         evsel = wagons_service.create_wagon(
             s, admin, service.id, name="evsel", workflow="event-selection"
         )
+        # the demo data store tracks at their innermost point: selections need them at the
+        # vertex (track-propagation), as real Run 3 wagons declare
+        prop = wagons_service.create_wagon(
+            s, admin, service.id, name="prop", workflow="track-propagation"
+        )
         trk = wagons_service.create_wagon(
-            s, admin, service.id, name="trksel", workflow="track-selection"
+            s, admin, service.id, name="trksel", workflow="track-selection", dependencies=[prop.id]
         )
         mult = wagons_service.create_wagon(
             s, admin, service.id, name="mult", workflow="multiplicity", dependencies=[trk.id]
@@ -205,6 +210,7 @@ def test_wagon_test_and_train_test_with_token_file(site: Site, tmp_path: Path):
         config = json.loads((out / "full_config.json").read_text())
         names = [w["workflow_name"] for w in config["workflows"]]
         assert set(names) == {
+            "track-propagation",
             "event-selection",
             "track-selection",
             "multiplicity",

@@ -13,20 +13,45 @@ from hyperloop.demo import Manifest, generate_dataset
 RUNS = (523308, 523309)
 
 
+def first_mother(mcp: dict[str, np.ndarray]) -> np.ndarray:
+    """The first mother of each MC particle (-1: none) from McParticles_001's mothers array."""
+    return np.array([m[0] if len(m) else -1 for m in mcp["fIndexArray_Mothers"]], dtype=np.int64)
+
+
 def read_dataframes(paths: list[Path]) -> list[dict[str, dict[str, np.ndarray]]]:
     """Every dataframe of ``paths`` as {tree: {column: array}}, in file and DF order."""
     out = []
     for path in paths:
         with uproot.open(path) as f:
             for df in f.keys(recursive=False, cycle=False):
+                if not df.startswith("DF_"):  # metaData
+                    continue
                 d = f[df]
-                out.append(
-                    {
-                        "_name": df,
-                        **{t: d[t].arrays(library="np") for t in d.keys(cycle=False)},
-                    }
-                )
+                frame = {
+                    "_name": df,
+                    **{t: d[t].arrays(library="np") for t in d.keys(cycle=False)},
+                }
+                frame["Tracks"], frame["TracksDCA"] = propagate(frame)
+                out.append(frame)
     return out
+
+
+def propagate(frame: dict[str, dict[str, np.ndarray]]):
+    """What the track-propagation service makes of a demo dataframe: the tracks at their
+    DCA to their collision's vertex (``Tracks`` columns) and the DCA (``TracksDCA``), with
+    the field of the run from the conditions."""
+    from hyperloop.analysis.conditions import magnetic_field
+    from hyperloop.analysis.trackpar import TrackPar, propagate_to_dca
+
+    iu, coll = frame["O2track_iu"], frame["O2collision_001"]
+    runs = frame["O2bc_001"]["fRunNumber"]
+    track = TrackPar.from_columns(iu)
+    ci = iu["fIndexCollisions"].astype(np.int64)
+    vtx = [np.where(ci >= 0, coll[c][np.maximum(ci, 0)], 0.0) for c in ("fPosX", "fPosY", "fPosZ")]
+    bz = magnetic_field(int(runs[0])) if len(runs) else 5.0
+    ok, dca_xy, dca_z = propagate_to_dca(track, *vtx, bz)
+    tracks = {"fIndexCollisions": iu["fIndexCollisions"], **track.columns()}
+    return tracks, {"fDcaXY": dca_xy.astype(np.float32), "fDcaZ": dca_z.astype(np.float32)}
 
 
 @pytest.fixture(scope="session")

@@ -34,18 +34,18 @@ def test_efficiency_corrected_dndeta_matches_pythia_truth(physics_mc: Manifest) 
     corrected = truth = 0.0
     n_events = 0
     for df in read_dataframes(physics_mc.paths()):
-        trk, dca = df["O2track"], df["O2trackdca"]
+        trk, dca = df["Tracks"], df["TracksDCA"]
         pt, eta, _ = _track_kinematics(trk)
         primary_like = np.abs(dca["fDcaXY"]) < 7 * np.hypot(DCA_ITS_XY[0], DCA_ITS_XY[1] / pt)
         sel = (np.abs(eta) < 0.5) & (pt > 0.15) & primary_like & (np.abs(dca["fDcaZ"]) < 2)
         corrected += np.sum(1.0 / efficiency(pt[sel], eta[sel]))
-        mcp = df["O2mcparticle"]
+        mcp = df["O2mcparticle_001"]
         ppt = np.hypot(mcp["fPx"], mcp["fPy"])
         peta = np.arcsinh(mcp["fPz"] / ppt)
         phys = (mcp["fFlags"] & 0x2) != 0
         charged = np.isin(np.abs(mcp["fPdgCode"]), CHARGED_STABLE)
         truth += np.sum(phys & charged & (np.abs(peta) < 0.5) & (ppt > 0.15))
-        n_events += len(df["O2mccollision"]["fPosZ"])  # all generated events (INEL)
+        n_events += len(df["O2mccollision_001"]["fPosZ"])  # all generated events (INEL)
     dndeta_meas, dndeta_true = corrected / n_events, truth / n_events
     # PYTHIA 8 Monash, pp 13.6 TeV INEL, pT > 0.15 GeV/c: about 5 per unit of eta
     assert 3.5 < dndeta_true < 7.0
@@ -57,7 +57,7 @@ def test_reconstructed_fraction_follows_the_efficiency_function(physics_mc: Mani
     expected = np.zeros(5)
     edges = np.array([0.12, 0.2, 0.3, 0.5, 1.0, 3.0])
     for df in read_dataframes(physics_mc.paths()):
-        mcp = df["O2mcparticle"]
+        mcp = df["O2mcparticle_001"]
         ppt = np.hypot(mcp["fPx"], mcp["fPy"])
         peta = np.arcsinh(mcp["fPz"] / ppt)
         gen = ((mcp["fFlags"] & 0x2) != 0) & np.isin(np.abs(mcp["fPdgCode"]), CHARGED_STABLE)
@@ -67,7 +67,7 @@ def test_reconstructed_fraction_follows_the_efficiency_function(physics_mc: Mani
         reco[labels] = True
         # events without a reconstructed vertex lose their tracks: compare within the
         # reconstructed collisions' MC events only
-        seen = np.zeros(len(df["O2mccollision"]["fPosZ"]), bool)
+        seen = np.zeros(len(df["O2mccollision_001"]["fPosZ"]), bool)
         seen[df["O2mccollisionlabel"]["fIndexMcCollisions"]] = True
         gen &= seen[mcp["fIndexMcCollisions"]]
         b = np.digitize(ppt[gen], edges) - 1
@@ -81,8 +81,8 @@ def test_reconstructed_fraction_follows_the_efficiency_function(physics_mc: Mani
 
 def test_tracks_measure_their_particle_within_the_resolution(physics_mc: Manifest) -> None:
     (df, *_) = read_dataframes(physics_mc.paths()[:1])
-    pt, eta, phi = _track_kinematics(df["O2track"])
-    mcp = df["O2mcparticle"]
+    pt, eta, phi = _track_kinematics(df["Tracks"])
+    mcp = df["O2mcparticle_001"]
     lab = df["O2mctracklabel"]["fIndexMcParticles"]
     tpt = np.hypot(mcp["fPx"], mcp["fPy"])[lab]
     rel = pt / tpt - 1
@@ -92,13 +92,13 @@ def test_tracks_measure_their_particle_within_the_resolution(physics_mc: Manifes
     assert np.all(np.abs(dphi) < 0.1)
     code = mcp["fPdgCode"][lab]
     charge = np.sign(code) * np.where(np.isin(np.abs(code), NEGATIVE_PARTICLES), -1, 1)
-    assert np.array_equal(np.sign(df["O2track"]["fSigned1Pt"]), charge)
+    assert np.array_equal(np.sign(df["Tracks"]["fSigned1Pt"]), charge)
 
 
 def test_tpc_signal_is_bethe_bloch_with_five_percent_resolution(physics_mc: Manifest) -> None:
     ratios = {211: [], 2212: []}
     for df in read_dataframes(physics_mc.paths()):
-        ext, mcp = df["O2trackextra"], df["O2mcparticle"]
+        ext, mcp = df["O2trackextra_002"], df["O2mcparticle_001"]
         lab = df["O2mctracklabel"]["fIndexMcParticles"]
         pdg = np.abs(mcp["fPdgCode"][lab])
         p = ext["fTPCInnerParam"]
@@ -120,10 +120,12 @@ def _v0_masses(dfs, m_pos: float, m_neg: float) -> np.ndarray:
     """Invariant mass of V0 candidates passing topological cuts, from the daughter tracks."""
     out = []
     for df in dfs:
-        trk, v0 = df["O2track"], df["O2v0"]
+        trk, v0, topo = df["Tracks"], df["O2v0_002"], df["O2demov0topo"]
         pt, _, phi = _track_kinematics(trk)
         mom = np.column_stack([pt * np.cos(phi), pt * np.sin(phi), pt * trk["fTgl"]])
-        cuts = (v0["fV0CosPA"] > 0.995) & (v0["fDCAV0Daughters"] < 0.5) & (v0["fV0Radius"] > 0.5)
+        cuts = (
+            (topo["fV0CosPA"] > 0.995) & (topo["fDCAV0Daughters"] < 0.5) & (topo["fV0Radius"] > 0.5)
+        )
         p1, p2 = mom[v0["fIndexTracks_Pos"][cuts]], mom[v0["fIndexTracks_Neg"][cuts]]
         e = np.sqrt((p1**2).sum(1) + m_pos**2) + np.sqrt((p2**2).sum(1) + m_neg**2)
         out.append(np.sqrt(e**2 - ((p1 + p2) ** 2).sum(1)))

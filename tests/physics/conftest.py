@@ -15,7 +15,7 @@ from hyperloop.analysis.runner import RunResult, run_train
 from hyperloop.analysis.spec import TrainSpec
 from hyperloop.analysis.workflows import Package, load_package
 
-SERVICES = ("event-selection", "track-selection", "multiplicity", "pid")
+SERVICES = ("track-propagation", "event-selection", "track-selection", "multiplicity", "pid")
 
 
 @pytest.fixture(scope="session")

@@ -28,14 +28,14 @@ def _dataframe(vertex_z):
     pt = np.tile([3.0, 1.5, 1.5], n)
     phi = np.tile([0.1, 0.3, 2.0], n)
     return {
-        "O2bc": table("O2bc", n),
-        "O2collision": table("O2collision", n, fPosZ=vertex_z, fNumContrib=np.full(n, 10)),
+        "O2bc_001": table("O2bc_001", n),
+        "O2collision_001": table("O2collision_001", n, fPosZ=vertex_z, fNumContrib=np.full(n, 10)),
         "O2track": table(
             "O2track", ntrk, fIndexCollisions=coll, fSigned1Pt=1 / pt, fAlpha=phi,
             fTgl=np.tile([0.0, 0.2, -0.3], n),
         ),
-        "O2trackextra": table(
-            "O2trackextra", ntrk, fITSClusterMap=np.full(ntrk, 0x7F),
+        "O2trackextra_002": table(
+            "O2trackextra_002", ntrk, fITSClusterSizes=np.full(ntrk, 0x1111111),
             fTPCNClsFindable=np.full(ntrk, 150), fTPCChi2NCl=np.ones(ntrk),
             fITSChi2NCl=np.ones(ntrk), fTPCSignal=np.full(ntrk, 50.0),
         ),

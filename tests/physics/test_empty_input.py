@@ -22,15 +22,18 @@ ALL_DATA = (
 def _empty_tables(o2names):
     registry = default_registry()
     return {
-        o2: {col: np.zeros(0, dtype=dt) for col, dt in registry.get(o2).columns.items()}
+        o2: {
+            col: np.zeros(0, dtype=registry.get(o2).dtype(col)) for col in registry.get(o2).columns
+        }
         for o2 in o2names
     }
 
 
 def test_empty_dataframes_give_empty_histograms_and_an_empty_skim(train, tmp_ao2d):
     names = [
-        "O2bc", "O2collision", "O2track", "O2trackextra", "O2trackdca", "O2v0",
-        "O2mccollision", "O2mcparticle", "O2mctracklabel", "O2mccollisionlabel",
+        "O2bc_001", "O2collision_001", "O2track", "O2trackextra_002", "O2trackdca", "O2v0_002",
+        "O2demov0topo", "O2mccollision_001", "O2mcparticle_001", "O2mctracklabel",
+        "O2mccollisionlabel",
     ]  # fmt: skip
     path = tmp_ao2d({1: _empty_tables(names), 2: _empty_tables(names)})
     run = train(ALL_DATA, [path], derived_tables=("O2skimcollision", "O2skimtrack"))

@@ -11,6 +11,7 @@ from hyperloop_physics.kinematics import MASS_K0S, MASS_LAMBDA
 pytestmark = pytest.mark.slow
 
 ANALYSES = (
+    "track-propagation",
     "event-selection",
     "track-selection",
     "multiplicity",
@@ -103,7 +104,7 @@ def test_v0_peaks_at_the_pdg_masses_within_the_resolution(full, histogram, pdg_m
 
 def test_daughter_pid_removes_background_under_the_lambda(session_train, mc_dataset, full):
     no_pid = session_train(
-        ("event-selection", "track-selection", "pid", "strangeness"),
+        ("track-propagation", "event-selection", "track-selection", "pid", "strangeness"),
         mc_dataset,
         configuration={"strangeness": {"strangeness": {"usePid": "false"}}},
     ).histos["strangeness"]
@@ -168,7 +169,9 @@ def test_multiplicity_classes_follow_the_configured_edges_and_estimator(session_
             }
         }
     }
-    h = session_train(("track-selection", "multiplicity"), mc_dataset, configuration=config)
+    h = session_train(
+        ("track-propagation", "track-selection", "multiplicity"), mc_dataset, configuration=config
+    )
     mult = h.histos["multiplicity"]
     classes = mult["hMultClass"].values()
     assert len(classes) == 3  # -1 (none), 0: [0, 10), 1: [10, 1000)
@@ -178,5 +181,7 @@ def test_multiplicity_classes_follow_the_configured_edges_and_estimator(session_
     assert classes[2] == n08[11:].sum()
 
     config["multiplicity"]["multiplicity"]["estimator"] = "NContrib"
-    other = session_train(("track-selection", "multiplicity"), mc_dataset, configuration=config)
+    other = session_train(
+        ("track-propagation", "track-selection", "multiplicity"), mc_dataset, configuration=config
+    )
     assert other.histos["multiplicity"]["hMultClass"].values()[2] != classes[2]

@@ -21,7 +21,14 @@ USER_WORKFLOWS = {
     "skim-tracks",
     "spectra-skimmed",
 }
-SERVICE_WORKFLOWS = {"event-selection", "track-selection", "multiplicity", "pid"}
+SERVICE_WORKFLOWS = {
+    "timestamp",
+    "track-propagation",
+    "event-selection",
+    "track-selection",
+    "multiplicity",
+    "pid",
+}
 
 
 def test_the_package_exposes_services_and_analyses(physics):
@@ -30,6 +37,8 @@ def test_the_package_exposes_services_and_analyses(physics):
     assert set(physics.workflows) == USER_WORKFLOWS | SERVICE_WORKFLOWS
     produced = {wf: physics.get(wf).produces() for wf in SERVICE_WORKFLOWS}
     assert produced == {
+        "timestamp": {"Timestamps"},
+        "track-propagation": {"Tracks", "TracksDCA", "TracksCov"},
         "event-selection": {"EvSels"},
         "track-selection": {"TrackSelection"},
         "multiplicity": {"Mults"},

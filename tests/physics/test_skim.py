@@ -9,7 +9,7 @@ import uproot
 
 pytestmark = pytest.mark.slow
 
-SERVICES = ("event-selection", "track-selection", "multiplicity")
+SERVICES = ("track-propagation", "event-selection", "track-selection", "multiplicity")
 
 
 @pytest.fixture(scope="module")

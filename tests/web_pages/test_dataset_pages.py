@@ -376,3 +376,45 @@ def test_runlist_bad_runs_refused_and_unused_one_deletable(site: Site) -> None:
     assert "cannot be deleted" in used
     assert re.search(r'<button[^>]*data-method="DELETE"[^>]*disabled', used)
     assert not re.search(r'<button[^>]*data-method="DELETE"[^>]*disabled', view)
+
+
+def test_dataset_page_shows_the_metadata_of_its_files(site: Site, tmp_path) -> None:
+    import numpy as np
+
+    from hyperloop.analysis.ao2d import write_metadata
+    from hyperloop.analysis.ao2d_writer import AO2DWriter
+
+    path = tmp_path / "544013" / "AO2D_001.root"
+    path.parent.mkdir()
+    with AO2DWriter(path) as w:
+        w.write_dataframe(1, {"O2bc_001": {"fRunNumber": np.array([544013], np.int32)}})
+        write_metadata(
+            w.file,
+            {
+                "DataType": "MC",
+                "Run": "3",
+                "RecoPassName": "apass4",
+                "AnchorProduction": "LHC23zzh",
+            },
+        )
+    op = site.client("operator")
+    ds = op.post("/api/datasets", json={"name": "LHC24g3_mc"})
+    assert ds.status_code == 201, ds.text
+    ds_id = ds.json()["id"]
+    prod = op.post(
+        f"/api/datasets/{ds_id}/productions",
+        json={"name": "mc", "kind": "runlist", "runlist_id": site.ids["runlist"]},
+    )
+    assert prod.status_code == 201, prod.text
+    imported = op.post(
+        f"/api/datasets/{ds_id}/productions/{prod.json()['id']}/files",
+        json={"lines": [f"{path} {path.stat().st_size} 1"]},
+    )
+    assert imported.status_code == 200, imported.text
+    text = text_of(site.client("user").get(f"/dataset/{ds_id}").text)
+    assert f"metaData mc, first file {path}" in text
+    assert "DataType MC" in text and "RecoPassName apass4" in text
+    assert "AnchorProduction LHC23zzh" in text
+    # files the server cannot read (the main dataset's catalogue) say so
+    main = text_of(site.client("user").get(f"/dataset/{site.ids['dataset']}").text)
+    assert "not readable from the server" in main

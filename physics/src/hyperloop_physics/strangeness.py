@@ -86,17 +86,15 @@ class Strangeness(Task):
             "fIndexCollisions",
             "fIndexTracks_Pos",
             "fIndexTracks_Neg",
-            "fV0Radius",
-            "fV0CosPA",
-            "fDCAV0Daughters",
         ],
+        DemoV0Topologies=["fV0Radius", "fV0CosPA", "fDCAV0Daughters"],
         EvSels=["fSel8"],
         Tracks=["px", "py", "pz", "eta"],
         PIDTPC=["fTPCNSigmaPi", "fTPCNSigmaPr"],
     )
     def process(self, df) -> None:
         h = self.histos
-        v0 = df.table("V0s")
+        v0 = df.table("V0s").join("DemoV0Topologies")
         sel8 = df.table("EvSels")["fSel8"]
         cidx = v0["fIndexCollisions"].astype(np.int64)
         ok = cidx >= 0

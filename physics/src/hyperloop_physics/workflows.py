@@ -4,14 +4,28 @@ from __future__ import annotations
 
 from hyperloop.analysis.workflows import Workflow
 from hyperloop_physics.correlations import TwoParticleCorrelations
+from hyperloop_physics.propagation import TrackPropagation
 from hyperloop_physics.services import EventSelection, Multiplicity, PidTpc
 from hyperloop_physics.skim import SkimTracks
 from hyperloop_physics.spectra import McSpectra, SpectraCharged, SpectraSkimmed
 from hyperloop_physics.strangeness import Strangeness
+from hyperloop_physics.timestamp import Timestamp
 from hyperloop_physics.track_selection import TrackSelection
 from hyperloop_physics.upc import UdRho
 
 WORKFLOWS = [
+    Workflow(
+        "track-propagation",
+        (TrackPropagation,),
+        doc="Service: tracks at the innermost point (TracksIU) propagated to the collision "
+        "vertex in the run's field -> Tracks, TracksDCA (TracksCov with processCovariance).",
+    ),
+    Workflow(
+        "timestamp",
+        (Timestamp,),
+        doc="Service: the time of each bunch crossing (run's orbit reset + global BC) -> "
+        "Timestamps.",
+    ),
     Workflow(
         "event-selection",
         (EventSelection,),

@@ -101,6 +101,28 @@ class MissingColumnError(AO2DError, LookupError):
         self.column = column
 
 
+class TableVersionError(MissingColumnError):
+    """A dataframe holds an older version of a table that lacks columns the train needs."""
+
+
+def describe_versions(table: Any) -> str:
+    """``O2collision_001 (Collisions_001; older versions read too: O2collision)``."""
+    text = f"{table.o2name} ({table.versioned_name}"
+    if table.older:
+        text += f"; older versions read too: {', '.join(o.o2name for o in table.older)}"
+    return text + ")"
+
+
+def producer_hint(table: Any) -> str:
+    """For a table Run 3 does not store: which helper task produces it."""
+    if table.stored or not table.producer:
+        return ""
+    return (
+        f"in Run 3 data {table.logical} is not stored but produced by the helper task "
+        f"{table.producer}: add it to the train"
+    )
+
+
 # ---------------------------------------------------------------------------------------
 # read statistics (measured from the baskets actually read)
 
@@ -350,6 +372,34 @@ class AO2DFile:
             frame.entries[o2name] = n
         return frame.entries[o2name]
 
+    def bind(self, df: str, table: Any, columns: Iterable[str] = ()) -> str:
+        """The tree of a dataframe that holds ``table`` (a ``TableSchema``): its current
+        version, else the newest older version present, provided that version has
+        ``columns``. Raises MissingTableError / TableVersionError naming the versions."""
+        present = self.tree_names(df)
+        for cand in table.candidates():
+            if cand.o2name in present:
+                break
+        else:
+            err = MissingTableError(self.path, df, describe_versions(table), present)
+            hint = producer_hint(table)
+            if hint:
+                err.args = (f"{err.args[0]}; {hint}",)
+            raise err
+        if cand is not table:
+            have = set(self.columns(df, cand.o2name))
+            missing = [c for c in dict.fromkeys(columns) if c not in have]
+            if missing:
+                err = TableVersionError(self.path, df, cand.o2name, missing[0], sorted(have))
+                err.args = (
+                    f"{self.path}: dataframe {df} holds {table.logical} in version "
+                    f"{cand.version} ({cand.o2name}), which lacks column(s) "
+                    f"{', '.join(missing)} that the train needs; they are in the current "
+                    f"version {table.version} ({table.o2name})",
+                )
+                raise err
+        return cand.o2name
+
     def trees(self, df: str) -> dict[str, int]:
         """The TTrees of a dataframe: O2 name -> number of rows (without parsing branches)."""
         return {name: self.entries(df, name) for name in self.tree_names(df)}
@@ -445,7 +495,7 @@ class AO2DFile:
                     arr = None
             if arr is None:
                 arr = self._read_with_uproot(df, o2name, col, counts)
-                if alloc is not None:
+                if alloc is not None and arr.dtype != object:  # jagged columns stay local
                     dest = alloc(col, arr.dtype, arr.shape)
                     if dest is not None:
                         dest[...] = arr
@@ -483,19 +533,27 @@ class AO2DFile:
     # -- parent links ----------------------------------------------------------------------
     def parent_files(self) -> dict[str, str] | None:
         """The ``parentFiles`` TMap of linked derived data (``DF_<id>`` -> parent AO2D path)."""
+        return self._tmap("parentFiles")
+
+    def metadata(self) -> dict[str, str] | None:
+        """The ``metaData`` TMap Run 3 reconstruction writes (``DataType``, ``Run``,
+        ``RecoPassName``, ``AnchorProduction``, ...), None if the file has none."""
+        return self._tmap("metaData")
+
+    def _tmap(self, name: str) -> dict[str, str] | None:
         try:
-            key = self._file.key("parentFiles")
+            key = self._file.key(name)
         except KeyError:
             return None
         if key.fClassName != "TMap":
             raise CorruptFileError(
-                self.path, f"parentFiles is a {key.fClassName}, expected a TMap of strings"
+                self.path, f"{name} is a {key.fClassName}, expected a TMap of strings"
             )
         try:
             return read_tmap_of_strings(key)
         except Exception as err:
             raise CorruptFileError(
-                self.path, f"cannot decode the parentFiles TMap ({type(err).__name__}: {err})"
+                self.path, f"cannot decode the {name} TMap ({type(err).__name__}: {err})"
             ) from err
 
     # -- lifetime ----------------------------------------------------------------------------
@@ -597,6 +655,11 @@ def _tmap_of_strings_bytes(mapping: Mapping[str, str]) -> bytes:
         )
     body = b"".join(out)
     return uproot.serialization.numbytes_version(len(body), _TMAP_VERSION) + body
+
+
+def write_metadata(directory: Any, mapping: Mapping[str, str]) -> None:
+    """Write ``mapping`` as the ``metaData`` TMap of strings, as O2's AOD producer does."""
+    write_parent_files(directory, mapping, name="metaData")
 
 
 def write_parent_files(directory: Any, mapping: Mapping[str, str], name: str = "parentFiles"):

@@ -20,6 +20,20 @@ COMPRESSIONS = {
 }
 
 
+def _jagged(values: np.ndarray):
+    """An object array of 1-D arrays (one per row) as an awkward jagged array."""
+    import awkward as ak
+
+    dtype = next((np.asarray(v).dtype for v in values if len(v)), np.dtype(np.float32))
+    counts = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
+    flat = (
+        np.concatenate([np.asarray(v, dtype=dtype) for v in values])
+        if counts.sum()
+        else np.zeros(0, dtype)
+    )
+    return ak.unflatten(flat, counts)
+
+
 class AO2DWriter:
     """Writes dataframes of tables into one AO2D file (ZSTD by default, like Run 3)."""
 
@@ -43,16 +57,23 @@ class AO2DWriter:
             raise ValueError(f"dataframe {name} already written to {self.path}")
         directory = self._file.mkdir(name)
         for tree_name, columns in tables.items():
-            arrays = {col: np.ascontiguousarray(arr) for col, arr in columns.items()}
-            lengths = {len(a) for a in arrays.values()}
+            arrays: dict[str, object] = {}
+            types: dict[str, object] = {}
+            for col, arr in columns.items():
+                if isinstance(arr, np.ndarray) and arr.dtype == object:
+                    # std::vector columns: one array per row, written as a jagged branch
+                    # with its count branch "<column>_size" as O2 writes them
+                    arrays[col] = jagged = _jagged(arr)
+                    types[col] = jagged.type.content
+                    continue
+                a = np.ascontiguousarray(arr)
+                arrays[col] = a
+                # fixed-size array columns (e.g. fIndexSlice[2]) keep their inner shape
+                types[col] = np.dtype((a.dtype, a.shape[1:])) if a.ndim > 1 else a.dtype
+            lengths = {len(a) for a in arrays.values()}  # type: ignore[arg-type]
             if len(lengths) > 1:
                 raise ValueError(f"{name}/{tree_name}: columns of different lengths {lengths}")
-            # fixed-size array columns (e.g. fIndexSlice[2]) keep their inner shape
-            types = {
-                col: np.dtype((a.dtype, a.shape[1:])) if a.ndim > 1 else a.dtype
-                for col, a in arrays.items()
-            }
-            tree = directory.mktree(tree_name, types)
+            tree = directory.mktree(tree_name, types, counter_name=lambda col: f"{col}_size")
             if lengths and next(iter(lengths)) > 0:
                 tree.extend(arrays)
         self._dataframes.add(name)

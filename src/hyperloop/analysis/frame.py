@@ -9,6 +9,7 @@ counts/offsets/jagged arrays and vectorised within-group combinations.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -138,6 +139,19 @@ class Frame:
         self.current_task: str | None = None
         self.stats = FrameStats()
         self.declared = declared  # type: ignore[assignment]
+
+    # -- file metadata ---------------------------------------------------------------------
+    @property
+    def metadata(self) -> dict[str, str]:
+        """The ``metaData`` of the file this dataframe comes from (``DataType``: ``RAW`` or
+        ``MC``, ``Run``: ``3``, ``RecoPassName``, ``AnchorProduction``, ...; empty if the
+        file has none), read once per file and process."""
+        return dict(file_metadata(self.file))
+
+    @property
+    def is_mc(self) -> bool:
+        """Whether the file says it holds simulated data (``metaData`` ``DataType`` MC)."""
+        return self.metadata.get("DataType", "").upper() == "MC"
 
     # -- declared columns ------------------------------------------------------------------
     @property
@@ -331,14 +345,13 @@ class Frame:
         columns: dict[tuple[str, str], np.ndarray] = {}
         for name, cols in needed.items():
             schema = registry.get(name)
-            if schema.logical not in sizes:
-                raise MissingTableError(
-                    ao2d_file.path, df, f"{schema.o2name} ({schema.logical})", trees
-                )
             stored = schema.stored_inputs(cols)
+            # the current version's tree, or an older version's whose columns suffice
+            o2name = ao2d_file.bind(df, schema, stored)
+            sizes[schema.logical] = trees[o2name]
             if not stored:
                 continue
-            for col, values in ao2d_file.read(df, schema.o2name, stored).items():
+            for col, values in ao2d_file.read(df, o2name, stored).items():
                 columns[(schema.logical, col)] = _conform(ao2d_file.path, df, schema, col, values)
         return cls(df, ao2d_file.path, registry, sizes, columns)
 
@@ -347,10 +360,34 @@ class Frame:
         return f"<Frame {self.name} of {self.file}: {tables}>"
 
 
+_METADATA: dict[str, dict[str, str]] = {}
+
+
+def file_metadata(path: str) -> dict[str, str]:
+    """The ``metaData`` TMap of an AO2D file (empty: none, or no file), cached per path."""
+    cached = _METADATA.get(path)
+    if cached is None:
+        from hyperloop.analysis.ao2d import open_ao2d
+
+        cached = {}
+        if path and os.path.exists(path.removeprefix("file://")) or "://" in path:
+            try:
+                with open_ao2d(path) as f:
+                    cached = f.metadata() or {}
+            except AO2DError:
+                cached = {}
+        if len(_METADATA) > 1024:
+            _METADATA.clear()
+        _METADATA[path] = cached
+    return cached
+
+
 def _conform(file: str, df: str, schema: TableSchema, column: str, values: np.ndarray):
     """Check a stored column against the schema (dtype, fixed inner shape) and convert it."""
     target = schema.dtype(column)
     base, shape = target.base, target.shape
+    if schema.is_vector(column) and values.dtype == object:
+        return values
     if values.dtype == base and values.shape[1:] == shape:
         return values
     if values.shape[1:] != shape or not np.can_cast(values.dtype, base, casting="same_kind"):

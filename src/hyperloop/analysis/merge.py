@@ -370,15 +370,15 @@ def _read_dataframe(ao2d: Any, df: str, path: str) -> dict[str, dict[str, np.nda
     for table in ao2d.trees(df):
         where = f"{path}: {df}/{table}"
         try:
-            columns = ao2d.read(df, table, ao2d.columns(df, table))
+            names = ao2d.columns(df, table)
+            # the count branch of a std::vector column is rewritten with the column
+            names = [c for c in names if not (c.endswith("_size") and c[:-5] in names)]
+            columns = ao2d.read(df, table, names)
         except AO2DError as exc:
             raise MergeError(f"{where}: {exc}") from exc
         except Exception as exc:
             raise MergeError(f"{where}: cannot read tree ({_short(exc)})") from exc
-        for col, arr in columns.items():
-            if arr.dtype == object:
-                raise MergeError(f"{where}: column {col} is variable-length; not supported yet")
-        tables[table] = columns
+        tables[table] = columns  # std::vector columns (object arrays) are written back jagged
     return tables
 
 

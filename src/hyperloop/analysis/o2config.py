@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,8 @@ from hyperloop.analysis.configurables import (
 __all__ = [
     "INTERNAL_PREFIX",
     "O2Config",
+    "O2DuplicateKeyWarning",
+    "O2Object",
     "O2JsonError",
     "TaskConfig",
     "TypedValue",
@@ -67,17 +70,57 @@ class O2JsonError(ValueError):
 # Loading
 
 
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(key)
-        out[key] = value
+class O2Object(dict):
+    """A JSON object as O2 reads it (boost property_tree): a key may appear more than once;
+    a lookup finds the first, and writing it back keeps every entry in file order.
+
+    ``pairs`` holds all entries, ``duplicates`` the keys seen more than once."""
+
+    def __init__(self, pairs: list[tuple[str, Any]] = ()) -> None:  # type: ignore[assignment]
+        super().__init__()
+        self.pairs = list(pairs)
+        self.duplicates: list[str] = []
+        for key, value in self.pairs:
+            if dict.__contains__(self, key):
+                if key not in self.duplicates:
+                    self.duplicates.append(key)
+            else:
+                dict.__setitem__(self, key, value)
+
+    def items(self):  # type: ignore[override]
+        """Every entry, duplicates included (what ``json.dumps`` writes)."""
+        return list(self.pairs) if self.duplicates else super().items()
+
+
+def _keep_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    if len({k for k, _ in pairs}) == len(pairs):
+        return dict(pairs)
+    return O2Object(pairs)
+
+
+def duplicate_keys(doc: Any, where: str = "") -> list[str]:
+    """The duplicated keys of a document from :func:`load_o2_json`, as ``task.key`` paths."""
+    out: list[str] = []
+    if isinstance(doc, O2Object):
+        out += [f"{where}{k}" for k in doc.duplicates]
+    if isinstance(doc, dict):
+        for key, value in dict.items(doc):
+            out += duplicate_keys(value, f"{where}{key}.")
     return out
 
 
-class _DuplicateKey(Exception):
-    pass
+def _warn_duplicates(doc: Any, display: str) -> None:
+    for path in duplicate_keys(doc):
+        warnings.warn(
+            f"{display}: key {path!r} appears more than once; as in O2 the first value is "
+            "used (and every entry is kept when the file is written back)",
+            O2DuplicateKeyWarning,
+            stacklevel=3,
+        )
+
+
+class O2DuplicateKeyWarning(UserWarning):
+    """An O2 configuration repeats a key in one object (accepted, the first value wins)."""
 
 
 def _looks_like_text(source: str) -> bool:
@@ -115,15 +158,14 @@ def load_o2_json(source: str | os.PathLike[str], *, name: str | None = None) -> 
 def parse_o2_json_text(text: str, display: str = "<string>") -> dict[str, Any]:
     """Like :func:`load_o2_json` for text already read; ``display`` names it in errors."""
     try:
-        doc = json.loads(text, object_pairs_hook=_reject_duplicates)
+        doc = json.loads(text, object_pairs_hook=_keep_duplicates)
     except json.JSONDecodeError as exc:
         raise O2JsonError(display, f"invalid JSON: {exc.msg}", exc.lineno, exc.colno) from None
-    except _DuplicateKey as exc:
-        raise O2JsonError(display, f"duplicate key {exc.args[0]!r}") from None
     if not isinstance(doc, dict):
         raise O2JsonError(
             display, f"expected a JSON object of task -> parameters, got {type(doc).__name__}"
         )
+    _warn_duplicates(doc, display)
     for task, params in doc.items():
         if not (isinstance(params, dict) or params == ""):
             raise O2JsonError(
@@ -258,10 +300,17 @@ class TaskConfig:
     internal: bool = False
     empty: bool = False
 
+    repeated: list[tuple[int, str, TypedValue]] = field(default_factory=list)
+    # entries of a key already seen (position among the entries, key, value): not used,
+    # written back where they were
+
     def to_o2(self) -> dict[str, Any] | str:
-        if self.empty and not self.params:
+        if self.empty and not self.params and not self.repeated:
             return ""
-        return {k: v.to_o2() for k, v in self.params.items()}
+        pairs = [(k, v.to_o2()) for k, v in self.params.items()]
+        for pos, key, value in self.repeated:
+            pairs.insert(pos, (key, value.to_o2()))
+        return O2Object(pairs) if self.repeated else dict(pairs)
 
 
 @dataclass
@@ -270,6 +319,16 @@ class O2Config:
 
     tasks: dict[str, TaskConfig] = field(default_factory=dict)
     source: str | None = None
+    repeated: list[tuple[int, TaskConfig]] = field(default_factory=list)
+    # tasks whose name was already seen (position among the entries, entry): written back
+
+    @property
+    def duplicate_keys(self) -> list[str]:
+        """Keys that appear more than once (``task`` or ``task.parameter``)."""
+        out = [t.name for _, t in self.repeated]
+        for task in self.tasks.values():
+            out += [f"{task.name}.{k}" for _, k, _ in task.repeated]
+        return list(dict.fromkeys(out))
 
     @property
     def analysis_tasks(self) -> dict[str, TaskConfig]:
@@ -277,18 +336,43 @@ class O2Config:
         return {k: t for k, t in self.tasks.items() if not t.internal}
 
     def to_o2(self) -> dict[str, Any]:
-        return {name: task.to_o2() for name, task in self.tasks.items()}
+        pairs = [(name, task.to_o2()) for name, task in self.tasks.items()]
+        for pos, task in self.repeated:
+            pairs.insert(pos, (task.name, task.to_o2()))
+        return O2Object(pairs) if self.repeated else dict(pairs)
+
+
+def _task_config(name: str, params: Any) -> TaskConfig:
+    typed: dict[str, TypedValue] = {}
+    repeated: list[tuple[int, str, TypedValue]] = []
+    if params != "":
+        for pos, (key, value) in enumerate(params.items()):
+            if key in typed:  # O2 (boost property_tree) keeps it; a lookup finds the first
+                repeated.append((pos, key, infer_value(value)))
+            else:
+                typed[key] = infer_value(value)
+    return TaskConfig(
+        name,
+        typed,
+        internal=name.startswith(INTERNAL_PREFIX),
+        empty=params == "",
+        repeated=repeated,
+    )
 
 
 def parse_o2_config(doc: Mapping[str, Any], *, source: str | None = None) -> O2Config:
-    """Untyped model of a raw document from :func:`load_o2_json`."""
-    tasks = {}
-    for name, params in doc.items():
-        typed = {} if params == "" else {k: infer_value(v) for k, v in params.items()}
-        tasks[name] = TaskConfig(
-            name, typed, internal=name.startswith(INTERNAL_PREFIX), empty=params == ""
-        )
-    return O2Config(tasks, source)
+    """Untyped model of a raw document from :func:`load_o2_json`. A key repeated in one
+    object is kept as O2 keeps it: the first value is the one used, the others are written
+    back in place (``duplicate_keys`` lists them)."""
+    tasks: dict[str, TaskConfig] = {}
+    repeated: list[tuple[int, TaskConfig]] = []
+    for pos, (name, params) in enumerate(doc.items()):
+        config = _task_config(name, params)
+        if name in tasks:
+            repeated.append((pos, config))
+        else:
+            tasks[name] = config
+    return O2Config(tasks, source, repeated)
 
 
 def load_o2_config(source: str | os.PathLike[str], *, name: str | None = None) -> O2Config:

@@ -24,9 +24,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hyperloop.analysis.ao2d import AO2DError, MissingTableError, open_ao2d, write_parent_files
+from hyperloop.analysis.ao2d import AO2DError, open_ao2d, write_metadata, write_parent_files
 from hyperloop.analysis.ao2d_writer import AO2DWriter
-from hyperloop.analysis.frame import Frame
+from hyperloop.analysis.frame import Frame, file_metadata
 from hyperloop.analysis.metrics import (
     READER,
     SINK,
@@ -89,24 +89,51 @@ class RunResult:
         return 1 if self.failed_files else 0
 
 
-def required_trees(plan: Plan) -> dict[str, set[str]]:
-    """O2 tree -> stored columns, including parent tables of row-aligned joins."""
-    trees = plan.file_tables()
+def required_tables(plan: Plan) -> dict[str, set[str]]:
+    """Logical file table -> stored columns, including parent tables of row-aligned joins
+    (read for their row count)."""
+    tables = {t: set(c) for t, c in plan.file_columns.items()}
     for logical in list(plan.file_columns):
         table = plan.registry.get(logical)
         while table.extends and table.extends not in plan.produced:
             table = plan.registry.get(table.extends)
-            trees.setdefault(table.o2name, set())
-    return trees
+            if not table.stored:  # e.g. Tracks for TracksExtra: Run 3 files do not hold it
+                break
+            tables.setdefault(table.logical, set())
+    return tables
+
+
+def required_trees(plan: Plan) -> dict[str, set[str]]:
+    """O2 tree (of the current versions) -> stored columns (see ``required_tables``)."""
+    return {plan.registry.get(t).o2name: c for t, c in required_tables(plan).items()}
 
 
 class DataframeSource:
-    """The reader device: opens files, checks their structure, reads pruned columns."""
+    """The reader device: opens files, checks their structure, reads pruned columns.
+
+    Each table is bound per dataframe to the tree holding it: the current version, or an
+    older version whose columns suffice (``AO2DFile.bind``)."""
 
     def __init__(self, plan: Plan, metrics: DeviceMetrics) -> None:
         self.plan = plan
         self.metrics = metrics
+        self.tables = required_tables(plan)
         self.trees = required_trees(plan)
+        self._bound: dict[tuple[str, str], dict[str, tuple[str, set[str]]]] = {}
+
+    def bound(self, f: Any, df: str) -> dict[str, tuple[str, set[str]]]:
+        """O2 tree -> (logical table, stored columns) for one dataframe."""
+        key = (f.path, df)
+        out = self._bound.get(key)
+        if out is None:
+            out = {}
+            for logical, cols in self.tables.items():
+                table = self.plan.registry.get(logical)
+                out[f.bind(df, table, cols)] = (logical, cols)
+            if len(self._bound) > 4096:
+                self._bound.clear()
+            self._bound[key] = out
+        return out
 
     def open(self, path: str) -> tuple[Any, list[str]]:
         """Open and check a file before any of it is processed (all-or-nothing structure)."""
@@ -114,10 +141,7 @@ class DataframeSource:
         dfs = f.dataframes()
         try:
             for df in dfs:
-                present = f.tree_names(df)
-                for o2name in self.trees:
-                    if o2name not in present:
-                        raise MissingTableError(path, df, o2name, present)
+                self.bound(f, df)
         except BaseException:
             f.close()
             raise
@@ -128,13 +152,11 @@ class DataframeSource:
     ) -> tuple[dict[str, int], dict[tuple[str, str], Any]]:
         """Sizes per logical table and the pruned columns of one dataframe; ``alloc((table,
         column), dtype, shape)`` may give the array each column is read into (or None)."""
-        registry = self.plan.registry
         sizes: dict[str, int] = {}
         columns: dict[tuple[str, str], Any] = {}
         before_c, before_u = f.stats.bytes_compressed, f.stats.bytes_uncompressed
         rows = 0
-        for o2name, cols in self.trees.items():
-            logical = registry.get(o2name).logical
+        for o2name, (logical, cols) in self.bound(f, df).items():
             n = sizes[logical] = f.entries(df, o2name)
             rows += n
             if cols:
@@ -154,11 +176,10 @@ class DataframeSource:
     def nbytes(self, f: Any, df: str) -> tuple[dict[str, int], int]:
         """Rows per logical table and the bytes the pruned columns take once read (from the
         metadata; columns only uproot reads count as 0)."""
-        registry = self.plan.registry
         sizes: dict[str, int] = {}
         total = 0
-        for o2name, cols in self.trees.items():
-            sizes[registry.get(o2name).logical] = f.entries(df, o2name)
+        for o2name, (logical, cols) in self.bound(f, df).items():
+            sizes[logical] = f.entries(df, o2name)
             for col in cols:
                 total += f.column_nbytes(df, o2name, col) or 0
         return sizes, total
@@ -203,8 +224,12 @@ class DerivedWriter:
         if self._writer is None:
             return None
         # like O2, derived files link each dataframe to its parent file (linked derived data
-        # reads parent tables through it)
+        # reads parent tables through it) and keep the metaData of their input
         write_parent_files(self._writer.file, self.parents)
+        first = next(iter(self.parents.values()), "")
+        metadata = file_metadata(first) if first else {}
+        if metadata:
+            write_metadata(self._writer.file, metadata)
         self._writer.close()
         self.metrics.output_bytes = self.path.stat().st_size
         return str(self.path)

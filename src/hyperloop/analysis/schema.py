@@ -9,8 +9,11 @@ stored ones once per dataframe (``pt`` from ``fSigned1Pt``).
 
 from __future__ import annotations
 
+import re
+import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -40,6 +43,26 @@ class TableSchema:
     dynamic: Mapping[str, DynamicColumn] = field(default_factory=dict)
     extends: str | None = None  # logical name of the table this one is row-aligned with
     doc: str = ""
+    version: str | None = None  # "001" for versioned O2 tables (None: unversioned)
+    older: tuple[TableSchema, ...] = ()  # older versions still read, newest first
+    stored: bool = True  # written by the Run 3 reconstruction (False: a helper task makes it)
+    producer: str | None = None  # the O2 helper task producing it when not stored
+    category: str = ""
+
+    @property
+    def versioned_name(self) -> str:
+        """``Collisions_001`` (the logical name for unversioned tables)."""
+        if self.version is None or self.logical.endswith(f"_{self.version}"):
+            return self.logical
+        return f"{self.logical}_{self.version}"
+
+    def candidates(self) -> tuple[TableSchema, ...]:
+        """This version and the older ones a file may hold instead, newest first."""
+        return (self, *self.older)
+
+    def is_vector(self, column: str) -> bool:
+        """A variable-length (``std::vector``) column, read as an object array of arrays."""
+        return self.columns.get(column, "").startswith("vector<")
 
     def has_column(self, name: str) -> bool:
         return name in self.columns or name in self.dynamic
@@ -74,17 +97,23 @@ class TableSchema:
 
     def dtype(self, column: str) -> np.dtype:
         try:
-            return np.dtype(self.columns[column])
+            spec = self.columns[column]
+            return np.dtype(object) if spec.startswith("vector<") else np.dtype(spec)
         except KeyError:
             raise SchemaError(f"table {self.logical} has no stored column {column!r}") from None
 
 
 class SchemaRegistry:
-    """Tables by logical name and by O2 tree name."""
+    """Tables by logical name, by versioned name and by O2 tree name.
+
+    ``get("Collisions")`` and ``get("Collisions_001")`` give the current version (the
+    table tasks bind to); ``get("Collisions_000")`` gives the older version, a table of its
+    own (logical name ``Collisions_000``, tree ``O2collision``) for tasks that ask for it."""
 
     def __init__(self, tables: Iterable[TableSchema] = ()) -> None:
         self._by_logical: dict[str, TableSchema] = {}
         self._by_o2: dict[str, TableSchema] = {}
+        self._alias: dict[str, str] = {}  # versioned name -> logical name
         for table in tables:
             self.register(table)
 
@@ -97,11 +126,21 @@ class SchemaRegistry:
             raise SchemaError(f"O2 name {table.o2name} already belongs to {clash.logical}")
         self._by_logical[table.logical] = table
         self._by_o2[table.o2name] = table
+        if table.versioned_name != table.logical:
+            self._alias[table.versioned_name] = table.logical
+        for older in table.older:
+            if older.logical not in self._by_logical:
+                self.register(older)
         return table
 
     def get(self, name: str) -> TableSchema:
-        """A table by logical name (``Tracks``) or O2 name (``O2track``)."""
-        table = self._by_logical.get(name) or self._by_o2.get(name)
+        """A table by logical (``Tracks``), versioned (``Collisions_001``) or O2 tree name
+        (``O2track``, ``O2collision_001``)."""
+        table = (
+            self._by_logical.get(name)
+            or self._by_logical.get(self._alias.get(name, ""))
+            or self._by_o2.get(name)
+        )
         if table is None:
             raise SchemaError(
                 f"unknown table {name!r}; known tables: {', '.join(sorted(self._by_logical))}"
@@ -109,7 +148,7 @@ class SchemaRegistry:
         return table
 
     def __contains__(self, name: str) -> bool:
-        return name in self._by_logical or name in self._by_o2
+        return name in self._by_logical or name in self._alias or name in self._by_o2
 
     def by_o2name(self, o2name: str) -> TableSchema | None:
         return self._by_o2.get(o2name)
@@ -246,192 +285,192 @@ MC_PHYSICAL_PRIMARY = 0x2
 
 F = "float32"
 
-CORE_TABLES: tuple[TableSchema, ...] = (
-    TableSchema(
-        "BCs",
-        "O2bc",
-        {"fRunNumber": "int32", "fGlobalBC": "uint64", "fTriggerMask": "uint64"},
-        doc="bunch crossings",
+DATA_MODEL_FILE = Path(__file__).with_name("datamodel") / "ao2d_tables.toml"
+
+# C++ types of the data model documentation -> numpy dtypes
+_CPP_TYPES = {
+    "float": "float32",
+    "double": "float64",
+    "bool": "bool",
+    "int": "int32",
+    "int32": "int32",
+    "int32_t": "int32",
+    "short": "int16",
+    "int16_t": "int16",
+    "int8_t": "int8",
+    "int64_t": "int64",
+    "uint8_t": "uint8",
+    "uint16_t": "uint16",
+    "uint32_t": "uint32",
+    "uint64_t": "uint64",
+}
+_COLUMN_RE = re.compile(
+    r"^(?P<name>f\w+) (?P<type>std::vector<\w+>|\w+(?:\[\d+\])?)(?: -> (?P<target>\w+))?$"
+)
+
+
+def numpy_type(cpp: str) -> str:
+    """The schema dtype string of a data-model type: ``float`` -> ``float32``,
+    ``float[4]`` -> ``(4,)float32``, ``std::vector<float>`` -> ``vector<float32>``."""
+    if cpp.startswith("std::vector<"):
+        return f"vector<{_CPP_TYPES[cpp[len('std::vector<') : -1]]}>"
+    if cpp.endswith("]"):
+        base, n = cpp[:-1].split("[")
+        return f"({int(n)},){_CPP_TYPES[base]}"
+    return _CPP_TYPES[cpp]
+
+
+def _its_ncls_from_sizes(sizes: np.ndarray) -> np.ndarray:
+    """ITS clusters: layers (4 bits each, 7 layers) with a non-zero cluster size."""
+    s = sizes.astype(np.uint32, copy=False)
+    return sum(((s >> (4 * layer)) & 0xF) > 0 for layer in range(7)).astype(np.uint8)
+
+
+def _its_map_from_sizes(sizes: np.ndarray) -> np.ndarray:
+    s = sizes.astype(np.uint32, copy=False)
+    out = np.zeros(len(s), dtype=np.uint8)
+    for layer in range(7):
+        out |= ((((s >> (4 * layer)) & 0xF) > 0).astype(np.uint8) << layer).astype(np.uint8)
+    return out
+
+
+def _its_ncls_from_map(its_map: np.ndarray) -> np.ndarray:
+    return np.unpackbits(its_map[:, None], axis=1).sum(axis=1).astype(np.uint8)
+
+
+def _tpc_found(findable: np.ndarray, minus: np.ndarray) -> np.ndarray:
+    return (findable.astype(np.int16) - minus).astype(np.int16)
+
+
+_TPC_DYNAMIC = dict(
+    [
+        _dyn(
+            "tpcNClsFound",
+            ("fTPCNClsFindable", "fTPCNClsFindableMinusFound"),
+            _tpc_found,
+            "number of TPC clusters found",
+        ),
+        _dyn(
+            "tpcNClsCrossedRows",
+            ("fTPCNClsFindable", "fTPCNClsFindableMinusCrossedRows"),
+            _tpc_found,
+            "number of TPC crossed rows",
+        ),
+    ]
+)
+MC_PARTICLE_DYNAMIC = {
+    **PXPYPZ_DYNAMIC,
+    **dict(
+        [
+            _dyn("y", ("fE", "fPz"), _rapidity, "rapidity"),
+            _dyn(
+                "isPhysicalPrimary",
+                ("fFlags",),
+                _bit(MC_PHYSICAL_PRIMARY),
+                "physical primary (flag bit)",
+            ),
+        ]
     ),
-    TableSchema(
-        "Collisions",
-        "O2collision",
-        {
-            "fIndexBCs": "int32",
-            "fPosX": F,
-            "fPosY": F,
-            "fPosZ": F,
-            "fCovXX": F,
-            "fCovYY": F,
-            "fCovZZ": F,
-            "fFlags": "uint16",
-            "fChi2": F,
-            "fNumContrib": "uint16",
-            "fCollisionTime": F,
-            "fCollisionTimeRes": F,
-        },
-        index_columns={"fIndexBCs": "BCs"},
-        doc="reconstructed primary vertices",
-    ),
-    TableSchema(
-        "Tracks",
-        "O2track",
-        {
-            "fIndexCollisions": "int32",
-            "fTrackType": "uint8",
-            "fX": F,
-            "fAlpha": F,
-            "fY": F,
-            "fZ": F,
-            "fSnp": F,
-            "fTgl": F,
-            "fSigned1Pt": F,
-        },
-        index_columns={"fIndexCollisions": "Collisions"},
-        dynamic=TRACK_PAR_DYNAMIC,
-        doc="track parametrisation at the primary vertex",
-    ),
-    TableSchema(
-        "TracksExtra",
-        "O2trackextra",
-        {
-            "fTPCInnerParam": F,
-            "fFlags": "uint32",
-            "fITSClusterMap": "uint8",
-            "fTPCNClsFindable": "uint8",
-            "fTPCNClsFindableMinusFound": "int8",
-            "fTPCNClsFindableMinusCrossedRows": "int8",
-            "fTPCNClsShared": "uint8",
-            "fITSChi2NCl": F,
-            "fTPCChi2NCl": F,
-            "fTPCSignal": F,
-            "fTOFSignal": F,
-            "fLength": F,
-            "fTOFExpMom": F,
-            "fTrackTime": F,
-        },
-        dynamic=dict(
+}
+
+# dynamic columns (code, not data) by table, or by "Table_NNN" for one version only
+DYNAMIC_COLUMNS: dict[str, dict[str, DynamicColumn]] = {
+    "TracksIU": TRACK_PAR_DYNAMIC,
+    "Tracks": TRACK_PAR_DYNAMIC,
+    "TracksExtra_000": {
+        **_TPC_DYNAMIC,
+        **dict(
+            [
+                _dyn("itsNCls", ("fITSClusterMap",), _its_ncls_from_map, "number of ITS clusters"),
+            ]
+        ),
+    },
+    "TracksExtra": {
+        **_TPC_DYNAMIC,
+        **dict(
             [
                 _dyn(
                     "itsNCls",
-                    ("fITSClusterMap",),
-                    lambda m: np.unpackbits(m[:, None], axis=1).sum(axis=1).astype(np.uint8),
-                    "number of ITS clusters",
+                    ("fITSClusterSizes",),
+                    _its_ncls_from_sizes,
+                    "number of ITS clusters (layers with a cluster size)",
                 ),
                 _dyn(
-                    "tpcNClsFound",
-                    ("fTPCNClsFindable", "fTPCNClsFindableMinusFound"),
-                    lambda f, m: (f.astype(np.int16) - m).astype(np.int16),
-                    "number of TPC clusters found",
-                ),
-                _dyn(
-                    "tpcNClsCrossedRows",
-                    ("fTPCNClsFindable", "fTPCNClsFindableMinusCrossedRows"),
-                    lambda f, m: (f.astype(np.int16) - m).astype(np.int16),
-                    "number of TPC crossed rows",
+                    "itsClusterMap",
+                    ("fITSClusterSizes",),
+                    _its_map_from_sizes,
+                    "ITS cluster map, one bit per layer",
                 ),
             ]
         ),
-        extends="Tracks",
-        doc="track quality and detector signals, row-aligned with Tracks",
-    ),
-    TableSchema(
-        "TracksDCA",
-        "O2trackdca",
-        {"fDcaXY": F, "fDcaZ": F},
-        extends="Tracks",
-        doc="distance of closest approach to the primary vertex, row-aligned with Tracks",
-    ),
-    TableSchema(
-        "V0s",
-        "O2v0",
-        {
-            "fIndexCollisions": "int32",
-            "fIndexTracks_Pos": "int32",
-            "fIndexTracks_Neg": "int32",
-            "fV0Type": "uint8",
-            "fV0Radius": F,
-            "fV0CosPA": F,
-            "fDCAV0Daughters": F,
-        },
-        index_columns={
-            "fIndexCollisions": "Collisions",
-            "fIndexTracks_Pos": "Tracks",
-            "fIndexTracks_Neg": "Tracks",
-        },
-        doc="V0 candidates: pairs of opposite-charge tracks from a displaced vertex",
-    ),
-    TableSchema(
-        "McCollisions",
-        "O2mccollision",
-        {
-            "fIndexBCs": "int32",
-            "fGeneratorsID": "int16",
-            "fPosX": F,
-            "fPosY": F,
-            "fPosZ": F,
-            "fT": F,
-            "fWeight": F,
-            "fImpactParameter": F,
-        },
-        index_columns={"fIndexBCs": "BCs"},
-        doc="generated collisions",
-    ),
-    TableSchema(
-        "McParticles",
-        "O2mcparticle",
-        {
-            "fIndexMcCollisions": "int32",
-            "fPdgCode": "int32",
-            "fStatusCode": "int32",
-            "fFlags": "uint8",
-            "fIndexMcParticles_Mother0": "int32",
-            "fPx": F,
-            "fPy": F,
-            "fPz": F,
-            "fE": F,
-            "fVx": F,
-            "fVy": F,
-            "fVz": F,
-            "fVt": F,
-            "fWeight": F,
-        },
-        index_columns={
-            "fIndexMcCollisions": "McCollisions",
-            "fIndexMcParticles_Mother0": "McParticles",
-        },
-        dynamic={
-            **PXPYPZ_DYNAMIC,
-            **dict(
-                [
-                    _dyn("y", ("fE", "fPz"), _rapidity, "rapidity"),
-                    _dyn(
-                        "isPhysicalPrimary",
-                        ("fFlags",),
-                        _bit(MC_PHYSICAL_PRIMARY),
-                        "physical primary (flag bit)",
-                    ),
-                ]
-            ),
-        },
-        doc="generated particles",
-    ),
-    TableSchema(
-        "McTrackLabels",
-        "O2mctracklabel",
-        {"fIndexMcParticles": "int32", "fMcMask": "uint16"},
-        index_columns={"fIndexMcParticles": "McParticles"},
-        extends="Tracks",
-        doc="MC truth label of each track (-1: fake/none)",
-    ),
-    TableSchema(
-        "McCollisionLabels",
-        "O2mccollisionlabel",
-        {"fIndexMcCollisions": "int32", "fMcMask": "uint16"},
-        index_columns={"fIndexMcCollisions": "McCollisions"},
-        extends="Collisions",
-        doc="MC truth label of each collision",
-    ),
+    },
+    "McParticles": MC_PARTICLE_DYNAMIC,
+}
+
+
+def _parse_columns(where: str, specs: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    columns: dict[str, str] = {}
+    index: dict[str, str] = {}
+    for spec in specs:
+        m = _COLUMN_RE.match(spec)
+        if m is None or (m["type"].split("[")[0] not in _CPP_TYPES and "vector" not in m["type"]):
+            raise SchemaError(f"{DATA_MODEL_FILE.name}: {where}: cannot read column {spec!r}")
+        columns[m["name"]] = numpy_type(m["type"])
+        if m["target"]:
+            index[m["name"]] = m["target"]
+    return columns, index
+
+
+def load_data_model(path: Path = DATA_MODEL_FILE) -> tuple[TableSchema, ...]:
+    """The tables of the O2 data model file: one schema per table (its current version),
+    each holding its older versions (``older``), themselves tables named ``<Table>_NNN``."""
+    with open(path, "rb") as fh:
+        data = tomllib.load(fh)
+    out: list[TableSchema] = []
+    for name, spec in data["tables"].items():
+        versions = sorted(spec["versions"])
+        current = spec["current"]
+        if current not in versions:
+            raise SchemaError(f"{path.name}: {name}: current version {current} is not listed")
+        common = dict(
+            extends=spec.get("extends"),
+            doc=spec.get("doc", ""),
+            stored=spec.get("stored", True),
+            producer=spec.get("producer"),
+            category=spec.get("category", ""),
+        )
+        versioned = len(versions) > 1 or current != "000"
+        schemas: dict[str, TableSchema] = {}
+        for v in versions:
+            vspec = spec["versions"][v]
+            columns, index = _parse_columns(f"{name}_{v}", vspec["columns"])
+            is_current = v == current
+            logical = name if is_current else f"{name}_{v}"
+            dynamic = DYNAMIC_COLUMNS.get(f"{name}_{v}") or DYNAMIC_COLUMNS.get(name, {})
+            schemas[v] = TableSchema(
+                logical,
+                vspec["tree"],
+                columns,
+                index_columns=index,
+                dynamic={
+                    k: d
+                    for k, d in dynamic.items()
+                    if all(i in columns or i in dynamic for i in d.inputs)
+                },
+                version=v if versioned else None,
+                **common,
+            )
+        older = tuple(schemas[v] for v in reversed(versions) if v < current)
+        out.append(replace(schemas[current], older=older))
+        # a version newer than the current one (McCaloLabels_001) is a table of its own
+        out.extend(schemas[v] for v in versions if v > current)
+    return tuple(out)
+
+
+STORED_AO2D_TABLES: tuple[TableSchema, ...] = load_data_model()
+
+
+EXTRA_TABLES: tuple[TableSchema, ...] = (
     TableSchema(
         "UDCollisions",
         "O2udcollision",
@@ -499,5 +538,6 @@ CORE_TABLES: tuple[TableSchema, ...] = (
 
 
 def default_registry() -> SchemaRegistry:
-    """A fresh registry holding the core AO2D tables (tasks may register produced ones)."""
-    return SchemaRegistry(CORE_TABLES)
+    """A fresh registry holding the O2 data model's AO2D tables (``datamodel/ao2d_tables.toml``)
+    and the UD derived tables (tasks may register produced ones)."""
+    return SchemaRegistry((*STORED_AO2D_TABLES, *EXTRA_TABLES))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import typer
 
 from hyperloop.analysis.o2config import (
+    O2DuplicateKeyWarning,
     O2JsonError,
     dump_o2_json,
     parse_o2_config,
@@ -36,10 +38,14 @@ def fmt(
     """
     try:
         text, name = read_o2_text(file)
-        canonical = dump_o2_json(parse_o2_config(parse_o2_json_text(text, name), source=name))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", O2DuplicateKeyWarning)
+            canonical = dump_o2_json(parse_o2_config(parse_o2_json_text(text, name), source=name))
     except O2JsonError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    for warning in caught:  # a repeated key: accepted as O2 accepts it, kept when written
+        typer.echo(f"warning: {warning.message}", err=True)
     if check:
         if text != canonical:
             typer.echo(

@@ -14,7 +14,7 @@ Momentum and angles
     sigma(phi) = sigma(dip angle) = 1 mrad (+) 1.5 mrad / pT.
 ITS hits
     Layers at r = 2.24, 3.01, 3.78, 19.6, 24.55, 34.39, 39.34 cm; a layer outside the
-    production radius gives a hit with probability 0.97 (``fITSClusterMap`` bits).
+    production radius gives a hit with probability 0.97 (a cluster size in ``fITSClusterSizes``).
 Impact parameter (DCA to the reconstructed vertex, straight-line extrapolation)
     with a hit on one of the two innermost layers: sigma_xy = 10 um (+) 30 um / pT,
     sigma_z = 15 um (+) 35 um / pT; otherwise sigma_xy = sigma_z = 1 mm (+) 0.5 mm / pT.
@@ -38,8 +38,14 @@ V0s
     fV0CosPA from the reconstructed vertices and daughter momenta. Combinatorial background:
     Poisson(0.04 * n_pos * n_neg) random opposite-charge pairs per collision with
     radius 0.3 cm + Exp(6 cm), 1 - cosPA ~ Exp(0.03), fDCAV0Daughters ~ Exp(0.5 cm).
+Stored tracks
+    as Run 3 reconstruction stores them: at their innermost update point (``TracksIU``), the
+    radius of their innermost ITS hit (TPC-only tracks: 80 cm), reached along the helix in
+    the run's solenoid field from their DCA to the reconstructed vertex; their covariance
+    (``TracksCovIU``) is the resolution above at the DCA transported there (no material).
+    The ``track-propagation`` service brings them back to the DCA.
 Not simulated (simplifications)
-    track curvature (geometry uses straight lines), material (no conversions, no hadronic
+    track curvature inside the detector response (DCA, TOF length: straight lines), material (no conversions, no hadronic
     interactions), pile-up, fake tracks; charged hyperons (Sigma, Xi, Omega) are tracked like
     stable particles.
 """
@@ -50,7 +56,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hyperloop.analysis.trackpar import TrackPar, cov_columns, propagate_to_x
 from hyperloop.demo.events import DECAYERS, TruthEvents
+
+NOMINAL_BZ_KG = 5.0  # 0.5 T
+TPC_ONLY_IU_CM = 80.0  # innermost update point of tracks without ITS hits
+TRACK_TYPE_IU = 1  # o2::aod::track::TrackTypeEnum::TrackIU
 
 # --- acceptance and efficiency -----------------------------------------------------------
 ETA_MAX = 0.9
@@ -135,15 +146,20 @@ class Reconstructed:
 
     collisions: dict[str, np.ndarray]
     collision_event: np.ndarray  # event index of each collision
-    tracks: dict[str, np.ndarray]
+    tracks: dict[str, np.ndarray]  # at the DCA to the reconstructed vertex (= Tracks)
     tracks_extra: dict[str, np.ndarray]
-    tracks_dca: dict[str, np.ndarray]
+    tracks_dca: dict[str, np.ndarray]  # what track-propagation finds (not written)
+    tracks_iu: dict[str, np.ndarray]  # at the innermost update point (= TracksIU, written)
+    tracks_cov_iu: dict[str, np.ndarray]  # their covariance (= TracksCovIU, written)
     track_truth: np.ndarray  # truth row of each track
     v0s: dict[str, np.ndarray]
 
 
-def reconstruct(truth: TruthEvents, rng: np.random.Generator) -> Reconstructed:
-    """Apply the detector response to one batch of events (vectorised over all of it)."""
+def reconstruct(
+    truth: TruthEvents, rng: np.random.Generator, bz: float = NOMINAL_BZ_KG
+) -> Reconstructed:
+    """Apply the detector response to one batch of events (vectorised over all of it);
+    ``bz`` (kG) bends the tracks between their DCA and their innermost update point."""
     n_ev = truth.n_events
     vtx = truth.vtx
     # --- acceptance and efficiency (true kinematics), on charged stable particles only --
@@ -187,7 +203,10 @@ def reconstruct(truth: TruthEvents, rng: np.random.Generator) -> Reconstructed:
         fPosY=rvtx[:, 1],
         fPosZ=rvtx[:, 2],
         fCovXX=sxy**2,
+        fCovXY=np.zeros(len(coll_event)),
         fCovYY=sxy**2,
+        fCovXZ=np.zeros(len(coll_event)),
+        fCovYZ=np.zeros(len(coll_event)),
         fCovZZ=sz**2,
         fFlags=np.zeros(len(coll_event), np.uint16),
         fChi2=rng.chisquare(np.maximum(2 * nc - 1, 1)),
@@ -256,6 +275,9 @@ def reconstruct(truth: TruthEvents, rng: np.random.Generator) -> Reconstructed:
         fSigned1Pt=q / pt_r,
     )
     tracks_dca = dict(fDcaXY=dca_xy, fDcaZ=dca_z)
+    tracks_iu, tracks_cov_iu = _to_innermost_point(
+        tracks, its_map, rel / pt_r, sang, dxy, dz, bz, rng
+    )
 
     # --- track extra: clusters, chi2, dE/dx, TOF -----------------------------------------
     p_r = pt_r * np.sqrt(1.0 + tgl_r**2)
@@ -269,21 +291,37 @@ def reconstruct(truth: TruthEvents, rng: np.random.Generator) -> Reconstructed:
     length = (TOF_RADIUS_CM - r0) * np.sqrt(1.0 + tgl_r**2)
     beta = p_t / np.sqrt(p_t**2 + mass**2)
     tof_ps = length / (beta * C_CM_PER_PS) + TOF_RESOLUTION_PS * rng.normal(size=n)
+    # ITS cluster sizes: 4 bits per layer (0: no cluster), as TracksExtra_001 and later
+    sizes = np.zeros(n, dtype=np.uint32)
+    for layer in range(7):
+        hit = ((its_map >> layer) & 1).astype(bool)
+        size = np.minimum(1 + rng.poisson(1.5, n), 15).astype(np.uint32)
+        sizes |= np.where(hit, size, 0).astype(np.uint32) << np.uint32(4 * layer)
+    tof_chi2 = np.where(tof, rng.gamma(2.0, 0.5, n), -1.0)
     tracks_extra = dict(
         fTPCInnerParam=p_r,
         fFlags=np.where(contrib, TRACK_PV_CONTRIBUTOR, 0).astype(np.uint32),
-        fITSClusterMap=its_map,
+        fITSClusterSizes=sizes,
         fTPCNClsFindable=findable,
         fTPCNClsFindableMinusFound=miss_found,
+        fTPCNClsFindableMinusPID=miss_found + np.minimum(rng.poisson(2.0, n), 20),
         fTPCNClsFindableMinusCrossedRows=miss_rows,
         fTPCNClsShared=np.minimum(rng.poisson(0.5, n), 10),
+        fTRDPattern=np.zeros(n, np.uint8),
         fITSChi2NCl=np.where(has_its, rng.gamma(2.0, 0.6, n), 0.0),
         fTPCChi2NCl=rng.gamma(8.0, 0.15, n),
+        fTRDChi2=np.full(n, -1.0),
+        fTOFChi2=tof_chi2,
         fTPCSignal=dedx,
-        fTOFSignal=np.where(tof, tof_ps, -999.0),
+        fTRDSignal=np.zeros(n),
         fLength=length,
         fTOFExpMom=np.where(tof, p_r, 0.0),
-        fTrackTime=rng.normal(0.0, 5.0, n),
+        fTrackEtaEMCAL=np.full(n, -999.0),
+        fTrackPhiEMCAL=np.full(n, -999.0),
+        # TOF-matched tracks carry the TOF time (relative to the collision), others the
+        # TPC time estimate
+        fTrackTime=np.where(tof, tof_ps * 1e-3, rng.normal(0.0, 5.0, n)),
+        fTrackTimeRes=np.where(tof, TOF_RESOLUTION_PS * 1e-3, 5.0),
     )
 
     v0s = _v0s(truth, rows, ci, rvtx, coll_event, tracks, rng)
@@ -293,6 +331,8 @@ def reconstruct(truth: TruthEvents, rng: np.random.Generator) -> Reconstructed:
         tracks=tracks,
         tracks_extra=tracks_extra,
         tracks_dca=tracks_dca,
+        tracks_iu=tracks_iu,
+        tracks_cov_iu=tracks_cov_iu,
         track_truth=rows,
         v0s=v0s,
     )
@@ -302,6 +342,39 @@ def _track_momenta(tracks: dict[str, np.ndarray], idx: np.ndarray) -> np.ndarray
     pt = 1.0 / np.abs(tracks["fSigned1Pt"][idx])
     phi = np.arcsin(tracks["fSnp"][idx]) + tracks["fAlpha"][idx]
     return np.column_stack([pt * np.cos(phi), pt * np.sin(phi), pt * tracks["fTgl"][idx]])
+
+
+def _to_innermost_point(
+    tracks: dict[str, np.ndarray],
+    its_map: np.ndarray,
+    sigma_q2pt: np.ndarray,
+    sigma_angle: np.ndarray,
+    sigma_y: np.ndarray,
+    sigma_z: np.ndarray,
+    bz: float,
+    rng: np.random.Generator,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The tracks (given at their DCA to the vertex) where the tracking leaves them: at
+    their innermost update point, the radius of their innermost ITS hit (TPC-only tracks:
+    TPC_ONLY_IU_CM), reached along the helix in the field ``bz``, with the covariance
+    (resolutions at the DCA) transported there. Tracks that curl up before that radius
+    stay at their DCA. ``fTrackType`` is 1 (TrackIU)."""
+    n = len(tracks["fX"])
+    par = TrackPar.from_columns(tracks)
+    cov = np.zeros((n, 5, 5))
+    diag = (sigma_y, sigma_z, sigma_angle, sigma_angle * (1.0 + par.tgl**2), sigma_q2pt)
+    for i, sigma in enumerate(diag):
+        cov[:, i, i] = np.asarray(sigma, dtype=np.float64) ** 2
+    par.cov = cov
+    layer = np.argmax((its_map[:, None] >> np.arange(len(ITS_RADII_CM))) & 1, axis=1)
+    radius = np.where(its_map != 0, ITS_RADII_CM[layer], TPC_ONLY_IU_CM)
+    propagate_to_x(par, np.sqrt(np.maximum(radius**2 - par.y**2, 0.0)), bz)
+    iu = {
+        "fIndexCollisions": tracks["fIndexCollisions"],
+        "fTrackType": np.full(n, TRACK_TYPE_IU, np.uint8),
+        **par.columns(),
+    }
+    return iu, cov_columns(par.cov)
 
 
 def _v0s(

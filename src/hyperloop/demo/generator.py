@@ -2,9 +2,11 @@
 
 Layout: ``OUT/<run>/AO2D_<k>.root`` (k = 001, 002, ...), each file holding several
 ``DF_<id>`` dataframes (ids unique over the dataset: ``run * 10^7 + n``), each dataframe the
-TTrees of :mod:`hyperloop.analysis.schema` (``O2bc``, ``O2collision``, ``O2track``,
-``O2trackextra``, ``O2trackdca``, ``O2v0``; with ``mc`` also ``O2mccollision``,
-``O2mcparticle``, ``O2mctracklabel``, ``O2mccollisionlabel``), ZSTD-compressed, plus
+TTrees of the O2 data model (:mod:`hyperloop.analysis.schema`) in their current versions
+(``O2bc_001``, ``O2collision_001``, ``O2track``, ``O2trackextra_002``, ``O2trackdca``,
+``O2v0_002``, plus the demo's V0 topology ``O2demov0topo``; with ``mc`` also
+``O2mccollision_001``, ``O2mcparticle_001``, ``O2mctracklabel``, ``O2mccollisionlabel``),
+ZSTD-compressed, plus
 ``OUT/manifest.json``. Every file is seeded from (seed, run, file number) alone, so a seed
 gives identical arrays whatever the number of worker processes.
 """
@@ -22,10 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
+from hyperloop.analysis.ao2d import write_metadata
 from hyperloop.analysis.ao2d_writer import AO2DWriter
+from hyperloop.analysis.conditions import magnetic_field
 from hyperloop.analysis.schema import (
     MC_PHYSICAL_PRIMARY,
     MC_PRODUCED_BY_TRANSPORT,
+    STORED_AO2D_TABLES,
     default_registry,
 )
 from hyperloop.demo import detector
@@ -44,8 +49,14 @@ DETECTOR_VERSION = "hyperloop-demo-detector/1"
 DF_ID_RUN_FACTOR = 10**7
 BC_PER_EVENT = 1000  # mean bunch-crossing spacing between stored events (synthetic)
 
-REAL_TABLES = ("O2bc", "O2collision", "O2track", "O2trackextra", "O2trackdca", "O2v0")
-MC_TABLES = ("O2mccollision", "O2mcparticle", "O2mctracklabel", "O2mccollisionlabel")
+MC_CATEGORY = "MonteCarlo"
+# every table Run 3 reconstruction stores, in its current version (those the demo detector
+# does not simulate are written empty, as for a detector without signals)
+# (a version newer than the current one, McCaloLabels_001, is not written)
+_CURRENT = [t for t in STORED_AO2D_TABLES if t.stored and t.logical[-4:-3] != "_"]
+REAL_TABLES = tuple(t.o2name for t in _CURRENT if t.category != MC_CATEGORY)
+MC_TABLES = tuple(t.o2name for t in _CURRENT if t.category == MC_CATEGORY)
+V0_TOPOLOGY = ("fV0Radius", "fV0CosPA", "fDCAV0Daughters")
 
 
 @dataclass
@@ -149,7 +160,32 @@ def _conform(o2name: str, columns: dict[str, np.ndarray]) -> dict[str, np.ndarra
         raise AssertionError(
             f"{o2name}: columns missing {sorted(missing)}, unexpected {sorted(extra)}"
         )
-    return {name: np.asarray(columns[name]).astype(dtype) for name, dtype in table.columns.items()}
+    out = {}
+    for name in table.columns:
+        if table.is_vector(name):
+            out[name] = np.asarray(columns[name], dtype=object)
+        else:
+            out[name] = np.asarray(columns[name]).astype(table.dtype(name).base)
+    return out
+
+
+def _mothers_daughters(mother: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """McParticles_001 links from the first-mother index: the mothers array of each
+    particle (empty for primaries) and its daughters slice [first, last] (-1, -1: none;
+    the caller orders particles so that daughters are contiguous rows)."""
+    n = len(mother)
+    mothers = np.empty(n, dtype=object)
+    none = np.zeros(0, dtype=np.int32)
+    for i, m in enumerate(mother):
+        mothers[i] = np.array([m], dtype=np.int32) if m >= 0 else none
+    first = np.full(n, np.iinfo(np.int32).max, dtype=np.int64)
+    last = np.full(n, -1, dtype=np.int64)
+    has = mother >= 0
+    rows = np.flatnonzero(has)
+    np.minimum.at(first, mother[has], rows)
+    np.maximum.at(last, mother[has], rows)
+    first[last < 0] = -1
+    return mothers, np.stack([first, last], axis=1).astype(np.int32)
 
 
 def dataframe_tables(
@@ -159,25 +195,36 @@ def dataframe_tables(
     run: int,
     global_bc: np.ndarray,
     mc: bool,
+    df_id: int = 0,
+    rng: np.random.Generator | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
-    """The AO2D tables of one dataframe (O2 tree name -> columns), schema dtypes."""
+    """The AO2D tables of one dataframe (O2 tree name -> columns), schema dtypes: every
+    table Run 3 reconstruction stores (MC ones with ``mc``), empty where the demo detector
+    has nothing to say."""
+    rng = rng if rng is not None else np.random.default_rng(df_id)
     n_ev = truth.n_events
+    v0s = {k: v for k, v in reco.v0s.items() if k not in V0_TOPOLOGY}
+    v0s["fV0Type"] = np.ones(len(v0s["fIndexCollisions"]), np.uint8)  # standard V0s
     tables = {
-        "O2bc": dict(
+        "O2bc_001": dict(
             fRunNumber=np.full(n_ev, run),
             fGlobalBC=global_bc,
             fTriggerMask=np.zeros(n_ev, np.uint64),
+            fInputMask=np.zeros(n_ev, np.uint64),
         ),
-        "O2collision": reco.collisions,
-        "O2track": reco.tracks,
-        "O2trackextra": reco.tracks_extra,
-        "O2trackdca": reco.tracks_dca,
-        "O2v0": reco.v0s,
+        "O2collision_001": reco.collisions,
+        "O2track_iu": reco.tracks_iu,
+        "O2trackcov_iu": reco.tracks_cov_iu,
+        "O2trackextra_002": reco.tracks_extra,
+        "O2v0_002": v0s,
+        "O2demov0topo": {k: reco.v0s[k] for k in V0_TOPOLOGY},
+        "O2origin": dict(fDataframeID=np.array([df_id], np.uint64)),
+        **_forward_detectors(reco, rng),
     }
     if mc:
         n_p = len(truth.pdg)
         flags = np.where(truth.primary, MC_PHYSICAL_PRIMARY, MC_PRODUCED_BY_TRANSPORT)
-        tables["O2mccollision"] = dict(
+        tables["O2mccollision_001"] = dict(
             fIndexBCs=np.arange(n_ev),
             fGeneratorsID=np.zeros(n_ev),
             fPosX=truth.vtx[:, 0],
@@ -186,42 +233,133 @@ def dataframe_tables(
             fT=np.zeros(n_ev),
             fWeight=np.ones(n_ev),
             fImpactParameter=np.zeros(n_ev),
+            fEventPlaneAngle=np.zeros(n_ev),
         )
-        tables["O2mcparticle"] = dict(
-            fIndexMcCollisions=truth.event,
-            fPdgCode=truth.pdg,
-            fStatusCode=truth.status,
-            fFlags=flags,
-            fIndexMcParticles_Mother0=truth.mother,
-            fPx=truth.px,
-            fPy=truth.py,
-            fPz=truth.pz,
-            fE=truth.e,
-            fVx=truth.vx,
-            fVy=truth.vy,
-            fVz=truth.vz,
-            fVt=truth.vt,
+        # particle order as the MC kinematics stores it: per event, the generator's particles
+        # first, then the decay products grouped by mother, so that daughters are contiguous
+        # rows (McParticles_001 keeps them as a [first, last] slice)
+        old_mother = np.asarray(truth.mother, dtype=np.int64)
+        secondary = old_mother >= 0
+        order = np.lexsort(
+            (np.arange(n_p), np.where(secondary, old_mother, -1), secondary, truth.event)
+        )
+        new_of_old = np.empty(n_p, dtype=np.int64)
+        new_of_old[order] = np.arange(n_p)
+        mother = np.where(secondary, new_of_old[np.maximum(old_mother, 0)], -1)[order]
+        mothers, daughters = _mothers_daughters(mother)
+        tables["O2mcparticle_001"] = dict(
+            fIndexMcCollisions=truth.event[order],
+            fPdgCode=truth.pdg[order],
+            fStatusCode=truth.status[order],
+            fFlags=flags[order],
+            fIndexArray_Mothers=mothers,
+            fIndexSlice_Daughters=daughters,
+            fPx=truth.px[order],
+            fPy=truth.py[order],
+            fPz=truth.pz[order],
+            fE=truth.e[order],
+            fVx=truth.vx[order],
+            fVy=truth.vy[order],
+            fVz=truth.vz[order],
+            fVt=truth.vt[order],
             fWeight=np.ones(n_p),
         )
         n_tr = len(reco.track_truth)
-        tables["O2mctracklabel"] = dict(fIndexMcParticles=reco.track_truth, fMcMask=np.zeros(n_tr))
+        tables["O2mctracklabel"] = dict(
+            fIndexMcParticles=new_of_old[reco.track_truth], fMcMask=np.zeros(n_tr)
+        )
         tables["O2mccollisionlabel"] = dict(
             fIndexMcCollisions=reco.collision_event,
             fMcMask=np.zeros(len(reco.collision_event)),
         )
-    return {name: _conform(name, cols) for name, cols in tables.items()}
+    registry = default_registry()
+    for name in (*REAL_TABLES, *(MC_TABLES if mc else ())):
+        if name not in tables:  # not simulated: stored empty
+            schema = registry.get(name)
+            tables[name] = {c: _empty(schema, c) for c in schema.columns}
+    order = (*REAL_TABLES, *(MC_TABLES if mc else ()))
+    return {name: _conform(name, tables[name]) for name in order}
+
+
+def _empty(schema, column: str) -> np.ndarray:
+    if schema.is_vector(column):
+        return np.zeros(0, dtype=object)
+    dt = schema.dtype(column)
+    return np.zeros((0, *dt.shape), dtype=dt.base)
+
+
+def _forward_detectors(
+    reco: detector.Reconstructed, rng: np.random.Generator
+) -> dict[str, dict[str, np.ndarray]]:
+    """FT0, FV0A, FDD and ZDC signals of the collisions' bunch crossings: channels fired in
+    proportion to the vertex contributors (a multiplicity proxy), exponential amplitudes."""
+    bcs = np.asarray(reco.collisions["fIndexBCs"], dtype=np.int32)
+    mult = np.asarray(reco.collisions["fNumContrib"], dtype=np.float64)
+    n = len(bcs)
+
+    def channels(n_channels: int, mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        amps, ids = np.empty(n, dtype=object), np.empty(n, dtype=object)
+        fired = np.minimum(rng.poisson(mean), n_channels)
+        for i, k in enumerate(fired):
+            ids[i] = np.sort(rng.choice(n_channels, size=k, replace=False)).astype(np.uint8)
+            amps[i] = rng.exponential(20.0, k).astype(np.float32)
+        return amps, ids
+
+    ft0a, cha = channels(96, 0.6 * mult)
+    ft0c, chc = channels(112, 0.5 * mult)
+    fv0, chv = channels(48, 0.5 * mult)
+    zdc_e, zdc_c = channels(26, np.full(n, 0.3))
+    zdc_t = np.empty(n, dtype=object)
+    for i, e in enumerate(zdc_e):
+        zdc_t[i] = rng.normal(0.0, 0.2, len(e)).astype(np.float32)
+    return {
+        "O2ft0": dict(
+            fIndexBCs=bcs,
+            fAmplitudeA=ft0a,
+            fChannelA=cha,
+            fAmplitudeC=ft0c,
+            fChannelC=chc,
+            fTimeA=rng.normal(0.0, 0.025, n),
+            fTimeC=rng.normal(0.0, 0.025, n),
+            fTriggerMask=np.ones(n, np.uint8),
+        ),
+        "O2fv0a": dict(
+            fIndexBCs=bcs,
+            fAmplitude=fv0,
+            fChannel=chv,
+            fTime=rng.normal(0.0, 0.1, n),
+            fTriggerMask=np.ones(n, np.uint8),
+        ),
+        "O2fdd_001": dict(
+            fIndexBCs=bcs,
+            fChargeA=rng.poisson(np.repeat(0.3 * mult[:, None], 8, axis=1)).astype(np.int16),
+            fChargeC=rng.poisson(np.repeat(0.3 * mult[:, None], 8, axis=1)).astype(np.int16),
+            fTimeA=rng.normal(0.0, 0.1, n),
+            fTimeC=rng.normal(0.0, 0.1, n),
+            fTriggerMask=np.ones(n, np.uint8),
+        ),
+        "O2zdc_001": dict(
+            fIndexBCs=bcs,
+            fEnergy=zdc_e,
+            fChannelE=zdc_c,
+            fAmplitude=zdc_e,
+            fTime=zdc_t,
+            fChannelT=zdc_c,
+        ),
+    }
 
 
 def simulate(
-    gen: GenEvents, rng: np.random.Generator
+    gen: GenEvents, rng: np.random.Generator, bz: float = detector.NOMINAL_BZ_KG
 ) -> tuple[TruthEvents, detector.Reconstructed]:
-    """New vertices, K0S/Lambda decays and the detector response for a batch of events."""
+    """New vertices, K0S/Lambda decays and the detector response (field ``bz`` in kG) for a
+    batch of events."""
     n = gen.n_events
     vtx = rng.normal(size=(n, 3)) * np.array(
         [detector.BEAM_SPOT_XY_CM, detector.BEAM_SPOT_XY_CM, detector.BEAM_SPOT_Z_CM]
     )
     truth = transport(gen, vtx, rng)
-    return truth, detector.reconstruct(truth, rng)
+    return truth, detector.reconstruct(truth, rng, bz)
 
 
 # ----------------------------------------------------------------------------------------
@@ -249,13 +387,15 @@ def _write_file(job: FileJob, out_dir: str) -> FileEntry:
         first = job.first_event
         for k, size in enumerate(job.df_sizes):
             gen = resample(pool, size, rng) if source is None else source.generate(size)
-            truth, reco = simulate(gen, rng)
+            truth, reco = simulate(gen, rng, magnetic_field(job.run))
             ev = first + np.arange(size, dtype=np.uint64)
             gbc = (
                 base_bc + ev * BC_PER_EVENT + rng.integers(0, BC_PER_EVENT, size).astype(np.uint64)
             )
-            tables = dataframe_tables(truth, reco, run=job.run, global_bc=gbc, mc=job.mc)
             df_id = job.run * DF_ID_RUN_FACTOR + job.first_df + k
+            tables = dataframe_tables(
+                truth, reco, run=job.run, global_bc=gbc, mc=job.mc, df_id=df_id, rng=rng
+            )
             writer.write_dataframe(df_id, tables)
             df_ids.append(df_id)
             first += size
@@ -264,9 +404,24 @@ def _write_file(job: FileJob, out_dir: str) -> FileEntry:
             counts["tracks"] += len(reco.track_truth)
             counts["v0s"] += len(reco.v0s["fIndexCollisions"])
             counts["mc_particles"] += len(truth.pdg) if job.mc else 0
+        write_metadata(writer.file, file_metadata(job.mc))
     return FileEntry(
         run=job.run, path=job.path, dataframes=df_ids, size_bytes=path.stat().st_size, **counts
     )
+
+
+def file_metadata(mc: bool) -> dict[str, str]:
+    """The ``metaData`` TMap of a demo file, with the keys Run 3 reconstruction writes."""
+    return {
+        "DataType": "MC" if mc else "RAW",
+        "Run": "3",
+        "RecoPassName": "demo_pass1",
+        "AnchorProduction": "LHC26demo" if mc else "",
+        "AnchorPassName": "demo_pass1" if mc else "",
+        "LPMProductionTag": "LHC26demo_mc" if mc else "LHC26demo",
+        "O2Version": f"hyperloop demo detector ({DETECTOR_VERSION})",
+        "ROOTVersion": "written by uproot",
+    }
 
 
 def plan_files(

@@ -48,6 +48,7 @@ ACCOUNTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("PWG convener", "convener", ("pwg_convener",)),
 )
 SERVICE_WAGONS = {  # service wagon name -> workflow
+    "prop": "track-propagation",
     "evsel": "event-selection",
     "trksel": "track-selection",
     "mult": "multiplicity",
@@ -343,7 +344,12 @@ def _seed_content(s: Session, settings: Settings, demo_data: Path) -> None:
 
     svc_ids: dict[str, int] = {}
     for name, workflow in SERVICE_WAGONS.items():
-        deps = [svc_ids["trksel"]] if workflow == "multiplicity" else []
+        # tracks are stored at their innermost point: what reads Tracks needs the propagation
+        deps = {
+            "multiplicity": [svc_ids.get("trksel")],
+            "track-selection": [svc_ids.get("prop")],
+            "pid": [svc_ids.get("prop")],
+        }.get(workflow, [])
         svc_ids[name] = wagons.create_wagon(
             s, svc, service.id, name=name, workflow=workflow, dependencies=deps
         ).id

@@ -9,6 +9,7 @@ runlist, notification, profile and admin pages.
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -163,6 +164,29 @@ def datasets_page(
 # --- /dataset/{id} ---------------------------------------------------------------------------
 
 
+def _file_metadata(db: Any, view: Any) -> list[dict[str, Any]]:
+    """The ``metaData`` of the first catalogue file of each production (data type, run,
+    reconstruction pass, anchor production...); None where the server cannot read the file."""
+    from sqlalchemy import select
+
+    from hyperloop.analysis.frame import file_metadata
+
+    out = []
+    for p in view.productions:
+        first = db.scalars(
+            select(m.DatasetFile)
+            .where(m.DatasetFile.production_id == p.id)
+            .order_by(m.DatasetFile.run_number, m.DatasetFile.path)
+            .limit(1)
+        ).first()
+        if first is None:
+            continue
+        readable = "://" not in first.path and os.path.isfile(first.path)
+        meta = file_metadata(first.path) if readable else None
+        out.append({"production": p.name, "path": first.path, "metadata": meta})
+    return out
+
+
 @router.get("/dataset/{dataset_id}", response_class=HTMLResponse, include_in_schema=False)
 def dataset_page(request: Request, dataset_id: int, actor: OptionalActor, db: DB) -> Response:
     if actor is None:
@@ -184,6 +208,7 @@ def dataset_page(request: Request, dataset_id: int, actor: OptionalActor, db: DB
         {
             "view": view,
             "ds": view.dataset,
+            "file_metadata": _file_metadata(db, view),
             "can_manage": can(actor, Action.DATASET_MANAGE),
             "addable_analyses": addable,
             "weekdays": WEEKDAYS,
