@@ -163,7 +163,7 @@ CASES: list[Case] = [
     Case(
         "POST",
         "/api/tags",
-        OPS,
+        ADMIN,
         ok=201,
         body={"introspection": introspection("v2"), "artifact": "/tags/v2"},
     ),
@@ -437,7 +437,7 @@ CASES: list[Case] = [
     Case(
         "POST",
         "/api/targets",
-        OPS,
+        ADMIN,
         ok=201,
         body={"name": "grid-8core", "cores": 8, "memory_limit_mb": 32000},
     ),
@@ -487,7 +487,7 @@ CASES: list[Case] = [
     Case(
         "POST",
         "/api/train-runs/{train_id}/long-train",
-        frozenset({"analyzer", "operator", "admin"}),
+        MEMBER,
         ok=201,
         path={"train_id": ids("short_train")},
     ),
@@ -504,7 +504,7 @@ CASES: list[Case] = [
     Case(
         "POST",
         "/api/train-runs/{train_id}/comments",
-        frozenset({"analyzer", "operator", "admin"}),
+        MEMBER,
         ok=201,
         path={"train_id": TRAIN},
         body={"text": "looks good"},

@@ -249,7 +249,7 @@ def seed(url: str) -> World:
             enabling.enable_wagon(s, analyzer, w.id, d.id, policy=TagPolicy.LATEST)
             test = enabling.current_test(s, w.id, d.id)
             enabling.finish_test(s, test.id, TestStatus.DONE)
-        target = trains.create_target(s, operator, name="grid-1core", cores=1)
+        target = trains.create_target(s, admin, name="grid-1core", cores=1)
 
         def tested_train(wagon_ids: list[int], dataset_id: int) -> m.TrainRun:
             t = trains.compose_train(s, operator, dataset_id, wagon_ids, target_id=target.id)

@@ -43,7 +43,7 @@ def list_targets(actor: CurrentActor, db: DB, paging: Paging, min_cores: int | N
     return paginate(db, stmt, paging, TargetOut.model_validate)
 
 
-@router.post("", response_model=TargetOut, status_code=201, summary="Create a target (operators)")
+@router.post("", response_model=TargetOut, status_code=201, summary="Create a target (admins)")
 def create_target(body: TargetIn, actor: CurrentActor, db: DB) -> TargetOut:
     target = trains.create_target(db, actor, **body.model_dump())
     return TargetOut.model_validate(target)
