@@ -112,10 +112,12 @@ def error_page(
         )
 
 
+# The errors any API operation may answer, documented on every one (the router's
+# ``responses=``): 413 for a request body over a size limit (uploads, request limits).
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": code.replace("_", " ")}
     for status, code in _HTTP_CODES.items()
-    if status in (400, 401, 403, 404, 409, 422)
+    if status in (400, 401, 403, 404, 409, 413, 422)
 }
 
 
