@@ -1,582 +1,53 @@
-"""Permission matrix: every API endpoint x every role, expected allow/deny (SPEC §1).
+"""Permission matrix in-process: every API endpoint x every caller (each role, member or not of
+the analysis concerned), expected allow/deny (SPEC §1). The matrix itself is data in
+``tests/api/permission_matrix.py``; ``tests/security/test_permission_matrix_served.py`` runs a
+slice of it against a real server.
 
-Each case runs on a fresh copy of the seeded database.  Allowed roles must get the case's
-success status; denied roles get 401 (anonymous) or 403 (or 404 where the resource is
-personal, e.g. another user's display settings).  A route missing from the matrix fails.
+Each non-GET case runs on a fresh copy of the seeded database; GET cases share one copy.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
-
 import pytest
-from tests.api.conftest import copy_world, role_client
-from tests.api.world import PASSWORD, ROLES, USERNAMES, World, introspection
+from tests.api.conftest import copy_world
+from tests.api.permission_matrix import (
+    CASES,
+    MEMBERS,
+    Case,
+    coverage_problems,
+    credentials,
+    problem,
+    request_args,
+)
+from tests.api.world import CALLERS, World
 
 from hyperloop.db.session import make_engine
 from hyperloop.web.app import bind_database
 
-LOGGED_IN = frozenset(ROLES) - {"anonymous"}
-EVERYONE = frozenset(ROLES)
-ADMIN = frozenset({"admin"})
-MEMBER = frozenset({"analyzer", "admin"})
-OPS = frozenset({"operator", "admin"})
-DPG = frozenset({"dpg_expert", "admin"})
-SERVICE = frozenset({"service_expert", "admin"})
 
-Value = Any | Callable[[World, str], Any]
+def test_every_documented_endpoint_has_a_matrix_entry(shared_app) -> None:
+    problems = coverage_problems(shared_app.openapi())
+    assert problems == [], "permission matrix and OpenAPI document differ:\n" + "\n".join(problems)
 
 
-@dataclass(frozen=True)
-class Case:
-    method: str
-    route: str
-    allowed: frozenset[str]
-    ok: int | None = 200  # None: any answer but 401/403/5xx (input-dependent outcome)
-    path: dict[str, Value] = field(default_factory=dict)
-    query: dict[str, Value] = field(default_factory=dict)
-    body: Value = None
-    files: Value = None
-    denied: tuple[int, ...] = (403,)
-    label: str = ""
-
-    def resolve(self, value: Value, world: World, role: str) -> Any:
-        return value(world, role) if callable(value) else value
+def test_the_coverage_check_names_what_is_missing() -> None:
+    document = {"paths": {"/api/health": {"get": {}}, "/api/new": {"post": {}, "parameters": []}}}
+    cases = [c for c in CASES if c.route in ("/api/health", "/api/users")]
+    assert coverage_problems(document, cases) == [
+        "POST /api/new: endpoint without a permission-matrix entry",
+        "GET /api/users: matrix entry for no endpoint",
+        "POST /api/users: matrix entry for no endpoint",
+    ]
 
 
-def ids(key: str) -> Callable[[World, str], int]:
-    return lambda world, role: world.ids[key]
-
-
-def version_of(key: str, version: int = 1) -> Callable[[World, str], dict]:
-    return lambda world, role: {"expected_version": version}
-
-
-A, W, D = ids("analysis"), ids("wagon"), ids("dataset")
-METRICS = json.dumps(
-    {
-        "reader": {
-            "cpuUsedAbsolute": [{"timestamp": 1000, "value": "5000"}],
-            "proportionalSetSize": [{"timestamp": 1000, "value": "1000"}],
-        }
-    }
-).encode()
-TRAIN = ids("train")
-
-CASES: list[Case] = [
-    Case("GET", "/api/health", EVERYONE),
-    # auth
-    Case(
-        "POST",
-        "/api/auth/login",
-        EVERYONE,
-        body=lambda w, r: {"username": USERNAMES.get(r, "alice"), "password": PASSWORD},
-    ),
-    Case("POST", "/api/auth/logout", EVERYONE, ok=204),
-    Case("GET", "/api/auth/session", LOGGED_IN),
-    Case("POST", "/api/auth/impersonate", ADMIN, body={"username": "bob"}),
-    Case("DELETE", "/api/auth/impersonate", LOGGED_IN),
-    # users
-    Case("GET", "/api/users/me", LOGGED_IN),
-    Case("GET", "/api/users/me/tokens", LOGGED_IN),
-    Case("GET", "/api/users/me/profile", LOGGED_IN),
-    Case("POST", "/api/users/me/tokens", LOGGED_IN, ok=201, body={"name": "laptop"}),
-    Case(
-        "DELETE",
-        "/api/users/me/tokens/{token_id}",
-        LOGGED_IN,
-        ok=204,
-        path={"token_id": lambda w, r: w.token_ids.get(r, 1)},
-    ),
-    Case("GET", "/api/users", ADMIN),
-    Case(
-        "POST",
-        "/api/users",
-        ADMIN,
-        ok=201,
-        body={"username": "newbie", "password": "long enough password"},
-    ),
-    Case("GET", "/api/users/{username}", LOGGED_IN, path={"username": "bob"}),
-    Case(
-        "PUT",
-        "/api/users/{username}/roles",
-        ADMIN,
-        path={"username": "bob"},
-        body={"roles": ["operator"]},
-    ),
-    # analyses
-    Case("GET", "/api/analyses", LOGGED_IN),
-    Case("POST", "/api/analyses", ADMIN, ok=201, body={"name": "new-ana", "pwg": "PWGCF"}),
-    Case("GET", "/api/my-analyses", LOGGED_IN),
-    Case("GET", "/api/analyses/{analysis_id}", LOGGED_IN, path={"analysis_id": A}),
-    Case(
-        "POST",
-        "/api/analyses/{analysis_id}/members",
-        ADMIN,
-        ok=201,
-        path={"analysis_id": A},
-        body={"username": "ursula"},
-    ),
-    Case(
-        "DELETE",
-        "/api/analyses/{analysis_id}/members/{user_id}",
-        ADMIN,
-        ok=204,
-        path={"analysis_id": A, "user_id": ids("bob")},
-    ),
-    Case(
-        "PUT",
-        "/api/analyses/{analysis_id}/email-policy",
-        MEMBER,
-        path={"analysis_id": A},
-        body={"policy": "enabler"},
-    ),
-    Case(
-        "PUT",
-        "/api/analyses/{analysis_id}/display",
-        frozenset({"analyzer"}),
-        path={"analysis_id": A},
-        body={"order": 3, "collapsed": True},
-        denied=(404,),
-        label="own display settings: only members have them",
-    ),
-    Case(
-        "POST",
-        "/api/analyses/{analysis_id}/datasets",
-        MEMBER,
-        ok=201,
-        path={"analysis_id": A},
-        body=lambda w, r: {"dataset_id": w.ids["spare_dataset"]},
-    ),
-    Case(
-        "DELETE",
-        "/api/analyses/{analysis_id}/datasets/{dataset_id}",
-        MEMBER,
-        ok=204,
-        path={"analysis_id": A, "dataset_id": D},
-    ),
-    # tags
-    Case("GET", "/api/tags", LOGGED_IN),
-    Case(
-        "POST",
-        "/api/tags",
-        OPS,
-        ok=201,
-        body={"introspection": introspection("v2"), "artifact": "/tags/v2"},
-    ),
-    Case("GET", "/api/tags/{tag_id}", LOGGED_IN, path={"tag_id": ids("tag")}),
-    Case(
-        "GET",
-        "/api/tags/{tag_id}/workflows/{workflow}",
-        LOGGED_IN,
-        path={"tag_id": ids("tag"), "workflow": "spectra"},
-    ),
-    # wagons
-    Case("GET", "/api/wagons", LOGGED_IN, query={"analysis_id": A}),
-    Case(
-        "POST",
-        "/api/wagons",
-        MEMBER,
-        ok=201,
-        body=lambda w, r: {"analysis_id": w.ids["analysis"], "name": "new1", "workflow": "spectra"},
-    ),
-    Case("GET", "/api/wagons/{wagon_id}", LOGGED_IN, path={"wagon_id": W}),
-    Case(
-        "PATCH",
-        "/api/wagons/{wagon_id}",
-        MEMBER,
-        path={"wagon_id": W},
-        body={"expected_version": 1, "base_config": {"spectra-task": {"cutZ": "7"}}},
-    ),
-    Case(
-        "PATCH",
-        "/api/wagons/{wagon_id}",
-        SERVICE,
-        path={"wagon_id": ids("service_wagon")},
-        body={"expected_version": 1, "base_config": {"event-selection-task": {"zMax": "7"}}},
-        label="service wagons belong to the service analysis experts",
-    ),
-    Case("DELETE", "/api/wagons/{wagon_id}", MEMBER, ok=204, path={"wagon_id": ids("spare_wagon")}),
-    Case(
-        "POST",
-        "/api/wagons/{wagon_id}/clone",
-        MEMBER,
-        ok=201,
-        path={"wagon_id": W},
-        body=lambda w, r: {"analysis_id": w.ids["analysis"], "name": "copy1"},
-    ),
-    Case(
-        "POST",
-        "/api/wagons/{wagon_id}/clone",
-        SERVICE,
-        ok=201,
-        path={"wagon_id": W},
-        body=lambda w, r: {"analysis_id": w.ids["service_analysis"], "name": "copy2"},
-        label="any user may clone a wagon into an analysis they belong to",
-    ),
-    Case("POST", "/api/wagons/{wagon_id}/sync", MEMBER, path={"wagon_id": W}, body={}),
-    Case(
-        "PUT",
-        "/api/wagons/{wagon_id}/subwagons/{subwagon}",
-        MEMBER,
-        path={"wagon_id": W, "subwagon": "loose"},
-        body={"expected_version": 1, "overrides": {"spectra-task": {"cutZ": "12"}}},
-    ),
-    Case(
-        "DELETE",
-        "/api/wagons/{wagon_id}/subwagons/{subwagon}",
-        MEMBER,
-        path={"wagon_id": W, "subwagon": "tight"},
-        query={"expected_version": 1},
-    ),
-    Case(
-        "PUT",
-        "/api/wagons/{wagon_id}/dependencies",
-        MEMBER,
-        path={"wagon_id": W},
-        body={"expected_version": 1, "dependencies": []},
-    ),
-    Case("GET", "/api/wagons/{wagon_id}/configuration", LOGGED_IN, path={"wagon_id": W}),
-    Case(
-        "POST",
-        "/api/wagons/{wagon_id}/configuration/preview",
-        MEMBER,
-        path={"wagon_id": W},
-        body={"configuration": {"spectra-task": {"cutZ": "6"}}},
-    ),
-    Case(
-        "PUT",
-        "/api/wagons/{wagon_id}/configuration",
-        MEMBER,
-        path={"wagon_id": W},
-        body={"expected_version": 1, "configuration": {"spectra-task": {"cutZ": "6"}}},
-    ),
-    Case(
-        "GET",
-        "/api/wagons/{wagon_id}/compare",
-        LOGGED_IN,
-        path={"wagon_id": W},
-        query={"other_id": ids("spare_wagon")},
-    ),
-    Case("GET", "/api/wagons/{wagon_id}/history", LOGGED_IN, path={"wagon_id": W}),
-    Case("GET", "/api/wagons/{wagon_id}/tests", LOGGED_IN, path={"wagon_id": W}),
-    Case("GET", "/api/wagons/{wagon_id}/view", LOGGED_IN, path={"wagon_id": W}),
-    Case("GET", "/api/analyses/{analysis_id}/view", LOGGED_IN, path={"analysis_id": A}),
-    Case("GET", "/api/wagons/{wagon_id}/history-view", LOGGED_IN, path={"wagon_id": W}),
-    Case(
-        "GET",
-        "/api/wagons/{wagon_id}/tests/{test_id}",
-        LOGGED_IN,
-        path={"wagon_id": W, "test_id": 1},
-        label="the world's first wagon test is spectra_pp's",
-    ),
-    Case(
-        "GET",
-        "/api/wagons/{wagon_id}/tests/{test_id}/full-config",
-        LOGGED_IN,
-        ok=None,
-        path={"wagon_id": W, "test_id": 1},
-        label="404 until the test has run",
-    ),
-    # enabling
-    Case("GET", "/api/wagons/{wagon_id}/datasets", LOGGED_IN, path={"wagon_id": W}),
-    Case(
-        "PUT",
-        "/api/wagons/{wagon_id}/datasets/{dataset_id}",
-        MEMBER,
-        path={"wagon_id": ids("spare_wagon"), "dataset_id": ids("short_dataset")},
-        body={"policy": "latest"},
-    ),
-    Case(
-        "DELETE",
-        "/api/wagons/{wagon_id}/datasets/{dataset_id}",
-        MEMBER,
-        ok=204,
-        path={"wagon_id": ids("spare_wagon"), "dataset_id": D},
-    ),
-    Case(
-        "PUT",
-        "/api/wagons/{wagon_id}/datasets/{dataset_id}/schedule",
-        OPS,
-        path={"wagon_id": ids("skim_wagon"), "dataset_id": D},
-        body={"scheduled": True},
-    ),
-    # datasets
-    Case("GET", "/api/datasets", LOGGED_IN),
-    Case("GET", "/api/datasets/derived-data", LOGGED_IN),
-    # an analysis train: operators pass the permission check, then 409 (not derived data)
-    Case(
-        "DELETE",
-        "/api/datasets/derived-data/{train_run_id}",
-        OPS,
-        ok=409,
-        path={"train_run_id": TRAIN},
-    ),
-    Case("GET", "/api/datasets/staging-transfers", LOGGED_IN),
-    Case("GET", "/api/datasets/{dataset_id}/overview", LOGGED_IN, path={"dataset_id": D}),
-    Case("GET", "/api/datasets/{dataset_id}/catalogue-summary", LOGGED_IN, path={"dataset_id": D}),
-    Case("POST", "/api/datasets", OPS, ok=201, body={"name": "LHC24new"}),
-    Case("GET", "/api/datasets/{dataset_id}", LOGGED_IN, path={"dataset_id": D}),
-    Case(
-        "PATCH",
-        "/api/datasets/{dataset_id}",
-        OPS,
-        path={"dataset_id": ids("spare_dataset")},
-        body={"expected_version": 1, "slots_per_week": 8, "auto_compose_times": ["08:00"]},
-    ),
-    Case(
-        "DELETE",
-        "/api/datasets/{dataset_id}",
-        OPS,
-        ok=204,
-        path={"dataset_id": ids("spare_dataset")},
-    ),
-    Case(
-        "PUT",
-        "/api/datasets/{dataset_id}/active",
-        OPS,
-        path={"dataset_id": ids("spare_dataset")},
-        body={"active": True},
-    ),
-    Case(
-        "POST",
-        "/api/datasets/{dataset_id}/productions",
-        OPS,
-        ok=201,
-        path={"dataset_id": D},
-        body=lambda w, r: {"name": "pass5", "kind": "runlist", "runlist_id": w.ids["runlist"]},
-    ),
-    Case(
-        "DELETE",
-        "/api/datasets/{dataset_id}/productions/{production_id}",
-        OPS,
-        ok=204,
-        path={"dataset_id": D, "production_id": ids("production")},
-    ),
-    Case(
-        "PUT",
-        "/api/datasets/{dataset_id}/productions/{production_id}/excluded-runs",
-        OPS,
-        path={"dataset_id": D, "production_id": ids("production")},
-        body={"runs": [544028]},
-    ),
-    Case(
-        "POST",
-        "/api/datasets/{dataset_id}/productions/{production_id}/files",
-        OPS,
-        path={"dataset_id": D, "production_id": ids("production")},
-        body={"lines": ["/data/544013/AO2D_001.root 1000"]},
-    ),
-    Case("GET", "/api/datasets/{dataset_id}/files", LOGGED_IN, path={"dataset_id": D}),
-    Case(
-        "POST",
-        "/api/datasets/{dataset_id}/mergelists",
-        OPS,
-        ok=201,
-        path={"dataset_id": D},
-        body={"name": "first", "runs": [544013]},
-    ),
-    Case(
-        "POST",
-        "/api/datasets/{dataset_id}/final-mergelists",
-        OPS,
-        ok=201,
-        path={"dataset_id": D},
-        body={"name": "final", "mergelists": ["all"]},
-    ),
-    Case(
-        "POST",
-        "/api/datasets/{dataset_id}/short-datasets",
-        OPS,
-        ok=201,
-        path={"dataset_id": D},
-        body={"name": "LHC23zzh_short"},
-    ),
-    Case("GET", "/api/datasets/{dataset_id}/staging", LOGGED_IN, path={"dataset_id": D}),
-    Case(
-        "POST",
-        "/api/datasets/{dataset_id}/staging",
-        OPS,
-        ok=201,
-        path={"dataset_id": D},
-        body={"target": "af-gsi", "action": "stage"},
-    ),
-    Case("GET", "/api/datasets/{dataset_id}/history", LOGGED_IN, path={"dataset_id": D}),
-    # runlists
-    Case("GET", "/api/runlists", LOGGED_IN),
-    Case("POST", "/api/runlists", DPG, ok=201, body={"name": "LHC24a", "runs": [1, 2]}),
-    Case("GET", "/api/runlists/{runlist_id}", LOGGED_IN, path={"runlist_id": ids("runlist")}),
-    Case(
-        "GET",
-        "/api/runlists/{runlist_id}/overview",
-        LOGGED_IN,
-        path={"runlist_id": ids("runlist")},
-    ),
-    Case(
-        "PATCH",
-        "/api/runlists/{runlist_id}",
-        DPG,
-        path={"runlist_id": ids("runlist")},
-        body={"expected_version": 1, "runs": [544013]},
-    ),
-    Case(
-        "DELETE",
-        "/api/runlists/{runlist_id}",
-        DPG,
-        ok=204,
-        path={"runlist_id": ids("spare_runlist")},
-    ),
-    Case(
-        "GET", "/api/runlists/{runlist_id}/history", LOGGED_IN, path={"runlist_id": ids("runlist")}
-    ),
-    # targets
-    Case("GET", "/api/targets", LOGGED_IN),
-    Case(
-        "POST",
-        "/api/targets",
-        OPS,
-        ok=201,
-        body={"name": "grid-8core", "cores": 8, "memory_limit_mb": 32000},
-    ),
-    Case("GET", "/api/targets/{target_id}", LOGGED_IN, path={"target_id": ids("target")}),
-    # train runs
-    Case("GET", "/api/train-runs", LOGGED_IN, query={"state": "test_done"}),
-    Case(
-        "POST",
-        "/api/train-runs",
-        OPS,
-        ok=201,
-        body=lambda w, r: {
-            "dataset_id": w.ids["dataset"],
-            "wagon_ids": [w.ids["spare_wagon"]],
-            "target_id": w.ids["target"],
-        },
-    ),
-    Case(
-        "POST",
-        "/api/train-runs/compatibility",
-        LOGGED_IN,
-        body=lambda w, r: {"dataset_id": w.ids["dataset"], "wagon_ids": [w.ids["spare_wagon"]]},
-    ),
-    Case("GET", "/api/train-runs/{train_id}", LOGGED_IN, path={"train_id": TRAIN}),
-    Case(
-        "GET",
-        "/api/train-runs/{train_id}/compare",
-        LOGGED_IN,
-        path={"train_id": TRAIN},
-        query={"other_id": ids("short_train")},
-    ),
-    Case("POST", "/api/train-runs/{train_id}/decompose", OPS, path={"train_id": TRAIN}),
-    Case("POST", "/api/train-runs/{train_id}/submit", OPS, path={"train_id": TRAIN}),
-    Case("POST", "/api/train-runs/{train_id}/kill", OPS, path={"train_id": ids("kill_train")}),
-    Case("POST", "/api/train-runs/{train_id}/close", OPS, path={"train_id": TRAIN}),
-    # a submitted train without jobs: operators pass the permission check, then 409 (state)
-    Case(
-        "POST",
-        "/api/train-runs/{train_id}/final-merge",
-        OPS,
-        ok=409,
-        path={"train_id": ids("kill_train")},
-    ),
-    Case(
-        "POST", "/api/train-runs/{train_id}/clone", OPS, ok=201, path={"train_id": TRAIN}, body={}
-    ),
-    Case(
-        "POST",
-        "/api/train-runs/{train_id}/long-train",
-        frozenset({"analyzer", "operator", "admin"}),
-        ok=201,
-        path={"train_id": ids("short_train")},
-    ),
-    Case(
-        "POST",
-        "/api/train-runs/{train_id}/approve",
-        frozenset({"pwg_convener", "operator", "admin"}),
-        path={"train_id": ids("long_train")},
-    ),
-    Case("GET", "/api/train-runs/with-issues", LOGGED_IN),
-    Case("GET", "/api/train-runs/{train_id}/error-groups", LOGGED_IN, path={"train_id": TRAIN}),
-    Case("POST", "/api/train-runs/{train_id}/resubmit", OPS, path={"train_id": ids("kill_train")}),
-    Case("GET", "/api/train-runs/{train_id}/comments", LOGGED_IN, path={"train_id": TRAIN}),
-    Case(
-        "POST",
-        "/api/train-runs/{train_id}/comments",
-        frozenset({"analyzer", "operator", "admin"}),
-        ok=201,
-        path={"train_id": TRAIN},
-        body={"text": "looks good"},
-    ),
-    Case("GET", "/api/train-runs/{train_id}/history", LOGGED_IN, path={"train_id": TRAIN}),
-    # jobs
-    # train views shared with the pages (helper F)
-    Case("GET", "/api/train-runs/dashboard", LOGGED_IN, query={"interval": "month"}),
-    Case("GET", "/api/train-runs/submission", LOGGED_IN, query={"dataset_id": D}),
-    *(
-        Case("GET", f"/api/train-runs/{{train_id}}/{view}", LOGGED_IN, path={"train_id": TRAIN})
-        for view in ("overview", "status", "master-jobs", "merging", "outputs", "test")
-    ),
-    Case("GET", "/api/train-runs/{train_id}/full-config", LOGGED_IN, path={"train_id": TRAIN}),
-    Case(
-        "GET",
-        "/api/train-runs/{train_id}/compare-outputs",
-        LOGGED_IN,
-        path={"train_id": TRAIN},
-        query={"other_id": ids("short_train")},
-    ),
-    Case("GET", "/api/jobs/{job_id}/attempts", LOGGED_IN, path={"job_id": ids("job")}),
-    Case("GET", "/api/jobs", LOGGED_IN, query={"train_run_id": TRAIN}),
-    Case("GET", "/api/jobs/{job_id}", LOGGED_IN, path={"job_id": ids("job")}),
-    # reproduce a test or job locally (helper D)
-    Case("GET", "/api/jobs/{job_id}/reproduce", LOGGED_IN, path={"job_id": ids("job")}),
-    Case("GET", "/api/wagon-tests/{test_id}/reproduce", LOGGED_IN, path={"test_id": 1}),
-    Case("GET", "/api/train-tests/{train_id}/reproduce", LOGGED_IN, path={"train_id": TRAIN}),
-    Case("GET", "/api/dataset-files/content", LOGGED_IN, ok=404, query={"path": "/no/AO2D.root"}),
-    # notifications
-    Case("GET", "/api/notifications", LOGGED_IN),
-    Case("GET", "/api/notifications/count", LOGGED_IN),
-    Case(
-        "POST",
-        "/api/notifications/{notification_id}/dismiss",
-        LOGGED_IN,
-        path={"notification_id": lambda w, r: w.notification_ids.get(r, 1)},
-    ),
-    Case("POST", "/api/notifications/dismiss-all", LOGGED_IN),
-    # slots
-    Case("GET", "/api/slots", LOGGED_IN, query={"analysis_id": A, "dataset_id": D}),
-    # output browsing and performance graphs (pages helper; SPEC §1: only health is anonymous)
-    Case("GET", "/api/outputs/browse", LOGGED_IN, query={"path": ""}),
-    Case(
-        "GET",
-        "/api/outputs/projection",
-        LOGGED_IN,
-        ok=None,
-        query={"path": "missing.root", "hist": "h", "axes": "0"},
-    ),
-    Case(
-        "POST",
-        "/api/performance-graphs",
-        LOGGED_IN,
-        files={"file": ("performanceMetrics.json", METRICS, "application/json")},
-    ),
-]
-
-
-def _case_id(case: Case) -> str:
-    return f"{case.method} {case.route}" + (f" [{case.label}]" if case.label else "")
-
-
-def test_every_api_route_is_in_the_matrix(shared_app) -> None:
-    routes = {
-        (method.upper(), path)
-        for path, ops in shared_app.openapi()["paths"].items()
-        for method in ops
-    }
-    covered = {(c.method, c.route) for c in CASES}
-    assert sorted(routes - covered) == [], "routes missing from the permission matrix"
-    assert sorted(covered - routes) == [], "matrix rows for routes that do not exist"
+def test_analysis_scoped_rows_are_checked_for_members_and_non_members() -> None:
+    """Every analysis-scoped row has callers of the same role on both sides of membership."""
+    scoped = [c for c in CASES if c.scope == "analysis"]
+    assert len(scoped) >= 15
+    for case in scoped:
+        assert MEMBERS - {"analyzer"} <= case.allowed, case.name
+        for role in ("operator", "dpg_expert", "pwg_convener"):
+            assert role not in case.allowed and f"{role}_member" in case.allowed, case.name
 
 
 @pytest.fixture(scope="module")
@@ -586,11 +57,11 @@ def read_only_world(template_world: World, tmp_path_factory: pytest.TempPathFact
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("case", CASES, ids=_case_id)
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_permission_matrix(
     case: Case,
-    role: str,
+    caller: str,
     shared_app,
     session_client,
     read_only_world: World,
@@ -601,32 +72,14 @@ def test_permission_matrix(
     engine = make_engine(world.url)
     bind_database(shared_app, engine)
     session_client.cookies.clear()
+    args = request_args(case, caller, world)
     try:
-        response = _send(case, role, world, role_client(session_client, world, role))
+        response = session_client.request(**args, headers=credentials(world, caller))
     finally:
         engine.dispose()
-    detail = (
-        f"{role} {case.method} {response.url.path}: {response.status_code} {response.text[:400]}"
-    )
-    if role in case.allowed:
-        if case.ok is None:
-            assert response.status_code not in (401, 403) and response.status_code < 500, detail
-        else:
-            assert response.status_code == case.ok, detail
-    elif role == "anonymous":
-        assert response.status_code == 401, detail
-        assert response.json()["error"] == "not_authenticated"
-    else:
-        assert response.status_code in case.denied, detail
-        assert response.json()["error"] in ("permission_denied", "not_found"), detail
-
-
-def _send(case: Case, role: str, world: World, client):
-    path = case.route.format(**{k: case.resolve(v, world, role) for k, v in case.path.items()})
-    query = {k: case.resolve(v, world, role) for k, v in case.query.items()}
-    kwargs: dict[str, Any] = {"params": query}
-    if case.body is not None:
-        kwargs["json"] = case.resolve(case.body, world, role)
-    if case.files is not None:
-        kwargs["files"] = case.resolve(case.files, world, role)
-    return client.request(case.method, path, **kwargs)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    wrong = problem(case, caller, response.status_code, body)
+    assert wrong is None, f"{caller} {case.method} {args['url']}: {wrong}: {response.text[:400]}"

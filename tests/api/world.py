@@ -40,6 +40,16 @@ USERNAMES = {
     "admin": "ada",
 }
 PASSWORD = "correct horse battery staple"
+# Callers of the permission matrix besides one user per role: a role holder who is also a
+# member of the analysis ``lf-spectra`` (the seeded role holders above are members of none,
+# except the analyzer; the service expert is a member of the service analysis only).
+MEMBER_CALLERS = {
+    "operator_member": ("otto", ["operator"], []),
+    "dpg_expert_member": ("dmitri", ["dpg_expert"], []),
+    "pwg_convener_member": ("carla", ["pwg_convener"], ["PWGLF"]),
+}
+CALLERS = (*ROLES, *MEMBER_CALLERS)
+CALLER_USERNAMES = USERNAMES | {caller: v[0] for caller, v in MEMBER_CALLERS.items()}
 
 
 def _kind_of(name: str, value: Any) -> tuple[str, dict[str, Any]]:
@@ -249,7 +259,7 @@ def seed(url: str) -> World:
             enabling.enable_wagon(s, analyzer, w.id, d.id, policy=TagPolicy.LATEST)
             test = enabling.current_test(s, w.id, d.id)
             enabling.finish_test(s, test.id, TestStatus.DONE)
-        target = trains.create_target(s, operator, name="grid-1core", cores=1)
+        target = trains.create_target(s, admin, name="grid-1core", cores=1)
 
         def tested_train(wagon_ids: list[int], dataset_id: int) -> m.TrainRun:
             t = trains.compose_train(s, operator, dataset_id, wagon_ids, target_id=target.id)
@@ -281,6 +291,20 @@ def seed(url: str) -> World:
         bob_token, bob_plain = users.create_api_token(s, bob, "tests")
         world.tokens["bob"] = bob_plain
         s.flush()
+        for caller, (name, roles, pwgs) in MEMBER_CALLERS.items():
+            person = users.create_user(s, name, roles=roles, convener_pwgs=pwgs, email=f"{name}@x")
+            person.password_hash = password_hash
+            analyses.add_member(s, admin, a.id, person.id)
+            token, plaintext = users.create_api_token(s, person, "tests")
+            world.tokens[caller] = plaintext
+            world.token_ids[caller] = token.id
+            world.user_ids[caller] = person.id
+            note = m.Notification(
+                user_id=person.id, kind=NotificationKind.DATASET_CHANGED, message="hello"
+            )
+            s.add(note)
+            s.flush()
+            world.notification_ids[caller] = note.id
         world.ids.update(
             analysis=a.id,
             service_analysis=service.id,

@@ -106,7 +106,7 @@ def _seed(url: str, data: Path, work: Path) -> dict:
         enabling.enable_wagon(s, alice, spectra.id, ds.id)
         test = enabling.current_test(s, spectra.id, ds.id)
         enabling.finish_test(s, test.id, TestStatus.DONE)
-        target = trains.create_target(s, operator, name="local-1core", cores=1)
+        target = trains.create_target(s, admin, name="local-1core", cores=1)
         train = trains.compose_train(s, operator, ds.id, [spectra.id], target_id=target.id)
         trains.start_test(s, train.id)
         trains.finish_test(s, train.id, TestStatus.DONE)

@@ -39,13 +39,14 @@ def test_permission_matrix(world):
         (Action.WAGON_CLONE, w.hf): {"bob"},
         (Action.WAGON_ENABLE, wagon): {"alice"},
         (Action.ANALYSIS_EDIT, w.lf): {"alice"},
-        (Action.REQUEST_LONG_TRAIN, train): {"alice", "operator"},
-        (Action.COMMENT, train): {"alice", "operator"},
+        (Action.REQUEST_LONG_TRAIN, train): {"alice"},
+        (Action.COMMENT, train): {"alice"},
         (Action.APPROVE_LONG_TRAIN, train): {"convener", "operator"},
         (Action.TRAIN_OPERATE, None): {"operator"},
         (Action.DATASET_MANAGE, None): {"operator"},
         (Action.RUNLIST_MANAGE, None): {"dpg"},
-        (Action.TAG_REGISTER, None): {"operator"},
+        (Action.TAG_REGISTER, None): set(),
+        (Action.TARGET_MANAGE, None): set(),
         (Action.ANALYSIS_MANAGE, None): set(),
         (Action.USER_MANAGE, None): set(),
         (Action.IMPERSONATE, None): set(),
@@ -68,3 +69,24 @@ def test_refusal_names_who_and_what_and_inactive_users_can_do_nothing(world):
         require(Actor(world.outsider, world.admin), Action.TRAIN_OPERATE)
     world.admin.active = False
     assert not can(world.admin, Action.READ)
+
+
+def test_roles_do_not_stand_in_for_membership(world):
+    """Commenting on a train and requesting its long train belong to the members of an
+    analysis in it (SPEC §1 analyzer row, §5); an operator or convener who is a member may,
+    one who is not may not. Tags and targets are the admins' (no role row names them)."""
+    from hyperloop.core import analyses
+
+    train = TrainRun(id=98, wagons_snapshot=[{"analysis_id": world.lf.id, "pwg": "PWG-LF"}])
+    for user in (world.operator, world.convener, world.dpg):
+        assert not can(user, Action.COMMENT, train)
+        assert not can(user, Action.REQUEST_LONG_TRAIN, train)
+        analyses.add_member(world.s, None, world.lf.id, user.id)
+        world.s.refresh(user)
+        assert can(user, Action.COMMENT, train)
+        assert can(user, Action.REQUEST_LONG_TRAIN, train)
+    assert not can(world.operator, Action.TAG_REGISTER)
+    assert not can(world.operator, Action.TARGET_MANAGE)
+    assert can(world.admin, Action.TARGET_MANAGE)
+    with pytest.raises(PermissionDenied, match="operator may not target_manage"):
+        require(Actor(world.operator), Action.TARGET_MANAGE)

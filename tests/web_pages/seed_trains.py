@@ -139,7 +139,7 @@ def seed(url: str, root: Path) -> TrainWorld:
         short = datasets.add_short_dataset(s, op, ds.id, "LHC23_pp_pass4_short")
         datasets.set_active(s, op, short.id, True)
         analyses.add_dataset(s, admin, lf.id, short.id)
-        target = trains.create_target(s, op, name="grid-1core", cores=1)
+        target = trains.create_target(s, admin, name="grid-1core", cores=1)
         made = {}
         for name, eta in (("spectra", "0.8"), ("spectra_wide", "0.9"), ("spectra_new", "0.7")):
             w = wagons.create_wagon(

@@ -1,5 +1,12 @@
 """Who may do what (SPEC §1), in one place: ``can(user, action, obj)`` and ``require``.
 
+What a role may do is listed in SPEC §1; anything a role's row does not name is for admins
+("admin: everything"). So operators do not register package tags or create targets (no row
+names them), and commenting on a train or requesting its long train belongs to the members
+of an analysis with a wagon in it ("analyzer: ... request long trains, comment"; §5: "anyone
+in the analysis may request a long train"), whatever their other roles. The permission
+matrix of the API is ``tests/api/permission_matrix.py``.
+
 Under impersonation the effective user's rights apply (the admin acts *as* that user);
 services record both names in the history.
 """
@@ -30,8 +37,8 @@ class Action(StrEnum):
     TRAIN_OPERATE = "train_operate"  # compose, submit, kill, close, clone, decompose
     DATASET_MANAGE = "dataset_manage"
     RUNLIST_MANAGE = "runlist_manage"
-    TAG_REGISTER = "tag_register"
-    TARGET_MANAGE = "target_manage"
+    TAG_REGISTER = "tag_register"  # admins (the release job uses an admin's token)
+    TARGET_MANAGE = "target_manage"  # admins
     ANALYSIS_MANAGE = "analysis_manage"  # create analyses, manage members
     USER_MANAGE = "user_manage"
     IMPERSONATE = "impersonate"
@@ -42,11 +49,7 @@ _OPERATOR_ACTIONS = frozenset(
         Action.TRAIN_OPERATE,
         Action.DATASET_MANAGE,
         Action.WAGON_SCHEDULE,
-        Action.TAG_REGISTER,
-        Action.TARGET_MANAGE,
-        Action.APPROVE_LONG_TRAIN,
-        Action.COMMENT,
-        Action.REQUEST_LONG_TRAIN,
+        Action.APPROVE_LONG_TRAIN,  # SPEC §5: "PWG conveners (or operators/admins) approve"
     }
 )
 _MEMBER_ACTIONS = frozenset(

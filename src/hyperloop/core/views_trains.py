@@ -52,6 +52,9 @@ TRAIN_RUNNING = (TrainState.SUBMITTED, TrainState.RUNNING, TrainState.MERGING)
 TRAIN_TO_SUBMIT = (TrainState.TEST_DONE, TrainState.TEST_WARNING, TrainState.LONG_TRAIN_APPROVED)
 TRAIN_TESTING = (TrainState.COMPOSED, TrainState.TESTING)
 INTERVALS = {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30)}
+# The dashboard's work grows with the days of its interval: a custom one spans at most ten
+# years (an interval of centuries kept a server busy for minutes).
+MAX_CUSTOM_DAYS = 3660
 # train state -> the status icon key of the layout (STATUS_ICONS)
 TRAIN_ICON = {
     TrainState.COMPOSED: "queued",
@@ -166,6 +169,11 @@ def resolve_interval(
         end = end or now.date()
         if end < start:
             raise ValueError(f"interval end {end} is before its start {start}")
+        if (end - start).days >= MAX_CUSTOM_DAYS:
+            raise ValueError(
+                f"custom interval {start}..{end} spans {(end - start).days + 1} days; "
+                f"at most {MAX_CUSTOM_DAYS}"
+            )
         lo = datetime.combine(start, time(), UTC)
         return Interval("custom", lo, datetime.combine(end + timedelta(days=1), time(), UTC))
     if name not in INTERVALS:

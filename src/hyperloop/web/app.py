@@ -26,7 +26,7 @@ requests then repeat the CSRF cookie in the `X-CSRF-Token` header). Admins may a
 user with the `X-Hyperloop-Impersonate: <username>` header.
 
 Lists take `limit` and `offset` and return `{items, total, limit, offset}`. Errors are
-`{"error": code, "message": ..., "details": ...}` with status 400/401/403/404/409/422.
+`{"error": code, "message": ..., "details": ...}` with status 400/401/403/404/409/413/422.
 """
 
 OPENAPI_TAGS = [

@@ -16,7 +16,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -112,10 +112,12 @@ def error_page(
         )
 
 
+# The errors any API operation may answer, documented on every one (the router's
+# ``responses=``): 413 for a request body over a size limit (uploads, request limits).
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": code.replace("_", " ")}
     for status, code in _HTTP_CODES.items()
-    if status in (400, 401, 403, 404, 409, 422)
+    if status in (400, 401, 403, 404, 409, 413, 422)
 }
 
 
@@ -144,6 +146,19 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(
             409, "conflict", "the change conflicts with existing data (a name already in use?)"
         )
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError) -> JSONResponse:
+        # A value the database refuses to store or compare (PostgreSQL: a NUL character in
+        # a text, a number out of range): the request's fault, and nothing was written.
+        log.warning("data error on %s %s: %s", request.method, request.url.path, exc.orig)
+        if "NUL" in str(exc.orig):
+            message = "text values may not contain NUL (\\0) characters"
+        else:
+            message = (
+                "a value of the request does not fit what is stored (too long or out of range)"
+            )
+        return error_response(422, "validation_error", message)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

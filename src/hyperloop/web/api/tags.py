@@ -71,7 +71,9 @@ def list_tags(
     return paginate(db, stmt, paging, TagOut.model_validate)
 
 
-@router.post("", response_model=TagDetail, status_code=201, summary="Register a released tag")
+@router.post(
+    "", response_model=TagDetail, status_code=201, summary="Register a released tag (admins)"
+)
 def register_tag(body: TagIn, actor: CurrentActor, db: DB) -> TagDetail:
     tag = tags.register_tag(
         db,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -36,14 +36,21 @@ class TargetIn(BaseModel):
 
 
 @router.get("", response_model=Page[TargetOut], summary="All targets")
-def list_targets(actor: CurrentActor, db: DB, paging: Paging, min_cores: int | None = None):
+def list_targets(
+    actor: CurrentActor,
+    db: DB,
+    paging: Paging,
+    min_cores: Annotated[
+        int | None, Query(ge=0, le=1024, description="Only targets with this many cores or more.")
+    ] = None,
+):
     stmt = select(m.Target).order_by(m.Target.name)
     if min_cores is not None:
         stmt = stmt.where(m.Target.cores >= min_cores)
     return paginate(db, stmt, paging, TargetOut.model_validate)
 
 
-@router.post("", response_model=TargetOut, status_code=201, summary="Create a target (operators)")
+@router.post("", response_model=TargetOut, status_code=201, summary="Create a target (admins)")
 def create_target(body: TargetIn, actor: CurrentActor, db: DB) -> TargetOut:
     target = trains.create_target(db, actor, **body.model_dump())
     return TargetOut.model_validate(target)

@@ -387,7 +387,7 @@ def clone(train: TrainForReader, body: CloneTrainIn, actor: CurrentActor, db: DB
     "/{train_id}/long-train",
     response_model=TrainDetail,
     status_code=201,
-    summary="Request a long train on the big dataset after a done short train (analyzers)",
+    summary="Request a long train on the big dataset after a done short train (members)",
 )
 def request_long_train(train: TrainForReader, actor: CurrentActor, db: DB) -> TrainDetail:
     new = trains.request_long_train(db, actor, train.id)
@@ -437,7 +437,10 @@ def list_comments(train: TrainForReader, paging: Paging):
 
 
 @router.post(
-    "/{train_id}/comments", response_model=CommentOut, status_code=201, summary="Add a comment"
+    "/{train_id}/comments",
+    response_model=CommentOut,
+    status_code=201,
+    summary="Add a comment (members of an analysis in the train)",
 )
 def add_comment(train: TrainForReader, body: CommentIn, actor: CurrentActor, db: DB) -> CommentOut:
     comment = trains.add_comment(db, actor, train.id, body.text)
