@@ -16,7 +16,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -145,6 +145,17 @@ def install_error_handlers(app: FastAPI) -> None:
             409, "conflict", "the change conflicts with existing data (a name already in use?)"
         )
 
+    @app.exception_handler(DataError)
+    @app.exception_handler(OverflowError)
+    async def _out_of_range(request: Request, exc: Exception) -> Response:
+        # Safety net: inputs are bounded where they enter, but a number the database cannot
+        # hold (SQLite's or PostgreSQL's 64-bit integers) is the caller's error, not ours.
+        log.warning("value out of range on %s %s: %s", request.method, request.url.path, exc)
+        message = "a number in the request is out of range (the database holds 64-bit integers)"
+        if wants_page(request):
+            return error_page(request, 400, message)
+        return error_response(400, "bad_request", message)
+
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         problems = [
@@ -175,6 +186,13 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         if exc.status_code in (404, 405) and message in ("Not Found", "Method Not Allowed"):
             message = f"{message.lower()}: {request.method} {request.url.path}"
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # every method of the path, not only the first route's
+            from hyperloop.web.protection import allowed_methods
+
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))
         if wants_page(request) and exc.status_code in (404, 405):
-            return error_page(request, exc.status_code, message)
-        return error_response(exc.status_code, code, message, None, getattr(exc, "headers", None))
+            page = error_page(request, exc.status_code, message)
+            page.headers.update(headers)
+            return page
+        return error_response(exc.status_code, code, message, None, headers or None)

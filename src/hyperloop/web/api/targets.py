@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -36,7 +36,14 @@ class TargetIn(BaseModel):
 
 
 @router.get("", response_model=Page[TargetOut], summary="All targets")
-def list_targets(actor: CurrentActor, db: DB, paging: Paging, min_cores: int | None = None):
+def list_targets(
+    actor: CurrentActor,
+    db: DB,
+    paging: Paging,
+    min_cores: Annotated[
+        int | None, Query(ge=1, le=1024, description="At least so many cores.")
+    ] = None,
+):
     stmt = select(m.Target).order_by(m.Target.name)
     if min_cores is not None:
         stmt = stmt.where(m.Target.cores >= min_cores)
