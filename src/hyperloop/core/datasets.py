@@ -399,6 +399,11 @@ def import_file_list(s: Session, actor: Actor, production_id: int, lines: Iterab
             raise ValidationError(
                 f"file list line {i}: expected 'path size [n_dataframes]', got {line!r}"
             ) from None
+        if not 0 <= size < 2**63 or (n_df is not None and not 0 <= n_df < 2**31):
+            raise ValidationError(
+                f"file list line {i}: size must be 0 to 2^63-1 bytes and n_dataframes 0 to "
+                f"2^31-1, got {line[:200]!r}"
+            )
         entries.append((parts[0], size, n_df))
     n = _add_files(s, prod, entries)
     s.flush()
