@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 _MISSING: Any = object()
+DECLARATION = "<declaration>"  # the task name of a Task class's own defaults
 
 
 class ConfigurationError(ValueError):
@@ -273,8 +274,8 @@ class Configurable:
         self.min = min
         self.max = max
         if choices is not None:
-            self.choices = tuple(self._element(c, task="<declaration>") for c in choices)
-        self.default = self.validate(default, task="<declaration>")
+            self.choices = tuple(self._element(c, task=DECLARATION) for c in choices)
+        self.default = self.validate(default, task=DECLARATION)
 
     # -- declaration ---------------------------------------------------------------------
     def _resolve_kind(self, default: Any, kind: Kind | None) -> Kind:
@@ -743,7 +744,7 @@ class ConfigurableAxis(Configurable):
                     task, "at least 2 bin edges after the variable marker 0", original
                 )
             limit = histogram_bin_limit()
-            if len(edges_in) - 1 > limit:
+            if len(edges_in) - 1 > limit and task != DECLARATION:
                 raise self._fail(
                     task,
                     f"at most {limit} bins (setting max_histogram_bins)",
@@ -771,7 +772,7 @@ class ConfigurableAxis(Configurable):
         if not lo < hi:
             raise self._fail(task, "min < max", original, f"min {seq[1]!r}, max {seq[2]!r}")
         limit = histogram_bin_limit()
-        if nb > limit:
+        if nb > limit and task != DECLARATION:
             raise self._fail(
                 task,
                 f"at most {limit} bins (setting max_histogram_bins)",

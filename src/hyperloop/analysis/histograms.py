@@ -175,9 +175,10 @@ class HistogramRegistry:
         limit = histogram_bin_limit()
         if bins > limit:
             shape = " x ".join(str(int(ax.size)) for ax in axis_list)
+            size = f"{shape} = {bins}" if len(axis_list) > 1 else str(bins)
             raise HistogramError(
-                f"histogram {name!r} of {self.owner or 'a task'}: {shape} = {bins} bins is more "
-                f"than the limit of {limit} (setting max_histogram_bins)"
+                f"histogram {name!r} of {self.owner or 'a task'}: {size} bins is more than "
+                f"the limit of {limit} (setting max_histogram_bins)"
             )
         storage = hist.storage.Weight() if weighted else hist.storage.Double()
         h = hist.Hist(*axis_list, storage=storage, name=name, label=parts[0])

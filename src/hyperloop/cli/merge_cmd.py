@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, BinaryIO
 
 import typer
 
@@ -25,9 +25,26 @@ def _root_end(path: Path) -> int:
     return int.from_bytes(head[12:16], "big")
 
 
+def _check_directory(directory: Any, handle: BinaryIO, path: Path, size: int) -> None:
+    """Walk a directory: its key list must be where its header says, every name readable and
+    every object must read (and decompress); sub-directories likewise."""
+    where = "/".join(directory.path) or "/"
+    seek, nbytes = directory.fSeekKeys, directory.fNbytesKeys
+    handle.seek(seek)
+    if seek <= 0 or seek + nbytes > size or int.from_bytes(handle.read(4), "big") != nbytes:
+        raise InputRefused(f"{path}: corrupt ROOT file (the key list of {where} is damaged)")
+    for name in directory.keys(recursive=False, cycle=False):
+        if not name.isprintable():
+            raise InputRefused(f"{path}: corrupt ROOT file (unreadable key name {name!r})")
+        if directory.classname_of(name) in ("TDirectory", "TDirectoryFile"):
+            _check_directory(directory[name], handle, path, size)
+        else:
+            directory.key(name).get()
+
+
 def check_input(path: Path) -> None:
     """Refuse an input that is missing, not a ROOT file, truncated (shorter than its header
-    says) or whose directory structure cannot be read."""
+    says) or whose directories or objects cannot be read."""
     import uproot
 
     if not path.is_file():
@@ -39,8 +56,10 @@ def check_input(path: Path) -> None:
             "copy it again from its source"
         )
     try:
-        with uproot.open(path) as f:
-            f.keys(recursive=True)
+        with uproot.open(path) as f, path.open("rb") as handle:
+            _check_directory(f, handle, path, size)
+    except InputRefused:
+        raise
     except Exception as exc:  # noqa: BLE001 - any reading failure means a corrupt file
         raise InputRefused(
             f"{path}: corrupt ROOT file ({type(exc).__name__}: {str(exc)[:200]})"

@@ -69,6 +69,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Run a train locally exactly as a test or grid job runs it (SPEC §7)."""
+        from hyperloop.analysis.histograms import HistogramError
         from hyperloop.analysis.plan import PlanError, build_plan, describe_plan
         from hyperloop.analysis.runner import run_train
         from hyperloop.analysis.spec import SpecError, TrainSpec, read_input_list
@@ -101,6 +102,9 @@ def register(app: typer.Typer) -> None:
         n_cores = cores or spec.cpu_cores or 1
         try:
             result = run_train(plan, inputs, out, cores=n_cores, mode=mode, progress=progress)
+        except (HistogramError, ConfigurationError) as exc:  # booking refused: no traceback
+            _fail(str(exc))
+            return
         finally:
             stdout_log.close()
             logging.getLogger("hyperloop").removeHandler(handler)
