@@ -84,17 +84,20 @@ def test_a_file_upload_above_its_limit_is_refused(serve):
 
 
 def test_a_file_list_of_600k_lines_is_refused_and_nothing_imported(server):
+    ids = server.world.ids
+    files_url = f"/api/datasets/{ids['dataset']}/files"
+    import_url = f"/api/datasets/{ids['dataset']}/productions/{ids['production']}/files"
     with server.bearer("operator") as client:
-        ids = server.world.ids
-        files_url = f"/api/datasets/{ids['dataset']}/files"
         before = client.get(files_url).json()["total"]
-        lines = [f"/d/{i}/AO2D.root 1" for i in range(600_000)]
-        r = client.post(
-            f"/api/datasets/{ids['dataset']}/productions/{ids['production']}/files",
-            json={"lines": lines},
-        )
-        assert r.status_code in (413, 422), r.text[:300]
+        lines = [f"/alice/526641/{i:06d}/AO2D.root 1000" for i in range(600_000)]
+        r = client.post(import_url, json={"lines": lines})  # 22 MB of JSON
+        assert r.status_code == 413, r.text[:300]
+        r = client.post(import_url, json={"lines": lines[:100_001]})  # small, but too many
+        assert r.status_code == 422, r.text[:300]
+        assert "100000" in r.json()["message"]
         assert client.get(files_url).json()["total"] == before
+        r = client.post(import_url, json={"lines": lines[:3]})  # the same lines, fewer: fine
+        assert r.status_code == 200 and r.json()["imported"] == 3
 
 
 def test_a_file_size_beyond_64_bits_names_the_line(server):
