@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -112,6 +113,19 @@ def error_page(
         )
 
 
+def allowed_methods(app: Any, scope: Any) -> list[str]:
+    """Every method some route of ``app`` accepts at the request's path (for ``Allow``)."""
+    path = scope.get("path", "")
+    methods: set[str] = set()
+    for route in iter_route_contexts(app.router.routes):
+        regex = getattr(route, "path_regex", None)
+        if route.methods and regex is not None and regex.match(path):
+            methods |= set(route.methods)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": code.replace("_", " ")}
     for status, code in _HTTP_CODES.items()
@@ -188,8 +202,6 @@ def install_error_handlers(app: FastAPI) -> None:
             message = f"{message.lower()}: {request.method} {request.url.path}"
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:  # every method of the path, not only the first route's
-            from hyperloop.web.protection import allowed_methods
-
             headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))
         if wants_page(request) and exc.status_code in (404, 405):
             page = error_page(request, exc.status_code, message)

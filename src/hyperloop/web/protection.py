@@ -1,7 +1,7 @@
 """What every response is protected by: bounded request bodies (413 before the whole body is
 read), security headers on every response (CSP, X-Frame-Options, Referrer-Policy,
-X-Content-Type-Options), a complete ``Allow`` header on 405 answers, and the API
-description (``/openapi.json``, ``/docs``, ``/redoc``) only for logged-in users.
+X-Content-Type-Options), and the API description (``/openapi.json``, ``/docs``, ``/redoc``)
+only for logged-in users. (The complete ``Allow`` header of 405 answers is in errors.py.)
 
 The limits and the policy are described in docs/operator-guide/security.md.
 """
@@ -9,16 +9,15 @@ The limits and the policy are described in docs/operator-guide/security.md.
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response
-from fastapi.routing import iter_route_contexts
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hyperloop.settings import Settings
 from hyperloop.web.deps import OptionalActor, require_actor
+from hyperloop.web.pages.login import login_redirect
 
 # Pages use only the server's own scripts (vendored htmx, uPlot, JSROOT, speedscope): no
 # inline script, no eval. Inline styles stay allowed (JSROOT and speedscope inject <style>,
@@ -163,24 +162,9 @@ class BodyLimitMiddleware:
             await _too_large(limit, what)(scope, receive, send)
 
 
-def allowed_methods(app: Any, scope: Scope) -> list[str]:
-    """Every method some route of ``app`` accepts at the request's path (for ``Allow``)."""
-    path = scope.get("path", "")
-    methods: set[str] = set()
-    for route in iter_route_contexts(app.router.routes):
-        regex = getattr(route, "path_regex", None)
-        if route.methods and regex is not None and regex.match(path):
-            methods |= set(route.methods)
-    if "GET" in methods:
-        methods.add("HEAD")
-    return sorted(methods)
-
-
 def protect_api_description(app: FastAPI) -> None:
     """Serve /openapi.json, /docs and /redoc to logged-in users only (API token or session);
     anonymous callers get 401 (a browser on /docs or /redoc is sent to the login page)."""
-    from hyperloop.web.pages.login import login_redirect
-
     paths = {app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
     app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) not in paths]
     openapi_url = app.openapi_url or "/openapi.json"
