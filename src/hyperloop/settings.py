@@ -23,6 +23,7 @@ from pydantic_settings import (
 ENV_PREFIX = "HYPERLOOP_"
 SETTINGS_FILE_ENV = "HYPERLOOP_SETTINGS_FILE"
 MIN_SECRET_LENGTH = 32
+HISTOGRAM_BINS_ENV = "HYPERLOOP_MAX_HISTOGRAM_BINS"  # read by hyperloop.analysis.histograms
 
 
 class SettingsError(ValueError):
@@ -141,6 +142,36 @@ class Settings(BaseSettings):
     )
     api_max_page_size: int = Field(
         default=500, ge=1, le=10000, description="Largest `limit` an API list accepts."
+    )
+    # ------------------------------------------------------------ input limits
+    max_request_body_bytes: int = Field(
+        default=16 * 2**20,
+        ge=1024,
+        le=2**40,
+        description="Largest request body (JSON, form) the server reads, in bytes; a larger "
+        "one is refused with 413 before it is read. Bounds wagon configurations, file lists "
+        "and every other JSON body.",
+    )
+    max_upload_bytes: int = Field(
+        default=200 * 2**20,
+        ge=1024,
+        le=2**40,
+        description="Largest file upload (`multipart/form-data` body, e.g. a performance "
+        "metrics file or a wagon configuration file), in bytes; larger ones get 413.",
+    )
+    max_histogram_bins: int = Field(
+        default=10_000_000,
+        ge=1,
+        le=2**40,
+        description="Largest number of bins of one histogram: a binning configurable with "
+        "more bins is refused when a wagon is saved, and the analysis runtime refuses to "
+        "book a histogram whose axes together have more (workers and `hyperloop run-train` "
+        "read it from the environment variable HYPERLOOP_MAX_HISTOGRAM_BINS).",
+    )
+    api_description_public: bool = Field(
+        default=False,
+        description="Serve the API description (`/openapi.json`, `/docs`, `/redoc`) without "
+        "a login. By default only logged-in users (session or API token) get it.",
     )
     oidc_enabled: bool = Field(
         default=False, description="Offer login through an OpenID Connect provider."
@@ -465,13 +496,17 @@ def load_settings(**overrides: Any) -> Settings:
     from pydantic import ValidationError
 
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
             for err in exc.errors()
         )
         raise SettingsError(f"invalid Hyperloop settings: {problems}") from None
+    # The analysis runtime (in this process and the workers it starts) reads its limit from
+    # the environment: it knows nothing of settings.
+    os.environ[HISTOGRAM_BINS_ENV] = str(settings.max_histogram_bins)
+    return settings
 
 
 def settings_doc() -> list[tuple[str, str, str, str]]:

@@ -199,7 +199,7 @@ def test_newcomer_journey(browser, demo: Demo):
     op.get_by_label("Target").select_option(label=target)
     screenshot(op, "journey-3-compose")
     op.get_by_role("button", name="Compose train").click()
-    op.wait_for_function("document.title.startsWith('Train run ')", timeout=30_000)
+    op.wait_for_function("() => document.title.startsWith('Train run ')", timeout=30_000)
     train_id = int(re.match(r"Train run (\d+)", op.title()).group(1))
     train_url = f"{demo.base}/train-run/{train_id}"
     state = _wait_for_state(

@@ -106,7 +106,7 @@ def test_train_run_tabs_and_jsroot_outputs(op_page, train_server) -> None:
     assert page.locator("#out-drawing").get_attribute("data-drawn") == "spectra-charged/hPt"
     page.get_by_role("link", name="hEta").click()
     page.wait_for_function(
-        "document.querySelector('#out-drawing').dataset.drawn === 'spectra-charged/hEta'",
+        "() => document.querySelector('#out-drawing').dataset.drawn === 'spectra-charged/hEta'",
         timeout=30_000,
     )
     screenshot(page, "train-run-outputs")
@@ -154,7 +154,7 @@ def test_operator_decomposes_then_composes_on_the_submission_page(op_page, train
     assert "No composed train" in page.locator("#composed-trains").inner_text()
     page.get_by_role("button", name="Select all compatible").click()
     page.wait_for_function(
-        "document.getElementById('compose-selection').textContent.includes('Package tag')"
+        "() => document.getElementById('compose-selection').textContent.includes('Package tag')"
     )
     assert page.get_by_role("button", name="Compose train").is_enabled()
     screenshot(page, "train-submission")

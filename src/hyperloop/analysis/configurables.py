@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,10 +36,12 @@ __all__ = [
     "VariableArray",
     "declared_configurables",
     "format_float",
+    "histogram_bin_limit",
     "parse_scalar_text",
 ]
 
 _MISSING: Any = object()
+DECLARATION = "<declaration>"  # the task name of a Task class's own defaults
 
 
 class ConfigurationError(ValueError):
@@ -81,6 +84,7 @@ class Kind(StrEnum):
 _SCALAR_KINDS = (Kind.BOOL, Kind.INT, Kind.FLOAT, Kind.STRING)
 _DTYPE_KIND = {bool: Kind.BOOL, int: Kind.INT, float: Kind.FLOAT, str: Kind.STRING}
 _KIND_DTYPE = {v: k for k, v in _DTYPE_KIND.items()}
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # O2 ints are at most 64-bit
 _EXPECTED = {
     Kind.BOOL: "a bool ('true' or 'false')",
     Kind.INT: "an int",
@@ -270,8 +274,8 @@ class Configurable:
         self.min = min
         self.max = max
         if choices is not None:
-            self.choices = tuple(self._element(c, task="<declaration>") for c in choices)
-        self.default = self.validate(default, task="<declaration>")
+            self.choices = tuple(self._element(c, task=DECLARATION) for c in choices)
+        self.default = self.validate(default, task=DECLARATION)
 
     # -- declaration ---------------------------------------------------------------------
     def _resolve_kind(self, default: Any, kind: Kind | None) -> Kind:
@@ -331,6 +335,8 @@ class Configurable:
             out = _scalar(kind, value)
         except ValueError:
             raise self._error(task, _EXPECTED[kind] + where, value) from None
+        if kind is Kind.INT and not INT_MIN <= out <= INT_MAX:
+            raise self._error(task, f"a 64-bit int ({INT_MIN} to {INT_MAX}){where}", value)
         if self.choices is not None and out not in self.choices:
             allowed = ", ".join(repr(_scalar_to_o2(kind, c)) for c in self.choices)
             raise self._error(task, f"one of {allowed}{where}", value)
@@ -643,6 +649,20 @@ class LabelledMatrix(Matrix):
 # ---------------------------------------------------------------------------------------
 # Histogram binning (O2 ConfigurableAxis)
 
+HISTOGRAM_BINS_ENV = "HYPERLOOP_MAX_HISTOGRAM_BINS"
+DEFAULT_MAX_HISTOGRAM_BINS = 10_000_000
+
+
+def histogram_bin_limit() -> int:
+    """Most bins one histogram (and one binning) may have: the server setting
+    ``max_histogram_bins``, which reaches the runtime as HYPERLOOP_MAX_HISTOGRAM_BINS."""
+    try:
+        value = int(os.environ.get(HISTOGRAM_BINS_ENV, ""))
+    except ValueError:
+        return DEFAULT_MAX_HISTOGRAM_BINS
+    return value if value >= 1 else DEFAULT_MAX_HISTOGRAM_BINS
+
+
 VARIABLE_WIDTH = 0
 """First element marking a variable-width binning in O2 (``{VARIABLE_WIDTH, e0, e1, ...}``)."""
 
@@ -723,6 +743,14 @@ class ConfigurableAxis(Configurable):
                 raise self._error(
                     task, "at least 2 bin edges after the variable marker 0", original
                 )
+            limit = histogram_bin_limit()
+            if len(edges_in) - 1 > limit and task != DECLARATION:
+                raise self._fail(
+                    task,
+                    f"at most {limit} bins (setting max_histogram_bins)",
+                    original,
+                    f"{len(edges_in) - 1} bins",
+                )
             vals = [num(marker, "the variable-width marker")]
             vals += [num(v, f"edge {i}") for i, v in enumerate(edges_in)]
             edges = np.asarray(vals[1:], dtype=np.float64)
@@ -743,6 +771,14 @@ class ConfigurableAxis(Configurable):
             raise self._error(task, "a positive integer number of bins", seq[0])
         if not lo < hi:
             raise self._fail(task, "min < max", original, f"min {seq[1]!r}, max {seq[2]!r}")
+        limit = histogram_bin_limit()
+        if nb > limit and task != DECLARATION:
+            raise self._fail(
+                task,
+                f"at most {limit} bins (setting max_histogram_bins)",
+                original,
+                f"{int(nb)} bins",
+            )
         edges = np.linspace(float(lo), float(hi), int(nb) + 1)
         if not isinstance(nb, O2Float):
             nb = O2Float(nb, str(int(nb)))

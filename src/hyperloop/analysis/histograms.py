@@ -14,6 +14,8 @@ from typing import Any
 import hist
 import numpy as np
 
+from hyperloop.analysis.configurables import histogram_bin_limit
+
 
 class HistogramError(ValueError):
     """A histogram declared or filled wrongly."""
@@ -167,6 +169,17 @@ class HistogramRegistry:
             if not axes:
                 raise HistogramError(f"histogram {name!r} needs at least one axis")
             axis_list = [make_axis(spec, i, labels) for i, spec in enumerate(axes)]
+        bins = 1
+        for ax in axis_list:
+            bins *= int(ax.size)
+        limit = histogram_bin_limit()
+        if bins > limit:
+            shape = " x ".join(str(int(ax.size)) for ax in axis_list)
+            size = f"{shape} = {bins}" if len(axis_list) > 1 else str(bins)
+            raise HistogramError(
+                f"histogram {name!r} of {self.owner or 'a task'}: {size} bins is more than "
+                f"the limit of {limit} (setting max_histogram_bins)"
+            )
         storage = hist.storage.Weight() if weighted else hist.storage.Double()
         h = hist.Hist(*axis_list, storage=storage, name=name, label=parts[0])
         item = Histogram(name=name, title=parts[0], hist=h)

@@ -27,6 +27,7 @@ from hyperloop.analysis.configurables import (
     _scalar_to_o2,
     parse_scalar_text,
 )
+from hyperloop.analysis.jsonlimits import JsonLimitError, loads_limited, read_limited_bytes
 
 __all__ = [
     "INTERNAL_PREFIX",
@@ -135,7 +136,9 @@ def read_o2_text(source: str | os.PathLike[str], *, name: str | None = None) -> 
     path = Path(source)
     display = name or str(path)
     try:
-        return path.read_text(encoding="utf-8"), display
+        return read_limited_bytes(path).decode("utf-8"), display
+    except JsonLimitError as exc:
+        raise O2JsonError(display, str(exc)) from None
     except FileNotFoundError:
         raise O2JsonError(display, "file not found") from None
     except IsADirectoryError:
@@ -158,9 +161,11 @@ def load_o2_json(source: str | os.PathLike[str], *, name: str | None = None) -> 
 def parse_o2_json_text(text: str, display: str = "<string>") -> dict[str, Any]:
     """Like :func:`load_o2_json` for text already read; ``display`` names it in errors."""
     try:
-        doc = json.loads(text, object_pairs_hook=_keep_duplicates)
+        doc = loads_limited(text, object_pairs_hook=_keep_duplicates)
     except json.JSONDecodeError as exc:
         raise O2JsonError(display, f"invalid JSON: {exc.msg}", exc.lineno, exc.colno) from None
+    except JsonLimitError as exc:
+        raise O2JsonError(display, str(exc)) from None
     if not isinstance(doc, dict):
         raise O2JsonError(
             display, f"expected a JSON object of task -> parameters, got {type(doc).__name__}"

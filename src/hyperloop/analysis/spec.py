@@ -9,10 +9,13 @@ instances (wagons, subwagons, dependencies), each with a ``suffix`` and an O2-fo
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from hyperloop.analysis.jsonlimits import JsonLimitError, loads_limited, read_limited_bytes
 
 
 class SpecError(ValueError):
@@ -130,14 +133,14 @@ class TrainSpec:
                 package_tag=str(raw.get("package_tag", "")),
                 package_path=raw.get("package_path"),
                 dataset_production_type=str(raw.get("dataset_production_type", "data")),
-                cpu_cores=int(raw.get("cpu_cores", 1)),
+                cpu_cores=_bounded(raw, "cpu_cores", 1, 0, MAX_CORES),
                 derived_data=bool(raw.get("derived_data", False)),
                 output_director=OutputDirector.from_json(raw.get("OutputDirector")),
-                allowed_parent_level=int(raw.get("allowed_parent_level", 0)),
-                tf_limit=int(raw.get("tf_limit", 0)),
-                rate_limit=float(raw.get("rate_limit", 0)),
-                shared_memory=int(raw.get("shared_memory", 0)),
-                aod_max_io_rate=float(raw.get("aod_max_io_rate", 0)),
+                allowed_parent_level=_bounded(raw, "allowed_parent_level", 0, 0, 2**31 - 1),
+                tf_limit=_bounded(raw, "tf_limit", 0, 0, 2**63 - 1),
+                rate_limit=_finite(raw, "rate_limit"),
+                shared_memory=_bounded(raw, "shared_memory", 0, 0, 2**63 - 1),
+                aod_max_io_rate=_finite(raw, "aod_max_io_rate"),
                 extra={k: v for k, v in raw.items() if k not in cls.KNOWN},
             )
         except (TypeError, ValueError) as exc:
@@ -147,13 +150,19 @@ class TrainSpec:
     def load(cls, path: str | os.PathLike) -> TrainSpec:
         p = Path(path)
         try:
-            text = p.read_text()
+            text = read_limited_bytes(p)
         except FileNotFoundError:
             raise SpecError(f"{p}: no such file") from None
+        except JsonLimitError as exc:
+            raise SpecError(f"{p}: {exc}") from None
+        except OSError as exc:
+            raise SpecError(f"{p}: {exc.strerror or exc}") from None
         try:
-            raw = json.loads(text)
+            raw = loads_limited(text)
         except json.JSONDecodeError as exc:
             raise SpecError(f"{p}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+        except JsonLimitError as exc:
+            raise SpecError(f"{p}: {exc}") from None
         return cls.from_json(raw, source=str(p))
 
     def to_json(self) -> dict[str, Any]:
@@ -176,13 +185,46 @@ class TrainSpec:
         return out
 
 
+MAX_CORES = 1024
+
+
+def _bounded(raw: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:
+    """An integer field of full_config.json within [lo, hi] (ValueError naming it)."""
+    value = raw.get(key, default)
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit() and len(value) < 30:
+        value = int(value)
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ValueError(f"{key!r} must be an integer from {lo} to {hi}, got {value!r}")
+    return value
+
+
+def _finite(raw: dict[str, Any], key: str) -> float:
+    """A non-negative finite number field of full_config.json (ValueError naming it)."""
+    value = raw.get(key, 0)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key!r} must be a number, got {value!r}") from None
+    if isinstance(value, bool) or not math.isfinite(number) or number < 0:
+        raise ValueError(f"{key!r} must be a finite number >= 0, got {value!r}")
+    return number
+
+
 def read_input_list(path: str | os.PathLike) -> list[str]:
     """``input_data.txt``: one file path or URL per line; blank lines and # comments skipped."""
     p = Path(path)
     try:
-        lines = p.read_text().splitlines()
+        lines = read_limited_bytes(p).decode("utf-8").splitlines()
     except FileNotFoundError:
         raise SpecError(f"{p}: input list not found") from None
+    except JsonLimitError as exc:
+        raise SpecError(f"{p}: input list {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{p}: input list is not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise SpecError(f"{p}: {exc.strerror or exc}") from None
     files = [ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith("#")]
     if not files:
         raise SpecError(f"{p}: the input list is empty (expected one AO2D path or URL per line)")

@@ -4,9 +4,76 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, BinaryIO
 
 import typer
+
+
+class InputRefused(ValueError):
+    """An input or output path ``merge`` refuses before merging anything."""
+
+
+def _root_end(path: Path) -> int:
+    """The file length a ROOT file's header declares (``fEND``); refuses non-ROOT files."""
+    with path.open("rb") as f:
+        head = f.read(64)
+    if len(head) < 21 or head[:4] != b"root":
+        raise InputRefused(f"{path}: not a readable ROOT file (no ROOT header)")
+    version = int.from_bytes(head[4:8], "big")
+    if version >= 1_000_000:  # large files: 64-bit pointers
+        return int.from_bytes(head[12:20], "big")
+    return int.from_bytes(head[12:16], "big")
+
+
+def _check_directory(directory: Any, handle: BinaryIO, path: Path, size: int) -> None:
+    """Walk a directory: its key list must be where its header says, every name readable and
+    every object must read (and decompress); sub-directories likewise."""
+    where = "/".join(directory.path) or "/"
+    seek, nbytes = directory.fSeekKeys, directory.fNbytesKeys
+    handle.seek(seek)
+    if seek <= 0 or seek + nbytes > size or int.from_bytes(handle.read(4), "big") != nbytes:
+        raise InputRefused(f"{path}: corrupt ROOT file (the key list of {where} is damaged)")
+    for name in directory.keys(recursive=False, cycle=False):
+        if not name.isprintable():
+            raise InputRefused(f"{path}: corrupt ROOT file (unreadable key name {name!r})")
+        if directory.classname_of(name) in ("TDirectory", "TDirectoryFile"):
+            _check_directory(directory[name], handle, path, size)
+        else:
+            directory.key(name).get()
+
+
+def check_input(path: Path) -> None:
+    """Refuse an input that is missing, not a ROOT file, truncated (shorter than its header
+    says) or whose directories or objects cannot be read."""
+    import uproot
+
+    if not path.is_file():
+        raise InputRefused(f"input file not found: {path}")
+    end, size = _root_end(path), path.stat().st_size
+    if size < end:
+        raise InputRefused(
+            f"{path}: truncated ROOT file ({size} bytes, its header says {end}); "
+            "copy it again from its source"
+        )
+    try:
+        with uproot.open(path) as f, path.open("rb") as handle:
+            _check_directory(f, handle, path, size)
+    except InputRefused:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any reading failure means a corrupt file
+        raise InputRefused(
+            f"{path}: corrupt ROOT file ({type(exc).__name__}: {str(exc)[:200]})"
+        ) from None
+
+
+def check_output(output: Path) -> None:
+    """The output's folder must exist (no folders are created for a mistyped path)."""
+    if output.is_dir():
+        raise InputRefused(f"output {output} is a folder; give the path of the file to write")
+    if not output.parent.is_dir():
+        raise InputRefused(
+            f"output folder {output.parent} does not exist; create it first or fix the path"
+        )
 
 
 def register(app: typer.Typer) -> None:
@@ -31,6 +98,13 @@ def register(app: typer.Typer) -> None:
         """
         from hyperloop.analysis.merge import MergeError, merge_any
 
+        try:
+            check_output(output)
+            for path in inputs or []:
+                check_input(path)
+        except (InputRefused, OSError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
         try:
             report = merge_any(output, inputs or [])
         except MergeError as exc:

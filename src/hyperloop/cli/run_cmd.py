@@ -45,7 +45,12 @@ def register(app: typer.Typer) -> None:
             "train-output"
         ),
         cores: Annotated[
-            int, typer.Option(help="cores: 1 runs in-process; more runs devices as processes")
+            int,
+            typer.Option(
+                min=0,
+                max=1024,
+                help="cores: 1 runs in-process; more runs devices as processes",
+            ),
         ] = 0,
         package: Annotated[
             Path | None,
@@ -64,6 +69,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Run a train locally exactly as a test or grid job runs it (SPEC §7)."""
+        from hyperloop.analysis.histograms import HistogramError
         from hyperloop.analysis.plan import PlanError, build_plan, describe_plan
         from hyperloop.analysis.runner import run_train
         from hyperloop.analysis.spec import SpecError, TrainSpec, read_input_list
@@ -96,6 +102,9 @@ def register(app: typer.Typer) -> None:
         n_cores = cores or spec.cpu_cores or 1
         try:
             result = run_train(plan, inputs, out, cores=n_cores, mode=mode, progress=progress)
+        except (HistogramError, ConfigurationError) as exc:  # booking refused: no traceback
+            _fail(str(exc))
+            return
         finally:
             stdout_log.close()
             logging.getLogger("hyperloop").removeHandler(handler)
@@ -111,6 +120,17 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"error: input {rec.file}: {rec.message}", err=True)
         ok = len(result.files) - len(result.failed_files)
         typer.echo(f"{ok}/{len(result.files)} files ok, wall {result.wall:.2f} s; outputs in {out}")
+        if result.files and ok == 0:
+            # nothing was analysed: an empty results file must not pass for a result
+            removed = [Path(p) for p in result.outputs.values() if Path(p).is_file()]
+            for path in removed:
+                path.unlink()
+            names = ", ".join(p.name for p in removed) or "no output file"
+            typer.echo(
+                f"error: none of the {len(result.files)} input files could be read; "
+                f"removed {names} (see run_report.json)",
+                err=True,
+            )
         raise typer.Exit(result.exit_code)
 
     @app.command("workflows")

@@ -51,18 +51,27 @@ def configurable_from_description(desc: dict[str, Any]) -> Configurable:
     kind = Kind(desc["kind"])
     default = desc["default"]
     dtype = _DTYPES.get(desc.get("dtype", "float"), float)
+    # the declared restrictions: a value is checked against them when a wagon is saved
+    limits: dict[str, Any] = {
+        "choices": desc.get("choices"),
+        "min": desc.get("min"),
+        "max": desc.get("max"),
+    }
     conf: Configurable
     if kind in (Kind.BOOL, Kind.INT, Kind.FLOAT, Kind.STRING):
         value = parse_scalar_text(kind, default) if isinstance(default, str) else default
-        conf = Configurable(value, desc.get("help", ""), kind=kind)
+        conf = Configurable(value, desc.get("help", ""), kind=kind, **limits)
     elif kind in (Kind.FIXED_ARRAY, Kind.VARIABLE_ARRAY):
         cls = FixedArray if kind is Kind.FIXED_ARRAY else VariableArray
         conf = cls(
-            [_element(dtype, v) for v in _values(default)], desc.get("help", ""), dtype=dtype
+            [_element(dtype, v) for v in _values(default)],
+            desc.get("help", ""),
+            dtype=dtype,
+            **limits,
         )
     elif kind is Kind.MATRIX:
         rows = [[_element(dtype, v) for v in r] for r in _values(default)]
-        conf = Matrix(rows, desc.get("help", ""), dtype=dtype)
+        conf = Matrix(rows, desc.get("help", ""), dtype=dtype, **limits)
     elif kind is Kind.LABELLED_MATRIX:
         rows = [[_element(dtype, v) for v in r] for r in _values(default)]
         conf = LabelledMatrix(
@@ -71,6 +80,7 @@ def configurable_from_description(desc: dict[str, Any]) -> Configurable:
             rows=desc.get("rows", []),
             cols=desc.get("cols", []),
             dtype=dtype,
+            **limits,
         )
     else:
         conf = ConfigurableAxis(_values(default), desc.get("help", ""))

@@ -409,6 +409,11 @@ def import_file_list(
             raise ValidationError(
                 f"file list line {i}: expected 'path size [n_dataframes]', got {line!r}"
             ) from None
+        if not 0 <= size < 2**63 or (n_df is not None and not 0 <= n_df < 2**31):
+            raise ValidationError(
+                f"file list line {i}: size must be 0 to 2^63-1 bytes and n_dataframes 0 to "
+                f"2^31-1, got {line[:200]!r}"
+            )
         try:
             path = roots.check(parts[0])
         except StorageRootError as exc:

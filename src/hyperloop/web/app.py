@@ -101,4 +101,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     from hyperloop.web.pages.docs_links import mount_documentation
 
     mount_documentation(app)  # the built MkDocs site under /documentation
+    from hyperloop.web.protection import install_protection
+
+    install_protection(app, settings)  # body limits, security headers, login-only /openapi.json
     return app

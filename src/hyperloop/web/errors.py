@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -112,6 +113,19 @@ def error_page(
         )
 
 
+def allowed_methods(app: Any, scope: Any) -> list[str]:
+    """Every method some route of ``app`` accepts at the request's path (for ``Allow``)."""
+    path = scope.get("path", "")
+    methods: set[str] = set()
+    for route in iter_route_contexts(app.router.routes):
+        regex = getattr(route, "path_regex", None)
+        if route.methods and regex is not None and regex.match(path):
+            methods |= set(route.methods)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
 # The errors any API operation may answer, documented on every one (the router's
 # ``responses=``): 413 for a request body over a size limit (uploads, request limits).
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -148,7 +162,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(DataError)
-    async def _data(request: Request, exc: DataError) -> JSONResponse:
+    async def _data(request: Request, exc: DataError) -> Response:
         # A value the database refuses to store or compare (PostgreSQL: a NUL character in
         # a text, a number out of range): the request's fault, and nothing was written.
         log.warning("data error on %s %s: %s", request.method, request.url.path, exc.orig)
@@ -158,7 +172,19 @@ def install_error_handlers(app: FastAPI) -> None:
             message = (
                 "a value of the request does not fit what is stored (too long or out of range)"
             )
+        if wants_page(request):
+            return error_page(request, 422, message)
         return error_response(422, "validation_error", message)
+
+    @app.exception_handler(OverflowError)
+    async def _out_of_range(request: Request, exc: Exception) -> Response:
+        # Safety net: inputs are bounded where they enter, but a number the database cannot
+        # hold (SQLite's 64-bit integers) is the caller's error, not ours.
+        log.warning("value out of range on %s %s: %s", request.method, request.url.path, exc)
+        message = "a number in the request is out of range (the database holds 64-bit integers)"
+        if wants_page(request):
+            return error_page(request, 400, message)
+        return error_response(400, "bad_request", message)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -190,6 +216,11 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         if exc.status_code in (404, 405) and message in ("Not Found", "Method Not Allowed"):
             message = f"{message.lower()}: {request.method} {request.url.path}"
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # every method of the path, not only the first route's
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))
         if wants_page(request) and exc.status_code in (404, 405):
-            return error_page(request, exc.status_code, message)
-        return error_response(exc.status_code, code, message, None, getattr(exc, "headers", None))
+            page = error_page(request, exc.status_code, message)
+            page.headers.update(headers)
+            return page
+        return error_response(exc.status_code, code, message, None, headers or None)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from hyperloop.web.errors import ApiError
 
 T = TypeVar("T")
+MAX_LIMIT = 10000  # the largest api_max_page_size allows; the setting may lower it
 
 
 class Page(BaseModel, Generic[T]):
@@ -31,7 +32,7 @@ class PageParams(BaseModel):
 
 async def page_params(
     request: Request,
-    limit: Annotated[int | None, Query(ge=1, description="Items per page.")] = None,
+    limit: Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description="Items per page.")] = None,
     offset: Annotated[int, Query(ge=0, le=2**31, description="Items to skip.")] = 0,
 ) -> PageParams:
     settings = request.app.state.settings

@@ -132,7 +132,10 @@ class FileImportIn(BaseModel):
     ``directory`` tree; every path must lie under the ``storage_roots`` setting."""
 
     lines: list[Annotated[str, Field(max_length=8192)]] | None = Field(
-        default=None, max_length=10**6
+        default=None,
+        max_length=100_000,
+        description="At most 100000 lines per request; a larger catalogue is imported in "
+        "several requests (each adds its files).",
     )
     directory: str | None = Field(default=None, min_length=1, max_length=4096)
 

@@ -25,6 +25,9 @@
     if (button.dataset.action === "logout") {
       await window.hyperloop.post("/api/auth/logout");
       window.location.href = "/login";
+    } else if (button.dataset.action === "back") {
+      event.preventDefault();
+      history.back();
     } else if (button.dataset.action === "stop-impersonating") {
       await window.hyperloop.post("/api/auth/impersonate", undefined, "DELETE");
       window.location.reload();
