@@ -83,7 +83,15 @@ def test_a_file_upload_above_its_limit_is_refused(serve):
         assert "max_upload_bytes" in r.json()["message"]
 
 
-def test_a_file_list_of_600k_lines_is_refused_and_nothing_imported(server):
+@pytest.fixture(scope="module")
+def rooted(serve):
+    """A server whose storage roots hold the file lists' paths (``/alice``, ``/d``)."""
+    with serve(storage_roots=["/alice", "/d"]) as served:
+        yield served
+
+
+def test_a_file_list_of_600k_lines_is_refused_and_nothing_imported(rooted):
+    server = rooted
     ids = server.world.ids
     files_url = f"/api/datasets/{ids['dataset']}/files"
     import_url = f"/api/datasets/{ids['dataset']}/productions/{ids['production']}/files"
@@ -100,7 +108,8 @@ def test_a_file_list_of_600k_lines_is_refused_and_nothing_imported(server):
         assert r.status_code == 200 and r.json()["imported"] == 3
 
 
-def test_a_file_size_beyond_64_bits_names_the_line(server):
+def test_a_file_size_beyond_64_bits_names_the_line(rooted):
+    server = rooted
     with server.bearer("operator") as client:
         ids = server.world.ids
         r = client.post(
