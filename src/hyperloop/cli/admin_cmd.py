@@ -150,6 +150,21 @@ def user_password(
     _run(act)
 
 
+@user_app.command("unlock")
+def user_unlock(
+    name: Annotated[str, typer.Argument(help="User name (as typed at the login).")],
+) -> None:
+    """Clear the failed-login count of a username, so that a login throttled by someone
+    else's guessing is accepted again at once (the address counters stay)."""
+    from hyperloop.core import login_throttle
+
+    def act(s: Any) -> str:
+        cleared = login_throttle.clear(s, login_throttle.account_key(name))
+        return f"user {name}: " + ("login unlocked" if cleared else "no failed logins recorded")
+
+    _run(act)
+
+
 @user_app.command("token")
 def user_token(
     name: Annotated[str, typer.Argument(help="User name.")],

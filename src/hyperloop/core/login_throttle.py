@@ -85,3 +85,13 @@ def record_success(s: Session, key: str) -> None:
     if row is not None:
         s.delete(row)
         s.flush()
+
+
+def clear(s: Session, key: str) -> bool:
+    """Forget the failures of ``key`` (an admin unlocking an account); False if none."""
+    row = s.get(LoginFailures, key)
+    if row is None:
+        return False
+    s.delete(row)
+    s.flush()
+    return True
