@@ -155,33 +155,50 @@ def test_thnsparse_is_summed_over_the_union_of_filled_bins(tmp_path):
     np.testing.assert_allclose(m.variances(flow=True), sum(d.variances(flow=True) for d in dense))
 
 
-def test_tlist_of_histograms_is_summed_element_by_element(tmp_path):
+def _list_files(tmp_path, extra_in_second: bool) -> list:
     paths = []
     for i in range(2):
         items = {"hA": from_hist(_h1([1, i]), entries=1 + i)}
-        if i == 1:
+        if i == 1 and extra_in_second:
             items["hB"] = from_hist(_h1([5]), entries=5)
         p = tmp_path / f"{i}.root"
         with uproot.recreate(p) as f:
             f.mkdir("task")["outputList"] = list_writable(items, "outputList")
         paths.append(p)
-    report = merge_results(tmp_path / "out.root", paths)
-    assert report.histograms == 2 and not report.copied
+    return paths
+
+
+def test_tlist_of_histograms_is_summed_element_by_element(tmp_path):
+    report = merge_results(tmp_path / "out.root", _list_files(tmp_path, False))
+    assert report.histograms == 1 and not report.copied
     with uproot.open(tmp_path / "out.root") as f:
         assert f.classnames()["task/outputList;1"] == "TList"
     merged = read_results(tmp_path / "out.root")["task/outputList"]
     assert merged["hA"].values().tolist() == [2, 1] and merged["hA"].entries == 3
-    assert merged["hB"].values().tolist() == [5]
 
 
-def test_other_objects_are_copied_from_the_first_file(tmp_path):
+def test_lists_with_different_contents_are_refused_not_half_merged(tmp_path):
+    paths = _list_files(tmp_path, True)
+    with pytest.raises(MergeError) as err:
+        merge_results(tmp_path / "out.root", paths)
+    assert "task/outputList" in str(err.value) and "--copy-unmergeable" in str(err.value)
+    assert not (tmp_path / "out.root").exists()
+    report = merge_results(tmp_path / "out.root", paths, copy_unmergeable=True)
+    assert report.copied == ["task/outputList (TList)"]
+    merged = read_results(tmp_path / "out.root")["task/outputList"]
+    assert merged["hA"].values().tolist() == [1, 0]  # the first file's list, as it was
+
+
+def test_other_objects_are_refused_or_copied_from_the_first_file(tmp_path):
     paths = []
     for i in range(2):
         p = write_results(tmp_path / f"{i}.root", {"t": {"h": _h1([1])}})
         with uproot.update(p) as f:
             f["t/note"] = f"written by job {i}"
         paths.append(p)
-    report = merge_results(tmp_path / "out.root", paths)
+    with pytest.raises(MergeError, match="t/note: cannot be merged faithfully"):
+        merge_results(tmp_path / "out.root", paths)
+    report = merge_results(tmp_path / "out.root", paths, copy_unmergeable=True)
     assert report.copied == ["t/note (TObjString)"]
     with uproot.open(tmp_path / "out.root") as f:
         assert str(f["t/note"]) == "written by job 0"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,18 +19,15 @@ from typing import Any
 import numpy as np
 import uproot
 
+from hyperloop.analysis import rawmerge
 from hyperloop.analysis.ao2d_writer import AO2DWriter
 from hyperloop.analysis.results import (
-    LIST_CLASSES,
     StoredHistogram,
     atomic_output,
     from_uproot,
     get_directory,
     is_histogram_class,
-    list_writable,
     make_codec,
-    read_list,
-    walk,
     write_histogram,
 )
 
@@ -215,97 +212,218 @@ def merge_results(
     *,
     compression: str = "zlib",
     level: int = 1,
+    copy_unmergeable: bool = False,
 ) -> MergeReport:
-    """Sum every histogram of several ``AnalysisResults.root`` files into ``out_path``.
+    """Sum every object of several ``AnalysisResults.root`` files into ``out_path``, as ``hadd``.
 
-    TH1/TH2/TH3 (C/S/I/F/D; the first file's class is kept), TProfile/2D/3D, THnT and
-    THnSparseT are summed with their Sumw2, entries and statistics, in nested directories and
-    inside TLists (by element name). Histograms missing from some inputs are kept; other
-    objects are copied from the first file having them (``report.copied``). Different binning
-    raises MergeError naming both files.
+    Histograms (TH1/TH2/TH3 C/S/I/F/D, TProfile/2D/3D, THnSparse) and TList/THashList of
+    them, nested to any depth, are merged on their serialized bytes when every input holds
+    the same layout (same names, classes, order, axes and labels; items of a list are matched
+    by position, so same-named items stay apart): contents, Sumw2, bin entries, entries and
+    statistics are summed in the class's storage type, in input order, and the first input's
+    bytes carry everything else, with its class version and StreamerInfo. Histograms whose
+    layouts differ between inputs (THnSparse with other filled bins) are read with uproot and
+    summed (:func:`add_into`). Directories, empty ones included, keep their order; objects
+    missing from some inputs are kept. Anything else (a TTree, a TObjString, a histogram with
+    fills still in its buffer, lists whose contents differ between inputs) raises MergeError
+    naming it, unless ``copy_unmergeable``: then the first input's object is copied unchanged
+    (``report.copied``). Truncated or corrupt inputs raise MergeError.
     """
     start = time.perf_counter()
     paths = _check_inputs(out_path, inputs)
     report = MergeReport(output=Path(out_path), kind="results", files=len(paths))
-    acc: dict[tuple[str, str], StoredHistogram] = {}
-    lists: dict[tuple[str, str], tuple[str, dict[str, StoredHistogram]]] = {}
-    origin: dict[tuple[str, str], str] = {}
+    dirs: dict[str, None] = {}
+    entries: dict[tuple[str, str], _Entry] = {}
+    streamers: dict[tuple[str, int], Any] = {}
+    for path in paths:
+        with _open(path) as f:
+            _check_complete(path, f)
+            for key, value in f.file.streamers.items():
+                for version, info in value.items():
+                    streamers.setdefault((key, version), info)
+            try:
+                items = list(_walk_keys(f))
+            except Exception as exc:
+                raise MergeError(f"{path}: corrupt directory structure ({_short(exc)})") from exc
+            for dname, name, cls, d in items:
+                if name is None:
+                    dirs.setdefault(dname)
+                    continue
+                dirs.setdefault(dname)
+                _merge_key(entries, (dname, name), cls, d, path, copy_unmergeable)
     codec = make_codec(compression, level)
     with atomic_output(out_path) as tmp, uproot.recreate(tmp, compression=codec) as out:
-        for path in paths:
-            with _open(path) as f:
-                try:
-                    items = list(walk(f))
-                except Exception as exc:
-                    raise MergeError(
-                        f"{path}: corrupt directory structure ({_short(exc)})"
-                    ) from exc
-                for dname, name, cls, d in items:
-                    key = (dname, name)
-                    full = f"{dname}/{name}" if dname else name
-                    where = f"{path}: {full}"
-                    if cls in LIST_CLASSES and _merge_list(
-                        d, name, full, cls, key, path, lists, origin
-                    ):
-                        continue
-                    if not is_histogram_class(cls):
-                        if key in acc:
-                            raise MergeError(
-                                f"{where}: is a {cls}, not a histogram as in {origin[key]}"
-                            )
-                        if key not in origin:  # copied once, from the first file having it
-                            _copy_object(out, d, dname, name, cls, report)
-                            origin[key] = path
-                        continue
-                    try:
-                        hist = from_uproot(d[name])
-                    except Exception as exc:
-                        raise MergeError(f"{where}: cannot read {cls} ({_short(exc)})") from exc
-                    if key in acc:
-                        add_into(acc[key], hist, where, origin[key])
-                    elif key in origin:
-                        raise MergeError(
-                            f"{where}: is a {cls} but not a histogram in {origin[key]}"
-                        )
-                    else:
-                        acc[key] = _own(hist)
-                        origin[key] = path
-        for (dname, name), h in acc.items():
-            write_histogram(get_directory(out, dname), name, h)
-        for (dname, name), (cls, items) in lists.items():
-            get_directory(out, dname)[name] = list_writable(items, name, cls)
-    report.histograms = len(acc) + sum(len(items) for _, items in lists.values())
+        folders = {dname: get_directory(out, dname) for dname in dirs}
+        for (dname, name), entry in entries.items():
+            entry.write(folders[dname], name, codec, report)
+        out._file._cascading.streamers.update_streamers(out._file.sink, list(streamers.values()))
+    report.histograms = sum(e.histograms for e in entries.values())
     report.seconds = time.perf_counter() - start
     report.output_bytes = os.path.getsize(out_path)
     return report
 
 
-def _merge_list(
-    d: Any, name: str, full: str, cls: str, key: tuple, path: str, lists: dict, origin: dict
-) -> bool:
-    """Sum a TList of histograms element by element (by name); False if it is not one."""
-    where = f"{path}: {full}"
-    if key in origin and key not in lists:
-        return False  # copied unmerged from an earlier file
-    try:
-        items = read_list(d[name])
-    except Exception as exc:
-        raise MergeError(f"{where}: cannot read {cls} ({_short(exc)})") from exc
-    if items is None:
-        if key in lists:
-            raise MergeError(f"{where}: holds non-histogram objects, unlike {origin[key]}")
-        return False
-    if key not in lists:
-        lists[key] = (cls, {n: _own(h) for n, h in items.items()})
-        origin[key] = path
-        return True
-    merged = lists[key][1]
-    for name, h in items.items():
-        if name in merged:
-            add_into(merged[name], h, f"{where}/{name}", origin[key])
+def _check_complete(path: str, f: Any) -> None:
+    """Refuse a truncated file (shorter than its header's fEND)."""
+    size = os.path.getsize(path)
+    end = int(f.file.fEND)
+    if size < end:
+        raise MergeError(
+            f"{path}: truncated ROOT file ({size} bytes, its header says {end}); refusing to merge it"
+        )
+
+
+def _walk_keys(directory: Any, prefix: str = "") -> Iterator[tuple[str, str | None, str, Any]]:
+    """(directory path, key name, class, directory) for every key, in key order; a
+    directory itself is yielded as (its path, None, "TDirectory", it) so empty ones are kept."""
+    for name, cls in directory.classnames(recursive=False, cycle=False).items():
+        if cls in ("TDirectory", "TDirectoryFile"):
+            path = f"{prefix}{name}"
+            sub = directory[name]
+            yield path, None, cls, sub
+            yield from _walk_keys(sub, f"{path}/")
         else:
-            merged[name] = _own(h)
-    return True
+            yield prefix.rstrip("/"), name, cls, directory
+
+
+def _raw_object(path: str, d: Any, name: str) -> tuple[Any, bytes]:
+    key = d.key(name)
+    try:
+        chunk, _ = key.get_uncompressed_chunk_cursor()
+        data = chunk.raw_data.tobytes()
+    except Exception as exc:
+        full = f"{d.path_str()}/{name}" if hasattr(d, "path_str") else name
+        raise MergeError(f"{path}: {full}: corrupt object ({_short(exc)})") from exc
+    if len(data) != key.data_uncompressed_bytes:
+        raise MergeError(f"{path}: {name}: corrupt object (wrong uncompressed size)")
+    return key, data
+
+
+def _small_keylen(classname: str, name: str, title: str) -> int:
+    size = uproot.reading._key_format_small.size
+    for text in (classname, name, title):
+        n = len(text.encode(errors="surrogateescape"))
+        size += n + (1 if n < 255 else 5)
+    return size
+
+
+class _Entry:
+    """One object of the output: summed on bytes (fast), via uproot (slow) or copied."""
+
+    def __init__(self, cls: str, path: str) -> None:
+        self.cls = cls
+        self.origin = path
+        self.paths = [path]
+        self.acc: rawmerge.Accumulator | None = None
+        self.title = ""
+        self.hist: StoredHistogram | None = None
+        self.copy: tuple[str, str, str] | None = None  # (path, dname, name)
+        self.histograms = 0
+
+    def write(self, folder: Any, name: str, codec: Any, report: MergeReport) -> None:
+        if self.acc is not None:
+            data = self.acc.result()
+            raw = uproot.compression.compress(bytes(data), codec)
+            folder._cascading.add_object(
+                folder._file.sink, self.cls, name, self.title, raw, len(data)
+            )
+        elif self.hist is not None:
+            write_histogram(folder, name, self.hist)
+        elif self.copy is not None and self.cls in _TREE_CLASSES:
+            # a raw copy would point at baskets of the input file: left out, loudly
+            label = f"{self.copy[1]}/{name}" if self.copy[1] else name
+            report.skipped.append(f"{label} ({self.cls}: trees are not merged in results files)")
+        elif self.copy is not None:
+            path, dname, _ = self.copy
+            with _open(path) as f:
+                source = f[dname] if dname else f
+                _raw_copy(folder, source, name)
+            report.copied.append(
+                f"{dname}/{name} ({self.cls})" if dname else f"{name} ({self.cls})"
+            )
+
+
+def _merge_key(
+    entries: dict, key: tuple[str, str], cls: str, d: Any, path: str, copy_unmergeable: bool
+) -> None:
+    dname, name = key
+    full = f"{dname}/{name}" if dname else name
+    where = f"{path}: {full}"
+    entry = entries.get(key)
+    if entry is not None and entry.copy is not None:
+        return  # copied from the first file having it
+    histograms = is_histogram_class(cls) and entry is not None and is_histogram_class(entry.cls)
+    if entry is not None and entry.cls != cls and not histograms:
+        raise MergeError(f"{where}: is a {cls} but {entry.origin} has a {entry.cls}")
+    if entry is None:
+        entry = entries[key] = _Entry(cls, path)
+        src_key, data = _raw_object(path, d, name)
+        entry.title = src_key.fTitle
+        try:
+            if src_key.fKeylen != _small_keylen(cls, name, entry.title):
+                raise rawmerge.Unsupported("its key header has another size")
+            skeleton = rawmerge.parse(cls, data, src_key.fKeylen)
+        except rawmerge.Unsupported as exc:
+            _start_slow(entry, key, cls, d, path, str(exc), copy_unmergeable)
+            return
+        entry.acc = rawmerge.Accumulator(data, skeleton)
+        entry.histograms = len(skeleton.items)
+        return
+    entry.paths.append(path)
+    if entry.acc is not None:
+        _, data = _raw_object(path, d, name)
+        if entry.cls == cls and entry.acc.same_layout(data):
+            entry.acc.add(data)
+            return
+        if not is_histogram_class(cls):
+            reason = f"its contents differ from {entry.origin} (names, classes, order or binning)"
+            _unmergeable(entry, key, where, reason, copy_unmergeable)
+            return
+        # another layout (e.g. other filled bins of a THnSparse): sum it via uproot
+        entry.acc = None
+        for previous in entry.paths[:-1]:
+            with _open(previous) as f:
+                _add_slow(entry, f[dname][name] if dname else f[name], f"{previous}: {full}")
+    _add_slow(entry, d[name], where)
+
+
+def _start_slow(
+    entry: _Entry, key: tuple, cls: str, d: Any, path: str, reason: str, copy: bool
+) -> None:
+    dname, name = key
+    where = f"{path}: {dname}/{name}" if dname else f"{path}: {name}"
+    if not is_histogram_class(cls):
+        _unmergeable(entry, key, where, reason, copy)
+        return
+    _add_slow(entry, d[name], where)
+
+
+def _unmergeable(entry: _Entry, key: tuple, where: str, reason: str, copy: bool) -> None:
+    if not copy:
+        raise MergeError(
+            f"{where}: cannot be merged faithfully ({reason}); "
+            "use --copy-unmergeable to copy it from the first file instead"
+        )
+    entry.acc = entry.hist = None
+    entry.copy = (entry.origin, *key)
+
+
+def _add_slow(entry: _Entry, obj: Any, where: str) -> None:
+    """Read one input's histogram with uproot and add it to the entry's sum."""
+    buffer = obj.member("fBuffer") if obj.has_member("fBuffer") else None
+    if buffer is not None and len(buffer) and buffer[0] != 0:
+        raise MergeError(
+            f"{where}: fills still in the histogram's buffer; cannot be merged faithfully"
+        )
+    try:
+        hist = from_uproot(obj)
+    except Exception as exc:
+        raise MergeError(f"{where}: cannot read {obj.classname} ({_short(exc)})") from exc
+    if entry.hist is None:
+        entry.hist = _own(hist)
+        entry.histograms = 1
+    else:
+        add_into(entry.hist, hist, where, entry.origin)
 
 
 def _copy_object(
@@ -468,8 +586,10 @@ def merge_any(
         raise MergeError(
             f"cannot merge different kinds of files: {first} is {kinds[first]}, {odd} is {kinds[odd]}"
         )
-    merge = merge_ao2d if kinds[paths[0]] == "ao2d" else merge_results
-    return merge(out_path, paths, **options)
+    if kinds[paths[0]] == "ao2d":
+        options.pop("copy_unmergeable", None)  # AO2D files copy their other objects anyway
+        return merge_ao2d(out_path, paths, **options)
+    return merge_results(out_path, paths, **options)
 
 
 def benchmark_merge(inputs: Iterable[str | os.PathLike], out_path: str | os.PathLike) -> dict:

@@ -1,0 +1,379 @@
+"""Merge ROOT objects on their serialized bytes: the fast path of results merging.
+
+An object (a histogram, or a TList/THashList holding histograms and further lists, any
+depth) is parsed once into its *additive regions*: the byte ranges of bin contents, Sumw2,
+profile bin entries and the summed statistics (fEntries, fTsumw, ...). Every other byte
+(names, titles, axes, labels, class versions, options) must be identical in each input; the
+sums are then accumulated in the class's own storage type, in input order (as ``hadd``
+adds them), and written back into the first input's bytes. The merged object keeps its
+class version, so the output carries the inputs' StreamerInfo records.
+
+Anything this module does not understand byte for byte raises :class:`Unsupported`; the
+caller then merges that object by reading it with uproot (the slow path) or refuses it.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+BC = 0x40000000  # kByteCountMask
+CLASS_MASK = 0x80000000  # kClassMask
+NEW_CLASS = 0xFFFFFFFF  # kNewClassTag
+MAP_OFFSET = 2  # kMapOffset
+AXIS_RANGE = 1 << 11  # TAxis::kAxisRange
+
+_U32 = struct.Struct(">I")
+_I32 = struct.Struct(">i")
+_I16 = struct.Struct(">h")
+_F64 = struct.Struct(">d")
+_ARRAY_DTYPES = {"C": ">i1", "S": ">i2", "I": ">i4", "F": ">f4", "D": ">f8"}
+_INT_LIMITS = {">i1": 127, ">i2": 32767, ">i4": 2147483647}
+TH_CLASSES = {f"TH{n}{t}" for n in "123" for t in "CSIFD"}
+PROFILE_CLASSES = {"TProfile": 1, "TProfile2D": 2, "TProfile3D": 3}
+LIST_CLASSES = ("TList", "THashList")
+SPARSE_CLASSES = {"THnSparseT<TArrayD>": ">f8", "THnSparseT<TArrayF>": ">f4"}
+
+
+class Unsupported(Exception):
+    """The bytes hold something the fast path cannot merge exactly (the reason says what)."""
+
+
+@dataclass
+class Skeleton:
+    """Where the additive numbers of one serialized object are.
+
+    ``regions`` are (start, stop, dtype) byte ranges, sorted and disjoint; ``items`` the
+    histograms found (path inside the object, class), for reports and listings.
+    """
+
+    regions: list[tuple[int, int, str]] = field(default_factory=list)
+    items: list[tuple[str, str]] = field(default_factory=list)
+    minus_one: list[int] = field(default_factory=list)  # THn fTsumw2 = -1 (no errors): kept
+
+
+class _Reader:
+    def __init__(self, data: bytes, keylen: int) -> None:
+        self.b = data
+        self.keylen = keylen
+        self.sk = Skeleton()
+
+    def u32(self, p: int) -> int:
+        return _U32.unpack_from(self.b, p)[0]
+
+    def i32(self, p: int) -> int:
+        return _I32.unpack_from(self.b, p)[0]
+
+    def f64(self, p: int) -> float:
+        return _F64.unpack_from(self.b, p)[0]
+
+    def header(self, p: int, what: str) -> tuple[int, int, int]:
+        """A versioned header with byte count: (version, body start, end)."""
+        x = self.u32(p)
+        if not x & BC:
+            raise Unsupported(f"{what} without byte count")
+        end = p + 4 + (x & ~BC)
+        if end > len(self.b):
+            raise Unsupported(f"{what}: byte count past the end of the object")
+        version = _I16.unpack_from(self.b, p + 4)[0]
+        if version <= 0:
+            raise Unsupported(f"{what}: version with checksum")
+        return version, p + 6, end
+
+    def skip(self, p: int, what: str) -> int:
+        return self.header(p, what)[2]
+
+    def tstring(self, p: int) -> int:
+        n = self.b[p]
+        if n == 255:
+            return p + 5 + self.i32(p + 1)
+        return p + 1 + n
+
+    def tobject(self, p: int) -> tuple[int, int]:
+        """TObject (no byte count): returns (fBits, end)."""
+        bits = self.u32(p + 6)
+        return bits, p + 10 + (2 if bits & 0x10 else 0)  # kIsReferenced: a pid follows
+
+    def add(self, start: int, stop: int, dtype: str) -> None:
+        if stop > start:
+            self.sk.regions.append((start, stop, dtype))
+
+    def tarray(self, p: int, dtype: str, additive: bool) -> int:
+        n = self.i32(p)
+        size = np.dtype(dtype).itemsize
+        stop = p + 4 + n * size
+        if n < 0 or stop > len(self.b):
+            raise Unsupported("array past the end of the object")
+        if additive:
+            self.add(p + 4, stop, dtype)
+        return stop
+
+    def pointer(self, p: int) -> tuple[str | None, int, int]:
+        """An object pointer: (class name or None, object start, end)."""
+        x = self.u32(p)
+        if not x & BC:
+            if x == 0:
+                return None, p + 4, p + 4
+            raise Unsupported("a reference to an object written earlier")
+        end = p + 4 + (x & ~BC)
+        tag = self.u32(p + 4)
+        if tag == NEW_CLASS:
+            stop = self.b.index(b"\x00", p + 8)
+            return self.b[p + 8 : stop].decode("latin-1"), stop + 1, end
+        if tag & CLASS_MASK:
+            at = (tag & ~CLASS_MASK) - MAP_OFFSET - self.keylen
+            if at < 0 or self.u32(at) != NEW_CLASS:
+                raise Unsupported("unresolvable class reference")
+            stop = self.b.index(b"\x00", at + 4)
+            return self.b[at + 4 : stop].decode("latin-1"), p + 8, end
+        raise Unsupported("unexpected object tag")
+
+    # ------------------------------------------------------------------ classes
+
+    def obj(self, cls: str, p: int, end: int, path: str) -> None:
+        if cls in LIST_CLASSES:
+            self.tlist(p, end, path)
+        elif cls in TH_CLASSES:
+            self.th(cls, p, end)
+            self.sk.items.append((path, cls))
+        elif cls in PROFILE_CLASSES:
+            self.profile(cls, p, end)
+            self.sk.items.append((path, cls))
+        elif cls in SPARSE_CLASSES:
+            self.sparse(cls, p, end)
+            self.sk.items.append((path, cls))
+        else:
+            raise Unsupported(f"{path or 'object'} is a {cls}")
+
+    def tlist(self, p: int, end: int, path: str) -> None:
+        version, p, stop = self.header(p, "TList")
+        if version < 4 or stop != end:
+            raise Unsupported(f"TList version {version}")
+        _, p = self.tobject(p)
+        p = self.tstring(p)
+        n = self.i32(p)
+        p += 4
+        for _ in range(n):
+            cls, start, item_end = self.pointer(p)
+            if cls is None:
+                raise Unsupported(f"{path}: a null entry in a list")
+            name = self._name_of(start)
+            self.obj(cls, start, item_end, f"{path}/{name}" if path else name)
+            p = item_end
+            p += 1 + self.b[p]  # the entry's option string
+        if p != end:
+            raise Unsupported(f"{path}: list bytes left over")
+
+    def _name_of(self, p: int) -> str:
+        """fName of a TNamed-derived object starting at ``p`` (its own and bases' headers)."""
+        for _ in range(6):
+            x = self.u32(p)
+            if not x & BC:
+                break
+            q = p + 6
+            y = self.u32(q)
+            if y & BC:  # another base class header
+                p = q
+                continue
+            # TNamed body: TObject then fName (TList: TObject then fName too)
+            _, q = self.tobject(q)
+            n = self.b[q]
+            return self.b[q + 1 : q + 1 + n].decode("latin-1", "replace")
+        return "?"
+
+    def th1(self, p: int) -> tuple[int, int]:
+        """TH1 base: registers its regions; returns (end, version)."""
+        version, p, end = self.header(p, "TH1")
+        if not 5 <= version <= 8:
+            raise Unsupported(f"TH1 version {version}")
+        for what in ("TNamed", "TAttLine", "TAttFill", "TAttMarker"):
+            p = self.skip(p, what)
+        p += 4  # fNcells
+        for _ in range(3):
+            _, body, axis_end = self.header(p, "TAxis")
+            _, named_body, _ = self.header(body, "TNamed")
+            bits, _ = self.tobject(named_body)
+            if bits & AXIS_RANGE:
+                raise Unsupported("an axis with a restricted range (statistics recomputed)")
+            p = axis_end
+        p += 4  # fBarOffset, fBarWidth
+        entries, tsumw = self.f64(p), self.f64(p + 8)
+        if tsumw == 0 and entries != 0:
+            raise Unsupported("statistics to recompute (fTsumw 0, entries not)")
+        self.add(p, p + 40, ">f8")  # fEntries fTsumw fTsumw2 fTsumwx fTsumwx2
+        p += 64  # + fMaximum fMinimum fNormFactor
+        p = self.tarray(p, ">f8", additive=False)  # fContour
+        p = self.tarray(p, ">f8", additive=True)  # fSumw2
+        p = self.tstring(p)  # fOption
+        p = self.skip(p, "fFunctions")  # '->': streamed in place, never null
+        size = self.i32(p)
+        p += 4
+        if size > 0 and p < end and self.b[p] and self.f64(p + 1) != 0:
+            raise Unsupported("fills still in the histogram's buffer")
+        return end, version
+
+    def th(self, cls: str, p: int, end: int) -> int:
+        ndim = int(cls[2])
+        _, p, stop = self.header(p, cls)
+        p = self.thn_base(ndim, p)
+        p = self.tarray(p, _ARRAY_DTYPES[cls[3]], additive=True)
+        if p != stop or stop != end:
+            raise Unsupported(f"{cls}: unexpected layout")
+        return p
+
+    def thn_base(self, ndim: int, p: int) -> int:
+        if ndim == 1:
+            return self.th1(p)[0]
+        version, body, end = self.header(p, f"TH{ndim}")
+        p, _ = self.th1(body)
+        if ndim == 2:
+            p += 8  # fScalefactor
+            self.add(p, p + 24, ">f8")  # fTsumwy fTsumwy2 fTsumwxy
+            p += 24
+        else:
+            p = self.skip(p, "TAtt3D")
+            self.add(p, p + 56, ">f8")
+            p += 56
+        if p != end:
+            raise Unsupported(f"TH{ndim} version {version}: unexpected layout")
+        return p
+
+    def profile(self, cls: str, p: int, end: int) -> None:
+        ndim = PROFILE_CLASSES[cls]
+        version, p, stop = self.header(p, cls)
+        p = self.th(f"TH{ndim}D", p, self.header(p, "TH1D")[2])
+        p = self.tarray(p, ">f8", additive=True)  # fBinEntries
+        p += 4 + 16  # fErrorMode, fYmin, fYmax
+        self.add(p, p + 16, ">f8")  # fTsumwy fTsumwy2
+        p += 16
+        if p < stop:
+            p = self.tarray(p, ">f8", additive=True)  # fBinSumw2
+        if p != stop or stop != end:
+            raise Unsupported(f"{cls} version {version}: unexpected layout")
+
+    def sparse(self, cls: str, p: int, end: int) -> None:
+        _, p, stop = self.header(p, cls)
+        _, p, sparse_end = self.header(p, "THnSparse")
+        _, p, base_end = self.header(p, "THnBase")
+        p = self.skip(p, "TNamed")
+        p += 4  # fNdimensions
+        p = self.skip(p, "fAxes")
+        tsumw2 = self.f64(p + 16)
+        self.add(p, p + 16, ">f8")  # fEntries fTsumw
+        if tsumw2 < 0:
+            self.sk.minus_one.append(p + 16)
+        else:
+            self.add(p + 16, p + 24, ">f8")
+        p = self.tarray(p + 24, ">f8", additive=True)  # fTsumwx
+        p = self.tarray(p, ">f8", additive=True)  # fTsumwx2
+        if p != base_end:
+            raise Unsupported("THnBase: unexpected layout")
+        p += 4 + 8  # fChunkSize, fFilledBins
+        _, q, chunks_end = self.header(p, "fBinContent")
+        _, q = self.tobject(q)
+        q = self.tstring(q)
+        n = self.i32(q)
+        q += 8  # nobjects, fLowerBound
+        dtype = SPARSE_CLASSES[cls]
+        for _ in range(n):
+            chunk_cls, start, chunk_end = self.pointer(q)
+            if chunk_cls is None:
+                q += 4
+                continue
+            if chunk_cls != "THnSparseArrayChunk":
+                raise Unsupported(f"a {chunk_cls} among sparse chunks")
+            _, r, _ = self.header(start, chunk_cls)
+            _, r = self.tobject(r)
+            r += 4  # fSingleCoordinateSize
+            size = self.i32(r)
+            r += 4
+            r += 1 + (size if self.b[r] else 0)  # fCoordinates (flag byte, bytes)
+            for array_dtype in (dtype, ">f8"):  # fContent, fSumw2
+                acls, a, a_end = self.pointer(r)
+                if acls is not None:
+                    self.tarray(a, array_dtype, additive=True)
+                r = a_end
+            if r != chunk_end:
+                raise Unsupported("THnSparseArrayChunk: unexpected layout")
+            q = chunk_end
+        if q != chunks_end or chunks_end != sparse_end or sparse_end != stop or stop != end:
+            raise Unsupported(f"{cls}: unexpected layout")
+
+
+def parse(classname: str, data: bytes, keylen: int) -> Skeleton:
+    """The additive regions of one key's object (raises :class:`Unsupported`)."""
+    r = _Reader(data, keylen)
+    try:
+        r.obj(classname, 0, len(data), "")
+    except (struct.error, IndexError, ValueError) as exc:
+        raise Unsupported(f"unexpected bytes ({exc})") from None
+    r.sk.regions.sort()
+    return r.sk
+
+
+class Accumulator:
+    """One object's running sum over the inputs, on the first input's bytes."""
+
+    def __init__(self, data: bytes, skeleton: Skeleton) -> None:
+        self.template = bytes(data)
+        self.skeleton = skeleton
+        self.gaps = _gaps(skeleton.regions, len(data))
+        self.ranges: dict[str, list[tuple[int, int]]] = {}  # dtype -> (offset, count)
+        for start, stop, dtype in skeleton.regions:
+            size = np.dtype(dtype).itemsize
+            self.ranges.setdefault(dtype, []).append((start, (stop - start) // size))
+        self.sums: dict[str, np.ndarray] = {}
+        for dtype, ranges in self.ranges.items():
+            self.sums[dtype] = np.empty(sum(n for _, n in ranges), dtype=_native(dtype))
+            self._each(data, dtype, np.copyto)
+
+    def _each(self, data: bytes, dtype: str, op: Any) -> None:
+        acc, pos = self.sums[dtype], 0
+        for a, n in self.ranges[dtype]:
+            op(acc[pos : pos + n], np.frombuffer(data, dtype, n, a))
+            pos += n
+
+    def same_layout(self, data: bytes) -> bool:
+        if len(data) != len(self.template):
+            return False
+        t = self.template
+        return all(data[a:b] == t[a:b] for a, b in self.gaps)
+
+    def add(self, data: bytes) -> None:
+        """Add another input's object (call :meth:`same_layout` first)."""
+        for dtype, acc in self.sums.items():
+            self._each(data, dtype, _iadd)
+            if dtype in _INT_LIMITS:  # TH1I/S/C saturate like their AddBinContent
+                limit = _INT_LIMITS[dtype]
+                np.clip(acc, -limit, limit, out=acc)
+
+    def result(self) -> bytearray:
+        out = bytearray(self.template)
+        for dtype, acc in self.sums.items():
+            pos = 0
+            for a, n in self.ranges[dtype]:
+                np.frombuffer(out, dtype, n, a)[...] = acc[pos : pos + n]
+                pos += n
+        return out
+
+
+def _iadd(acc: np.ndarray, new: np.ndarray) -> None:
+    np.add(acc, new, out=acc, casting="unsafe")
+
+
+def _native(dtype: str) -> type:
+    return np.int64 if dtype in _INT_LIMITS else np.dtype(dtype).newbyteorder("=").type
+
+
+def _gaps(regions: list[tuple[int, int, str]], size: int) -> list[tuple[int, int]]:
+    out, p = [], 0
+    for start, stop, _ in regions:
+        if start > p:
+            out.append((p, start))
+        p = stop
+    if p < size:
+        out.append((p, size))
+    return out
