@@ -12,6 +12,7 @@ import os
 import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -235,28 +236,36 @@ def merge_results(
     dirs: dict[str, None] = {}
     entries: dict[tuple[str, str], _Entry] = {}
     streamers: dict[tuple[str, int], Any] = {}
-    for path in paths:
-        with _open(path) as f:
-            _check_complete(path, f)
-            for key, value in f.file.streamers.items():
-                for version, info in value.items():
-                    streamers.setdefault((key, version), info)
-            try:
-                items = list(_walk_keys(f))
-            except Exception as exc:
-                raise MergeError(f"{path}: corrupt directory structure ({_short(exc)})") from exc
-            for dname, name, cls, d in items:
-                if name is None:
-                    dirs.setdefault(dname)
-                    continue
-                dirs.setdefault(dname)
-                _merge_key(entries, (dname, name), cls, d, path, copy_unmergeable)
     codec = make_codec(compression, level)
-    with atomic_output(out_path) as tmp, uproot.recreate(tmp, compression=codec) as out:
-        folders = {dname: get_directory(out, dname) for dname in dirs}
-        for (dname, name), entry in entries.items():
-            entry.write(folders[dname], name, codec, report)
-        out._file._cascading.streamers.update_streamers(out._file.sink, list(streamers.values()))
+    with ThreadPoolExecutor(max_workers=_threads()) as pool:
+        for path in paths:
+            with _open(path) as f:
+                _check_complete(path, f)
+                for key, value in f.file.streamers.items():
+                    for version, info in value.items():
+                        streamers.setdefault((key, version), info)
+                try:
+                    items = list(_walk_keys(f))
+                except Exception as exc:
+                    raise MergeError(
+                        f"{path}: corrupt directory structure ({_short(exc)})"
+                    ) from exc
+                objects = []
+                for dname, name, cls, d in items:
+                    dirs.setdefault(dname)
+                    if name is not None:
+                        entry = entries.get((dname, name))
+                        if entry is None or entry.copy is None:
+                            objects.append((dname, name, cls, d))
+                payloads = _payloads(path, f, objects, pool)
+                for (dname, name, cls, d), (key, data) in zip(objects, payloads, strict=True):
+                    _merge_key(entries, (dname, name), cls, d, key, data, path, copy_unmergeable)
+        with atomic_output(out_path) as tmp, uproot.recreate(tmp, compression=codec) as out:
+            folders = {dname: get_directory(out, dname) for dname in dirs}
+            _write_entries(entries, folders, codec, pool, report)
+            out._file._cascading.streamers.update_streamers(
+                out._file.sink, list(streamers.values())
+            )
     report.histograms = sum(e.histograms for e in entries.values())
     report.seconds = time.perf_counter() - start
     report.output_bytes = os.path.getsize(out_path)
@@ -286,17 +295,76 @@ def _walk_keys(directory: Any, prefix: str = "") -> Iterator[tuple[str, str | No
             yield prefix.rstrip("/"), name, cls, directory
 
 
-def _raw_object(path: str, d: Any, name: str) -> tuple[Any, bytes]:
-    key = d.key(name)
+def _threads() -> int:
+    """Threads for (de)compression: the cores this process may use (the job's cores)."""
     try:
-        chunk, _ = key.get_uncompressed_chunk_cursor()
-        data = chunk.raw_data.tobytes()
-    except Exception as exc:
-        full = f"{d.path_str()}/{name}" if hasattr(d, "path_str") else name
-        raise MergeError(f"{path}: {full}: corrupt object ({_short(exc)})") from exc
-    if len(data) != key.data_uncompressed_bytes:
-        raise MergeError(f"{path}: {name}: corrupt object (wrong uncompressed size)")
-    return key, data
+        return max(1, min(8, len(os.sched_getaffinity(0))))
+    except AttributeError:  # not on Linux
+        return max(1, min(8, os.cpu_count() or 1))
+
+
+def _payloads(path: str, f: Any, objects: list, pool: Any) -> list[tuple[Any, bytes]]:
+    """(key, object bytes) of each object of one input, decompressed on the pool's threads."""
+    keys, raws = [], []
+    for dname, name, _, d in objects:
+        key = d.key(name)
+        start = key.data_cursor.index
+        try:
+            raw = f.file.source.chunk(start, start + key.data_compressed_bytes).raw_data
+        except Exception as exc:
+            full = f"{dname}/{name}" if dname else name
+            raise MergeError(f"{path}: {full}: cannot read its bytes ({_short(exc)})") from exc
+        keys.append(key)
+        raws.append((raw.tobytes(), key.data_uncompressed_bytes))
+    try:
+        datas = rawmerge.decompress_many(raws, pool)
+    except rawmerge.Unsupported:  # an old compression algorithm: let uproot do all of them
+        datas = []
+        for key in keys:
+            try:
+                datas.append(key.get_uncompressed_chunk_cursor()[0].raw_data.tobytes())
+            except Exception as exc:
+                datas.append(exc)
+    out = []
+    for (dname, name, _, _), key, data in zip(objects, keys, datas, strict=True):
+        if isinstance(data, Exception):
+            full = f"{dname}/{name}" if dname else name
+            raise MergeError(f"{path}: {full}: corrupt object ({_short(data)})")
+        out.append((key, data))
+    return out
+
+
+def _write_entries(entries: dict, folders: dict, codec: Any, pool: Any, report: Any) -> None:
+    """Write the merged objects in order; payloads compressed in batches on the pool."""
+    batch: list[tuple[tuple[str, str], _Entry, bytes]] = []
+    size = 0
+
+    def flush() -> None:
+        datas = [data for _, _, data in batch]
+        packed = rawmerge.compress_many(datas, rawmerge.fast_codec(codec), pool)
+        for ((dname, name), entry, data), raw in zip(batch, packed, strict=True):
+            folder = folders[dname]
+            folder._cascading.add_object(
+                folder._file.sink, entry.cls, name, entry.title, raw, len(data)
+            )
+        batch.clear()
+
+    for (dname, name), entry in entries.items():
+        if entry.acc is not None:
+            data = entry.acc.result()
+            entry.acc = None  # its memory goes once written
+            batch.append(((dname, name), entry, data))
+            size += len(data)
+            if size > 256_000_000:
+                flush()
+                size = 0
+            continue
+        if batch:
+            flush()
+            size = 0
+        entry.write(folders[dname], name, codec, report)
+    if batch:
+        flush()
 
 
 def _small_keylen(classname: str, name: str, title: str) -> int:
@@ -321,13 +389,7 @@ class _Entry:
         self.histograms = 0
 
     def write(self, folder: Any, name: str, codec: Any, report: MergeReport) -> None:
-        if self.acc is not None:
-            data = self.acc.result()
-            raw = uproot.compression.compress(bytes(data), codec)
-            folder._cascading.add_object(
-                folder._file.sink, self.cls, name, self.title, raw, len(data)
-            )
-        elif self.hist is not None:
+        if self.hist is not None:
             write_histogram(folder, name, self.hist)
         elif self.copy is not None and self.cls in _TREE_CLASSES:
             # a raw copy would point at baskets of the input file: left out, loudly
@@ -344,7 +406,14 @@ class _Entry:
 
 
 def _merge_key(
-    entries: dict, key: tuple[str, str], cls: str, d: Any, path: str, copy_unmergeable: bool
+    entries: dict,
+    key: tuple[str, str],
+    cls: str,
+    d: Any,
+    src_key: Any,
+    data: bytes,
+    path: str,
+    copy_unmergeable: bool,
 ) -> None:
     dname, name = key
     full = f"{dname}/{name}" if dname else name
@@ -357,7 +426,6 @@ def _merge_key(
         raise MergeError(f"{where}: is a {cls} but {entry.origin} has a {entry.cls}")
     if entry is None:
         entry = entries[key] = _Entry(cls, path)
-        src_key, data = _raw_object(path, d, name)
         entry.title = src_key.fTitle
         try:
             if src_key.fKeylen != _small_keylen(cls, name, entry.title):
@@ -371,7 +439,6 @@ def _merge_key(
         return
     entry.paths.append(path)
     if entry.acc is not None:
-        _, data = _raw_object(path, d, name)
         if entry.cls == cls and entry.acc.same_layout(data):
             entry.acc.add(data)
             return
