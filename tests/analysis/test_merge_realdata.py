@@ -3,22 +3,19 @@
 Every real layout of ``tests/data/realdata`` (Run 3 TDirectories, Run 2 TLists nested
 several levels, same-named objects in one list, ROOT 5/6.16 class versions) is merged as
 2 and 3 copies and mixed with the other files, compared object by object with hadd's
-output (:mod:`hadd_compare`), and must open in ROOT without a warning. Layouts that cannot
+output (:mod:`benchmarks.hadd_compare`), and must open in ROOT without a warning. Layouts that cannot
 be merged faithfully yet (a TTree, fills still in a histogram's buffer) are refused with the
 object's path named.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
+from benchmarks.hadd_compare import HADD, compare_with_hadd, hadd, root_open_errors
 
-sys.path.insert(0, str(Path(__file__).parent))
-from hadd_compare import HADD, compare_with_hadd, hadd, root_open_errors  # noqa: E402
-
-from hyperloop.analysis.merge import MergeError, merge_results  # noqa: E402
+from hyperloop.analysis.merge import MergeError, merge_results
 
 pytestmark = pytest.mark.root
 

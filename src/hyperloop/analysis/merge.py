@@ -31,6 +31,7 @@ from hyperloop.analysis.results import (
     make_codec,
     write_histogram,
 )
+from hyperloop.analysis.thn import unpack_coordinates
 
 _DF_RE = re.compile(r"^DF_(\d+)$")
 _TREE_CLASSES = ("TTree", "TNtuple")
@@ -90,7 +91,9 @@ def _check_inputs(out_path: str | os.PathLike, inputs: Sequence[str | os.PathLik
 
 def _open(path: str) -> Any:
     try:
-        return uproot.open(path, object_cache=None, array_cache=None)
+        return uproot.open(
+            path, object_cache=None, array_cache=None, handler=uproot.source.file.MemmapSource
+        )
     except Exception as exc:  # uproot raises many types for broken files
         raise MergeError(f"{path}: not a readable ROOT file ({_short(exc)})") from exc
 
@@ -154,6 +157,28 @@ def _add_sparse(acc: StoredHistogram, new: StoredHistogram) -> None:
     acc.coords = uniq
 
 
+def _add_sparse_many(acc: StoredHistogram, news: list[StoredHistogram]) -> None:
+    """Union of the filled bins of ``acc`` and several inputs in one pass (each bin summed in
+    input order, as adding them one by one)."""
+    if not news:
+        return
+    shape = tuple(a.nbins + 2 for a in acc.axes)
+    parts = [acc, *news]
+    if float(np.prod(shape, dtype=float)) >= 2.0**62:
+        for new in news:
+            _add_sparse(acc, new)
+        return
+    keys = np.concatenate([np.ravel_multi_index(h.coords.T, shape) for h in parts])
+    linear, inverse = np.unique(keys, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    if any(h.sumw2 is not None for h in parts):
+        w2 = np.concatenate([_with_sumw2(h) for h in parts])
+        acc.sumw2 = np.bincount(inverse, weights=w2, minlength=len(linear))
+    values = np.concatenate([h.contents for h in parts])
+    acc.contents = np.bincount(inverse, weights=values, minlength=len(linear))
+    acc.coords = np.stack(np.unravel_index(linear, shape), axis=1).astype(np.int64)
+
+
 def _with_sumw2(h: StoredHistogram) -> np.ndarray:
     return h.sumw2 if h.sumw2 is not None else h.contents
 
@@ -173,6 +198,8 @@ def add_into(acc: StoredHistogram, new: StoredHistogram, where: str, first_file:
             )
     if acc.is_sparse:
         _add_sparse(acc, new)
+        _add_stats(acc, new)
+        return
     else:
         if acc.sumw2 is not None or new.sumw2 is not None:
             acc.sumw2 = _with_sumw2(acc) + _with_sumw2(new)
@@ -183,9 +210,13 @@ def add_into(acc: StoredHistogram, new: StoredHistogram, where: str, first_file:
             b2 = new.bin_sumw2 if new.bin_sumw2 is not None else new.bin_entries
             acc.bin_sumw2 = a2 + b2
         acc.bin_entries += new.bin_entries
+    _add_stats(acc, new)
+
+
+def _add_stats(acc: StoredHistogram, new: StoredHistogram) -> None:
     for key, value in new.stats.items():
-        if acc.is_thn and key == "fTsumw2":
-            continue
+        if acc.is_thn and key in ("fTsumw2", "fTsumwx", "fTsumwx2"):
+            continue  # THnBase::Add keeps the first's fTsumwx, fTsumwx2 (so does hadd)
         acc.stats[key] = acc.stats[key] + value
     if acc.is_thn:
         # THn marks "no Sumw2" with fTsumw2 = -1; an input without errors counts sum w.
@@ -236,14 +267,13 @@ def merge_results(
     dirs: dict[str, None] = {}
     entries: dict[tuple[str, str], _Entry] = {}
     streamers: dict[tuple[str, int], Any] = {}
+    seen_streamers: set[bytes] = set()
     codec = make_codec(compression, level)
     with ThreadPoolExecutor(max_workers=_threads()) as pool:
         for path in paths:
             with _open(path) as f:
                 _check_complete(path, f)
-                for key, value in f.file.streamers.items():
-                    for version, info in value.items():
-                        streamers.setdefault((key, version), info)
+                _collect_streamers(f, streamers, seen_streamers)
                 try:
                     items = list(_walk_keys(f))
                 except Exception as exc:
@@ -270,6 +300,21 @@ def merge_results(
     report.seconds = time.perf_counter() - start
     report.output_bytes = os.path.getsize(out_path)
     return report
+
+
+def _collect_streamers(f: Any, streamers: dict, seen: set[bytes]) -> None:
+    """Add a file's StreamerInfo records (parsed only when its record is new: job outputs of
+    one train carry the same bytes)."""
+    seek, nbytes = int(f.file.fSeekInfo), int(f.file.fNbytesInfo)
+    record = f.file.source.chunk(seek, seek + nbytes).raw_data.tobytes()
+    keylen = int.from_bytes(record[14:16], "big") if len(record) >= 16 else 0
+    payload = record[keylen:]
+    if payload in seen:
+        return
+    seen.add(payload)
+    for name, versions in f.file.streamers.items():
+        for version, info in versions.items():
+            streamers.setdefault((name, version), info)
 
 
 def _check_complete(path: str, f: Any) -> None:
@@ -387,8 +432,18 @@ class _Entry:
         self.hist: StoredHistogram | None = None
         self.copy: tuple[str, str, str] | None = None  # (path, dname, name)
         self.histograms = 0
+        self.sparse_head = b""  # THnSparse: name, title and axes every input must share
+        self.pending: list[StoredHistogram] = []  # THnSparse inputs not yet united
+        self.pending_bins = 0
+
+    def settle(self) -> None:
+        """Unite the pending THnSparse inputs with the sum."""
+        _add_sparse_many(self.hist, self.pending)
+        self.pending, self.pending_bins = [], 0
 
     def write(self, folder: Any, name: str, codec: Any, report: MergeReport) -> None:
+        if self.pending:
+            self.settle()
         if self.hist is not None:
             write_histogram(folder, name, self.hist)
         elif self.copy is not None and self.cls in _TREE_CLASSES:
@@ -438,6 +493,8 @@ def _merge_key(
         entry.histograms = len(skeleton.items)
         return
     entry.paths.append(path)
+    if entry.sparse_head and _add_sparse_bytes(entry, cls, data, src_key.fKeylen):
+        return
     if entry.acc is not None:
         if entry.cls == cls and entry.acc.same_layout(data):
             entry.acc.add(data)
@@ -446,12 +503,67 @@ def _merge_key(
             reason = f"its contents differ from {entry.origin} (names, classes, order or binning)"
             _unmergeable(entry, key, where, reason, copy_unmergeable)
             return
-        # another layout (e.g. other filled bins of a THnSparse): sum it via uproot
-        entry.acc = None
+        layout = entry.acc.skeleton.sparse
+        if entry.cls == cls and layout is not None and entry.acc.skeleton.items == [("", cls)]:
+            _start_sparse(entry, key, layout)
+            if _add_sparse_bytes(entry, cls, data, src_key.fKeylen):
+                return
+        # another layout and binning: read with uproot, add_into says what differs
+        entry.acc = entry.hist = None
+        entry.pending = []
         for previous in entry.paths[:-1]:
             with _open(previous) as f:
                 _add_slow(entry, f[dname][name] if dname else f[name], f"{previous}: {full}")
     _add_slow(entry, d[name], where)
+
+
+def _start_sparse(entry: _Entry, key: tuple, layout: rawmerge.SparseLayout) -> None:
+    """From summing THnSparse bytes in place (same filled bins so far) to uniting bins."""
+    dname, name = key
+    data = bytes(entry.acc.result())
+    with _open(entry.origin) as f:
+        base = from_uproot(f[dname][name] if dname else f[name])  # axes, title, options
+    arrays = rawmerge.sparse_arrays(data, layout, base.ndim)
+    base.coords = unpack_coordinates(arrays["coords"], [a.nbins for a in base.axes])
+    base.contents = arrays["contents"]
+    base.sumw2 = arrays["sumw2"] if arrays["stats"]["fTsumw2"] >= 0 else None
+    base.stats = arrays["stats"]
+    entry.hist, entry.acc = _own(base), None
+    entry.sparse_head = data[layout.named : layout.stats]
+
+
+def _add_sparse_bytes(entry: _Entry, cls: str, data: bytes, keylen: int) -> bool:
+    """Add a THnSparse input read from its bytes; False if its name, title or axes differ
+    (or it is not a THnSparse as expected)."""
+    if cls != entry.cls:
+        return False
+    try:
+        layout = rawmerge.parse(cls, data, keylen).sparse
+    except rawmerge.Unsupported:
+        return False
+    if layout is None or data[layout.named : layout.stats] != entry.sparse_head:
+        return False
+    acc = entry.hist
+    arrays = rawmerge.sparse_arrays(data, layout, acc.ndim)
+    new = StoredHistogram(
+        classname=cls,
+        title=acc.title,
+        axes=acc.axes,
+        contents=arrays["contents"],
+        sumw2=arrays["sumw2"] if arrays["stats"]["fTsumw2"] >= 0 else None,
+        stats=arrays["stats"],
+        coords=unpack_coordinates(arrays["coords"], [a.nbins for a in acc.axes]),
+    )
+    entry.pending.append(new)
+    for k in ("fEntries", "fTsumw"):
+        acc.stats[k] = acc.stats[k] + new.stats[k]
+    errors = acc.sumw2 is not None or any(h.sumw2 is not None for h in entry.pending)
+    both = max(acc.stats["fTsumw2"], 0.0) + max(new.stats["fTsumw2"], 0.0)
+    acc.stats["fTsumw2"] = both if errors else -1.0  # as add_into
+    entry.pending_bins += len(new.contents)
+    if entry.pending_bins > 4 * max(len(acc.contents), 1_000_000):
+        entry.settle()
+    return True
 
 
 def _start_slow(

@@ -38,6 +38,7 @@ TH_CLASSES = {f"TH{n}{t}" for n in "123" for t in "CSIFD"}
 PROFILE_CLASSES = {"TProfile": 1, "TProfile2D": 2, "TProfile3D": 3}
 LIST_CLASSES = ("TList", "THashList")
 SPARSE_CLASSES = {"THnSparseT<TArrayD>": ">f8", "THnSparseT<TArrayF>": ">f4"}
+DENSE_CLASSES = {"THnT<double>": ">f8", "THnT<float>": ">f4"}
 
 
 class Unsupported(Exception):
@@ -54,7 +55,8 @@ class Skeleton:
 
     regions: list[tuple[int, int, str]] = field(default_factory=list)
     items: list[tuple[str, str]] = field(default_factory=list)
-    minus_one: list[int] = field(default_factory=list)  # THn fTsumw2 = -1 (no errors): kept
+    sparse: SparseLayout | None = None  # the last THnSparse parsed (a top-level one: its own)
+    keep: list[tuple[int, int]] = field(default_factory=list)  # the first input's, unchecked
 
 
 class _Reader:
@@ -147,6 +149,9 @@ class _Reader:
         elif cls in SPARSE_CLASSES:
             self.sparse(cls, p, end)
             self.sk.items.append((path, cls))
+        elif cls in DENSE_CLASSES:
+            self.dense(cls, p, end)
+            self.sk.items.append((path, cls))
         else:
             raise Unsupported(f"{path or 'object'} is a {cls}")
 
@@ -220,13 +225,13 @@ class _Reader:
     def th(self, cls: str, p: int, end: int) -> int:
         ndim = int(cls[2])
         _, p, stop = self.header(p, cls)
-        p = self.thn_base(ndim, p)
+        p = self.th_base(ndim, p)
         p = self.tarray(p, _ARRAY_DTYPES[cls[3]], additive=True)
         if p != stop or stop != end:
             raise Unsupported(f"{cls}: unexpected layout")
         return p
 
-    def thn_base(self, ndim: int, p: int) -> int:
+    def th_base(self, ndim: int, p: int) -> int:
         if ndim == 1:
             return self.th1(p)[0]
         version, body, end = self.header(p, f"TH{ndim}")
@@ -256,23 +261,53 @@ class _Reader:
         if p != stop or stop != end:
             raise Unsupported(f"{cls} version {version}: unexpected layout")
 
-    def sparse(self, cls: str, p: int, end: int) -> None:
-        _, p, stop = self.header(p, cls)
-        _, p, sparse_end = self.header(p, "THnSparse")
+    def thn_base(self, p: int) -> int:
+        """THnBase: statistics (fTsumw2 -1 means no errors: kept, not summed)."""
         _, p, base_end = self.header(p, "THnBase")
         p = self.skip(p, "TNamed")
         p += 4  # fNdimensions
         p = self.skip(p, "fAxes")
+        self.thn_stats = p
         tsumw2 = self.f64(p + 16)
         self.add(p, p + 16, ">f8")  # fEntries fTsumw
-        if tsumw2 < 0:
-            self.sk.minus_one.append(p + 16)
-        else:
+        if tsumw2 >= 0:
             self.add(p + 16, p + 24, ">f8")
-        p = self.tarray(p + 24, ">f8", additive=True)  # fTsumwx
-        p = self.tarray(p, ">f8", additive=True)  # fTsumwx2
+        # fTsumwx, fTsumwx2: THnBase::Add leaves them as they are, so hadd keeps the first's
+        q = p + 24
+        p = self.tarray(q, ">f8", additive=False)
+        p = self.tarray(p, ">f8", additive=False)
+        self.sk.keep.append((q, p))
         if p != base_end:
             raise Unsupported("THnBase: unexpected layout")
+        return p
+
+    def ndarray(self, p: int, dtype: str) -> int:
+        """TNDArrayT<T>: TNDArray (sizes) then the data vector, summed."""
+        _, q, end = self.header(p, "TNDArrayT")
+        q = self.skip(q, "TNDArray")
+        _, r, vector_end = self.header(q, "vector")
+        r = self.tarray(r, dtype, additive=True)
+        if r != vector_end or vector_end != end:
+            raise Unsupported("TNDArrayT: unexpected layout")
+        return end
+
+    def dense(self, cls: str, p: int, end: int) -> None:
+        _, p, stop = self.header(p, cls)
+        _, p, thn_end = self.header(p, "THn")
+        p = self.thn_base(p)
+        p = self.ndarray(p, ">f8")  # fSumw2
+        if p != thn_end:
+            raise Unsupported("THn: unexpected layout")
+        p = self.ndarray(p, DENSE_CLASSES[cls])
+        if p != stop or stop != end:
+            raise Unsupported(f"{cls}: unexpected layout")
+
+    def sparse(self, cls: str, p: int, end: int) -> None:
+        _, p, stop = self.header(p, cls)
+        _, p, sparse_end = self.header(p, "THnSparse")
+        named = self.header(p, "THnBase")[1]
+        p = self.thn_base(p)
+        layout = SparseLayout(named, self.thn_stats, SPARSE_CLASSES[cls])
         p += 4 + 8  # fChunkSize, fFilledBins
         _, q, chunks_end = self.header(p, "fBinContent")
         _, q = self.tobject(q)
@@ -289,20 +324,72 @@ class _Reader:
                 raise Unsupported(f"a {chunk_cls} among sparse chunks")
             _, r, _ = self.header(start, chunk_cls)
             _, r = self.tobject(r)
+            single = self.i32(r)
             r += 4  # fSingleCoordinateSize
             size = self.i32(r)
             r += 4
+            coords = r + 1 if self.b[r] else None
             r += 1 + (size if self.b[r] else 0)  # fCoordinates (flag byte, bytes)
+            arrays: list[int | None] = []
             for array_dtype in (dtype, ">f8"):  # fContent, fSumw2
                 acls, a, a_end = self.pointer(r)
+                arrays.append(a + 4 if acls is not None else None)
                 if acls is not None:
                     self.tarray(a, array_dtype, additive=True)
                 r = a_end
+            n = size // single if single else 0
+            layout.chunks.append((coords, single, n, arrays[0], arrays[1]))
             if r != chunk_end:
                 raise Unsupported("THnSparseArrayChunk: unexpected layout")
             q = chunk_end
         if q != chunks_end or chunks_end != sparse_end or sparse_end != stop or stop != end:
             raise Unsupported(f"{cls}: unexpected layout")
+        self.sk.sparse = layout
+
+
+@dataclass
+class SparseLayout:
+    """Where a THnSparse keeps its name, axes, statistics and filled bins (chunks of
+    (coordinates at, bytes per coordinate, filled bins, contents at, Sumw2 at or None))."""
+
+    named: int  # start of TNamed: name, title, axes up to ``stats``
+    stats: int  # fEntries, fTsumw, fTsumw2, then fTsumwx and fTsumwx2 (TArrayD)
+    dtype: str
+    chunks: list[tuple[int | None, int, int, int | None, int | None]] = field(
+        default_factory=list
+    )
+
+
+def sparse_arrays(data: bytes, layout: SparseLayout, ndim: int) -> dict[str, Any]:
+    """Packed coordinates (n, bytes), contents, Sumw2 (or None) and statistics of a
+    THnSparse's bytes, read at the places :func:`parse` found."""
+    coords, contents, sumw2 = [], [], []
+    has_w2 = True
+    for at, single, n, content_at, w2_at in layout.chunks:
+        if n == 0:
+            continue
+        raw = np.frombuffer(data, np.uint8, n * single, at)
+        coords.append(raw.reshape(n, single))
+        contents.append(np.frombuffer(data, layout.dtype, n, content_at).astype(np.float64))
+        if w2_at is None:
+            has_w2 = False
+        else:
+            sumw2.append(np.frombuffer(data, ">f8", n, w2_at).astype(np.float64))
+    p = layout.stats
+    entries, tsumw, tsumw2 = struct.unpack_from(">ddd", data, p)
+    stats: dict[str, Any] = {"fEntries": entries, "fTsumw": tsumw, "fTsumw2": tsumw2}
+    p += 24
+    for key in ("fTsumwx", "fTsumwx2"):
+        n = _I32.unpack_from(data, p)[0]
+        stats[key] = np.frombuffer(data, ">f8", n, p + 4).astype(np.float64)
+        p += 4 + 8 * n
+    width = coords[0].shape[1] if coords else 0
+    return {
+        "coords": np.concatenate(coords) if coords else np.zeros((0, width), np.uint8),
+        "contents": np.concatenate(contents) if contents else np.zeros(0),
+        "sumw2": (np.concatenate(sumw2) if sumw2 else np.zeros(0)) if has_w2 else None,
+        "stats": stats,
+    }
 
 
 def parse(classname: str, data: bytes, keylen: int) -> Skeleton:
@@ -322,7 +409,8 @@ class Accumulator:
     def __init__(self, data: bytes, skeleton: Skeleton) -> None:
         self.template = bytes(data)
         self.skeleton = skeleton
-        self.gaps = _gaps(skeleton.regions, len(data))
+        fixed = [(a, b, "") for a, b in skeleton.keep]
+        self.gaps = _gaps(sorted(skeleton.regions + fixed), len(data))
         self.ranges: dict[str, list[tuple[int, int]]] = {}  # dtype -> (offset, count)
         for start, stop, dtype in skeleton.regions:
             size = np.dtype(dtype).itemsize
@@ -399,6 +487,7 @@ def fast_codec(codec: Any) -> Any:
 
 
 _BLOCK = 0xFFFFFF  # a ROOT compression block holds at most 2**24 - 1 bytes
+_INLINE = 1 << 20  # less than this many bytes: (de)compressed on the calling thread
 
 
 def _compress_block(codec: Any, block: bytes) -> bytes | None:
@@ -418,7 +507,8 @@ def compress_many(datas: list[bytes], codec: Any, pool: Any) -> list[bytes]:
     if not isinstance(codec, uproot.compression.ZLIB | uproot.compression.ZSTD):
         return [uproot.compression.compress(bytes(d), codec) for d in datas]
     jobs = [(i, memoryview(d)[a : a + _BLOCK]) for i, d in enumerate(datas) for a in _starts(d)]
-    packed = pool.map(lambda job: _compress_block(codec, job[1]), jobs)
+    small = sum(len(job[1]) for job in jobs) < _INLINE or len(jobs) == 1
+    packed = (map if small else pool.map)(lambda job: _compress_block(codec, job[1]), jobs)
     out: list[list[bytes] | None] = [[] for _ in datas]
     for (i, _), block in zip(jobs, packed, strict=True):
         if block is None or out[i] is None:
@@ -495,7 +585,9 @@ def decompress_many(payloads: list[tuple[bytes, int]], pool: Any) -> list[bytes 
         except Exception as exc:  # zlib.error, lz4/zstd errors: a corrupt block
             return ValueError(f"corrupt compressed data ({type(exc).__name__}: {exc})")
 
-    for (i, _), data in zip(jobs, pool.map(run, jobs), strict=True):
+    small = sum(len(job[1][2]) for job in jobs) < _INLINE or len(jobs) == 1
+    results = map(run, jobs) if small else pool.map(run, jobs)
+    for (i, _), data in zip(jobs, results, strict=True):
         if isinstance(out[i], list):
             if isinstance(data, Exception):
                 out[i] = data

@@ -91,7 +91,7 @@ def _compare_object(path: str, a, b) -> list[str]:
                 u, v = _array(a.member(k)), _array(b.member(k))
                 if (u is None) != (v is None) or (u is not None and not np.array_equal(u, v)):
                     out.append(f"{path}: {k} differs")
-    elif a.classname.startswith("THnSparse"):
+    elif a.classname.startswith("THn"):
         from hyperloop.analysis.results import from_uproot
 
         x, y = from_uproot(a), from_uproot(b)
@@ -110,6 +110,10 @@ def _compare_object(path: str, a, b) -> list[str]:
                 out.append(f"{path}: {what} present in one only")
                 continue
             if u is None:
+                continue
+            if x.coords is None:
+                if not np.array_equal(u, v):
+                    out.append(f"{path}: {what} differ")
                 continue
             ou, ov = np.lexsort(x.coords.T), np.lexsort(y.coords.T)
             if not (np.array_equal(x.coords[ou], y.coords[ov]) and np.array_equal(u[ou], v[ov])):
