@@ -93,3 +93,19 @@ def test_truncated_input_is_refused(realdata, tmp_path):
     result = runner.invoke(app, ["merge", str(tmp_path / "out.root"), str(src), str(cut)])
     assert result.exit_code == 2 and str(cut) in result.output
     assert not (tmp_path / "out.root").exists()
+
+
+def test_results_lists_every_object_with_its_path(realdata):
+    result = runner.invoke(
+        app, ["results", str(realdata / "results" / "run2_duplicate_names.root")]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split()[:3] == ["output", "TList", "692"]
+    assert len([ln for ln in lines if ln.startswith("output/hPsiRDM ")]) == 2
+    assert len(lines) == 693
+    result = runner.invoke(
+        app, ["results", str(realdata / "results" / "run3_list_with_ttree.root")]
+    )
+    assert "Tree_AS_Event" in result.output and "12 entries" in result.output
+    assert "TRD_Digits_output/h_ADC_vs_time_539" in result.output

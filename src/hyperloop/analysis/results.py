@@ -722,3 +722,90 @@ def read_results(path: str | os.PathLike) -> dict[str, dict[str, StoredHistogram
             if h is not None:
                 out.setdefault(dname, {})[name] = h
     return out
+
+
+# ----------------------------------------------------------------------------- listing
+
+
+@dataclass
+class ObjectInfo:
+    """One object of a results file, nested lists included.
+
+    ``path`` is where it sits ("dir/list/sublist/name"); ``key`` the path of the file key
+    holding it; ``positions`` its index in each enclosing list (empty for a key's own object);
+    ``bins`` (e.g. "100x50") and ``entries`` are set for histograms, ``items`` for lists and
+    ``entries`` for trees (their number of entries).
+    """
+
+    path: str
+    classname: str
+    key: str
+    positions: tuple[int, ...] = ()
+    bins: str = ""
+    entries: float | None = None
+    items: int | None = None
+
+    @property
+    def depth(self) -> int:
+        return self.path.count("/")
+
+
+def _bins(obj: Any) -> str:
+    cls = obj.classname
+    if _THN_RE.match(cls) or _SPARSE_RE.match(cls):
+        return "x".join(str(int(ax.member("fNbins"))) for ax in obj.member("fAxes"))
+    nd = (
+        3
+        if cls.startswith(("TH3", "TProfile3D"))
+        else 2
+        if cls.startswith(("TH2", "TProfile2D"))
+        else 1
+    )
+    return "x".join(str(int(obj.member(f"f{c}axis").member("fNbins"))) for c in "XYZ"[:nd])
+
+
+def _list_entries(obj: Any, path: str, key: str, positions: tuple[int, ...], out: list) -> None:
+    cls = obj.classname
+    info = ObjectInfo(path, cls, key, positions)
+    out.append(info)
+    if cls in LIST_CLASSES or cls == "TObjArray":
+        items = list(obj)
+        info.items = len(items)
+        for i, item in enumerate(items):
+            if item is None:
+                continue
+            name = str(item.member("fName")) if item.has_member("fName") else f"#{i}"
+            _list_entries(item, f"{path}/{name}", key, (*positions, i), out)
+    elif is_histogram_class(cls):
+        info.bins = _bins(obj)
+        info.entries = float(obj.member("fEntries"))
+
+
+def list_objects(path: str | os.PathLike) -> list[ObjectInfo]:
+    """Every object of a results file in file order: directories, histograms, TLists and
+    their contents (nested to any depth, same-named items each listed), trees and others."""
+    label = Path(path).name  # messages may reach web users: no server paths
+    try:
+        f = uproot.open(path)
+    except Exception as exc:  # uproot raises several types for broken files
+        raise ResultsError(f"{label}: cannot open as a ROOT file ({exc})") from exc
+    out: list[ObjectInfo] = []
+
+    def visit(d: Any, prefix: str) -> None:
+        for name, cls in d.classnames(recursive=False, cycle=False).items():
+            full = f"{prefix}{name}"
+            if cls in ("TDirectory", "TDirectoryFile"):
+                out.append(ObjectInfo(full, cls, full))
+                visit(d[name], f"{full}/")
+            elif cls in ("TTree", "TNtuple"):
+                out.append(ObjectInfo(full, cls, full, entries=float(d[name].num_entries)))
+            else:
+                try:
+                    obj = d[name]
+                except Exception as exc:
+                    raise ResultsError(f"{label}: {full}: cannot read {cls} ({exc})") from exc
+                _list_entries(obj, full, full, (), out)
+
+    with f:
+        visit(f, "")
+    return out
