@@ -499,3 +499,19 @@ def test_root_opens_merged_ao2d(tmp_path):
     assert _run(script, out).strip().splitlines()[-1] == (
         "['DF_1', 'DF_2', 'DF_3', 'DF_4', 'parentFiles'] 12 4"
     )
+
+
+def test_empty_directories_are_kept_in_order(tmp_path):
+    paths = []
+    for i in range(2):
+        p = write_results(tmp_path / f"{i}.root", {"a": {"h": _h1([1])}})
+        with uproot.update(p) as f:
+            f.mkdir("empty")
+            f.mkdir("b/inner")
+        paths.append(p)
+    merge_results(tmp_path / "out.root", paths)
+    with uproot.open(tmp_path / "out.root") as f:
+        assert list(f.classnames(recursive=True, cycle=False)) == [
+            "a", "a/h", "empty", "b", "b/inner"
+        ]  # fmt: skip
+        assert f["a/h"].values().tolist() == [2]

@@ -3,9 +3,8 @@
 Every real layout of ``tests/data/realdata`` (Run 3 TDirectories, Run 2 TLists nested
 several levels, same-named objects in one list, ROOT 5/6.16 class versions) is merged as
 2 and 3 copies and mixed with the other files, compared object by object with hadd's
-output (:mod:`benchmarks.hadd_compare`), and must open in ROOT without a warning. Layouts that cannot
-be merged faithfully yet (a TTree, fills still in a histogram's buffer) are refused with the
-object's path named.
+output (:mod:`benchmarks.hadd_compare`), and must open in ROOT without a warning. A layout that cannot
+be merged faithfully yet (a TTree) is refused with the object's path named.
 """
 
 from __future__ import annotations
@@ -24,11 +23,9 @@ MERGEABLE = [
     "results/o2_onia_th3.root",
     "results/run2_duplicate_names.root",
     "results/run2_nested_lists_zdc.root",
+    "results/run2_buffered_histogram.root",
 ]
-REFUSED = {
-    "results/run3_list_with_ttree.root": "Tree_AS_Event",
-    "results/run2_buffered_histogram.root": "MyTask/SingleMuonTriggerMatch",
-}
+REFUSED = {"results/run3_list_with_ttree.root": "Tree_AS_Event"}
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +50,19 @@ def test_copies_merge_like_hadd(realdata, tmp_path, name, copies):
 
 def test_mixed_files_merge_like_hadd(realdata, tmp_path):
     small = [n for n in MERGEABLE if "zdc" not in n]  # the 330 MB list is covered above
-    _same_as_hadd(tmp_path, [realdata / n for n in small] + [realdata / small[0]])
+    _same_as_hadd(tmp_path, [realdata / n for n in small] + [realdata / small[-1]])
+
+
+def test_buffered_fills_are_emptied_into_a_real_axis(realdata, tmp_path):
+    import uproot
+
+    src = realdata / "results/run2_buffered_histogram.root"
+    merge_results(tmp_path / "out.root", [src, src, src])
+    with uproot.open(tmp_path / "out.root") as f:
+        h = next(o for o in f["MyTask/SingleMuonTriggerMatch"] if o.member("fName") == "fEtaMuonH")
+        axis = h.member("fXaxis")
+        assert (axis.member("fXmin"), axis.member("fXmax")) == (-4.140000000000001, -2.36)
+        assert h.member("fEntries") == 3 * 982 and h.values().sum() == 3 * 982
 
 
 def test_duplicate_names_are_kept_and_merged_by_position(realdata, tmp_path):

@@ -264,7 +264,7 @@ def merge_results(
     start = time.perf_counter()
     paths = _check_inputs(out_path, inputs)
     report = MergeReport(output=Path(out_path), kind="results", files=len(paths))
-    dirs: dict[str, None] = {}
+    order: dict[tuple[str, str | None], None] = {}  # directories and objects, as first seen
     entries: dict[tuple[str, str], _Entry] = {}
     streamers: dict[tuple[str, int], Any] = {}
     seen_streamers: set[bytes] = set()
@@ -282,7 +282,7 @@ def merge_results(
                     ) from exc
                 objects = []
                 for dname, name, cls, d in items:
-                    dirs.setdefault(dname)
+                    order.setdefault((dname, name))
                     if name is not None:
                         entry = entries.get((dname, name))
                         if entry is None or entry.copy is None:
@@ -291,8 +291,7 @@ def merge_results(
                 for (dname, name, cls, d), (key, data) in zip(objects, payloads, strict=True):
                     _merge_key(entries, (dname, name), cls, d, key, data, path, copy_unmergeable)
         with atomic_output(out_path) as tmp, uproot.recreate(tmp, compression=codec) as out:
-            folders = {dname: get_directory(out, dname) for dname in dirs}
-            _write_entries(entries, folders, codec, pool, report)
+            _write_entries(out, order, entries, codec, pool, report)
             out._file._cascading.streamers.update_streamers(
                 out._file.sink, list(streamers.values())
             )
@@ -379,9 +378,13 @@ def _payloads(path: str, f: Any, objects: list, pool: Any) -> list[tuple[Any, by
     return out
 
 
-def _write_entries(entries: dict, folders: dict, codec: Any, pool: Any, report: Any) -> None:
-    """Write the merged objects in order; payloads compressed in batches on the pool."""
+def _write_entries(
+    out: Any, order: dict, entries: dict, codec: Any, pool: Any, report: Any
+) -> None:
+    """Write directories and merged objects in the order first seen (hadd's: the first file's
+    keys, then those only later files have); payloads compressed in batches on the pool."""
     batch: list[tuple[tuple[str, str], _Entry, bytes]] = []
+    folders = {"": out}
     size = 0
 
     def flush() -> None:
@@ -394,7 +397,14 @@ def _write_entries(entries: dict, folders: dict, codec: Any, pool: Any, report: 
             )
         batch.clear()
 
-    for (dname, name), entry in entries.items():
+    for dname, name in order:
+        if name is None:  # a directory (kept even when empty)
+            if batch:
+                flush()
+                size = 0
+            folders[dname] = get_directory(out, dname)
+            continue
+        entry = entries[(dname, name)]
         if entry.acc is not None:
             data = entry.acc.result()
             entry.acc = None  # its memory goes once written

@@ -14,6 +14,7 @@ caller then merges that object by reading it with uproot (the slow path) or refu
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ CLASS_MASK = 0x80000000  # kClassMask
 NEW_CLASS = 0xFFFFFFFF  # kNewClassTag
 MAP_OFFSET = 2  # kMapOffset
 AXIS_RANGE = 1 << 11  # TAxis::kAxisRange
+AXIS_INTEGER = 1 << 13  # TAxis::kIsInteger
 
 _U32 = struct.Struct(">I")
 _I32 = struct.Struct(">i")
@@ -46,6 +48,31 @@ class Unsupported(Exception):
 
 
 @dataclass
+class Buffered:
+    """A 1-D histogram whose fills are still in its buffer (automatic axis range)."""
+
+    stats: int  # fEntries, fTsumw, fTsumw2, fTsumwx, fTsumwx2
+    limits: int  # fXaxis fXmin, fXmax
+    check: tuple  # (stats at, cells at, dtype, (nbins,))
+    buffer: int  # fBuffer[0] (number of fills), then (w, x) pairs
+    size: int  # fBufferSize
+
+
+def needs_recomputed_stats(data: bytes, check: tuple, *, profile: bool) -> bool:
+    """True where ROOT's GetStats would recompute the statistics from the bins (fTsumw 0 but
+    in-range bins filled; histograms also need fEntries non-zero): hadd then adds other
+    numbers than the stored ones."""
+    stats, cells, dtype, nbins = check
+    entries, tsumw = struct.unpack_from(">dd", data, stats)
+    if tsumw != 0 or (entries == 0 and not profile):
+        return False
+    shape = tuple(n + 2 for n in reversed(nbins))
+    count = int(np.prod(shape))
+    arr = np.frombuffer(data, dtype, count, cells).reshape(shape)
+    return bool(np.any(arr[tuple(slice(1, -1) for _ in shape)] != 0))
+
+
+@dataclass
 class Skeleton:
     """Where the additive numbers of one serialized object are.
 
@@ -57,6 +84,9 @@ class Skeleton:
     items: list[tuple[str, str]] = field(default_factory=list)
     sparse: SparseLayout | None = None  # the last THnSparse parsed (a top-level one: its own)
     keep: list[tuple[int, int]] = field(default_factory=list)  # the first input's, unchecked
+    checks: list[tuple] = field(default_factory=list)  # (stats at, cells at, dtype, nbins)
+    profile_checks: list[tuple] = field(default_factory=list)  # cells: the bin entries
+    buffered: list[Buffered] = field(default_factory=list)
 
 
 class _Reader:
@@ -64,6 +94,8 @@ class _Reader:
         self.b = data
         self.keylen = keylen
         self.sk = Skeleton()
+        self.in_profile = False
+        self.th1_info: dict[str, Any] = {}
 
     def u32(self, p: int) -> int:
         return _U32.unpack_from(self.b, p)[0]
@@ -199,36 +231,64 @@ class _Reader:
         for what in ("TNamed", "TAttLine", "TAttFill", "TAttMarker"):
             p = self.skip(p, what)
         p += 4  # fNcells
+        nbins, limits, axis_bits = [], [], []
         for _ in range(3):
             _, body, axis_end = self.header(p, "TAxis")
             _, named_body, _ = self.header(body, "TNamed")
             bits, _ = self.tobject(named_body)
             if bits & AXIS_RANGE:
                 raise Unsupported("an axis with a restricted range (statistics recomputed)")
+            q = self.skip(self.skip(body, "TNamed"), "TAttAxis")
+            nbins.append(self.i32(q))
+            limits.append(q + 4)  # fXmin, fXmax
+            axis_bits.append(bits)
             p = axis_end
         p += 4  # fBarOffset, fBarWidth
-        entries, tsumw = self.f64(p), self.f64(p + 8)
-        if tsumw == 0 and entries != 0:
-            raise Unsupported("statistics to recompute (fTsumw 0, entries not)")
+        stats = p
         self.add(p, p + 40, ">f8")  # fEntries fTsumw fTsumw2 fTsumwx fTsumwx2
         p += 64  # + fMaximum fMinimum fNormFactor
         p = self.tarray(p, ">f8", additive=False)  # fContour
+        sumw2 = self.i32(p)
         p = self.tarray(p, ">f8", additive=True)  # fSumw2
         p = self.tstring(p)  # fOption
         p = self.skip(p, "fFunctions")  # '->': streamed in place, never null
         size = self.i32(p)
         p += 4
+        self.th1_info = {"stats": stats, "nbins": nbins, "limits": limits, "buffer": None}
         if size > 0 and p < end and self.b[p] and self.f64(p + 1) != 0:
-            raise Unsupported("fills still in the histogram's buffer")
+            overflows = self.i32(end - 4) if version >= 8 else 0  # fStatOverflows
+            if overflows == 1 or sumw2 or axis_bits[0] & AXIS_INTEGER:
+                raise Unsupported("fills in the histogram's buffer (with options not supported)")
+            self.th1_info["buffer"] = (p + 1, size)
         return end, version
 
     def th(self, cls: str, p: int, end: int) -> int:
         ndim = int(cls[2])
         _, p, stop = self.header(p, cls)
         p = self.th_base(ndim, p)
+        info = self.th1_info
+        cells = p + 4
         p = self.tarray(p, _ARRAY_DTYPES[cls[3]], additive=True)
         if p != stop or stop != end:
             raise Unsupported(f"{cls}: unexpected layout")
+        check = (info["stats"], cells, _ARRAY_DTYPES[cls[3]], tuple(info["nbins"][:ndim]))
+        if info["buffer"] is not None:
+            if ndim != 1 or self.in_profile:
+                raise Unsupported("fills in the buffer of a histogram of 2-3 dimensions")
+            xmin, xmax = struct.unpack_from(">dd", self.b, info["limits"][0])
+            if xmax > xmin or self.b[info["stats"] : info["stats"] + 40] != bytes(40):
+                raise Unsupported("fills in the buffer of a histogram with a fixed axis range")
+            item = Buffered(info["stats"], info["limits"][0], check, *info["buffer"])
+            self.sk.buffered.append(item)
+            self.sk.keep += [
+                (item.limits, item.limits + 16),
+                (item.buffer, item.buffer + 8 * item.size),
+            ]
+            return p
+        if not self.in_profile:
+            self.sk.checks.append(check)
+            if needs_recomputed_stats(self.b, check, profile=False):
+                raise Unsupported("statistics to recompute (fTsumw 0, in-range bins filled)")
         return p
 
     def th_base(self, ndim: int, p: int) -> int:
@@ -251,7 +311,16 @@ class _Reader:
     def profile(self, cls: str, p: int, end: int) -> None:
         ndim = PROFILE_CLASSES[cls]
         version, p, stop = self.header(p, cls)
-        p = self.th(f"TH{ndim}D", p, self.header(p, "TH1D")[2])
+        self.in_profile = True
+        try:
+            p = self.th(f"TH{ndim}D", p, self.header(p, "TH1D")[2])
+        finally:
+            self.in_profile = False
+        info = self.th1_info
+        check = (info["stats"], p + 4, ">f8", tuple(info["nbins"][:ndim]))
+        self.sk.profile_checks.append(check)
+        if needs_recomputed_stats(self.b, check, profile=True):
+            raise Unsupported("profile statistics to recompute (fTsumw 0, bin entries filled)")
         p = self.tarray(p, ">f8", additive=True)  # fBinEntries
         p += 4 + 16  # fErrorMode, fYmin, fYmax
         self.add(p, p + 16, ">f8")  # fTsumwy fTsumwy2
@@ -355,9 +424,7 @@ class SparseLayout:
     named: int  # start of TNamed: name, title, axes up to ``stats``
     stats: int  # fEntries, fTsumw, fTsumw2, then fTsumwx and fTsumwx2 (TArrayD)
     dtype: str
-    chunks: list[tuple[int | None, int, int, int | None, int | None]] = field(
-        default_factory=list
-    )
+    chunks: list[tuple[int | None, int, int, int | None, int | None]] = field(default_factory=list)
 
 
 def sparse_arrays(data: bytes, layout: SparseLayout, ndim: int) -> dict[str, Any]:
@@ -415,6 +482,7 @@ class Accumulator:
         for start, stop, dtype in skeleton.regions:
             size = np.dtype(dtype).itemsize
             self.ranges.setdefault(dtype, []).append((start, (stop - start) // size))
+        self.fills = [[_buffer_fills(data, b)] for b in skeleton.buffered]
         self.sums: dict[str, np.ndarray] = {}
         for dtype, ranges in self.ranges.items():
             self.sums[dtype] = np.empty(sum(n for _, n in ranges), dtype=_native(dtype))
@@ -427,13 +495,29 @@ class Accumulator:
             pos += n
 
     def same_layout(self, data: bytes) -> bool:
+        """Same bytes outside the sums (and nothing ROOT would recompute or empty otherwise)."""
         if len(data) != len(self.template):
             return False
         t = self.template
-        return all(data[a:b] == t[a:b] for a, b in self.gaps)
+        if not all(data[a:b] == t[a:b] for a, b in self.gaps):
+            return False
+        sk = self.skeleton
+        if any(needs_recomputed_stats(data, c, profile=False) for c in sk.checks):
+            return False
+        if any(needs_recomputed_stats(data, c, profile=True) for c in sk.profile_checks):
+            return False
+        for b in sk.buffered:  # every input still buffered, nothing in the bins
+            xmin, xmax = struct.unpack_from(">dd", data, b.limits)
+            if xmax > xmin or data[b.stats : b.stats + 40] != bytes(40):
+                return False
+            if struct.unpack_from(">d", data, b.buffer)[0] <= 0:
+                return False
+        return True
 
     def add(self, data: bytes) -> None:
         """Add another input's object (call :meth:`same_layout` first)."""
+        for fills, b in zip(self.fills, self.skeleton.buffered, strict=True):
+            fills.append(_buffer_fills(data, b))
         for dtype, acc in self.sums.items():
             self._each(data, dtype, _iadd)
             if dtype in _INT_LIMITS:  # TH1I/S/C saturate like their AddBinContent
@@ -447,11 +531,158 @@ class Accumulator:
             for a, n in self.ranges[dtype]:
                 np.frombuffer(out, dtype, n, a)[...] = acc[pos : pos + n]
                 pos += n
+        for fills, b in zip(self.fills, self.skeleton.buffered, strict=True):
+            _empty_buffer(out, b, fills)
         return out
 
 
 def _iadd(acc: np.ndarray, new: np.ndarray) -> None:
     np.add(acc, new, out=acc, casting="unsafe")
+
+
+def _buffer_fills(data: bytes, b: Buffered) -> tuple[np.ndarray, np.ndarray]:
+    """(x, w) of the fills in a histogram's buffer, in fill order."""
+    n = int(struct.unpack_from(">d", data, b.buffer)[0])
+    if n < 0 or 2 * n + 1 > b.size:
+        raise Unsupported("a fill buffer with a negative or impossible count")
+    pairs = np.frombuffer(data, ">f8", 2 * n, b.buffer + 8).astype(np.float64).reshape(n, 2)
+    return pairs[:, 1], pairs[:, 0]
+
+
+def _empty_buffer(out: bytearray, b: Buffered, fills: list) -> None:
+    """What hadd writes for histograms whose fills are still in their buffers.
+
+    hadd adds the inputs one at a time into the first. While the sum is still buffered
+    (TH1Merger::BufferMerge) an input's fills go into its buffer; once the buffer is full the
+    axis range is chosen from its fills (THLimitsFinder), they are filled in (TH1::DoFillN)
+    and the rest directly (TH1::Fill). Once the sum has an axis, each further input is
+    emptied on its own (its own range: it must be the same) and added bin by bin with its
+    statistics (TH1Merger::SameAxesMerge). A sum that never filled its buffer stays buffered.
+    The emptied buffer keeps its capacity (hadd deletes it: only that size field differs).
+    """
+    _, cells, dtype, (nbins,) = b.check
+    room = 0
+    while 2 * room + 2 < b.size:
+        room += 1  # TH1::BufferFill empties the buffer when 2n + 2 >= fBufferSize
+    state: dict[str, Any] | None = None  # the emptied sum, once there is one
+    xs, ws = fills[0]
+    for x_k, w_k in fills[1:]:
+        if state is None:
+            xs, ws = np.concatenate([xs, x_k]), np.concatenate([ws, w_k])
+            if len(xs) > room:
+                state = _fill(xs, ws, room, nbins, dtype)
+            continue
+        alone = _fill(x_k, w_k, room, nbins, dtype)
+        if (alone["xmin"], alone["xmax"]) != (state["xmin"], state["xmax"]):
+            raise Unsupported("buffered histograms whose fills give other axis ranges")
+        state["contents"] += alone["contents"]
+        state["stats"] = [a + c for a, c in zip(state["stats"], alone["stats"], strict=True)]
+    if state is None:  # everything still fits in the buffer: the sum stays buffered
+        pairs = np.empty((len(xs), 2))
+        pairs[:, 0], pairs[:, 1] = ws, xs
+        np.frombuffer(out, ">f8", b.size, b.buffer)[...] = 0.0
+        np.frombuffer(out, ">f8", 1 + 2 * len(xs), b.buffer)[...] = [len(xs), *pairs.ravel()]
+        return
+    struct.pack_into(">dd", out, b.limits, state["xmin"], state["xmax"])
+    struct.pack_into(">5d", out, b.stats, *state["stats"])
+    np.frombuffer(out, dtype, nbins + 2, cells)[...] = state["contents"]
+    np.frombuffer(out, ">f8", b.size, b.buffer)[...] = 0.0
+
+
+def _fill(xs: np.ndarray, ws: np.ndarray, room: int, nbins: int, dtype: str) -> dict[str, Any]:
+    """Empty a buffer of fills (the first ``room`` choose the axis range) into new bins."""
+    if np.any(ws != 1.0):
+        raise Unsupported("weighted fills in a buffer (ROOT would switch on Sumw2)")
+    first = xs[: min(len(xs), room)]
+    xmin, xmax = find_good_limits(float(first.min()), float(first.max()), nbins)
+    inside = (xs >= xmin) & (xs < xmax)
+    if not np.all(inside[len(first) :]):
+        raise Unsupported("fills beyond the buffer's axis range (ROOT extends the axis)")
+    bins = np.where(xs >= xmax, nbins + 1, 0)
+    idx = np.nonzero(inside)[0]
+    bins[idx] = 1 + (nbins * (xs[idx] - xmin) / (xmax - xmin)).astype(np.int64)
+    contents = np.zeros(nbins + 2, dtype=np.int64 if dtype in _INT_LIMITS else dtype)
+    np.add.at(contents, bins, ws.astype(contents.dtype))
+    counted = (bins >= 1) & (bins <= nbins)
+    w, x = ws[counted], xs[counted]
+    stats = [float(len(xs))]
+    for values in (w, w * w, w * x, w * x * x):
+        stats.append(float(np.cumsum(values)[-1]) if len(values) else 0.0)  # in fill order
+    return {"xmin": xmin, "xmax": xmax, "contents": contents, "stats": stats}
+
+
+def _optimize(a1: float, a2: float, nold: int) -> tuple[float, float, int, float]:
+    """THLimitsFinder::Optimize: round bin width and limits (binlow, binhigh, n, width)."""
+    al, ah = min(a1, a2), max(a1, a2)
+    if al == ah:
+        ah = al + 1
+    ntemp = max(nold, 2)
+    while True:
+        awidth = (ah - al) / ntemp
+        if not 0 < awidth < 3.4028234663852886e38:
+            raise Unsupported("no axis range can be found for the buffered fills")
+        jlog = int(math.log10(awidth))
+        if jlog < -200 or jlog > 200:
+            return 0.0, 1.0, 100, 0.01
+        if awidth <= 1:
+            jlog -= 1
+        sigfig = awidth * math.pow(10, -jlog) - 1e-10
+        if sigfig <= 1:
+            siground = 1.0
+        elif sigfig <= 2:
+            siground = 2.0
+        elif sigfig <= 5:
+            siground = 5.0
+        else:
+            siground = 1.0
+            jlog += 1
+        width = siground * math.pow(10, jlog)
+        alb = al / width
+        if abs(alb) > 1e9:
+            return al, ah, nold, width
+        lwid = int(alb) - (1 if alb < 0 else 0)
+        binlow = width * lwid
+        alb = ah / width + 1.00001
+        kwid = int(alb) - (1 if alb < 0 else 0)
+        binhigh = width * kwid
+        nbins = kwid - lwid
+        if nold <= 5:
+            if nold <= 1 and nbins != 1:
+                width *= 2
+                nbins = 1
+            break
+        if 2 * nbins == nold:
+            ntemp += 1
+            continue
+        break
+    old = (binlow, binhigh, nbins)
+    atest = width * 0.0001
+    if al - binlow >= atest:
+        binlow += width
+        nbins -= 1
+    if binhigh - ah >= atest:
+        binhigh -= width
+        nbins -= 1
+    if binlow >= binhigh:
+        binlow, binhigh, nbins = old
+    return binlow, binhigh, nbins, width
+
+
+def find_good_limits(xmin: float, xmax: float, nbins: int) -> tuple[float, float]:
+    """THLimitsFinder::FindGoodLimits / OptimizeLimits for a histogram of ``nbins`` bins
+    (not integer axes): the axis range ROOT chooses when it empties a fill buffer."""
+    if xmin >= xmax:
+        xmin, xmax = xmin - 1, xmax + 1
+    dx = 0.1 * (xmax - xmin)
+    umin, umax = xmin - dx, xmax + dx
+    if umin < 0 and xmin >= 0:
+        umin = 0.0
+    if umax > 0 and xmax <= 0:
+        umax = 0.0
+    binlow, binhigh, _, width = _optimize(umin, umax, nbins) if umin < umax else (0, 0, 0, 0)
+    if width <= 0 or width > 1e39:
+        return -1.0, 1.0
+    return binlow, binhigh
 
 
 def _native(dtype: str) -> type:
