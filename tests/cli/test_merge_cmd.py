@@ -109,3 +109,18 @@ def test_results_lists_every_object_with_its_path(realdata):
     )
     assert "Tree_AS_Event" in result.output and "12 entries" in result.output
     assert "TRD_Digits_output/h_ADC_vs_time_539" in result.output
+
+
+def test_corrupt_input_is_refused(realdata, tmp_path):
+    src = realdata / REAL_RESULTS
+    bad = tmp_path / "bad.root"
+    data = bytearray(src.read_bytes())
+    with uproot.open(src) as f:
+        key = f["twoparcorcombexample"].key("hChargedPt")
+        start = key.data_cursor.index
+    data[start + 20 : start + 60] = bytes(40)  # inside the compressed histogram
+    bad.write_bytes(bytes(data))
+    result = runner.invoke(app, ["merge", str(tmp_path / "out.root"), str(src), str(bad)])
+    assert result.exit_code == 2, result.output
+    assert str(bad) in result.output and "hChargedPt" in result.output
+    assert not (tmp_path / "out.root").exists()
