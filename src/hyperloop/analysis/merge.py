@@ -392,9 +392,14 @@ def _write_entries(
         packed = rawmerge.compress_many(datas, rawmerge.fast_codec(codec), pool)
         for ((dname, name), entry, data), raw in zip(batch, packed, strict=True):
             folder = folders[dname]
-            folder._cascading.add_object(
+            written = folder._cascading.add_object(
                 folder._file.sink, entry.cls, name, entry.title, raw, len(data)
             )
+            if written.big:  # a longer key header would shift the object's class references
+                raise MergeError(
+                    f"{dname}/{name}: the merged file passes 2 GB, where object keys grow; "
+                    "merge fewer files at a time"
+                )
         batch.clear()
 
     for dname, name in order:
