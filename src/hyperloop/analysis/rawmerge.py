@@ -474,7 +474,7 @@ class Accumulator:
     """One object's running sum over the inputs, on the first input's bytes."""
 
     def __init__(self, data: bytes, skeleton: Skeleton) -> None:
-        self.template = bytes(data)
+        self.template = bytearray(data)  # becomes the result: written over at the end
         self.skeleton = skeleton
         fixed = [(a, b, "") for a, b in skeleton.keep]
         self.gaps = _gaps(sorted(skeleton.regions + fixed), len(data))
@@ -498,8 +498,8 @@ class Accumulator:
         """Same bytes outside the sums (and nothing ROOT would recompute or empty otherwise)."""
         if len(data) != len(self.template):
             return False
-        t = self.template
-        if not all(data[a:b] == t[a:b] for a, b in self.gaps):
+        t, d = memoryview(self.template), memoryview(data)
+        if not all(d[a:b] == t[a:b] for a, b in self.gaps):
             return False
         sk = self.skeleton
         if any(needs_recomputed_stats(data, c, profile=False) for c in sk.checks):
@@ -525,7 +525,8 @@ class Accumulator:
                 np.clip(acc, -limit, limit, out=acc)
 
     def result(self) -> bytearray:
-        out = bytearray(self.template)
+        """The merged object's bytes (call once: the first input's bytes are reused)."""
+        out = self.template
         for dtype, acc in self.sums.items():
             pos = 0
             for a, n in self.ranges[dtype]:
