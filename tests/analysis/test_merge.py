@@ -515,3 +515,43 @@ def test_empty_directories_are_kept_in_order(tmp_path):
             "a", "a/h", "empty", "b", "b/inner"
         ]  # fmt: skip
         assert f["a/h"].values().tolist() == [2]
+
+
+def _nested_sparse_file(path: Path, seed: int) -> Path:
+    """A Run 2-style output: TList [TH1D, TList qa [THnSparseD, TH1D]], random sparse bins."""
+    import uproot.writing.identify as ident
+
+    from hyperloop.analysis.results import to_writable
+
+    rng = np.random.default_rng(seed)
+    sparse = hist.Hist(hist.axis.Regular(20, 0, 1), hist.axis.Regular(10, 0, 1))
+    sparse.fill(rng.random(30), rng.random(30))
+    qa = ident.to_TList(
+        [
+            to_writable(from_hist(sparse, sparse=True), "hSparse"),
+            to_writable(from_hist(_h1([seed, 1, 2])), "hQA"),
+        ],
+        name="qa",
+    )
+    out = ident.to_TList([to_writable(from_hist(_h1([1, 2, seed])), "hMain"), qa], name="out")
+    streamers: dict = {}
+    for m in (out, qa, *qa, *out):
+        for s in m.class_rawstreamers:
+            streamers.setdefault((s[2], s[3]) if isinstance(s, tuple) else s.name, s)
+    out.class_rawstreamers = tuple(streamers.values())
+    with uproot.recreate(path) as f:
+        f.mkdir("task")["out"] = out
+    return path
+
+
+@pytest.mark.root
+def test_lists_with_other_sparse_bins_are_merged_item_by_item_like_hadd(tmp_path):
+    from benchmarks.hadd_compare import HADD, compare_with_hadd, hadd
+
+    if not HADD.exists():
+        pytest.fail(f"ROOT's hadd not found at {HADD}")
+    paths = [_nested_sparse_file(tmp_path / f"{i}.root", seed=i) for i in range(3)]
+    report = merge_results(tmp_path / "out.root", paths)
+    assert report.histograms == 3 and not report.copied
+    hadd(tmp_path / "hadd.root", paths)
+    assert compare_with_hadd(tmp_path / "out.root", tmp_path / "hadd.root") == []

@@ -19,16 +19,19 @@ from typing import Any
 
 import numpy as np
 import uproot
+import uproot.writing.identify as ident
 
 from hyperloop.analysis import rawmerge
 from hyperloop.analysis.ao2d_writer import AO2DWriter
 from hyperloop.analysis.results import (
+    LIST_CLASSES,
     StoredHistogram,
     atomic_output,
     from_uproot,
     get_directory,
     is_histogram_class,
     make_codec,
+    to_writable,
     write_histogram,
 )
 from hyperloop.analysis.thn import unpack_coordinates
@@ -450,6 +453,7 @@ class _Entry:
         self.sparse_head = b""  # THnSparse: name, title and axes every input must share
         self.pending: list[StoredHistogram] = []  # THnSparse inputs not yet united
         self.pending_bins = 0
+        self.tree: _ListNode | None = None  # a list summed item by item via uproot
 
     def settle(self) -> None:
         """Unite the pending THnSparse inputs with the sum."""
@@ -461,6 +465,8 @@ class _Entry:
             self.settle()
         if self.hist is not None:
             write_histogram(folder, name, self.hist)
+        elif self.tree is not None:
+            folder[name] = _tree_writable(self.tree)
         elif self.copy is not None and self.cls in _TREE_CLASSES:
             # a raw copy would point at baskets of the input file: left out, loudly
             label = f"{self.copy[1]}/{name}" if self.copy[1] else name
@@ -510,9 +516,25 @@ def _merge_key(
     entry.paths.append(path)
     if entry.sparse_head and _add_sparse_bytes(entry, cls, data, src_key.fKeylen):
         return
+    if entry.tree is not None:
+        _add_list_or_refuse(entry, key, d[name], where, copy_unmergeable)
+        return
     if entry.acc is not None:
         if entry.cls == cls and entry.acc.same_layout(data):
             entry.acc.add(data)
+            return
+        if cls in LIST_CLASSES and entry.cls == cls:
+            # other layouts in a list (e.g. a THnSparse with other filled bins): read them all
+            entry.acc = None
+            for previous in entry.paths[:-1]:
+                with _open(previous) as f:
+                    obj = f[dname][name] if dname else f[name]
+                    ok = _add_list_or_refuse(
+                        entry, key, obj, f"{previous}: {full}", copy_unmergeable
+                    )
+                    if not ok:
+                        return
+            _add_list_or_refuse(entry, key, d[name], where, copy_unmergeable)
             return
         if not is_histogram_class(cls):
             reason = f"its contents differ from {entry.origin} (names, classes, order or binning)"
@@ -530,6 +552,100 @@ def _merge_key(
             with _open(previous) as f:
                 _add_slow(entry, f[dname][name] if dname else f[name], f"{previous}: {full}")
     _add_slow(entry, d[name], where)
+
+
+class _Unfaithful(Exception):
+    """An object inside a list that cannot be merged faithfully (the message says where)."""
+
+
+@dataclass
+class _ListNode:
+    """A TList/THashList read with uproot: its items by position (lists or named sums)."""
+
+    cls: str
+    name: str
+    items: list[Any]  # _ListNode | tuple[str, StoredHistogram]
+
+
+def _item_name(obj: Any, i: int) -> str:
+    return str(obj.member("fName")) if obj.has_member("fName") else f"#{i}"
+
+
+def _read_tree(obj: Any, where: str) -> Any:
+    cls = obj.classname
+    if cls in LIST_CLASSES:
+        items = []
+        for i, item in enumerate(obj):
+            if item is None:
+                raise _Unfaithful(f"{where}: entry {i} is empty")
+            items.append(_read_tree(item, f"{where}/{_item_name(item, i)}"))
+        return _ListNode(cls, _item_name(obj, 0), items)
+    if not is_histogram_class(cls):
+        raise _Unfaithful(f"{where}: a {cls} (nothing to sum) inside a list")
+    buffer = obj.member("fBuffer") if obj.has_member("fBuffer") else None
+    if buffer is not None and len(buffer) and buffer[0] != 0:
+        raise _Unfaithful(f"{where}: fills in the buffer of a histogram in a list that differs")
+    try:
+        h = from_uproot(obj)
+    except Exception as exc:
+        raise MergeError(f"{where}: cannot read {cls} ({_short(exc)})") from exc
+    if not h.is_thn and h.stats["fTsumw"] == 0 and (h.entries != 0 or h.is_profile):
+        filled = h.bin_entries if h.is_profile else h.contents
+        inner = h._cut(h._shaped(filled), flow=False)
+        if np.any(inner != 0):
+            raise _Unfaithful(f"{where}: statistics ROOT would recompute (fTsumw 0)")
+    return (_item_name(obj, 0), _own(h))
+
+
+def _add_tree(acc: Any, new: Any, where: str, origin: str) -> None:
+    if isinstance(acc, _ListNode):
+        if not isinstance(new, _ListNode) or acc.cls != new.cls:
+            raise _Unfaithful(f"{where}: not the same kind of list as in {origin}")
+        if len(acc.items) != len(new.items):
+            raise _Unfaithful(f"{where}: {len(new.items)} items here, {len(acc.items)} in {origin}")
+        for i, (a, b) in enumerate(zip(acc.items, new.items, strict=True)):
+            an = a.name if isinstance(a, _ListNode) else a[0]
+            bn = b.name if isinstance(b, _ListNode) else b[0]
+            if an != bn:
+                raise _Unfaithful(f"{where}: item {i} is {bn} here, {an} in {origin}")
+            _add_tree(a, b, f"{where}/{an}", origin)
+        return
+    if isinstance(new, _ListNode):
+        raise _Unfaithful(f"{where}: a list here, a histogram in {origin}")
+    add_into(acc[1], new[1], where, origin)
+
+
+def _tree_writable(node: _ListNode) -> Any:
+    """An uproot-writable TList/THashList (current class versions, their StreamerInfos)."""
+    models = [
+        _tree_writable(item) if isinstance(item, _ListNode) else to_writable(item[1], item[0])
+        for item in node.items
+    ]
+    make = ident.to_THashList if node.cls == "THashList" else ident.to_TList
+    container = make(models, name=node.name)
+    streamers: dict[Any, Any] = {}
+    for m in [container, *models]:
+        for s in m.class_rawstreamers:
+            key = (s[2], s[3]) if isinstance(s, tuple) else (s.name, s.class_version)
+            streamers.setdefault(key, s)
+    container.class_rawstreamers = tuple(streamers.values())
+    return container
+
+
+def _add_list_or_refuse(entry: _Entry, key: tuple, obj: Any, where: str, copy: bool) -> bool:
+    """Add one input's list to the entry's item-by-item sum; False if it was refused (or
+    copied instead, with ``copy``)."""
+    full = where.split(": ", 1)[-1]
+    try:
+        tree = _read_tree(obj, full)
+        if entry.tree is None:
+            entry.tree = tree
+        else:
+            _add_tree(entry.tree, tree, full, entry.origin)
+    except _Unfaithful as exc:
+        _unmergeable(entry, key, where.split(": ", 1)[0] + ": " + str(exc), "", copy)
+        return False
+    return True
 
 
 def _start_sparse(entry: _Entry, key: tuple, layout: rawmerge.SparseLayout) -> None:
@@ -595,10 +711,10 @@ def _start_slow(
 def _unmergeable(entry: _Entry, key: tuple, where: str, reason: str, copy: bool) -> None:
     if not copy:
         raise MergeError(
-            f"{where}: cannot be merged faithfully ({reason}); "
+            f"{where}: cannot be merged faithfully{f' ({reason})' if reason else ''}; "
             "use --copy-unmergeable to copy it from the first file instead"
         )
-    entry.acc = entry.hist = None
+    entry.acc = entry.hist = entry.tree = None
     entry.copy = (entry.origin, *key)
 
 
