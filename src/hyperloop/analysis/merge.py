@@ -256,13 +256,15 @@ def merge_results(
     the same layout (same names, classes, order, axes and labels; items of a list are matched
     by position, so same-named items stay apart): contents, Sumw2, bin entries, entries and
     statistics are summed in the class's storage type, in input order, and the first input's
-    bytes carry everything else, with its class version and StreamerInfo. Histograms whose
-    layouts differ between inputs (THnSparse with other filled bins) are read with uproot and
-    summed (:func:`add_into`). Directories, empty ones included, keep their order; objects
-    missing from some inputs are kept. Anything else (a TTree, a TObjString, a histogram with
-    fills still in its buffer, lists whose contents differ between inputs) raises MergeError
-    naming it, unless ``copy_unmergeable``: then the first input's object is copied unchanged
-    (``report.copied``). Truncated or corrupt inputs raise MergeError.
+    bytes carry everything else, with its class version and StreamerInfo; fills still in a
+    histogram's buffer are emptied as hadd does. Histograms whose layouts differ between
+    inputs (THnSparse with other filled bins) are summed from their arrays (:func:`add_into`),
+    lists of them item by item. Directories, empty ones included, keep hadd's order; objects
+    missing from some inputs are kept. Anything else (a TTree, a TObjString, lists whose items
+    differ in number, names or kinds, statistics ROOT would recompute) raises MergeError naming
+    it, unless ``copy_unmergeable``: then the first input's object is copied unchanged
+    (``report.copied``; trees are left out, ``report.skipped``). Truncated or corrupt inputs
+    raise MergeError.
     """
     start = time.perf_counter()
     paths = _check_inputs(out_path, inputs)
