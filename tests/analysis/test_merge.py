@@ -555,3 +555,11 @@ def test_lists_with_other_sparse_bins_are_merged_item_by_item_like_hadd(tmp_path
     assert report.histograms == 3 and not report.copied
     hadd(tmp_path / "hadd.root", paths)
     assert compare_with_hadd(tmp_path / "out.root", tmp_path / "hadd.root") == []
+
+
+def test_statistics_root_would_recompute_are_refused(tmp_path):
+    h = from_hist(_h1([1, 2, 3]), entries=6)
+    h.stats = {k: 0.0 if k != "fEntries" else 6.0 for k in h.stats}  # as SetBinContent leaves
+    paths = [write_results(tmp_path / f"{i}.root", {"t": {"h": h}}) for i in range(2)]
+    with pytest.raises(MergeError, match="t/h: cannot be merged faithfully .*recompute"):
+        merge_results(tmp_path / "out.root", paths)

@@ -584,18 +584,13 @@ def _read_tree(obj: Any, where: str) -> Any:
         return _ListNode(cls, _item_name(obj, 0), items)
     if not is_histogram_class(cls):
         raise _Unfaithful(f"{where}: a {cls} (nothing to sum) inside a list")
-    buffer = obj.member("fBuffer") if obj.has_member("fBuffer") else None
-    if buffer is not None and len(buffer) and buffer[0] != 0:
-        raise _Unfaithful(f"{where}: fills in the buffer of a histogram in a list that differs")
     try:
         h = from_uproot(obj)
     except Exception as exc:
         raise MergeError(f"{where}: cannot read {cls} ({_short(exc)})") from exc
-    if not h.is_thn and h.stats["fTsumw"] == 0 and (h.entries != 0 or h.is_profile):
-        filled = h.bin_entries if h.is_profile else h.contents
-        inner = h._cut(h._shaped(filled), flow=False)
-        if np.any(inner != 0):
-            raise _Unfaithful(f"{where}: statistics ROOT would recompute (fTsumw 0)")
+    reason = _unfaithful_reason(obj, h)
+    if reason:
+        raise _Unfaithful(f"{where}: {reason}")
     return (_item_name(obj, 0), _own(h))
 
 
@@ -720,17 +715,32 @@ def _unmergeable(entry: _Entry, key: tuple, where: str, reason: str, copy: bool)
     entry.copy = (entry.origin, *key)
 
 
-def _add_slow(entry: _Entry, obj: Any, where: str) -> None:
-    """Read one input's histogram with uproot and add it to the entry's sum."""
+def _unfaithful_reason(obj: Any, h: StoredHistogram) -> str | None:
+    """Why summing the stored numbers of ``h`` would not give what hadd writes, if so."""
     buffer = obj.member("fBuffer") if obj.has_member("fBuffer") else None
     if buffer is not None and len(buffer) and buffer[0] != 0:
-        raise MergeError(
-            f"{where}: fills still in the histogram's buffer; cannot be merged faithfully"
-        )
+        return "fills still in the histogram's buffer"
+    if h.is_thn:
+        return None
+    for c in "XYZ"[: h.ndim]:
+        if int(obj.member(f"f{c}axis").member("@fBits")) & rawmerge.AXIS_RANGE:
+            return "an axis with a restricted range (ROOT recomputes the statistics)"
+    if h.stats["fTsumw"] == 0 and (h.entries != 0 or h.is_profile):
+        filled = h.bin_entries if h.is_profile else h.contents
+        if np.any(h._cut(h._shaped(filled), flow=False) != 0):
+            return "statistics ROOT would recompute (fTsumw 0, bins filled)"
+    return None
+
+
+def _add_slow(entry: _Entry, obj: Any, where: str) -> None:
+    """Read one input's histogram with uproot and add it to the entry's sum."""
     try:
         hist = from_uproot(obj)
     except Exception as exc:
         raise MergeError(f"{where}: cannot read {obj.classname} ({_short(exc)})") from exc
+    reason = _unfaithful_reason(obj, hist)
+    if reason:
+        raise MergeError(f"{where}: cannot be merged faithfully ({reason})")
     if entry.hist is None:
         entry.hist = _own(hist)
         entry.histograms = 1
