@@ -676,14 +676,29 @@ def _sparse_from_uproot(obj: Any, axes: list[Axis], stats: dict) -> StoredHistog
 LIST_CLASSES = ("TList", "THashList")
 
 
-def read_list(obj: Any) -> dict[str, StoredHistogram] | None:
-    """The histograms of a TList/THashList by name, or None if it holds anything else."""
-    out: dict[str, StoredHistogram] = {}
+def read_list(obj: Any, prefix: str = "") -> dict[str, dict[str, StoredHistogram]]:
+    """The histograms of a TList/THashList, nested lists included: ``{sub-list path (""
+    for the list itself): {name: histogram}}``. Items of other classes are left out; a second
+    item of the same name gets " (2)" after its name."""
+    out: dict[str, dict[str, StoredHistogram]] = {}
     for item in obj:
-        h = from_uproot(item) if item is not None else None
+        if item is None:
+            continue
+        name = str(item.member("fName")) if item.has_member("fName") else ""
+        if item.classname in LIST_CLASSES:
+            path = f"{prefix}/{name}" if prefix else name
+            for sub, hists in read_list(item, path).items():
+                out.setdefault(sub, {}).update(hists)
+            continue
+        h = from_uproot(item)
         if h is None:
-            return None
-        out[str(item.member("fName"))] = h
+            continue
+        here = out.setdefault(prefix, {})
+        key, n = name, 1
+        while key in here:
+            n += 1
+            key = f"{name} ({n})"
+        here[key] = h
     return out
 
 
@@ -703,8 +718,9 @@ def walk(directory: Any, prefix: str = "") -> Iterator[tuple[str, str, str, Any]
 def read_results(path: str | os.PathLike) -> dict[str, dict[str, StoredHistogram]]:
     """Read every histogram of a results file: ``{dir path: {name: StoredHistogram}}``.
 
-    Histograms inside a TList appear under ``"dir/listname"``. Objects that are not
-    histograms (or of unsupported classes) are left out.
+    Histograms inside a TList appear under ``"dir/listname"``, inside nested lists under
+    ``"dir/listname/sublist"``; a second one of the same name gets " (2)". Objects that are
+    not histograms (or of unsupported classes) are left out.
     """
     out: dict[str, dict[str, StoredHistogram]] = {}
     try:
@@ -714,9 +730,10 @@ def read_results(path: str | os.PathLike) -> dict[str, dict[str, StoredHistogram
     with f:
         for dname, name, cls, d in walk(f):
             if cls in LIST_CLASSES:
-                items = read_list(d[name])
-                if items:
-                    out.setdefault(f"{dname}/{name}" if dname else name, {}).update(items)
+                base = f"{dname}/{name}" if dname else name
+                for sub, items in read_list(d[name]).items():
+                    if items:
+                        out.setdefault(f"{base}/{sub}" if sub else base, {}).update(items)
                 continue
             h = from_uproot(d[name])
             if h is not None:
