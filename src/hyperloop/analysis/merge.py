@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import uproot
-import uproot.writing.identify as ident
 
 from hyperloop.analysis import rawmerge
 from hyperloop.analysis.ao2d_writer import AO2DWriter
@@ -30,6 +29,7 @@ from hyperloop.analysis.results import (
     from_uproot,
     get_directory,
     is_histogram_class,
+    list_of_models,
     make_codec,
     to_writable,
     write_histogram,
@@ -618,15 +618,7 @@ def _tree_writable(node: _ListNode) -> Any:
         _tree_writable(item) if isinstance(item, _ListNode) else to_writable(item[1], item[0])
         for item in node.items
     ]
-    make = ident.to_THashList if node.cls == "THashList" else ident.to_TList
-    container = make(models, name=node.name)
-    streamers: dict[Any, Any] = {}
-    for m in [container, *models]:
-        for s in m.class_rawstreamers:
-            key = (s[2], s[3]) if isinstance(s, tuple) else (s.name, s.class_version)
-            streamers.setdefault(key, s)
-    container.class_rawstreamers = tuple(streamers.values())
-    return container
+    return list_of_models(models, node.name, node.cls)
 
 
 def _add_list_or_refuse(entry: _Entry, key: tuple, obj: Any, where: str, copy: bool) -> bool:

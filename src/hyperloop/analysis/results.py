@@ -435,7 +435,11 @@ def _tnamed(model: Any) -> Any:
 
 def list_writable(items: Mapping[str, StoredHistogram], name: str, classname: str = "TList"):
     """A TList/THashList of histograms (O2's ``OutputObj<TList>``), with their StreamerInfos."""
-    models = [to_writable(h, n) for n, h in items.items()]
+    return list_of_models([to_writable(h, n) for n, h in items.items()], name, classname)
+
+
+def list_of_models(models: list[Any], name: str, classname: str = "TList") -> Any:
+    """A TList/THashList of uproot-writable models (lists too), with all their StreamerInfos."""
     make = ident.to_THashList if classname == "THashList" else ident.to_TList
     container = make(models, name=name)
     streamers: dict[Any, Any] = {}
