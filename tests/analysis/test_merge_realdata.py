@@ -86,3 +86,47 @@ def test_unmergeable_layouts_are_refused_with_their_path(realdata, tmp_path, nam
         merge_results(tmp_path / "out.root", [src, src])
     assert REFUSED[name] in str(err.value) and "--copy-unmergeable" in str(err.value)
     assert not (tmp_path / "out.root").exists()
+
+
+_ROOT_LIMITS = """
+import json, sys, warnings
+warnings.simplefilter("ignore")
+import ROOT
+ROOT.TH1.AddDirectory(False)
+out = []
+for i, (a, b, n) in enumerate(json.loads(sys.stdin.read())):
+    h = ROOT.TH1F(f"h{i}", "", n, 0.0, -1.0)
+    h.SetBuffer(1000)
+    h.Fill(a)
+    h.Fill(b)
+    h.BufferEmpty(1)
+    out.append([h.GetXaxis().GetXmin(), h.GetXaxis().GetXmax()])
+print(json.dumps(out))
+"""
+
+
+def test_buffer_axis_range_is_the_one_root_chooses():
+    """find_good_limits against ROOT's own TH1::BufferEmpty on random fills."""
+    import json
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from hyperloop.analysis.rawmerge import find_good_limits
+
+    rng = np.random.default_rng(7)
+    cases = []
+    for i in range(400):
+        a = float(rng.normal(0, 10 ** rng.uniform(-3, 5)))
+        b = a if i % 10 == 0 else a + abs(float(rng.normal(0, 10 ** rng.uniform(-3, 5))))
+        cases.append((a, b, int(rng.integers(1, 500))))
+    done = subprocess.run(
+        [sys.executable, "-c", _ROOT_LIMITS],
+        input=json.dumps(cases),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for (a, b, n), root in zip(cases, json.loads(done.stdout), strict=True):
+        assert list(find_good_limits(a, b, n)) == root, (a, b, n)

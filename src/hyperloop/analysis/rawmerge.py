@@ -670,10 +670,18 @@ def _optimize(a1: float, a2: float, nold: int) -> tuple[float, float, int, float
 
 
 def find_good_limits(xmin: float, xmax: float, nbins: int) -> tuple[float, float]:
-    """THLimitsFinder::FindGoodLimits / OptimizeLimits for a histogram of ``nbins`` bins
-    (not integer axes): the axis range ROOT chooses when it empties a fill buffer."""
+    """The axis range ROOT (6.40, the hadd compared with) chooses when it empties the fill
+    buffer of a histogram of ``nbins`` bins (not an integer axis): THLimitsFinder's rounded
+    limits (FindGoodLimits / OptimizeLimits), widened where needed to leave 1% of the fills'
+    range beyond the lowest and highest fill."""
     if xmin >= xmax:
         xmin, xmax = xmin - 1, xmax + 1
+    low, high = _good_limits(xmin, xmax, nbins)
+    margin = 0.01 * (xmax - xmin)
+    return min(low, xmin - margin), max(high, xmax + margin)
+
+
+def _good_limits(xmin: float, xmax: float, nbins: int) -> tuple[float, float]:
     dx = 0.1 * (xmax - xmin)
     umin, umax = xmin - dx, xmax + dx
     if umin < 0 and xmin >= 0:
