@@ -201,18 +201,18 @@ def _report(label: str, inputs: list[Path], work: Path, repeat: int) -> list[str
     ours, theirs = min(ours_s), min(hadd_s)
     print(f"[{label}] load average {os.getloadavg()[0]:.2f} (1 min)")
     print(
-        f"[{label}] ours: {ours:.2f} s ({in_mb / ours:.0f} MB/s, peak RSS growth "
+        f"[{label}] ours: {ours:.3f} s ({in_mb / ours:.0f} MB/s, peak RSS growth "
         f"{figures['peak_rss_growth_mb']:.0f} MB, output "
         f"{(work / 'ours.root').stat().st_size / 1e6:.2f} MB)"
-        + (f"; all runs {', '.join(f'{t:.2f}' for t in ours_s)}" if repeat > 1 else "")
+        + (f"; all runs {', '.join(f'{t:.3f}' for t in ours_s)}" if repeat > 1 else "")
     )
     print(
-        f"[{label}] hadd: {theirs:.2f} s ({in_mb / theirs:.0f} MB/s, output "
+        f"[{label}] hadd: {theirs:.3f} s ({in_mb / theirs:.0f} MB/s, output "
         f"{(work / 'hadd.root').stat().st_size / 1e6:.2f} MB)"
-        + (f"; all runs {', '.join(f'{t:.2f}' for t in hadd_s)}" if repeat > 1 else "")
+        + (f"; all runs {', '.join(f'{t:.3f}' for t in hadd_s)}" if repeat > 1 else "")
     )
     print(
-        f"[{label}] speed-up over hadd: {theirs / ours:.2f}x (ratio ours/hadd {ours / theirs:.2f})"
+        f"[{label}] speed-up over hadd: {theirs / ours:.2f}x (ratio ours/hadd {ours / theirs:.3f})"
     )
     problems = _compare_with_hadd(work / "ours.root", work / "hadd.root")
     print(f"[{label}] same outputs as hadd: {'yes' if not problems else f'NO ({len(problems)})'}")
