@@ -155,33 +155,50 @@ def test_thnsparse_is_summed_over_the_union_of_filled_bins(tmp_path):
     np.testing.assert_allclose(m.variances(flow=True), sum(d.variances(flow=True) for d in dense))
 
 
-def test_tlist_of_histograms_is_summed_element_by_element(tmp_path):
+def _list_files(tmp_path, extra_in_second: bool) -> list:
     paths = []
     for i in range(2):
         items = {"hA": from_hist(_h1([1, i]), entries=1 + i)}
-        if i == 1:
+        if i == 1 and extra_in_second:
             items["hB"] = from_hist(_h1([5]), entries=5)
         p = tmp_path / f"{i}.root"
         with uproot.recreate(p) as f:
             f.mkdir("task")["outputList"] = list_writable(items, "outputList")
         paths.append(p)
-    report = merge_results(tmp_path / "out.root", paths)
-    assert report.histograms == 2 and not report.copied
+    return paths
+
+
+def test_tlist_of_histograms_is_summed_element_by_element(tmp_path):
+    report = merge_results(tmp_path / "out.root", _list_files(tmp_path, False))
+    assert report.histograms == 1 and not report.copied
     with uproot.open(tmp_path / "out.root") as f:
         assert f.classnames()["task/outputList;1"] == "TList"
     merged = read_results(tmp_path / "out.root")["task/outputList"]
     assert merged["hA"].values().tolist() == [2, 1] and merged["hA"].entries == 3
-    assert merged["hB"].values().tolist() == [5]
 
 
-def test_other_objects_are_copied_from_the_first_file(tmp_path):
+def test_lists_with_different_contents_are_refused_not_half_merged(tmp_path):
+    paths = _list_files(tmp_path, True)
+    with pytest.raises(MergeError) as err:
+        merge_results(tmp_path / "out.root", paths)
+    assert "task/outputList" in str(err.value) and "--copy-unmergeable" in str(err.value)
+    assert not (tmp_path / "out.root").exists()
+    report = merge_results(tmp_path / "out.root", paths, copy_unmergeable=True)
+    assert report.copied == ["task/outputList (TList)"]
+    merged = read_results(tmp_path / "out.root")["task/outputList"]
+    assert merged["hA"].values().tolist() == [1, 0]  # the first file's list, as it was
+
+
+def test_other_objects_are_refused_or_copied_from_the_first_file(tmp_path):
     paths = []
     for i in range(2):
         p = write_results(tmp_path / f"{i}.root", {"t": {"h": _h1([1])}})
         with uproot.update(p) as f:
             f["t/note"] = f"written by job {i}"
         paths.append(p)
-    report = merge_results(tmp_path / "out.root", paths)
+    with pytest.raises(MergeError, match="t/note: cannot be merged faithfully"):
+        merge_results(tmp_path / "out.root", paths)
+    report = merge_results(tmp_path / "out.root", paths, copy_unmergeable=True)
     assert report.copied == ["t/note (TObjString)"]
     with uproot.open(tmp_path / "out.root") as f:
         assert str(f["t/note"]) == "written by job 0"
@@ -482,3 +499,67 @@ def test_root_opens_merged_ao2d(tmp_path):
     assert _run(script, out).strip().splitlines()[-1] == (
         "['DF_1', 'DF_2', 'DF_3', 'DF_4', 'parentFiles'] 12 4"
     )
+
+
+def test_empty_directories_are_kept_in_order(tmp_path):
+    paths = []
+    for i in range(2):
+        p = write_results(tmp_path / f"{i}.root", {"a": {"h": _h1([1])}})
+        with uproot.update(p) as f:
+            f.mkdir("empty")
+            f.mkdir("b/inner")
+        paths.append(p)
+    merge_results(tmp_path / "out.root", paths)
+    with uproot.open(tmp_path / "out.root") as f:
+        assert list(f.classnames(recursive=True, cycle=False)) == [
+            "a", "a/h", "empty", "b", "b/inner"
+        ]  # fmt: skip
+        assert f["a/h"].values().tolist() == [2]
+
+
+def _nested_sparse_file(path: Path, seed: int) -> Path:
+    """A Run 2-style output: TList [TH1D, TList qa [THnSparseD, TH1D]], random sparse bins."""
+    import uproot.writing.identify as ident
+
+    from hyperloop.analysis.results import to_writable
+
+    rng = np.random.default_rng(seed)
+    sparse = hist.Hist(hist.axis.Regular(20, 0, 1), hist.axis.Regular(10, 0, 1))
+    sparse.fill(rng.random(30), rng.random(30))
+    qa = ident.to_TList(
+        [
+            to_writable(from_hist(sparse, sparse=True), "hSparse"),
+            to_writable(from_hist(_h1([seed, 1, 2])), "hQA"),
+        ],
+        name="qa",
+    )
+    out = ident.to_TList([to_writable(from_hist(_h1([1, 2, seed])), "hMain"), qa], name="out")
+    streamers: dict = {}
+    for m in (out, qa, *qa, *out):
+        for s in m.class_rawstreamers:
+            streamers.setdefault((s[2], s[3]) if isinstance(s, tuple) else s.name, s)
+    out.class_rawstreamers = tuple(streamers.values())
+    with uproot.recreate(path) as f:
+        f.mkdir("task")["out"] = out
+    return path
+
+
+@pytest.mark.root
+def test_lists_with_other_sparse_bins_are_merged_item_by_item_like_hadd(tmp_path):
+    from benchmarks.hadd_compare import HADD, compare_with_hadd, hadd
+
+    if not HADD.exists():
+        pytest.fail(f"ROOT's hadd not found at {HADD}")
+    paths = [_nested_sparse_file(tmp_path / f"{i}.root", seed=i) for i in range(3)]
+    report = merge_results(tmp_path / "out.root", paths)
+    assert report.histograms == 3 and not report.copied
+    hadd(tmp_path / "hadd.root", paths)
+    assert compare_with_hadd(tmp_path / "out.root", tmp_path / "hadd.root") == []
+
+
+def test_statistics_root_would_recompute_are_refused(tmp_path):
+    h = from_hist(_h1([1, 2, 3]), entries=6)
+    h.stats = {k: 0.0 if k != "fEntries" else 6.0 for k in h.stats}  # as SetBinContent leaves
+    paths = [write_results(tmp_path / f"{i}.root", {"t": {"h": h}}) for i in range(2)]
+    with pytest.raises(MergeError, match="t/h: cannot be merged faithfully .*recompute"):
+        merge_results(tmp_path / "out.root", paths)

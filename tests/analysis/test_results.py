@@ -251,3 +251,9 @@ def test_root_reads_th1_th2_th3_and_thn(written):
     assert got["hSparse3"]["entries"] == 200 and got["hSparse3"]["integral"] == 200
     assert got["hSparse3"]["content"] == sp.values()[5, 8, 0]
     assert got["hSparse3"]["titles"] == ["u", "v", "w"]
+
+
+def test_nested_lists_and_same_named_items_are_read(realdata):
+    nested = read_results(realdata / "results" / "run2_duplicate_names.root")
+    assert len(nested["output"]) == 692
+    assert nested["output"]["hPsiRDM"].axes[2].high != nested["output"]["hPsiRDM (2)"].axes[2].high

@@ -56,15 +56,20 @@ def test_merge_benchmark_outputs_equal_hadd(tmp_path, capsys):
             f"ROOT's hadd not found at {merge_bench.HADD}: the merge comparison needs CERN ROOT "
             "from PyPI (`bash scripts/setup.sh --with-root`, which scripts/test.sh runs)"
         )
-    code = merge_bench.main(["--files", "10", "--fills", "2000", "--keep", str(tmp_path / "in")])
+    code = merge_bench.main(
+        ["--files", "10", "--fills", "2000", "--keep", str(tmp_path / "in"), "--real-copies", "2"]
+    )
     printed = capsys.readouterr().out
     assert code == 0, printed
-    assert "same outputs: yes (13 histograms" in printed
-    assert re.search(r"inputs: 10 files, [\d.]+ MB, 13 histograms", printed)
-    ours = float(re.search(r"ours: ([\d.]+) s", printed).group(1))
-    hadd = float(re.search(r"hadd: ([\d.]+) s", printed).group(1))
-    ratio = float(re.search(r"ratio ours/hadd: ([\d.]+)", printed).group(1))
-    assert ours > 0 and hadd > 0 and ratio == pytest.approx(ours / hadd, rel=0.05, abs=0.01)
+    assert "[big] same outputs as hadd: yes" in printed
+    assert "[small] same outputs as hadd: yes" in printed
+    assert re.search(r"\[big\] inputs: 10 files, [\d.]+ MB, 13 histograms", printed)
+    assert "[small] inputs: 2 copies of run2_duplicate_names.root" in printed
+    for shape in ("big", "small"):
+        ours = float(re.search(rf"\[{shape}\] ours: ([\d.]+) s", printed).group(1))
+        hadd = float(re.search(rf"\[{shape}\] hadd: ([\d.]+) s", printed).group(1))
+        ratio = float(re.search(rf"\[{shape}\] .*ratio ours/hadd ([\d.]+)", printed).group(1))
+        assert ours > 0 and hadd > 0 and ratio == pytest.approx(ours / hadd, rel=0.05, abs=0.01)
 
 
 def test_merge_comparison_notices_a_changed_bin(tmp_path) -> None:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import uproot
 from typer.testing import CliRunner
 
 from hyperloop.analysis.ao2d_writer import AO2DWriter
@@ -68,3 +69,58 @@ def test_real_subprocess(realdata, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "merged 3 files" in proc.stdout
     assert read_results(out)["twoparcorcombexample"]["hChargedPt"].entries == 3 * 15580
+
+
+def test_unmergeable_object_fails_with_its_path_unless_copy_is_asked(realdata, tmp_path):
+    src = realdata / "results" / "run3_list_with_ttree.root"
+    out = tmp_path / "merged.root"
+    result = runner.invoke(app, ["merge", str(out), str(src), str(src)])
+    assert result.exit_code == 2
+    assert "Tree_AS_Event" in result.output and "--copy-unmergeable" in result.output
+    assert not out.exists()
+    result = runner.invoke(app, ["merge", "--copy-unmergeable", str(out), str(src), str(src)])
+    assert result.exit_code == 0, result.output
+    assert "not carried into the output: Tree_AS_Event (TTree" in result.output
+    with uproot.open(out) as f:
+        assert "Tree_AS_Event" not in f.keys(cycle=False)
+        assert len(f["TRD_Digits_output"]) == 542  # the list is merged all the same
+
+
+def test_truncated_input_is_refused(realdata, tmp_path):
+    src = realdata / REAL_RESULTS
+    cut = tmp_path / "cut.root"
+    cut.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    result = runner.invoke(app, ["merge", str(tmp_path / "out.root"), str(src), str(cut)])
+    assert result.exit_code == 2 and str(cut) in result.output
+    assert not (tmp_path / "out.root").exists()
+
+
+def test_results_lists_every_object_with_its_path(realdata):
+    result = runner.invoke(
+        app, ["results", str(realdata / "results" / "run2_duplicate_names.root")]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split()[:3] == ["output", "TList", "692"]
+    assert len([ln for ln in lines if ln.startswith("output/hPsiRDM ")]) == 2
+    assert len(lines) == 693
+    result = runner.invoke(
+        app, ["results", str(realdata / "results" / "run3_list_with_ttree.root")]
+    )
+    assert "Tree_AS_Event" in result.output and "12 entries" in result.output
+    assert "TRD_Digits_output/h_ADC_vs_time_539" in result.output
+
+
+def test_corrupt_input_is_refused(realdata, tmp_path):
+    src = realdata / REAL_RESULTS
+    bad = tmp_path / "bad.root"
+    data = bytearray(src.read_bytes())
+    with uproot.open(src) as f:
+        key = f["twoparcorcombexample"].key("hChargedPt")
+        start = key.data_cursor.index
+    data[start + 20 : start + 60] = bytes(40)  # inside the compressed histogram
+    bad.write_bytes(bytes(data))
+    result = runner.invoke(app, ["merge", str(tmp_path / "out.root"), str(src), str(bad)])
+    assert result.exit_code == 2, result.output
+    assert str(bad) in result.output and "hChargedPt" in result.output
+    assert not (tmp_path / "out.root").exists()

@@ -152,3 +152,27 @@ def test_a_run_whose_merge_fails_is_missing_with_the_reason(job_results, tmp_pat
     merge_stages(result, Storage(tmp_path / "merged"))
     assert sorted(result.run_merges) == [1] and result.missing_runs == [2]
     assert "broken.root" in result.merge_errors[2]
+
+
+@pytest.mark.root
+def test_run2_style_list_outputs_are_merged_like_hadd_through_the_stages(realdata, tmp_path):
+    """A wagon writing a TList (a nested one, with same-named items): per-run then final merge
+    of 3 job outputs equals hadd of the 3 jobs."""
+    from benchmarks.hadd_compare import HADD, compare_with_hadd, hadd
+
+    if not HADD.exists():
+        pytest.fail(f"ROOT's hadd not found at {HADD}")
+    src = realdata / "results" / "run2_duplicate_names.root"
+    recs: dict[int, list[AttemptRecord]] = {}
+    jobs = []
+    for run, i in ((1, 0), (1, 1), (2, 0)):
+        p = tmp_path / "jobs" / f"{run}-{i}" / "AnalysisResults.root"
+        p.parent.mkdir(parents=True)
+        shutil.copy(src, p)
+        jobs.append(p)
+        recs.setdefault(run, []).append(_record(f"{run}-{i}", run, AnalysisResults=str(p)))
+    storage = Storage(tmp_path / "merged")
+    runs = {run: merge_run(run, r, storage) for run, r in recs.items()}
+    final = final_merge(runs, storage)
+    hadd(tmp_path / "hadd.root", jobs)
+    assert compare_with_hadd(final.outputs["AnalysisResults"], tmp_path / "hadd.root") == []

@@ -106,3 +106,14 @@ def test_active_content_in_outputs_is_only_downloaded(client, outputs_dir: Path)
     log = client.get("/outputs/file?path=work/trains/1/output/stdout.log")
     assert log.headers["content-type"].startswith("text/plain") and log.text == "hello\n"
     assert "attachment" not in log.headers.get("content-disposition", "")
+
+
+def test_nested_lists_and_same_named_histograms_are_listed(realdata: Path, tmp_path: Path):
+    nested = list_histograms(realdata / "results" / "run2_nested_lists_zdc.root")
+    assert len(nested) == 1509  # every histogram of every nested list
+    deep = next(h for h in nested if h.item and h.item.count("/") >= 2)
+    assert deep.key == "myTask/Output" and deep.id.startswith("myTask/Output/")
+    twins = [h for h in list_histograms(realdata / "results" / "run2_duplicate_names.root")]
+    rdm = [h for h in twins if h.name == "hPsiRDM"]
+    assert [h.id for h in rdm] == ["output/hPsiRDM", "output/hPsiRDM (2)"]
+    assert rdm[0].item != rdm[1].item  # each reachable by its position

@@ -435,7 +435,11 @@ def _tnamed(model: Any) -> Any:
 
 def list_writable(items: Mapping[str, StoredHistogram], name: str, classname: str = "TList"):
     """A TList/THashList of histograms (O2's ``OutputObj<TList>``), with their StreamerInfos."""
-    models = [to_writable(h, n) for n, h in items.items()]
+    return list_of_models([to_writable(h, n) for n, h in items.items()], name, classname)
+
+
+def list_of_models(models: list[Any], name: str, classname: str = "TList") -> Any:
+    """A TList/THashList of uproot-writable models (lists too), with all their StreamerInfos."""
     make = ident.to_THashList if classname == "THashList" else ident.to_TList
     container = make(models, name=name)
     streamers: dict[Any, Any] = {}
@@ -676,14 +680,29 @@ def _sparse_from_uproot(obj: Any, axes: list[Axis], stats: dict) -> StoredHistog
 LIST_CLASSES = ("TList", "THashList")
 
 
-def read_list(obj: Any) -> dict[str, StoredHistogram] | None:
-    """The histograms of a TList/THashList by name, or None if it holds anything else."""
-    out: dict[str, StoredHistogram] = {}
+def read_list(obj: Any, prefix: str = "") -> dict[str, dict[str, StoredHistogram]]:
+    """The histograms of a TList/THashList, nested lists included: ``{sub-list path (""
+    for the list itself): {name: histogram}}``. Items of other classes are left out; a second
+    item of the same name gets " (2)" after its name."""
+    out: dict[str, dict[str, StoredHistogram]] = {}
     for item in obj:
-        h = from_uproot(item) if item is not None else None
+        if item is None:
+            continue
+        name = str(item.member("fName")) if item.has_member("fName") else ""
+        if item.classname in LIST_CLASSES:
+            path = f"{prefix}/{name}" if prefix else name
+            for sub, hists in read_list(item, path).items():
+                out.setdefault(sub, {}).update(hists)
+            continue
+        h = from_uproot(item)
         if h is None:
-            return None
-        out[str(item.member("fName"))] = h
+            continue
+        here = out.setdefault(prefix, {})
+        key, n = name, 1
+        while key in here:
+            n += 1
+            key = f"{name} ({n})"
+        here[key] = h
     return out
 
 
@@ -703,8 +722,9 @@ def walk(directory: Any, prefix: str = "") -> Iterator[tuple[str, str, str, Any]
 def read_results(path: str | os.PathLike) -> dict[str, dict[str, StoredHistogram]]:
     """Read every histogram of a results file: ``{dir path: {name: StoredHistogram}}``.
 
-    Histograms inside a TList appear under ``"dir/listname"``. Objects that are not
-    histograms (or of unsupported classes) are left out.
+    Histograms inside a TList appear under ``"dir/listname"``, inside nested lists under
+    ``"dir/listname/sublist"``; a second one of the same name gets " (2)". Objects that are
+    not histograms (or of unsupported classes) are left out.
     """
     out: dict[str, dict[str, StoredHistogram]] = {}
     try:
@@ -714,11 +734,99 @@ def read_results(path: str | os.PathLike) -> dict[str, dict[str, StoredHistogram
     with f:
         for dname, name, cls, d in walk(f):
             if cls in LIST_CLASSES:
-                items = read_list(d[name])
-                if items:
-                    out.setdefault(f"{dname}/{name}" if dname else name, {}).update(items)
+                base = f"{dname}/{name}" if dname else name
+                for sub, items in read_list(d[name]).items():
+                    if items:
+                        out.setdefault(f"{base}/{sub}" if sub else base, {}).update(items)
                 continue
             h = from_uproot(d[name])
             if h is not None:
                 out.setdefault(dname, {})[name] = h
+    return out
+
+
+# ----------------------------------------------------------------------------- listing
+
+
+@dataclass
+class ObjectInfo:
+    """One object of a results file, nested lists included.
+
+    ``path`` is where it sits ("dir/list/sublist/name"); ``key`` the path of the file key
+    holding it; ``positions`` its index in each enclosing list (empty for a key's own object);
+    ``bins`` (e.g. "100x50") and ``entries`` are set for histograms, ``items`` for lists and
+    ``entries`` for trees (their number of entries).
+    """
+
+    path: str
+    classname: str
+    key: str
+    positions: tuple[int, ...] = ()
+    bins: str = ""
+    entries: float | None = None
+    items: int | None = None
+
+    @property
+    def depth(self) -> int:
+        return self.path.count("/")
+
+
+def _bins(obj: Any) -> str:
+    cls = obj.classname
+    if _THN_RE.match(cls) or _SPARSE_RE.match(cls):
+        return "x".join(str(int(ax.member("fNbins"))) for ax in obj.member("fAxes"))
+    nd = (
+        3
+        if cls.startswith(("TH3", "TProfile3D"))
+        else 2
+        if cls.startswith(("TH2", "TProfile2D"))
+        else 1
+    )
+    return "x".join(str(int(obj.member(f"f{c}axis").member("fNbins"))) for c in "XYZ"[:nd])
+
+
+def _list_entries(obj: Any, path: str, key: str, positions: tuple[int, ...], out: list) -> None:
+    cls = obj.classname
+    info = ObjectInfo(path, cls, key, positions)
+    out.append(info)
+    if cls in LIST_CLASSES or cls == "TObjArray":
+        items = list(obj)
+        info.items = len(items)
+        for i, item in enumerate(items):
+            if item is None:
+                continue
+            name = str(item.member("fName")) if item.has_member("fName") else f"#{i}"
+            _list_entries(item, f"{path}/{name}", key, (*positions, i), out)
+    elif is_histogram_class(cls):
+        info.bins = _bins(obj)
+        info.entries = float(obj.member("fEntries"))
+
+
+def list_objects(path: str | os.PathLike) -> list[ObjectInfo]:
+    """Every object of a results file in file order: directories, histograms, TLists and
+    their contents (nested to any depth, same-named items each listed), trees and others."""
+    label = Path(path).name  # messages may reach web users: no server paths
+    try:
+        f = uproot.open(path)
+    except Exception as exc:  # uproot raises several types for broken files
+        raise ResultsError(f"{label}: cannot open as a ROOT file ({exc})") from exc
+    out: list[ObjectInfo] = []
+
+    def visit(d: Any, prefix: str) -> None:
+        for name, cls in d.classnames(recursive=False, cycle=False).items():
+            full = f"{prefix}{name}"
+            if cls in ("TDirectory", "TDirectoryFile"):
+                out.append(ObjectInfo(full, cls, full))
+                visit(d[name], f"{full}/")
+            elif cls in ("TTree", "TNtuple"):
+                out.append(ObjectInfo(full, cls, full, entries=float(d[name].num_entries)))
+            else:
+                try:
+                    obj = d[name]
+                except Exception as exc:
+                    raise ResultsError(f"{label}: {full}: cannot read {cls} ({exc})") from exc
+                _list_entries(obj, full, full, (), out)
+
+    with f:
+        visit(f, "")
     return out

@@ -89,12 +89,21 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[
             bool, typer.Option("--json", help="print the merge report as JSON")
         ] = False,
+        copy_unmergeable: Annotated[
+            bool,
+            typer.Option(
+                "--copy-unmergeable",
+                help="copy objects that cannot be merged faithfully (TTrees, strings, lists "
+                "whose contents differ) from the first file instead of failing",
+            ),
+        ] = False,
     ) -> None:
         """Sum histograms of results files, or concatenate derived AO2D files.
 
         The kind is detected from the files. AO2D dataframes keep their identity: a DF_ name
         used by an earlier input is renamed (unlike hadd, which fuses them). Exit code 2 on
-        bad input (missing, corrupt, incompatible binning).
+        bad input (missing, truncated, corrupt, incompatible binning) and when an object
+        cannot be merged faithfully (its path is named) unless --copy-unmergeable.
         """
         from hyperloop.analysis.merge import MergeError, merge_any
 
@@ -106,7 +115,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
         try:
-            report = merge_any(output, inputs or [])
+            options = {"copy_unmergeable": True} if copy_unmergeable else {}
+            report = merge_any(output, inputs or [], **options)
         except MergeError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None

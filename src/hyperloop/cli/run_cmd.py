@@ -172,18 +172,23 @@ def register_results(app: typer.Typer) -> None:
     def results_cmd(
         path: Annotated[Path, typer.Argument(help="an AnalysisResults.root file")],
     ) -> None:
-        """List the histograms of an AnalysisResults.root file: class, bins and entries."""
-        from hyperloop.analysis.results import ResultsError, read_results
+        """List every object of a results file with its path: directories, histograms (class,
+        bins, entries), TLists and their contents nested to any depth, trees (entries)."""
+        from hyperloop.analysis.results import ResultsError, list_objects
 
         try:
-            directories = read_results(path)
+            objects = list_objects(path)
         except (ResultsError, OSError, ValueError) as exc:
             _fail(f"{path}: {exc}")
             return
-        for dname, hists in directories.items():
-            typer.echo(f"{dname}/")
-            for hname, h in hists.items():
-                dims = "x".join(str(a.nbins) for a in h.axes)
-                typer.echo(
-                    f"  {hname:28s} {h.classname:12s} {dims:>14s} bins  entries {h.entries:12.0f}"
-                )
+        width = max((len(o.path) for o in objects), default=0) + 2
+        for o in objects:
+            if o.items is not None:
+                what = f"{o.items} items"
+            elif o.bins:
+                what = f"{o.bins:>14s} bins  entries {o.entries:12.0f}"
+            elif o.entries is not None:
+                what = f"{o.entries:.0f} entries"
+            else:
+                what = ""
+            typer.echo(f"{o.path:{width}s}{o.classname:20s} {what}".rstrip())

@@ -21,11 +21,10 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from hyperloop.analysis.results import (
-    LIST_CLASSES,
     ResultsError,
     from_uproot,
     is_histogram_class,
-    walk,
+    list_objects,
 )
 from hyperloop.core.actor import Actor
 from hyperloop.core.errors import DomainError
@@ -99,25 +98,19 @@ def list_folder(root: Path, children: list[tuple[Path, Path]]) -> list[FolderEnt
 
 
 def list_histograms(path: str | Path) -> list[HistogramEntry]:
-    """Every histogram of a ROOT results file, in file order, without reading plain objects
-    (TLists are read to enumerate their items). Raises ResultsError for non-ROOT files."""
-    try:
-        f = uproot.open(path)
-    except Exception as exc:  # uproot raises several types for non-ROOT files
-        raise ResultsError(f"{Path(path).name}: cannot open as a ROOT file ({exc})") from exc
+    """Every histogram of a ROOT results file, in file order, TLists nested to any depth
+    included (``item``: the positions inside the lists, "5/17"; a second object of the same
+    path gets " (2)" in its id). Raises ResultsError for non-ROOT files."""
     out: list[HistogramEntry] = []
-    with f:
-        for dname, name, cls, d in walk(f):
-            key = f"{dname}/{name}" if dname else name
-            if cls in LIST_CLASSES:
-                for obj in d[name]:
-                    if obj is not None and is_histogram_class(obj.classname):
-                        item = str(obj.member("fName"))
-                        out.append(
-                            HistogramEntry(f"{key}/{item}", key, item, obj.classname, key, item)
-                        )
-            elif is_histogram_class(cls):
-                out.append(HistogramEntry(key, dname, name, cls, key))
+    seen: dict[str, int] = {}
+    for o in list_objects(path):
+        if not is_histogram_class(o.classname):
+            continue
+        seen[o.path] = seen.get(o.path, 0) + 1
+        hist_id = o.path if seen[o.path] == 1 else f"{o.path} ({seen[o.path]})"
+        directory, _, name = o.path.rpartition("/")
+        item = "/".join(map(str, o.positions)) or None
+        out.append(HistogramEntry(hist_id, directory, name, o.classname, o.key, item))
     return out
 
 
@@ -136,8 +129,8 @@ def project_histogram(path: str | Path, hist_id: str, axes: list[int]) -> dict[s
         raise ApiError(404, "not_found", f"{Path(path).name}: no histogram {hist_id!r}")
     with uproot.open(path) as f:
         obj = f[entry.key]
-        if entry.item is not None:
-            obj = next(o for o in obj if o is not None and str(o.member("fName")) == entry.item)
+        for position in entry.item.split("/") if entry.item is not None else ():
+            obj = list(obj)[int(position)]
         h = from_uproot(obj)
     if h is None:
         raise ApiError(422, "unsupported", f"{hist_id}: class {entry.classname} not supported")

@@ -29,9 +29,9 @@ function drawOption(classname) {
 async function readObject(key, item) {
   const file = await rootFile();
   let obj = await file.readObject(key);
-  if (item) {
-    obj = (obj.arr || []).find((o) => o && o.fName === item);
-    if (!obj) throw new Error(`no ${item} in list ${key}`);
+  for (const position of item ? item.split("/") : []) {
+    obj = (obj.arr || [])[Number(position)]; // positions inside nested TLists
+    if (!obj) throw new Error(`no item ${item} in list ${key}`);
   }
   return obj;
 }

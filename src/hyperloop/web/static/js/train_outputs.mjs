@@ -29,7 +29,9 @@ async function show(link) {
     if (!filePromise) filePromise = openFile(box.dataset.fileUrl);
     const file = await filePromise;
     let obj = await file.readObject(link.dataset.key);
-    if (link.dataset.item) obj = (obj.arr || []).find((o) => o && o.fName === link.dataset.item);
+    for (const position of link.dataset.item ? link.dataset.item.split("/") : []) {
+      obj = obj && (obj.arr || [])[Number(position)]; // positions inside nested TLists
+    }
     if (!obj) throw new Error("not found in the file");
     if (current !== link) return;
     cleanup(target);
