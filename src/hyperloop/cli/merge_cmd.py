@@ -26,8 +26,9 @@ def _root_end(path: Path) -> int:
 
 
 def _check_directory(directory: Any, handle: BinaryIO, path: Path, size: int) -> None:
-    """Walk a directory: its key list must be where its header says, every name readable and
-    every object must read (and decompress); sub-directories likewise."""
+    """Walk a directory: its key list must be where its header says and every name readable;
+    sub-directories likewise. (Each object's data is checked while it is merged, which
+    names the object it could not read.)"""
     where = "/".join(directory.path) or "/"
     seek, nbytes = directory.fSeekKeys, directory.fNbytesKeys
     handle.seek(seek)
@@ -38,8 +39,6 @@ def _check_directory(directory: Any, handle: BinaryIO, path: Path, size: int) ->
             raise InputRefused(f"{path}: corrupt ROOT file (unreadable key name {name!r})")
         if directory.classname_of(name) in ("TDirectory", "TDirectoryFile"):
             _check_directory(directory[name], handle, path, size)
-        else:
-            directory.key(name).get()
 
 
 def check_input(path: Path) -> None:
