@@ -150,6 +150,7 @@ def test_run_scheduler_drives_a_train_on_an_external_dask_cluster(
     conf = settings(
         tmp_path,
         database_url=world.url,
+        storage_roots=[str(tmp_path / "data")],  # the catalogue's folder
         dask_scheduler_address=external_address,
         scheduler_test_target="small",
         scheduler_interval_s=0.2,
