@@ -54,13 +54,13 @@ def _seed(url: str, data: Path, work: Path) -> dict:
     from hyperloop.core import wagons as wagons_service
     from hyperloop.core.actor import Actor
     from hyperloop.core.enums import JobState, Role, TestStatus
+    from hyperloop.core.full_config import build_full_config
     from hyperloop.db.migrate import upgrade
     from hyperloop.db.models import Job
     from hyperloop.db.session import make_engine, make_sessionmaker
     from hyperloop.grid.execute import execute_attempt
     from hyperloop.grid.splitting import JobSpec
     from hyperloop.grid.targets import Target as GridTarget
-    from hyperloop.scheduler.trainwork import train_config
 
     upgrade(url)
     engine = make_engine(url)
@@ -118,7 +118,7 @@ def _seed(url: str, data: Path, work: Path) -> dict:
         jobs.set_job_state(s, job.id, JobState.RUNNING)
         rec = execute_attempt(
             JobSpec(f"job-{job.id}", RUN, 0, tuple(job.files)),
-            train_config(train, tag),
+            build_full_config(train, tag),
             GridTarget("local-1core", cores=1, memory_limit_bytes=4 * 10**9, wall_time_limit_s=600),
             work / "trains" / str(train.id) / "jobs",
             1,

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select
 
+from hyperloop.analysis.spec import FullConfig
 from hyperloop.core import datasets, runlists, tags, users
 from hyperloop.core import jobs as jobs_service
 from hyperloop.core.actor import Actor
@@ -53,12 +54,13 @@ class InstantEngine:
     def submit(
         self,
         job: JobSpec,
-        full_config: dict,
+        full_config: FullConfig,
         target: Target,
         train_dir: Any,
         attempt: int,
         **kw: Any,
     ) -> DoneFuture:
+        assert isinstance(full_config, FullConfig)  # the typed spec, not a dict
         self.submitted[(job.job_id, attempt)] += 1
         folder = Path(train_dir) / job.job_id / f"attempt-{attempt}"
         rec = AttemptRecord(job.job_id, job.run, attempt, target.name, "done", folder=str(folder))

@@ -4,6 +4,11 @@ One JSON object describes a test or a job completely: the package tag, the cores
 derived data is written and which tables (``OutputDirector``), and the list of workflow
 instances (wagons, subwagons, dependencies), each with a ``suffix`` and an O2-format
 ``configuration``. The same file reproduces the run anywhere (SPEC §7).
+
+``FullConfig`` is the typed spec the control plane builds for a wagon test, a train test or
+a train job (``hyperloop.core.full_config.build_full_config``): it travels as itself to the
+worker and is serialised once, where the attempt folder's ``full_config.json`` is written;
+``TrainSpec`` is what the runtime reads back from that file (``FullConfig.to_train_spec``).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +215,53 @@ def _finite(raw: dict[str, Any], key: str) -> float:
     if isinstance(value, bool) or not math.isfinite(number) or number < 0:
         raise ValueError(f"{key!r} must be a finite number >= 0, got {value!r}")
     return number
+
+
+@dataclass(frozen=True)
+class FullConfig:
+    """The typed ``full_config.json`` of a test or job, as composed (SPEC §10): the package
+    tag, the workflow instances (dependencies, wagons, subwagons), the tables written to a
+    derived AO2D (none: no derived data) and the cores (set for the target it runs on)."""
+
+    package_tag: str
+    workflows: tuple[WorkflowEntry, ...]
+    derived_tables: tuple[str, ...] = ()
+    cpu_cores: int | None = None  # None: not known until a target runs it
+
+    def with_cores(self, cores: int) -> FullConfig:
+        """The spec as it runs on a target of ``cores`` cores."""
+        return replace(self, cpu_cores=cores)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of ``full_config.json`` (keys in the file's order)."""
+        out: dict[str, Any] = {
+            "package_tag": self.package_tag,
+            "workflows": [
+                {
+                    "workflow_name": w.workflow_name,
+                    "suffix": w.suffix,
+                    "wagon_id": w.wagon_id,
+                    "configuration": w.configuration,
+                }
+                for w in self.workflows
+            ],
+        }
+        if self.derived_tables:
+            out["derived_data"] = True
+            out["OutputDirector"] = {
+                "OutputDescriptors": [{"table": t} for t in self.derived_tables]
+            }
+        if self.cpu_cores is not None:
+            out["cpu_cores"] = self.cpu_cores
+        return out
+
+    def dumps(self) -> str:
+        """The text of ``full_config.json``."""
+        return json.dumps(self.to_json(), indent=2) + "\n"
+
+    def to_train_spec(self) -> TrainSpec:
+        """The runtime's spec: what ``run-train`` reads back from the written file."""
+        return TrainSpec.from_json(self.to_json(), source=f"full config of {self.package_tag}")
 
 
 def read_input_list(path: str | os.PathLike) -> list[str]:

@@ -25,6 +25,7 @@ from typing import Any
 from hyperloop.grid.execute import (
     ERROR_KINDS,
     AttemptRecord,
+    Config,
     attempt_folder,
     execute_attempt,
     signature_from_traceback,
@@ -106,7 +107,7 @@ class Engine:
     def submit(
         self,
         job: JobSpec,
-        full_config: dict[str, Any],
+        full_config: Config,
         target: Target,
         train_dir: str | os.PathLike,
         attempt: int,
@@ -280,7 +281,7 @@ def plan_retry(
 def run_jobs(
     engine: Engine,
     jobs: Iterable[JobSpec],
-    full_config: dict[str, Any],
+    full_config: Config,
     targets: Mapping[str, Target],
     target: str,
     train_dir: str | os.PathLike,

@@ -3,7 +3,8 @@
 The attempt claims its own folder ``<train_dir>/<job_id>/attempt-<n>/`` (created
 exclusively: a folder that already exists belongs to an attempt that started on a worker
 that was lost, so this call records ``lost`` and runs nothing). It writes the job's
-``full_config.json`` and ``input_data.txt`` there, runs the child in its own process group,
+``full_config.json`` (the one place a scheduler's typed ``FullConfig`` is serialised,
+with the target's cores) and ``input_data.txt`` there, runs the child in its own process group,
 watches the PSS of the child's whole process tree and its wall time, and kills the tree
 when a limit is passed. The result is an ``AttemptRecord`` (plain data): an attempt's
 outputs count only when ``state == "done"``, i.e. after validation. Nothing is written
@@ -22,12 +23,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from hyperloop.analysis.spec import FullConfig
 from hyperloop.grid.splitting import JobSpec
 from hyperloop.grid.targets import Target
 
@@ -37,6 +40,27 @@ ERROR_KINDS = ("execution", "input", "validation", "memory", "expired", "lost", 
 READER = "internal-dpl-aod-reader"
 _FRAME_RE = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
 _EXC_RE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Failure|Exit|Interrupt)\w*)(?::|$)")
+
+#: what an attempt runs: the control plane's typed spec, or (a train run with the grid API
+#: alone, tests) the JSON object of a full_config.json
+Config = FullConfig | Mapping[str, Any]
+
+
+def config_on(full_config: Config, target: Target) -> dict[str, Any]:
+    """The JSON object of the attempt's ``full_config.json``: the spec with the target's cores."""
+    if isinstance(full_config, FullConfig):
+        return full_config.with_cores(target.cores).to_json()
+    config = dict(full_config)
+    config["cpu_cores"] = target.cores
+    return config
+
+
+def write_full_config(folder: Path, full_config: Config, target: Target) -> dict[str, Any]:
+    """Write ``folder/full_config.json`` (what ``run-train`` and ``hyperloop reproduce`` read
+    back); returns its JSON object."""
+    config = config_on(full_config, target)
+    (folder / "full_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    return config
 
 
 @dataclass
@@ -276,7 +300,7 @@ def stop_profiler(proc: subprocess.Popen | None, timeout: float = 20.0) -> None:
 
 def execute_attempt(
     job: JobSpec,
-    full_config: dict[str, Any],
+    full_config: Config,
     target: Target,
     train_dir: str | os.PathLike,
     attempt: int,
@@ -328,10 +352,8 @@ def execute_attempt(
             "started_at": rec.started_at,
         },
     )
-    config = dict(full_config)
-    config["cpu_cores"] = target.cores
+    config = write_full_config(folder, full_config, target)
     config_path = folder / "full_config.json"
-    config_path.write_text(json.dumps(config, indent=2) + "\n")
     input_path = folder / "input_data.txt"
     input_path.write_text("".join(f"{f}\n" for f in job.files))
     cmd = run_command(
@@ -467,7 +489,7 @@ def processes_in(folder: str | os.PathLike) -> list[int]:
 
 def inspect_attempt(
     job: JobSpec,
-    full_config: dict[str, Any],
+    full_config: Config,
     target: Target,
     train_dir: str | os.PathLike,
     attempt: int,
@@ -516,15 +538,14 @@ def inspect_attempt(
         return rec
     rec.exit_code = int(report.get("exit_code", -1))
     rec.wall_s = float(report.get("wall", 0.0))
-    config = dict(full_config)
-    config["cpu_cores"] = target.cores
+    config = config_on(full_config, target)
     _interpret(rec, folder, job, config, target, rec.exit_code, "", expected_tasks)
     return rec
 
 
 def scan_attempts(
     job: JobSpec,
-    full_config: dict[str, Any],
+    full_config: Config,
     target: Target,
     train_dir: str | os.PathLike,
     *,

@@ -26,11 +26,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from hyperloop.analysis.spec import FullConfig
 from hyperloop.core import dashboard_figures, derived, enabling, mail, trains
 from hyperloop.core.assessment import DatasetSize, SampleFacts
-from hyperloop.core.configs import effective_subwagon
 from hyperloop.core.enums import NotificationKind, TestStatus, TrainState
 from hyperloop.core.errors import DomainError
+from hyperloop.core.full_config import build_full_config
 from hyperloop.core.states import transition
 from hyperloop.core.storage_roots import StorageRootError, StorageRoots
 from hyperloop.db.models import (
@@ -51,7 +52,7 @@ from hyperloop.grid.targets import Target
 from hyperloop.scheduler import core, readers
 from hyperloop.scheduler.lease import Lease
 from hyperloop.scheduler.notices import notified_kinds, perform_notify
-from hyperloop.scheduler.trainwork import TrainWork, batchable, derived_output, train_config
+from hyperloop.scheduler.trainwork import TrainWork, batchable
 
 log = logging.getLogger(__name__)
 _TEST_KIND: dict[str, core.TestKind] = {"wagon_test": "wagon", "train_test": "train"}
@@ -113,36 +114,6 @@ class _Running:
     future: Any
     facts: SampleFacts
     dataset: DatasetSize
-
-
-def wagon_test_config(test: WagonTest, tag: PackageTag) -> dict[str, Any]:
-    """``full_config.json`` of a wagon test: its dependencies, then the wagon and each
-    subwagon (suffix = subwagon name), as captured when the test was queued."""
-    snap = test.config_snapshot or {}
-    entries = []
-    for dep in [*snap.get("dependencies", []), snap["wagon"]]:
-        entries.append(
-            {
-                "workflow_name": dep["workflow"],
-                "suffix": "",
-                "wagon_id": dep["wagon_id"],
-                "configuration": dep.get("base_config") or {},
-            }
-        )
-    wagon = snap["wagon"]
-    for name, overrides in sorted((wagon.get("subwagons") or {}).items()):
-        entries.append(
-            {
-                "workflow_name": wagon["workflow"],
-                "suffix": name,
-                "wagon_id": wagon["wagon_id"],
-                "configuration": effective_subwagon(wagon.get("base_config") or {}, overrides),
-            }
-        )
-    config = {"package_tag": f"{tag.name}-{tag.version}", "workflows": entries}
-    # a wagon with derived data writes it in its test: its size counts (SPEC §4)
-    config.update(derived_output(wagon.get("derived_tables") or ()))
-    return config
 
 
 class SchedulerShell:
@@ -577,7 +548,7 @@ class SchedulerShell:
         facts = SampleFacts(kind="wagon")
         self._submit_test(
             ("wagon_test", test.id),
-            wagon_test_config(test, tag),
+            build_full_config(test, tag),
             tag,
             target,
             folder,
@@ -613,7 +584,7 @@ class SchedulerShell:
         facts = SampleFacts(kind="train", target_memory_limit=float(target.memory_limit_bytes))
         self._submit_test(
             ("train_test", train.id),
-            train_config(train, tag),
+            build_full_config(train, tag),
             tag,
             target,
             folder,
@@ -625,7 +596,7 @@ class SchedulerShell:
     def _submit_test(
         self,
         key: tuple[str, int],
-        full_config: dict[str, Any],
+        full_config: FullConfig,
         tag: PackageTag,
         target: Target,
         folder: Path,

@@ -27,9 +27,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hyperloop.analysis.spec import FullConfig
 from hyperloop.core import jobs as jobs_service
-from hyperloop.core.configs import effective_subwagon
-from hyperloop.core.enums import JobState, TrainState, TrainType
+from hyperloop.core.enums import JobState, TrainState
+from hyperloop.core.full_config import build_full_config
 from hyperloop.core.states import transition
 from hyperloop.core.storage_roots import StorageRoots
 from hyperloop.db.models import DatasetFile, Job, PackageTag, Production, TrainRun
@@ -52,53 +53,6 @@ def batchable(ins: core.Instruction) -> bool:
     if isinstance(ins, (core.MarkLost, core.RequeueLost)):
         return ins.kind == "job"
     return isinstance(ins, _BATCHABLE)
-
-
-def train_config(train: TrainRun, tag: PackageTag) -> dict[str, Any]:
-    """``full_config.json`` of a train: every wagon's dependencies (once each), the wagons
-    and their subwagons, as frozen at composition."""
-    entries: list[dict[str, Any]] = []
-    seen: set[int] = set()
-
-    def add(w: Mapping[str, Any], suffix: str = "", conf: Mapping | None = None) -> None:
-        entries.append(
-            {
-                "workflow_name": w["workflow"],
-                "suffix": suffix,
-                "wagon_id": w["wagon_id"],
-                "configuration": dict(conf if conf is not None else w.get("base_config") or {}),
-            }
-        )
-
-    for w in train.wagons_snapshot:
-        for dep in w.get("dependency_snapshots", []):
-            if dep["wagon_id"] not in seen:
-                seen.add(dep["wagon_id"])
-                add(dep)
-    for w in train.wagons_snapshot:
-        if w["wagon_id"] in seen:
-            continue
-        seen.add(w["wagon_id"])
-        add(w)
-        for name, overrides in sorted((w.get("subwagons") or {}).items()):
-            add(w, name, effective_subwagon(w.get("base_config") or {}, overrides))
-    config = {"package_tag": f"{tag.name}-{tag.version}", "workflows": entries}
-    if train.train_type is not TrainType.ANALYSIS:  # derived trains write their tables
-        config.update(
-            derived_output(t for w in train.wagons_snapshot for t in w.get("derived_tables") or ())
-        )
-    return config
-
-
-def derived_output(tables: Iterable[str]) -> dict[str, Any]:
-    """The full_config keys that make a run write ``tables`` to a derived AO2D (none: {})."""
-    names = list(dict.fromkeys(tables))
-    if not names:
-        return {}
-    return {
-        "derived_data": True,
-        "OutputDirector": {"OutputDescriptors": [{"table": t} for t in names]},
-    }
 
 
 def _merge_kind(train: TrainRun) -> str:
@@ -124,8 +78,8 @@ class TrainWork:
     pending: list[core.Event] = field(default_factory=list)  # events produced synchronously
     # side effects of the open transaction, run by committed() (dropped by rolled_back())
     after_commit: list[Callable[[], None]] = field(default_factory=list)
-    # per train: (full_config, package folder), rebuilt every tick (forget_configs)
-    configs: dict[int, tuple[dict[str, Any], str | None]] = field(default_factory=dict)
+    # per train: (its typed spec, package folder), rebuilt every tick (forget_configs)
+    configs: dict[int, tuple[FullConfig, str | None]] = field(default_factory=dict)
     moves: jobs_service.JobMoves | None = None  # the open batch's job moves (batch())
     # per train, rebuilt every tick: merge type, storage, and the jobs of the runs the open
     # batch merges (run -> [(job id, attempts)], read once per train)
@@ -175,7 +129,7 @@ class TrainWork:
         self.after_commit = []
 
     def forget_configs(self) -> None:
-        """Drop the cached full configs (once per tick: a tag's artifact may appear)."""
+        """Drop the cached specs (once per tick: a tag's artifact may appear)."""
         self.configs.clear()
         self.kinds.clear()
         self.storages.clear()
@@ -299,13 +253,13 @@ class TrainWork:
             self.merge_jobs[train_id] = found
         return self.merge_jobs[train_id][run]
 
-    def _config(self, s: Session, train_id: int) -> tuple[dict[str, Any], str | None]:
-        """(full_config, package folder or None) of a train, built once per tick."""
+    def _config(self, s: Session, train_id: int) -> tuple[FullConfig, str | None]:
+        """(typed spec, package folder or None) of a train, built once per tick."""
         if train_id not in self.configs:
             train = s.get(TrainRun, train_id)
             tag = s.get(PackageTag, train.tag_id)
             package = tag.artifact if tag.artifact and Path(tag.artifact).is_dir() else None
-            self.configs[train_id] = (train_config(train, tag), package)
+            self.configs[train_id] = (build_full_config(train, tag), package)
         return self.configs[train_id]
 
     def _submit(self, s: Session, job_id: int, target_name: str, reason: str) -> None:

@@ -3,7 +3,7 @@ its ``full_config.json``, the input file list and the package tag (SPEC §7).
 
 The configuration and inputs are read from the attempt folder the scheduler left (exactly
 what ran); without one (not started yet, or outputs cleaned) they are rebuilt from the
-database the way the scheduler builds them. Inputs that only exist on the server can be
+database by the builder the scheduler uses (``core.full_config.build_full_config``). Inputs that only exist on the server can be
 downloaded through ``/api/dataset-files/content``: catalogue files under a local storage
 root (``storage_roots``) that are AO2D files, never another path of the server. The
 command names the server by ``public_url``, or by the origin of the request.
@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hyperloop.core.errors import NotFound
+from hyperloop.core.full_config import build_full_config
 from hyperloop.core.permissions import Action
 from hyperloop.core.storage_roots import StorageRootError, StorageRoots, is_ao2d
 from hyperloop.db import models as m
@@ -131,8 +132,6 @@ def reproduce_info(
 ) -> ReproduceOut:
     """The data function of the reproduce endpoints (and of the pages showing the command);
     ``base_url`` names the server in the command (default: ``settings.server_url``)."""
-    from hyperloop.scheduler.trainwork import train_config
-
     work = _work_dir(settings)
     results: str | None = None
     n_files = int(getattr(settings, "scheduler_test_files", 2))
@@ -147,9 +146,8 @@ def reproduce_info(
         attempt = _latest_attempt(folder / "sample")
         found = _from_folder(attempt) if attempt else None
         if found is None:
-            from hyperloop.scheduler.shell import wagon_test_config
-
-            found = (wagon_test_config(test, tag), _sample(s, test.dataset_id, n_files))
+            spec = build_full_config(test, tag)
+            found = (spec.to_json(), _sample(s, test.dataset_id, n_files))
         url = f"/wagon-test/{ident}"
     elif kind == "train_test":
         train = _load(s, m.TrainRun, ident, "train run")
@@ -157,8 +155,8 @@ def reproduce_info(
         attempt = _latest_attempt(work / "tests" / f"train-test-{ident}" / "sample")
         found = _from_folder(attempt) if attempt else None
         if found is None:
-            config = train_config(train, tag) | {"cpu_cores": train.target.cores}
-            found = (config, _sample(s, train.dataset_id, n_files))
+            spec = build_full_config(train, tag, cores=train.target.cores)
+            found = (spec.to_json(), _sample(s, train.dataset_id, n_files))
         url = f"/train-test/{ident}"
     else:
         job = _load(s, m.Job, ident, "job")
@@ -167,8 +165,8 @@ def reproduce_info(
         attempt = _latest_attempt(work / "trains" / str(train.id) / "jobs" / f"job-{ident}")
         found = _from_folder(attempt) if attempt else None
         if found is None:
-            config = train_config(train, tag) | {"cpu_cores": train.target.cores}
-            found = (config, list(job.files or []))
+            spec = build_full_config(train, tag, cores=train.target.cores)
+            found = (spec.to_json(), list(job.files or []))
         url = f"/job/{ident}"
     config, inputs = found
     if attempt is not None and (attempt / "AnalysisResults.root").is_file():

@@ -20,6 +20,7 @@ from hyperloop.core import (
     views_trains,
 )
 from hyperloop.core.enums import TrainState, TrainType
+from hyperloop.core.full_config import build_full_config
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
 from hyperloop.web.api.schemas import HistoryAction, HistoryOut, ORMModel, history_page
@@ -499,11 +500,9 @@ def train_test(train: TrainForReader, db: DB, settings: SettingsDep) -> dict[str
     summary="full_config.json of the train (its wagons as frozen at composition)",
 )
 def full_config(train: TrainForReader, db: DB) -> JSONResponse:
-    from hyperloop.scheduler.trainwork import train_config
-
-    config = train_config(train, _load(db, m.PackageTag, train.tag_id, "package tag"))
+    spec = build_full_config(train, _load(db, m.PackageTag, train.tag_id, "package tag"))
     return JSONResponse(
-        config,
+        spec.to_json(),
         headers={
             "Content-Disposition": f'attachment; filename="full_config_train_{train.id}.json"'
         },

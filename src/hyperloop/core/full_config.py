@@ -1,0 +1,78 @@
+"""The one builder of the typed train spec (invariant 7): the ``FullConfig`` of a wagon test,
+a train test or a train job, from the snapshot frozen in the database.
+
+A wagon test's snapshot (``WagonTest.config_snapshot``: the wagon and its dependency
+closure, taken when it was queued) and a train's (``TrainRun.wagons_snapshot``: each wagon
+with its ``dependency_snapshots``, frozen at composition) are read into the same list of
+(wagon, dependencies) and turned into workflow entries by one rule: every dependency once,
+then each wagon not already there followed by its subwagons (suffix = subwagon name, sorted).
+The scheduler submits the result, the reproduce and train APIs show it; it is serialised
+only where ``full_config.json`` is written (``hyperloop.grid.execute``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from hyperloop.analysis.spec import FullConfig, WorkflowEntry
+from hyperloop.core.configs import effective_subwagon
+from hyperloop.core.enums import TrainType
+from hyperloop.db.models import PackageTag, TrainRun, WagonTest
+
+Snapshot = Mapping[str, Any]
+
+
+def build_full_config(
+    source: WagonTest | TrainRun, tag: PackageTag, *, cores: int | None = None
+) -> FullConfig:
+    """The spec a wagon test (``WagonTest``) or a train's test and jobs (``TrainRun``) run,
+    with package ``tag``; ``cores`` when the target is known (else set where it runs)."""
+    if isinstance(source, WagonTest):
+        snap = source.config_snapshot or {}
+        wagons = [(snap["wagon"], snap.get("dependencies", []))]
+        # a wagon with derived data writes it in its test: its size counts (SPEC §4)
+        derived: Iterable[str] = snap["wagon"].get("derived_tables") or ()
+    else:
+        wagons = [(w, w.get("dependency_snapshots", [])) for w in source.wagons_snapshot]
+        derived = (
+            ()  # analysis trains write no derived data
+            if source.train_type is TrainType.ANALYSIS
+            else (t for w, _ in wagons for t in w.get("derived_tables") or ())
+        )
+    return FullConfig(
+        package_tag=f"{tag.name}-{tag.version}",
+        workflows=_entries(wagons),
+        derived_tables=tuple(dict.fromkeys(derived)),
+        cpu_cores=cores,
+    )
+
+
+def _entries(wagons: list[tuple[Snapshot, Iterable[Snapshot]]]) -> tuple[WorkflowEntry, ...]:
+    entries: list[WorkflowEntry] = []
+    seen: set[int] = set()
+
+    def add(w: Snapshot, suffix: str = "", conf: Mapping | None = None) -> None:
+        config = conf if conf is not None else w.get("base_config") or {}
+        entries.append(
+            WorkflowEntry(
+                workflow_name=w["workflow"],
+                suffix=suffix,
+                wagon_id=w["wagon_id"],
+                configuration=dict(config),
+            )
+        )
+
+    for _, deps in wagons:
+        for dep in deps:
+            if dep["wagon_id"] not in seen:
+                seen.add(dep["wagon_id"])
+                add(dep)
+    for w, _ in wagons:
+        if w["wagon_id"] in seen:
+            continue
+        seen.add(w["wagon_id"])
+        add(w)
+        for name, overrides in sorted((w.get("subwagons") or {}).items()):
+            add(w, name, effective_subwagon(w.get("base_config") or {}, overrides))
+    return tuple(entries)
