@@ -10,6 +10,7 @@ and one notification of every kind for alice. Every account logs in with ``PASSW
 from __future__ import annotations
 
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +42,9 @@ _TEMPLATE: tuple[Path, dict[str, int]] | None = None
 _APP = None
 EXTRA_DATASETS = 30
 
-ROOTS = ["/data"]  # the storage roots of the seeded catalogue and of the app
+# The storage roots of the seeded catalogue and of the app: the catalogue's "/data", and the
+# temporary folder where tests write the real files a page reads (pytest's tmp_path).
+ROOTS = ["/data", str(Path(tempfile.gettempdir()).resolve())]
 
 
 def seed(url: str) -> dict[str, int]:
