@@ -19,13 +19,13 @@ PAGES = [
     ("/runlists", "main#main"),
     ("/notifications", "main#main"),
     ("/profile", "main#main"),
-    ("/performance-graphs?path=train-1/output/performanceMetrics.json", "#perf-graph canvas"),
+    ("/performance-graphs?path=work/trains/1/output/performanceMetrics.json", "#perf-graph canvas"),
     (
-        "/outputs/browse?path=train-1/output/AnalysisResults.root&hist=spectra/hPt",
+        "/outputs/browse?path=work/trains/1/output/AnalysisResults.root&hist=spectra/hPt",
         "#jsroot-drawing[data-drawn='spectra/hPt'] svg",
     ),
     (
-        "/outputs/browse?path=AnalysisResults_tlist.root&hist=qa-task/qaList/hMult",
+        "/outputs/browse?path=work/trains/1/AnalysisResults_tlist.root&hist=qa-task/qaList/hMult",
         "#jsroot-drawing[data-drawn='qa-task/qaList/hMult'] svg",
     ),
 ]
@@ -54,9 +54,9 @@ def test_no_page_breaks_its_content_security_policy(page, server):
 
 def test_speedscope_runs_under_the_policy(page, server):
     problems = _watch(page)
-    page.goto(server + "/profile-viewer?path=train-1/output/profile.speedscope.json")
+    page.goto(server + "/profile-viewer?path=work/trains/1/output/profile.speedscope.json")
     frame = page.frame_locator("#speedscope-frame")
-    frame.get_by_text("train-1/output/profile.speedscope.json").wait_for(timeout=30_000)
+    frame.get_by_text("work/trains/1/output/profile.speedscope.json").wait_for(timeout=30_000)
     assert frame.locator("canvas").count() >= 1
     assert problems == []
     assert page.errors == []
