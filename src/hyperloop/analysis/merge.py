@@ -458,7 +458,8 @@ class _Entry:
         self.pending: list[StoredHistogram] = []  # THnSparse inputs not yet united
         self.pending_bins = 0
         self.tree: _ListNode | None = None  # a list summed item by item via uproot
-        self.ttrees: list[tuple[str, treemerge.Tree]] = []  # a TTree: each input's, parsed
+        # a TTree: each input's path and leaf extremes (its bytes are read again when written)
+        self.ttrees: list[tuple[str, list]] = []
         self.ttree_layout = b""  # the first input's TTree without baskets and counters
 
     def settle(self) -> None:
@@ -600,14 +601,31 @@ def _merge_ttree(
         _unmergeable(entry, key, where, reason, copy)
         entry.ttrees = []
         return
-    entry.ttrees.append((path, tree))
+    entry.ttrees.append((path, tree.extreme_values()))
+
+
+def _reread_ttree(path: str, dname: str, name: str, layout: bytes) -> treemerge.Tree:
+    """An input's TTree parsed again (only one input's tree is held at a time)."""
+    with _open(path) as f:
+        key = (f[dname] if dname else f).key(name)
+        try:
+            data = key.get_uncompressed_chunk_cursor()[0].raw_data.tobytes()
+            tree = treemerge.parse(data, key.fKeylen)
+        except Exception as exc:
+            raise MergeError(
+                f"{path}: {dname}/{name}: cannot read the tree ({_short(exc)})"
+            ) from exc
+    if treemerge.normalized(tree) != layout:
+        raise MergeError(f"{path}: {dname}/{name}: the tree changed while being merged")
+    return tree
 
 
 def _write_ttree(folder: Any, name: str, entry: _Entry, codec: Any, pool: Any) -> None:
     """Write a merged TTree as hadd does: every input's baskets become TBasket keys of the
     output (copied compressed; those inside an input's TTree object written as new keys),
     then one TTree listing them all, with summed entries and byte counts."""
-    first = entry.ttrees[0][1]
+    dname = "/".join(folder.path) if getattr(folder, "path", None) else ""
+    first = _reread_ttree(entry.origin, dname, name, entry.ttree_layout)
     totals = [treemerge.BranchTotals() for _ in first.branches]
     sink, cascading = folder._file.sink, folder._cascading
     pdir = cascading._key.location
@@ -618,7 +636,8 @@ def _write_ttree(folder: Any, name: str, entry: _Entry, codec: Any, pool: Any) -
     def place(raw_key: bytes) -> int:
         return cascading._freesegments.allocate(len(raw_key), dry_run=False)
 
-    for path, tree in entry.ttrees:
+    for i, (path, _) in enumerate(entry.ttrees):
+        tree = first if i == 0 else _reread_ttree(path, dname, name, entry.ttree_layout)
         label = f"{path}: {entry_path(folder, name)}"
         with _open(path) as f:
             source = f.file.source
@@ -662,7 +681,8 @@ def _write_ttree(folder: Any, name: str, entry: _Entry, codec: Any, pool: Any) -
             counters[i] += tree.counter(i)
         offset += tree.counter(0)
     keylen = _small_keylen(entry.cls, name, entry.title)
-    data = treemerge.serialize(first, totals, tuple(counters), keylen)
+    extremes = treemerge.combined_extremes(first, [values for _, values in entry.ttrees])
+    data = treemerge.serialize(first, totals, tuple(counters), keylen, extremes)
     raw = rawmerge.compress_many([data], fast, pool)[0]
     written = cascading.add_object(sink, entry.cls, name, entry.title, raw, len(data))
     if written.big:

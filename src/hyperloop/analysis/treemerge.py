@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +28,9 @@ _I32 = struct.Struct(">i")
 _I64 = struct.Struct(">q")
 _I16 = struct.Struct(">h")
 _BRANCH_CLASSES = ("TBranch", "TBranchElement")
-_LEAF_CLASSES = {f"TLeaf{t}" for t in "BSILFDOCG"} | {"TLeafElement", "TLeafF16", "TLeafD32"}
+# leaf classes: the type of their fMinimum, fMaximum (None: TLeafElement has none)
+_LEAF_CLASSES = {"TLeafB": "b", "TLeafS": "h", "TLeafI": "i", "TLeafL": "q", "TLeafG": "q"}
+_LEAF_CLASSES |= {"TLeafC": "i", "TLeafF": "f", "TLeafD": "d", "TLeafO": "?", "TLeafElement": None}
 
 
 @dataclass
@@ -71,6 +74,11 @@ class Tree:
     counts: list[tuple[int, int]]  # (byte count position, object end)
     refs: list[int]  # positions of object and class references
     deleted: list[tuple[int, int]]  # embedded baskets (inside the fBaskets arrays)
+    extremes: list[tuple[int, str, bool]]  # leaves' fMinimum/fMaximum, TClonesArray fMaximum
+    loose: list[tuple[int, int]]  # write-time hints kept from the first input (fAutoSave, ...)
+
+    def extreme_values(self) -> list[Any]:
+        return [struct.unpack_from(">" + f, self.data, p)[0] for p, f, _ in self.extremes]
 
     def counter(self, i: int) -> int:
         return _I64.unpack_from(self.data, self.entries_at + 8 * i)[0]
@@ -84,6 +92,8 @@ class _Walker:
         self.refs: list[int] = []
         self.branches: list[Branch] = []
         self.deleted: list[tuple[int, int]] = []
+        self.extremes: list[tuple[int, str, bool]] = []  # (position, type, is a maximum)
+        self.loose: list[tuple[int, int]] = []  # (position, size)
         self.entries_at = -1
 
     def u32(self, p: int) -> int:
@@ -155,7 +165,7 @@ class _Walker:
         elif cls in _BRANCH_CLASSES:
             q = self.branch(cls, p)
         elif cls in _LEAF_CLASSES:
-            q = self.leaf(p)
+            q = self.leaf(p, _LEAF_CLASSES[cls])
         elif cls in ("TList", "THashList"):
             q = self.tlist(p, inside)
         elif cls == "TBasket":
@@ -193,11 +203,18 @@ class _Walker:
             p += 1 + self.b[p]
         return p
 
-    def leaf(self, p: int) -> int:
+    def leaf(self, p: int, extremes: str | None) -> int:
         _, p, end = self.header(p, "TLeaf")
-        _, q, _ = self.header(p, "TLeaf")
+        _, q, base_end = self.header(p, "TLeaf")
         q = self.skip(q, "TNamed")
-        self.pointer(q + 14, "fLeafCount")  # after fLen fLenType fOffset fIsRange fIsUnsigned
+        q = self.pointer(q + 14, "fLeafCount")  # after fLen fLenType fOffset fIsRange fIsUnsigned
+        if q != base_end:
+            raise Unsupported("TLeaf: unexpected layout")
+        if extremes is not None:  # the largest (array length) seen: hadd keeps the largest
+            size = struct.calcsize(">" + extremes)
+            self.extremes += [(q, extremes, False), (q + size, extremes, True)]
+            q += 2 * size
+            return end if q == end else -1
         return end
 
     def branch(self, cls: str, p: int) -> int:
@@ -210,6 +227,7 @@ class _Walker:
                 q = self.tstring(q)
             # fCheckSum, fClassVersion (Int_t before version 10), fID fType fStreamerType fMaximum
             q += 4 + (2 if version >= 10 else 4) + 4 * 4
+            self.extremes.append((q - 4, "i", True))  # fMaximum: the largest clones array
             q = self.pointer(q, "fBranchCount")
             q = self.pointer(q, "fBranchCount2")
             return q if q == end else -1
@@ -225,6 +243,7 @@ class _Walker:
         named = p
         p = self.skip(self.skip(p, "TNamed"), "TAttFill")
         at = p + 12  # after fCompress fBasketSize fEntryOffsetLen
+        self.loose.append((p + 4, 8))  # fBasketSize fEntryOffsetLen: ROOT adapts them
         p = at + 4 + 8
         if version >= 13:
             p = self.skip(p, "fIOFeatures")
@@ -316,6 +335,7 @@ class _Walker:
             p = self.skip(p, what)
         self.entries_at = p
         p += 5 * 8 + 8 + 4 * 4
+        self.loose.append((p + 4 + 3 * 8, 16))  # fAutoSave fAutoFlush: ROOT adapts them
         nranges = self.u32(p)
         if nranges:
             raise Unsupported("a tree with cluster ranges")
@@ -340,7 +360,9 @@ def parse(data: bytes, keylen: int) -> Tree:
         w.ttree()
     except (struct.error, IndexError, ValueError) as exc:
         raise Unsupported(f"a tree of unknown layout ({exc})") from exc
-    tree = Tree(data, keylen, w.entries_at, w.branches, w.counts, w.refs, w.deleted)
+    tree = Tree(
+        data, keylen, w.entries_at, w.branches, w.counts, w.refs, w.deleted, w.extremes, w.loose
+    )
     for br in tree.branches:
         if br.entries != tree.counter(0):
             raise Unsupported(f"branch {br.name} has {br.entries} entries, its tree more")
@@ -360,16 +382,26 @@ class BranchTotals:
 
 
 def serialize(
-    tree: Tree, totals: list[BranchTotals], counters: tuple[int, ...], keylen: int
+    tree: Tree,
+    totals: list[BranchTotals],
+    counters: tuple[int, ...],
+    keylen: int,
+    extremes: list[Any] | None = None,
 ) -> bytearray:
     """``tree``'s bytes with the given baskets and counters (references and counts moved),
     for a key header of ``keylen`` bytes (references count from the key's start).
 
-    ``counters``: the tree's fEntries, fTotBytes, fZipBytes, fSavedBytes, fFlushedBytes.
+    ``counters``: the tree's fEntries, fTotBytes, fZipBytes, fSavedBytes, fFlushedBytes;
+    ``extremes``: values for :attr:`Tree.extremes` (None: zeros).
     """
     b = tree.data
     edits: list[tuple[int, int, bytes]] = []
     fixed: list[tuple[int, bytes]] = [(tree.entries_at, struct.pack(">5q", *counters))]
+    values = extremes if extremes is not None else [0] * len(tree.extremes)
+    for (pos, fmt, _), value in zip(tree.extremes, values, strict=True):
+        fixed.append((pos, struct.pack(">" + fmt, value)))
+    if extremes is None:
+        fixed += [(pos, bytes(size)) for pos, size in tree.loose]
     for br, tot in zip(tree.branches, totals, strict=True):
         nb = len(tot.seek)
         maximum = max(10, nb + 1)
@@ -430,7 +462,8 @@ def serialize(
 
 
 def normalized(tree: Tree) -> bytes:
-    """The tree with no baskets and zero counters: equal for trees of the same layout."""
+    """The tree with no baskets, zero counters and extremes: equal for trees of the same
+    layout."""
     empty = [BranchTotals() for _ in tree.branches]
     return bytes(serialize(tree, empty, (0, 0, 0, 0, 0), 0))
 
@@ -466,3 +499,13 @@ def embedded_key(e: Embedded, compressed: bytes, seek: int, pdir: int) -> bytes:
     head = bytearray(basket_header(e.header, keylen + len(compressed), len(e.payload), seek, pdir))
     head[-1] = 0  # flag: a basket in a key of its own
     return bytes(head) + compressed
+
+
+def combined_extremes(tree: Tree, each: list[list[Any]]) -> list[Any]:
+    """The smallest of the minima and the largest of the maxima (``each``: every input's
+    :meth:`Tree.extreme_values`, trees of ``tree``'s layout)."""
+    columns = zip(*each, strict=True)
+    return [
+        (max if is_max else min)(values)
+        for (_, _, is_max), values in zip(tree.extremes, columns, strict=True)
+    ]
