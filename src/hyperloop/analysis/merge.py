@@ -620,17 +620,21 @@ def _reread_ttree(path: str, dname: str, name: str, layout: bytes) -> treemerge.
     return tree
 
 
-def _write_ttree(folder: Any, name: str, entry: _Entry, codec: Any, pool: Any) -> None:
-    """Write a merged TTree as hadd does: every input's baskets become TBasket keys of the
-    output (copied compressed; those inside an input's TTree object written as new keys),
-    then one TTree listing them all, with summed entries and byte counts."""
-    dname = "/".join(folder.path) if getattr(folder, "path", None) else ""
-    first = _reread_ttree(entry.origin, dname, name, entry.ttree_layout)
-    totals = [treemerge.BranchTotals() for _ in first.branches]
+def _copy_baskets(
+    folder: Any,
+    name: str,
+    entry: _Entry,
+    first: treemerge.Tree,
+    totals: list,
+    counters: list[int],
+    fast: Any,
+    pool: Any,
+) -> None:
+    """Write every input's baskets of one tree into the output (inputs one at a time),
+    filling ``totals`` (each branch's baskets and sums) and the tree's ``counters``."""
     sink, cascading = folder._file.sink, folder._cascading
     pdir = cascading._key.location
-    fast = rawmerge.fast_codec(codec)
-    counters = [0, 0, 0, 0, 0]  # fEntries fTotBytes fZipBytes fSavedBytes fFlushedBytes
+    dname = "/".join(folder.path) if getattr(folder, "path", None) else ""
     offset = 0
 
     def place(raw_key: bytes) -> int:
@@ -661,8 +665,6 @@ def _write_ttree(folder: Any, name: str, entry: _Entry, codec: Any, pool: Any) -
                     if e.entries == 0:
                         continue
                     packed = rawmerge.compress_many([e.payload], fast, pool)[0]
-                    if len(packed) >= len(e.payload):  # ROOT reads it as uncompressed then
-                        packed = e.payload
                     size = len(e.header) + len(packed)
                     at = cascading._freesegments.allocate(size, dry_run=False)
                     sink.write(at, treemerge.embedded_key(e, packed, at, pdir))
@@ -677,9 +679,28 @@ def _write_ttree(folder: Any, name: str, entry: _Entry, codec: Any, pool: Any) -
                 tot.entries += br.entries
                 tot.tot_bytes += br.tot_bytes
                 tot.zip_bytes += br.zip_bytes
-        for i in range(5):
-            counters[i] += tree.counter(i)
+        for k in range(5):
+            counters[k] += tree.counter(k)
         offset += tree.counter(0)
+
+
+def _write_ttree(folder: Any, name: str, entry: _Entry, codec: Any, pool: Any) -> None:
+    """Write a merged TTree as hadd does: every input's baskets become TBasket keys of the
+    output (copied compressed; those inside an input's TTree object written as new keys),
+    then one TTree listing them all, with summed entries and byte counts."""
+    dname = "/".join(folder.path) if getattr(folder, "path", None) else ""
+    first = _reread_ttree(entry.origin, dname, name, entry.ttree_layout)
+    totals = [treemerge.BranchTotals() for _ in first.branches]
+    sink, cascading = folder._file.sink, folder._cascading
+    fast = rawmerge.fast_codec(codec)
+    counters = [0, 0, 0, 0, 0]  # fEntries fTotBytes fZipBytes fSavedBytes fFlushedBytes
+    try:
+        _copy_baskets(folder, name, entry, first, totals, counters, fast, pool)
+    except rawmerge.Unsupported as exc:  # a basket key past 2 GB
+        raise MergeError(
+            f"{entry_path(folder, name)}: the merged file passes 2 GB, where basket keys grow "
+            f"({exc}); merge fewer files at a time"
+        ) from exc
     keylen = _small_keylen(entry.cls, name, entry.title)
     extremes = treemerge.combined_extremes(first, [values for _, values in entry.ttrees])
     data = treemerge.serialize(first, totals, tuple(counters), keylen, extremes)
