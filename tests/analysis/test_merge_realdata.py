@@ -205,3 +205,40 @@ def test_buffer_axis_range_is_the_one_root_chooses():
     )
     for (a, b, n), root in zip(cases, json.loads(done.stdout), strict=True):
         assert list(find_good_limits(a, b, n)) == root, (a, b, n)
+
+
+_ROOT_CLUSTERS = """
+import sys, ROOT
+from array import array
+f = ROOT.TFile(sys.argv[1], "RECREATE")
+t = ROOT.TTree("events", "events")
+x = array("f", [0.0])
+t.Branch("x", x, "x/F")
+t.SetAutoFlush(100)
+for i in range(1000):
+    if i == 500:
+        t.SetAutoFlush(200)  # a second cluster range
+    x[0] = i
+    t.Fill()
+f.Write()
+f.Close()
+"""
+
+
+def test_tree_of_a_layout_not_supported_is_refused_with_the_reason(tmp_path):
+    import subprocess
+    import sys
+
+    from hyperloop.analysis.merge import MergeError
+
+    src = tmp_path / "clusters.root"
+    subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", _ROOT_CLUSTERS, str(src)],
+        check=True,
+        capture_output=True,
+    )
+    with pytest.raises(MergeError) as err:
+        merge_results(tmp_path / "out.root", [src, src])
+    message = str(err.value)
+    assert "events" in message and "cluster ranges" in message
+    assert "--copy-unmergeable" in message and not (tmp_path / "out.root").exists()
