@@ -23,9 +23,12 @@ STATS += ("fTsumwxy", "fTsumwz", "fTsumwz2", "fTsumwxz", "fTsumwyz", "fTsumwt", 
 ARRAYS = ("fSumw2", "fBinEntries", "fBinSumw2")
 
 
-def hadd(out: Path, inputs: list[Path]) -> None:
+def hadd(out: Path, inputs: list[Path], *, keep_compression: bool = False) -> None:
+    """Run hadd; ``keep_compression`` (``-fk``): the first input's compression, so tree
+    baskets are copied (fast cloning) instead of read and written again entry by entry."""
     done = subprocess.run(
-        [os.fspath(HADD), "-f", os.fspath(out), *map(os.fspath, inputs)],
+        [os.fspath(HADD), "-fk" if keep_compression else "-f", os.fspath(out)]
+        + list(map(os.fspath, inputs)),
         capture_output=True,
         text=True,
     )
@@ -176,3 +179,48 @@ def root_open_errors(path: Path) -> str:
         text=True,
     )
     return done.stderr.strip() + ("" if done.returncode == 0 else f" (exit {done.returncode})")
+
+
+def tree_baskets(path: Path, name: str) -> list[tuple[str, list[tuple]]]:
+    """Every branch of a tree (recursively, in order) with each basket's entry range,
+    uncompressed data and entry offsets, read with uproot (TClonesArray branches included)."""
+    out = []
+    with uproot.open(path) as f:
+        for branch in f[name].itervalues(recursive=True):
+            baskets = []
+            for i in range(branch.num_baskets):
+                b = branch.basket(i)
+                offsets = None if b.byte_offsets is None else np.asarray(b.byte_offsets).tolist()
+                start, stop = branch.basket_entry_start_stop(i)
+                baskets.append((int(start), int(stop), bytes(b.data), offsets))
+            out.append((branch.name, baskets))
+    return out
+
+
+_READ_TREE = r"""
+import sys, ROOT
+ROOT.gErrorIgnoreLevel = ROOT.kInfo
+f = ROOT.TFile.Open(sys.argv[1])
+t = f.Get(sys.argv[2])
+total = sum(t.GetEntry(i) for i in range(t.GetEntries()))
+print(t.GetEntries(), total)
+"""
+
+
+def root_read_tree(path: Path, name: str) -> tuple[str, str]:
+    """ROOT reads every entry of a tree: (entries and bytes read, what it printed on stderr).
+
+    ROOT's notices that a class has no dictionary (a file's own classes, read emulated) are
+    left out of stderr: they are printed for the inputs and for hadd's output alike.
+    """
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", _READ_TREE, os.fspath(path), name],
+        capture_output=True,
+        text=True,
+    )
+    err = [
+        line
+        for line in done.stderr.splitlines()
+        if "RuntimeWarning: no dictionary for class" not in line
+    ]
+    return done.stdout.strip(), "\n".join(err) + ("" if done.returncode == 0 else " (failed)")

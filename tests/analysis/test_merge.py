@@ -205,6 +205,51 @@ def test_other_objects_are_refused_or_copied_from_the_first_file(tmp_path):
         assert f["t/h"].values().tolist() == [2]
 
 
+def _tree_files(tmp_path: Path, branches: list[str]) -> list[Path]:
+    """Results files with a histogram and a tree ``t/events`` (flat and jagged branches)
+    written by uproot, each file's tree in three baskets per branch."""
+    import awkward as ak
+
+    paths = []
+    for i, name in enumerate(branches):
+        p = write_results(tmp_path / f"tree{i}.root", {"t": {"h": _h1([1, i])}})
+        with uproot.update(p) as f:
+            f.mktree("t/events", {"x": "f8", name: "var * int32"}, title="events")
+            for k in range(3):
+                f["t/events"].extend(
+                    {"x": np.arange(4.0) + 10 * i + k, name: ak.Array([[i] * j for j in range(4)])}
+                )
+        paths.append(p)
+    return paths
+
+
+def test_trees_are_merged_entries_concatenated(tmp_path):
+    paths = _tree_files(tmp_path, ["v", "v", "v"])
+    report = merge_results(tmp_path / "out.root", paths)
+    assert report.trees == 1 and not report.copied and not report.skipped
+    assert "1 trees" in report.summary()
+    with uproot.open(tmp_path / "out.root") as f:
+        tree = f["t/events"]
+        assert tree.num_entries == 36 and tree["x"].num_baskets == 9
+        expected = [x for i in range(3) for k in range(3) for x in np.arange(4.0) + 10 * i + k]
+        assert tree["x"].array(library="np").tolist() == expected
+        assert tree["v"].array().tolist() == [
+            [i] * j for i in range(3) for _ in range(3) for j in range(4)
+        ]
+        assert f["t/h"].values().tolist() == [3, 3]
+
+
+def test_trees_with_other_branches_are_refused_naming_the_tree(tmp_path):
+    paths = _tree_files(tmp_path, ["v", "w"])
+    with pytest.raises(MergeError) as err:
+        merge_results(tmp_path / "out.root", paths)
+    message = str(err.value)
+    assert "t/events" in message and "branches" in message and "--copy-unmergeable" in message
+    assert not (tmp_path / "out.root").exists()
+    report = merge_results(tmp_path / "out.root", paths, copy_unmergeable=True)
+    assert report.skipped == ["t/events (TTree: trees are not merged in results files)"]
+
+
 # ----------------------------------------------------------------------------- failures
 
 

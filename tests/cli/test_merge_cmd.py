@@ -71,19 +71,32 @@ def test_real_subprocess(realdata, tmp_path):
     assert read_results(out)["twoparcorcombexample"]["hChargedPt"].entries == 3 * 15580
 
 
-def test_unmergeable_object_fails_with_its_path_unless_copy_is_asked(realdata, tmp_path):
+def test_results_with_a_tree_are_merged_tree_included(realdata, tmp_path):
     src = realdata / "results" / "run3_list_with_ttree.root"
     out = tmp_path / "merged.root"
     result = runner.invoke(app, ["merge", str(out), str(src), str(src)])
-    assert result.exit_code == 2
-    assert "Tree_AS_Event" in result.output and "--copy-unmergeable" in result.output
-    assert not out.exists()
-    result = runner.invoke(app, ["merge", "--copy-unmergeable", str(out), str(src), str(src)])
     assert result.exit_code == 0, result.output
-    assert "not carried into the output: Tree_AS_Event (TTree" in result.output
+    assert "542 histograms, 1 trees" in result.output
     with uproot.open(out) as f:
-        assert "Tree_AS_Event" not in f.keys(cycle=False)
-        assert len(f["TRD_Digits_output"]) == 542  # the list is merged all the same
+        assert f["Tree_AS_Event"].num_entries == 24
+        assert len(f["TRD_Digits_output"]) == 542
+
+
+def test_unmergeable_tree_fails_with_its_path_unless_copy_is_asked(tmp_path):
+    paths = []
+    for i, branch in enumerate(["x", "y"]):
+        paths.append(tmp_path / f"{i}.root")
+        with uproot.recreate(paths[-1]) as f:
+            f.mktree("events", {branch: "f8"})
+            f["events"].extend({branch: np.arange(3.0)})
+    out = tmp_path / "merged.root"
+    result = runner.invoke(app, ["merge", str(out), *map(str, paths)])
+    assert result.exit_code == 2
+    assert "events" in result.output and "--copy-unmergeable" in result.output
+    assert not out.exists()
+    result = runner.invoke(app, ["merge", "--copy-unmergeable", str(out), *map(str, paths)])
+    assert result.exit_code == 0, result.output
+    assert "not carried into the output: events (TTree" in result.output
 
 
 def test_truncated_input_is_refused(realdata, tmp_path):

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import uproot
 
-from hyperloop.analysis import rawmerge
+from hyperloop.analysis import rawmerge, treemerge
 from hyperloop.analysis.ao2d_writer import AO2DWriter
 from hyperloop.analysis.results import (
     LIST_CLASSES,
@@ -62,7 +62,7 @@ class MergeReport:
 
     def summary(self) -> str:
         what = (
-            f"{self.histograms} histograms"
+            f"{self.histograms} histograms" + (f", {self.trees} trees" if self.trees else "")
             if self.kind == "results"
             else f"{self.dataframes} dataframes ({self.trees} trees)"
         )
@@ -260,11 +260,13 @@ def merge_results(
     histogram's buffer are emptied as hadd does. Histograms whose layouts differ between
     inputs (THnSparse with other filled bins) are summed from their arrays (:func:`add_into`),
     lists of them item by item. Directories, empty ones included, keep hadd's order; objects
-    missing from some inputs are kept. Anything else (a TTree, a TObjString, lists whose items
-    differ in number, names or kinds, statistics ROOT would recompute) raises MergeError naming
-    it, unless ``copy_unmergeable``: then the first input's object is copied unchanged
-    (``report.copied``; trees are left out, ``report.skipped``). Truncated or corrupt inputs
-    raise MergeError.
+    missing from some inputs are kept. TTrees are merged as hadd does, entries concatenated
+    (:mod:`hyperloop.analysis.treemerge`): every input's baskets become baskets of the output
+    and one TTree lists them all. Anything else (a TObjString, trees whose branches differ,
+    lists whose items differ in number, names or kinds, statistics ROOT would recompute) raises
+    MergeError naming it, unless ``copy_unmergeable``: then the first input's object is copied
+    unchanged (``report.copied``; trees are left out, ``report.skipped``). Truncated or corrupt
+    inputs raise MergeError.
     """
     start = time.perf_counter()
     paths = _check_inputs(out_path, inputs)
@@ -427,7 +429,7 @@ def _write_entries(
         if batch:
             flush()
             size = 0
-        entry.write(folders[dname], name, codec, report)
+        entry.write(folders[dname], name, codec, report, pool)
     if batch:
         flush()
 
@@ -456,16 +458,24 @@ class _Entry:
         self.pending: list[StoredHistogram] = []  # THnSparse inputs not yet united
         self.pending_bins = 0
         self.tree: _ListNode | None = None  # a list summed item by item via uproot
+        # a TTree: each input's path and leaf extremes (its bytes are read again when written)
+        self.ttrees: list[tuple[str, list]] = []
+        self.ttree_layout = b""  # the first input's TTree without baskets and counters
 
     def settle(self) -> None:
         """Unite the pending THnSparse inputs with the sum."""
         _add_sparse_many(self.hist, self.pending)
         self.pending, self.pending_bins = [], 0
 
-    def write(self, folder: Any, name: str, codec: Any, report: MergeReport) -> None:
+    def write(
+        self, folder: Any, name: str, codec: Any, report: MergeReport, pool: Any = None
+    ) -> None:
         if self.pending:
             self.settle()
-        if self.hist is not None:
+        if self.ttrees:
+            _write_ttree(folder, name, self, codec, pool)
+            report.trees += 1
+        elif self.hist is not None:
             write_histogram(folder, name, self.hist)
         elif self.tree is not None:
             folder[name] = _tree_writable(self.tree)
@@ -502,6 +512,9 @@ def _merge_key(
     histograms = is_histogram_class(cls) and entry is not None and is_histogram_class(entry.cls)
     if entry is not None and entry.cls != cls and not histograms:
         raise MergeError(f"{where}: is a {cls} but {entry.origin} has a {entry.cls}")
+    if cls in _TREE_CLASSES:
+        _merge_ttree(entries, key, entry, cls, src_key, data, where, path, copy_unmergeable)
+        return
     if entry is None:
         entry = entries[key] = _Entry(cls, path)
         entry.title = src_key.fTitle
@@ -554,6 +567,155 @@ def _merge_key(
             with _open(previous) as f:
                 _add_slow(entry, f[dname][name] if dname else f[name], f"{previous}: {full}")
     _add_slow(entry, d[name], where)
+
+
+def _merge_ttree(
+    entries: dict,
+    key: tuple[str, str],
+    entry: _Entry | None,
+    cls: str,
+    src_key: Any,
+    data: bytes,
+    where: str,
+    path: str,
+    copy: bool,
+) -> None:
+    """Add one input's TTree (parsed; its baskets are copied when the output is written)."""
+    dname, name = key
+    first = entry is None
+    if first:
+        entry = entries[key] = _Entry(cls, path)
+        entry.title = src_key.fTitle
+    else:
+        entry.paths.append(path)
+    try:
+        tree = treemerge.parse(data, src_key.fKeylen)
+        layout = treemerge.normalized(tree)
+    except rawmerge.Unsupported as exc:
+        _unmergeable(entry, key, where, f"a tree: {exc}", copy)
+        return
+    if first:
+        entry.ttree_layout = layout
+    elif layout != entry.ttree_layout or src_key.fTitle != entry.title:
+        reason = f"its branches, leaves or options differ from the tree in {entry.origin}"
+        _unmergeable(entry, key, where, reason, copy)
+        entry.ttrees = []
+        return
+    entry.ttrees.append((path, tree.extreme_values()))
+
+
+def _reread_ttree(path: str, dname: str, name: str, layout: bytes) -> treemerge.Tree:
+    """An input's TTree parsed again (only one input's tree is held at a time)."""
+    with _open(path) as f:
+        key = (f[dname] if dname else f).key(name)
+        try:
+            data = key.get_uncompressed_chunk_cursor()[0].raw_data.tobytes()
+            tree = treemerge.parse(data, key.fKeylen)
+        except Exception as exc:
+            raise MergeError(
+                f"{path}: {dname}/{name}: cannot read the tree ({_short(exc)})"
+            ) from exc
+    if treemerge.normalized(tree) != layout:
+        raise MergeError(f"{path}: {dname}/{name}: the tree changed while being merged")
+    return tree
+
+
+def _copy_baskets(
+    folder: Any,
+    name: str,
+    entry: _Entry,
+    first: treemerge.Tree,
+    totals: list,
+    counters: list[int],
+    fast: Any,
+    pool: Any,
+) -> None:
+    """Write every input's baskets of one tree into the output (inputs one at a time),
+    filling ``totals`` (each branch's baskets and sums) and the tree's ``counters``."""
+    sink, cascading = folder._file.sink, folder._cascading
+    pdir = cascading._key.location
+    dname = "/".join(folder.path) if getattr(folder, "path", None) else ""
+    offset = 0
+
+    def place(raw_key: bytes) -> int:
+        return cascading._freesegments.allocate(len(raw_key), dry_run=False)
+
+    for i, (path, _) in enumerate(entry.ttrees):
+        tree = first if i == 0 else _reread_ttree(path, dname, name, entry.ttree_layout)
+        label = f"{path}: {entry_path(folder, name)}"
+        with _open(path) as f:
+            source = f.file.source
+            for br, tot in zip(tree.branches, totals, strict=True):
+                for j in range(br.write_basket):
+                    seek, size = int(br.seek[j]), int(br.bytes_[j])
+                    try:
+                        raw = source.chunk(seek, seek + size).raw_data.tobytes()
+                    except Exception as exc:
+                        raise MergeError(
+                            f"{label}: basket {j} of branch {br.name} cannot be read ({_short(exc)})"
+                        ) from exc
+                    if len(raw) != size or int.from_bytes(raw[:4], "big") != size:
+                        raise MergeError(f"{label}: basket {j} of branch {br.name} is corrupt")
+                    at = place(raw)
+                    sink.write(at, treemerge.moved_key(raw, at, pdir))
+                    tot.seek.append(at)
+                    tot.bytes_.append(size)
+                    tot.first.append(int(br.first[j]) + offset)
+                for e in br.embedded:
+                    if e.entries == 0:
+                        continue
+                    packed = rawmerge.compress_many([e.payload], fast, pool)[0]
+                    size = len(e.header) + len(packed)
+                    at = cascading._freesegments.allocate(size, dry_run=False)
+                    sink.write(at, treemerge.embedded_key(e, packed, at, pdir))
+                    tot.seek.append(at)
+                    tot.bytes_.append(size)
+                    tot.first.append(int(br.first[br.write_basket]) + offset)
+                    tot.tot_bytes += len(e.header) + len(e.payload)
+                    tot.zip_bytes += size
+                    counters[1] += len(e.header) + len(e.payload)
+                    counters[2] += size
+                    counters[3] += size
+                tot.entries += br.entries
+                tot.tot_bytes += br.tot_bytes
+                tot.zip_bytes += br.zip_bytes
+        for k in range(5):
+            counters[k] += tree.counter(k)
+        offset += tree.counter(0)
+
+
+def _write_ttree(folder: Any, name: str, entry: _Entry, codec: Any, pool: Any) -> None:
+    """Write a merged TTree as hadd does: every input's baskets become TBasket keys of the
+    output (copied compressed; those inside an input's TTree object written as new keys),
+    then one TTree listing them all, with summed entries and byte counts."""
+    dname = "/".join(folder.path) if getattr(folder, "path", None) else ""
+    first = _reread_ttree(entry.origin, dname, name, entry.ttree_layout)
+    totals = [treemerge.BranchTotals() for _ in first.branches]
+    sink, cascading = folder._file.sink, folder._cascading
+    fast = rawmerge.fast_codec(codec)
+    counters = [0, 0, 0, 0, 0]  # fEntries fTotBytes fZipBytes fSavedBytes fFlushedBytes
+    try:
+        _copy_baskets(folder, name, entry, first, totals, counters, fast, pool)
+    except rawmerge.Unsupported as exc:  # a basket key past 2 GB
+        raise MergeError(
+            f"{entry_path(folder, name)}: the merged file passes 2 GB, where basket keys grow "
+            f"({exc}); merge fewer files at a time"
+        ) from exc
+    keylen = _small_keylen(entry.cls, name, entry.title)
+    extremes = treemerge.combined_extremes(first, [values for _, values in entry.ttrees])
+    data = treemerge.serialize(first, totals, tuple(counters), keylen, extremes)
+    raw = rawmerge.compress_many([data], fast, pool)[0]
+    written = cascading.add_object(sink, entry.cls, name, entry.title, raw, len(data))
+    if written.big:
+        raise MergeError(
+            f"{name}: the merged file passes 2 GB, where object keys grow; "
+            "merge fewer files at a time"
+        )
+
+
+def entry_path(folder: Any, name: str) -> str:
+    path = "/".join(folder.path) if getattr(folder, "path", None) else ""
+    return f"{path}/{name}" if path else name
 
 
 class _Unfaithful(Exception):
@@ -704,6 +866,7 @@ def _unmergeable(entry: _Entry, key: tuple, where: str, reason: str, copy: bool)
             "use --copy-unmergeable to copy it from the first file instead"
         )
     entry.acc = entry.hist = entry.tree = None
+    entry.ttrees = []
     entry.copy = (entry.origin, *key)
 
 

@@ -732,7 +732,9 @@ _INLINE = 1 << 20  # less than this many bytes: (de)compressed on the calling th
 
 def _compress_block(codec: Any, block: bytes) -> bytes | None:
     packed = codec.compress(block)
-    if len(packed) >= len(block) or len(packed) > _BLOCK:
+    # with its 9-byte header a block must be smaller than the bytes it holds: ROOT reads a
+    # payload that is not smaller than the object as stored uncompressed
+    if len(packed) + 9 >= len(block) or len(packed) > _BLOCK:
         return None
     n, c = len(block), len(packed)
     head = codec._2byte + codec._method + bytes((c & 255, c >> 8 & 255, c >> 16))
