@@ -46,10 +46,10 @@ if str(REPO) not in sys.path:
 
 from hyperloop.core import datasets, runlists, tags, users  # noqa: E402
 from hyperloop.core.actor import Actor  # noqa: E402
-from hyperloop.core.enums import JobState, Role, TrainState  # noqa: E402
 from hyperloop.db import migrate  # noqa: E402
 from hyperloop.db import models as m  # noqa: E402
 from hyperloop.db.session import make_engine, make_sessionmaker  # noqa: E402
+from hyperloop.enums import JobState, Role, TrainState  # noqa: E402
 from hyperloop.grid.execute import AttemptRecord, attempt_folder  # noqa: E402
 from hyperloop.grid.splitting import JobSpec  # noqa: E402
 from hyperloop.grid.targets import Target  # noqa: E402

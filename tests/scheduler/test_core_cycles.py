@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from hyperloop.core.enums import AutoComposeType, JobState, TestStatus, TrainState, TrainType
+from hyperloop.enums import AutoComposeType, JobState, TestStatus, TrainState, TrainType
 from hyperloop.scheduler.core import (
     AssignTestTag,
     ComposeTrain,

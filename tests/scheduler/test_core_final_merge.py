@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from tests.scheduler.test_core import jobs, running_keys, snap, train
 
-from hyperloop.core.enums import JobState, TrainState
+from hyperloop.enums import JobState, TrainState
 from hyperloop.scheduler.core import (
     FinalMerged,
     FinishJob,

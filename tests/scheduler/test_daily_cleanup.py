@@ -13,10 +13,10 @@ from tests.core.factories import introspection
 from hyperloop.core import datasets, history, tags, users, views_trains
 from hyperloop.core.actor import Actor
 from hyperloop.core.derived import DELETE_OUTPUT, OBJECT
-from hyperloop.core.enums import JobState, Role, TrainState, TrainType
 from hyperloop.core.jobs import JobSpec, add_jobs, set_job_state
 from hyperloop.db.models import DashboardDay, Job, TrainRun
 from hyperloop.db.models import Target as DbTarget
+from hyperloop.enums import JobState, Role, TrainState, TrainType
 from hyperloop.grid.targets import Target
 from hyperloop.scheduler import core
 from hyperloop.scheduler.shell import SchedulerShell, ShellConfig

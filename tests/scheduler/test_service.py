@@ -16,10 +16,10 @@ from tests.grid.test_external_cluster import external_address  # noqa: F401 (fix
 from tests.scheduler.seed import gt_pt_config, seed_world
 
 from hyperloop.core.assessment import Thresholds
-from hyperloop.core.enums import JobState, TrainState
 from hyperloop.core.jobs import JobSpec, add_jobs, set_job_state
 from hyperloop.db.models import Job, TrainRun
 from hyperloop.db.models import Target as DbTarget
+from hyperloop.enums import JobState, TrainState
 from hyperloop.grid.engine import Engine
 from hyperloop.grid.execute import attempt_folder
 from hyperloop.scheduler.lease import Lease

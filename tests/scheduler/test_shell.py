@@ -16,12 +16,12 @@ from sqlalchemy import select
 
 from hyperloop.core import analyses, datasets, enabling, runlists, tags, users, wagons
 from hyperloop.core.actor import Actor
-from hyperloop.core.enums import JobState, Role, TestStatus, TrainState
 from hyperloop.core.jobs import JobSpec, add_jobs, set_job_state
 from hyperloop.core.storage_roots import StorageRoots
 from hyperloop.db.models import Dataset, Job, PackageTag, TrainRun, WagonTest
 from hyperloop.db.models import Target as DbTarget
 from hyperloop.demo import generate_dataset
+from hyperloop.enums import JobState, Role, TestStatus, TrainState
 from hyperloop.grid.engine import Engine
 from hyperloop.grid.targets import Target
 from hyperloop.scheduler import core

@@ -17,9 +17,9 @@ from sqlalchemy import delete, select
 from hyperloop.core import datasets, runlists, tags, users
 from hyperloop.core import jobs as jobs_service
 from hyperloop.core.actor import Actor
-from hyperloop.core.enums import JobState, Role, TrainState
 from hyperloop.db.models import DatasetFile, Job, TrainRun
 from hyperloop.db.models import Target as DbTarget
+from hyperloop.enums import JobState, Role, TrainState
 from hyperloop.grid.execute import AttemptRecord
 from hyperloop.grid.splitting import JobSpec
 from hyperloop.grid.targets import Target

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from tests.core.factories import introspection, make_world
 
 from hyperloop.core import analyses, datasets, enabling, tags, trains, wagons
-from hyperloop.core.enums import EmailPolicy, JobState, TestStatus, TrainState, TrainType
 from hyperloop.core.jobs import JobSpec, add_jobs, set_job_state
 from hyperloop.db.models import Job, Notification, TrainRun, WagonDataset, WagonTest
+from hyperloop.enums import EmailPolicy, JobState, TestStatus, TrainState, TrainType
 from hyperloop.grid.targets import Target
 from hyperloop.scheduler import core
 from hyperloop.scheduler.shell import SchedulerShell, ShellConfig

@@ -15,10 +15,10 @@ from tests.grid.helpers import config, histograms, make_catalogue, make_package,
 from hyperloop.core import datasets, runlists, tags, users
 from hyperloop.core.actor import Actor
 from hyperloop.core.assessment import Thresholds
-from hyperloop.core.enums import JobState, Role, TrainState
 from hyperloop.core.storage_roots import StorageRoots
 from hyperloop.db.models import Job, TrainRun
 from hyperloop.db.models import Target as DbTarget
+from hyperloop.enums import JobState, Role, TrainState
 from hyperloop.grid.engine import Engine
 from hyperloop.grid.targets import Target
 from hyperloop.scheduler import core

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 from hyperloop.core.actor import Actor
 from hyperloop.core.analyses import analysis_dataset_ids
 from hyperloop.core.common import get_or_404
-from hyperloop.core.enums import NotificationKind, TagPolicy, TestStatus
 from hyperloop.core.errors import ValidationError
 from hyperloop.core.notifications import notify_test_failed, notify_wagon
 from hyperloop.core.permissions import Action, require
@@ -29,6 +28,7 @@ from hyperloop.db.models import (
     train_run_wagons,
     wagon_dependencies,
 )
+from hyperloop.enums import NotificationKind, TagPolicy, TestStatus
 
 STALE_AFTER = timedelta(weeks=4)
 

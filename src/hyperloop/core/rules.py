@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 
 from hyperloop.core.common import dependency_closure
 from hyperloop.core.configs import check_config, workflow_schema
-from hyperloop.core.enums import NotificationKind, TagPolicy
 from hyperloop.core.notifications import notify_wagon
 from hyperloop.core.tags import find_workflow
 from hyperloop.db.models import Analysis, PackageTag, Wagon, WagonDataset
+from hyperloop.enums import NotificationKind, TagPolicy
 
 
 def _service_wagons(s: Session) -> list[Wagon]:

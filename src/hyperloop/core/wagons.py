@@ -31,12 +31,12 @@ from hyperloop.core.configs import (
     validate_config,
     workflow_schema,
 )
-from hyperloop.core.enums import NotificationKind
 from hyperloop.core.errors import Conflict, NotFound, ValidationError
 from hyperloop.core.permissions import Action, require
 from hyperloop.core.tags import find_workflow, get_tag, latest_tag, workflow_info
 from hyperloop.db.base import utcnow
 from hyperloop.db.models import Analysis, PackageTag, Wagon, wagon_dependencies
+from hyperloop.enums import NotificationKind
 
 OBJECT = "wagon"
 #: fields a snapshot holds (and an edit may change, besides ``dependencies``)

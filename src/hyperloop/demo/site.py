@@ -289,8 +289,8 @@ def _seed_content(s: Session, settings: Settings, demo_data: Path) -> None:
     """Analyses, wagons, runlist, dataset, catalogue, mergelists and targets (once)."""
     from hyperloop.core import analyses, datasets, enabling, runlists, trains, users, wagons
     from hyperloop.core.actor import Actor
-    from hyperloop.core.enums import DataType
     from hyperloop.core.storage_roots import StorageRoots
+    from hyperloop.enums import DataType
 
     def actor(name: str) -> Actor:
         return Actor(users.get_user(s, name))

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from hyperloop.core.assessment import DatasetSize, Expected, SampleFacts, Thresholds, evaluate
-from hyperloop.core.enums import JobState, NotificationKind, TestStatus, TrainState
+from hyperloop.enums import JobState, NotificationKind, TestStatus, TrainState
 from hyperloop.grid.targets import Target, pick_target_with_more_memory
 from hyperloop.scheduler import cycles
 from hyperloop.scheduler.cycles import (

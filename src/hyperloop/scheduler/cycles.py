@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from hyperloop.core.enums import AutoComposeType, NotificationKind, TrainState, TrainType
+from hyperloop.enums import AutoComposeType, NotificationKind, TrainState, TrainType
 
 K = NotificationKind
 

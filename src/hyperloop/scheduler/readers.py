@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from hyperloop.core.autocompose import auto_candidates, train_full
 from hyperloop.core.enabling import current_test
-from hyperloop.core.enums import AutoComposeType, NotificationKind, TagPolicy, TestStatus
 from hyperloop.core.trains import compatible_wagons, expected_cpu_hours_of
 from hyperloop.db.models import (
     Dataset,
@@ -23,6 +22,7 @@ from hyperloop.db.models import (
     WagonDataset,
     WagonTest,
 )
+from hyperloop.enums import AutoComposeType, NotificationKind, TagPolicy, TestStatus
 from hyperloop.scheduler import core
 from hyperloop.scheduler.cycles import ComposeView, LongTrainView
 from hyperloop.scheduler.notices import notified_kinds

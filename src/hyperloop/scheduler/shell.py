@@ -29,7 +29,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from hyperloop.core import dashboard_figures, derived, enabling, mail, trains
 from hyperloop.core.assessment import DatasetSize, SampleFacts
 from hyperloop.core.configs import effective_subwagon
-from hyperloop.core.enums import NotificationKind, TestStatus, TrainState
 from hyperloop.core.errors import DomainError
 from hyperloop.core.states import transition
 from hyperloop.core.storage_roots import StorageRootError, StorageRoots
@@ -44,6 +43,7 @@ from hyperloop.db.models import (
     WagonTest,
 )
 from hyperloop.db.models import Target as DbTarget
+from hyperloop.enums import NotificationKind, TestStatus, TrainState
 from hyperloop.grid.engine import Engine
 from hyperloop.grid.execute import AttemptRecord, attempt_folder
 from hyperloop.grid.splitting import JobSpec

@@ -29,10 +29,10 @@ from sqlalchemy.orm import Session
 
 from hyperloop.core import jobs as jobs_service
 from hyperloop.core.configs import effective_subwagon
-from hyperloop.core.enums import JobState, TrainState, TrainType
 from hyperloop.core.states import transition
 from hyperloop.core.storage_roots import StorageRoots
 from hyperloop.db.models import DatasetFile, Job, PackageTag, Production, TrainRun
+from hyperloop.enums import JobState, TrainState, TrainType
 from hyperloop.grid.engine import Engine
 from hyperloop.grid.execute import AttemptRecord, attempt_folder
 from hyperloop.grid.merging import MergeRecord, MergeStageError, Storage, final_merge, merge_run
