@@ -94,7 +94,8 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class SchedulerConfig:
-    """Policy knobs (from settings)."""
+    """Policy knobs (from settings: ``scheduler.service.scheduler_config``; the defaults here
+    equal the settings' defaults)."""
 
     max_attempts: int = 3
     express_fraction: float = 0.98  # express trains finish once this fraction of jobs is done

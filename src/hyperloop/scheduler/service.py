@@ -53,6 +53,28 @@ def scheduler_config(settings: Settings) -> core.SchedulerConfig:
         express_fraction=settings.scheduler_express_fraction,
         max_running_tests=settings.scheduler_max_running_tests,
         thresholds=Thresholds(**overrides),
+        stale_clean_every=timedelta(seconds=settings.scheduler_stale_clean_every_s),
+        compose_catch_up=timedelta(seconds=settings.scheduler_compose_catch_up_s),
+        long_train_expiry=timedelta(days=settings.scheduler_long_train_expiry_days),
+    )
+
+
+def shell_config(settings: Settings, targets: Mapping[str, Target]) -> ShellConfig:
+    """Where the scheduler's work goes and its knobs, from the settings."""
+    return ShellConfig(
+        work_dir=work_dir(settings),
+        targets=targets,
+        test_target=settings.scheduler_test_target,
+        test_files=settings.scheduler_test_files,
+        core=scheduler_config(settings),
+        mail_from=settings.mail_from,
+        public_url=settings.server_url,
+        storage_roots=settings.dataset_roots,
+        max_files_per_job=settings.scheduler_max_files_per_job,
+        slim_retention=timedelta(days=settings.slim_derived_retention_days),
+        compose_every=timedelta(seconds=settings.scheduler_compose_every_s),
+        batch=settings.scheduler_batch,
+        dashboard_warm_s=settings.scheduler_dashboard_warm_s,
     )
 
 
@@ -146,18 +168,7 @@ class SchedulerService:
         self.targets = DatabaseTargets(sessions, settings)
         ttl = timedelta(seconds=settings.scheduler_lease_ttl_s)
         self.lease = Lease(sessions, holder, ttl=ttl)
-        config = ShellConfig(
-            work_dir=work_dir(settings),
-            targets=self.targets,
-            test_target=settings.scheduler_test_target,
-            test_files=settings.scheduler_test_files,
-            core=scheduler_config(settings),
-            mail_from=settings.mail_from,
-            public_url=settings.server_url,
-            storage_roots=settings.dataset_roots,
-            max_files_per_job=settings.scheduler_max_files_per_job,
-            slim_retention=timedelta(days=settings.slim_derived_retention_days),
-        )
+        config = shell_config(settings, self.targets)
         mailer = mail.sender_from_settings(settings)  # SMTP, or .eml files under data_dir
         self.shell = SchedulerShell(sessions, engine, config, lease=self.lease, mailer=mailer)
         self.held = False
