@@ -22,7 +22,7 @@ from hyperloop.db.models import Target as DbTarget
 from hyperloop.enums import JobState, TrainState
 from hyperloop.grid.engine import Engine
 from hyperloop.grid.execute import attempt_folder
-from hyperloop.scheduler.core import SchedulerConfig
+from hyperloop.scheduler.decide import SchedulerConfig
 from hyperloop.scheduler.lease import Lease
 from hyperloop.scheduler.service import (
     DatabaseTargets,

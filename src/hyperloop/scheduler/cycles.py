@@ -1,7 +1,7 @@
 """Pure decisions of the scheduler for the slower life cycles (SPEC §2, §5, §6): automatic
 composition on dataset schedules (all three types) with operator-scheduled derived-data
 wagons, wagon tests waiting for a pull request's tag, long-train requests, and e-mail
-delivery. Views in, instructions out; :mod:`hyperloop.scheduler.core` calls these from
+delivery. Views in, instructions out; :mod:`hyperloop.scheduler.decide` calls these from
 ``decide`` and the shell performs them.
 """
 

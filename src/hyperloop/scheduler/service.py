@@ -26,7 +26,7 @@ from hyperloop.db.models import Target as DbTarget
 from hyperloop.db.session import make_engine, make_sessionmaker
 from hyperloop.grid.engine import Engine
 from hyperloop.grid.targets import Target
-from hyperloop.scheduler import core
+from hyperloop.scheduler import decide
 from hyperloop.scheduler.lease import Lease, LeaseInfo
 from hyperloop.scheduler.shell import SchedulerShell, ShellConfig, Tick
 from hyperloop.settings import Settings
@@ -42,13 +42,13 @@ def work_dir(settings: Settings) -> Path:
     return Path(settings.work_dir or Path(settings.data_dir) / "work").resolve()
 
 
-def scheduler_config(settings: Settings) -> core.SchedulerConfig:
+def scheduler_config(settings: Settings) -> decide.SchedulerConfig:
     """The core's policy knobs from the settings (thresholds: defaults + overrides)."""
     defaults = Thresholds()
     overrides: dict[str, Any] = {}
     for name, value in settings.scheduler_thresholds.items():  # names checked by Settings
         overrides[name] = int(value) if isinstance(getattr(defaults, name), int) else value
-    return core.SchedulerConfig(
+    return decide.SchedulerConfig(
         max_attempts=settings.scheduler_max_attempts,
         express_fraction=settings.scheduler_express_fraction,
         max_running_tests=settings.scheduler_max_running_tests,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from hyperloop.core.assessment import GB, MB, DatasetSize, SampleFacts, evaluate
 from hyperloop.enums import JobState, TestStatus, TrainState
 from hyperloop.grid.targets import Target
-from hyperloop.scheduler.core import (
+from hyperloop.scheduler.decide import (
     AutoSubmit,
     CleanStaleTests,
     FinalMerged,
