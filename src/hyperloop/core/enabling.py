@@ -71,7 +71,7 @@ def enable_wagon(
         )
     if wagon.disabled_reason:
         raise ValidationError(f"wagon {wagon.name!r} is disabled: {wagon.disabled_reason}")
-    from hyperloop.core.rules import wagon_problems
+    from hyperloop.core.disabling import wagon_problems
 
     problems = wagon_problems(s, wagon)
     if problems:

@@ -94,7 +94,7 @@ def register_tag(
     )
     s.add(tag)
     s.flush()
-    from hyperloop.core.rules import notify_inconsistent  # rules import this module
+    from hyperloop.core.disabling import notify_inconsistent  # disabling imports this module
 
     notify_inconsistent(s, tag)
     return tag

@@ -317,13 +317,13 @@ def edit_wagon(
         raise _stale(s, fresh, expected_version) from None
     _record(s, actor, wagon, "update", before, reason)
     if any(before[f] != after[f] for f in _CONFIG_FIELDS):
+        from hyperloop.core.disabling import wagon_problems
         from hyperloop.core.enabling import (
             dependents_closure,
             disable_wagon_everywhere,
             enabled_rows,
             reset_tests_using,
         )
-        from hyperloop.core.rules import wagon_problems
 
         for user in sorted(dependents_closure(s, wagon.id)):  # the wagon and its users
             other = get_wagon(s, user)
