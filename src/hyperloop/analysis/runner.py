@@ -24,11 +24,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from hyperloop.analysis.ao2d import AO2DError
+from hyperloop.analysis.dataparallel import run_dataframe_workers, use_dataframe_parallelism
+from hyperloop.analysis.devices import run_devices
 from hyperloop.analysis.execution import (
     DataframeSource,
     DerivedWriter,
     FileRecord,
     RunResult,
+    Strategy,
     TaskFailure,
     collect_derived,
     declared_columns,
@@ -50,6 +53,20 @@ from hyperloop.analysis.plan import Plan, describe_plan
 log = logging.getLogger("hyperloop.run")
 
 
+def choose_strategy(plan: Plan, cores: int, mode: str = "auto") -> Strategy:
+    """The execution strategy of ``mode``: ``inprocess``, ``processes`` (devices as
+    processes), ``dataframes`` (whole-train workers) or ``auto`` (in-process on one core,
+    else dataframe workers unless the plan asks for pipelined devices)."""
+    if mode == "auto":
+        if cores <= 1:
+            mode = "inprocess"
+        else:
+            mode = "dataframes" if use_dataframe_parallelism(plan, cores) else "processes"
+    if mode not in STRATEGIES:
+        raise ValueError(f"unknown mode {mode!r} (inprocess, processes, dataframes, auto)")
+    return STRATEGIES[mode]
+
+
 def run_train(
     plan: Plan,
     inputs: Sequence[str],
@@ -57,40 +74,28 @@ def run_train(
     *,
     cores: int = 1,
     mode: str = "auto",
+    strategy: Strategy | None = None,
     sample_interval: float = 1.0,
     progress: Callable[[str], None] | None = None,
     job_id: str = "",
 ) -> RunResult:
-    """Run the planned train over ``inputs`` and write every output into ``out_dir``."""
-    from hyperloop.analysis.dataparallel import run_dataframe_workers, use_dataframe_parallelism
-    from hyperloop.analysis.devices import run_devices
+    """Run the planned train over ``inputs`` and write every output into ``out_dir``.
 
-    if mode == "auto":
-        if cores <= 1:
-            mode = "inprocess"
-        else:
-            mode = "dataframes" if use_dataframe_parallelism(plan, cores) else "processes"
-    runners = {
-        "inprocess": _run_inprocess,
-        "processes": run_devices,
-        "dataframes": run_dataframe_workers,
-    }
-    if mode not in runners:
-        raise ValueError(f"unknown mode {mode!r} (inprocess, processes, dataframes, auto)")
+    ``strategy`` runs it (any :class:`~hyperloop.analysis.execution.Strategy`); by default
+    the one ``choose_strategy(plan, cores, mode)`` names."""
+    run = strategy if strategy is not None else choose_strategy(plan, cores, mode)
     start_time = time.time()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "full_config.json").write_text(json.dumps(plan.spec.to_json(), indent=2) + "\n")
-    result = runners[mode](
-        plan, inputs, out, cores=cores, sample_interval=sample_interval, progress=progress
-    )
+    result = run(plan, inputs, out, cores=cores, sample_interval=sample_interval, progress=progress)
     result.out_dir, result.defaults_filled = str(out), plan.defaults_filled
     result.start_time, result.job_id = start_time, job_id
     _write_report(plan, result, out)
     return result
 
 
-def _run_inprocess(
+def run_inprocess(
     plan: Plan,
     inputs: Sequence[str],
     out: Path,
@@ -99,6 +104,7 @@ def _run_inprocess(
     sample_interval: float,
     progress: Callable[[str], None] | None,
 ) -> RunResult:
+    """The in-process strategy: every device of the train in this process, in order."""
     wall0 = time.perf_counter()
     reader_m = DeviceMetrics(READER)
     task_m = {
@@ -191,6 +197,14 @@ def _run_inprocess(
             "traceback": failure.tb,
         },
     )
+
+
+# The strategies by mode name (``hyperloop run-train --mode``).
+STRATEGIES: dict[str, Strategy] = {
+    "inprocess": run_inprocess,
+    "processes": run_devices,
+    "dataframes": run_dataframe_workers,
+}
 
 
 def _write_report(plan: Plan, result: RunResult, out: Path) -> None:
