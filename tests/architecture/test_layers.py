@@ -4,7 +4,9 @@ An arrow means "may import" (see ARCHITECTURE.md, "Layers and modules"):
 a module may import modules of its own package, of a lower layer, and nothing else: no
 upward import and no import across two packages of the same layer. Imports inside
 functions and under ``if TYPE_CHECKING:`` count like any other: they are the same
-dependency, only hidden. The physics package may import only ``hyperloop.analysis``.
+dependency, only hidden. The physics package may import only ``hyperloop.analysis``. And no two modules import each
+other, directly or through others (an import cycle), except the one cycle still listed in
+``KNOWN_CYCLES``: a new cycle fails, and so does a listed one that is gone or has changed.
 """
 
 from __future__ import annotations
@@ -36,6 +38,23 @@ PHYSICS_MAY_IMPORT = ("hyperloop.analysis",)
 # Packages of the top layer are entry points: they may call each other (``hyperloop docs``
 # builds the site, the docs reference documents the commands).
 TOP_PEERS = True
+
+
+# Import cycles not yet broken (issue 16, item 3). Each is closed only by imports inside
+# functions. Remove the entry when the cycle is broken; never add one.
+KNOWN_CYCLES: tuple[frozenset[str], ...] = (
+    # the cascade "configuration changed -> re-check dependents -> disable -> reset tests"
+    # and "new tag -> check configurations -> disable or notify" spread over five modules
+    frozenset(
+        {
+            "hyperloop.core.configs",
+            "hyperloop.core.disabling",
+            "hyperloop.core.enabling",
+            "hyperloop.core.tags",
+            "hyperloop.core.wagons",
+        }
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -154,3 +173,63 @@ def test_the_check_sees_imports_inside_functions(tmp_path: Path) -> None:
     assert wrong_way(Import("hyperloop.web.app", "hyperloop.analysis.spec", REPO, 1)) is None
     assert "physics" in (wrong_way(Import(f"{PHYSICS}.x", "hyperloop.core.wagons", REPO, 1)) or "")
     assert "same layer" in (wrong_way(Import("hyperloop.grid.x", "hyperloop.db.y", REPO, 1)) or "")
+
+
+def import_cycles(modules: dict[str, Path]) -> list[frozenset[str]]:
+    """The groups of modules that import each other (strongly connected components of the
+    module graph with more than one member), by Tarjan's algorithm."""
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for imp in imports(modules):
+        target = imp.target
+        while target not in modules and "." in target:  # a name imported from a module
+            target = target.rsplit(".", 1)[0]
+        if target in modules and target != imp.module:
+            graph[imp.module].add(target)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[frozenset[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = set()
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.add(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                found.append(frozenset(group))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def test_no_import_cycles_between_modules() -> None:
+    cycles = set(import_cycles(source_modules()))
+    new = [", ".join(sorted(c)) for c in cycles - set(KNOWN_CYCLES)]
+    assert not new, "modules that import each other (an import cycle):\n" + "\n".join(new)
+    gone = [", ".join(sorted(c)) for c in set(KNOWN_CYCLES) - cycles]
+    assert not gone, "KNOWN_CYCLES lists a cycle that is gone or changed:\n" + "\n".join(gone)
+
+
+def test_the_cycle_check_finds_a_cycle_through_a_function_body(tmp_path: Path) -> None:
+    a, b, c = (tmp_path / f"{n}.py" for n in "abc")
+    a.write_text("from hyperloop.x import b\n", encoding="utf-8")
+    b.write_text("def f():\n    from hyperloop.x.a import thing\n", encoding="utf-8")
+    c.write_text("import hyperloop.x.a\n", encoding="utf-8")
+    modules = {"hyperloop.x.a": a, "hyperloop.x.b": b, "hyperloop.x.c": c}
+    assert import_cycles(modules) == [frozenset({"hyperloop.x.a", "hyperloop.x.b"})]
