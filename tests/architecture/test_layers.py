@@ -4,9 +4,10 @@ An arrow means "may import" (see ARCHITECTURE.md, "Layers and modules"):
 a module may import modules of its own package, of a lower layer, and nothing else: no
 upward import and no import across two packages of the same layer. Imports inside
 functions and under ``if TYPE_CHECKING:`` count like any other: they are the same
-dependency, only hidden. The physics package may import only ``hyperloop.analysis``. And no two modules import each
-other, directly or through others (an import cycle), except the one cycle still listed in
-``KNOWN_CYCLES``: a new cycle fails, and so does a listed one that is gone or has changed.
+dependency, only hidden. The physics package may import only ``hyperloop.analysis``.
+And no two modules import each other, directly or through others (an import cycle),
+except a cycle listed in ``KNOWN_CYCLES`` (none left): a new cycle fails, and so does a
+listed one that is gone.
 """
 
 from __future__ import annotations
@@ -40,21 +41,9 @@ PHYSICS_MAY_IMPORT = ("hyperloop.analysis",)
 TOP_PEERS = True
 
 
-# Import cycles not yet broken (issue 16, item 3). Each is closed only by imports inside
-# functions. Remove the entry when the cycle is broken; never add one.
-KNOWN_CYCLES: tuple[frozenset[str], ...] = (
-    # the cascade "configuration changed -> re-check dependents -> disable -> reset tests"
-    # and "new tag -> check configurations -> disable or notify" spread over five modules
-    frozenset(
-        {
-            "hyperloop.core.configs",
-            "hyperloop.core.disabling",
-            "hyperloop.core.enabling",
-            "hyperloop.core.tags",
-            "hyperloop.core.wagons",
-        }
-    ),
-)
+# Import cycles not yet broken: none. Never add one; break it instead (a shared lower
+# module, or the caller above both).
+KNOWN_CYCLES: tuple[frozenset[str], ...] = ()
 
 
 @dataclass(frozen=True)
