@@ -46,14 +46,14 @@ if str(REPO) not in sys.path:
 
 from hyperloop.core import datasets, runlists, tags, users  # noqa: E402
 from hyperloop.core.actor import Actor  # noqa: E402
-from hyperloop.core.enums import JobState, Role, TrainState  # noqa: E402
 from hyperloop.db import migrate  # noqa: E402
 from hyperloop.db import models as m  # noqa: E402
 from hyperloop.db.session import make_engine, make_sessionmaker  # noqa: E402
+from hyperloop.enums import JobState, Role, TrainState  # noqa: E402
 from hyperloop.grid.execute import AttemptRecord, attempt_folder  # noqa: E402
 from hyperloop.grid.splitting import JobSpec  # noqa: E402
 from hyperloop.grid.targets import Target  # noqa: E402
-from hyperloop.scheduler import core  # noqa: E402
+from hyperloop.scheduler import decide  # noqa: E402
 from hyperloop.scheduler.shell import SchedulerShell, ShellConfig  # noqa: E402
 
 GOAL_PER_S = 2000.0
@@ -315,7 +315,7 @@ class TimedShell(SchedulerShell):
     snapshot_s = 0.0
     cpu_s = 0.0  # CPU time of this process while ticking (drive)
 
-    def snapshot(self, s: Any, now: datetime) -> core.Snapshot:
+    def snapshot(self, s: Any, now: datetime) -> decide.Snapshot:
         t0 = time.perf_counter()
         try:
             return super().snapshot(s, now)

@@ -334,6 +334,42 @@ class Settings(BaseSettings):
     scheduler_max_files_per_job: int = Field(
         default=10, ge=1, description="Input files per grid job when a train is split."
     )
+    scheduler_compose_every_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds between two looks of the scheduler at automatic composition "
+        "(due slots of scheduled datasets, full trains).",
+    )
+    scheduler_compose_catch_up_s: float = Field(
+        default=3600.0,
+        ge=0,
+        description="On the first look at a dataset's composition schedule (no slot recorded "
+        "yet), slots this many seconds in the past still fire; older ones are skipped.",
+    )
+    scheduler_long_train_expiry_days: float = Field(
+        default=14,
+        gt=0,
+        description="Days after which a long-train request nobody approved or rejected is "
+        "closed as expired (and its requester told).",
+    )
+    scheduler_stale_clean_every_s: float = Field(
+        default=86400.0,
+        gt=0,
+        description="Seconds between two clean-ups of stale enablings (wagons enabled on a "
+        "dataset but not composed into a train within 4 weeks are disabled).",
+    )
+    scheduler_batch: int = Field(
+        default=1000,
+        ge=1,
+        description="Job instructions (submit, finish, resubmit, ...) the scheduler performs "
+        "per database transaction (1: one transaction each).",
+    )
+    scheduler_dashboard_warm_s: float = Field(
+        default=0.5,
+        ge=0,
+        description="Seconds per scheduler step spent storing the Dashboard's missing closed "
+        "days (so its first visitor of a long interval does not wait); 0: never.",
+    )
     scheduler_thresholds: dict[str, float] = Field(
         default_factory=dict,
         description="Overrides of the test warning thresholds of SPEC §4 "
@@ -356,6 +392,20 @@ class Settings(BaseSettings):
                 f"known: {', '.join(sorted(known))}"
             )
         return value
+
+    tags: Path | None = Field(
+        default=None,
+        description="Folder of package tag builds, one sub-folder per tag name "
+        "(`<tags>/<tag>`): `hyperloop run-train` runs a configuration's tag from there when "
+        "the configuration names no existing package folder and no `--package` is given. "
+        "Empty: the installed package.",
+    )
+    cache_dir: Path | None = Field(
+        default=None,
+        description="Folder where `hyperloop demo-data`, `demo-site` and `serve --demo` keep "
+        "PYTHIA initialisation tables and fast-mode event pools between runs. Empty: "
+        "`$XDG_CACHE_HOME/hyperloop/demo` (`~/.cache/hyperloop/demo`).",
+    )
 
     mail_from: str = Field(
         default="hyperloop@localhost",

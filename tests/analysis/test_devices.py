@@ -145,3 +145,36 @@ def test_a_slot_is_reused_while_dataframes_fit_and_grows_when_one_does_not(tmp_p
     maps.close()
     slot.retire()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_runner_runs_the_strategy_it_is_given(many_dataframes, tmp_path):
+    """The execution strategy is an injected object: a strategy of the caller's runs the
+    train (here one that counts its calls and runs in-process), and the mode names map to
+    the three strategies of the package."""
+    from hyperloop.analysis.dataparallel import run_dataframe_workers
+    from hyperloop.analysis.devices import run_devices
+    from hyperloop.analysis.runner import choose_strategy, run_inprocess
+
+    calls: list[int] = []
+
+    def counting(plan, inputs, out, *, cores, sample_interval, progress):
+        calls.append(cores)
+        return run_inprocess(
+            plan, inputs, out, cores=cores, sample_interval=sample_interval, progress=progress
+        )
+
+    plan = build_plan(_spec(), PACKAGE)
+    mine = run_train(plan, many_dataframes, tmp_path / "mine", cores=3, strategy=counting)
+    plain = run_train(build_plan(_spec(), PACKAGE), many_dataframes, tmp_path / "plain")
+    assert calls == [3] and mine.exit_code == plain.exit_code == 0
+    a, b = (
+        _histograms(mine.outputs["AnalysisResults"]),
+        _histograms(plain.outputs["AnalysisResults"]),
+    )
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    assert choose_strategy(plan, 1) is run_inprocess
+    assert choose_strategy(plan, 2, "processes") is run_devices
+    assert choose_strategy(plan, 2, "dataframes") is run_dataframe_workers
+    with pytest.raises(ValueError, match="unknown mode 'threads'"):
+        choose_strategy(plan, 2, "threads")

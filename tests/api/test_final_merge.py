@@ -8,10 +8,10 @@ from sqlalchemy import select
 
 from hyperloop.core import trains
 from hyperloop.core.actor import Actor
-from hyperloop.core.enums import TrainState
 from hyperloop.core.states import transition
 from hyperloop.db import models as m
 from hyperloop.db.session import make_engine, make_sessionmaker
+from hyperloop.enums import TrainState
 
 
 def _running_train_with_a_done_job(world) -> tuple[int, int]:

@@ -11,11 +11,11 @@ from typing import Any
 
 from hyperloop.core import analyses, datasets, enabling, runlists, tags, trains, users, wagons
 from hyperloop.core.actor import Actor
-from hyperloop.core.enums import JobState, NotificationKind, TagPolicy, TestStatus, TrainState
 from hyperloop.core.states import transition
 from hyperloop.db import models as m
 from hyperloop.db.models import Base
 from hyperloop.db.session import make_engine, make_sessionmaker
+from hyperloop.enums import JobState, NotificationKind, TagPolicy, TestStatus, TrainState
 
 REPO_ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").exists())
 REALDATA = REPO_ROOT / "tests" / "data" / "realdata"

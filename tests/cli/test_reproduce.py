@@ -53,11 +53,11 @@ def _seed(url: str, data: Path, work: Path) -> dict:
     from hyperloop.core import analyses, datasets, enabling, jobs, runlists, tags, trains, users
     from hyperloop.core import wagons as wagons_service
     from hyperloop.core.actor import Actor
-    from hyperloop.core.enums import JobState, Role, TestStatus
     from hyperloop.core.full_config import build_full_config
     from hyperloop.db.migrate import upgrade
     from hyperloop.db.models import Job
     from hyperloop.db.session import make_engine, make_sessionmaker
+    from hyperloop.enums import JobState, Role, TestStatus
     from hyperloop.grid.execute import execute_attempt
     from hyperloop.grid.splitting import JobSpec
     from hyperloop.grid.targets import Target as GridTarget

@@ -200,3 +200,38 @@ def test_two_package_tags_coexist_and_a_run_uses_exactly_one(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
     )
     assert "refused:" in proc.stdout and "exactly one package tag" in proc.stdout, proc.stderr
+
+
+def test_the_tags_setting_names_the_folder_a_run_takes_its_tag_from(tmp_path):
+    """``tags`` is a setting (HYPERLOOP_TAGS, or the settings file): a configuration naming
+    tag ``mytag`` runs ``<tags>/mytag``; here that folder holds no build, and the run says so."""
+    (tmp_path / "tags" / "mytag").mkdir(parents=True)
+    full = tmp_path / "full_config.json"
+    full.write_text(
+        json.dumps(
+            {
+                "package_tag": "mytag",
+                "cpu_cores": 1,
+                "workflows": [{"workflow_name": "ud-rho", "suffix": "", "configuration": {}}],
+            }
+        )
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith("HYPERLOOP_")}
+    settings_file = tmp_path / "hyperloop.toml"
+    settings_file.write_text(f'tags = "{tmp_path / "tags"}"\n')
+    for env in (
+        {"HYPERLOOP_TAGS": str(tmp_path / "tags")},
+        {"HYPERLOOP_SETTINGS_FILE": str(settings_file)},
+    ):
+        proc = run("run-train", str(full), "--input", "unused.txt", "--dry-run", env=base | env)
+        assert proc.returncode == 2, proc.stdout
+        assert f"{tmp_path / 'tags' / 'mytag'} holds no package" in proc.stderr
+    proc = run(
+        "run-train",
+        str(full),
+        "--input",
+        "unused.txt",
+        "--dry-run",
+        env=base | {"HYPERLOOP_TAGS": str(tmp_path / "tags"), "HYPERLOOP_SCHEDULER_BATCH": "0"},
+    )
+    assert proc.returncode == 2 and "invalid Hyperloop settings: scheduler_batch" in proc.stderr

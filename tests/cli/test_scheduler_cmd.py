@@ -12,10 +12,10 @@ from tests.scheduler.seed import HYPERLOOP, seed_world
 from typer.testing import CliRunner
 
 from hyperloop.cli import app as cli_app
-from hyperloop.core.enums import JobState, TrainState
 from hyperloop.db.migrate import upgrade
 from hyperloop.db.models import Job, SchedulerLease, TrainRun
 from hyperloop.db.session import make_engine, make_sessionmaker
+from hyperloop.enums import JobState, TrainState
 
 
 def test_once_does_nothing_while_another_scheduler_holds_the_lease(tmp_path):

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from hyperloop.core import analyses, datasets, runlists, tags, users
 from hyperloop.core.actor import Actor
-from hyperloop.core.enums import Role
 from hyperloop.db.models import Analysis, Dataset, PackageTag, Target, User
+from hyperloop.enums import Role
 
 SPECTRA_TASK = {
     "name": "spectra-charged",

@@ -9,7 +9,7 @@ from tests.core.factories import make_world
 
 from hyperloop.core import datasets, enabling, wagons
 from hyperloop.core.autocompose import auto_candidates, auto_compose, schedule_due
-from hyperloop.core.enums import TestStatus
+from hyperloop.enums import TestStatus
 
 MONDAY_0900 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 

@@ -23,7 +23,6 @@ from hyperloop.core import (
     views_train_submission,
 )
 from hyperloop.core.actor import Actor
-from hyperloop.core.enums import JobState, Role, TrainState
 from hyperloop.core.views_trains import dashboard_data, resolve_interval
 from hyperloop.db.models import (
     DashboardAnalysisDay,
@@ -34,6 +33,7 @@ from hyperloop.db.models import (
     TrainRun,
 )
 from hyperloop.db.models import train_run_wagons as links
+from hyperloop.enums import JobState, Role, TrainState
 
 # well in the past: every day here is closed whatever the real clock says
 D0 = datetime(2026, 3, 10, tzinfo=UTC)

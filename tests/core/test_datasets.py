@@ -6,12 +6,12 @@ import pytest
 from tests.core.factories import make_world
 
 from hyperloop.core import analyses, datasets, enabling, runlists, wagons
-from hyperloop.core.enums import NotificationKind
 from hyperloop.core.errors import Conflict, PermissionDenied, ValidationError
 from hyperloop.core.history import entries
 from hyperloop.core.notifications import list_notifications, mark_all_read, unread_count
 from hyperloop.core.storage_roots import StorageRoots
 from hyperloop.db.models import WagonDataset
+from hyperloop.enums import NotificationKind
 
 
 @pytest.fixture

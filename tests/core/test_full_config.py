@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from hyperloop.analysis.spec import FullConfig, TrainSpec
-from hyperloop.core.enums import TrainType
 from hyperloop.core.full_config import build_full_config
 from hyperloop.db.models import PackageTag, TrainRun, WagonTest
+from hyperloop.enums import TrainType
 from hyperloop.grid.execute import write_full_config
 from hyperloop.grid.targets import Target
 

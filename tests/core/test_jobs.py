@@ -7,8 +7,8 @@ from sqlalchemy import text
 from tests.core.factories import make_world
 
 from hyperloop.core import enabling, jobs, trains, wagons
-from hyperloop.core.enums import JobState, TestStatus, TrainState
 from hyperloop.db.models import Job
+from hyperloop.enums import JobState, TestStatus, TrainState
 
 
 @pytest.fixture

@@ -13,11 +13,11 @@ from tests.core.factories import World, make_world
 
 from hyperloop.core import analyses, datasets, enabling, quotas, trains, users, wagons
 from hyperloop.core import views_analyses as views
-from hyperloop.core.enums import Role, TestStatus
 from hyperloop.db.base import utcnow
 from hyperloop.db.models import Target, TrainRun, User
 from hyperloop.db.models.changes import GRID_WATCH, create_change_triggers, ensure_counter
 from hyperloop.db.session import make_engine, make_sessionmaker
+from hyperloop.enums import Role, TestStatus
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from tests.core.factories import make_world
 
 from hyperloop.core import analyses, enabling, wagons
 from hyperloop.core.co2 import co2_kg
-from hyperloop.core.enums import NotificationKind, TestStatus
 from hyperloop.core.notifications import list_notifications
 from hyperloop.db.models import EmailOutbox
+from hyperloop.enums import NotificationKind, TestStatus
 
 
 def failed_test(w, policy):

@@ -6,10 +6,10 @@ import pytest
 from tests.core.factories import introspection, make_world
 
 from hyperloop.core import enabling, tags, wagons
-from hyperloop.core.enums import NotificationKind
 from hyperloop.core.errors import PermissionDenied, ValidationError
 from hyperloop.core.notifications import list_notifications
 from hyperloop.db.models import WagonDataset
+from hyperloop.enums import NotificationKind
 
 
 @pytest.fixture

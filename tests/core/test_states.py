@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from hyperloop.core.enums import JobState, TestStatus, TrainState
 from hyperloop.core.errors import IllegalTransition
 from hyperloop.core.states import (
     JOB_TRANSITIONS,
@@ -14,6 +13,7 @@ from hyperloop.core.states import (
     transition,
 )
 from hyperloop.db.models import Job, WagonTest
+from hyperloop.enums import JobState, TestStatus, TrainState
 
 
 def test_every_state_has_a_row_and_final_states_have_no_exit():

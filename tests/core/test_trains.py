@@ -6,9 +6,9 @@ import pytest
 from tests.core.factories import introspection, make_world
 
 from hyperloop.core import datasets, enabling, quotas, tags, trains, wagons
-from hyperloop.core.enums import TagPolicy, TestStatus, TrainState, TrainType
 from hyperloop.core.errors import IllegalTransition, PermissionDenied, ValidationError
 from hyperloop.db.models import TrainRun, WagonDataset
+from hyperloop.enums import TagPolicy, TestStatus, TrainState, TrainType
 
 
 @pytest.fixture

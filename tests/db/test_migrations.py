@@ -61,8 +61,8 @@ def test_migrations_that_rebuild_a_table_keep_the_rows_that_point_to_it(db_url):
 
     from hyperloop.core import datasets, tags, users
     from hyperloop.core.actor import Actor
-    from hyperloop.core.enums import JobState, Role
     from hyperloop.db.models import Job, Target, TrainRun
+    from hyperloop.enums import JobState, Role
 
     migrate.upgrade(db_url)
     engine = make_engine(db_url)

@@ -75,3 +75,18 @@ def test_parallel_workers_write_the_same_arrays(tmp_path) -> None:
     for x, y in zip(one, two, strict=True):
         for col in x["O2track_iu"]:
             assert np.array_equal(x["O2track_iu"][col], y["O2track_iu"][col])
+
+
+def test_the_cache_dir_setting_holds_the_fast_mode_pool(tmp_path, monkeypatch) -> None:
+    """``cache_dir`` (HYPERLOOP_CACHE_DIR) is a setting: ``demo-data`` keeps its event pool
+    there."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("HYPERLOOP_CACHE_DIR", str(cache))
+    result = runner.invoke(
+        app,
+        ["demo-data", "--out", str(tmp_path / "ds"), "--runs", "7", "--events-per-run", "10",
+         "--fast", "--pool-size", "20", "--seed", "77", "--events-per-df", "10"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert pool_path(77, 20, cache).exists()
+    assert pool_path(77, 20, cache).is_relative_to(cache)

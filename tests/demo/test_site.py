@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from hyperloop.core import enabling
-from hyperloop.core.enums import TestStatus
 from hyperloop.db import models as m
 from hyperloop.db.session import make_engine, make_sessionmaker
 from hyperloop.demo.site import DATASET, DemoSite, prepare_demo
+from hyperloop.enums import TestStatus
 from hyperloop.settings import load_settings
 
 COUNTED = (m.User, m.Analysis, m.Wagon, m.Dataset, m.DatasetFile, m.PackageTag, m.WagonTest)

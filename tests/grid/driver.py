@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from hyperloop.grid.engine import Engine
+from hyperloop.grid.pipeline import run_train_on_engine
 from hyperloop.grid.targets import Target
-from hyperloop.grid.train import run_train_on_engine
 
 
 def main() -> None:

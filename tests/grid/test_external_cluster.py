@@ -84,7 +84,7 @@ def external_address(tmp_path):
 
 @pytest.mark.slow
 def test_train_on_separately_started_cluster(external_address, catalogue, package_dir, tmp_path):
-    from hyperloop.grid.train import run_train_on_engine
+    from hyperloop.grid.pipeline import run_train_on_engine
 
     runs = sorted(catalogue)[:2]
     cat = {r: catalogue[r] for r in runs}

@@ -21,9 +21,9 @@ from tests.grid.helpers import assert_same_histograms, config, reference_run
 
 from hyperloop.analysis.ao2d_writer import AO2DWriter
 from hyperloop.grid.engine import RetryPolicy, group_errors, run_jobs
+from hyperloop.grid.pipeline import operator_final_merge, resubmit_jobs, run_train_on_engine
 from hyperloop.grid.splitting import split_run
 from hyperloop.grid.targets import Target
-from hyperloop.grid.train import operator_final_merge, resubmit_jobs, run_train_on_engine
 
 GiB = 1024**3
 MB = 1024**2

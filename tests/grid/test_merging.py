@@ -136,8 +136,8 @@ def test_linked_derived_files_stay_per_job_and_slim_is_merged_across_runs(derive
 
 def test_a_run_whose_merge_fails_is_missing_with_the_reason(job_results, tmp_path):
     from hyperloop.grid.engine import JobOutcome
+    from hyperloop.grid.pipeline import TrainRunResult, merge_stages
     from hyperloop.grid.splitting import JobSpec
-    from hyperloop.grid.train import TrainRunResult, merge_stages
 
     broken = tmp_path / "broken.root"
     broken.write_bytes(b"not a root file")

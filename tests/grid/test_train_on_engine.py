@@ -10,9 +10,9 @@ from tests.grid.helpers import assert_same_histograms, config, reference_run
 
 from hyperloop.grid.engine import Engine, EngineError
 from hyperloop.grid.execute import inspect_attempt
+from hyperloop.grid.pipeline import run_train_on_engine
 from hyperloop.grid.splitting import split_catalogue, split_run
 from hyperloop.grid.targets import Target
-from hyperloop.grid.train import run_train_on_engine
 
 TARGETS = {"single-core": Target("single-core", 1, 2 * 1024**3, 120)}
 

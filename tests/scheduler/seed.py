@@ -15,12 +15,12 @@ from tests.grid.helpers import make_catalogue, make_package
 
 from hyperloop.core import datasets, runlists, tags, users
 from hyperloop.core.actor import Actor
-from hyperloop.core.enums import Role, TrainState
 from hyperloop.core.storage_roots import StorageRoots
 from hyperloop.db.migrate import upgrade
 from hyperloop.db.models import Target as DbTarget
 from hyperloop.db.models import TrainRun
 from hyperloop.db.session import make_engine, make_sessionmaker
+from hyperloop.enums import Role, TrainState
 
 HYPERLOOP = str(Path(sys.executable).parent / "hyperloop")
 

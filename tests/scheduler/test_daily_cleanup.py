@@ -13,12 +13,12 @@ from tests.core.factories import introspection
 from hyperloop.core import datasets, history, tags, users, views_trains
 from hyperloop.core.actor import Actor
 from hyperloop.core.derived import DELETE_OUTPUT, OBJECT
-from hyperloop.core.enums import JobState, Role, TrainState, TrainType
 from hyperloop.core.jobs import JobSpec, add_jobs, set_job_state
 from hyperloop.db.models import DashboardDay, Job, TrainRun
 from hyperloop.db.models import Target as DbTarget
+from hyperloop.enums import JobState, Role, TrainState, TrainType
 from hyperloop.grid.targets import Target
-from hyperloop.scheduler import core
+from hyperloop.scheduler import decide
 from hyperloop.scheduler.shell import SchedulerShell, ShellConfig
 
 
@@ -74,12 +74,12 @@ def test_the_daily_clean_up_expires_slim_outputs_and_stores_dashboard_days(
         work_dir=tmp_path / "work",
         targets={"grid": Target("grid")},
         test_target="grid",
-        core=core.SchedulerConfig(max_running_tests=0),
+        core=decide.SchedulerConfig(max_running_tests=0),
         slim_retention=timedelta(days=30),
     )
     shell = SchedulerShell(db_sessionmaker, engine=None, config=config)  # type: ignore[arg-type]
     tick = shell.tick()
-    assert any(isinstance(i, core.CleanStaleTests) for i in tick.instructions)
+    assert any(isinstance(i, decide.CleanStaleTests) for i in tick.instructions)
     assert tick.failed == []
     assert not (tmp_path / "trains" / str(ids[0]) / "merged").exists()
     assert (tmp_path / "trains" / str(ids[1]) / "merged" / "final" / "AO2D.root").exists()

@@ -15,13 +15,13 @@ from tests.grid.helpers import make_catalogue, make_package
 from hyperloop.core import datasets, runlists, tags, users
 from hyperloop.core.actor import Actor
 from hyperloop.core.assessment import Thresholds
-from hyperloop.core.enums import Role, TrainState, TrainType
 from hyperloop.core.storage_roots import StorageRoots
 from hyperloop.db.models import Job, TrainRun
 from hyperloop.db.models import Target as DbTarget
+from hyperloop.enums import Role, TrainState, TrainType
 from hyperloop.grid.engine import Engine
 from hyperloop.grid.targets import Target
-from hyperloop.scheduler import core
+from hyperloop.scheduler import decide
 from hyperloop.scheduler.shell import SchedulerShell, ShellConfig
 
 GiB = 1024**3
@@ -79,7 +79,7 @@ def test_derived_trains_keep_their_ao2d_per_train_type(db_sessionmaker, tmp_path
         targets={"small": Target("small", memory_limit_bytes=2 * GiB, wall_time_limit_s=120)},
         test_target="small",
         # a skim of a few kB cannot pass the production thresholds: allow it, as an operator may
-        core=core.SchedulerConfig(
+        core=decide.SchedulerConfig(
             thresholds=Thresholds(min_reduction_factor=0.0, max_linked_inputs_per_output=1000)
         ),
     )

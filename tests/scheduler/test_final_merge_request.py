@@ -12,10 +12,10 @@ from tests.core.factories import make_world
 from tests.scheduler.test_shell_cycles import make_shell
 
 from hyperloop.core import trains
-from hyperloop.core.enums import JobState, TrainState
 from hyperloop.core.errors import Conflict, PermissionDenied
 from hyperloop.core.jobs import JobSpec, add_jobs, set_job_state
 from hyperloop.db.models import HistoryEntry, Job, TrainRun
+from hyperloop.enums import JobState, TrainState
 
 
 def running_train(s, w, outcomes: list[tuple[int, JobState]]) -> int:

@@ -11,10 +11,10 @@ from sqlalchemy import select, update
 from hyperloop.core import datasets, tags, users
 from hyperloop.core import jobs as jobs_service
 from hyperloop.core.actor import Actor
-from hyperloop.core.enums import JobState, Role, TrainState
 from hyperloop.core.errors import DomainError
 from hyperloop.db.models import Job, TrainRun
 from hyperloop.db.models import Target as DbTarget
+from hyperloop.enums import JobState, Role, TrainState
 
 COLUMNS = (Job.state, Job.attempts, Job.target, Job.cpu_s, Job.site, Job.error_message)
 

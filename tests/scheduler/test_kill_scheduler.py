@@ -19,8 +19,8 @@ from sqlalchemy import select
 from tests.grid.helpers import histograms, reference_run
 from tests.scheduler.seed import gt_pt_config, seed_world, start
 
-from hyperloop.core.enums import JobState, TrainState
 from hyperloop.db.models import Job, SchedulerLease, TrainRun
+from hyperloop.enums import JobState, TrainState
 from hyperloop.scheduler.lease import Lease
 
 

@@ -20,8 +20,8 @@ from tests.scheduler.seed import gt_pt_config, seed_world, start
 
 from hyperloop.core import jobs, trains
 from hyperloop.core.actor import Actor
-from hyperloop.core.enums import JobState, TrainState
 from hyperloop.db.models import HistoryEntry, Job, TrainRun, User
+from hyperloop.enums import JobState, TrainState
 
 
 def wait_for(what: str, check: Callable[[], bool], deadline: float, log: Path) -> None:

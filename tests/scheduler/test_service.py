@@ -16,20 +16,23 @@ from tests.grid.test_external_cluster import external_address  # noqa: F401 (fix
 from tests.scheduler.seed import gt_pt_config, seed_world
 
 from hyperloop.core.assessment import Thresholds
-from hyperloop.core.enums import JobState, TrainState
 from hyperloop.core.jobs import JobSpec, add_jobs, set_job_state
 from hyperloop.db.models import Job, TrainRun
 from hyperloop.db.models import Target as DbTarget
+from hyperloop.enums import JobState, TrainState
 from hyperloop.grid.engine import Engine
 from hyperloop.grid.execute import attempt_folder
+from hyperloop.scheduler.decide import SchedulerConfig
 from hyperloop.scheduler.lease import Lease
 from hyperloop.scheduler.service import (
     DatabaseTargets,
     SchedulerService,
     run_scheduler,
     scheduler_config,
+    shell_config,
     work_dir,
 )
+from hyperloop.scheduler.shell import ShellConfig
 from hyperloop.settings import Settings, SettingsError, load_settings
 
 
@@ -69,6 +72,37 @@ def test_policy_and_thresholds_come_from_the_settings(tmp_path):
     assert policy.thresholds.max_log_bytes == Thresholds().max_log_bytes
     assert work_dir(conf) == (tmp_path / "work").resolve()
     assert work_dir(settings(tmp_path, work_dir=tmp_path / "w")) == (tmp_path / "w").resolve()
+
+
+def test_every_scheduler_knob_comes_from_the_settings(tmp_path):
+    """Composition period and catch-up, long-train expiry, stale clean-up period, batch size
+    and dashboard warming are settings; their defaults are the scheduler's own defaults."""
+    default_policy, default_shell = (
+        scheduler_config(settings(tmp_path)),
+        shell_config(settings(tmp_path), {"test": None}),
+    )
+    plain_shell = ShellConfig(work_dir=tmp_path, targets={"test": None}, test_target="test")
+    assert default_policy == SchedulerConfig()
+    knobs = ("compose_every", "batch", "dashboard_warm_s", "test_files", "max_files_per_job")
+    for name in knobs:
+        assert getattr(default_shell, name) == getattr(plain_shell, name), name
+    conf = settings(
+        tmp_path,
+        scheduler_compose_every_s=5,
+        scheduler_compose_catch_up_s=0,
+        scheduler_long_train_expiry_days=2,
+        scheduler_stale_clean_every_s=60,
+        scheduler_batch=1,
+        scheduler_dashboard_warm_s=0,
+    )
+    policy, shell = scheduler_config(conf), shell_config(conf, {"test": None})
+    assert policy.compose_catch_up == timedelta(0)
+    assert policy.long_train_expiry == timedelta(days=2)
+    assert policy.stale_clean_every == timedelta(minutes=1)
+    assert shell.core == policy and shell.compose_every == timedelta(seconds=5)
+    assert (shell.batch, shell.dashboard_warm_s) == (1, 0)
+    with pytest.raises(SettingsError, match="scheduler_batch"):
+        load_settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", scheduler_batch=0)
 
 
 def test_an_unknown_threshold_is_refused_by_name(tmp_path):

@@ -16,15 +16,15 @@ from sqlalchemy import select
 
 from hyperloop.core import analyses, datasets, enabling, runlists, tags, users, wagons
 from hyperloop.core.actor import Actor
-from hyperloop.core.enums import JobState, Role, TestStatus, TrainState
 from hyperloop.core.jobs import JobSpec, add_jobs, set_job_state
 from hyperloop.core.storage_roots import StorageRoots
 from hyperloop.db.models import Dataset, Job, PackageTag, TrainRun, WagonTest
 from hyperloop.db.models import Target as DbTarget
 from hyperloop.demo import generate_dataset
+from hyperloop.enums import JobState, Role, TestStatus, TrainState
 from hyperloop.grid.engine import Engine
 from hyperloop.grid.targets import Target
-from hyperloop.scheduler import core
+from hyperloop.scheduler import decide
 from hyperloop.scheduler.lease import Lease
 from hyperloop.scheduler.shell import SchedulerShell, ShellConfig
 
@@ -80,7 +80,7 @@ def test_an_enabled_wagon_is_tested_on_the_engine_and_assessed(db_sessionmaker, 
     with Engine.local(n_workers=1) as engine:
         shell = SchedulerShell(db_sessionmaker, engine, config, lease=lease)
         first = shell.tick()
-        assert core.StartWagonTest(test_id) in first.instructions
+        assert decide.StartWagonTest(test_id) in first.instructions
         # a second scheduler does nothing while the first holds the lease
         other = SchedulerShell(db_sessionmaker, engine, config, lease=Lease(db_sessionmaker, "b"))
         assert other.tick().held_lease is False
@@ -89,7 +89,7 @@ def test_an_enabled_wagon_is_tested_on_the_engine_and_assessed(db_sessionmaker, 
         while not finished and time.monotonic() < deadline:
             time.sleep(0.5)
             tick = shell.tick()
-            finished = [i for i in tick.instructions if isinstance(i, core.FinishWagonTest)]
+            finished = [i for i in tick.instructions if isinstance(i, decide.FinishWagonTest)]
     with db_sessionmaker() as s:
         test = s.get(WagonTest, test_id)
         assert test.status in (TestStatus.DONE, TestStatus.WARNING), test.metrics
@@ -114,10 +114,10 @@ def test_a_test_left_running_by_a_dead_scheduler_is_requeued(db_sessionmaker, tm
     shell = SchedulerShell(db_sessionmaker, engine=None, config=config)  # type: ignore[arg-type]
     shell.last_stale_clean = datetime.now(UTC)
     # max_running_tests=0: only the reconciliation, nothing is started on the (absent) engine
-    shell.config.core = core.SchedulerConfig(max_running_tests=0)
+    shell.config.core = decide.SchedulerConfig(max_running_tests=0)
     tick = shell.tick()
     why = f"wagon test {test_id} was running but the engine does not know it"
-    assert tick.instructions == [core.RequeueLost("wagon_test", test_id, why)]
+    assert tick.instructions == [decide.RequeueLost("wagon_test", test_id, why)]
     assert tick.unperformed == []
     with db_sessionmaker() as s:
         assert s.get(WagonTest, test_id).status is TestStatus.QUEUED
@@ -150,15 +150,15 @@ def test_a_job_left_running_by_a_dead_scheduler_is_lost_and_requeued(db_sessionm
         work_dir=tmp_path / "work",
         targets={"grid": Target("grid")},
         test_target="grid",
-        core=core.SchedulerConfig(max_running_tests=0),
+        core=decide.SchedulerConfig(max_running_tests=0),
     )
     shell = SchedulerShell(db_sessionmaker, engine=None, config=config)  # type: ignore[arg-type]
     shell.last_stale_clean = datetime.now(UTC)
     tick = shell.tick()
     why = f"job {first} was running but the engine does not know it (restart?)"
     assert tick.instructions == [
-        core.MarkLost("job", first, why),
-        core.RequeueLost("job", first, why, "grid"),
+        decide.MarkLost("job", first, why),
+        decide.RequeueLost("job", first, why, "grid"),
     ]
     assert tick.unperformed == []
     with db_sessionmaker() as s:

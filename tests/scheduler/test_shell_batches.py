@@ -18,13 +18,13 @@ from hyperloop.analysis.spec import FullConfig
 from hyperloop.core import datasets, runlists, tags, users
 from hyperloop.core import jobs as jobs_service
 from hyperloop.core.actor import Actor
-from hyperloop.core.enums import JobState, Role, TrainState
 from hyperloop.db.models import DatasetFile, Job, TrainRun
 from hyperloop.db.models import Target as DbTarget
+from hyperloop.enums import JobState, Role, TrainState
 from hyperloop.grid.execute import AttemptRecord
 from hyperloop.grid.splitting import JobSpec
 from hyperloop.grid.targets import Target
-from hyperloop.scheduler import core
+from hyperloop.scheduler import decide
 from hyperloop.scheduler.shell import SchedulerShell, ShellConfig
 
 GiB = 1024**3
@@ -73,7 +73,7 @@ class RacedShell(SchedulerShell):
 
     between: Any = None
 
-    def snapshot(self, s: Any, now: datetime) -> core.Snapshot:
+    def snapshot(self, s: Any, now: datetime) -> decide.Snapshot:
         snap = super().snapshot(s, now)
         if self.between is not None:
             with self.sessions.begin() as other:
@@ -166,10 +166,10 @@ def test_a_refused_verdict_loses_only_itself_and_the_rest_of_its_batch_applies(
     # decided on the snapshot: every job done, every run merged
     assert _names(tick.instructions) == {"FinishJob": 6, "StartRunMerge": 3}
     (finish, finish_error), (merge, merge_error) = tick.failed
-    assert finish == core.FinishJob(victim, JobState.DONE, site="")
+    assert finish == decide.FinishJob(victim, JobState.DONE, site="")
     assert f"Job {victim}: cannot go from 'lost' to 'done'" in finish_error
     # the run of the refused verdict is not merged: its validated attempt is not recorded
-    assert merge == core.StartRunMerge(train_id, victim_run)
+    assert merge == decide.StartRunMerge(train_id, victim_run)
     assert f"jobs not done: {victim} (lost)" in merge_error
     after = {job_id: (st, n) for job_id, _, st, n in _jobs(db_sessionmaker, train_id)}
     assert after.pop(victim) == (JobState.LOST, 1)  # the operator's write stands
@@ -202,7 +202,7 @@ def test_a_rolled_back_batch_submits_nothing_twice_and_skips_a_deleted_job(
     tick = shell.tick()
     ((failed, error),) = tick.failed
     assert (
-        failed == core.SubmitJob(victim, "small") and error == f"NotFound: job {victim} not found"
+        failed == decide.SubmitJob(victim, "small") and error == f"NotFound: job {victim} not found"
     )
     jobs = _jobs(db_sessionmaker, train_id)
     assert len(jobs) == 5 and {(st, n) for _, _, st, n in jobs} == {(JobState.RUNNING, 1)}

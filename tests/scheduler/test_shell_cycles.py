@@ -14,11 +14,11 @@ from sqlalchemy import select
 from tests.core.factories import introspection, make_world
 
 from hyperloop.core import analyses, datasets, enabling, tags, trains, wagons
-from hyperloop.core.enums import EmailPolicy, JobState, TestStatus, TrainState, TrainType
 from hyperloop.core.jobs import JobSpec, add_jobs, set_job_state
 from hyperloop.db.models import Job, Notification, TrainRun, WagonDataset, WagonTest
+from hyperloop.enums import EmailPolicy, JobState, TestStatus, TrainState, TrainType
 from hyperloop.grid.targets import Target
-from hyperloop.scheduler import core
+from hyperloop.scheduler import decide
 from hyperloop.scheduler.shell import SchedulerShell, ShellConfig
 
 MONDAY_0900 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -30,7 +30,7 @@ def make_shell(sessions, tmp_path: Path) -> SchedulerShell:
         work_dir=tmp_path / "work",
         targets={"2core": Target("2core")},
         test_target="2core",
-        core=core.SchedulerConfig(max_running_tests=0),
+        core=decide.SchedulerConfig(max_running_tests=0),
     )
     shell = SchedulerShell(sessions, engine=None, config=config)  # type: ignore[arg-type]
     shell.last_stale_clean = datetime(2100, 1, 1, tzinfo=UTC)
@@ -96,7 +96,7 @@ def test_the_slot_composes_clean_and_scheduled_derived_wagons_once_even_after_a_
     assert shell.tick(MONDAY_0900 - timedelta(hours=1)).instructions == []  # before the slot
     tick = shell.tick(MONDAY_0900)
     assert tick.unperformed == []
-    composed = [i for i in tick.instructions if isinstance(i, core.ComposeTrain)]
+    composed = [i for i in tick.instructions if isinstance(i, decide.ComposeTrain)]
     assert [(i.wagon_ids, i.train_type) for i in composed] == [
         ((plain,), TrainType.ANALYSIS),
         ((derived,), TrainType.STANDARD_DERIVED),
@@ -113,11 +113,13 @@ def test_the_slot_composes_clean_and_scheduled_derived_wagons_once_even_after_a_
         assert usernames(s, "train_composed") == ["alice", "alice", "carol", "carol"]
     # the same slot never fires again, in this process or in a restarted one
     later = shell.tick(MONDAY_0900 + timedelta(minutes=5))
-    assert not [i for i in later.instructions if isinstance(i, core.ComposeTrain)]
+    assert not [i for i in later.instructions if isinstance(i, decide.ComposeTrain)]
     restarted = make_shell(db_sessionmaker, tmp_path)
     again = restarted.tick(MONDAY_0900 + timedelta(minutes=10))
     assert not [
-        i for i in again.instructions if isinstance(i, core.ComposeTrain | core.RecordComposeSlot)
+        i
+        for i in again.instructions
+        if isinstance(i, decide.ComposeTrain | decide.RecordComposeSlot)
     ]
     with db_sessionmaker() as s:
         assert len(s.scalars(select(TrainRun).where(TrainRun.dataset_id == ds_id)).all()) == 2
@@ -136,7 +138,9 @@ def test_a_train_full_dataset_composes_when_the_wagons_fill_the_target(db_sessio
         )
         clean_wagon(w, "small")
     shell = make_shell(db_sessionmaker, tmp_path)
-    assert not [i for i in shell.tick(MONDAY_0900).instructions if isinstance(i, core.ComposeTrain)]
+    assert not [
+        i for i in shell.tick(MONDAY_0900).instructions if isinstance(i, decide.ComposeTrain)
+    ]
     with db_sessionmaker.begin() as s:
         w.s = s
         w.alice, w.lf, w.dataset = (s.merge(x) for x in (w.alice, w.lf, w.dataset))
@@ -144,7 +148,7 @@ def test_a_train_full_dataset_composes_when_the_wagons_fill_the_target(db_sessio
         test = enabling.current_test(s, big.id, w.dataset.id)
         test.metrics = {"pss_avg_bytes": 5.5e9}  # 6.5 of 8 GB: >= 75 %
     tick = shell.tick(MONDAY_0900 + timedelta(hours=1))
-    [compose] = [i for i in tick.instructions if isinstance(i, core.ComposeTrain)]
+    [compose] = [i for i in tick.instructions if isinstance(i, decide.ComposeTrain)]
     assert compose.why == "train full" and len(compose.wagon_ids) == 2
 
 
@@ -165,7 +169,7 @@ def test_a_wagon_waiting_for_a_pull_request_is_tested_with_the_first_tag_contain
         )
         test_id = enabling.current_test(s, wagon.id, w.dataset.id).id
     shell = make_shell(db_sessionmaker, tmp_path)
-    shell.config.core = core.SchedulerConfig(max_running_tests=4)
+    shell.config.core = decide.SchedulerConfig(max_running_tests=4)
     assert shell.tick(MONDAY_0900).instructions == []  # held: no tag contains the PR yet
     with db_sessionmaker.begin() as s:
         tag = tags.register_tag(
@@ -174,8 +178,8 @@ def test_a_wagon_waiting_for_a_pull_request_is_tested_with_the_first_tag_contain
         tag_id = tag.id
     tick = shell.tick(MONDAY_0900 + timedelta(minutes=1))
     assert tick.instructions[:2] == [
-        core.AssignTestTag(test_id, tag_id, "4711"),
-        core.Notify(
+        decide.AssignTestTag(test_id, tag_id, "4711"),
+        decide.Notify(
             "pull_request_available",
             f"pull request 4711 is in a released package tag: wagon test {test_id} starts",
             "wagon_test",
@@ -183,7 +187,7 @@ def test_a_wagon_waiting_for_a_pull_request_is_tested_with_the_first_tag_contain
         ),
     ]
     # it starts at once (the demo dataset has no files here, so it fails for that reason)
-    assert core.StartWagonTest(test_id) in tick.instructions
+    assert decide.StartWagonTest(test_id) in tick.instructions
     with db_sessionmaker() as s:
         test = s.get(WagonTest, test_id)
         assert test.tag_id == tag_id
@@ -227,7 +231,7 @@ def test_an_undecided_long_train_expires_and_the_requester_is_mailed(db_sessionm
     assert shell.tick(now).instructions == []
     tick = shell.tick(now + timedelta(days=15))
     assert (
-        core.ExpireLongTrain(long_id, "long train request expired: not approved within 14 days")
+        decide.ExpireLongTrain(long_id, "long train request expired: not approved within 14 days")
         in tick.instructions
     )
     with db_sessionmaker() as s:
@@ -250,7 +254,7 @@ def test_rejection_and_approval_of_long_trains_are_told_once(db_sessionmaker, tm
     shell = make_shell(db_sessionmaker, tmp_path)
     now = datetime.now(UTC)
     tick = shell.tick(now)
-    told = [i for i in tick.instructions if isinstance(i, core.Notify)]
+    told = [i for i in tick.instructions if isinstance(i, decide.Notify)]
     assert [(n.kind, n.object_id) for n in told] == [
         ("long_train_rejected", rejected),
         ("long_train_approved", approved),
@@ -275,7 +279,7 @@ def test_rejection_and_approval_of_long_trains_are_told_once(db_sessionmaker, tm
     assert not [
         i
         for i in make_shell(db_sessionmaker, tmp_path).tick(now).instructions
-        if isinstance(i, core.Notify)
+        if isinstance(i, decide.Notify)
     ]
 
 
@@ -312,7 +316,7 @@ def test_a_train_with_issues_is_flagged_once_and_the_policy_decides_who_gets_mai
     shell = make_shell(db_sessionmaker, tmp_path)
     why = "3 of 4 jobs failed"
     tick = shell.tick(MONDAY_0900)
-    assert core.FlagTrainWithIssues(train_id, why) in tick.instructions
+    assert decide.FlagTrainWithIssues(train_id, why) in tick.instructions
     with db_sessionmaker() as s:
         # members of both analyses and the operators see it
         assert usernames(s, "train_issues") == ["alice", "bob", "carol", "operator"]
@@ -327,7 +331,7 @@ def test_a_train_with_issues_is_flagged_once_and_the_policy_decides_who_gets_mai
     assert {m["Subject"] for m in mails(tmp_path)} == {f"[Hyperloop] train {train_id}: {why}"}
     # a restarted scheduler does not flag it again
     again = make_shell(db_sessionmaker, tmp_path).tick(MONDAY_0900 + timedelta(minutes=2))
-    assert not [i for i in again.instructions if isinstance(i, core.FlagTrainWithIssues)]
+    assert not [i for i in again.instructions if isinstance(i, decide.FlagTrainWithIssues)]
 
 
 def test_a_done_train_mails_only_the_enablers_when_the_analysis_says_so(db_sessionmaker, tmp_path):
@@ -341,7 +345,7 @@ def test_a_done_train_mails_only_the_enablers_when_the_analysis_says_so(db_sessi
         train = trains.compose_train(
             s, w.actor(w.operator), w.dataset.id, [wagon.id], target_id=w.target.id
         )
-        notice = core.Notify("train_done", f"train {train.id} is done", "train_run", train.id)
+        notice = decide.Notify("train_done", f"train {train.id} is done", "train_run", train.id)
         perform_notify(s, notice, public_url="https://hyperloop.example")
         assert usernames(s, "train_done") == ["alice", "carol"]
         sender = mail.FolderSender(tmp_path / "work" / "mail")

@@ -14,8 +14,8 @@ from types import SimpleNamespace
 from sqlalchemy import select
 
 from hyperloop.core import mail
-from hyperloop.core.enums import NotificationKind
 from hyperloop.db.models import EmailOutbox
+from hyperloop.enums import NotificationKind
 
 
 def parse(path: Path):

@@ -15,13 +15,13 @@ from tests.grid.helpers import config, histograms, make_catalogue, make_package,
 from hyperloop.core import datasets, runlists, tags, users
 from hyperloop.core.actor import Actor
 from hyperloop.core.assessment import Thresholds
-from hyperloop.core.enums import JobState, Role, TrainState
 from hyperloop.core.storage_roots import StorageRoots
 from hyperloop.db.models import Job, TrainRun
 from hyperloop.db.models import Target as DbTarget
+from hyperloop.enums import JobState, Role, TrainState
 from hyperloop.grid.engine import Engine
 from hyperloop.grid.targets import Target
-from hyperloop.scheduler import core
+from hyperloop.scheduler import decide
 from hyperloop.scheduler.shell import SchedulerShell, ShellConfig
 
 GiB = 1024**3
@@ -69,9 +69,9 @@ def test_a_composed_auto_submit_train_runs_to_done_with_the_same_histograms(
         targets=targets,
         test_target="small",
         # a few kB of input cannot be reduced 50x: allow it, as an operator may on request
-        core=core.SchedulerConfig(thresholds=Thresholds(min_reduction_factor=1.0)),
+        core=decide.SchedulerConfig(thresholds=Thresholds(min_reduction_factor=1.0)),
     )
-    seen: list[core.Instruction] = []
+    seen: list[decide.Instruction] = []
     with Engine.local(n_workers=2) as engine:
         shell = SchedulerShell(db_sessionmaker, engine, cfg)
         shell.last_stale_clean = datetime.now(UTC)
@@ -141,7 +141,7 @@ def test_memory_killed_jobs_are_retried_on_a_bigger_target_and_the_train_finishe
         "big": Target("big", 1, int(1.5 * GiB), 120),
     }
     cfg = ShellConfig(work_dir=tmp_path / "work", targets=targets, test_target="big")
-    seen: list[core.Instruction] = []
+    seen: list[decide.Instruction] = []
     with Engine.local(n_workers=2) as engine:
         shell = SchedulerShell(db_sessionmaker, engine, cfg)
         shell.last_stale_clean = datetime.now(UTC)
@@ -155,7 +155,7 @@ def test_memory_killed_jobs_are_retried_on_a_bigger_target_and_the_train_finishe
                 state = s.get(TrainRun, train_id).state
             time.sleep(0.3)
     assert state is TrainState.DONE
-    retries = [i for i in seen if isinstance(i, core.ResubmitJob)]
+    retries = [i for i in seen if isinstance(i, decide.ResubmitJob)]
     assert len(retries) == len(catalogue)
     assert all(r.target == "big" and "after memory in attempt 1" in r.reason for r in retries)
     with db_sessionmaker() as s:
@@ -213,7 +213,7 @@ def test_a_new_scheduler_finishes_a_train_whose_scheduler_and_engine_died(
             first.tick()
             time.sleep(0.2)
     assert 0 < done_jobs() < len(catalogue)
-    seen: list[core.Instruction] = []
+    seen: list[decide.Instruction] = []
     with Engine.local(n_workers=2) as engine:
         second = SchedulerShell(db_sessionmaker, engine, cfg)
         second.last_stale_clean = datetime.now(UTC)
@@ -226,7 +226,7 @@ def test_a_new_scheduler_finishes_a_train_whose_scheduler_and_engine_died(
                 state = s.get(TrainRun, train_id).state
             time.sleep(0.3)
     assert state is TrainState.DONE
-    assert any(isinstance(i, core.MarkLost) for i in seen)
+    assert any(isinstance(i, decide.MarkLost) for i in seen)
     with db_sessionmaker() as s:
         merged = s.get(TrainRun, train_id).output_dir
     reference = reference_run(config("gt-pt"), files, tmp_path / "ref", package)

@@ -94,8 +94,8 @@ def test_serve_runs_the_scheduler_a_composed_train_is_tested_run_and_merged(
     from tests.scheduler.seed import seed_world
 
     from hyperloop.core import users
-    from hyperloop.core.enums import TrainState
     from hyperloop.db.models import SchedulerLease, TrainRun, User
+    from hyperloop.enums import TrainState
 
     world = seed_world(tmp_path, state=TrainState.COMPOSED, files_per_run=1, auto_submit=True)
     with world.sessions.begin() as s:

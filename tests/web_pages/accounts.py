@@ -4,9 +4,9 @@ tests' world): an analyzer with two unread notifications and an admin who may im
 from __future__ import annotations
 
 from hyperloop.core import notifications, users
-from hyperloop.core.enums import NotificationKind
 from hyperloop.db.models import Base
 from hyperloop.db.session import make_engine, make_sessionmaker
+from hyperloop.enums import NotificationKind
 
 PASSWORD = "correct horse battery staple"
 ANALYZER = "alice"

@@ -24,11 +24,11 @@ from hyperloop.analysis.workflows import load_package
 from hyperloop.core import analyses, datasets, enabling, runlists, tags, users, wagons
 from hyperloop.core.actor import Actor
 from hyperloop.core.assessment import DatasetSize, SampleFacts, evaluate
-from hyperloop.core.enums import TagPolicy, TestStatus
 from hyperloop.core.storage_roots import StorageRoots
 from hyperloop.db.base import utcnow
 from hyperloop.db.models import User, WagonTest
 from hyperloop.db.session import make_engine, make_sessionmaker
+from hyperloop.enums import TagPolicy, TestStatus
 
 MEMBER = "bob"  # a second member of the LF analysis
 READER = "ursula"  # logged in, member of nothing

@@ -20,10 +20,10 @@ from tests.core.factories import make_world
 
 from hyperloop.core import datasets, enabling, notifications, runlists, trains, wagons
 from hyperloop.core.actor import Actor
-from hyperloop.core.enums import DataType, NotificationKind, TestStatus, TrainState, TrainType
 from hyperloop.core.storage_roots import StorageRoots
 from hyperloop.db.models import Base, TrainRun
 from hyperloop.db.session import make_engine, make_sessionmaker
+from hyperloop.enums import DataType, NotificationKind, TestStatus, TrainState, TrainType
 from hyperloop.settings import load_settings
 from hyperloop.web.app import bind_database, create_app
 

@@ -20,10 +20,10 @@ from tests.web_pages.sample_outputs import _ours_metrics, _profile
 from hyperloop.analysis.results import HistogramOutput, write_results
 from hyperloop.core import analyses, datasets, enabling, jobs, runlists, tags, trains, users, wagons
 from hyperloop.core.actor import Actor
-from hyperloop.core.enums import JobState, TagPolicy, TestStatus, TrainState
 from hyperloop.core.states import transition
 from hyperloop.db.models import Base, Job
 from hyperloop.db.session import make_engine, make_sessionmaker
+from hyperloop.enums import JobState, TagPolicy, TestStatus, TrainState
 
 RUNS = (544013, 544028, 544032)
 TRACEBACK = (

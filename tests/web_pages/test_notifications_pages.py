@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from tests.web_pages.seed_datasets import Site
 
-from hyperloop.core.enums import NotificationKind
+from hyperloop.enums import NotificationKind
 
 
 @pytest.fixture(scope="module")

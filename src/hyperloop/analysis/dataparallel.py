@@ -35,19 +35,22 @@ from pathlib import Path
 from typing import Any
 
 from hyperloop.analysis.ao2d import AO2DError
-from hyperloop.analysis.devices import _pin, _state_ids, check_stateless, copy_name
-from hyperloop.analysis.frame import Frame
-from hyperloop.analysis.metrics import READER, SINK, WRITER, DeviceMetrics, Sampler, Timer
-from hyperloop.analysis.plan import Plan, TaskInstance, pipeline_blocker
-from hyperloop.analysis.runner import (
+from hyperloop.analysis.execution import (
     DataframeSource,
     DerivedWriter,
     FileRecord,
     RunResult,
+    check_stateless,
     collect_derived,
+    copy_name,
     declared_columns,
     finish_outputs,
+    pin_cores,
+    state_ids,
 )
+from hyperloop.analysis.frame import Frame
+from hyperloop.analysis.metrics import READER, SINK, WRITER, DeviceMetrics, Sampler, Timer
+from hyperloop.analysis.plan import Plan, TaskInstance, pipeline_blocker
 
 log = logging.getLogger("hyperloop.run")
 
@@ -214,7 +217,7 @@ def _worker_main(
     out_dir: str,
     cores: int,
 ) -> None:
-    _pin(cores)
+    pin_cores(cores)
     serial, feeders = serial_tasks(plan)
     runs_serial = worker == 0 and bool(serial)
     handoff = _Handoff(plan, serial, feeders, handoff_q, budgets) if serial else None
@@ -265,7 +268,7 @@ def _worker_main(
         return
     # a task run over alternate dataframes must keep no state: checked after each one
     guards = {
-        i.name: _state_ids(i.task)
+        i.name: state_ids(i.task)
         for i in parallel
         if getattr(type(i.task), "pipeline_safe", None) is not True
     }

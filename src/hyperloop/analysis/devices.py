@@ -36,17 +36,21 @@ from pathlib import Path
 from typing import Any
 
 from hyperloop.analysis.ao2d import AO2DError
-from hyperloop.analysis.frame import Frame
-from hyperloop.analysis.metrics import READER, SINK, WRITER, DeviceMetrics, Sampler, Timer
-from hyperloop.analysis.plan import Plan, pipeline_copies
-from hyperloop.analysis.runner import (
+from hyperloop.analysis.execution import (
     DataframeSource,
     DerivedWriter,
     FileRecord,
     RunResult,
+    check_stateless,
+    copy_name,
     declared_columns,
     finish_outputs,
+    pin_cores,
+    state_ids,
 )
+from hyperloop.analysis.frame import Frame
+from hyperloop.analysis.metrics import READER, SINK, WRITER, DeviceMetrics, Sampler, Timer
+from hyperloop.analysis.plan import Plan, pipeline_copies
 from hyperloop.analysis.shm import (
     MappedSegment,
     Segment,
@@ -79,31 +83,6 @@ def _failure(msg: tuple) -> dict[str, str]:
     return {"task": task, "file": path, "dataframe": df, "error": error, "traceback": tb}
 
 
-def _keep_heap() -> None:
-    """Keep freed memory in this device's heap: a device allocates the same large
-    temporaries for every dataframe, and glibc would otherwise return them to the system
-    and fault them in again (zeroed pages) each time: up to a third of a task's CPU."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None)
-        libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: the largest allowed, 32 MiB
-        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: do not trim below 1 GiB free
-    except (OSError, AttributeError):
-        pass
-
-
-def _pin(cores: int) -> None:
-    """Restrict this process to ``cores`` CPUs (the job's allocation)."""
-    _keep_heap()
-    try:
-        allowed = sorted(os.sched_getaffinity(0))
-        if cores < len(allowed):
-            os.sched_setaffinity(0, allowed[:cores])
-    except (AttributeError, OSError):
-        pass
-
-
 def _dynamic_needed(plan: Plan) -> dict[str, set[str]]:
     """Dynamic columns the reader computes once and shares: those of file tables that two
     or more devices read. A column only one device reads is computed by that device (still
@@ -125,7 +104,7 @@ def _dynamic_needed(plan: Plan) -> dict[str, set[str]]:
 def _reader_main(
     plan: Plan, inputs: Sequence[str], segdir: str, out_q: Any, free_q: Any, cores: int
 ) -> None:
-    _pin(cores)
+    pin_cores(cores)
     metrics = DeviceMetrics(READER)
     source = DataframeSource(plan, metrics)
     dynamic = _dynamic_needed(plan)
@@ -219,30 +198,6 @@ def _read_dataframe(
     return sizes, segments
 
 
-def copy_name(name: str, index: int, copies: int) -> str:
-    """Device name of copy ``index`` of a task device run as ``copies`` copies (O2 style:
-    ``name_t0``, ``name_t1``...; a device that is not pipelined keeps its name)."""
-    return name if copies <= 1 else f"{name}_t{index}"
-
-
-def _state_ids(task: Any) -> dict[str, int]:
-    """Identity of each attribute of a task (not its histograms): a pipelined copy checks
-    after every dataframe that none was rebound or added, i.e. that it keeps no state."""
-    return {k: id(v) for k, v in vars(task).items() if k != "histos"}
-
-
-def check_stateless(name: str, task: Any, guard: dict[str, int], how: str) -> None:
-    """Raise if ``task`` rebound or added an attribute since ``guard`` (``_state_ids``): it
-    keeps state across dataframes, so running it over alternate dataframes is wrong."""
-    now = _state_ids(task)
-    if now != guard:
-        attr = sorted(k for k in {*guard, *now} if guard.get(k) != now.get(k))[0]
-        raise RuntimeError(
-            f"task {name} changed its attribute {attr!r} while processing a dataframe: it "
-            f"keeps state across dataframes, so it cannot {how}"
-        )
-
-
 def _device_main(
     plan: Plan,
     index: int,
@@ -253,7 +208,7 @@ def _device_main(
     copy_index: int = 0,
     copies: int = 1,
 ) -> None:
-    _pin(cores)
+    pin_cores(cores)
     inst = plan.instances[index]
     name = inst.name
     copy = copy_name(name, copy_index, copies)
@@ -266,7 +221,7 @@ def _device_main(
         out_q.put(("error", name, "", "", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
         return
     guard = (
-        _state_ids(inst.task)
+        state_ids(inst.task)
         if copies > 1 and getattr(type(inst.task), "pipeline_safe", None) is not True
         else None
     )

@@ -100,7 +100,13 @@ def register(app: typer.Typer) -> None:
         OUT/manifest.json. The detector response is documented in hyperloop.demo.detector.
         """
         from hyperloop.demo import generate_dataset
+        from hyperloop.settings import SettingsError, load_settings
 
+        try:
+            cache_dir = load_settings().cache_dir
+        except SettingsError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
         try:
             manifest = generate_dataset(
                 out,
@@ -113,6 +119,7 @@ def register(app: typer.Typer) -> None:
                 dfs_per_file=dfs_per_file,
                 events_per_df=events_per_df,
                 workers=workers,
+                cache_dir=cache_dir,
             )
         except (ValueError, ImportError) as exc:
             typer.echo(f"error: {exc}", err=True)

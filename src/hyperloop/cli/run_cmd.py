@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -20,17 +19,28 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def resolve_package(spec_tag: str, spec_path: str | None, option: Path | None):
-    """The package a run uses: --package, the spec's package_path, $HYPERLOOP_TAGS/<tag>, installed."""
+    """The package a run uses: --package, the spec's package_path, <setting tags>/<tag>
+    (``HYPERLOOP_TAGS``), installed."""
     from hyperloop.analysis.workflows import load_package
 
     if option is not None:
         return load_package(option)
     if spec_path and Path(spec_path).is_dir():
         return load_package(spec_path)
-    tags_dir = os.environ.get("HYPERLOOP_TAGS")
-    if spec_tag and tags_dir and (Path(tags_dir) / spec_tag).is_dir():
-        return load_package(Path(tags_dir) / spec_tag)
+    tags_dir = _settings().tags if spec_tag else None
+    if spec_tag and tags_dir and (tags_dir / spec_tag).is_dir():
+        return load_package(tags_dir / spec_tag)
     return load_package()
+
+
+def _settings():
+    """The settings (read only where one is needed: a run with --package needs none)."""
+    from hyperloop.settings import SettingsError, load_settings
+
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        _fail(str(exc))
 
 
 def register(app: typer.Typer) -> None:

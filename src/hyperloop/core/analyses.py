@@ -7,10 +7,10 @@ from sqlalchemy.orm import Session
 
 from hyperloop.core.actor import Actor
 from hyperloop.core.common import flush_or_conflict, get_or_404
-from hyperloop.core.enums import EmailPolicy
 from hyperloop.core.errors import Conflict, ValidationError
 from hyperloop.core.permissions import Action, require
 from hyperloop.db.models import Analysis, AnalysisDataset, AnalysisMember, Dataset, User
+from hyperloop.enums import EmailPolicy
 
 
 def create_analysis(

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 
 from hyperloop.core.common import get_or_404
 from hyperloop.core.enabling import current_test
-from hyperloop.core.enums import AutoComposeType, TestStatus, TrainState
 from hyperloop.core.quotas import WEEK, pss_avg_bytes
 from hyperloop.core.trains import compatible_wagons, compose_train
 from hyperloop.db.models import (
@@ -25,6 +24,7 @@ from hyperloop.db.models import (
     WagonDataset,
     train_run_wagons,
 )
+from hyperloop.enums import AutoComposeType, TestStatus, TrainState
 
 TRAIN_FULL_FRACTION = 0.75
 

@@ -25,7 +25,7 @@ from hyperloop.analysis.configurables import (
     parse_scalar_text,
 )
 from hyperloop.core.errors import ValidationError
-from hyperloop.core.tags import workflow_info
+from hyperloop.core.tag_workflows import workflow_info
 from hyperloop.db.models import PackageTag
 
 Config = dict[str, dict[str, Any]]

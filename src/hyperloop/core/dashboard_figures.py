@@ -37,7 +37,6 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from hyperloop.core.enums import JobState
 from hyperloop.core.states import JOB_ERRORS
 from hyperloop.db.models import (
     DashboardAnalysisDay,
@@ -48,6 +47,7 @@ from hyperloop.db.models import (
     train_run_wagons,
 )
 from hyperloop.db.models.dashboard import dashboard_triggers_present
+from hyperloop.enums import JobState
 
 log = logging.getLogger(__name__)
 

@@ -19,13 +19,6 @@ from sqlalchemy.orm.exc import StaleDataError
 from hyperloop.core import history
 from hyperloop.core.actor import Actor
 from hyperloop.core.common import flush_or_conflict, get_or_404
-from hyperloop.core.enums import (
-    AutoComposeType,
-    DataType,
-    NotificationKind,
-    ProductionKind,
-    StagingAction,
-)
 from hyperloop.core.errors import Conflict, ValidationError
 from hyperloop.core.notifications import dataset_user_ids, notify
 from hyperloop.core.permissions import Action, require
@@ -40,6 +33,13 @@ from hyperloop.db.models import (
     StagingTransfer,
     TrainRun,
     WagonDataset,
+)
+from hyperloop.enums import (
+    AutoComposeType,
+    DataType,
+    NotificationKind,
+    ProductionKind,
+    StagingAction,
 )
 
 OBJECT = "dataset"

@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 from hyperloop.core import history
 from hyperloop.core.actor import Actor
 from hyperloop.core.common import get_or_404
-from hyperloop.core.enums import TrainState, TrainType
 from hyperloop.core.errors import Conflict
 from hyperloop.core.permissions import Action, require
 from hyperloop.db.base import utcnow
 from hyperloop.db.models import Dataset, Production, TrainRun
+from hyperloop.enums import TrainState, TrainType
 
 OBJECT = "train_run"  # history object type of train runs
 DELETE_OUTPUT = "derived_output_delete"  # history action

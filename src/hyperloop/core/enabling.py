@@ -12,12 +12,18 @@ from sqlalchemy.orm import Session
 from hyperloop.core.actor import Actor
 from hyperloop.core.analyses import analysis_dataset_ids
 from hyperloop.core.common import get_or_404
-from hyperloop.core.enums import NotificationKind, TagPolicy, TestStatus
+from hyperloop.core.disabling import (
+    disable_wagon_everywhere,
+    enabled_rows,
+    supersede_tests,
+    wagon_problems,
+)
 from hyperloop.core.errors import ValidationError
 from hyperloop.core.notifications import notify_test_failed, notify_wagon
 from hyperloop.core.permissions import Action, require
 from hyperloop.core.states import transition
 from hyperloop.core.tags import first_tag_with_pr, get_tag, latest_tag
+from hyperloop.core.wagon_state import wagon_state
 from hyperloop.db.base import utcnow
 from hyperloop.db.models import (
     Dataset,
@@ -29,6 +35,7 @@ from hyperloop.db.models import (
     train_run_wagons,
     wagon_dependencies,
 )
+from hyperloop.enums import NotificationKind, TagPolicy, TestStatus
 
 STALE_AFTER = timedelta(weeks=4)
 
@@ -71,8 +78,6 @@ def enable_wagon(
         )
     if wagon.disabled_reason:
         raise ValidationError(f"wagon {wagon.name!r} is disabled: {wagon.disabled_reason}")
-    from hyperloop.core.rules import wagon_problems
-
     problems = wagon_problems(s, wagon)
     if problems:
         raise ValidationError(
@@ -126,43 +131,9 @@ def disable_wagon(
     if row is None:
         raise ValidationError(f"wagon {wagon.name!r} is not enabled on dataset {dataset_id}")
     row.enabled, row.disabled_reason = False, reason or None
-    _supersede(s, wagon_id, dataset_id)
+    supersede_tests(s, wagon_id, dataset_id)
     s.flush()
     return row
-
-
-def enabled_rows(s: Session, wagon_id: int) -> list[WagonDataset]:
-    """The datasets a wagon is enabled on (queried: collections may be stale)."""
-    stmt = select(WagonDataset).where(
-        WagonDataset.wagon_id == wagon_id, WagonDataset.enabled.is_(True)
-    )
-    return list(s.scalars(stmt))
-
-
-def disable_wagon_everywhere(
-    s: Session,
-    wagon: Wagon,
-    reason: str,
-    *,
-    kind: NotificationKind = NotificationKind.WAGON_DISABLED,
-) -> None:
-    """Disable a wagon on every dataset and tell its analysis why."""
-    for row in enabled_rows(s, wagon.id):
-        row.enabled, row.disabled_reason = False, reason
-        _supersede(s, wagon.id, row.dataset_id)
-    notify_wagon(s, wagon, kind, f"wagon {wagon.name!r} disabled: {reason}")
-    s.flush()
-
-
-def _supersede(s: Session, wagon_id: int, dataset_id: int) -> None:
-    for test in s.scalars(
-        select(WagonTest).where(
-            WagonTest.wagon_id == wagon_id,
-            WagonTest.dataset_id == dataset_id,
-            WagonTest.superseded.is_(False),
-        )
-    ):
-        test.superseded = True
 
 
 def current_test(s: Session, wagon_id: int, dataset_id: int) -> WagonTest | None:
@@ -182,8 +153,6 @@ def current_test(s: Session, wagon_id: int, dataset_id: int) -> WagonTest | None
 def test_snapshot(s: Session, wagon_id: int) -> dict[str, Any]:
     """What a wagon test runs: the wagon and every dependency (tested along, enabled or not)
     as they are now; the runner builds ``full_config.json`` from it."""
-    from hyperloop.core.wagons import wagon_state
-
     wagon = get_or_404(s, Wagon, wagon_id, "wagon")
     deps: dict[int, Wagon] = {}
     todo = list(wagon.dependencies)
@@ -206,7 +175,7 @@ test_snapshot.__test__ = False  # type: ignore[attr-defined]  # not a pytest tes
 
 def queue_test(s: Session, row: WagonDataset) -> WagonTest:
     """Supersede the previous test of this wagon on this dataset and queue a new one."""
-    _supersede(s, row.wagon_id, row.dataset_id)
+    supersede_tests(s, row.wagon_id, row.dataset_id)
     tag = resolve_tag(s, row)
     test = WagonTest(
         wagon_id=row.wagon_id,
@@ -237,6 +206,19 @@ def dependents_closure(s: Session, wagon_id: int) -> set[int]:
             )
         )
     return seen
+
+
+def configuration_changed(s: Session, wagon_id: int) -> None:
+    """The one cascade after a wagon's configuration changed (workflow, tag, configuration,
+    subwagons or dependencies): the wagon and every wagon using it are checked against the
+    disabling rules again and disabled everywhere when one fails; the tests of the enabled
+    ones are reset (queued again)."""
+    for user in sorted(dependents_closure(s, wagon_id)):  # the wagon and its users
+        wagon = get_or_404(s, Wagon, user, "wagon")
+        problems = wagon_problems(s, wagon)
+        if problems and enabled_rows(s, wagon.id):
+            disable_wagon_everywhere(s, wagon, problems[0])
+    reset_tests_using(s, wagon_id)
 
 
 def reset_tests_using(s: Session, wagon_id: int) -> list[WagonTest]:
@@ -291,7 +273,7 @@ def clean_stale_tests(s: Session, now=None) -> list[WagonDataset]:  # noqa: ANN0
         ).first()
         if composed is None:
             row.enabled, row.disabled_reason = False, "not composed within 4 weeks"
-            _supersede(s, row.wagon_id, row.dataset_id)
+            supersede_tests(s, row.wagon_id, row.dataset_id)
             notify_wagon(
                 s,
                 row.wagon,

@@ -17,8 +17,8 @@ from typing import Any
 
 from hyperloop.analysis.spec import FullConfig, WorkflowEntry
 from hyperloop.core.configs import effective_subwagon
-from hyperloop.core.enums import TrainType
 from hyperloop.db.models import PackageTag, TrainRun, WagonTest
+from hyperloop.enums import TrainType
 
 Snapshot = Mapping[str, Any]
 

@@ -16,12 +16,12 @@ from sqlalchemy.orm import Session
 
 from hyperloop.core.actor import Actor
 from hyperloop.core.common import get_or_404
-from hyperloop.core.enums import JobState, TrainState
 from hyperloop.core.errors import NotFound, ValidationError
 from hyperloop.core.permissions import Action, require
 from hyperloop.core.states import JOB_ERRORS, JOB_TRANSITIONS, can_transition, transition
 from hyperloop.db.base import utcnow
 from hyperloop.db.models import Job, TrainRun
+from hyperloop.enums import JobState, TrainState
 
 MAX_ATTEMPTS = 3
 ISSUE_FAILED_FRACTION = 0.30

@@ -25,9 +25,9 @@ from typing import Any, Protocol
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hyperloop.core.enums import NotificationKind
 from hyperloop.db.base import utcnow
 from hyperloop.db.models import EmailOutbox
+from hyperloop.enums import NotificationKind
 
 log = logging.getLogger(__name__)
 DEFAULT_FROM = "hyperloop@localhost"

@@ -9,7 +9,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from hyperloop.core.actor import Actor
-from hyperloop.core.enums import EmailPolicy, NotificationKind
 from hyperloop.core.errors import NotFound
 from hyperloop.db.models import (
     Analysis,
@@ -21,6 +20,7 @@ from hyperloop.db.models import (
     Wagon,
     WagonTest,
 )
+from hyperloop.enums import EmailPolicy, NotificationKind
 
 _OBJECT_TYPES = {
     "Wagon": "wagon",

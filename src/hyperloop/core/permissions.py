@@ -17,9 +17,9 @@ from enum import StrEnum
 from typing import Any
 
 from hyperloop.core.actor import Actor
-from hyperloop.core.enums import Role
 from hyperloop.core.errors import PermissionDenied
 from hyperloop.db.models import Analysis, TrainRun, User, Wagon
+from hyperloop.enums import Role
 
 
 class Action(StrEnum):

@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from hyperloop.core.enums import TrainState
 from hyperloop.db.base import utcnow
 from hyperloop.db.models import (
     AnalysisDataset,
@@ -25,6 +24,7 @@ from hyperloop.db.models import (
     User,
     train_run_wagons,
 )
+from hyperloop.enums import TrainState
 
 WEEK = timedelta(days=7)
 HEAVY_PSS_BYTES = 3.2e9  # above this average PSS a wagon needs the 2-core queue

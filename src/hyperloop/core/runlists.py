@@ -12,11 +12,11 @@ from sqlalchemy.orm.exc import StaleDataError
 from hyperloop.core import history
 from hyperloop.core.actor import Actor
 from hyperloop.core.common import flush_or_conflict, get_or_404
-from hyperloop.core.enums import DataType, NotificationKind
 from hyperloop.core.errors import Conflict, ValidationError
 from hyperloop.core.notifications import dataset_user_ids, notify
 from hyperloop.core.permissions import Action, require
 from hyperloop.db.models import Dataset, Production, Runlist
+from hyperloop.enums import DataType, NotificationKind
 
 OBJECT = "runlist"
 EDITABLE = ("name", "data_type", "anchor", "tag", "production", "runs", "description")

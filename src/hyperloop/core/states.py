@@ -15,10 +15,10 @@ from sqlalchemy.orm import object_session
 
 from hyperloop.core import history
 from hyperloop.core.actor import Actor
-from hyperloop.core.enums import JobState, TestStatus, TrainState
 from hyperloop.core.errors import IllegalTransition
 from hyperloop.db.base import utcnow
 from hyperloop.db.models import Job, TrainRun, WagonTest
+from hyperloop.enums import JobState, TestStatus, TrainState
 
 T = TrainState
 TRAIN_TRANSITIONS: Mapping[TrainState, frozenset[TrainState]] = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,29 +10,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hyperloop.core.actor import Actor
+from hyperloop.core.disabling import notify_inconsistent
 from hyperloop.core.errors import Conflict, NotFound, ValidationError
 from hyperloop.core.permissions import Action, require
+from hyperloop.core.tag_workflows import (  # noqa: F401 - part of this module's API too
+    WorkflowInfo,
+    find_workflow,
+    workflow_dependencies,
+    workflow_info,
+    workflow_names,
+)
 from hyperloop.db.base import utcnow
 from hyperloop.db.models import PackageTag
-
-
-@dataclass(frozen=True)
-class WorkflowInfo:
-    """One workflow of a tag as the introspection describes it."""
-
-    name: str
-    doc: str
-    tasks: tuple[dict[str, Any], ...]
-
-    def task_names(self) -> list[str]:
-        return [t["name"] for t in self.tasks]
-
-    def produces(self) -> dict[str, dict[str, Any]]:
-        """Logical table name -> its description (columns, index columns, extends)."""
-        return {p["logical"]: p for t in self.tasks for p in t.get("produces", [])}
-
-    def consumes(self) -> set[str]:
-        return {name for t in self.tasks for name in (t.get("consumes") or {})}
 
 
 def _check_introspection(doc: Any) -> None:
@@ -94,8 +82,6 @@ def register_tag(
     )
     s.add(tag)
     s.flush()
-    from hyperloop.core.rules import notify_inconsistent  # rules import this module
-
     notify_inconsistent(s, tag)
     return tag
 
@@ -126,40 +112,3 @@ def first_tag_with_pr(
         if str(pull_request) in (tag.pull_requests or []):
             return tag
     return None
-
-
-def workflow_names(tag: PackageTag) -> list[str]:
-    return [wf["name"] for wf in tag.introspection.get("workflows", [])]
-
-
-def find_workflow(tag: PackageTag, workflow: str) -> WorkflowInfo | None:
-    for wf in tag.introspection.get("workflows", []):
-        if wf["name"] == workflow:
-            return WorkflowInfo(wf["name"], wf.get("doc", ""), tuple(wf["tasks"]))
-    return None
-
-
-def workflow_info(tag: PackageTag, workflow: str) -> WorkflowInfo:
-    """The workflow or ``ValidationError`` listing the tag's workflows."""
-    info = find_workflow(tag, workflow)
-    if info is None:
-        raise ValidationError(
-            f"workflow {workflow!r} does not exist in package tag {tag.label}; available: "
-            + ", ".join(workflow_names(tag)),
-            {"workflow": workflow, "tag": tag.label},
-        )
-    return info
-
-
-def workflow_dependencies(tag: PackageTag, workflow: str) -> list[str]:
-    """Workflows producing a table ``workflow`` consumes (its required dependencies)."""
-    info = workflow_info(tag, workflow)
-    needed = info.consumes() - set(info.produces())
-    deps = []
-    for name in workflow_names(tag):
-        if name == workflow:
-            continue
-        other = workflow_info(tag, name)
-        if needed & set(other.produces()):
-            deps.append(name)
-    return deps

@@ -18,7 +18,6 @@ from hyperloop.core.actor import Actor
 from hyperloop.core.common import dependency_closure, get_or_404
 from hyperloop.core.datasets import dataset_state, runs_of
 from hyperloop.core.enabling import current_test
-from hyperloop.core.enums import JobState, TagPolicy, TestStatus, TrainState, TrainType
 from hyperloop.core.errors import Conflict, ValidationError
 from hyperloop.core.permissions import Action, require
 from hyperloop.core.quotas import analysis_slots, is_heavy, slots_of
@@ -39,6 +38,7 @@ from hyperloop.db.models import (
     train_run_wagons,
     wagon_dependencies,
 )
+from hyperloop.enums import JobState, TagPolicy, TestStatus, TrainState, TrainType
 
 OBJECT = "train_run"
 MEMORY_WARNING = "memory"

@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 from hyperloop.core import sessions
 from hyperloop.core.actor import Actor
 from hyperloop.core.common import flush_or_conflict
-from hyperloop.core.enums import Role
 from hyperloop.core.errors import Conflict, NotFound, ValidationError
 from hyperloop.core.permissions import Action, require
 from hyperloop.db.base import utcnow
 from hyperloop.db.models import ApiToken, User
+from hyperloop.enums import Role
 
 _HASHER = PasswordHasher()
 TOKEN_PREFIX = "hlp_"

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from hyperloop.core import history
 from hyperloop.core.configs import Config, workflow_schema
-from hyperloop.core.enums import TestStatus
 from hyperloop.core.permissions import Action, can
 from hyperloop.core.tags import find_workflow, workflow_names
 from hyperloop.core.views_my_analyses import (  # noqa: F401  (re-exported)
@@ -43,6 +42,7 @@ from hyperloop.db.models import (
     WagonDataset,
     WagonTest,
 )
+from hyperloop.enums import TestStatus
 
 FINAL_STATUSES = frozenset({TestStatus.DONE, TestStatus.WARNING, TestStatus.FAILED})
 LOG_NAMES = ("console.log", "stdout.log", "stderr.log")

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from hyperloop.core import derived
 from hyperloop.core.common import get_or_404
 from hyperloop.core.datasets import get_dataset, runs_of
-from hyperloop.core.enums import TrainType
 from hyperloop.db.models import (
     Analysis,
     AnalysisDataset,
@@ -28,6 +27,7 @@ from hyperloop.db.models import (
     TrainRun,
     User,
 )
+from hyperloop.enums import TrainType
 
 #: staging states after which a transfer no longer changes (pages stop polling)
 FINAL_STAGING_STATES = frozenset({"done", "failed", "cancelled"})

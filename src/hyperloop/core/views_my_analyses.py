@@ -18,7 +18,6 @@ from sqlalchemy import Engine, bindparam, func, select, true
 from sqlalchemy.orm import Session
 
 from hyperloop.core import quotas
-from hyperloop.core.enums import TagPolicy, TestStatus, TrainState
 from hyperloop.core.permissions import Action, can
 from hyperloop.core.read_cache import Entry, VersionedCache
 from hyperloop.db.base import utcnow
@@ -34,6 +33,7 @@ from hyperloop.db.models import (
     WagonTest,
 )
 from hyperloop.db.models.changes import GRID
+from hyperloop.enums import TagPolicy, TestStatus, TrainState
 
 NO_LINK: tuple[bool, TagPolicy | None, str | None] = (False, None, None)
 

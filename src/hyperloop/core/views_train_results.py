@@ -17,7 +17,6 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from hyperloop.core import history, trains
-from hyperloop.core.enums import JobState, TrainState
 from hyperloop.core.states import JOB_ERRORS
 from hyperloop.core.views_trains import (
     FileRoots,
@@ -28,6 +27,7 @@ from hyperloop.core.views_trains import (
     train_folder,
 )
 from hyperloop.db.models import Job, TrainRun
+from hyperloop.enums import JobState, TrainState
 
 RESULTS = "AnalysisResults.root"
 LOG_TAIL_LINES = 200

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session, defer
 
 from hyperloop.core import jobs, permissions, trains
 from hyperloop.core.actor import Actor
-from hyperloop.core.enums import JobState, TrainState, TrainType
 from hyperloop.core.permissions import Action
 from hyperloop.core.states import JOB_ERRORS
 from hyperloop.core.views_trains import _aware, _user_names, icon_of, train_actions
@@ -27,6 +26,7 @@ from hyperloop.db.models import (
     WagonDataset,
     WagonTest,
 )
+from hyperloop.enums import JobState, TrainState, TrainType
 
 COMPATIBILITY_RULES = (
     "The wagon's test is done or warning (a failed, queued or running test cannot be composed).",

@@ -29,7 +29,6 @@ from hyperloop.core.dashboard_figures import (
     seconds_between,
     utc_day,
 )
-from hyperloop.core.enums import JobState, TestStatus, TrainState, TrainType
 from hyperloop.core.permissions import Action
 from hyperloop.core.states import JOB_ERRORS, TRAIN_FINAL, TRAIN_TRANSITIONS, can_transition
 from hyperloop.core.trains import FINAL_MERGE_REQUEST, FINAL_MERGE_REQUESTABLE
@@ -46,6 +45,7 @@ from hyperloop.db.models import (
     WagonTest,
     train_run_wagons,
 )
+from hyperloop.enums import JobState, TestStatus, TrainState, TrainType
 
 TOP_N = 10
 TRAIN_RUNNING = (TrainState.SUBMITTED, TrainState.RUNNING, TrainState.MERGING)

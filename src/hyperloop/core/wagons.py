@@ -31,35 +31,18 @@ from hyperloop.core.configs import (
     validate_config,
     workflow_schema,
 )
-from hyperloop.core.enums import NotificationKind
+from hyperloop.core.disabling import disable_wagon_everywhere
+from hyperloop.core.enabling import configuration_changed
 from hyperloop.core.errors import Conflict, NotFound, ValidationError
 from hyperloop.core.permissions import Action, require
 from hyperloop.core.tags import find_workflow, get_tag, latest_tag, workflow_info
+from hyperloop.core.wagon_state import FIELDS, wagon_state
 from hyperloop.db.base import utcnow
 from hyperloop.db.models import Analysis, PackageTag, Wagon, wagon_dependencies
+from hyperloop.enums import NotificationKind
 
 OBJECT = "wagon"
-#: fields a snapshot holds (and an edit may change, besides ``dependencies``)
-FIELDS = (
-    "name",
-    "workflow",
-    "tag_id",
-    "base_config",
-    "subwagons",
-    "derived_tables",
-    "slim_ready",
-    "max_df_size",
-    "max_derived_file_size",
-)
 _CONFIG_FIELDS = {"workflow", "tag_id", "base_config", "subwagons", "dependencies"}
-
-
-def wagon_state(wagon: Wagon) -> dict[str, Any]:
-    """A JSON snapshot of everything a user can change (what history stores and compares)."""
-    state = {f: copy.deepcopy(getattr(wagon, f)) for f in FIELDS}
-    state["analysis_id"] = wagon.analysis_id
-    state["dependencies"] = sorted(d.id for d in wagon.dependencies)
-    return state
 
 
 def _record(
@@ -317,20 +300,7 @@ def edit_wagon(
         raise _stale(s, fresh, expected_version) from None
     _record(s, actor, wagon, "update", before, reason)
     if any(before[f] != after[f] for f in _CONFIG_FIELDS):
-        from hyperloop.core.enabling import (
-            dependents_closure,
-            disable_wagon_everywhere,
-            enabled_rows,
-            reset_tests_using,
-        )
-        from hyperloop.core.rules import wagon_problems
-
-        for user in sorted(dependents_closure(s, wagon.id)):  # the wagon and its users
-            other = get_wagon(s, user)
-            problems = wagon_problems(s, other)
-            if problems and enabled_rows(s, other.id):
-                disable_wagon_everywhere(s, other, problems[0])
-        reset_tests_using(s, wagon.id)
+        configuration_changed(s, wagon.id)
     s.flush()
     return wagon
 
@@ -442,8 +412,6 @@ def sync_wagon(
     new_tag = _tag_for(s, tag_id)
     old_tag = _tag_for(s, wagon.tag_id)
     if find_workflow(new_tag, wagon.workflow) is None:
-        from hyperloop.core.enabling import disable_wagon_everywhere
-
         # a record, not an error: the caller commits the disabling and its notification
         reason = f"workflow {wagon.workflow!r} no longer exists in package tag {new_tag.label}"
         disable_wagon_everywhere(s, wagon, reason, kind=NotificationKind.WAGON_DISABLED)

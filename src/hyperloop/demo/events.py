@@ -315,10 +315,8 @@ def transport(gen: GenEvents, vtx: np.ndarray, rng: np.random.Generator) -> Trut
 
 
 def default_cache_dir() -> Path:
-    """Where PYTHIA initialisation tables and fast-mode pools are kept between runs."""
-    env = os.environ.get("HYPERLOOP_CACHE_DIR")
-    if env:
-        return Path(env)
+    """Where PYTHIA initialisation tables and fast-mode pools are kept between runs when the
+    caller gives no folder (the commands pass the ``cache_dir`` setting, HYPERLOOP_CACHE_DIR)."""
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hyperloop" / "demo"
 
 

@@ -159,9 +159,11 @@ def ensure_demo_data(
     events_per_run: int = 1000,
     pool_size: int = 500,
     report: Report | None = None,
+    cache_dir: Path | None = None,
 ) -> Path:
     """PYTHIA 8 demo data (MC, fast mode) in ``folder``, generated once (manifest present =
-    done)."""
+    done); PYTHIA's tables and the event pool are kept in ``cache_dir`` (the setting of that
+    name; None: ``demo.events.default_cache_dir()``)."""
     if (folder / "manifest.json").is_file():
         return folder
     from hyperloop.demo import generate_dataset
@@ -177,6 +179,7 @@ def ensure_demo_data(
         pool_size=pool_size,
         dfs_per_file=2,
         events_per_df=max(1, events_per_run // 4),
+        cache_dir=cache_dir,
     )
     _say(report, f"  {manifest.totals['files']} files, {manifest.totals['events']} events")
     return folder
@@ -289,8 +292,8 @@ def _seed_content(s: Session, settings: Settings, demo_data: Path) -> None:
     """Analyses, wagons, runlist, dataset, catalogue, mergelists and targets (once)."""
     from hyperloop.core import analyses, datasets, enabling, runlists, trains, users, wagons
     from hyperloop.core.actor import Actor
-    from hyperloop.core.enums import DataType
     from hyperloop.core.storage_roots import StorageRoots
+    from hyperloop.enums import DataType
 
     def actor(name: str) -> Actor:
         return Actor(users.get_user(s, name))
@@ -422,6 +425,7 @@ def prepare_demo(
         events_per_run=events_per_run,
         pool_size=pool_size,
         report=report,
+        cache_dir=settings.cache_dir,
     )
     infos = ensure_tags(data_dir / "tags", report)
     engine = make_engine(settings.database_url)

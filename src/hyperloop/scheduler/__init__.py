@@ -1,2 +1,2 @@
-"""The scheduler: a pure decision core (``core``), a lease so only one scheduler acts
+"""The scheduler: a pure decision core (``decide``), a lease so only one scheduler acts
 (``lease``), and the shell that performs the core's instructions (``shell``)."""

@@ -1,7 +1,7 @@
 """Pure decisions of the scheduler for the slower life cycles (SPEC §2, §5, §6): automatic
 composition on dataset schedules (all three types) with operator-scheduled derived-data
 wagons, wagon tests waiting for a pull request's tag, long-train requests, and e-mail
-delivery. Views in, instructions out; :mod:`hyperloop.scheduler.core` calls these from
+delivery. Views in, instructions out; :mod:`hyperloop.scheduler.decide` calls these from
 ``decide`` and the shell performs them.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from hyperloop.core.enums import AutoComposeType, NotificationKind, TrainState, TrainType
+from hyperloop.enums import AutoComposeType, NotificationKind, TrainState, TrainType
 
 K = NotificationKind
 

@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hyperloop.core.enums import EmailPolicy, NotificationKind, Role
 from hyperloop.core.mail import Recipients, email_groups, queue_email
 from hyperloop.core.notifications import analysis_member_ids, notify
 from hyperloop.db.models import (
@@ -29,6 +28,7 @@ from hyperloop.db.models import (
     WagonDataset,
     WagonTest,
 )
+from hyperloop.enums import EmailPolicy, NotificationKind, Role
 from hyperloop.scheduler.cycles import Notify
 
 K = NotificationKind

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from hyperloop.core.autocompose import auto_candidates, train_full
 from hyperloop.core.enabling import current_test
-from hyperloop.core.enums import AutoComposeType, NotificationKind, TagPolicy, TestStatus
 from hyperloop.core.trains import compatible_wagons, expected_cpu_hours_of
 from hyperloop.db.models import (
     Dataset,
@@ -23,7 +22,8 @@ from hyperloop.db.models import (
     WagonDataset,
     WagonTest,
 )
-from hyperloop.scheduler import core
+from hyperloop.enums import AutoComposeType, NotificationKind, TagPolicy, TestStatus
+from hyperloop.scheduler import decide
 from hyperloop.scheduler.cycles import ComposeView, LongTrainView
 from hyperloop.scheduler.notices import notified_kinds
 
@@ -36,7 +36,7 @@ _LONG_KINDS = [
 ]
 
 
-def wagon_test_views(s: Session) -> tuple[core.TestView, ...]:
+def wagon_test_views(s: Session) -> tuple[decide.TestView, ...]:
     """Queued and running wagon tests; a queued one without a tag says which pull request
     it waits for (its enabling's future-tag policy)."""
     rows = s.execute(
@@ -63,7 +63,7 @@ def wagon_test_views(s: Session) -> tuple[core.TestView, ...]:
     for test_id, status, tag_id, policy, pr in rows:
         tagless = tag_id is None and status is TestStatus.QUEUED
         waits = pr if tagless and policy is TagPolicy.PULL_REQUEST and pr else ""
-        out.append(core.TestView(test_id, status, pull_request=str(waits), tagless=tagless))
+        out.append(decide.TestView(test_id, status, pull_request=str(waits), tagless=tagless))
     return tuple(out)
 
 

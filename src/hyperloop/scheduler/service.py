@@ -26,7 +26,7 @@ from hyperloop.db.models import Target as DbTarget
 from hyperloop.db.session import make_engine, make_sessionmaker
 from hyperloop.grid.engine import Engine
 from hyperloop.grid.targets import Target
-from hyperloop.scheduler import core
+from hyperloop.scheduler import decide
 from hyperloop.scheduler.lease import Lease, LeaseInfo
 from hyperloop.scheduler.shell import SchedulerShell, ShellConfig, Tick
 from hyperloop.settings import Settings
@@ -42,17 +42,39 @@ def work_dir(settings: Settings) -> Path:
     return Path(settings.work_dir or Path(settings.data_dir) / "work").resolve()
 
 
-def scheduler_config(settings: Settings) -> core.SchedulerConfig:
+def scheduler_config(settings: Settings) -> decide.SchedulerConfig:
     """The core's policy knobs from the settings (thresholds: defaults + overrides)."""
     defaults = Thresholds()
     overrides: dict[str, Any] = {}
     for name, value in settings.scheduler_thresholds.items():  # names checked by Settings
         overrides[name] = int(value) if isinstance(getattr(defaults, name), int) else value
-    return core.SchedulerConfig(
+    return decide.SchedulerConfig(
         max_attempts=settings.scheduler_max_attempts,
         express_fraction=settings.scheduler_express_fraction,
         max_running_tests=settings.scheduler_max_running_tests,
         thresholds=Thresholds(**overrides),
+        stale_clean_every=timedelta(seconds=settings.scheduler_stale_clean_every_s),
+        compose_catch_up=timedelta(seconds=settings.scheduler_compose_catch_up_s),
+        long_train_expiry=timedelta(days=settings.scheduler_long_train_expiry_days),
+    )
+
+
+def shell_config(settings: Settings, targets: Mapping[str, Target]) -> ShellConfig:
+    """Where the scheduler's work goes and its knobs, from the settings."""
+    return ShellConfig(
+        work_dir=work_dir(settings),
+        targets=targets,
+        test_target=settings.scheduler_test_target,
+        test_files=settings.scheduler_test_files,
+        core=scheduler_config(settings),
+        mail_from=settings.mail_from,
+        public_url=settings.server_url,
+        storage_roots=settings.dataset_roots,
+        max_files_per_job=settings.scheduler_max_files_per_job,
+        slim_retention=timedelta(days=settings.slim_derived_retention_days),
+        compose_every=timedelta(seconds=settings.scheduler_compose_every_s),
+        batch=settings.scheduler_batch,
+        dashboard_warm_s=settings.scheduler_dashboard_warm_s,
     )
 
 
@@ -146,18 +168,7 @@ class SchedulerService:
         self.targets = DatabaseTargets(sessions, settings)
         ttl = timedelta(seconds=settings.scheduler_lease_ttl_s)
         self.lease = Lease(sessions, holder, ttl=ttl)
-        config = ShellConfig(
-            work_dir=work_dir(settings),
-            targets=self.targets,
-            test_target=settings.scheduler_test_target,
-            test_files=settings.scheduler_test_files,
-            core=scheduler_config(settings),
-            mail_from=settings.mail_from,
-            public_url=settings.server_url,
-            storage_roots=settings.dataset_roots,
-            max_files_per_job=settings.scheduler_max_files_per_job,
-            slim_retention=timedelta(days=settings.slim_derived_retention_days),
-        )
+        config = shell_config(settings, self.targets)
         mailer = mail.sender_from_settings(settings)  # SMTP, or .eml files under data_dir
         self.shell = SchedulerShell(sessions, engine, config, lease=self.lease, mailer=mailer)
         self.held = False

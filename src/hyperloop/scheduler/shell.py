@@ -1,5 +1,5 @@
 """The scheduler's thin effectful shell: read a snapshot from the database, turn finished
-engine futures into events, ask the pure core (:func:`hyperloop.scheduler.core.decide`)
+engine futures into events, ask the pure core (:func:`hyperloop.scheduler.decide.decide`)
 and perform its instructions through the core services and the grid engine.
 
 One ``tick()`` is one step; ``run()`` loops while this process holds the lease. Performed
@@ -29,7 +29,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from hyperloop.analysis.spec import FullConfig
 from hyperloop.core import dashboard_figures, derived, enabling, mail, trains
 from hyperloop.core.assessment import DatasetSize, SampleFacts
-from hyperloop.core.enums import NotificationKind, TestStatus, TrainState
 from hyperloop.core.errors import DomainError
 from hyperloop.core.full_config import build_full_config
 from hyperloop.core.states import transition
@@ -45,17 +44,18 @@ from hyperloop.db.models import (
     WagonTest,
 )
 from hyperloop.db.models import Target as DbTarget
+from hyperloop.enums import NotificationKind, TestStatus, TrainState
 from hyperloop.grid.engine import Engine
 from hyperloop.grid.execute import AttemptRecord, attempt_folder
 from hyperloop.grid.splitting import JobSpec
 from hyperloop.grid.targets import Target
-from hyperloop.scheduler import core, readers
+from hyperloop.scheduler import decide, readers
 from hyperloop.scheduler.lease import Lease
 from hyperloop.scheduler.notices import notified_kinds, perform_notify
 from hyperloop.scheduler.trainwork import TrainWork, batchable
 
 log = logging.getLogger(__name__)
-_TEST_KIND: dict[str, core.TestKind] = {"wagon_test": "wagon", "train_test": "train"}
+_TEST_KIND: dict[str, decide.TestKind] = {"wagon_test": "wagon", "train_test": "train"}
 _SCHEDULED_TRAIN_STATES = (
     TrainState.COMPOSED,
     TrainState.TESTING,
@@ -76,7 +76,7 @@ class ShellConfig:
     test_target: str
     test_files: int = 2
     package_dir: str | None = None  # None: the installed package
-    core: core.SchedulerConfig = field(default_factory=core.SchedulerConfig)
+    core: decide.SchedulerConfig = field(default_factory=decide.SchedulerConfig)
     compose_target: str | None = None  # database target of automatic trains (None: test_target)
     compose_every: timedelta = timedelta(seconds=30)  # how often composition is looked at
     mail_dir: Path | None = None  # .eml files of the default sender (None: work_dir / "mail")
@@ -104,9 +104,9 @@ class Tick:
     raised (rolled back, the others still performed) with its error."""
 
     held_lease: bool
-    instructions: list[core.Instruction] = field(default_factory=list)
-    unperformed: list[core.Instruction] = field(default_factory=list)
-    failed: list[tuple[core.Instruction, str]] = field(default_factory=list)
+    instructions: list[decide.Instruction] = field(default_factory=list)
+    unperformed: list[decide.Instruction] = field(default_factory=list)
+    failed: list[tuple[decide.Instruction, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -138,7 +138,7 @@ class SchedulerShell:
         self.running: dict[tuple[str, int], _Running] = {}
         self.last_stale_clean: datetime | None = None
         self.dashboard_days_missing = True  # closed days to store (at start, then daily)
-        self.notices: deque[core.Notify] = deque(maxlen=1000)  # the latest, for logs and tests
+        self.notices: deque[decide.Notify] = deque(maxlen=1000)  # the latest, for logs and tests
         self.mail_errors: list[str] = []
         self.compose_refused: dict[int, str] = {}  # dataset id -> why the last try failed
         self.last_compose_read: datetime | None = None
@@ -153,10 +153,10 @@ class SchedulerShell:
 
     # ------------------------------------------------------------------ reading
 
-    def snapshot(self, s: Session, now: datetime) -> core.Snapshot:
+    def snapshot(self, s: Session, now: datetime) -> decide.Snapshot:
         tests = readers.wagon_test_views(s)
         horizon = 2 * self.config.core.long_train_expiry
-        return core.Snapshot(
+        return decide.Snapshot(
             now=now,
             tests=tests,
             trains=self._trains(s),
@@ -169,7 +169,7 @@ class SchedulerShell:
             unsent_mail=mail.unsent_count(s),
         )
 
-    def _compose_views(self, s: Session, now: datetime) -> tuple[core.ComposeView, ...]:
+    def _compose_views(self, s: Session, now: datetime) -> tuple[decide.ComposeView, ...]:
         """Datasets with automatic composition, read at most every ``compose_every`` (the
         candidate queries are the heaviest part of a snapshot); empty in between."""
         last = self.last_compose_read
@@ -187,7 +187,7 @@ class SchedulerShell:
             target = s.scalars(select(DbTarget).order_by(DbTarget.id)).first()
         return target
 
-    def _trains(self, s: Session) -> tuple[core.TrainView, ...]:
+    def _trains(self, s: Session) -> tuple[decide.TrainView, ...]:
         """Trains the core may advance, with their jobs (two queries). Per-run merges live
         in this process only (``TrainWork``); each job's target is its ``jobs.target`` (the
         train's target when unset or no longer configured).
@@ -208,7 +208,7 @@ class SchedulerShell:
             .where(TrainRun.state.in_(_SCHEDULED_TRAIN_STATES))
             .order_by(TrainRun.id)
         ).all()
-        jobs: dict[int, list[core.JobView]] = {}
+        jobs: dict[int, list[decide.JobView]] = {}
         targets = {r.id: r.name for r in rows}
         known = set(self.config.targets)  # names, once per snapshot (not per job)
         if rows:
@@ -221,11 +221,11 @@ class SchedulerShell:
             ):
                 if not target or target not in known:
                     target = targets[train_id]
-                view = core.JobView(job_id, run, state, attempts, target)
+                view = decide.JobView(job_id, run, state, attempts, target)
                 jobs.setdefault(train_id, []).append(view)
         issues = notified_kinds(s, "train_run", list(targets), [NotificationKind.TRAIN_ISSUES])
         return tuple(
-            core.TrainView(
+            decide.TrainView(
                 id=r.id,
                 state=r.state,
                 target=r.name,
@@ -241,26 +241,30 @@ class SchedulerShell:
             for r in rows
         )
 
-    def collect(self) -> list[core.Event]:
+    def collect(self) -> list[decide.Event]:
         """Events of every finished engine future (removed from ``running``)."""
-        events: list[core.Event] = self.train_work.collect()
+        events: list[decide.Event] = self.train_work.collect()
         for key in [k for k, r in self.running.items() if r.future.done()]:
             item = self.running.pop(key)
             kind, obj_id = key
             try:
                 rec: AttemptRecord = item.future.result()
             except Exception as exc:  # the engine lost it (worker died) or refused it
-                events.append(core.TestFinished(_TEST_KIND[kind], obj_id, error=f"engine: {exc!r}"))
+                events.append(
+                    decide.TestFinished(_TEST_KIND[kind], obj_id, error=f"engine: {exc!r}")
+                )
                 continue
             events.append(self._test_event(_TEST_KIND[kind], obj_id, rec, item))
         return events
 
     def _test_event(
-        self, kind: core.TestKind, test_id: int, rec: AttemptRecord, item: _Running
-    ) -> core.TestFinished:
+        self, kind: decide.TestKind, test_id: int, rec: AttemptRecord, item: _Running
+    ) -> decide.TestFinished:
         if not rec.ok:
             where = f" ({rec.signature})" if rec.signature else ""
-            return core.TestFinished(kind, test_id, error=f"{rec.error_kind}{where}: {rec.message}")
+            return decide.TestFinished(
+                kind, test_id, error=f"{rec.error_kind}{where}: {rec.message}"
+            )
         summary_path = Path(rec.folder) / "metrics_summary.json"
         if not summary_path.exists():
             found = sorted(Path(rec.folder).rglob("metrics_summary.json"))
@@ -268,7 +272,7 @@ class SchedulerShell:
         try:
             summary = json.loads(summary_path.read_text())
         except (OSError, ValueError) as exc:
-            return core.TestFinished(kind, test_id, error=f"no metrics summary: {exc}")
+            return decide.TestFinished(kind, test_id, error=f"no metrics summary: {exc}")
         outputs = sum(Path(p).stat().st_size for p in rec.outputs.values() if Path(p).is_file())
         log_file = Path(rec.folder) / "console.log"
         facts = replace(
@@ -278,7 +282,9 @@ class SchedulerShell:
             output_bytes=float(outputs),
             log_bytes=float(log_file.stat().st_size if log_file.exists() else 0),
         )
-        return core.TestFinished(kind, test_id, summary=summary, facts=facts, dataset=item.dataset)
+        return decide.TestFinished(
+            kind, test_id, summary=summary, facts=facts, dataset=item.dataset
+        )
 
     # ------------------------------------------------------------------ the loop
 
@@ -294,7 +300,7 @@ class SchedulerShell:
         events = self.collect()
         with self.sessions() as s, s.begin():
             snap = self.snapshot(s, now)
-        instructions = core.decide(snap, events, self.config.core)
+        instructions = decide.decide(snap, events, self.config.core)
         out = Tick(held_lease=True, instructions=instructions)
         self.perform_all(instructions, now, out)
         self._warm_dashboard(now)
@@ -313,7 +319,7 @@ class SchedulerShell:
             filled = 0
         self.dashboard_days_missing = filled > 0
 
-    def perform_all(self, instructions: list[core.Instruction], now: datetime, out: Tick) -> None:
+    def perform_all(self, instructions: list[decide.Instruction], now: datetime, out: Tick) -> None:
         """Perform ``instructions`` in order. Runs of job instructions (``batchable``) share
         one transaction per ``config.batch`` (``TrainWork.batch``); when a batch raises it
         is rolled back and its instructions are performed again one transaction each, so
@@ -322,7 +328,7 @@ class SchedulerShell:
         ``out.failed``; the following ones still run. Engine submissions and in-memory
         records happen only after their transaction committed."""
         size = max(1, self.config.batch)
-        batch: list[core.Instruction] = []
+        batch: list[decide.Instruction] = []
         for ins in instructions:
             if size > 1 and batchable(ins):
                 batch.append(ins)
@@ -337,11 +343,11 @@ class SchedulerShell:
         if batch:
             self._perform_batch(batch, now, out)
 
-    def _perform_batch(self, batch: list[core.Instruction], now: datetime, out: Tick) -> None:
+    def _perform_batch(self, batch: list[decide.Instruction], now: datetime, out: Tick) -> None:
         if len(batch) == 1:
             self._perform_one(batch[0], now, out)
             return
-        unperformed: list[core.Instruction] = []
+        unperformed: list[decide.Instruction] = []
         try:
             with self.sessions() as s, s.begin(), self.train_work.batch(s, batch):
                 for ins in batch:
@@ -358,7 +364,7 @@ class SchedulerShell:
         for ins in batch:
             self._perform_one(ins, now, out)
 
-    def _perform_one(self, ins: core.Instruction, now: datetime, out: Tick) -> None:
+    def _perform_one(self, ins: decide.Instruction, now: datetime, out: Tick) -> None:
         """One instruction in its own transaction; an error rolls back this one only."""
         try:
             with self.sessions() as s, s.begin():
@@ -384,48 +390,48 @@ class SchedulerShell:
 
     # ------------------------------------------------------------------ performing
 
-    def perform(self, s: Session, ins: core.Instruction, now: datetime) -> bool:
+    def perform(self, s: Session, ins: decide.Instruction, now: datetime) -> bool:
         """Carry out one instruction; False when this shell does not perform that kind."""
         match ins:
-            case core.StartWagonTest(test_id):
+            case decide.StartWagonTest(test_id):
                 self._start_wagon_test(s, test_id)
-            case core.FinishWagonTest(test_id, status, warnings, expected, error):
+            case decide.FinishWagonTest(test_id, status, warnings, expected, error):
                 metrics: dict[str, Any] = {"error": error} if error else {}
                 if expected is not None:
                     metrics["expected"] = expected.to_json()
                 enabling.finish_test(s, test_id, status, metrics=metrics, warnings=list(warnings))
-            case core.RequeueLost("wagon_test", test_id, reason):
+            case decide.RequeueLost("wagon_test", test_id, reason):
                 test = s.get(WagonTest, test_id)
                 if test is not None and test.status is TestStatus.RUNNING:
                     transition(test, TestStatus.QUEUED, actor=None, reason=reason)
-            case core.StartTrainTest(train_id):
+            case decide.StartTrainTest(train_id):
                 self._start_train_test(s, train_id)
-            case core.FinishTrainTest(train_id, status, warnings, expected, error):
+            case decide.FinishTrainTest(train_id, status, warnings, expected, error):
                 metrics = {"error": error} if error else {}
                 if expected is not None:
                     metrics["expected"] = expected.to_json()
                 # a done test of an auto-submit train is submitted by finish_test itself
                 trains.finish_test(s, train_id, status, metrics=metrics, warnings=list(warnings))
-            case core.RequeueLost("train_test", train_id, _reason):
+            case decide.RequeueLost("train_test", train_id, _reason):
                 self._start_train_test(s, train_id, again=True)
-            case core.AutoSubmit(train_id):
+            case decide.AutoSubmit(train_id):
                 train = s.get(TrainRun, train_id)
                 if train is not None and train.state is TrainState.TEST_DONE:
                     trains.auto_submit_train(s, train)
-            case core.CleanStaleTests(when):
+            case decide.CleanStaleTests(when):
                 enabling.clean_stale_tests(s, when)
                 expired = derived.expire_slim_outputs(s, when, self.config.slim_retention)
                 if expired:
                     log.info("slim derived outputs expired: train runs %s", expired)
                 self.last_stale_clean = now
                 self.dashboard_days_missing = True  # yesterday closed
-            case core.Notify():
+            case decide.Notify():
                 self.notices.append(ins)
                 log.info("scheduler notice %s: %s", ins.kind, ins.message)
                 perform_notify(s, ins, public_url=self.config.public_url)
-            case core.ComposeTrain():
+            case decide.ComposeTrain():
                 self._compose(s, ins, now)
-            case core.RecordComposeSlot(dataset_id, at, note):
+            case decide.RecordComposeSlot(dataset_id, at, note):
                 s.add(
                     HistoryEntry(
                         object_type=readers.COMPOSE_RECORD,
@@ -436,13 +442,13 @@ class SchedulerShell:
                         reason=note,
                     )
                 )
-            case core.AssignTestTag(test_id, tag_id, _pr):
+            case decide.AssignTestTag(test_id, tag_id, _pr):
                 test = s.get(WagonTest, test_id)
                 if test is not None and test.status is TestStatus.QUEUED and test.tag_id is None:
                     test.tag_id = tag_id
-            case core.ExpireLongTrain(train_id, why):
+            case decide.ExpireLongTrain(train_id, why):
                 trains.expire_long_train(s, train_id, why)
-            case core.DeliverMail():
+            case decide.DeliverMail():
                 result = mail.deliver_outbox(
                     s, self.mailer, from_address=self.config.mail_from, now=now
                 )
@@ -451,7 +457,7 @@ class SchedulerShell:
                 return self.train_work.perform(s, ins)
         return True
 
-    def _compose(self, s: Session, ins: core.ComposeTrain, now: datetime) -> None:
+    def _compose(self, s: Session, ins: decide.ComposeTrain, now: datetime) -> None:
         """Compose an automatic train and tell its analyses; a refusal (slots, conflicts)
         is logged once per reason instead of stopping the loop (tried again next time)."""
         target = self._compose_target(s)
@@ -488,7 +494,7 @@ class SchedulerShell:
         message = f"train {train.id} composed automatically ({ins.why})"
         perform_notify(
             s,
-            core.Notify(NotificationKind.TRAIN_COMPOSED.value, message, "train_run", train.id),
+            decide.Notify(NotificationKind.TRAIN_COMPOSED.value, message, "train_run", train.id),
             public_url=self.config.public_url,
         )
 
@@ -571,7 +577,7 @@ class SchedulerShell:
             trains.finish_test(s, train.id, TestStatus.FAILED, metrics={"error": error})
             message = f"train {train.id}: train test failed: {error}"
             kind = NotificationKind.TRAIN_TEST_FAILED.value
-            notice = core.Notify(kind, message, "train_run", train.id)
+            notice = decide.Notify(kind, message, "train_run", train.id)
             self.notices.append(notice)
             perform_notify(s, notice, public_url=self.config.public_url)
             return

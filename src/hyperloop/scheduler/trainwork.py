@@ -29,28 +29,34 @@ from sqlalchemy.orm import Session
 
 from hyperloop.analysis.spec import FullConfig
 from hyperloop.core import jobs as jobs_service
-from hyperloop.core.enums import JobState, TrainState
 from hyperloop.core.full_config import build_full_config
 from hyperloop.core.states import transition
 from hyperloop.core.storage_roots import StorageRoots
 from hyperloop.db.models import DatasetFile, Job, PackageTag, Production, TrainRun
+from hyperloop.enums import JobState, TrainState
 from hyperloop.grid.engine import Engine
 from hyperloop.grid.execute import AttemptRecord, attempt_folder
 from hyperloop.grid.merging import MergeRecord, MergeStageError, Storage, final_merge, merge_run
 from hyperloop.grid.splitting import JobSpec, split_catalogue
 from hyperloop.grid.targets import Target
-from hyperloop.scheduler import core
+from hyperloop.scheduler import decide
 
 log = logging.getLogger(__name__)
-_JOB_MOVES = (core.SubmitJob, core.FinishJob, core.ResubmitJob, core.MarkLost, core.RequeueLost)
-_BATCHABLE = (*_JOB_MOVES, core.StartRunMerge, core.MarkTrainDone, core.FlagTrainWithIssues)
+_JOB_MOVES = (
+    decide.SubmitJob,
+    decide.FinishJob,
+    decide.ResubmitJob,
+    decide.MarkLost,
+    decide.RequeueLost,
+)
+_BATCHABLE = (*_JOB_MOVES, decide.StartRunMerge, decide.MarkTrainDone, decide.FlagTrainWithIssues)
 
 
-def batchable(ins: core.Instruction) -> bool:
+def batchable(ins: decide.Instruction) -> bool:
     """Whether ``TrainWork.perform`` may run ``ins`` with many others in one transaction:
     database writes only, side effects deferred to ``committed()`` (engine submissions,
     in-memory merge records). Lost tests are the shell's (they submit at once)."""
-    if isinstance(ins, (core.MarkLost, core.RequeueLost)):
+    if isinstance(ins, (decide.MarkLost, decide.RequeueLost)):
         return ins.kind == "job"
     return isinstance(ins, _BATCHABLE)
 
@@ -75,7 +81,7 @@ class TrainWork:
     records: dict[int, AttemptRecord] = field(default_factory=dict)  # validated, per job
     run_merges: dict[int, dict[int, MergeRecord]] = field(default_factory=dict)
     flagged: set[int] = field(default_factory=set)
-    pending: list[core.Event] = field(default_factory=list)  # events produced synchronously
+    pending: list[decide.Event] = field(default_factory=list)  # events produced synchronously
     # side effects of the open transaction, run by committed() (dropped by rolled_back())
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     # per train: (its typed spec, package folder), rebuilt every tick (forget_configs)
@@ -91,7 +97,7 @@ class TrainWork:
     def engine_keys(self) -> set[tuple[str, int]]:
         return {("job", j) for j in self.futures}
 
-    def collect(self) -> list[core.Event]:
+    def collect(self) -> list[decide.Event]:
         events, self.pending = self.pending, []
         for job_id in [j for j, f in self.futures.items() if f.done()]:
             future = self.futures.pop(job_id)
@@ -99,13 +105,13 @@ class TrainWork:
                 rec: AttemptRecord = future.result()
             except Exception as exc:  # the engine gave up on it (e.g. KilledWorker)
                 events.append(
-                    core.JobFinished(job_id, attempt=0, error_kind="lost", message=repr(exc))
+                    decide.JobFinished(job_id, attempt=0, error_kind="lost", message=repr(exc))
                 )
                 continue
             if rec.ok:
                 self.records[job_id] = rec
             events.append(
-                core.JobFinished(
+                decide.JobFinished(
                     job_id,
                     attempt=rec.attempt,
                     error_kind=rec.error_kind if not rec.ok else "",
@@ -135,7 +141,7 @@ class TrainWork:
         self.storages.clear()
 
     @contextmanager
-    def batch(self, s: Session, instructions: Iterable[core.Instruction]) -> Iterator[None]:
+    def batch(self, s: Session, instructions: Iterable[decide.Instruction]) -> Iterator[None]:
         """Perform the job moves of the instructions inside through ``JobMoves``: their
         jobs are read in a few queries, moved in memory and written at the end (and before
         any other instruction, which may read them)."""
@@ -143,12 +149,12 @@ class TrainWork:
         moves = jobs_service.JobMoves(s)
         ids = [_job_id(i) for i in instructions if isinstance(i, _JOB_MOVES)]
         submits = [
-            i.job_id for i in instructions if isinstance(i, core.SubmitJob | core.ResubmitJob)
+            i.job_id for i in instructions if isinstance(i, decide.SubmitJob | decide.ResubmitJob)
         ]
         moves.load(ids, files=submits)
         self.moves = moves
         for i in instructions:
-            if isinstance(i, core.StartRunMerge):
+            if isinstance(i, decide.StartRunMerge):
                 self.merge_runs.setdefault(i.train_id, set()).add(i.run)
         try:
             yield
@@ -165,36 +171,36 @@ class TrainWork:
             return self.moves.move(job_id, to, reason=reason, **fields)
         return jobs_service.set_job_state(s, job_id, to, reason=reason, **fields)
 
-    def perform(self, s: Session, ins: core.Instruction) -> bool:
+    def perform(self, s: Session, ins: decide.Instruction) -> bool:
         if self.moves is not None and not isinstance(ins, _JOB_MOVES):
             self.moves.flush()  # what follows may read jobs
         match ins:
-            case core.SplitTrain(train_id):
+            case decide.SplitTrain(train_id):
                 self._split(s, train_id)
-            case core.SubmitJob(job_id, target):
+            case decide.SubmitJob(job_id, target):
                 self._submit(s, job_id, target, "first attempt")
-            case core.FinishJob(job_id, state, message, signature, cpu_s, wall_s, site):
+            case decide.FinishJob(job_id, state, message, signature, cpu_s, wall_s, site):
                 fields: dict[str, Any] = {"cpu_s": cpu_s, "wall_s": wall_s, "site": site[:128]}
                 if state is not JobState.DONE:
                     fields.update(error_signature=signature[:64], error_message=message)
                 self._move(s, job_id, state, **fields)
-            case core.ResubmitJob(job_id, target, reason):
+            case decide.ResubmitJob(job_id, target, reason):
                 self._move(s, job_id, JobState.WAITING, reason=reason)
                 self._submit(s, job_id, target, reason)
-            case core.MarkLost("job", job_id, reason):
+            case decide.MarkLost("job", job_id, reason):
                 self._move(s, job_id, JobState.LOST, reason=reason)
-            case core.RequeueLost("job", job_id, reason, _target):
+            case decide.RequeueLost("job", job_id, reason, _target):
                 self._move(s, job_id, JobState.WAITING, reason=reason)
-            case core.StartRunMerge(train_id, run):
+            case decide.StartRunMerge(train_id, run):
                 self._merge_run(s, train_id, run)
-            case core.StartFinalMerge(train_id, runs, missing):
+            case decide.StartFinalMerge(train_id, runs, missing):
                 self._final_merge(s, train_id, runs, missing)
-            case core.MarkTrainDone(train_id):
+            case decide.MarkTrainDone(train_id):
                 train = s.get(TrainRun, train_id)
                 if train is None:
                     raise MergeStageError(f"train run {train_id} to mark done does not exist")
                 transition(train, TrainState.DONE, actor=None)
-            case core.FlagTrainWithIssues(train_id, _why):
+            case decide.FlagTrainWithIssues(train_id, _why):
                 self.after_commit.append(lambda: self.flagged.add(train_id))
             case _:
                 return False
@@ -291,7 +297,7 @@ class TrainWork:
             except Exception as exc:  # refused (e.g. no worker has the cores): a lost attempt
                 log.warning("job %s attempt %s: the engine refused it: %r", job_id, attempt, exc)
                 message = f"the engine refused attempt {attempt}: {exc!r}"
-                self.pending.append(core.JobFinished(job_id, attempt, "lost", message))
+                self.pending.append(decide.JobFinished(job_id, attempt, "lost", message))
 
         self.after_commit.append(submit)
 
@@ -360,11 +366,11 @@ class TrainWork:
                 train_type=_merge_kind(train),
             )
         except Exception as exc:  # a failure is a record: the train is flagged
-            event = core.FinalMerged(train_id, error=f"{type(exc).__name__}: {exc}")
+            event = decide.FinalMerged(train_id, error=f"{type(exc).__name__}: {exc}")
             self.after_commit.append(lambda: self.pending.append(event))
             return
         train.output_dir = rec.outputs.get("AnalysisResults") or str(self._storage(train_id).url)
-        self.after_commit.append(lambda: self.pending.append(core.FinalMerged(train_id)))
+        self.after_commit.append(lambda: self.pending.append(decide.FinalMerged(train_id)))
 
     def merged_runs(self, train_id: int) -> frozenset[int]:
         return frozenset(self.run_merges.get(train_id, {}))
@@ -391,7 +397,7 @@ class TrainWork:
 
 
 def _job_id(ins: Any) -> int:
-    return ins.id if isinstance(ins, core.MarkLost | core.RequeueLost) else ins.job_id
+    return ins.id if isinstance(ins, decide.MarkLost | decide.RequeueLost) else ins.job_id
 
 
 def _runs_text(runs: tuple[int, ...]) -> str:

@@ -15,7 +15,7 @@ from hyperloop.settings import Settings, load_settings
 from hyperloop.web.auth.proxy import ForwardedHeaders
 from hyperloop.web.auth.secret import server_secret
 from hyperloop.web.auth.sessions import SessionCodec
-from hyperloop.web.errors import install_error_handlers
+from hyperloop.web.error_handlers import install_error_handlers
 
 API_DESCRIPTION = """\
 JSON API of the Hyperloop analysis train system.

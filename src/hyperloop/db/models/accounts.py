@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hyperloop.core.enums import EmailPolicy
 from hyperloop.db.base import Base, JSONType, enum_column, utcnow
+from hyperloop.enums import EmailPolicy
 
 
 class User(Base):

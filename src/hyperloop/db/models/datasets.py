@@ -17,8 +17,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hyperloop.core.enums import AutoComposeType, DataType, ProductionKind, StagingAction
 from hyperloop.db.base import Base, JSONType, enum_column, utcnow
+from hyperloop.enums import AutoComposeType, DataType, ProductionKind, StagingAction
 
 
 class Dataset(Base):

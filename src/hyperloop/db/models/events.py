@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hyperloop.core.enums import NotificationKind
 from hyperloop.db.base import Base, JSONType, enum_column, utcnow
+from hyperloop.enums import NotificationKind
 
 
 class Notification(Base):

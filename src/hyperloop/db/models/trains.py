@@ -19,10 +19,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hyperloop.core.enums import JobState, TrainState, TrainType
 from hyperloop.db.base import Base, JSONType, enum_column, utcnow
 from hyperloop.db.models.datasets import Dataset
 from hyperloop.db.models.tags import PackageTag, Target
+from hyperloop.enums import JobState, TrainState, TrainType
 
 train_run_wagons = Table(
     "train_run_wagons",

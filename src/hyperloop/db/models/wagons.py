@@ -19,9 +19,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hyperloop.core.enums import TagPolicy, TestStatus
 from hyperloop.db.base import Base, JSONType, enum_column, utcnow
 from hyperloop.db.models.accounts import Analysis
+from hyperloop.enums import TagPolicy, TestStatus
 
 wagon_dependencies = Table(
     "wagon_dependencies",

@@ -12,10 +12,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from hyperloop.core import datasets, derived, views_datasets
-from hyperloop.core.enums import AutoComposeType, DataType, ProductionKind, StagingAction
 from hyperloop.core.errors import NotFound
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
+from hyperloop.enums import AutoComposeType, DataType, ProductionKind, StagingAction
 from hyperloop.web.api.schemas import HistoryAction, HistoryOut, ORMModel, history_page
 from hyperloop.web.deps import DB, CurrentActor, DatasetForReader, SettingsDep, require_action
 from hyperloop.web.pagination import Page, Paging, paginate

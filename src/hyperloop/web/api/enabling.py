@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field, model_validator
 
 from hyperloop.core import enabling
-from hyperloop.core.enums import TagPolicy
+from hyperloop.enums import TagPolicy
 from hyperloop.web.api.wagons import EnablingOut
 from hyperloop.web.deps import DB, CurrentActor, WagonForReader
 

@@ -10,9 +10,9 @@ from pydantic import Field
 from sqlalchemy import select
 
 from hyperloop.core import views_train_results, views_trains
-from hyperloop.core.enums import JobState
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
+from hyperloop.enums import JobState
 from hyperloop.web.api.schemas import ORMModel
 from hyperloop.web.deps import DB, CurrentActor, SettingsDep, _load, require_action
 from hyperloop.web.pagination import Page, Paging, page_response, paginate

@@ -10,8 +10,8 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from hyperloop.core import notifications
-from hyperloop.core.enums import NotificationKind
 from hyperloop.db import models as m
+from hyperloop.enums import NotificationKind
 from hyperloop.web.api.schemas import ORMModel
 from hyperloop.web.deps import DB, CurrentActor
 from hyperloop.web.pagination import Page, Paging, paginate

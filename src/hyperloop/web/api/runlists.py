@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from hyperloop.core import runlists, views_datasets
-from hyperloop.core.enums import DataType
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
+from hyperloop.enums import DataType
 from hyperloop.web.api.schemas import HistoryAction, HistoryOut, ORMModel, history_page
 from hyperloop.web.deps import DB, CurrentActor, RunlistForReader, require_action
 from hyperloop.web.pagination import Page, Paging, paginate

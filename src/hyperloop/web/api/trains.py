@@ -19,10 +19,10 @@ from hyperloop.core import (
     views_train_submission,
     views_trains,
 )
-from hyperloop.core.enums import TrainState, TrainType
 from hyperloop.core.full_config import build_full_config
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
+from hyperloop.enums import TrainState, TrainType
 from hyperloop.web.api.schemas import HistoryAction, HistoryOut, ORMModel, history_page
 from hyperloop.web.api.wagons import ChangeOut
 from hyperloop.web.deps import (

@@ -10,10 +10,10 @@ from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
 
 from hyperloop.core import users
-from hyperloop.core.enums import EmailPolicy, Role
 from hyperloop.core.errors import PermissionDenied
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
+from hyperloop.enums import EmailPolicy, Role
 from hyperloop.web.api.schemas import ORMModel, UserOut, user_out
 from hyperloop.web.deps import DB, CurrentActor, require_action
 from hyperloop.web.pagination import Page, Paging, paginate

@@ -14,10 +14,10 @@ from sqlalchemy.orm import defer
 
 from hyperloop.core import history, views_analyses, wagon_json, wagons
 from hyperloop.core.actor import Actor
-from hyperloop.core.enums import TagPolicy, TestStatus
 from hyperloop.core.errors import NotFound, ValidationError
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
+from hyperloop.enums import TagPolicy, TestStatus
 from hyperloop.web.api.schemas import HistoryAction, HistoryOut, ORMModel, history_page
 from hyperloop.web.deps import (
     DB,

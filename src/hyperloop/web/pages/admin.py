@@ -12,8 +12,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from hyperloop.core.enums import Role
 from hyperloop.core.permissions import Action
+from hyperloop.enums import Role
 from hyperloop.web.api import analyses as analyses_api
 from hyperloop.web.api import targets as targets_api
 from hyperloop.web.api import users as users_api

@@ -18,10 +18,10 @@ from fastapi.responses import HTMLResponse, Response
 from hyperloop.core import permissions
 from hyperloop.core.actor import Actor
 from hyperloop.core.datasets import SIZE_CLASSES
-from hyperloop.core.enums import AutoComposeType, DataType, ProductionKind, StagingAction
 from hyperloop.core.errors import DomainError
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
+from hyperloop.enums import AutoComposeType, DataType, ProductionKind, StagingAction
 from hyperloop.web.api import analyses as analyses_api
 from hyperloop.web.api import datasets as datasets_api
 from hyperloop.web.api import runlists as runlists_api

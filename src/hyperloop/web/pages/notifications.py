@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from hyperloop.core.enums import NotificationKind
+from hyperloop.enums import NotificationKind
 from hyperloop.web.api import notifications as notifications_api
 from hyperloop.web.deps import DB, OptionalActor
 from hyperloop.web.pages.datasets import OBJECT_PAGES, Limit, Offset, error_page, pager, paging

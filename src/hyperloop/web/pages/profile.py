@@ -7,8 +7,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from hyperloop.core.enums import EmailPolicy
 from hyperloop.core.permissions import Action
+from hyperloop.enums import EmailPolicy
 from hyperloop.web.api import users as users_api
 from hyperloop.web.deps import DB, OptionalActor
 from hyperloop.web.pages.datasets import can

@@ -9,9 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from hyperloop.core.enums import DataType
 from hyperloop.core.errors import DomainError
 from hyperloop.core.permissions import Action
+from hyperloop.enums import DataType
 from hyperloop.web.api import runlists as runlists_api
 from hyperloop.web.deps import DB, OptionalActor, runlist_for_reader
 from hyperloop.web.errors import ApiError

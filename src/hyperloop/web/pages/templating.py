@@ -74,8 +74,8 @@ def _layout_user(db: Session | None, actor: Actor | None) -> dict[str, Any]:
             "is_admin": False,
         }
     from hyperloop.core import notifications, permissions
-    from hyperloop.core.enums import Role
     from hyperloop.core.permissions import Action
+    from hyperloop.enums import Role
 
     unread = notifications.unread_count(db, actor.user)
     real = actor.impersonator or actor.user

@@ -22,9 +22,9 @@ from hyperloop.core import (
     views_trains,
 )
 from hyperloop.core.actor import Actor
-from hyperloop.core.enums import TrainState, TrainType
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
+from hyperloop.enums import TrainState, TrainType
 from hyperloop.web.api.reproduce import public_base
 from hyperloop.web.deps import DB, OptionalActor, SettingsDep
 from hyperloop.web.errors import ApiError

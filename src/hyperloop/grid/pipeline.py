@@ -1,7 +1,8 @@
 """A whole train run on the engine: split -> submit -> retries -> per-run merges -> final.
 
-``run_train_on_engine`` is what tests use now and what the scheduler calls later (it maps
-the returned plain records to the database). Layout under ``out_root/<train_id>/``:
+``run_train_on_engine`` runs it without a database (tests and drivers use it); the
+scheduler performs the same steps itself, one instruction at a time, in
+``hyperloop.scheduler.trainwork``. Layout under ``out_root/<train_id>/``:
 ``jobs/<job_id>/attempt-<n>/`` (attempt folders) and the merge storage (``merged/`` unless
 ``storage_url`` points elsewhere): ``runs/<run>/``, ``mergelists/<name>/``, ``final/``.
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from hyperloop.core.assessment import DatasetSize, Expected, SampleFacts, Thresholds, evaluate
-from hyperloop.core.enums import JobState, NotificationKind, TestStatus, TrainState
+from hyperloop.enums import JobState, NotificationKind, TestStatus, TrainState
 from hyperloop.grid.targets import Target, pick_target_with_more_memory
 from hyperloop.scheduler import cycles
 from hyperloop.scheduler.cycles import (
@@ -94,7 +94,8 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class SchedulerConfig:
-    """Policy knobs (from settings)."""
+    """Policy knobs (from settings: ``scheduler.service.scheduler_config``; the defaults here
+    equal the settings' defaults)."""
 
     max_attempts: int = 3
     express_fraction: float = 0.98  # express trains finish once this fraction of jobs is done

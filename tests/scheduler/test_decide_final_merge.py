@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tests.scheduler.test_core import jobs, running_keys, snap, train
+from tests.scheduler.test_decide import jobs, running_keys, snap, train
 
-from hyperloop.core.enums import JobState, TrainState
-from hyperloop.scheduler.core import (
+from hyperloop.enums import JobState, TrainState
+from hyperloop.scheduler.decide import (
     FinalMerged,
     FinishJob,
     FlagTrainWithIssues,

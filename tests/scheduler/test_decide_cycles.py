@@ -7,8 +7,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from hyperloop.core.enums import AutoComposeType, JobState, TestStatus, TrainState, TrainType
-from hyperloop.scheduler.core import (
+from hyperloop.enums import AutoComposeType, JobState, TestStatus, TrainState, TrainType
+from hyperloop.scheduler.cycles import due_slot
+from hyperloop.scheduler.decide import (
     AssignTestTag,
     ComposeTrain,
     ComposeView,
@@ -31,7 +32,6 @@ from hyperloop.scheduler.core import (
     TrainView,
     decide,
 )
-from hyperloop.scheduler.cycles import due_slot
 
 MONDAY_0830 = datetime(2026, 11, 30, 8, 30, tzinfo=UTC)
 MONDAY_0900 = MONDAY_0830.replace(minute=59, hour=8) + timedelta(minutes=1)

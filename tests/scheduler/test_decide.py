@@ -6,9 +6,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from hyperloop.core.assessment import GB, MB, DatasetSize, SampleFacts, evaluate
-from hyperloop.core.enums import JobState, TestStatus, TrainState
+from hyperloop.enums import JobState, TestStatus, TrainState
 from hyperloop.grid.targets import Target
-from hyperloop.scheduler.core import (
+from hyperloop.scheduler.decide import (
     AutoSubmit,
     CleanStaleTests,
     FinalMerged,

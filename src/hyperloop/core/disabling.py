@@ -1,4 +1,5 @@
-"""Rules that disable a wagon (SPEC §2) and the check of configurations against a new tag.
+"""Rules that disable a wagon (SPEC §2), disabling it everywhere, and the check of
+configurations against a new tag.
 
 A wagon cannot run when a user-defined dependency duplicates a service wagon (copies of core
 services would keep users from sharing a train), or when it has derived data and it and its
@@ -12,10 +13,10 @@ from sqlalchemy.orm import Session
 
 from hyperloop.core.common import dependency_closure
 from hyperloop.core.configs import check_config, workflow_schema
-from hyperloop.core.enums import NotificationKind, TagPolicy
 from hyperloop.core.notifications import notify_wagon
-from hyperloop.core.tags import find_workflow
-from hyperloop.db.models import Analysis, PackageTag, Wagon, WagonDataset
+from hyperloop.core.tag_workflows import find_workflow
+from hyperloop.db.models import Analysis, PackageTag, Wagon, WagonDataset, WagonTest
+from hyperloop.enums import NotificationKind, TagPolicy
 
 
 def _service_wagons(s: Session) -> list[Wagon]:
@@ -82,8 +83,6 @@ def notify_inconsistent(s: Session, tag: PackageTag) -> dict[int, list[str]]:
     found: dict[int, list[str]] = {}
     for wagon in s.scalars(stmt):
         if find_workflow(tag, wagon.workflow) is None:
-            from hyperloop.core.enabling import disable_wagon_everywhere
-
             reason = f"workflow {wagon.workflow!r} no longer exists in package tag {tag.label}"
             disable_wagon_everywhere(s, wagon, reason)
             found[wagon.id] = [reason]
@@ -100,3 +99,38 @@ def notify_inconsistent(s: Session, tag: PackageTag) -> dict[int, list[str]]:
                 + "; sync the wagon",
             )
     return found
+
+
+def enabled_rows(s: Session, wagon_id: int) -> list[WagonDataset]:
+    """The datasets a wagon is enabled on (queried: collections may be stale)."""
+    stmt = select(WagonDataset).where(
+        WagonDataset.wagon_id == wagon_id, WagonDataset.enabled.is_(True)
+    )
+    return list(s.scalars(stmt))
+
+
+def disable_wagon_everywhere(
+    s: Session,
+    wagon: Wagon,
+    reason: str,
+    *,
+    kind: NotificationKind = NotificationKind.WAGON_DISABLED,
+) -> None:
+    """Disable a wagon on every dataset and tell its analysis why."""
+    for row in enabled_rows(s, wagon.id):
+        row.enabled, row.disabled_reason = False, reason
+        supersede_tests(s, wagon.id, row.dataset_id)
+    notify_wagon(s, wagon, kind, f"wagon {wagon.name!r} disabled: {reason}")
+    s.flush()
+
+
+def supersede_tests(s: Session, wagon_id: int, dataset_id: int) -> None:
+    """Mark the wagon's current tests on the dataset superseded (a new test will be needed)."""
+    for test in s.scalars(
+        select(WagonTest).where(
+            WagonTest.wagon_id == wagon_id,
+            WagonTest.dataset_id == dataset_id,
+            WagonTest.superseded.is_(False),
+        )
+    ):
+        test.superseded = True
