@@ -16,12 +16,15 @@ The scheduler reads the jobs of its trains incrementally (only those changed sin
 tick, ``scheduler.readers.JobViews``); each mode of ``--modes`` drives its own fresh trains
 over the same database, ``full`` reading every job of the scheduled trains each tick as
 before (the baseline), and reports tick and snapshot time percentiles. ``--history N`` first
-seeds N finished jobs (done trains, bulk inserts), e.g. the database of 1,000,000 jobs with
+seeds N finished jobs (done trains, bulk inserts); ``--steady-ticks K`` measures K ticks
+while every driven job runs and ``--trickle`` attempts finish per tick (the usual case of a
+scheduler at scale) before driving them to done. The database of 1,000,000 jobs with
 10,000 active:
 
     .venv/bin/python benchmarks/control_plane.py [--jobs 100000] [--backend sqlite|postgresql|both]
-        [--history 0] [--modes incremental,full] [--pg-url URL] [--profile FILE]
-    .venv/bin/python benchmarks/control_plane.py --jobs 10000 --history 990000
+        [--history 0] [--steady-ticks 0 [--trickle 100]] [--modes incremental,full]
+        [--pg-url URL] [--profile FILE]
+    .venv/bin/python benchmarks/control_plane.py --jobs 10000 --history 990000 --steady-ticks 20
 
 PostgreSQL uses its own database ``hyperloop_bench_cp`` (created, emptied each run) on the
 server of HYPERLOOP_TEST_DATABASE_URL (or --pg-url).
@@ -106,12 +109,34 @@ class DoneFuture:
 
 
 @dataclass
+class HeldFuture:
+    """A simulated attempt that runs until ``released`` (the steady phase)."""
+
+    inner: DoneFuture
+    released: bool = False
+
+    def done(self) -> bool:
+        return self.released
+
+    def result(self) -> AttemptRecord:
+        return self.inner.result()
+
+
+@dataclass
 class SimulatedEngine:
     """``grid.engine.Engine.submit`` without Dask: every attempt finishes instantly with
     synthetic metrics; failures are deterministic per (job, attempt). Test samples
     (``job_id == "sample"``) get a ``metrics_summary.json`` the assessment accepts."""
 
     submitted: Counter = field(default_factory=Counter)
+    hold: bool = False  # job attempts run until released (``release``)
+    held: list[HeldFuture] = field(default_factory=list)
+
+    def release(self, n: int) -> None:
+        """Let the ``n`` oldest held attempts finish."""
+        for future in self.held[:n]:
+            future.released = True
+        del self.held[:n]
 
     @staticmethod
     def _bucket(job_id: str, attempt: int) -> int:
@@ -128,6 +153,20 @@ class SimulatedEngine:
         self,
         job: JobSpec,
         full_config: dict[str, Any],
+        target: Target,
+        train_dir: str | os.PathLike,
+        attempt: int,
+        **kwargs: Any,
+    ) -> DoneFuture | HeldFuture:
+        future = self._submit(job, target, train_dir, attempt, **kwargs)
+        if self.hold and job.job_id != "sample":
+            self.held.append(HeldFuture(future))
+            return self.held[-1]
+        return future
+
+    def _submit(
+        self,
+        job: JobSpec,
         target: Target,
         train_dir: str | os.PathLike,
         attempt: int,
@@ -337,6 +376,12 @@ def seed_history(world: World, jobs: int, per_train: int = 1000, chunk: int = 20
                     else:
                         conn.execute(m.Job.__table__.insert(), batch)
                 batch = []
+        if engine.dialect.name == "sqlite":  # fold the seeding's WAL into the database file
+            with engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        else:
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM ANALYZE jobs")
     finally:
         engine.dispose()
     return n_trains
@@ -400,10 +445,7 @@ class Result:
     floor_batch_per_s: float = 0.0
     tick_s: list[float] = field(default_factory=list)  # each tick, whole (read, decide, perform)
     snap_s: list[float] = field(default_factory=list)  # each tick's snapshot read
-
-    def pcts(self, values: list[float]) -> str:
-        p50, p95 = percentile(values, 0.5), percentile(values, 0.95)
-        return f"p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {max(values or [0]) * 1000:.0f} ms"
+    steady: Steady | None = None
 
     @property
     def total(self) -> int:
@@ -411,7 +453,13 @@ class Result:
 
     @property
     def per_s(self) -> float:
-        return self.total / self.seconds if self.seconds else 0.0
+        """Transitions/s outside the steady phase (its ticks wait for the trickle)."""
+        moved = self.total - (self.steady.transitions if self.steady else 0)
+        return moved / self.seconds if self.seconds else 0.0
+
+    def pcts(self, values: list[float]) -> str:
+        p50, p95 = percentile(values, 0.5), percentile(values, 0.95)
+        return f"p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {max(values or [0]) * 1000:.0f} ms"
 
 
 class TimedShell(SchedulerShell):
@@ -441,10 +489,37 @@ class TimedShell(SchedulerShell):
             self.tick_times.append(time.perf_counter() - t0)
 
 
+@dataclass
+class Steady:
+    """The steady phase: ticks while every job of the trains is submitted and running,
+    ``trickle`` attempts finishing before each tick (what a tick costs at scale when
+    little changes, the scheduler's usual case)."""
+
+    ticks: int = 0
+    trickle: int = 0
+    tick_s: list[float] = field(default_factory=list)
+    snap_s: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    transitions: int = 0  # job moves in the phase (running -> verdict, resubmissions)
+    first: int = 0  # index of its first tick among all ticks
+
+    def outside(self, values: list[float]) -> list[float]:
+        """``values`` (one per tick of the run) without the steady phase's."""
+        return values[: self.first] + values[self.first + self.ticks :]
+
+
 def drive(
-    url: str, train_ids: list[int], work: Path, max_ticks: int, incremental: bool = True
+    url: str,
+    train_ids: list[int],
+    work: Path,
+    max_ticks: int,
+    incremental: bool = True,
+    steady: Steady | None = None,
+    jobs: int = 0,
 ) -> tuple[Any, ...]:
-    """Tick until every train is done; returns (shell, ticks, seconds, instruction counts)."""
+    """Tick until every train is done; returns (shell, ticks, seconds, instruction counts).
+    With ``steady``: first until the ``jobs`` jobs run, then ``steady.ticks`` measured
+    ticks (not in ``seconds``), then on to done."""
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
     targets = {
@@ -454,27 +529,50 @@ def drive(
     cfg = ShellConfig(
         work_dir=work, targets=targets, test_target="cp-small", incremental_jobs=incremental
     )
-    shell = TimedShell(sessions, SimulatedEngine(), cfg)
+    sim = SimulatedEngine(hold=bool(steady and steady.ticks))
+    shell = TimedShell(sessions, sim, cfg)
     kinds: Counter = Counter()
     ticks = 0
+
+    def step() -> bool:
+        """One tick; False when every train is done."""
+        nonlocal ticks
+        tick = shell.tick()
+        ticks += 1
+        if tick.unperformed:
+            names = sorted({type(i).__name__ for i in tick.unperformed})
+            raise SystemExit(f"the shell did not perform {names}")
+        kinds.update(type(i).__name__ for i in tick.instructions)
+        with sessions() as s:
+            left = s.scalar(
+                select(func.count())
+                .select_from(m.TrainRun)
+                .where(m.TrainRun.id.in_(train_ids), m.TrainRun.state != TrainState.DONE)
+            )
+        return bool(left)
+
     t0, cpu0 = time.perf_counter(), time.process_time()
+    paused = 0.0
     try:
-        while ticks < max_ticks:
-            tick = shell.tick()
-            ticks += 1
-            if tick.unperformed:
-                names = sorted({type(i).__name__ for i in tick.unperformed})
-                raise SystemExit(f"the shell did not perform {names}")
-            kinds.update(type(i).__name__ for i in tick.instructions)
-            with sessions() as s:
-                left = s.scalar(
-                    select(func.count())
-                    .select_from(m.TrainRun)
-                    .where(m.TrainRun.id.in_(train_ids), m.TrainRun.state != TrainState.DONE)
-                )
-            if not left:
-                break
-        seconds = time.perf_counter() - t0
+        if steady and steady.ticks:
+            while sim.submitted[False] < jobs and ticks < max_ticks:
+                step()
+            before = kinds["FinishJob"] + 2 * kinds["ResubmitJob"] + 2 * kinds["RequeueLost"]
+            s0 = time.perf_counter()
+            steady.first = len(shell.tick_times)
+            for _ in range(steady.ticks):
+                sim.release(steady.trickle)
+                step()
+                steady.tick_s.append(shell.tick_times[-1])
+                steady.snap_s.append(shell.snap_times[-1])
+            steady.seconds = paused = time.perf_counter() - s0
+            after = kinds["FinishJob"] + 2 * kinds["ResubmitJob"] + 2 * kinds["RequeueLost"]
+            steady.transitions = after - before
+            sim.hold = False
+            sim.release(len(sim.held))
+        while ticks < max_ticks and step():
+            pass
+        seconds = time.perf_counter() - t0 - paused
         shell.cpu_s = time.process_time() - cpu0
     finally:
         engine.dispose()
@@ -570,8 +668,15 @@ def run_backend(backend: str, url: str, args: argparse.Namespace, work: Path) ->
         profiler = cProfile.Profile() if args.profile else None
         if profiler:
             profiler.enable()
+        steady = Steady(args.steady_ticks, args.trickle) if args.steady_ticks else None
         shell, ticks, seconds, kinds = drive(
-            url, train_ids, work / backend / mode, args.max_ticks, mode == "incremental"
+            url,
+            train_ids,
+            work / backend / mode,
+            args.max_ticks,
+            mode == "incremental",
+            steady,
+            n_trains * per_train,
         )
         if profiler:
             profiler.disable()
@@ -597,8 +702,9 @@ def run_backend(backend: str, url: str, args: argparse.Namespace, work: Path) ->
             merges_final=kinds.get("StartFinalMerge", 0),
             all_done=all_done,
             cpu_s=shell.cpu_s,
-            tick_s=shell.tick_times,
-            snap_s=shell.snap_times,
+            tick_s=steady.outside(shell.tick_times) if steady else shell.tick_times,
+            snap_s=steady.outside(shell.snap_times) if steady else shell.snap_times,
+            steady=steady,
         )
         results.append(result)
         print_result(result)
@@ -628,6 +734,14 @@ def print_result(r: Result) -> None:
         f"{r.per_s / GOAL_PER_S:.2f}x the goal of {GOAL_PER_S:,.0f}/s"
     )
     print(f"  tick time: {r.pcts(r.tick_s)}; snapshot read: {r.pcts(r.snap_s)}")
+    if r.steady:
+        st = r.steady
+        print(
+            f"  steady phase ({r.jobs:,} jobs running, {st.trickle} attempts finishing per "
+            f"tick; not in the figures above): {len(st.tick_s)} ticks, {st.transitions:,} "
+            f"transitions in {st.seconds:.1f} s; tick time: {r.pcts(st.tick_s)}; "
+            f"snapshot read: {r.pcts(st.snap_s)}"
+        )
     if r.cpu_s:
         print(
             f"  CPU time of this process while ticking: {r.cpu_s:.1f} s "
@@ -644,6 +758,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--history", type=int, default=0, help="finished jobs seeded first (done trains)"
     )
+    ap.add_argument(
+        "--steady-ticks",
+        type=int,
+        default=0,
+        help="ticks measured while every job runs (0: no steady phase)",
+    )
+    ap.add_argument("--trickle", type=int, default=100, help="attempts finishing per steady tick")
     ap.add_argument(
         "--modes",
         type=lambda v: [m.strip() for m in v.split(",") if m.strip()],
@@ -685,12 +806,27 @@ def main(argv: list[str] | None = None) -> int:
             f"snapshot p50/p95 {s50:6.3f}/{s95:6.3f} s  "
             f"all done: {'yes' if r.all_done else 'NO'}"
         )
+    for r in results:
+        if r.steady and r.steady.tick_s:
+            st = r.steady
+            p50, p95 = percentile(st.tick_s, 0.5), percentile(st.tick_s, 0.95)
+            s50, s95 = percentile(st.snap_s, 0.5), percentile(st.snap_s, 0.95)
+            print(
+                f"{r.backend:10s} {r.mode:11s} steady, {r.jobs:,} running, {st.trickle}/tick "
+                f"finishing: tick p50/p95/max {p50:6.3f}/{p95:6.3f}/{max(st.tick_s):6.3f} s  "
+                f"snapshot p50/p95 {s50:6.3f}/{s95:6.3f} s"
+            )
     by = {(r.backend, r.mode): r for r in results}
     for backend in backends:
         inc, full = by.get((backend, "incremental")), by.get((backend, "full"))
         if inc and full and inc.snap_s and full.snap_s:
             ratio = percentile(full.snap_s, 0.5) / max(percentile(inc.snap_s, 0.5), 1e-9)
-            print(f"{backend}: snapshot p50 full / incremental = {ratio:.1f}x")
+            line = f"{backend}: snapshot p50 full / incremental = {ratio:.1f}x"
+            if inc.steady and full.steady and inc.steady.tick_s and full.steady.tick_s:
+                a, b = percentile(inc.steady.tick_s, 0.5), percentile(full.steady.tick_s, 0.5)
+                c, d = percentile(inc.steady.snap_s, 0.5), percentile(full.steady.snap_s, 0.5)
+                line += f"; steady: tick p50 {b / max(a, 1e-9):.1f}x, snapshot p50 {d / max(c, 1e-9):.1f}x"
+            print(line)
     if args.json:
         data = [r.__dict__ | {"total": r.total, "per_s": r.per_s} for r in results]
         Path(args.json).write_text(json.dumps(data, indent=2, default=str))
