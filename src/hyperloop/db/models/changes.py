@@ -144,11 +144,10 @@ def read_counter(conn: Connection, name: str = GRID) -> tuple[str, int] | None:
 # The scheduler's snapshot reads the jobs of its trains once and then only the jobs changed
 # since its last tick (hyperloop.scheduler.readers.JobViews). Every insert of a job and
 # every update of a column the snapshot reads stamps the row's ``change_seq`` (a trigger,
-# so no code path or process can forget it); every delete bumps the ``jobs_deleted``
-# counter. A reader takes a watermark *before* it reads; the next read takes the rows
-# with ``change_seq >= watermark``:
-#
-# A missing trigger or counter row makes the reader read everything.
+# so no code path or process can forget it); every delete (and PostgreSQL's TRUNCATE)
+# bumps the ``jobs_deleted`` counter. A reader takes a watermark *before* it reads; the
+# next read takes the rows with ``change_seq >= watermark`` (a missing trigger or counter
+# row makes the reader read everything):
 #
 # - SQLite has one writer at a time: a counter ``jobs`` handed out per row in commit order;
 #   the watermark is the committed counter + 1.
@@ -184,7 +183,7 @@ def job_trigger_statements(dialect: str) -> list[str]:
             f"CREATE TRIGGER trg_jobs_stamp BEFORE INSERT OR UPDATE OF {cols} ON jobs "
             "FOR EACH ROW EXECUTE FUNCTION hl_job_stamp()",
             "DROP TRIGGER IF EXISTS trg_jobs_deleted ON jobs",
-            "CREATE TRIGGER trg_jobs_deleted AFTER DELETE ON jobs "
+            "CREATE TRIGGER trg_jobs_deleted AFTER DELETE OR TRUNCATE ON jobs "
             "FOR EACH STATEMENT EXECUTE FUNCTION hl_jobs_deleted()",
         ]
     return [

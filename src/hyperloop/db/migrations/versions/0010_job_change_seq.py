@@ -1,7 +1,7 @@
 """job change stamps for the scheduler's incremental snapshot: ``jobs.change_seq`` (indexed),
 set by triggers on every insert and on every update of the columns the snapshot reads, and
-the ``jobs_deleted`` counter bumped by every delete (SQLite also gets the ``jobs`` counter
-that hands out the stamps)
+the ``jobs_deleted`` counter bumped by every delete (and PostgreSQL's TRUNCATE); SQLite also
+gets the ``jobs`` counter that hands out the stamps
 
 Revision ID: 0010_job_change_seq
 Revises: 0009_login_sessions
@@ -38,7 +38,7 @@ POSTGRES = [
     f"BEGIN {DELETE_BUMP} RETURN NULL; END $$",
     f"CREATE TRIGGER trg_jobs_stamp BEFORE INSERT OR UPDATE OF {COLS} ON jobs "
     "FOR EACH ROW EXECUTE FUNCTION hl_job_stamp()",
-    "CREATE TRIGGER trg_jobs_deleted AFTER DELETE ON jobs "
+    "CREATE TRIGGER trg_jobs_deleted AFTER DELETE OR TRUNCATE ON jobs "
     "FOR EACH STATEMENT EXECUTE FUNCTION hl_jobs_deleted()",
 ]
 SQLITE = [
