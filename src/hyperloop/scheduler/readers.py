@@ -254,10 +254,6 @@ class JobViews:
         self.full_reads = 0
         self.changed_rows = 0  # rows read as changes (for benchmarks and logs)
 
-    def reset(self) -> None:
-        """Forget everything: the next read is a full one."""
-        self._mark = None
-
     def read(
         self, s: Session, trains: Mapping[int, str], known: frozenset[str], now: datetime
     ) -> dict[int, tuple[core.JobView, ...]]:
