@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from hyperloop.core.autocompose import auto_candidates, train_full
@@ -230,8 +230,8 @@ class JobViews:
     stamp ``jobs.change_seq`` on every insert and every update of a column read here,
     whoever writes (this scheduler, the API, another scheduler, a script), and count
     deletes. A read takes the watermark first, then the rows stamped at or above the
-    previous watermark (through ``ix_jobs_change_seq``), so a change committed while
-    reading is read next time, never skipped. The jobs of a train that enters the
+    previous watermark or by a transaction then in progress (``ix_jobs_change_seq``), so
+    a change committed while reading is read next time, never skipped. The jobs of a train that enters the
     scheduled set are read whole; a train that leaves it is dropped.
 
     Everything is read again (``full``) on the first read, after any job was deleted
@@ -247,7 +247,7 @@ class JobViews:
         self.rows: dict[int, dict[int, _Row]] = {}  # train -> job -> row
         self._train_of: dict[int, int] = {}  # job -> train
         self._views: dict[int, tuple[tuple[core.JobView, ...], str, frozenset[str]]] = {}
-        self._mark: int | None = None  # watermark of the previous read
+        self._mark: tuple[int, tuple[int, ...]] | None = None  # of the previous read
         self._deletes: tuple[str, int] | None = None  # (epoch, n) of the delete counter
         self._full_at: datetime | None = None
         self._warned = False
@@ -299,8 +299,14 @@ class JobViews:
             self.rows[train_id][job_id] = (run, state, attempts, target)
             self._train_of[job_id] = train_id
 
-    def _changes(self, s: Session, since: int, trains: Mapping[int, str]) -> None:
-        stmt = select(*_JOB_COLUMNS).where(Job.change_seq >= since)
+    def _changes(
+        self, s: Session, since: tuple[int, tuple[int, ...]], trains: Mapping[int, str]
+    ) -> None:
+        mark, pending = since
+        changed = Job.change_seq >= mark
+        if pending:  # transactions in progress at the previous read (PostgreSQL)
+            changed = or_(changed, Job.change_seq.in_(pending))
+        stmt = select(*_JOB_COLUMNS).where(changed)
         for job_id, train_id, run, state, attempts, target in s.execute(stmt):
             self.changed_rows += 1
             before = self._train_of.get(job_id)

@@ -152,10 +152,10 @@ def read_counter(conn: Connection, name: str = GRID) -> tuple[str, int] | None:
 # - SQLite has one writer at a time: a counter ``jobs`` handed out per row in commit order;
 #   the watermark is the committed counter + 1.
 # - PostgreSQL: the row gets its writing transaction's id (``pg_current_xact_id``); the
-#   watermark is the oldest transaction still running (``pg_snapshot_xmin``). A write not
-#   yet visible to a read comes from a transaction running or not begun when the watermark
-#   was taken, so its id is >= the watermark: a change committed late is never skipped
-#   (rows committed early may be read twice, which is harmless).
+#   watermark is the reader's snapshot: its xmax and the transactions it sees in progress
+#   (``pg_snapshot_xip``). A write not yet visible to a read comes from a transaction in
+#   progress or not begun when the watermark was taken, so its id is in that list or
+#   >= xmax: a change committed late is never skipped (rows may be read twice: harmless).
 
 JOB_SEQ = "jobs"
 JOB_DELETES = "jobs_deleted"
@@ -236,14 +236,21 @@ def job_counters(conn: Connection) -> tuple[str, int] | None:
     return rows[JOB_DELETES]
 
 
-def job_watermark(conn: Connection) -> int:
-    """Read before the jobs: every job change not visible to a later read has
-    ``change_seq >= `` this value."""
+def job_watermark(conn: Connection) -> tuple[int, tuple[int, ...]]:
+    """(mark, pending), read before the jobs: every job change not visible to a later read
+    has ``change_seq >= mark`` or ``change_seq in pending``. PostgreSQL: the snapshot's
+    xmax and its transactions in progress (a transaction left open elsewhere does not
+    widen the next read); SQLite: the committed counter + 1, nothing pending."""
     if conn.dialect.name == "postgresql":
-        sql = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
-        return int(conn.execute(text(sql)).scalar_one())
+        sql = (
+            "SELECT pg_snapshot_xmax(s)::text::bigint, "
+            "ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s) AS x) "
+            "FROM (SELECT pg_current_snapshot() AS s) AS q"
+        )
+        xmax, xip = conn.execute(text(sql)).one()
+        return int(xmax), tuple(sorted(int(x) for x in xip or ()))
     row = read_counter(conn, JOB_SEQ)
-    return (row[1] if row else 0) + 1
+    return (row[1] if row else 0) + 1, ()
 
 
 @event.listens_for(Base.metadata, "after_create")
