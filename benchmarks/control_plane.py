@@ -12,8 +12,19 @@ PostgreSQL, with the database's own floor measured in the same run: the same num
 single-row state UPDATEs, one transaction each (what a one-commit-per-transition design
 can reach at best), and all in one transaction.
 
+The scheduler reads the jobs of its trains incrementally (only those changed since its last
+tick, ``scheduler.readers.JobViews``); each mode of ``--modes`` drives its own fresh trains
+over the same database, ``full`` reading every job of the scheduled trains each tick as
+before (the baseline), and reports tick and snapshot time percentiles. ``--history N`` first
+seeds N finished jobs (done trains, bulk inserts); ``--steady-ticks K`` measures K ticks
+while every driven job runs and ``--trickle`` attempts finish per tick (the usual case of a
+scheduler at scale) before driving them to done. The database of 1,000,000 jobs with
+10,000 active:
+
     .venv/bin/python benchmarks/control_plane.py [--jobs 100000] [--backend sqlite|postgresql|both]
+        [--history 0] [--steady-ticks 0 [--trickle 100]] [--modes incremental,full]
         [--pg-url URL] [--profile FILE]
+    .venv/bin/python benchmarks/control_plane.py --jobs 10000 --history 990000 --steady-ticks 20
 
 PostgreSQL uses its own database ``hyperloop_bench_cp`` (created, emptied each run) on the
 server of HYPERLOOP_TEST_DATABASE_URL (or --pg-url).
@@ -33,7 +44,7 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +55,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from hyperloop.core import datasets, runlists, tags, users  # noqa: E402
+from hyperloop.core import dashboard_figures, datasets, runlists, tags, users  # noqa: E402
 from hyperloop.core.actor import Actor  # noqa: E402
 from hyperloop.db import migrate  # noqa: E402
 from hyperloop.db import models as m  # noqa: E402
@@ -98,12 +109,34 @@ class DoneFuture:
 
 
 @dataclass
+class HeldFuture:
+    """A simulated attempt that runs until ``released`` (the steady phase)."""
+
+    inner: DoneFuture
+    released: bool = False
+
+    def done(self) -> bool:
+        return self.released
+
+    def result(self) -> AttemptRecord:
+        return self.inner.result()
+
+
+@dataclass
 class SimulatedEngine:
     """``grid.engine.Engine.submit`` without Dask: every attempt finishes instantly with
     synthetic metrics; failures are deterministic per (job, attempt). Test samples
     (``job_id == "sample"``) get a ``metrics_summary.json`` the assessment accepts."""
 
     submitted: Counter = field(default_factory=Counter)
+    hold: bool = False  # job attempts run until released (``release``)
+    held: list[HeldFuture] = field(default_factory=list)
+
+    def release(self, n: int) -> None:
+        """Let the ``n`` oldest held attempts finish."""
+        for future in self.held[:n]:
+            future.released = True
+        del self.held[:n]
 
     @staticmethod
     def _bucket(job_id: str, attempt: int) -> int:
@@ -120,6 +153,20 @@ class SimulatedEngine:
         self,
         job: JobSpec,
         full_config: dict[str, Any],
+        target: Target,
+        train_dir: str | os.PathLike,
+        attempt: int,
+        **kwargs: Any,
+    ) -> DoneFuture | HeldFuture:
+        future = self._submit(job, target, train_dir, attempt, **kwargs)
+        if self.hold and job.job_id != "sample":
+            self.held.append(HeldFuture(future))
+            return self.held[-1]
+        return future
+
+    def _submit(
+        self,
+        job: JobSpec,
         target: Target,
         train_dir: str | os.PathLike,
         attempt: int,
@@ -192,9 +239,19 @@ def plan(jobs: int) -> tuple[int, int]:
     return trains, per_train
 
 
-def build_world(url: str, n_trains: int, jobs_per_train: int) -> list[int]:
+@dataclass
+class World:
+    url: str
+    dataset_id: int
+    tag_id: int
+    target_id: int
+    runs: list[int]
+    snapshot: list[dict[str, Any]]
+
+
+def build_world(url: str, jobs_per_train: int) -> World:
     """Migrated schema, an admin, a tag, one dataset whose catalogue splits into
-    ``jobs_per_train`` jobs, two targets, and ``n_trains`` composed auto-submit trains."""
+    ``jobs_per_train`` jobs and two targets."""
     migrate.upgrade(url)
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
@@ -233,24 +290,101 @@ def build_world(url: str, n_trains: int, jobs_per_train: int) -> list[int]:
                 }
                 for i, (wf, conf) in enumerate(WAGONS)
             ]
-            trains = [
-                m.TrainRun(
-                    dataset_id=ds.id,
-                    tag_id=tag.id,
-                    target_id=small.id,
-                    state=TrainState.COMPOSED,
-                    auto_submit=True,
-                    slow=True,
-                    wagons_snapshot=snapshot,
-                    dataset_snapshot={"id": ds.id, "name": ds.name, "runs": runs},
-                )
-                for _ in range(n_trains)
-            ]
+            return World(url, ds.id, tag.id, small.id, runs, snapshot)
+    finally:
+        engine.dispose()
+
+
+def _train_row(world: World, state: TrainState) -> dict[str, Any]:
+    return {
+        "dataset_id": world.dataset_id,
+        "tag_id": world.tag_id,
+        "target_id": world.target_id,
+        "state": state,
+        "auto_submit": True,
+        "slow": True,
+        "wagons_snapshot": world.snapshot,
+        "dataset_snapshot": {"id": world.dataset_id, "runs": world.runs},
+    }
+
+
+def compose(world: World, n_trains: int) -> list[int]:
+    """``n_trains`` composed auto-submit trains."""
+    engine = make_engine(world.url)
+    try:
+        with make_sessionmaker(engine).begin() as s:
+            trains = [m.TrainRun(**_train_row(world, TrainState.COMPOSED)) for _ in range(n_trains)]
             s.add_all(trains)
             s.flush()
             return [t.id for t in trains]
     finally:
         engine.dispose()
+
+
+def _copy_jobs(conn: Any, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL's COPY (psycopg): several times faster than INSERTs for a million rows."""
+    cols = list(rows[0])
+    sql = f"COPY jobs ({', '.join(cols)}) FROM STDIN"
+    cursor = conn.connection.driver_connection.cursor()
+    with cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    json.dumps(v) if isinstance(v, list) else getattr(v, "value", v)
+                    for v in row.values()
+                ]
+            )
+
+
+def seed_history(world: World, jobs: int, per_train: int = 1000, chunk: int = 20_000) -> int:
+    """``jobs`` finished jobs in done trains of ``per_train`` jobs (bulk inserts, one
+    transaction per ``chunk`` jobs); returns the number of trains."""
+    engine = make_engine(world.url)
+    n_trains = -(-jobs // per_train) if jobs > 0 else 0
+    try:
+        with engine.begin() as conn:
+            rows = [_train_row(world, TrainState.DONE) for _ in range(n_trains)]
+            ids: list[int] = []
+            for row in rows:  # one RETURNING per train (a few thousand at most)
+                ids.append(conn.execute(m.TrainRun.__table__.insert(), row).inserted_primary_key[0])
+        stamp = datetime(2026, 1, 1, tzinfo=UTC)
+        batch: list[dict[str, Any]] = []
+        left = jobs
+        for train_id in ids:
+            for i in range(min(per_train, left)):
+                run = world.runs[(i // JOBS_PER_RUN) % len(world.runs)]
+                batch.append(
+                    {
+                        "train_run_id": train_id,
+                        "run_number": run,
+                        "files": [],
+                        "n_files": FILES_PER_JOB,
+                        "state": JobState.DONE,
+                        "attempts": 1,
+                        "cpu_s": 41.5,
+                        "wall_s": 45.0,
+                        "bytes_read": 0,
+                        "created_at": stamp,
+                        "updated_at": stamp,
+                    }
+                )
+            left -= min(per_train, left)
+            if len(batch) >= chunk or left <= 0:
+                with engine.begin() as conn:
+                    if conn.dialect.name == "postgresql":
+                        _copy_jobs(conn, batch)
+                    else:
+                        conn.execute(m.Job.__table__.insert(), batch)
+                batch = []
+        if engine.dialect.name == "sqlite":  # fold the seeding's WAL into the database file
+            with engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        else:
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM ANALYZE jobs")
+    finally:
+        engine.dispose()
+    return n_trains
 
 
 def postgres_url(explicit: str | None) -> str:
@@ -281,9 +415,19 @@ def postgres_url(explicit: str | None) -> str:
 # ------------------------------------------------------------------------------ measuring
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values``, nearest rank; 0 when empty."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
+
+
 @dataclass
 class Result:
     backend: str
+    mode: str
+    history: int  # finished jobs in the database besides those driven
     trains: int
     jobs: int
     ticks: int
@@ -299,6 +443,9 @@ class Result:
     cpu_s: float = 0.0  # CPU time of the benchmark process while ticking (not the DB server's)
     floor_single_per_s: float = 0.0
     floor_batch_per_s: float = 0.0
+    tick_s: list[float] = field(default_factory=list)  # each tick, whole (read, decide, perform)
+    snap_s: list[float] = field(default_factory=list)  # each tick's snapshot read
+    steady: Steady | None = None
 
     @property
     def total(self) -> int:
@@ -306,53 +453,126 @@ class Result:
 
     @property
     def per_s(self) -> float:
-        return self.total / self.seconds if self.seconds else 0.0
+        """Transitions/s outside the steady phase (its ticks wait for the trickle)."""
+        moved = self.total - (self.steady.transitions if self.steady else 0)
+        return moved / self.seconds if self.seconds else 0.0
+
+    def pcts(self, values: list[float]) -> str:
+        p50, p95 = percentile(values, 0.5), percentile(values, 0.95)
+        return f"p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {max(values or [0]) * 1000:.0f} ms"
 
 
 class TimedShell(SchedulerShell):
-    """The real shell; only measures how long reading the snapshot takes."""
+    """The real shell; only measures how long each tick and its snapshot take."""
 
     snapshot_s = 0.0
     cpu_s = 0.0  # CPU time of this process while ticking (drive)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tick_times: list[float] = []
+        self.snap_times: list[float] = []
 
     def snapshot(self, s: Any, now: datetime) -> decide.Snapshot:
         t0 = time.perf_counter()
         try:
             return super().snapshot(s, now)
         finally:
-            self.snapshot_s += time.perf_counter() - t0
+            self.snap_times.append(time.perf_counter() - t0)
+            self.snapshot_s += self.snap_times[-1]
+
+    def tick(self, now: datetime | None = None) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return super().tick(now)
+        finally:
+            self.tick_times.append(time.perf_counter() - t0)
 
 
-def drive(url: str, train_ids: list[int], work: Path, max_ticks: int) -> tuple[Any, ...]:
-    """Tick until every train is done; returns (shell, ticks, seconds, instruction counts)."""
+@dataclass
+class Steady:
+    """The steady phase: ticks while every job of the trains is submitted and running,
+    ``trickle`` attempts finishing before each tick (what a tick costs at scale when
+    little changes, the scheduler's usual case)."""
+
+    ticks: int = 0
+    trickle: int = 0
+    tick_s: list[float] = field(default_factory=list)
+    snap_s: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    transitions: int = 0  # job moves in the phase (running -> verdict, resubmissions)
+    first: int = 0  # index of its first tick among all ticks
+
+    def outside(self, values: list[float]) -> list[float]:
+        """``values`` (one per tick of the run) without the steady phase's."""
+        return values[: self.first] + values[self.first + self.ticks :]
+
+
+def drive(
+    url: str,
+    train_ids: list[int],
+    work: Path,
+    max_ticks: int,
+    incremental: bool = True,
+    steady: Steady | None = None,
+    jobs: int = 0,
+) -> tuple[Any, ...]:
+    """Tick until every train is done; returns (shell, ticks, seconds, instruction counts).
+    With ``steady``: first until the ``jobs`` jobs run, then ``steady.ticks`` measured
+    ticks (not in ``seconds``), then on to done."""
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
     targets = {
         "cp-small": Target("cp-small", 1, 2 * GiB, 3600),
         "cp-big": Target("cp-big", 1, 8 * GiB, 3600),
     }
-    cfg = ShellConfig(work_dir=work, targets=targets, test_target="cp-small")
-    shell = TimedShell(sessions, SimulatedEngine(), cfg)
+    cfg = ShellConfig(
+        work_dir=work, targets=targets, test_target="cp-small", incremental_jobs=incremental
+    )
+    sim = SimulatedEngine(hold=bool(steady and steady.ticks))
+    shell = TimedShell(sessions, sim, cfg)
     kinds: Counter = Counter()
     ticks = 0
+
+    def step() -> bool:
+        """One tick; False when every train is done."""
+        nonlocal ticks
+        tick = shell.tick()
+        ticks += 1
+        if tick.unperformed:
+            names = sorted({type(i).__name__ for i in tick.unperformed})
+            raise SystemExit(f"the shell did not perform {names}")
+        kinds.update(type(i).__name__ for i in tick.instructions)
+        with sessions() as s:
+            left = s.scalar(
+                select(func.count())
+                .select_from(m.TrainRun)
+                .where(m.TrainRun.id.in_(train_ids), m.TrainRun.state != TrainState.DONE)
+            )
+        return bool(left)
+
     t0, cpu0 = time.perf_counter(), time.process_time()
+    paused = 0.0
     try:
-        while ticks < max_ticks:
-            tick = shell.tick()
-            ticks += 1
-            if tick.unperformed:
-                names = sorted({type(i).__name__ for i in tick.unperformed})
-                raise SystemExit(f"the shell did not perform {names}")
-            kinds.update(type(i).__name__ for i in tick.instructions)
-            with sessions() as s:
-                left = s.scalar(
-                    select(func.count())
-                    .select_from(m.TrainRun)
-                    .where(m.TrainRun.id.in_(train_ids), m.TrainRun.state != TrainState.DONE)
-                )
-            if not left:
-                break
-        seconds = time.perf_counter() - t0
+        if steady and steady.ticks:
+            while sim.submitted[False] < jobs and ticks < max_ticks:
+                step()
+            before = kinds["FinishJob"] + 2 * kinds["ResubmitJob"] + 2 * kinds["RequeueLost"]
+            s0 = time.perf_counter()
+            steady.first = len(shell.tick_times)
+            for _ in range(steady.ticks):
+                sim.release(steady.trickle)
+                step()
+                steady.tick_s.append(shell.tick_times[-1])
+                steady.snap_s.append(shell.snap_times[-1])
+            steady.seconds = paused = time.perf_counter() - s0
+            after = kinds["FinishJob"] + 2 * kinds["ResubmitJob"] + 2 * kinds["RequeueLost"]
+            steady.transitions = after - before
+            sim.hold = False
+            sim.release(len(sim.held))
+        while ticks < max_ticks and step():
+            pass
+        seconds = time.perf_counter() - t0 - paused
         shell.cpu_s = time.process_time() - cpu0
     finally:
         engine.dispose()
@@ -422,43 +642,92 @@ def db_floor(url: str, n: int) -> tuple[float, float]:
     return single, batch
 
 
-def run_backend(backend: str, url: str, args: argparse.Namespace, work: Path) -> Result:
+def run_backend(backend: str, url: str, args: argparse.Namespace, work: Path) -> list[Result]:
+    """One database: the history, then for each mode its own fresh trains driven to done."""
     n_trains, per_train = plan(args.jobs)
-    print(f"\n=== {backend}: {n_trains} trains x {per_train} jobs", flush=True)
+    print(f"\n=== {backend}: {n_trains} trains x {per_train} jobs per mode", flush=True)
     t0 = time.perf_counter()
-    train_ids = build_world(url, n_trains, per_train)
+    world = build_world(url, per_train)
     print(f"  world built in {time.perf_counter() - t0:.1f} s", flush=True)
-    profiler = cProfile.Profile() if args.profile else None
-    if profiler:
-        profiler.enable()
-    shell, ticks, seconds, kinds = drive(url, train_ids, work / backend, args.max_ticks)
-    if profiler:
-        profiler.disable()
-        out = Path(f"{args.profile}.{backend}")
-        profiler.dump_stats(out)
-        pstats.Stats(str(out)).sort_stats("cumulative").print_stats(25)
-    moves, attempts, failed, all_done = count_transitions(url, train_ids)
-    merges_run = sum(len(r) for r in shell.train_work.run_merges.values())
-    result = Result(
-        backend=backend,
-        trains=n_trains,
-        jobs=n_trains * per_train,
-        ticks=ticks,
-        seconds=seconds,
-        snapshot_s=shell.snapshot_s,
-        transitions=moves,
-        instructions=dict(sorted(kinds.items())),
-        attempts=attempts,
-        failed_attempts=failed,
-        merges_run=merges_run,
-        merges_final=kinds.get("StartFinalMerge", 0),
-        all_done=all_done,
-        cpu_s=shell.cpu_s,
+    if args.history:
+        t0 = time.perf_counter()
+        n_hist = seed_history(world, args.history)
+        seconds = time.perf_counter() - t0
+        print(
+            f"  history: {args.history:,} done jobs in {n_hist:,} done trains seeded in "
+            f"{seconds:.1f} s ({args.history / seconds:,.0f} rows/s)",
+            flush=True,
+        )
+        # the dashboard's closed days of the history, stored as a running server has them
+        # (otherwise the first shell's ticks spend their warm-up budget storing them)
+        t0 = time.perf_counter()
+        engine = make_engine(url)
+        try:
+            while dashboard_figures.warm(engine, budget_s=60.0):
+                pass
+        finally:
+            engine.dispose()
+        print(f"  dashboard days stored in {time.perf_counter() - t0:.1f} s", flush=True)
+    t0 = time.perf_counter()  # warm-up, not reported: the first trains pay for cold caches
+    drive(url, compose(world, 1), work / backend / "warm-up", args.max_ticks)
+    print(f"  warm-up train driven in {time.perf_counter() - t0:.1f} s", flush=True)
+    results = []
+    for mode in args.modes:
+        train_ids = compose(world, n_trains)
+        print(f"  -- {mode} snapshot", flush=True)
+        profiler = cProfile.Profile() if args.profile else None
+        if profiler:
+            profiler.enable()
+        steady = Steady(args.steady_ticks, args.trickle) if args.steady_ticks else None
+        shell, ticks, seconds, kinds = drive(
+            url,
+            train_ids,
+            work / backend / mode,
+            args.max_ticks,
+            mode == "incremental",
+            steady,
+            n_trains * per_train,
+        )
+        if profiler:
+            profiler.disable()
+            out = Path(f"{args.profile}.{backend}.{mode}")
+            profiler.dump_stats(out)
+            pstats.Stats(str(out)).sort_stats("cumulative").print_stats(25)
+        moves, attempts, failed, all_done = count_transitions(url, train_ids)
+        merges_run = sum(len(r) for r in shell.train_work.run_merges.values())
+        result = Result(
+            backend=backend,
+            mode=mode,
+            history=args.history,
+            trains=n_trains,
+            jobs=n_trains * per_train,
+            ticks=ticks,
+            seconds=seconds,
+            snapshot_s=shell.snapshot_s,
+            transitions=moves,
+            instructions=dict(sorted(kinds.items())),
+            attempts=attempts,
+            failed_attempts=failed,
+            merges_run=merges_run,
+            merges_final=kinds.get("StartFinalMerge", 0),
+            all_done=all_done,
+            cpu_s=shell.cpu_s,
+            tick_s=steady.outside(shell.tick_times) if steady else shell.tick_times,
+            snap_s=steady.outside(shell.snap_times) if steady else shell.snap_times,
+            steady=steady,
+        )
+        results.append(result)
+        print_result(result)
+    n_floor = min(max(r.total for r in results), args.floor_updates)
+    single, batch = db_floor(url, n_floor)
+    for r in results:
+        r.floor_single_per_s, r.floor_batch_per_s = single, batch
+    print(
+        f"  database floor (single-row UPDATEs): {single:,.0f}/s one transaction each, "
+        f"{batch:,.0f}/s in one transaction; scheduler / one-per-transaction floor = "
+        + ", ".join(f"{r.per_s / single:.2f} ({r.mode})" for r in results)
     )
-    n_floor = min(result.total, args.floor_updates)
-    result.floor_single_per_s, result.floor_batch_per_s = db_floor(url, n_floor)
-    print_result(result)
-    return result
+    return results
 
 
 def print_result(r: Result) -> None:
@@ -474,23 +743,44 @@ def print_result(r: Result) -> None:
         f"(reading snapshots {r.snapshot_s:.1f} s): {r.per_s:,.0f} transitions/s, "
         f"{r.per_s / GOAL_PER_S:.2f}x the goal of {GOAL_PER_S:,.0f}/s"
     )
+    print(f"  tick time: {r.pcts(r.tick_s)}; snapshot read: {r.pcts(r.snap_s)}")
+    if r.steady:
+        st = r.steady
+        print(
+            f"  steady phase ({r.jobs:,} jobs running, {st.trickle} attempts finishing per "
+            f"tick; not in the figures above): {len(st.tick_s)} ticks, {st.transitions:,} "
+            f"transitions in {st.seconds:.1f} s; tick time: {r.pcts(st.tick_s)}; "
+            f"snapshot read: {r.pcts(st.snap_s)}"
+        )
     if r.cpu_s:
         print(
             f"  CPU time of this process while ticking: {r.cpu_s:.1f} s "
             f"({r.total / r.cpu_s:,.0f} transitions per CPU second; wall/CPU "
             f"{r.seconds / r.cpu_s:.1f}: waiting for the database or for a busy machine)"
         )
-    if r.floor_single_per_s:
-        print(
-            f"  database floor (single-row UPDATEs): {r.floor_single_per_s:,.0f}/s one "
-            f"transaction each, {r.floor_batch_per_s:,.0f}/s in one transaction; scheduler / "
-            f"one-per-transaction floor = {r.per_s / r.floor_single_per_s:.2f}"
-        )
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--jobs", type=int, default=100_000, help="jobs in total (trains of <=1000)")
+    ap.add_argument(
+        "--jobs", type=int, default=100_000, help="jobs driven per mode (trains of <=1000)"
+    )
+    ap.add_argument(
+        "--history", type=int, default=0, help="finished jobs seeded first (done trains)"
+    )
+    ap.add_argument(
+        "--steady-ticks",
+        type=int,
+        default=0,
+        help="ticks measured while every job runs (0: no steady phase)",
+    )
+    ap.add_argument("--trickle", type=int, default=100, help="attempts finishing per steady tick")
+    ap.add_argument(
+        "--modes",
+        type=lambda v: [m.strip() for m in v.split(",") if m.strip()],
+        default=["incremental", "full"],
+        help="snapshot modes, each on its own trains: incremental, full (comma-separated)",
+    )
     ap.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     ap.add_argument("--pg-url", default=None, help="PostgreSQL database (emptied!)")
     ap.add_argument("--max-ticks", type=int, default=200)
@@ -498,6 +788,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", default=None, help="cProfile the ticks into FILE.<backend>")
     ap.add_argument("--json", default=None, help="write the results to this file")
     args = ap.parse_args(argv)
+    if not args.modes or set(args.modes) - {"incremental", "full"}:
+        ap.error(f"--modes: incremental and/or full, not {','.join(args.modes)!r}")
     work = Path(tempfile.mkdtemp(prefix="hyperloop-bench-cp-"))
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     results = []
@@ -506,16 +798,45 @@ def main(argv: list[str] | None = None) -> int:
             url = (
                 f"sqlite:///{work / 'cp.db'}" if backend == "sqlite" else postgres_url(args.pg_url)
             )
-            results.append(run_backend(backend, url, args, work))
+            results += run_backend(backend, url, args, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"\ncontrol plane, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"\ncontrol plane, {os.cpu_count()} CPUs, load average {load} (1, 5, 15 min); "
+        f"{args.jobs:,} jobs driven per mode, {args.history:,} finished jobs besides"
+    )
     for r in results:
+        p50, p95 = percentile(r.tick_s, 0.5), percentile(r.tick_s, 0.95)
+        s50, s95 = percentile(r.snap_s, 0.5), percentile(r.snap_s, 0.95)
         print(
-            f"{r.backend:10s} {r.total:>9,} transitions {r.seconds:8.1f} s "
+            f"{r.backend:10s} {r.mode:11s} {r.total:>9,} transitions {r.seconds:8.1f} s "
             f"{r.per_s:8,.0f}/s  goal ratio {r.per_s / GOAL_PER_S:5.2f}x  "
+            f"tick p50/p95/max {p50:6.3f}/{p95:6.3f}/{max(r.tick_s or [0]):6.3f} s  "
+            f"snapshot p50/p95 {s50:6.3f}/{s95:6.3f} s  "
             f"all done: {'yes' if r.all_done else 'NO'}"
         )
+    for r in results:
+        if r.steady and r.steady.tick_s:
+            st = r.steady
+            p50, p95 = percentile(st.tick_s, 0.5), percentile(st.tick_s, 0.95)
+            s50, s95 = percentile(st.snap_s, 0.5), percentile(st.snap_s, 0.95)
+            print(
+                f"{r.backend:10s} {r.mode:11s} steady, {r.jobs:,} running, {st.trickle}/tick "
+                f"finishing: tick p50/p95/max {p50:6.3f}/{p95:6.3f}/{max(st.tick_s):6.3f} s  "
+                f"snapshot p50/p95 {s50:6.3f}/{s95:6.3f} s"
+            )
+    by = {(r.backend, r.mode): r for r in results}
+    for backend in backends:
+        inc, full = by.get((backend, "incremental")), by.get((backend, "full"))
+        if inc and full and inc.snap_s and full.snap_s:
+            ratio = percentile(full.snap_s, 0.5) / max(percentile(inc.snap_s, 0.5), 1e-9)
+            line = f"{backend}: snapshot p50 full / incremental = {ratio:.1f}x"
+            if inc.steady and full.steady and inc.steady.tick_s and full.steady.tick_s:
+                a, b = percentile(inc.steady.tick_s, 0.5), percentile(full.steady.tick_s, 0.5)
+                c, d = percentile(inc.steady.snap_s, 0.5), percentile(full.steady.snap_s, 0.5)
+                line += f"; steady: tick p50 {b / max(a, 1e-9):.1f}x, snapshot p50 {d / max(c, 1e-9):.1f}x"
+            print(line)
     if args.json:
         data = [r.__dict__ | {"total": r.total, "per_s": r.per_s} for r in results]
         Path(args.json).write_text(json.dumps(data, indent=2, default=str))

@@ -13,31 +13,39 @@ from benchmarks import control_plane
 from benchmarks import merge as merge_bench
 
 
-@pytest.mark.slow  # ~5-10 s: builds a database and ticks the scheduler until every train is done
+@pytest.mark.slow  # ~10-20 s: builds a database and ticks the scheduler until every train is done
 def test_control_plane_drives_every_job_and_train_to_done(tmp_path, capsys):
+    """Both snapshot modes (incremental, and the full read of every tick) drive their own
+    trains to done over a database with finished jobs besides, with the same decisions."""
     out_json = tmp_path / "cp.json"
-    code = control_plane.main(
-        ["--jobs", "200", "--backend", "sqlite", "--floor-updates", "200", "--json", str(out_json)]
-    )
+    args = ["--jobs", "200", "--history", "1500", "--backend", "sqlite"]
+    code = control_plane.main(args + ["--floor-updates", "200", "--json", str(out_json)])
     printed = capsys.readouterr().out
     assert code == 0, printed
-    (result,) = json.loads(out_json.read_text())
-    assert result["all_done"] and "every job and train done: yes" in printed
-    jobs, trains = result["jobs"], result["trains"]
-    assert jobs == 200 and trains == 2
-    moves = result["transitions"]
-    # composed -> testing -> test done -> submitted -> running -> merging -> done
-    assert moves["train"] == 6 * trains
-    attempts = result["attempts"]
-    assert moves["job waiting->running"] == moves["job running->done/error"] == attempts
-    assert moves["job error->waiting (resubmitted)"] == attempts - jobs > 0  # some failed
-    instructions = result["instructions"]
-    assert instructions["SubmitJob"] == jobs and instructions["ResubmitJob"] == attempts - jobs
-    assert instructions["StartRunMerge"] == result["merges_run"] == jobs // 10
-    assert instructions["MarkTrainDone"] == result["merges_final"] == trains
-    rate = float(re.search(r"([\d,]+) transitions/s", printed).group(1).replace(",", ""))
-    assert rate > 0 and result["total"] == sum(moves.values())
-    assert "goal ratio" in printed and result["floor_single_per_s"] > 0
+    results = json.loads(out_json.read_text())
+    assert [r["mode"] for r in results] == ["incremental", "full"]
+    assert "history: 1,500 done jobs in 2 done trains" in printed
+    for result in results:
+        assert result["all_done"] and result["history"] == 1500
+        jobs, trains = result["jobs"], result["trains"]
+        assert jobs == 200 and trains == 2
+        moves = result["transitions"]
+        # composed -> testing -> test done -> submitted -> running -> merging -> done
+        assert moves["train"] == 6 * trains
+        attempts = result["attempts"]
+        assert moves["job waiting->running"] == moves["job running->done/error"] == attempts
+        assert moves["job error->waiting (resubmitted)"] == attempts - jobs > 0  # some failed
+        instructions = result["instructions"]
+        assert instructions["SubmitJob"] == jobs and instructions["ResubmitJob"] == attempts - jobs
+        assert instructions["StartRunMerge"] == result["merges_run"] == jobs // 10
+        assert instructions["MarkTrainDone"] == result["merges_final"] == trains
+        assert result["total"] == sum(moves.values()) and result["floor_single_per_s"] > 0
+        assert len(result["tick_s"]) == result["ticks"] == len(result["snap_s"])
+    assert printed.count("every job and train done: yes") == 2
+    rates = re.findall(r"([\d,]+) transitions/s", printed)
+    assert len(rates) == 2 and all(float(r.replace(",", "")) > 0 for r in rates)
+    assert "goal ratio" in printed and re.search(r"tick p50/p95/max +[\d.]+/ *[\d.]+/", printed)
+    assert "load average" in printed and "snapshot p50 full / incremental" in printed
 
 
 def test_simulated_engine_fails_some_first_attempts_and_no_third_one() -> None:

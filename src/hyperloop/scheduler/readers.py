@@ -1,12 +1,15 @@
-"""Database reads the shell turns into the snapshot's views for the slower life cycles:
-automatic composition, wagon tests waiting for a pull request, long-train requests."""
+"""Database reads the shell turns into the snapshot's views: the jobs of the scheduled
+trains (read incrementally, :class:`JobViews`) and the slower life cycles: automatic
+composition, wagon tests waiting for a pull request, long-train requests."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from hyperloop.core.autocompose import auto_candidates, train_full
@@ -15,6 +18,7 @@ from hyperloop.core.trains import compatible_wagons, expected_cpu_hours_of
 from hyperloop.db.models import (
     Dataset,
     HistoryEntry,
+    Job,
     PackageTag,
     Target,
     TrainRun,
@@ -22,10 +26,13 @@ from hyperloop.db.models import (
     WagonDataset,
     WagonTest,
 )
+from hyperloop.db.models.changes import job_counters, job_triggers_present, job_watermark
 from hyperloop.enums import AutoComposeType, NotificationKind, TagPolicy, TestStatus
 from hyperloop.scheduler import decide
 from hyperloop.scheduler.cycles import ComposeView, LongTrainView
 from hyperloop.scheduler.notices import notified_kinds
+
+log = logging.getLogger(__name__)
 
 #: ``HistoryEntry.object_type`` of the record "this dataset's composition slot was handled"
 COMPOSE_RECORD = "auto_compose"
@@ -183,3 +190,148 @@ def long_train_views(s: Session, now: datetime, horizon: timedelta) -> tuple[Lon
             )
         )
     return tuple(out)
+
+
+# ---------------------------------------------------------------------- jobs of the trains
+
+_JOB_COLUMNS = (Job.id, Job.train_run_id, Job.run_number, Job.state, Job.attempts, Job.target)
+#: (run, state, attempts, target as stored) of one job
+_Row = tuple[int, Any, int, str | None]
+
+
+def _view(job_id: int, row: _Row, train_target: str, known: frozenset[str]) -> decide.JobView:
+    """A job's target is ``jobs.target``, the train's target when unset or unknown."""
+    run, state, attempts, target = row
+    if not target or target not in known:
+        target = train_target
+    return decide.JobView(job_id, run, state, attempts, target)
+
+
+def full_job_views(
+    s: Session, trains: Mapping[int, str], known: frozenset[str]
+) -> dict[int, tuple[decide.JobView, ...]]:
+    """Every job of ``trains`` (id -> the train's target), by train, in id order: what a
+    snapshot reads without :class:`JobViews` (and what a :class:`JobViews` must equal)."""
+    out: dict[int, list[decide.JobView]] = {}
+    if trains:
+        stmt = select(*_JOB_COLUMNS).where(Job.train_run_id.in_(list(trains))).order_by(Job.id)
+        for job_id, train_id, run, state, attempts, target in s.execute(stmt):
+            view = _view(job_id, (run, state, attempts, target), trains[train_id], known)
+            out.setdefault(train_id, []).append(view)
+    return {t: tuple(v) for t, v in out.items()}
+
+
+class JobViews:
+    """The jobs of the scheduled trains, kept between ticks: each ``read`` takes only the
+    jobs changed since the previous one, so a tick costs what changed, not the size of
+    the ``jobs`` table or of the running trains.
+
+    Change detection lives in the database (``hyperloop.db.models.changes``): triggers
+    stamp ``jobs.change_seq`` on every insert and every update of a column read here,
+    whoever writes (this scheduler, the API, another scheduler, a script), and count
+    deletes. A read takes the watermark first, then the rows stamped at or above the
+    previous watermark or by a transaction then in progress (``ix_jobs_change_seq``), so
+    a change committed while reading is read next time, never skipped. The jobs of a train that enters the
+    scheduled set are read whole; a train that leaves it is dropped.
+
+    Everything is read again (``full``) on the first read, after any job was deleted
+    (a deleted train's jobs; SQLite may reuse its ids), when the database was replaced
+    (another counter epoch), every ``full_every`` as a safety net, and on every read while
+    the triggers are missing (a SQLite rebuild of ``jobs`` drops them): then this is the
+    full read of every tick, logged once. A restarted scheduler starts empty, so the
+    database stays the only truth.
+    """
+
+    def __init__(self, full_every: timedelta = timedelta(minutes=10)) -> None:
+        self.full_every = full_every
+        self.rows: dict[int, dict[int, _Row]] = {}  # train -> job -> row
+        self._train_of: dict[int, int] = {}  # job -> train
+        self._views: dict[int, tuple[tuple[decide.JobView, ...], str, frozenset[str]]] = {}
+        self._mark: tuple[int, tuple[int, ...]] | None = None  # of the previous read
+        self._deletes: tuple[str, int] | None = None  # (epoch, n) of the delete counter
+        self._full_at: datetime | None = None
+        self._warned = False
+        self.full_reads = 0
+        self.changed_rows = 0  # rows read as changes (for benchmarks and logs)
+
+    def read(
+        self, s: Session, trains: Mapping[int, str], known: frozenset[str], now: datetime
+    ) -> dict[int, tuple[decide.JobView, ...]]:
+        """The jobs of ``trains`` (id -> the train's target) as :func:`full_job_views`."""
+        conn = s.connection()
+        if not job_triggers_present(conn):
+            if not self._warned:
+                log.warning("jobs change triggers missing: the scheduler reads every job")
+                self._warned = True
+            self._mark = None
+            return full_job_views(s, trains, known)
+        # a read that raises half-way leaves the next one to read everything again
+        previous, self._mark = self._mark, None
+        deletes = job_counters(conn)
+        if deletes is None:  # the counter rows were missing (now created): read whole
+            previous, deletes = None, job_counters(conn)
+        mark = job_watermark(conn)  # before the rows
+        due = self._full_at is None or not timedelta(0) <= now - self._full_at < self.full_every
+        if previous is None or deletes != self._deletes or due:
+            self._load(s, list(trains), clear=True)
+            self._full_at = now
+            self.full_reads += 1
+        else:
+            for gone in set(self.rows) - set(trains):
+                self._drop(gone)
+            new = [t for t in trains if t not in self.rows]
+            if new:
+                self._load(s, new, clear=False)
+            self._changes(s, previous, trains)
+        self._mark, self._deletes = mark, deletes
+        return {t: self._train_views(t, trains[t], known) for t in trains if self.rows.get(t)}
+
+    def _load(self, s: Session, train_ids: list[int], *, clear: bool) -> None:
+        if clear:
+            self.rows, self._train_of, self._views = {}, {}, {}
+        for t in train_ids:
+            self.rows[t] = {}
+            self._views.pop(t, None)
+        if not train_ids:
+            return
+        stmt = select(*_JOB_COLUMNS).where(Job.train_run_id.in_(train_ids))
+        for job_id, train_id, run, state, attempts, target in s.execute(stmt):
+            self.rows[train_id][job_id] = (run, state, attempts, target)
+            self._train_of[job_id] = train_id
+
+    def _changes(
+        self, s: Session, since: tuple[int, tuple[int, ...]], trains: Mapping[int, str]
+    ) -> None:
+        mark, pending = since
+        changed = Job.change_seq >= mark
+        if pending:  # transactions in progress at the previous read (PostgreSQL)
+            changed = or_(changed, Job.change_seq.in_(pending))
+        stmt = select(*_JOB_COLUMNS).where(changed)
+        for job_id, train_id, run, state, attempts, target in s.execute(stmt):
+            self.changed_rows += 1
+            before = self._train_of.get(job_id)
+            if before is not None and before != train_id:  # moved to another train
+                self.rows.get(before, {}).pop(job_id, None)
+                self._views.pop(before, None)
+                del self._train_of[job_id]
+            if train_id not in trains:
+                continue  # not scheduled: read whole if it ever enters the set
+            self.rows[train_id][job_id] = (run, state, attempts, target)
+            self._train_of[job_id] = train_id
+            self._views.pop(train_id, None)
+
+    def _drop(self, train_id: int) -> None:
+        for job_id in self.rows.pop(train_id, {}):
+            self._train_of.pop(job_id, None)
+        self._views.pop(train_id, None)
+
+    def _train_views(
+        self, train_id: int, target: str, known: frozenset[str]
+    ) -> tuple[decide.JobView, ...]:
+        cached = self._views.get(train_id)
+        if cached is not None and cached[1] == target and cached[2] == known:
+            return cached[0]
+        rows = self.rows[train_id]
+        views = tuple(_view(j, rows[j], target, known) for j in sorted(rows))
+        self._views[train_id] = (views, target, known)
+        return views

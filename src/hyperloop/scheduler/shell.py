@@ -36,7 +36,6 @@ from hyperloop.core.storage_roots import StorageRootError, StorageRoots
 from hyperloop.db.models import (
     DatasetFile,
     HistoryEntry,
-    Job,
     PackageTag,
     Production,
     TrainRun,
@@ -89,6 +88,10 @@ class ShellConfig:
     # where input files may lie (settings.storage_roots); None: not checked again here (the
     # catalogue import checked them), for shells built without settings
     storage_roots: StorageRoots | None = None
+    # jobs read incrementally (changes since the last tick, readers.JobViews) with a full
+    # read every ``jobs_full_every``; False: every job of the scheduled trains each tick
+    incremental_jobs: bool = True
+    jobs_full_every: timedelta = timedelta(minutes=10)
 
     def __post_init__(self) -> None:
         if self.test_target not in self.targets:
@@ -142,6 +145,7 @@ class SchedulerShell:
         self.mail_errors: list[str] = []
         self.compose_refused: dict[int, str] = {}  # dataset id -> why the last try failed
         self.last_compose_read: datetime | None = None
+        self.job_views = readers.JobViews(config.jobs_full_every)
         self.train_work = TrainWork(
             engine,
             config.targets,
@@ -159,7 +163,7 @@ class SchedulerShell:
         return decide.Snapshot(
             now=now,
             tests=tests,
-            trains=self._trains(s),
+            trains=self._trains(s, now),
             targets=self.config.targets,
             engine_keys=frozenset(self.running) | self.train_work.engine_keys(),
             last_stale_clean=self.last_stale_clean,
@@ -187,10 +191,12 @@ class SchedulerShell:
             target = s.scalars(select(DbTarget).order_by(DbTarget.id)).first()
         return target
 
-    def _trains(self, s: Session) -> tuple[decide.TrainView, ...]:
-        """Trains the core may advance, with their jobs (two queries). Per-run merges live
-        in this process only (``TrainWork``); each job's target is its ``jobs.target`` (the
-        train's target when unset or no longer configured).
+    def _trains(self, s: Session, now: datetime) -> tuple[decide.TrainView, ...]:
+        """Trains the core may advance, with their jobs: the trains read whole, their jobs
+        only where changed since the last tick (``readers.JobViews``; every job each tick
+        with ``incremental_jobs`` off). Per-run merges live in this process only
+        (``TrainWork``); each job's target is its ``jobs.target`` (the train's target when
+        unset or no longer configured).
 
         ``flagged`` of a merging train means its final merge failed in this process: a
         restarted scheduler redoes the final merge once even if the train was flagged with
@@ -208,21 +214,12 @@ class SchedulerShell:
             .where(TrainRun.state.in_(_SCHEDULED_TRAIN_STATES))
             .order_by(TrainRun.id)
         ).all()
-        jobs: dict[int, list[decide.JobView]] = {}
         targets = {r.id: r.name for r in rows}
-        known = set(self.config.targets)  # names, once per snapshot (not per job)
-        if rows:
-            for job_id, train_id, run, state, attempts, target in s.execute(
-                select(
-                    Job.id, Job.train_run_id, Job.run_number, Job.state, Job.attempts, Job.target
-                )
-                .where(Job.train_run_id.in_(list(targets)))
-                .order_by(Job.id)
-            ):
-                if not target or target not in known:
-                    target = targets[train_id]
-                view = decide.JobView(job_id, run, state, attempts, target)
-                jobs.setdefault(train_id, []).append(view)
+        known = frozenset(self.config.targets)  # names, once per snapshot (not per job)
+        if self.config.incremental_jobs:
+            jobs = self.job_views.read(s, targets, known, now)
+        else:
+            jobs = readers.full_job_views(s, targets, known)
         issues = notified_kinds(s, "train_run", list(targets), [NotificationKind.TRAIN_ISSUES])
         return tuple(
             decide.TrainView(

@@ -139,6 +139,120 @@ def read_counter(conn: Connection, name: str = GRID) -> tuple[str, int] | None:
     return (str(row[0]), int(row[1])) if row else None
 
 
+# ------------------------------------------------------------------ job changes
+#
+# The scheduler's snapshot reads the jobs of its trains once and then only the jobs changed
+# since its last tick (hyperloop.scheduler.readers.JobViews). Every insert of a job and
+# every update of a column the snapshot reads stamps the row's ``change_seq`` (a trigger,
+# so no code path or process can forget it); every delete (and PostgreSQL's TRUNCATE)
+# bumps the ``jobs_deleted`` counter. A reader takes a watermark *before* it reads; the
+# next read takes the rows with ``change_seq >= watermark`` (a missing trigger or counter
+# row makes the reader read everything):
+#
+# - SQLite has one writer at a time: a counter ``jobs`` handed out per row in commit order;
+#   the watermark is the committed counter + 1.
+# - PostgreSQL: the row gets its writing transaction's id (``pg_current_xact_id``); the
+#   watermark is the reader's snapshot: its xmax and the transactions it sees in progress
+#   (``pg_snapshot_xip``). A write not yet visible to a read comes from a transaction in
+#   progress or not begun when the watermark was taken, so its id is in that list or
+#   >= xmax: a change committed late is never skipped (rows may be read twice: harmless).
+
+JOB_SEQ = "jobs"
+JOB_DELETES = "jobs_deleted"
+#: the columns of ``jobs`` the scheduler's snapshot reads (the migration 0010 copies them)
+JOB_WATCH = ("train_run_id", "run_number", "state", "attempts", "target")
+
+_SQLITE_STAMP = (
+    f"UPDATE change_counters SET n = n + 1 WHERE name = '{JOB_SEQ}'; "
+    "UPDATE jobs SET change_seq = COALESCE("
+    f"(SELECT n FROM change_counters WHERE name = '{JOB_SEQ}'), 0) WHERE id = NEW.id;"
+)
+_DELETE_BUMP = f"UPDATE change_counters SET n = n + 1 WHERE name = '{JOB_DELETES}';"
+
+
+def job_trigger_statements(dialect: str) -> list[str]:
+    """The job triggers of ``dialect`` (idempotent statements)."""
+    cols = ", ".join(JOB_WATCH)
+    if dialect == "postgresql":
+        return [
+            "CREATE OR REPLACE FUNCTION hl_job_stamp() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN NEW.change_seq := pg_current_xact_id()::text::bigint; RETURN NEW; END $$",
+            "CREATE OR REPLACE FUNCTION hl_jobs_deleted() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            f"BEGIN {_DELETE_BUMP} RETURN NULL; END $$",
+            "DROP TRIGGER IF EXISTS trg_jobs_stamp ON jobs",
+            f"CREATE TRIGGER trg_jobs_stamp BEFORE INSERT OR UPDATE OF {cols} ON jobs "
+            "FOR EACH ROW EXECUTE FUNCTION hl_job_stamp()",
+            "DROP TRIGGER IF EXISTS trg_jobs_deleted ON jobs",
+            "CREATE TRIGGER trg_jobs_deleted AFTER DELETE OR TRUNCATE ON jobs "
+            "FOR EACH STATEMENT EXECUTE FUNCTION hl_jobs_deleted()",
+        ]
+    return [
+        f"CREATE TRIGGER IF NOT EXISTS trg_jobs_stamp_ins AFTER INSERT ON jobs "
+        f"BEGIN {_SQLITE_STAMP} END",
+        f"CREATE TRIGGER IF NOT EXISTS trg_jobs_stamp_upd AFTER UPDATE OF {cols} ON jobs "
+        f"BEGIN {_SQLITE_STAMP} END",
+        f"CREATE TRIGGER IF NOT EXISTS trg_jobs_deleted AFTER DELETE ON jobs "
+        f"BEGIN {_DELETE_BUMP} END",
+    ]
+
+
+def job_trigger_names(dialect: str) -> list[str]:
+    if dialect == "postgresql":
+        return ["trg_jobs_stamp", "trg_jobs_deleted"]
+    return ["trg_jobs_stamp_ins", "trg_jobs_stamp_upd", "trg_jobs_deleted"]
+
+
+def create_job_triggers(conn: Connection) -> None:
+    """Create the job triggers and their counter rows (idempotent)."""
+    ensure_counter(conn, JOB_SEQ)
+    ensure_counter(conn, JOB_DELETES)
+    for sql in job_trigger_statements(conn.dialect.name):
+        conn.execute(text(sql))
+
+
+def job_triggers_present(conn: Connection) -> bool:
+    """Whether every job trigger exists (a SQLite batch rebuild of ``jobs`` drops them)."""
+    names = job_trigger_names(conn.dialect.name)
+    if conn.dialect.name == "postgresql":
+        sql = "SELECT count(*) FROM pg_trigger WHERE tgname IN :names AND tgenabled <> 'D'"
+    else:
+        sql = "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN :names"
+    stmt = text(sql).bindparams(bindparam("names", expanding=True))
+    return conn.execute(stmt, {"names": names}).scalar() == len(names)
+
+
+def job_counters(conn: Connection) -> tuple[str, int] | None:
+    """(epoch, n) of the delete counter; None (after creating them) when a job counter row
+    was missing (a test emptied the table): whatever was stamped meanwhile is suspect."""
+    stmt = text("SELECT name, epoch, n FROM change_counters WHERE name IN :names")
+    stmt = stmt.bindparams(bindparam("names", expanding=True))
+    rows = {
+        r[0]: (str(r[1]), int(r[2])) for r in conn.execute(stmt, {"names": [JOB_SEQ, JOB_DELETES]})
+    }
+    if len(rows) < 2:
+        ensure_counter(conn, JOB_SEQ)
+        ensure_counter(conn, JOB_DELETES)
+        return None
+    return rows[JOB_DELETES]
+
+
+def job_watermark(conn: Connection) -> tuple[int, tuple[int, ...]]:
+    """(mark, pending), read before the jobs: every job change not visible to a later read
+    has ``change_seq >= mark`` or ``change_seq in pending``. PostgreSQL: the snapshot's
+    xmax and its transactions in progress (a transaction left open elsewhere does not
+    widen the next read); SQLite: the committed counter + 1, nothing pending."""
+    if conn.dialect.name == "postgresql":
+        sql = (
+            "SELECT pg_snapshot_xmax(s)::text::bigint, "
+            "ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s) AS x) "
+            "FROM (SELECT pg_current_snapshot() AS s) AS q"
+        )
+        xmax, xip = conn.execute(text(sql)).one()
+        return int(xmax), tuple(sorted(int(x) for x in xip or ()))
+    row = read_counter(conn, JOB_SEQ)
+    return (row[1] if row else 0) + 1, ()
+
+
 @event.listens_for(Base.metadata, "after_create")
 def _triggers_after_create_all(target: Any, connection: Connection, **kw: Any) -> None:
     """``create_all`` (tests, fresh databases) gets the triggers as the migrations do."""
@@ -146,3 +260,5 @@ def _triggers_after_create_all(target: Any, connection: Connection, **kw: Any) -
     names = {t.name for t in created} if created is not None else set(target.tables)
     if {"change_counters", *GRID_WATCH} <= names:
         create_change_triggers(connection)
+    if {"change_counters", "jobs"} <= names:
+        create_job_triggers(connection)

@@ -122,6 +122,7 @@ class Job(Base):
         Index("ix_jobs_train_run_updated", "train_run_id", "updated_at"),  # dashboard
         Index("ix_jobs_updated_at", "updated_at"),  # dashboard: jobs of a day (0006)
         Index("ix_jobs_state", "state"),
+        Index("ix_jobs_change_seq", "change_seq"),  # the scheduler's incremental snapshot
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -143,3 +144,6 @@ class Job(Base):
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # set by database triggers on every insert and on every update of a column the
+    # scheduler's snapshot reads (hyperloop.db.models.changes.JOB_WATCH); never by code
+    change_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
