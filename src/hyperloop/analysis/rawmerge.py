@@ -34,6 +34,7 @@ _U32 = struct.Struct(">I")
 _I32 = struct.Struct(">i")
 _I16 = struct.Struct(">h")
 _F64 = struct.Struct(">d")
+_I64 = struct.Struct(">q")
 _ARRAY_DTYPES = {"C": ">i1", "S": ">i2", "I": ">i4", "F": ">f4", "D": ">f8"}
 _INT_LIMITS = {">i1": 127, ">i2": 32767, ">i4": 2147483647}
 TH_CLASSES = {f"TH{n}{t}" for n in "123" for t in "CSIFD"}
@@ -89,19 +90,21 @@ class Skeleton:
     buffered: list[Buffered] = field(default_factory=list)
 
 
-class _Reader:
-    def __init__(self, data: bytes, keylen: int) -> None:
-        self.b = data
-        self.keylen = keylen
-        self.sk = Skeleton()
-        self.in_profile = False
-        self.th1_info: dict[str, Any] = {}
+class ObjectBytes:
+    """Big-endian reading of one serialized object's bytes ``b`` (shared by the histogram
+    and tree parsers)."""
+
+    b: bytes
+    whole = "the object"  # names the end a byte count must not pass
 
     def u32(self, p: int) -> int:
         return _U32.unpack_from(self.b, p)[0]
 
     def i32(self, p: int) -> int:
         return _I32.unpack_from(self.b, p)[0]
+
+    def i64(self, p: int) -> int:
+        return _I64.unpack_from(self.b, p)[0]
 
     def f64(self, p: int) -> float:
         return _F64.unpack_from(self.b, p)[0]
@@ -113,11 +116,20 @@ class _Reader:
             raise Unsupported(f"{what} without byte count")
         end = p + 4 + (x & ~BC)
         if end > len(self.b):
-            raise Unsupported(f"{what}: byte count past the end of the object")
+            raise Unsupported(f"{what}: byte count past the end of {self.whole}")
         version = _I16.unpack_from(self.b, p + 4)[0]
         if version <= 0:
             raise Unsupported(f"{what}: version with checksum")
         return version, p + 6, end
+
+
+class _Reader(ObjectBytes):
+    def __init__(self, data: bytes, keylen: int) -> None:
+        self.b = data
+        self.keylen = keylen
+        self.sk = Skeleton()
+        self.in_profile = False
+        self.th1_info: dict[str, Any] = {}
 
     def skip(self, p: int, what: str) -> int:
         return self.header(p, what)[2]

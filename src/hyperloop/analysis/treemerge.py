@@ -21,7 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from hyperloop.analysis.rawmerge import BC, CLASS_MASK, MAP_OFFSET, NEW_CLASS, Unsupported
+from hyperloop.analysis.rawmerge import (
+    BC,
+    CLASS_MASK,
+    MAP_OFFSET,
+    NEW_CLASS,
+    ObjectBytes,
+    Unsupported,
+)
 
 _U32 = struct.Struct(">I")
 _I32 = struct.Struct(">i")
@@ -84,7 +91,9 @@ class Tree:
         return _I64.unpack_from(self.data, self.entries_at + 8 * i)[0]
 
 
-class _Walker:
+class _Walker(ObjectBytes):
+    whole = "the tree"
+
     def __init__(self, data: bytes, keylen: int) -> None:
         self.b = data
         self.keylen = keylen
@@ -96,27 +105,11 @@ class _Walker:
         self.loose: list[tuple[int, int]] = []  # (position, size)
         self.entries_at = -1
 
-    def u32(self, p: int) -> int:
-        return _U32.unpack_from(self.b, p)[0]
-
-    def i32(self, p: int) -> int:
-        return _I32.unpack_from(self.b, p)[0]
-
-    def i64(self, p: int) -> int:
-        return _I64.unpack_from(self.b, p)[0]
-
     def header(self, p: int, what: str) -> tuple[int, int, int]:
-        x = self.u32(p)
-        if not x & BC:
-            raise Unsupported(f"{what} without byte count")
-        end = p + 4 + (x & ~BC)
-        if end > len(self.b):
-            raise Unsupported(f"{what}: byte count past the end of the tree")
-        version = _I16.unpack_from(self.b, p + 4)[0]
-        if version <= 0:
-            raise Unsupported(f"{what}: version with checksum")
+        """As for any object, and the byte count is remembered (it grows with the tree)."""
+        version, start, end = super().header(p, what)
         self.counts.append((p, end))
-        return version, p + 6, end
+        return version, start, end
 
     def skip(self, p: int, what: str) -> int:
         """Past an object with a byte count (its version not looked at)."""
