@@ -31,18 +31,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
-from tests.grid.helpers import make_catalogue, make_package
+from tests.factories import seed_installation
 from tests.served import REPO_ROOT, free_port
 
-from hyperloop.analysis.tags import introspect
-from hyperloop.core import analyses, datasets, runlists, tags, users
-from hyperloop.core.actor import Actor
-from hyperloop.core.storage_roots import StorageRoots
-from hyperloop.db.migrate import upgrade
-from hyperloop.db.models import Target as DbTarget
 from hyperloop.db.session import make_engine, make_sessionmaker
 from hyperloop.db.testing import ENV
-from hyperloop.enums import Role
 
 BIN = Path(sys.executable).parent
 COMPONENTS = ("dask-scheduler", "worker-0", "worker-1", "scheduler", "server")
@@ -303,45 +296,6 @@ def _database(root: Path) -> tuple[str, Callable[[], None]]:
     return base.set(database=name).render_as_string(hide_password=False), drop
 
 
-def seed(root: Path, url: str, *, files_per_run: int = 2) -> dict[str, Any]:
-    """What an installation has before users act: accounts with API tokens, the package tag,
-    a dataset (three runs of small AO2D files), an analysis of alice's on it, targets."""
-    upgrade(url)
-    sessions = make_sessionmaker(make_engine(url))
-    package = make_package(root / "tags" / "gridtest-1.0")
-    catalogue = make_catalogue(root / "data", files_per_run=files_per_run)
-    files = [p for run in sorted(catalogue) for p, _ in catalogue[run]]
-    with sessions.begin() as s:
-        admin_user = users.create_user(s, "admin", roles=[Role.ADMIN, Role.OPERATOR])
-        alice = users.create_user(s, "alice")  # an analyzer: no global role
-        admin = Actor(admin_user)
-        tokens = {
-            "admin": users.create_api_token(s, admin_user, "e2e")[1],
-            "alice": users.create_api_token(s, alice, "e2e")[1],
-        }
-        tag = tags.register_tag(s, admin, introspect(package), artifact=str(package))
-        ds = datasets.create_dataset(s, admin, "LHC26_e2e", collision_system="pp")
-        rl = runlists.create_runlist(s, admin, "LHC26_e2e_pass1", sorted(catalogue))
-        prod = datasets.add_production(s, admin, ds.id, "p1", runlist_id=rl.id)
-        imported = datasets.import_directory(
-            s, admin, prod.id, root / "data", roots=StorageRoots.parse([root / "data"])
-        )
-        assert imported == len(files)
-        datasets.set_active(s, admin, ds.id, True)
-        targets = {}
-        for name, cores in (("small", 1), ("double", 2)):
-            target = DbTarget(name=name, cores=cores, memory_limit_mb=3000)
-            s.add(target)
-            s.flush()
-            targets[name] = target.id
-        analysis = analyses.create_analysis(s, admin, "e2e-spectra", "PWGLF")
-        analyses.add_member(s, admin, analysis.id, alice.id)
-        analyses.add_dataset(s, admin, analysis.id, ds.id)
-        ids = {"tag_id": tag.id, "dataset_id": ds.id, "analysis_id": analysis.id}
-    sessions.kw["bind"].dispose()
-    return {"package": package, "files": files, "target_ids": targets, "tokens": tokens, **ids}
-
-
 def environment(root: Path, url: str, dask_port: int, server_port: int, **settings: Any) -> dict:
     """The ``HYPERLOOP_*`` environment every part runs with (no outside HYPERLOOP_*)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERLOOP_")}
@@ -373,7 +327,7 @@ def running_system(
     (root / "logs").mkdir(exist_ok=True)
     url, drop = _database(root)
     try:
-        seeded = seed(root, url, files_per_run=files_per_run)
+        seeded = seed_installation(root, url, files_per_run=files_per_run)
         dask_port, server_port = free_port(), free_port()
         env = environment(root, url, dask_port, server_port, **settings)
         system = System(
