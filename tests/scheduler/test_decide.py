@@ -26,6 +26,7 @@ from hyperloop.scheduler.decide import (
     RunMerged,
     SchedulerConfig,
     Snapshot,
+    SplitFailed,
     SplitTrain,
     StartFinalMerge,
     StartRunMerge,
@@ -190,6 +191,19 @@ def test_a_submitted_train_is_split_then_its_jobs_are_submitted():
     assert decide(snap(trains=(t,))) == [SubmitJob(1, "small"), SubmitJob(2, "small")]
     # already handed to the engine: nothing to do
     assert decide(snap(trains=(t,), engine_keys=running_keys(1, 2))) == []
+
+
+def test_a_train_that_cannot_be_split_is_flagged_once_and_not_split_again_each_tick():
+    """A catalogue file outside the storage roots: one flag and one notice naming the file,
+    then nothing more until an operator acts (no error every tick)."""
+    why = "'/elsewhere/AO2D.root' is outside the storage roots"
+    got = decide(snap(trains=(train(TrainState.SUBMITTED),)), [SplitFailed(7, why)])
+    message = f"train 7: cannot be split into jobs: {why}"
+    assert got == [
+        FlagTrainWithIssues(7, f"cannot be split into jobs: {why}"),
+        Notify("train_issues", message, "train_run", 7),
+    ]
+    assert decide(snap(trains=(train(TrainState.SUBMITTED, flagged=True),))) == []
 
 
 # ---------------------------------------------------------------- jobs and merges

@@ -150,7 +150,16 @@ class FinalMerged:
     error: str = ""
 
 
-Event = TestFinished | JobFinished | RunMerged | FinalMerged
+@dataclass(frozen=True)
+class SplitFailed:
+    """The train could not be split into jobs (e.g. a catalogue file outside the storage
+    roots); ``error`` names the file."""
+
+    train_id: int
+    error: str
+
+
+Event = TestFinished | JobFinished | RunMerged | FinalMerged | SplitFailed
 
 # --------------------------------------------------------------------------- instructions
 
@@ -498,6 +507,17 @@ def _train(
         return [AutoSubmit(train.id)]
     if st in (TrainState.SUBMITTED, TrainState.RUNNING):
         if not train.split:
+            failed = next(
+                (e for e in events if isinstance(e, SplitFailed) and e.train_id == train.id), None
+            )
+            if failed is not None:
+                why = f"cannot be split into jobs: {failed.error}"
+                return [
+                    FlagTrainWithIssues(train.id, why),
+                    Notify("train_issues", f"train {train.id}: {why}", "train_run", train.id),
+                ]
+            if train.flagged:
+                return []  # its split failed: an operator kills it, fixes the dataset
             return [SplitTrain(train.id)]
         jobs_out, state = _train_jobs(train, snap, events, cfg)
         merged = set(train.runs_merged)

@@ -31,7 +31,7 @@ from hyperloop.analysis.spec import FullConfig
 from hyperloop.core import jobs as jobs_service
 from hyperloop.core.full_config import build_full_config
 from hyperloop.core.states import transition
-from hyperloop.core.storage_roots import StorageRoots
+from hyperloop.core.storage_roots import StorageRootError, StorageRoots
 from hyperloop.db.models import DatasetFile, Job, PackageTag, Production, TrainRun
 from hyperloop.enums import JobState, TrainState
 from hyperloop.grid.engine import Engine
@@ -217,11 +217,16 @@ class TrainWork:
         ):
             catalogue.setdefault(run, []).append((path, int(size)))
         if self.storage_roots is not None:
-            for files in catalogue.values():
-                for path, _ in files:
-                    # a catalogue entry from before the roots were checked (or a root
-                    # removed since): the train is not split; the error names the file
-                    self.storage_roots.check(path)
+            try:
+                for files in catalogue.values():
+                    for path, _ in files:
+                        # a catalogue entry from before the roots were checked (or a root
+                        # removed since): the train is not split; the error names the file
+                        self.storage_roots.check(path)
+            except StorageRootError as exc:  # once, as a record: the train is flagged
+                event = decide.SplitFailed(train_id, str(exc))
+                self.after_commit.append(lambda: self.pending.append(event))
+                return
         masters = split_catalogue(catalogue, max_files=self.max_files_per_job)
         specs = [jobs_service.JobSpec(j.run, j.files) for m in masters for j in m.jobs]
         if train.state is TrainState.SUBMITTED:
