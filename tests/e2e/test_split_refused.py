@@ -34,7 +34,7 @@ def test_a_train_over_a_file_outside_the_roots_is_flagged_once_naming_the_file(
     messages = system.wait_for("the train-issues notice", notice, timeout=120)
     assert len(messages) == 1, messages
     assert "cannot be split into jobs" in messages[0]
-    assert system.files[0] in messages[0] and "outside" in messages[0], messages[0]
+    assert system.files[0] in messages[0] and "not under a storage root" in messages[0], messages[0]
     time.sleep(3)  # ten ticks more: no second notice, no error logged on every tick
     assert len(notice()) == 1
     assert system.log("scheduler").count("cannot be split") <= 1
