@@ -13,9 +13,9 @@ from hyperloop.core import analyses
 from hyperloop.core.actor import Actor
 from hyperloop.core.errors import NotFound
 from hyperloop.core.permissions import Action, can
-from hyperloop.core.views_analyses import my_analyses_json
 from hyperloop.db import models as m
 from hyperloop.enums import EmailPolicy, TagPolicy, TestStatus
+from hyperloop.readmodels.analyses import my_analyses_json
 from hyperloop.web.api.schemas import ORMModel
 from hyperloop.web.deps import DB, AnalysisForReader, CurrentActor
 from hyperloop.web.pagination import Page, PageParams, Paging, paginate

@@ -11,11 +11,12 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from hyperloop.core import datasets, derived, views_datasets
+from hyperloop.core import datasets, derived
 from hyperloop.core.errors import NotFound
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
 from hyperloop.enums import AutoComposeType, DataType, ProductionKind, StagingAction
+from hyperloop.readmodels import datasets as views_datasets
 from hyperloop.web.api.schemas import HistoryAction, HistoryOut, ORMModel, history_page
 from hyperloop.web.deps import DB, CurrentActor, DatasetForReader, SettingsDep, require_action
 from hyperloop.web.pagination import Page, Paging, paginate

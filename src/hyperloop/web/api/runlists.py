@@ -9,10 +9,11 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from hyperloop.core import runlists, views_datasets
+from hyperloop.core import runlists
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
 from hyperloop.enums import DataType
+from hyperloop.readmodels import datasets as views_datasets
 from hyperloop.web.api.schemas import HistoryAction, HistoryOut, ORMModel, history_page
 from hyperloop.web.deps import DB, CurrentActor, RunlistForReader, require_action
 from hyperloop.web.pagination import Page, Paging, paginate

@@ -12,17 +12,14 @@ from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import object_session
 
-from hyperloop.core import (
-    jobs,
-    trains,
-    views_train_results,
-    views_train_submission,
-    views_trains,
-)
+from hyperloop.core import jobs, trains
 from hyperloop.core.full_config import build_full_config
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
 from hyperloop.enums import TrainState, TrainType
+from hyperloop.readmodels import train_results as views_train_results
+from hyperloop.readmodels import train_submission as views_train_submission
+from hyperloop.readmodels import trains as views_trains
 from hyperloop.web.api.schemas import HistoryAction, HistoryOut, ORMModel, history_page
 from hyperloop.web.api.wagons import ChangeOut
 from hyperloop.web.deps import (

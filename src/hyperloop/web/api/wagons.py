@@ -12,12 +12,13 @@ from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import defer
 
-from hyperloop.core import history, views_analyses, wagon_json, wagons
+from hyperloop.core import history, wagon_json, wagons
 from hyperloop.core.actor import Actor
 from hyperloop.core.errors import NotFound, ValidationError
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
 from hyperloop.enums import TagPolicy, TestStatus
+from hyperloop.readmodels import analyses as views_analyses
 from hyperloop.web.api.schemas import HistoryAction, HistoryOut, ORMModel, history_page
 from hyperloop.web.deps import (
     DB,

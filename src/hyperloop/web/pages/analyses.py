@@ -15,8 +15,8 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from hyperloop.core.permissions import Action, can
-from hyperloop.core.views_analyses import grid_cell_data, my_analyses_data
 from hyperloop.db import models as m
+from hyperloop.readmodels.analyses import grid_cell_data, my_analyses_data
 from hyperloop.web.api.analyses import analyses_list_data, analysis_view_data, pwg_names
 from hyperloop.web.deps import DB, OptionalActor
 from hyperloop.web.pages.login import login_redirect

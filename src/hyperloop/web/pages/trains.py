@@ -2,7 +2,7 @@
 with its tabs, compare, Trains with issues, the train test result, Train Submission, and the
 live-status partials (htmx polling that stops when the state is final).
 
-Every page calls the data function of its JSON endpoint (``hyperloop.core.views_trains`` /
+Every page calls the data function of its JSON endpoint (``hyperloop.readmodels.trains`` /
 ``views_train_results``); actions go through the JSON API from the browser (train_actions.js).
 """
 
@@ -15,16 +15,14 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from hyperloop.core import (
-    permissions,
-    views_train_results,
-    views_train_submission,
-    views_trains,
-)
+from hyperloop.core import permissions
 from hyperloop.core.actor import Actor
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
 from hyperloop.enums import TrainState, TrainType
+from hyperloop.readmodels import train_results as views_train_results
+from hyperloop.readmodels import train_submission as views_train_submission
+from hyperloop.readmodels import trains as views_trains
 from hyperloop.web.api.reproduce import public_base
 from hyperloop.web.deps import DB, OptionalActor, SettingsDep
 from hyperloop.web.errors import ApiError

@@ -16,10 +16,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Path, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
-from hyperloop.core import views_analyses, wagon_json
+from hyperloop.core import wagon_json
 from hyperloop.core.errors import DomainError
 from hyperloop.core.permissions import Action, can
 from hyperloop.db import models as m
+from hyperloop.readmodels import analyses as views_analyses
 from hyperloop.web.api.reproduce import public_base
 from hyperloop.web.api.wagons import _preview_out, compare_data, wagon_test_result
 from hyperloop.web.deps import DB, OptionalActor, SettingsDep

@@ -1,5 +1,5 @@
 """Read models of the analysis and wagon views (wagon edit, wagon test, wagon history; the
-My Analyses grid is in :mod:`hyperloop.core.views_my_analyses`, re-exported here).
+My Analyses grid is in :mod:`hyperloop.readmodels.my_analyses`, re-exported here).
 
 Each function returns plain JSON-ready data; the web page and its JSON API endpoint both call
 it, so a script sees exactly what the page shows. Nothing here changes the database.
@@ -19,16 +19,6 @@ from hyperloop.core import history
 from hyperloop.core.configs import Config, workflow_schema
 from hyperloop.core.permissions import Action, can
 from hyperloop.core.tags import find_workflow, workflow_names
-from hyperloop.core.views_my_analyses import (  # noqa: F401  (re-exported)
-    GRID_CACHE,
-    GRID_PIECES,
-    compute_my_analyses,
-    grid_cell,
-    grid_cell_data,
-    iso_utc,
-    my_analyses_data,
-    my_analyses_json,
-)
 from hyperloop.db.models import (
     Analysis,
     AnalysisDataset,
@@ -43,6 +33,16 @@ from hyperloop.db.models import (
     WagonTest,
 )
 from hyperloop.enums import TestStatus
+from hyperloop.readmodels.my_analyses import (  # noqa: F401  (re-exported)
+    GRID_CACHE,
+    GRID_PIECES,
+    compute_my_analyses,
+    grid_cell,
+    grid_cell_data,
+    iso_utc,
+    my_analyses_data,
+    my_analyses_json,
+)
 
 FINAL_STATUSES = frozenset({TestStatus.DONE, TestStatus.WARNING, TestStatus.FAILED})
 LOG_NAMES = ("console.log", "stdout.log", "stderr.log")
