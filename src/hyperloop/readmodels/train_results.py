@@ -588,3 +588,13 @@ def _count(values: Iterable[str]) -> dict[str, int]:
     for v in values:
         out[v] = out.get(v, 0) + 1
     return out
+
+
+def master_jobs_view(s: Session, train_id: int, roots: FileRoots | None) -> dict[str, Any]:
+    """The jobs tab of a train (``GET /api/train-runs/{id}/master-jobs``; the page adds its
+    page of jobs): jobs per run, grid statistics, failed jobs grouped by signature."""
+    return {
+        "runs": master_jobs(s, train_id),
+        "distributions": job_distributions(s, train_id),
+        "error_groups": error_groups_with_traceback(s, train_id, roots),
+    }

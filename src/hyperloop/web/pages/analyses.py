@@ -16,12 +16,17 @@ from sqlalchemy import select
 
 from hyperloop.core.permissions import Action, can
 from hyperloop.db import models as m
-from hyperloop.readmodels.analyses import grid_cell_data, my_analyses_data
-from hyperloop.web.api.analyses import analyses_list_data, analysis_view_data, pwg_names
+from hyperloop.readmodels.analyses import (
+    analyses_list_data,
+    analysis_view_data,
+    grid_cell_data,
+    my_analyses_data,
+    pwg_names,
+)
+from hyperloop.readmodels.paging import PageParams
 from hyperloop.web.deps import DB, OptionalActor
 from hyperloop.web.pages.login import login_redirect
 from hyperloop.web.pages.templating import render
-from hyperloop.web.pagination import PageParams
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 25
