@@ -15,7 +15,7 @@ from hyperloop.core import datasets, derived
 from hyperloop.core.errors import NotFound
 from hyperloop.db import models as m
 from hyperloop.enums import AutoComposeType, DataType, ProductionKind, StagingAction
-from hyperloop.readmodels.datasets import (
+from hyperloop.readmodels.dataset_pages import (
     CatalogueSummaryOut,
     DatasetDetail,
     DatasetOut,

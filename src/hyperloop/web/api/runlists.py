@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from hyperloop.core import runlists
 from hyperloop.enums import DataType
-from hyperloop.readmodels.datasets import (
+from hyperloop.readmodels.dataset_pages import (
     RunlistOut,
     RunlistOverview,
     runlist_overview_data,

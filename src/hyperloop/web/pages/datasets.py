@@ -23,7 +23,7 @@ from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
 from hyperloop.enums import AutoComposeType, DataType, ProductionKind, StagingAction
 from hyperloop.readmodels.analyses import analyses_list_data
-from hyperloop.readmodels.datasets import (
+from hyperloop.readmodels.dataset_pages import (
     dataset_overview_data,
     datasets_list_data,
     derived_list_data,

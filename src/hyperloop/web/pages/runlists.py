@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from hyperloop.core.errors import DomainError
 from hyperloop.core.permissions import Action
 from hyperloop.enums import DataType
-from hyperloop.readmodels.datasets import runlist_overview_data, runlists_list_data
+from hyperloop.readmodels.dataset_pages import runlist_overview_data, runlists_list_data
 from hyperloop.web.deps import DB, OptionalActor, runlist_for_reader
 from hyperloop.web.errors import ApiError
 from hyperloop.web.pages.datasets import Limit, Offset, can, error_page, failed, pager, paging
