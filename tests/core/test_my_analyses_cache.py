@@ -17,7 +17,7 @@ from hyperloop.db.models import Target, TrainRun, User
 from hyperloop.db.models.changes import GRID_WATCH, create_change_triggers, ensure_counter
 from hyperloop.db.session import make_engine, make_sessionmaker
 from hyperloop.enums import Role, TestStatus
-from hyperloop.readmodels import analyses as views
+from hyperloop.readmodels import my_analyses as views
 
 
 @pytest.fixture

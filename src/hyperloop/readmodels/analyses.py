@@ -1,5 +1,5 @@
-"""Read models of the analysis and wagon views (wagon edit, wagon test, wagon history; the
-My Analyses grid is in :mod:`hyperloop.readmodels.my_analyses`, re-exported here).
+"""Read models of the analysis and wagon views (analyses list and page, wagon edit, wagon
+test, wagon history; the My Analyses grid is in :mod:`hyperloop.readmodels.my_analyses`).
 
 Each function returns plain JSON-ready data; the web page and its JSON API endpoint both call
 it, so a script sees exactly what the page shows. Nothing here changes the database.
@@ -37,16 +37,6 @@ from hyperloop.db.models import (
     WagonTest,
 )
 from hyperloop.enums import EmailPolicy, TestStatus
-from hyperloop.readmodels.my_analyses import (  # noqa: F401  (re-exported)
-    GRID_CACHE,
-    GRID_PIECES,
-    compute_my_analyses,
-    grid_cell,
-    grid_cell_data,
-    iso_utc,
-    my_analyses_data,
-    my_analyses_json,
-)
 from hyperloop.readmodels.paging import PageParams, paginate
 from hyperloop.readmodels.schemas import ORMModel
 

@@ -19,8 +19,8 @@ from hyperloop.readmodels.analyses import (
     analyses_list_data,
     analysis_detail,
     analysis_view_data,
-    my_analyses_json,
 )
+from hyperloop.readmodels.my_analyses import my_analyses_json
 from hyperloop.readmodels.paging import Page
 from hyperloop.web.deps import DB, AnalysisForReader, CurrentActor
 from hyperloop.web.pagination import Paging

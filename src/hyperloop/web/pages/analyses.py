@@ -1,9 +1,10 @@
 """Analysis views: My Analyses (``/``), All Analyses (``/all-analyses``), one analysis
 (``/analysis/{id}``) and the live status cell of the My Analyses grid.
 
-Each page calls the data function of its JSON endpoint (``core.views_analyses.my_analyses_data``
-for ``GET /api/my-analyses``, ``analyses_list_data`` for ``GET /api/analyses``,
-``analysis_detail`` for ``GET /api/analyses/{id}``); actions go through the JSON API.
+Each page calls the data function of its JSON endpoint in :mod:`hyperloop.readmodels`
+(``my_analyses.my_analyses_data`` for ``GET /api/my-analyses``, ``analyses.analyses_list_data``
+for ``GET /api/analyses``, ``analyses.analysis_view_data`` for ``GET /api/analyses/{id}/view``);
+actions go through the JSON API.
 """
 
 from __future__ import annotations
@@ -19,10 +20,9 @@ from hyperloop.db import models as m
 from hyperloop.readmodels.analyses import (
     analyses_list_data,
     analysis_view_data,
-    grid_cell_data,
-    my_analyses_data,
     pwg_names,
 )
+from hyperloop.readmodels.my_analyses import grid_cell_data, my_analyses_data
 from hyperloop.readmodels.paging import PageParams
 from hyperloop.web.deps import DB, OptionalActor
 from hyperloop.web.pages.login import login_redirect
