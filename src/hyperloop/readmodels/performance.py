@@ -44,7 +44,7 @@ class PerformanceMetricsError(DomainError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.details = None  # type: ignore[assignment]  # the error body says null, as before
+        self.details = None  # type: ignore[assignment]  # the error body says null, as it did
 
 
 def _series(points: Any) -> tuple[np.ndarray, np.ndarray] | None:
