@@ -55,7 +55,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from hyperloop.core import dashboard_figures, datasets, runlists, tags, users  # noqa: E402
+from hyperloop.core import datasets, runlists, tags, users  # noqa: E402
 from hyperloop.core.actor import Actor  # noqa: E402
 from hyperloop.db import migrate  # noqa: E402
 from hyperloop.db import models as m  # noqa: E402
@@ -64,6 +64,7 @@ from hyperloop.enums import JobState, Role, TrainState  # noqa: E402
 from hyperloop.grid.execute import AttemptRecord, attempt_folder  # noqa: E402
 from hyperloop.grid.splitting import JobSpec  # noqa: E402
 from hyperloop.grid.targets import Target  # noqa: E402
+from hyperloop.readmodels import dashboard  # noqa: E402
 from hyperloop.scheduler import decide  # noqa: E402
 from hyperloop.scheduler.shell import SchedulerShell, ShellConfig  # noqa: E402
 
@@ -530,7 +531,7 @@ def drive(
         work_dir=work, targets=targets, test_target="cp-small", incremental_jobs=incremental
     )
     sim = SimulatedEngine(hold=bool(steady and steady.ticks))
-    shell = TimedShell(sessions, sim, cfg)
+    shell = TimedShell(sessions, sim, cfg, warm_read_models=dashboard.warm)
     kinds: Counter = Counter()
     ticks = 0
 
@@ -663,7 +664,7 @@ def run_backend(backend: str, url: str, args: argparse.Namespace, work: Path) ->
         t0 = time.perf_counter()
         engine = make_engine(url)
         try:
-            while dashboard_figures.warm(engine, budget_s=60.0):
+            while dashboard.warm(engine, budget_s=60.0):
                 pass
         finally:
             engine.dispose()

@@ -17,11 +17,11 @@ from tests.factories import ApiWorld, seed_api_world
 
 from hyperloop.db.session import make_engine
 from hyperloop.db.testing import db_postgres_url, db_url, pytest_generate_tests  # noqa: F401
+from hyperloop.readmodels.paging import Page
 from hyperloop.web.api.analyses import MyAnalysis
 from hyperloop.web.api.jobs import JobOut
 from hyperloop.web.api.trains import TrainDetail, TrainOut
 from hyperloop.web.app import bind_database
-from hyperloop.web.pagination import Page
 
 ROLES = ("analyzer", "service_expert", "admin", "user")
 CELL = re.compile(

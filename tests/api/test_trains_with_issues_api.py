@@ -3,10 +3,10 @@ data function feeds both, paginated."""
 
 from __future__ import annotations
 
-from hyperloop.core import views_train_submission
 from hyperloop.db import models as m
 from hyperloop.db.session import make_engine, make_sessionmaker
 from hyperloop.enums import JobState
+from hyperloop.readmodels import train_submission as views_train_submission
 
 
 def test_the_endpoint_lists_what_the_page_lists(as_role, world) -> None:

@@ -2,9 +2,10 @@
 
 An arrow means "may import" (see ARCHITECTURE.md, "Layers and modules"):
 a module may import modules of its own package, of a lower layer, and nothing else: no
-upward import and no import across two packages of the same layer. Imports inside
-functions and under ``if TYPE_CHECKING:`` count like any other: they are the same
-dependency, only hidden. The physics package may import only ``hyperloop.analysis``.
+upward import and no import across two packages of the same layer; nor, within a package,
+an import that ``FORBIDDEN`` lists (the HTML pages and the JSON API never import each
+other). Imports inside functions and under ``if TYPE_CHECKING:`` count like any other: they
+are the same dependency, only hidden. The physics package may import only ``hyperloop.analysis``.
 And no two modules import each other, directly or through others (an import cycle),
 except a cycle listed in ``KNOWN_CYCLES`` (none left): a new cycle fails, and so does a
 listed one that is gone.
@@ -29,9 +30,17 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("hyperloop.grid", "hyperloop.db"),  # jobs on the engine | tables
     ("hyperloop.core",),  # the domain rules
     ("hyperloop.settings",),  # configuration of a running server
-    ("hyperloop.scheduler", "hyperloop.demo", "hyperloop.docs.paths"),  # daemon | demo | site dir
+    # daemon | read models of pages and API | demo | site dir
+    ("hyperloop.scheduler", "hyperloop.readmodels", "hyperloop.demo", "hyperloop.docs.paths"),
     ("hyperloop.web",),  # JSON API and HTML pages
     ("hyperloop.cli", "hyperloop.docs", "hyperloop.__main__"),  # entry points and tools
+)
+# Imports forbidden inside a layer's package: (importer, imported), by prefix. The HTML
+# pages and the JSON API do not import each other: a page and its JSON twin both call one
+# data function of ``hyperloop.readmodels``.
+FORBIDDEN: tuple[tuple[str, str], ...] = (
+    ("hyperloop.web.pages", "hyperloop.web.api"),
+    ("hyperloop.web.api", "hyperloop.web.pages"),
 )
 # The physics package is a user of the runtime, not a layer of the server.
 PHYSICS = "hyperloop_physics"
@@ -100,6 +109,10 @@ def imports(modules: dict[str, Path]) -> Iterator[Import]:
                     yield Import(module, target, path, node.lineno)
 
 
+def _within(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
 def _owner(name: str) -> tuple[int, str] | None:
     """(layer index, the listed package) of a module name, by longest matching prefix."""
     best: tuple[int, str] | None = None
@@ -120,6 +133,9 @@ def wrong_way(imp: Import) -> str | None:
         ):
             return None
         return "the physics package may import only hyperloop.analysis"
+    for importer, imported in FORBIDDEN:
+        if _within(imp.module, importer) and _within(imp.target, imported):
+            return f"{importer} must not import {imported}"
     source, target = _owner(imp.module), _owner(imp.target)
     if source is None:
         return f"{imp.module} is in no layer: add its package to LAYERS"
@@ -162,6 +178,14 @@ def test_the_check_sees_imports_inside_functions(tmp_path: Path) -> None:
     assert wrong_way(Import("hyperloop.web.app", "hyperloop.analysis.spec", REPO, 1)) is None
     assert "physics" in (wrong_way(Import(f"{PHYSICS}.x", "hyperloop.core.wagons", REPO, 1)) or "")
     assert "same layer" in (wrong_way(Import("hyperloop.grid.x", "hyperloop.db.y", REPO, 1)) or "")
+    page_to_api = Import("hyperloop.web.pages.x", "hyperloop.web.api.y", REPO, 1)
+    assert "must not import hyperloop.web.api" in (wrong_way(page_to_api) or "")
+    api_to_page = Import("hyperloop.web.api.y", "hyperloop.web.pages.x", REPO, 1)
+    assert "must not import hyperloop.web.pages" in (wrong_way(api_to_page) or "")
+    assert wrong_way(Import("hyperloop.web.api.y", "hyperloop.readmodels.z", REPO, 1)) is None
+    for below in ("hyperloop.core.x", "hyperloop.scheduler.shell"):
+        why = wrong_way(Import(below, "hyperloop.readmodels.z", REPO, 1))
+        assert why is not None and "hyperloop.readmodels" in why
 
 
 def import_cycles(modules: dict[str, Path]) -> list[frozenset[str]]:

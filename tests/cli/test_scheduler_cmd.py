@@ -7,13 +7,13 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from tests.factories import HYPERLOOP, seed_files_world
 from typer.testing import CliRunner
 
 from hyperloop.cli import app as cli_app
 from hyperloop.db.migrate import upgrade
-from hyperloop.db.models import Job, SchedulerLease, TrainRun
+from hyperloop.db.models import DashboardDay, Job, SchedulerLease, TrainRun
 from hyperloop.db.session import make_engine, make_sessionmaker
 from hyperloop.enums import JobState, TrainState
 
@@ -64,3 +64,6 @@ def test_once_splits_a_submitted_train_into_jobs_and_releases_the_lease(tmp_path
         assert {j.state for j in jobs} == {JobState.WAITING}
         lease = s.get(SchedulerLease, "scheduler")
         assert lease.holder is None and lease.epoch == 1  # taken once, released on exit
+        # the command gives the scheduler the dashboard's warm-up (readmodels.dashboard.warm):
+        # the step stored some of the dashboard's closed days
+        assert s.scalar(select(func.count()).select_from(DashboardDay)) > 0

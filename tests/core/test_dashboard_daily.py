@@ -13,17 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from hyperloop.core import (
-    analyses,
-    dashboard_figures,
-    datasets,
-    jobs,
-    tags,
-    users,
-    views_train_submission,
-)
+from hyperloop.core import analyses, datasets, jobs, tags, users
 from hyperloop.core.actor import Actor
-from hyperloop.core.views_trains import dashboard_data, resolve_interval
 from hyperloop.db.models import (
     DashboardAnalysisDay,
     DashboardDay,
@@ -34,6 +25,9 @@ from hyperloop.db.models import (
 )
 from hyperloop.db.models import train_run_wagons as links
 from hyperloop.enums import JobState, Role, TrainState
+from hyperloop.readmodels import dashboard as dashboard_figures
+from hyperloop.readmodels import train_submission as views_train_submission
+from hyperloop.readmodels.trains import dashboard_data, resolve_interval
 
 # well in the past: every day here is closed whatever the real clock says
 D0 = datetime(2026, 3, 10, tzinfo=UTC)

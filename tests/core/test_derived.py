@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 from tests.factories import make_world
 
-from hyperloop.core import datasets, derived, history, views_datasets
+from hyperloop.core import datasets, derived, history
 from hyperloop.core.actor import Actor
 from hyperloop.core.errors import Conflict, PermissionDenied
 from hyperloop.db.base import utcnow
 from hyperloop.db.models import TrainRun
 from hyperloop.enums import ProductionKind, TrainState, TrainType
+from hyperloop.readmodels import datasets as views_datasets
 
 
 @pytest.fixture

@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.factories import DomainWorld, make_world
 
 from hyperloop.core import analyses, datasets, enabling, quotas, trains, users, wagons
-from hyperloop.core import views_analyses as views
 from hyperloop.db.base import utcnow
 from hyperloop.db.models import Target, TrainRun, User
 from hyperloop.db.models.changes import GRID_WATCH, create_change_triggers, ensure_counter
 from hyperloop.db.session import make_engine, make_sessionmaker
 from hyperloop.enums import Role, TestStatus
+from hyperloop.readmodels import my_analyses as views
 
 
 @pytest.fixture
@@ -179,8 +179,8 @@ def test_slots_drop_when_a_train_leaves_the_rolling_week(
     assert _used(page(sm, world.alice.id)) == 1
     assert _used(page(sm, world.alice.id)) == 1  # cached
     later = utcnow() + timedelta(hours=2)
-    monkeypatch.setattr("hyperloop.core.read_cache.utcnow", lambda: later)
-    monkeypatch.setattr("hyperloop.core.views_my_analyses.utcnow", lambda: later)
+    monkeypatch.setattr("hyperloop.readmodels.cache.utcnow", lambda: later)
+    monkeypatch.setattr("hyperloop.readmodels.my_analyses.utcnow", lambda: later)
     assert _used(page(sm, world.alice.id)) == 0
 
 

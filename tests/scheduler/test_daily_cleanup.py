@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from tests.factories import introspection
 
-from hyperloop.core import datasets, history, tags, users, views_trains
+from hyperloop.core import datasets, history, tags, users
 from hyperloop.core.actor import Actor
 from hyperloop.core.derived import DELETE_OUTPUT, OBJECT
 from hyperloop.core.jobs import JobSpec, add_jobs, set_job_state
@@ -18,6 +18,7 @@ from hyperloop.db.models import DashboardDay, Job, TrainRun
 from hyperloop.db.models import Target as DbTarget
 from hyperloop.enums import JobState, Role, TrainState, TrainType
 from hyperloop.grid.targets import Target
+from hyperloop.readmodels import dashboard, trains
 from hyperloop.scheduler import decide
 from hyperloop.scheduler.shell import SchedulerShell, ShellConfig
 
@@ -77,7 +78,12 @@ def test_the_daily_clean_up_expires_slim_outputs_and_stores_dashboard_days(
         core=decide.SchedulerConfig(max_running_tests=0),
         slim_retention=timedelta(days=30),
     )
-    shell = SchedulerShell(db_sessionmaker, engine=None, config=config)  # type: ignore[arg-type]
+    shell = SchedulerShell(
+        db_sessionmaker,
+        engine=None,  # type: ignore[arg-type]
+        config=config,
+        warm_read_models=dashboard.warm,
+    )
     tick = shell.tick()
     assert any(isinstance(i, decide.CleanStaleTests) for i in tick.instructions)
     assert tick.failed == []
@@ -97,9 +103,9 @@ def test_the_daily_clean_up_expires_slim_outputs_and_stores_dashboard_days(
         assert stored >= 365  # every closed day of the last year, none of today
         today = datetime.now(UTC).date()
         assert s.get(DashboardDay, today) is None
-        days = views_trains.resolve_interval(
+        days = trains.resolve_interval(
             "custom", start=today - timedelta(days=10), end=today - timedelta(days=1)
         )
-        stored_view = views_trains.dashboard_data(s, days)
-        assert stored_view == views_trains.dashboard_data(s, days, daily=False)
+        stored_view = trains.dashboard_data(s, days)
+        assert stored_view == trains.dashboard_data(s, days, daily=False)
         assert stored_view["period"]["jobs_done"] == 1, stored_view["period"]

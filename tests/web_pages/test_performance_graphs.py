@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from tests.web_pages.sample_outputs import RUN, TRAIN
 
-from hyperloop.web.pages.performance import (
+from hyperloop.readmodels.performance import (
     MAX_POINTS,
     PerformanceMetricsError,
     performance_graphs_data,

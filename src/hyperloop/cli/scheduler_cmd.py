@@ -76,6 +76,7 @@ def register(app: typer.Typer) -> None:
         HYPERLOOP_DASK_WORKERS, HYPERLOOP_SCHEDULER_*; see `hyperloop settings`).
         """
         from hyperloop.db.migrate import upgrade
+        from hyperloop.readmodels import dashboard
         from hyperloop.scheduler.service import SchedulerService, describe_lease
         from hyperloop.settings import SettingsError, load_settings
 
@@ -105,7 +106,7 @@ def register(app: typer.Typer) -> None:
                 raise typer.Exit(3)
         previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
-            service = SchedulerService.from_settings(settings)
+            service = SchedulerService.from_settings(settings, warm_read_models=dashboard.warm)
         except Exception as exc:
             typer.echo(f"error: cannot start the scheduler: {exc}", err=True)
             raise typer.Exit(1) from None

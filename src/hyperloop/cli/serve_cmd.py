@@ -79,6 +79,7 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from hyperloop.db.migrate import upgrade
+        from hyperloop.readmodels import dashboard
         from hyperloop.scheduler.service import BackgroundScheduler
         from hyperloop.settings import SettingsError, load_settings
         from hyperloop.web.app import create_app
@@ -99,7 +100,9 @@ def register(app: typer.Typer) -> None:
         web = create_app(settings)
         background = None
         if with_scheduler:
-            background = BackgroundScheduler(settings, report=_say).start()
+            background = BackgroundScheduler(
+                settings, report=_say, warm_read_models=dashboard.warm
+            ).start()
         if site is not None:
             _print_site(url, site, with_scheduler)
 

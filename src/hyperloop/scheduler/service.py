@@ -28,7 +28,7 @@ from hyperloop.grid.engine import Engine
 from hyperloop.grid.targets import Target
 from hyperloop.scheduler import decide
 from hyperloop.scheduler.lease import Lease, LeaseInfo
-from hyperloop.scheduler.shell import SchedulerShell, ShellConfig, Tick
+from hyperloop.scheduler.shell import SchedulerShell, ShellConfig, Tick, WarmReadModels
 from hyperloop.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -159,6 +159,7 @@ class SchedulerService:
         holder: str | None = None,
         owns_engine: bool = True,
         db_engine: Any = None,
+        warm_read_models: WarmReadModels | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -170,15 +171,28 @@ class SchedulerService:
         self.lease = Lease(sessions, holder, ttl=ttl)
         config = shell_config(settings, self.targets)
         mailer = mail.sender_from_settings(settings)  # SMTP, or .eml files under data_dir
-        self.shell = SchedulerShell(sessions, engine, config, lease=self.lease, mailer=mailer)
+        self.shell = SchedulerShell(
+            sessions,
+            engine,
+            config,
+            lease=self.lease,
+            mailer=mailer,
+            warm_read_models=warm_read_models,
+        )
         self.held = False
         self.ticks = 0
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, engine: Engine | None = None, holder: str | None = None
+        cls,
+        settings: Settings,
+        *,
+        engine: Engine | None = None,
+        holder: str | None = None,
+        warm_read_models: WarmReadModels | None = None,
     ) -> SchedulerService:
-        """Connect to the database of ``settings`` and start (or reuse) an engine."""
+        """Connect to the database of ``settings`` and start (or reuse) an engine;
+        ``warm_read_models``: see :class:`~hyperloop.scheduler.shell.WarmReadModels`."""
         db = make_engine(settings.database_url)
         own = engine is None
         try:
@@ -187,7 +201,13 @@ class SchedulerService:
             db.dispose()
             raise
         return cls(
-            settings, make_sessionmaker(db), eng, holder=holder, owns_engine=own, db_engine=db
+            settings,
+            make_sessionmaker(db),
+            eng,
+            holder=holder,
+            owns_engine=own,
+            db_engine=db,
+            warm_read_models=warm_read_models,
         )
 
     # ------------------------------------------------------------------ the loop
@@ -263,9 +283,12 @@ def run_scheduler(
     *,
     report: Report | None = None,
     engine: Engine | None = None,
+    warm_read_models: WarmReadModels | None = None,
 ) -> None:
     """Build a scheduler from ``settings`` and run it until ``stop`` is set."""
-    service = SchedulerService.from_settings(settings, engine=engine)
+    service = SchedulerService.from_settings(
+        settings, engine=engine, warm_read_models=warm_read_models
+    )
     try:
         service.run(stop, report)
     finally:
@@ -283,6 +306,7 @@ class BackgroundScheduler:
     settings: Settings
     report: Report | None = None
     engine: Engine | None = None
+    warm_read_models: WarmReadModels | None = None
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -299,7 +323,9 @@ class BackgroundScheduler:
     def _main(self) -> None:
         say = self.report or log.info
         try:
-            self.service = SchedulerService.from_settings(self.settings, engine=self.engine)
+            self.service = SchedulerService.from_settings(
+                self.settings, engine=self.engine, warm_read_models=self.warm_read_models
+            )
         except Exception as exc:
             self.error = exc
             say(f"scheduler not started: {type(exc).__name__}: {exc}")

@@ -21,13 +21,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hyperloop.analysis.spec import FullConfig
-from hyperloop.core import dashboard_figures, derived, enabling, mail, trains
+from hyperloop.core import derived, enabling, mail, trains
 from hyperloop.core.assessment import DatasetSize, SampleFacts
 from hyperloop.core.errors import DomainError
 from hyperloop.core.full_config import build_full_config
@@ -101,6 +101,14 @@ class ShellConfig:
             )
 
 
+class WarmReadModels(Protocol):
+    """Stores some of the read models' missing precomputed days within ``budget_s``; returns
+    how many it stored (0: none missing). The process that builds the scheduler gives it
+    (``hyperloop.readmodels.dashboard.warm``): the scheduler does not import read models."""
+
+    def __call__(self, bind: Session, now: datetime, *, budget_s: float) -> int: ...
+
+
 @dataclass
 class Tick:
     """What one step decided and what it performed; ``failed`` holds each instruction that
@@ -130,6 +138,7 @@ class SchedulerShell:
         lease: Lease | None = None,
         *,
         mailer: mail.MailSender | None = None,
+        warm_read_models: WarmReadModels | None = None,
     ) -> None:
         self.sessions = sessions
         self.engine = engine
@@ -140,6 +149,7 @@ class SchedulerShell:
         )
         self.running: dict[tuple[str, int], _Running] = {}
         self.last_stale_clean: datetime | None = None
+        self.warm_read_models = warm_read_models  # None: pages fill their days when read
         self.dashboard_days_missing = True  # closed days to store (at start, then daily)
         self.notices: deque[decide.Notify] = deque(maxlen=1000)  # the latest, for logs and tests
         self.mail_errors: list[str] = []
@@ -306,11 +316,12 @@ class SchedulerShell:
     def _warm_dashboard(self, now: datetime) -> None:
         """Store a few of the dashboard's missing closed days per tick (a small time budget)
         until none is missing, so that its first visitor of a long interval does not wait."""
-        if not self.dashboard_days_missing or self.config.dashboard_warm_s <= 0:
+        warm = self.warm_read_models
+        if warm is None or not self.dashboard_days_missing or self.config.dashboard_warm_s <= 0:
             return
         try:
             with self.sessions() as s:
-                filled = dashboard_figures.warm(s, now, budget_s=self.config.dashboard_warm_s)
+                filled = warm(s, now, budget_s=self.config.dashboard_warm_s)
         except Exception:  # the dashboard counts live meanwhile; the scheduler goes on
             log.exception("storing the dashboard's closed days failed")
             filled = 0

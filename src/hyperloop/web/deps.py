@@ -212,6 +212,13 @@ OptionalActor = Annotated[Actor | None, Depends(authenticate)]
 CurrentActor = Annotated[Actor, Depends(require_actor)]
 
 
+def public_base(request: Request, settings: Settings) -> str:
+    """The server's URL for users: ``public_url``, or the origin of ``request``."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    return str(request.base_url).rstrip("/")
+
+
 def require_action(actor: Actor, action: Action, obj: object | None = None) -> None:
     """Delegate to the domain's permission rules (raises PermissionDenied -> 403)."""
     permissions.require(actor, action, obj)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
@@ -10,57 +9,25 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from hyperloop.core import analyses
-from hyperloop.core.actor import Actor
 from hyperloop.core.errors import NotFound
-from hyperloop.core.permissions import Action, can
-from hyperloop.core.views_analyses import my_analyses_json
 from hyperloop.db import models as m
 from hyperloop.enums import EmailPolicy, TagPolicy, TestStatus
-from hyperloop.web.api.schemas import ORMModel
+from hyperloop.readmodels.analyses import (
+    AnalysisDetail,
+    AnalysisOut,
+    DatasetBrief,
+    analyses_list_data,
+    analysis_detail,
+    analysis_view_data,
+)
+from hyperloop.readmodels.my_analyses import my_analyses_json
+from hyperloop.readmodels.paging import Page
 from hyperloop.web.deps import DB, AnalysisForReader, CurrentActor
-from hyperloop.web.pagination import Page, PageParams, Paging, paginate
+from hyperloop.web.pagination import Paging
 
 router = APIRouter(tags=["analyses"])
 
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
-
-
-class AnalysisOut(ORMModel):
-    id: int
-    name: str
-    pwg: str
-    is_service: bool
-    email_policy: EmailPolicy
-    description: str
-    created_at: datetime
-
-
-class MemberOut(BaseModel):
-    user_id: int
-    username: str
-    display_order: int
-    collapsed: bool
-
-
-class DatasetBrief(BaseModel):
-    id: int
-    name: str
-    active: bool
-
-
-class WagonBrief(BaseModel):
-    id: int
-    name: str
-    workflow: str
-    disabled_reason: str | None
-
-
-class AnalysisDetail(AnalysisOut):
-    members: list[MemberOut]
-    dataset_ids: list[int]
-    wagon_ids: list[int]
-    datasets: list[DatasetBrief] = Field(default_factory=list, description="Names of dataset_ids.")
-    wagons: list[WagonBrief] = Field(default_factory=list, description="The analysis's wagons.")
 
 
 class AnalysisIn(BaseModel):
@@ -121,84 +88,6 @@ class MyAnalysis(AnalysisOut):
     can_edit: bool = Field(default=False, description="The user may enable and edit wagons.")
 
 
-def analysis_detail(db, analysis: m.Analysis) -> AnalysisDetail:
-    members = db.execute(
-        select(m.AnalysisMember, m.User.username)
-        .join(m.User, m.User.id == m.AnalysisMember.user_id)
-        .where(m.AnalysisMember.analysis_id == analysis.id)
-        .order_by(m.User.username)
-    ).all()
-    dataset_ids = db.scalars(
-        select(m.AnalysisDataset.dataset_id).where(m.AnalysisDataset.analysis_id == analysis.id)
-    ).all()
-    wagons = db.execute(
-        select(m.Wagon.id, m.Wagon.name, m.Wagon.workflow, m.Wagon.disabled_reason)
-        .where(m.Wagon.analysis_id == analysis.id)
-        .order_by(m.Wagon.id)
-    ).all()
-    wagon_ids = [w.id for w in wagons]
-    return AnalysisDetail(
-        **AnalysisOut.model_validate(analysis).model_dump(),
-        members=[
-            MemberOut(
-                user_id=ms.user_id,
-                username=name,
-                display_order=ms.display_order,
-                collapsed=ms.collapsed,
-            )
-            for ms, name in members
-        ],
-        dataset_ids=sorted(dataset_ids),
-        wagon_ids=list(wagon_ids),
-        datasets=_dataset_briefs(db, dataset_ids),
-        wagons=[
-            WagonBrief(id=w.id, name=w.name, workflow=w.workflow, disabled_reason=w.disabled_reason)
-            for w in sorted(wagons, key=lambda w: w.name)
-        ],
-    )
-
-
-def _dataset_briefs(db, ids) -> list[DatasetBrief]:
-    """Id, name and active flag of the given datasets, ordered by id (one query)."""
-    if not ids:
-        return []
-    rows = db.execute(
-        select(m.Dataset.id, m.Dataset.name, m.Dataset.active)
-        .where(m.Dataset.id.in_(list(ids)))
-        .order_by(m.Dataset.id)
-    ).all()
-    return [DatasetBrief(id=r.id, name=r.name, active=r.active) for r in rows]
-
-
-def analyses_list_data(
-    db,
-    actor: Actor,
-    paging: PageParams,
-    *,
-    name: str | None = None,
-    pwg: str | None = None,
-    service: bool | None = None,
-    mine: bool = False,
-) -> dict:
-    """One page of analyses (name contains / PWG / service / mine filters), by name; the
-    All Analyses page and ``GET /api/analyses`` share it."""
-    stmt = select(m.Analysis).order_by(m.Analysis.name)
-    if name:
-        stmt = stmt.where(m.Analysis.name.contains(name, autoescape=True))
-    if pwg:
-        stmt = stmt.where(m.Analysis.pwg == pwg)
-    if service is not None:
-        stmt = stmt.where(m.Analysis.is_service.is_(service))
-    if mine:
-        stmt = stmt.join(m.AnalysisMember).where(m.AnalysisMember.user_id == actor.user.id)
-    return paginate(db, stmt, paging, AnalysisOut.model_validate)
-
-
-def pwg_names(db) -> list[str]:
-    """Every PWG that has an analysis (the All Analyses filter choices)."""
-    return list(db.scalars(select(m.Analysis.pwg).distinct().order_by(m.Analysis.pwg)))
-
-
 @router.get("/analyses", response_model=Page[AnalysisOut], summary="All analyses")
 def list_analyses(
     actor: CurrentActor,
@@ -246,37 +135,6 @@ def my_analyses(
 @router.get("/analyses/{analysis_id}", response_model=AnalysisDetail, summary="One analysis")
 def get_analysis(analysis: AnalysisForReader, db: DB) -> AnalysisDetail:
     return analysis_detail(db, analysis)
-
-
-def analysis_view_data(db, analysis: m.Analysis, user: m.User) -> dict:
-    """The analysis page: the analysis (as ``GET /api/analyses/{id}``), what ``user`` may do,
-    the workflows of the latest tag (to create a wagon) and the active datasets that can be
-    added (datasets with short datasets are used through those)."""
-    from hyperloop.core.tags import latest_tag, workflow_names
-
-    detail = analysis_detail(db, analysis)
-    latest = latest_tag(db)
-    parents = select(m.Dataset.parent_id).where(m.Dataset.parent_id.is_not(None))
-    addable = db.execute(
-        select(m.Dataset.id, m.Dataset.name)
-        .where(
-            m.Dataset.active.is_(True),
-            m.Dataset.id.not_in(detail.dataset_ids or [0]),
-            m.Dataset.id.not_in(parents),
-        )
-        .order_by(m.Dataset.name)
-        .limit(500)
-    ).all()
-    return {
-        "analysis": detail.model_dump(mode="json"),
-        "permissions": {
-            "create_wagon": can(user, Action.WAGON_CREATE, analysis),
-            "edit": can(user, Action.ANALYSIS_EDIT, analysis),
-        },
-        "latest_tag": latest.label if latest else None,
-        "workflows": workflow_names(latest) if latest else [],
-        "addable_datasets": [{"id": i, "name": n} for i, n in addable],
-    }
 
 
 @router.get(

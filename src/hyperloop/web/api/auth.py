@@ -19,8 +19,8 @@ from hyperloop.core import permissions, sessions, users
 from hyperloop.core.errors import NotFound, PermissionDenied
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
+from hyperloop.readmodels.schemas import UserOut, user_out
 from hyperloop.settings import Settings
-from hyperloop.web.api.schemas import UserOut, user_out
 from hyperloop.web.auth.cookies import end_session, start_session
 from hyperloop.web.deps import DB, CurrentActor, SettingsDep, current_session_key, session_codec
 from hyperloop.web.errors import ApiError

@@ -11,14 +11,31 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from hyperloop.core import datasets, derived, views_datasets
+from hyperloop.core import datasets, derived
 from hyperloop.core.errors import NotFound
-from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
 from hyperloop.enums import AutoComposeType, DataType, ProductionKind, StagingAction
-from hyperloop.web.api.schemas import HistoryAction, HistoryOut, ORMModel, history_page
-from hyperloop.web.deps import DB, CurrentActor, DatasetForReader, SettingsDep, require_action
-from hyperloop.web.pagination import Page, Paging, paginate
+from hyperloop.readmodels.dataset_pages import (
+    CatalogueSummaryOut,
+    DatasetDetail,
+    DatasetOut,
+    DatasetOverview,
+    DerivedOutput,
+    FinalMergelistOut,
+    MergelistOut,
+    ProductionOut,
+    StagingPage,
+    dataset_detail,
+    dataset_overview_data,
+    datasets_list_data,
+    derived_list_data,
+    staging_list_data,
+)
+from hyperloop.readmodels.paging import Page, paginate
+from hyperloop.readmodels.schemas import ORMModel
+from hyperloop.web.api.schemas import HistoryAction, HistoryOut, history_page
+from hyperloop.web.deps import DB, CurrentActor, DatasetForReader, SettingsDep
+from hyperloop.web.pagination import Paging
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
@@ -26,60 +43,6 @@ Ident = Annotated[int, Path(ge=1, le=2**31 - 1)]
 RunNumber = Annotated[int, Field(ge=0, le=2**31 - 1)]
 Name = Annotated[str, Field(min_length=1, max_length=128)]
 TimeOfDay = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
-
-
-class ProductionOut(ORMModel):
-    id: int
-    name: str
-    kind: ProductionKind
-    runlist_id: int | None
-    train_run_id: int | None
-    excluded_runs: list[int]
-
-
-class MergelistOut(ORMModel):
-    id: int
-    name: str
-    runs: list[int]
-    active: bool
-
-
-class FinalMergelistOut(ORMModel):
-    id: int
-    name: str
-    mergelists: list[str]
-
-
-class DatasetOut(ORMModel):
-    id: int
-    name: str
-    description: str
-    active: bool
-    data_type: DataType
-    collision_system: str
-    anchor: str
-    period: str
-    parent_id: int | None
-    version: int
-    created_at: datetime
-
-
-class DatasetDetail(DatasetOut):
-    final_merge_all_runs: bool
-    size_class: str
-    cpu_limit_hours: float | None
-    slots_per_week: int
-    auto_submission_slots: int
-    auto_compose: bool
-    auto_compose_type: AutoComposeType
-    auto_compose_days: list[int]
-    auto_compose_times: list[str]
-    auto_compose_max_cpu_hours: float | None
-    auto_compose_max_trains_per_week: int | None
-    productions: list[ProductionOut]
-    mergelists: list[MergelistOut]
-    final_mergelists: list[FinalMergelistOut]
-    short_dataset_ids: list[int]
 
 
 class DatasetSettings(BaseModel):
@@ -184,135 +147,10 @@ class StagingOut(ORMModel):
     created_at: datetime
 
 
-class CatalogueSummaryOut(BaseModel):
-    files: int
-    bytes: int
-    runs: int
-
-
-class ProductionView(BaseModel):
-    id: int
-    name: str
-    kind: ProductionKind
-    runlist_id: int | None
-    runlist_name: str | None
-    train_run_id: int | None
-    excluded_runs: list[int]
-    files: int
-    bytes: int
-    catalogue_runs: int = Field(description="Runs with files in the catalogue.")
-
-
-class NamedRef(BaseModel):
-    id: int
-    name: str
-
-
-class AnalysisRef(NamedRef):
-    pwg: str
-
-
-class ShortDatasetRef(NamedRef):
-    active: bool
-
-
-class TransferView(BaseModel):
-    id: int
-    dataset_id: int
-    dataset_name: str
-    target: str
-    action: StagingAction
-    state: str
-    progress: float = Field(description="0..1")
-    final: bool = Field(description="True when the transfer no longer changes.")
-    requested_by: str | None
-    created_at: datetime
-
-
-class ChangeLine(BaseModel):
-    at: datetime
-    user: str | None
-    impersonator: str | None = Field(description="Admin acting as ``user``, if any.")
-    action: str
-    reason: str
-    fields: list[str] = Field(description="Top-level fields that changed.")
-
-
-class DatasetOverview(BaseModel):
-    """The dataset page: settings plus runs, catalogue, users, staging, last change."""
-
-    dataset: DatasetDetail
-    runs: list[int] = Field(description="Runs trains read: catalogue runs minus excluded runs.")
-    excluded_runs: list[int]
-    productions: list[ProductionView]
-    catalogue: CatalogueSummaryOut
-    analyses: list[AnalysisRef] = Field(description="Analyses that added this dataset.")
-    parent: NamedRef | None
-    short_datasets: list[ShortDatasetRef]
-    staging: list[TransferView] = Field(description="Latest transfer per staging target.")
-    recent_changes: list[ChangeLine] = Field(description="Last changes, newest first.")
-    created_by: str | None
-    created_at: datetime | None
-    changed_by: str | None
-    changed_at: datetime | None
-    changed_reason: str
-
-
-class StagingPage(Page[TransferView]):
-    running: bool = Field(description="Some transfer (of any dataset) is still moving.")
-
-
-class DependentDataset(BaseModel):
-    dataset_id: int
-    dataset_name: str
-    production: str
-
-
-class DerivedOutput(BaseModel):
-    train_run_id: int
-    train_type: str
-    state: str
-    dataset_id: int
-    dataset_name: str
-    tables: list[str]
-    analyses: list[str]
-    pwgs: list[str]
-    wagons: list[str]
-    output_dir: str | None
-    size_bytes: int | None = Field(description="Bytes below the output folder (None: absent).")
-    composed_at: datetime
-    finished_at: datetime | None
-    dependent_datasets: list[DependentDataset] = Field(
-        description="Productions built from this output; none means unused."
-    )
-    output_deleted_at: datetime | None = Field(
-        default=None, description="When the output files were deleted (None: still stored)."
-    )
-    deletable: bool = Field(
-        default=False,
-        description="Finished, still stored and used by no production: an operator may delete it.",
-    )
-
-
 class DerivedDeleted(BaseModel):
     train_run_id: int
     deleted_at: datetime
     bytes_freed: int = Field(description="Bytes of the deleted files.")
-
-
-def dataset_detail(dataset: m.Dataset) -> DatasetDetail:
-    return DatasetDetail(
-        **DatasetOut.model_validate(dataset).model_dump(),
-        **{
-            k: getattr(dataset, k)
-            for k in DatasetSettings.model_fields
-            if k not in DatasetOut.model_fields
-        },
-        productions=[ProductionOut.model_validate(p) for p in dataset.productions],
-        mergelists=[MergelistOut.model_validate(x) for x in dataset.mergelists],
-        final_mergelists=[FinalMergelistOut.model_validate(x) for x in dataset.final_mergelists],
-        short_dataset_ids=[d.id for d in dataset.short_datasets],
-    )
 
 
 def _fields(body: BaseModel, exclude: set[str] = frozenset()) -> dict:
@@ -344,31 +182,17 @@ def list_datasets(
         int | None, Query(ge=1, le=2**31 - 1, description="Datasets added to this analysis.")
     ] = None,
 ):
-    require_action(actor, Action.READ)
-    stmt = select(m.Dataset).order_by(m.Dataset.name)
-    if name:
-        stmt = stmt.where(m.Dataset.name.contains(name, autoescape=True))
-    if active is not None:
-        stmt = stmt.where(m.Dataset.active.is_(active))
-    if data_type is not None:
-        stmt = stmt.where(m.Dataset.data_type == data_type)
-    if collision_system:
-        stmt = stmt.where(m.Dataset.collision_system == collision_system)
-    if period:
-        stmt = stmt.where(m.Dataset.period == period)
-    if parent_id is not None:
-        stmt = stmt.where(m.Dataset.parent_id == parent_id)
-    if analysis_id is not None:
-        stmt = stmt.join(m.AnalysisDataset, m.AnalysisDataset.dataset_id == m.Dataset.id).where(
-            m.AnalysisDataset.analysis_id == analysis_id
-        )
-    return paginate(db, stmt, paging, DatasetOut.model_validate)
-
-
-def dataset_overview_data(db, dataset: m.Dataset) -> DatasetOverview:
-    """The data of ``/dataset/{id}`` and ``GET /api/datasets/{id}/overview``."""
-    return DatasetOverview(
-        dataset=dataset_detail(dataset), **views_datasets.dataset_overview(db, dataset.id)
+    return datasets_list_data(
+        db,
+        actor,
+        paging,
+        name=name,
+        active=active,
+        data_type=data_type,
+        collision_system=collision_system,
+        period=period,
+        parent_id=parent_id,
+        analysis_id=analysis_id,
     )
 
 
@@ -385,17 +209,7 @@ def list_derived_data(
     pwg: Annotated[str | None, Query(max_length=64)] = None,
     unused: Annotated[bool, Query(description="Only outputs no dataset production uses.")] = False,
 ):
-    require_action(actor, Action.READ)
-    return Page[DerivedOutput](
-        **views_datasets.derived_data(
-            db,
-            dataset_id=dataset_id,
-            pwg=pwg or None,
-            unused_only=unused,
-            limit=paging.limit,
-            offset=paging.offset,
-        )
-    )
+    return derived_list_data(db, actor, paging, dataset_id=dataset_id, pwg=pwg, unused=unused)
 
 
 @router.delete(
@@ -420,16 +234,8 @@ def list_staging_transfers(
     target: Annotated[str | None, Query(max_length=128)] = None,
     running: Annotated[bool, Query(description="Only transfers still moving.")] = False,
 ):
-    require_action(actor, Action.READ)
-    return StagingPage(
-        **views_datasets.staging_status(
-            db,
-            dataset_id=dataset_id,
-            target=target or None,
-            running_only=running,
-            limit=paging.limit,
-            offset=paging.offset,
-        )
+    return staging_list_data(
+        db, actor, paging, dataset_id=dataset_id, target=target, running=running
     )
 
 

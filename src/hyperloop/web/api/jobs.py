@@ -9,13 +9,15 @@ from fastapi import APIRouter, Path, Query
 from pydantic import Field
 from sqlalchemy import select
 
-from hyperloop.core import views_train_results, views_trains
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
 from hyperloop.enums import JobState
-from hyperloop.web.api.schemas import ORMModel
+from hyperloop.readmodels import train_results as views_train_results
+from hyperloop.readmodels import trains as views_trains
+from hyperloop.readmodels.paging import Page, paginate
+from hyperloop.readmodels.schemas import ORMModel
 from hyperloop.web.deps import DB, CurrentActor, SettingsDep, _load, require_action
-from hyperloop.web.pagination import Page, Paging, page_response, paginate
+from hyperloop.web.pagination import Paging, page_response
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path
@@ -12,21 +11,12 @@ from sqlalchemy import func, select
 from hyperloop.core import notifications
 from hyperloop.db import models as m
 from hyperloop.enums import NotificationKind
-from hyperloop.web.api.schemas import ORMModel
+from hyperloop.readmodels.notifications import NotificationOut, notifications_list_data
+from hyperloop.readmodels.paging import Page
 from hyperloop.web.deps import DB, CurrentActor
-from hyperloop.web.pagination import Page, Paging, paginate
+from hyperloop.web.pagination import Paging
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
-
-
-class NotificationOut(ORMModel):
-    id: int
-    kind: NotificationKind
-    message: str
-    object_type: str | None
-    object_id: int | None
-    read: bool
-    created_at: datetime
 
 
 class DismissedOut(BaseModel):
@@ -45,16 +35,7 @@ def list_notifications(
     read: bool | None = None,
     kind: NotificationKind | None = None,
 ):
-    stmt = (
-        select(m.Notification)
-        .where(m.Notification.user_id == actor.user.id)
-        .order_by(m.Notification.id.desc())
-    )
-    if read is not None:
-        stmt = stmt.where(m.Notification.read.is_(read))
-    if kind is not None:
-        stmt = stmt.where(m.Notification.kind == kind)
-    return paginate(db, stmt, paging, NotificationOut.model_validate)
+    return notifications_list_data(db, actor, paging, read=read, kind=kind)
 
 
 @router.get("/count", response_model=CountOut, summary="Number of unread notifications (bell)")

@@ -29,7 +29,14 @@ from hyperloop.core.permissions import Action
 from hyperloop.core.storage_roots import StorageRootError, StorageRoots, is_ao2d
 from hyperloop.db import models as m
 from hyperloop.settings import Settings
-from hyperloop.web.deps import DB, CurrentActor, SettingsDep, _load, require_action
+from hyperloop.web.deps import (
+    DB,
+    CurrentActor,
+    SettingsDep,
+    _load,
+    public_base,
+    require_action,
+)
 from hyperloop.web.errors import ERROR_RESPONSES
 
 router = APIRouter(tags=["reproduce"], responses=ERROR_RESPONSES)
@@ -118,13 +125,6 @@ def _downloads(s: Session, roots: StorageRoots, inputs: list[str]) -> dict[str, 
         for p in local
         if p in known and _under_local_root(roots, p)
     }
-
-
-def public_base(request: Request, settings: Settings) -> str:
-    """The server's URL for users: ``public_url``, or the origin of ``request``."""
-    if settings.public_url:
-        return settings.public_url.rstrip("/")
-    return str(request.base_url).rstrip("/")
 
 
 def reproduce_info(

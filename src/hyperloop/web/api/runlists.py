@@ -2,37 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
-from hyperloop.core import runlists, views_datasets
-from hyperloop.core.permissions import Action
-from hyperloop.db import models as m
+from hyperloop.core import runlists
 from hyperloop.enums import DataType
-from hyperloop.web.api.schemas import HistoryAction, HistoryOut, ORMModel, history_page
-from hyperloop.web.deps import DB, CurrentActor, RunlistForReader, require_action
-from hyperloop.web.pagination import Page, Paging, paginate
+from hyperloop.readmodels.dataset_pages import (
+    RunlistOut,
+    RunlistOverview,
+    runlist_overview_data,
+    runlists_list_data,
+)
+from hyperloop.readmodels.paging import Page
+from hyperloop.web.api.schemas import HistoryAction, HistoryOut, history_page
+from hyperloop.web.deps import DB, CurrentActor, RunlistForReader
+from hyperloop.web.pagination import Paging
 
 router = APIRouter(prefix="/runlists", tags=["runlists"])
 
 RunNumber = Annotated[int, Field(ge=0, le=2**31 - 1)]
-
-
-class RunlistOut(ORMModel):
-    id: int
-    name: str
-    data_type: DataType
-    anchor: str
-    tag: str
-    production: str
-    runs: list[int]
-    description: str
-    version: int
-    created_at: datetime
 
 
 class RunlistIn(BaseModel):
@@ -56,34 +46,6 @@ class RunlistPatch(BaseModel):
     description: str | None = Field(default=None, max_length=10000)
 
 
-class RunlistUse(BaseModel):
-    dataset_id: int
-    dataset_name: str
-    active: bool
-    production: str
-    excluded_runs: list[int]
-
-
-class RunlistOverview(BaseModel):
-    """The runlist page: the runlist, who made/changed it, and the datasets using it."""
-
-    runlist: RunlistOut
-    datasets: list[RunlistUse] = Field(description="Dataset productions built from it.")
-    created_by: str | None
-    created_at: datetime | None
-    changed_by: str | None
-    changed_at: datetime | None
-    changed_reason: str
-
-
-def runlist_overview_data(db, runlist: m.Runlist) -> RunlistOverview:
-    """The data of ``/runlist/{id}`` and ``GET /api/runlists/{id}/overview``."""
-    return RunlistOverview(
-        runlist=RunlistOut.model_validate(runlist),
-        **views_datasets.runlist_overview(db, runlist.id),
-    )
-
-
 @router.get("", response_model=Page[RunlistOut], summary="DPG runlists")
 def list_runlists(
     actor: CurrentActor,
@@ -93,15 +55,7 @@ def list_runlists(
     data_type: DataType | None = None,
     anchor: Annotated[str | None, Query(max_length=64)] = None,
 ):
-    require_action(actor, Action.READ)
-    stmt = select(m.Runlist).order_by(m.Runlist.name)
-    if name:
-        stmt = stmt.where(m.Runlist.name.contains(name, autoescape=True))
-    if data_type is not None:
-        stmt = stmt.where(m.Runlist.data_type == data_type)
-    if anchor:
-        stmt = stmt.where(m.Runlist.anchor == anchor)
-    return paginate(db, stmt, paging, RunlistOut.model_validate)
+    return runlists_list_data(db, actor, paging, name=name, data_type=data_type, anchor=anchor)
 
 
 @router.post("", response_model=RunlistOut, status_code=201, summary="Create a runlist (DPG)")

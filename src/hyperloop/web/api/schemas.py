@@ -1,4 +1,5 @@
-"""Response models shared by several routers (users, changes, history)."""
+"""Response models shared by several routers (history, messages); the users' shape is
+:mod:`hyperloop.readmodels.schemas`."""
 
 from __future__ import annotations
 
@@ -6,27 +7,9 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
-from hyperloop.db import models as m
-
-
-class ORMModel(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-
-class UserOut(ORMModel):
-    id: int
-    username: str
-    display_name: str
-    email: str | None = None
-    roles: list[str]
-    convener_pwgs: list[str]
-    active: bool
-
-
-def user_out(user: m.User) -> UserOut:
-    return UserOut.model_validate(user)
+from hyperloop.readmodels.schemas import ORMModel
 
 
 class HistoryOut(ORMModel):
@@ -57,7 +40,7 @@ HistoryAction = Annotated[
 def history_page(db: Any, object_type: str, object_id: int, paging: Any, action: str | None):
     """One page of an object's history, oldest first, optionally of one action."""
     from hyperloop.core import history
-    from hyperloop.web.pagination import paginate_list
+    from hyperloop.readmodels.paging import paginate_list
 
     entries = [
         HistoryOut.model_validate(e)

@@ -12,9 +12,10 @@ from sqlalchemy import select
 from hyperloop.core import tags
 from hyperloop.core.errors import NotFound
 from hyperloop.db import models as m
-from hyperloop.web.api.schemas import ORMModel
+from hyperloop.readmodels.paging import Page, paginate
+from hyperloop.readmodels.schemas import ORMModel
 from hyperloop.web.deps import DB, CurrentActor, TagForReader
-from hyperloop.web.pagination import Page, Paging, paginate
+from hyperloop.web.pagination import Paging
 
 router = APIRouter(prefix="/tags", tags=["tags"])
 

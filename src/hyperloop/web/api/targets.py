@@ -6,25 +6,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from hyperloop.core import trains
 from hyperloop.core.errors import NotFound
 from hyperloop.db import models as m
-from hyperloop.web.api.schemas import ORMModel
+from hyperloop.readmodels.paging import Page
+from hyperloop.readmodels.targets import TargetOut, targets_list_data
 from hyperloop.web.deps import DB, CurrentActor
-from hyperloop.web.pagination import Page, Paging, paginate
+from hyperloop.web.pagination import Paging
 
 router = APIRouter(prefix="/targets", tags=["targets"])
-
-
-class TargetOut(ORMModel):
-    id: int
-    name: str
-    cores: int
-    memory_limit_mb: int
-    engine: str
-    description: str
 
 
 class TargetIn(BaseModel):
@@ -44,10 +35,7 @@ def list_targets(
         int | None, Query(ge=0, le=1024, description="Only targets with this many cores or more.")
     ] = None,
 ):
-    stmt = select(m.Target).order_by(m.Target.name)
-    if min_cores is not None:
-        stmt = stmt.where(m.Target.cores >= min_cores)
-    return paginate(db, stmt, paging, TargetOut.model_validate)
+    return targets_list_data(db, paging, min_cores=min_cores)
 
 
 @router.post("", response_model=TargetOut, status_code=201, summary="Create a target (admins)")

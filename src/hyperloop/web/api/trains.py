@@ -12,19 +12,18 @@ from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import object_session
 
-from hyperloop.core import (
-    jobs,
-    trains,
-    views_train_results,
-    views_train_submission,
-    views_trains,
-)
+from hyperloop.core import jobs, trains
 from hyperloop.core.full_config import build_full_config
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
 from hyperloop.enums import TrainState, TrainType
-from hyperloop.web.api.schemas import HistoryAction, HistoryOut, ORMModel, history_page
-from hyperloop.web.api.wagons import ChangeOut
+from hyperloop.readmodels import train_results as views_train_results
+from hyperloop.readmodels import train_submission as views_train_submission
+from hyperloop.readmodels import trains as views_trains
+from hyperloop.readmodels.paging import Page, paginate_list
+from hyperloop.readmodels.schemas import ORMModel
+from hyperloop.readmodels.wagons import ChangeOut
+from hyperloop.web.api.schemas import HistoryAction, HistoryOut, history_page
 from hyperloop.web.deps import (
     DB,
     CurrentActor,
@@ -34,7 +33,7 @@ from hyperloop.web.deps import (
     require_action,
 )
 from hyperloop.web.errors import ApiError
-from hyperloop.web.pagination import Page, Paging, page_response, paginate_list
+from hyperloop.web.pagination import Paging, page_response
 
 router = APIRouter(prefix="/train-runs", tags=["train-runs"])
 
@@ -472,12 +471,7 @@ def status(train: TrainForReader, db: DB) -> dict[str, Any]:
     summary="Jobs per run (master jobs), grid statistics, failed jobs grouped by signature",
 )
 def master_jobs(train: TrainForReader, db: DB, settings: SettingsDep) -> dict[str, Any]:
-    root = views_trains.file_roots(settings)
-    return {
-        "runs": views_train_results.master_jobs(db, train.id),
-        "distributions": views_train_results.job_distributions(db, train.id),
-        "error_groups": views_train_results.error_groups_with_traceback(db, train.id, root),
-    }
+    return views_train_results.master_jobs_view(db, train.id, views_trains.file_roots(settings))
 
 
 @router.get("/{train_id}/merging", summary="Per-run merges, mergelists, final merge")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
@@ -13,27 +12,21 @@ from hyperloop.core import users
 from hyperloop.core.errors import PermissionDenied
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
-from hyperloop.enums import EmailPolicy, Role
-from hyperloop.web.api.schemas import ORMModel, UserOut, user_out
+from hyperloop.enums import Role
+from hyperloop.readmodels.paging import Page, paginate
+from hyperloop.readmodels.schemas import UserOut, user_out
+from hyperloop.readmodels.users import (
+    MeOut,
+    ProfileOut,
+    TokenOut,
+    me_data,
+    profile_data,
+    users_list_data,
+)
 from hyperloop.web.deps import DB, CurrentActor, require_action
-from hyperloop.web.pagination import Page, Paging, paginate
+from hyperloop.web.pagination import Paging
 
 router = APIRouter(prefix="/users", tags=["users"])
-
-
-class MeOut(UserOut):
-    impersonator: UserOut | None = None
-    analyses: list[int] = Field(description="Ids of the analyses the user is a member of.")
-
-
-class TokenOut(ORMModel):
-    id: int
-    name: str
-    prefix: str = Field(description="First characters of the token, to recognise it.")
-    created_at: datetime
-    last_used_at: datetime | None
-    expires_at: datetime | None
-    revoked: bool
 
 
 class TokenIn(BaseModel):
@@ -62,36 +55,13 @@ class RolesIn(BaseModel):
     )
 
 
-class MyAnalysisPolicy(BaseModel):
-    id: int
-    name: str
-    pwg: str
-    is_service: bool
-    email_policy: EmailPolicy = Field(
-        description="Who gets an e-mail when a wagon test of the analysis fails."
-    )
-
-
-class ProfileOut(BaseModel):
-    """The profile page: who I am, my API tokens, my analyses' e-mail policies."""
-
-    user: MeOut
-    tokens: list[TokenOut]
-    analyses: list[MyAnalysisPolicy]
-
-
 TokenId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Username = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 @router.get("/me", response_model=MeOut, summary="The user the request acts as")
 def me(actor: CurrentActor) -> MeOut:
-    user = actor.user
-    return MeOut(
-        **user_out(user).model_dump(),
-        impersonator=user_out(actor.impersonator) if actor.impersonator else None,
-        analyses=sorted(ms.analysis_id for ms in user.memberships),
-    )
+    return me_data(actor)
 
 
 @router.get(
@@ -101,30 +71,7 @@ def me(actor: CurrentActor) -> MeOut:
 )
 def profile(actor: CurrentActor, db: DB) -> ProfileOut:
     """The data of ``/profile`` (tokens are few per person: not paginated)."""
-    user = actor.user
-    tokens = db.scalars(
-        select(m.ApiToken).where(m.ApiToken.user_id == user.id).order_by(m.ApiToken.id.desc())
-    )
-    analyses = db.scalars(
-        select(m.Analysis)
-        .join(m.AnalysisMember, m.AnalysisMember.analysis_id == m.Analysis.id)
-        .where(m.AnalysisMember.user_id == user.id)
-        .order_by(m.Analysis.name)
-    )
-    return ProfileOut(
-        user=me(actor),
-        tokens=[TokenOut.model_validate(t) for t in tokens],
-        analyses=[
-            MyAnalysisPolicy(
-                id=a.id,
-                name=a.name,
-                pwg=a.pwg,
-                is_service=a.is_service,
-                email_policy=a.email_policy,
-            )
-            for a in analyses
-        ],
-    )
+    return profile_data(db, actor)
 
 
 @router.get("/me/tokens", response_model=Page[TokenOut], summary="My API tokens")
@@ -165,20 +112,7 @@ def list_users(
     q: Annotated[str | None, Query(max_length=64, description="Username contains.")] = None,
     role: Role | None = None,
 ):
-    require_action(actor, Action.USER_MANAGE)
-    stmt = select(m.User).order_by(m.User.username)
-    if q:
-        stmt = stmt.where(m.User.username.contains(q, autoescape=True))
-    rows = paginate(db, stmt, paging, user_out)
-    if role is not None:  # roles are a JSON list: filter in Python over the (small) user table
-        everyone = [
-            u for u in db.scalars(select(m.User).order_by(m.User.username)) if u.has_role(role)
-        ]
-        if q:
-            everyone = [u for u in everyone if q in u.username]
-        chunk = everyone[paging.offset : paging.offset + paging.limit]
-        rows = {**rows, "items": [user_out(u) for u in chunk], "total": len(everyone)}
-    return rows
+    return users_list_data(db, actor, paging, q=q, role=role)
 
 
 @router.post("", response_model=UserOut, status_code=201, summary="Create a user (admins)")

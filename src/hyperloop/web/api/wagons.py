@@ -12,23 +12,26 @@ from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import defer
 
-from hyperloop.core import history, views_analyses, wagon_json, wagons
-from hyperloop.core.actor import Actor
+from hyperloop.core import wagon_json, wagons
 from hyperloop.core.errors import NotFound, ValidationError
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
 from hyperloop.enums import TagPolicy, TestStatus
-from hyperloop.web.api.schemas import HistoryAction, HistoryOut, ORMModel, history_page
+from hyperloop.readmodels import analyses as views_analyses
+from hyperloop.readmodels import wagons as wagon_views
+from hyperloop.readmodels.paging import Page, paginate
+from hyperloop.readmodels.schemas import ORMModel
+from hyperloop.readmodels.wagons import CompareOut, UploadPreviewOut
+from hyperloop.web.api.schemas import HistoryAction, HistoryOut, history_page
 from hyperloop.web.deps import (
     DB,
     CurrentActor,
     SettingsDep,
     WagonForEditor,
     WagonForReader,
-    _load,
     require_action,
 )
-from hyperloop.web.pagination import Page, Paging, paginate
+from hyperloop.web.pagination import Paging
 
 router = APIRouter(prefix="/wagons", tags=["wagons"])
 
@@ -142,38 +145,6 @@ class ConfigConfirmIn(ConfigUploadIn):
     expected_version: Version
 
 
-class ChangeOut(BaseModel):
-    path: str
-    old: Any = None
-    new: Any = None
-
-
-class ValueRowOut(BaseModel):
-    scope: str = Field(description="`base` or the subwagon name.")
-    task: str
-    parameter: str
-    current: Any = None
-    uploaded: Any = None
-    status: str = Field(description="unchanged | changed | invalid | unknown")
-
-
-class UploadPreviewOut(BaseModel):
-    """Per-value overview, full diff and problems of an upload; nothing is saved yet."""
-
-    ok: bool = Field(description="True when the upload can be saved as it is.")
-    overview: list[ValueRowOut]
-    diff: list[ChangeOut]
-    errors: list[str]
-    problems: list[dict[str, Any]] = Field(description="Errors naming scope, task, parameter.")
-    ignored: list[str] = Field(description="Framework devices and other ignored entries.")
-
-
-class CompareOut(BaseModel):
-    left: str
-    right: str
-    changes: list[ChangeOut]
-
-
 class TestOut(ORMModel):
     id: int
     wagon_id: int
@@ -199,10 +170,6 @@ def wagon_detail(wagon: m.Wagon) -> WagonDetail:
         dependencies=[d.id for d in wagon.dependencies],
         enablings=[EnablingOut.model_validate(e) for e in wagon.enablings],
     )
-
-
-def _changes(changes: list[Any]) -> list[ChangeOut]:
-    return [ChangeOut(path=c.path, old=c.old, new=c.new) for c in changes]
 
 
 @router.get("", response_model=Page[WagonOut], summary="Wagons, filtered")
@@ -390,17 +357,13 @@ def download_configuration(wagon: WagonForReader) -> Response:
     )
 
 
-def _preview_out(preview: Any) -> UploadPreviewOut:
-    return UploadPreviewOut.model_validate(preview.as_dict())
-
-
 @router.post(
     "/{wagon_id}/configuration/preview",
     response_model=UploadPreviewOut,
     summary="Preview an uploaded O2 JSON: per-value overview and diff (nothing is saved)",
 )
 def preview_configuration(wagon: WagonForEditor, body: ConfigUploadIn, db: DB) -> UploadPreviewOut:
-    return _preview_out(wagon_json.preview_upload(db, wagon, body.configuration))
+    return wagon_views.upload_preview_data(db, wagon, body.configuration)
 
 
 @router.put(
@@ -414,41 +377,6 @@ def apply_configuration(wagon: WagonForEditor, body: ConfigConfirmIn, actor: Cur
     )
     db.flush()
     return wagon_detail(saved)
-
-
-def compare_data(
-    db,
-    actor: Actor,
-    wagon: m.Wagon,
-    *,
-    other_id: int | None = None,
-    at: datetime | None = None,
-    until: datetime | None = None,
-    version: int | None = None,
-) -> CompareOut:
-    """Differences with another wagon (``other_id``), or with this wagon at an earlier time
-    (``at``, compared with ``until`` or now) or an earlier ``version`` (compared with now)."""
-    given = sum(x is not None for x in (other_id, at, version))
-    if given != 1:
-        raise ValidationError(
-            "give exactly one of other_id (another wagon), at (a time) or version"
-        )
-    if other_id is not None:
-        other = _load(db, m.Wagon, other_id, "wagon")
-        require_action(actor, Action.READ, other)
-        left, right = wagons.wagon_state(wagon), wagons.wagon_state(other)
-        labels = (f"wagon {wagon.id}", f"wagon {other.id}")
-    elif version is not None:
-        left = history.state_at_version(db, "wagon", wagon.id, version)
-        right = wagons.wagon_state(wagon)
-        labels = (f"wagon {wagon.id} version {version}", f"wagon {wagon.id} now")
-    else:
-        left = wagons.wagon_at(db, wagon.id, at)
-        right = wagons.wagon_at(db, wagon.id, until) if until else wagons.wagon_state(wagon)
-        labels = (f"wagon {wagon.id} at {at.isoformat()}", f"wagon {wagon.id} at {until or 'now'}")
-    return CompareOut(
-        left=labels[0], right=labels[1], changes=_changes(wagons.compare_states(left, right))
-    )
 
 
 @router.get(
@@ -471,7 +399,9 @@ def compare_wagon(
         int | None, Query(ge=1, le=2**31 - 1, description="This wagon at an earlier version.")
     ] = None,
 ) -> CompareOut:
-    return compare_data(db, actor, wagon, other_id=other_id, at=at, until=until, version=version)
+    return wagon_views.compare_data(
+        db, actor, wagon, other_id=other_id, at=at, until=until, version=version
+    )
 
 
 @router.get("/{wagon_id}/history", response_model=Page[HistoryOut], summary="Wagon history")
@@ -523,26 +453,6 @@ def wagon_test_for(db, wagon: m.Wagon, test_id: int) -> m.WagonTest:
     return test
 
 
-def wagon_test_result(
-    db, test: m.WagonTest, settings: Any, *, graphs: bool = False
-) -> dict[str, Any]:
-    """A wagon test result (see ``views_analyses.wagon_test_data``) and, with ``graphs``,
-    the time series of its performanceMetrics.json."""
-    from hyperloop.web.pages.files import outputs_root
-    from hyperloop.web.pages.performance import PerformanceMetricsError, performance_graphs_data
-
-    data = views_analyses.wagon_test_data(db, test, outputs_root(settings))
-    data["graphs"] = None
-    if graphs:
-        path = views_analyses.performance_metrics_file(test)
-        if path is not None:
-            try:
-                data["graphs"] = performance_graphs_data(path.read_bytes())
-            except PerformanceMetricsError:
-                data["graphs"] = None
-    return data
-
-
 TestId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Wagon test id.")]
 
 
@@ -559,7 +469,8 @@ def wagon_test(
     settings: SettingsDep,
     graphs: Annotated[bool, Query(description="Include the metric time series.")] = False,
 ) -> dict[str, Any]:
-    return wagon_test_result(db, wagon_test_for(db, wagon, test_id), settings, graphs=graphs)
+    test = wagon_test_for(db, wagon, test_id)
+    return wagon_views.wagon_test_result(db, test, settings, graphs=graphs)
 
 
 @router.get(

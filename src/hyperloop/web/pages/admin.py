@@ -14,14 +14,14 @@ from fastapi.responses import HTMLResponse, Response
 
 from hyperloop.core.permissions import Action
 from hyperloop.enums import Role
-from hyperloop.web.api import analyses as analyses_api
-from hyperloop.web.api import targets as targets_api
-from hyperloop.web.api import users as users_api
+from hyperloop.readmodels.analyses import analyses_list_data, analysis_detail
+from hyperloop.readmodels.paging import PageParams
+from hyperloop.readmodels.targets import targets_list_data
+from hyperloop.readmodels.users import users_list_data
 from hyperloop.web.deps import DB, OptionalActor, analysis_for_reader
 from hyperloop.web.pages.datasets import Limit, Offset, can, error_page, pager, paging
 from hyperloop.web.pages.login import login_redirect
 from hyperloop.web.pages.templating import render
-from hyperloop.web.pagination import PageParams
 
 router = APIRouter()
 ANALYSES_PER_PAGE = 10
@@ -50,24 +50,18 @@ def admin_page(
     except ValueError:
         known = ", ".join(r.value for r in Role)
         return error_page(request, actor, db, 422, f"unknown role {role!r} (one of {known})")
-    users = users_api.list_users(
-        actor, db, paging(request, limit, offset), q=q or None, role=role_filter
+    users = users_list_data(
+        db, actor, paging(request, limit, offset), q=q or None, role=role_filter
     )
-    analyses = analyses_api.list_analyses(
-        actor,
+    analyses = analyses_list_data(
         db,
+        actor,
         PageParams(limit=ANALYSES_PER_PAGE, offset=analyses_offset),
         name=analysis or None,
-        pwg=None,
-        service=None,
-        mine=False,
     )
-    details = [
-        analyses_api.get_analysis(analysis_for_reader(a.id, db, actor), db)
-        for a in analyses["items"]
-    ]
+    details = [analysis_detail(db, analysis_for_reader(a.id, db, actor)) for a in analyses["items"]]
     cap = request.app.state.settings.api_max_page_size
-    targets = targets_api.list_targets(actor, db, PageParams(limit=cap, offset=0))
+    targets = targets_list_data(db, PageParams(limit=cap, offset=0))
     url = request.url
     a_prev = (
         str(url.include_query_params(analyses_offset=max(0, analyses_offset - ANALYSES_PER_PAGE)))

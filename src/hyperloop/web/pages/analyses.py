@@ -1,9 +1,10 @@
 """Analysis views: My Analyses (``/``), All Analyses (``/all-analyses``), one analysis
 (``/analysis/{id}``) and the live status cell of the My Analyses grid.
 
-Each page calls the data function of its JSON endpoint (``core.views_analyses.my_analyses_data``
-for ``GET /api/my-analyses``, ``analyses_list_data`` for ``GET /api/analyses``,
-``analysis_detail`` for ``GET /api/analyses/{id}``); actions go through the JSON API.
+Each page calls the data function of its JSON endpoint in :mod:`hyperloop.readmodels`
+(``my_analyses.my_analyses_data`` for ``GET /api/my-analyses``, ``analyses.analyses_list_data``
+for ``GET /api/analyses``, ``analyses.analysis_view_data`` for ``GET /api/analyses/{id}/view``);
+actions go through the JSON API.
 """
 
 from __future__ import annotations
@@ -15,13 +16,17 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from hyperloop.core.permissions import Action, can
-from hyperloop.core.views_analyses import grid_cell_data, my_analyses_data
 from hyperloop.db import models as m
-from hyperloop.web.api.analyses import analyses_list_data, analysis_view_data, pwg_names
+from hyperloop.readmodels.analyses import (
+    analyses_list_data,
+    analysis_view_data,
+    pwg_names,
+)
+from hyperloop.readmodels.my_analyses import grid_cell_data, my_analyses_data
+from hyperloop.readmodels.paging import PageParams
 from hyperloop.web.deps import DB, OptionalActor
 from hyperloop.web.pages.login import login_redirect
 from hyperloop.web.pages.templating import render
-from hyperloop.web.pagination import PageParams
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 25

@@ -8,7 +8,7 @@ from datetime import timedelta
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from hyperloop.core import views_trains
+from hyperloop.readmodels import trains as views_trains
 from hyperloop.web.deps import DB, OptionalActor
 from hyperloop.web.pages.login import login_redirect
 from hyperloop.web.pages.templating import render

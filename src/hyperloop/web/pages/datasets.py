@@ -22,15 +22,20 @@ from hyperloop.core.errors import DomainError
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
 from hyperloop.enums import AutoComposeType, DataType, ProductionKind, StagingAction
-from hyperloop.web.api import analyses as analyses_api
-from hyperloop.web.api import datasets as datasets_api
-from hyperloop.web.api import runlists as runlists_api
-from hyperloop.web.api import targets as targets_api
+from hyperloop.readmodels.analyses import analyses_list_data
+from hyperloop.readmodels.dataset_pages import (
+    dataset_overview_data,
+    datasets_list_data,
+    derived_list_data,
+    runlists_list_data,
+    staging_list_data,
+)
+from hyperloop.readmodels.paging import PageParams
+from hyperloop.readmodels.targets import targets_list_data
 from hyperloop.web.deps import DB, OptionalActor
 from hyperloop.web.errors import ApiError
 from hyperloop.web.pages.login import login_redirect
 from hyperloop.web.pages.templating import render
-from hyperloop.web.pagination import PageParams
 
 router = APIRouter()
 
@@ -129,9 +134,9 @@ def datasets_page(
         dtype = DataType(data_type) if data_type else None
     except ValueError:
         return error_page(request, actor, db, 422, f"unknown data type {data_type!r}")
-    page = datasets_api.list_datasets(
-        actor,
+    page = datasets_list_data(
         db,
+        actor,
         paging(request, limit, offset),
         name=name or None,
         active=active_flag,
@@ -193,12 +198,10 @@ def dataset_page(request: Request, dataset_id: int, actor: OptionalActor, db: DB
         return login_redirect(request)
     try:
         dataset = _load_dataset(db, actor, dataset_id)
-        view = datasets_api.dataset_overview_data(db, dataset)
+        view = dataset_overview_data(db, dataset)
     except (DomainError, ApiError) as exc:
         return failed(request, actor, db, exc)
-    mine = analyses_api.list_analyses(
-        actor, db, PageParams(limit=500, offset=0), name=None, pwg=None, service=None, mine=True
-    )
+    mine = analyses_list_data(db, actor, PageParams(limit=500, offset=0), mine=True)
     # members may add datasets to their analyses (SPEC §1): offer those without it
     added = {a.id for a in view.analyses}
     addable = [a for a in mine["items"] if a.id not in added]
@@ -233,14 +236,12 @@ def dataset_edit_page(request: Request, dataset_id: int, actor: OptionalActor, d
                 403,
                 f"{actor.user.username} may not edit datasets (train operators and admins may)",
             )
-        view = datasets_api.dataset_overview_data(db, dataset)
+        view = dataset_overview_data(db, dataset)
     except (DomainError, ApiError) as exc:
         return failed(request, actor, db, exc)
     cap = request.app.state.settings.api_max_page_size
-    runlists = runlists_api.list_runlists(
-        actor, db, PageParams(limit=cap, offset=0), name=None, data_type=None, anchor=None
-    )
-    targets = targets_api.list_targets(actor, db, PageParams(limit=cap, offset=0))
+    runlists = runlists_list_data(db, actor, PageParams(limit=cap, offset=0))
+    targets = targets_list_data(db, PageParams(limit=cap, offset=0))
     return render(
         request,
         "pages/datasets/edit.html",
@@ -278,9 +279,9 @@ def derived_data_page(
 ) -> Response:
     if actor is None:
         return login_redirect(request)
-    page = datasets_api.list_derived_data(
-        actor,
+    page = derived_list_data(
         db,
+        actor,
         paging(request, limit, offset),
         dataset_id=dataset_id,
         pwg=pwg or None,
@@ -293,7 +294,7 @@ def derived_data_page(
     datasets = []
     if can_manage:
         cap = request.app.state.settings.api_max_page_size
-        datasets = datasets_api.list_datasets(actor, db, PageParams(limit=cap, offset=0))["items"]
+        datasets = datasets_list_data(db, actor, PageParams(limit=cap, offset=0))["items"]
     return render(
         request,
         "pages/datasets/derived.html",
@@ -325,9 +326,9 @@ def _staging(
     limit: int | None,
     offset: int,
 ) -> dict[str, Any]:
-    page = datasets_api.list_staging_transfers(
-        actor,
+    page = staging_list_data(
         db,
+        actor,
         paging(request, limit, offset),
         dataset_id=dataset_id,
         target=target or None,

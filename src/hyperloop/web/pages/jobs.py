@@ -6,11 +6,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from hyperloop.core import views_train_results, views_trains
 from hyperloop.db import models as m
+from hyperloop.readmodels import train_results as views_train_results
+from hyperloop.readmodels import trains as views_trains
 from hyperloop.settings import Settings
-from hyperloop.web.api.reproduce import public_base
-from hyperloop.web.deps import DB, OptionalActor, SettingsDep
+from hyperloop.web.deps import DB, OptionalActor, SettingsDep, public_base
 from hyperloop.web.pages.login import login_redirect
 from hyperloop.web.pages.templating import render, templates
 from hyperloop.web.pages.trains import POLL_SECONDS, error_page

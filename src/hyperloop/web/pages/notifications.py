@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from hyperloop.enums import NotificationKind
-from hyperloop.web.api import notifications as notifications_api
+from hyperloop.readmodels.notifications import notifications_list_data
 from hyperloop.web.deps import DB, OptionalActor
 from hyperloop.web.pages.datasets import OBJECT_PAGES, Limit, Offset, error_page, pager, paging
 from hyperloop.web.pages.login import login_redirect
@@ -82,8 +82,8 @@ def notifications_page(
         return error_page(
             request, actor, db, 422, f"unknown notification kind {kind!r} (one of {known})"
         )
-    page = notifications_api.list_notifications(
-        actor, db, paging(request, limit, offset), read=READ_FILTERS[show], kind=kind_filter
+    page = notifications_list_data(
+        db, actor, paging(request, limit, offset), read=READ_FILTERS[show], kind=kind_filter
     )
     return render(
         request,

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from hyperloop.core.permissions import Action
 from hyperloop.enums import EmailPolicy
-from hyperloop.web.api import users as users_api
+from hyperloop.readmodels.users import profile_data
 from hyperloop.web.deps import DB, OptionalActor
 from hyperloop.web.pages.datasets import can
 from hyperloop.web.pages.login import login_redirect
@@ -28,7 +28,7 @@ POLICY_LABELS = {
 def profile_page(request: Request, actor: OptionalActor, db: DB) -> Response:
     if actor is None:
         return login_redirect(request)
-    data = users_api.profile(actor, db)
+    data = profile_data(db, actor)
     return render(
         request,
         "pages/profile/profile.html",

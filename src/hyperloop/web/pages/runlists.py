@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from hyperloop.core.errors import DomainError
 from hyperloop.core.permissions import Action
 from hyperloop.enums import DataType
-from hyperloop.web.api import runlists as runlists_api
+from hyperloop.readmodels.dataset_pages import runlist_overview_data, runlists_list_data
 from hyperloop.web.deps import DB, OptionalActor, runlist_for_reader
 from hyperloop.web.errors import ApiError
 from hyperloop.web.pages.datasets import Limit, Offset, can, error_page, failed, pager, paging
@@ -39,9 +39,9 @@ def runlists_page(
         dtype = DataType(data_type) if data_type else None
     except ValueError:
         return error_page(request, actor, db, 422, f"unknown data type {data_type!r}")
-    page = runlists_api.list_runlists(
-        actor,
+    page = runlists_list_data(
         db,
+        actor,
         paging(request, limit, offset),
         name=name or None,
         data_type=dtype,
@@ -68,7 +68,7 @@ def runlist_page(request: Request, runlist_id: int, actor: OptionalActor, db: DB
     if actor is None:
         return login_redirect(request)
     try:
-        view = runlists_api.runlist_overview_data(db, runlist_for_reader(runlist_id, db, actor))
+        view = runlist_overview_data(db, runlist_for_reader(runlist_id, db, actor))
     except (DomainError, ApiError) as exc:
         return failed(request, actor, db, exc)
     return render(

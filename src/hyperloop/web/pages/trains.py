@@ -2,7 +2,7 @@
 with its tabs, compare, Trains with issues, the train test result, Train Submission, and the
 live-status partials (htmx polling that stops when the state is final).
 
-Every page calls the data function of its JSON endpoint (``hyperloop.core.views_trains`` /
+Every page calls the data function of its JSON endpoint (``hyperloop.readmodels.trains`` /
 ``views_train_results``); actions go through the JSON API from the browser (train_actions.js).
 """
 
@@ -15,18 +15,15 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from hyperloop.core import (
-    permissions,
-    views_train_results,
-    views_train_submission,
-    views_trains,
-)
+from hyperloop.core import permissions
 from hyperloop.core.actor import Actor
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
 from hyperloop.enums import TrainState, TrainType
-from hyperloop.web.api.reproduce import public_base
-from hyperloop.web.deps import DB, OptionalActor, SettingsDep
+from hyperloop.readmodels import train_results as views_train_results
+from hyperloop.readmodels import train_submission as views_train_submission
+from hyperloop.readmodels import trains as views_trains
+from hyperloop.web.deps import DB, OptionalActor, SettingsDep, public_base
 from hyperloop.web.errors import ApiError
 from hyperloop.web.pages.login import login_redirect
 from hyperloop.web.pages.templating import render, templates
@@ -150,13 +147,8 @@ def train_runs_page(
 def _tab_data(tab: str, db, train: m.TrainRun, actor: Actor, root, request: Request) -> Any:
     if tab == "jobs":
         rows, total = _jobs_page(db, train.id, request)
-        return {
-            "runs": views_train_results.master_jobs(db, train.id),
-            "distributions": views_train_results.job_distributions(db, train.id),
-            "error_groups": views_train_results.error_groups_with_traceback(db, train.id, root),
-            "jobs": rows,
-            "jobs_total": total,
-        }
+        data = views_train_results.master_jobs_view(db, train.id, root)
+        return {**data, "jobs": rows, "jobs_total": total}
     if tab == "merging":
         data = views_train_results.merging_view(db, train, root)
         data["request"] = final_merge_request(db, train)
@@ -314,7 +306,7 @@ def train_test_page(
     data = views_train_results.train_test_view(db, train, root)
     graphs = graphs_error = None
     if data["metrics_file"]:
-        from hyperloop.web.pages.performance import performance_graphs_data
+        from hyperloop.readmodels.performance import performance_graphs_data
 
         try:
             graphs = performance_graphs_data((root.root / data["metrics_file"]).read_bytes())

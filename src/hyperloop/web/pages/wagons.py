@@ -2,8 +2,9 @@
 wagon test result (``/wagon-test/{id}``).
 
 Pages call the data functions of their JSON endpoints (``views_analyses.wagon_editor_data``
-for ``GET /api/wagons/{id}/view``, the upload preview of ``POST .../configuration/preview``,
-``compare_data`` for ``GET .../compare``, ``wagon_test_result`` for ``GET .../tests/{id}``);
+for ``GET /api/wagons/{id}/view``, ``upload_preview_data`` for ``POST .../configuration/preview``,
+``compare_data`` for ``GET .../compare``, ``wagon_test_result`` for ``GET .../tests/{id}``,
+all in :mod:`hyperloop.readmodels`);
 saving goes through the JSON API from the browser.
 """
 
@@ -16,13 +17,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Path, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
-from hyperloop.core import views_analyses, wagon_json
 from hyperloop.core.errors import DomainError
 from hyperloop.core.permissions import Action, can
 from hyperloop.db import models as m
-from hyperloop.web.api.reproduce import public_base
-from hyperloop.web.api.wagons import _preview_out, compare_data, wagon_test_result
-from hyperloop.web.deps import DB, OptionalActor, SettingsDep
+from hyperloop.readmodels import analyses as views_analyses
+from hyperloop.readmodels.wagons import compare_data, upload_preview_data, wagon_test_result
+from hyperloop.web.deps import DB, OptionalActor, SettingsDep, public_base
 from hyperloop.web.pages.analyses import not_found
 from hyperloop.web.pages.login import login_redirect
 from hyperloop.web.pages.templating import render
@@ -110,7 +110,7 @@ async def upload_preview(
             error = f"{name} is not valid JSON: {exc}"
     if error is None:
         try:
-            preview = _preview_out(wagon_json.preview_upload(db, wagon, doc)).model_dump()
+            preview = upload_preview_data(db, wagon, doc).model_dump()
         except DomainError as exc:
             error = f"{name}: {exc.message}"
     if error is not None:

@@ -1,5 +1,5 @@
-"""Read models of the analysis and wagon views (wagon edit, wagon test, wagon history; the
-My Analyses grid is in :mod:`hyperloop.core.views_my_analyses`, re-exported here).
+"""Read models of the analysis and wagon views (analyses list and page, wagon edit, wagon
+test, wagon history; the My Analyses grid is in :mod:`hyperloop.readmodels.my_analyses`).
 
 Each function returns plain JSON-ready data; the web page and its JSON API endpoint both call
 it, so a script sees exactly what the page shows. Nothing here changes the database.
@@ -9,26 +9,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hyperloop.core import history
+from hyperloop.core.actor import Actor
 from hyperloop.core.configs import Config, workflow_schema
 from hyperloop.core.permissions import Action, can
-from hyperloop.core.tags import find_workflow, workflow_names
-from hyperloop.core.views_my_analyses import (  # noqa: F401  (re-exported)
-    GRID_CACHE,
-    GRID_PIECES,
-    compute_my_analyses,
-    grid_cell,
-    grid_cell_data,
-    iso_utc,
-    my_analyses_data,
-    my_analyses_json,
-)
+from hyperloop.core.tags import find_workflow, latest_tag, workflow_names
+from hyperloop.db import models as m
 from hyperloop.db.models import (
     Analysis,
     AnalysisDataset,
@@ -42,7 +36,9 @@ from hyperloop.db.models import (
     WagonDataset,
     WagonTest,
 )
-from hyperloop.enums import TestStatus
+from hyperloop.enums import EmailPolicy, TestStatus
+from hyperloop.readmodels.paging import PageParams, paginate
+from hyperloop.readmodels.schemas import ORMModel
 
 FINAL_STATUSES = frozenset({TestStatus.DONE, TestStatus.WARNING, TestStatus.FAILED})
 LOG_NAMES = ("console.log", "stdout.log", "stderr.log")
@@ -522,3 +518,152 @@ def wagon_history_data(s: Session, wagon_id: int) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+# --- the analyses list and one analysis (``/analyses``, ``/analysis/{id}``, ``/admin`` and
+# ``GET /api/analyses``, ``GET /api/analyses/{id}``, ``GET /api/analyses/{id}/view``)
+
+
+class AnalysisOut(ORMModel):
+    id: int
+    name: str
+    pwg: str
+    is_service: bool
+    email_policy: EmailPolicy
+    description: str
+    created_at: datetime
+
+
+class MemberOut(BaseModel):
+    user_id: int
+    username: str
+    display_order: int
+    collapsed: bool
+
+
+class DatasetBrief(BaseModel):
+    id: int
+    name: str
+    active: bool
+
+
+class WagonBrief(BaseModel):
+    id: int
+    name: str
+    workflow: str
+    disabled_reason: str | None
+
+
+class AnalysisDetail(AnalysisOut):
+    members: list[MemberOut]
+    dataset_ids: list[int]
+    wagon_ids: list[int]
+    datasets: list[DatasetBrief] = Field(default_factory=list, description="Names of dataset_ids.")
+    wagons: list[WagonBrief] = Field(default_factory=list, description="The analysis's wagons.")
+
+
+def analysis_detail(db, analysis: m.Analysis) -> AnalysisDetail:
+    members = db.execute(
+        select(m.AnalysisMember, m.User.username)
+        .join(m.User, m.User.id == m.AnalysisMember.user_id)
+        .where(m.AnalysisMember.analysis_id == analysis.id)
+        .order_by(m.User.username)
+    ).all()
+    dataset_ids = db.scalars(
+        select(m.AnalysisDataset.dataset_id).where(m.AnalysisDataset.analysis_id == analysis.id)
+    ).all()
+    wagons = db.execute(
+        select(m.Wagon.id, m.Wagon.name, m.Wagon.workflow, m.Wagon.disabled_reason)
+        .where(m.Wagon.analysis_id == analysis.id)
+        .order_by(m.Wagon.id)
+    ).all()
+    wagon_ids = [w.id for w in wagons]
+    return AnalysisDetail(
+        **AnalysisOut.model_validate(analysis).model_dump(),
+        members=[
+            MemberOut(
+                user_id=ms.user_id,
+                username=name,
+                display_order=ms.display_order,
+                collapsed=ms.collapsed,
+            )
+            for ms, name in members
+        ],
+        dataset_ids=sorted(dataset_ids),
+        wagon_ids=list(wagon_ids),
+        datasets=_dataset_briefs(db, dataset_ids),
+        wagons=[
+            WagonBrief(id=w.id, name=w.name, workflow=w.workflow, disabled_reason=w.disabled_reason)
+            for w in sorted(wagons, key=lambda w: w.name)
+        ],
+    )
+
+
+def _dataset_briefs(db, ids) -> list[DatasetBrief]:
+    """Id, name and active flag of the given datasets, ordered by id (one query)."""
+    if not ids:
+        return []
+    rows = db.execute(
+        select(m.Dataset.id, m.Dataset.name, m.Dataset.active)
+        .where(m.Dataset.id.in_(list(ids)))
+        .order_by(m.Dataset.id)
+    ).all()
+    return [DatasetBrief(id=r.id, name=r.name, active=r.active) for r in rows]
+
+
+def analyses_list_data(
+    db,
+    actor: Actor,
+    paging: PageParams,
+    *,
+    name: str | None = None,
+    pwg: str | None = None,
+    service: bool | None = None,
+    mine: bool = False,
+) -> dict:
+    """One page of analyses (name contains / PWG / service / mine filters), by name; the
+    All Analyses page and ``GET /api/analyses`` share it."""
+    stmt = select(m.Analysis).order_by(m.Analysis.name)
+    if name:
+        stmt = stmt.where(m.Analysis.name.contains(name, autoescape=True))
+    if pwg:
+        stmt = stmt.where(m.Analysis.pwg == pwg)
+    if service is not None:
+        stmt = stmt.where(m.Analysis.is_service.is_(service))
+    if mine:
+        stmt = stmt.join(m.AnalysisMember).where(m.AnalysisMember.user_id == actor.user.id)
+    return paginate(db, stmt, paging, AnalysisOut.model_validate)
+
+
+def pwg_names(db) -> list[str]:
+    """Every PWG that has an analysis (the All Analyses filter choices)."""
+    return list(db.scalars(select(m.Analysis.pwg).distinct().order_by(m.Analysis.pwg)))
+
+
+def analysis_view_data(db, analysis: m.Analysis, user: m.User) -> dict:
+    """The analysis page: the analysis (as ``GET /api/analyses/{id}``), what ``user`` may do,
+    the workflows of the latest tag (to create a wagon) and the active datasets that can be
+    added (datasets with short datasets are used through those)."""
+    detail = analysis_detail(db, analysis)
+    latest = latest_tag(db)
+    parents = select(m.Dataset.parent_id).where(m.Dataset.parent_id.is_not(None))
+    addable = db.execute(
+        select(m.Dataset.id, m.Dataset.name)
+        .where(
+            m.Dataset.active.is_(True),
+            m.Dataset.id.not_in(detail.dataset_ids or [0]),
+            m.Dataset.id.not_in(parents),
+        )
+        .order_by(m.Dataset.name)
+        .limit(500)
+    ).all()
+    return {
+        "analysis": detail.model_dump(mode="json"),
+        "permissions": {
+            "create_wagon": can(user, Action.WAGON_CREATE, analysis),
+            "edit": can(user, Action.ANALYSIS_EDIT, analysis),
+        },
+        "latest_tag": latest.label if latest else None,
+        "workflows": workflow_names(latest) if latest else [],
+        "addable_datasets": [{"id": i, "name": n} for i, n in addable],
+    }

@@ -2,7 +2,7 @@
 error groups, one job's attempts, merging stages, outputs, the train test and compare.
 
 Database rows plus the files the scheduler leaves under the outputs root (layout in
-:mod:`hyperloop.core.views_trains`); every path returned is relative to that root so pages
+:mod:`hyperloop.readmodels.trains`); every path returned is relative to that root so pages
 link to ``/outputs/browse?path=`` and ``/outputs/file?path=``.
 """
 
@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session
 
 from hyperloop.core import history, trains
 from hyperloop.core.states import JOB_ERRORS
-from hyperloop.core.views_trains import (
+from hyperloop.db.models import Job, TrainRun
+from hyperloop.enums import JobState, TrainState
+from hyperloop.readmodels.trains import (
     FileRoots,
     _file_entry,
     _read_json,
@@ -26,8 +28,6 @@ from hyperloop.core.views_trains import (
     icon_of,
     train_folder,
 )
-from hyperloop.db.models import Job, TrainRun
-from hyperloop.enums import JobState, TrainState
 
 RESULTS = "AnalysisResults.root"
 LOG_TAIL_LINES = 200
@@ -588,3 +588,13 @@ def _count(values: Iterable[str]) -> dict[str, int]:
     for v in values:
         out[v] = out.get(v, 0) + 1
     return out
+
+
+def master_jobs_view(s: Session, train_id: int, roots: FileRoots | None) -> dict[str, Any]:
+    """The jobs tab of a train (``GET /api/train-runs/{id}/master-jobs``; the page adds its
+    page of jobs): jobs per run, grid statistics, failed jobs grouped by signature."""
+    return {
+        "runs": master_jobs(s, train_id),
+        "distributions": job_distributions(s, train_id),
+        "error_groups": error_groups_with_traceback(s, train_id, roots),
+    }

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 
 from hyperloop.core import quotas
 from hyperloop.core.permissions import Action, can
-from hyperloop.core.read_cache import Entry, VersionedCache
 from hyperloop.db.base import utcnow
 from hyperloop.db.models import (
     Analysis,
@@ -34,6 +33,7 @@ from hyperloop.db.models import (
 )
 from hyperloop.db.models.changes import GRID
 from hyperloop.enums import TagPolicy, TestStatus, TrainState
+from hyperloop.readmodels.cache import Entry, VersionedCache
 
 NO_LINK: tuple[bool, TagPolicy | None, str | None] = (False, None, None)
 

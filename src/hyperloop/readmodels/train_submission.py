@@ -14,7 +14,6 @@ from hyperloop.core import jobs, permissions, trains
 from hyperloop.core.actor import Actor
 from hyperloop.core.permissions import Action
 from hyperloop.core.states import JOB_ERRORS
-from hyperloop.core.views_trains import _aware, _user_names, icon_of, train_actions
 from hyperloop.db.models import (
     Analysis,
     Dataset,
@@ -27,6 +26,7 @@ from hyperloop.db.models import (
     WagonTest,
 )
 from hyperloop.enums import JobState, TrainState, TrainType
+from hyperloop.readmodels.trains import _aware, _user_names, icon_of, train_actions
 
 COMPATIBILITY_RULES = (
     "The wagon's test is done or warning (a failed, queued or running test cannot be composed).",

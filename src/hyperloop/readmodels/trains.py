@@ -23,12 +23,6 @@ from sqlalchemy.orm import Session, defer
 from hyperloop.core import jobs, permissions
 from hyperloop.core.actor import Actor
 from hyperloop.core.co2 import co2_kg_from_seconds
-from hyperloop.core.dashboard_figures import (
-    analysis_shares,
-    job_figures,
-    seconds_between,
-    utc_day,
-)
 from hyperloop.core.permissions import Action
 from hyperloop.core.states import JOB_ERRORS, TRAIN_FINAL, TRAIN_TRANSITIONS, can_transition
 from hyperloop.core.trains import FINAL_MERGE_REQUEST, FINAL_MERGE_REQUESTABLE
@@ -46,6 +40,12 @@ from hyperloop.db.models import (
     train_run_wagons,
 )
 from hyperloop.enums import JobState, TestStatus, TrainState, TrainType
+from hyperloop.readmodels.dashboard import (
+    analysis_shares,
+    job_figures,
+    seconds_between,
+    utc_day,
+)
 
 TOP_N = 10
 TRAIN_RUNNING = (TrainState.SUBMITTED, TrainState.RUNNING, TrainState.MERGING)
