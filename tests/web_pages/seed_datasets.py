@@ -1,7 +1,7 @@
 """A seeded site for the dataset, runlist, notification, profile and admin page tests.
 
-The world of tests/core/factories.py (accounts of every role, analyses, a tag, an active
-dataset built from a DPG runlist) plus, through the core services: a file catalogue with an
+The domain world of ``tests/factories.py`` (``make_world``: accounts of every role,
+analyses, a tag, an active dataset built from a DPG runlist) plus, through the core services: a file catalogue with an
 excluded run, mergelists and a final mergelist, a short dataset, staging transfers (one
 running, one done), 30 more datasets (pagination), an unused runlist, a derived-data train
 and one notification of every kind for alice. Every account logs in with ``PASSWORD``.
