@@ -76,6 +76,27 @@ class RunResult:
         return 1 if self.failed_files else 0
 
 
+def mark_task_failure(files: list[FileRecord], failure: dict[str, str] | None) -> None:
+    """After a task failed, no file the run did not finish may pass for analysed: the file
+    it failed on says which task failed and why, files left unfinished say the run stopped."""
+    if failure is None:
+        return
+    task, error = failure.get("task", "?"), failure.get("error", "")
+    for rec in files:
+        if rec.file and rec.file == failure.get("file"):
+            if rec.ok or not rec.message:
+                rec.ok, rec.error_type = False, "TaskFailure"
+                rec.message = (
+                    f"task {task} failed on {failure.get('dataframe') or 'a dataframe'}: {error}"
+                )
+        elif rec.ok and (rec.dataframes < rec.dataframes_total or not rec.dataframes_total):
+            rec.ok, rec.error_type = False, "NotProcessed"
+            rec.message = (
+                f"{rec.dataframes} of {rec.dataframes_total} dataframes processed: the run "
+                f"stopped when task {task} failed"
+            )
+
+
 def required_tables(plan: Plan) -> dict[str, set[str]]:
     """Logical file table -> stored columns, including parent tables of row-aligned joins
     (read for their row count)."""
