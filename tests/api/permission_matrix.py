@@ -24,6 +24,7 @@ from tests.api.world import (
     PASSWORD,
     World,
     introspection,
+    tag_artifact,
 )
 
 Value = Any | Callable[[World, str], Any]
@@ -184,7 +185,7 @@ CASES: list[Case] = [
         "/api/tags",
         ADMIN,
         ok=201,
-        body={"introspection": introspection("v2"), "artifact": "/tags/v2"},
+        body=lambda w, r: {"introspection": introspection("v2"), "artifact": tag_artifact("v2")},
     ),
     Case("GET", "/api/tags/{tag_id}", LOGGED_IN, path={"tag_id": ids("tag")}),
     Case(

@@ -4,7 +4,10 @@ target, train runs in several states, a job and notifications."""
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,6 +98,23 @@ STRANGENESS_CHANGED = {
     "strangeness_tutorial": {"cutzvertex": "8", "nBins": "50", "processGenMC": "false"},
     "lambdakzero-builder": {"axisTopoVarV0Radius": {"values": ["100", "0", "100"]}},
 }
+
+
+_TAG_ROOT: Path | None = None
+
+
+def tag_artifact(version: str, name: str = "physics") -> str:
+    """An absolute tag folder holding package ``name`` ``version`` as ``hyperloop package
+    build`` lays it out (a ``*.dist-info``): what ``POST /api/tags`` accepts as artifact."""
+    global _TAG_ROOT
+    if _TAG_ROOT is None:
+        _TAG_ROOT = Path(tempfile.mkdtemp(prefix="hyperloop-test-tags-"))
+        atexit.register(shutil.rmtree, _TAG_ROOT, True)
+    folder = _TAG_ROOT / f"{name}-{version}"
+    info = folder / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    return str(folder)
 
 
 def introspection(version: str = "v1") -> dict[str, Any]:

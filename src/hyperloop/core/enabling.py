@@ -189,6 +189,26 @@ def queue_test(s: Session, row: WagonDataset) -> WagonTest:
     return test
 
 
+def retest_failed_after_new_tag(s: Session, tag: PackageTag) -> list[WagonTest]:
+    """A new tag relaunches the failed tests of wagons enabled with the latest-tag policy
+    (a test that failed with an older tag may pass with this one); passing tests keep
+    their tag until the next change or composition."""
+    newest = latest_tag(s)
+    if newest is None or newest.id != tag.id:
+        return []
+    rows = s.scalars(
+        select(WagonDataset).where(
+            WagonDataset.enabled.is_(True), WagonDataset.tag_policy == TagPolicy.LATEST
+        )
+    )
+    queued = []
+    for row in list(rows):
+        test = current_test(s, row.wagon_id, row.dataset_id)
+        if test is not None and test.status is TestStatus.FAILED and test.tag_id != tag.id:
+            queued.append(queue_test(s, row))
+    return queued
+
+
 def dependents_closure(s: Session, wagon_id: int) -> set[int]:
     """The wagon and every wagon that (transitively) depends on it."""
     seen: set[int] = set()
