@@ -621,6 +621,40 @@ class Grouping:
             values = values[self.order]
         return ak.unflatten(values, self.counts)
 
+    def sum(self, column: str | np.ndarray) -> np.ndarray:
+        """Per-group sum (one value per parent row) of a column of the view, or of an array
+        aligned with the view's rows: O2's loop over a ``SliceBy`` slice, summed."""
+        values = self.table[column] if isinstance(column, str) else np.asarray(column)
+        if len(values) != len(self.parent_index):
+            raise ValueError(
+                f"sum over {self.table.name} per {self.parent}: {len(values)} values for "
+                f"{len(self.parent_index)} rows"
+            )
+        valid = self.parent_index >= 0
+        return np.bincount(
+            self.parent_index[valid], weights=values[valid], minlength=len(self.counts)
+        )
+
+    def per_row(self, per_group: np.ndarray, fill: float = -1) -> np.ndarray:
+        """A per-parent-row array (``counts``, a ``sum``, a column of the parent) for each row
+        of the view: every track gets its collision's value (``fill`` where unassigned)."""
+        per_group = np.asarray(per_group)
+        if len(per_group) != len(self.counts):
+            raise ValueError(
+                f"per_row needs one value per {self.parent} row ({len(self.counts)}), "
+                f"got {len(per_group)}"
+            )
+        idx = self.parent_index
+        out = (
+            per_group[np.where(idx < 0, 0, idx)]
+            if len(per_group)
+            else np.zeros(len(idx), dtype=per_group.dtype)
+        )
+        if (idx < 0).any():
+            out = out.astype(np.result_type(out.dtype, type(fill)), copy=True)
+            out[idx < 0] = fill
+        return out
+
     def _group_of_sorted(self) -> np.ndarray:
         """Parent row of each entry of ``sorted_rows``."""
         return np.repeat(np.arange(len(self.counts)), self.counts)
