@@ -54,3 +54,33 @@ def test_histogram_kinds_recipe_writes_profiles_labels_sparse_and_clones(tmp_pat
         ]
         clone = d["opposite-sign/pMeanPt"]  # addClone: same binning, its own fills
         assert clone.classname == "TProfile" and 0 < clone.counts().sum() < counts.sum()
+
+
+def test_navigation_recipe_matches_tracks_to_particles_and_mothers(tmp_path):
+    recipe = load_example("cookbook_navigation")
+    tables = recipe.write_mc_file(tmp_path / "AO2D_mc.root")
+    result = recipe.run(str(tmp_path / "AO2D_mc.root"), str(tmp_path / "out"))
+    assert result.exit_code == 0
+    pdg, mothers, z_of_tracks, n_tracks = [], [], [], []
+    for t in tables.values():
+        labels = t["O2mctracklabel"]["fIndexMcParticles"]
+        codes = t["O2mcparticle_001"]["fPdgCode"]
+        moms = t["O2mcparticle_001"]["fIndexArray_Mothers"]
+        pdg += [abs(codes[i]) for i in labels if i >= 0]
+        mothers += [abs(codes[moms[i][0]]) for i in labels if i >= 0 and len(moms[i])]
+        coll = t["O2track"]["fIndexCollisions"]
+        z_of_tracks += [t["O2collision_001"]["fPosZ"][c] for c in coll if c >= 0]
+        n_tracks += np.bincount(coll[coll >= 0], minlength=3).tolist()
+    with uproot.open(result.outputs["AnalysisResults"]) as f:
+        d = f["mc-matching"]
+        assert d["hPdg"].values()[[211, 321]].tolist() == [pdg.count(211), pdg.count(321)]
+        assert d["hPdg"].values().sum() == len(pdg) == 28
+        assert d["hMotherPdg"].values()[113] == len(mothers) == 22  # every pion's rho0
+        expected_z, _ = np.histogram(z_of_tracks, bins=20, range=(-10, 10))
+        assert d["hTrackZ"].values().tolist() == expected_z.tolist()
+        expected_n, _ = np.histogram(n_tracks, bins=10, range=(-0.5, 9.5))
+        assert d["hNTracks"].values().tolist() == expected_n.tolist()
+        res = d["hPtRes"]
+        near = (res.axis().edges()[:-1] >= -1e-9) & (res.axis().edges()[1:] <= 0.02 + 1e-9)
+        assert res.values()[near].sum() == res.values().sum() == 28  # every pT x 1.01
+        assert d["hMaxPt"].values().sum() == sum(1 for n in n_tracks if n)

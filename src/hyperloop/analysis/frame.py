@@ -530,10 +530,9 @@ class Table:
         rows = local if self._rows is None else self._rows[local]
         return Table(self.frame, self.schema, rows=rows, joined=self._joined)
 
-    def grouped_by(self, parent: str | Table, *, column: str | None = None) -> Grouping:
-        """Group this view's rows by the parent row their index column points to."""
-        parent_name = parent.name if isinstance(parent, Table) else parent
-        target = self.frame.registry.get(parent_name).logical
+    def _index_column(self, target_name: str, column: str | None) -> tuple[TableSchema, str]:
+        """The index column of this view (or a joined table) pointing to ``target_name``."""
+        target = self.frame.registry.get(target_name).logical
         candidates = [
             (s, c)
             for s in self._schemas()
@@ -546,6 +545,11 @@ class Table:
             raise SchemaError(
                 f"table {self.name} has no index column pointing to {target}"
                 + (f" named {column!r}" if column else "")
+                + (
+                    f" (join the table that has one, e.g. {self.name} + McTrackLabels)"
+                    if not self._joined
+                    else ""
+                )
             )
         if len(candidates) > 1:
             names = ", ".join(c for _, c in candidates)
@@ -553,7 +557,56 @@ class Table:
                 f"table {self.name} has several index columns to {target} ({names}); "
                 "pass column=..."
             )
-        _, index_column = candidates[0]
+        return candidates[0]
+
+    def index(self, target: str, *, column: str | None = None) -> np.ndarray:
+        """Row number in ``target`` that each row of this view points to, -1 where none
+        (O2's ``track.collisionId()``). A vector index column (``fIndexArray_Mothers``) gives
+        its first entry (O2's ``mothers_first_as``)."""
+        schema, index_column = self._index_column(target, column)
+        target = self.frame.registry.get(target).logical
+        n_target = self.frame.sizes.get(target)
+        if n_target is None:
+            self.frame._schema(target)  # raises MissingTableError
+        values = self[index_column]
+        if schema.is_vector(index_column):
+            values = np.fromiter(
+                (int(v[0]) if len(v) else -1 for v in values), dtype=np.int64, count=len(values)
+            )
+        elif values.ndim > 1:  # a slice column (first, last): its first row
+            values = values[:, 0]
+        idx = _as_index(values)
+        if idx.size and idx.max() >= n_target:
+            raise CorruptFileError(
+                self.frame.file,
+                f"dataframe {self.frame.name}: index column {index_column} of {self.name} "
+                f"has values up to {idx.max()} but {target} has {n_target} rows",
+            )
+        return idx
+
+    def has(self, target: str, *, column: str | None = None) -> np.ndarray:
+        """Whether each row points to a ``target`` row (O2's ``track.has_collision()``)."""
+        return self.index(target, column=column) >= 0
+
+    def follow(self, target: str, *, column: str | None = None) -> Table:
+        """The ``target`` row each row of this view points to, as a view aligned with this
+        one (O2's ``track.collision()``, for all rows at once): ``tracks.follow("Collisions")
+        ["fPosZ"]`` is the vertex z of each track's collision. Rows that point nowhere (-1)
+        are refused: select ``view.has(target)`` first."""
+        idx = self.index(target, column=column)
+        missing = int((idx < 0).sum())
+        if missing:
+            raise IndexError(
+                f"{missing} of {len(idx)} rows of {self.name} point to no {target} row (-1); "
+                f"select them first: view.select(view.has({target!r}))"
+            )
+        return self.frame.table(target).select(idx)
+
+    def grouped_by(self, parent: str | Table, *, column: str | None = None) -> Grouping:
+        """Group this view's rows by the parent row their index column points to."""
+        parent_name = parent.name if isinstance(parent, Table) else parent
+        target = self.frame.registry.get(parent_name).logical
+        _, index_column = self._index_column(target, column)
         n_parent = self.frame.sizes.get(target)
         if n_parent is None:
             self.frame._schema(target)  # raises MissingTableError
@@ -620,6 +673,14 @@ class Grouping:
         if self.order is not None:
             values = values[self.order]
         return ak.unflatten(values, self.counts)
+
+    def slice(self, parent_row: int) -> Table:
+        """The rows of one parent row as a view (O2's ``tracks.sliceBy(perCollision, i)``),
+        for the rare loop over parents; prefer ``counts``, ``sum``, ``per_row``, ``pairs``."""
+        if not 0 <= parent_row < len(self.counts):
+            raise IndexError(f"{self.parent} row {parent_row} out of range 0..{len(self) - 1}")
+        rows = self.sorted_rows[self.offsets[parent_row] : self.offsets[parent_row + 1]]
+        return self.table.select(rows)
 
     def sum(self, column: str | np.ndarray) -> np.ndarray:
         """Per-group sum (one value per parent row) of a column of the view, or of an array
