@@ -415,3 +415,10 @@ def test_follow_an_index_to_its_row_and_slice_by_parent():
     assert per.per_row(per.counts).tolist() == [2, 1, -1, 2, 1]
     with pytest.raises(IndexError, match="out of range"):
         per.slice(3)
+
+
+def test_a_table_missing_from_the_frame_names_the_task_reading_it():
+    frame = _manual_frame([0, 1])
+    frame.current_task = "my-task"
+    with pytest.raises(MissingTableError, match="no table O2track .*that task my-task needs"):
+        frame.table("Tracks")

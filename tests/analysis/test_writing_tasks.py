@@ -165,3 +165,12 @@ def test_a_failed_run_marks_its_files_failed_with_the_reason(tmp_path, realdata,
     assert rec["ok"] is False and rec["error_type"] == "TaskFailure"
     assert "task fails failed on DF_" in rec["message"] and "negative vertex" in rec["message"]
     assert "ValueError: negative vertex" in report["task_failure"]["error"]
+
+
+def test_a_table_missing_at_run_time_names_the_task(tmp_path, realdata):
+    plan = _plan(DataAndMc, configuration={"data-and-mc": {"processMc": "true"}})
+    ao2d = str(realdata / "AO2D_ud_rho_run3.root")
+    result = run_train(plan, [ao2d], tmp_path / "out")
+    (rec,) = result.files
+    assert not rec.ok and "has no table O2mccollision_001" in rec.message
+    assert "read by task data-and-mc (processMc)" in rec.message  # names task and switch

@@ -17,7 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from hyperloop.analysis.ao2d import open_ao2d, write_metadata, write_parent_files
+from hyperloop.analysis.ao2d import (
+    MissingTableError,
+    open_ao2d,
+    write_metadata,
+    write_parent_files,
+)
 from hyperloop.analysis.ao2d_writer import AO2DWriter
 from hyperloop.analysis.frame import Frame, file_metadata
 from hyperloop.analysis.metrics import (
@@ -116,6 +121,17 @@ def required_trees(plan: Plan) -> dict[str, set[str]]:
     return {plan.registry.get(t).o2name: c for t, c in required_tables(plan).items()}
 
 
+def table_readers(plan: Plan) -> dict[str, list[str]]:
+    """Logical table -> "task X (processMc)" for every enabled process function reading it."""
+    out: dict[str, list[str]] = {}
+    for inst in plan.instances:
+        for spec in inst.task.enabled_processes():
+            for table in spec.reads:
+                logical = plan.registry.get(table).logical
+                out.setdefault(logical, []).append(f"task {inst.name} ({spec.name})")
+    return out
+
+
 class DataframeSource:
     """The reader device: opens files, checks their structure, reads pruned columns.
 
@@ -137,7 +153,13 @@ class DataframeSource:
             out = {}
             for logical, cols in self.tables.items():
                 table = self.plan.registry.get(logical)
-                out[f.bind(df, table, cols)] = (logical, cols)
+                try:
+                    out[f.bind(df, table, cols)] = (logical, cols)
+                except MissingTableError as err:
+                    readers = table_readers(self.plan).get(logical)
+                    if readers:  # which task and process switch asked for it
+                        err.args = (f"{err.args[0]}; read by {', '.join(readers)}",)
+                    raise
             if len(self._bound) > 4096:
                 self._bound.clear()
             self._bound[key] = out

@@ -185,7 +185,11 @@ class Frame:
         if schema.logical not in self.sizes:
             present = [f"{self.registry.get(t).o2name} ({t})" for t in self.sizes]
             raise MissingTableError(
-                self.file, self.name, f"{schema.o2name} ({schema.logical})", present
+                self.file,
+                self.name,
+                f"{schema.o2name} ({schema.logical})",
+                present,
+                task=self.current_task or "",
             )
         return schema
 
