@@ -22,7 +22,7 @@ from hyperloop.core.errors import ValidationError
 from hyperloop.core.notifications import notify_test_failed, notify_wagon
 from hyperloop.core.permissions import Action, require
 from hyperloop.core.states import transition
-from hyperloop.core.tags import first_tag_with_pr, get_tag, latest_tag
+from hyperloop.core.tag_lookup import first_tag_with_pr, get_tag, latest_tag
 from hyperloop.core.wagon_state import wagon_state
 from hyperloop.db.base import utcnow
 from hyperloop.db.models import (

@@ -16,8 +16,14 @@ from sqlalchemy.orm import Session
 
 from hyperloop.core.actor import Actor
 from hyperloop.core.disabling import notify_inconsistent
-from hyperloop.core.errors import Conflict, NotFound, ValidationError
+from hyperloop.core.enabling import retest_failed_after_new_tag
+from hyperloop.core.errors import Conflict, ValidationError
 from hyperloop.core.permissions import Action, require
+from hyperloop.core.tag_lookup import (  # noqa: F401 - part of this module's API too
+    first_tag_with_pr,
+    get_tag,
+    latest_tag,
+)
 from hyperloop.core.tag_workflows import (  # noqa: F401 - part of this module's API too
     WorkflowInfo,
     find_workflow,
@@ -160,35 +166,5 @@ def register_tag(
     s.add(tag)
     s.flush()
     notify_inconsistent(s, tag)
-    from hyperloop.core.enabling import retest_failed_after_new_tag  # enabling imports this
-
     retest_failed_after_new_tag(s, tag)
     return tag
-
-
-def get_tag(s: Session, tag_id: int) -> PackageTag:
-    tag = s.get(PackageTag, tag_id)
-    if tag is None:
-        raise NotFound(f"package tag {tag_id} not found")
-    return tag
-
-
-def latest_tag(s: Session, package: str | None = None) -> PackageTag | None:
-    """The most recently released available tag (of ``package`` if given)."""
-    stmt = select(PackageTag).where(PackageTag.available)
-    if package:
-        stmt = stmt.where(PackageTag.name == package)
-    return s.scalars(stmt.order_by(PackageTag.released_at.desc(), PackageTag.id.desc())).first()
-
-
-def first_tag_with_pr(
-    s: Session, pull_request: str, package: str | None = None
-) -> PackageTag | None:
-    """The earliest available tag containing a pull request (for the "future tag" policy)."""
-    stmt = select(PackageTag).where(PackageTag.available)
-    if package:
-        stmt = stmt.where(PackageTag.name == package)
-    for tag in s.scalars(stmt.order_by(PackageTag.released_at, PackageTag.id)):
-        if str(pull_request) in (tag.pull_requests or []):
-            return tag
-    return None
