@@ -86,6 +86,15 @@ def test_a_subclass_overrides_a_process_switch_and_keeps_the_switch():
     task._process_funcs["processMc"](task, None)
     assert seen == ["override"]
 
+    class Plain(DataAndMc):  # overridden without @process: the base's declaration stays
+        def processMc(self, df) -> None:
+            seen.append("plain")
+
+    plain = Plain({"processMc": True})
+    assert plain.processMc is True and plain.reads()["McCollisions"] == {"fPosZ"}
+    plain._process_funcs["processMc"](plain, None)
+    assert seen == ["override", "plain"]
+
 
 def test_a_misspelt_table_in_a_process_function_is_a_plan_error_with_a_suggestion():
     class Typo(Task):

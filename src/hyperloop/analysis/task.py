@@ -140,6 +140,8 @@ class Task(metaclass=_TaskMeta):
                     configurables[attr] = value
                     processes.pop(attr, None)
                     funcs.pop(attr, None)
+                elif attr in processes and inspect.isfunction(value):
+                    funcs[attr] = value  # an override without @process keeps the declaration
         for pname, spec in processes.items():
             if not spec.is_switch:
                 continue
