@@ -20,12 +20,14 @@ The worlds share the building blocks below (``make_package``, ``make_catalogue``
 
 from __future__ import annotations
 
+import atexit
 import copy
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,6 +185,23 @@ def make_catalogue(root: Path, files_per_run: int = 3, dfs: int = 2, seed: int =
                     w.write_dataframe(1000 * i + d, random_dataframe(rng, 30, 12, run=run))
             cat.setdefault(run, []).append((str(path), path.stat().st_size))
     return cat
+
+
+_TAG_ROOT: Path | None = None
+
+
+def tag_artifact(version: str, name: str = "physics") -> str:
+    """An absolute tag folder holding package ``name`` ``version`` as ``hyperloop package
+    build`` lays it out (a ``*.dist-info``): what ``POST /api/tags`` accepts as artifact."""
+    global _TAG_ROOT
+    if _TAG_ROOT is None:
+        _TAG_ROOT = Path(tempfile.mkdtemp(prefix="hyperloop-test-tags-"))
+        atexit.register(shutil.rmtree, _TAG_ROOT, True)
+    folder = _TAG_ROOT / f"{name}-{version}"
+    info = folder / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    return str(folder)
 
 
 def files_dataset(

@@ -395,3 +395,30 @@ def test_reindex_after_dropping_parent_rows():
     new = reindex(np.array([0, 1, 1, 3, -1, 4, 3]), kept_rows=np.array([1, 3]), parent_size=5)
     assert new.tolist() == [-1, 0, 0, 1, -1, -1, 1]
     assert new.dtype == np.int32
+
+
+def test_follow_an_index_to_its_row_and_slice_by_parent():
+    frame = _manual_frame([2, 0, -1, 2, 1], n_parent=3)
+    frame._columns[("UDCollisions", "fPosZ")] = np.array([-1.0, 5.0, 7.0])
+    tracks = frame.table("UDTracks")
+    assert tracks.index("UDCollisions").tolist() == [2, 0, -1, 2, 1]
+    assert tracks.has("UDCollisions").tolist() == [True, True, False, True, True]
+    with pytest.raises(IndexError, match=r"1 of 5 rows of UDTracks point to no UDCollisions"):
+        tracks.follow("UDCollisions")
+    kept = tracks.select(tracks.has("UDCollisions"))
+    assert kept.follow("UDCollisions")["fPosZ"].tolist() == [7.0, -1.0, 7.0, 5.0]
+    with pytest.raises(SchemaError, match="UDTracks has no index column pointing to McParticles"):
+        tracks.follow("McParticles")
+    per = tracks.grouped_by("UDCollisions")
+    assert per.slice(2)["fPx"].tolist() == [0.0, 30.0]  # rows 0 and 3, in row order
+    assert per.sum("fPx").tolist() == [10.0, 40.0, 30.0]
+    assert per.per_row(per.counts).tolist() == [2, 1, -1, 2, 1]
+    with pytest.raises(IndexError, match="out of range"):
+        per.slice(3)
+
+
+def test_a_table_missing_from_the_frame_names_the_task_reading_it():
+    frame = _manual_frame([0, 1])
+    frame.current_task = "my-task"
+    with pytest.raises(MissingTableError, match="no table O2track .*that task my-task needs"):
+        frame.table("Tracks")

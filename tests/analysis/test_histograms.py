@@ -90,3 +90,47 @@ def test_sampler_records_pss_at_start_and_end_and_rss_every_time():
     assert len(pss) >= 2 and len(rss) >= len(pss)
     assert all(int(v) > 0 for _, v in pss + rss)
     assert len(dev.series["cpuUsedAbsolute"]) == len(rss)
+
+
+def test_o2_histogram_kinds_check_their_axes_and_profiles_average():
+    from hyperloop.analysis.histograms import HistType
+
+    reg = HistogramRegistry("t")
+    with pytest.raises(HistogramError, match="a TH1F has 1 axes, got 2"):
+        reg.add("h", "", [(2, 0, 1), (2, 0, 1)], HistType.kTH1F)
+    with pytest.raises(HistogramError, match="a TProfile2D has 2 axes, got 1"):
+        reg.add("p", "", [(2, 0, 1)], "TProfile2D")
+    with pytest.raises(HistogramError, match="unknown kind 'TH4D'"):
+        reg.add("q", "", [(2, 0, 1)], "TH4D")
+    assert reg.add("n", "", [(2, 0, 1)] * 5, HistType.kTHnF).kind == "THnD"
+    assert reg.add("s", "", [(2, 0, 1)] * 2, HistType.kTHnSparseD).kind == "THnSparseD"
+    p = reg.add("pm", "", [(2, 0.0, 2.0)], HistType.kTProfile)
+    with pytest.raises(
+        HistogramError, match="fill it with 1 arrays of positions and one of values"
+    ):
+        p.fill([0.5])
+    p.fill([0.5, 0.5, 1.5], [1.0, 3.0, 10.0])
+    assert p.kind == "TProfile" and p.hist.values().tolist() == [2.0, 10.0]
+    w = reg.add("pw", "", [(1, 0.0, 1.0)], HistType.kTProfile, weighted=True)
+    w.fill([0.5, 0.5], [1.0, 4.0], weight=[3.0, 1.0])
+    assert w.hist.values().tolist() == [7.0 / 4.0]
+    other = HistogramRegistry("t").add("pm", "", [(2, 0.0, 2.0)], HistType.kTProfile)
+    other.fill([0.5], [6.0])
+    p.merge(other)  # pipelined copies of a profile add up to the one-device profile
+    assert p.hist.values().tolist() == [10.0 / 3.0, 10.0] and p.entries == 4
+
+
+def test_bin_labels_and_clones():
+    reg = HistogramRegistry("t")
+    h = reg.add("data/hCuts", "", [(3, 0.5, 3.5)])
+    h.set_bin_label(1, "all")
+    h.set_bin_labels(["all", "vz"])
+    assert h.bin_labels == {0: ["all", "vz", ""]}
+    with pytest.raises(HistogramError, match="bin 4 out of range 1..3"):
+        h.set_bin_label(4, "x")
+    h.fill([1.0, 2.0])
+    (clone,) = reg.addClone("data/", "mc/")
+    assert clone.name == "mc/hCuts" and clone.hist.values().sum() == 0
+    assert clone.bin_labels == h.bin_labels and reg["data/hCuts"].hist.values().sum() == 2
+    with pytest.raises(HistogramError, match="no histogram starts with 'gen/'"):
+        reg.add_clone("gen/", "x/")

@@ -24,6 +24,7 @@ from tests.factories import (
     PASSWORD,
     ApiWorld,
     api_introspection,
+    tag_artifact,
 )
 
 Value = Any | Callable[[ApiWorld, str], Any]
@@ -184,7 +185,10 @@ CASES: list[Case] = [
         "/api/tags",
         ADMIN,
         ok=201,
-        body={"api_introspection": api_introspection("v2"), "artifact": "/tags/v2"},
+        body=lambda w, r: {
+            "introspection": api_introspection("v2"),
+            "artifact": tag_artifact("v2"),
+        },
     ),
     Case("GET", "/api/tags/{tag_id}", LOGGED_IN, path={"tag_id": ids("tag")}),
     Case(

@@ -235,3 +235,66 @@ def test_the_tags_setting_names_the_folder_a_run_takes_its_tag_from(tmp_path):
         env=base | {"HYPERLOOP_TAGS": str(tmp_path / "tags"), "HYPERLOOP_SCHEDULER_BATCH": "0"},
     )
     assert proc.returncode == 2 and "invalid Hyperloop settings: scheduler_batch" in proc.stderr
+
+
+MC_TASK = """
+from hyperloop.analysis.task import Task, process
+from hyperloop.analysis.workflows import Workflow
+
+
+class VertexQa(Task):
+    name = "vertex-qa"
+
+    def init(self):
+        self.histos.add("hZ", "vertex;z (cm)", [(10, -20, 20)])
+
+    @process(UDCollisions=["fPosZ"])
+    def process(self, df):
+        self.histos["hZ"].fill(df.table("UDCollisions")["fPosZ"])
+
+    @process(McCollisions=["fPosZ"], default=False)
+    def processMc(self, df):
+        pass
+
+
+WORKFLOWS = [Workflow("vertex-qa", (VertexQa,))]
+"""
+
+
+def write_package(root: Path, name: str, version: str, module: str, source: str) -> Path:
+    """A package laid out as `pip install --target` leaves it (modules plus dist-info)."""
+    root.mkdir(parents=True)
+    (root / f"{module}.py").write_text(source)
+    info = root / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[hyperloop.workflows]\nmain = {module}:WORKFLOWS\n")
+    return root
+
+
+def test_dry_run_names_task_and_switch_reading_mc_tables_on_real_data(tmp_path, realdata):
+    package = write_package(tmp_path / "pkg", "my-vertex", "0.1", "my_vertex", MC_TASK)
+    config = {
+        "package_tag": "my-vertex-0.1",
+        "workflows": [
+            {"workflow_name": "vertex-qa", "configuration": {"vertex-qa": {"processMc": "true"}}}
+        ],
+    }
+    full = tmp_path / "full_config.json"
+    full.write_text(json.dumps(config))
+    inputs = tmp_path / "input_data.txt"
+    inputs.write_text(f"{realdata / 'AO2D_ud_rho_run3.root'}\n")
+    args = ("run-train", str(full), "-i", str(inputs), "--package", str(package))
+    proc = run(*args, "--dry-run")
+    assert proc.returncode == 2, proc.stdout
+    assert "task vertex-qa: process switch processMc" in proc.stderr
+    assert "McCollisions" in proc.stderr and "is real data" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    # the run itself refuses in the same words before reading any dataframe
+    proc = run(*args, "-o", str(tmp_path / "out"))
+    assert proc.returncode == 2 and "process switch processMc" in proc.stderr
+    # with the switch off the plan is fine
+    config["workflows"][0]["configuration"]["vertex-qa"]["processMc"] = "false"
+    full.write_text(json.dumps(config))
+    proc = run(*args, "--dry-run")
+    assert proc.returncode == 0, proc.stderr

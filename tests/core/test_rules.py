@@ -131,3 +131,30 @@ def test_a_tag_without_the_workflow_disables_wagons_following_the_latest_tag(wor
         enabling.enable_wagon(world.s, world.actor(world.alice), wagon.id, world.dataset.id)
     kinds = [n.kind for n in list_notifications(world.s, world.alice)]
     assert kinds.count(NotificationKind.WAGON_DISABLED) == 2
+
+
+def test_a_new_tag_relaunches_a_failed_test_of_a_wagon_on_the_latest_policy(world):
+    from hyperloop.core.enabling import current_test, finish_test
+    from hyperloop.enums import TagPolicy, TestStatus
+
+    actor = world.actor(world.alice)
+    failing = wagons.create_wagon(world.s, actor, world.lf.id, name="f", workflow="spectra-charged")
+    passing = wagons.create_wagon(world.s, actor, world.lf.id, name="p", workflow="spectra-charged")
+    pinned = wagons.create_wagon(world.s, actor, world.lf.id, name="x", workflow="spectra-charged")
+    enabling.enable_wagon(world.s, actor, failing.id, world.dataset.id)
+    enabling.enable_wagon(world.s, actor, passing.id, world.dataset.id)
+    enabling.enable_wagon(
+        world.s, actor, pinned.id, world.dataset.id, policy=TagPolicy.FIXED, tag_id=world.tag.id
+    )
+    for wagon, status in ((failing, "failed"), (passing, "done"), (pinned, "failed")):
+        finish_test(world.s, current_test(world.s, wagon.id, world.dataset.id).id, status)
+    failed_before = current_test(world.s, failing.id, world.dataset.id)
+    done_before = current_test(world.s, passing.id, world.dataset.id)
+
+    newer = tags.register_tag(world.s, None, introspection("0.3.0"), artifact="/t3")
+
+    again = current_test(world.s, failing.id, world.dataset.id)
+    assert again.id != failed_before.id and again.status is TestStatus.QUEUED
+    assert again.tag_id == newer.id  # tested with the new tag
+    assert current_test(world.s, passing.id, world.dataset.id).id == done_before.id
+    assert current_test(world.s, pinned.id, world.dataset.id).status is TestStatus.FAILED

@@ -9,6 +9,7 @@ import socket
 from urllib.parse import urlsplit
 
 import pytest
+from tests.factories import tag_artifact
 
 pytestmark = pytest.mark.slow
 
@@ -209,7 +210,10 @@ def test_values_outside_the_declared_range_or_choices_are_refused_when_saved(ser
         served.bearer("admin") as admin,
         served.bearer("analyzer") as client,
     ):
-        tag = admin.post("/api/tags", json={"introspection": RANGED_TAG, "artifact": "/tags/r1"})
+        tag = admin.post(
+            "/api/tags",
+            json={"introspection": RANGED_TAG, "artifact": tag_artifact("ranged-1")},
+        )
         assert tag.status_code == 201, tag.text
 
         def create(params: dict) -> object:

@@ -75,10 +75,13 @@ class MissingDataframeError(AO2DError, LookupError):
 class MissingTableError(AO2DError, LookupError):
     """A dataframe lacks a table (TTree) that a task needs."""
 
-    def __init__(self, file: str, df: str, table: str, available: Iterable[str] = ()) -> None:
+    def __init__(
+        self, file: str, df: str, table: str, available: Iterable[str] = (), task: str = ""
+    ) -> None:
         have = ", ".join(available) or "no tables"
+        who = f"task {task}" if task else "a task"
         super().__init__(
-            file, f"dataframe {df} has no table {table} that a task needs (it has: {have})"
+            file, f"dataframe {df} has no table {table} that {who} needs (it has: {have})"
         )
         self.df = df
         self.table = table

@@ -45,6 +45,7 @@ from hyperloop.analysis.execution import (
     copy_name,
     declared_columns,
     finish_outputs,
+    mark_task_failure,
     pin_cores,
     state_ids,
 )
@@ -551,6 +552,7 @@ def run_dataframe_workers(
             if failure is not None and p.is_alive():
                 p.terminate()
             p.join(timeout=30)
+    mark_task_failure(records, failure)
     for k in range(len(records)):
         report(k)
     outputs = finish_outputs(plan, out, histos if failure is None else None, sink_m, writer_m, None)

@@ -17,7 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from hyperloop.analysis.ao2d import open_ao2d, write_metadata, write_parent_files
+from hyperloop.analysis.ao2d import (
+    MissingTableError,
+    open_ao2d,
+    write_metadata,
+    write_parent_files,
+)
 from hyperloop.analysis.ao2d_writer import AO2DWriter
 from hyperloop.analysis.frame import Frame, file_metadata
 from hyperloop.analysis.metrics import (
@@ -76,6 +81,27 @@ class RunResult:
         return 1 if self.failed_files else 0
 
 
+def mark_task_failure(files: list[FileRecord], failure: dict[str, str] | None) -> None:
+    """After a task failed, no file the run did not finish may pass for analysed: the file
+    it failed on says which task failed and why, files left unfinished say the run stopped."""
+    if failure is None:
+        return
+    task, error = failure.get("task", "?"), failure.get("error", "")
+    for rec in files:
+        if rec.file and rec.file == failure.get("file"):
+            if rec.ok or not rec.message:
+                rec.ok, rec.error_type = False, "TaskFailure"
+                rec.message = (
+                    f"task {task} failed on {failure.get('dataframe') or 'a dataframe'}: {error}"
+                )
+        elif rec.ok and (rec.dataframes < rec.dataframes_total or not rec.dataframes_total):
+            rec.ok, rec.error_type = False, "NotProcessed"
+            rec.message = (
+                f"{rec.dataframes} of {rec.dataframes_total} dataframes processed: the run "
+                f"stopped when task {task} failed"
+            )
+
+
 def required_tables(plan: Plan) -> dict[str, set[str]]:
     """Logical file table -> stored columns, including parent tables of row-aligned joins
     (read for their row count)."""
@@ -93,6 +119,17 @@ def required_tables(plan: Plan) -> dict[str, set[str]]:
 def required_trees(plan: Plan) -> dict[str, set[str]]:
     """O2 tree (of the current versions) -> stored columns (see ``required_tables``)."""
     return {plan.registry.get(t).o2name: c for t, c in required_tables(plan).items()}
+
+
+def table_readers(plan: Plan) -> dict[str, list[str]]:
+    """Logical table -> "task X (processMc)" for every enabled process function reading it."""
+    out: dict[str, list[str]] = {}
+    for inst in plan.instances:
+        for spec in inst.task.enabled_processes():
+            for table in spec.reads:
+                logical = plan.registry.get(table).logical
+                out.setdefault(logical, []).append(f"task {inst.name} ({spec.name})")
+    return out
 
 
 class DataframeSource:
@@ -116,7 +153,13 @@ class DataframeSource:
             out = {}
             for logical, cols in self.tables.items():
                 table = self.plan.registry.get(logical)
-                out[f.bind(df, table, cols)] = (logical, cols)
+                try:
+                    out[f.bind(df, table, cols)] = (logical, cols)
+                except MissingTableError as err:
+                    readers = table_readers(self.plan).get(logical)
+                    if readers:  # which task and process switch asked for it
+                        err.args = (f"{err.args[0]}; read by {', '.join(readers)}",)
+                    raise
             if len(self._bound) > 4096:
                 self._bound.clear()
             self._bound[key] = out

@@ -185,7 +185,11 @@ class Frame:
         if schema.logical not in self.sizes:
             present = [f"{self.registry.get(t).o2name} ({t})" for t in self.sizes]
             raise MissingTableError(
-                self.file, self.name, f"{schema.o2name} ({schema.logical})", present
+                self.file,
+                self.name,
+                f"{schema.o2name} ({schema.logical})",
+                present,
+                task=self.current_task or "",
             )
         return schema
 
@@ -530,10 +534,9 @@ class Table:
         rows = local if self._rows is None else self._rows[local]
         return Table(self.frame, self.schema, rows=rows, joined=self._joined)
 
-    def grouped_by(self, parent: str | Table, *, column: str | None = None) -> Grouping:
-        """Group this view's rows by the parent row their index column points to."""
-        parent_name = parent.name if isinstance(parent, Table) else parent
-        target = self.frame.registry.get(parent_name).logical
+    def _index_column(self, target_name: str, column: str | None) -> tuple[TableSchema, str]:
+        """The index column of this view (or a joined table) pointing to ``target_name``."""
+        target = self.frame.registry.get(target_name).logical
         candidates = [
             (s, c)
             for s in self._schemas()
@@ -546,6 +549,11 @@ class Table:
             raise SchemaError(
                 f"table {self.name} has no index column pointing to {target}"
                 + (f" named {column!r}" if column else "")
+                + (
+                    f" (join the table that has one, e.g. {self.name} + McTrackLabels)"
+                    if not self._joined
+                    else ""
+                )
             )
         if len(candidates) > 1:
             names = ", ".join(c for _, c in candidates)
@@ -553,7 +561,56 @@ class Table:
                 f"table {self.name} has several index columns to {target} ({names}); "
                 "pass column=..."
             )
-        _, index_column = candidates[0]
+        return candidates[0]
+
+    def index(self, target: str, *, column: str | None = None) -> np.ndarray:
+        """Row number in ``target`` that each row of this view points to, -1 where none
+        (O2's ``track.collisionId()``). A vector index column (``fIndexArray_Mothers``) gives
+        its first entry (O2's ``mothers_first_as``)."""
+        schema, index_column = self._index_column(target, column)
+        target = self.frame.registry.get(target).logical
+        n_target = self.frame.sizes.get(target)
+        if n_target is None:
+            self.frame._schema(target)  # raises MissingTableError
+        values = self[index_column]
+        if schema.is_vector(index_column):
+            values = np.fromiter(
+                (int(v[0]) if len(v) else -1 for v in values), dtype=np.int64, count=len(values)
+            )
+        elif values.ndim > 1:  # a slice column (first, last): its first row
+            values = values[:, 0]
+        idx = _as_index(values)
+        if idx.size and idx.max() >= n_target:
+            raise CorruptFileError(
+                self.frame.file,
+                f"dataframe {self.frame.name}: index column {index_column} of {self.name} "
+                f"has values up to {idx.max()} but {target} has {n_target} rows",
+            )
+        return idx
+
+    def has(self, target: str, *, column: str | None = None) -> np.ndarray:
+        """Whether each row points to a ``target`` row (O2's ``track.has_collision()``)."""
+        return self.index(target, column=column) >= 0
+
+    def follow(self, target: str, *, column: str | None = None) -> Table:
+        """The ``target`` row each row of this view points to, as a view aligned with this
+        one (O2's ``track.collision()``, for all rows at once): ``tracks.follow("Collisions")
+        ["fPosZ"]`` is the vertex z of each track's collision. Rows that point nowhere (-1)
+        are refused: select ``view.has(target)`` first."""
+        idx = self.index(target, column=column)
+        missing = int((idx < 0).sum())
+        if missing:
+            raise IndexError(
+                f"{missing} of {len(idx)} rows of {self.name} point to no {target} row (-1); "
+                f"select them first: view.select(view.has({target!r}))"
+            )
+        return self.frame.table(target).select(idx)
+
+    def grouped_by(self, parent: str | Table, *, column: str | None = None) -> Grouping:
+        """Group this view's rows by the parent row their index column points to."""
+        parent_name = parent.name if isinstance(parent, Table) else parent
+        target = self.frame.registry.get(parent_name).logical
+        _, index_column = self._index_column(target, column)
         n_parent = self.frame.sizes.get(target)
         if n_parent is None:
             self.frame._schema(target)  # raises MissingTableError
@@ -620,6 +677,48 @@ class Grouping:
         if self.order is not None:
             values = values[self.order]
         return ak.unflatten(values, self.counts)
+
+    def slice(self, parent_row: int) -> Table:
+        """The rows of one parent row as a view (O2's ``tracks.sliceBy(perCollision, i)``),
+        for the rare loop over parents; prefer ``counts``, ``sum``, ``per_row``, ``pairs``."""
+        if not 0 <= parent_row < len(self.counts):
+            raise IndexError(f"{self.parent} row {parent_row} out of range 0..{len(self) - 1}")
+        rows = self.sorted_rows[self.offsets[parent_row] : self.offsets[parent_row + 1]]
+        return self.table.select(rows)
+
+    def sum(self, column: str | np.ndarray) -> np.ndarray:
+        """Per-group sum (one value per parent row) of a column of the view, or of an array
+        aligned with the view's rows: O2's loop over a ``SliceBy`` slice, summed."""
+        values = self.table[column] if isinstance(column, str) else np.asarray(column)
+        if len(values) != len(self.parent_index):
+            raise ValueError(
+                f"sum over {self.table.name} per {self.parent}: {len(values)} values for "
+                f"{len(self.parent_index)} rows"
+            )
+        valid = self.parent_index >= 0
+        return np.bincount(
+            self.parent_index[valid], weights=values[valid], minlength=len(self.counts)
+        )
+
+    def per_row(self, per_group: np.ndarray, fill: float = -1) -> np.ndarray:
+        """A per-parent-row array (``counts``, a ``sum``, a column of the parent) for each row
+        of the view: every track gets its collision's value (``fill`` where unassigned)."""
+        per_group = np.asarray(per_group)
+        if len(per_group) != len(self.counts):
+            raise ValueError(
+                f"per_row needs one value per {self.parent} row ({len(self.counts)}), "
+                f"got {len(per_group)}"
+            )
+        idx = self.parent_index
+        out = (
+            per_group[np.where(idx < 0, 0, idx)]
+            if len(per_group)
+            else np.zeros(len(idx), dtype=per_group.dtype)
+        )
+        if (idx < 0).any():
+            out = out.astype(np.result_type(out.dtype, type(fill)), copy=True)
+            out[idx < 0] = fill
+        return out
 
     def _group_of_sorted(self) -> np.ndarray:
         """Parent row of each entry of ``sorted_rows``."""

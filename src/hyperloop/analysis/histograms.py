@@ -3,10 +3,17 @@
 Histograms are declared in ``Task.init`` with an O2-style title ``"title;x label;y label"``
 and axes given as ``(nbins, lo, hi)``, a list of edges, a binning configurable value, or a
 hist axis. Fills are vectorised; the number of entries (ROOT's ``fEntries``) is counted.
+
+The kind is O2's ``HistType`` (``kTH1D``, ``kTH2F``, ``kTHnSparseD``, ``kTProfile``, ...):
+histograms are written as TH1D/TH2D/TH3D/THnD (float and int kinds too: contents are
+doubles), THnSparseD, or TProfile/TProfile2D/TProfile3D. A profile is filled with one
+array per axis plus the values averaged per bin (``fill(mult, pt)`` for <pT> vs
+multiplicity), as O2's ``fill(HIST("p"), mult, pt)``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +28,51 @@ class HistogramError(ValueError):
     """A histogram declared or filled wrongly."""
 
 
+class HistType:
+    """O2's ``HistType`` names (``HistType.kTProfile``); strings ``"TProfile"`` work too."""
+
+    kTH1F = "TH1F"
+    kTH1D = "TH1D"
+    kTH1I = "TH1I"
+    kTH1C = "TH1C"
+    kTH2F = "TH2F"
+    kTH2D = "TH2D"
+    kTH2I = "TH2I"
+    kTH2C = "TH2C"
+    kTH3F = "TH3F"
+    kTH3D = "TH3D"
+    kTH3I = "TH3I"
+    kTH3C = "TH3C"
+    kTHnF = "THnF"
+    kTHnD = "THnD"
+    kTHnI = "THnI"
+    kTHnC = "THnC"
+    kTHnSparseF = "THnSparseF"
+    kTHnSparseD = "THnSparseD"
+    kTHnSparseI = "THnSparseI"
+    kTHnSparseC = "THnSparseC"
+    kTProfile = "TProfile"
+    kTProfile2D = "TProfile2D"
+    kTProfile3D = "TProfile3D"
+
+
+_KIND_RE = re.compile(r"^k?(?:(TH([123])|THn|THnSparse)[FDIC]|TProfile(2D|3D)?)$")
+
+
+def _parse_kind(name: str, kind: str, naxes: int) -> tuple[bool, bool]:
+    """(profile, sparse) of an O2 kind; the number of axes must fit it."""
+    match = _KIND_RE.match(str(kind))
+    if match is None:
+        known = ", ".join(k for k in vars(HistType) if k.startswith("k"))
+        raise HistogramError(f"histogram {name!r}: unknown kind {kind!r} (kinds: {known})")
+    fixed, dim, pdim = match.group(1), match.group(2), match.group(3)
+    profile = fixed is None
+    want = int(dim) if dim else (int(pdim[0]) if pdim else 1) if profile else None
+    if want is not None and naxes != want:
+        raise HistogramError(f"histogram {name!r}: a {kind} has {want} axes, got {naxes}")
+    return profile, bool(fixed and fixed.startswith("THnSparse"))
+
+
 @dataclass
 class Histogram:
     """A hist.Hist plus what ROOT needs and hist lacks: a title and the entry count."""
@@ -29,6 +81,9 @@ class Histogram:
     title: str
     hist: hist.Hist
     entries: float = 0.0
+    sparse: bool = False  # written as THnSparseD (O2's kTHnSparse*)
+    #: axis -> one label per bin ("" unlabelled), ROOT's TAxis::SetBinLabel
+    bin_labels: dict[int, list[str]] = field(default_factory=dict)
     _direct: Any = field(default=None, init=False, repr=False, compare=False)
     _labels: dict[str, int] | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -50,8 +105,45 @@ class Histogram:
     def ndim(self) -> int:
         return self.hist.ndim
 
+    @property
+    def is_profile(self) -> bool:
+        return isinstance(self.hist.storage_type(), hist.storage.Mean | hist.storage.WeightedMean)
+
+    @property
+    def kind(self) -> str:
+        """The ROOT class it is written as (``TH1D``, ``TProfile``, ``THnSparseD``, ...)."""
+        if self.is_profile:
+            return {1: "TProfile", 2: "TProfile2D", 3: "TProfile3D"}[self.ndim]
+        if self.sparse:
+            return "THnSparseD"
+        return f"TH{self.ndim}D" if self.ndim <= 3 else "THnD"
+
+    def set_bin_label(self, bin: int, label: str, axis: int = 0) -> None:
+        """Name bin ``bin`` (1-based, as ROOT's ``GetXaxis()->SetBinLabel(bin, label)``)."""
+        if not 0 <= axis < self.ndim:
+            raise HistogramError(f"histogram {self.name!r} has no axis {axis}")
+        ax = self.hist.axes[axis]
+        if not isinstance(ax, hist.axis.Regular | hist.axis.Variable | hist.axis.Integer):
+            raise HistogramError(f"histogram {self.name!r}: axis {axis} already has labels")
+        n = int(ax.size)
+        if not 1 <= int(bin) <= n:
+            raise HistogramError(
+                f"histogram {self.name!r}: bin {bin} out of range 1..{n} (bins count from 1)"
+            )
+        labels = self.bin_labels.setdefault(axis, [""] * n)
+        labels[int(bin) - 1] = str(label)
+
+    def set_bin_labels(self, labels: Sequence[str], axis: int = 0) -> None:
+        """Name the first ``len(labels)`` bins of an axis in order."""
+        for i, label in enumerate(labels, start=1):
+            self.set_bin_label(i, label, axis)
+
     def fill(self, *values: Any, weight: Any = None) -> None:
-        """Fill with one array per axis (same length), optionally weighted."""
+        """Fill with one array per axis (same length), optionally weighted; a profile takes
+        one more array, the values averaged in each bin."""
+        if self.is_profile:
+            self._fill_profile(values, weight)
+            return
         if len(values) != self.hist.ndim:
             raise HistogramError(
                 f"histogram {self.name!r} has {self.hist.ndim} axes, fill got {len(values)} arrays"
@@ -73,6 +165,19 @@ class Histogram:
         else:
             self.hist.fill(*arrays, weight=weight)
         self.entries += n
+
+    def _fill_profile(self, values: tuple[Any, ...], weight: Any) -> None:
+        if len(values) != self.ndim + 1:
+            raise HistogramError(
+                f"profile {self.name!r} has {self.ndim} axes: fill it with {self.ndim} arrays "
+                f"of positions and one of values, got {len(values)} arrays"
+            )
+        arrays = [np.asarray(v) for v in values]
+        if weight is None:
+            self.hist.fill(*arrays[:-1], sample=arrays[-1])
+        else:
+            self.hist.fill(*arrays[:-1], sample=arrays[-1], weight=np.asarray(weight, float))
+        self.entries += arrays[0].size if arrays[0].ndim else 1
 
     def _fill_labels(self, labels: np.ndarray) -> None:
         """Count labels run by run: cut flows are filled with ``np.repeat(labels, counts)``,
@@ -106,6 +211,8 @@ class Histogram:
             )
         self.hist += other.hist
         self.entries += other.entries
+        for axis, labels in other.bin_labels.items():
+            self.bin_labels.setdefault(axis, list(labels))
 
     def reset(self) -> None:
         self.hist.reset()
@@ -146,12 +253,16 @@ class HistogramRegistry:
         name: str,
         title: str,
         axes: Sequence[Any],
+        kind: str | None = None,
         *,
         weighted: bool = False,
         categories: Sequence[str] | None = None,
     ) -> Histogram:
         """Declare a histogram; ``title`` is O2-style ``"title;x;y;z"``.
 
+        ``kind`` is O2's ``HistType`` (``HistType.kTProfile``, ``"TH2F"``,
+        ``"THnSparseD"``; default: TH1D/TH2D/TH3D/THnD by the number of axes).
+        ``weighted`` keeps the sum of squared weights (ROOT's Sumw2) for weighted fills.
         ``categories`` makes a 1D labelled histogram (e.g. an event-selection cut flow);
         fill it with bin indices or labels.
         """
@@ -180,11 +291,41 @@ class HistogramRegistry:
                 f"histogram {name!r} of {self.owner or 'a task'}: {size} bins is more than "
                 f"the limit of {limit} (setting max_histogram_bins)"
             )
-        storage = hist.storage.Weight() if weighted else hist.storage.Double()
+        profile, sparse = _parse_kind(name, kind, len(axis_list)) if kind else (False, False)
+        if profile:
+            storage = hist.storage.WeightedMean() if weighted else hist.storage.Mean()
+        else:
+            storage = hist.storage.Weight() if weighted else hist.storage.Double()
         h = hist.Hist(*axis_list, storage=storage, name=name, label=parts[0])
-        item = Histogram(name=name, title=parts[0], hist=h)
+        item = Histogram(name=name, title=parts[0], hist=h, sparse=sparse)
         self._items[name] = item
         return item
+
+    def add_clone(self, source: str, target: str) -> list[Histogram]:
+        """O2's ``addClone``: copy every histogram whose name starts with ``source`` (a
+        folder such as ``"data/"``) to the same name under ``target`` (``"mc/"``), empty."""
+        made = []
+        for hname, h in list(self._items.items()):
+            if not hname.startswith(source):
+                continue
+            new_name = target + hname[len(source) :]
+            if new_name in self._items:
+                raise HistogramError(f"histogram {new_name!r} declared twice in {self.owner}")
+            clone = Histogram(
+                name=new_name,
+                title=h.title,
+                hist=h.hist.copy(),
+                sparse=h.sparse,
+            )
+            clone.hist.reset()
+            clone.bin_labels = {a: list(v) for a, v in h.bin_labels.items()}
+            self._items[new_name] = clone
+            made.append(clone)
+        if not made:
+            raise HistogramError(f"{self.owner}: no histogram starts with {source!r} to clone")
+        return made
+
+    addClone = add_clone  # noqa: N815 - O2's spelling
 
     def fill(self, name: str, *values: Any, weight: Any = None) -> None:
         self[name].fill(*values, weight=weight)

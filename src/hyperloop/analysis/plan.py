@@ -9,10 +9,15 @@ producer, two producers of one table, or a cycle is an error here, not mid-run.
 
 from __future__ import annotations
 
+import ast
 import copy
+import difflib
+import inspect
 import json
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -160,15 +165,18 @@ def build_plan(
     for inst in instances:
         for table_name, cols in inst.task.reads().items():
             if table_name not in registry:
+                if not any(table_name in wf.produces() for wf in package.workflows.values()):
+                    hint = registry.suggest(table_name)
+                    if "did you mean" in hint:
+                        raise PlanError(
+                            f"task {inst.name} declares table {table_name!r} in "
+                            f"@process(...), which is not a known table{hint}"
+                        )
                 raise PlanError(_missing_producer(inst, table_name, package))
             table = registry.get(table_name)
             for col in cols:
                 if not table.has_column(col):
-                    raise PlanError(
-                        f"task {inst.name} reads column {col!r} of {table.logical}, which has "
-                        f"no such column (stored: {', '.join(table.columns)}; dynamic: "
-                        f"{', '.join(table.dynamic) or 'none'})"
-                    )
+                    raise PlanError(_unknown_column(inst.name, table, col))
             _add_needs(inst, table, produced, registry)
             stored = table.stored_inputs(cols)
             dyn = {c for c in cols if c in table.dynamic}
@@ -183,6 +191,9 @@ def build_plan(
     # parents of joined file tables must be read at least for their row count
     for inst in instances:
         inst.needs = [n for n in dict.fromkeys(inst.needs) if n != inst.name]
+
+    for inst in instances:
+        check_process_sources(inst.task, registry)
 
     for index, entry in enumerate(spec.workflows):
         _apply_pipeline_strategy(index, entry, [i for i in instances if i.entry_index == index])
@@ -212,6 +223,123 @@ def build_plan(
         shared={k: v for k, v in shared.items()},
         spec=spec,
     )
+
+
+def _unknown_column(who: str, table: TableSchema, col: str) -> str:
+    known = [*table.columns, *table.dynamic]
+    close = difflib.get_close_matches(col, known, n=1) or difflib.get_close_matches(
+        col.lower(), {k.lower(): k for k in known}, n=1
+    )
+    if close:
+        match = next((k for k in known if k.lower() == close[0].lower()), close[0])
+        return (
+            f"task {who} reads column {col!r} of {table.logical}, which has no such column; "
+            f"did you mean {match!r}?"
+        )
+    return (
+        f"task {who} reads column {col!r} of {table.logical}, which has no such column "
+        f"(stored: {', '.join(table.columns)}; dynamic: {', '.join(table.dynamic) or 'none'})"
+    )
+
+
+def _literal(node: ast.AST) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _chain_tables(node: ast.AST) -> list[str] | None:
+    """Tables whose columns ``df.table("A").join("B").select(m)`` gives (None: unknown)."""
+    tables: list[str] = []
+    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        attr = node.func.attr
+        if attr == "table":
+            name = _literal(node.args[0]) if len(node.args) == 1 else None
+            return None if name is None else [name, *tables]
+        if attr == "join":
+            names = [_literal(a) for a in node.args]
+            if not names or any(n is None for n in names):
+                return None
+            tables += names  # type: ignore[arg-type]
+        elif attr != "select":
+            return None
+        node = node.func.value
+    return None
+
+
+def check_process_sources(task: Task, registry: SchemaRegistry) -> None:
+    """Table and column names written as literals in the enabled process functions
+    (``df.table("Tracks")``, ``tracks["pt"]``) must exist: a typo is a PlanError with a
+    "did you mean" before any data is read, not an error in the middle of a run."""
+    for spec in task.enabled_processes():
+        _check_process_source(task, spec.name, registry)
+
+
+def _check_process_source(task: Task, fname: str, registry: SchemaRegistry) -> None:
+    func = type(task)._process_funcs[fname]
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+        first = func.__code__.co_firstlineno
+        where_file = Path(inspect.getsourcefile(func) or "?").name
+    except (OSError, TypeError, SyntaxError):
+        return  # defined where its source cannot be read: checked at run time
+
+    def where(node: ast.AST) -> str:
+        line = first + getattr(node, "lineno", 1) - 1
+        return f"task {task.instance_name}, {fname} ({where_file}:{line})"
+
+    stores: dict[str, int] = {}
+    views: dict[str, list[str] | None] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            stores[node.id] = stores.get(node.id, 0) + 1
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            if isinstance(target, ast.Name):
+                views[target.id] = _chain_tables(node.value)
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        names: list[str | None] = []
+        if node.func.attr in ("table", "has_table") and len(node.args) == 1:
+            names = [_literal(node.args[0])]
+        elif node.func.attr == "join" and _chain_tables(node.func.value) is not None:
+            names = [_literal(a) for a in node.args]
+        for name in names:
+            if name is not None and name not in registry:
+                raise PlanError(f"{where(node)}: unknown table {name!r}{registry.suggest(name)}")
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name)):
+            continue
+        col = _literal(node.slice)
+        tables = views.get(node.value.id)
+        # a name assigned more than once may hold different tables: not checked
+        if col is None or not tables or stores.get(node.value.id) != 1:
+            continue
+        if any(t not in registry for t in tables):
+            continue
+        schemas = [registry.get(t) for t in tables]
+        if not any(s.has_column(col) for s in schemas):
+            raise PlanError(_unknown_column(where(node).removeprefix("task "), schemas[0], col))
+
+
+def check_dataset_type(plan: Plan, *, is_mc: bool, what: str) -> None:
+    """Refuse a plan whose enabled process functions read MC tables (``Mc*``) when the
+    input (``what``) is real data, naming the task and the process switch to turn off."""
+    if is_mc:
+        return
+    for inst in plan.instances:
+        for spec in inst.task.enabled_processes():
+            mc = sorted(t for t in spec.reads if plan.registry.get(t).logical.startswith("Mc"))
+            if not mc:
+                continue
+            if spec.is_switch:
+                fix = (
+                    f'; turn the switch off for this data ("{inst.task.name}": '
+                    f'{{"{spec.name}": "false"}})'
+                )
+                who = f"task {inst.name}: process switch {spec.name} is on and reads"
+            else:
+                fix = "; move the MC part into a processXxx function (a process switch)"
+                who = f"task {inst.name}: its process function reads"
+            raise PlanError(f"{who} MC tables ({', '.join(mc)}), but {what} is real data{fix}")
 
 
 def _apply_pipeline_strategy(

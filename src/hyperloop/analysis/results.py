@@ -372,12 +372,16 @@ def _as_stored(obj: Any) -> StoredHistogram:
     if isinstance(obj, StoredHistogram):
         return obj
     if hasattr(obj, "hist") and not hasattr(obj, "axes"):
-        return from_hist(
+        stored = from_hist(
             obj.hist,
             entries=getattr(obj, "entries", None),
             title=getattr(obj, "title", None),
             sparse=bool(getattr(obj, "sparse", False)),
         )
+        for axis, labels in (getattr(obj, "bin_labels", None) or {}).items():
+            if any(labels):  # TAxis::SetBinLabel on numeric bins
+                stored.axes[axis].labels = list(labels)
+        return stored
     if hasattr(obj, "axes") and hasattr(obj, "view"):
         return from_hist(obj)
     raise ResultsError(f"cannot write {type(obj).__name__} as a ROOT histogram")

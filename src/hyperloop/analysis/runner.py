@@ -36,6 +36,7 @@ from hyperloop.analysis.execution import (
     collect_derived,
     declared_columns,
     finish_outputs,
+    mark_task_failure,
 )
 from hyperloop.analysis.frame import Frame
 from hyperloop.analysis.metrics import (
@@ -89,6 +90,7 @@ def run_train(
     out.mkdir(parents=True, exist_ok=True)
     (out / "full_config.json").write_text(json.dumps(plan.spec.to_json(), indent=2) + "\n")
     result = run(plan, inputs, out, cores=cores, sample_interval=sample_interval, progress=progress)
+    mark_task_failure(result.files, result.task_failure)  # whichever strategy ran
     result.out_dir, result.defaults_filled = str(out), plan.defaults_filled
     result.start_time, result.job_id = start_time, job_id
     _write_report(plan, result, out)
@@ -160,8 +162,9 @@ def run_inprocess(
                 rec.error_type = type(exc).__name__
                 rec.message = str(exc)
                 log.error("input file failed: %s", exc)
-            except TaskFailure:
-                rec.ok = False
+            except TaskFailure as exc:
+                rec.ok, rec.error_type = False, "TaskFailure"
+                rec.message = f"task {exc.task} failed on {exc.df}: {exc.exc_type}: {exc.__cause__}"
                 raise
             finally:
                 rec.duration = time.perf_counter() - t0

@@ -142,10 +142,21 @@ class SchemaRegistry:
             or self._by_o2.get(name)
         )
         if table is None:
-            raise SchemaError(
-                f"unknown table {name!r}; known tables: {', '.join(sorted(self._by_logical))}"
-            )
+            raise SchemaError(f"unknown table {name!r}{self.suggest(name)}")
         return table
+
+    def suggest(self, name: str) -> str:
+        """``"; did you mean 'Tracks'?"`` for a misspelt table name (else the known names)."""
+        import difflib
+
+        names = sorted(self._by_logical)
+        close = difflib.get_close_matches(
+            name, names, n=1, cutoff=0.6
+        ) or difflib.get_close_matches(name.lower(), {n.lower(): n for n in names}, n=1)
+        if close:
+            match = next((n for n in names if n.lower() == close[0].lower()), close[0])
+            return f"; did you mean {match!r}?"
+        return f"; known tables: {', '.join(names)}"
 
     def __contains__(self, name: str) -> bool:
         return name in self._by_logical or name in self._alias or name in self._by_o2

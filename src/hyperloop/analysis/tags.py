@@ -29,11 +29,20 @@ class TagError(RuntimeError):
 
 
 def _tree_digest(root: Path) -> str:
+    """sha256 over the relative path and bytes of every file of a tag folder, except
+    ``__pycache__`` and ``tag.json`` (written after the digest, which it records)."""
     h = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+    for path in sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.relative_to(root) != Path(TAG_FILE)
+    ):
         h.update(str(path.relative_to(root)).encode())
         h.update(path.read_bytes())
     return h.hexdigest()
+
+
+tree_digest = _tree_digest
 
 
 def introspect(directory: str | os.PathLike) -> dict[str, Any]:

@@ -16,7 +16,9 @@ A task is the unit O2 calls a device's analysis task. Physicists subclass ``Task
             self.histos["hPt"].fill(t["pt"][np.abs(t["eta"]) < self.etaMax])
 
 A function named ``process`` always runs; functions named ``processXxx`` become boolean
-configurables (O2 process switches) that choose which of them run.
+configurables (O2 process switches) that choose which of them run. Reading a switch in the
+task (``self.processMc``, or O2's spelling ``self.doprocessMc``) gives its bool; the order in
+which ``process`` and ``processXxx`` are defined does not matter.
 """
 
 from __future__ import annotations
@@ -72,7 +74,32 @@ def process(
 
 
 class _ProcessSwitch(Configurable):
-    """The boolean configurable generated for a ``processXxx`` function."""
+    """The boolean configurable generated for a ``processXxx`` function: it replaces the
+    function on the class, so that ``self.processXxx`` reads the switch (O2's
+    ``doprocessXxx``); the function itself is kept in ``func``."""
+
+    def __init__(self, func: Callable[..., Any], spec: ProcessSpec) -> None:
+        super().__init__(spec.default, f"process switch: {spec.doc or spec.name}")
+        self.func = func
+        self.__hyperloop_process__ = spec
+
+
+class _TaskNamespace(dict):
+    """The class-body namespace of a Task. Once the body defines ``def process``, the name
+    ``process`` would be that method and ``@process(...)`` on a later ``processXxx`` would
+    call it; decorator look-ups of ``process`` get the decorator instead."""
+
+    def __getitem__(self, key: str) -> Any:
+        value = dict.__getitem__(self, key)
+        if key == "process" and (inspect.isfunction(value) or isinstance(value, _ProcessSwitch)):
+            return process
+        return value
+
+
+class _TaskMeta(type):
+    @classmethod
+    def __prepare__(mcs, name: str, bases: tuple[type, ...], **kwargs: Any) -> dict[str, Any]:
+        return _TaskNamespace()
 
 
 @dataclass
@@ -83,7 +110,7 @@ class TaskOutputs:
     produced: list[str] = field(default_factory=list)
 
 
-class Task:
+class Task(metaclass=_TaskMeta):
     """Base class of analysis tasks. Subclasses set ``name`` and declare configurables."""
 
     name: ClassVar[str] = ""
@@ -93,6 +120,7 @@ class Task:
     # filled by __init_subclass__
     _configurables: ClassVar[dict[str, Configurable]]
     _processes: ClassVar[dict[str, ProcessSpec]]
+    _process_funcs: ClassVar[dict[str, Callable[..., Any]]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -100,20 +128,36 @@ class Task:
             cls.name = _kebab(cls.__name__)
         configurables: dict[str, Configurable] = {}
         processes: dict[str, ProcessSpec] = {}
+        funcs: dict[str, Callable[..., Any]] = {}
         for klass in reversed(cls.__mro__):
             for attr, value in vars(klass).items():
-                if isinstance(value, Configurable):
-                    configurables[attr] = value
                 spec = getattr(value, "__hyperloop_process__", None)
                 if spec is not None:
                     processes[attr] = spec
+                    funcs[attr] = getattr(value, "func", value)
+                    configurables.pop(attr, None)
+                elif isinstance(value, Configurable):
+                    configurables[attr] = value
+                    processes.pop(attr, None)
+                    funcs.pop(attr, None)
+                elif attr in processes and inspect.isfunction(value):
+                    funcs[attr] = value  # an override without @process keeps the declaration
         for pname, spec in processes.items():
-            if spec.is_switch and pname not in configurables:
-                switch = _ProcessSwitch(spec.default, f"process switch: {spec.doc or pname}")
-                switch.__set_name__(cls, pname)
-                configurables[pname] = switch
+            if not spec.is_switch:
+                continue
+            switch = cls.__dict__.get(pname)
+            if not isinstance(switch, _ProcessSwitch):
+                inherited = getattr(cls, pname, None)
+                if isinstance(inherited, _ProcessSwitch) and inherited.func is funcs[pname]:
+                    switch = inherited
+                else:  # defined here: the class attribute becomes the switch
+                    switch = _ProcessSwitch(funcs[pname], spec)
+                    switch.__set_name__(cls, pname)
+                    setattr(cls, pname, switch)
+            configurables[pname] = switch
         cls._configurables = configurables
         cls._processes = processes
+        cls._process_funcs = funcs
 
     def __init__(self, config: Mapping[str, Any] | None = None, *, suffix: str = "") -> None:
         self.suffix = suffix
@@ -195,7 +239,15 @@ class Task:
     def run_dataframe(self, df: Any) -> None:
         """Call every enabled process function on one dataframe."""
         for spec in self.enabled_processes():
-            getattr(self, spec.name)(df)
+            self._process_funcs[spec.name](self, df)
+
+    def __getattr__(self, name: str) -> Any:
+        # O2 spells the switch of processXxx doprocessXxx: both read the same bool
+        if name.startswith("doprocess"):
+            spec = type(self)._processes.get(name[2:])
+            if spec is not None and spec.is_switch:
+                return bool(self._config.get(spec.name))
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @classmethod
     def describe(cls) -> dict[str, Any]:

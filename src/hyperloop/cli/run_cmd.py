@@ -43,6 +43,27 @@ def _settings():
         _fail(str(exc))
 
 
+def input_data_kind(path: str) -> str | None:
+    """``"mc"`` or ``"data"`` for a local AO2D file: its ``metaData`` ``DataType``, else
+    whether its first dataframe holds MC tables (None: not a readable local file)."""
+    from hyperloop.analysis.ao2d import AO2DError, open_ao2d
+
+    local = path.removeprefix("file://")
+    if "://" in local or not Path(local).is_file():
+        return None
+    try:
+        with open_ao2d(local) as f:
+            data_type = (f.metadata() or {}).get("DataType", "")
+            if data_type:
+                return "mc" if data_type.upper() == "MC" else "data"
+            dfs = f.dataframes()
+            if not dfs:
+                return None
+            return "mc" if any(n.startswith("O2mc") for n in f.tree_names(dfs[0])) else "data"
+    except AO2DError:
+        return None  # the run reports the bad file
+
+
 def register(app: typer.Typer) -> None:
     @app.command("run-train")
     def run_train_cmd(
@@ -80,7 +101,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run a train locally exactly as a test or grid job runs it (SPEC §7)."""
         from hyperloop.analysis.histograms import HistogramError
-        from hyperloop.analysis.plan import PlanError, build_plan, describe_plan
+        from hyperloop.analysis.plan import (
+            PlanError,
+            build_plan,
+            check_dataset_type,
+            describe_plan,
+        )
         from hyperloop.analysis.runner import run_train
         from hyperloop.analysis.spec import SpecError, TrainSpec, read_input_list
         from hyperloop.analysis.workflows import WorkflowError
@@ -89,7 +115,10 @@ def register(app: typer.Typer) -> None:
             spec = TrainSpec.load(full_config)
             pkg = resolve_package(spec.package_tag, spec.package_path, package)
             plan = build_plan(spec, pkg)
-            inputs = [] if dry_run else read_input_list(input)
+            inputs = [] if dry_run and not input.is_file() else read_input_list(input)
+            kind = input_data_kind(inputs[0]) if inputs else None
+            if kind is not None:  # MC process switches on real data: named before the run
+                check_dataset_type(plan, is_mc=kind == "mc", what=f"input {inputs[0]}")
         except (SpecError, WorkflowError, PlanError, ConfigurationError) as exc:
             _fail(str(exc))
             return
@@ -130,7 +159,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"error: input {rec.file}: {rec.message}", err=True)
         ok = len(result.files) - len(result.failed_files)
         typer.echo(f"{ok}/{len(result.files)} files ok, wall {result.wall:.2f} s; outputs in {out}")
-        if result.files and ok == 0:
+        if result.files and ok == 0 and not result.task_failure:
             # nothing was analysed: an empty results file must not pass for a result
             removed = [Path(p) for p in result.outputs.values() if Path(p).is_file()]
             for path in removed:

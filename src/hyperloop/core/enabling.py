@@ -22,7 +22,7 @@ from hyperloop.core.errors import ValidationError
 from hyperloop.core.notifications import notify_test_failed, notify_wagon
 from hyperloop.core.permissions import Action, require
 from hyperloop.core.states import transition
-from hyperloop.core.tags import first_tag_with_pr, get_tag, latest_tag
+from hyperloop.core.tag_lookup import first_tag_with_pr, get_tag, latest_tag
 from hyperloop.core.wagon_state import wagon_state
 from hyperloop.db.base import utcnow
 from hyperloop.db.models import (
@@ -187,6 +187,26 @@ def queue_test(s: Session, row: WagonDataset) -> WagonTest:
     s.add(test)
     s.flush()
     return test
+
+
+def retest_failed_after_new_tag(s: Session, tag: PackageTag) -> list[WagonTest]:
+    """A new tag relaunches the failed tests of wagons enabled with the latest-tag policy
+    (a test that failed with an older tag may pass with this one); passing tests keep
+    their tag until the next change or composition."""
+    newest = latest_tag(s)
+    if newest is None or newest.id != tag.id:
+        return []
+    rows = s.scalars(
+        select(WagonDataset).where(
+            WagonDataset.enabled.is_(True), WagonDataset.tag_policy == TagPolicy.LATEST
+        )
+    )
+    queued = []
+    for row in list(rows):
+        test = current_test(s, row.wagon_id, row.dataset_id)
+        if test is not None and test.status is TestStatus.FAILED and test.tag_id != tag.id:
+            queued.append(queue_test(s, row))
+    return queued
 
 
 def dependents_closure(s: Session, wagon_id: int) -> set[int]:

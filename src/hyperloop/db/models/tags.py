@@ -23,10 +23,23 @@ class PackageTag(Base):
     pull_requests: Mapped[list[str]] = mapped_column(JSONType, default=list)
     available: Mapped[bool] = mapped_column(Boolean, default=True)
     released_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    #: sha256 of the artifact folder's files when the tag was registered (None: not checked)
+    digest: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
 
     @property
     def label(self) -> str:
         return f"{self.name} {self.version}"
+
+    @property
+    def tag(self) -> str:
+        """The tag's name (``daily-2026-11-29``): its version among the package's tags."""
+        return self.version
+
+    @property
+    def package_version(self) -> str:
+        """The package version the tag was built from (``pyproject.toml``)."""
+        pkg = (self.introspection or {}).get("package") or {}
+        return str(pkg.get("version", ""))
 
     def __repr__(self) -> str:
         return f"PackageTag({self.label!r})"

@@ -22,9 +22,13 @@ router = APIRouter(prefix="/tags", tags=["tags"])
 
 class TagOut(ORMModel):
     id: int
-    name: str
-    version: str
+    name: str = Field(description="Package name.")
+    version: str = Field(description="The tag's name (e.g. daily-2026-11-29).")
+    tag: str = Field(description="The tag's name (the same as version).")
+    label: str = Field(description="Package and tag, as pages show it.")
+    package_version: str = Field(description="The package version the tag was built from.")
     artifact: str
+    digest: str | None = Field(description="sha256 of the artifact's files at registration.")
     pull_requests: list[str]
     available: bool
     released_at: datetime
@@ -38,9 +42,17 @@ class TagIn(BaseModel):
     introspection: dict[str, Any] = Field(
         description="Output of `hyperloop workflows --package DIR --json` for this tag."
     )
-    artifact: str = Field(min_length=1, max_length=4096, description="Where the tag's code is.")
+    artifact: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="Absolute path of the tag's folder on the server (`hyperloop package "
+        "build` output); it must hold the package the introspection describes.",
+    )
     version: str | None = Field(
-        default=None, min_length=1, max_length=64, description="Default: from the introspection."
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="The tag's name. Default: the folder's tag.json, else the package version.",
     )
     pull_requests: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list, description="Change requests contained in this tag."
@@ -84,6 +96,7 @@ def register_tag(body: TagIn, actor: CurrentActor, db: DB) -> TagDetail:
         version=body.version,
         pull_requests=body.pull_requests,
         released_at=body.released_at,
+        check=True,
     )
     db.flush()
     return tag_detail(tag)
