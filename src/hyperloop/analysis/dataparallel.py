@@ -393,7 +393,7 @@ def run_dataframe_workers(
     out: Path,
     *,
     cores: int,
-    sample_interval: float,
+    sample_interval: float | None,
     progress: Callable[[str], None] | None,
 ) -> RunResult:
     """Run the train as ``cores`` whole-train workers splitting the dataframes; same outputs

@@ -319,7 +319,7 @@ def run_devices(
     out: Path,
     *,
     cores: int,
-    sample_interval: float,
+    sample_interval: float | None,
     progress: Callable[[str], None] | None,
 ) -> RunResult:
     """Run the train with one process per device (pipelined devices: several copies that

@@ -3,7 +3,12 @@
 Each device (the reader, every task instance, the writer) accumulates the CPU and wall
 time of its own work; a sampler thread records, once per interval, the CPU used by each
 device since the previous sample (``cpuUsedAbsolute``, microseconds) and the memory of the
-process hosting it (``proportionalSetSize`` in kB, read from /proc smaps via psutil).
+process hosting it (``proportionalSetSize`` in kB of 1024 bytes, read from /proc smaps via
+psutil). The interval is ``sample_interval()`` seconds by default (server setting
+``metrics_sample_interval``, which reaches the runtime as HYPERLOOP_METRICS_SAMPLE_INTERVAL):
+often enough that a test of a few seconds draws a curve. A process that has ended records
+no memory sample (not a zero that would halve the average); the summary in
+``metrics_summary.json`` is in bytes (``hyperloop.units``).
 """
 
 from __future__ import annotations
@@ -18,9 +23,24 @@ from typing import Any
 
 import psutil
 
+from hyperloop.units import kib_to_bytes
+
 READER = "internal-dpl-aod-reader"
 WRITER = "internal-dpl-aod-writer"
 SINK = "internal-dpl-aod-global-analysis-file-sink"
+
+SAMPLE_INTERVAL_ENV = "HYPERLOOP_METRICS_SAMPLE_INTERVAL"
+DEFAULT_SAMPLE_INTERVAL = 0.2  # seconds
+
+
+def sample_interval() -> float:
+    """Seconds between two metric samples: HYPERLOOP_METRICS_SAMPLE_INTERVAL (the server
+    setting ``metrics_sample_interval``) or 0.2 s."""
+    try:
+        value = float(os.environ.get(SAMPLE_INTERVAL_ENV, ""))
+    except ValueError:
+        return DEFAULT_SAMPLE_INTERVAL
+    return value if 0.01 <= value <= 60 else DEFAULT_SAMPLE_INTERVAL
 
 
 def process_memory(pid: int | None = None, *, pss: bool = True) -> tuple[int, int, int]:
@@ -76,7 +96,8 @@ class DeviceMetrics:
         return delta
 
     def pss_values(self) -> list[float]:
-        return [float(v) * 1024 for _, v in self.series.get("proportionalSetSize", [])]
+        """The PSS samples in bytes (the series holds kB, as O2's files)."""
+        return [kib_to_bytes(v) for _, v in self.series.get("proportionalSetSize", [])]
 
     def to_state(self) -> dict[str, Any]:
         """Picklable snapshot (devices in other processes send this back)."""
@@ -116,13 +137,14 @@ class Sampler:
     RSS and virtual size are read every time (/proc statm: cheap); PSS needs the kernel to
     walk each process's page tables (/proc smaps_rollup, ~1 ms per device process with
     mapped dataframes), so it is sampled at most as often as keeps that walk below
-    ``PSS_BUDGET`` of one core (and always at the start and end of the run)."""
+    ``PSS_BUDGET`` of one core (and always at the start and end of the run). A device whose
+    process has ended (or not yet started) gets no memory sample at that time."""
 
-    PSS_BUDGET = 0.005
+    PSS_BUDGET = 0.02
 
-    def __init__(self, devices: Iterable[DeviceMetrics], interval: float = 1.0) -> None:
+    def __init__(self, devices: Iterable[DeviceMetrics], interval: float | None = None) -> None:
         self.devices = list(devices)
-        self.interval = interval
+        self.interval = interval if interval else sample_interval()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="metrics-sampler", daemon=True)
         self._pss_due = 0.0
@@ -146,24 +168,28 @@ class Sampler:
         if pss is None:
             pss = now >= self._pss_due
         t0 = time.perf_counter()
-        memory: dict[int, tuple[int, int, int]] = {}
+        memory: dict[int, tuple[int, int, int] | None] = {}
         for dev in self.devices:
             if dev.pid not in memory:
                 try:
                     memory[dev.pid] = process_memory(dev.pid, pss=pss)
                 except psutil.NoSuchProcess:
-                    memory[dev.pid] = (0, 0, 0)
+                    memory[dev.pid] = None
+                if memory[dev.pid] is not None and memory[dev.pid][1] == 0:
+                    memory[dev.pid] = None  # a zombie: ended, nothing mapped any more
         if pss:
             cost = time.perf_counter() - t0
             self._pss_due = now + max(self.interval, cost / self.PSS_BUDGET) * 0.999
         stamp = int(now * 1000)
         for dev in self.devices:
-            pss_b, rss, vms = memory[dev.pid]
             dev.record("cpuUsedAbsolute", stamp, int(dev.take_cpu_delta() * 1e6))
-            if pss:
-                dev.record("proportionalSetSize", stamp, pss_b // 1024)
-            dev.record("residentSetSize", stamp, rss // 1024)
-            dev.record("virtualMemorySize", stamp, vms // 1024)
+            mem = memory[dev.pid]
+            if mem is not None:
+                pss_b, rss, vms = mem
+                if pss:
+                    dev.record("proportionalSetSize", stamp, pss_b // 1024)
+                dev.record("residentSetSize", stamp, rss // 1024)
+                dev.record("virtualMemorySize", stamp, vms // 1024)
             if dev.bytes_compressed:
                 dev.record("aod-bytes-read-compressed", stamp, dev.bytes_compressed)
                 dev.record("aod-bytes-read-uncompressed", stamp, dev.bytes_uncompressed)

@@ -75,7 +75,7 @@ def run_train(
     cores: int = 1,
     mode: str = "auto",
     strategy: Strategy | None = None,
-    sample_interval: float = 1.0,
+    sample_interval: float | None = None,
     progress: Callable[[str], None] | None = None,
     job_id: str = "",
 ) -> RunResult:
@@ -101,7 +101,7 @@ def run_inprocess(
     out: Path,
     *,
     cores: int,
-    sample_interval: float,
+    sample_interval: float | None,
     progress: Callable[[str], None] | None,
 ) -> RunResult:
     """The in-process strategy: every device of the train in this process, in order."""

@@ -476,6 +476,7 @@ def master_jobs(train: TrainForReader, db: DB, settings: SettingsDep) -> dict[st
     return {
         "runs": views_train_results.master_jobs(db, train.id),
         "distributions": views_train_results.job_distributions(db, train.id),
+        "sites": views_train_results.site_totals(db, train.id),
         "error_groups": views_train_results.error_groups_with_traceback(db, train.id, root),
     }
 

@@ -153,6 +153,7 @@ def _tab_data(tab: str, db, train: m.TrainRun, actor: Actor, root, request: Requ
         return {
             "runs": views_train_results.master_jobs(db, train.id),
             "distributions": views_train_results.job_distributions(db, train.id),
+            "sites": views_train_results.site_totals(db, train.id),
             "error_groups": views_train_results.error_groups_with_traceback(db, train.id, root),
             "jobs": rows,
             "jobs_total": total,
