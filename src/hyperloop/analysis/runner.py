@@ -122,6 +122,7 @@ def run_inprocess(
     declared = declared_columns(plan)
     records: list[FileRecord] = []
     failure: TaskFailure | None = None
+    key = 0  # dataframe number, in input order
     try:
         for inst in plan.instances:
             with Timer(task_m[inst.name]):
@@ -150,6 +151,9 @@ def run_inprocess(
                                     inst.name, path, df, exc, traceback.format_exc()
                                 ) from exc
                         frame.current_task = None
+                        for inst in plan.instances:  # weighted sums in input order
+                            inst.task.histos.seal(key)
+                        key += 1
                         if derived is not None:
                             with Timer(writer_m):
                                 derived.write(df, collect_derived(plan, frame), path)
@@ -171,6 +175,7 @@ def run_inprocess(
                 )
         for inst in plan.instances:
             with Timer(task_m[inst.name]):
+                inst.task.histos.settle()
                 inst.task.finalize()
     except TaskFailure as exc:
         failure = exc
