@@ -305,7 +305,7 @@ class Settings(BaseSettings):
         "(SPEC §4: a 2-core slot minus a buffer).",
     )
     metrics_sample_interval: float = Field(
-        default=0.2,
+        default=0.1,
         ge=0.01,
         le=60,
         description="Seconds between two samples of the performance metrics of a test or job "

@@ -30,12 +30,12 @@ WRITER = "internal-dpl-aod-writer"
 SINK = "internal-dpl-aod-global-analysis-file-sink"
 
 SAMPLE_INTERVAL_ENV = "HYPERLOOP_METRICS_SAMPLE_INTERVAL"
-DEFAULT_SAMPLE_INTERVAL = 0.2  # seconds
+DEFAULT_SAMPLE_INTERVAL = 0.1  # seconds
 
 
 def sample_interval() -> float:
     """Seconds between two metric samples: HYPERLOOP_METRICS_SAMPLE_INTERVAL (the server
-    setting ``metrics_sample_interval``) or 0.2 s."""
+    setting ``metrics_sample_interval``) or 0.1 s."""
     try:
         value = float(os.environ.get(SAMPLE_INTERVAL_ENV, ""))
     except ValueError:
@@ -43,19 +43,36 @@ def sample_interval() -> float:
     return value if 0.01 <= value <= 60 else DEFAULT_SAMPLE_INTERVAL
 
 
+def _rollup_pss(pid: int) -> int | None:
+    """PSS in bytes from /proc/<pid>/smaps_rollup (~0.05 ms; the full smaps psutil reads
+    costs ~30 times more); None where the file is missing."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except FileNotFoundError:
+        if not psutil.pid_exists(pid):
+            raise psutil.NoSuchProcess(pid) from None
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def process_memory(pid: int | None = None, *, pss: bool = True) -> tuple[int, int, int]:
     """(PSS, RSS, VMS) in bytes of a process; PSS falls back to RSS where unavailable, and
     is 0 unless ``pss`` (reading it walks the process's page tables)."""
     proc = psutil.Process(pid) if pid else psutil.Process()
+    info = proc.memory_info()
     if not pss:
-        info = proc.memory_info()
         return 0, int(info.rss), int(info.vms)
+    value = _rollup_pss(proc.pid)
+    if value is not None:
+        return value, int(info.rss), int(info.vms)
     try:
-        info = proc.memory_full_info()
-        pss = getattr(info, "pss", info.rss)
-        return int(pss), int(info.rss), int(info.vms)
+        full = proc.memory_full_info()
+        return int(getattr(full, "pss", full.rss)), int(full.rss), int(full.vms)
     except (psutil.AccessDenied, psutil.ZombieProcess):
-        info = proc.memory_info()
         return int(info.rss), int(info.rss), int(info.vms)
 
 
@@ -135,12 +152,12 @@ class Sampler:
     """Samples CPU deltas and process memory of devices every ``interval`` seconds.
 
     RSS and virtual size are read every time (/proc statm: cheap); PSS needs the kernel to
-    walk each process's page tables (/proc smaps_rollup, ~1 ms per device process with
-    mapped dataframes), so it is sampled at most as often as keeps that walk below
+    walk each process's page tables (/proc smaps_rollup, 0.05 ms for a small process, more
+    with large mapped dataframes), so it is sampled at most as often as keeps that walk below
     ``PSS_BUDGET`` of one core (and always at the start and end of the run). A device whose
     process has ended (or not yet started) gets no memory sample at that time."""
 
-    PSS_BUDGET = 0.02
+    PSS_BUDGET = 0.02  # of one core
 
     def __init__(self, devices: Iterable[DeviceMetrics], interval: float | None = None) -> None:
         self.devices = list(devices)
