@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.api.world import World, seed
+from tests.factories import ApiWorld, seed_api_world
 
 from hyperloop.db.session import make_engine
 from hyperloop.settings import load_settings
@@ -17,16 +17,16 @@ from hyperloop.web.app import bind_database, create_app
 
 
 @pytest.fixture(scope="session")
-def template_world(tmp_path_factory: pytest.TempPathFactory) -> World:
+def template_world(tmp_path_factory: pytest.TempPathFactory) -> ApiWorld:
     path = tmp_path_factory.mktemp("template") / "world.db"
-    return seed(f"sqlite:///{path}")
+    return seed_api_world(f"sqlite:///{path}")
 
 
-def copy_world(template: World, folder: Path) -> World:
+def copy_world(template: ApiWorld, folder: Path) -> ApiWorld:
     """A private copy of the seeded database file."""
     target = folder / "world.db"
     shutil.copyfile(Path(template.url.removeprefix("sqlite:///")), target)
-    return World(
+    return ApiWorld(
         url=f"sqlite:///{target}",
         tokens=template.tokens,
         user_ids=template.user_ids,
@@ -37,13 +37,13 @@ def copy_world(template: World, folder: Path) -> World:
 
 
 @pytest.fixture
-def world(template_world: World, tmp_path: Path) -> World:
+def world(template_world: ApiWorld, tmp_path: Path) -> ApiWorld:
     """A private copy of the seeded database for this test."""
     return copy_world(template_world, tmp_path)
 
 
 @pytest.fixture(scope="session")
-def shared_app(template_world: World):
+def shared_app(template_world: ApiWorld):
     """One application for the whole session (building it takes ~0.5 s); each test binds
     it to its own database copy."""
     return create_app(load_settings(database_url=template_world.url, storage_roots=["/data"]))
@@ -57,7 +57,7 @@ def session_client(shared_app) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def app(shared_app, world: World):
+def app(shared_app, world: ApiWorld):
     engine = make_engine(world.url)
     bind_database(shared_app, engine)
     yield shared_app
@@ -90,7 +90,7 @@ class RoleClient:
         return self.request("DELETE", url, **kw)
 
 
-def role_client(client: TestClient, world: World, role: str) -> RoleClient:
+def role_client(client: TestClient, world: ApiWorld, role: str) -> RoleClient:
     headers = {} if role == "anonymous" else {"Authorization": f"Bearer {world.tokens[role]}"}
     return RoleClient(client, headers)
 
@@ -103,7 +103,7 @@ def client(app, session_client: TestClient) -> TestClient:
 
 
 @pytest.fixture
-def as_role(app, session_client: TestClient, world: World) -> Callable[[str], RoleClient]:
+def as_role(app, session_client: TestClient, world: ApiWorld) -> Callable[[str], RoleClient]:
     """``as_role("operator")`` -> a client sending that role's API token."""
     session_client.cookies.clear()
     return lambda role: role_client(session_client, world, role)

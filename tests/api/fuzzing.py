@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from tests.api.world import USERNAMES, World
+from tests.factories import USERNAMES, ApiWorld
 
 CHECKS = [
     not_a_server_error,
@@ -43,11 +43,11 @@ BOUNDED = settings(
 FUZZER = "admin"  # every operation is reached past authorisation
 
 
-def headers(world: World) -> dict[str, str]:
+def headers(world: ApiWorld) -> dict[str, str]:
     return {"Authorization": f"Bearer {world.tokens[FUZZER]}"}
 
 
-def keep_the_fuzzer_in(case: Any, world: World) -> None:
+def keep_the_fuzzer_in(case: Any, world: ApiWorld) -> None:
     """The fuzzer must not revoke its own token nor take away its own admin role, or every
     later call would stop at 401/403 (documented answers: the run would pass, testing
     nothing): such a generated call is pointed at another user."""

@@ -17,16 +17,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.api.world import (
+from tests.factories import (
     CALLER_USERNAMES,
     CALLERS,
     MEMBER_CALLERS,
     PASSWORD,
-    World,
-    introspection,
+    ApiWorld,
+    api_introspection,
 )
 
-Value = Any | Callable[[World, str], Any]
+Value = Any | Callable[[ApiWorld, str], Any]
 
 EVERYONE = frozenset(CALLERS)
 LOGGED_IN = EVERYONE - {"anonymous"}
@@ -56,7 +56,7 @@ class Case:
     scope: str | None = None  # world.ids key of the analysis concerned (membership decides)
     revokes_caller: bool = False  # the call revokes the caller's credential: run it last
 
-    def resolve(self, value: Value, world: World, caller: str) -> Any:
+    def resolve(self, value: Value, world: ApiWorld, caller: str) -> Any:
         return value(world, caller) if callable(value) else value
 
     @property
@@ -64,7 +64,7 @@ class Case:
         return f"{self.method} {self.route}" + (f" [{self.label}]" if self.label else "")
 
 
-def ids(key: str) -> Callable[[World, str], int]:
+def ids(key: str) -> Callable[[ApiWorld, str], int]:
     return lambda world, caller: world.ids[key]
 
 
@@ -184,7 +184,7 @@ CASES: list[Case] = [
         "/api/tags",
         ADMIN,
         ok=201,
-        body={"introspection": introspection("v2"), "artifact": "/tags/v2"},
+        body={"api_introspection": api_introspection("v2"), "artifact": "/tags/v2"},
     ),
     Case("GET", "/api/tags/{tag_id}", LOGGED_IN, path={"tag_id": ids("tag")}),
     Case(
@@ -611,7 +611,7 @@ CASES: list[Case] = [
 ]
 
 
-def request_args(case: Case, caller: str, world: World) -> dict[str, Any]:
+def request_args(case: Case, caller: str, world: ApiWorld) -> dict[str, Any]:
     """``method``, ``url`` and keyword arguments of the call, for TestClient and httpx."""
     path = case.route.format(**{k: case.resolve(v, world, caller) for k, v in case.path.items()})
     args: dict[str, Any] = {
@@ -626,7 +626,7 @@ def request_args(case: Case, caller: str, world: World) -> dict[str, Any]:
     return args
 
 
-def credentials(world: World, caller: str) -> dict[str, str]:
+def credentials(world: ApiWorld, caller: str) -> dict[str, str]:
     """The headers a caller sends (its API token; nothing for anonymous)."""
     return {} if caller == "anonymous" else {"Authorization": f"Bearer {world.tokens[caller]}"}
 

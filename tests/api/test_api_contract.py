@@ -4,7 +4,7 @@ lists, and an OpenAPI document with tags, summaries and response models."""
 from __future__ import annotations
 
 import pytest
-from tests.api.world import World
+from tests.factories import ApiWorld
 
 
 def test_health_is_anonymous(client) -> None:
@@ -34,7 +34,7 @@ def test_errors_are_structured(as_role, method, path, status, code) -> None:
     assert body["message"]
 
 
-def test_body_validation_error_names_the_field(as_role, world: World) -> None:
+def test_body_validation_error_names_the_field(as_role, world: ApiWorld) -> None:
     response = as_role("analyzer").post(
         "/api/wagons",
         json={"analysis_id": world.ids["analysis"], "name": "has space", "workflow": "spectra"},
@@ -45,7 +45,7 @@ def test_body_validation_error_names_the_field(as_role, world: World) -> None:
     assert body["details"]["errors"][0]["location"] == ["body", "name"]
 
 
-def test_domain_validation_is_422_and_conflicts_are_409(as_role, world: World) -> None:
+def test_domain_validation_is_422_and_conflicts_are_409(as_role, world: ApiWorld) -> None:
     alice = as_role("analyzer")
     unknown = alice.post(
         "/api/wagons",
@@ -73,7 +73,7 @@ def test_lists_are_paginated(as_role) -> None:
     assert alice.get("/api/wagons", params={"offset": 50}).json()["items"] == []
 
 
-def test_list_filters(as_role, world: World) -> None:
+def test_list_filters(as_role, world: ApiWorld) -> None:
     alice = as_role("analyzer")
     mine = alice.get("/api/wagons", params={"analysis_id": world.ids["analysis"]}).json()
     assert {w["name"] for w in mine["items"]} == {"spectra_pp", "spare", "strange", "skim"}
@@ -89,7 +89,7 @@ def test_list_filters(as_role, world: World) -> None:
     assert jobs.json()["total"] == 1
 
 
-def test_notifications_dismiss_one_and_all(as_role, world: World) -> None:
+def test_notifications_dismiss_one_and_all(as_role, world: ApiWorld) -> None:
     alice = as_role("analyzer")
     assert alice.get("/api/notifications/count").json()["unread"] >= 1
     own = world.notification_ids["analyzer"]
@@ -101,7 +101,7 @@ def test_notifications_dismiss_one_and_all(as_role, world: World) -> None:
     assert alice.get("/api/notifications", params={"read": False}).json()["total"] == 0
 
 
-def test_staged_submission_flow(as_role, world: World) -> None:
+def test_staged_submission_flow(as_role, world: ApiWorld) -> None:
     alice, connie = as_role("analyzer"), as_role("pwg_convener")
     requested = alice.post(f"/api/train-runs/{world.ids['short_train']}/long-train")
     assert requested.status_code == 201
@@ -113,7 +113,7 @@ def test_staged_submission_flow(as_role, world: World) -> None:
     assert approved.json()["approved_by_id"] == world.user_ids["pwg_convener"]
 
 
-def test_compose_then_submit(as_role, world: World) -> None:
+def test_compose_then_submit(as_role, world: ApiWorld) -> None:
     oscar = as_role("operator")
     composed = oscar.post(
         "/api/train-runs",
@@ -154,7 +154,7 @@ def test_openapi_documents_every_operation(shared_app) -> None:
                 assert "401" in op["responses"] or path.startswith("/api/auth/"), where
 
 
-def test_my_analyses_grid(as_role, world: World) -> None:
+def test_my_analyses_grid(as_role, world: ApiWorld) -> None:
     data = as_role("analyzer").get("/api/my-analyses").json()
     assert [(a["name"], a["member"]) for a in data] == [
         ("core-services", False),
@@ -174,7 +174,7 @@ def test_my_analyses_grid(as_role, world: World) -> None:
     assert as_role("user").get("/api/my-analyses", params={"with_service": False}).json() == []
 
 
-def test_train_detail_counts_jobs(as_role, world: World) -> None:
+def test_train_detail_counts_jobs(as_role, world: ApiWorld) -> None:
     detail = as_role("user").get(f"/api/train-runs/{world.ids['train']}").json()
     assert detail["job_counts"] == {"done": 1}
     assert detail["wagons_snapshot"][0]["wagon_id"] == world.ids["wagon"]
@@ -193,7 +193,7 @@ def test_times_without_zone_are_refused(as_role) -> None:
     assert alice.get("/api/train-runs", params={"composed_after": "2020-01-01"}).status_code == 422
 
 
-def test_compare_wagon_with_its_past(as_role, world: World) -> None:
+def test_compare_wagon_with_its_past(as_role, world: ApiWorld) -> None:
     alice = as_role("analyzer")
     wid = world.ids["wagon"]
     created_at = alice.get(f"/api/wagons/{wid}/history").json()["items"][0]["at"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.api.world import PASSWORD, World
+from tests.factories import PASSWORD, ApiWorld
 
 from hyperloop.settings import load_settings
 from hyperloop.web.app import create_app
@@ -52,7 +52,7 @@ def test_tampered_session_cookie_is_anonymous(client) -> None:
     )
 
 
-def test_unsafe_request_with_session_needs_the_csrf_token(client, world: World) -> None:
+def test_unsafe_request_with_session_needs_the_csrf_token(client, world: ApiWorld) -> None:
     csrf = _login(client)
     refused = client.post("/api/notifications/dismiss-all")
     assert refused.status_code == 403
@@ -96,7 +96,7 @@ def test_api_token_is_shown_once_works_and_can_be_revoked(as_role, client) -> No
     assert refused.headers["www-authenticate"] == "Bearer"
 
 
-def test_other_users_tokens_cannot_be_revoked(as_role, world: World) -> None:
+def test_other_users_tokens_cannot_be_revoked(as_role, world: ApiWorld) -> None:
     response = as_role("user").delete(f"/api/users/me/tokens/{world.token_ids['analyzer']}")
     assert response.status_code == 403
 
@@ -107,7 +107,7 @@ def test_malformed_authorization_header(client) -> None:
     assert "Bearer" in response.json()["message"]
 
 
-def test_admin_impersonation_records_both_names(as_role, world: World) -> None:
+def test_admin_impersonation_records_both_names(as_role, world: ApiWorld) -> None:
     ada = as_role("admin")
     as_alice = {"X-Hyperloop-Impersonate": "alice"}
     me = ada.get("/api/users/me", headers=as_alice).json()
@@ -124,7 +124,7 @@ def test_admin_impersonation_records_both_names(as_role, world: World) -> None:
     assert last["impersonator_id"] == world.user_ids["admin"]
 
 
-def test_impersonated_admin_has_only_the_users_rights(as_role, world: World) -> None:
+def test_impersonated_admin_has_only_the_users_rights(as_role, world: ApiWorld) -> None:
     as_ursula = {"X-Hyperloop-Impersonate": "ursula"}
     response = as_role("admin").patch(
         f"/api/wagons/{world.ids['wagon']}", headers=as_ursula, json={"expected_version": 1}
@@ -156,7 +156,7 @@ def test_session_impersonation_switch(client) -> None:
     assert client.get("/api/auth/session").json()["impersonator"] is None
 
 
-def _app(world: World, **settings):
+def _app(world: ApiWorld, **settings):
     app = create_app(load_settings(database_url=world.url, **settings))
     return app
 
@@ -165,7 +165,7 @@ PROXY = {"proxy_auth_enabled": True, "trusted_proxies": ["10.0.0.0/8"]}
 DN = {"X-SSL-Client-S-DN": "/DC=ch/DC=cern/OU=Users/CN=alice/CN=123/CN=Alice A"}
 
 
-def test_certificate_identity_from_a_trusted_proxy(world: World) -> None:
+def test_certificate_identity_from_a_trusted_proxy(world: ApiWorld) -> None:
     app = _app(world, **PROXY)
     try:
         with TestClient(app, client=("10.1.2.3", 4000)) as trusted:
@@ -193,7 +193,7 @@ OIDC = {
 }
 
 
-def test_oidc_login_redirects_to_the_provider_with_state(world: World) -> None:
+def test_oidc_login_redirects_to_the_provider_with_state(world: ApiWorld) -> None:
     app = _app(world, **OIDC)
     app.state.oidc_metadata = {
         "issuer": "https://idp.example.org",
@@ -219,7 +219,7 @@ def test_oidc_routes_do_not_exist_when_disabled(client) -> None:
     assert client.get("/auth/oidc/login", follow_redirects=False).status_code == 404
 
 
-def test_production_cookies_are_secure(world: World) -> None:
+def test_production_cookies_are_secure(world: ApiWorld) -> None:
     app = _app(world, environment="production", secret_key=GOOD_SECRET)
     try:
         with TestClient(app) as c:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import threading
 
-from tests.api.world import World
+from tests.factories import ApiWorld
 
 
-def test_second_editor_gets_409_naming_the_changes(as_role, world: World) -> None:
+def test_second_editor_gets_409_naming_the_changes(as_role, world: ApiWorld) -> None:
     alice, bob = as_role("analyzer"), as_role("bob")
     wid = world.ids["wagon"]
     seen_by_alice = alice.get(f"/api/wagons/{wid}").json()
@@ -57,7 +57,7 @@ def test_second_editor_gets_409_naming_the_changes(as_role, world: World) -> Non
     }
 
 
-def test_simultaneous_edits_exactly_one_wins(as_role, world: World) -> None:
+def test_simultaneous_edits_exactly_one_wins(as_role, world: ApiWorld) -> None:
     wid = world.ids["wagon"]
     clients = [as_role("analyzer"), as_role("bob")] * 3
     version = clients[0].get(f"/api/wagons/{wid}").json()["version"]
@@ -87,7 +87,7 @@ def test_simultaneous_edits_exactly_one_wins(as_role, world: World) -> None:
     assert [e["version"] for e in history["items"]].count(version + 1) == 1
 
 
-def test_concurrent_dataset_edit_is_refused_too(as_role, world: World) -> None:
+def test_concurrent_dataset_edit_is_refused_too(as_role, world: ApiWorld) -> None:
     oscar, ada = as_role("operator"), as_role("admin")
     did = world.ids["spare_dataset"]
     version = oscar.get(f"/api/datasets/{did}").json()["version"]

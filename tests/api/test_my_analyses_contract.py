@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
 from tests.api.conftest import copy_world
-from tests.api.world import World, seed
+from tests.factories import ApiWorld, seed_api_world
 
 from hyperloop.db.session import make_engine
 from hyperloop.db.testing import db_postgres_url, db_url, pytest_generate_tests  # noqa: F401
@@ -36,15 +36,15 @@ def grid(
     db_backend: str,
     shared_app,
     session_client: TestClient,
-    template_world: World,
+    template_world: ApiWorld,
     tmp_path: Path,
     request: pytest.FixtureRequest,
-) -> Iterator[tuple[TestClient, World]]:
+) -> Iterator[tuple[TestClient, ApiWorld]]:
     """The API test world on the backend under test, served by the shared application."""
     if db_backend == "sqlite":
         world = copy_world(template_world, tmp_path)
     else:
-        world = seed(request.getfixturevalue("db_url"))
+        world = seed_api_world(request.getfixturevalue("db_url"))
     engine = make_engine(world.url)
     bind_database(shared_app, engine)
     session_client.cookies.clear()
@@ -52,7 +52,7 @@ def grid(
     engine.dispose()
 
 
-def _get(client: TestClient, world: World, role: str, path: str, **params):
+def _get(client: TestClient, world: ApiWorld, role: str, path: str, **params):
     r = client.get(path, params=params, headers={"Authorization": f"Bearer {world.tokens[role]}"})
     assert r.status_code == 200, f"{path} as {role}: {r.status_code} {r.text[:300]}"
     return r

@@ -18,7 +18,7 @@ import uvicorn
 from fastapi import FastAPI, Form, Header, HTTPException
 from fastapi.responses import RedirectResponse
 from fastapi.testclient import TestClient
-from tests.api.world import World
+from tests.factories import ApiWorld
 
 from hyperloop.settings import load_settings
 from hyperloop.web.app import create_app
@@ -84,7 +84,7 @@ def provider() -> Iterator[str]:
     thread.join(timeout=10)
 
 
-def test_oidc_login_creates_the_account_and_a_session(provider: str, world: World) -> None:
+def test_oidc_login_creates_the_account_and_a_session(provider: str, world: ApiWorld) -> None:
     app = create_app(
         load_settings(
             database_url=world.url,

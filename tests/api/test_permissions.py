@@ -19,7 +19,7 @@ from tests.api.permission_matrix import (
     problem,
     request_args,
 )
-from tests.api.world import CALLERS, World
+from tests.factories import CALLERS, ApiWorld
 
 from hyperloop.db.session import make_engine
 from hyperloop.web.app import bind_database
@@ -51,7 +51,7 @@ def test_analysis_scoped_rows_are_checked_for_members_and_non_members() -> None:
 
 
 @pytest.fixture(scope="module")
-def read_only_world(template_world: World, tmp_path_factory: pytest.TempPathFactory) -> World:
+def read_only_world(template_world: ApiWorld, tmp_path_factory: pytest.TempPathFactory) -> ApiWorld:
     """GET cases change nothing that matters, so they share one copy of the database."""
     return copy_world(template_world, tmp_path_factory.mktemp("read-only"))
 
@@ -64,8 +64,8 @@ def test_permission_matrix(
     caller: str,
     shared_app,
     session_client,
-    read_only_world: World,
-    template_world: World,
+    read_only_world: ApiWorld,
+    template_world: ApiWorld,
     tmp_path,
 ) -> None:
     world = read_only_world if case.method == "GET" else copy_world(template_world, tmp_path)

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from schemathesis.config import SchemathesisConfig
 from tests.api.conftest import copy_world
 from tests.api.fuzzing import BOUNDED, CHECKS, fuzzer_still_admin, headers, keep_the_fuzzer_in
-from tests.api.world import World
+from tests.factories import ApiWorld
 
 from hyperloop.db.session import make_engine
 from hyperloop.settings import load_settings
@@ -30,7 +30,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP, config=CONFIG)
 
 
 @pytest.fixture(scope="module")
-def fuzz_world(template_world: World, tmp_path_factory: pytest.TempPathFactory):
+def fuzz_world(template_world: ApiWorld, tmp_path_factory: pytest.TempPathFactory):
     world = copy_world(template_world, tmp_path_factory.mktemp("fuzz"))
     engine = make_engine(world.url)
     bind_database(APP, engine)
@@ -43,6 +43,6 @@ def fuzz_world(template_world: World, tmp_path_factory: pytest.TempPathFactory):
 @pytest.mark.slow
 @schema.parametrize()
 @BOUNDED
-def test_answers_are_documented_whatever_the_input(case, fuzz_world: World) -> None:
+def test_answers_are_documented_whatever_the_input(case, fuzz_world: ApiWorld) -> None:
     keep_the_fuzzer_in(case, fuzz_world)
     case.call_and_validate(headers=headers(fuzz_world), checks=CHECKS)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.api.world import STRANGENESS_CHANGED, World
+from tests.factories import STRANGENESS_CHANGED, ApiWorld
 
 
 def _wagon(client, wagon_id: int) -> dict:
@@ -16,7 +16,7 @@ def _wagon(client, wagon_id: int) -> dict:
 
 
 def test_real_strangeness_config_preview_then_confirm(
-    as_role, world: World, realdata: Path
+    as_role, world: ApiWorld, realdata: Path
 ) -> None:
     alice = as_role("analyzer")
     wid = world.ids["strange_wagon"]
@@ -65,7 +65,7 @@ def test_real_strangeness_config_preview_then_confirm(
     assert history["items"][-1]["reason"] == "configuration upload"
 
 
-def test_download_then_upload_is_a_no_op(as_role, world: World) -> None:
+def test_download_then_upload_is_a_no_op(as_role, world: ApiWorld) -> None:
     alice = as_role("analyzer")
     wid = world.ids["wagon"]
     downloaded = alice.get(f"/api/wagons/{wid}/configuration").json()
@@ -76,7 +76,7 @@ def test_download_then_upload_is_a_no_op(as_role, world: World) -> None:
 
 
 def test_upload_with_a_wrongly_typed_value_is_refused_with_its_location(
-    as_role, world: World
+    as_role, world: ApiWorld
 ) -> None:
     alice = as_role("analyzer")
     wid = world.ids["wagon"]
@@ -95,7 +95,7 @@ def test_upload_with_a_wrongly_typed_value_is_refused_with_its_location(
     assert "nBins" in confirm.json()["message"]
 
 
-def test_real_ud_rho_config_uploads_into_a_new_wagon(as_role, world: World, realdata) -> None:
+def test_real_ud_rho_config_uploads_into_a_new_wagon(as_role, world: ApiWorld, realdata) -> None:
     alice = as_role("analyzer")
     created = alice.post(
         "/api/wagons",

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
-from tests.scheduler.seed import HYPERLOOP, seed_world
+from tests.factories import HYPERLOOP, seed_files_world
 from typer.testing import CliRunner
 
 from hyperloop.cli import app as cli_app
@@ -45,7 +45,7 @@ def test_scheduler_refuses_invalid_settings_by_name(tmp_path):
 
 @pytest.mark.slow
 def test_once_splits_a_submitted_train_into_jobs_and_releases_the_lease(tmp_path):
-    world = seed_world(tmp_path, state=TrainState.SUBMITTED, files_per_run=2)
+    world = seed_files_world(tmp_path, state=TrainState.SUBMITTED, files_per_run=2)
     env = world.env(tmp_path, HYPERLOOP_SCHEDULER_MAX_FILES_PER_JOB="1")
     proc = subprocess.run(
         [HYPERLOOP, "scheduler", "--once"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from tests.core.factories import make_world
+from tests.factories import make_world
 
 from hyperloop.core import datasets, enabling, wagons
 from hyperloop.core.autocompose import auto_candidates, auto_compose, schedule_due

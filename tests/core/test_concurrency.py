@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from tests.core.factories import make_world
+from tests.factories import make_world
 
 from hyperloop.core import wagons
 from hyperloop.core.actor import Actor

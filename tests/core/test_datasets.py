@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tests.core.factories import make_world
+from tests.factories import make_world
 
 from hyperloop.core import analyses, datasets, enabling, runlists, wagons
 from hyperloop.core.errors import Conflict, PermissionDenied, ValidationError

@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from tests.core.factories import make_world
+from tests.factories import make_world
 
 from hyperloop.core import datasets, derived, history, views_datasets
 from hyperloop.core.actor import Actor

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import text
-from tests.core.factories import make_world
+from tests.factories import make_world
 
 from hyperloop.core import enabling, jobs, trains, wagons
 from hyperloop.db.models import Job

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text, update
 from sqlalchemy.orm import Session, sessionmaker
-from tests.core.factories import World, make_world
+from tests.factories import DomainWorld, make_world
 
 from hyperloop.core import analyses, datasets, enabling, quotas, trains, users, wagons
 from hyperloop.core import views_analyses as views
@@ -21,7 +21,7 @@ from hyperloop.enums import Role, TestStatus
 
 
 @pytest.fixture
-def world(session: Session, db_engine) -> World:
+def world(session: Session, db_engine) -> DomainWorld:
     w = make_world(session)
     session.commit()
     with db_engine.begin() as conn:  # PostgreSQL tests empty every table, this row too
@@ -140,7 +140,7 @@ def test_dataset_changes_show_at_once(world, db_sessionmaker) -> None:
     assert analysis(page(sm, world.alice.id), "LF-spectra")["datasets"] == []
 
 
-def _tested_wagon(w: World, name: str):
+def _tested_wagon(w: DomainWorld, name: str):
     alice = w.actor(w.alice)
     wagon = wagons.create_wagon(w.s, alice, w.lf.id, name=name, workflow="spectra-charged")
     enabling.enable_wagon(w.s, alice, wagon.id, w.dataset.id)

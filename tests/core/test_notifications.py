@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tests.core.factories import make_world
+from tests.factories import make_world
 
 from hyperloop.core import analyses, enabling, wagons
 from hyperloop.core.co2 import co2_kg

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tests.core.factories import introspection, make_world
+from tests.factories import introspection, make_world
 
 from hyperloop.core import enabling, tags, wagons
 from hyperloop.core.errors import PermissionDenied, ValidationError

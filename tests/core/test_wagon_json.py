@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.core.factories import make_world
+from tests.factories import make_world
 
 from hyperloop.analysis.o2config import infer_value
 from hyperloop.core import tags, wagon_json, wagons

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from tests.core.factories import introspection, make_world
+from tests.factories import introspection, make_world
 
 from hyperloop.core import tags, wagons
 from hyperloop.core.errors import Conflict, PermissionDenied, ValidationError

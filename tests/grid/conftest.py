@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.grid.helpers import make_catalogue, make_package
+from tests.factories import make_catalogue, make_package
 
 
 @pytest.fixture(scope="session")

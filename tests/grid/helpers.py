@@ -1,50 +1,14 @@
-"""Helpers shared by the grid tests: test package, catalogue, reference runs, comparisons."""
+"""Comparisons shared by the grid, scheduler and end-to-end tests: the configuration of a\nlocal reference run, the run itself, and histograms of results files (inputs and worlds are\nin ``tests/factories.py``)."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import uproot
-from tests.factories import random_dataframe
-
-from hyperloop.analysis.ao2d_writer import AO2DWriter
-
-HERE = Path(__file__).resolve().parent
-RUNS = (523308, 523309, 523310)
-
-
-def make_package(root: Path) -> Path:
-    """A package tag folder as ``pip install --target`` leaves it: module + dist-info."""
-    root.mkdir(parents=True, exist_ok=True)
-    shutil.copy(HERE / "gridtest_wagons.py", root / "gridtest_wagons.py")
-    info = root / "gridtest_wagons-1.0.dist-info"
-    info.mkdir(exist_ok=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: gridtest-wagons\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(
-        "[hyperloop.workflows]\ngridtest = gridtest_wagons:WORKFLOWS\n"
-    )
-    return root
-
-
-def make_catalogue(root: Path, files_per_run: int = 3, dfs: int = 2, seed: int = 3):
-    """``{run: [(path, size)]}`` of small AO2D files, distinct DF ids per file."""
-    root.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    cat: dict[int, list[tuple[str, int]]] = {}
-    for run in RUNS:
-        for i in range(files_per_run):
-            path = root / f"{run}" / f"AO2D_{i:03d}.root"
-            path.parent.mkdir(exist_ok=True)
-            with AO2DWriter(path) as w:
-                for d in range(dfs):
-                    w.write_dataframe(1000 * i + d, random_dataframe(rng, 30, 12, run=run))
-            cat.setdefault(run, []).append((str(path), path.stat().st_size))
-    return cat
 
 
 def config(*workflows, **extra) -> dict:

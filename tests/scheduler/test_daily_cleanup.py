@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
-from tests.core.factories import introspection
+from tests.factories import introspection
 
 from hyperloop.core import datasets, history, tags, users, views_trains
 from hyperloop.core.actor import Actor

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 import uproot
 from sqlalchemy import select
+from tests.factories import make_catalogue, make_package
 from tests.grid.gridtest_wagons import SKIM
-from tests.grid.helpers import make_catalogue, make_package
 
 from hyperloop.core import datasets, runlists, tags, users
 from hyperloop.core.actor import Actor

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
-from tests.core.factories import make_world
+from tests.factories import make_world
 from tests.scheduler.test_shell_cycles import make_shell
 
 from hyperloop.core import trains

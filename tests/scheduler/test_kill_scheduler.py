@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sqlalchemy import select
+from tests.factories import gt_pt_config, seed_files_world, start
 from tests.grid.helpers import histograms, reference_run
-from tests.scheduler.seed import gt_pt_config, seed_world, start
 
 from hyperloop.db.models import Job, SchedulerLease, TrainRun
 from hyperloop.enums import JobState, TrainState
@@ -41,7 +41,7 @@ def end_group(proc) -> None:
 
 @pytest.mark.slow
 def test_a_killed_scheduler_is_replaced_and_the_train_gives_the_undisturbed_result(tmp_path):
-    world = seed_world(tmp_path, files_per_run=1, sleep_per_df=0.5)
+    world = seed_files_world(tmp_path, files_per_run=1, sleep_per_df=0.5)
     env = world.env(
         tmp_path, HYPERLOOP_SCHEDULER_LEASE_TTL_S="3", HYPERLOOP_SCHEDULER_MAX_FILES_PER_JOB="1"
     )

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from tests.factories import gt_pt_config, seed_files_world, start
 from tests.grid.helpers import assert_same_histograms, reference_run
-from tests.scheduler.seed import gt_pt_config, seed_world, start
 
 from hyperloop.core import jobs, trains
 from hyperloop.core.actor import Actor
@@ -34,7 +34,7 @@ def wait_for(what: str, check: Callable[[], bool], deadline: float, log: Path) -
 
 @pytest.mark.slow
 def test_an_operator_finishes_a_train_with_a_corrupt_file_by_a_final_merge(tmp_path):
-    world = seed_world(tmp_path, files_per_run=1)
+    world = seed_files_world(tmp_path, files_per_run=1)
     bad = Path(world.files[0])
     bad_run = int(bad.parent.name)
     bad.write_bytes(b"root" + bytes(range(256)) * 64)  # not a ROOT file any more

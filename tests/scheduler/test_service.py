@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from tests.factories import gt_pt_config, seed_files_world
 from tests.grid.helpers import assert_same_histograms, reference_run
 from tests.grid.test_external_cluster import external_address  # noqa: F401 (fixture)
-from tests.scheduler.seed import gt_pt_config, seed_world
 
 from hyperloop.core.assessment import Thresholds
 from hyperloop.core.jobs import JobSpec, add_jobs, set_job_state
@@ -118,7 +118,7 @@ def test_a_waiting_scheduler_takes_over_and_keeps_a_job_on_its_bigger_target(tmp
     """A second scheduler waits (naming the holder) until the first releases the lease,
     then reconciles a train the first left behind: the job the first had moved to target
     ``big`` runs again on ``big``; every job's target is recorded; the train is done."""
-    world = seed_world(tmp_path, state=TrainState.RUNNING, files_per_run=1)
+    world = seed_files_world(tmp_path, state=TrainState.RUNNING, files_per_run=1)
     with world.sessions.begin() as s:
         s.add(DbTarget(name="big", cores=1, memory_limit_mb=3000))
         add_jobs(s, world.train_id, [JobSpec(int(Path(f).parent.name), (f,)) for f in world.files])
@@ -180,7 +180,7 @@ def test_run_scheduler_drives_a_train_on_an_external_dask_cluster(
 ):
     """``dask_scheduler_address`` set: no embedded cluster, the jobs run on the separately
     started ``dask scheduler`` + ``dask worker`` processes; the merge equals one plain run."""
-    world = seed_world(tmp_path, state=TrainState.SUBMITTED, files_per_run=1)
+    world = seed_files_world(tmp_path, state=TrainState.SUBMITTED, files_per_run=1)
     conf = settings(
         tmp_path,
         database_url=world.url,

@@ -11,7 +11,7 @@ from email.parser import BytesParser
 from pathlib import Path
 
 from sqlalchemy import select
-from tests.core.factories import introspection, make_world
+from tests.factories import introspection, make_world
 
 from hyperloop.core import analyses, datasets, enabling, tags, trains, wagons
 from hyperloop.core.jobs import JobSpec, add_jobs, set_job_state

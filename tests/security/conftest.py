@@ -21,7 +21,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from tests.api.world import PASSWORD, USERNAMES, World, seed
+from tests.factories import PASSWORD, USERNAMES, ApiWorld, seed_api_world
 from tests.served import uvicorn_app
 
 from hyperloop.db.session import make_engine
@@ -37,7 +37,7 @@ class Served:
     base: str
     backend: str
     data_dir: Path
-    world: World
+    world: ApiWorld
 
     def client(self, **kwargs) -> httpx.Client:
         """An HTTP client for this server (no credentials)."""
@@ -55,15 +55,15 @@ class Served:
         return self.client(headers={"Authorization": f"Bearer {self.world.tokens[role]}"})
 
 
-def _template(tmp_path_factory: pytest.TempPathFactory) -> World:
+def _template(tmp_path_factory: pytest.TempPathFactory) -> ApiWorld:
     path = tmp_path_factory.getbasetemp() / "security-template.db"
     if not path.exists():
-        seed(f"sqlite:///{path}")
-    return World(url=f"sqlite:///{path}")
+        seed_api_world(f"sqlite:///{path}")
+    return ApiWorld(url=f"sqlite:///{path}")
 
 
 @contextmanager
-def _database(backend: str, folder: Path, template: Path) -> Iterator[tuple[str, World]]:
+def _database(backend: str, folder: Path, template: Path) -> Iterator[tuple[str, ApiWorld]]:
     if backend == "sqlite":
         target = folder / "hyperloop.db"
         shutil.copyfile(template, target)
@@ -78,20 +78,20 @@ def _database(backend: str, folder: Path, template: Path) -> Iterator[tuple[str,
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = base.set(database=name).render_as_string(hide_password=False)
     try:
-        yield url, seed(url)
+        yield url, seed_api_world(url)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 
-_SEEDED: dict[str, World] = {}
+_SEEDED: dict[str, ApiWorld] = {}
 
 
-def seed_ids(url: str) -> World:
+def seed_ids(url: str) -> ApiWorld:
     """The world of a copied SQLite template (ids and tokens are the template's)."""
     world = _SEEDED["sqlite"]
-    return World(
+    return ApiWorld(
         url=url,
         tokens=world.tokens,
         user_ids=world.user_ids,
@@ -116,7 +116,7 @@ def serve(backend: str, tmp_path_factory: pytest.TempPathFactory) -> ServeFactor
     if "sqlite" not in _SEEDED:
         if template.exists():
             template.unlink()
-        _SEEDED["sqlite"] = seed(f"sqlite:///{template}")
+        _SEEDED["sqlite"] = seed_api_world(f"sqlite:///{template}")
 
     @contextmanager
     def start(**settings: object) -> Iterator[Served]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import insert
-from tests.api.world import REALDATA
+from tests.factories import REALDATA
 from tests.security.conftest import Served, ServeFactory
 
 from hyperloop.db import models as m

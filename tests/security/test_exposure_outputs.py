@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from tests.api.world import REALDATA
+from tests.factories import REALDATA
 from tests.security.conftest import Served, ServeFactory
 
 from hyperloop.db import models as m

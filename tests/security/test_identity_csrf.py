@@ -7,7 +7,7 @@ from __future__ import annotations
 from contextlib import closing
 
 import httpx
-from tests.api.world import USERNAMES
+from tests.factories import USERNAMES
 from tests.security.conftest import Served, ServeFactory
 
 DN = "X-SSL-Client-S-DN"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from contextlib import closing
 
-from tests.api.world import USERNAMES
+from tests.factories import USERNAMES
 from tests.security.conftest import Served
 
 HEADER = "X-Hyperloop-Impersonate"

@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
-from tests.api.world import PASSWORD, USERNAMES
+from tests.factories import PASSWORD, USERNAMES
 from tests.security.conftest import Served, ServeFactory
 from tests.served import free_port
 

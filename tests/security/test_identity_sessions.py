@@ -7,7 +7,7 @@ from contextlib import closing
 from datetime import timedelta
 
 from sqlalchemy import update
-from tests.api.world import USERNAMES
+from tests.factories import USERNAMES
 from tests.security.conftest import Served, ServeFactory
 
 from hyperloop.core import users

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from alembic import command
-from tests.api.world import PASSWORD, USERNAMES
+from tests.factories import PASSWORD, USERNAMES
 from tests.security.conftest import ServeFactory
 
 from hyperloop.db.migrate import alembic_config

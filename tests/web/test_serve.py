@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.factories import seed_files_world
 from typer.testing import CliRunner
 
 from hyperloop.cli import app as cli_app
@@ -91,13 +92,12 @@ def test_serve_runs_the_scheduler_a_composed_train_is_tested_run_and_merged(
     composed auto-submit train through its test, jobs and merges; the API shows it done.
     SIGTERM stops server and scheduler cleanly (lease released)."""
     from sqlalchemy import select
-    from tests.scheduler.seed import seed_world
 
     from hyperloop.core import users
     from hyperloop.db.models import SchedulerLease, TrainRun, User
     from hyperloop.enums import TrainState
 
-    world = seed_world(tmp_path, state=TrainState.COMPOSED, files_per_run=1, auto_submit=True)
+    world = seed_files_world(tmp_path, state=TrainState.COMPOSED, files_per_run=1, auto_submit=True)
     with world.sessions.begin() as s:
         admin = s.scalars(select(User).where(User.username == "admin")).one()
         _, token = users.create_api_token(s, admin, "serve-test")

@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.api.world import STRANGENESS_CHANGED, tasks_from_o2_config
+from tests.factories import STRANGENESS_CHANGED, tasks_from_o2_config
 from tests.web_pages.accounts import ADMIN, ANALYZER, PASSWORD, seed_accounts
 
 from hyperloop.analysis.workflows import load_package

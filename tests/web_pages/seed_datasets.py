@@ -16,7 +16,7 @@ from pathlib import Path
 
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
-from tests.core.factories import make_world
+from tests.factories import make_world
 
 from hyperloop.core import datasets, enabling, notifications, runlists, trains, wagons
 from hyperloop.core.actor import Actor

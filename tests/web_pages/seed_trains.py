@@ -13,7 +13,7 @@ from pathlib import Path
 import hist
 import numpy as np
 from sqlalchemy import select
-from tests.core.factories import introspection
+from tests.factories import introspection
 from tests.web_pages.accounts import PASSWORD
 from tests.web_pages.sample_outputs import _ours_metrics, _profile
 
