@@ -89,6 +89,12 @@ class Histogram:
             self._touched = True
         self.entries += n
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        if not self._touched:
+            state["_pending"] = None  # an empty scratch histogram: not worth sending
+        return state
+
     def keep_parts(self) -> None:
         """Keep each sealed dataframe's weighted part instead of adding it at once: this
         process sees only some of the dataframes (the one that finalizes adds them all)."""
