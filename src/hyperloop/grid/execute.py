@@ -30,6 +30,7 @@ from typing import Any
 
 import psutil
 
+from hyperloop.analysis.metrics import rollup_pss
 from hyperloop.analysis.spec import FullConfig
 from hyperloop.grid.splitting import JobSpec
 from hyperloop.grid.targets import Target
@@ -150,12 +151,11 @@ def tree_pids(pid: int) -> list[int]:
 
 def _pss(pid: int) -> int:
     try:
-        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
-            for line in f:
-                if line.startswith(b"Pss:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
+        value = rollup_pss(pid)
+    except psutil.NoSuchProcess:
+        return 0
+    if value is not None:
+        return value
     try:
         return psutil.Process(pid).memory_full_info().pss
     except (psutil.Error, AttributeError):
