@@ -106,6 +106,19 @@ def test_each_wagon_shows_its_own_memory_and_the_page_equals_the_file(system_fac
                 peak,
             )
             assert cells[2:4] == [format_bytes(avg), format_bytes(peak)], (device, cells)
+        # the test graphs' per-device figures (what the graph's legend and hover show)
+        data = re.search(
+            r'<script type="application/json" id="perf-data">(.*?)</script>', page, re.S
+        )
+        graphs = {d["device"]: d for d in json.loads(data.group(1))["devices"]}
+        names = {"reader": "internal-dpl-aod-reader", "writer": "internal-dpl-aod-writer"}
+        for name in (k for k in summary if k != "__full_train__"):
+            avg, peak = _pss(summary[name])
+            g = graphs[names.get(name, name)]
+            assert [format_bytes(g["pss_avg_bytes"]), format_bytes(g["pss_max_bytes"])] == [
+                format_bytes(avg),
+                format_bytes(peak),
+            ], (name, g)
         full_avg, full_max = _pss(summary["__full_train__"])
         assert f"{format_bytes(full_avg)} / {format_bytes(full_max)}" in page
         if wagon == heavy:

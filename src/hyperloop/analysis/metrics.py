@@ -254,8 +254,11 @@ def metrics_summary(
     tasks = [d for d in devices if d not in reader and d not in writer]
 
     def merged(name: str, devs: list[DeviceMetrics], wagon_id: int | None = None) -> dict:
-        avg = sum(_pss_summary(d)["avg"] for d in devs)
-        mx = sum(_pss_summary(d)["max"] for d in devs)
+        # memory is per process: devices sharing one (the writer and the sink, copies in
+        # one worker) count it once
+        once = list({d.pid: d for d in devs}.values())
+        avg = sum(_pss_summary(d)["avg"] for d in once)
+        mx = sum(_pss_summary(d)["max"] for d in once)
         return {
             "wagon_id": wagon_id,
             "cpu": sum(d.cpu for d in devs),
