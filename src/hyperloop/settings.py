@@ -310,7 +310,9 @@ class Settings(BaseSettings):
         le=60,
         description="Seconds between two samples of the performance metrics of a test or job "
         "(CPU, PSS, RSS, bytes read per device: the test graphs). PSS is read at most as "
-        "often as keeps its cost below 5% of a core. Workers and `hyperloop run-train` read it "
+        "often as keeps its cost below 5% of a core; after 600 intervals the interval grows "
+        "with the run's age (a run's age / 600), so that long jobs keep small metrics files. "
+        "Workers and `hyperloop run-train` read it "
         "from the environment variable HYPERLOOP_METRICS_SAMPLE_INTERVAL.",
     )
     scheduler_test_files: int = Field(

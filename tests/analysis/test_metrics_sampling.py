@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from hyperloop.analysis.metrics import DeviceMetrics, Sampler, metrics_summary, sample_interval
 
 
@@ -36,3 +38,10 @@ def test_default_interval_is_a_tenth_of_a_second_and_configurable(monkeypatch):
     monkeypatch.setenv("HYPERLOOP_METRICS_SAMPLE_INTERVAL", "0.25")
     assert sample_interval() == 0.25
     assert Sampler([]).interval == 0.25
+
+
+def test_long_runs_are_sampled_less_often():
+    sampler = Sampler([], interval=0.1)
+    assert sampler.next_wait() == 0.1
+    sampler._t0 -= 3600  # an hour into the run
+    assert sampler.next_wait() == pytest.approx(3600 / Sampler.SPAN_SAMPLES, rel=0.01)
