@@ -153,8 +153,9 @@ def _old_tag_ref(physics: Path) -> str | None:
 
 
 # events per demo run: a wagon test reads one run (two files, the scheduler_test_files
-# default), enough for about a second of work per wagon: test graphs of ten samples and more
-DEMO_EVENTS_PER_RUN = 5000
+# default): 10,000 events are one to two seconds of work, test graphs of 10-20 samples
+# (generated once, ~20 s per run; 1,000 events gave graphs of two samples)
+DEMO_EVENTS_PER_RUN = 10_000
 
 
 def ensure_demo_data(
