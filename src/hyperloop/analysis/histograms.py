@@ -110,11 +110,14 @@ class Histogram:
         pending = self._pending
         if self._parts is not None:
             views = _value_arrays(pending)
-            touched = np.zeros(views[0].shape, dtype=bool)
-            for v in views:
-                touched |= v != 0
-            index = np.flatnonzero(touched)
-            self._parts.append((key, index, [v.reshape(-1)[index] for v in views]))
+            if views is None:  # a storage whose merge is not a sum (means): the whole part
+                self._parts.append((key, None, pending.copy()))
+            else:
+                touched = np.zeros(views[0].shape, dtype=bool)
+                for v in views:
+                    touched |= v != 0
+                index = np.flatnonzero(touched)
+                self._parts.append((key, index, [v.reshape(-1)[index] for v in views]))
         else:
             if self._folded is None:
                 self._folded = _empty_like(self.hist)
@@ -132,7 +135,10 @@ class Histogram:
                 self._folded = _empty_like(self.hist)
             folded = _value_arrays(self._folded)
             for _key, index, values in sorted(self._parts, key=lambda part: part[0]):
-                for view, vals in zip(folded, values, strict=True):
+                if index is None:
+                    self._folded += values
+                    continue
+                for view, vals in zip(folded, values, strict=True):  # type: ignore[arg-type]
                     where = np.unravel_index(index, view.shape)
                     view[where] = view[where] + vals
             self._parts = []
@@ -199,13 +205,16 @@ def _empty_like(h: hist.Hist) -> hist.Hist:
     return out
 
 
-def _value_arrays(h: hist.Hist) -> list[np.ndarray]:
+def _value_arrays(h: hist.Hist) -> list[np.ndarray] | None:
     """Writable views of a histogram's bins (with flow): the sums, and the sums of squared
-    weights for a weighted storage."""
+    weights for a weighted storage; None for a storage that is not sums (a profile's means:
+    its parts are kept and merged whole, in order)."""
     view = h.view(flow=True)
-    if view.dtype.names:
+    if not view.dtype.names:
+        return [view]
+    if set(view.dtype.names) == {"value", "variance"}:
         return [view["value"], view["variance"]]
-    return [view]
+    return None
 
 
 def _fill(h: hist.Hist, direct: Any, arrays: list[np.ndarray], weight: Any) -> None:
