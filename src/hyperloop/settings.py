@@ -24,6 +24,7 @@ ENV_PREFIX = "HYPERLOOP_"
 SETTINGS_FILE_ENV = "HYPERLOOP_SETTINGS_FILE"
 MIN_SECRET_LENGTH = 32
 HISTOGRAM_BINS_ENV = "HYPERLOOP_MAX_HISTOGRAM_BINS"  # read by hyperloop.analysis.histograms
+SAMPLE_INTERVAL_ENV = "HYPERLOOP_METRICS_SAMPLE_INTERVAL"  # read by hyperloop.analysis.metrics
 
 
 class SettingsError(ValueError):
@@ -303,6 +304,17 @@ class Settings(BaseSettings):
         description="Memory limit (MB) of the test target when the database does not define it "
         "(SPEC §4: a 2-core slot minus a buffer).",
     )
+    metrics_sample_interval: float = Field(
+        default=0.1,
+        ge=0.01,
+        le=60,
+        description="Seconds between two samples of the performance metrics of a test or job "
+        "(CPU, PSS, RSS, bytes read per device: the test graphs). PSS is read at most as "
+        "often as keeps its cost below 5% of a core; after 600 intervals the interval grows "
+        "with the run's age (a run's age / 600), so that long jobs keep small metrics files. "
+        "Workers and `hyperloop run-train` read it "
+        "from the environment variable HYPERLOOP_METRICS_SAMPLE_INTERVAL.",
+    )
     scheduler_test_files: int = Field(
         default=2, ge=1, description="Catalogue files of a dataset that form a test sample."
     )
@@ -556,6 +568,7 @@ def load_settings(**overrides: Any) -> Settings:
     # The analysis runtime (in this process and the workers it starts) reads its limit from
     # the environment: it knows nothing of settings.
     os.environ[HISTOGRAM_BINS_ENV] = str(settings.max_histogram_bins)
+    os.environ[SAMPLE_INTERVAL_ENV] = str(settings.metrics_sample_interval)
     return settings
 
 

@@ -76,6 +76,45 @@ class GtMemory(Task):
         self.histos["hVz"].fill(df.table("Collisions")["fPosZ"])
 
 
+class GtHold(Task):
+    """Holds ``holdMb`` MB (10^6 bytes, touched) from ``init`` to the end of the run: a wagon
+    whose memory is larger than the others' by that much; optionally slow."""
+
+    name = "gt-hold"
+    holdMb = Configurable(300, "MB (10^6 bytes) allocated in init and held to the end")
+    sleepPerDf = Configurable(0.0, "seconds to sleep per dataframe (to make the test last)")
+
+    def init(self):
+        self.block = np.ones(int(self.holdMb) * 10**6 // 8)
+        self.histos.add("hVz", "vertex;z (cm);collisions", [(40, -20.0, 20.0)])
+
+    @process(Collisions=["fPosZ"])
+    def process(self, df):
+        if self.sleepPerDf > 0:
+            time.sleep(self.sleepPerDf)
+        self.histos["hVz"].fill(df.table("Collisions")["fPosZ"])
+
+
+class GtWeighted(Task):
+    """Fills weighted histograms (weights that are not integers): their sums depend on the
+    order of the additions, so they show whether outputs are bit-identical."""
+
+    name = "gt-weighted"
+
+    def init(self):
+        self.histos.add("hPtW", "pT weighted;p_{T} (GeV/c);sum of weights", [(50, 0.0, 5.0)])
+        self.histos.add(
+            "hPtWS", "pT weighted;p_{T} (GeV/c);sum of weights", [(50, 0.0, 5.0)], weighted=True
+        )
+
+    @process(Tracks=["pt"])
+    def process(self, df):
+        pt = df.table("Tracks")["pt"]
+        w = 1.0 / (1.0 + np.asarray(pt, dtype=np.float64) ** 2) + 0.1
+        self.histos["hPtW"].fill(pt, weight=w)
+        self.histos["hPtWS"].fill(pt, weight=w * np.pi)
+
+
 class GtForever(Task):
     """Never ends."""
 
@@ -104,6 +143,8 @@ WORKFLOWS = [
     Workflow("gt-pt", (GtPt,), "pt spectrum"),
     Workflow("gt-raise", (GtRaise,), "raises"),
     Workflow("gt-memory", (GtMemory,), "eats memory"),
+    Workflow("gt-hold", (GtHold,), "holds memory from init to the end"),
+    Workflow("gt-weighted", (GtWeighted,), "weighted histograms"),
     Workflow("gt-forever", (GtForever,), "never ends"),
     Workflow("gt-skim", (GtSkim,), "derived skim"),
 ]

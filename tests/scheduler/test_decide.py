@@ -292,7 +292,7 @@ def test_a_memory_killed_job_moves_to_a_target_with_more_memory():
             1,
             "big",
             "automatic retry after memory in attempt 1, on target big with more memory "
-            "per job (8590 MB instead of 2147 MB)",
+            "per job (8000 MB instead of 2000 MB)",
         ),
     ]
 

@@ -25,7 +25,7 @@ def test_ours_ranked_largest_first_with_summaries(outputs_dir: Path):
     assert pss["ranking"][:3] == ["task-12", "task-11", "task-10"]
     series = data["series"]["proportionalSetSize"]["task-12"]
     assert series["t"] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]  # seconds since start
-    assert series["v"][0] == pytest.approx(130_000 / 1024)  # kB -> MB
+    assert series["v"][0] == pytest.approx(130_000 * 1024 / 1e6)  # kB (1024 B) -> MB (10^6 B)
     rows = {r["device"]: r for r in data["devices"]}
     # CPU: sum of cpuUsedAbsolute microseconds = 13 * 1000 * (0+...+7) us
     assert rows["task-12"]["cpu_s"] == pytest.approx(13 * 1000 * 28 / 1e6)
@@ -107,9 +107,9 @@ def test_upload_form_needs_the_csrf_token(client, outputs_dir: Path):
 def test_long_series_are_downsampled_keeping_peaks():
     n = 10 * MAX_POINTS
     pss = [{"timestamp": 1_000 * k, "value": "1024"} for k in range(n)]
-    pss[4321]["value"] = str(1024 * 500)  # one 500 MB spike
+    pss[4321]["value"] = str(500 * 10**6 // 1024)  # one 500 MB spike (values in kB)
     data = performance_graphs_data({"task": {"proportionalSetSize": pss}})
     shown = data["series"]["proportionalSetSize"]["task"]
     assert len(shown["t"]) == len(shown["v"]) == MAX_POINTS
-    assert max(shown["v"]) == 500.0 and shown["t"][-1] < n
-    assert data["devices"][0]["pss_max_bytes"] == 500 * 1024 * 1024  # summary uses all points
+    assert max(shown["v"]) == pytest.approx(500.0, abs=0.001) and shown["t"][-1] < n
+    assert data["devices"][0]["pss_max_bytes"] == (500 * 10**6 // 1024) * 1024  # all points

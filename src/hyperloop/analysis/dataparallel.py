@@ -267,6 +267,9 @@ def _worker_main(
     except Exception as exc:  # noqa: BLE001 - reported with the task name
         fail(current, "", "", exc)
         return
+    if workers > 1:  # a worker sees some dataframes: worker 0 adds the parts in order
+        for inst in parallel:
+            inst.task.histos.keep_parts()
     # a task run over alternate dataframes must keep no state: checked after each one
     guards = {
         i.name: state_ids(i.task)
@@ -274,12 +277,14 @@ def _worker_main(
         if getattr(type(i.task), "pipeline_safe", None) is not True
     }
 
-    def run_tasks(frame: Frame, tasks: list[tuple[str, Any]], path: str, df: str) -> bool:
+    def run_tasks(frame: Frame, tasks: list[tuple[str, Any]], path: str, df: str, key: int) -> bool:
+        """Run ``tasks`` on dataframe number ``key`` (input order)."""
         for name, task in tasks:
             frame.current_task = name
             try:
                 with Timer(metrics[name]):
                     task.run_dataframe(frame)
+                    task.histos.seal(key)
                 if name in guards:
                     check_stateless(
                         name,
@@ -294,9 +299,9 @@ def _worker_main(
         frame.current_task = None
         return True
 
-    def run_serial(frame: Frame, path: str, df: str) -> bool:
+    def run_serial(frame: Frame, path: str, df: str, key: int) -> bool:
         """The serial tasks on one dataframe, in input order (worker 0), and its derived data."""
-        if not run_tasks(frame, only_serial, path, df):
+        if not run_tasks(frame, only_serial, path, df, key):
             return False
         if derived is not None:
             with Timer(writer_m):
@@ -308,13 +313,14 @@ def _worker_main(
         nonlocal serial_next
         while serial_next < upto:
             t0 = time.perf_counter()
+            key = serial_next
             payload = handoff.take(serial_next)  # type: ignore[union-attr]
             serial_next += 1
             if payload is None or bad[payload[0]]:
                 continue
             k, df, sizes, columns = payload
             frame = Frame(df, inputs[k], plan.registry, sizes, columns, declared=declared)
-            if not run_serial(frame, inputs[k], df):
+            if not run_serial(frame, inputs[k], df, key):
                 return False
             out_q.put(("df", k, 0, 0, time.perf_counter() - t0, deltas()))
         return True
@@ -350,11 +356,11 @@ def _worker_main(
                 serial_next = i + 1
             continue
         frame = Frame(df, path, plan.registry, sizes, columns, declared=declared)
-        if not run_tasks(frame, parallel_part, path, df):
+        if not run_tasks(frame, parallel_part, path, df, i):
             return
         if runs_serial:
             # the dataframes before this one go through the serial tasks first
-            if not catch_up(i) or not run_serial(frame, path, df):
+            if not catch_up(i) or not run_serial(frame, path, df, i):
                 return
             serial_next = i + 1
         elif hands_over:
@@ -377,6 +383,7 @@ def _worker_main(
         for name, task in full:
             current = name
             with Timer(metrics[name]):
+                task.histos.settle()  # weighted parts of every worker, in dataframe order
                 task.finalize()
         derived_path = None
         if derived is not None:
@@ -394,7 +401,7 @@ def run_dataframe_workers(
     out: Path,
     *,
     cores: int,
-    sample_interval: float,
+    sample_interval: float | None,
     progress: Callable[[str], None] | None,
 ) -> RunResult:
     """Run the train as ``cores`` whole-train workers splitting the dataframes; same outputs

@@ -227,6 +227,8 @@ def _device_main(
     )
     n = 0
     produced = [t for t in inst.task.produces]
+    if copies > 1:  # this copy sees some of the dataframes: copy 0 adds the parts in order
+        inst.task.histos.keep_parts()
     slots = SlotMaps()
     while True:
         msg = pickle.loads(in_conn.recv_bytes())
@@ -238,6 +240,7 @@ def _device_main(
                 for part in msg[1]:  # the other copies' shares: the histograms of all DFs
                     for h in inst.task.histos:
                         h.merge(part[h.name])
+                inst.task.histos.settle()  # weighted parts added in dataframe order
                 inst.task.finalize()
                 out_q.put(("histos", name, {h.name: h for h in inst.task.histos}))
             except Exception as exc:  # noqa: BLE001
@@ -275,6 +278,7 @@ def _device_main(
                 ("error", name, file, df, f"{type(exc).__name__}: {exc}", traceback.format_exc())
             )
             return
+        inst.task.histos.seal(key)  # keys are the dataframes' input order
         seg = table = None
         out_sizes: dict[str, int] = {}
         if produced:
@@ -319,7 +323,7 @@ def run_devices(
     out: Path,
     *,
     cores: int,
-    sample_interval: float,
+    sample_interval: float | None,
     progress: Callable[[str], None] | None,
 ) -> RunResult:
     """Run the train with one process per device (pipelined devices: several copies that

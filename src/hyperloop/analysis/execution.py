@@ -368,6 +368,6 @@ class Strategy(Protocol):
         out: Path,
         *,
         cores: int,
-        sample_interval: float,
+        sample_interval: float | None,
         progress: Callable[[str], None] | None,
     ) -> RunResult: ...

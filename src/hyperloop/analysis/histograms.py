@@ -9,6 +9,16 @@ histograms are written as TH1D/TH2D/TH3D/THnD (float and int kinds too: contents
 doubles), THnSparseD, or TProfile/TProfile2D/TProfile3D. A profile is filled with one
 array per axis plus the values averaged per bin (``fill(mult, pt)`` for <pT> vs
 multiplicity), as O2's ``fill(HIST("p"), mult, pt)``.
+
+Bit-identical sums on any number of cores (SPEC §7): unweighted fills add whole numbers,
+exact in any order, and go straight into the histogram. Weighted fills (weights need not
+be whole) go into a scratch histogram of the current dataframe; the runtime *seals* it after
+each dataframe, and the histogram's weighted part is the sum of the dataframes' parts added
+one after the other **in input order** (profiles, whose sums of values are not whole
+numbers either, too), whichever process filled them: one process adds
+each part as it is sealed; processes that share the dataframes (several cores) keep their
+parts (the bins they touched) and the one that finalizes adds all of them in dataframe
+order (``settle``, before ``finalize``). So 1, 2 or N cores give the same bits.
 """
 
 from __future__ import annotations
@@ -22,6 +32,8 @@ import hist
 import numpy as np
 
 from hyperloop.analysis.configurables import histogram_bin_limit
+
+LAST = 2**62  # the key of fills settled without a seal: after every dataframe
 
 
 class HistogramError(ValueError):
@@ -86,6 +98,14 @@ class Histogram:
     bin_labels: dict[int, list[str]] = field(default_factory=dict)
     _direct: Any = field(default=None, init=False, repr=False, compare=False)
     _labels: dict[str, int] | None = field(default=None, init=False, repr=False, compare=False)
+    # weighted fills of the current dataframe; their sum over the sealed dataframes; or the
+    # sealed parts themselves (dataframe key, flat bin indices, values) when kept
+    _pending: Any = field(default=None, init=False, repr=False, compare=False)
+    _touched: bool = field(default=False, init=False, repr=False, compare=False)
+    _folded: Any = field(default=None, init=False, repr=False, compare=False)
+    _parts: list[tuple[int, Any, Any]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         # regular/variable axes only: their C++ fill takes float arrays as they are
@@ -152,18 +172,14 @@ class Histogram:
         n = arrays[0].size if arrays[0].ndim else 1
         if weight is None and self._labels is not None and arrays[0].dtype.kind in "US":
             self._fill_labels(arrays[0].reshape(-1))
-        elif self._direct is not None and all(a.dtype.kind in "fiub" for a in arrays):
-            # numeric arrays on regular/variable axes: straight to boost-histogram's C++ fill
-            # (it converts to double itself), which is what hist's fill ends up calling
-            # after ~0.4 ms of per-call Python checks and casts
-            if weight is None:
-                self._direct.fill(*arrays)
-            else:
-                self._direct.fill(*arrays, weight=np.asarray(weight, dtype=np.float64))
         elif weight is None:
-            self.hist.fill(*arrays)
-        else:
-            self.hist.fill(*arrays, weight=weight)
+            _fill(self.hist, self._direct, arrays, None)
+        else:  # into this dataframe's part (see the module doc)
+            if self._pending is None:
+                self._pending = _empty_like(self.hist)
+            pending = self._pending
+            _fill(pending, pending._hist if self._direct is not None else None, arrays, weight)
+            self._touched = True
         self.entries += n
 
     def _fill_profile(self, values: tuple[Any, ...], weight: Any) -> None:
@@ -173,11 +189,73 @@ class Histogram:
                 f"of positions and one of values, got {len(values)} arrays"
             )
         arrays = [np.asarray(v) for v in values]
+        # sums of values are not whole numbers: into this dataframe's part, added in input
+        # order like weighted fills (see the module doc), so profiles too are bit-identical
+        if self._pending is None:
+            self._pending = _empty_like(self.hist)
         if weight is None:
-            self.hist.fill(*arrays[:-1], sample=arrays[-1])
+            self._pending.fill(*arrays[:-1], sample=arrays[-1])
         else:
-            self.hist.fill(*arrays[:-1], sample=arrays[-1], weight=np.asarray(weight, float))
+            self._pending.fill(*arrays[:-1], sample=arrays[-1], weight=np.asarray(weight, float))
+        self._touched = True
         self.entries += arrays[0].size if arrays[0].ndim else 1
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        if not self._touched:
+            state["_pending"] = None  # an empty scratch histogram: not worth sending
+        return state
+
+    def keep_parts(self) -> None:
+        """Keep each sealed dataframe's weighted part instead of adding it at once: this
+        process sees only some of the dataframes (the one that finalizes adds them all)."""
+        if self._parts is None:
+            self._parts = []
+
+    def seal(self, key: int) -> None:
+        """End of dataframe number ``key`` (input order) for this histogram: add its weighted
+        part to the sum of the previous ones, or keep it (``keep_parts``)."""
+        if not self._touched:
+            return
+        self._touched = False
+        pending = self._pending
+        if self._parts is not None:
+            views = _value_arrays(pending)
+            if views is None:  # a storage whose merge is not a sum (means): the whole part
+                self._parts.append((key, None, pending.copy()))
+            else:
+                touched = np.zeros(views[0].shape, dtype=bool)
+                for v in views:
+                    touched |= v != 0
+                index = np.flatnonzero(touched)
+                self._parts.append((key, index, [v.reshape(-1)[index] for v in views]))
+        else:
+            if self._folded is None:
+                self._folded = _empty_like(self.hist)
+            self._folded += pending
+        pending.reset()
+
+    def settle(self) -> None:
+        """Add the weighted parts, in dataframe order, to the histogram (before ``finalize``
+        and before the histogram is written or read as a whole). Fills not sealed yet count
+        as the last dataframe's."""
+        if self._touched:
+            self.seal(LAST)
+        if self._parts:
+            if self._folded is None:
+                self._folded = _empty_like(self.hist)
+            folded = _value_arrays(self._folded)
+            for _key, index, values in sorted(self._parts, key=lambda part: part[0]):
+                if index is None:
+                    self._folded += values
+                    continue
+                for view, vals in zip(folded, values, strict=True):  # type: ignore[arg-type]
+                    where = np.unravel_index(index, view.shape)
+                    view[where] = view[where] + vals
+            self._parts = []
+        if self._folded is not None:
+            self.hist += self._folded
+            self._folded = None
 
     def _fill_labels(self, labels: np.ndarray) -> None:
         """Count labels run by run: cut flows are filled with ``np.repeat(labels, counts)``,
@@ -209,14 +287,62 @@ class Histogram:
             raise HistogramError(
                 f"histogram {self.name!r}: cannot add a histogram with different axes"
             )
-        self.hist += other.hist
+        if other._touched:  # fills of the other not sealed: its last dataframe's
+            other.seal(LAST)
+        self.hist += other.hist  # unweighted fills: whole numbers, exact in any order
         self.entries += other.entries
         for axis, labels in other.bin_labels.items():
             self.bin_labels.setdefault(axis, list(labels))
+        if other._parts:
+            self.keep_parts()
+            self._parts.extend(other._parts)  # type: ignore[union-attr]
+        if other._folded is not None:
+            if self._folded is None:
+                self._folded = _empty_like(self.hist)
+            self._folded += other._folded
 
     def reset(self) -> None:
         self.hist.reset()
         self.entries = 0.0
+        self._touched = False
+        for h in (self._pending, self._folded):
+            if h is not None:
+                h.reset()
+        if self._parts is not None:
+            self._parts = []
+
+
+def _empty_like(h: hist.Hist) -> hist.Hist:
+    out = h.copy()
+    out.reset()
+    return out
+
+
+def _value_arrays(h: hist.Hist) -> list[np.ndarray] | None:
+    """Writable views of a histogram's bins (with flow): the sums, and the sums of squared
+    weights for a weighted storage; None for a storage that is not sums (a profile's means:
+    its parts are kept and merged whole, in order)."""
+    view = h.view(flow=True)
+    if not view.dtype.names:
+        return [view]
+    if set(view.dtype.names) == {"value", "variance"}:
+        return [view["value"], view["variance"]]
+    return None
+
+
+def _fill(h: hist.Hist, direct: Any, arrays: list[np.ndarray], weight: Any) -> None:
+    if direct is not None and all(a.dtype.kind in "fiub" for a in arrays):
+        # numeric arrays on regular/variable axes: straight to boost-histogram's C++ fill
+        # (it converts to double itself), which is what hist's fill ends up calling
+        # after ~0.4 ms of per-call Python checks and casts
+        if weight is None:
+            direct.fill(*arrays)
+        else:
+            direct.fill(*arrays, weight=np.asarray(weight, dtype=np.float64))
+    elif weight is None:
+        h.fill(*arrays)
+    else:
+        h.fill(*arrays, weight=weight)
 
 
 def make_axis(spec: Any, index: int, labels: Sequence[str]) -> hist.axis.AxesMixin:
@@ -349,3 +475,19 @@ class HistogramRegistry:
 
     def names(self) -> list[str]:
         return list(self._items)
+
+    def keep_parts(self) -> None:
+        """See ``Histogram.keep_parts``: this process runs the task on some dataframes only."""
+        for h in self._items.values():
+            h.keep_parts()
+
+    def seal(self, key: int) -> None:
+        """The task is done with dataframe number ``key`` (input order)."""
+        for h in self._items.values():
+            if h._touched:
+                h.seal(key)
+
+    def settle(self) -> None:
+        """Every histogram whole (weighted parts added in dataframe order)."""
+        for h in self._items.values():
+            h.settle()

@@ -3,7 +3,12 @@
 Each device (the reader, every task instance, the writer) accumulates the CPU and wall
 time of its own work; a sampler thread records, once per interval, the CPU used by each
 device since the previous sample (``cpuUsedAbsolute``, microseconds) and the memory of the
-process hosting it (``proportionalSetSize`` in kB, read from /proc smaps via psutil).
+process hosting it (``proportionalSetSize`` in kB of 1024 bytes, read from /proc smaps via
+psutil). The interval is ``sample_interval()`` seconds by default (server setting
+``metrics_sample_interval``, which reaches the runtime as HYPERLOOP_METRICS_SAMPLE_INTERVAL):
+often enough that a test of a few seconds draws a curve. A process that has ended records
+no memory sample (not a zero that would halve the average); the summary in
+``metrics_summary.json`` is in bytes (``hyperloop.units``).
 """
 
 from __future__ import annotations
@@ -18,24 +23,57 @@ from typing import Any
 
 import psutil
 
+from hyperloop.units import kib_to_bytes
+
 READER = "internal-dpl-aod-reader"
 WRITER = "internal-dpl-aod-writer"
 SINK = "internal-dpl-aod-global-analysis-file-sink"
+
+SAMPLE_INTERVAL_ENV = "HYPERLOOP_METRICS_SAMPLE_INTERVAL"
+DEFAULT_SAMPLE_INTERVAL = 0.1  # seconds
+
+
+def sample_interval() -> float:
+    """Seconds between two metric samples: HYPERLOOP_METRICS_SAMPLE_INTERVAL (the server
+    setting ``metrics_sample_interval``) or 0.1 s."""
+    try:
+        value = float(os.environ.get(SAMPLE_INTERVAL_ENV, ""))
+    except ValueError:
+        return DEFAULT_SAMPLE_INTERVAL
+    return value if 0.01 <= value <= 60 else DEFAULT_SAMPLE_INTERVAL
+
+
+def rollup_pss(pid: int) -> int | None:
+    """PSS in bytes from /proc/<pid>/smaps_rollup (~0.05-0.5 ms; the full smaps psutil
+    reads costs ~30 times more); None where the file cannot be read; NoSuchProcess when the
+    process is gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except FileNotFoundError:
+        if not psutil.pid_exists(pid):
+            raise psutil.NoSuchProcess(pid) from None
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def process_memory(pid: int | None = None, *, pss: bool = True) -> tuple[int, int, int]:
     """(PSS, RSS, VMS) in bytes of a process; PSS falls back to RSS where unavailable, and
     is 0 unless ``pss`` (reading it walks the process's page tables)."""
     proc = psutil.Process(pid) if pid else psutil.Process()
+    info = proc.memory_info()
     if not pss:
-        info = proc.memory_info()
         return 0, int(info.rss), int(info.vms)
+    value = rollup_pss(proc.pid)
+    if value is not None:
+        return value, int(info.rss), int(info.vms)
     try:
-        info = proc.memory_full_info()
-        pss = getattr(info, "pss", info.rss)
-        return int(pss), int(info.rss), int(info.vms)
+        full = proc.memory_full_info()
+        return int(getattr(full, "pss", full.rss)), int(full.rss), int(full.vms)
     except (psutil.AccessDenied, psutil.ZombieProcess):
-        info = proc.memory_info()
         return int(info.rss), int(info.rss), int(info.vms)
 
 
@@ -76,7 +114,8 @@ class DeviceMetrics:
         return delta
 
     def pss_values(self) -> list[float]:
-        return [float(v) * 1024 for _, v in self.series.get("proportionalSetSize", [])]
+        """The PSS samples in bytes (the series holds kB, as O2's files)."""
+        return [kib_to_bytes(v) for _, v in self.series.get("proportionalSetSize", [])]
 
     def to_state(self) -> dict[str, Any]:
         """Picklable snapshot (devices in other processes send this back)."""
@@ -114,20 +153,26 @@ class Sampler:
     """Samples CPU deltas and process memory of devices every ``interval`` seconds.
 
     RSS and virtual size are read every time (/proc statm: cheap); PSS needs the kernel to
-    walk each process's page tables (/proc smaps_rollup, ~1 ms per device process with
-    mapped dataframes), so it is sampled at most as often as keeps that walk below
-    ``PSS_BUDGET`` of one core (and always at the start and end of the run)."""
+    walk each process's page tables (/proc smaps_rollup, 0.05 ms for a small process, more
+    with large mapped dataframes), so it is sampled at most as often as keeps that walk below
+    ``PSS_BUDGET`` of one core (and always at the start and end of the run). A device whose
+    process has ended (or not yet started) gets no memory sample at that time. Past
+    ``SPAN_SAMPLES`` intervals the interval grows with the run's age (``next_wait``): a
+    two-hour job keeps about 3,500 samples per device instead of 72,000."""
 
-    PSS_BUDGET = 0.005
+    PSS_BUDGET = 0.05  # of one core
+    SPAN_SAMPLES = 600
 
-    def __init__(self, devices: Iterable[DeviceMetrics], interval: float = 1.0) -> None:
+    def __init__(self, devices: Iterable[DeviceMetrics], interval: float | None = None) -> None:
         self.devices = list(devices)
-        self.interval = interval
+        self.interval = interval if interval else sample_interval()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="metrics-sampler", daemon=True)
         self._pss_due = 0.0
+        self._t0 = time.monotonic()
 
     def start(self) -> Sampler:
+        self._t0 = time.monotonic()
         self.sample(pss=True)
         self._thread.start()
         return self
@@ -137,33 +182,43 @@ class Sampler:
         self._thread.join()
         self.sample(pss=True)
 
+    def next_wait(self) -> float:
+        """Seconds to the next sample: the interval, stretched on long runs so that a run
+        keeps about ``SPAN_SAMPLES`` samples per span of its age (a test of seconds gets a
+        sample every interval, a job of hours one every few seconds: files stay small)."""
+        return max(self.interval, (time.monotonic() - self._t0) / self.SPAN_SAMPLES)
+
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while not self._stop.wait(self.next_wait()):
             self.sample()
 
     def sample(self, pss: bool | None = None) -> None:
         now = time.time()
         if pss is None:
             pss = now >= self._pss_due
-        t0 = time.perf_counter()
-        memory: dict[int, tuple[int, int, int]] = {}
+        t0 = time.thread_time()  # CPU the reads cost (not the waits of a busy machine)
+        memory: dict[int, tuple[int, int, int] | None] = {}
         for dev in self.devices:
             if dev.pid not in memory:
                 try:
                     memory[dev.pid] = process_memory(dev.pid, pss=pss)
                 except psutil.NoSuchProcess:
-                    memory[dev.pid] = (0, 0, 0)
+                    memory[dev.pid] = None
+                if memory[dev.pid] is not None and memory[dev.pid][1] == 0:
+                    memory[dev.pid] = None  # a zombie: ended, nothing mapped any more
         if pss:
-            cost = time.perf_counter() - t0
+            cost = time.thread_time() - t0
             self._pss_due = now + max(self.interval, cost / self.PSS_BUDGET) * 0.999
         stamp = int(now * 1000)
         for dev in self.devices:
-            pss_b, rss, vms = memory[dev.pid]
             dev.record("cpuUsedAbsolute", stamp, int(dev.take_cpu_delta() * 1e6))
-            if pss:
-                dev.record("proportionalSetSize", stamp, pss_b // 1024)
-            dev.record("residentSetSize", stamp, rss // 1024)
-            dev.record("virtualMemorySize", stamp, vms // 1024)
+            mem = memory[dev.pid]
+            if mem is not None:
+                pss_b, rss, vms = mem
+                if pss:
+                    dev.record("proportionalSetSize", stamp, pss_b // 1024)
+                dev.record("residentSetSize", stamp, rss // 1024)
+                dev.record("virtualMemorySize", stamp, vms // 1024)
             if dev.bytes_compressed:
                 dev.record("aod-bytes-read-compressed", stamp, dev.bytes_compressed)
                 dev.record("aod-bytes-read-uncompressed", stamp, dev.bytes_uncompressed)
@@ -210,8 +265,11 @@ def metrics_summary(
     tasks = [d for d in devices if d not in reader and d not in writer]
 
     def merged(name: str, devs: list[DeviceMetrics], wagon_id: int | None = None) -> dict:
-        avg = sum(_pss_summary(d)["avg"] for d in devs)
-        mx = sum(_pss_summary(d)["max"] for d in devs)
+        # memory is per process: devices sharing one (the writer and the sink, copies in
+        # one worker) count it once
+        once = list({d.pid: d for d in devs}.values())
+        avg = sum(_pss_summary(d)["avg"] for d in once)
+        mx = sum(_pss_summary(d)["max"] for d in once)
         return {
             "wagon_id": wagon_id,
             "cpu": sum(d.cpu for d in devs),

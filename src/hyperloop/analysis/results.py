@@ -372,6 +372,9 @@ def _as_stored(obj: Any) -> StoredHistogram:
     if isinstance(obj, StoredHistogram):
         return obj
     if hasattr(obj, "hist") and not hasattr(obj, "axes"):
+        settle = getattr(obj, "settle", None)
+        if callable(settle):  # a registry histogram: its weighted parts added (in order)
+            settle()
         stored = from_hist(
             obj.hist,
             entries=getattr(obj, "entries", None),

@@ -76,7 +76,7 @@ def run_train(
     cores: int = 1,
     mode: str = "auto",
     strategy: Strategy | None = None,
-    sample_interval: float = 1.0,
+    sample_interval: float | None = None,
     progress: Callable[[str], None] | None = None,
     job_id: str = "",
 ) -> RunResult:
@@ -103,7 +103,7 @@ def run_inprocess(
     out: Path,
     *,
     cores: int,
-    sample_interval: float,
+    sample_interval: float | None,
     progress: Callable[[str], None] | None,
 ) -> RunResult:
     """The in-process strategy: every device of the train in this process, in order."""
@@ -124,6 +124,7 @@ def run_inprocess(
     declared = declared_columns(plan)
     records: list[FileRecord] = []
     failure: TaskFailure | None = None
+    key = 0  # dataframe number, in input order
     try:
         for inst in plan.instances:
             with Timer(task_m[inst.name]):
@@ -152,6 +153,9 @@ def run_inprocess(
                                     inst.name, path, df, exc, traceback.format_exc()
                                 ) from exc
                         frame.current_task = None
+                        for inst in plan.instances:  # weighted sums in input order
+                            inst.task.histos.seal(key)
+                        key += 1
                         if derived is not None:
                             with Timer(writer_m):
                                 derived.write(df, collect_derived(plan, frame), path)
@@ -174,6 +178,7 @@ def run_inprocess(
                 )
         for inst in plan.instances:
             with Timer(task_m[inst.name]):
+                inst.task.histos.settle()
                 inst.task.finalize()
     except TaskFailure as exc:
         failure = exc

@@ -46,7 +46,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         events_per_run: Annotated[
             int, typer.Option("--events-per-run", min=1, help="demo events per run (first time)")
-        ] = 1000,
+        ] = 10_000,
     ) -> None:
         """Prepare the demo system without serving it: database, demo data, package tags,
         accounts (printed), analyses, wagons, datasets, runlists. Safe to run again."""

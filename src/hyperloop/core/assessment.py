@@ -14,9 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hyperloop.core.co2 import co2_kg_from_seconds
-
-GB = 1024**3
-MB = 1024**2
+from hyperloop.units import GB, MB, format_bytes
 
 
 @dataclass(frozen=True)
@@ -100,6 +98,29 @@ def _full(summary: Mapping[str, Any]) -> Mapping[str, Any]:
         raise ValueError("metrics_summary.json has no __full_train__ entry") from None
 
 
+def heaviest_devices(summary: Mapping[str, Any], n: int = 3) -> list[tuple[str, float]]:
+    """(workflow or device, average PSS in bytes) of the ``n`` largest entries of a
+    metrics summary besides the whole train: each measured in its own process (tests run
+    every device as a process), so this is who holds the memory."""
+    rows = []
+    for name, entry in summary.items():
+        if name == "__full_train__" or not isinstance(entry, Mapping):
+            continue
+        avg = (entry.get("proportionalSetSize_summary") or {}).get("avg")
+        if avg:
+            rows.append((str(name), float(avg)))
+    rows.sort(key=lambda r: (-r[1], r[0]))
+    return rows[:n]
+
+
+def _who(summary: Mapping[str, Any]) -> str:
+    """ "; largest: a 412.3 MB, reader 80.1 MB" (empty when the summary has no devices)."""
+    rows = heaviest_devices(summary)
+    if not rows:
+        return ""
+    return "; largest: " + ", ".join(f"{name} {format_bytes(avg)}" for name, avg in rows)
+
+
 def memory_class(avg_pss: float, t: Thresholds = Thresholds()) -> str:
     """Which queue the memory needs: single core, 2-core on request, or none."""
     if avg_pss <= t.single_core_max_avg_pss:
@@ -154,7 +175,8 @@ def evaluate(
         warnings.append(
             Warning(
                 "memory",
-                f"average memory (PSS) {avg / GB:.2f} GB is above the limit of {limit / GB:.2f} GB",
+                f"average memory (PSS) {format_bytes(avg)} is above the limit of "
+                f"{format_bytes(limit)}{_who(summary)}",
                 "reduce histogram sizes or the number of subwagons; above 4 GB the wagon cannot "
                 "be composed, between 3.2 and 4 GB it needs the 2-core queue (on request)",
                 avg,
@@ -165,7 +187,7 @@ def evaluate(
         warnings.append(
             Warning(
                 "memory-two-core",
-                f"average memory (PSS) {avg / GB:.2f} GB needs the 2-core queue",
+                f"average memory (PSS) {format_bytes(avg)} needs the 2-core queue{_who(summary)}",
                 "request the 2-core target; the wagon then counts double in the slot usage",
                 avg,
                 t.single_core_max_avg_pss,
@@ -175,8 +197,8 @@ def evaluate(
         warnings.append(
             Warning(
                 "memory-growth",
-                f"maximum PSS {peak / GB:.2f} GB is {100 * (peak / avg - 1):.0f}% above the "
-                f"average {avg / GB:.2f} GB (possible memory leak)",
+                f"maximum PSS {format_bytes(peak)} is {100 * (peak / avg - 1):.0f}% above the "
+                f"average {format_bytes(avg)} (possible memory leak)",
                 "check for objects kept across dataframes (mixing buffers, growing lists)",
                 peak / avg,
                 t.leak_ratio,

@@ -152,11 +152,17 @@ def _old_tag_ref(physics: Path) -> str | None:
     return ref or None
 
 
+# events per demo run: a wagon test reads one run (two files, the scheduler_test_files
+# default): 10,000 events are one to two seconds of work, test graphs of 10-20 samples
+# (generated once, ~20 s per run; 1,000 events gave graphs of two samples)
+DEMO_EVENTS_PER_RUN = 10_000
+
+
 def ensure_demo_data(
     folder: Path,
     *,
     runs: tuple[int, ...] = DEMO_RUNS,
-    events_per_run: int = 1000,
+    events_per_run: int = DEMO_EVENTS_PER_RUN,
     pool_size: int = 500,
     report: Report | None = None,
     cache_dir: Path | None = None,
@@ -404,7 +410,7 @@ def prepare_demo(
     settings: Settings,
     *,
     report: Report | None = None,
-    events_per_run: int = 1000,
+    events_per_run: int = DEMO_EVENTS_PER_RUN,
     pool_size: int = 500,
     runs: tuple[int, ...] = DEMO_RUNS,
 ) -> DemoSite:

@@ -30,6 +30,7 @@ from typing import Any
 
 import psutil
 
+from hyperloop.analysis.metrics import rollup_pss
 from hyperloop.analysis.spec import FullConfig
 from hyperloop.grid.splitting import JobSpec
 from hyperloop.grid.targets import Target
@@ -150,12 +151,11 @@ def tree_pids(pid: int) -> list[int]:
 
 def _pss(pid: int) -> int:
     try:
-        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
-            for line in f:
-                if line.startswith(b"Pss:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
+        value = rollup_pss(pid)
+    except psutil.NoSuchProcess:
+        return 0
+    if value is not None:
+        return value
     try:
         return psutil.Process(pid).memory_full_info().pss
     except (psutil.Error, AttributeError):
@@ -208,10 +208,17 @@ def _read_json(path: Path) -> Any:
 
 
 def run_command(
-    config_path: Path, input_path: Path, out: Path, target: Target, package_dir: str | None
+    config_path: Path,
+    input_path: Path,
+    out: Path,
+    target: Target,
+    package_dir: str | None,
+    mode: str = "auto",
 ) -> list[str]:
     """The child's command line: the same ``hyperloop run-train`` a user runs locally,
-    under the supervisor that takes the job's process group down if the worker dies."""
+    under the supervisor that takes the job's process group down if the worker dies.
+    ``mode`` is run-train's ``--mode`` (tests run ``processes``: every device in its own
+    process, so that each wagon's memory is its own)."""
     cmd = [
         sys.executable,
         "-m",
@@ -231,6 +238,8 @@ def run_command(
     ]
     if package_dir:
         cmd += ["--package", str(package_dir)]
+    if mode != "auto":
+        cmd += ["--mode", mode]
     return cmd
 
 
@@ -310,10 +319,12 @@ def execute_attempt(
     reason: str = "",
     poll_interval: float = 0.1,
     profile: bool = False,
+    mode: str = "auto",
 ) -> AttemptRecord:
     """Run one attempt of ``job`` on ``target``; see the module doc. Never raises for job errors.
 
     ``profile``: sample the attempt with py-spy into ``profile.speedscope.json`` (tests).
+    ``mode``: how run-train runs the devices (``processes`` for tests: memory per device).
     """
     folder = attempt_folder(train_dir, job.job_id, attempt)
     rec = AttemptRecord(
@@ -347,6 +358,7 @@ def execute_attempt(
             "attempt": attempt,
             "target": target.to_dict(),
             "reason": reason,
+            "mode": mode,
             "host": rec.host,
             "worker": rec.worker,
             "started_at": rec.started_at,
@@ -357,7 +369,7 @@ def execute_attempt(
     input_path = folder / "input_data.txt"
     input_path.write_text("".join(f"{f}\n" for f in job.files))
     cmd = run_command(
-        config_path, input_path, folder, target, str(package_dir) if package_dir else None
+        config_path, input_path, folder, target, str(package_dir) if package_dir else None, mode
     )
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from hyperloop.core.errors import DomainError
+from hyperloop.units import KIB, MB
 
 CPU = "cpuUsedAbsolute"
 PSS = "proportionalSetSize"
@@ -24,11 +25,12 @@ BYTES_READ = "aod-bytes-read-compressed"
 METRIC_UNITS: dict[str, tuple[str, float, str]] = {
     CPU: ("CPU s per interval", 1e-6, "sum"),
     "cpuUsedPercentage": ("%", 1.0, "max"),
-    PSS: ("MB", 1 / 1024, "max"),
-    "residentSetSize": ("MB", 1 / 1024, "max"),
-    "virtualMemorySize": ("MB", 1 / 1024, "max"),
-    BYTES_READ: ("MB (cumulative)", 1 / 2**20, "max"),
-    "aod-bytes-read-uncompressed": ("MB (cumulative)", 1 / 2**20, "max"),
+    # memory: kB of 1024 bytes in the file, MB of 10^6 bytes shown (hyperloop.units)
+    PSS: ("MB", KIB / MB, "max"),
+    "residentSetSize": ("MB", KIB / MB, "max"),
+    "virtualMemorySize": ("MB", KIB / MB, "max"),
+    BYTES_READ: ("MB (cumulative)", 1 / MB, "max"),
+    "aod-bytes-read-uncompressed": ("MB (cumulative)", 1 / MB, "max"),
 }
 DEFAULT_METRIC = PSS
 TOP_N = 10
@@ -115,7 +117,7 @@ def _summary(name: str, metrics: dict[str, tuple[np.ndarray, np.ndarray]]) -> di
     row: dict[str, Any] = {"device": name, "wall_s": wall, "samples": int(all_ts.size)}
     row["cpu_s"] = float(metrics[CPU][1].sum() * 1e-6) if CPU in metrics else None
     if PSS in metrics:
-        pss = metrics[PSS][1] * 1024.0
+        pss = metrics[PSS][1] * float(KIB)  # kB in the file, bytes from here on
         row["pss_max_bytes"], row["pss_avg_bytes"] = float(pss.max()), float(pss.mean())
     else:
         row["pss_max_bytes"] = row["pss_avg_bytes"] = None

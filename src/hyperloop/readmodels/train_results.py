@@ -83,6 +83,44 @@ def master_jobs(s: Session, train_id: int) -> list[dict[str, Any]]:
     return list(runs.values())
 
 
+def site_totals(s: Session, train_id: int) -> list[dict[str, Any]]:
+    """Per site (the host an attempt ran on): finished jobs, CPU, wall and input bytes read,
+    largest reader first; the last row is the train's total."""
+    rows = s.execute(
+        select(
+            Job.site,
+            func.count(),
+            func.sum(Job.cpu_s),
+            func.sum(Job.wall_s),
+            func.sum(Job.bytes_read),
+        )
+        .where(Job.train_run_id == train_id, Job.site.is_not(None), Job.site != "")
+        .group_by(Job.site)
+    ).all()
+    sites = [
+        {
+            "site": site,
+            "jobs": int(n),
+            "cpu_s": float(cpu or 0),
+            "wall_s": float(wall or 0),
+            "bytes_read": int(read or 0),
+        }
+        for site, n, cpu, wall, read in rows
+    ]
+    sites.sort(key=lambda r: (-r["bytes_read"], r["site"]))
+    if sites:
+        sites.append(
+            {
+                "site": "total",
+                "jobs": sum(r["jobs"] for r in sites),
+                "cpu_s": sum(r["cpu_s"] for r in sites),
+                "wall_s": sum(r["wall_s"] for r in sites),
+                "bytes_read": sum(r["bytes_read"] for r in sites),
+            }
+        )
+    return sites
+
+
 DISTRIBUTION_BINS = 12
 
 
@@ -402,8 +440,8 @@ def _device_rows(summary: dict[str, Any] | None) -> list[dict[str, Any]]:
                 "total": name == "__full_train__",
                 "cpu_s": m.get("cpu"),
                 "wall_s": m.get("wall"),
-                "pss_avg_bytes": pss.get("avg") * 1024 if pss.get("avg") is not None else None,
-                "pss_max_bytes": pss.get("max") * 1024 if pss.get("max") is not None else None,
+                "pss_avg_bytes": pss.get("avg"),  # bytes, as in the file (hyperloop.units)
+                "pss_max_bytes": pss.get("max"),
                 "bytes_read": m.get("aod-bytes-read-compressed"),
             }
         )
@@ -592,9 +630,10 @@ def _count(values: Iterable[str]) -> dict[str, int]:
 
 def master_jobs_view(s: Session, train_id: int, roots: FileRoots | None) -> dict[str, Any]:
     """The jobs tab of a train (``GET /api/train-runs/{id}/master-jobs``; the page adds its
-    page of jobs): jobs per run, grid statistics, failed jobs grouped by signature."""
+    page of jobs): jobs per run, grid statistics, totals per site, failed jobs grouped by signature."""
     return {
         "runs": master_jobs(s, train_id),
         "distributions": job_distributions(s, train_id),
+        "sites": site_totals(s, train_id),
         "error_groups": error_groups_with_traceback(s, train_id, roots),
     }

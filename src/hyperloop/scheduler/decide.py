@@ -136,6 +136,7 @@ class JobFinished:
     cpu_s: float = 0.0
     wall_s: float = 0.0
     site: str = ""
+    bytes_read: int = 0  # compressed input bytes the attempt read
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,7 @@ class FinishJob:
     cpu_s: float = 0.0
     wall_s: float = 0.0
     site: str = ""
+    bytes_read: int = 0
 
 
 @dataclass(frozen=True)
@@ -399,7 +401,16 @@ def _train_jobs(
         if res is not None and st is JobState.RUNNING:
             st = _ERROR_STATE[res.error_kind] if res.error_kind else JobState.DONE
             out.append(
-                FinishJob(job.id, st, res.message, res.signature, res.cpu_s, res.wall_s, res.site)
+                FinishJob(
+                    job.id,
+                    st,
+                    res.message,
+                    res.signature,
+                    res.cpu_s,
+                    res.wall_s,
+                    res.site,
+                    res.bytes_read,
+                )
             )
             if st is not JobState.DONE and not hold:
                 retry = _retry(job, res.error_kind, res.attempt, snap, cfg)

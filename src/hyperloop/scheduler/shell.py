@@ -639,6 +639,8 @@ class SchedulerShell:
             package_dir=package or self.config.package_dir,
             reason=f"{key[0].replace('_', ' ')} {key[1]}",
             profile=True,  # tests keep a speedscope profile (SPEC §4)
+            # every device in its own process, as O2 runs them: each wagon's PSS is its own
+            mode="processes",
         )
         facts = replace(facts, input_bytes=float(job.bytes))
         self.running[key] = _Running(future, facts, size)

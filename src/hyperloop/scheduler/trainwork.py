@@ -120,6 +120,7 @@ class TrainWork:
                     cpu_s=rec.cpu_s,
                     wall_s=rec.wall_s,
                     site=rec.host,
+                    bytes_read=rec.bytes_read,
                 )
             )
         return events
@@ -179,8 +180,15 @@ class TrainWork:
                 self._split(s, train_id)
             case decide.SubmitJob(job_id, target):
                 self._submit(s, job_id, target, "first attempt")
-            case decide.FinishJob(job_id, state, message, signature, cpu_s, wall_s, site):
-                fields: dict[str, Any] = {"cpu_s": cpu_s, "wall_s": wall_s, "site": site[:128]}
+            case decide.FinishJob(
+                job_id, state, message, signature, cpu_s, wall_s, site, bytes_read
+            ):
+                fields: dict[str, Any] = {
+                    "cpu_s": cpu_s,
+                    "wall_s": wall_s,
+                    "site": site[:128],
+                    "bytes_read": int(bytes_read),
+                }
                 if state is not JobState.DONE:
                     fields.update(error_signature=signature[:64], error_message=message)
                 self._move(s, job_id, state, **fields)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from hyperloop import __version__
 from hyperloop.core.actor import Actor
+from hyperloop.units import format_bytes
 from hyperloop.web.auth.cookies import set_csrf_cookie
 from hyperloop.web.pages.docs_links import docs_link
 
@@ -59,7 +60,11 @@ STATUS_ICONS: dict[str, tuple[str, str]] = {
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.globals.update(
-    MENU=MENU, STATUS_ICONS=STATUS_ICONS, hyperloop_version=__version__, docs_link=docs_link
+    MENU=MENU,
+    STATUS_ICONS=STATUS_ICONS,
+    hyperloop_version=__version__,
+    docs_link=docs_link,
+    format_bytes=format_bytes,  # the one byte formatter (hyperloop.units)
 )
 
 

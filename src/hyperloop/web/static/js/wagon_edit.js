@@ -399,7 +399,7 @@
       return;
     }
     const x = rows.map((r) => Date.parse(r.created_at) / 1000);
-    const pss = rows.map((r) => (r.pss_max_bytes == null ? null : r.pss_max_bytes / 2 ** 20));
+    const pss = rows.map((r) => (r.pss_max_bytes == null ? null : r.pss_max_bytes / 1e6));
     const cpu = rows.map((r) => r.cpu_s);
     testsPlot = new uPlot(
       {
