@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hyperloop.core.views_analyses import attempt_folder
 from tests.e2e.system import System
 
 from hyperloop.db.models import WagonTest
+from hyperloop.readmodels.analyses import attempt_folder
 from hyperloop.units import format_bytes
 
 HOLD_MB = 300
