@@ -20,7 +20,7 @@ from hyperloop.core import history
 from hyperloop.core.actor import Actor
 from hyperloop.core.common import flush_or_conflict, get_or_404
 from hyperloop.core.errors import Conflict, ValidationError
-from hyperloop.core.notifications import dataset_user_ids, notify
+from hyperloop.core.notifications import dataset_user_ids, notify, operator_user_ids
 from hyperloop.core.permissions import Action, require
 from hyperloop.core.storage_roots import SETTING, StorageRootError, StorageRoots
 from hyperloop.db.models import (
@@ -547,22 +547,96 @@ def set_final_mergelist(
     return fm
 
 
+_TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+#: staging states in which the scheduler still has work (resumed after a restart)
+STAGING_ACTIVE = ("requested", "transferring", "verifying")
+AWAITING_CONFIRMATION = "awaiting_confirmation"
+
+
+def dataset_bytes(s: Session, dataset_id: int) -> tuple[int, int]:
+    """(files, bytes) of the dataset's file catalogue (every production)."""
+    n, size = s.execute(
+        select(func.count(DatasetFile.id), func.coalesce(func.sum(DatasetFile.size), 0))
+        .join(Production, Production.id == DatasetFile.production_id)
+        .where(Production.dataset_id == dataset_id)
+    ).one()
+    return int(n), int(size)
+
+
 def request_staging(
     s: Session,
     actor: Actor,
     dataset_id: int,
     target: str,
     action: StagingAction | str = StagingAction.STAGE,
+    *,
+    confirm_above_bytes: int | None = None,
 ) -> StagingTransfer:
+    """Ask the scheduler to copy the dataset's files to ``target``'s storage (or delete the
+    copies). A stage request of more than ``confirm_above_bytes`` waits in
+    ``awaiting_confirmation`` for an operator (:func:`confirm_staging`); the operators are
+    notified. One transfer per dataset and target at a time (409 otherwise)."""
     require(actor, Action.DATASET_MANAGE)
-    get_dataset(s, dataset_id)
+    ds = get_dataset(s, dataset_id)
+    if not _TARGET_NAME.match(target) or target in (".", ".."):
+        raise ValidationError(
+            f"staging target {target!r}: use letters, digits, '_', '.' or '-' "
+            "(it names the facility's folder)"
+        )
+    busy = s.scalar(
+        select(StagingTransfer.id).where(
+            StagingTransfer.dataset_id == ds.id,
+            StagingTransfer.target == target,
+            StagingTransfer.state.in_((*STAGING_ACTIVE, AWAITING_CONFIRMATION)),
+        )
+    )
+    if busy is not None:
+        raise Conflict(
+            f"dataset {ds.name!r} already has staging transfer {busy} to {target!r} in "
+            "progress; wait for it to end"
+        )
+    action = StagingAction(action)
+    files, size = dataset_bytes(s, ds.id)
+    big = (
+        action is StagingAction.STAGE
+        and confirm_above_bytes is not None
+        and size > confirm_above_bytes
+    )
     transfer = StagingTransfer(
         dataset_id=dataset_id,
         target=target,
-        action=StagingAction(action),
+        action=action,
         requested_by_id=actor.user.id,
+        state=AWAITING_CONFIRMATION if big else "requested",
+        files_total=files,
+        bytes_total=size if action is StagingAction.STAGE else 0,
     )
     s.add(transfer)
+    s.flush()
+    if big:
+        notify(
+            s,
+            operator_user_ids(s),
+            NotificationKind.STAGING_CONFIRMATION,
+            f"staging of dataset {ds.name!r} to {target} ({size / 1e9:.1f} GB in {files} "
+            f"files, above {confirm_above_bytes / 1e9:.1f} GB) waits for an operator's "
+            f"confirmation (transfer {transfer.id})",
+            ds,
+        )
+    return transfer
+
+
+def confirm_staging(s: Session, actor: Actor, transfer_id: int) -> StagingTransfer:
+    """An operator confirms the data amount of a big staging request: the scheduler starts
+    it. 409 unless the transfer awaits confirmation."""
+    require(actor, Action.DATASET_MANAGE)
+    transfer = get_or_404(s, StagingTransfer, transfer_id, "staging transfer")
+    if transfer.state != AWAITING_CONFIRMATION:
+        raise Conflict(
+            f"staging transfer {transfer_id} is {transfer.state}, not awaiting confirmation"
+        )
+    transfer.state = "requested"
+    transfer.confirmed_by = actor.user.username[:64]
     s.flush()
     return transfer
 

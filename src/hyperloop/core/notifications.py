@@ -20,7 +20,7 @@ from hyperloop.db.models import (
     Wagon,
     WagonTest,
 )
-from hyperloop.enums import EmailPolicy, NotificationKind
+from hyperloop.enums import EmailPolicy, NotificationKind, Role
 
 _OBJECT_TYPES = {
     "Wagon": "wagon",
@@ -65,6 +65,12 @@ def dataset_user_ids(s: Session, dataset_id: int) -> set[int]:
         .where(AnalysisDataset.dataset_id == dataset_id)
     )
     return set(s.scalars(stmt))
+
+
+def operator_user_ids(s: Session) -> set[int]:
+    """Every active user with the operator role."""
+    users = s.scalars(select(User).where(User.active.is_(True)))
+    return {u.id for u in users if u.has_role(Role.OPERATOR)}
 
 
 def notify_wagon(s: Session, wagon: Wagon, kind: NotificationKind, message: str) -> None:

@@ -7,7 +7,8 @@ here: wagon tests (start on the engine, finish from the assessment, requeue when
 stale-test cleaning; submitted trains (auto-submit, split, jobs, retries, reconciliation,
 merges, done) in ``trainwork``; train tests like wagon tests, on the train's target;
 automatic composition, pull-request tags, long-train decisions, notifications and e-mail
-delivery (``readers`` build their views, ``notices`` the notifications and e-mails).
+delivery (``readers`` build their views, ``notices`` the notifications and e-mails);
+staging transfers in threads of ``staging.StagingWork``.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from hyperloop.grid.targets import Target
 from hyperloop.scheduler import decide, readers
 from hyperloop.scheduler.lease import Lease
 from hyperloop.scheduler.notices import notified_kinds, perform_notify
+from hyperloop.scheduler.staging import StagingWork
 from hyperloop.scheduler.trainwork import TrainWork, batchable
 
 log = logging.getLogger(__name__)
@@ -92,6 +94,8 @@ class ShellConfig:
     # read every ``jobs_full_every``; False: every job of the scheduled trains each tick
     incremental_jobs: bool = True
     jobs_full_every: timedelta = timedelta(minutes=10)
+    # facility storage of staged datasets (settings.staging_root); None: no staging here
+    staging_root: str | None = None
 
     def __post_init__(self) -> None:
         if self.test_target not in self.targets:
@@ -154,6 +158,7 @@ class SchedulerShell:
             max_files_per_job=config.max_files_per_job,
             storage_roots=config.storage_roots,
         )
+        self.staging = StagingWork(sessions, config.staging_root) if config.staging_root else None
 
     # ------------------------------------------------------------------ reading
 
@@ -300,6 +305,11 @@ class SchedulerShell:
         instructions = decide.decide(snap, events, self.config.core)
         out = Tick(held_lease=True, instructions=instructions)
         self.perform_all(instructions, now, out)
+        if self.staging is not None:
+            try:
+                self.staging.tick()
+            except Exception:  # the transfers are retried next tick; trains go on
+                log.exception("starting staging transfers failed")
         self._warm_dashboard(now)
         return out
 

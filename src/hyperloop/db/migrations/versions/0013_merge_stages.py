@@ -1,5 +1,7 @@
 """train merges: one row per finished merge of a train run (per run, per mergelist, per
-final mergelist, final merge), read by the merging view and the trains-with-issues rules
+final mergelist, final merge), read by the merging view and the trains-with-issues rules;
+staging transfers carried out by the scheduler: location, bytes and files done, error,
+confirmation, end
 
 Revision ID: 0013_merge_stages
 Revises: 0010_job_change_seq
@@ -45,11 +47,34 @@ def upgrade() -> None:
             "train_run_id", "stage", "name", name=op.f("uq_train_merges_train_run_id_stage_name")
         ),
     )
+    for column in (
+        sa.Column("location", sa.Text(), nullable=True),
+        sa.Column("bytes_total", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("bytes_done", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("files_total", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("files_done", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("confirmed_by", sa.String(length=64), nullable=True),
+        sa.Column("finished_at", hyperloop.db.base.UTCDateTime(timezone=True), nullable=True),
+    ):
+        op.add_column("staging_transfers", column)
     op.create_index(
         "ix_train_merges_train_stage", "train_merges", ["train_run_id", "stage"], unique=False
     )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("staging_transfers") as batch:
+        for name in (
+            "finished_at",
+            "confirmed_by",
+            "error",
+            "files_done",
+            "files_total",
+            "bytes_done",
+            "bytes_total",
+            "location",
+        ):
+            batch.drop_column(name)
     op.drop_index("ix_train_merges_train_stage", table_name="train_merges")
     op.drop_table("train_merges")
