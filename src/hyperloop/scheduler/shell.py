@@ -82,7 +82,9 @@ class ShellConfig:
     compose_every: timedelta = timedelta(seconds=30)  # how often composition is looked at
     mail_dir: Path | None = None  # .eml files of the default sender (None: work_dir / "mail")
     mail_from: str = mail.DEFAULT_FROM
-    public_url: str = ""  # prefix of the links in e-mails
+    # prefix of the links in e-mails (settings.server_url; the default is the server's
+    # default address, so that a link is never relative)
+    public_url: str = "http://127.0.0.1:8000"
     max_files_per_job: int = 10  # splitting of submitted trains (files of one run per job)
     batch: int = 1000  # job instructions performed per database transaction (1: one each)
     slim_retention: timedelta = timedelta(days=30)  # slim derived outputs deleted after
@@ -406,7 +408,14 @@ class SchedulerShell:
                 metrics: dict[str, Any] = {"error": error} if error else {}
                 if expected is not None:
                     metrics["expected"] = expected.to_json()
-                enabling.finish_test(s, test_id, status, metrics=metrics, warnings=list(warnings))
+                enabling.finish_test(
+                    s,
+                    test_id,
+                    status,
+                    metrics=metrics,
+                    warnings=list(warnings),
+                    public_url=self.config.public_url,
+                )
             case decide.RequeueLost("wagon_test", test_id, reason):
                 test = s.get(WagonTest, test_id)
                 if test is not None and test.status is TestStatus.RUNNING:
