@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import text
 from tests.core.factories import make_world
@@ -9,6 +11,7 @@ from tests.core.factories import make_world
 from hyperloop.core import enabling, jobs, trains, wagons
 from hyperloop.core.states import transition
 from hyperloop.core.views_train_submission import trains_with_issues_view
+from hyperloop.db.base import utcnow
 from hyperloop.db.models import Job, TrainMerge
 from hyperloop.enums import JobState, TestStatus, TrainState
 
@@ -82,8 +85,11 @@ def test_merge_records_name_the_merge_stage_a_train_is_stuck_in(session, running
     for jid in [j.id for j in session.query(Job)]:
         jobs.set_job_state(session, jid, JobState.RUNNING)
         jobs.set_job_state(session, jid, JobState.DONE)
-    for run in (544013, 544014, 544015):
-        session.add(TrainMerge(train_run_id=train.id, stage="run", name=str(run)))
+    merges = [
+        TrainMerge(train_run_id=train.id, stage="run", name=str(run))
+        for run in (544013, 544014, 544015)
+    ]
+    session.add_all(merges)
     session.flush()
 
     def issues() -> dict[int, str]:
@@ -92,6 +98,11 @@ def test_merge_records_name_the_merge_stage_a_train_is_stuck_in(session, running
         assert view == found
         return found
 
+    # every job done, merged just now: the scheduler starts the final merge next
+    assert issues() == {}
+    for m in merges:
+        m.finished_at = utcnow() - jobs.MERGE_GRACE - timedelta(seconds=1)
+    session.flush()
     assert issues() == {train.id: "merges final (3 runs merged) but no final merge"}
     transition(train, TrainState.RUNNING, actor=None)
     transition(train, TrainState.MERGING, actor=None)
@@ -104,6 +115,9 @@ def test_merge_records_name_the_merge_stage_a_train_is_stuck_in(session, running
     session.flush()
     assert issues() == {train.id: "final merge failed (OSError: full); the train is not done"}
     final.state, final.error = "done", None
+    session.flush()
+    assert issues() == {}  # done just now: the train is marked done next
+    final.finished_at = utcnow() - jobs.MERGE_GRACE - timedelta(seconds=1)
     session.flush()
     assert issues() == {train.id: "final merge done but the train is not declared done"}
 

@@ -145,7 +145,7 @@ def test_trains_stuck_in_merging_are_trains_with_issues_and_operators_are_mailed
         {"username": "ops", "roles": ["operator"], "email": "ops@example.org"},
         ok=201,
     )
-    wagon = system.wagon("gt-pt")
+    wagon, other = system.wagon("gt-pt"), system.wagon("gt-pt")  # one train each
     # 1. one job of run C fails for good: runs A, B merged, no final merge (slow train)
     first = system.train([wagon], submit=False)
     system.wait_train(first, ("test_done", "test_warning"))
@@ -165,7 +165,7 @@ def test_trains_stuck_in_merging_are_trains_with_issues_and_operators_are_mailed
 
     # 2. the final merge cannot write its output: the train stays merging, not done
     broken.write_bytes(original)
-    second = system.train([wagon], submit=False)
+    second = system.train([other], submit=False)
     system.wait_train(second, ("test_done", "test_warning"))
     blocker = system.root / "var" / "work" / "trains" / str(second) / "merged" / "final"
     blocker.parent.mkdir(parents=True)

@@ -279,9 +279,10 @@ def trains_with_issues_view(s: Session) -> list[dict[str, Any]]:
         by_train.setdefault(tid, {})[st.value] = int(n)
     found = []
     merges = jobs.merge_facts(s, [t[0] for t in trains])
+    now = datetime.now(UTC)
     for tid, st, ds in trains:
         counts = by_train.get(tid, {})
-        why = jobs.issue_of(st, counts, merges.get(tid))
+        why = jobs.issue_of(st, counts, merges.get(tid), now)
         if why is None:
             continue
         failed = sum(counts.get(e.value, 0) for e in JOB_ERRORS)
