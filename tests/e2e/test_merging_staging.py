@@ -38,7 +38,7 @@ def _kinds(system: System, user: str) -> dict[str, list[str]]:
 
 
 def _mails(system: System) -> list[email.message.EmailMessage]:
-    folder = system.root / "var" / "work" / "mail"
+    folder = system.root / "var" / "mail"
     return [
         email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
         for p in sorted(folder.glob("*.eml"))
