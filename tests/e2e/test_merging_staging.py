@@ -188,3 +188,11 @@ def test_trains_stuck_in_merging_are_trains_with_issues_and_operators_are_mailed
         assert "What to do: Operators decide on the train's page" in body
         assert body.rstrip().endswith(f"Open: {PUBLIC}/train-run/{train_id}"), body
     assert "final merge failed" in mail_about(second).get_content()
+
+    # the operator fixes the cause and asks for the final merge: it is tried again
+    blocker.unlink()
+    _post(system, f"/api/train-runs/{second}/final-merge")
+    assert system.wait_train(second, ("done",), timeout=120) == "done"
+    merging = system.get(f"/api/train-runs/{second}/merging")
+    assert merging["final"]["done"] and merging["final"]["runs_merged"] == [A, B, C]
+    assert issue(second) is None

@@ -228,6 +228,8 @@ class SchedulerShell:
         else:
             jobs = readers.full_job_views(s, targets, known)
         issues = notified_kinds(s, "train_run", list(targets), [NotificationKind.TRAIN_ISSUES])
+        for r in rows:
+            self.train_work.unflag_retried(r.id, r.final_merge_requested_at)
         return tuple(
             decide.TrainView(
                 id=r.id,

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,7 @@ class TrainWork:
     records: dict[int, AttemptRecord] = field(default_factory=dict)  # validated, per job
     run_merges: dict[int, dict[int, MergeRecord]] = field(default_factory=dict)
     flagged: set[int] = field(default_factory=set)
+    flagged_at: dict[int, datetime] = field(default_factory=dict)  # when (see unflag_retried)
     pending: list[decide.Event] = field(default_factory=list)  # events produced synchronously
     # side effects of the open transaction, run by committed() (dropped by rolled_back())
     after_commit: list[Callable[[], None]] = field(default_factory=list)
@@ -207,7 +209,7 @@ class TrainWork:
                     raise MergeStageError(f"train run {train_id} to mark done does not exist")
                 transition(train, TrainState.DONE, actor=None)
             case decide.FlagTrainWithIssues(train_id, _why):
-                self.after_commit.append(lambda: self.flagged.add(train_id))
+                self.after_commit.append(lambda: self._flag(train_id))
             case _:
                 return False
         return True
@@ -390,6 +392,18 @@ class TrainWork:
         found = [r.outputs["AnalysisResults"] for r in last if "AnalysisResults" in r.outputs]
         train.output_dir = found[0] if found else str(self._storage(train_id).url)
         self.after_commit.append(lambda: self.pending.append(decide.FinalMerged(train_id)))
+
+    def _flag(self, train_id: int) -> None:
+        self.flagged.add(train_id)
+        self.flagged_at[train_id] = datetime.now(UTC)
+
+    def unflag_retried(self, train_id: int, requested_at: datetime | None) -> None:
+        """An operator asked for the final merge after the train was flagged (e.g. its final
+        merge failed and the cause is fixed): the scheduler tries again."""
+        at = self.flagged_at.get(train_id)
+        if requested_at is not None and at is not None and requested_at > at:
+            self.flagged.discard(train_id)
+            self.flagged_at.pop(train_id, None)
 
     def merged_runs(self, train_id: int) -> frozenset[int]:
         return frozenset(self.run_merges.get(train_id, {}))
