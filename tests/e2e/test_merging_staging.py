@@ -121,6 +121,10 @@ def test_a_dataset_is_staged_after_confirmation_verified_and_unstaged(system_fac
         str(where),
     )
     assert any("is staged to af-e2e" in m for m in _kinds(system, "alice")["dataset_staged"])
+    with system.client("alice") as c:
+        page = c.get(f"/dataset/{system.dataset_id}").text
+    n = len(system.files)
+    assert f"{n}/{n} files" in page and str(where) in page
 
     unstage = _post(system, f"{ds}/staging", {"target": "af-e2e", "action": "unstage"}, ok=201)
     assert unstage["state"] == "requested"  # unstaging moves no data: no confirmation
