@@ -200,3 +200,36 @@ def test_trains_stuck_in_merging_are_trains_with_issues_and_operators_are_mailed
     merging = system.get(f"/api/train-runs/{second}/merging")
     assert merging["final"]["done"] and merging["final"]["runs_merged"] == [A, B, C]
     assert issue(second) is None
+
+
+@pytest.mark.slow
+def test_dataset_notifications_short_datasets_and_missing_production_folders(system_factory):
+    system = system_factory(start=("server",))  # dataset management needs no scheduler
+    ds = f"/api/datasets/{system.dataset_id}"
+    wagon = system.wagon("gt-pt", name="spectra")
+    short = _post(system, f"{ds}/short-datasets", {"name": "LHC26_e2e_short"}, ok=201)
+    assert system.get(f"{ds}/overview")["analyses"] == []  # the parent left the analysis
+    enabled = system.get(f"/api/wagons/{wagon}/datasets", "alice")
+    assert not any(e["dataset_id"] == system.dataset_id and e["enabled"] for e in enabled)
+    [added] = _kinds(system, "alice")["short_dataset_added"]
+    assert "removed from your analysis" in added and "spectra" in added
+    with system.client("admin") as c:
+        assert c.put(f"/api/datasets/{short['id']}/active", json={"active": True}).is_success
+        link = {"dataset_id": short["id"]}
+        assert c.post(f"/api/analyses/{system.analysis_id}/datasets", json=link).is_success
+        assert c.delete(f"/api/datasets/{short['id']}").status_code == 204
+    assert "short_dataset_removed" in _kinds(system, "alice")
+
+    # a production whose runlist has a run without a folder
+    runlist = _post(system, "/api/runlists", {"name": "LHC26_e2e_pass2", "runs": [*RUNS, 999999]},
+                    ok=201)  # fmt: skip
+    prod = _post(
+        system,
+        f"{ds}/productions",
+        {"name": "p2", "kind": "runlist", "runlist_id": runlist["id"]},
+        ok=201,
+    )
+    data = str(system.root / "data")
+    _post(system, f"{ds}/productions/{prod['id']}/files", {"directory": data})
+    [missing] = _kinds(system, "admin")["production_dir_not_found"]
+    assert "1 run(s) of runlist 'LHC26_e2e_pass2': 999999" in missing and data in missing
