@@ -130,3 +130,11 @@ class NotificationKind(StrEnum):
     LONG_TRAIN_REJECTED = "long_train_rejected"
     LONG_TRAIN_EXPIRED = "long_train_expired"
     PULL_REQUEST_AVAILABLE = "pull_request_available"
+    # issue 17: staging, short datasets, production folders
+    DATASET_STAGED = "dataset_staged"
+    DATASET_UNSTAGED = "dataset_unstaged"
+    STAGING_FAILED = "staging_failed"
+    STAGING_CONFIRMATION = "staging_confirmation"
+    SHORT_DATASET_ADDED = "short_dataset_added"
+    SHORT_DATASET_REMOVED = "short_dataset_removed"
+    PRODUCTION_DIR_NOT_FOUND = "production_dir_not_found"

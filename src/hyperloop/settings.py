@@ -284,6 +284,20 @@ class Settings(BaseSettings):
         "(`tests/`, `trains/<id>/`). Defaults to `<data_dir>/work`. Workers of an external "
         "Dask cluster must see it at the same path (shared filesystem).",
     )
+    staging_root: str | None = Field(
+        default=None,
+        description="Storage of the analysis facilities, a folder or fsspec URL (`root://`, "
+        "`s3://`, ...): the scheduler copies a dataset staged to target T into "
+        "`<staging_root>/<T>/dataset-<id>/` and deletes it there when unstaged. Defaults to "
+        "`<data_dir>/staged`.",
+    )
+    staging_confirm_bytes: int = Field(
+        default=10**12,
+        ge=0,
+        description="A staging request of a dataset bigger than this many bytes waits for an "
+        "operator's confirmation of the data amount before the scheduler copies anything "
+        "(0: every request is confirmed).",
+    )
     scheduler_interval_s: float = Field(
         default=1.0, gt=0, description="Seconds between two scheduler steps (ticks)."
     )

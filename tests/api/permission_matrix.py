@@ -453,6 +453,13 @@ CASES: list[Case] = [
         path={"dataset_id": D},
         body={"target": "af-gsi", "action": "stage"},
     ),
+    Case(
+        "POST",
+        "/api/datasets/staging-transfers/{transfer_id}/confirm",
+        OPS,
+        ok=None,  # 404 / 409 unless a transfer awaits confirmation
+        path={"transfer_id": 1},
+    ),
     Case("GET", "/api/datasets/{dataset_id}/history", LOGGED_IN, path={"dataset_id": D}),
     # runlists
     Case("GET", "/api/runlists", LOGGED_IN),

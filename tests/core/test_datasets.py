@@ -108,6 +108,58 @@ def test_datasets_with_short_datasets_are_added_through_them(world):
         analyses.add_dataset(world.s, world.actor(world.alice), world.lf.id, big.id)
 
 
+def test_a_short_dataset_takes_its_parent_out_of_analyses_and_says_so(world):
+    """Staged submission: once a dataset has a short dataset, analyses use the short one;
+    the parent leaves them, its wagons are disabled on it, members are told what to do;
+    removing the short dataset tells its users too."""
+    op = world.actor(world.operator)
+    ds = world.dataset
+    wagon = wagons.create_wagon(
+        world.s, world.actor(world.alice), world.lf.id, name="sp", workflow="tree-maker"
+    )
+    enabling.enable_wagon(world.s, world.actor(world.alice), wagon.id, ds.id)
+    short = datasets.add_short_dataset(world.s, op, ds.id, "LHC23_short")
+    assert ds.id not in analyses.analysis_dataset_ids(world.s, world.lf.id)
+    row = world.s.query(WagonDataset).filter_by(wagon_id=wagon.id, dataset_id=ds.id).one()
+    assert not row.enabled and "short dataset 'LHC23_short'" in row.disabled_reason
+    [n] = [
+        n
+        for n in list_notifications(world.s, world.alice)
+        if n.kind is NotificationKind.SHORT_DATASET_ADDED
+    ]
+    assert "removed from your analysis" in n.message and "wagons disabled on" in n.message
+    assert "sp" in n.message and (n.object_type, n.object_id) == ("dataset", short.id)
+    [hf] = [
+        n
+        for n in list_notifications(world.s, world.bob)
+        if n.kind is NotificationKind.SHORT_DATASET_ADDED
+    ]
+    assert "wagons disabled" not in hf.message  # HF had no wagon on it
+    datasets.set_active(world.s, op, short.id, True)
+    analyses.add_dataset(world.s, world.actor(world.alice), world.lf.id, short.id)
+    datasets.delete_dataset(world.s, op, short.id)
+    assert NotificationKind.SHORT_DATASET_REMOVED in kinds(world, world.alice)
+    assert NotificationKind.SHORT_DATASET_REMOVED not in kinds(world, world.bob)
+
+
+def test_runs_whose_production_folder_is_not_found_are_notified(world, tmp_path):
+    op = world.actor(world.operator)
+    prod = world.dataset.productions[0]  # runlist 544013, 544028, 544032
+    f = tmp_path / "LHC23zzh" / "544013" / "001" / "AO2D.root"
+    f.parent.mkdir(parents=True)
+    f.write_bytes(b"x" * 100)
+    roots = StorageRoots.parse([tmp_path])
+    datasets.import_directory(world.s, op, prod.id, tmp_path / "LHC23zzh", roots=roots)
+    for user in (world.alice, world.operator):
+        [n] = [
+            n
+            for n in list_notifications(world.s, user)
+            if n.kind is NotificationKind.PRODUCTION_DIR_NOT_FOUND
+        ]
+        assert "2 run(s) of runlist 'LHC23zzh_pass4': 544028, 544032" in n.message
+    assert NotificationKind.PRODUCTION_DIR_NOT_FOUND not in kinds(world, world.outsider)
+
+
 def test_runlists_belong_to_dpg_experts_and_updates_notify_dataset_users(world):
     rl = world.dataset.productions[0].runlist_id
     with pytest.raises(PermissionDenied):

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import text
 from tests.factories import make_world
 
 from hyperloop.core import enabling, jobs, trains, wagons
-from hyperloop.db.models import Job
+from hyperloop.core.states import transition
+from hyperloop.db.base import utcnow
+from hyperloop.db.models import Job, TrainMerge
 from hyperloop.enums import JobState, TestStatus, TrainState
+from hyperloop.readmodels.train_submission import trains_with_issues_view
 
 
 @pytest.fixture
@@ -71,6 +76,50 @@ def test_all_jobs_final_without_merge_is_an_issue(session, running_train):
     ((found, why),) = jobs.trains_with_issues(session)
     assert found.id == train.id and "no merge" in why
     assert train.state is TrainState.SUBMITTED
+
+
+def test_merge_records_name_the_merge_stage_a_train_is_stuck_in(session, running_train):
+    """SPEC §3: merges final but no final merge; final merge final but the train not done.
+    The page's lean view and the service agree."""
+    _, train = running_train
+    for jid in [j.id for j in session.query(Job)]:
+        jobs.set_job_state(session, jid, JobState.RUNNING)
+        jobs.set_job_state(session, jid, JobState.DONE)
+    merges = [
+        TrainMerge(train_run_id=train.id, stage="run", name=str(run))
+        for run in (544013, 544014, 544015)
+    ]
+    session.add_all(merges)
+    session.flush()
+
+    def issues() -> dict[int, str]:
+        found = dict((t.id, why) for t, why in jobs.trains_with_issues(session))
+        view = {row["id"]: row["issue"] for row in trains_with_issues_view(session)}
+        assert view == found
+        return found
+
+    # every job done, merged just now: the scheduler starts the final merge next
+    assert issues() == {}
+    for m in merges:
+        m.finished_at = utcnow() - jobs.MERGE_GRACE - timedelta(seconds=1)
+    session.flush()
+    assert issues() == {train.id: "merges final (3 runs merged) but no final merge"}
+    transition(train, TrainState.RUNNING, actor=None)
+    transition(train, TrainState.MERGING, actor=None)
+    session.flush()
+    assert issues() == {}  # merging: the final merge has not ended yet
+    final = TrainMerge(
+        train_run_id=train.id, stage="final", name="final", state="failed", error="OSError: full"
+    )
+    session.add(final)
+    session.flush()
+    assert issues() == {train.id: "final merge failed (OSError: full); the train is not done"}
+    final.state, final.error = "done", None
+    session.flush()
+    assert issues() == {}  # done just now: the train is marked done next
+    final.finished_at = utcnow() - jobs.MERGE_GRACE - timedelta(seconds=1)
+    session.flush()
+    assert issues() == {train.id: "final merge done but the train is not declared done"}
 
 
 def test_job_queries_use_the_train_and_state_indexes(session, db_backend):

@@ -35,6 +35,29 @@ def test_email_policy_of_the_analysis(session, policy, mails):
     assert [n.kind for n in list_notifications(session, w.alice)] == [NotificationKind.TEST_FAILED]
 
 
+def test_a_failed_test_email_says_why_what_to_do_and_links_the_page_absolutely(session):
+    w = make_world(session)
+    analyses.set_email_policy(session, w.actor(w.alice), w.lf.id, "enabler")
+    wagon = wagons.create_wagon(session, w.actor(w.alice), w.lf.id, name="w", workflow="tree-maker")
+    enabling.enable_wagon(session, w.actor(w.carol), wagon.id, w.dataset.id)
+    test = enabling.current_test(session, wagon.id, w.dataset.id)
+    error = "execution (KeyError@tasks.py:42): KeyError: 'fPt'"
+    enabling.finish_test(
+        session,
+        test.id,
+        TestStatus.FAILED,
+        metrics={"error": error},
+        public_url="https://hyperloop.example/",
+    )
+    [m] = session.query(EmailOutbox).all()
+    assert m.subject == f"[Hyperloop] wagon test {test.id} of wagon 'w' failed"
+    assert f"failed: {error}." in m.body  # the reason
+    assert "What to do: Open the test's page" in m.body
+    assert m.body.endswith(f"Open: https://hyperloop.example/wagon-test/{test.id}\n")
+    [n] = list_notifications(session, w.carol)
+    assert error in n.message
+
+
 def test_editing_a_dependency_relaunches_tests_of_wagons_using_it(session):
     w = make_world(session)
     dep = wagons.create_wagon(

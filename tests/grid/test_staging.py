@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hyperloop.grid.staging import stage, staged_path, unstage
+from hyperloop.grid.staging import stage, staged_path, unstage, verify
 
 
 def _catalogue(root: Path) -> dict[int, list[tuple[str, int]]]:
@@ -59,3 +59,17 @@ def test_stage_to_a_non_local_fsspec_target_and_failed_transfer_is_recorded(tmp_
     assert not report.complete
     assert stage(cat, "memory://hyperloop-af").count("skipped") == 4
     unstage(cat, "memory://hyperloop-af")
+
+
+def test_verify_checks_size_and_checksum_and_removes_a_copy_that_differs(tmp_path):
+    cat = _catalogue(tmp_path / "src")
+    target = str(tmp_path / "af")
+    report = verify(stage(cat, target))
+    assert all(t.verified and len(t.checksum) == 64 for t in report.transfers)
+    (src, _), _ = cat[11]
+    copy = Path(staged_path(target, 11, src))
+    copy.write_bytes(b"\0" * copy.stat().st_size)  # same size, other bytes
+    again = verify(stage(cat, target))  # skipped (right size), then caught by the checksum
+    (bad,) = [t for t in again.transfers if t.state == "failed"]
+    assert bad.source == src and "SHA-256" in bad.error and not copy.exists()
+    assert [t.state for t in verify(stage(cat, target)).transfers].count("failed") == 0

@@ -329,6 +329,9 @@ def test_a_train_with_issues_is_flagged_once_and_the_policy_decides_who_gets_mai
         "ops@example.org",
     ]
     assert {m["Subject"] for m in mails(tmp_path)} == {f"[Hyperloop] train {train_id}: {why}"}
+    body = mails(tmp_path)[0].get_content()
+    assert f"train {train_id}: {why}." in body and "What to do: Operators decide" in body
+    assert body.endswith(f"Open: http://127.0.0.1:8000/train-run/{train_id}\n")
     # a restarted scheduler does not flag it again
     again = make_shell(db_sessionmaker, tmp_path).tick(MONDAY_0900 + timedelta(minutes=2))
     assert not [i for i in again.instructions if isinstance(i, decide.FlagTrainWithIssues)]

@@ -21,7 +21,7 @@ from tests.factories import make_world
 from hyperloop.core import datasets, enabling, notifications, runlists, trains, wagons
 from hyperloop.core.actor import Actor
 from hyperloop.core.storage_roots import StorageRoots
-from hyperloop.db.models import Base, TrainRun
+from hyperloop.db.models import AnalysisDataset, Base, TrainRun
 from hyperloop.db.session import make_engine, make_sessionmaker
 from hyperloop.enums import DataType, NotificationKind, TestStatus, TrainState, TrainType
 from hyperloop.settings import load_settings
@@ -72,6 +72,13 @@ def seed(url: str) -> dict[str, int]:
         datasets.set_mergelist(s, op, ds.id, "late", [544028], active=False)
         datasets.set_final_mergelist(s, op, ds.id, "all-runs", ["early", "late"])
         short = datasets.add_short_dataset(s, op, ds.id, "LHC23_pp_pass4_short")
+        # adding a short dataset takes its parent out of the analyses (staged submission);
+        # these pages also show trains and wagons on the parent itself: put it back as a
+        # dataset used before the short one existed
+        s.add(AnalysisDataset(analysis_id=w.lf.id, dataset_id=ds.id))
+        s.add(AnalysisDataset(analysis_id=w.hf.id, dataset_id=ds.id))
+        s.add(AnalysisDataset(analysis_id=w.service.id, dataset_id=ds.id))
+        s.flush()
         running = datasets.request_staging(s, op, ds.id, "af-gsi")
         datasets.update_staging(s, running.id, progress=0.4)
         done = datasets.request_staging(s, op, ds.id, "af-cern")

@@ -21,7 +21,7 @@ from hyperloop.analysis.results import HistogramOutput, write_results
 from hyperloop.core import analyses, datasets, enabling, jobs, runlists, tags, trains, users, wagons
 from hyperloop.core.actor import Actor
 from hyperloop.core.states import transition
-from hyperloop.db.models import Base, Job
+from hyperloop.db.models import AnalysisDataset, Base, Job
 from hyperloop.db.session import make_engine, make_sessionmaker
 from hyperloop.enums import JobState, TagPolicy, TestStatus, TrainState
 
@@ -137,6 +137,11 @@ def seed(url: str, root: Path) -> TrainWorld:
         datasets.set_active(s, op, ds.id, True)
         analyses.add_dataset(s, admin, lf.id, ds.id)
         short = datasets.add_short_dataset(s, op, ds.id, "LHC23_pp_pass4_short")
+        # adding a short dataset takes its parent out of the analyses (staged submission);
+        # these pages also show trains and wagons on the parent itself: put it back as a
+        # dataset used before the short one existed
+        s.add(AnalysisDataset(analysis_id=lf.id, dataset_id=ds.id))
+        s.flush()
         datasets.set_active(s, op, short.id, True)
         analyses.add_dataset(s, admin, lf.id, short.id)
         target = trains.create_target(s, admin, name="grid-1core", cores=1)

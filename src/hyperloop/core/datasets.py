@@ -20,10 +20,12 @@ from hyperloop.core import history
 from hyperloop.core.actor import Actor
 from hyperloop.core.common import flush_or_conflict, get_or_404
 from hyperloop.core.errors import Conflict, ValidationError
-from hyperloop.core.notifications import dataset_user_ids, notify
+from hyperloop.core.notifications import dataset_user_ids, notify, operator_user_ids
 from hyperloop.core.permissions import Action, require
 from hyperloop.core.storage_roots import SETTING, StorageRootError, StorageRoots
 from hyperloop.db.models import (
+    AnalysisDataset,
+    AnalysisMember,
     Dataset,
     DatasetFile,
     FinalMergelist,
@@ -32,6 +34,7 @@ from hyperloop.db.models import (
     Runlist,
     StagingTransfer,
     TrainRun,
+    Wagon,
     WagonDataset,
 )
 from hyperloop.enums import (
@@ -235,6 +238,17 @@ def delete_dataset(s: Session, actor: Actor, dataset_id: int) -> None:
     if used:
         raise Conflict(f"dataset {ds.name!r} has {used} train runs; deactivate it instead")
     _record(s, actor, ds, "delete", None)
+    if ds.parent_id is not None:
+        parent = s.get(Dataset, ds.parent_id)
+        parent_name = parent.name if parent is not None else str(ds.parent_id)
+        _notify(
+            s,
+            ds,
+            NotificationKind.SHORT_DATASET_REMOVED,
+            f"short dataset {ds.name!r} of dataset {parent_name!r} removed: it is no longer "
+            "in your analysis; add another short dataset of it (or the dataset itself when it "
+            "has none left)",
+        )
     s.delete(ds)
     s.flush()
 
@@ -251,7 +265,53 @@ def add_short_dataset(
     ds = create_dataset(s, actor, name, **values)
     ds.parent_id = parent.id
     s.flush()
+    _parent_out_of_analyses(s, parent, ds)
     return ds
+
+
+def _parent_out_of_analyses(s: Session, parent: Dataset, short: Dataset) -> None:
+    """A dataset with short datasets is not used directly (staged submission, SPEC §2): it
+    leaves the analyses that added it, its wagons are disabled on it, and the members of
+    those analyses are told (short dataset added; which wagons to enable on it)."""
+    from hyperloop.core.enabling import disable_wagon
+
+    links = s.scalars(select(AnalysisDataset).where(AnalysisDataset.dataset_id == parent.id))
+    analysis_ids = {link.analysis_id for link in links}
+    rows = s.scalars(
+        select(WagonDataset).where(
+            WagonDataset.dataset_id == parent.id, WagonDataset.enabled.is_(True)
+        )
+    ).all()
+    reason = (
+        f"dataset {parent.name!r} has a short dataset {short.name!r} now: trains run on the "
+        "short dataset first (staged submission); enable the wagon there"
+    )
+    disabled: dict[int, list[str]] = {}
+    for row in rows:
+        disable_wagon(s, None, row.wagon_id, parent.id, reason)
+        wagon = s.get(Wagon, row.wagon_id)
+        if wagon is not None:
+            disabled.setdefault(wagon.analysis_id, []).append(wagon.name)
+            analysis_ids.add(wagon.analysis_id)
+    s.execute(delete(AnalysisDataset).where(AnalysisDataset.dataset_id == parent.id))
+    for analysis_id in sorted(analysis_ids):
+        members = set(
+            s.scalars(
+                select(AnalysisMember.user_id).where(AnalysisMember.analysis_id == analysis_id)
+            )
+        )
+        names = disabled.get(analysis_id, [])
+        message = (
+            f"short dataset {short.name!r} added to dataset {parent.name!r}: "
+            f"{parent.name!r} was removed from your analysis; add {short.name!r} instead"
+        )
+        if names:
+            message += (
+                f"; wagons disabled on {parent.name!r}: {', '.join(sorted(names))} "
+                f"(enable them on {short.name!r})"
+            )
+        notify(s, members, NotificationKind.SHORT_DATASET_ADDED, message, short)
+    s.flush()
 
 
 def add_production(
@@ -454,7 +514,35 @@ def import_directory(
             entries.append((roots.check(str(p)), p.stat().st_size, None))
     n = _add_files(s, prod, entries)
     s.flush()
+    _notify_missing_runs(s, prod, folder)
     return n
+
+
+def _notify_missing_runs(s: Session, prod: Production, folder: str) -> None:
+    """Runs of the production's runlist (not excluded) without any file in the catalogue
+    after an import: their folders were not found; the dataset's users and the operators
+    are told which."""
+    if prod.runlist_id is None:
+        return
+    runlist = s.get(Runlist, prod.runlist_id)
+    found = set(
+        s.scalars(
+            select(DatasetFile.run_number).distinct().where(DatasetFile.production_id == prod.id)
+        )
+    )
+    wanted = set(runlist.runs or []) - set(prod.excluded_runs or [])
+    missing = sorted(int(r) for r in wanted - found)
+    if not missing:
+        return
+    ds = prod.dataset
+    shown = ", ".join(str(r) for r in missing[:50]) + (" ..." if len(missing) > 50 else "")
+    message = (
+        f"production {prod.name!r} of dataset {ds.name!r}: no folder with files found under "
+        f"{folder} for {len(missing)} run(s) of runlist {runlist.name!r}: {shown}. Import "
+        "their folders, or exclude the runs from the production"
+    )
+    users = dataset_user_ids(s, ds.id) | operator_user_ids(s)
+    notify(s, users, NotificationKind.PRODUCTION_DIR_NOT_FOUND, message, ds)
 
 
 def runs_of(s: Session, dataset_id: int) -> list[int]:
@@ -547,22 +635,96 @@ def set_final_mergelist(
     return fm
 
 
+_TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+#: staging states in which the scheduler still has work (resumed after a restart)
+STAGING_ACTIVE = ("requested", "transferring", "verifying")
+AWAITING_CONFIRMATION = "awaiting_confirmation"
+
+
+def dataset_bytes(s: Session, dataset_id: int) -> tuple[int, int]:
+    """(files, bytes) of the dataset's file catalogue (every production)."""
+    n, size = s.execute(
+        select(func.count(DatasetFile.id), func.coalesce(func.sum(DatasetFile.size), 0))
+        .join(Production, Production.id == DatasetFile.production_id)
+        .where(Production.dataset_id == dataset_id)
+    ).one()
+    return int(n), int(size)
+
+
 def request_staging(
     s: Session,
     actor: Actor,
     dataset_id: int,
     target: str,
     action: StagingAction | str = StagingAction.STAGE,
+    *,
+    confirm_above_bytes: int | None = None,
 ) -> StagingTransfer:
+    """Ask the scheduler to copy the dataset's files to ``target``'s storage (or delete the
+    copies). A stage request of more than ``confirm_above_bytes`` waits in
+    ``awaiting_confirmation`` for an operator (:func:`confirm_staging`); the operators are
+    notified. One transfer per dataset and target at a time (409 otherwise)."""
     require(actor, Action.DATASET_MANAGE)
-    get_dataset(s, dataset_id)
+    ds = get_dataset(s, dataset_id)
+    if not _TARGET_NAME.match(target) or target in (".", ".."):
+        raise ValidationError(
+            f"staging target {target!r}: use letters, digits, '_', '.' or '-' "
+            "(it names the facility's folder)"
+        )
+    busy = s.scalar(
+        select(StagingTransfer.id).where(
+            StagingTransfer.dataset_id == ds.id,
+            StagingTransfer.target == target,
+            StagingTransfer.state.in_((*STAGING_ACTIVE, AWAITING_CONFIRMATION)),
+        )
+    )
+    if busy is not None:
+        raise Conflict(
+            f"dataset {ds.name!r} already has staging transfer {busy} to {target!r} in "
+            "progress; wait for it to end"
+        )
+    action = StagingAction(action)
+    files, size = dataset_bytes(s, ds.id)
+    big = (
+        action is StagingAction.STAGE
+        and confirm_above_bytes is not None
+        and size > confirm_above_bytes
+    )
     transfer = StagingTransfer(
         dataset_id=dataset_id,
         target=target,
-        action=StagingAction(action),
+        action=action,
         requested_by_id=actor.user.id,
+        state=AWAITING_CONFIRMATION if big else "requested",
+        files_total=files,
+        bytes_total=size if action is StagingAction.STAGE else 0,
     )
     s.add(transfer)
+    s.flush()
+    if big:
+        notify(
+            s,
+            operator_user_ids(s),
+            NotificationKind.STAGING_CONFIRMATION,
+            f"staging of dataset {ds.name!r} to {target} ({size / 1e9:.1f} GB in {files} "
+            f"files, above {confirm_above_bytes / 1e9:.1f} GB) waits for an operator's "
+            f"confirmation (transfer {transfer.id})",
+            ds,
+        )
+    return transfer
+
+
+def confirm_staging(s: Session, actor: Actor, transfer_id: int) -> StagingTransfer:
+    """An operator confirms the data amount of a big staging request: the scheduler starts
+    it. 409 unless the transfer awaits confirmation."""
+    require(actor, Action.DATASET_MANAGE)
+    transfer = get_or_404(s, StagingTransfer, transfer_id, "staging transfer")
+    if transfer.state != AWAITING_CONFIRMATION:
+        raise Conflict(
+            f"staging transfer {transfer_id} is {transfer.state}, not awaiting confirmation"
+        )
+    transfer.state = "requested"
+    transfer.confirmed_by = actor.user.username[:64]
     s.flush()
     return transfer
 

@@ -257,8 +257,10 @@ def finish_test(
     *,
     metrics: dict[str, Any] | None = None,
     warnings: list[dict[str, Any]] | None = None,
+    public_url: str = "",
 ) -> WagonTest:
-    """Record the result of a running test (used by the scheduler); failure notifies."""
+    """Record the result of a running test (used by the scheduler); failure notifies (the
+    e-mail links under ``public_url``)."""
     test = get_or_404(s, WagonTest, test_id, "wagon test")
     status = TestStatus(status)
     if test.status is TestStatus.QUEUED:
@@ -268,7 +270,9 @@ def finish_test(
     test.warnings = warnings or []
     if status is TestStatus.FAILED:
         row = _find(s, test.wagon_id, test.dataset_id)
-        notify_test_failed(s, test, enabled_by_id=row.enabled_by_id if row else None)
+        notify_test_failed(
+            s, test, enabled_by_id=row.enabled_by_id if row else None, public_url=public_url
+        )
     s.flush()
     return test
 

@@ -7,7 +7,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -20,7 +20,7 @@ from hyperloop.core.errors import NotFound, ValidationError
 from hyperloop.core.permissions import Action, require
 from hyperloop.core.states import JOB_ERRORS, JOB_TRANSITIONS, can_transition, transition
 from hyperloop.db.base import utcnow
-from hyperloop.db.models import Job, TrainRun
+from hyperloop.db.models import Job, TrainMerge, TrainRun
 from hyperloop.enums import JobState, TrainState
 
 MAX_ATTEMPTS = 3
@@ -301,11 +301,54 @@ def error_groups(s: Session, train_id: int) -> list[ErrorGroup]:
     return [ErrorGroup(sig or "unknown", int(n), msg or "") for sig, n, msg in s.execute(stmt)]
 
 
-def trains_with_issues(
-    s: Session, *, merge_jobs_final: dict[int, bool] | None = None
-) -> list[tuple[TrainRun, str]]:
-    """Running trains where > 30 % of the jobs failed, or whose jobs are all final while the
-    train did not move on to merging (merge-side checks come from the merge records)."""
+@dataclass(frozen=True)
+class MergeFacts:
+    """What the merge records (``train_merges``) say about a train: how many per-run
+    merges are done, and how its final merge ended (None: not ended yet)."""
+
+    runs_merged: int = 0
+    final: str | None = None  # "done" or "failed"
+    final_error: str = ""
+    latest: datetime | None = None  # when the newest merge of the train finished
+
+
+#: how long the scheduler may take to start the next merge stage (or mark the train done)
+#: before a train whose jobs all succeeded counts as stuck there
+MERGE_GRACE = timedelta(seconds=60)
+
+
+def merge_facts(s: Session, train_ids: Iterable[int]) -> dict[int, MergeFacts]:
+    """The :class:`MergeFacts` of each train (absent: no merge recorded), in one query."""
+    ids = list(train_ids)
+    if not ids:
+        return {}
+    runs: dict[int, int] = {}
+    final: dict[int, tuple[str, str]] = {}
+    latest: dict[int, datetime] = {}
+    stmt = select(
+        TrainMerge.train_run_id,
+        TrainMerge.stage,
+        TrainMerge.state,
+        TrainMerge.error,
+        TrainMerge.finished_at,
+    ).where(TrainMerge.train_run_id.in_(ids))
+    for tid, stage, state, error, at in s.execute(stmt):
+        if at is not None and (tid not in latest or at > latest[tid]):
+            latest[tid] = at
+        if stage == "run":
+            runs[tid] = runs.get(tid, 0) + (state == "done")
+        elif final.get(tid, ("", ""))[0] != "failed":
+            final[tid] = (state, error or "")
+    return {
+        tid: MergeFacts(runs.get(tid, 0), *(final.get(tid) or (None, "")), latest.get(tid))
+        for tid in set(runs) | set(final)
+    }
+
+
+def trains_with_issues(s: Session) -> list[tuple[TrainRun, str]]:
+    """Running trains where > 30 % of the jobs failed, whose jobs are all final while the
+    train did not move on to merging, or whose final merge ended without the train being
+    done (the merge side from the merge records, :func:`merge_facts`)."""
     out = []
     active = (TrainState.SUBMITTED, TrainState.RUNNING, TrainState.MERGING)
     trains = s.scalars(select(TrainRun).where(TrainRun.state.in_(active))).all()
@@ -319,22 +362,47 @@ def trains_with_issues(
         )
         for train_id, state, n in s.execute(stmt):
             by_train.setdefault(train_id, {})[state.value] = int(n)
+    merges = merge_facts(s, [t.id for t in trains])
+    now = utcnow()
     for train in trains:
-        counts = by_train.get(train.id, {})
-        why = issue_of(train.state, counts)
-        if why is None and sum(counts.values()) and (merge_jobs_final or {}).get(train.id):
-            why = "merge jobs are final but no final merge"
+        why = issue_of(train.state, by_train.get(train.id, {}), merges.get(train.id), now)
         if why is not None:
             out.append((train, why))
     return out
 
 
-def issue_of(state: TrainState, counts: dict[str, int]) -> str | None:
-    """Why an active train with these job counts per state (``{state value: n}``) is a
-    train with issues (SPEC §3), judged on its jobs; None when it is not."""
+def issue_of(
+    state: TrainState,
+    counts: dict[str, int],
+    merges: MergeFacts | None = None,
+    now: datetime | None = None,
+) -> str | None:
+    """Why an active train with these job counts per state (``{state value: n}``) and merge
+    records is a train with issues (SPEC §3); None when it is not. In order: the final
+    merge failed, or it is done but the train is not; > 30 % of the jobs failed; all jobs
+    final but no merge (no per-run merge recorded) or no final merge (per-run merges
+    recorded). A train whose jobs all succeeded and whose last merge ended less than
+    :data:`MERGE_GRACE` before ``now`` is waiting for the scheduler's next step, not stuck."""
+    merges = merges or MergeFacts()
+    settled = now is None or merges.latest is None or now - merges.latest > MERGE_GRACE
+    if state is TrainState.MERGING and merges.final == "failed":
+        return f"final merge failed ({merges.final_error}); the train is not done"
+    if state is TrainState.MERGING and merges.final == "done" and settled:
+        return "final merge done but the train is not declared done"
     total = sum(counts.values())
     if not total:
         return None
+    failed = sum(counts.get(e.value, 0) for e in JOB_ERRORS)
+    final = sum(counts.get(e.value, 0) for e in _FINAL)
+    if failed / total > ISSUE_FAILED_FRACTION:
+        return f"{failed} of {total} jobs failed"
+    if final == total and state is not TrainState.MERGING:
+        if merges.runs_merged and (failed or settled):
+            return f"merges final ({merges.runs_merged} runs merged) but no final merge"
+        if merges.runs_merged:
+            return None
+        return "all analysis jobs are final but no merge started"
+    return None
     failed = sum(counts.get(e.value, 0) for e in JOB_ERRORS)
     final = sum(counts.get(e.value, 0) for e in _FINAL)
     if failed / total > ISSUE_FAILED_FRACTION:

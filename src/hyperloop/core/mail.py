@@ -57,6 +57,44 @@ EMAIL_POLICY: Mapping[NotificationKind, frozenset[Recipients]] = {
 }
 
 
+#: What the recipient of an e-mail of a kind can do about it (after the message, which says
+#: what happened and why).
+ADVICE: Mapping[NotificationKind, str] = {
+    K.TEST_FAILED: "Open the test's page for its log and error, fix the wagon's code or "
+    "configuration (or its dependencies), then save the wagon: its test runs again.",
+    K.TRAIN_TEST_FAILED: "Open the train's Test tab for the log and error of the failing "
+    "wagon; fix that wagon (its own test must pass again) and compose a new train. The "
+    "train itself cannot be submitted.",
+    K.TRAIN_DONE: "The merged results are on the train's Merging and Outputs tabs.",
+    K.TRAIN_ISSUES: "Operators decide on the train's page: look at the grouped errors on the "
+    "Jobs tab, then resubmit the failed jobs, start the final merge with the runs merged so "
+    "far, or kill the train. Analyzers: check the errors for a bug in your wagon.",
+    K.LONG_TRAIN_APPROVED: "An operator submits the train; nothing to do.",
+    K.LONG_TRAIN_REJECTED: "Read the reason on the train's page; run on a short dataset or "
+    "request again with a justification.",
+    K.LONG_TRAIN_EXPIRED: "Nobody decided within the expiry time: request the long train again.",
+    K.PULL_REQUEST_AVAILABLE: "The queued test runs on the new tag now; nothing to do.",
+}
+
+
+def email_body(message: str, kind: NotificationKind | str, link: str) -> str:
+    """The text of a notification e-mail: what happened (``message``, with its reason),
+    what to do (:data:`ADVICE`) and the absolute ``link`` to the page."""
+    body = message.rstrip(".") + "."
+    try:
+        advice = ADVICE.get(NotificationKind(kind))
+    except ValueError:
+        advice = None
+    if advice:
+        body += f"\n\nWhat to do: {advice}"
+    return f"{body}\n\nOpen: {link}\n"
+
+
+def page_url(public_url: str, path: str) -> str:
+    """``path`` under the server's public URL (absolute when ``public_url`` is set)."""
+    return f"{public_url.rstrip('/')}{path}"
+
+
 def email_groups(kind: NotificationKind | str) -> frozenset[Recipients]:
     """The recipient groups of an e-mail of ``kind`` (empty: no e-mail)."""
     try:

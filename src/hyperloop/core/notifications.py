@@ -10,17 +10,17 @@ from sqlalchemy.orm import Session
 
 from hyperloop.core.actor import Actor
 from hyperloop.core.errors import NotFound
+from hyperloop.core.mail import email_body, page_url, queue_email
 from hyperloop.db.models import (
     Analysis,
     AnalysisDataset,
     AnalysisMember,
-    EmailOutbox,
     Notification,
     User,
     Wagon,
     WagonTest,
 )
-from hyperloop.enums import EmailPolicy, NotificationKind
+from hyperloop.enums import EmailPolicy, NotificationKind, Role
 
 _OBJECT_TYPES = {
     "Wagon": "wagon",
@@ -67,33 +67,44 @@ def dataset_user_ids(s: Session, dataset_id: int) -> set[int]:
     return set(s.scalars(stmt))
 
 
+def operator_user_ids(s: Session) -> set[int]:
+    """Every active user with the operator role."""
+    users = s.scalars(select(User).where(User.active.is_(True)))
+    return {u.id for u in users if u.has_role(Role.OPERATOR)}
+
+
 def notify_wagon(s: Session, wagon: Wagon, kind: NotificationKind, message: str) -> None:
     notify(s, analysis_member_ids(s, wagon.analysis_id), kind, message, wagon)
 
 
-def notify_test_failed(s: Session, test: WagonTest, *, enabled_by_id: int | None = None) -> None:
-    """Notify the analysis and queue e-mails following its policy (none / all / enabler)."""
+def notify_test_failed(
+    s: Session, test: WagonTest, *, enabled_by_id: int | None = None, public_url: str = ""
+) -> None:
+    """Notify the analysis and queue e-mails following its policy (none / all / enabler);
+    the message says why the test failed, the e-mail what to do and links the test's page
+    under ``public_url`` (the scheduler's ``settings.server_url``)."""
     wagon = s.get(Wagon, test.wagon_id)
     if wagon is None:
         return
     analysis = s.get(Analysis, wagon.analysis_id)
+    error = str((test.metrics or {}).get("error") or "").strip()
     message = f"wagon test {test.id} of wagon {wagon.name!r} failed"
+    if error:
+        message += f": {error[:500]}"
     members = analysis_member_ids(s, wagon.analysis_id)
     notify(s, members, NotificationKind.TEST_FAILED, message, test)
     policy = analysis.email_policy if analysis else EmailPolicy.NONE
     if policy is EmailPolicy.NONE:
         return
     recipients = members if policy is EmailPolicy.ALL else {enabled_by_id} - {None}
+    body = email_body(
+        message, NotificationKind.TEST_FAILED, page_url(public_url, f"/wagon-test/{test.id}")
+    )
+    subject = f"wagon test {test.id} of wagon {wagon.name!r} failed"
     for uid in sorted(recipients):
         user = s.get(User, uid)
         if user is not None and user.email:
-            s.add(
-                EmailOutbox(
-                    to_address=user.email,
-                    subject=f"[Hyperloop] {message}",
-                    body=f"{message}.\nSee /wagon-test/{test.id}\n",
-                )
-            )
+            queue_email(s, user.email, subject, body)
     s.flush()
 
 

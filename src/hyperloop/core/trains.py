@@ -31,6 +31,7 @@ from hyperloop.db.models import (
     PackageTag,
     Target,
     TrainComment,
+    TrainMerge,
     TrainRun,
     Wagon,
     WagonDataset,
@@ -494,11 +495,27 @@ FINAL_MERGE_REQUESTABLE = frozenset({TrainState.RUNNING, TrainState.MERGING})
 FINAL_MERGE_REQUEST = "final_merge_request"  # history action
 
 
+def _final_merge_failed_since(s: Session, train: TrainRun) -> bool:
+    """Whether the train's final merge failed after the last final-merge request (the
+    operator may then ask again, once the cause is fixed)."""
+    failed = s.scalar(
+        select(TrainMerge.finished_at).where(
+            TrainMerge.train_run_id == train.id,
+            TrainMerge.stage == "final",
+            TrainMerge.state == "failed",
+        )
+    )
+    return failed is not None and (
+        train.final_merge_requested_at is None or failed >= train.final_merge_requested_at
+    )
+
+
 def request_final_merge(s: Session, actor: Actor, train_id: int) -> TrainRun:
     """The operator's "final merge now" (SPEC §3, trains with issues): the scheduler stops
     submitting and retrying the train's jobs, merges the runs whose jobs are all done and
     lists the missing runs. Operators/admins; refused (409) unless the train is running or
-    merging, when already requested, or when no run has all its jobs done."""
+    merging, when already requested (unless the final merge failed since: asking again
+    retries it), or when no run has all its jobs done."""
     require(actor, Action.TRAIN_OPERATE)
     train = get_train(s, train_id)
     if train.state not in FINAL_MERGE_REQUESTABLE:
@@ -507,7 +524,7 @@ def request_final_merge(s: Session, actor: Actor, train_id: int) -> TrainRun:
             "only while it is running or merging",
             {"state": train.state.value},
         )
-    if train.final_merge_requested_at is not None:
+    if train.final_merge_requested_at is not None and not _final_merge_failed_since(s, train):
         raise Conflict(
             f"train run {train.id}: a final merge was already requested at "
             f"{train.final_merge_requested_at.isoformat(timespec='seconds')}",

@@ -238,6 +238,51 @@ def final_merge(
     )
 
 
+def merge_final_stages(
+    run_merges: Mapping[int, MergeRecord],
+    storage: Storage,
+    runs: Iterable[int],
+    *,
+    mergelists: Sequence[Mapping[str, Any]] = (),
+    final_mergelists: Sequence[Mapping[str, Any]] = (),
+    all_runs: bool = True,
+    train_type: str = "analysis",
+) -> list[MergeRecord]:
+    """The stages after the per-run merges (SPEC §3), in order: each active mergelist
+    (``{"name", "runs", "active"}``) to ``mergelists/<name>``; each final mergelist
+    (``{"name", "mergelists"}``: the runs of its active mergelists, read from the per-run
+    outputs so that a run in two of them counts once) to ``final_mergelists/<name>``; the
+    final merge over ``runs`` to ``final`` when ``all_runs`` (the dataset's "final merge over
+    all runs") or when there is neither a mergelist nor a final mergelist to merge."""
+    wanted = sorted({int(r) for r in runs})
+    active = [m for m in mergelists if m.get("active", True)]
+    by_name = {str(m["name"]): [int(r) for r in m.get("runs") or []] for m in active}
+    out = [
+        merge_mergelist(
+            str(m["name"]), by_name[str(m["name"])], run_merges, storage, train_type=train_type
+        )
+        for m in active
+    ]
+    for fml in final_mergelists:
+        name = str(fml["name"])
+        fml_runs = {r for ml in fml.get("mergelists") or [] for r in by_name.get(str(ml), [])}
+        parts = ("final_mergelists", name)
+        out.append(
+            _merge_runs(
+                "final_mergelist",
+                name,
+                fml_runs,
+                run_merges,
+                storage,
+                parts,
+                ao2d=train_type == "slim",
+            )
+        )
+    if all_runs or not out:
+        out.append(final_merge(run_merges, storage, runs=wanted, train_type=train_type))
+    return out
+
+
 def derived_production(
     run_merges: Mapping[int, MergeRecord], storage: Storage
 ) -> dict[int, list[tuple[str, int]]]:

@@ -4,6 +4,10 @@ Each file goes to ``<target_url>/<run>/<hash of source>_<name>`` (real AO2D file
 often share a name), written as ``.part`` and renamed when complete, so a destination file
 that exists with the catalogue size is complete and skipped on the next call; partial or
 wrong-size files are restarted. ``progress`` receives a record per transfer as it moves.
+Every staged file is then verified (:func:`verify`): size and SHA-256 of the copy equal the
+source's (computed while copying, or read again for a file already there); a copy that
+differs is removed and its transfer failed. The scheduler drives it
+(``hyperloop.scheduler.staging``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ class TransferRecord:
     restarted: bool = False  # a partial or wrong-size copy was found and replaced
     seconds: float = 0.0
     error: str = ""
+    checksum: str = ""  # sha256 of the source (hex), set while copying or by verify()
+    verified: bool = False
 
     @property
     def fraction(self) -> float:
@@ -79,18 +85,21 @@ def _copy(rec: TransferRecord, fs: Any, dest: str, progress: Callable | None, ch
         fs.rm_file(part)
     fs.makedirs(fs._parent(dest), exist_ok=True)
     rec.state = "copying"
+    digest = hashlib.sha256()
     with fsspec.open(rec.source, "rb") as src, fs.open(part, "wb") as out:
         while True:
             block = src.read(chunk)
             if not block:
                 break
             out.write(block)
+            digest.update(block)
             rec.bytes_done += len(block)
             if progress is not None:
                 progress(rec)
     if rec.bytes_done != rec.size:
         fs.rm_file(part)
         raise OSError(f"copied {rec.bytes_done} bytes but the catalogue says {rec.size}")
+    rec.checksum = digest.hexdigest()
     fs.mv(part, dest)
 
 
@@ -128,6 +137,44 @@ def stage(
                 rec.seconds = time.perf_counter() - t0
                 if progress is not None:
                     progress(rec)
+    return report
+
+
+def _sha256(fs: Any, path: str, chunk: int) -> str:
+    digest = hashlib.sha256()
+    with fs.open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(report: StagingReport, *, chunk_size: int = CHUNK) -> StagingReport:
+    """Check every complete transfer: the copy's size and SHA-256 equal the source's. A
+    copy that differs is removed and its transfer ``failed`` (the next stage() copies it
+    again); the others are marked ``verified``."""
+    fs, _root = fsspec.core.url_to_fs(report.target_url)
+    for rec in report.transfers:
+        if rec.state not in ("done", "skipped"):
+            continue
+        _fs, dest = fsspec.core.url_to_fs(rec.dest)
+        try:
+            if not rec.checksum:
+                src_fs, src = fsspec.core.url_to_fs(rec.source)
+                rec.checksum = _sha256(src_fs, src, chunk_size)
+            size = int(fs.size(dest))
+            if size != rec.size:
+                raise OSError(f"the copy has {size} bytes, the source {rec.size}")
+            copy = _sha256(fs, dest, chunk_size)
+            if copy != rec.checksum:
+                raise OSError(
+                    f"SHA-256 of the copy {copy[:12]} differs from the source's {rec.checksum[:12]}"
+                )
+            rec.verified = True
+        except Exception as exc:  # noqa: BLE001 - recorded per transfer
+            rec.state, rec.verified = "failed", False
+            rec.error = f"verification of {rec.dest} failed: {type(exc).__name__}: {exc}"
+            if fs.exists(dest):
+                fs.rm_file(dest)
     return report
 
 

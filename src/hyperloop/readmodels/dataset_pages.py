@@ -196,6 +196,12 @@ class TransferView(BaseModel):
     state: str
     progress: float = Field(description="0..1")
     final: bool = Field(description="True when the transfer no longer changes.")
+    bytes_total: int = 0
+    bytes_done: int = 0
+    files_total: int = 0
+    files_done: int = 0
+    location: str | None = None
+    error: str | None = None
     requested_by: str | None
     created_at: datetime
 

@@ -94,6 +94,16 @@ def recent_changes(
     ]
 
 
+_TRANSFER_FIGURES = (
+    "bytes_total",
+    "bytes_done",
+    "files_total",
+    "files_done",
+    "location",
+    "error",
+)
+
+
 def _transfer(t: StagingTransfer, dataset_name: str, names: dict[int, str]) -> dict[str, Any]:
     return {
         "id": t.id,
@@ -104,6 +114,7 @@ def _transfer(t: StagingTransfer, dataset_name: str, names: dict[int, str]) -> d
         "state": t.state,
         "progress": float(t.progress or 0.0),
         "final": t.state in FINAL_STAGING_STATES,
+        **{k: getattr(t, k) for k in _TRANSFER_FIGURES},
         "requested_by": names.get(t.requested_by_id) if t.requested_by_id else None,
         "created_at": t.created_at,
     }

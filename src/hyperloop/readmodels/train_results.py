@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from hyperloop.core import history, trains
 from hyperloop.core.states import JOB_ERRORS
-from hyperloop.db.models import Job, TrainRun
+from hyperloop.db.models import Job, TrainMerge, TrainRun
 from hyperloop.enums import JobState, TrainState
 from hyperloop.readmodels.trains import (
     FileRoots,
@@ -341,6 +341,21 @@ def merging_view(s: Session, train: TrainRun, root: FileRoots | None) -> dict[st
                 "file": results("mergelists", str(ml.get("name"))),
             }
         )
+    # final mergelists: their runs are known from the merge records (train_merges)
+    final_mergelists = [
+        {
+            "name": m.name,
+            "state": m.state,
+            "runs_merged": list(m.runs_merged),
+            "runs_missing": list(m.runs_missing),
+            "file": results("final_mergelists", m.name),
+        }
+        for m in s.scalars(
+            select(TrainMerge)
+            .where(TrainMerge.train_run_id == train.id, TrainMerge.stage == "final_mergelist")
+            .order_by(TrainMerge.id)
+        )
+    ]
     final = results("final")
     if final is None and train.output_dir and root is not None:
         final = _file_entry(root, Path(train.output_dir))
@@ -349,6 +364,7 @@ def merging_view(s: Session, train: TrainRun, root: FileRoots | None) -> dict[st
         "runs_merged": sorted(merged_runs),
         "runs_missing": [r for r in runs if r not in merged_runs],
         "mergelists": mergelists,
+        "final_mergelists": final_mergelists,
         "final": {
             "file": final,
             "done": final is not None,
@@ -383,12 +399,17 @@ def outputs_view(s: Session, train: TrainRun, root: FileRoots | None) -> dict[st
     folder = train_folder(root, train.id)
     if folder is not None and root is not None:
         merged = folder / "merged"
-        for stage, sub in (("mergelist", "mergelists"), ("run", "runs")):
+        stages = (
+            ("final_mergelist", "final_mergelists", "final mergelist"),
+            ("mergelist", "mergelists", "mergelist"),
+            ("run", "runs", "run"),
+        )
+        for stage, sub, label in stages:
             base = merged / sub
             if not base.is_dir():
                 continue
             for d in sorted(base.iterdir(), key=lambda p: p.name):
-                entry = _file_entry(root, d / RESULTS, f"{stage} {d.name}")
+                entry = _file_entry(root, d / RESULTS, f"{label} {d.name}")
                 if entry:
                     results.append({**entry, "stage": stage})
                 for ao2d in sorted(d.glob("AO2D*.root")):

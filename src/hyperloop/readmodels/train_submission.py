@@ -256,7 +256,7 @@ def _long_trains(s: Session, user: User | None) -> list[dict[str, Any]]:
 def trains_with_issues_view(s: Session) -> list[dict[str, Any]]:
     """SPEC §3 trains with issues, with dataset names and job figures.
 
-    The rules of :func:`jobs.issue_of` (without merge records), read lean: the
+    The rules of :func:`jobs.issue_of` (with the merge records), read lean: the
     running trains' few columns and one grouped job count (not whole trains with their
     wagon snapshots, nor one count per train); a test keeps both in step."""
     active = (TrainState.SUBMITTED, TrainState.RUNNING, TrainState.MERGING)
@@ -278,9 +278,11 @@ def trains_with_issues_view(s: Session) -> list[dict[str, Any]]:
     ):
         by_train.setdefault(tid, {})[st.value] = int(n)
     found = []
+    merges = jobs.merge_facts(s, [t[0] for t in trains])
+    now = datetime.now(UTC)
     for tid, st, ds in trains:
         counts = by_train.get(tid, {})
-        why = jobs.issue_of(st, counts)
+        why = jobs.issue_of(st, counts, merges.get(tid), now)
         if why is None:
             continue
         failed = sum(counts.get(e.value, 0) for e in JOB_ERRORS)

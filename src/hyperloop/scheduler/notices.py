@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hyperloop.core.mail import Recipients, email_groups, queue_email
-from hyperloop.core.notifications import analysis_member_ids, notify
+from hyperloop.core.mail import Recipients, email_body, email_groups, page_url, queue_email
+from hyperloop.core.notifications import analysis_member_ids, notify, operator_user_ids
 from hyperloop.db.models import (
     Analysis,
     Notification,
@@ -28,7 +28,7 @@ from hyperloop.db.models import (
     WagonDataset,
     WagonTest,
 )
-from hyperloop.enums import EmailPolicy, NotificationKind, Role
+from hyperloop.enums import EmailPolicy, NotificationKind
 from hyperloop.scheduler.cycles import Notify
 
 K = NotificationKind
@@ -49,8 +49,7 @@ class Audience:
 
 
 def operator_ids(s: Session) -> set[int]:
-    users = s.scalars(select(User).where(User.active.is_(True)))
-    return {u.id for u in users if u.has_role(Role.OPERATOR)}
+    return operator_user_ids(s)
 
 
 def _audience(s: Session, object_type: str, object_id: int) -> Audience | None:
@@ -124,7 +123,7 @@ def perform_notify(s: Session, ins: Notify, *, public_url: str = "") -> list[Not
         users |= operator_ids(s)
     made = notify(s, users, kind, ins.message, audience.obj)
     page = _PAGES.get(ins.object_type, "").format(ins.object_id)
-    body = f"{ins.message}.\n\nSee {public_url.rstrip('/')}{page}\n"
+    body = email_body(ins.message, kind, page_url(public_url, page))
     for uid in sorted(email_recipient_ids(s, kind, audience)):
         user = s.get(User, uid)
         if user is not None and user.email and user.active:

@@ -7,7 +7,8 @@ here: wagon tests (start on the engine, finish from the assessment, requeue when
 stale-test cleaning; submitted trains (auto-submit, split, jobs, retries, reconciliation,
 merges, done) in ``trainwork``; train tests like wagon tests, on the train's target;
 automatic composition, pull-request tags, long-train decisions, notifications and e-mail
-delivery (``readers`` build their views, ``notices`` the notifications and e-mails).
+delivery (``readers`` build their views, ``notices`` the notifications and e-mails);
+staging transfers in threads of ``staging.StagingWork``.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from hyperloop.grid.targets import Target
 from hyperloop.scheduler import decide, readers
 from hyperloop.scheduler.lease import Lease
 from hyperloop.scheduler.notices import notified_kinds, perform_notify
+from hyperloop.scheduler.staging import StagingWork
 from hyperloop.scheduler.trainwork import TrainWork, batchable
 
 log = logging.getLogger(__name__)
@@ -80,7 +82,9 @@ class ShellConfig:
     compose_every: timedelta = timedelta(seconds=30)  # how often composition is looked at
     mail_dir: Path | None = None  # .eml files of the default sender (None: work_dir / "mail")
     mail_from: str = mail.DEFAULT_FROM
-    public_url: str = ""  # prefix of the links in e-mails
+    # prefix of the links in e-mails (settings.server_url; the default is the server's
+    # default address, so that a link is never relative)
+    public_url: str = "http://127.0.0.1:8000"
     max_files_per_job: int = 10  # splitting of submitted trains (files of one run per job)
     batch: int = 1000  # job instructions performed per database transaction (1: one each)
     slim_retention: timedelta = timedelta(days=30)  # slim derived outputs deleted after
@@ -92,6 +96,8 @@ class ShellConfig:
     # read every ``jobs_full_every``; False: every job of the scheduled trains each tick
     incremental_jobs: bool = True
     jobs_full_every: timedelta = timedelta(minutes=10)
+    # facility storage of staged datasets (settings.staging_root); None: no staging here
+    staging_root: str | None = None
 
     def __post_init__(self) -> None:
         if self.test_target not in self.targets:
@@ -164,6 +170,7 @@ class SchedulerShell:
             max_files_per_job=config.max_files_per_job,
             storage_roots=config.storage_roots,
         )
+        self.staging = StagingWork(sessions, config.staging_root) if config.staging_root else None
 
     # ------------------------------------------------------------------ reading
 
@@ -231,6 +238,8 @@ class SchedulerShell:
         else:
             jobs = readers.full_job_views(s, targets, known)
         issues = notified_kinds(s, "train_run", list(targets), [NotificationKind.TRAIN_ISSUES])
+        for r in rows:
+            self.train_work.unflag_retried(r.id, r.final_merge_requested_at)
         return tuple(
             decide.TrainView(
                 id=r.id,
@@ -310,6 +319,11 @@ class SchedulerShell:
         instructions = decide.decide(snap, events, self.config.core)
         out = Tick(held_lease=True, instructions=instructions)
         self.perform_all(instructions, now, out)
+        if self.staging is not None:
+            try:
+                self.staging.tick()
+            except Exception:  # the transfers are retried next tick; trains go on
+                log.exception("starting staging transfers failed")
         self._warm_dashboard(now)
         return out
 
@@ -407,7 +421,14 @@ class SchedulerShell:
                 metrics: dict[str, Any] = {"error": error} if error else {}
                 if expected is not None:
                     metrics["expected"] = expected.to_json()
-                enabling.finish_test(s, test_id, status, metrics=metrics, warnings=list(warnings))
+                enabling.finish_test(
+                    s,
+                    test_id,
+                    status,
+                    metrics=metrics,
+                    warnings=list(warnings),
+                    public_url=self.config.public_url,
+                )
             case decide.RequeueLost("wagon_test", test_id, reason):
                 test = s.get(WagonTest, test_id)
                 if test is not None and test.status is TestStatus.RUNNING:

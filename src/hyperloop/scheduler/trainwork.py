@@ -21,10 +21,11 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from hyperloop.analysis.spec import FullConfig
@@ -32,11 +33,17 @@ from hyperloop.core import jobs as jobs_service
 from hyperloop.core.full_config import build_full_config
 from hyperloop.core.states import transition
 from hyperloop.core.storage_roots import StorageRootError, StorageRoots
-from hyperloop.db.models import DatasetFile, Job, PackageTag, Production, TrainRun
+from hyperloop.db.models import DatasetFile, Job, PackageTag, Production, TrainMerge, TrainRun
 from hyperloop.enums import JobState, TrainState
 from hyperloop.grid.engine import Engine
 from hyperloop.grid.execute import AttemptRecord, attempt_folder
-from hyperloop.grid.merging import MergeRecord, MergeStageError, Storage, final_merge, merge_run
+from hyperloop.grid.merging import (
+    MergeRecord,
+    MergeStageError,
+    Storage,
+    merge_final_stages,
+    merge_run,
+)
 from hyperloop.grid.splitting import JobSpec, split_catalogue
 from hyperloop.grid.targets import Target
 from hyperloop.scheduler import decide
@@ -81,6 +88,7 @@ class TrainWork:
     records: dict[int, AttemptRecord] = field(default_factory=dict)  # validated, per job
     run_merges: dict[int, dict[int, MergeRecord]] = field(default_factory=dict)
     flagged: set[int] = field(default_factory=set)
+    flagged_at: dict[int, datetime] = field(default_factory=dict)  # when (see unflag_retried)
     pending: list[decide.Event] = field(default_factory=list)  # events produced synchronously
     # side effects of the open transaction, run by committed() (dropped by rolled_back())
     after_commit: list[Callable[[], None]] = field(default_factory=list)
@@ -209,7 +217,7 @@ class TrainWork:
                     raise MergeStageError(f"train run {train_id} to mark done does not exist")
                 transition(train, TrainState.DONE, actor=None)
             case decide.FlagTrainWithIssues(train_id, _why):
-                self.after_commit.append(lambda: self.flagged.add(train_id))
+                self.after_commit.append(lambda: self._flag(train_id))
             case _:
                 return False
         return True
@@ -344,6 +352,7 @@ class TrainWork:
         records = [self._record(job_id, train_id, attempts) for job_id, _, attempts in jobs]
         kind = self._kind(s, train_id)
         rec = merge_run(run, records, self._storage(train_id), train_type=kind)
+        _record_merges(s, train_id, ("run",), [rec])
 
         def keep() -> None:
             self.run_merges.setdefault(train_id, {})[run] = rec
@@ -371,19 +380,43 @@ class TrainWork:
         if requested:
             self._stop_unfinished(s, train_id)
         merges = self.run_merges.get(train_id, {})
+        dataset = train.dataset_snapshot or {}
+        later = ("mergelist", "final_mergelist", "final")
         try:
-            rec = final_merge(
+            recs = merge_final_stages(
                 merges,
                 self._storage(train_id),
-                runs=(*runs, *missing),
+                (*runs, *missing),
+                mergelists=dataset.get("mergelists") or [],
+                final_mergelists=dataset.get("final_mergelists") or [],
+                all_runs=bool(dataset.get("final_merge_all_runs", True)),
                 train_type=_merge_kind(train),
             )
         except Exception as exc:  # a failure is a record: the train is flagged
-            event = decide.FinalMerged(train_id, error=f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            failed = MergeRecord(stage="final", name="final", runs_missing=[*runs, *missing])
+            _record_merges(s, train_id, later, [failed], error=error)
+            event = decide.FinalMerged(train_id, error=error)
             self.after_commit.append(lambda: self.pending.append(event))
             return
-        train.output_dir = rec.outputs.get("AnalysisResults") or str(self._storage(train_id).url)
+        _record_merges(s, train_id, later, recs)
+        # the train's result: the final merge, else its first final mergelist or mergelist
+        last = sorted(recs, key=lambda r: ("final", "final_mergelist", "mergelist").index(r.stage))
+        found = [r.outputs["AnalysisResults"] for r in last if "AnalysisResults" in r.outputs]
+        train.output_dir = found[0] if found else str(self._storage(train_id).url)
         self.after_commit.append(lambda: self.pending.append(decide.FinalMerged(train_id)))
+
+    def _flag(self, train_id: int) -> None:
+        self.flagged.add(train_id)
+        self.flagged_at[train_id] = datetime.now(UTC)
+
+    def unflag_retried(self, train_id: int, requested_at: datetime | None) -> None:
+        """An operator asked for the final merge after the train was flagged (e.g. its final
+        merge failed and the cause is fixed): the scheduler tries again."""
+        at = self.flagged_at.get(train_id)
+        if requested_at is not None and at is not None and requested_at > at:
+            self.flagged.discard(train_id)
+            self.flagged_at.pop(train_id, None)
 
     def merged_runs(self, train_id: int) -> frozenset[int]:
         return frozenset(self.run_merges.get(train_id, {}))
@@ -407,6 +440,37 @@ class TrainWork:
                     future.cancel()
 
         self.after_commit.append(cancel)
+
+
+def _record_merges(
+    s: Session,
+    train_id: int,
+    stages: tuple[str, ...],
+    recs: list[MergeRecord],
+    *,
+    error: str | None = None,
+) -> None:
+    """Replace the train's merge rows of ``stages`` (of the merged names only for per-run
+    merges) by ``recs``: a merge redone after a restart overwrites its row."""
+    stmt = delete(TrainMerge).where(
+        TrainMerge.train_run_id == train_id, TrainMerge.stage.in_(stages)
+    )
+    if stages == ("run",):
+        stmt = stmt.where(TrainMerge.name.in_([r.name for r in recs]))
+    s.execute(stmt)
+    for rec in recs:
+        s.add(
+            TrainMerge(
+                train_run_id=train_id,
+                stage=rec.stage,
+                name=rec.name[:128],
+                state="failed" if error else "done",
+                error=error,
+                outputs=dict(rec.outputs),
+                runs_merged=list(rec.runs_merged),
+                runs_missing=list(rec.runs_missing),
+            )
+        )
 
 
 def _job_id(ins: Any) -> int:

@@ -140,6 +140,16 @@ class StagingTransfer(Base):
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # carried out by the scheduler (hyperloop.scheduler.staging): where the copies go, how
+    # far it is, why it failed; an operator's confirmation of a big transfer
+    location: Mapped[str | None] = mapped_column(Text, default=None)
+    bytes_total: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    bytes_done: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    files_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    files_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    confirmed_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Runlist(Base):

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -147,3 +148,27 @@ class Job(Base):
     # set by database triggers on every insert and on every update of a column the
     # scheduler's snapshot reads (hyperloop.db.models.changes.JOB_WATCH); never by code
     change_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+class TrainMerge(Base):
+    """One finished merge of a train run (SPEC §3): per run, per mergelist, per final
+    mergelist or the final merge over all runs. Written by the scheduler in the
+    transaction that records the merge, read by the merging view and the trains-with-issues
+    rules (the scheduler process's in-memory records are not visible to the web server)."""
+
+    __tablename__ = "train_merges"
+    __table_args__ = (
+        UniqueConstraint("train_run_id", "stage", "name"),
+        Index("ix_train_merges_train_stage", "train_run_id", "stage"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    train_run_id: Mapped[int] = mapped_column(ForeignKey("train_runs.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(String(16))  # run, mergelist, final_mergelist, final
+    name: Mapped[str] = mapped_column(String(128))  # run number, list name, or "final"
+    state: Mapped[str] = mapped_column(String(16), default="done")  # done or failed
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    outputs: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    runs_merged: Mapped[list[int]] = mapped_column(JSONType, default=list)
+    runs_missing: Mapped[list[int]] = mapped_column(JSONType, default=list)
+    finished_at: Mapped[datetime] = mapped_column(default=utcnow)

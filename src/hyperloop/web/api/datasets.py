@@ -142,9 +142,21 @@ class StagingOut(ORMModel):
     dataset_id: int
     target: str
     action: StagingAction
-    state: str
+    state: str = Field(
+        description="awaiting_confirmation, requested, transferring, verifying, done or failed."
+    )
     progress: float
     created_at: datetime
+    location: str | None = Field(default=None, description="Where the copies go (URL/folder).")
+    bytes_total: int = 0
+    bytes_done: int = 0
+    files_total: int = 0
+    files_done: int = 0
+    error: str | None = Field(default=None, description="Why the transfer failed.")
+    confirmed_by: str | None = Field(
+        default=None, description="Operator who confirmed the data amount of a big transfer."
+    )
+    finished_at: datetime | None = None
 
 
 class DerivedDeleted(BaseModel):
@@ -459,9 +471,31 @@ def list_staging(dataset: DatasetForReader, db: DB, paging: Paging):
     summary="Stage/unstage the dataset to an analysis facility (operators)",
 )
 def request_staging(
-    dataset: DatasetForReader, body: StagingIn, actor: CurrentActor, db: DB
+    dataset: DatasetForReader,
+    body: StagingIn,
+    actor: CurrentActor,
+    db: DB,
+    settings: SettingsDep,
 ) -> StagingOut:
-    transfer = datasets.request_staging(db, actor, dataset.id, body.target, body.action)
+    transfer = datasets.request_staging(
+        db,
+        actor,
+        dataset.id,
+        body.target,
+        body.action,
+        confirm_above_bytes=settings.staging_confirm_bytes,
+    )
+    db.flush()
+    return StagingOut.model_validate(transfer)
+
+
+@router.post(
+    "/staging-transfers/{transfer_id}/confirm",
+    response_model=StagingOut,
+    summary="Confirm the data amount of a big staging request (operators); it then starts",
+)
+def confirm_staging(transfer_id: Ident, actor: CurrentActor, db: DB) -> StagingOut:
+    transfer = datasets.confirm_staging(db, actor, transfer_id)
     db.flush()
     return StagingOut.model_validate(transfer)
 

@@ -42,6 +42,13 @@ KINDS: dict[str, tuple[str, str]] = {
     "long_train_rejected": ("⛔", "Long train rejected"),
     "long_train_expired": ("⌛", "Long train request expired"),
     "pull_request_available": ("🏷️", "Pull request in a tag"),
+    "dataset_staged": ("📦", "Dataset staged"),
+    "dataset_unstaged": ("🗑️", "Dataset unstaged"),
+    "staging_failed": ("💣", "Staging failed"),
+    "staging_confirmation": ("⚖️", "Staging awaits confirmation"),
+    "short_dataset_added": ("➕", "Short dataset added"),
+    "short_dataset_removed": ("➖", "Short dataset removed"),
+    "production_dir_not_found": ("📂", "Production folder not found"),
 }
 READ_FILTERS = {"unread": False, "read": True, "all": None}
 

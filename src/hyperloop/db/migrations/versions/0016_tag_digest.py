@@ -1,7 +1,7 @@
 """package tags: the content hash of the artifact folder recorded at registration
 
 Revision ID: 0016_tag_digest
-Revises: 0010_job_change_seq
+Revises: 0013_merge_stages
 Create Date: 2026-12-06
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016_tag_digest"
-down_revision = "0010_job_change_seq"
+down_revision = "0013_merge_stages"
 branch_labels = None
 depends_on = None
 
