@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 from tests.e2e.system import System
-from tests.grid.helpers import RUNS, assert_same_histograms, config, reference_run
+from tests.factories import RUNS
+from tests.grid.helpers import assert_same_histograms, config, reference_run
 
 A, B, C = RUNS
 PUBLIC = "https://hyperloop.example.org"

@@ -10,14 +10,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 from sqlalchemy import select
-from tests.grid.helpers import (
-    RUNS,
-    config,
-    histograms,
-    make_catalogue,
-    make_package,
-    reference_run,
-)
+from tests.factories import RUNS, make_catalogue, make_package
+from tests.grid.helpers import config, histograms, reference_run
 
 from hyperloop.core import datasets, runlists, tags, users
 from hyperloop.core.actor import Actor
