@@ -34,6 +34,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from hyperloop.analysis import ccdb
 from hyperloop.analysis.ao2d import AO2DError
 from hyperloop.analysis.execution import (
     DataframeSource,
@@ -261,7 +262,7 @@ def _worker_main(
     try:
         for name, task in full:
             current = name
-            with Timer(metrics[name]):
+            with Timer(metrics[name]), ccdb.device(name):
                 task.init()
     except Exception as exc:  # noqa: BLE001 - reported with the task name
         fail(current, "", "", exc)
@@ -277,7 +278,7 @@ def _worker_main(
         for name, task in tasks:
             frame.current_task = name
             try:
-                with Timer(metrics[name]):
+                with Timer(metrics[name]), ccdb.device(name):
                     task.run_dataframe(frame)
                 if name in guards:
                     check_stateless(
@@ -364,6 +365,7 @@ def _worker_main(
     files.close()
     histos = {name: {h.name: h for h in task.histos} for name, task in full}
     if worker > 0:
+        ccdb.save_calls(out_dir)  # before the message: the parent adds them up after it
         out_q.put(("partial", worker, histos, deltas()))
         return
     parts = pickle.loads(in_conn.recv_bytes())
@@ -375,7 +377,7 @@ def _worker_main(
                     h.merge(hs[h.name])
         for name, task in full:
             current = name
-            with Timer(metrics[name]):
+            with Timer(metrics[name]), ccdb.device(name):
                 task.finalize()
         derived_path = None
         if derived is not None:
@@ -384,6 +386,7 @@ def _worker_main(
     except Exception as exc:  # noqa: BLE001
         fail(current or READER, "", "", exc)
         return
+    ccdb.save_calls(out_dir)
     out_q.put(("histos", histos, derived_path, writer_m.output_bytes, deltas()))
 
 
