@@ -45,6 +45,7 @@ from hyperloop.analysis.execution import (
     collect_derived,
     copy_name,
     declared_columns,
+    derived_outputs,
     finish_outputs,
     pin_cores,
     state_ids,
@@ -558,5 +559,5 @@ def run_dataframe_workers(
         report(k)
     outputs = finish_outputs(plan, out, histos if failure is None else None, sink_m, writer_m, None)
     if failure is None and derived_path:
-        outputs["AO2D"] = derived_path
+        outputs.update(derived_outputs(derived_path))
     return RunResult(records, outputs, devices, time.perf_counter() - wall0, failure)
