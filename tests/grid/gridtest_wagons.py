@@ -155,16 +155,20 @@ class GtChatty(Task):
     name = "gt-chatty"
     kbPerDf = Configurable(0, "kB printed per dataframe")
 
+    def init(self):
+        self.histos.add("hVz", "vertex;z (cm);collisions", [(40, -20.0, 20.0)])
+
     @process(Collisions=["fPosZ"])
     def process(self, df):
         line = "x" * 1023
         for _ in range(int(self.kbPerDf)):
             print(line)
+        self.histos["hVz"].fill(df.table("Collisions")["fPosZ"])
 
 
 class GtLeak(Task):
-    """Grows its memory late in the run: ``leakMb`` MB kept from the ``startDf``-th
-    dataframe on, held ``holdS`` seconds (SPEC §4 warning 2)."""
+    """A memory peak well above the average: ``leakMb`` MB taken on the ``startDf``-th
+    dataframe, held ``holdS`` seconds, then given back (SPEC §4 warning 2)."""
 
     name = "gt-leak"
     leakMb = Configurable(0, "MB kept")
@@ -174,13 +178,16 @@ class GtLeak(Task):
     def init(self):
         self.seen = 0
         self.keep = []
+        self.histos.add("hVz", "vertex;z (cm);collisions", [(40, -20.0, 20.0)])
 
     @process(Collisions=["fPosZ"])
     def process(self, df):
+        self.histos["hVz"].fill(df.table("Collisions")["fPosZ"])
         self.seen += 1
         if self.seen == int(self.startDf) and self.leakMb:
             self.keep.append(np.ones(int(self.leakMb) * 1024 * 1024 // 8))
             time.sleep(float(self.holdS))
+            self.keep.clear()
 
 
 class GtBigHistos(Task):

@@ -405,6 +405,7 @@ def _device_rows(summary: dict[str, Any] | None) -> list[dict[str, Any]]:
                 "pss_avg_bytes": pss.get("avg") * 1024 if pss.get("avg") is not None else None,
                 "pss_max_bytes": pss.get("max") * 1024 if pss.get("max") is not None else None,
                 "bytes_read": m.get("aod-bytes-read-compressed"),
+                "conditions_calls": m.get("conditions-calls"),
             }
         )
     rows.sort(key=lambda r: (not r["total"], -(r["pss_max_bytes"] or 0)))
