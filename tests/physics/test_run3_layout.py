@@ -231,3 +231,26 @@ def test_track_propagation_reads_the_field_from_the_conditions_service(
     summary = json.loads((Path(run.result.out_dir) / "metrics_summary.json").read_text())
     assert summary["track-propagation"]["conditions-calls"] == 1  # two DFs, one run: cached
     assert summary["__full_train__"]["conditions-calls"] == 1
+
+
+@pytest.mark.parametrize("mode", ["dataframes", "processes"])
+def test_conditions_calls_are_counted_on_two_cores(physics, tmp_ao2d, tmp_path, mode):
+    """Calls made in dataframe workers or device processes reach the metrics too (each
+    process has its own per-job cache: at most one call per process and run)."""
+    import json
+
+    from tests.factories import run3_dataframe
+
+    from hyperloop.analysis.plan import build_plan
+
+    rng = np.random.default_rng(8)
+    frames = {k: run3_dataframe(rng, 20, 8, 523308)[0] for k in range(1, 5)}
+    spec = make_spec(["track-propagation", "event-selection"])
+    run_train(build_plan(spec, physics), [str(tmp_ao2d(frames))], tmp_path, cores=2, mode=mode)
+    summary = json.loads((tmp_path / "metrics_summary.json").read_text())
+    assert 1 <= summary["track-propagation"]["conditions-calls"] <= 2
+    assert (
+        summary["__full_train__"]["conditions-calls"]
+        == summary["track-propagation"]["conditions-calls"]
+    )
+    assert not list(tmp_path.glob(".conditions-calls.*"))  # collected and removed
