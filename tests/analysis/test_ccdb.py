@@ -9,8 +9,9 @@ import urllib.request
 import pytest
 
 from hyperloop.analysis import ccdb
+from hyperloop.analysis.ccdb import export_objects
 from hyperloop.analysis.ccdb_service import serve_in_thread
-from hyperloop.analysis.conditions import MAG_FIELD_PATH, export_objects
+from hyperloop.analysis.conditions import MAG_FIELD_PATH
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from tests.grid.gridtest_wagons import SKIM, SKIM_BOUND, SKIM_EVENTS
 from tests.grid.helpers import RUNS
 from tests.served import free_port
 
-from hyperloop.analysis.conditions import export_objects
+from hyperloop.analysis.ccdb import export_objects
 
 pytestmark = pytest.mark.slow
 

@@ -203,8 +203,9 @@ def test_track_propagation_reads_the_field_from_the_conditions_service(
     from tests.factories import run3_dataframe
 
     from hyperloop.analysis import ccdb
+    from hyperloop.analysis.ccdb import export_objects
     from hyperloop.analysis.ccdb_service import serve_in_thread
-    from hyperloop.analysis.conditions import MAG_FIELD_PATH, export_objects
+    from hyperloop.analysis.conditions import MAG_FIELD_PATH
 
     folder = tmp_path / "ccdb"
     export_objects(folder)

@@ -134,8 +134,6 @@ class BuiltinSource(FolderSource):
     """The objects of ``datamodel/conditions.toml`` (no service configured)."""
 
     def __init__(self) -> None:
-        from hyperloop.analysis.conditions import builtin_objects
-
         self._by_path: dict[str, list[ConditionsObject]] = {}
         for obj in builtin_objects():
             self._by_path.setdefault(obj.path, []).append(obj)
@@ -313,3 +311,46 @@ def collect_calls(out_dir: str | os.PathLike) -> Counter:
             total.update(json.loads(f.read_text()))
         f.unlink(missing_ok=True)
     return total
+
+
+def builtin_objects() -> list:
+    """The values of ``conditions.toml`` as conditions objects: per run range (the runs
+    listed) and an open default; valid at any timestamp."""
+    from hyperloop.analysis.conditions import (
+        BETHE_BLOCH_PATH,
+        MAG_FIELD_PATH,
+        ORBIT_RESET_PATH,
+        conditions_data,
+    )
+
+    data = conditions_data()
+    out = [
+        ConditionsObject(MAG_FIELD_PATH, 0, FOREVER, {"bz_kg": float(data["default_bz_kg"])}),
+        ConditionsObject(
+            ORBIT_RESET_PATH, 0, FOREVER, {"orbit_reset_ms": int(data["default_orbit_reset_ms"])}
+        ),
+    ]
+    for r in data.get("runs", []):
+        first, last = int(r["first"]), int(r["last"])
+        if "bz_kg" in r:
+            payload = {"bz_kg": float(r["bz_kg"])}
+            out.append(ConditionsObject(MAG_FIELD_PATH, 0, FOREVER, payload, first, last))
+        if "orbit_reset_ms" in r:
+            payload = {"orbit_reset_ms": int(r["orbit_reset_ms"])}
+            out.append(ConditionsObject(ORBIT_RESET_PATH, 0, FOREVER, payload, first, last))
+    calib = data.get("calibration", {}).get("tpc_bethe_bloch")
+    if calib:
+        out.append(ConditionsObject(BETHE_BLOCH_PATH, 0, FOREVER, dict(calib)))
+    return out
+
+
+def export_objects(folder) -> list[Path]:
+    """Write the built-in objects into ``folder`` in the conditions service's layout."""
+    written = []
+    for obj in builtin_objects():
+        directory = Path(folder) / obj.path
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / obj.file_name()
+        path.write_text(json.dumps(obj.payload, indent=1) + "\n")
+        written.append(path)
+    return written

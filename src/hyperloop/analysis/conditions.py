@@ -5,13 +5,12 @@ The values come from ``datamodel/conditions.toml`` (run ranges, and defaults);
 ``magnetic_field(run)`` is what the demo generator bends tracks with and what the
 ``track-propagation`` service propagates them with; ``bc_timestamp_ms`` is how the
 ``timestamp`` service dates a bunch crossing. ``builtin_objects`` are the same values as
-conditions-database objects (``hyperloop.analysis.ccdb``; ``hyperloop conditions export``
-writes them into a folder for the conditions service).
+conditions-database objects (``hyperloop.analysis.ccdb.builtin_objects``; ``hyperloop
+conditions export`` writes them into a folder for the conditions service).
 """
 
 from __future__ import annotations
 
-import json
 import tomllib
 from functools import lru_cache
 from pathlib import Path
@@ -61,39 +60,6 @@ ORBIT_RESET_PATH = "CTP/Calib/OrbitReset"
 BETHE_BLOCH_PATH = "TPC/Calib/BetheBloch"
 
 
-def builtin_objects() -> list:
-    """The values of ``conditions.toml`` as conditions objects: per run range (the runs
-    listed) and an open default; valid at any timestamp."""
-    from hyperloop.analysis.ccdb import FOREVER, ConditionsObject
-
-    data = _data()
-    out = [
-        ConditionsObject(MAG_FIELD_PATH, 0, FOREVER, {"bz_kg": float(data["default_bz_kg"])}),
-        ConditionsObject(
-            ORBIT_RESET_PATH, 0, FOREVER, {"orbit_reset_ms": int(data["default_orbit_reset_ms"])}
-        ),
-    ]
-    for r in data.get("runs", []):
-        first, last = int(r["first"]), int(r["last"])
-        if "bz_kg" in r:
-            payload = {"bz_kg": float(r["bz_kg"])}
-            out.append(ConditionsObject(MAG_FIELD_PATH, 0, FOREVER, payload, first, last))
-        if "orbit_reset_ms" in r:
-            payload = {"orbit_reset_ms": int(r["orbit_reset_ms"])}
-            out.append(ConditionsObject(ORBIT_RESET_PATH, 0, FOREVER, payload, first, last))
-    calib = data.get("calibration", {}).get("tpc_bethe_bloch")
-    if calib:
-        out.append(ConditionsObject(BETHE_BLOCH_PATH, 0, FOREVER, dict(calib)))
-    return out
-
-
-def export_objects(folder) -> list[Path]:
-    """Write the built-in objects into ``folder`` in the conditions service's layout."""
-    written = []
-    for obj in builtin_objects():
-        directory = Path(folder) / obj.path
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / obj.file_name()
-        path.write_text(json.dumps(obj.payload, indent=1) + "\n")
-        written.append(path)
-    return written
+def conditions_data() -> dict:
+    """The parsed ``conditions.toml`` (cached)."""
+    return _data()

@@ -45,7 +45,7 @@ def export(
 ) -> None:
     """Write the built-in conditions objects (magnetic field and orbit reset per run, the
     TPC dE/dx calibration) into FOLDER, in the layout the service serves."""
-    from hyperloop.analysis.conditions import export_objects
+    from hyperloop.analysis.ccdb import export_objects
 
     for path in export_objects(folder):
         typer.echo(str(path))

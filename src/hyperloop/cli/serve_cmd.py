@@ -23,9 +23,8 @@ def _demo_conditions(settings: Any, site: Any) -> Any:
     """The demo's conditions service: the built-in objects written into
     ``<data_dir>/conditions`` and served from a thread of this process; the jobs of the
     local Dask cluster (started afterwards) find it through ``HYPERLOOP_CONDITIONS_URL``."""
-    from hyperloop.analysis.ccdb import CONDITIONS_URL_ENV
+    from hyperloop.analysis.ccdb import CONDITIONS_URL_ENV, export_objects
     from hyperloop.analysis.ccdb_service import serve_in_thread
-    from hyperloop.analysis.conditions import export_objects
 
     folder = Path(site.data_dir) / "conditions"
     export_objects(folder)
