@@ -426,6 +426,14 @@ class Settings(BaseSettings):
         "the configuration names no existing package folder and no `--package` is given. "
         "Empty: the installed package.",
     )
+    conditions_url: str | None = Field(
+        default=None,
+        description="Where analysis jobs and tests read conditions objects (magnetic field, "
+        "calibrations): the URL of a conditions service (`hyperloop conditions serve`) or a "
+        "folder of objects. Every process that runs jobs (Dask workers) needs it in its "
+        "environment as `HYPERLOOP_CONDITIONS_URL`. Empty: the built-in objects of the "
+        "package's `conditions.toml`.",
+    )
     cache_dir: Path | None = Field(
         default=None,
         description="Folder where `hyperloop demo-data`, `demo-site` and `serve --demo` keep "

@@ -155,3 +155,17 @@ def test_the_typed_spec_travels_pickled_as_itself() -> None:
     back = pickle.loads(pickle.dumps(spec))
     assert isinstance(back, FullConfig)
     assert back == spec
+
+
+def test_the_wagons_derived_limits_reach_the_writer_the_strictest_first() -> None:
+    train = _train(TrainType.STANDARD_DERIVED)
+    train.wagons_snapshot[0].update(max_df_size=50_000_000, max_derived_file_size=2_000_000_000)
+    train.wagons_snapshot[1].update(max_df_size=30_000_000)  # v0: stricter DF size
+    spec = build_full_config(train, _tag())
+    assert (spec.max_df_size, spec.max_derived_file_size) == (30_000_000, 2_000_000_000)
+    director = spec.to_train_spec().output_director
+    assert director.max_df_bytes == 30_000_000
+    assert director.max_file_bytes == 2_000_000_000
+    # analysis trains write no derived data: no limits
+    analysis = build_full_config(_train(TrainType.ANALYSIS), _tag())
+    assert analysis.max_df_size is None and "OutputDirector" not in analysis.to_json()

@@ -152,6 +152,26 @@ def test_submission_disables_wagons_and_auto_submit_follows_a_done_test(world):
     assert not row.enabled and f"train run {train.id}" in row.disabled_reason
 
 
+def test_a_blocking_warning_refuses_submission_naming_it(world):
+    from hyperloop.core.assessment import DatasetSize, SampleFacts, evaluate
+    from hyperloop.core.errors import Conflict
+    from hyperloop.readmodels.trains import train_actions
+
+    summary = {"__full_train__": {"cpu": 1.0, "wall": 1.0}}
+    facts = SampleFacts(kind="train", derived_type="linked", input_bytes=1e6, output_bytes=1e3)
+    _, found = evaluate(summary, facts, DatasetSize(1e9, 100, files_per_job=30))
+    assert [w.code for w in found] == ["linked-inputs"] and found[0].blocks_submission
+    wagon = make_tested_wagon(world, "spectra")
+    train = compose(world, [wagon.id])
+    trains.start_test(world.s, train.id)
+    trains.finish_test(world.s, train.id, TestStatus.WARNING, warnings=[w.to_json() for w in found])
+    op = world.actor(world.operator)
+    assert "submit" not in [a.name for a in train_actions(train, op, 0, short_dataset=False)]
+    with pytest.raises(Conflict, match=r"cannot be submitted: .*linked-inputs.*30 input files"):
+        trains.submit_train(world.s, op, train.id)
+    assert train.state is TrainState.TEST_WARNING
+
+
 def test_clone_keeps_wagon_timestamps_and_compare_lists_differences(world):
     wagon = make_tested_wagon(world, "spectra")
     train = compose(world, [wagon.id])

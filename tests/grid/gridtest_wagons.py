@@ -139,6 +139,112 @@ class GtSkim(Task):
         df.produce(SKIM, fPt=t["pt"][keep], fIndexCollisions=t["fIndexCollisions"][keep])
 
 
+SKIM_EVENTS = TableSchema("GtSkimEvents", "O2gtskimevent", {"fPosZ": "float32"})
+SKIM_BOUND = TableSchema(
+    "GtSkimBoundTracks",
+    "O2gtskimboundtrack",
+    {"fPt": "float32", "fIndexGtSkimEvents": "int32"},
+    index_columns={"fIndexGtSkimEvents": "GtSkimEvents"},
+)
+
+
+class GtSkimBound(Task):
+    """A skim of collisions and of their tracks above 1 GeV/c, the tracks indexing the
+    skimmed collisions: saving both tables leaves no index unbound (SPEC §4 warning 8)."""
+
+    name = "gt-skim-bound"
+    produces = (SKIM_EVENTS, SKIM_BOUND)
+
+    @process(Tracks=["pt", "fIndexCollisions"], Collisions=["fPosZ"])
+    def process(self, df):
+        t = df.table("Tracks")
+        keep = t["pt"] > 1.0
+        df.produce(SKIM_EVENTS, fPosZ=df.table("Collisions")["fPosZ"])
+        df.produce(SKIM_BOUND, fPt=t["pt"][keep], fIndexGtSkimEvents=t["fIndexCollisions"][keep])
+
+
+class GtConditions(Task):
+    """Reads a calibration from the conditions database per dataframe: with its per-job
+    cache one call per job, without (``useCache`` false) ``callsPerDf`` calls per dataframe,
+    too many for a test (SPEC §4 warning 4)."""
+
+    name = "gt-conditions"
+    useCache = Configurable(True, "keep fetched objects for the job (as O2's CCDB manager)")
+    callsPerDf = Configurable(1, "requests per dataframe")
+
+    def init(self):
+        self.histos.add("hGain", "gain;gain;dataframes", [(10, 0.0, 100.0)])
+
+    @process(BCs=["fRunNumber", "fGlobalBC"])
+    def process(self, df):
+        from hyperloop.analysis import ccdb
+        from hyperloop.analysis.conditions import BETHE_BLOCH_PATH, bc_timestamp_ms
+
+        bcs = df.table("BCs")
+        run = int(bcs["fRunNumber"][0]) if len(bcs["fRunNumber"]) else 0
+        when = int(bc_timestamp_ms(run, bcs["fGlobalBC"][:1])[0]) if run else 0
+        for _ in range(int(self.callsPerDf)):
+            calib = ccdb.get(BETHE_BLOCH_PATH, when, run=run, cache=bool(self.useCache))
+        self.histos["hGain"].fill([float(calib["mip"])])
+
+
+class GtChatty(Task):
+    """Prints ``kbPerDf`` kB per dataframe to its log (SPEC §4 warning 6)."""
+
+    name = "gt-chatty"
+    kbPerDf = Configurable(0, "kB printed per dataframe")
+
+    def init(self):
+        self.histos.add("hVz", "vertex;z (cm);collisions", [(40, -20.0, 20.0)])
+
+    @process(Collisions=["fPosZ"])
+    def process(self, df):
+        line = "x" * 1023
+        for _ in range(int(self.kbPerDf)):
+            print(line)
+        self.histos["hVz"].fill(df.table("Collisions")["fPosZ"])
+
+
+class GtLeak(Task):
+    """A memory peak well above the average: ``leakMb`` MB taken on the ``startDf``-th
+    dataframe, held ``holdS`` seconds, then given back (SPEC §4 warning 2)."""
+
+    name = "gt-leak"
+    leakMb = Configurable(0, "MB kept")
+    startDf = Configurable(2, "dataframe from which the memory is kept")
+    holdS = Configurable(2.0, "seconds to hold it")
+
+    def init(self):
+        self.seen = 0
+        self.keep = []
+        self.histos.add("hVz", "vertex;z (cm);collisions", [(40, -20.0, 20.0)])
+
+    @process(Collisions=["fPosZ"])
+    def process(self, df):
+        self.histos["hVz"].fill(df.table("Collisions")["fPosZ"])
+        self.seen += 1
+        if self.seen == int(self.startDf) and self.leakMb:
+            self.keep.append(np.ones(int(self.leakMb) * 1024 * 1024 // 8))
+            time.sleep(float(self.holdS))
+            self.keep.clear()
+
+
+class GtBigHistos(Task):
+    """Books ``nbins`` bins of histograms: a large output for a small input (SPEC §4
+    warning 5)."""
+
+    name = "gt-big-histos"
+    nbins = Configurable(100, "bins of the histogram")
+
+    def init(self):
+        self.histos.add("hVz", "vertex;z (cm);collisions", [(int(self.nbins), -20.0, 20.0)])
+
+    @process(Collisions=["fPosZ"])
+    def process(self, df):
+        z = df.table("Collisions")["fPosZ"]
+        self.histos["hVz"].fill(z + np.random.default_rng(len(z)).normal(0, 1e-3, len(z)))
+
+
 WORKFLOWS = [
     Workflow("gt-pt", (GtPt,), "pt spectrum"),
     Workflow("gt-raise", (GtRaise,), "raises"),
@@ -147,4 +253,9 @@ WORKFLOWS = [
     Workflow("gt-weighted", (GtWeighted,), "weighted histograms"),
     Workflow("gt-forever", (GtForever,), "never ends"),
     Workflow("gt-skim", (GtSkim,), "derived skim"),
+    Workflow("gt-skim-bound", (GtSkimBound,), "derived skim of collisions and tracks"),
+    Workflow("gt-conditions", (GtConditions,), "reads the conditions database"),
+    Workflow("gt-chatty", (GtChatty,), "prints a lot"),
+    Workflow("gt-leak", (GtLeak,), "grows its memory"),
+    Workflow("gt-big-histos", (GtBigHistos,), "large histograms"),
 ]

@@ -3,6 +3,8 @@ holding only tracks at the innermost update point asks for track-propagation by 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from tests.factories import random_dataframe
@@ -188,3 +190,68 @@ def test_timestamp_dates_every_bunch_crossing_from_the_conditions(train, tmp_pat
             expected = orbit_reset_ms(523309) + np.floor(gbc * LHC_BUNCH_SPACING_NS * 1e-6)
             np.testing.assert_array_equal(ts, expected.astype(np.uint64))
             assert np.all(np.diff(ts.astype(np.int64)) >= 0)  # BCs are in time order
+
+
+def test_track_propagation_reads_the_field_from_the_conditions_service(
+    train, tmp_ao2d, tmp_path, monkeypatch
+):
+    """The field comes from the conditions service (one call per run and job, counted in the
+    metrics): a service that gives run 523308 the wrong sign makes the tracks miss."""
+    import json
+
+    import uproot
+    from tests.factories import run3_dataframe
+
+    from hyperloop.analysis import ccdb
+    from hyperloop.analysis.ccdb import export_objects
+    from hyperloop.analysis.ccdb_service import serve_in_thread
+    from hyperloop.analysis.conditions import MAG_FIELD_PATH
+
+    folder = tmp_path / "ccdb"
+    export_objects(folder)
+    wrong = folder / MAG_FIELD_PATH / "0_9223372036854775807_run523308-523308.json"
+    wrong.write_text(json.dumps({"bz_kg": -5.0}))
+    server, url = serve_in_thread(folder)
+    monkeypatch.setenv(ccdb.CONDITIONS_URL_ENV, url)
+    try:
+        rng = np.random.default_rng(7)
+        tables, expected = run3_dataframe(rng, 20, 8, 523308)
+        more, _ = run3_dataframe(rng, 20, 8, 523308)
+        run = train(
+            ["track-propagation", "event-selection"],
+            [tmp_ao2d({1: tables, 2: more})],
+            derived_tables=("O2trackdca",),
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+        ccdb.reset()
+    with uproot.open(run.derived) as f:
+        dca = f["DF_1/O2trackdca"].arrays(library="np")
+    assert np.median(np.abs(dca["fDcaXY"] - expected["fDcaXY"])) > 0.01
+    summary = json.loads((Path(run.result.out_dir) / "metrics_summary.json").read_text())
+    assert summary["track-propagation"]["conditions-calls"] == 1  # two DFs, one run: cached
+    assert summary["__full_train__"]["conditions-calls"] == 1
+
+
+@pytest.mark.parametrize("mode", ["dataframes", "processes"])
+def test_conditions_calls_are_counted_on_two_cores(physics, tmp_ao2d, tmp_path, mode):
+    """Calls made in dataframe workers or device processes reach the metrics too (each
+    process has its own per-job cache: at most one call per process and run)."""
+    import json
+
+    from tests.factories import run3_dataframe
+
+    from hyperloop.analysis.plan import build_plan
+
+    rng = np.random.default_rng(8)
+    frames = {k: run3_dataframe(rng, 20, 8, 523308)[0] for k in range(1, 5)}
+    spec = make_spec(["track-propagation", "event-selection"])
+    run_train(build_plan(spec, physics), [str(tmp_ao2d(frames))], tmp_path, cores=2, mode=mode)
+    summary = json.loads((tmp_path / "metrics_summary.json").read_text())
+    assert 1 <= summary["track-propagation"]["conditions-calls"] <= 2
+    assert (
+        summary["__full_train__"]["conditions-calls"]
+        == summary["track-propagation"]["conditions-calls"]
+    )
+    assert not list(tmp_path.glob(".conditions-calls.*"))  # collected and removed

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hyperloop.analysis.conditions import magnetic_field
+from hyperloop.analysis import ccdb
+from hyperloop.analysis.conditions import MAG_FIELD_PATH, bc_timestamp_ms, magnetic_field
 from hyperloop.analysis.configurables import Configurable, ConfigurationError
 from hyperloop.analysis.schema import default_registry
 from hyperloop.analysis.task import Task, process
@@ -62,8 +63,14 @@ class TrackPropagation(Task):
     def _field(self, df) -> float:
         if self.bz != -999.0:
             return float(self.bz)
-        runs = df.table("BCs")["fRunNumber"]
-        return magnetic_field(int(runs[0])) if len(runs) else magnetic_field(0)
+        bcs = df.table("BCs")
+        runs = bcs["fRunNumber"]
+        if not len(runs):
+            return magnetic_field(0)
+        run = int(runs[0])
+        # the field object of the run from the conditions database (cached for the job)
+        when = int(bc_timestamp_ms(run, bcs["fGlobalBC"][:1])[0])
+        return float(ccdb.get(MAG_FIELD_PATH, when, run=run)["bz_kg"])
 
     def _propagate(self, df, with_cov: bool) -> None:
         iu = df.table("TracksIU")
@@ -96,7 +103,7 @@ class TrackPropagation(Task):
         default=True,
         TracksIU=TRACKS_IU_COLUMNS,
         Collisions=["fPosX", "fPosY", "fPosZ"],
-        BCs=["fRunNumber"],
+        BCs=["fRunNumber", "fGlobalBC"],
     )
     def processStandard(self, df) -> None:
         """Propagate tracks to the vertex: Tracks, TracksDCA."""
@@ -107,7 +114,7 @@ class TrackPropagation(Task):
         TracksIU=TRACKS_IU_COLUMNS,
         TracksCovIU=TRACKS_COV_IU_COLUMNS,
         Collisions=["fPosX", "fPosY", "fPosZ"],
-        BCs=["fRunNumber"],
+        BCs=["fRunNumber", "fGlobalBC"],
     )
     def processCovariance(self, df) -> None:
         """Propagate tracks and their covariances: Tracks, TracksCov, TracksDCA."""

@@ -4,7 +4,9 @@ orbit reset time.
 The values come from ``datamodel/conditions.toml`` (run ranges, and defaults);
 ``magnetic_field(run)`` is what the demo generator bends tracks with and what the
 ``track-propagation`` service propagates them with; ``bc_timestamp_ms`` is how the
-``timestamp`` service dates a bunch crossing.
+``timestamp`` service dates a bunch crossing. ``builtin_objects`` are the same values as
+conditions-database objects (``hyperloop.analysis.ccdb.builtin_objects``; ``hyperloop
+conditions export`` writes them into a folder for the conditions service).
 """
 
 from __future__ import annotations
@@ -50,3 +52,14 @@ def bc_timestamp_ms(run: int, global_bc):
 
     bc = np.asarray(global_bc, dtype=np.float64)
     return (orbit_reset_ms(run) + np.floor(bc * LHC_BUNCH_SPACING_NS * 1e-6)).astype(np.uint64)
+
+
+#: conditions-database paths of the built-in objects
+MAG_FIELD_PATH = "GLO/Config/GRPMagField"
+ORBIT_RESET_PATH = "CTP/Calib/OrbitReset"
+BETHE_BLOCH_PATH = "TPC/Calib/BetheBloch"
+
+
+def conditions_data() -> dict:
+    """The parsed ``conditions.toml`` (cached)."""
+    return _data()

@@ -34,6 +34,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from hyperloop.analysis import ccdb
 from hyperloop.analysis.ao2d import AO2DError
 from hyperloop.analysis.execution import (
     DataframeSource,
@@ -44,6 +45,7 @@ from hyperloop.analysis.execution import (
     collect_derived,
     copy_name,
     declared_columns,
+    derived_outputs,
     finish_outputs,
     mark_task_failure,
     pin_cores,
@@ -262,7 +264,7 @@ def _worker_main(
     try:
         for name, task in full:
             current = name
-            with Timer(metrics[name]):
+            with Timer(metrics[name]), ccdb.device(name):
                 task.init()
     except Exception as exc:  # noqa: BLE001 - reported with the task name
         fail(current, "", "", exc)
@@ -282,7 +284,7 @@ def _worker_main(
         for name, task in tasks:
             frame.current_task = name
             try:
-                with Timer(metrics[name]):
+                with Timer(metrics[name]), ccdb.device(name):
                     task.run_dataframe(frame)
                     task.histos.seal(key)
                 if name in guards:
@@ -371,6 +373,7 @@ def _worker_main(
     files.close()
     histos = {name: {h.name: h for h in task.histos} for name, task in full}
     if worker > 0:
+        ccdb.save_calls(out_dir)  # before the message: the parent adds them up after it
         out_q.put(("partial", worker, histos, deltas()))
         return
     parts = pickle.loads(in_conn.recv_bytes())
@@ -382,7 +385,7 @@ def _worker_main(
                     h.merge(hs[h.name])
         for name, task in full:
             current = name
-            with Timer(metrics[name]):
+            with Timer(metrics[name]), ccdb.device(name):
                 task.histos.settle()  # weighted parts of every worker, in dataframe order
                 task.finalize()
         derived_path = None
@@ -392,6 +395,7 @@ def _worker_main(
     except Exception as exc:  # noqa: BLE001
         fail(current or READER, "", "", exc)
         return
+    ccdb.save_calls(out_dir)
     out_q.put(("histos", histos, derived_path, writer_m.output_bytes, deltas()))
 
 
@@ -564,5 +568,5 @@ def run_dataframe_workers(
         report(k)
     outputs = finish_outputs(plan, out, histos if failure is None else None, sink_m, writer_m, None)
     if failure is None and derived_path:
-        outputs["AO2D"] = derived_path
+        outputs.update(derived_outputs(derived_path))
     return RunResult(records, outputs, devices, time.perf_counter() - wall0, failure)

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hyperloop.analysis import ccdb
 from hyperloop.analysis.ao2d import AO2DError
 from hyperloop.analysis.execution import (
     DataframeSource,
@@ -213,6 +214,7 @@ def _device_main(
     name = inst.name
     copy = copy_name(name, copy_index, copies)
     declared = declared_columns(plan)
+    ccdb.set_device(name)  # this process runs one device: its conditions calls are its own
     try:
         cpu0 = time.process_time()
         inst.task.init()
@@ -232,6 +234,8 @@ def _device_main(
     slots = SlotMaps()
     while True:
         msg = pickle.loads(in_conn.recv_bytes())
+        if msg[0] in ("partial", "finish"):
+            out_q.put(("calls", copy, sum(ccdb.calls().values())))
         if msg[0] == "partial":  # a copy of a pipelined device: its share, not finalized
             out_q.put(("partial", name, {h.name: h for h in inst.task.histos}))
             return
@@ -499,7 +503,9 @@ def run_devices(
                     send(name, ("finish", []))
             while len(histos) < len(names):
                 msg = out_q.get(timeout=600)
-                if msg[0] == "histos":
+                if msg[0] == "calls":
+                    metrics[msg[1]].conditions_calls += int(msg[2])
+                elif msg[0] == "histos":
                     histos[msg[1]] = msg[2]
                 elif msg[0] == "partial":
                     name = msg[1]

@@ -228,31 +228,87 @@ def declared_columns(plan: Plan) -> dict[str, set[str]]:
 
 
 class DerivedWriter:
-    """Writes the train's derived tables, one output dataframe per input dataframe."""
+    """Writes the train's derived tables, one output dataframe per input dataframe, or
+    several consecutive ones merged up to ``OutputDirector.max_df_bytes`` (uncompressed),
+    into ``AO2D.root`` and, once a file reaches ``max_file_bytes``, ``AO2D_001.root``, ...
+    (the wagons' max DF size and max derived file size)."""
 
     def __init__(self, plan: Plan, out_dir: Path, metrics: DeviceMetrics) -> None:
         self.plan = plan
         self.metrics = metrics
-        self.path = out_dir / f"{plan.spec.output_director.resfile}.root"
+        director = plan.spec.output_director
+        self.out_dir = out_dir
+        self.resfile = director.resfile
+        self.path = out_dir / f"{director.resfile}.root"
+        self.max_file_bytes = director.max_file_bytes
+        self.max_df_bytes = director.max_df_bytes
+        self.paths: list[Path] = []
         self._writer: AO2DWriter | None = None
         self._names: set[str] = set()
         self.parents: dict[str, str] = {}
+        # index columns of the saved tables: O2 tree -> {column: indexed O2 tree or None}
+        saved = {plan.registry.get(t).logical: plan.registry.get(t) for t in plan.derived_tables}
+        self._indices: dict[str, dict[str, str | None]] = {}
+        for schema in saved.values():
+            self._indices[schema.o2name] = {
+                col: saved[target].o2name if target in saved else None
+                for col, target in schema.index_columns.items()
+            }
+        # dataframes can merge only when every index points into a saved table (whose rows
+        # are then offset); an index into a parent table (linked data) keeps them apart
+        self._mergeable = self.max_df_bytes > 0 and all(
+            target is not None for cols in self._indices.values() for target in cols.values()
+        )
+        self._pending: list[tuple[str, dict[str, dict[str, Any]], str]] = []
+        self._pending_bytes = 0
 
     def write(self, df_name: str, tables: dict[str, dict[str, Any]], parent: str) -> None:
         """Write one output dataframe; ``parent`` is the input file it was derived from."""
+        if not self._mergeable:
+            self._write(df_name, tables, parent)
+            return
+        if self._pending and self._pending[0][2] != parent:
+            self._flush()  # a dataframe links one parent file
+        self._pending.append((df_name, tables, parent))
+        self._pending_bytes += sum(
+            getattr(a, "nbytes", 0) for cols in tables.values() for a in cols.values()
+        )
+        if self._pending_bytes >= self.max_df_bytes:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        first, _, parent = self._pending[0]
+        merged = _concat_dataframes([t for _, t, _ in self._pending], self._indices)
+        self._pending, self._pending_bytes = [], 0
+        self._write(first, merged, parent)
+
+    def _file(self) -> AO2DWriter:
+        if self._writer is not None and self.max_file_bytes > 0:
+            current = self.paths[-1]
+            if current.stat().st_size >= self.max_file_bytes:  # full: the next file
+                self._close_file()
         if self._writer is None:
-            self._writer = AO2DWriter(self.path)
+            n = len(self.paths)
+            path = self.path if n == 0 else self.out_dir / f"{self.resfile}_{n:03d}.root"
+            self._writer = AO2DWriter(path)
+            self.paths.append(path)
+        return self._writer
+
+    def _write(self, df_name: str, tables: dict[str, dict[str, Any]], parent: str) -> None:
+        writer = self._file()
         name, n = df_name, 1
         while name in self._names:  # two input files may use the same DF id
             name = f"{df_name}{n:02d}"
             n += 1
         self._names.add(name)
-        self._writer.write_dataframe(name, tables)
+        writer.write_dataframe(name, tables)
         self.parents[name] = parent
 
-    def close(self) -> str | None:
+    def _close_file(self) -> None:
         if self._writer is None:
-            return None
+            return
         # like O2, derived files link each dataframe to its parent file (linked derived data
         # reads parent tables through it) and keep the metaData of their input
         write_parent_files(self._writer.file, self.parents)
@@ -261,8 +317,53 @@ class DerivedWriter:
         if metadata:
             write_metadata(self._writer.file, metadata)
         self._writer.close()
-        self.metrics.output_bytes = self.path.stat().st_size
-        return str(self.path)
+        self._writer, self.parents = None, {}
+
+    def close(self) -> str | None:
+        """Close the output; the first file's path (the others follow its name, see
+        ``derived_parts``), None when nothing was written."""
+        self._flush()
+        self._close_file()
+        if not self.paths:
+            return None
+        self.metrics.output_bytes = sum(p.stat().st_size for p in self.paths)
+        return str(self.paths[0])
+
+
+def derived_parts(first: str | os.PathLike) -> list[str]:
+    """The files of a derived output whose first file is ``first`` (``AO2D.root``, then
+    ``AO2D_001.root``, ... when split at the max derived file size), in order."""
+    first = Path(first)
+    parts = sorted(first.parent.glob(f"{first.stem}_[0-9][0-9][0-9]{first.suffix}"))
+    return [str(first), *(str(p) for p in parts)]
+
+
+def _concat_dataframes(
+    frames: list[dict[str, dict[str, Any]]], indices: dict[str, dict[str, str | None]]
+) -> dict[str, dict[str, Any]]:
+    """Dataframes' tables as one dataframe: rows appended, the index columns of each
+    dataframe offset by the rows of their target table before it (-1 stays -1)."""
+    import numpy as np
+
+    if len(frames) == 1:
+        return frames[0]
+    out: dict[str, dict[str, list]] = {}
+    rows: dict[str, int] = {}
+    for tables in frames:
+        for tree, cols in tables.items():
+            acc = out.setdefault(tree, {c: [] for c in cols})
+            for col, arr in cols.items():
+                target = indices.get(tree, {}).get(col)
+                if target is not None and rows.get(target):
+                    a = np.asarray(arr)
+                    arr = np.where(a >= 0, a + rows[target], a).astype(a.dtype)
+                acc.setdefault(col, []).append(arr)
+        for tree, cols in tables.items():
+            rows[tree] = rows.get(tree, 0) + len(next(iter(cols.values()), ()))
+    return {
+        tree: {col: np.concatenate(parts) for col, parts in cols.items()}
+        for tree, cols in out.items()
+    }
 
 
 def collect_derived(plan: Plan, frame: Frame) -> dict[str, dict[str, Any]]:
@@ -305,8 +406,14 @@ def finish_outputs(
         with Timer(writer):
             derived_path = derived.close()
         if derived_path:
-            outputs["AO2D"] = derived_path
+            outputs.update(derived_outputs(derived_path))
     return outputs
+
+
+def derived_outputs(first: str) -> dict[str, str]:
+    """Output kind -> path of a derived output: ``AO2D``, then ``AO2D_001``, ..."""
+    parts = derived_parts(first)
+    return {"AO2D": parts[0], **{Path(p).stem: p for p in parts[1:]}}
 
 
 def _keep_heap() -> None:

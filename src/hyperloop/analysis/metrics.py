@@ -91,6 +91,7 @@ class DeviceMetrics:
     bytes_compressed: int = 0
     bytes_uncompressed: int = 0
     output_bytes: int = 0
+    conditions_calls: int = 0  # calls that reached the conditions database (not the cache)
     pid: int = field(default_factory=os.getpid)
     files_read: list[str] = field(default_factory=list)
     series: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
@@ -234,6 +235,11 @@ def performance_metrics(
             metric: [{"timestamp": ts, "value": value} for ts, value in points]
             for metric, points in dev.series.items()
         }
+        if dev.conditions_calls:
+            stamp = int(time.time() * 1000)
+            out[dev.name]["ccdb-fetch-count"] = [
+                {"timestamp": stamp, "value": str(dev.conditions_calls)}
+            ]
         if dev.files_read:
             out[dev.name]["aod-file-read-info"] = [
                 {"timestamp": 0, "value": f} for f in dev.files_read
@@ -275,6 +281,7 @@ def metrics_summary(
             "cpu": sum(d.cpu for d in devs),
             "wall": sum(d.wall for d in devs),
             "proportionalSetSize_summary": {"avg": avg, "max": mx},
+            "conditions-calls": sum(d.conditions_calls for d in devs),
         }
 
     by_workflow: dict[str, list[DeviceMetrics]] = {}
@@ -297,6 +304,7 @@ def metrics_summary(
             "max": sum(p["max"] for p in pss),
         },
         "number_of_input_files": n_input_files,
+        "conditions-calls": sum(d.conditions_calls for d in devices),
         "aod-bytes-read-compressed": sum(d.bytes_compressed for d in reader),
         "aod-bytes-read-uncompressed": sum(d.bytes_uncompressed for d in reader),
         "host_name": socket.gethostname(),

@@ -493,4 +493,8 @@ def describe_plan(plan: Plan) -> dict[str, Any]:
         "read": {t: sorted(c) for t, c in plan.file_tables().items()},
         "produced": plan.produced,
         "derived_tables": plan.derived_tables,
+        # saved table -> {index column: indexed table}: what SPEC §4 warning 8 checks
+        "derived_indices": {
+            t: dict(plan.registry.get(t).index_columns) for t in plan.derived_tables
+        },
     }

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from hyperloop.analysis import ccdb
 from hyperloop.analysis.ao2d import AO2DError
 from hyperloop.analysis.dataparallel import run_dataframe_workers, use_dataframe_parallelism
 from hyperloop.analysis.devices import run_devices
@@ -89,12 +90,28 @@ def run_train(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "full_config.json").write_text(json.dumps(plan.spec.to_json(), indent=2) + "\n")
+    ccdb.reset()  # a job's conditions cache and call counts start empty
     result = run(plan, inputs, out, cores=cores, sample_interval=sample_interval, progress=progress)
     mark_task_failure(result.files, result.task_failure)  # whichever strategy ran
+    _count_conditions_calls(result, out)
     result.out_dir, result.defaults_filled = str(out), plan.defaults_filled
     result.start_time, result.job_id = start_time, job_id
     _write_report(plan, result, out)
     return result
+
+
+def _count_conditions_calls(result: RunResult, out: Path) -> None:
+    """Give each device its calls to the conditions database (made in this process or in
+    device processes, see ``ccdb.save_calls``); copies of a device count for the first."""
+    counts = ccdb.collect_calls(out)
+    for name, n in counts.items():
+        dev = next((d for d in result.devices if d.name == name), None)
+        if dev is None:
+            dev = next((d for d in result.devices if name and d.name.startswith(name)), None)
+        if dev is not None:
+            dev.conditions_calls += int(n)
+        elif result.devices:  # calls outside any device (none today): the reader's
+            result.devices[0].conditions_calls += int(n)
 
 
 def run_inprocess(
@@ -127,7 +144,7 @@ def run_inprocess(
     key = 0  # dataframe number, in input order
     try:
         for inst in plan.instances:
-            with Timer(task_m[inst.name]):
+            with Timer(task_m[inst.name]), ccdb.device(inst.name):
                 inst.task.init()
         for path in inputs:
             rec = FileRecord(file=path)
@@ -146,7 +163,7 @@ def run_inprocess(
                         for inst in plan.instances:
                             frame.current_task = inst.name
                             try:
-                                with Timer(task_m[inst.name]):
+                                with Timer(task_m[inst.name]), ccdb.device(inst.name):
                                     inst.task.run_dataframe(frame)
                             except Exception as exc:
                                 raise TaskFailure(
@@ -177,7 +194,7 @@ def run_inprocess(
                     f"{'ok' if rec.ok else 'FAILED'} {path} ({rec.dataframes} DF, {rec.duration:.2f} s)"
                 )
         for inst in plan.instances:
-            with Timer(task_m[inst.name]):
+            with Timer(task_m[inst.name]), ccdb.device(inst.name):
                 inst.task.histos.settle()
                 inst.task.finalize()
     except TaskFailure as exc:
@@ -246,6 +263,7 @@ def _write_report(plan: Plan, result: RunResult, out: Path) -> None:
                 "bytes_compressed": d.bytes_compressed,
                 "bytes_uncompressed": d.bytes_uncompressed,
                 "output_bytes": d.output_bytes,
+                "conditions_calls": d.conditions_calls,
             }
             for d in devices
         },

@@ -43,7 +43,14 @@ class OutputDirector:
     tables: list[str] = field(default_factory=list)  # logical or O2 names
     resfile: str = "AO2D"
     ntfmerge: int = 1  # input dataframes merged into one output dataframe
-    max_file_size_mb: float = 0.0  # 0: one output file
+    max_file_size_mb: float = 0.0  # 0: one output file (MB = 10^6 bytes)
+    # output dataframes are merged until their uncompressed size reaches this (0: never)
+    max_df_bytes: int = 0
+
+    @property
+    def max_file_bytes(self) -> int:
+        """The file size at which the writer starts a new file (0: never)."""
+        return int(self.max_file_size_mb * 1_000_000)
 
     @classmethod
     def from_json(cls, raw: Any) -> OutputDirector:
@@ -60,6 +67,7 @@ class OutputDirector:
             resfile=str(raw.get("resfile", "AO2D")),
             ntfmerge=int(raw.get("ntfmerge", 1)),
             max_file_size_mb=float(raw.get("maxfilesize", 0) or 0),
+            max_df_bytes=int(raw.get("maxdfsize", 0) or 0),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -67,6 +75,7 @@ class OutputDirector:
             "resfile": self.resfile,
             "ntfmerge": self.ntfmerge,
             "maxfilesize": self.max_file_size_mb,
+            "maxdfsize": self.max_df_bytes,
             "OutputDescriptors": [{"table": t} for t in self.tables],
         }
 
@@ -227,6 +236,10 @@ class FullConfig:
     workflows: tuple[WorkflowEntry, ...]
     derived_tables: tuple[str, ...] = ()
     cpu_cores: int | None = None  # None: not known until a target runs it
+    # the wagons' derived-data limits (bytes; None: none): output dataframes merged up to
+    # max_df_size, a new derived file started at max_derived_file_size
+    max_df_size: int | None = None
+    max_derived_file_size: int | None = None
 
     def with_cores(self, cores: int) -> FullConfig:
         """The spec as it runs on a target of ``cores`` cores."""
@@ -248,9 +261,14 @@ class FullConfig:
         }
         if self.derived_tables:
             out["derived_data"] = True
-            out["OutputDirector"] = {
+            director: dict[str, Any] = {
                 "OutputDescriptors": [{"table": t} for t in self.derived_tables]
             }
+            if self.max_derived_file_size:
+                director["maxfilesize"] = self.max_derived_file_size / 1_000_000  # O2: MB
+            if self.max_df_size:
+                director["maxdfsize"] = int(self.max_df_size)
+            out["OutputDirector"] = director
         if self.cpu_cores is not None:
             out["cpu_cores"] = self.cpu_cores
         return out

@@ -6,6 +6,7 @@ import typer
 
 from hyperloop.cli import (
     admin_cmd,
+    conditions_cmd,
     config_cmd,
     demo_cmd,
     docs_cmd,
@@ -34,6 +35,7 @@ demo_cmd.register(app)
 admin_cmd.register(app)
 reproduce_cmd.register(app)
 docs_cmd.register(app)
+conditions_cmd.register(app)
 
 
 def main() -> None:

@@ -5,8 +5,10 @@ to log in; its demo data folder is then one of the storage roots."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -15,6 +17,21 @@ import typer
 def _say(message: str) -> None:
     typer.echo(message)
     sys.stdout.flush()
+
+
+def _demo_conditions(settings: Any, site: Any) -> Any:
+    """The demo's conditions service: the built-in objects written into
+    ``<data_dir>/conditions`` and served from a thread of this process; the jobs of the
+    local Dask cluster (started afterwards) find it through ``HYPERLOOP_CONDITIONS_URL``."""
+    from hyperloop.analysis.ccdb import CONDITIONS_URL_ENV, export_objects
+    from hyperloop.analysis.ccdb_service import serve_in_thread
+
+    folder = Path(site.data_dir) / "conditions"
+    export_objects(folder)
+    _server, url = serve_in_thread(folder)
+    os.environ[CONDITIONS_URL_ENV] = url
+    _say(f"conditions service of {folder} on {url}")
+    return settings.model_copy(update={"conditions_url": url})
 
 
 def _prepare_demo(settings: Any) -> Any:
@@ -94,6 +111,8 @@ def register(app: typer.Typer) -> None:
         site = _prepare_demo(settings) if demo else None
         if site is not None:
             settings = site.serve_settings(settings)  # the demo data is a storage root
+            if not settings.conditions_url:
+                settings = _demo_conditions(settings, site)
         with_scheduler = scheduler if scheduler is not None else settings.scheduler_in_server
         bind_host, bind_port = host or settings.host, port or settings.port
         url = f"http://{bind_host}:{bind_port}/"

@@ -16,6 +16,15 @@ from typing import Any
 from hyperloop.core.co2 import co2_kg_from_seconds
 from hyperloop.units import GB, MB, format_bytes
 
+#: warning codes that block the submission of a train (SPEC §4 warning 9: a linked
+#: derived output would combine too many input files)
+BLOCKING_WARNINGS = frozenset({"linked-inputs"})
+
+
+def blocking_warning(warnings: Iterable[Mapping[str, Any]] | None) -> Mapping[str, Any] | None:
+    """The first stored warning (``Warning.to_json``) that blocks submission, or None."""
+    return next((w for w in warnings or () if w.get("code") in BLOCKING_WARNINGS), None)
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -44,6 +53,16 @@ class DatasetSize:
     files: int
     cpu_limit_hours: float | None = None  # per train, from the dataset's size class
     files_per_job: int = 10
+    # the most files one run has in the catalogue: a job never spans runs, so a linked
+    # derived output combines at most min(files_per_job, largest_run_files) inputs
+    largest_run_files: int | None = None
+
+    @property
+    def inputs_per_output(self) -> int:
+        """Input files one job (hence one derived output) combines at most."""
+        if self.largest_run_files is None:
+            return self.files_per_job
+        return min(self.files_per_job, self.largest_run_files)
 
 
 @dataclass(frozen=True)
@@ -70,6 +89,7 @@ class Warning:
     advice: str
     value: float | None = None
     limit: float | None = None
+    blocks_submission: bool = False  # the train cannot be submitted (warning 9)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -270,8 +290,10 @@ def evaluate(
                 t.max_slim_output,
             )
         )
+    # linked derived data reaches its parent's tables through the parent files: only
+    # standard and slim derived outputs must hold every table they index
     unbound = unbound_index_columns(facts.saved_tables)
-    if facts.derived_type is not None and unbound:
+    if facts.derived_type in ("standard", "slim") and unbound:
         listing = ", ".join(f"{tab}.{col} -> {target}" for tab, col, target in unbound)
         warnings.append(
             Warning(
@@ -280,15 +302,18 @@ def evaluate(
                 "save the target tables too, or drop the index columns",
             )
         )
-    if facts.derived_type == "linked" and dataset.files_per_job > t.max_linked_inputs_per_output:
+    per_output = dataset.inputs_per_output
+    if facts.derived_type == "linked" and per_output > t.max_linked_inputs_per_output:
         warnings.append(
             Warning(
                 "linked-inputs",
-                f"linked derived data would combine {dataset.files_per_job} input files in one "
-                f"output (limit {t.max_linked_inputs_per_output})",
-                "use standard derived data or smaller jobs",
-                dataset.files_per_job,
+                f"linked derived data would combine {per_output} input files in one "
+                f"output (limit {t.max_linked_inputs_per_output}); the train cannot be "
+                "submitted",
+                "use standard derived data, or ask the operators for smaller jobs",
+                per_output,
                 t.max_linked_inputs_per_output,
+                blocks_submission=True,
             )
         )
     return expected, warnings

@@ -40,12 +40,22 @@ def build_full_config(
             if source.train_type is TrainType.ANALYSIS
             else (t for w, _ in wagons for t in w.get("derived_tables") or ())
         )
+    derived_tables = tuple(dict.fromkeys(derived))
+    savers = [w for w, _ in wagons if w.get("derived_tables")] if derived_tables else []
     return FullConfig(
         package_tag=f"{tag.name}-{tag.version}",
         workflows=_entries(wagons),
-        derived_tables=tuple(dict.fromkeys(derived)),
+        derived_tables=derived_tables,
         cpu_cores=cores,
+        max_df_size=_smallest(w.get("max_df_size") for w in savers),
+        max_derived_file_size=_smallest(w.get("max_derived_file_size") for w in savers),
     )
+
+
+def _smallest(values: Iterable[Any]) -> int | None:
+    """The strictest of the wagons' limits (None or 0: no limit)."""
+    limits = [int(v) for v in values if v]
+    return min(limits) if limits else None
 
 
 def _entries(wagons: list[tuple[Snapshot, Iterable[Snapshot]]]) -> tuple[WorkflowEntry, ...]:

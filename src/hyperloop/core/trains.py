@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, load_only
 
 from hyperloop.core import history
 from hyperloop.core.actor import Actor
+from hyperloop.core.assessment import blocking_warning
 from hyperloop.core.common import dependency_closure, get_or_404
 from hyperloop.core.datasets import dataset_state, runs_of
 from hyperloop.core.enabling import current_test
@@ -463,9 +464,24 @@ def submit_train(s: Session, actor: Actor, train_id: int) -> TrainRun:
     """Operators submit a train whose test is done/warning (or an approved long train)."""
     require(actor, Action.TRAIN_OPERATE)
     train = get_train(s, train_id)
+    why = submission_blocked(train)
+    if why is not None:
+        raise Conflict(why, {"reason": "blocking-warning"})
     _submit(s, actor, train)
     s.flush()
     return train
+
+
+def submission_blocked(train: TrainRun) -> str | None:
+    """Why the train may not be submitted whatever its state (a test warning that blocks
+    submission, SPEC §4 warning 9), or None."""
+    w = blocking_warning(train.test_warnings)
+    if w is None:
+        return None
+    return (
+        f"train run {train.id} cannot be submitted: its test has warning {w.get('code')}: "
+        f"{w.get('message')}"
+    )
 
 
 def _operate(s: Session, actor: Actor, train_id: int, to: TrainState, reason: str) -> TrainRun:
@@ -719,7 +735,7 @@ def approve_long_train(
     if cpu is None:
         cpu = expected_cpu_hours_of(train.test_metrics or {})
     within = ds.cpu_limit_hours is None or (cpu is not None and cpu <= ds.cpu_limit_hours)
-    if within and not _has_memory_warning(train):
+    if within and not _has_memory_warning(train) and submission_blocked(train) is None:
         _submit(s, actor, train, reason="automatic submission after approval")
     s.flush()
     return train

@@ -103,6 +103,13 @@ class AttemptRecord:
         return cls(**raw)
 
 
+def ao2d_parts(outputs: dict[str, str]) -> list[str]:
+    """A job's derived files in order: ``AO2D``, then ``AO2D_001``, ... (split at the max
+    derived file size)."""
+    extra = sorted(k for k in outputs if k.startswith("AO2D_") and k[5:].isdigit())
+    return [outputs["AO2D"], *(outputs[k] for k in extra)] if "AO2D" in outputs else []
+
+
 def attempt_folder(train_dir: str | os.PathLike, job_id: str, attempt: int) -> Path:
     return Path(train_dir) / job_id / f"attempt-{attempt}"
 
@@ -675,13 +682,14 @@ def _validate(
         ao2d = outputs.get("AO2D")
         if not ao2d:
             return _fail_validation(rec, f"derived data expected but no AO2D file in {folder}")
-        try:
-            with uproot.open(ao2d) as f:
-                dfs = [k for k in f.keys(recursive=False, cycle=False) if k.startswith("DF_")]
-        except Exception as exc:
-            return _fail_validation(rec, f"{ao2d} does not open: {type(exc).__name__}: {exc}")
-        if not dfs:
-            return _fail_validation(rec, f"{ao2d} holds no DF_ dataframes")
+        for part in ao2d_parts(outputs):  # AO2D.root, AO2D_001.root, ... (max file size)
+            try:
+                with uproot.open(part) as f:
+                    dfs = [k for k in f.keys(recursive=False, cycle=False) if k.startswith("DF_")]
+            except Exception as exc:
+                return _fail_validation(rec, f"{part} does not open: {type(exc).__name__}: {exc}")
+            if not dfs:
+                return _fail_validation(rec, f"{part} holds no DF_ dataframes")
     if not outputs:
         return _fail_validation(rec, f"the run left no output file in {folder}")
     rec.state = "done"

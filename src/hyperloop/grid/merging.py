@@ -23,7 +23,7 @@ from typing import Any
 import fsspec
 
 from hyperloop.analysis.merge import merge_ao2d, merge_results
-from hyperloop.grid.execute import AttemptRecord
+from hyperloop.grid.execute import AttemptRecord, ao2d_parts
 
 TRAIN_TYPES = ("analysis", "standard", "linked", "slim")
 
@@ -113,6 +113,21 @@ def _check_records(run: int, records: Sequence[AttemptRecord]) -> None:
         seen.add(r.job_id)
 
 
+def _size_groups(files: list[str], limit: int) -> list[list[str]]:
+    """Consecutive groups of ``files`` of at most ``limit`` bytes together (one file larger
+    than the limit alone)."""
+    groups: list[list[str]] = []
+    size = 0
+    for f in files:
+        n = Storage.size(f)
+        if not groups or size + n > limit:
+            groups.append([])
+            size = 0
+        groups[-1].append(f)
+        size += n
+    return groups
+
+
 def _merge_to_storage(
     kind: str, inputs: list[str], storage: Storage, parts: tuple[str, ...]
 ) -> str:
@@ -133,8 +148,10 @@ def merge_run(
     prefix: str = "",
     *,
     train_type: str = "analysis",
+    max_file_bytes: int = 0,
 ) -> MergeRecord:
-    """Merge the validated outputs of one run's jobs (one record per job)."""
+    """Merge the validated outputs of one run's jobs (one record per job); standard derived
+    files are merged up to ``max_file_bytes`` each (0: one file per run)."""
     if train_type not in TRAIN_TYPES:
         raise MergeStageError(f"unknown train type {train_type!r}; expected one of {TRAIN_TYPES}")
     t0 = time.perf_counter()
@@ -152,17 +169,27 @@ def merge_run(
         )
         rec.inputs += results
     derived = [r for r in records if "AO2D" in r.outputs]
-    if derived and train_type in ("standard", "slim"):
-        files = [r.outputs["AO2D"] for r in derived]
+    if derived and train_type == "standard" and max_file_bytes > 0:
+        # the wagons' max derived file size: the run's files merged in groups of at most
+        # that size (a larger job file alone), AO2D.root, AO2D_001.root, ...
+        files = [p for r in derived for p in ao2d_parts(r.outputs)]
+        for k, group in enumerate(_size_groups(files, max_file_bytes)):
+            name = "AO2D" if k == 0 else f"AO2D_{k:03d}"
+            rec.outputs[name] = _merge_to_storage("AO2D", group, storage, (*base, f"{name}.root"))
+            rec.derived_files.append(rec.outputs[name])
+        rec.inputs += files
+    elif derived and train_type in ("standard", "slim"):
+        files = [p for r in derived for p in ao2d_parts(r.outputs)]
         rec.outputs["AO2D"] = _merge_to_storage("AO2D", files, storage, (*base, "AO2D.root"))
         rec.inputs += files
         if train_type == "standard":
             rec.derived_files = [rec.outputs["AO2D"]]
     elif derived and train_type == "linked":  # keep each job's file: its parent links stay
         for r in derived:
-            dest = storage.store(r.outputs["AO2D"], *base, f"AO2D_{r.job_id}.root")
-            rec.derived_files.append(dest)
-            rec.inputs.append(r.outputs["AO2D"])
+            for k, path in enumerate(ao2d_parts(r.outputs)):
+                name = f"AO2D_{r.job_id}.root" if k == 0 else f"AO2D_{r.job_id}_{k:03d}.root"
+                rec.derived_files.append(storage.store(path, *base, name))
+                rec.inputs.append(path)
     rec.runs_merged = [run]
     rec.seconds = time.perf_counter() - t0
     return rec

@@ -165,6 +165,7 @@ def _summary_numbers(summary: dict[str, Any] | None) -> dict[str, Any]:
         "pss_max_bytes": pss.get("max"),
         "input_files": full.get("number_of_input_files"),
         "bytes_read": full.get("aod-bytes-read-compressed"),
+        "conditions_calls": full.get("conditions-calls"),
     }
 
 
@@ -288,6 +289,7 @@ def wagon_test_data(s: Session, test: WagonTest, outputs_root: Path | None) -> d
                 "wall_s": entry.get("wall"),
                 "pss_avg_bytes": pss.get("avg"),
                 "pss_max_bytes": pss.get("max"),
+                "conditions_calls": entry.get("conditions-calls"),
             }
         )
     metrics = test.metrics or {}

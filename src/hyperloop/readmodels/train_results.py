@@ -464,6 +464,7 @@ def _device_rows(summary: dict[str, Any] | None) -> list[dict[str, Any]]:
                 "pss_avg_bytes": pss.get("avg"),  # bytes, as in the file (hyperloop.units)
                 "pss_max_bytes": pss.get("max"),
                 "bytes_read": m.get("aod-bytes-read-compressed"),
+                "conditions_calls": m.get("conditions-calls"),
             }
         )
     rows.sort(key=lambda r: (not r["total"], -(r["pss_max_bytes"] or 0)))

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, defer
 
 from hyperloop.core import jobs, permissions
 from hyperloop.core.actor import Actor
+from hyperloop.core.assessment import blocking_warning
 from hyperloop.core.co2 import co2_kg_from_seconds
 from hyperloop.core.permissions import Action
 from hyperloop.core.states import JOB_ERRORS, TRAIN_FINAL, TRAIN_TRANSITIONS, can_transition
@@ -485,7 +486,11 @@ def train_actions(
     base = f"/api/train-runs/{train.id}"
     out: list[TrainAction] = []
     if permissions.can(user, Action.TRAIN_OPERATE, train):
-        if can_transition(TRAIN_TRANSITIONS, st, TrainState.SUBMITTED) and st in TRAIN_TO_SUBMIT:
+        if (
+            can_transition(TRAIN_TRANSITIONS, st, TrainState.SUBMITTED)
+            and st in TRAIN_TO_SUBMIT
+            and blocking_warning(train.test_warnings) is None  # the page says why
+        ):
             out.append(TrainAction("submit", "Submit", f"{base}/submit"))
         if failed_jobs and st in TRAIN_RUNNING:
             out.append(

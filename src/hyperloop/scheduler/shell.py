@@ -35,6 +35,7 @@ from hyperloop.core.full_config import build_full_config
 from hyperloop.core.states import transition
 from hyperloop.core.storage_roots import StorageRootError, StorageRoots
 from hyperloop.db.models import (
+    Dataset,
     DatasetFile,
     HistoryEntry,
     PackageTag,
@@ -44,7 +45,7 @@ from hyperloop.db.models import (
     WagonTest,
 )
 from hyperloop.db.models import Target as DbTarget
-from hyperloop.enums import NotificationKind, TestStatus, TrainState
+from hyperloop.enums import NotificationKind, TestStatus, TrainState, TrainType
 from hyperloop.grid.engine import Engine
 from hyperloop.grid.execute import AttemptRecord, attempt_folder
 from hyperloop.grid.splitting import JobSpec
@@ -124,6 +125,34 @@ class Tick:
     instructions: list[decide.Instruction] = field(default_factory=list)
     unperformed: list[decide.Instruction] = field(default_factory=list)
     failed: list[tuple[decide.Instruction, str]] = field(default_factory=list)
+
+
+#: the derived type of a train's test (SPEC §4 warnings 7 to 9); analysis trains: None
+_DERIVED_TYPE: dict[TrainType, str | None] = {
+    TrainType.ANALYSIS: None,
+    TrainType.STANDARD_DERIVED: "standard",
+    TrainType.LINKED_DERIVED: "linked",
+    TrainType.SLIM_DERIVED: "slim",
+}
+
+
+def _wagon_test_derived_type(test: WagonTest) -> str | None:
+    """A wagon test writes derived data when the wagon saves tables: ``slim`` when the
+    wagon is ready for slim derived data (its output is then merged into one file), else
+    ``standard``; None without derived tables."""
+    wagon = (test.config_snapshot or {}).get("wagon") or {}
+    if not wagon.get("derived_tables"):
+        return None
+    return "slim" if wagon.get("slim_ready") else "standard"
+
+
+def _read_report(path: Path) -> dict[str, Any]:
+    """``run_report.json`` of an attempt ({} when missing or unreadable)."""
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return report if isinstance(report, dict) else {}
 
 
 @dataclass
@@ -291,12 +320,19 @@ class SchedulerShell:
             return decide.TestFinished(kind, test_id, error=f"no metrics summary: {exc}")
         outputs = sum(Path(p).stat().st_size for p in rec.outputs.values() if Path(p).is_file())
         log_file = Path(rec.folder) / "console.log"
+        report = _read_report(summary_path.parent / "run_report.json")
         facts = replace(
             item.facts,
             # file sizes of the sample, like the dataset's size (bytes_read counts baskets only)
             input_bytes=float(item.facts.input_bytes or rec.bytes_read),
             output_bytes=float(outputs),
             log_bytes=float(log_file.stat().st_size if log_file.exists() else 0),
+            conditions_calls=int(summary.get("__full_train__", {}).get("conditions-calls", 0) or 0),
+            saved_tables=(
+                report.get("plan", {}).get("derived_indices", {})
+                if item.facts.derived_type is not None
+                else {}
+            ),
         )
         return decide.TestFinished(
             kind, test_id, summary=summary, facts=facts, dataset=item.dataset
@@ -538,9 +574,22 @@ class SchedulerShell:
         n, total = s.execute(
             of_dataset.with_only_columns(func.count(), func.coalesce(func.sum(DatasetFile.size), 0))
         ).one()
+        per_run = (
+            of_dataset.with_only_columns(func.count().label("n"))
+            .group_by(DatasetFile.run_number)
+            .subquery()
+        )
+        largest_run = s.scalar(select(func.max(per_run.c.n))) or 0
         first = of_dataset.order_by(DatasetFile.run_number, DatasetFile.path)
         files = list(s.scalars(first.limit(self.config.test_files)))
-        return files, DatasetSize(bytes=float(total), files=int(n))
+        dataset = s.get(Dataset, dataset_id)
+        return files, DatasetSize(
+            bytes=float(total),
+            files=int(n),
+            cpu_limit_hours=dataset.cpu_limit_hours if dataset is not None else None,
+            files_per_job=self.config.max_files_per_job,
+            largest_run_files=int(largest_run),
+        )
 
     def _outside_roots(self, sample: list[DatasetFile]) -> str | None:
         """Why a sample may not be read: a file outside the storage roots (None: fine)."""
@@ -580,7 +629,7 @@ class SchedulerShell:
         folder = self.config.work_dir / "tests" / f"wagon-test-{test.id}"
         test.output_dir = os.fspath(folder)
         target = self.config.targets[self.config.test_target]
-        facts = SampleFacts(kind="wagon")
+        facts = SampleFacts(kind="wagon", derived_type=_wagon_test_derived_type(test))
         self._submit_test(
             ("wagon_test", test.id),
             build_full_config(test, tag),
@@ -616,7 +665,11 @@ class SchedulerShell:
             self.config.targets.get(db_target.name) or self.config.targets[self.config.test_target]
         )
         folder = self.config.work_dir / "tests" / f"train-test-{train.id}"
-        facts = SampleFacts(kind="train", target_memory_limit=float(target.memory_limit_bytes))
+        facts = SampleFacts(
+            kind="train",
+            target_memory_limit=float(target.memory_limit_bytes),
+            derived_type=_DERIVED_TYPE.get(train.train_type),
+        )
         self._submit_test(
             ("train_test", train.id),
             build_full_config(train, tag),

@@ -351,7 +351,14 @@ class TrainWork:
             )
         records = [self._record(job_id, train_id, attempts) for job_id, _, attempts in jobs]
         kind = self._kind(s, train_id)
-        rec = merge_run(run, records, self._storage(train_id), train_type=kind)
+        full_config, _package = self._config(s, train_id)
+        rec = merge_run(
+            run,
+            records,
+            self._storage(train_id),
+            train_type=kind,
+            max_file_bytes=int(full_config.max_derived_file_size or 0),
+        )
         _record_merges(s, train_id, ("run",), [rec])
 
         def keep() -> None:
