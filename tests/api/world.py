@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.story_cause import BY_TEST
+
 from hyperloop.core import analyses, datasets, enabling, runlists, tags, trains, users, wagons
 from hyperloop.core.actor import Actor
 from hyperloop.core.states import transition
@@ -272,7 +274,7 @@ def seed(url: str) -> World:
         short_train = tested_train([wagon.id], short.id)
         trains.submit_train(s, operator, short_train.id)
         for state in (TrainState.RUNNING, TrainState.DONE):
-            transition(short_train, state, actor=None)
+            transition(short_train, state, actor=None, cause=BY_TEST)
         long_train = trains.request_long_train(s, analyzer, short_train.id)
         s.flush()
         job = m.Job(train_run_id=train.id, run_number=544013, state=JobState.DONE, site="local")

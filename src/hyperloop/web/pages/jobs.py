@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from hyperloop.core import views_train_results, views_trains
+from hyperloop.core import story, views_train_results, views_trains
 from hyperloop.db import models as m
 from hyperloop.settings import Settings
 from hyperloop.web.api.reproduce import public_base
@@ -55,6 +55,7 @@ def job_page(
             "j": data,
             "reproduce": f"hyperloop reproduce {job_url(request, job.id, settings)}",
             "poll": POLL_SECONDS,
+            "story": story.story(db, "job", job.id),
         },
         actor=actor,
         db=db,

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from hyperloop.core import (
     permissions,
+    story,
     views_train_results,
     views_train_submission,
     views_trains,
@@ -225,6 +226,8 @@ def train_run_page(
             "page_size": PAGE_SIZE,
             "poll": POLL_SECONDS,
             "icon_of": views_trains.icon_of,
+            "story": story.story(db, "train_run", train.id) if tab == "overview" else [],
+            "job_moves": story.jobs_summary(db, train.id) if tab == "overview" else [],
         },
         actor=actor,
         db=db,
