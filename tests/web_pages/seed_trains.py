@@ -22,11 +22,17 @@ from hyperloop.analysis.results import HistogramOutput, write_results
 from hyperloop.core import analyses, datasets, enabling, jobs, runlists, tags, trains, users, wagons
 from hyperloop.core.actor import Actor
 from hyperloop.core.states import transition
+from hyperloop.core.story import Cause
 from hyperloop.db.models import Base, Job
 from hyperloop.db.session import make_engine, make_sessionmaker
 from hyperloop.enums import JobState, TagPolicy, TestStatus, TrainState
 
 RUNS = (544013, 544028, 544032)
+FAILED = Cause(
+    "tick-1796580000",
+    "job-failed",
+    "attempt 1 failed on node-b (execution): ZeroDivisionError: division by zero",
+)
 TRACEBACK = (
     "Traceback (most recent call last):\n"
     '  File "/opt/physics/spectra.py", line 42, in process\n'
@@ -215,7 +221,7 @@ def seed(url: str, root: Path) -> TrainWorld:
                         wall_s=4.0,
                         error_signature="ZeroDivisionError at spectra.py:process",
                         error_message="ZeroDivisionError: division by zero",
-                        cause=BY_TEST,
+                        cause=FAILED,
                     )
                     _attempt(
                         root,
