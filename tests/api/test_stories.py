@@ -81,6 +81,18 @@ def test_a_train_story_names_the_operator_and_sums_up_its_jobs(world, as_role):
     }
 
 
+def test_a_train_test_story_is_the_testing_phase_of_its_train(world, as_role):
+    r = as_role("analyzer").get(f"/api/train-tests/{world.ids['train']}/story")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["kind"], body["state"]) == ("train_test", "test_done")
+    assert [(s["from_state"], s["state"]) for s in body["steps"]] == [
+        ("composed", "testing"),
+        ("testing", "test_done"),
+    ]
+    assert body["steps"][1]["reason"] == "train test done"
+
+
 def test_a_wagon_test_story_starts_with_the_enabling(world, as_role):
     r = as_role("service_expert").get("/api/wagon-tests/1/story")
     assert r.status_code == 200, r.text
@@ -97,6 +109,7 @@ def test_stories_need_a_login_and_name_what_is_missing(world, as_role, client):
         f"/api/jobs/{job_id}/story",
         "/api/wagon-tests/1/story",
         f"/api/train-runs/{world.ids['train']}/story",
+        f"/api/train-tests/{world.ids['train']}/story",
     ):
         r = client.get(url)
         assert r.status_code == 401 and r.json()["error"] == "not_authenticated", url
@@ -105,6 +118,7 @@ def test_stories_need_a_login_and_name_what_is_missing(world, as_role, client):
         ("/api/jobs/99999/story", "job 99999"),
         ("/api/wagon-tests/99999/story", "wagon test 99999"),
         ("/api/train-runs/99999/story", "train run 99999"),
+        ("/api/train-tests/99999/story", "train run 99999"),
     ):
         r = analyzer.get(url)
         assert r.status_code == 404 and noun in r.json()["message"], (url, r.text)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from hyperloop.core import story
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
+from hyperloop.enums import TrainState
 from hyperloop.web.deps import DB, CurrentActor, TrainForReader, _load, require_action
 from hyperloop.web.errors import ERROR_RESPONSES
 
@@ -42,9 +43,12 @@ class JobMovesOut(BaseModel):
 
 
 class StoryOut(BaseModel):
-    kind: str = Field(description="job, wagon_test or train_run.")
+    kind: str = Field(description="job, wagon_test, train_test or train_run.")
     id: int
-    state: str = Field(description="Current state.")
+    state: str = Field(
+        description="Current state (of a train test: the state its train run reached when "
+        "the test ended, or testing, or the train's state before its test)."
+    )
     steps: list[StepOut] = Field(description="Every transition, oldest first.")
 
 
@@ -75,6 +79,18 @@ def wagon_test_story(test_id: Ident, actor: CurrentActor, db: DB) -> StoryOut:
         state=test.status.value,
         steps=_steps(db, "wagon_test", test.id),
     )
+
+
+@router.get(
+    "/train-tests/{train_id}/story",
+    response_model=StoryOut,
+    summary="A train test's story: the moves of its train run into and out of testing",
+)
+def train_test_story(train: TrainForReader, db: DB) -> StoryOut:
+    testing = TrainState.TESTING.value
+    steps = [s for s in _steps(db, "train_run", train.id) if testing in (s.from_state, s.state)]
+    state = steps[-1].state if steps else train.state.value
+    return StoryOut(kind="train_test", id=train.id, state=state, steps=steps)
 
 
 @router.get(
