@@ -447,6 +447,7 @@ class Result:
     tick_s: list[float] = field(default_factory=list)  # each tick, whole (read, decide, perform)
     snap_s: list[float] = field(default_factory=list)  # each tick's snapshot read
     steady: Steady | None = None
+    story_rows: int = 0  # transitions recorded with their causes (core.story) for these trains
 
     @property
     def total(self) -> int:
@@ -611,7 +612,7 @@ def count_transitions(url: str, train_ids: list[int]) -> tuple[dict[str, int], i
     finally:
         engine.dispose()
     failed = int(attempts) - int(n_jobs)
-    moves = {
+    moves: dict[str, int] = {
         "train": int(train_moves),
         "job waiting->running": int(attempts),
         "job running->done/error": int(attempts),
@@ -619,6 +620,18 @@ def count_transitions(url: str, train_ids: list[int]) -> tuple[dict[str, int], i
     }
     all_done = done == n_jobs and trains_done == len(train_ids)
     return moves, int(attempts), failed, bool(all_done)
+
+
+def count_story_rows(url: str, train_ids: list[int]) -> int:
+    """Rows of the ``transitions`` table (every move with its cause) of the trains and their
+    jobs: each move above plus the creation of each job."""
+    engine = make_engine(url)
+    try:
+        with make_sessionmaker(engine)() as s:
+            stmt = select(func.count()).where(m.Transition.train_run_id.in_(train_ids))
+            return int(s.scalar(stmt.select_from(m.Transition)))
+    finally:
+        engine.dispose()
 
 
 def db_floor(url: str, n: int) -> tuple[float, float]:
@@ -716,6 +729,7 @@ def run_backend(backend: str, url: str, args: argparse.Namespace, work: Path) ->
             tick_s=steady.outside(shell.tick_times) if steady else shell.tick_times,
             snap_s=steady.outside(shell.snap_times) if steady else shell.snap_times,
             steady=steady,
+            story_rows=count_story_rows(url, train_ids),
         )
         results.append(result)
         print_result(result)
@@ -738,6 +752,10 @@ def print_result(r: Result) -> None:
         f"{r.merges_final} final merges, every job and train done: {'yes' if r.all_done else 'NO'}"
     )
     print(f"  transitions: {json.dumps(r.transitions)}")
+    print(
+        f"  recorded with their causes (transitions table): {r.story_rows:,} rows "
+        f"({r.total:,} moves + {r.jobs:,} job creations = {r.total + r.jobs:,})"
+    )
     print(f"  instructions performed: {json.dumps(r.instructions)}")
     print(
         f"  {r.total:,} transitions in {r.seconds:.1f} s over {r.ticks} ticks "

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
+from tests.story_cause import BY_TEST
 
 from hyperloop.analysis.ao2d_writer import AO2DWriter
 from hyperloop.analysis.schema import default_registry
@@ -651,7 +652,7 @@ def seed_api_world(url: str) -> ApiWorld:
         short_train = tested_train([wagon.id], short.id)
         trains.submit_train(s, operator, short_train.id)
         for state in (TrainState.RUNNING, TrainState.DONE):
-            transition(short_train, state, actor=None)
+            transition(short_train, state, actor=None, cause=BY_TEST)
         long_train = trains.request_long_train(s, analyzer, short_train.id)
         s.flush()
         job = m.Job(train_run_id=train.id, run_number=544013, state=JobState.DONE, site="local")

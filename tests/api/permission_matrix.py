@@ -591,6 +591,11 @@ CASES: list[Case] = [
     Case("GET", "/api/jobs/{job_id}/reproduce", LOGGED_IN, path={"job_id": ids("job")}),
     Case("GET", "/api/wagon-tests/{test_id}/reproduce", LOGGED_IN, path={"test_id": 1}),
     Case("GET", "/api/train-tests/{train_id}/reproduce", LOGGED_IN, path={"train_id": TRAIN}),
+    # stories: every state change with its cause, readable like the object's page
+    Case("GET", "/api/jobs/{job_id}/story", LOGGED_IN, path={"job_id": ids("job")}),
+    Case("GET", "/api/wagon-tests/{test_id}/story", LOGGED_IN, path={"test_id": 1}),
+    Case("GET", "/api/train-runs/{train_id}/story", LOGGED_IN, path={"train_id": TRAIN}),
+    Case("GET", "/api/train-tests/{train_id}/story", LOGGED_IN, path={"train_id": TRAIN}),
     Case("GET", "/api/dataset-files/content", LOGGED_IN, ok=404, query={"path": "/no/AO2D.root"}),
     # notifications
     Case("GET", "/api/notifications", LOGGED_IN),

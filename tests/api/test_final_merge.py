@@ -5,6 +5,7 @@ request is in the train's history. ``/api/jobs`` shows each job's target."""
 from __future__ import annotations
 
 from sqlalchemy import select
+from tests.story_cause import BY_TEST
 
 from hyperloop.core import trains
 from hyperloop.core.actor import Actor
@@ -21,7 +22,7 @@ def _running_train_with_a_done_job(world) -> tuple[int, int]:
         with make_sessionmaker(engine).begin() as s:
             op = Actor(s.get(m.User, world.user_ids["operator"]))
             train = trains.submit_train(s, op, world.ids["train"])
-            transition(train, TrainState.RUNNING, actor=None)
+            transition(train, TrainState.RUNNING, actor=None, cause=BY_TEST)
             job = s.scalars(select(m.Job).where(m.Job.train_run_id == train.id)).one()
             job.target = "big"
             return train.id, job.id
@@ -66,7 +67,12 @@ def test_a_running_train_without_done_jobs_has_nothing_to_merge(world, as_role):
     engine = make_engine(world.url)
     try:
         with make_sessionmaker(engine).begin() as s:
-            transition(s.get(m.TrainRun, world.ids["kill_train"]), TrainState.RUNNING, actor=None)
+            transition(
+                s.get(m.TrainRun, world.ids["kill_train"]),
+                TrainState.RUNNING,
+                actor=None,
+                cause=BY_TEST,
+            )
     finally:
         engine.dispose()
     r = as_role("admin").post(f"/api/train-runs/{world.ids['kill_train']}/final-merge")

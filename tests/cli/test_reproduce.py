@@ -16,6 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 from tests.served import uvicorn_app
+from tests.story_cause import BY_TEST
 
 from hyperloop.analysis.compare import compare_files
 from hyperloop.cli.reproduce_cmd import ReproduceError, Target, _explain, parse_url
@@ -112,10 +113,10 @@ def _seed(url: str, data: Path, work: Path) -> dict:
         trains.finish_test(s, train.id, TestStatus.DONE)
         trains.submit_train(s, operator, train.id)
         files = sorted(str(p) for p in data.rglob("AO2D_*.root"))
-        jobs.add_jobs(s, train.id, [jobs.JobSpec(RUN, files)])
+        jobs.add_jobs(s, train.id, [jobs.JobSpec(RUN, files)], cause=BY_TEST)
         s.flush()
         job = s.scalars(select(Job).where(Job.train_run_id == train.id)).one()
-        jobs.set_job_state(s, job.id, JobState.RUNNING)
+        jobs.set_job_state(s, job.id, JobState.RUNNING, cause=BY_TEST)
         rec = execute_attempt(
             JobSpec(f"job-{job.id}", RUN, 0, tuple(job.files)),
             build_full_config(train, tag),
@@ -124,7 +125,9 @@ def _seed(url: str, data: Path, work: Path) -> dict:
             1,
         )
         assert rec.ok, rec.message
-        jobs.set_job_state(s, job.id, JobState.DONE, cpu_s=rec.cpu_s, wall_s=rec.wall_s)
+        jobs.set_job_state(
+            s, job.id, JobState.DONE, cpu_s=rec.cpu_s, wall_s=rec.wall_s, cause=BY_TEST
+        )
         token = users.create_api_token(s, alice.user, "reproduce")[1]
         old, revoked = users.create_api_token(s, alice.user, "old")
         old.revoked = True

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 from tests.factories import make_world
+from tests.story_cause import BY_TEST
 
 from hyperloop.core import enabling, jobs, trains, wagons
 from hyperloop.core.states import transition
@@ -31,7 +32,7 @@ def running_train(session):
     trains.finish_test(session, train.id, TestStatus.DONE)
     trains.submit_train(session, w.actor(w.operator), train.id)
     specs = [jobs.JobSpec(544013 + i % 3, (f"/data/{i}/AO2D.root",)) for i in range(10)]
-    assert jobs.add_jobs(session, train.id, specs) == 10
+    assert jobs.add_jobs(session, train.id, specs, cause=BY_TEST) == 10
     return w, train
 
 
@@ -40,7 +41,7 @@ def test_failed_jobs_are_grouped_and_resubmitted_up_to_the_limit(session, runnin
     ids = [j.id for j in session.query(Job).order_by(Job.id)]
     sig = jobs.error_signature("KeyError", "tasks.py:42")
     for jid in ids[:4]:
-        jobs.set_job_state(session, jid, JobState.RUNNING, site="local")
+        jobs.set_job_state(session, jid, JobState.RUNNING, site="local", cause=BY_TEST)
         jobs.set_job_state(
             session,
             jid,
@@ -48,9 +49,10 @@ def test_failed_jobs_are_grouped_and_resubmitted_up_to_the_limit(session, runnin
             error_signature=sig,
             error_message="KeyError: 'fPt'",
             cpu_s=1.5,
+            cause=BY_TEST,
         )
-    jobs.set_job_state(session, ids[4], JobState.RUNNING)
-    jobs.set_job_state(session, ids[4], JobState.LOST)
+    jobs.set_job_state(session, ids[4], JobState.RUNNING, cause=BY_TEST)
+    jobs.set_job_state(session, ids[4], JobState.LOST, cause=BY_TEST)
     groups = jobs.error_groups(session, train.id)
     assert [(g.signature, g.count) for g in groups] == [(sig, 4), ("unknown", 1)]
     assert groups[0].example == "KeyError: 'fPt'"
@@ -61,8 +63,8 @@ def test_failed_jobs_are_grouped_and_resubmitted_up_to_the_limit(session, runnin
     # a job that already used its attempts is only resubmitted by an operator
     job = session.get(Job, ids[0])
     job.attempts = jobs.MAX_ATTEMPTS
-    jobs.set_job_state(session, ids[0], JobState.RUNNING)
-    jobs.set_job_state(session, ids[0], JobState.EXPIRED)
+    jobs.set_job_state(session, ids[0], JobState.RUNNING, cause=BY_TEST)
+    jobs.set_job_state(session, ids[0], JobState.EXPIRED, cause=BY_TEST)
     assert jobs.resubmit_failed(session, None, train.id) == 0
     assert jobs.resubmit_failed(session, w.actor(w.operator), train.id, max_attempts=None) == 1
 
@@ -71,8 +73,8 @@ def test_all_jobs_final_without_merge_is_an_issue(session, running_train):
     _, train = running_train
     transition_all = [j.id for j in session.query(Job)]
     for jid in transition_all:
-        jobs.set_job_state(session, jid, JobState.RUNNING)
-        jobs.set_job_state(session, jid, JobState.DONE)
+        jobs.set_job_state(session, jid, JobState.RUNNING, cause=BY_TEST)
+        jobs.set_job_state(session, jid, JobState.DONE, cause=BY_TEST)
     ((found, why),) = jobs.trains_with_issues(session)
     assert found.id == train.id and "no merge" in why
     assert train.state is TrainState.SUBMITTED
@@ -83,8 +85,8 @@ def test_merge_records_name_the_merge_stage_a_train_is_stuck_in(session, running
     The page's lean view and the service agree."""
     _, train = running_train
     for jid in [j.id for j in session.query(Job)]:
-        jobs.set_job_state(session, jid, JobState.RUNNING)
-        jobs.set_job_state(session, jid, JobState.DONE)
+        jobs.set_job_state(session, jid, JobState.RUNNING, cause=BY_TEST)
+        jobs.set_job_state(session, jid, JobState.DONE, cause=BY_TEST)
     merges = [
         TrainMerge(train_run_id=train.id, stage="run", name=str(run))
         for run in (544013, 544014, 544015)
@@ -104,8 +106,8 @@ def test_merge_records_name_the_merge_stage_a_train_is_stuck_in(session, running
         m.finished_at = utcnow() - jobs.MERGE_GRACE - timedelta(seconds=1)
     session.flush()
     assert issues() == {train.id: "merges final (3 runs merged) but no final merge"}
-    transition(train, TrainState.RUNNING, actor=None)
-    transition(train, TrainState.MERGING, actor=None)
+    transition(train, TrainState.RUNNING, actor=None, cause=BY_TEST)
+    transition(train, TrainState.MERGING, actor=None, cause=BY_TEST)
     session.flush()
     assert issues() == {}  # merging: the final merge has not ended yet
     final = TrainMerge(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from tests.story_cause import BY_TEST
 
 from hyperloop.core.errors import IllegalTransition
 from hyperloop.core.states import (
@@ -12,6 +13,7 @@ from hyperloop.core.states import (
     TRAIN_TRANSITIONS,
     transition,
 )
+from hyperloop.core.story import Cause
 from hyperloop.db.models import Job, WagonTest
 from hyperloop.enums import JobState, TestStatus, TrainState
 
@@ -36,25 +38,25 @@ def test_only_tested_trains_can_be_submitted():
 def test_illegal_transition_names_both_states_and_the_allowed_ones():
     test = WagonTest(id=7, status=TestStatus.QUEUED)
     with pytest.raises(IllegalTransition) as err:
-        transition(test, TestStatus.DONE, actor=None)
+        transition(test, TestStatus.DONE, actor=None, cause=BY_TEST)
     assert "'queued' to 'done'" in err.value.message and "running" in err.value.message
     assert test.status is TestStatus.QUEUED
 
 
 def test_job_attempts_count_each_start_and_errors_can_be_resubmitted():
     job = Job(id=1, state=JobState.WAITING, attempts=0)
-    transition(job, JobState.RUNNING, actor=None)
-    transition(job, JobState.EXECUTION_ERROR, actor=None)
-    transition(job, JobState.WAITING, actor=None, reason="resubmitted")
-    transition(job, JobState.RUNNING, actor=None)
-    transition(job, JobState.DONE, actor=None)
+    transition(job, JobState.RUNNING, actor=None, cause=BY_TEST)
+    transition(job, JobState.EXECUTION_ERROR, actor=None, cause=BY_TEST)
+    transition(job, JobState.WAITING, actor=None, cause=Cause("test", "seed", "resubmitted"))
+    transition(job, JobState.RUNNING, actor=None, cause=BY_TEST)
+    transition(job, JobState.DONE, actor=None, cause=BY_TEST)
     assert job.attempts == 2
     with pytest.raises(IllegalTransition):
-        transition(job, JobState.WAITING, actor=None)
+        transition(job, JobState.WAITING, actor=None, cause=BY_TEST)
 
 
 def test_test_timestamps_are_set_by_transitions():
     test = WagonTest(id=1, status=TestStatus.QUEUED)
-    transition(test, TestStatus.RUNNING, actor=None)
-    transition(test, TestStatus.WARNING, actor=None)
+    transition(test, TestStatus.RUNNING, actor=None, cause=BY_TEST)
+    transition(test, TestStatus.WARNING, actor=None, cause=BY_TEST)
     assert test.started_at is not None and test.finished_at >= test.started_at

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from tests.factories import introspection, make_world
+from tests.story_cause import BY_TEST
 
 from hyperloop.core import datasets, enabling, quotas, tags, trains, wagons
 from hyperloop.core.errors import IllegalTransition, PermissionDenied, ValidationError
@@ -218,7 +219,7 @@ def test_long_train_needs_done_short_train_approval_by_the_pwg_convener(world):
     ):
         from hyperloop.core.states import transition
 
-        transition(train, state, actor=None)
+        transition(train, state, actor=None, cause=BY_TEST)
     with pytest.raises(PermissionDenied):
         trains.request_long_train(world.s, world.actor(world.bob), train.id)
     long = trains.request_long_train(world.s, world.actor(world.alice), train.id)

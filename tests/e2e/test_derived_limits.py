@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import uproot
 from tests.e2e.system import System
+from tests.factories import RUNS
 from tests.grid.gridtest_wagons import SKIM_BOUND, SKIM_EVENTS
-from tests.grid.helpers import RUNS
 
 from hyperloop.db.models import TrainRun
 

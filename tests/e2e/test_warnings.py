@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 from tests.e2e.system import BIN, System, running_system
+from tests.factories import RUNS
 from tests.grid.gridtest_wagons import SKIM, SKIM_BOUND, SKIM_EVENTS
-from tests.grid.helpers import RUNS
 from tests.served import free_port
 
 from hyperloop.analysis.ccdb import export_objects

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 from tests.factories import introspection
+from tests.story_cause import BY_TEST
 
 from hyperloop.core import datasets, history, tags, users
 from hyperloop.core.actor import Actor
@@ -63,10 +64,10 @@ def test_the_daily_clean_up_expires_slim_outputs_and_stores_dashboard_days(
         )
         s.add(worked)
         s.flush()
-        add_jobs(s, worked.id, [JobSpec(500001, ("a.root",))])
+        add_jobs(s, worked.id, [JobSpec(500001, ("a.root",))], cause=BY_TEST)
         job = s.scalars(select(Job)).one()
-        set_job_state(s, job.id, JobState.RUNNING)
-        set_job_state(s, job.id, JobState.DONE)
+        set_job_state(s, job.id, JobState.RUNNING, cause=BY_TEST)
+        set_job_state(s, job.id, JobState.DONE, cause=BY_TEST)
         job.updated_at = three_days_ago
         worked.state = TrainState.DONE
         worked.finished_at = three_days_ago + timedelta(hours=1)

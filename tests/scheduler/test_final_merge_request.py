@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 from tests.factories import make_world
 from tests.scheduler.test_shell_cycles import make_shell
+from tests.story_cause import BY_TEST
 
 from hyperloop.core import trains
 from hyperloop.core.errors import Conflict, PermissionDenied
@@ -29,13 +30,16 @@ def running_train(s, w, outcomes: list[tuple[int, JobState]]) -> int:
     s.add(train)
     s.flush()
     add_jobs(
-        s, train.id, [JobSpec(run, (f"{run}/f{i}.root",)) for i, (run, _) in enumerate(outcomes)]
+        s,
+        train.id,
+        [JobSpec(run, (f"{run}/f{i}.root",)) for i, (run, _) in enumerate(outcomes)],
+        cause=BY_TEST,
     )
     jobs = s.scalars(select(Job).where(Job.train_run_id == train.id).order_by(Job.id)).all()
     for job, (_run, state) in zip(jobs, outcomes, strict=True):
-        set_job_state(s, job.id, JobState.RUNNING)
+        set_job_state(s, job.id, JobState.RUNNING, cause=BY_TEST)
         if state is not JobState.RUNNING:
-            set_job_state(s, job.id, state)
+            set_job_state(s, job.id, state, cause=BY_TEST)
     s.flush()
     return train.id
 

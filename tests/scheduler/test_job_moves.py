@@ -7,11 +7,13 @@ import itertools
 
 import pytest
 from sqlalchemy import select, update
+from tests.story_cause import BY_TEST
 
 from hyperloop.core import datasets, tags, users
 from hyperloop.core import jobs as jobs_service
 from hyperloop.core.actor import Actor
 from hyperloop.core.errors import DomainError
+from hyperloop.core.story import Cause
 from hyperloop.db.models import Job, TrainRun
 from hyperloop.db.models import Target as DbTarget
 from hyperloop.enums import JobState, Role, TrainState
@@ -52,12 +54,14 @@ def _outcome(sessions, job_id: int, start: JobState, to: JobState, batched: bool
         try:
             if batched:
                 moves = jobs_service.JobMoves(s)
-                moves.move(job_id, to, reason="test", **fields)
+                moves.move(job_id, to, cause=Cause("test", "seed", "test"), **fields)
                 if to is JobState.RUNNING:
                     moves.set_target(job_id, "big")
                 moves.flush()
             else:
-                job = jobs_service.set_job_state(s, job_id, to, reason="test", **fields)
+                job = jobs_service.set_job_state(
+                    s, job_id, to, cause=Cause("test", "seed", "test"), **fields
+                )
                 if to is JobState.RUNNING:
                     job.target = "big"
                 s.flush()
@@ -87,6 +91,6 @@ def test_a_missing_job_and_an_unknown_field_are_refused_like_set_job_state(db_se
     with db_sessionmaker() as s:
         moves = jobs_service.JobMoves(s)
         with pytest.raises(DomainError, match=f"job {job_id + 1} not found"):
-            moves.move(job_id + 1, JobState.RUNNING)
+            moves.move(job_id + 1, JobState.RUNNING, cause=BY_TEST)
         with pytest.raises(DomainError, match=r"unknown job field\(s\) \['colour'\]"):
-            moves.move(job_id, JobState.RUNNING, colour="red")
+            moves.move(job_id, JobState.RUNNING, colour="red", cause=BY_TEST)

@@ -14,9 +14,11 @@ from sqlalchemy import select
 from tests.factories import gt_pt_config, seed_files_world
 from tests.grid.helpers import assert_same_histograms, reference_run
 from tests.grid.test_external_cluster import external_address  # noqa: F401 (fixture)
+from tests.story_cause import BY_TEST
 
 from hyperloop.core.assessment import Thresholds
 from hyperloop.core.jobs import JobSpec, add_jobs, set_job_state
+from hyperloop.core.story import Cause
 from hyperloop.db.models import Job, TrainRun
 from hyperloop.db.models import Target as DbTarget
 from hyperloop.enums import JobState, TrainState
@@ -121,9 +123,16 @@ def test_a_waiting_scheduler_takes_over_and_keeps_a_job_on_its_bigger_target(tmp
     world = seed_files_world(tmp_path, state=TrainState.RUNNING, files_per_run=1)
     with world.sessions.begin() as s:
         s.add(DbTarget(name="big", cores=1, memory_limit_mb=3000))
-        add_jobs(s, world.train_id, [JobSpec(int(Path(f).parent.name), (f,)) for f in world.files])
+        add_jobs(
+            s,
+            world.train_id,
+            [JobSpec(int(Path(f).parent.name), (f,)) for f in world.files],
+            cause=BY_TEST,
+        )
         moved = s.scalars(select(Job.id).where(Job.train_run_id == world.train_id)).first()
-        set_job_state(s, moved, JobState.RUNNING, reason="automatic retry after memory")
+        set_job_state(
+            s, moved, JobState.RUNNING, cause=Cause("test", "seed", "automatic retry after memory")
+        )
         s.get(Job, moved).target = "big"
     conf = settings(
         tmp_path,

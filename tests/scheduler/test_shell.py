@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from tests.story_cause import BY_TEST
 
 from hyperloop.core import analyses, datasets, enabling, runlists, tags, users, wagons
 from hyperloop.core.actor import Actor
@@ -141,11 +142,13 @@ def test_a_job_left_running_by_a_dead_scheduler_is_lost_and_requeued(db_sessionm
         )
         s.add(train)
         s.flush()
-        add_jobs(s, train.id, [JobSpec(500001, ("a.root",)), JobSpec(500001, ("b.root",))])
+        add_jobs(
+            s, train.id, [JobSpec(500001, ("a.root",)), JobSpec(500001, ("b.root",))], cause=BY_TEST
+        )
         first, second = s.scalars(select(Job.id).order_by(Job.id)).all()
-        set_job_state(s, first, JobState.RUNNING)
-        set_job_state(s, second, JobState.RUNNING)
-        set_job_state(s, second, JobState.DONE)
+        set_job_state(s, first, JobState.RUNNING, cause=BY_TEST)
+        set_job_state(s, second, JobState.RUNNING, cause=BY_TEST)
+        set_job_state(s, second, JobState.DONE, cause=BY_TEST)
     config = ShellConfig(
         work_dir=tmp_path / "work",
         targets={"grid": Target("grid")},

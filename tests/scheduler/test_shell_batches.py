@@ -18,6 +18,7 @@ from hyperloop.analysis.spec import FullConfig
 from hyperloop.core import datasets, runlists, tags, users
 from hyperloop.core import jobs as jobs_service
 from hyperloop.core.actor import Actor
+from hyperloop.core.story import Cause
 from hyperloop.db.models import DatasetFile, Job, TrainRun
 from hyperloop.db.models import Target as DbTarget
 from hyperloop.enums import JobState, Role, TrainState
@@ -159,7 +160,9 @@ def test_a_refused_verdict_loses_only_itself_and_the_rest_of_its_batch_applies(
     victim, victim_run = jobs[2][0], jobs[2][1]
 
     def operator_marks_lost(s):
-        jobs_service.set_job_state(s, victim, JobState.LOST, reason="operator", error_message="x")
+        jobs_service.set_job_state(
+            s, victim, JobState.LOST, cause=Cause("test", "seed", "operator"), error_message="x"
+        )
 
     shell.between = operator_marks_lost
     tick = shell.tick()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 from tests.factories import introspection, make_world
+from tests.story_cause import BY_TEST
 
 from hyperloop.core import analyses, datasets, enabling, tags, trains, wagons
 from hyperloop.core.jobs import JobSpec, add_jobs, set_job_state
@@ -305,11 +306,13 @@ def test_a_train_with_issues_is_flagged_once_and_the_policy_decides_who_gets_mai
         )
         s.add(train)
         s.flush()
-        add_jobs(s, train.id, [JobSpec(544013, (f"f{i}.root",)) for i in range(4)])
+        add_jobs(s, train.id, [JobSpec(544013, (f"f{i}.root",)) for i in range(4)], cause=BY_TEST)
         for n, job in enumerate(s.scalars(select(Job).order_by(Job.id))):
-            set_job_state(s, job.id, JobState.RUNNING)
+            set_job_state(s, job.id, JobState.RUNNING, cause=BY_TEST)
             # three failed after their last attempt, one done: 3 of 4 > 30 %
-            set_job_state(s, job.id, JobState.DONE if n == 0 else JobState.EXECUTION_ERROR)
+            set_job_state(
+                s, job.id, JobState.DONE if n == 0 else JobState.EXECUTION_ERROR, cause=BY_TEST
+            )
             job.attempts = 3
         w.operator.email = "ops@example.org"
         train_id = train.id

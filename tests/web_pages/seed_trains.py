@@ -14,6 +14,7 @@ import hist
 import numpy as np
 from sqlalchemy import select
 from tests.factories import introspection
+from tests.story_cause import BY_TEST
 from tests.web_pages.accounts import PASSWORD
 from tests.web_pages.sample_outputs import _ours_metrics, _profile
 
@@ -21,11 +22,17 @@ from hyperloop.analysis.results import HistogramOutput, write_results
 from hyperloop.core import analyses, datasets, enabling, jobs, runlists, tags, trains, users, wagons
 from hyperloop.core.actor import Actor
 from hyperloop.core.states import transition
+from hyperloop.core.story import Cause
 from hyperloop.db.models import AnalysisDataset, Base, Job
 from hyperloop.db.session import make_engine, make_sessionmaker
 from hyperloop.enums import JobState, TagPolicy, TestStatus, TrainState
 
 RUNS = (544013, 544028, 544032)
+FAILED = Cause(
+    "tick-1796580000",
+    "job-failed",
+    "attempt 1 failed on node-b (execution): ZeroDivisionError: division by zero",
+)
 TRACEBACK = (
     "Traceback (most recent call last):\n"
     '  File "/opt/physics/spectra.py", line 42, in process\n'
@@ -176,7 +183,7 @@ def seed(url: str, root: Path) -> TrainWorld:
 
         def run_jobs(train, outcomes: list[tuple[int, str]]) -> list[int]:
             trains.submit_train(s, op, train.id)
-            transition(train, TrainState.RUNNING, actor=None)
+            transition(train, TrainState.RUNNING, actor=None, cause=BY_TEST)
             jobs.add_jobs(
                 s,
                 train.id,
@@ -184,16 +191,23 @@ def seed(url: str, root: Path) -> TrainWorld:
                     jobs.JobSpec(run, (f"/alice/data/{run}/AO2D_{i}.root",))
                     for i, (run, _) in enumerate(outcomes)
                 ],
+                cause=BY_TEST,
             )
             s.flush()
             ids = list(
                 s.scalars(select(Job.id).where(Job.train_run_id == train.id).order_by(Job.id))
             )
             for job_id, (_run, outcome) in zip(ids, outcomes, strict=True):
-                jobs.set_job_state(s, job_id, JobState.RUNNING)
+                jobs.set_job_state(s, job_id, JobState.RUNNING, cause=BY_TEST)
                 if outcome == "done":
                     jobs.set_job_state(
-                        s, job_id, JobState.DONE, site="node-a", cpu_s=120.0, wall_s=150.0
+                        s,
+                        job_id,
+                        JobState.DONE,
+                        site="node-a",
+                        cpu_s=120.0,
+                        wall_s=150.0,
+                        cause=BY_TEST,
                     )
                     _attempt(
                         root,
@@ -212,6 +226,7 @@ def seed(url: str, root: Path) -> TrainWorld:
                         wall_s=4.0,
                         error_signature="ZeroDivisionError at spectra.py:process",
                         error_message="ZeroDivisionError: division by zero",
+                        cause=FAILED,
                     )
                     _attempt(
                         root,
@@ -240,16 +255,16 @@ def seed(url: str, root: Path) -> TrainWorld:
             _spectrum(base / "runs" / str(run) / "AnalysisResults.root", 2000, run)
         _spectrum(base / "mergelists" / "first-two" / "AnalysisResults.root", 4000, 1)
         _spectrum(base / "final" / "AnalysisResults.root", 4000, 1)
-        transition(done, TrainState.MERGING, actor=None)
-        transition(done, TrainState.DONE, actor=None)
+        transition(done, TrainState.MERGING, actor=None, cause=BY_TEST)
+        transition(done, TrainState.DONE, actor=None, cause=BY_TEST)
         done.output_dir = str(base / "final" / "AnalysisResults.root")
 
         other = tested([made["spectra_wide"].id], ds.id)
         run_jobs(other, [(RUNS[0], "done"), (RUNS[1], "done"), (RUNS[2], "done")])
         obase = root / "trains" / str(other.id) / "merged"
         _spectrum(obase / "final" / "AnalysisResults.root", 4000, 1, scale=2.5)
-        transition(other, TrainState.MERGING, actor=None)
-        transition(other, TrainState.DONE, actor=None)
+        transition(other, TrainState.MERGING, actor=None, cause=BY_TEST)
+        transition(other, TrainState.DONE, actor=None, cause=BY_TEST)
 
         issues = tested([made["spectra_new"].id], ds.id, TestStatus.WARNING)
         failing = run_jobs(issues, [(RUNS[0], "done"), (RUNS[1], "failed"), (RUNS[2], "failed")])
@@ -260,7 +275,7 @@ def seed(url: str, root: Path) -> TrainWorld:
         short_done = tested([made["spectra_new"].id], short.id)
         trains.submit_train(s, op, short_done.id)
         for st in (TrainState.RUNNING, TrainState.DONE):
-            transition(short_done, st, actor=None)
+            transition(short_done, st, actor=None, cause=BY_TEST)
         long_train = trains.request_long_train(s, alice, short_done.id)
         trains.add_comment(s, alice, done.id, "Looks good, thanks!")
         s.flush()

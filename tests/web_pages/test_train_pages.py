@@ -335,3 +335,22 @@ def test_final_merge_now_is_an_operator_button_of_a_train_with_issues(
     merging = text(operator.get(f"/train-run/{issues}?tab=merging").text)
     assert "Final merge requested by oscar" in merging
     assert "Missing runs (3): 544013, 544028, 544032" in merging  # nothing merged yet
+
+
+def test_job_and_train_pages_tell_the_story_with_causes(operator, analyzer, world) -> None:
+    job = text(analyzer.get(f"/job/{world.ids['failed_job']}").text)
+    assert "Story: every state change and its cause" in job
+    assert "created → waiting" in job and "running → execution error" in job
+    assert "tick-1796580000:job-failed" in job
+    assert "attempt 1 failed on node-b (execution): ZeroDivisionError: division by zero" in job
+    overview = text(analyzer.get(f"/train-run/{world.ids['issues']}").text)
+    assert "created → composed user:compose train composed (by oscar)" in overview
+    assert "test warning → submitted user:submit submitted (by oscar)" in overview
+    # its jobs' moves, grouped by cause: two jobs of the train failed in the seeded tick
+    assert re.search(
+        r"running → execution error job-failed 2 \S+ \S+ – \S+ \S+ attempt 1", overview
+    )
+    # other tabs do not read the story
+    assert "Story: every state change" not in text(
+        analyzer.get(f"/train-run/{world.ids['issues']}?tab=jobs").text
+    )

@@ -349,3 +349,15 @@ def test_clone_targets_are_the_users_analyses(alice, reader, ids) -> None:
     r = alice.post(f"/api/wagons/{ids['evsel']}/clone", json={"analysis_id": ids["lf"]})
     assert r.status_code == 201, r.text
     assert f'href="/wagon/{r.json()["id"]}">evsel</a>' in alice.get(f"/analysis/{ids['lf']}").text
+
+
+def test_the_wagon_test_page_tells_its_story(alice, ids) -> None:
+    page = re.sub(
+        r"\s+", " ", re.sub(r"<[^>]+>", " ", alice.get(f"/wagon-test/{ids['test_failed']}").text)
+    )
+    assert "Story: every state change and its cause" in page
+    assert re.search(r"created → queued user:enable wagon enabled on dataset \S+ \(by \w+\)", page)
+    assert (
+        "running → failed system:test-finished wagon test failed: execution_error: ZeroDivisionError"
+        in page
+    )

@@ -21,7 +21,8 @@ from hyperloop.core.disabling import (
 from hyperloop.core.errors import ValidationError
 from hyperloop.core.notifications import notify_test_failed, notify_wagon
 from hyperloop.core.permissions import Action, require
-from hyperloop.core.states import transition
+from hyperloop.core.states import created, transition
+from hyperloop.core.story import Cause
 from hyperloop.core.tag_lookup import first_tag_with_pr, get_tag, latest_tag
 from hyperloop.core.wagon_state import wagon_state
 from hyperloop.db.base import utcnow
@@ -100,7 +101,7 @@ def enable_wagon(
     row.enabled, row.disabled_reason = True, None
     row.enabled_by_id, row.enabled_at = actor.user.id, utcnow()
     s.flush()
-    queue_test(s, row)
+    queue_test(s, row, Cause.by(actor, "enable", f"wagon enabled on dataset {dataset.name}"))
     return row
 
 
@@ -173,8 +174,9 @@ def test_snapshot(s: Session, wagon_id: int) -> dict[str, Any]:
 test_snapshot.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
 
 
-def queue_test(s: Session, row: WagonDataset) -> WagonTest:
-    """Supersede the previous test of this wagon on this dataset and queue a new one."""
+def queue_test(s: Session, row: WagonDataset, cause: Cause) -> WagonTest:
+    """Supersede the previous test of this wagon on this dataset and queue a new one (its
+    story starts with ``cause``)."""
     supersede_tests(s, row.wagon_id, row.dataset_id)
     tag = resolve_tag(s, row)
     test = WagonTest(
@@ -186,6 +188,7 @@ def queue_test(s: Session, row: WagonDataset) -> WagonTest:
     )
     s.add(test)
     s.flush()
+    created(s, test, cause)
     return test
 
 
@@ -205,7 +208,8 @@ def retest_failed_after_new_tag(s: Session, tag: PackageTag) -> list[WagonTest]:
     for row in list(rows):
         test = current_test(s, row.wagon_id, row.dataset_id)
         if test is not None and test.status is TestStatus.FAILED and test.tag_id != tag.id:
-            queued.append(queue_test(s, row))
+            why = f"new tag {tag.label} for a wagon on the latest tag whose test failed"
+            queued.append(queue_test(s, row, Cause.system("new-tag", why)))
     return queued
 
 
@@ -243,11 +247,12 @@ def configuration_changed(s: Session, wagon_id: int) -> None:
 
 def reset_tests_using(s: Session, wagon_id: int) -> list[WagonTest]:
     """A configuration change relaunches the tests of every enabled wagon that uses it."""
+    cause = Cause.system("config-changed", f"configuration of wagon {wagon_id} changed")
     ids = dependents_closure(s, wagon_id)
     rows = s.scalars(
         select(WagonDataset).where(WagonDataset.wagon_id.in_(ids), WagonDataset.enabled.is_(True))
     )
-    return [queue_test(s, row) for row in rows]
+    return [queue_test(s, row, cause) for row in rows]
 
 
 def finish_test(
@@ -258,14 +263,19 @@ def finish_test(
     metrics: dict[str, Any] | None = None,
     warnings: list[dict[str, Any]] | None = None,
     public_url: str = "",
+    cause: Cause | None = None,
 ) -> WagonTest:
     """Record the result of a running test (used by the scheduler); failure notifies (the
     e-mail links under ``public_url``)."""
     test = get_or_404(s, WagonTest, test_id, "wagon test")
     status = TestStatus(status)
+    error = (metrics or {}).get("error")
+    cause = cause or Cause.system(
+        "test-finished", f"wagon test {status.value}" + (f": {error}" if error else "")
+    )
     if test.status is TestStatus.QUEUED:
-        transition(test, TestStatus.RUNNING, actor=None)
-    transition(test, status, actor=None)
+        transition(test, TestStatus.RUNNING, actor=None, cause=cause)
+    transition(test, status, actor=None, cause=cause)
     test.metrics = metrics or {}
     test.warnings = warnings or []
     if status is TestStatus.FAILED:

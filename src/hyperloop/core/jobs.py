@@ -14,11 +14,13 @@ from typing import Any
 from sqlalchemy import ARRAY, Integer, any_, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
+from hyperloop.core import story
 from hyperloop.core.actor import Actor
 from hyperloop.core.common import get_or_404
 from hyperloop.core.errors import NotFound, ValidationError
 from hyperloop.core.permissions import Action, require
 from hyperloop.core.states import JOB_ERRORS, JOB_TRANSITIONS, can_transition, transition
+from hyperloop.core.story import Cause
 from hyperloop.db.base import utcnow
 from hyperloop.db.models import Job, TrainMerge, TrainRun
 from hyperloop.enums import JobState, TrainState
@@ -36,11 +38,13 @@ class JobSpec:
     files: tuple[str, ...]
 
 
-def add_jobs(s: Session, train_id: int, specs: Iterable[JobSpec]) -> int:
-    """Insert the jobs of a submitted/running train in one statement; returns how many."""
+def add_jobs(s: Session, train_id: int, specs: Iterable[JobSpec], *, cause: Cause) -> int:
+    """Insert the jobs of a submitted/running train in one statement, and their creation
+    (``cause``) in their stories in another; returns how many."""
     train = get_or_404(s, TrainRun, train_id, "train run")
     if train.state not in (TrainState.SUBMITTED, TrainState.RUNNING):
         raise ValidationError(f"train run {train.id} is {train.state.value}: no jobs to add")
+    before = story.last_job_id(s, train.id)
     rows = [
         {
             "train_run_id": train.id,
@@ -56,6 +60,8 @@ def add_jobs(s: Session, train_id: int, specs: Iterable[JobSpec]) -> int:
         _insert_from_arrays(s, rows)
     elif rows:
         s.execute(Job.__table__.insert(), rows)  # executemany
+    if rows:
+        story.record_created_jobs(s, train.id, before, cause)
     return len(rows)
 
 
@@ -104,16 +110,16 @@ _UPDATE_CHUNK = 5000  # rows per UPDATE ... FROM unnest(...) on PostgreSQL
 
 
 def set_job_state(
-    s: Session, job_id: int, to: JobState | str, *, reason: str = "", **fields: Any
+    s: Session, job_id: int, to: JobState | str, *, cause: Cause, **fields: Any
 ) -> Job:
-    """Move a job (scheduler/grid) and record its figures (site, cpu_s, wall_s, bytes_read,
-    error_signature, error_message). Not flushed here: the session writes many jobs'
-    changes together (batched UPDATEs) at its next query or commit."""
+    """Move a job (scheduler/grid) for ``cause`` and record its figures (site, cpu_s,
+    wall_s, bytes_read, error_signature, error_message). Not flushed here: the session
+    writes many jobs' changes together (batched UPDATEs) at its next query or commit."""
     unknown = set(fields) - _JOB_FIELDS
     if unknown:
         raise ValidationError(f"unknown job field(s) {sorted(unknown)}")
     job = get_or_404(s, Job, job_id, "job")
-    transition(job, JobState(to), actor=None, reason=reason)
+    transition(job, JobState(to), actor=None, cause=cause)
     for k, v in fields.items():
         setattr(job, k, v)
     return job
@@ -138,7 +144,8 @@ class JobMoves:
     as ``set_job_state`` (an illegal move raises the very ``IllegalTransition`` of
     ``transition``) with the same effect (WAITING -> RUNNING counts an attempt), and
     ``flush()`` writes one executemany UPDATE per set of changed columns (PostgreSQL: one
-    ``UPDATE ... FROM unnest(arrays)`` statement per 5000 rows).
+    ``UPDATE ... FROM unnest(arrays)`` statement per 5000 rows) and the moves' transitions
+    with their causes in bulk (``story.record_many``), in the same transaction.
 
     The database sees the moves only after ``flush()``: flush before reading jobs."""
 
@@ -148,6 +155,7 @@ class JobMoves:
         self.s = s
         self.jobs: dict[int, JobRow] = {}  # the current state of each job read
         self.changes: dict[int, dict[str, Any]] = {}  # job id -> column -> new value
+        self.steps: list[dict[str, Any]] = []  # the moves' transitions rows (story)
 
     def load(self, job_ids: Iterable[int], *, files: Iterable[int] = ()) -> None:
         """Read the jobs ``job_ids`` not read yet, and the file lists of ``files``."""
@@ -172,17 +180,18 @@ class JobMoves:
             raise NotFound(f"job {job_id} not found")
         return job
 
-    def move(self, job_id: int, to: JobState | str, *, reason: str = "", **fields: Any) -> JobRow:
-        """``set_job_state`` on the row (``reason`` is not stored for jobs, as there);
-        written at ``flush()``."""
+    def move(self, job_id: int, to: JobState | str, *, cause: Cause, **fields: Any) -> JobRow:
+        """``set_job_state`` on the row, its transition recorded with ``cause``; written at
+        ``flush()``."""
         unknown = set(fields) - _JOB_FIELDS
         if unknown:
             raise ValidationError(f"unknown job field(s) {sorted(unknown)}")
         job = self.get(job_id)
         to, start = JobState(to), job.state
         if not can_transition(JOB_TRANSITIONS, start, to):  # raise transition()'s own error
-            transition(Job(id=job.id, state=start), to, actor=None, reason=reason)
+            transition(Job(id=job.id, state=start), to, actor=None, cause=cause)
         job.state = to
+        self.steps.append(story.row("job", job_id, start, to, cause, train_run_id=job.train_run_id))
         if start is JobState.WAITING and to is JobState.RUNNING:  # as transition(): an attempt
             job.attempts = (job.attempts or 0) + 1
         self.changes.setdefault(job_id, {}).update(state=to, attempts=job.attempts, **fields)
@@ -201,6 +210,8 @@ class JobMoves:
             params = {"b_id": job_id, **{f"b_{k}": changed[k] for k in keys}}
             groups.setdefault(keys, []).append(params)
         n, self.changes = len(self.changes), {}
+        steps, self.steps = self.steps, []
+        story.record_many(self.s, steps)
         table = Job.__table__
         now = utcnow()
         by_arrays = _is_postgres(self.s)
@@ -267,12 +278,17 @@ def resubmit_failed(
     or every failed job when an operator asks (``max_attempts=None``)."""
     if actor is not None:
         require(actor, Action.TRAIN_OPERATE)
+    cause = (
+        Cause.by(actor, "resubmit", "failed jobs resubmitted")
+        if actor is not None
+        else Cause.system("retry", f"automatic resubmission (fewer than {max_attempts} attempts)")
+    )
     stmt = select(Job).where(Job.train_run_id == train_id, Job.state.in_(JOB_ERRORS))
     n = 0
     for job in s.scalars(stmt):
         if max_attempts is not None and job.attempts >= max_attempts:
             continue
-        transition(job, JobState.WAITING, actor=actor, reason="resubmitted")
+        transition(job, JobState.WAITING, actor=actor, cause=cause)
         n += 1
     s.flush()
     return n

@@ -1,8 +1,10 @@
 """Life cycles as data: allowed transitions of train runs, wagon tests and jobs.
 
-``transition(obj, to, actor=..., reason=...)`` is the only way code changes one of these
+``transition(obj, to, actor=..., cause=...)`` is the only way code changes one of these
 states: an illegal move raises ``IllegalTransition``; side effects (timestamps, attempt
-counters) are keyed by ``(from, to)``; train-run moves are written to the history.
+counters) are keyed by ``(from, to)``; every move is written to the object's story with its
+cause (``core.story``, required: no move without a reason), train-run moves also to the
+history.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy.orm import object_session
+from sqlalchemy.orm import Session, object_session
 
-from hyperloop.core import history
+from hyperloop.core import history, story
 from hyperloop.core.actor import Actor
 from hyperloop.core.errors import IllegalTransition
+from hyperloop.core.story import Cause
 from hyperloop.db.base import utcnow
 from hyperloop.db.models import Job, TrainRun, WagonTest
 from hyperloop.enums import JobState, TestStatus, TrainState
@@ -69,6 +72,8 @@ _MACHINES: dict[type, tuple[str, Mapping[Any, frozenset[Any]]]] = {
     WagonTest: ("status", TEST_TRANSITIONS),
     Job: ("state", JOB_TRANSITIONS),
 }
+#: the object kind of each machine in the stories (``core.story.KINDS``)
+STORY_KIND: dict[type, str] = {TrainRun: "train_run", WagonTest: "wagon_test", Job: "job"}
 
 
 def can_transition(table: Mapping[Any, frozenset[Any]], start: StrEnum, finish: StrEnum) -> bool:
@@ -103,9 +108,10 @@ _EFFECTS: dict[tuple[Any, Any], Callable[[Any], None]] = {
 
 
 def transition(
-    obj: TrainRun | WagonTest | Job, to: StrEnum, *, actor: Actor | None, reason: str = ""
+    obj: TrainRun | WagonTest | Job, to: StrEnum, *, actor: Actor | None, cause: Cause
 ) -> None:
-    """Move ``obj`` to state ``to`` or raise ``IllegalTransition`` naming both states."""
+    """Move ``obj`` to state ``to`` or raise ``IllegalTransition`` naming both states; the
+    move and its ``cause`` are recorded in the object's story (and a train run's history)."""
     attr, table = _MACHINES[type(obj)]
     start = getattr(obj, attr)
     kind = type(obj).__name__
@@ -119,16 +125,30 @@ def transition(
     effect = _EFFECTS.get((start, to))
     if effect is not None:
         effect(obj)
+    session = object_session(obj)
+    if session is None:
+        return
+    if obj.id is None:
+        session.flush()
+    train_id = obj.id if isinstance(obj, TrainRun) else getattr(obj, "train_run_id", None)
+    story.record(session, STORY_KIND[type(obj)], obj.id, start, to, cause, train_run_id=train_id)
     if isinstance(obj, TrainRun):
-        session = object_session(obj)
-        if session is not None:
-            history.record(
-                session,
-                actor,
-                "train_run",
-                obj.id,
-                "transition",
-                {"state": to.value},
-                previous={"state": start.value},
-                reason=reason,
-            )
+        history.record(
+            session,
+            actor,
+            "train_run",
+            obj.id,
+            "transition",
+            {"state": to.value},
+            previous={"state": start.value},
+            reason=cause.text,
+        )
+
+
+def created(s: Session, obj: TrainRun | WagonTest, cause: Cause) -> None:
+    """Record the creation of a train run or wagon test (flushed: it has its id) in the
+    state it starts in: the first step of its story."""
+    attr, _ = _MACHINES[type(obj)]
+    train_id = obj.id if isinstance(obj, TrainRun) else None
+    kind = STORY_KIND[type(obj)]
+    story.record(s, kind, obj.id, None, getattr(obj, attr), cause, train_run_id=train_id)

@@ -22,7 +22,8 @@ from hyperloop.core.enabling import current_test
 from hyperloop.core.errors import Conflict, ValidationError
 from hyperloop.core.permissions import Action, require
 from hyperloop.core.quotas import analysis_slots, is_heavy, slots_of
-from hyperloop.core.states import TEST_SUBMITTABLE, TRAIN_HOLDS_WAGONS, transition
+from hyperloop.core.states import TEST_SUBMITTABLE, TRAIN_HOLDS_WAGONS, created, transition
+from hyperloop.core.story import Cause
 from hyperloop.core.tags import get_tag
 from hyperloop.core.wagons import wagon_state
 from hyperloop.db.base import utcnow
@@ -397,6 +398,8 @@ def compose_train(
     s.flush()
     _link_wagons(s, train)
     history.record(s, actor, OBJECT, train.id, "create", train_state(train))
+    how = "composed" if actor is not None else "composed automatically"
+    created(s, train, Cause.by(actor, "compose", f"train {how}"))
     s.flush()
     return train
 
@@ -415,9 +418,10 @@ def get_train(s: Session, train_id: int) -> TrainRun:
     return get_or_404(s, TrainRun, train_id, "train run")
 
 
-def start_test(s: Session, train_id: int) -> TrainRun:
+def start_test(s: Session, train_id: int, *, cause: Cause | None = None) -> TrainRun:
     train = get_train(s, train_id)
-    transition(train, TrainState.TESTING, actor=None, reason="train test started")
+    cause = cause or Cause.system("test-started", "train test started")
+    transition(train, TrainState.TESTING, actor=None, cause=cause)
     s.flush()
     return train
 
@@ -429,6 +433,7 @@ def finish_test(
     *,
     metrics: dict[str, Any] | None = None,
     warnings: list[dict[str, Any]] | None = None,
+    cause: Cause | None = None,
 ) -> TrainRun:
     """Record the train test; automatic submission submits after a ``done`` test."""
     train = get_train(s, train_id)
@@ -441,15 +446,19 @@ def finish_test(
     if to is None:
         raise ValidationError(f"a finished train test is done, warning or failed, not {status}")
     train.test_metrics, train.test_warnings = metrics or {}, warnings or []
-    transition(train, to, actor=None, reason="train test finished")
+    error = (metrics or {}).get("error")
+    cause = cause or Cause.system(
+        "test-finished", f"train test {status.value}" + (f": {error}" if error else "")
+    )
+    transition(train, to, actor=None, cause=cause)
     if to is TrainState.TEST_DONE and train.auto_submit:
-        _submit(s, None, train, reason="automatic submission after a done test")
+        auto_submit_train(s, train, cause=cause)
     s.flush()
     return train
 
 
-def _submit(s: Session, actor: Actor | None, train: TrainRun, reason: str = "") -> None:
-    transition(train, TrainState.SUBMITTED, actor=actor, reason=reason)
+def _submit(s: Session, actor: Actor | None, train: TrainRun, cause: Cause) -> None:
+    transition(train, TrainState.SUBMITTED, actor=actor, cause=cause)
     # after submission the wagons are disabled on that dataset
     ids = [w["wagon_id"] for w in train.wagons_snapshot]
     for row in s.scalars(
@@ -467,7 +476,7 @@ def submit_train(s: Session, actor: Actor, train_id: int) -> TrainRun:
     why = submission_blocked(train)
     if why is not None:
         raise Conflict(why, {"reason": "blocking-warning"})
-    _submit(s, actor, train)
+    _submit(s, actor, train, Cause.by(actor, "submit", "submitted"))
     s.flush()
     return train
 
@@ -488,7 +497,7 @@ def _operate(s: Session, actor: Actor, train_id: int, to: TrainState, reason: st
     """An operator's state change of a train (decompose, kill, close)."""
     require(actor, Action.TRAIN_OPERATE)
     train = get_train(s, train_id)
-    transition(train, to, actor=actor, reason=reason)
+    transition(train, to, actor=actor, cause=Cause.by(actor, to.value, reason))
     s.flush()
     return train
 
@@ -572,9 +581,13 @@ def request_final_merge(s: Session, actor: Actor, train_id: int) -> TrainRun:
     return train
 
 
-def auto_submit_train(s: Session, train: TrainRun) -> None:
-    """The scheduler's automatic submission after a done test (no human actor)."""
-    _submit(s, None, train, reason="automatic submission after a done test")
+def auto_submit_train(s: Session, train: TrainRun, *, cause: Cause | None = None) -> None:
+    """The scheduler's automatic submission after a done test (no human actor); ``cause``:
+    the stimulus of the decision (its kind and sentence are those of an automatic
+    submission)."""
+    text = "automatic submission after a done test"
+    stimulus = cause.stimulus if cause is not None else "system"
+    _submit(s, None, train, Cause(stimulus, "auto-submit", text))
 
 
 def clone_train(
@@ -621,6 +634,7 @@ def clone_train(
         train_state(train),
         reason=f"cloned from train run {old.id}",
     )
+    created(s, train, Cause.by(actor, "clone", f"cloned from train run {old.id}"))
     s.flush()
     return train
 
@@ -717,6 +731,7 @@ def request_long_train(s: Session, actor: Actor, short_train_id: int) -> TrainRu
         train_state(train),
         reason=f"long train requested from train run {short.id}",
     )
+    created(s, train, Cause.by(actor, "long-train", f"requested from train run {short.id}"))
     s.flush()
     return train
 
@@ -728,7 +743,8 @@ def approve_long_train(
     test had no memory warning and the expected CPU is within the dataset limit."""
     train = get_train(s, train_id)
     require(actor, Action.APPROVE_LONG_TRAIN, train)
-    transition(train, TrainState.LONG_TRAIN_APPROVED, actor=actor, reason="long train approved")
+    approved = Cause.by(actor, "approve", "long train approved")
+    transition(train, TrainState.LONG_TRAIN_APPROVED, actor=actor, cause=approved)
     train.approved_by_id = actor.user.id
     ds = get_or_404(s, Dataset, train.dataset_id, "dataset")
     cpu = expected_cpu_hours
@@ -736,7 +752,8 @@ def approve_long_train(
         cpu = expected_cpu_hours_of(train.test_metrics or {})
     within = ds.cpu_limit_hours is None or (cpu is not None and cpu <= ds.cpu_limit_hours)
     if within and not _has_memory_warning(train) and submission_blocked(train) is None:
-        _submit(s, actor, train, reason="automatic submission after approval")
+        why = "submitted automatically after approval (no memory warning, CPU within limit)"
+        _submit(s, actor, train, Cause(approved.stimulus, "approve", why, approved.actor_id))
     s.flush()
     return train
 
@@ -752,18 +769,21 @@ def reject_long_train(s: Session, actor: Actor, train_id: int, reason: str = "")
             "be rejected"
         )
     why = f"long train rejected: {reason.strip()}" if reason.strip() else "long train rejected"
-    transition(train, TrainState.CLOSED, actor=actor, reason=why)
+    transition(train, TrainState.CLOSED, actor=actor, cause=Cause.by(actor, "reject", why))
     s.flush()
     return train
 
 
-def expire_long_train(s: Session, train_id: int, reason: str) -> TrainRun | None:
+def expire_long_train(
+    s: Session, train_id: int, reason: str, *, cause: Cause | None = None
+) -> TrainRun | None:
     """The scheduler closes a long-train request nobody decided on in time (None: it was
     decided meanwhile)."""
     train = get_train(s, train_id)
     if train.state is not TrainState.LONG_TRAIN_REQUESTED:
         return None
-    transition(train, TrainState.CLOSED, actor=None, reason=reason)
+    stimulus = cause.stimulus if cause is not None else "system"
+    transition(train, TrainState.CLOSED, actor=None, cause=Cause(stimulus, "expired", reason))
     s.flush()
     return train
 

@@ -164,10 +164,16 @@ Event = TestFinished | JobFinished | RunMerged | FinalMerged | SplitFailed
 
 # --------------------------------------------------------------------------- instructions
 
+# Instructions that move a job, test or train carry the one sentence the decision was made
+# for (``why``, or ``reason`` where it was there before), recorded as the cause of the moves
+# (``core.story``, through ``scheduler.causes``). ``why`` is not compared: tests assert the
+# decisions; the sentences are asserted in the stories.
+
 
 @dataclass(frozen=True)
 class StartWagonTest:
     test_id: int
+    why: str = field(default="", compare=False)  # see above: the reason, not compared
 
 
 @dataclass(frozen=True)
@@ -177,11 +183,13 @@ class FinishWagonTest:
     warnings: tuple[dict[str, Any], ...] = ()
     expected: Expected | None = None
     error: str = ""
+    why: str = field(default="", compare=False)  # see above: the reason, not compared
 
 
 @dataclass(frozen=True)
 class StartTrainTest:
     train_id: int
+    why: str = field(default="", compare=False)  # see above: the reason, not compared
 
 
 @dataclass(frozen=True)
@@ -191,22 +199,26 @@ class FinishTrainTest:
     warnings: tuple[dict[str, Any], ...] = ()
     expected: Expected | None = None
     error: str = ""
+    why: str = field(default="", compare=False)  # see above: the reason, not compared
 
 
 @dataclass(frozen=True)
 class AutoSubmit:
     train_id: int
+    why: str = field(default="", compare=False)  # see above: the reason, not compared
 
 
 @dataclass(frozen=True)
 class SplitTrain:
     train_id: int
+    why: str = field(default="", compare=False)  # see above: the reason, not compared
 
 
 @dataclass(frozen=True)
 class SubmitJob:
     job_id: int
     target: str
+    why: str = field(default="", compare=False)  # see above: the reason, not compared
 
 
 @dataclass(frozen=True)
@@ -221,6 +233,7 @@ class FinishJob:
     wall_s: float = 0.0
     site: str = ""
     bytes_read: int = 0
+    why: str = field(default="", compare=False)  # see above: the reason, not compared
 
 
 @dataclass(frozen=True)
@@ -258,11 +271,13 @@ class StartFinalMerge:
     train_id: int
     runs: tuple[int, ...]
     missing_runs: tuple[int, ...] = ()
+    why: str = field(default="", compare=False)  # see above: the reason, not compared
 
 
 @dataclass(frozen=True)
 class MarkTrainDone:
     train_id: int
+    why: str = field(default="", compare=False)  # see above: the reason, not compared
 
 
 @dataclass(frozen=True)
@@ -336,7 +351,8 @@ def _tests(snap: Snapshot, events: Sequence[Event], cfg: SchedulerConfig) -> lis
     for e in events:
         if isinstance(e, TestFinished) and e.kind == "wagon":
             status, warnings, expected, error = assess(e, cfg.thresholds)
-            out.append(FinishWagonTest(e.id, status, warnings, expected, error))
+            why = f"wagon test {status.value}" + (f": {error}" if error else "")
+            out.append(FinishWagonTest(e.id, status, warnings, expected, error, why=why))
             # a failed test's notification is part of enabling.finish_test (FinishWagonTest)
             if status is TestStatus.WARNING:
                 codes = ", ".join(str(w.get("code", "?")) for w in warnings)
@@ -358,7 +374,8 @@ def _tests(snap: Snapshot, events: Sequence[Event], cfg: SchedulerConfig) -> lis
         if t.tagless and t.id not in tagged:
             continue  # nothing to run it with yet
         if t.status is TestStatus.QUEUED and running < cfg.max_running_tests:
-            out.append(StartWagonTest(t.id))
+            why = f"a test slot was free ({running} of {cfg.max_running_tests} running)"
+            out.append(StartWagonTest(t.id, why=why))
             running += 1
     return out
 
@@ -400,6 +417,12 @@ def _train_jobs(
         res = results.get(job.id)
         if res is not None and st is JobState.RUNNING:
             st = _ERROR_STATE[res.error_kind] if res.error_kind else JobState.DONE
+            where = f" on {res.site}" if res.site else ""
+            why = (
+                f"attempt {res.attempt} validated{where}"
+                if st is JobState.DONE
+                else f"attempt {res.attempt} failed{where} ({res.error_kind}): {res.message[:300]}"
+            )
             out.append(
                 FinishJob(
                     job.id,
@@ -410,6 +433,7 @@ def _train_jobs(
                     res.wall_s,
                     res.site,
                     res.bytes_read,
+                    why,
                 )
             )
             if st is not JobState.DONE and not hold:
@@ -425,7 +449,8 @@ def _train_jobs(
                 out.append(RequeueLost("job", job.id, why, job.target))
                 st = JobState.WAITING
         elif st is JobState.WAITING and ("job", job.id) not in snap.engine_keys and not hold:
-            out.append(SubmitJob(job.id, job.target))
+            why = f"waiting: attempt {job.attempts + 1} submitted on target {job.target}"
+            out.append(SubmitJob(job.id, job.target, why=why))
         state[job.id] = st
     return out, state
 
@@ -464,7 +489,12 @@ def _merges(train: TrainView, state: Mapping[int, JobState], cfg: SchedulerConfi
                 )
         elif all(r in train.runs_merged for r in complete):
             missing = tuple(sorted(set(runs) - set(complete)))
-            out.append(StartFinalMerge(train.id, tuple(complete), missing))
+            why = (
+                "final merge requested by an operator"
+                if requested
+                else f"{done} of {total} jobs done, every complete run merged"
+            )
+            out.append(StartFinalMerge(train.id, tuple(complete), missing, why=why))
     elif not finish and not train.flagged and total:
         why = ""
         if failed / total > ISSUE_FAILED_FRACTION:
@@ -483,7 +513,7 @@ def _train(
     out: list[Instruction] = []
     st = train.state
     if st is TrainState.COMPOSED:
-        return [StartTrainTest(train.id)]
+        return [StartTrainTest(train.id, why="train composed: its test starts")]
     if st is TrainState.TESTING:
         result = next(
             (
@@ -499,9 +529,10 @@ def _train(
                 return [RequeueLost("train_test", train.id, why)]
             return []
         status, warnings, expected, error = assess(result, cfg.thresholds)
-        out.append(FinishTrainTest(train.id, status, warnings, expected, error))
+        why = f"train test {status.value}" + (f": {error}" if error else "")
+        out.append(FinishTrainTest(train.id, status, warnings, expected, error, why=why))
         if status is TestStatus.DONE and train.auto_submit:
-            out.append(AutoSubmit(train.id))
+            out.append(AutoSubmit(train.id, why="automatic submission after a done test"))
         elif status is TestStatus.FAILED:
             message = f"train {train.id}: train test failed: {error}"
             kind = NotificationKind.TRAIN_TEST_FAILED.value
@@ -515,7 +546,7 @@ def _train(
             out.append(Notify(kind, message, "train_run", train.id))
         return out
     if st is TrainState.TEST_DONE and train.auto_submit:
-        return [AutoSubmit(train.id)]
+        return [AutoSubmit(train.id, why="automatic submission after a done test")]
     if st in (TrainState.SUBMITTED, TrainState.RUNNING):
         if not train.split:
             failed = next(
@@ -529,7 +560,7 @@ def _train(
                 ]
             if train.flagged:
                 return []  # its split failed: an operator kills it, fixes the dataset
-            return [SplitTrain(train.id)]
+            return [SplitTrain(train.id, why="submitted: split into jobs")]
         jobs_out, state = _train_jobs(train, snap, events, cfg)
         merged = set(train.runs_merged)
         merged |= {e.run for e in events if isinstance(e, RunMerged) and e.train_id == train.id}
@@ -545,7 +576,7 @@ def _train(
                         Notify("train_issues", f"train {train.id}: {why}", "train_run", train.id),
                     ]
                 return [
-                    MarkTrainDone(train.id),
+                    MarkTrainDone(train.id, why="final merge finished"),
                     Notify("train_done", f"train {train.id} is done", "train_run", train.id),
                 ]
         if train.flagged:

@@ -34,6 +34,7 @@ from hyperloop.core.errors import DomainError
 from hyperloop.core.full_config import build_full_config
 from hyperloop.core.states import transition
 from hyperloop.core.storage_roots import StorageRootError, StorageRoots
+from hyperloop.core.story import Cause
 from hyperloop.db.models import (
     Dataset,
     DatasetFile,
@@ -50,7 +51,7 @@ from hyperloop.grid.engine import Engine
 from hyperloop.grid.execute import AttemptRecord, attempt_folder
 from hyperloop.grid.splitting import JobSpec
 from hyperloop.grid.targets import Target
-from hyperloop.scheduler import decide, readers
+from hyperloop.scheduler import causes, decide, readers
 from hyperloop.scheduler.lease import Lease
 from hyperloop.scheduler.notices import notified_kinds, perform_notify
 from hyperloop.scheduler.staging import StagingWork
@@ -450,9 +451,10 @@ class SchedulerShell:
 
     def perform(self, s: Session, ins: decide.Instruction, now: datetime) -> bool:
         """Carry out one instruction; False when this shell does not perform that kind."""
+        cause = causes.cause_of(ins, now)  # what its moves are recorded with
         match ins:
             case decide.StartWagonTest(test_id):
-                self._start_wagon_test(s, test_id)
+                self._start_wagon_test(s, test_id, cause)
             case decide.FinishWagonTest(test_id, status, warnings, expected, error):
                 metrics: dict[str, Any] = {"error": error} if error else {}
                 if expected is not None:
@@ -464,25 +466,28 @@ class SchedulerShell:
                     metrics=metrics,
                     warnings=list(warnings),
                     public_url=self.config.public_url,
+                    cause=cause,
                 )
-            case decide.RequeueLost("wagon_test", test_id, reason):
+            case decide.RequeueLost("wagon_test", test_id, _reason):
                 test = s.get(WagonTest, test_id)
                 if test is not None and test.status is TestStatus.RUNNING:
-                    transition(test, TestStatus.QUEUED, actor=None, reason=reason)
+                    transition(test, TestStatus.QUEUED, actor=None, cause=cause)
             case decide.StartTrainTest(train_id):
-                self._start_train_test(s, train_id)
+                self._start_train_test(s, train_id, cause)
             case decide.FinishTrainTest(train_id, status, warnings, expected, error):
                 metrics = {"error": error} if error else {}
                 if expected is not None:
                     metrics["expected"] = expected.to_json()
                 # a done test of an auto-submit train is submitted by finish_test itself
-                trains.finish_test(s, train_id, status, metrics=metrics, warnings=list(warnings))
+                trains.finish_test(
+                    s, train_id, status, metrics=metrics, warnings=list(warnings), cause=cause
+                )
             case decide.RequeueLost("train_test", train_id, _reason):
-                self._start_train_test(s, train_id, again=True)
+                self._start_train_test(s, train_id, cause, again=True)
             case decide.AutoSubmit(train_id):
                 train = s.get(TrainRun, train_id)
                 if train is not None and train.state is TrainState.TEST_DONE:
-                    trains.auto_submit_train(s, train)
+                    trains.auto_submit_train(s, train, cause=cause)
             case decide.CleanStaleTests(when):
                 enabling.clean_stale_tests(s, when)
                 expired = derived.expire_slim_outputs(s, when, self.config.slim_retention)
@@ -512,14 +517,14 @@ class SchedulerShell:
                 if test is not None and test.status is TestStatus.QUEUED and test.tag_id is None:
                     test.tag_id = tag_id
             case decide.ExpireLongTrain(train_id, why):
-                trains.expire_long_train(s, train_id, why)
+                trains.expire_long_train(s, train_id, why, cause=cause)
             case decide.DeliverMail():
                 result = mail.deliver_outbox(
                     s, self.mailer, from_address=self.config.mail_from, now=now
                 )
                 self.mail_errors = list(result.errors)
             case _:
-                return self.train_work.perform(s, ins)
+                return self.train_work.perform(s, ins, cause)
         return True
 
     def _compose(self, s: Session, ins: decide.ComposeTrain, now: datetime) -> None:
@@ -602,28 +607,23 @@ class SchedulerShell:
                 return exc.message
         return None
 
-    def _start_wagon_test(self, s: Session, test_id: int) -> None:
+    def _start_wagon_test(self, s: Session, test_id: int, cause: Cause) -> None:
         test = s.get(WagonTest, test_id)
         if test is None or test.status is not TestStatus.QUEUED:
             return
         sample, size = self._sample(s, test.dataset_id)
-        transition(test, TestStatus.RUNNING, actor=None)
-        if not sample:
-            enabling.finish_test(
-                s,
-                test.id,
-                TestStatus.FAILED,
-                metrics={"error": f"dataset {test.dataset_id} has no files to test on"},
-            )
-            return
-        refused = self._outside_roots(sample)
-        if refused is not None:
-            enabling.finish_test(s, test.id, TestStatus.FAILED, metrics={"error": refused})
-            return
+        transition(test, TestStatus.RUNNING, actor=None, cause=cause)
         tag = s.get(PackageTag, test.tag_id) if test.tag_id is not None else None
-        if tag is None:  # the core holds tagless tests; a race with a tag change ends here
+        error = (
+            (None if sample else f"dataset {test.dataset_id} has no files to test on")
+            or self._outside_roots(sample)
+            # the core holds tagless tests; a race with a tag change ends here
+            or (None if tag is not None else "no package tag to test with")
+        )
+        if error is not None:
+            failed = Cause(cause.stimulus, "test-failed", error)
             enabling.finish_test(
-                s, test.id, TestStatus.FAILED, metrics={"error": "no package tag to test with"}
+                s, test.id, TestStatus.FAILED, metrics={"error": error}, cause=failed
             )
             return
         folder = self.config.work_dir / "tests" / f"wagon-test-{test.id}"
@@ -642,17 +642,22 @@ class SchedulerShell:
         )
         s.flush()
 
-    def _start_train_test(self, s: Session, train_id: int, *, again: bool = False) -> None:
+    def _start_train_test(
+        self, s: Session, train_id: int, cause: Cause, *, again: bool = False
+    ) -> None:
         train = s.get(TrainRun, train_id)
         if train is None:
             return
         if not again:
-            trains.start_test(s, train_id)
+            trains.start_test(s, train_id, cause=cause)
         sample, size = self._sample(s, train.dataset_id)
         refused = self._outside_roots(sample)
         if not sample or refused is not None:
             error = refused or f"dataset {train.dataset_id} has no files to test on"
-            trains.finish_test(s, train.id, TestStatus.FAILED, metrics={"error": error})
+            failed = Cause(cause.stimulus, "test-failed", error)
+            trains.finish_test(
+                s, train.id, TestStatus.FAILED, metrics={"error": error}, cause=failed
+            )
             message = f"train {train.id}: train test failed: {error}"
             kind = NotificationKind.TRAIN_TEST_FAILED.value
             notice = decide.Notify(kind, message, "train_run", train.id)

@@ -33,6 +33,7 @@ from hyperloop.core import jobs as jobs_service
 from hyperloop.core.full_config import build_full_config
 from hyperloop.core.states import transition
 from hyperloop.core.storage_roots import StorageRootError, StorageRoots
+from hyperloop.core.story import Cause
 from hyperloop.db.models import DatasetFile, Job, PackageTag, Production, TrainMerge, TrainRun
 from hyperloop.enums import JobState, TrainState
 from hyperloop.grid.engine import Engine
@@ -174,20 +175,21 @@ class TrainWork:
             self.merge_jobs.clear()
 
     def _move(
-        self, s: Session, job_id: int, to: JobState, reason: str = "", **fields: Any
+        self, s: Session, job_id: int, to: JobState, cause: Cause, **fields: Any
     ) -> Job | jobs_service.JobRow:
         if self.moves is not None:
-            return self.moves.move(job_id, to, reason=reason, **fields)
-        return jobs_service.set_job_state(s, job_id, to, reason=reason, **fields)
+            return self.moves.move(job_id, to, cause=cause, **fields)
+        return jobs_service.set_job_state(s, job_id, to, cause=cause, **fields)
 
-    def perform(self, s: Session, ins: decide.Instruction) -> bool:
+    def perform(self, s: Session, ins: decide.Instruction, cause: Cause) -> bool:
+        """Perform ``ins`` (its moves recorded with ``cause``); False: not a train's."""
         if self.moves is not None and not isinstance(ins, _JOB_MOVES):
             self.moves.flush()  # what follows may read jobs
         match ins:
             case decide.SplitTrain(train_id):
-                self._split(s, train_id)
+                self._split(s, train_id, cause)
             case decide.SubmitJob(job_id, target):
-                self._submit(s, job_id, target, "first attempt")
+                self._submit(s, job_id, target, "first attempt", cause)
             case decide.FinishJob(
                 job_id, state, message, signature, cpu_s, wall_s, site, bytes_read
             ):
@@ -199,30 +201,30 @@ class TrainWork:
                 }
                 if state is not JobState.DONE:
                     fields.update(error_signature=signature[:64], error_message=message)
-                self._move(s, job_id, state, **fields)
+                self._move(s, job_id, state, cause, **fields)
             case decide.ResubmitJob(job_id, target, reason):
-                self._move(s, job_id, JobState.WAITING, reason=reason)
-                self._submit(s, job_id, target, reason)
-            case decide.MarkLost("job", job_id, reason):
-                self._move(s, job_id, JobState.LOST, reason=reason)
-            case decide.RequeueLost("job", job_id, reason, _target):
-                self._move(s, job_id, JobState.WAITING, reason=reason)
+                self._move(s, job_id, JobState.WAITING, cause)
+                self._submit(s, job_id, target, reason, cause)
+            case decide.MarkLost("job", job_id, _reason):
+                self._move(s, job_id, JobState.LOST, cause)
+            case decide.RequeueLost("job", job_id, _reason, _target):
+                self._move(s, job_id, JobState.WAITING, cause)
             case decide.StartRunMerge(train_id, run):
                 self._merge_run(s, train_id, run)
             case decide.StartFinalMerge(train_id, runs, missing):
-                self._final_merge(s, train_id, runs, missing)
+                self._final_merge(s, train_id, runs, missing, cause)
             case decide.MarkTrainDone(train_id):
                 train = s.get(TrainRun, train_id)
                 if train is None:
                     raise MergeStageError(f"train run {train_id} to mark done does not exist")
-                transition(train, TrainState.DONE, actor=None)
+                transition(train, TrainState.DONE, actor=None, cause=cause)
             case decide.FlagTrainWithIssues(train_id, _why):
                 self.after_commit.append(lambda: self._flag(train_id))
             case _:
                 return False
         return True
 
-    def _split(self, s: Session, train_id: int) -> None:
+    def _split(self, s: Session, train_id: int, cause: Cause) -> None:
         train = s.get(TrainRun, train_id)
         catalogue: dict[int, list[tuple[str, int]]] = {}
         for run, path, size in s.execute(
@@ -246,8 +248,9 @@ class TrainWork:
         masters = split_catalogue(catalogue, max_files=self.max_files_per_job)
         specs = [jobs_service.JobSpec(j.run, j.files) for m in masters for j in m.jobs]
         if train.state is TrainState.SUBMITTED:
-            transition(train, TrainState.RUNNING, actor=None, reason="split into jobs")
-        jobs_service.add_jobs(s, train_id, specs)
+            transition(train, TrainState.RUNNING, actor=None, cause=cause)
+        created = Cause(cause.stimulus, "split", f"train run {train_id} split into jobs")
+        jobs_service.add_jobs(s, train_id, specs, cause=created)
 
     def _storage(self, train_id: int) -> Storage:
         if train_id not in self.storages:
@@ -289,11 +292,11 @@ class TrainWork:
             self.configs[train_id] = (build_full_config(train, tag), package)
         return self.configs[train_id]
 
-    def _submit(self, s: Session, job_id: int, target_name: str, reason: str) -> None:
+    def _submit(self, s: Session, job_id: int, target_name: str, reason: str, cause: Cause) -> None:
         """RUNNING (attempt counter + 1) and the job's target in this transaction; the
         attempt goes to the engine once it committed (``committed()``)."""
         target = self.targets[target_name]
-        job = self._move(s, job_id, JobState.RUNNING, reason=reason)
+        job = self._move(s, job_id, JobState.RUNNING, cause)
         if self.moves is not None:
             job = self.moves.get(job_id, files=True)
             self.moves.set_target(job_id, target_name)
@@ -369,7 +372,12 @@ class TrainWork:
         self.after_commit.append(keep)
 
     def _final_merge(
-        self, s: Session, train_id: int, runs: tuple[int, ...], missing: tuple[int, ...] = ()
+        self,
+        s: Session,
+        train_id: int,
+        runs: tuple[int, ...],
+        missing: tuple[int, ...],
+        cause: Cause,
     ) -> None:
         """Merge the per-run outputs of ``runs``; ``missing`` runs are listed in the merge
         record (an operator's final merge). On an operator's request the train's jobs still
@@ -377,15 +385,16 @@ class TrainWork:
         train = s.get(TrainRun, train_id)
         requested = train.final_merge_requested_at is not None
         if train.state is not TrainState.MERGING:  # MERGING: redone after a restart
-            reason = "final merge"
+            why = cause.text
             if requested:
-                reason = (
+                why = (
                     f"final merge requested by an operator: runs {_runs_text(runs)} merged, "
                     f"runs {_runs_text(missing)} missing"
                 )
-            transition(train, TrainState.MERGING, actor=None, reason=reason)
+            merging = Cause(cause.stimulus, cause.kind, why)
+            transition(train, TrainState.MERGING, actor=None, cause=merging)
         if requested:
-            self._stop_unfinished(s, train_id)
+            self._stop_unfinished(s, train_id, cause)
         merges = self.run_merges.get(train_id, {})
         dataset = train.dataset_snapshot or {}
         later = ("mergelist", "final_mergelist", "final")
@@ -428,7 +437,7 @@ class TrainWork:
     def merged_runs(self, train_id: int) -> frozenset[int]:
         return frozenset(self.run_merges.get(train_id, {}))
 
-    def _stop_unfinished(self, s: Session, train_id: int) -> None:
+    def _stop_unfinished(self, s: Session, train_id: int, cause: Cause) -> None:
         """Cancel the engine futures of the train's running jobs and record them lost (the
         operator's final merge went ahead without them); waiting jobs stay waiting."""
         running = s.scalars(
@@ -438,7 +447,8 @@ class TrainWork:
         for job in running:
             stopped.append(job.id)
             why = "not merged: the operator's final merge went ahead without this job"
-            jobs_service.set_job_state(s, job.id, JobState.LOST, reason=why, error_message=why)
+            stop = Cause(cause.stimulus, "final-merge", why)
+            jobs_service.set_job_state(s, job.id, JobState.LOST, cause=stop, error_message=why)
 
         def cancel() -> None:
             for job_id in stopped:

@@ -50,6 +50,10 @@ OPENAPI_TAGS = [
         "name": "reproduce",
         "description": "What a test or job ran (full_config, inputs, tag) to rerun it locally.",
     },
+    {
+        "name": "stories",
+        "description": "Every state change of a job, wagon test or train run with its cause.",
+    },
 ]
 
 

@@ -19,7 +19,7 @@ from hyperloop.db.models.datasets import (
     Runlist,
     StagingTransfer,
 )
-from hyperloop.db.models.events import EmailOutbox, HistoryEntry, Notification
+from hyperloop.db.models.events import EmailOutbox, HistoryEntry, Notification, Transition
 from hyperloop.db.models.scheduler import SchedulerLease
 from hyperloop.db.models.sessions import LoginFailures, LoginSession
 from hyperloop.db.models.tags import PackageTag, Target
@@ -55,6 +55,7 @@ __all__ = [
     "TrainComment",
     "TrainMerge",
     "TrainRun",
+    "Transition",
     "User",
     "Wagon",
     "WagonDataset",

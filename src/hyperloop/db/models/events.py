@@ -56,3 +56,29 @@ class HistoryEntry(Base):
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     changes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class Transition(Base):
+    """One state change of a job, wagon test or train run with its cause (``core.story``):
+    the stimulus id and the kind of cause (``tick-1796580000`` + ``job-failed``, ``user`` +
+    ``kill``), a sentence and the acting user.
+    ``from_state`` is None when the object was created in ``to_state``; ``train_run_id``
+    (jobs and train runs) lets a train's story count its jobs' moves."""
+
+    __tablename__ = "transitions"
+    __table_args__ = (
+        Index("ix_transitions_object", "object_kind", "object_id", "id"),
+        Index("ix_transitions_train_run", "train_run_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    object_kind: Mapped[str] = mapped_column(String(16))
+    object_id: Mapped[int] = mapped_column(Integer)
+    train_run_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    from_state: Mapped[str | None] = mapped_column(String(32), default=None)
+    to_state: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    stimulus: Mapped[str] = mapped_column(String(64))
+    cause: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor_id: Mapped[int | None] = mapped_column(Integer, default=None)

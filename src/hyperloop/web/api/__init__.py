@@ -15,6 +15,7 @@ from hyperloop.web.api import (
     reproduce,
     runlists,
     slots,
+    stories,
     tags,
     targets,
     trains,
@@ -40,5 +41,6 @@ for module in (
     notifications,
     slots,
     reproduce,
+    stories,
 ):
     api_router.include_router(module.router)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from hyperloop.core import story
 from hyperloop.db import models as m
 from hyperloop.readmodels import train_results as views_train_results
 from hyperloop.readmodels import trains as views_trains
@@ -55,6 +56,7 @@ def job_page(
             "j": data,
             "reproduce": f"hyperloop reproduce {job_url(request, job.id, settings)}",
             "poll": POLL_SECONDS,
+            "story": story.story(db, "job", job.id),
         },
         actor=actor,
         db=db,

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from hyperloop.core import permissions
+from hyperloop.core import permissions, story
 from hyperloop.core.actor import Actor
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
@@ -217,6 +217,8 @@ def train_run_page(
             "page_size": PAGE_SIZE,
             "poll": POLL_SECONDS,
             "icon_of": views_trains.icon_of,
+            "story": story.story(db, "train_run", train.id) if tab == "overview" else [],
+            "job_moves": story.jobs_summary(db, train.id) if tab == "overview" else [],
         },
         actor=actor,
         db=db,

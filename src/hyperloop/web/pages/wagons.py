@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Path, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
+from hyperloop.core import story
 from hyperloop.core.errors import DomainError
 from hyperloop.core.permissions import Action, can
 from hyperloop.db import models as m
@@ -210,7 +211,7 @@ def wagon_test_page(
     return render(
         request,
         "pages/wagons/test.html",
-        {"t": data, "page_url": page_url},
+        {"t": data, "page_url": page_url, "story": story.story(db, "wagon_test", test.id)},
         actor=actor,
         db=db,
         title=f"Wagon test {test.id}: {data['wagon']['name']} on {data['dataset']['name']}",

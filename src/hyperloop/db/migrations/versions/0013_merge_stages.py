@@ -4,7 +4,7 @@ staging transfers carried out by the scheduler: location, bytes and files done, 
 confirmation, end
 
 Revision ID: 0013_merge_stages
-Revises: 0010_job_change_seq
+Revises: 0011_transitions
 Create Date: 2026-12-06
 """
 
@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql
 import hyperloop.db.base
 
 revision = "0013_merge_stages"
-down_revision = "0010_job_change_seq"
+down_revision = "0011_transitions"
 branch_labels = None
 depends_on = None
 _JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
