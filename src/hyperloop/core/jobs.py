@@ -185,6 +185,8 @@ class JobMoves:
         job.state = to
         if start is JobState.WAITING and to is JobState.RUNNING:  # as transition(): an attempt
             job.attempts = (job.attempts or 0) + 1
+        elif start is JobState.RUNNING and to is JobState.WAITING:  # it never began
+            job.attempts = max(0, (job.attempts or 0) - 1)
         self.changes.setdefault(job_id, {}).update(state=to, attempts=job.attempts, **fields)
         return job
 

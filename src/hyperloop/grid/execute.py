@@ -106,6 +106,36 @@ def attempt_folder(train_dir: str | os.PathLike, job_id: str, attempt: int) -> P
     return Path(train_dir) / job_id / f"attempt-{attempt}"
 
 
+#: touched by a running attempt every ``HEARTBEAT_S``; older than ``HEARTBEAT_STALE_S``
+#: (and no ``record.json``): the attempt is gone (its worker died with it)
+HEARTBEAT_FILE = "heartbeat"
+HEARTBEAT_S = 2.0
+HEARTBEAT_STALE_S = 20.0
+
+
+def read_record(folder: str | os.PathLike) -> AttemptRecord | None:
+    """The verdict an attempt left in its folder (``record.json``), or None."""
+    try:
+        return AttemptRecord.from_dict(_read_json(Path(folder) / "record.json"))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def attempt_alive(folder: str | os.PathLike, stale_s: float = HEARTBEAT_STALE_S) -> bool:
+    """Whether an attempt that left no verdict may still run somewhere: its heartbeat (or,
+    just started, its ``attempt.json``) is younger than ``stale_s`` seconds."""
+    now = time.time()
+    for name in (HEARTBEAT_FILE, "attempt.json"):
+        try:
+            return now - (Path(folder) / name).stat().st_mtime < stale_s
+        except OSError:
+            continue
+    try:  # the folder was made, its first file not yet written
+        return now - Path(folder).stat().st_mtime < stale_s
+    except OSError:
+        return False
+
+
 def _worker_address() -> str:
     try:
         from distributed import get_worker
@@ -363,6 +393,9 @@ def execute_attempt(
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(target.cores)
     console = folder / "console.log"
+    heartbeat = folder / HEARTBEAT_FILE
+    heartbeat.touch()
+    beat = time.monotonic()
     killed = ""
     t0 = time.monotonic()
     with console.open("wb") as out:
@@ -383,6 +416,9 @@ def execute_attempt(
                 pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
                 if pid:
                     break
+                if time.monotonic() - beat >= HEARTBEAT_S:  # alive (a restarted scheduler reads it)
+                    heartbeat.touch()
+                    beat = time.monotonic()
                 pss = tree_pss(proc.pid)
                 rec.max_pss_bytes = max(rec.max_pss_bytes, pss)
                 elapsed = time.monotonic() - t0
@@ -403,6 +439,10 @@ def execute_attempt(
             proc.returncode = -9
             raise
         finally:
+            # the supervisor is gone (ended, or killed alone: kill -9 of its pid); take its
+            # process group with it, so that no run-train goes on without limits
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
             stop_profiler(profiler)
         code = os.waitstatus_to_exitcode(status)
         proc.returncode = code  # reaped by wait4; keeps Popen from warning

@@ -297,6 +297,12 @@ class SchedulerShell:
         events = self.collect()
         with self.sessions() as s, s.begin():
             snap = self.snapshot(s, now)
+        # running jobs this process did not submit (a restart): judged by their folders
+        reconciled = self.train_work.reconcile(snap.trains)
+        if reconciled or self.train_work.orphans:
+            events += reconciled
+            keys = snap.engine_keys | self.train_work.engine_keys()
+            snap = replace(snap, engine_keys=frozenset(keys))
         instructions = decide.decide(snap, events, self.config.core)
         out = Tick(held_lease=True, instructions=instructions)
         self.perform_all(instructions, now, out)

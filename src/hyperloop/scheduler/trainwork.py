@@ -3,8 +3,13 @@ record verdicts, resubmit, reconcile, merge per run and finally, mark done.
 
 Kept in this process: the validated attempt records and per-run merge records (what the
 merges read). After a scheduler restart the records are read back from the attempt
-folders (``record.json``) and runs are merged again; jobs the engine lost are requeued by
-the core (new attempt, new folder). The target of each attempt is written to ``jobs.target``
+folders (``record.json``) and runs are merged again. A job the database says runs but this
+process never submitted is judged by its attempt folder (``reconcile``): a verdict there
+(``record.json``) is adopted, done or failed, never run again; an attempt still alive (its
+heartbeat is recent: a worker of an external cluster still runs it) is watched until its
+verdict appears; no folder means the attempt was only queued in the engine and never began:
+it goes back to the queue without using an attempt; a folder without verdict or heartbeat
+is a lost attempt (counted, retried by the core). The target of each attempt is written to ``jobs.target``
 in the transaction that submits it, so a restarted scheduler keeps a job on the target a
 retry moved it to.
 
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,7 +41,13 @@ from hyperloop.core.storage_roots import StorageRoots
 from hyperloop.db.models import DatasetFile, Job, PackageTag, Production, TrainRun
 from hyperloop.enums import JobState, TrainState
 from hyperloop.grid.engine import Engine
-from hyperloop.grid.execute import AttemptRecord, attempt_folder
+from hyperloop.grid.execute import (
+    AttemptRecord,
+    attempt_alive,
+    attempt_folder,
+    read_record,
+    signature_from_traceback,
+)
 from hyperloop.grid.merging import MergeRecord, MergeStageError, Storage, final_merge, merge_run
 from hyperloop.grid.splitting import JobSpec, split_catalogue
 from hyperloop.grid.targets import Target
@@ -48,6 +60,7 @@ _JOB_MOVES = (
     decide.ResubmitJob,
     decide.MarkLost,
     decide.RequeueLost,
+    decide.ReturnToQueue,
 )
 _BATCHABLE = (*_JOB_MOVES, decide.StartRunMerge, decide.MarkTrainDone, decide.FlagTrainWithIssues)
 
@@ -78,6 +91,10 @@ class TrainWork:
     max_files_per_job: int = 10
     storage_roots: StorageRoots | None = None  # None: catalogue paths not checked again
     futures: dict[int, Any] = field(default_factory=dict)  # job id -> future
+    attempt_of: dict[int, int] = field(default_factory=dict)  # job id -> attempt of its future
+    # attempts found alive in their folder with no future of this process (after a
+    # restart): job id -> (train id, attempt), watched until their verdict is written
+    orphans: dict[int, tuple[int, int]] = field(default_factory=dict)
     records: dict[int, AttemptRecord] = field(default_factory=dict)  # validated, per job
     run_merges: dict[int, dict[int, MergeRecord]] = field(default_factory=dict)
     flagged: set[int] = field(default_factory=set)
@@ -95,33 +112,75 @@ class TrainWork:
     merge_runs: dict[int, set[int]] = field(default_factory=dict)
 
     def engine_keys(self) -> set[tuple[str, int]]:
-        return {("job", j) for j in self.futures}
+        return {("job", j) for j in (*self.futures, *self.orphans)}
 
     def collect(self) -> list[decide.Event]:
         events, self.pending = self.pending, []
         for job_id in [j for j, f in self.futures.items() if f.done()]:
             future = self.futures.pop(job_id)
+            attempt = self.attempt_of.pop(job_id, 0)
             try:
                 rec: AttemptRecord = future.result()
-            except Exception as exc:  # the engine gave up on it (e.g. KilledWorker)
-                events.append(
-                    decide.JobFinished(job_id, attempt=0, error_kind="lost", message=repr(exc))
-                )
+            except Exception as exc:  # the attempt raised (disk full), or its worker died
+                events.append(_raised(job_id, attempt, exc))
                 continue
-            if rec.ok:
-                self.records[job_id] = rec
-            events.append(
-                decide.JobFinished(
-                    job_id,
-                    attempt=rec.attempt,
-                    error_kind=rec.error_kind if not rec.ok else "",
-                    message=rec.message,
-                    signature=rec.signature,
-                    cpu_s=rec.cpu_s,
-                    wall_s=rec.wall_s,
-                    site=rec.host,
-                )
-            )
+            events.append(self._finished(job_id, rec))
+        for job_id, (train_id, attempt) in list(self.orphans.items()):
+            folder = self._attempt_dir(train_id, job_id, attempt)
+            rec = read_record(folder)
+            if rec is not None:
+                del self.orphans[job_id]
+                events.append(self._finished(job_id, rec))
+            elif not attempt_alive(folder):
+                del self.orphans[job_id]
+                events.append(_interrupted(job_id, attempt, folder))
+        return events
+
+    def _finished(self, job_id: int, rec: AttemptRecord) -> decide.JobFinished:
+        if rec.ok:
+            self.records[job_id] = rec
+        return decide.JobFinished(
+            job_id,
+            attempt=rec.attempt,
+            error_kind=rec.error_kind if not rec.ok else "",
+            message=rec.message,
+            signature=rec.signature,
+            cpu_s=rec.cpu_s,
+            wall_s=rec.wall_s,
+            site=rec.host,
+        )
+
+    def _attempt_dir(self, train_id: int, job_id: int, attempt: int) -> Path:
+        return attempt_folder(
+            self.work_dir / "trains" / str(train_id) / "jobs", f"job-{job_id}", attempt
+        )
+
+    def reconcile(self, trains: Iterable[decide.TrainView]) -> list[decide.Event]:
+        """Judge, by its attempt folder, each job the database says runs and this process
+        neither submitted nor watches (see the module doc); the alive ones become orphans."""
+        events: list[decide.Event] = []
+        for train in trains:
+            for job in train.jobs:
+                if (
+                    job.state is not JobState.RUNNING
+                    or job.id in self.futures
+                    or job.id in self.orphans
+                ):
+                    continue
+                folder = self._attempt_dir(train.id, job.id, job.attempts)
+                rec = read_record(folder)
+                if rec is not None:  # finished while no scheduler listened: adopted
+                    events.append(self._finished(job.id, rec))
+                elif not folder.exists():
+                    why = (
+                        f"job {job.id}: attempt {job.attempts} was queued in an engine that is "
+                        "gone and never began: queued again, no attempt used"
+                    )
+                    events.append(decide.JobNotStarted(job.id, why))
+                elif attempt_alive(folder):
+                    self.orphans[job.id] = (train.id, job.attempts)
+                else:
+                    events.append(_interrupted(job.id, job.attempts, folder))
         return events
 
     def committed(self) -> None:
@@ -181,14 +240,28 @@ class TrainWork:
                 self._submit(s, job_id, target, "first attempt")
             case decide.FinishJob(job_id, state, message, signature, cpu_s, wall_s, site):
                 fields: dict[str, Any] = {"cpu_s": cpu_s, "wall_s": wall_s, "site": site[:128]}
-                if state is not JobState.DONE:
-                    fields.update(error_signature=signature[:64], error_message=message)
+                if state is JobState.DONE:  # an earlier attempt's error is no longer the job's
+                    fields.update(error_signature=None, error_message=None)
+                else:
+                    fields.update(
+                        error_signature=(signature or state.value)[:64],
+                        error_message=message or f"attempt ended {state.value}",
+                    )
                 self._move(s, job_id, state, **fields)
             case decide.ResubmitJob(job_id, target, reason):
                 self._move(s, job_id, JobState.WAITING, reason=reason)
                 self._submit(s, job_id, target, reason)
             case decide.MarkLost("job", job_id, reason):
-                self._move(s, job_id, JobState.LOST, reason=reason)
+                self._move(
+                    s,
+                    job_id,
+                    JobState.LOST,
+                    reason=reason,
+                    error_signature="LostWorker",
+                    error_message=reason,
+                )
+            case decide.ReturnToQueue(job_id, reason):
+                self._move(s, job_id, JobState.WAITING, reason=reason)
             case decide.RequeueLost("job", job_id, reason, _target):
                 self._move(s, job_id, JobState.WAITING, reason=reason)
             case decide.StartRunMerge(train_id, run):
@@ -284,7 +357,9 @@ class TrainWork:
         attempt = job.attempts  # one folder per attempt: the counter grew with RUNNING
 
         def submit() -> None:
+            self.orphans.pop(job_id, None)
             try:
+                self.attempt_of[job_id] = attempt
                 self.futures[job_id] = self.engine.submit(
                     spec,
                     full_config,
@@ -295,6 +370,7 @@ class TrainWork:
                     reason=reason,
                 )
             except Exception as exc:  # refused (e.g. no worker has the cores): a lost attempt
+                self.attempt_of.pop(job_id, None)
                 log.warning("job %s attempt %s: the engine refused it: %r", job_id, attempt, exc)
                 message = f"the engine refused attempt {attempt}: {exc!r}"
                 self.pending.append(decide.JobFinished(job_id, attempt, "lost", message))
@@ -394,6 +470,39 @@ class TrainWork:
                     future.cancel()
 
         self.after_commit.append(cancel)
+
+
+def _raised(job_id: int, attempt: int, exc: BaseException) -> decide.JobFinished:
+    """The event of an attempt whose future raised: its worker died (``KilledWorker``:
+    lost) or the attempt itself raised (e.g. ``OSError`` disk full: a system error). It
+    counts as attempt ``attempt``, so retries stop at the limit; its signature groups it."""
+    from distributed import KilledWorker
+
+    if isinstance(exc, KilledWorker):
+        return decide.JobFinished(
+            job_id,
+            attempt,
+            "lost",
+            f"attempt {attempt}: its worker died ({type(exc).__name__}: {exc})",
+            "LostWorker",
+        )
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return decide.JobFinished(
+        job_id,
+        attempt,
+        "system",
+        f"attempt {attempt} could not run: {type(exc).__name__}: {exc}",
+        signature_from_traceback(tb, type(exc).__name__),
+    )
+
+
+def _interrupted(job_id: int, attempt: int, folder: Path) -> decide.JobFinished:
+    """A started attempt that left no verdict and no recent heartbeat: lost."""
+    message = (
+        f"attempt {attempt} began in {folder} but ended without a verdict (its worker or "
+        "scheduler went away): lost"
+    )
+    return decide.JobFinished(job_id, attempt, "lost", message, "LostWorker")
 
 
 def _job_id(ins: Any) -> int:
