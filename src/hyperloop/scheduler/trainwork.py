@@ -21,6 +21,7 @@ batch failed) leaves no attempt on the engine that the database does not know ab
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import traceback
@@ -122,7 +123,10 @@ class TrainWork:
             try:
                 rec: AttemptRecord = future.result()
             except Exception as exc:  # the attempt raised (disk full), or its worker died
-                events.append(_raised(job_id, attempt, exc))
+                tb = None
+                with contextlib.suppress(Exception):  # the worker's traceback, when sent
+                    tb = future.traceback()
+                events.append(_raised(job_id, attempt, exc, tb))
                 continue
             events.append(self._finished(job_id, rec))
         for job_id, (train_id, attempt) in list(self.orphans.items()):
@@ -472,7 +476,7 @@ class TrainWork:
         self.after_commit.append(cancel)
 
 
-def _raised(job_id: int, attempt: int, exc: BaseException) -> decide.JobFinished:
+def _raised(job_id: int, attempt: int, exc: BaseException, tb: Any = None) -> decide.JobFinished:
     """The event of an attempt whose future raised: its worker died (``KilledWorker``:
     lost) or the attempt itself raised (e.g. ``OSError`` disk full: a system error). It
     counts as attempt ``attempt``, so retries stop at the limit; its signature groups it."""
@@ -486,13 +490,13 @@ def _raised(job_id: int, attempt: int, exc: BaseException) -> decide.JobFinished
             f"attempt {attempt}: its worker died ({type(exc).__name__}: {exc})",
             "LostWorker",
         )
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    text = "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
     return decide.JobFinished(
         job_id,
         attempt,
         "system",
         f"attempt {attempt} could not run: {type(exc).__name__}: {exc}",
-        signature_from_traceback(tb, type(exc).__name__),
+        signature_from_traceback(text, type(exc).__name__),
     )
 
 
