@@ -430,9 +430,7 @@ def error_groups(train: TrainForReader, db: DB, paging: Paging):
 )
 def resubmit(train: TrainForReader, actor: CurrentActor, db: DB) -> ResubmittedOut:
     # an operator's resubmission ignores the attempt limit: it always recovers a train
-    return ResubmittedOut(
-        resubmitted=jobs.resubmit_failed(db, actor, train.id, max_attempts=None)
-    )
+    return ResubmittedOut(resubmitted=jobs.resubmit_failed(db, actor, train.id, max_attempts=None))
 
 
 @router.get("/{train_id}/comments", response_model=Page[CommentOut], summary="Comments")
