@@ -6,6 +6,7 @@ operator's resubmission through the API recovers it."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -146,3 +147,27 @@ def test_a_disk_full_attempt_ends_failed_flags_the_train_and_resubmit_recovers_i
     done = jobs(system, train)
     assert all(j["state"] == "done" and j["attempts"] == 3 for j in done), done
     assert all(j["error_message"] is None for j in done), done
+
+
+@pytest.mark.slow
+def test_killing_a_train_stops_its_attempts_and_leaves_no_job_running(system_factory):
+    system: System = system_factory(scheduler_max_files_per_job="1")
+    wagon = system.wagon("gt-pt", {"gt-pt": {"sleepPerDf": "4"}})  # jobs of 8 s and more
+    train = system.train([wagon])
+    jobs_dir = system.root / "var" / "work" / "trains" / str(train) / "jobs"
+    running = system.wait_for("a job of the train to run", lambda: supervisors(jobs_dir))
+    folders = {Path(p.info["cwd"]) for p in running}
+    with system.client("admin") as c:
+        r = c.post(f"/api/train-runs/{train}/kill", json={"reason": "wrong cuts"})
+        assert r.status_code == 200, r.text
+    after = jobs(system, train)
+    assert {j["state"] for j in after} <= {"done", "lost"}, after
+    assert all(
+        "killed by admin: wrong cuts" in j["error_message"] for j in after if j["state"] == "lost"
+    )
+    system.wait_for(
+        "the killed train's attempts to end", lambda: not attempt_processes(jobs_dir), timeout=60
+    )
+    # the attempts running at the kill were stopped by the scheduler, not left to finish
+    verdicts = [json.loads((f / "record.json").read_text())["message"] for f in folders]
+    assert any(v.startswith("stopped: train") for v in verdicts), verdicts

@@ -280,6 +280,19 @@ def resubmit_failed(
     return n
 
 
+def stop_unfinished(s: Session, train_id: int, why: str) -> int:
+    """Record the train's waiting and running jobs lost with ``why`` (its train was killed:
+    nothing runs them any more; the scheduler stops attempts still on a worker). Returns
+    how many."""
+    active = (JobState.WAITING, JobState.RUNNING)
+    ids = list(s.scalars(select(Job.id).where(Job.train_run_id == train_id, Job.state.in_(active))))
+    moves = JobMoves(s)
+    moves.load(ids)
+    for job_id in ids:
+        moves.move(job_id, JobState.LOST, error_signature="TrainKilled", error_message=why)
+    return moves.flush()
+
+
 def job_counts(s: Session, train_id: int) -> dict[str, int]:
     stmt = select(Job.state, func.count()).where(Job.train_run_id == train_id).group_by(Job.state)
     return {state.value: int(n) for state, n in s.execute(stmt)}

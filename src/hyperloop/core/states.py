@@ -58,7 +58,7 @@ TEST_SUBMITTABLE = frozenset({S.DONE, S.WARNING})
 J = JobState
 JOB_ERRORS = frozenset({J.EXECUTION_ERROR, J.VALIDATION_ERROR, J.EXPIRED, J.LOST})
 JOB_TRANSITIONS: Mapping[JobState, frozenset[JobState]] = {
-    J.WAITING: frozenset({J.RUNNING, J.EXPIRED}),
+    J.WAITING: frozenset({J.RUNNING, J.EXPIRED, J.LOST}),  # LOST: its train was killed
     # RUNNING -> WAITING: the attempt never began on a worker (queued in the engine when
     # the scheduler restarted): back in the queue, its attempt not counted
     J.RUNNING: frozenset({J.DONE, J.WAITING} | JOB_ERRORS),

@@ -109,6 +109,9 @@ def attempt_folder(train_dir: str | os.PathLike, job_id: str, attempt: int) -> P
 #: touched by a running attempt every ``HEARTBEAT_S``; older than ``HEARTBEAT_STALE_S``
 #: (and no ``record.json``): the attempt is gone (its worker died with it)
 HEARTBEAT_FILE = "heartbeat"
+#: written into a running attempt's folder by the scheduler (its train was killed): the
+#: attempt kills its process tree and ends ``lost`` with the file's text as the reason
+STOP_FILE = "stop"
 HEARTBEAT_S = 2.0
 HEARTBEAT_STALE_S = 20.0
 
@@ -424,6 +427,8 @@ def execute_attempt(
                 elapsed = time.monotonic() - t0
                 if pss > target.memory_limit_bytes:
                     killed = "memory"
+                elif (folder / STOP_FILE).exists():
+                    killed = "stopped"
                 elif elapsed > target.wall_time_limit_s:
                     killed = "expired"
                 if killed:
@@ -487,6 +492,11 @@ def _interpret(
             f"the memory limit of target {target.name} ({target.memory_limit_bytes / 1e6:.0f} MB)"
         )
         rec.signature = "MemoryLimitExceeded"
+    elif killed == "stopped":
+        rec.error_kind = "lost"
+        why = _tail(folder / STOP_FILE, 1) or "the scheduler stopped it"
+        rec.message = f"stopped: {why}"
+        rec.signature = "Stopped"
     elif killed == "expired":
         rec.error_kind = "expired"
         rec.message = (

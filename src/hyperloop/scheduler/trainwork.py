@@ -43,6 +43,7 @@ from hyperloop.db.models import DatasetFile, Job, PackageTag, Production, TrainR
 from hyperloop.enums import JobState, TrainState
 from hyperloop.grid.engine import Engine
 from hyperloop.grid.execute import (
+    STOP_FILE,
     AttemptRecord,
     attempt_alive,
     attempt_folder,
@@ -93,6 +94,7 @@ class TrainWork:
     storage_roots: StorageRoots | None = None  # None: catalogue paths not checked again
     futures: dict[int, Any] = field(default_factory=dict)  # job id -> future
     attempt_of: dict[int, int] = field(default_factory=dict)  # job id -> attempt of its future
+    train_of: dict[int, int] = field(default_factory=dict)  # job id -> train of its future
     # attempts found alive in their folder with no future of this process (after a
     # restart): job id -> (train id, attempt), watched until their verdict is written
     orphans: dict[int, tuple[int, int]] = field(default_factory=dict)
@@ -120,6 +122,7 @@ class TrainWork:
         for job_id in [j for j, f in self.futures.items() if f.done()]:
             future = self.futures.pop(job_id)
             attempt = self.attempt_of.pop(job_id, 0)
+            self.train_of.pop(job_id, None)
             try:
                 rec: AttemptRecord = future.result()
             except Exception as exc:  # the attempt raised (disk full), or its worker died
@@ -158,6 +161,30 @@ class TrainWork:
         return attempt_folder(
             self.work_dir / "trains" / str(train_id) / "jobs", f"job-{job_id}", attempt
         )
+
+    def stop_others(self, scheduled: Iterable[int]) -> list[int]:
+        """Stop the attempts of trains no longer scheduled (killed, closed): a stop file in
+        each attempt folder makes the attempt kill its processes (on whatever worker); the
+        futures and watched orphans are forgotten. Returns the jobs stopped."""
+        keep = set(scheduled)
+        stopped = []
+        running = [(j, self.train_of.get(j), self.attempt_of.get(j)) for j in self.futures]
+        running += [(j, t, a) for j, (t, a) in self.orphans.items()]
+        for job_id, train_id, attempt in running:
+            if train_id is None or attempt is None or train_id in keep:
+                continue
+            folder = self._attempt_dir(train_id, job_id, attempt)
+            with contextlib.suppress(OSError):  # not begun: cancelling the future suffices
+                if folder.is_dir():
+                    (folder / STOP_FILE).write_text(f"train {train_id} is no longer scheduled\n")
+            future = self.futures.pop(job_id, None)
+            if future is not None:
+                future.cancel()
+            self.orphans.pop(job_id, None)
+            self.attempt_of.pop(job_id, None)
+            self.train_of.pop(job_id, None)
+            stopped.append(job_id)
+        return stopped
 
     def reconcile(self, trains: Iterable[decide.TrainView]) -> list[decide.Event]:
         """Judge, by its attempt folder, each job the database says runs and this process
@@ -364,6 +391,7 @@ class TrainWork:
             self.orphans.pop(job_id, None)
             try:
                 self.attempt_of[job_id] = attempt
+                self.train_of[job_id] = job.train_run_id
                 self.futures[job_id] = self.engine.submit(
                     spec,
                     full_config,
