@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -176,3 +177,24 @@ def test_run2_style_list_outputs_are_merged_like_hadd_through_the_stages(realdat
     final = final_merge(runs, storage)
     hadd(tmp_path / "hadd.root", jobs)
     assert compare_with_hadd(final.outputs["AnalysisResults"], tmp_path / "hadd.root") == []
+
+
+def test_merges_build_in_the_storage_scratch_and_what_killed_ones_left_is_cleaned(
+    job_results, tmp_path
+):
+    """Issue 17: a killed merge left its temporary folders behind (in the system's /tmp).
+    Merges build under ``<storage>/.scratch``, empty once they finished; what a killed merge
+    left there (and a half-copied ``.part`` file) is removed by ``clean_scratch``."""
+    storage = Storage(tmp_path / "merged")
+    runs = {run: merge_run(run, recs, storage) for run, recs in job_results.items()}
+    assert runs and list((tmp_path / "merged" / ".scratch").iterdir()) == []
+    left = tmp_path / "merged" / ".scratch" / "hyperloop-merge-x1"
+    left.mkdir()
+    (left / "AnalysisResults.root").write_bytes(b"half")
+    part = tmp_path / "merged" / "runs" / "1" / ".AnalysisResults.root.part"
+    part.parent.mkdir(parents=True, exist_ok=True)
+    part.write_bytes(b"half")
+    removed = storage.clean_scratch()
+    assert sorted(removed) == sorted([str(tmp_path / "merged" / ".scratch"), str(part)])
+    assert not part.exists() and not (tmp_path / "merged" / ".scratch").exists()
+    assert all(Path(r.outputs["AnalysisResults"]).exists() for r in runs.values())

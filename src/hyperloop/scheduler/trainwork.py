@@ -113,6 +113,7 @@ class TrainWork:
     storages: dict[int, Storage] = field(default_factory=dict)
     merge_jobs: dict[int, dict[int, list[tuple[int, int]]]] = field(default_factory=dict)
     merge_runs: dict[int, set[int]] = field(default_factory=dict)
+    scratch_cleaned: set[int] = field(default_factory=set)  # trains whose storage was cleaned
 
     def engine_keys(self) -> set[tuple[str, int]]:
         return {("job", j) for j in (*self.futures, *self.orphans)}
@@ -334,7 +335,13 @@ class TrainWork:
 
     def _storage(self, train_id: int) -> Storage:
         if train_id not in self.storages:
-            self.storages[train_id] = Storage(self.work_dir / "trains" / str(train_id) / "merged")
+            storage = Storage(self.work_dir / "trains" / str(train_id) / "merged")
+            if train_id not in self.scratch_cleaned:  # first merge of the train here
+                removed = storage.clean_scratch()
+                if removed:
+                    log.info("train %s: removed what killed merges left: %s", train_id, removed)
+                self.scratch_cleaned.add(train_id)
+            self.storages[train_id] = storage
         return self.storages[train_id]
 
     def _kind(self, s: Session, train_id: int) -> str:
