@@ -135,26 +135,6 @@ def test_linked_derived_files_stay_per_job_and_slim_is_merged_across_runs(derive
     assert _dataframes(final.outputs["AO2D"]) == 4
 
 
-def test_a_run_whose_merge_fails_is_missing_with_the_reason(job_results, tmp_path):
-    from hyperloop.grid.engine import JobOutcome
-    from hyperloop.grid.pipeline import TrainRunResult, merge_stages
-    from hyperloop.grid.splitting import JobSpec
-
-    broken = tmp_path / "broken.root"
-    broken.write_bytes(b"not a root file")
-    recs = [job_results[2][0], _record("2-1", 2, AnalysisResults=str(broken))]
-    recs += job_results[1]
-    result = TrainRunResult(
-        train_id="t",
-        train_type="analysis",
-        jobs={r.job_id: JobOutcome(JobSpec(r.job_id, r.run, 0, ()), [r]) for r in recs},
-        runs={1: ["1-0", "1-1"], 2: ["2-0", "2-1"]},
-    )
-    merge_stages(result, Storage(tmp_path / "merged"))
-    assert sorted(result.run_merges) == [1] and result.missing_runs == [2]
-    assert "broken.root" in result.merge_errors[2]
-
-
 @pytest.mark.root
 def test_run2_style_list_outputs_are_merged_like_hadd_through_the_stages(realdata, tmp_path):
     """A wagon writing a TList (a nested one, with same-named items): per-run then final merge
