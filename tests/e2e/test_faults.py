@@ -150,11 +150,18 @@ def test_a_disk_full_attempt_ends_failed_flags_the_train_and_resubmit_recovers_i
 
 
 @pytest.mark.slow
-def test_killing_a_train_stops_its_attempts_and_leaves_no_job_running(system_factory):
+def test_running_counts_begun_jobs_and_killing_a_train_stops_its_attempts(system_factory):
     system: System = system_factory(scheduler_max_files_per_job="1")
     wagon = system.wagon("gt-pt", {"gt-pt": {"sleepPerDf": "4"}})  # jobs of 8 s and more
     train = system.train([wagon])
     jobs_dir = system.root / "var" / "work" / "trains" / str(train) / "jobs"
+
+    # six jobs sent to Dask at once, two workers: two run, four are only queued
+    def split() -> dict | None:
+        status = system.get(f"/api/train-runs/{train}/status")
+        return status if (status["running"], status["queued"]) == (2, 4) else None
+
+    system.wait_for("2 jobs running and 4 queued", split, timeout=60)
     running = system.wait_for("a job of the train to run", lambda: supervisors(jobs_dir))
     folders = {Path(p.info["cwd"]) for p in running}
     with system.client("admin") as c:

@@ -12,12 +12,14 @@ and ``train_dir`` / input paths visible on a shared filesystem.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
+from collections import deque
 from typing import Any
 
-from hyperloop.grid.execute import Config, execute_attempt
+from hyperloop.grid.execute import STARTED_TOPIC, Config, execute_attempt
 from hyperloop.grid.splitting import JobSpec
 from hyperloop.grid.targets import Target
 
@@ -40,6 +42,23 @@ class Engine:
         self.client = client
         self.cluster = cluster
         self._offered: tuple[float, dict[str, float]] | None = None  # (when, cores_offered)
+        # attempts that announced they began on a worker (``execute_attempt``), until read
+        self._started: deque[dict[str, Any]] = deque()
+        with contextlib.suppress(Exception):  # a client without events: nothing announced
+            client.subscribe_topic(STARTED_TOPIC, self._on_started)
+
+    def _on_started(self, event: Any) -> None:
+        _when, msg = event
+        if isinstance(msg, dict):
+            self._started.append(msg)
+
+    def started_attempts(self) -> list[dict[str, Any]]:
+        """The attempts that began on a worker since the last call:
+        ``{"job_id", "attempt", "host"}`` each (queued ones have not)."""
+        out = []
+        while self._started:
+            out.append(self._started.popleft())
+        return out
 
     @classmethod
     def local(

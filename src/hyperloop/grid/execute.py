@@ -106,6 +106,10 @@ def attempt_folder(train_dir: str | os.PathLike, job_id: str, attempt: int) -> P
     return Path(train_dir) / job_id / f"attempt-{attempt}"
 
 
+#: Dask event topic under which an attempt announces that it began on a worker (``Engine.
+#: started_attempts``): a job queued in Dask has not begun
+STARTED_TOPIC = "hyperloop-attempt-started"
+
 #: touched by a running attempt every ``HEARTBEAT_S``; older than ``HEARTBEAT_STALE_S``
 #: (and no ``record.json``): the attempt is gone (its worker died with it)
 HEARTBEAT_FILE = "heartbeat"
@@ -146,6 +150,19 @@ def _worker_address() -> str:
         return get_worker().address
     except (ImportError, ValueError):
         return ""
+
+
+def _announce_start(job: JobSpec, attempt: int, host: str) -> None:
+    """Tell the engine's clients this attempt began (a Dask event; nothing outside a worker)."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return
+    with contextlib.suppress(Exception):  # an announcement never fails the attempt
+        msg = {"job_id": job.job_id, "attempt": attempt, "host": host}
+        worker.log_event(STARTED_TOPIC, msg)
 
 
 def _set_pdeathsig() -> None:
@@ -385,6 +402,7 @@ def execute_attempt(
             "started_at": rec.started_at,
         },
     )
+    _announce_start(job, attempt, rec.host)
     config = write_full_config(folder, full_config, target)
     config_path = folder / "full_config.json"
     input_path = folder / "input_data.txt"

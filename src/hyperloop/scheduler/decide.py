@@ -139,6 +139,14 @@ class JobFinished:
 
 
 @dataclass(frozen=True)
+class JobStarted:
+    """The job's current attempt began on a worker (it was queued in the engine before)."""
+
+    job_id: int
+    site: str
+
+
+@dataclass(frozen=True)
 class JobNotStarted:
     """A job the database says runs, whose current attempt never began on a worker (no
     attempt folder: it was only queued in an engine that is gone, e.g. a restart)."""
@@ -159,7 +167,7 @@ class FinalMerged:
     error: str = ""
 
 
-Event = TestFinished | JobFinished | JobNotStarted | RunMerged | FinalMerged
+Event = TestFinished | JobFinished | JobStarted | JobNotStarted | RunMerged | FinalMerged
 
 # --------------------------------------------------------------------------- instructions
 
@@ -246,6 +254,14 @@ class RequeueLost:
 
 
 @dataclass(frozen=True)
+class MarkStarted:
+    """Record where a running job's attempt began (``site``): running, no longer queued."""
+
+    job_id: int
+    site: str
+
+
+@dataclass(frozen=True)
 class ReturnToQueue:
     """Back to waiting without using an attempt: its attempt never began (JobNotStarted)."""
 
@@ -297,6 +313,7 @@ Instruction = (
     | MarkLost
     | RequeueLost
     | ReturnToQueue
+    | MarkStarted
     | StartRunMerge
     | StartFinalMerge
     | MarkTrainDone
@@ -404,6 +421,7 @@ def _train_jobs(
     out: list[Instruction] = []
     results = {e.job_id: e for e in events if isinstance(e, JobFinished)}
     unstarted = {e.job_id: e for e in events if isinstance(e, JobNotStarted)}
+    began = {e.job_id: e.site for e in events if isinstance(e, JobStarted)}
     state: dict[int, JobState] = {}
     hold = train.final_merge_requested  # no new attempt once the operator merges what is done
     for job in train.jobs:
@@ -412,6 +430,8 @@ def _train_jobs(
         if job.id in unstarted and st is JobState.RUNNING and res is None:
             out.append(ReturnToQueue(job.id, unstarted[job.id].reason))
             st = JobState.WAITING  # submitted again at the next step
+        elif job.id in began and st is JobState.RUNNING and res is None:
+            out.append(MarkStarted(job.id, began[job.id]))
         elif res is not None and st is JobState.RUNNING:
             st = _ERROR_STATE[res.error_kind] if res.error_kind else JobState.DONE
             out.append(

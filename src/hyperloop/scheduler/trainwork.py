@@ -63,6 +63,7 @@ _JOB_MOVES = (
     decide.MarkLost,
     decide.RequeueLost,
     decide.ReturnToQueue,
+    decide.MarkStarted,
 )
 _BATCHABLE = (*_JOB_MOVES, decide.StartRunMerge, decide.MarkTrainDone, decide.FlagTrainWithIssues)
 
@@ -120,6 +121,11 @@ class TrainWork:
 
     def collect(self) -> list[decide.Event]:
         events, self.pending = self.pending, []
+        started = getattr(self.engine, "started_attempts", None)
+        for msg in started() if started is not None else ():
+            job_id = _job_number(msg.get("job_id", ""))
+            if job_id is not None and self.attempt_of.get(job_id) == msg.get("attempt"):
+                events.append(decide.JobStarted(job_id, str(msg.get("host", ""))[:128]))
         for job_id in [j for j, f in self.futures.items() if f.done()]:
             future = self.futures.pop(job_id)
             attempt = self.attempt_of.pop(job_id, 0)
@@ -294,6 +300,11 @@ class TrainWork:
                 )
             case decide.ReturnToQueue(job_id, reason):
                 self._move(s, job_id, JobState.WAITING, reason=reason)
+            case decide.MarkStarted(job_id, site):
+                if self.moves is not None:
+                    self.moves.set_fields(job_id, site=site)
+                else:
+                    jobs_service.set_job_fields(s, job_id, site=site)
             case decide.RequeueLost("job", job_id, reason, _target):
                 self._move(s, job_id, JobState.WAITING, reason=reason)
             case decide.StartRunMerge(train_id, run):
@@ -383,7 +394,8 @@ class TrainWork:
         """RUNNING (attempt counter + 1) and the job's target in this transaction; the
         attempt goes to the engine once it committed (``committed()``)."""
         target = self.targets[target_name]
-        job = self._move(s, job_id, JobState.RUNNING, reason=reason)
+        # no site until the attempt begins on a worker (JobStarted): queued, not running
+        job = self._move(s, job_id, JobState.RUNNING, reason=reason, site=None)
         if self.moves is not None:
             job = self.moves.get(job_id, files=True)
             self.moves.set_target(job_id, target_name)
@@ -542,6 +554,12 @@ def _interrupted(job_id: int, attempt: int, folder: Path) -> decide.JobFinished:
         "scheduler went away): lost"
     )
     return decide.JobFinished(job_id, attempt, "lost", message, "LostWorker")
+
+
+def _job_number(name: str) -> int | None:
+    """The database id in an attempt's job name ``job-<id>``."""
+    number = name.removeprefix("job-")
+    return int(number) if number != name and number.isdigit() else None
 
 
 def _job_id(ins: Any) -> int:
