@@ -517,6 +517,8 @@ class TrainWork:
         def cancel() -> None:
             for job_id in stopped:
                 future = self.futures.pop(job_id, None)
+                self.attempt_of.pop(job_id, None)
+                self.train_of.pop(job_id, None)
                 if future is not None:
                     future.cancel()
 
