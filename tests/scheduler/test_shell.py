@@ -216,11 +216,17 @@ def test_an_attempt_still_alive_is_watched_until_its_verdict_appears(db_sessionm
     decided about the job until its record.json appears, then that verdict counts."""
     train_id, first, shell = _left_running(db_sessionmaker, tmp_path)
     folder = _attempt_dir(tmp_path, train_id, first)
+    (folder / "attempt.json").write_text(json.dumps({"host": "node9"}))
     (folder / "heartbeat").touch()
-    assert _job_moves(shell.tick()) == []
+    tick = shell.tick()
+    assert _job_moves(tick) == []
+    assert [i for i in tick.instructions if isinstance(i, decide.MarkStarted)] == [
+        decide.MarkStarted(first, "node9")  # running there, not only queued
+    ]
     assert _job_moves(shell.tick()) == []
     with db_sessionmaker() as s:
-        assert s.get(Job, first).state is JobState.RUNNING
+        job = s.get(Job, first)
+        assert (job.state, job.site) == (JobState.RUNNING, "node9")
     _write_record(
         folder, first, state="error", error_kind="input", message="bad file", signature="Trunc"
     )

@@ -217,6 +217,7 @@ class TrainWork:
                     events.append(decide.JobNotStarted(job.id, why))
                 elif attempt_alive(folder):
                     self.orphans[job.id] = (train.id, job.attempts)
+                    events.append(decide.JobStarted(job.id, _host_of(folder)))
                 else:
                     events.append(_interrupted(job.id, job.attempts, folder))
         return events
@@ -556,6 +557,14 @@ def _interrupted(job_id: int, attempt: int, folder: Path) -> decide.JobFinished:
         "scheduler went away): lost"
     )
     return decide.JobFinished(job_id, attempt, "lost", message, "LostWorker")
+
+
+def _host_of(folder: Path) -> str:
+    """The host an attempt runs on, from its ``attempt.json`` ("" when unreadable)."""
+    try:
+        return str(json.loads((folder / "attempt.json").read_text()).get("host", ""))[:128]
+    except (OSError, ValueError, AttributeError):
+        return ""
 
 
 def _job_number(name: str) -> int | None:
