@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperloop.analysis.ao2d_writer import AO2DWriter
-from hyperloop.grid.engine import Engine, RetryPolicy, run_jobs
+from hyperloop.grid.engine import Engine
 from hyperloop.grid.splitting import all_jobs, split_catalogue
 from hyperloop.grid.targets import Target
 
@@ -92,21 +92,15 @@ def main() -> None:
             "package_tag": "bench",
             "workflows": [{"workflow_name": "bench-vz", "wagon_id": 1}],
         }
-        targets = {"single-core": Target("single-core", 1, 2 * 1024**3, 600)}
+        target = Target("single-core", 1, 2 * 1024**3, 600)
         with Engine.local(n_workers=args.workers) as engine:
             t0 = time.perf_counter()
-            outcomes = run_jobs(
-                engine,
-                jobs,
-                config,
-                targets,
-                "single-core",
-                work / "jobs",
-                package_dir=package,
-                policy=RetryPolicy(max_attempts=1),
-            )
+            futures = [
+                engine.submit(job, config, target, work / "jobs", 1, package_dir=package)
+                for job in jobs
+            ]
+            attempts = engine.client.gather(futures)
             total = time.perf_counter() - t0
-        attempts = [a for o in outcomes.values() for a in o.attempts]
         done = sum(1 for a in attempts if a.ok)
         job_sum = sum(a.wall_s for a in attempts)
         ideal = job_sum / args.workers

@@ -59,9 +59,11 @@ class Settings(BaseSettings):
         "0600); `production` refuses to start without it.",
     )
     database_url: str = Field(
-        default="sqlite:///./var/hyperloop.db",
-        description="SQLAlchemy database URL: `sqlite:///path.db` (embedded default) or "
-        "`postgresql+psycopg://user:pass@host/db`.",
+        default="",
+        description="SQLAlchemy database URL: `sqlite:///path.db` or "
+        "`postgresql+psycopg://user:pass@host/db`. Empty: the embedded SQLite database "
+        "`<data_dir>/hyperloop.db` (absolute, so that a server started from another folder "
+        "finds the same database).",
     )
     data_dir: Path = Field(
         default=Path("./var"),
@@ -502,6 +504,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:
+        if not self.database_url:  # frozen model: set once, here
+            default = f"sqlite:///{(Path(self.data_dir) / 'hyperloop.db').resolve()}"
+            object.__setattr__(self, "database_url", default)
         secret = self.secret_key.get_secret_value() if self.secret_key is not None else ""
         if self.environment != "development":
             if not secret:

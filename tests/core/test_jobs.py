@@ -160,3 +160,20 @@ def test_job_queries_use_the_train_and_state_indexes(session, db_backend):
         )
     )
     assert "ix_jobs_state" in plan
+
+
+def test_killing_a_train_leaves_no_job_waiting_or_running(session, running_train):
+    """Issue 17: a killed train's jobs stayed "running" for ever. They are recorded lost
+    with who killed it; done ones stay done."""
+    w, train = running_train
+    ids = [j.id for j in session.query(Job).order_by(Job.id)]
+    jobs.set_job_state(session, ids[0], JobState.RUNNING, cause=BY_TEST)
+    jobs.set_job_state(session, ids[0], JobState.DONE, cause=BY_TEST)
+    jobs.set_job_state(session, ids[1], JobState.RUNNING, cause=BY_TEST)
+    session.flush()
+    trains.kill_train(session, w.actor(w.operator), train.id, "wrong cuts")
+    session.expire_all()
+    assert jobs.job_counts(session, train.id) == {"done": 1, "lost": 9}
+    lost = session.get(Job, ids[1])
+    assert lost.error_signature == "TrainKilled"
+    assert lost.error_message == f"train {train.id} killed by {w.operator.username}: wrong cuts"

@@ -1,12 +1,14 @@
 """Small test workflows, installed by the grid tests as a package tag directory.
 
-Each misbehaves on purpose when asked: raise, eat memory, never end, or work slowly
-(so a worker can be killed mid-job).
+Each misbehaves on purpose when asked: raise, eat memory, never end, fill the disk, or
+work slowly (so a worker can be killed mid-job).
 """
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -124,6 +126,25 @@ class GtForever(Task):
     def process(self, df):
         while True:
             time.sleep(1)
+
+
+class GtDiskFull(Task):
+    """While the file ``fullWhile`` exists, the disk of the attempt is "full" when the
+    attempt writes its verdict: ``.record.json.tmp`` in the attempt folder (the working
+    directory) becomes a link to ``/dev/full``, so the attempt itself raises ``OSError``
+    ENOSPC (the kernel's own) after the job ran. Fills a vertex histogram otherwise."""
+
+    name = "gt-disk-full"
+    fullWhile = Configurable("", "path of a file whose presence makes the disk full")
+
+    def init(self):
+        self.histos.add("hVz", "vertex;z (cm);collisions", [(40, -20.0, 20.0)])
+        if self.fullWhile and Path(self.fullWhile).exists():
+            os.symlink("/dev/full", ".record.json.tmp")
+
+    @process(Collisions=["fPosZ"])
+    def process(self, df):
+        self.histos["hVz"].fill(df.table("Collisions")["fPosZ"])
 
 
 class GtSkim(Task):
@@ -258,4 +279,5 @@ WORKFLOWS = [
     Workflow("gt-chatty", (GtChatty,), "prints a lot"),
     Workflow("gt-leak", (GtLeak,), "grows its memory"),
     Workflow("gt-big-histos", (GtBigHistos,), "large histograms"),
+    Workflow("gt-disk-full", (GtDiskFull,), "the disk is full while a file exists"),
 ]

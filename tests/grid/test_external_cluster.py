@@ -1,4 +1,5 @@
-"""A train against a separately started Dask cluster (``dask scheduler`` + ``dask worker``)."""
+"""A separately started Dask cluster (``dask scheduler`` + ``dask worker``) as a fixture;
+the scheduler drives a train on it in ``tests/scheduler/test_service.py``."""
 
 from __future__ import annotations
 
@@ -12,10 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.grid.helpers import assert_same_histograms, config, reference_run
-
-from hyperloop.grid.engine import Engine
-from hyperloop.grid.targets import Target
 
 DASK = str(Path(sys.executable).with_name("dask"))
 
@@ -80,31 +77,3 @@ def external_address(tmp_path):
     finally:
         for proc in reversed(procs):
             _stop(proc)
-
-
-@pytest.mark.slow
-def test_train_on_separately_started_cluster(external_address, catalogue, package_dir, tmp_path):
-    from hyperloop.grid.pipeline import run_train_on_engine
-
-    runs = sorted(catalogue)[:2]
-    cat = {r: catalogue[r] for r in runs}
-    files = [p for r in runs for p, _ in cat[r]]
-    reference = reference_run(config("gt-pt"), files, tmp_path / "ref", package_dir)
-    target = Target("external", 1, 2 * 1024**3, 120, engine=external_address)
-    with Engine.for_target(target) as engine:
-        engine.wait_for_workers(2, timeout=60)
-        workers = set(engine.worker_pids())
-        assert len(workers) == 2
-        result = run_train_on_engine(
-            config("gt-pt"),
-            cat,
-            engine,
-            {"external": target},
-            tmp_path / "out",
-            target="external",
-            package_dir=package_dir,
-            max_files_per_job=2,
-        )
-    assert result.state == "done"
-    assert {a.worker for a in result.attempts} <= workers  # ran on the external workers
-    assert_same_histograms(result.final.outputs["AnalysisResults"], reference)

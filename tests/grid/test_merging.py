@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,26 +135,6 @@ def test_linked_derived_files_stay_per_job_and_slim_is_merged_across_runs(derive
     assert _dataframes(final.outputs["AO2D"]) == 4
 
 
-def test_a_run_whose_merge_fails_is_missing_with_the_reason(job_results, tmp_path):
-    from hyperloop.grid.engine import JobOutcome
-    from hyperloop.grid.pipeline import TrainRunResult, merge_stages
-    from hyperloop.grid.splitting import JobSpec
-
-    broken = tmp_path / "broken.root"
-    broken.write_bytes(b"not a root file")
-    recs = [job_results[2][0], _record("2-1", 2, AnalysisResults=str(broken))]
-    recs += job_results[1]
-    result = TrainRunResult(
-        train_id="t",
-        train_type="analysis",
-        jobs={r.job_id: JobOutcome(JobSpec(r.job_id, r.run, 0, ()), [r]) for r in recs},
-        runs={1: ["1-0", "1-1"], 2: ["2-0", "2-1"]},
-    )
-    merge_stages(result, Storage(tmp_path / "merged"))
-    assert sorted(result.run_merges) == [1] and result.missing_runs == [2]
-    assert "broken.root" in result.merge_errors[2]
-
-
 @pytest.mark.root
 def test_run2_style_list_outputs_are_merged_like_hadd_through_the_stages(realdata, tmp_path):
     """A wagon writing a TList (a nested one, with same-named items): per-run then final merge
@@ -176,3 +157,24 @@ def test_run2_style_list_outputs_are_merged_like_hadd_through_the_stages(realdat
     final = final_merge(runs, storage)
     hadd(tmp_path / "hadd.root", jobs)
     assert compare_with_hadd(final.outputs["AnalysisResults"], tmp_path / "hadd.root") == []
+
+
+def test_merges_build_in_the_storage_scratch_and_what_killed_ones_left_is_cleaned(
+    job_results, tmp_path
+):
+    """Issue 17: a killed merge left its temporary folders behind (in the system's /tmp).
+    Merges build under ``<storage>/.scratch``, empty once they finished; what a killed merge
+    left there (and a half-copied ``.part`` file) is removed by ``clean_scratch``."""
+    storage = Storage(tmp_path / "merged")
+    runs = {run: merge_run(run, recs, storage) for run, recs in job_results.items()}
+    assert runs and list((tmp_path / "merged" / ".scratch").iterdir()) == []
+    left = tmp_path / "merged" / ".scratch" / "hyperloop-merge-x1"
+    left.mkdir()
+    (left / "AnalysisResults.root").write_bytes(b"half")
+    part = tmp_path / "merged" / "runs" / "1" / ".AnalysisResults.root.part"
+    part.parent.mkdir(parents=True, exist_ok=True)
+    part.write_bytes(b"half")
+    removed = storage.clean_scratch()
+    assert sorted(removed) == sorted([str(tmp_path / "merged" / ".scratch"), str(part)])
+    assert not part.exists() and not (tmp_path / "merged" / ".scratch").exists()
+    assert all(Path(r.outputs["AnalysisResults"]).exists() for r in runs.values())

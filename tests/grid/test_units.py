@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from hyperloop.grid.engine import group_errors
 from hyperloop.grid.execute import AttemptRecord, execute_attempt, signature_from_traceback
 from hyperloop.grid.splitting import SplitError, split_catalogue, split_run
 from hyperloop.grid.targets import (
@@ -77,21 +76,6 @@ def _failed(job: str, sig: str, kind: str = "execution", tb: str = "") -> Attemp
     return AttemptRecord(job, 1, 1, "t", "error", kind, "m", sig, tb)
 
 
-def test_errors_are_grouped_by_signature_with_counts_and_one_traceback():
-    groups = group_errors(
-        [
-            _failed("a", "ValueError at w.py:f", tb="TB1"),
-            _failed("b", "ValueError at w.py:f", tb="TB2"),
-            _failed("c", "KeyError at w.py:g"),
-            _failed("d", "MemoryLimitExceeded", kind="memory"),
-            AttemptRecord("e", 1, 1, "t", "done"),
-        ]
-    )
-    assert [(g.signature, g.count) for g in groups][0] == ("ValueError at w.py:f", 2)
-    assert groups[0].jobs == ["a", "b"] and groups[0].traceback == "TB1"
-    assert len(groups) == 3
-
-
 def test_an_attempt_whose_folder_exists_is_lost_and_runs_nothing(tmp_path):
     (job,) = split_run(1, [("/nowhere/AO2D.root", 1)])
     folder = tmp_path / job.job_id / "attempt-1"
@@ -109,21 +93,3 @@ def test_unreachable_scheduler_is_named_in_the_error():
         EngineError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9"
     ):
         Engine.connect("tcp://127.0.0.1:9", timeout=1)
-
-
-def test_retry_decisions_follow_the_policy_and_move_memory_kills_up():
-    from hyperloop.grid.engine import RetryPolicy, plan_retry
-
-    targets = {"s": Target("s", 1, 2 * 10**9), "m": Target("m", 2, 4 * 10**9)}
-    policy = RetryPolicy(max_attempts=2, retry_kinds=frozenset({"memory", "lost"}))
-    mem = AttemptRecord("j", 1, 1, "s", "error", "memory")
-    nxt, reason = plan_retry(mem, 1, targets["s"], targets, policy)
-    assert nxt.name == "m" and "on target m with more memory per job" in reason
-    nxt, reason = plan_retry(mem, 1, targets["m"], targets, policy)
-    assert nxt.name == "m" and "no target has more memory" in reason
-    assert plan_retry(mem, 2, targets["s"], targets, policy) is None  # limit reached
-    execution = AttemptRecord("j", 1, 1, "s", "error", "execution")
-    assert plan_retry(execution, 1, targets["s"], targets, policy) is None
-    assert (
-        plan_retry(AttemptRecord("j", 1, 1, "s", "done"), 1, targets["s"], targets, policy) is None
-    )

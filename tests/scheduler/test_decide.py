@@ -17,12 +17,14 @@ from hyperloop.scheduler.decide import (
     FinishWagonTest,
     FlagTrainWithIssues,
     JobFinished,
+    JobNotStarted,
     JobView,
     MarkLost,
     MarkTrainDone,
     Notify,
     RequeueLost,
     ResubmitJob,
+    ReturnToQueue,
     RunMerged,
     SchedulerConfig,
     Snapshot,
@@ -280,6 +282,32 @@ def test_a_failed_job_is_resubmitted_with_the_reason_until_the_limit():
     # flagged once only
     flagged = replace(t3, jobs=jobs((1, 100, J.EXECUTION_ERROR, 3)), flagged=True)
     assert decide(snap(trains=(flagged,))) == []
+
+
+def test_an_attempt_whose_future_raised_counts_against_the_limit():
+    """Issue 17: a future that raised (disk full) came back as attempt 0, so the limit never
+    applied (151 attempts in 3 minutes). The database's counter decides."""
+    t3 = train(TrainState.RUNNING, split=True, jobs=jobs((1, 100, J.RUNNING, 3)))
+    ev = JobFinished(1, attempt=0, error_kind="system", message="ENOSPC", signature="OSError")
+    out = decide(snap(trains=(t3,), engine_keys=running_keys(1)), [ev])
+    assert out[0] == FinishJob(1, J.EXECUTION_ERROR, "ENOSPC", "OSError")
+    assert not any(isinstance(i, ResubmitJob) for i in out)
+    assert isinstance(out[1], FlagTrainWithIssues)
+
+
+def test_an_input_error_is_not_retried():
+    """A truncated file stays truncated: no automatic retry (an operator resubmits)."""
+    t = train(TrainState.RUNNING, split=True, jobs=jobs((1, 100, J.RUNNING, 1)))
+    ev = JobFinished(1, attempt=1, error_kind="input", message="truncated", signature="T")
+    out = decide(snap(trains=(t,), engine_keys=running_keys(1)), [ev])
+    assert out[0] == FinishJob(1, J.EXECUTION_ERROR, "truncated", "T")
+    assert not any(isinstance(i, ResubmitJob) for i in out)
+
+
+def test_a_job_whose_attempt_never_began_returns_to_the_queue():
+    t = train(TrainState.RUNNING, split=True, jobs=jobs((1, 100, J.RUNNING, 3)))
+    out = decide(snap(trains=(t,)), [JobNotStarted(1, "never began")])
+    assert out == [ReturnToQueue(1, "never began")]
 
 
 def test_a_memory_killed_job_moves_to_a_target_with_more_memory():

@@ -51,7 +51,7 @@ def test_an_operator_finishes_a_train_with_a_corrupt_file_by_a_final_merge(tmp_p
         states = {j.run_number: (j.state, j.attempts) for j in train_jobs()}
         return len(states) == len(world.files) and states[bad_run] == (
             JobState.EXECUTION_ERROR,
-            2,
+            1,  # an input error is not retried (2 attempts allowed): the file stays corrupt
         )
 
     proc = start(["scheduler"], env, log, tmp_path)
@@ -59,7 +59,7 @@ def test_an_operator_finishes_a_train_with_a_corrupt_file_by_a_final_merge(tmp_p
         wait_for("the corrupt file's job to fail for good", all_final, deadline, log)
         by_state = {j.run_number: j for j in train_jobs()}
         failed = by_state[bad_run]
-        assert failed.state is JobState.EXECUTION_ERROR and failed.attempts == 2
+        assert failed.state is JobState.EXECUTION_ERROR and failed.attempts == 1
         assert str(bad) in failed.error_message  # the error names the corrupt file
         wait_for(
             "the good jobs to be done",

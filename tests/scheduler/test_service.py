@@ -175,9 +175,10 @@ def test_a_waiting_scheduler_takes_over_and_keeps_a_job_on_its_bigger_target(tmp
             j.id: ("big" if j.id == moved else "small") for j in jobs
         }
         assert [j.state for j in jobs] == [JobState.DONE] * len(jobs)
-        assert s.get(Job, moved).attempts == 2  # the lost attempt 1, then attempt 2 on big
+        # its attempt 1 never began (no folder): queued again without using an attempt
+        assert s.get(Job, moved).attempts == 1
     jobs_dir = work_dir(conf) / "trains" / str(world.train_id) / "jobs"
-    meta = json.loads((attempt_folder(jobs_dir, f"job-{moved}", 2) / "attempt.json").read_text())
+    meta = json.loads((attempt_folder(jobs_dir, f"job-{moved}", 1) / "attempt.json").read_text())
     assert meta["target"]["name"] == "big"
     assert second.lease.info().holder is None  # released when it stopped
 
@@ -220,3 +221,25 @@ def test_run_scheduler_drives_a_train_on_an_external_dask_cluster(
         merged = s.get(TrainRun, world.train_id).output_dir
     reference = reference_run(gt_pt_config(), world.files, tmp_path / "ref", world.package)
     assert_same_histograms(merged, reference)
+
+
+def test_a_standby_scheduler_starts_no_engine_until_it_holds_the_lease(db_sessionmaker, tmp_path):
+    """Issue 17: a passive standby started its own Dask cluster. Its engine is started at the
+    first step that holds the lease (here an unreachable scheduler address: that step fails,
+    naming it, and the standby's steps before did nothing with it)."""
+    from hyperloop.grid.engine import EngineError
+
+    url = db_sessionmaker.kw["bind"].url.render_as_string(hide_password=False)
+    conf = settings(tmp_path, database_url=url, dask_scheduler_address="tcp://127.0.0.1:9")
+    first = Lease(db_sessionmaker, "first", ttl=timedelta(seconds=30))
+    assert first.acquire()
+    standby = SchedulerService.from_settings(conf, holder="standby")
+    try:
+        for _ in range(2):
+            assert standby.tick().held_lease is False
+        assert standby.engine.started is False
+        first.release()
+        with pytest.raises(EngineError, match=r"cannot reach the Dask scheduler at tcp://127"):
+            standby.tick()
+    finally:
+        standby.close()

@@ -124,9 +124,9 @@ def test_a_test_left_running_by_a_dead_scheduler_is_requeued(db_sessionmaker, tm
         assert s.get(WagonTest, test_id).status is TestStatus.QUEUED
 
 
-def test_a_job_left_running_by_a_dead_scheduler_is_lost_and_requeued(db_sessionmaker, tmp_path):
-    """A running train whose job the engine lost (a new scheduler after a crash): the job
-    is recorded lost and requeued for a new attempt."""
+def _left_running(db_sessionmaker, tmp_path: Path) -> tuple[int, int, SchedulerShell]:
+    """A running train whose first job the database says runs (attempt 1) and a new shell
+    that never submitted it (a restarted scheduler); its second job failed for good."""
     (tmp_path / "data" / "500001").mkdir(parents=True)
     for i in range(2):
         (tmp_path / "data" / "500001" / f"AO2D_{i:03d}.root").write_bytes(b"x" * 10)
@@ -148,25 +148,124 @@ def test_a_job_left_running_by_a_dead_scheduler_is_lost_and_requeued(db_sessionm
         first, second = s.scalars(select(Job.id).order_by(Job.id)).all()
         set_job_state(s, first, JobState.RUNNING, cause=BY_TEST)
         set_job_state(s, second, JobState.RUNNING, cause=BY_TEST)
-        set_job_state(s, second, JobState.DONE, cause=BY_TEST)
+        set_job_state(s, second, JobState.EXECUTION_ERROR, cause=BY_TEST)
+        train_id = train.id
     config = ShellConfig(
         work_dir=tmp_path / "work",
         targets={"grid": Target("grid")},
         test_target="grid",
-        core=decide.SchedulerConfig(max_running_tests=0),
+        core=decide.SchedulerConfig(max_running_tests=0, max_attempts=1),
     )
     shell = SchedulerShell(db_sessionmaker, engine=None, config=config)  # type: ignore[arg-type]
     shell.last_stale_clean = datetime.now(UTC)
+    return train_id, first, shell
+
+
+def _job_moves(tick) -> list:
+    kinds = (decide.FinishJob, decide.ReturnToQueue, decide.MarkLost, decide.RequeueLost)
+    return [i for i in tick.instructions if isinstance(i, kinds)]
+
+
+def _attempt_dir(tmp_path: Path, train_id: int, job_id: int, n: int = 1) -> Path:
+    folder = tmp_path / "work" / "trains" / str(train_id) / "jobs" / f"job-{job_id}"
+    folder = folder / f"attempt-{n}"
+    folder.mkdir(parents=True)
+    (folder / "attempt.json").write_text("{}")
+    return folder
+
+
+def _write_record(folder: Path, job_id: int, **fields) -> None:
+    record = {"job_id": f"job-{job_id}", "run": 500001, "attempt": 1, "target": "grid"}
+    (folder / "record.json").write_text(json.dumps(record | fields))
+
+
+def test_a_job_only_queued_in_a_gone_engine_is_queued_again_without_using_an_attempt(
+    db_sessionmaker, tmp_path
+):
+    """Issue 17: restarts used up attempts of jobs that never ran. No attempt folder: the
+    attempt never began on a worker; the job waits again with its counter given back."""
+    _train_id, first, shell = _left_running(db_sessionmaker, tmp_path)
     tick = shell.tick()
-    why = f"job {first} was running but the engine does not know it (restart?)"
-    assert tick.instructions == [
-        decide.MarkLost("job", first, why),
-        decide.RequeueLost("job", first, why, "grid"),
-    ]
-    assert tick.unperformed == []
+    why = (
+        f"job {first}: attempt 1 was queued in an engine that is gone and never began: "
+        "queued again, no attempt used"
+    )
+    assert _job_moves(tick) == [decide.ReturnToQueue(first, why)]
+    assert tick.failed == [] and tick.unperformed == []
     with db_sessionmaker() as s:
         job = s.get(Job, first)
-        assert (job.state, job.attempts) == (JobState.WAITING, 1)
+        assert (job.state, job.attempts) == (JobState.WAITING, 0)
+
+
+def test_a_verdict_left_on_disk_is_adopted_not_run_again(db_sessionmaker, tmp_path):
+    """Issue 17: validated record.json files were thrown away at a restart. The attempt
+    finished while no scheduler listened: its verdict is the job's, no new attempt."""
+    train_id, first, shell = _left_running(db_sessionmaker, tmp_path)
+    folder = _attempt_dir(tmp_path, train_id, first)
+    _write_record(folder, first, state="done", host="node7", wall_s=2.5)
+    tick = shell.tick()
+    assert _job_moves(tick) == [
+        decide.FinishJob(first, JobState.DONE, wall_s=2.5, site="node7"),
+    ]
+    assert tick.failed == []
+    with db_sessionmaker() as s:
+        job = s.get(Job, first)
+        assert (job.state, job.attempts, job.site) == (JobState.DONE, 1, "node7")
+        assert job.error_message is None
+
+
+def test_an_attempt_still_alive_is_watched_until_its_verdict_appears(db_sessionmaker, tmp_path):
+    """A worker of an external cluster still runs the attempt (fresh heartbeat): nothing is
+    decided about the job until its record.json appears, then that verdict counts."""
+    train_id, first, shell = _left_running(db_sessionmaker, tmp_path)
+    folder = _attempt_dir(tmp_path, train_id, first)
+    (folder / "attempt.json").write_text(json.dumps({"host": "node9"}))
+    (folder / "heartbeat").touch()
+    tick = shell.tick()
+    assert _job_moves(tick) == []
+    assert [i for i in tick.instructions if isinstance(i, decide.MarkStarted)] == [
+        decide.MarkStarted(first, "node9")  # running there, not only queued
+    ]
+    assert _job_moves(shell.tick()) == []
+    with db_sessionmaker() as s:
+        job = s.get(Job, first)
+        assert (job.state, job.site) == (JobState.RUNNING, "node9")
+    _write_record(
+        folder, first, state="error", error_kind="input", message="bad file", signature="Trunc"
+    )
+    tick = shell.tick()
+    assert _job_moves(tick) == [
+        decide.FinishJob(first, JobState.EXECUTION_ERROR, "bad file", "Trunc"),
+    ]
+    with db_sessionmaker() as s:
+        job = s.get(Job, first)
+        assert (job.state, job.error_signature, job.error_message) == (
+            JobState.EXECUTION_ERROR,
+            "Trunc",
+            "bad file",
+        )
+
+
+def test_a_started_attempt_without_verdict_or_heartbeat_is_lost_with_a_message(
+    db_sessionmaker, tmp_path
+):
+    """The attempt began (its folder exists) but nothing runs it any more: lost, counted,
+    and the job says why (no more "unknown" error group)."""
+    import os
+
+    train_id, first, shell = _left_running(db_sessionmaker, tmp_path)
+    folder = _attempt_dir(tmp_path, train_id, first)
+    old = time.time() - 600
+    for path in (folder / "attempt.json", folder):
+        os.utime(path, (old, old))
+    tick = shell.tick()
+    [finish] = _job_moves(tick)
+    assert (finish.job_id, finish.state, finish.signature) == (first, JobState.LOST, "LostWorker")
+    assert "ended without a verdict" in finish.message
+    with db_sessionmaker() as s:
+        job = s.get(Job, first)
+        assert (job.state, job.attempts, job.error_signature) == (JobState.LOST, 1, "LostWorker")
+        assert "ended without a verdict" in job.error_message
 
 
 def test_a_wagon_test_on_files_outside_the_storage_roots_fails_naming_them(

@@ -37,9 +37,25 @@ def test_every_setting_has_a_help_string() -> None:
 def test_defaults_are_a_working_development_setup() -> None:
     settings = load_settings()
     assert settings.environment == "development"
-    assert settings.database_url == "sqlite:///./var/hyperloop.db"
+    assert settings.database_url == f"sqlite:///{Path('var/hyperloop.db').resolve()}"
     assert settings.secret_key is None  # generated per installation at first start
     assert not settings.secure_cookies
+
+
+def test_default_database_is_in_the_data_folder_whatever_the_current_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Issue 17: a server restarted from another folder opened an empty database."""
+    data = tmp_path / "data"
+    monkeypatch.setenv("HYPERLOOP_DATA_DIR", str(data))
+    urls = []
+    for here in (tmp_path, tmp_path / "elsewhere"):
+        here.mkdir(exist_ok=True)
+        monkeypatch.chdir(here)
+        urls.append(load_settings().database_url)
+    assert urls == [f"sqlite:///{data / 'hyperloop.db'}"] * 2
+    monkeypatch.setenv("HYPERLOOP_DATABASE_URL", "sqlite:////srv/hl.db")
+    assert load_settings().database_url == "sqlite:////srv/hl.db"  # a configured URL wins
 
 
 def test_production_without_a_configured_secret_is_refused() -> None:

@@ -1,6 +1,6 @@
 """Admin commands: ``hyperloop user add/role/password/token``, ``hyperloop analysis add/member``,
 ``hyperloop db upgrade/downgrade/current``. They act on the database of the settings
-(``HYPERLOOP_DATABASE_URL``, default ``sqlite:///./var/hyperloop.db``) as a trusted admin."""
+(``HYPERLOOP_DATABASE_URL``, default ``<data_dir>/hyperloop.db``) as a trusted admin."""
 
 from __future__ import annotations
 

@@ -125,6 +125,27 @@ def set_job_state(
     return job
 
 
+def set_job_fields(s: Session, job_id: int, **fields: Any) -> Job:
+    """Record figures of a job (``site`` once its attempt began, ...) without a move."""
+    unknown = set(fields) - _JOB_FIELDS
+    if unknown:
+        raise ValidationError(f"unknown job field(s) {sorted(unknown)}")
+    job = get_or_404(s, Job, job_id, "job")
+    for k, v in fields.items():
+        setattr(job, k, v)
+    return job
+
+
+def running_split(s: Session, train_id: int | None = None) -> tuple[int, int]:
+    """(queued, running) among the jobs in state running (of one train, or all): a job
+    whose attempt has not begun on a worker yet has no ``site`` and is only queued."""
+    stmt = select(Job.site.is_(None), func.count()).where(Job.state == JobState.RUNNING)
+    if train_id is not None:
+        stmt = stmt.where(Job.train_run_id == train_id)
+    split = dict(s.execute(stmt.group_by(Job.site.is_(None))).all())
+    return int(split.get(True, 0)), int(split.get(False, 0))
+
+
 @dataclass(slots=True)
 class JobRow:
     """A plain copy of the job columns the scheduler moves and submits (no ORM object)."""
@@ -194,8 +215,18 @@ class JobMoves:
         self.steps.append(story.row("job", job_id, start, to, cause, train_run_id=job.train_run_id))
         if start is JobState.WAITING and to is JobState.RUNNING:  # as transition(): an attempt
             job.attempts = (job.attempts or 0) + 1
+        elif start is JobState.RUNNING and to is JobState.WAITING:  # it never began
+            job.attempts = max(0, (job.attempts or 0) - 1)
         self.changes.setdefault(job_id, {}).update(state=to, attempts=job.attempts, **fields)
         return job
+
+    def set_fields(self, job_id: int, **fields: Any) -> None:
+        """Record job figures (``_JOB_FIELDS``) without a move (written at ``flush()``)."""
+        unknown = set(fields) - _JOB_FIELDS
+        if unknown:
+            raise ValidationError(f"unknown job field(s) {sorted(unknown)}")
+        self.get(job_id)
+        self.changes.setdefault(job_id, {}).update(fields)
 
     def set_target(self, job_id: int, target: str | None) -> None:
         """Record the target of the job's current attempt (written with its move)."""
@@ -292,6 +323,21 @@ def resubmit_failed(
         n += 1
     s.flush()
     return n
+
+
+def stop_unfinished(s: Session, train_id: int, why: str, *, cause: Cause) -> int:
+    """Record the train's waiting and running jobs lost with ``why`` (its train was killed:
+    nothing runs them any more; the scheduler stops attempts still on a worker), each move
+    with ``cause``. Returns how many."""
+    active = (JobState.WAITING, JobState.RUNNING)
+    ids = list(s.scalars(select(Job.id).where(Job.train_run_id == train_id, Job.state.in_(active))))
+    moves = JobMoves(s)
+    moves.load(ids)
+    for job_id in ids:
+        moves.move(
+            job_id, JobState.LOST, cause=cause, error_signature="TrainKilled", error_message=why
+        )
+    return moves.flush()
 
 
 def job_counts(s: Session, train_id: int) -> dict[str, int]:

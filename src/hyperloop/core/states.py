@@ -61,8 +61,10 @@ TEST_SUBMITTABLE = frozenset({S.DONE, S.WARNING})
 J = JobState
 JOB_ERRORS = frozenset({J.EXECUTION_ERROR, J.VALIDATION_ERROR, J.EXPIRED, J.LOST})
 JOB_TRANSITIONS: Mapping[JobState, frozenset[JobState]] = {
-    J.WAITING: frozenset({J.RUNNING, J.EXPIRED}),
-    J.RUNNING: frozenset({J.DONE} | JOB_ERRORS),
+    J.WAITING: frozenset({J.RUNNING, J.EXPIRED, J.LOST}),  # LOST: its train was killed
+    # RUNNING -> WAITING: the attempt never began on a worker (queued in the engine when
+    # the scheduler restarted): back in the queue, its attempt not counted
+    J.RUNNING: frozenset({J.DONE, J.WAITING} | JOB_ERRORS),
     J.DONE: frozenset(),
     **{err: frozenset({J.WAITING}) for err in JOB_ERRORS},  # resubmission
 }
@@ -96,6 +98,10 @@ def _job_started(obj: Any) -> None:
     obj.attempts = (obj.attempts or 0) + 1
 
 
+def _job_not_started(obj: Any) -> None:
+    obj.attempts = max(0, (obj.attempts or 0) - 1)
+
+
 _EFFECTS: dict[tuple[Any, Any], Callable[[Any], None]] = {
     (T.TEST_DONE, T.SUBMITTED): _train_submitted,
     (T.TEST_WARNING, T.SUBMITTED): _train_submitted,
@@ -104,6 +110,7 @@ _EFFECTS: dict[tuple[Any, Any], Callable[[Any], None]] = {
     (S.QUEUED, S.RUNNING): _test_started,
     **{(S.RUNNING, b): _finished for b in (S.DONE, S.WARNING, S.FAILED)},
     (J.WAITING, J.RUNNING): _job_started,
+    (J.RUNNING, J.WAITING): _job_not_started,
 }
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, load_only
 
 from hyperloop.core import history
+from hyperloop.core import jobs as jobs_service
 from hyperloop.core.actor import Actor
 from hyperloop.core.assessment import blocking_warning
 from hyperloop.core.common import dependency_closure, get_or_404
@@ -508,7 +509,12 @@ def decompose_train(s: Session, actor: Actor, train_id: int) -> TrainRun:
 
 
 def kill_train(s: Session, actor: Actor, train_id: int, reason: str = "") -> TrainRun:
-    return _operate(s, actor, train_id, TrainState.KILLED, reason or "killed")
+    """Kill a train: its waiting and running jobs are recorded lost (none stays "running");
+    the scheduler stops the attempts still on a worker."""
+    train = _operate(s, actor, train_id, TrainState.KILLED, reason or "killed")
+    why = f"train {train.id} killed by {actor.label}" + (f": {reason}" if reason else "")
+    jobs_service.stop_unfinished(s, train.id, why, cause=Cause.by(actor, "kill", why))
+    return train
 
 
 def close_train(s: Session, actor: Actor, train_id: int, reason: str = "") -> TrainRun:

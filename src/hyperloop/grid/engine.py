@@ -1,10 +1,8 @@
 """The distributed engine: Dask ``LocalCluster`` (embedded) or an external scheduler.
 
-``Engine`` submits job attempts (``execute_attempt`` on a worker); ``run_jobs`` drives a
-set of jobs to an end: automatic resubmission up to a limit with the reason kept per
-attempt, memory-killed jobs retried on a target with more memory per job, lost workers
-(``KilledWorker`` or a rerun finding its attempt folder taken) recorded as ``lost`` and
-resubmitted as a new attempt in a new folder. At most one validated attempt per job counts.
+``Engine`` submits job attempts (``execute_attempt`` on a worker) and returns their Dask
+futures; what happens next (retries, lost workers, restarts) is the scheduler's
+(``hyperloop.scheduler.decide`` and ``trainwork``), the one driver of train jobs.
 
 For clusters beyond one machine, start a scheduler and workers yourself (``dask scheduler``,
 ``dask worker ADDRESS``; or ``dask_jobqueue.HTCondorCluster`` / ``SLURMCluster`` whose
@@ -14,24 +12,16 @@ and ``train_dir`` / input paths visible on a shared filesystem.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-import traceback
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections import deque
 from typing import Any
 
-from hyperloop.grid.execute import (
-    ERROR_KINDS,
-    AttemptRecord,
-    Config,
-    attempt_folder,
-    execute_attempt,
-    signature_from_traceback,
-)
+from hyperloop.grid.execute import STARTED_TOPIC, Config, execute_attempt
 from hyperloop.grid.splitting import JobSpec
-from hyperloop.grid.targets import Target, pick_target_with_more_memory
+from hyperloop.grid.targets import Target
 
 
 class EngineError(RuntimeError):
@@ -52,6 +42,23 @@ class Engine:
         self.client = client
         self.cluster = cluster
         self._offered: tuple[float, dict[str, float]] | None = None  # (when, cores_offered)
+        # attempts that announced they began on a worker (``execute_attempt``), until read
+        self._started: deque[dict[str, Any]] = deque()
+        with contextlib.suppress(Exception):  # a client without events: nothing announced
+            client.subscribe_topic(STARTED_TOPIC, self._on_started)
+
+    def _on_started(self, event: Any) -> None:
+        _when, msg = event
+        if isinstance(msg, dict):
+            self._started.append(msg)
+
+    def started_attempts(self) -> list[dict[str, Any]]:
+        """The attempts that began on a worker since the last call:
+        ``{"job_id", "attempt", "host"}`` each (queued ones have not)."""
+        out = []
+        while self._started:
+            out.append(self._started.popleft())
+        return out
 
     @classmethod
     def local(
@@ -185,200 +192,3 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-# ---------------------------------------------------------------------- retries
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How failed attempts are resubmitted automatically."""
-
-    max_attempts: int = 3
-    retry_kinds: frozenset[str] = frozenset(ERROR_KINDS)
-    bigger_target_on_memory: bool = True
-
-
-@dataclass
-class JobOutcome:
-    """A job and its attempts; ``result`` is the one validated attempt that counts."""
-
-    job: JobSpec
-    attempts: list[AttemptRecord] = field(default_factory=list)
-
-    @property
-    def result(self) -> AttemptRecord | None:
-        return next((a for a in self.attempts if a.ok), None)
-
-    @property
-    def state(self) -> str:
-        """``done``, or the error kind of the last attempt, or ``waiting``."""
-        if self.result is not None:
-            return "done"
-        return self.attempts[-1].error_kind if self.attempts else "waiting"
-
-
-def lost_record(
-    job: JobSpec, attempt: int, target: Target, train_dir: str | os.PathLike, exc: BaseException
-) -> AttemptRecord:
-    """The record of an attempt whose future failed (worker died, or an engine error)."""
-    from distributed import KilledWorker
-
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    lost = isinstance(exc, KilledWorker)
-    return AttemptRecord(
-        job_id=job.job_id,
-        run=job.run,
-        attempt=attempt,
-        target=target.name,
-        state="error",
-        error_kind="lost" if lost else "system",
-        message=(
-            f"worker lost while running the attempt ({type(exc).__name__}: {exc})"
-            if lost
-            else f"the engine could not run the attempt: {type(exc).__name__}: {exc}"
-        ),
-        signature="LostWorker" if lost else signature_from_traceback(tb, type(exc).__name__),
-        traceback=tb,
-        files=list(job.files),
-        folder=str(attempt_folder(train_dir, job.job_id, attempt)),
-    )
-
-
-def plan_retry(
-    rec: AttemptRecord,
-    attempts_made: int,
-    current: Target,
-    targets: Mapping[str, Target],
-    policy: RetryPolicy,
-) -> tuple[Target, str] | None:
-    """Whether (and where, and why) a finished attempt is resubmitted; pure, no engine.
-
-    ``None`` when the attempt succeeded, its error kind is not retried, or the job has
-    used ``policy.max_attempts``. A memory kill moves to the target with the least memory
-    per job above the current one, when one exists; the reason says so.
-    """
-    if rec.ok or rec.error_kind not in policy.retry_kinds:
-        return None
-    if attempts_made >= policy.max_attempts:
-        return None
-    reason = f"automatic retry after {rec.error_kind} in attempt {rec.attempt}"
-    nxt = current
-    if rec.error_kind == "memory" and policy.bigger_target_on_memory:
-        bigger = pick_target_with_more_memory(targets, current)
-        if bigger is not None:
-            nxt = bigger
-            reason += (
-                f", on target {bigger.name} with more memory per job "
-                f"({bigger.memory_limit_bytes / 1e6:.0f} MB instead of "
-                f"{current.memory_limit_bytes / 1e6:.0f} MB)"
-            )
-        else:
-            reason += f", same target {current.name} (no target has more memory per job)"
-    return nxt, reason
-
-
-def run_jobs(
-    engine: Engine,
-    jobs: Iterable[JobSpec],
-    full_config: Config,
-    targets: Mapping[str, Target],
-    target: str,
-    train_dir: str | os.PathLike,
-    *,
-    package_dir: str | os.PathLike | None = None,
-    expected_tasks: list[str] | None = None,
-    policy: RetryPolicy = RetryPolicy(),
-    history: Mapping[str, list[AttemptRecord]] | None = None,
-    first_reason: str = "submitted",
-    on_attempt: Callable[[AttemptRecord], None] | None = None,
-) -> dict[str, JobOutcome]:
-    """Run every job until it is done or out of attempts; returns outcomes by job id.
-
-    ``history`` (attempts already made, e.g. from the database) continues the attempt
-    numbering, so an operator resubmission (``first_reason="operator resubmission"``)
-    never reuses a folder. ``on_attempt`` sees each record as it arrives (to record it).
-    """
-    from distributed import as_completed
-
-    if target not in targets:
-        raise KeyError(f"unknown target {target!r}; known: {', '.join(sorted(targets))}")
-    outcomes: dict[str, JobOutcome] = {}
-    pending: dict[Any, tuple[JobSpec, int, Target]] = {}
-    ac = as_completed()
-    options = {"package_dir": package_dir, "expected_tasks": expected_tasks}
-
-    def submit(job: JobSpec, attempt: int, tgt: Target, reason: str) -> None:
-        fut = engine.submit(job, full_config, tgt, train_dir, attempt, reason=reason, **options)
-        pending[fut] = (job, attempt, tgt)
-        ac.add(fut)
-
-    for job in jobs:
-        past = list((history or {}).get(job.job_id, []))
-        outcomes[job.job_id] = JobOutcome(job, past)
-        if any(a.ok for a in past):
-            continue
-        tgt = targets[past[-1].target] if past and past[-1].target in targets else targets[target]
-        reason = first_reason if past else "submitted"
-        submit(job, max((a.attempt for a in past), default=0) + 1, tgt, reason)
-
-    for fut in ac:
-        job, attempt, tgt = pending.pop(fut)
-        rec: AttemptRecord
-        if fut.status == "finished":
-            rec = fut.result()
-        else:
-            try:
-                exc = fut.exception()
-            except BaseException as cancelled:  # noqa: BLE001 - a cancelled future raises
-                exc = cancelled
-            rec = lost_record(job, attempt, tgt, train_dir, exc)
-        fut.release()
-        outcome = outcomes[job.job_id]
-        if rec.ok and outcome.result is not None:  # a second valid attempt never counts
-            rec.state, rec.error_kind = "error", "system"
-            rec.message, rec.outputs = "duplicate: the job already has a validated attempt", {}
-        outcome.attempts.append(rec)
-        if on_attempt is not None:
-            on_attempt(rec)
-        decision = plan_retry(rec, len(outcome.attempts), tgt, targets, policy)
-        if decision is not None:
-            nxt, reason = decision
-            submit(job, attempt + 1, nxt, reason)
-    return outcomes
-
-
-# ---------------------------------------------------------------------- error groups
-
-
-@dataclass
-class ErrorGroup:
-    """Failed attempts sharing one signature (exception type + place)."""
-
-    signature: str
-    kind: str
-    count: int
-    jobs: list[str]
-    message: str  # of the first attempt in the group
-    traceback: str  # one full traceback
-
-
-def group_errors(records: Iterable[AttemptRecord]) -> list[ErrorGroup]:
-    """Failed attempts grouped by (kind, signature), most frequent first."""
-    groups: dict[tuple[str, str], ErrorGroup] = {}
-    for rec in records:
-        if rec.ok:
-            continue
-        key = (rec.error_kind, rec.signature or rec.error_kind)
-        g = groups.get(key)
-        if g is None:
-            groups[key] = ErrorGroup(
-                key[1], rec.error_kind, 1, [rec.job_id], rec.message, rec.traceback
-            )
-            continue
-        g.count += 1
-        if rec.job_id not in g.jobs:
-            g.jobs.append(rec.job_id)
-        if not g.traceback and rec.traceback:
-            g.traceback = rec.traceback
-    return sorted(groups.values(), key=lambda g: (-g.count, g.signature))

@@ -114,6 +114,43 @@ def attempt_folder(train_dir: str | os.PathLike, job_id: str, attempt: int) -> P
     return Path(train_dir) / job_id / f"attempt-{attempt}"
 
 
+#: Dask event topic under which an attempt announces that it began on a worker (``Engine.
+#: started_attempts``): a job queued in Dask has not begun
+STARTED_TOPIC = "hyperloop-attempt-started"
+
+#: touched by a running attempt every ``HEARTBEAT_S``; older than ``HEARTBEAT_STALE_S``
+#: (and no ``record.json``): the attempt is gone (its worker died with it)
+HEARTBEAT_FILE = "heartbeat"
+#: written into a running attempt's folder by the scheduler (its train was killed): the
+#: attempt kills its process tree and ends ``lost`` with the file's text as the reason
+STOP_FILE = "stop"
+HEARTBEAT_S = 2.0
+HEARTBEAT_STALE_S = 20.0
+
+
+def read_record(folder: str | os.PathLike) -> AttemptRecord | None:
+    """The verdict an attempt left in its folder (``record.json``), or None."""
+    try:
+        return AttemptRecord.from_dict(_read_json(Path(folder) / "record.json"))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def attempt_alive(folder: str | os.PathLike, stale_s: float = HEARTBEAT_STALE_S) -> bool:
+    """Whether an attempt that left no verdict may still run somewhere: its heartbeat (or,
+    just started, its ``attempt.json``) is younger than ``stale_s`` seconds."""
+    now = time.time()
+    for name in (HEARTBEAT_FILE, "attempt.json"):
+        try:
+            return now - (Path(folder) / name).stat().st_mtime < stale_s
+        except OSError:
+            continue
+    try:  # the folder was made, its first file not yet written
+        return now - Path(folder).stat().st_mtime < stale_s
+    except OSError:
+        return False
+
+
 def _worker_address() -> str:
     try:
         from distributed import get_worker
@@ -121,6 +158,19 @@ def _worker_address() -> str:
         return get_worker().address
     except (ImportError, ValueError):
         return ""
+
+
+def _announce_start(job: JobSpec, attempt: int, host: str) -> None:
+    """Tell the engine's clients this attempt began (a Dask event; nothing outside a worker)."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return
+    with contextlib.suppress(Exception):  # an announcement never fails the attempt
+        msg = {"job_id": job.job_id, "attempt": attempt, "host": host}
+        worker.log_event(STARTED_TOPIC, msg)
 
 
 def _set_pdeathsig() -> None:
@@ -371,6 +421,7 @@ def execute_attempt(
             "started_at": rec.started_at,
         },
     )
+    _announce_start(job, attempt, rec.host)
     config = write_full_config(folder, full_config, target)
     config_path = folder / "full_config.json"
     input_path = folder / "input_data.txt"
@@ -382,6 +433,9 @@ def execute_attempt(
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(target.cores)
     console = folder / "console.log"
+    heartbeat = folder / HEARTBEAT_FILE
+    heartbeat.touch()
+    beat = time.monotonic()
     killed = ""
     t0 = time.monotonic()
     with console.open("wb") as out:
@@ -402,11 +456,16 @@ def execute_attempt(
                 pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
                 if pid:
                     break
+                if time.monotonic() - beat >= HEARTBEAT_S:  # alive (a restarted scheduler reads it)
+                    heartbeat.touch()
+                    beat = time.monotonic()
                 pss = tree_pss(proc.pid)
                 rec.max_pss_bytes = max(rec.max_pss_bytes, pss)
                 elapsed = time.monotonic() - t0
                 if pss > target.memory_limit_bytes:
                     killed = "memory"
+                elif (folder / STOP_FILE).exists():
+                    killed = "stopped"
                 elif elapsed > target.wall_time_limit_s:
                     killed = "expired"
                 if killed:
@@ -422,6 +481,10 @@ def execute_attempt(
             proc.returncode = -9
             raise
         finally:
+            # the supervisor is gone (ended, or killed alone: kill -9 of its pid); take its
+            # process group with it, so that no run-train goes on without limits
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
             stop_profiler(profiler)
         code = os.waitstatus_to_exitcode(status)
         proc.returncode = code  # reaped by wait4; keeps Popen from warning
@@ -466,6 +529,11 @@ def _interpret(
             f"the memory limit of target {target.name} ({target.memory_limit_bytes / 1e6:.0f} MB)"
         )
         rec.signature = "MemoryLimitExceeded"
+    elif killed == "stopped":
+        rec.error_kind = "lost"
+        why = _tail(folder / STOP_FILE, 1) or "the scheduler stopped it"
+        rec.message = f"stopped: {why}"
+        rec.signature = "Stopped"
     elif killed == "expired":
         rec.error_kind = "expired"
         rec.message = (
@@ -491,107 +559,6 @@ def _interpret(
         rec.message = f"run-train {how}" + (f": {tail.splitlines()[-1]}" if tail else "")
         rec.traceback = tail
         rec.signature = signature_from_traceback(tail) if "Traceback" in tail else f"ExitCode{code}"
-
-
-def processes_in(folder: str | os.PathLike) -> list[int]:
-    """Ids of processes on this host whose working directory is ``folder`` (attempt children)."""
-    target = Path(folder).resolve()
-    pids = []
-    for p in psutil.process_iter():
-        try:
-            if Path(p.cwd()) == target:
-                pids.append(p.pid)
-        except (psutil.Error, OSError):
-            continue
-    return pids
-
-
-def inspect_attempt(
-    job: JobSpec,
-    full_config: Config,
-    target: Target,
-    train_dir: str | os.PathLike,
-    attempt: int,
-    *,
-    expected_tasks: list[str] | None = None,
-) -> AttemptRecord:
-    """Judge an attempt folder left by a previous engine/scheduler life, without running it.
-
-    For reconciliation after a restart: the attempt's own verdict (``record.json``) if it
-    finished; else a finished run (``run_report.json``) validated like a fresh one; else
-    ``lost``. Refuses while a process still runs in the folder (not final yet).
-    ``target`` is used only when the folder does not say which target the attempt had.
-    """
-    folder = attempt_folder(train_dir, job.job_id, attempt)
-    running = processes_in(folder)
-    if running:
-        raise RuntimeError(f"attempt folder {folder} still has running processes {running}")
-    try:
-        return AttemptRecord.from_dict(_read_json(folder / "record.json"))
-    except (OSError, ValueError, TypeError):
-        pass
-    try:
-        meta = _read_json(folder / "attempt.json")
-        target = Target(**meta["target"])
-    except (OSError, ValueError, TypeError, KeyError):
-        meta = {}
-    rec = AttemptRecord(
-        job_id=job.job_id,
-        run=job.run,
-        attempt=attempt,
-        target=target.name,
-        state="error",
-        files=list(job.files),
-        folder=str(folder),
-        host=meta.get("host", socket.gethostname()),
-        worker=meta.get("worker", ""),
-        started_at=float(meta.get("started_at", 0.0)),
-        reason=meta.get("reason", ""),
-    )
-    report = _load_report(folder) if folder.is_dir() else None
-    if report is None:
-        rec.error_kind, rec.signature = "lost", "LostWorker"
-        rec.message = (
-            f"attempt {attempt} of job {job.job_id} was interrupted ({folder} has no run report)"
-        )
-        return rec
-    rec.exit_code = int(report.get("exit_code", -1))
-    rec.wall_s = float(report.get("wall", 0.0))
-    config = config_on(full_config, target)
-    _interpret(rec, folder, job, config, target, rec.exit_code, "", expected_tasks)
-    return rec
-
-
-def scan_attempts(
-    job: JobSpec,
-    full_config: Config,
-    target: Target,
-    train_dir: str | os.PathLike,
-    *,
-    expected_tasks: list[str] | None = None,
-    wait_s: float = 120.0,
-) -> list[AttemptRecord]:
-    """Every attempt folder of a job, judged by ``inspect_attempt`` in attempt order.
-
-    Waits (up to ``wait_s``) for processes still running in a folder — e.g. an attempt
-    whose worker outlived the scheduler — so that its verdict is final.
-    """
-    job_dir = Path(train_dir) / job.job_id
-    numbers = sorted(
-        int(p.name.split("-", 1)[1])
-        for p in (job_dir.iterdir() if job_dir.is_dir() else [])
-        if p.name.startswith("attempt-") and p.name.split("-", 1)[1].isdigit()
-    )
-    out = []
-    for n in numbers:
-        folder = attempt_folder(train_dir, job.job_id, n)
-        deadline = time.monotonic() + wait_s
-        while processes_in(folder) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        out.append(
-            inspect_attempt(job, full_config, target, train_dir, n, expected_tasks=expected_tasks)
-        )
-    return out
 
 
 def _signame(sig: int) -> str:

@@ -42,6 +42,33 @@ class Storage:
             self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
         )
 
+    SCRATCH = ".scratch"
+
+    def scratch(self) -> str | None:
+        """Where merges build their files before ``store``: ``<root>/.scratch`` of a local
+        storage (so that ``clean_scratch`` finds what a killed merge left), else the
+        system's temporary folder (None)."""
+        if not self.is_local:
+            return None
+        folder = Path(self.root) / self.SCRATCH
+        folder.mkdir(parents=True, exist_ok=True)
+        return str(folder)
+
+    def clean_scratch(self) -> list[str]:
+        """Remove what killed merges left in a local storage (its scratch folder and half
+        copied ``.*.part`` files); only while no merge of this storage runs. The paths removed."""
+        if not self.is_local or not Path(self.root).is_dir():
+            return []
+        root = Path(self.root)
+        left = [root / self.SCRATCH] if (root / self.SCRATCH).exists() else []
+        left += [p for p in root.rglob(".*.part") if self.SCRATCH not in p.parts]
+        for path in left:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        return [str(p) for p in left]
+
     def path(self, *parts: str) -> str:
         return "/".join([self.root.rstrip("/"), *[p.strip("/") for p in parts]])
 
@@ -65,9 +92,10 @@ class Storage:
 
     @staticmethod
     @contextmanager
-    def local_copies(paths: Sequence[str]) -> Iterator[list[str]]:
-        """Local paths for local files or URLs (URLs are fetched once into a temp folder)."""
-        with tempfile.TemporaryDirectory(prefix="hyperloop-merge-in-") as tmp:
+    def local_copies(paths: Sequence[str], scratch: str | None = None) -> Iterator[list[str]]:
+        """Local paths for local files or URLs (URLs are fetched once into a temp folder
+        under ``scratch``, default the system's)."""
+        with tempfile.TemporaryDirectory(prefix="hyperloop-merge-in-", dir=scratch) as tmp:
             out = []
             for i, p in enumerate(paths):
                 if "://" not in p or p.startswith("file://"):
@@ -131,9 +159,10 @@ def _size_groups(files: list[str], limit: int) -> list[list[str]]:
 def _merge_to_storage(
     kind: str, inputs: list[str], storage: Storage, parts: tuple[str, ...]
 ) -> str:
-    with tempfile.TemporaryDirectory(prefix="hyperloop-merge-") as tmp:
+    scratch = storage.scratch()
+    with tempfile.TemporaryDirectory(prefix="hyperloop-merge-", dir=scratch) as tmp:
         out = Path(tmp) / parts[-1]
-        with storage.local_copies(inputs) as local:
+        with storage.local_copies(inputs, scratch) as local:
             if kind == "AO2D":
                 merge_ao2d(out, local)
             else:

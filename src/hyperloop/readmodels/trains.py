@@ -213,10 +213,8 @@ def dashboard_data(
         "trains_testing": sum(per_state[t.value] for t in TRAIN_TESTING),
         "trains_to_submit": sum(per_state[t.value] for t in TRAIN_TO_SUBMIT),
         "trains_running": sum(per_state[t.value] for t in TRAIN_RUNNING),
-        "jobs_running": s.scalar(
-            select(func.count()).select_from(Job).where(Job.state == JobState.RUNNING)
-        )
-        or 0,
+        # begun on a worker; jobs only queued in the engine are not running (issue 17)
+        "jobs_running": jobs.running_split(s)[1],
     }
     # trains finished in the interval, summed in the database (a year: thousands of trains)
     dialect = s.get_bind().dialect.name
@@ -676,6 +674,7 @@ def train_status(s: Session, train: TrainRun) -> dict[str, Any]:
     """What the live-status partial shows: state, icon, job progress, whether final."""
     counts = jobs.job_counts(s, train.id)
     failed = sum(counts.get(e.value, 0) for e in JOB_ERRORS)
+    queued, running = jobs.running_split(s, train.id) if counts.get("running") else (0, 0)
     return {
         "id": train.id,
         "state": train.state.value,
@@ -684,5 +683,6 @@ def train_status(s: Session, train: TrainRun) -> dict[str, Any]:
         "jobs": sum(counts.values()),
         "done": counts.get(JobState.DONE.value, 0),
         "failed": failed,
-        "running": counts.get(JobState.RUNNING.value, 0),
+        "running": running,  # begun on a worker
+        "queued": queued + counts.get(JobState.WAITING.value, 0),  # not begun yet
     }

@@ -45,6 +45,8 @@ def cause_of(ins: decide.Instruction, now: datetime) -> Cause:
             kind, default = "lost", ins.reason
         case decide.RequeueLost():
             kind, default = "lost-requeue", ins.reason
+        case decide.ReturnToQueue():
+            kind, default = "not-started", ins.reason
         case decide.StartFinalMerge():
             kind, default = "final-merge", "final merge started"
         case decide.MarkTrainDone():

@@ -140,6 +140,23 @@ class JobFinished:
 
 
 @dataclass(frozen=True)
+class JobStarted:
+    """The job's current attempt began on a worker (it was queued in the engine before)."""
+
+    job_id: int
+    site: str
+
+
+@dataclass(frozen=True)
+class JobNotStarted:
+    """A job the database says runs, whose current attempt never began on a worker (no
+    attempt folder: it was only queued in an engine that is gone, e.g. a restart)."""
+
+    job_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class RunMerged:
     train_id: int
     run: int
@@ -160,7 +177,9 @@ class SplitFailed:
     error: str
 
 
-Event = TestFinished | JobFinished | RunMerged | FinalMerged | SplitFailed
+Event = (
+    TestFinished | JobFinished | JobStarted | JobNotStarted | RunMerged | FinalMerged | SplitFailed
+)
 
 # --------------------------------------------------------------------------- instructions
 
@@ -261,6 +280,22 @@ class RequeueLost:
 
 
 @dataclass(frozen=True)
+class MarkStarted:
+    """Record where a running job's attempt began (``site``): running, no longer queued."""
+
+    job_id: int
+    site: str
+
+
+@dataclass(frozen=True)
+class ReturnToQueue:
+    """Back to waiting without using an attempt: its attempt never began (JobNotStarted)."""
+
+    job_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class StartRunMerge:
     train_id: int
     run: int
@@ -305,6 +340,8 @@ Instruction = (
     | ResubmitJob
     | MarkLost
     | RequeueLost
+    | ReturnToQueue
+    | MarkStarted
     | StartRunMerge
     | StartFinalMerge
     | MarkTrainDone
@@ -330,6 +367,8 @@ _ERROR_STATE = {
     "lost": JobState.LOST,
 }
 ISSUE_FAILED_FRACTION = 0.30
+#: error kinds an automatic retry cannot cure: the same input gives the same error
+NOT_RETRIED = frozenset({"input"})
 
 
 def assess(event: TestFinished, t: Thresholds) -> tuple[TestStatus, tuple, Expected | None, str]:
@@ -383,8 +422,9 @@ def _tests(snap: Snapshot, events: Sequence[Event], cfg: SchedulerConfig) -> lis
 def _retry(
     job: JobView, error_kind: str, attempt: int, snap: Snapshot, cfg: SchedulerConfig
 ) -> ResubmitJob | None:
-    """Same policy as hyperloop.grid.engine.plan_retry, on database ids."""
-    if attempt >= cfg.max_attempts:
+    """Resubmit below ``max_attempts`` (a memory kill on a target with more memory); never
+    for an input error (a truncated file stays truncated: an operator resubmits)."""
+    if attempt >= cfg.max_attempts or error_kind in NOT_RETRIED:
         return None
     reason = f"automatic retry after {error_kind} in attempt {attempt}"
     target = job.target
@@ -410,12 +450,19 @@ def _train_jobs(
     after the instructions (what the merge decisions look at)."""
     out: list[Instruction] = []
     results = {e.job_id: e for e in events if isinstance(e, JobFinished)}
+    unstarted = {e.job_id: e for e in events if isinstance(e, JobNotStarted)}
+    began = {e.job_id: e.site for e in events if isinstance(e, JobStarted)}
     state: dict[int, JobState] = {}
     hold = train.final_merge_requested  # no new attempt once the operator merges what is done
     for job in train.jobs:
         st = job.state
         res = results.get(job.id)
-        if res is not None and st is JobState.RUNNING:
+        if job.id in unstarted and st is JobState.RUNNING and res is None:
+            out.append(ReturnToQueue(job.id, unstarted[job.id].reason))
+            st = JobState.WAITING  # submitted again at the next step
+        elif job.id in began and st is JobState.RUNNING and res is None:
+            out.append(MarkStarted(job.id, began[job.id]))
+        elif res is not None and st is JobState.RUNNING:
             st = _ERROR_STATE[res.error_kind] if res.error_kind else JobState.DONE
             where = f" on {res.site}" if res.site else ""
             why = (
@@ -437,7 +484,9 @@ def _train_jobs(
                 )
             )
             if st is not JobState.DONE and not hold:
-                retry = _retry(job, res.error_kind, res.attempt, snap, cfg)
+                # the database's counter: an attempt whose future raised counts too
+                attempt = max(res.attempt, job.attempts)
+                retry = _retry(job, res.error_kind, attempt, snap, cfg)
                 if retry is not None:
                     out.append(retry)
                     st = JobState.WAITING

@@ -137,6 +137,34 @@ def start_engine(settings: Settings) -> Engine:
     )
 
 
+class LazyEngine:
+    """The engine of the settings, started at its first use: the shell first uses it in a
+    step that holds the lease, so a standby scheduler (waiting for the lease) starts no Dask
+    cluster and opens no client; an engine that cannot be started or reached fails that
+    step (logged, tried again at the next)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._engine: Engine | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._engine is not None
+
+    def get(self) -> Engine:
+        if self._engine is None:
+            self._engine = start_engine(self._settings)
+        return self._engine
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+
 def describe_lease(info: LeaseInfo | None) -> str:
     """'held by HOST:PID:xxxx until 12:00:31 UTC (epoch 3)' or 'free'."""
     if info is None or info.holder is None:
@@ -192,15 +220,12 @@ class SchedulerService:
         holder: str | None = None,
         warm_read_models: WarmReadModels | None = None,
     ) -> SchedulerService:
-        """Connect to the database of ``settings`` and start (or reuse) an engine;
+        """Connect to the database of ``settings``; the engine is ``engine``, or the one of
+        the settings, started once this scheduler holds the lease (``LazyEngine``);
         ``warm_read_models``: see :class:`~hyperloop.scheduler.shell.WarmReadModels`."""
         db = make_engine(settings.database_url)
         own = engine is None
-        try:
-            eng = engine or start_engine(settings)
-        except Exception:
-            db.dispose()
-            raise
+        eng: Any = engine or LazyEngine(settings)
         return cls(
             settings,
             make_sessionmaker(db),

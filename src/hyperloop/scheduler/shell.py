@@ -353,6 +353,15 @@ class SchedulerShell:
         events = self.collect()
         with self.sessions() as s, s.begin():
             snap = self.snapshot(s, now)
+        stopped = self.train_work.stop_others(t.id for t in snap.trains)
+        if stopped:
+            log.info("attempts of jobs %s stopped: their train is no longer scheduled", stopped)
+        # running jobs this process did not submit (a restart): judged by their folders
+        reconciled = self.train_work.reconcile(snap.trains)
+        if reconciled or self.train_work.orphans:
+            events += reconciled
+            keys = snap.engine_keys | self.train_work.engine_keys()
+            snap = replace(snap, engine_keys=frozenset(keys))
         instructions = decide.decide(snap, events, self.config.core)
         out = Tick(held_lease=True, instructions=instructions)
         self.perform_all(instructions, now, out)

@@ -3,8 +3,13 @@ record verdicts, resubmit, reconcile, merge per run and finally, mark done.
 
 Kept in this process: the validated attempt records and per-run merge records (what the
 merges read). After a scheduler restart the records are read back from the attempt
-folders (``record.json``) and runs are merged again; jobs the engine lost are requeued by
-the core (new attempt, new folder). The target of each attempt is written to ``jobs.target``
+folders (``record.json``) and runs are merged again. A job the database says runs but this
+process never submitted is judged by its attempt folder (``reconcile``): a verdict there
+(``record.json``) is adopted, done or failed, never run again; an attempt still alive (its
+heartbeat is recent: a worker of an external cluster still runs it) is watched until its
+verdict appears; no folder means the attempt was only queued in the engine and never began:
+it goes back to the queue without using an attempt; a folder without verdict or heartbeat
+is a lost attempt (counted, retried by the core). The target of each attempt is written to ``jobs.target``
 in the transaction that submits it, so a restarted scheduler keeps a job on the target a
 retry moved it to.
 
@@ -16,8 +21,10 @@ batch failed) leaves no attempt on the engine that the database does not know ab
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,7 +44,14 @@ from hyperloop.core.story import Cause
 from hyperloop.db.models import DatasetFile, Job, PackageTag, Production, TrainMerge, TrainRun
 from hyperloop.enums import JobState, TrainState
 from hyperloop.grid.engine import Engine
-from hyperloop.grid.execute import AttemptRecord, attempt_folder
+from hyperloop.grid.execute import (
+    STOP_FILE,
+    AttemptRecord,
+    attempt_alive,
+    attempt_folder,
+    read_record,
+    signature_from_traceback,
+)
 from hyperloop.grid.merging import (
     MergeRecord,
     MergeStageError,
@@ -56,6 +70,8 @@ _JOB_MOVES = (
     decide.ResubmitJob,
     decide.MarkLost,
     decide.RequeueLost,
+    decide.ReturnToQueue,
+    decide.MarkStarted,
 )
 _BATCHABLE = (*_JOB_MOVES, decide.StartRunMerge, decide.MarkTrainDone, decide.FlagTrainWithIssues)
 
@@ -86,6 +102,11 @@ class TrainWork:
     max_files_per_job: int = 10
     storage_roots: StorageRoots | None = None  # None: catalogue paths not checked again
     futures: dict[int, Any] = field(default_factory=dict)  # job id -> future
+    attempt_of: dict[int, int] = field(default_factory=dict)  # job id -> attempt of its future
+    train_of: dict[int, int] = field(default_factory=dict)  # job id -> train of its future
+    # attempts found alive in their folder with no future of this process (after a
+    # restart): job id -> (train id, attempt), watched until their verdict is written
+    orphans: dict[int, tuple[int, int]] = field(default_factory=dict)
     records: dict[int, AttemptRecord] = field(default_factory=dict)  # validated, per job
     run_merges: dict[int, dict[int, MergeRecord]] = field(default_factory=dict)
     flagged: set[int] = field(default_factory=set)
@@ -102,36 +123,113 @@ class TrainWork:
     storages: dict[int, Storage] = field(default_factory=dict)
     merge_jobs: dict[int, dict[int, list[tuple[int, int]]]] = field(default_factory=dict)
     merge_runs: dict[int, set[int]] = field(default_factory=dict)
+    scratch_cleaned: set[int] = field(default_factory=set)  # trains whose storage was cleaned
 
     def engine_keys(self) -> set[tuple[str, int]]:
-        return {("job", j) for j in self.futures}
+        return {("job", j) for j in (*self.futures, *self.orphans)}
 
     def collect(self) -> list[decide.Event]:
         events, self.pending = self.pending, []
+        started = getattr(self.engine, "started_attempts", None)
+        for msg in started() if started is not None else ():
+            job_id = _job_number(msg.get("job_id", ""))
+            if job_id is not None and self.attempt_of.get(job_id) == msg.get("attempt"):
+                events.append(decide.JobStarted(job_id, str(msg.get("host", ""))[:128]))
         for job_id in [j for j, f in self.futures.items() if f.done()]:
             future = self.futures.pop(job_id)
+            attempt = self.attempt_of.pop(job_id, 0)
+            self.train_of.pop(job_id, None)
             try:
                 rec: AttemptRecord = future.result()
-            except Exception as exc:  # the engine gave up on it (e.g. KilledWorker)
-                events.append(
-                    decide.JobFinished(job_id, attempt=0, error_kind="lost", message=repr(exc))
-                )
+            except Exception as exc:  # the attempt raised (disk full), or its worker died
+                tb = None
+                with contextlib.suppress(Exception):  # the worker's traceback, when sent
+                    tb = future.traceback()
+                events.append(_raised(job_id, attempt, exc, tb))
                 continue
-            if rec.ok:
-                self.records[job_id] = rec
-            events.append(
-                decide.JobFinished(
-                    job_id,
-                    attempt=rec.attempt,
-                    error_kind=rec.error_kind if not rec.ok else "",
-                    message=rec.message,
-                    signature=rec.signature,
-                    cpu_s=rec.cpu_s,
-                    wall_s=rec.wall_s,
-                    site=rec.host,
-                    bytes_read=rec.bytes_read,
-                )
-            )
+            events.append(self._finished(job_id, rec))
+        for job_id, (train_id, attempt) in list(self.orphans.items()):
+            folder = self._attempt_dir(train_id, job_id, attempt)
+            rec = read_record(folder)
+            if rec is not None:
+                del self.orphans[job_id]
+                events.append(self._finished(job_id, rec))
+            elif not attempt_alive(folder):
+                del self.orphans[job_id]
+                events.append(_interrupted(job_id, attempt, folder))
+        return events
+
+    def _finished(self, job_id: int, rec: AttemptRecord) -> decide.JobFinished:
+        if rec.ok:
+            self.records[job_id] = rec
+        return decide.JobFinished(
+            job_id,
+            attempt=rec.attempt,
+            error_kind=rec.error_kind if not rec.ok else "",
+            message=rec.message,
+            signature=rec.signature,
+            cpu_s=rec.cpu_s,
+            wall_s=rec.wall_s,
+            site=rec.host,
+            bytes_read=rec.bytes_read,
+        )
+
+    def _attempt_dir(self, train_id: int, job_id: int, attempt: int) -> Path:
+        return attempt_folder(
+            self.work_dir / "trains" / str(train_id) / "jobs", f"job-{job_id}", attempt
+        )
+
+    def stop_others(self, scheduled: Iterable[int]) -> list[int]:
+        """Stop the attempts of trains no longer scheduled (killed, closed): a stop file in
+        each attempt folder makes the attempt kill its processes (on whatever worker); the
+        futures and watched orphans are forgotten. Returns the jobs stopped."""
+        keep = set(scheduled)
+        stopped = []
+        running = [(j, self.train_of.get(j), self.attempt_of.get(j)) for j in self.futures]
+        running += [(j, t, a) for j, (t, a) in self.orphans.items()]
+        for job_id, train_id, attempt in running:
+            if train_id is None or attempt is None or train_id in keep:
+                continue
+            folder = self._attempt_dir(train_id, job_id, attempt)
+            with contextlib.suppress(OSError):  # not begun: cancelling the future suffices
+                if folder.is_dir():
+                    (folder / STOP_FILE).write_text(f"train {train_id} is no longer scheduled\n")
+            future = self.futures.pop(job_id, None)
+            if future is not None:
+                future.cancel()
+            self.orphans.pop(job_id, None)
+            self.attempt_of.pop(job_id, None)
+            self.train_of.pop(job_id, None)
+            stopped.append(job_id)
+        return stopped
+
+    def reconcile(self, trains: Iterable[decide.TrainView]) -> list[decide.Event]:
+        """Judge, by its attempt folder, each job the database says runs and this process
+        neither submitted nor watches (see the module doc); the alive ones become orphans."""
+        events: list[decide.Event] = []
+        for train in trains:
+            for job in train.jobs:
+                if (
+                    job.state is not JobState.RUNNING
+                    or job.id in self.futures
+                    or job.id in self.orphans
+                ):
+                    continue
+                folder = self._attempt_dir(train.id, job.id, job.attempts)
+                rec = read_record(folder)
+                if rec is not None:  # finished while no scheduler listened: adopted
+                    events.append(self._finished(job.id, rec))
+                elif not folder.exists():
+                    why = (
+                        f"job {job.id}: attempt {job.attempts} was queued in an engine that is "
+                        "gone and never began: queued again, no attempt used"
+                    )
+                    events.append(decide.JobNotStarted(job.id, why))
+                elif attempt_alive(folder):
+                    self.orphans[job.id] = (train.id, job.attempts)
+                    events.append(decide.JobStarted(job.id, _host_of(folder)))
+                else:
+                    events.append(_interrupted(job.id, job.attempts, folder))
         return events
 
     def committed(self) -> None:
@@ -199,14 +297,33 @@ class TrainWork:
                     "site": site[:128],
                     "bytes_read": int(bytes_read),
                 }
-                if state is not JobState.DONE:
-                    fields.update(error_signature=signature[:64], error_message=message)
+                if state is JobState.DONE:  # an earlier attempt's error is no longer the job's
+                    fields.update(error_signature=None, error_message=None)
+                else:
+                    fields.update(
+                        error_signature=(signature or state.value)[:64],
+                        error_message=message or f"attempt ended {state.value}",
+                    )
                 self._move(s, job_id, state, cause, **fields)
             case decide.ResubmitJob(job_id, target, reason):
                 self._move(s, job_id, JobState.WAITING, cause)
                 self._submit(s, job_id, target, reason, cause)
-            case decide.MarkLost("job", job_id, _reason):
-                self._move(s, job_id, JobState.LOST, cause)
+            case decide.MarkLost("job", job_id, reason):
+                self._move(
+                    s,
+                    job_id,
+                    JobState.LOST,
+                    cause,
+                    error_signature="LostWorker",
+                    error_message=reason,
+                )
+            case decide.ReturnToQueue(job_id, _reason):
+                self._move(s, job_id, JobState.WAITING, cause)
+            case decide.MarkStarted(job_id, site):
+                if self.moves is not None:
+                    self.moves.set_fields(job_id, site=site)
+                else:
+                    jobs_service.set_job_fields(s, job_id, site=site)
             case decide.RequeueLost("job", job_id, _reason, _target):
                 self._move(s, job_id, JobState.WAITING, cause)
             case decide.StartRunMerge(train_id, run):
@@ -254,7 +371,13 @@ class TrainWork:
 
     def _storage(self, train_id: int) -> Storage:
         if train_id not in self.storages:
-            self.storages[train_id] = Storage(self.work_dir / "trains" / str(train_id) / "merged")
+            storage = Storage(self.work_dir / "trains" / str(train_id) / "merged")
+            if train_id not in self.scratch_cleaned:  # first merge of the train here
+                removed = storage.clean_scratch()
+                if removed:
+                    log.info("train %s: removed what killed merges left: %s", train_id, removed)
+                self.scratch_cleaned.add(train_id)
+            self.storages[train_id] = storage
         return self.storages[train_id]
 
     def _kind(self, s: Session, train_id: int) -> str:
@@ -296,7 +419,8 @@ class TrainWork:
         """RUNNING (attempt counter + 1) and the job's target in this transaction; the
         attempt goes to the engine once it committed (``committed()``)."""
         target = self.targets[target_name]
-        job = self._move(s, job_id, JobState.RUNNING, cause)
+        # no site until the attempt begins on a worker (JobStarted): queued, not running
+        job = self._move(s, job_id, JobState.RUNNING, cause, site=None)
         if self.moves is not None:
             job = self.moves.get(job_id, files=True)
             self.moves.set_target(job_id, target_name)
@@ -308,7 +432,10 @@ class TrainWork:
         attempt = job.attempts  # one folder per attempt: the counter grew with RUNNING
 
         def submit() -> None:
+            self.orphans.pop(job_id, None)
             try:
+                self.attempt_of[job_id] = attempt
+                self.train_of[job_id] = job.train_run_id
                 self.futures[job_id] = self.engine.submit(
                     spec,
                     full_config,
@@ -319,6 +446,7 @@ class TrainWork:
                     reason=reason,
                 )
             except Exception as exc:  # refused (e.g. no worker has the cores): a lost attempt
+                self.attempt_of.pop(job_id, None)
                 log.warning("job %s attempt %s: the engine refused it: %r", job_id, attempt, exc)
                 message = f"the engine refused attempt {attempt}: {exc!r}"
                 self.pending.append(decide.JobFinished(job_id, attempt, "lost", message))
@@ -453,6 +581,8 @@ class TrainWork:
         def cancel() -> None:
             for job_id in stopped:
                 future = self.futures.pop(job_id, None)
+                self.attempt_of.pop(job_id, None)
+                self.train_of.pop(job_id, None)
                 if future is not None:
                     future.cancel()
 
@@ -488,6 +618,53 @@ def _record_merges(
                 runs_missing=list(rec.runs_missing),
             )
         )
+
+
+def _raised(job_id: int, attempt: int, exc: BaseException, tb: Any = None) -> decide.JobFinished:
+    """The event of an attempt whose future raised: its worker died (``KilledWorker``:
+    lost) or the attempt itself raised (e.g. ``OSError`` disk full: a system error). It
+    counts as attempt ``attempt``, so retries stop at the limit; its signature groups it."""
+    from distributed import KilledWorker
+
+    if isinstance(exc, KilledWorker):
+        return decide.JobFinished(
+            job_id,
+            attempt,
+            "lost",
+            f"attempt {attempt}: its worker died ({type(exc).__name__}: {exc})",
+            "LostWorker",
+        )
+    text = "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
+    return decide.JobFinished(
+        job_id,
+        attempt,
+        "system",
+        f"attempt {attempt} could not run: {type(exc).__name__}: {exc}",
+        signature_from_traceback(text, type(exc).__name__),
+    )
+
+
+def _interrupted(job_id: int, attempt: int, folder: Path) -> decide.JobFinished:
+    """A started attempt that left no verdict and no recent heartbeat: lost."""
+    message = (
+        f"attempt {attempt} began in {folder} but ended without a verdict (its worker or "
+        "scheduler went away): lost"
+    )
+    return decide.JobFinished(job_id, attempt, "lost", message, "LostWorker")
+
+
+def _host_of(folder: Path) -> str:
+    """The host an attempt runs on, from its ``attempt.json`` ("" when unreadable)."""
+    try:
+        return str(json.loads((folder / "attempt.json").read_text()).get("host", ""))[:128]
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+def _job_number(name: str) -> int | None:
+    """The database id in an attempt's job name ``job-<id>``."""
+    number = name.removeprefix("job-")
+    return int(number) if number != name and number.isdigit() else None
 
 
 def _job_id(ins: Any) -> int:

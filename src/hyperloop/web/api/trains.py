@@ -428,7 +428,8 @@ def error_groups(train: TrainForReader, db: DB, paging: Paging):
     summary="Resubmit the failed jobs of a train (operators)",
 )
 def resubmit(train: TrainForReader, actor: CurrentActor, db: DB) -> ResubmittedOut:
-    return ResubmittedOut(resubmitted=jobs.resubmit_failed(db, actor, train.id))
+    # an operator's resubmission ignores the attempt limit: it always recovers a train
+    return ResubmittedOut(resubmitted=jobs.resubmit_failed(db, actor, train.id, max_attempts=None))
 
 
 @router.get("/{train_id}/comments", response_model=Page[CommentOut], summary="Comments")
