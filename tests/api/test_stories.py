@@ -78,6 +78,7 @@ def test_a_train_story_names_the_operator_and_sums_up_its_jobs(world, as_role):
         ("waiting", "running", "job-submitted"): 1,
         ("running", "execution_error", "job-failed"): 1,
         ("execution_error", "waiting", "retry"): 1,
+        ("waiting", "lost", "kill"): 2,  # the kill ends its jobs: none stays waiting
     }
 
 
