@@ -28,14 +28,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from tests.factories import seed_installation
 from tests.served import REPO_ROOT, free_port
 
 from hyperloop.db.session import make_engine, make_sessionmaker
-from hyperloop.db.testing import ENV
+from hyperloop.db.testing import ENV, private_postgres_database
 
 BIN = Path(sys.executable).parent
 COMPONENTS = ("dask-scheduler", "worker-0", "worker-1", "scheduler", "server")
@@ -277,23 +275,14 @@ class System:
             return r.json()
 
 
-def _database(root: Path) -> tuple[str, Callable[[], None]]:
+@contextlib.contextmanager
+def _database(root: Path) -> Iterator[str]:
     """A fresh database: SQLite in ``root``, or a new PostgreSQL database (dropped after)."""
     if not os.environ.get(ENV):
-        return f"sqlite:///{root / 'hyperloop.db'}", lambda: None
-    base = make_url(os.environ[ENV])
-    name = f"{base.database}_e2e{os.getpid()}_{next(_databases)}"
-    admin = make_engine(base.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return base.set(database=name).render_as_string(hide_password=False), drop
+        yield f"sqlite:///{root / 'hyperloop.db'}"
+        return
+    with private_postgres_database(f"e2e{os.getpid()}_{next(_databases)}") as url:
+        yield url
 
 
 def environment(root: Path, url: str, dask_port: int, server_port: int, **settings: Any) -> dict:
@@ -325,8 +314,7 @@ def running_system(
     """Seed a database in ``root`` and start the parts in ``start`` (all by default)."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "logs").mkdir(exist_ok=True)
-    url, drop = _database(root)
-    try:
+    with _database(root) as url:
         seeded = seed_installation(root, url, files_per_run=files_per_run)
         dask_port, server_port = free_port(), free_port()
         env = environment(root, url, dask_port, server_port, **settings)
@@ -346,5 +334,3 @@ def running_system(
         finally:
             system.shutdown()
             system.sessions.kw["bind"].dispose()
-    finally:
-        drop()

@@ -19,13 +19,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from tests.factories import PASSWORD, USERNAMES, ApiWorld, seed_api_world
 from tests.served import uvicorn_app
 
-from hyperloop.db.session import make_engine
-from hyperloop.db.testing import ENV, backends
+from hyperloop.db.testing import backends, private_postgres_database
 
 _counter = itertools.count()
 
@@ -70,19 +67,8 @@ def _database(backend: str, folder: Path, template: Path) -> Iterator[tuple[str,
         url = f"sqlite:///{target}"
         yield url, seed_ids(url)
         return
-    base = make_url(os.environ[ENV])
-    name = f"{base.database}_sec{os.getpid()}_{next(_counter)}"
-    admin = make_engine(base.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = base.set(database=name).render_as_string(hide_password=False)
-    try:
+    with private_postgres_database(f"sec{os.getpid()}_{next(_counter)}") as url:
         yield url, seed_api_world(url)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 _SEEDED: dict[str, ApiWorld] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,7 @@ __all__ = [
     "pytest_generate_tests",
     "session",
     "reset_postgres",
+    "private_postgres_database",
 ]
 
 
@@ -53,13 +55,13 @@ def reset_postgres(url: str) -> None:
         engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def db_postgres_url() -> Iterator[str]:
-    """A private PostgreSQL database for this test process (``<db>_t<pid>``), created on the
-    server of HYPERLOOP_TEST_DATABASE_URL and dropped at the end: concurrent test runs on
-    the same server never see each other's rows."""
+@contextmanager
+def private_postgres_database(suffix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database ``<db>_<suffix>`` on the server of
+    HYPERLOOP_TEST_DATABASE_URL (its URL), dropped on exit even with clients still connected
+    (e.g. processes a test killed)."""
     base = make_url(os.environ[ENV])
-    name = f"{base.database}_t{os.getpid()}"
+    name = f"{base.database}_{suffix}"
     admin = make_engine(base.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
@@ -70,6 +72,14 @@ def db_postgres_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def db_postgres_url() -> Iterator[str]:
+    """A private PostgreSQL database for this test process (``<db>_t<pid>``): concurrent
+    test runs on the same server never see each other's rows."""
+    with private_postgres_database(f"t{os.getpid()}") as url:
+        yield url
 
 
 @pytest.fixture
