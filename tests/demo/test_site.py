@@ -201,3 +201,18 @@ def test_demo_site_command_prints_the_accounts(demo):
     assert f"HYPERLOOP_DATA_DIR={site.data_dir}" in done.stdout
     assert "hyperloop serve" in done.stdout
     assert "creating demo analyses" not in done.stdout  # found, not seeded again
+
+
+def test_demo_samples_its_short_tests_often_unless_the_operator_chose(demo, monkeypatch):
+    """A demo test device works a fraction of a second: the demo samples every 20 ms so that
+    its test graphs draw curves; an operator's own setting is kept."""
+    from hyperloop.demo.site import DEMO_SAMPLE_INTERVAL
+    from hyperloop.settings import SAMPLE_INTERVAL_ENV
+
+    site, settings = demo
+    monkeypatch.setenv(SAMPLE_INTERVAL_ENV, "0.1")  # load_settings below sets it: restored
+    assert site.serve_settings(settings).metrics_sample_interval == DEMO_SAMPLE_INTERVAL == 0.02
+    chosen = load_settings(
+        data_dir=settings.data_dir, database_url=settings.database_url, metrics_sample_interval=0.5
+    )
+    assert site.serve_settings(chosen).metrics_sample_interval == 0.5

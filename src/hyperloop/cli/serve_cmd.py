@@ -98,7 +98,7 @@ def register(app: typer.Typer) -> None:
         from hyperloop.db.migrate import upgrade
         from hyperloop.readmodels import dashboard
         from hyperloop.scheduler.service import BackgroundScheduler
-        from hyperloop.settings import SettingsError, load_settings
+        from hyperloop.settings import SAMPLE_INTERVAL_ENV, SettingsError, load_settings
         from hyperloop.web.app import create_app
 
         try:
@@ -111,6 +111,8 @@ def register(app: typer.Typer) -> None:
         site = _prepare_demo(settings) if demo else None
         if site is not None:
             settings = site.serve_settings(settings)  # the demo data is a storage root
+            # the runtime of the embedded cluster reads the demo's sampling from the environment
+            os.environ[SAMPLE_INTERVAL_ENV] = str(settings.metrics_sample_interval)
             if not settings.conditions_url:
                 settings = _demo_conditions(settings, site)
         with_scheduler = scheduler if scheduler is not None else settings.scheduler_in_server

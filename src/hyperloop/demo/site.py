@@ -37,6 +37,8 @@ MARKER_ANALYSIS = "LF-spectra"
 # Older demos kept the plain passwords in this file of the data folder; it is deleted.
 OLD_ACCOUNTS_FILE = "demo-accounts.json"
 PASSWORD_HINT = "hyperloop user password NAME"
+# seconds between metric samples in the demo (a demo test device works ~0.1-0.3 s)
+DEMO_SAMPLE_INTERVAL = 0.02
 # (role shown to the user, username, global roles)
 ACCOUNTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("admin", "admin", ("admin",)),
@@ -70,11 +72,16 @@ class DemoSite:
 
     def serve_settings(self, settings: Settings) -> Settings:
         """``settings`` with the demo data folder among the storage roots (so wagon tests,
-        trains and the catalogue download accept the demo's files)."""
+        trains and the catalogue download accept the demo's files) and, unless set, metrics
+        sampled every ``DEMO_SAMPLE_INTERVAL`` s: a demo test reads a small sample (each
+        device works for a fraction of a second), and its graphs should still draw curves."""
         roots = list(settings.storage_roots)
         if str(self.demo_data) not in roots:
             roots.append(str(self.demo_data))
-        return settings.model_copy(update={"storage_roots": roots})
+        update: dict[str, Any] = {"storage_roots": roots}
+        if "metrics_sample_interval" not in settings.model_fields_set:
+            update["metrics_sample_interval"] = DEMO_SAMPLE_INTERVAL
+        return settings.model_copy(update=update)
 
     def describe(self, url: str | None = None) -> str:
         """A few lines for the terminal: where things are and how to log in."""
