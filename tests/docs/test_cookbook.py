@@ -118,3 +118,23 @@ def test_filters_recipe_selects_collisions_and_tracks_and_skips_empty_dataframes
         assert d["hPtPos"].values().tolist() == pos.tolist()
         assert d["hPtNeg"].values().tolist() == neg.tolist()
         assert pos.sum() + neg.sum() == len(pt) > 0
+
+
+def test_conditions_recipe_reads_the_field_of_each_run_once_per_run(tmp_path):
+    recipe = load_example("cookbook_conditions")
+    tables = recipe.write_file(tmp_path / "AO2D_runs.root")
+    result = recipe.run(str(tmp_path / "AO2D_runs.root"), str(tmp_path / "out"))
+    assert result.exit_code == 0
+    runs = np.concatenate(
+        [t["O2bc_001"]["fRunNumber"][t["O2collision_001"]["fIndexBCs"]] for t in tables.values()]
+    )
+    field = np.where(runs == 523309, -5.0, 5.0)  # the built-in conditions of these runs
+    expected, _ = np.histogram(field, bins=20, range=(-10, 10))
+    with uproot.open(result.outputs["AnalysisResults"]) as f:
+        d = f["field-per-run"]
+        assert d["hBz"].values().tolist() == expected.tolist()
+        assert (runs == 523309).any() and (runs != 523309).any()
+        assert d["hMip"].values()[50] == len(tables)  # the calibration's MIP signal, 50
+    calls = {d.name: d.conditions_calls for d in result.devices}
+    # two dataframes of two runs: the field once per run, the calibration once, the rest cached
+    assert calls["field-per-run"] == 3
