@@ -232,3 +232,28 @@ def test_a_task_reads_conditions_by_timestamp_and_once_per_run(conditions):
         ConditionsError, match="no conditions object TEST/Gain valid at timestamp 5000"
     ):
         task.ccdb.get("TEST/Gain", 5000, run=5)
+
+
+def test_a_misspelt_table_or_column_of_a_filtered_view_is_a_plan_error():
+    class TypoTable(Task):
+        f = Filter(aod.UDTracks.fPx > 0)
+
+        @process(UDTracks=["fPx"])
+        def process(self, df):
+            df.filtered("UDTrakcs")
+
+    with pytest.raises(PlanError, match=r"unknown table 'UDTrakcs'.*did you mean 'UDTracks'"):
+        _plan(TypoTable)
+
+    class TypoColumn(Task):
+        f = Filter(aod.UDTracks.fPx > 0)
+
+        @process(UDTracks=["fPx"], UDTracksPID=["fTPCNSigmaPi"])
+        def process(self, df):
+            tracks = df.filtered("UDTracks", "UDTracksPID")
+            return tracks["fTPCNSigmaPii"]
+
+    with pytest.raises(
+        PlanError, match=r"reads column 'fTPCNSigmaPii' of UDTracks, which has no such column"
+    ):
+        _plan(TypoColumn)
