@@ -257,3 +257,27 @@ def test_a_misspelt_table_or_column_of_a_filtered_view_is_a_plan_error():
         PlanError, match=r"reads column 'fTPCNSigmaPii' of UDTracks, which has no such column"
     ):
         _plan(TypoColumn)
+
+
+def test_expressions_read_in_either_order_with_arithmetic_and_negation():
+    class Forms(Task):
+        cut = Configurable(0.5, "a cut")
+        reversed_ = Filter((cut < aod.UDTracks.pt) & ~(aod.UDTracks.fSign < 0))
+        arithmetic = Partition(2 * aod.UDTracks.fPx - 0.5 - cut >= 1.0)
+        either = Partition((aod.UDTracks.fSign == -1) | (aod.UDTracks.fPx / 2 > 0.9))
+
+        @process(UDTracks=["fPx"])
+        def process(self, df):
+            self.rows = df.filtered("UDTracks").rows.tolist()
+            self.arith = self.arithmetic(df).rows.tolist()
+            self.either_rows = self.either(df).rows.tolist()
+
+    task = Forms()
+    task.run_dataframe(_frame(task))
+    # pt = fPx = 0.1, 0.6, 1.0, 2.0; sign +, -, +, -
+    assert task.rows == [2]
+    assert task.arith == [2, 3]  # 2 px - 0.5 >= 1.5
+    assert task.either_rows == [1, 3]  # negative, or px / 2 > 0.9
+    assert str(Forms._filters["reversed_"].expr) == (
+        "((aod.UDTracks.pt > cut) & ~(aod.UDTracks.fSign < 0))"
+    )

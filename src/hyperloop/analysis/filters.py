@@ -21,7 +21,9 @@ here, in the task's class body::
 An expression is built from column references (``aod.<Table>.<column>``, stored or
 dynamic), the task's configurables (their configured value), numbers, the operators
 ``< <= > >= == != & | ~ + - * /`` and ``nabs``. Python's ``and``/``or``/``not`` cannot be
-overloaded: write ``&``, ``|``, ``~`` and parenthesise comparisons. The columns a filter or
+overloaded: write ``&``, ``|``, ``~`` and parenthesise comparisons. Arithmetic needs a
+column on one side (``aod.Tracks.pt - ptMin > 1``, not ``ptMin + 1``: a configurable in the
+class body is not a number). The columns a filter or
 partition reads count as read by the task (column pruning, plan-time name checks).
 
 A filter applies to a view whose tables hold all its columns (``df.filtered("Tracks",
