@@ -84,3 +84,57 @@ def test_navigation_recipe_matches_tracks_to_particles_and_mothers(tmp_path):
         near = (res.axis().edges()[:-1] >= -1e-9) & (res.axis().edges()[1:] <= 0.02 + 1e-9)
         assert res.values()[near].sum() == res.values().sum() == 28  # every pT x 1.01
         assert d["hMaxPt"].values().sum() == sum(1 for n in n_tracks if n)
+
+
+def test_filters_recipe_selects_collisions_and_tracks_and_skips_empty_dataframes(tmp_path):
+    recipe = load_example("cookbook_filters")
+    result = recipe.run(str(UD_FILE), str(tmp_path / "out"), z_max=2.0)
+    assert result.exit_code == 0
+    z_sel, pt, sign, passing_dfs = [], [], [], 0
+    with uproot.open(UD_FILE) as f:
+        for df in (k for k in f.keys(recursive=False, cycle=False) if k.startswith("DF_")):
+            z = f[df]["O2udcollision"]["fPosZ"].array(library="np")
+            t = f[df]["O2udtrack"].arrays(
+                ["fPx", "fPy", "fPz", "fSign", "fIndexUDCollisions"], library="np"
+            )
+            good = np.abs(z) < 2.0
+            passing_dfs += bool(good.any())
+            z_sel.append(z[good])
+            tpt = np.hypot(t["fPx"], t["fPy"])
+            eta = np.arcsinh(t["fPz"] / tpt)
+            keep = (np.abs(eta) < 0.9) & (tpt > 0.1) & good[t["fIndexUDCollisions"]]
+            pt.append(tpt[keep])
+            sign.append(t["fSign"][keep])
+    pt, sign = np.concatenate(pt), np.concatenate(sign)
+    assert 0 < passing_dfs < 43  # some dataframes have no collision within 2 cm
+    with uproot.open(result.outputs["AnalysisResults"]) as f:
+        d = f["filtered-spectra"]
+        assert d["hCalls"].values().sum() == passing_dfs  # the others were skipped
+        assert d["hZ"].values().sum() == len(np.concatenate(z_sel))
+        expected, _ = np.histogram(pt, bins=50, range=(0, 5))
+        assert d["hPt"].values().tolist() == expected.tolist()
+        pos, _ = np.histogram(pt[sign > 0], bins=50, range=(0, 5))
+        neg, _ = np.histogram(pt[sign < 0], bins=50, range=(0, 5))
+        assert d["hPtPos"].values().tolist() == pos.tolist()
+        assert d["hPtNeg"].values().tolist() == neg.tolist()
+        assert pos.sum() + neg.sum() == len(pt) > 0
+
+
+def test_conditions_recipe_reads_the_field_of_each_run_once_per_run(tmp_path):
+    recipe = load_example("cookbook_conditions")
+    tables = recipe.write_file(tmp_path / "AO2D_runs.root")
+    result = recipe.run(str(tmp_path / "AO2D_runs.root"), str(tmp_path / "out"))
+    assert result.exit_code == 0
+    runs = np.concatenate(
+        [t["O2bc_001"]["fRunNumber"][t["O2collision_001"]["fIndexBCs"]] for t in tables.values()]
+    )
+    field = np.where(runs == 523309, -5.0, 5.0)  # the built-in conditions of these runs
+    expected, _ = np.histogram(field, bins=20, range=(-10, 10))
+    with uproot.open(result.outputs["AnalysisResults"]) as f:
+        d = f["field-per-run"]
+        assert d["hBz"].values().tolist() == expected.tolist()
+        assert (runs == 523309).any() and (runs != 523309).any()
+        assert d["hMip"].values()[50] == len(tables)  # the calibration's MIP signal, 50
+    calls = {d.name: d.conditions_calls for d in result.devices}
+    # two dataframes of two runs: the field once per run, the calibration once, the rest cached
+    assert calls["field-per-run"] == 3

@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 CONDITIONS_URL_ENV = "HYPERLOOP_CONDITIONS_URL"
 FOREVER = 2**63 - 1  # valid_until of an object without an end
 _NAME = re.compile(r"^(\d+)_(\d+)(?:_run(\d+)-(\d+))?\.json$")
@@ -354,3 +356,58 @@ def export_objects(folder) -> list[Path]:
         path.write_text(json.dumps(obj.payload, indent=1) + "\n")
         written.append(path)
     return written
+
+
+class TaskConditions:
+    """A task's access to the conditions database (``self.ccdb`` in a task), as O2's
+    ``Service<ccdb::BasicCCDBManager> ccdb`` with ``ccdb->getForTimeStamp<T>(path, ts)``.
+
+    Calls go through the job's client: its cache serves every later request inside an
+    object's validity, so a per-run object is fetched once per run and job, and each fetch
+    is counted for this task's device (``conditions-calls`` in the metrics)."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+
+    def get(self, path: str, timestamp: int, *, run: int | None = None) -> dict[str, Any]:
+        """The payload of ``path`` valid at ``timestamp`` (ms since the epoch), and for
+        ``run`` when given (O2: ``ccdb->getForTimeStamp<T>(path, timestamp)``)."""
+        return get(path, int(timestamp), run=run)
+
+    def per_run(self, path: str, runs: Any, timestamps: Any) -> dict[int, dict[str, Any]]:
+        """One object per run among ``runs`` (an array, e.g. the ``fRunNumber`` of the
+        collisions' BCs), taken at the first timestamp of that run in ``timestamps`` (an
+        aligned array): O2's "fetch when the run number changes" done for all rows."""
+        runs = np.asarray(runs).astype(np.int64, copy=False)
+        timestamps = np.asarray(timestamps).astype(np.int64, copy=False)
+        if runs.shape != timestamps.shape:
+            raise ConditionsError(
+                f"per_run({path!r}): {runs.shape[0]} runs but {timestamps.shape[0]} timestamps"
+            )
+        unique, first = np.unique(runs, return_index=True)
+        return {
+            int(r): get(path, int(timestamps[i]), run=int(r))
+            for r, i in zip(unique, first, strict=True)
+        }
+
+    def column(self, path: str, key: str, runs: Any, timestamps: Any) -> np.ndarray:
+        """``payload[key]`` of the run's object for each row (``runs``, ``timestamps``
+        aligned): e.g. the field Bz of each collision's run, to use row by row."""
+        objects = self.per_run(path, runs, timestamps)
+        runs = np.asarray(runs).astype(np.int64, copy=False)
+        values = {}
+        for run, payload in objects.items():
+            if key not in payload:
+                raise ConditionsError(
+                    f"conditions object {path} (run {run}) has no {key!r}; "
+                    f"it has: {', '.join(sorted(payload)) or 'nothing'}"
+                )
+            values[run] = payload[key]
+        if not values:
+            return np.zeros(0)
+        order = np.array(sorted(values))
+        table = np.array([values[r] for r in order])
+        return table[np.searchsorted(order, runs)]
+
+    def __repr__(self) -> str:
+        return f"<conditions of task {self.device}>"

@@ -69,6 +69,8 @@ class FrameStats:
     dynamic_computed: int = 0
     dynamic_reused: int = 0
     computed: list[tuple[str, str]] = field(default_factory=list)
+    #: (task, process function, table) skipped because no row of the table passed its filters
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def _frozen(values: np.ndarray) -> np.ndarray:
@@ -139,6 +141,7 @@ class Frame:
         self.current_task: str | None = None
         self.stats = FrameStats()
         self.declared = declared  # type: ignore[assignment]
+        self.filters = None  # the current task's filters (set by Task.run_dataframe)
 
     # -- file metadata ---------------------------------------------------------------------
     @property
@@ -199,6 +202,13 @@ class Frame:
     def table(self, name: str) -> Table:
         """A table by logical (``UDTracks``) or O2 (``O2udtrack``) name."""
         return Table(self, self._schema(name))
+
+    def filtered(self, name: str, *joined: str) -> Table:
+        """The rows of a table (joined with ``joined``) that pass every filter of the
+        current task reading those tables (O2's ``soa::Filtered<soa::Join<...>>``); each
+        filter is evaluated once per dataframe. Without filters: the whole table."""
+        view = self.table(name).join(*joined) if joined else self.table(name)
+        return view if self.filters is None else self.filters.apply(view)
 
     def tables(self) -> list[str]:
         """Logical names of the tables present (read or produced)."""

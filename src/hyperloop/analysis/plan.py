@@ -254,6 +254,11 @@ def _chain_tables(node: ast.AST) -> list[str] | None:
         if attr == "table":
             name = _literal(node.args[0]) if len(node.args) == 1 else None
             return None if name is None else [name, *tables]
+        if attr == "filtered":  # df.filtered("Tracks", "TracksExtra"): a filtered join
+            names = [_literal(a) for a in node.args]
+            if not names or any(n is None for n in names):
+                return None
+            return [*names, *tables]  # type: ignore[list-item]
         if attr == "join":
             names = [_literal(a) for a in node.args]
             if not names or any(n is None for n in names):
@@ -300,7 +305,9 @@ def _check_process_source(task: Task, fname: str, registry: SchemaRegistry) -> N
         names: list[str | None] = []
         if node.func.attr in ("table", "has_table") and len(node.args) == 1:
             names = [_literal(node.args[0])]
-        elif node.func.attr == "join" and _chain_tables(node.func.value) is not None:
+        elif node.func.attr == "filtered" or (
+            node.func.attr == "join" and _chain_tables(node.func.value) is not None
+        ):
             names = [_literal(a) for a in node.args]
         for name in names:
             if name is not None and name not in registry:

@@ -28,7 +28,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from hyperloop.analysis.ccdb import TaskConditions
 from hyperloop.analysis.configurables import Configurable, ConfigurationError, Kind
+from hyperloop.analysis.filters import BoundFilters, Filter, Partition
 from hyperloop.analysis.histograms import HistogramRegistry
 from hyperloop.analysis.schema import TableSchema
 
@@ -41,6 +43,8 @@ class ProcessSpec:
     reads: Mapping[str, tuple[str, ...]]
     default: bool
     doc: str = ""
+    #: tables taken filtered (O2's ``soa::Filtered<...>``): skipped where none of their rows pass
+    filtered: tuple[str, ...] = ()
 
     @property
     def is_switch(self) -> bool:
@@ -51,9 +55,14 @@ def process(
     _func: Callable[..., Any] | None = None,
     *,
     default: bool = True,
+    filtered: Iterable[str] = (),
     **reads: Iterable[str],
 ) -> Any:
-    """Declare a process function and the table columns it reads (``Tracks=["pt"]``)."""
+    """Declare a process function and the table columns it reads (``Tracks=["pt"]``);
+    ``filtered`` names tables it takes filtered by the task's ``Filter``s (O2's
+    ``soa::Filtered<T>``): it is not called on a dataframe where no row of one passes."""
+    if isinstance(filtered, str):
+        filtered = (filtered,)
 
     def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
         if not func.__name__.startswith("process"):
@@ -65,6 +74,7 @@ def process(
             reads={table: tuple(cols) for table, cols in reads.items()},
             default=default,
             doc=inspect.getdoc(func) or "",
+            filtered=tuple(filtered),
         )
         return func
 
@@ -121,6 +131,8 @@ class Task(metaclass=_TaskMeta):
     _configurables: ClassVar[dict[str, Configurable]]
     _processes: ClassVar[dict[str, ProcessSpec]]
     _process_funcs: ClassVar[dict[str, Callable[..., Any]]]
+    _filters: ClassVar[dict[str, Filter]]
+    _partitions: ClassVar[dict[str, Partition]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -158,6 +170,7 @@ class Task(metaclass=_TaskMeta):
         cls._configurables = configurables
         cls._processes = processes
         cls._process_funcs = funcs
+        cls._filters, cls._partitions = _selections(cls)
 
     def __init__(self, config: Mapping[str, Any] | None = None, *, suffix: str = "") -> None:
         self.suffix = suffix
@@ -207,11 +220,15 @@ class Task(metaclass=_TaskMeta):
         ]
 
     def reads(self) -> dict[str, set[str]]:
-        """Columns read per table (logical name) by the enabled process functions."""
+        """Columns read per table (logical name) by the enabled process functions, and by
+        the task's filters and partitions."""
         out: dict[str, set[str]] = {}
-        for spec in self.enabled_processes():
+        enabled = self.enabled_processes()
+        for spec in enabled:
             for table, cols in spec.reads.items():
                 out.setdefault(table, set()).update(cols)
+        if enabled:
+            _add_selection_reads(type(self), out)
         return out
 
     @classmethod
@@ -221,6 +238,7 @@ class Task(metaclass=_TaskMeta):
         for spec in cls._processes.values():
             for table, cols in spec.reads.items():
                 out.setdefault(table, set()).update(cols)
+        _add_selection_reads(cls, out)
         return out
 
     def export_config(self) -> dict[str, Any]:
@@ -237,9 +255,31 @@ class Task(metaclass=_TaskMeta):
         """Called once after the last dataframe (e.g. to normalise)."""
 
     def run_dataframe(self, df: Any) -> None:
-        """Call every enabled process function on one dataframe."""
-        for spec in self.enabled_processes():
-            self._process_funcs[spec.name](self, df)
+        """Call every enabled process function on one dataframe, with the task's filters
+        for ``df.filtered(...)``; a function taking a table filtered is skipped where no
+        row of it passes (recorded in ``df.stats.skipped``)."""
+        filters = BoundFilters(list(self._filters.values()), self._config, self.instance_name)
+        before = getattr(df, "filters", None)
+        df.filters = filters
+        try:
+            for spec in self.enabled_processes():
+                empty = next(
+                    (t for t in spec.filtered if df.has_table(t) and not len(df.filtered(t))),
+                    None,
+                )
+                if empty is not None:
+                    df.stats.skipped.append((self.instance_name, spec.name, empty))
+                    continue
+                self._process_funcs[spec.name](self, df)
+        finally:
+            df.filters = before
+
+    @property
+    def ccdb(self) -> TaskConditions:
+        """The conditions database for this task (O2's ``Service<ccdb::BasicCCDBManager>``):
+        ``self.ccdb.get(path, timestamp, run=...)``, ``self.ccdb.per_run(path, runs,
+        timestamps)``; objects are cached for the job, so a run's object is fetched once."""
+        return TaskConditions(self.instance_name)
 
     def __getattr__(self, name: str) -> Any:
         # O2 spells the switch of processXxx doprocessXxx: both read the same bool
@@ -261,8 +301,49 @@ class Task(metaclass=_TaskMeta):
                 for s in cls._processes.values()
             ],
             "consumes": {t: sorted(c) for t, c in cls.declared_reads().items()},
+            "filters": {n: str(f.expr) for n, f in cls._filters.items()},
+            "partitions": {n: str(p.expr) for n, p in cls._partitions.items()},
             "produces": [describe_table(t) for t in cls.produces],
         }
+
+
+def _selections(cls: type[Task]) -> tuple[dict[str, Filter], dict[str, Partition]]:
+    """The Filters and Partitions of a task class; their configurables must be the task's
+    and every ``filtered=`` table of a process function must have a filter."""
+    filters: dict[str, Filter] = {}
+    partitions: dict[str, Partition] = {}
+    for klass in reversed(cls.__mro__):
+        for attr, value in vars(klass).items():
+            if isinstance(value, Filter):
+                filters[attr] = value
+            elif isinstance(value, Partition):
+                partitions[attr] = value
+            else:
+                filters.pop(attr, None)
+                partitions.pop(attr, None)
+    for sel in (*filters.values(), *partitions.values()):
+        for conf in sorted(sel.expr.configurables()):
+            if conf not in cls._configurables:
+                raise TypeError(
+                    f"task {cls.name}: {sel.kind} {sel.name} ({sel.expr}) uses configurable "
+                    f"{conf!r}, which is not a configurable of this task"
+                )
+    filtered_tables = {t for f in filters.values() for t in f.tables}
+    for spec in cls._processes.values():
+        for table in spec.filtered:
+            if table not in filtered_tables:
+                known = ", ".join(f"{n} on {'+'.join(f.tables)}" for n, f in filters.items())
+                raise TypeError(
+                    f"task {cls.name}: {spec.name} takes {table} filtered, but no Filter of "
+                    f"the task reads {table} (filters: {known or 'none'})"
+                )
+    return filters, partitions
+
+
+def _add_selection_reads(cls: type[Task], out: dict[str, set[str]]) -> None:
+    for sel in (*cls._filters.values(), *cls._partitions.values()):
+        for table, cols in sel.reads().items():
+            out.setdefault(table, set()).update(cols)
 
 
 def describe_table(table: TableSchema) -> dict[str, Any]:
