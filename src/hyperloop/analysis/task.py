@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 
 from hyperloop.analysis.configurables import Configurable, ConfigurationError, Kind
 from hyperloop.analysis.histograms import HistogramRegistry
+from hyperloop.analysis.mixing import BinningPolicy, Pair, SameKindPair
 from hyperloop.analysis.schema import TableSchema
 
 
@@ -285,4 +286,13 @@ def _kebab(name: str) -> str:
     return "".join(out)
 
 
-__all__ = ["Kind", "ProcessSpec", "Task", "TaskOutputs", "process"]
+__all__ = [
+    "BinningPolicy",
+    "Kind",
+    "Pair",
+    "ProcessSpec",
+    "SameKindPair",
+    "Task",
+    "TaskOutputs",
+    "process",
+]
