@@ -80,7 +80,7 @@ WORKFLOWS = [Workflow("mixed-mass", (MixedMass,), doc="Mixed-event background of
 # --8<-- [end:task]
 
 
-def run(ao2d: str, out: str, n_mix: int = 3):
+def run(ao2d: str, out: str, n_mix: int = 3, cores: int = 1, mode: str = "auto"):
     package = package_from_workflows(WORKFLOWS)
     spec = TrainSpec.from_json(
         {
@@ -93,7 +93,7 @@ def run(ao2d: str, out: str, n_mix: int = 3):
             ],
         }
     )
-    return run_train(build_plan(spec, package), [ao2d], out)
+    return run_train(build_plan(spec, package), [ao2d], out, cores=cores, mode=mode)
 
 
 if __name__ == "__main__":

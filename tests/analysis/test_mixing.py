@@ -8,8 +8,9 @@ import pytest
 
 from hyperloop.analysis.configurables import ConfigurableAxis, Variable
 from hyperloop.analysis.frame import Frame
+from hyperloop.analysis.plan import pipeline_blocker
 from hyperloop.analysis.schema import default_registry
-from hyperloop.analysis.task import BinningPolicy, Pair, SameKindPair
+from hyperloop.analysis.task import BinningPolicy, Pair, SameKindPair, Task, process
 
 Z_EDGES = [-10.0, -5.0, 0.0, 5.0, 10.0]
 N_EDGES = [0, 10, 30, 100]
@@ -161,3 +162,27 @@ def test_bad_binning_is_refused_with_the_column_named(axes, message):
 def test_bad_depth_is_refused(depth):
     with pytest.raises(ValueError, match="depth must be a positive integer"):
         SameKindPair(BinningPolicy(fPosZ=Z_EDGES), depth=depth)
+
+
+def test_a_task_holding_a_mixing_policy_may_run_as_copies_over_dataframes():
+    """Mixing keeps no state between dataframes, so the plan does not make such a task
+    serial (a task keeping an event pool across dataframes stays serial)."""
+
+    class Mixer(Task):
+        def init(self) -> None:
+            self.mixing = SameKindPair(BinningPolicy(fPosZ=Z_EDGES), depth=2)
+
+        @process(Collisions=["fPosZ"])
+        def process(self, df) -> None:
+            pass
+
+    class Pool(Mixer):
+        def init(self) -> None:
+            super().init()
+            self.pool = []
+
+    assert pipeline_blocker(Mixer()) is None
+    assert "'pool'" in pipeline_blocker(Pool())
+    binning = BinningPolicy(fPosZ=Z_EDGES)
+    with pytest.raises(ValueError, match="read-only"):
+        binning.axes["fPosZ"][0] = 3.0

@@ -4,6 +4,7 @@ results agree with the same quantities computed straight from the file with upro
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import uproot
 from tests.docs.conftest import UD_FILE
 from tests.docs.test_examples import load_example
@@ -127,9 +128,15 @@ def _naive_mixed_masses(depth: int) -> tuple[list[float], list[float], list[int]
     return same, mixed, bins_of_pairs
 
 
-def test_mixing_recipe_gives_the_mixed_event_background_of_a_naive_loop(tmp_path):
+@pytest.mark.parametrize(("cores", "mode"), [(1, "inprocess"), (2, "dataframes")])
+def test_mixing_recipe_gives_the_mixed_event_background_of_a_naive_loop(tmp_path, cores, mode):
+    """Mixing stays within a dataframe: with the dataframes split over two worker
+    processes the pairs are the same as in one process."""
+    from hyperloop.analysis.plan import pipeline_blocker
+
     recipe = load_example("cookbook_mixing")
-    result = recipe.run(str(UD_FILE), str(tmp_path / "out"), n_mix=2)
+    assert pipeline_blocker(recipe.MixedMass()) is None  # not serial: every worker mixes
+    result = recipe.run(str(UD_FILE), str(tmp_path / "out"), n_mix=2, cores=cores, mode=mode)
     assert result.exit_code == 0
     same, mixed, bins = _naive_mixed_masses(depth=2)
     with uproot.open(result.outputs["AnalysisResults"]) as f:

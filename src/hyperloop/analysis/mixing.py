@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -37,13 +37,14 @@ def _edges(column: str, axis: Any) -> np.ndarray:
     """Bin edges from a ``ConfigurableAxis`` value (fixed or variable) or a list of edges."""
     edges = getattr(axis, "edges", axis)
     try:
-        edges = np.asarray(edges, dtype=np.float64)
+        edges = np.array(edges, dtype=np.float64)  # a copy, made read-only
     except (TypeError, ValueError):
         raise ValueError(f"binning of {column}: bin edges must be numbers, got {axis!r}") from None
     if edges.ndim != 1 or len(edges) < 2 or not np.all(np.isfinite(edges)):
         raise ValueError(f"binning of {column}: need at least two finite edges, got {axis!r}")
     if np.any(np.diff(edges) <= 0):
         raise ValueError(f"binning of {column}: edges must increase strictly, got {list(edges)}")
+    edges.flags.writeable = False
     return edges
 
 
@@ -55,6 +56,10 @@ class BinningPolicy:
     value belongs to bin ``i`` when ``edges[i] <= v < edges[i + 1]``; values outside, and NaN,
     give bin -1 (not mixed). The bin number is row-major over the columns, first one slowest.
     """
+
+    #: configuration only, no state between dataframes: a task holding one may run as
+    #: several copies over the dataframes (see ``plan.pipeline_blocker``)
+    stateless: ClassVar[bool] = True
 
     def __init__(self, **axes: Sequence[float] | Any) -> None:
         if not axes:
@@ -163,6 +168,8 @@ class MixedPairs:
 
 
 class _Mixing:
+    stateless: ClassVar[bool] = True  # a policy and a depth: nothing kept between dataframes
+
     def __init__(self, binning: BinningPolicy, depth: int = 5) -> None:
         if not isinstance(binning, BinningPolicy):
             raise TypeError(f"mixing needs a BinningPolicy, got {type(binning).__name__}")
