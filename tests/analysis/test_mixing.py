@@ -1,5 +1,5 @@
 """Event mixing: binning policy, mixing depth, no collision with itself, pairs as a naive
-loop over collisions finds them, the same pairs whatever the dataframe is split into."""
+loop over collisions finds them, no state kept between dataframes."""
 
 from __future__ import annotations
 
