@@ -185,6 +185,12 @@ def test_a_tag_of_another_package_leaves_wagons_of_the_collaboration_package_alo
     assert resolve_tag(world.s, row).id == physics.id != mine.id
     assert current_test(world.s, wagon.id, world.dataset.id).id == failed.id
     assert not [n for n in list_notifications(world.s, world.alice) if "my-analysis" in n.message]
+    # Sync moves it to the latest tag of its own package; a new wagon gets a tag offering
+    # its workflow
+    synced, report = wagons.sync_wagon(world.s, actor, wagon.id)
+    assert synced.tag_id == physics.id and report.disabled is None
+    fresh = wagons.create_wagon(world.s, actor, world.lf.id, name="n", workflow="spectra-charged")
+    assert fresh.tag_id == physics.id
 
     newer = tags.register_tag(world.s, None, introspection("0.3.0"), artifact="/t3")
     assert resolve_tag(world.s, row).id == newer.id
