@@ -203,3 +203,23 @@ def test_a_tag_of_another_package_leaves_wagons_of_the_collaboration_package_alo
     enabling.enable_wagon(world.s, actor, mywagon.id, world.dataset.id)
     myrow = world.s.query(WagonDataset).filter_by(wagon_id=mywagon.id).one()
     assert resolve_tag(world.s, myrow).id == mine.id
+
+
+def test_the_analysis_page_offers_the_workflows_of_the_newest_tag_of_each_package(world):
+    from hyperloop.readmodels.analyses import analysis_view_data
+
+    own = {
+        "package": {"name": "my-analysis", "version": "0.1.0"},
+        "workflows": [{**introspection()["workflows"][1], "name": "sel8-spectra"}],
+    }
+    tags.register_tag(world.s, None, own, artifact="/mine")
+    view = analysis_view_data(world.s, world.lf, world.alice)
+    assert view["workflows"] == ["spectra-charged", "event-selection", "tree-maker", "sel8-spectra"]
+    assert view["latest_tag"].startswith("hyperloop-physics ")
+    assert view["latest_tag"].endswith(", my-analysis 0.1.0")
+    # the form posts a workflow without a tag: it gets the tag that offers it
+    actor = world.actor(world.alice)
+    mine = wagons.create_wagon(world.s, actor, world.lf.id, name="m", workflow="sel8-spectra")
+    theirs = wagons.create_wagon(world.s, actor, world.lf.id, name="t", workflow="tree-maker")
+    names = [tags.get_tag(world.s, w.tag_id).name for w in (mine, theirs)]
+    assert names == ["my-analysis", "hyperloop-physics"]
