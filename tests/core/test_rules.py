@@ -158,3 +158,68 @@ def test_a_new_tag_relaunches_a_failed_test_of_a_wagon_on_the_latest_policy(worl
     assert again.tag_id == newer.id  # tested with the new tag
     assert current_test(world.s, passing.id, world.dataset.id).id == done_before.id
     assert current_test(world.s, pinned.id, world.dataset.id).status is TestStatus.FAILED
+
+
+def test_a_tag_of_another_package_leaves_wagons_of_the_collaboration_package_alone(world):
+    """Released next to the collaboration's, a user's own package tag is not the "latest"
+    of wagons of hyperloop-physics: they keep running, nothing is disabled or relaunched;
+    the next hyperloop-physics tag still is their latest."""
+    from hyperloop.core.enabling import current_test, finish_test, resolve_tag
+    from hyperloop.enums import TestStatus
+
+    actor = world.actor(world.alice)
+    wagon = wagons.create_wagon(world.s, actor, world.lf.id, name="w", workflow="spectra-charged")
+    enabling.enable_wagon(world.s, actor, wagon.id, world.dataset.id)
+    finish_test(world.s, current_test(world.s, wagon.id, world.dataset.id).id, "failed")
+    failed = current_test(world.s, wagon.id, world.dataset.id)
+    row = world.s.query(WagonDataset).filter_by(wagon_id=wagon.id).one()
+    physics = resolve_tag(world.s, row)
+
+    own = {
+        "package": {"name": "my-analysis", "version": "0.1.0"},
+        "workflows": [introspection()["workflows"][1]],  # event-selection only
+    }
+    mine = tags.register_tag(world.s, None, own, artifact="/mine")
+    world.s.refresh(row)
+    assert row.enabled and row.disabled_reason is None
+    assert resolve_tag(world.s, row).id == physics.id != mine.id
+    assert current_test(world.s, wagon.id, world.dataset.id).id == failed.id
+    assert not [n for n in list_notifications(world.s, world.alice) if "my-analysis" in n.message]
+    # Sync moves it to the latest tag of its own package; a new wagon gets a tag offering
+    # its workflow
+    synced, report = wagons.sync_wagon(world.s, actor, wagon.id)
+    assert synced.tag_id == physics.id and report.disabled is None
+    fresh = wagons.create_wagon(world.s, actor, world.lf.id, name="n", workflow="spectra-charged")
+    assert fresh.tag_id == physics.id
+
+    newer = tags.register_tag(world.s, None, introspection("0.3.0"), artifact="/t3")
+    assert resolve_tag(world.s, row).id == newer.id
+    again = current_test(world.s, wagon.id, world.dataset.id)
+    assert again.status is TestStatus.QUEUED and again.tag_id == newer.id
+    # a wagon of the other package follows that package's tags
+    mywagon = wagons.create_wagon(
+        world.s, actor, world.lf.id, name="mine", workflow="event-selection", tag_id=mine.id
+    )
+    enabling.enable_wagon(world.s, actor, mywagon.id, world.dataset.id)
+    myrow = world.s.query(WagonDataset).filter_by(wagon_id=mywagon.id).one()
+    assert resolve_tag(world.s, myrow).id == mine.id
+
+
+def test_the_analysis_page_offers_the_workflows_of_the_newest_tag_of_each_package(world):
+    from hyperloop.readmodels.analyses import analysis_view_data
+
+    own = {
+        "package": {"name": "my-analysis", "version": "0.1.0"},
+        "workflows": [{**introspection()["workflows"][1], "name": "sel8-spectra"}],
+    }
+    tags.register_tag(world.s, None, own, artifact="/mine")
+    view = analysis_view_data(world.s, world.lf, world.alice)
+    assert view["workflows"] == ["spectra-charged", "event-selection", "tree-maker", "sel8-spectra"]
+    assert view["latest_tag"].startswith("hyperloop-physics ")
+    assert view["latest_tag"].endswith(", my-analysis 0.1.0")
+    # the form posts a workflow without a tag: it gets the tag that offers it
+    actor = world.actor(world.alice)
+    mine = wagons.create_wagon(world.s, actor, world.lf.id, name="m", workflow="sel8-spectra")
+    theirs = wagons.create_wagon(world.s, actor, world.lf.id, name="t", workflow="tree-maker")
+    names = [tags.get_tag(world.s, w.tag_id).name for w in (mine, theirs)]
+    assert names == ["my-analysis", "hyperloop-physics"]

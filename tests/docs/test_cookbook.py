@@ -4,6 +4,7 @@ results agree with the same quantities computed straight from the file with upro
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import uproot
 from tests.docs.conftest import UD_FILE
 from tests.docs.test_examples import load_example
@@ -138,3 +139,65 @@ def test_conditions_recipe_reads_the_field_of_each_run_once_per_run(tmp_path):
     calls = {d.name: d.conditions_calls for d in result.devices}
     # two dataframes of two runs: the field once per run, the calibration once, the rest cached
     assert calls["field-per-run"] == 3
+
+
+def _naive_mixed_masses(depth: int) -> tuple[list[float], list[float], list[int]]:
+    """Same-event and mixed-event opposite-sign pair masses of two-track UD collisions, by
+    a plain loop over each dataframe's collisions (mixing never crosses dataframes)."""
+    recipe = load_example("cookbook_mixing")
+    z_edges, n_edges = [-15.0, -5.0, 0.0, 5.0, 15.0], [2, 3, 10]
+    same, mixed, bins_of_pairs = [], [], []
+    with uproot.open(UD_FILE) as f:
+        for df in (k for k in f.keys(recursive=False, cycle=False) if k.startswith("DF_")):
+            t = f[df]["O2udtrack"].arrays(
+                ["fIndexUDCollisions", "fPx", "fPy", "fPz", "fSign"], library="np"
+            )
+            c = f[df]["O2udcollision"].arrays(["fPosZ", "fNumContrib"], library="np")
+            tracks_of = [
+                np.flatnonzero(t["fIndexUDCollisions"] == i) for i in range(len(c["fPosZ"]))
+            ]
+
+            def mass(i: int, j: int, t=t) -> float:
+                rows = np.array([i]), np.array([j])
+                return float(recipe.pair_mass(t, *rows)[0])
+
+            bins = []
+            for i, rows in enumerate(tracks_of):
+                if len(rows) == 2 and t["fSign"][rows[0]] * t["fSign"][rows[1]] < 0:
+                    same.append(mass(rows[0], rows[1]))
+                z, n = c["fPosZ"][i], c["fNumContrib"][i]
+                zb = [k for k in range(4) if z_edges[k] <= z < z_edges[k + 1]]
+                nb = [k for k in range(2) if n_edges[k] <= n < n_edges[k + 1]]
+                two = len(rows) == 2
+                bins.append(zb[0] * 2 + nb[0] if zb and nb and two else -1)
+            for b in sorted(set(bins) - {-1}):
+                members = [i for i, x in enumerate(bins) if x == b]
+                for k, c1 in enumerate(members):
+                    for c2 in members[k + 1 : k + 1 + depth]:
+                        bins_of_pairs.append(b)
+                        for a in tracks_of[c1]:
+                            for d in tracks_of[c2]:
+                                if t["fSign"][a] * t["fSign"][d] < 0:
+                                    mixed.append(mass(a, d))
+    return same, mixed, bins_of_pairs
+
+
+@pytest.mark.parametrize(("cores", "mode"), [(1, "inprocess"), (2, "dataframes")])
+def test_mixing_recipe_gives_the_mixed_event_background_of_a_naive_loop(tmp_path, cores, mode):
+    """Mixing stays within a dataframe: with the dataframes split over two worker
+    processes the pairs are the same as in one process."""
+    from hyperloop.analysis.plan import pipeline_blocker
+
+    recipe = load_example("cookbook_mixing")
+    assert pipeline_blocker(recipe.MixedMass()) is None  # not serial: every worker mixes
+    result = recipe.run(str(UD_FILE), str(tmp_path / "out"), n_mix=2, cores=cores, mode=mode)
+    assert result.exit_code == 0
+    same, mixed, bins = _naive_mixed_masses(depth=2)
+    with uproot.open(result.outputs["AnalysisResults"]) as f:
+        d = f["mixed-mass"]
+        expected_same, _ = np.histogram(same, bins=40, range=(0.0, 2.0))
+        expected_mixed, _ = np.histogram(mixed, bins=40, range=(0.0, 2.0))
+        assert d["hMassSame"].values().tolist() == expected_same.tolist()
+        assert d["hMassMixed"].values().tolist() == expected_mixed.tolist()
+        assert d["hMassMixed"].values().sum() > d["hMassSame"].values().sum() / 2 > 20
+        assert d["hMixingBin"].values().tolist() == np.bincount(bins, minlength=8).tolist()

@@ -382,7 +382,8 @@ _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), np.generic)
 def _immutable(value: Any) -> bool:
     if isinstance(value, (tuple, frozenset)):
         return all(_immutable(v) for v in value)
-    return isinstance(value, _IMMUTABLE)
+    # objects that hold configuration only (a mixing binning policy) say so
+    return isinstance(value, _IMMUTABLE) or getattr(type(value), "stateless", False) is True
 
 
 def pipeline_blocker(task: Task, *, auto: bool = True) -> str | None:

@@ -32,6 +32,7 @@ from hyperloop.analysis.ccdb import TaskConditions
 from hyperloop.analysis.configurables import Configurable, ConfigurationError, Kind
 from hyperloop.analysis.filters import BoundFilters, Filter, Partition
 from hyperloop.analysis.histograms import HistogramRegistry
+from hyperloop.analysis.mixing import BinningPolicy, Pair, SameKindPair
 from hyperloop.analysis.schema import TableSchema
 
 
@@ -366,4 +367,13 @@ def _kebab(name: str) -> str:
     return "".join(out)
 
 
-__all__ = ["Kind", "ProcessSpec", "Task", "TaskOutputs", "process"]
+__all__ = [
+    "BinningPolicy",
+    "Kind",
+    "Pair",
+    "ProcessSpec",
+    "SameKindPair",
+    "Task",
+    "TaskOutputs",
+    "process",
+]

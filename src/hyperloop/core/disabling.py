@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from hyperloop.core.common import dependency_closure
 from hyperloop.core.configs import check_config, workflow_schema
 from hyperloop.core.notifications import notify_wagon
+from hyperloop.core.tag_lookup import wagon_package
 from hyperloop.core.tag_workflows import find_workflow
 from hyperloop.db.models import Analysis, PackageTag, Wagon, WagonDataset, WagonTest
 from hyperloop.enums import NotificationKind, TagPolicy
@@ -82,6 +83,8 @@ def notify_inconsistent(s: Session, tag: PackageTag) -> dict[int, list[str]]:
     )
     found: dict[int, list[str]] = {}
     for wagon in s.scalars(stmt):
+        if wagon_package(s, wagon) not in (None, tag.name):
+            continue  # a tag of another package is not this wagon's latest
         if find_workflow(tag, wagon.workflow) is None:
             reason = f"workflow {wagon.workflow!r} no longer exists in package tag {tag.label}"
             disable_wagon_everywhere(s, wagon, reason)

@@ -23,7 +23,7 @@ from hyperloop.core.notifications import notify_test_failed, notify_wagon
 from hyperloop.core.permissions import Action, require
 from hyperloop.core.states import created, transition
 from hyperloop.core.story import Cause
-from hyperloop.core.tag_lookup import first_tag_with_pr, get_tag, latest_tag
+from hyperloop.core.tag_lookup import first_tag_with_pr, get_tag, latest_tag, wagon_package
 from hyperloop.core.wagon_state import wagon_state
 from hyperloop.db.base import utcnow
 from hyperloop.db.models import (
@@ -45,9 +45,10 @@ def resolve_tag(s: Session, enabling: WagonDataset) -> PackageTag | None:
     """The tag an enabled wagon runs with now (None: its pull request is not released yet)."""
     if enabling.tag_policy is TagPolicy.FIXED:
         return get_tag(s, enabling.tag_id) if enabling.tag_id else None
+    package = wagon_package(s, enabling.wagon)
     if enabling.tag_policy is TagPolicy.LATEST:
-        return latest_tag(s)
-    return first_tag_with_pr(s, enabling.pull_request or "")
+        return latest_tag(s, package)
+    return first_tag_with_pr(s, enabling.pull_request or "", package)
 
 
 def _find(s: Session, wagon_id: int, dataset_id: int) -> WagonDataset | None:
@@ -196,7 +197,7 @@ def retest_failed_after_new_tag(s: Session, tag: PackageTag) -> list[WagonTest]:
     """A new tag relaunches the failed tests of wagons enabled with the latest-tag policy
     (a test that failed with an older tag may pass with this one); passing tests keep
     their tag until the next change or composition."""
-    newest = latest_tag(s)
+    newest = latest_tag(s, tag.name)
     if newest is None or newest.id != tag.id:
         return []
     rows = s.scalars(
@@ -206,6 +207,8 @@ def retest_failed_after_new_tag(s: Session, tag: PackageTag) -> list[WagonTest]:
     )
     queued = []
     for row in list(rows):
+        if wagon_package(s, row.wagon) not in (None, tag.name):
+            continue  # a wagon of another package: this tag is not its latest
         test = current_test(s, row.wagon_id, row.dataset_id)
         if test is not None and test.status is TestStatus.FAILED and test.tag_id != tag.id:
             why = f"new tag {tag.label} for a wagon on the latest tag whose test failed"

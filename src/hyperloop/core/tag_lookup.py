@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hyperloop.core.errors import NotFound
-from hyperloop.db.models import PackageTag
+from hyperloop.db.models import PackageTag, Wagon
 
 
 def get_tag(s: Session, tag_id: int) -> PackageTag:
@@ -36,3 +36,13 @@ def first_tag_with_pr(
         if str(pull_request) in (tag.pull_requests or []):
             return tag
     return None
+
+
+def wagon_package(s: Session, wagon: Wagon) -> str | None:
+    """The package a wagon's workflow comes from: the name of the tag it was created or
+    synced with (None: no tag). "Latest" and pull-request policies look among that
+    package's tags only, so another package's tag never replaces it."""
+    if wagon.tag_id is None:
+        return None
+    tag = s.get(PackageTag, wagon.tag_id)
+    return tag.name if tag is not None else None

@@ -35,6 +35,7 @@ from hyperloop.core.disabling import disable_wagon_everywhere
 from hyperloop.core.enabling import configuration_changed
 from hyperloop.core.errors import Conflict, NotFound, ValidationError
 from hyperloop.core.permissions import Action, require
+from hyperloop.core.tag_lookup import wagon_package
 from hyperloop.core.tags import find_workflow, get_tag, latest_tag, workflow_info
 from hyperloop.core.wagon_state import FIELDS, wagon_state
 from hyperloop.db.base import utcnow
@@ -70,10 +71,20 @@ def get_wagon(s: Session, wagon_id: int) -> Wagon:
     return get_or_404(s, Wagon, wagon_id, "wagon")
 
 
-def _tag_for(s: Session, tag_id: int | None) -> PackageTag:
+def _tag_for(
+    s: Session, tag_id: int | None, *, package: str | None = None, workflow: str | None = None
+) -> PackageTag:
+    """The tag given, else the newest of ``package``, else the newest offering ``workflow``
+    (several packages' tags may be registered side by side)."""
     if tag_id is not None:
         return get_tag(s, tag_id)
-    tag = latest_tag(s)
+    tag = latest_tag(s, package)
+    if package is None and workflow is not None and tag is not None:
+        newest_first = select(PackageTag).where(PackageTag.available)
+        newest_first = newest_first.order_by(PackageTag.released_at.desc(), PackageTag.id.desc())
+        tag = next(
+            (t for t in s.scalars(newest_first) if find_workflow(t, workflow) is not None), tag
+        )
     if tag is None:
         raise ValidationError("no package tag is registered yet: register one before wagons")
     return tag
@@ -194,7 +205,7 @@ def create_wagon(
     require(actor, Action.WAGON_CREATE, analysis)
     check_name(name, "wagon")
     _unique_name(s, analysis.id, name)
-    tag = _tag_for(s, tag_id)
+    tag = _tag_for(s, tag_id, workflow=workflow)
     schema = workflow_schema(tag, workflow)
     base = complete_base(schema, validate_config(schema, base_config or {}, what="base"))
     wagon = Wagon(
@@ -402,14 +413,14 @@ def sync_wagon(
     tag_id: int | None = None,
     expected_version: int | None = None,
 ) -> tuple[Wagon, SyncReport]:
-    """Move the wagon to ``tag_id`` (default: the latest tag): removed parameters are
-    dropped, untouched values take the new defaults, derived tables no longer produced are
-    removed. A workflow missing from the new tag disables the wagon (with a notification)."""
+    """Move the wagon to ``tag_id`` (default: the latest tag of its package): removed
+    parameters are dropped, untouched values take the new defaults, derived tables no longer
+    produced are removed. A workflow missing from the new tag disables the wagon (with a notification)."""
     wagon = get_wagon(s, wagon_id)
     require(actor, Action.WAGON_EDIT, wagon)
     if expected_version is not None and wagon.version != expected_version:
         raise _stale(s, wagon, expected_version)
-    new_tag = _tag_for(s, tag_id)
+    new_tag = _tag_for(s, tag_id, package=wagon_package(s, wagon))  # latest of its package
     old_tag = _tag_for(s, wagon.tag_id)
     if find_workflow(new_tag, wagon.workflow) is None:
         # a record, not an error: the caller commits the disabling and its notification

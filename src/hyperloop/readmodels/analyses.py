@@ -644,10 +644,12 @@ def pwg_names(db) -> list[str]:
 
 def analysis_view_data(db, analysis: m.Analysis, user: m.User) -> dict:
     """The analysis page: the analysis (as ``GET /api/analyses/{id}``), what ``user`` may do,
-    the workflows of the latest tag (to create a wagon) and the active datasets that can be
+    the workflows of the latest tag of each package (to create a wagon) and the active datasets that can be
     added (datasets with short datasets are used through those)."""
     detail = analysis_detail(db, analysis)
-    latest = latest_tag(db)
+    # the newest tag of each package: packages' tags are released side by side
+    names = db.scalars(select(m.PackageTag.name).where(m.PackageTag.available).distinct())
+    newest = [t for t in (latest_tag(db, n) for n in sorted(names)) if t is not None]
     parents = select(m.Dataset.parent_id).where(m.Dataset.parent_id.is_not(None))
     addable = db.execute(
         select(m.Dataset.id, m.Dataset.name)
@@ -665,7 +667,7 @@ def analysis_view_data(db, analysis: m.Analysis, user: m.User) -> dict:
             "create_wagon": can(user, Action.WAGON_CREATE, analysis),
             "edit": can(user, Action.ANALYSIS_EDIT, analysis),
         },
-        "latest_tag": latest.label if latest else None,
-        "workflows": workflow_names(latest) if latest else [],
+        "latest_tag": ", ".join(t.label for t in newest) or None,
+        "workflows": list(dict.fromkeys(wf for t in newest for wf in workflow_names(t))),
         "addable_datasets": [{"id": i, "name": n} for i, n in addable],
     }

@@ -1,0 +1,1 @@
+"""My analysis: a workflow package of its own for Hyperloop trains."""

@@ -1,0 +1,128 @@
+"""The guide "Your own workflow package" (docs/workflows/own-package.md) followed as a user
+would: the package of docs/examples/own_package/ copied to a fresh folder, the page's own
+commands run (a real tag build, its introspection, a real ``hyperloop run-train`` on an AO2D
+file), and the results checked against the file."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import uproot
+from tests.docs.conftest import DOCS, EXAMPLES
+from tests.factories import make_catalogue
+
+PAGE = DOCS / "workflows" / "own-package.md"
+
+
+def _page_commands() -> list[str]:
+    """The command lines of the bash block of the section "Build the tag and run it"."""
+    section = PAGE.read_text().split("## Build the tag and run it", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```bash\n(.*?)```", section, re.S)
+    assert block, "the section has a bash block"
+    return [line for line in block.group(1).splitlines() if line.strip()]
+
+
+def _run_page_command(line: str, cwd: Path) -> subprocess.CompletedProcess:
+    """A command line of the page: ``VAR=value`` prefixes, then ``hyperloop ...`` (run with
+    this interpreter, so with the project's environment)."""
+    words = shlex.split(line)
+    env = dict(os.environ)
+    while "=" in words[0]:
+        key, value = words.pop(0).split("=", 1)
+        env[key] = value
+    assert words[0] == "hyperloop", line
+    return subprocess.run(
+        [sys.executable, "-m", "hyperloop", *words[1:]],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        check=False,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def user_folder(tmp_path: Path) -> Path:
+    """A fresh folder as the page describes it: the package, full_config.json and an
+    input_data.txt listing one small AO2D file."""
+    shutil.copytree(EXAMPLES / "own_package", tmp_path / "my-analysis")
+    shutil.copy(EXAMPLES / "own_package_config.json", tmp_path / "full_config.json")
+    catalogue = make_catalogue(tmp_path / "data", files_per_run=1)
+    ao2d = next(iter(catalogue.values()))[0][0]
+    (tmp_path / "input_data.txt").write_text(f"{ao2d}\n")
+    return tmp_path
+
+
+def _expected(ao2d: str) -> tuple[int, np.ndarray]:
+    """Collisions, and the pT histogram of tracks in sel8 collisions (|z| < 10 cm, at least
+    2 contributors) with |eta| < 0.9 (the configuration of the page), from uproot."""
+    n_coll, pts = 0, []
+    with uproot.open(ao2d) as f:
+        for df in (k for k in f.keys(recursive=False, cycle=False) if k.startswith("DF_")):
+            c = f[df]["O2collision_001"].arrays(["fPosZ", "fNumContrib"], library="np")
+            t = f[df]["O2track"].arrays(["fIndexCollisions", "fSigned1Pt", "fTgl"], library="np")
+            sel8 = (np.abs(c["fPosZ"]) < 10) & (c["fNumContrib"] >= 2)
+            idx = t["fIndexCollisions"]
+            ok = (idx >= 0) & (np.abs(np.arcsinh(t["fTgl"].astype(np.float64))) < 0.9)
+            ok[ok] = sel8[idx[ok]]
+            pts.append(1.0 / np.abs(t["fSigned1Pt"][ok].astype(np.float64)))
+            n_coll += len(c["fPosZ"])
+    hist, _ = np.histogram(np.concatenate(pts), bins=50, range=(0.0, 5.0))
+    return n_coll, hist
+
+
+def test_own_package_guide_builds_a_tag_and_runs_it_as_a_train(user_folder):
+    build, workflows, run_train = _page_commands()
+    assert build.startswith("hyperloop package build my-analysis/")
+
+    proc = _run_page_command(build, user_folder)
+    assert proc.returncode == 0, proc.stderr
+    assert "tag my-analysis-v0.1.0: my-analysis 0.1.0, 2 workflows" in proc.stdout
+    tag = user_folder / "var" / "tags" / "my-analysis-v0.1.0"
+    info = json.loads((tag / "tag.json").read_text())
+    assert [w["name"] for w in info["workflows"]] == ["event-selection", "sel8-spectra"]
+    assert not (tag / "tag.json").stat().st_mode & 0o222  # immutable: read-only
+    again = _run_page_command(build, user_folder)  # the same tag name twice is refused
+    assert again.returncode == 2 and "tags are immutable" in again.stderr
+
+    proc = _run_page_command(workflows, user_folder)
+    assert proc.returncode == 0, proc.stderr
+    assert "my-analysis 0.1.0" in proc.stdout
+    assert "task sel8-spectra: 2 configurables; reads EvSels, Tracks" in proc.stdout
+    assert "produces EvSels" in proc.stdout
+
+    proc = _run_page_command(run_train, user_folder)
+    assert proc.returncode == 0, proc.stderr
+    assert "1/1 files ok" in proc.stdout
+    ao2d = (user_folder / "input_data.txt").read_text().strip()
+    n_coll, expected_pt = _expected(ao2d)
+    with uproot.open(user_folder / "out" / "AnalysisResults.root") as f:
+        assert f["sel8-spectra/hSel8"].values().sum() == n_coll
+        assert f["sel8-spectra/hPt"].values().tolist() == expected_pt.tolist()
+        assert expected_pt.sum() > 0
+        assert "event-selection" in f.keys(recursive=False, cycle=False)
+
+
+def test_a_train_without_the_service_says_which_workflow_to_add(user_folder):
+    build, _, run_train = _page_commands()
+    assert _run_page_command(build, user_folder).returncode == 0
+    config = json.loads((user_folder / "full_config.json").read_text())
+    config["workflows"] = [
+        w for w in config["workflows"] if w["workflow_name"] != "event-selection"
+    ]
+    (user_folder / "full_config.json").write_text(json.dumps(config))
+    proc = _run_page_command(run_train, user_folder)
+    assert proc.returncode != 0
+    assert "task sel8-spectra needs table EvSels" in proc.stderr
+    assert "add a dependency on event-selection" in proc.stderr
+    assert "Traceback" not in proc.stderr
