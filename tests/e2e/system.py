@@ -69,8 +69,10 @@ class System:
         dask = [str(BIN / "dask")]
         address = f"tcp://127.0.0.1:{self.dask_port}"
         if name == "dask-scheduler":
+            # its HTTP server (health, metrics) binds :8787 even without the dashboard:
+            # any free port instead, so that systems and other clusters never collide
             return [*dask, "scheduler", "--host", "127.0.0.1", "--port", str(self.dask_port),
-                    "--no-dashboard"]  # fmt: skip
+                    "--no-dashboard", "--dashboard-address", "127.0.0.1:0"]  # fmt: skip
         if name.startswith("worker-"):
             return [*dask, "worker", address, "--name", name, "--nthreads", "1",
                     "--resources", "cores=1", "--no-dashboard", "--host", "127.0.0.1",

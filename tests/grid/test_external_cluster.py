@@ -44,6 +44,8 @@ def external_address(tmp_path):
             "--port",
             "0",
             "--no-dashboard",
+            "--dashboard-address",  # its HTTP server binds :8787 otherwise
+            "127.0.0.1:0",
             "--scheduler-file",
             str(sched_file),
         ],
