@@ -106,7 +106,7 @@ def test_performance_graphs_upload_draws_top_10(page, server, outputs_dir: Path)
     first = page.locator(".u-legend .u-series").nth(1)
     assert "task-12" in first.inner_text()
     hovered = first.locator(".u-value").inner_text()
-    assert 127 < float(hovered) < 131  # MB, between 130000 and 133500 kB
+    assert 133 < float(hovered) < 137  # MB of 10^6 B: between 130000 and 133500 kB of 1024 B
     screenshot(page, "performance-graphs-hover", full_page=False)
     rows = page.locator("#device-summary tbody tr")
     assert rows.count() == 14

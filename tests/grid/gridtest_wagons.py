@@ -234,6 +234,7 @@ class GtLeak(Task):
     leakMb = Configurable(0, "MB kept")
     startDf = Configurable(2, "dataframe from which the memory is kept")
     holdS = Configurable(2.0, "seconds to hold it")
+    sleepPerDf = Configurable(0.0, "seconds of work on every other dataframe (a longer run)")
 
     def init(self):
         self.seen = 0
@@ -248,6 +249,8 @@ class GtLeak(Task):
             self.keep.append(np.ones(int(self.leakMb) * 1024 * 1024 // 8))
             time.sleep(float(self.holdS))
             self.keep.clear()
+        else:
+            time.sleep(float(self.sleepPerDf))
 
 
 class GtBigHistos(Task):
