@@ -201,3 +201,101 @@ def test_mixing_recipe_gives_the_mixed_event_background_of_a_naive_loop(tmp_path
         assert d["hMassMixed"].values().tolist() == expected_mixed.tolist()
         assert d["hMassMixed"].values().sum() > d["hMassSame"].values().sum() / 2 > 20
         assert d["hMixingBin"].values().tolist() == np.bincount(bins, minlength=8).tolist()
+
+
+def _ud_frames():
+    with uproot.open(UD_FILE) as f:
+        for df in (k for k in f.keys(recursive=False, cycle=False) if k.startswith("DF_")):
+            yield (
+                f[df]["O2udcollision"].arrays(library="np"),
+                f[df]["O2udtrack"].arrays(library="np"),
+                f[df]["O2udtrackextra"].arrays(library="np"),
+                f[df]["O2udtrackpid"].arrays(library="np"),
+            )
+
+
+def test_join_recipe_reads_columns_of_three_row_aligned_tables(tmp_path):
+    recipe = load_example("cookbook_join")
+    result = recipe.run(str(UD_FILE), str(tmp_path / "out"), min_tpc_ncls=60)
+    assert result.exit_code == 0
+    pt, signal, nsigma = [], [], []
+    for _, track, extra, pid in _ud_frames():
+        found = extra["fTPCNClsFindable"].astype(int) - extra["fTPCNClsFindableMinusFound"]
+        keep = found >= 60
+        pt.append(np.hypot(track["fPx"], track["fPy"])[keep])
+        signal.append(extra["fTPCSignal"][keep])
+        nsigma.append(pid["fTPCNSigmaPi"][keep])
+    pt, signal, nsigma = map(np.concatenate, (pt, signal, nsigma))
+    all_tracks = sum(len(t["fPx"]) for _, t, _, _ in _ud_frames())
+    assert 0 < len(pt) < all_tracks  # the cut on a column of the joined table selects
+    with uproot.open(result.outputs["AnalysisResults"]) as f:
+        d = f["joined-tracks"]
+        expected, _, _ = np.histogram2d(pt, signal, bins=(50, 100), range=((0, 2.5), (0, 200)))
+        assert d["hTPCSignal"].values().tolist() == expected.tolist()
+        expected, _ = np.histogram(nsigma, bins=40, range=(-10, 10))
+        assert d["hNSigmaPi"].values().tolist() == expected.tolist()
+
+
+def test_combinations_recipe_gives_the_pairs_and_triplets_of_a_naive_loop(tmp_path):
+    from itertools import combinations, product
+
+    recipe = load_example("cookbook_combinations")
+    result = recipe.run(str(UD_FILE), str(tmp_path / "out"))
+    assert result.exit_code == 0
+    every, like, pos_neg, n_pairs, charge = [], [], [], [], []
+    for coll, t, _, _ in _ud_frames():
+        for i in range(len(coll["fPosZ"])):
+            rows = np.flatnonzero(t["fIndexUDCollisions"] == i)
+            pairs = list(combinations(rows, 2))
+            n_pairs.append(len(pairs))
+            for a, b in pairs:
+                m = float(recipe.mass(t, np.array([a]), np.array([b]))[0])
+                every.append(m)
+                if t["fSign"][a] == t["fSign"][b]:
+                    like.append(m)
+            pos, neg = rows[t["fSign"][rows] > 0], rows[t["fSign"][rows] < 0]
+            pos_neg += [
+                float(recipe.mass(t, np.array([a]), np.array([b]))[0]) for a, b in product(pos, neg)
+            ]
+            charge += [int(t["fSign"][list(c)].sum()) for c in combinations(rows, 3)]
+    assert len(charge) > 100 and len(like) > 100  # collisions with 3 to 6 tracks
+    with uproot.open(result.outputs["AnalysisResults"]) as f:
+        d = f["track-combinations"]
+        for name, values in (
+            ("hMassAll", every),
+            ("hMassLikeSign", like),
+            ("hMassPosNeg", pos_neg),
+        ):
+            expected, _ = np.histogram(values, bins=40, range=(0, 4))
+            assert d[name].values().tolist() == expected.tolist(), name
+        expected, _ = np.histogram(n_pairs, bins=16, range=(-0.5, 15.5))
+        assert d["hPairsPerCollision"].values().tolist() == expected.tolist()
+        expected, _ = np.histogram(charge, bins=7, range=(-3.5, 3.5))
+        assert d["hTripletCharge"].values().tolist() == expected.tolist()
+
+
+def test_derived_table_recipe_saves_the_selected_rows_with_their_index_remapped(tmp_path):
+    recipe = load_example("derived_table")
+    assert recipe.main(str(UD_FILE), str(tmp_path)) == 0
+    z_kept, px_kept, tracks_of_event = [], [], []
+    for coll, t, _, _ in _ud_frames():
+        counts = np.bincount(t["fIndexUDCollisions"], minlength=len(coll["fPosZ"]))
+        keep = (counts == 2) & (np.abs(coll["fPosZ"]) < 15.0)
+        z_kept.append(coll["fPosZ"][keep])
+        px_kept.append(t["fPx"][keep[t["fIndexUDCollisions"]]])
+    z_kept, px_kept = np.concatenate(z_kept), np.concatenate(px_kept)
+    z_saved, px_saved, z_of_track = [], [], []
+    with uproot.open(tmp_path / "skim" / "AO2D.root") as f:
+        for df in (k for k in f.keys(recursive=False, cycle=False) if k.startswith("DF_")):
+            events = f[df]["O2twotrackevent"].arrays(library="np")
+            tracks = f[df]["O2twotracktrack"].arrays(library="np")
+            z_saved.append(events["fPosZ"])
+            px_saved.append(tracks["fPx"])
+            idx = tracks["fIndexTwoTrackEvents"]
+            tracks_of_event.append(np.bincount(idx, minlength=len(events["fPosZ"])))
+            z_of_track.append(events["fPosZ"][idx])  # the index points into the saved table
+    assert np.concatenate(z_saved).tolist() == z_kept.tolist()
+    assert np.concatenate(px_saved).tolist() == px_kept.tolist()
+    assert set(np.concatenate(tracks_of_event).tolist()) == {2}
+    assert np.repeat(z_kept, 2).tolist() == np.concatenate(z_of_track).tolist()
+    assert 0 < len(z_kept) < sum(len(c["fPosZ"]) for c, _, _, _ in _ud_frames())
