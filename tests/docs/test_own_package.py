@@ -98,7 +98,10 @@ def test_own_package_guide_builds_a_tag_and_runs_it_as_a_train(user_folder):
     proc = _run_page_command(workflows, user_folder)
     assert proc.returncode == 0, proc.stderr
     assert "my-analysis 0.1.0" in proc.stdout
-    assert "task sel8-spectra: 2 configurables; reads EvSels, Tracks" in proc.stdout
+    assert (
+        "task sel8-spectra: 6 configurables; reads EvSels, Collisions, Tracks, McParticles"
+        in proc.stdout
+    )
     assert "produces EvSels" in proc.stdout
 
     proc = _run_page_command(run_train, user_folder)
