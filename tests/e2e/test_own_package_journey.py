@@ -89,7 +89,7 @@ def test_own_package_released_as_a_tag_runs_as_a_wagon_and_a_train(system: Syste
     train = system.train([evsel, spectra])
     assert system.wait_train(train) == "done"
     with system.sessions() as s:
-        merged = Path(s.get(TrainRun, train).output_dir) / "AnalysisResults.root"
+        merged = Path(s.get(TrainRun, train).output_dir)  # the merged AnalysisResults.root
 
     # the same tag run locally over the same files, as the guide's `hyperloop run-train`
     config = {
