@@ -63,10 +63,12 @@ def user_folder(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _expected(ao2d: str) -> tuple[int, np.ndarray]:
-    """Collisions, and the pT histogram of tracks in sel8 collisions (|z| < 10 cm, at least
-    2 contributors) with |eta| < 0.9 (the configuration of the page), from uproot."""
-    n_coll, pts = 0, []
+def _expected(ao2d: str) -> dict[str, np.ndarray | int]:
+    """From uproot, with the configuration of the page (sel8: |z| < 10 cm and at least 2
+    contributors; tracks of sel8 collisions with |eta| < 0.9): collisions, the pT histogram,
+    the entries and pT sums of <pT> vs the selected tracks of the collision, and the number
+    of mixed-event track pairs (each sel8 collision with the next 2 of its 5 cm z bin)."""
+    n_coll, pts, mults, mixed = 0, [], [], 0
     with uproot.open(ao2d) as f:
         for df in (k for k in f.keys(recursive=False, cycle=False) if k.startswith("DF_")):
             c = f[df]["O2collision_001"].arrays(["fPosZ", "fNumContrib"], library="np")
@@ -75,10 +77,27 @@ def _expected(ao2d: str) -> tuple[int, np.ndarray]:
             idx = t["fIndexCollisions"]
             ok = (idx >= 0) & (np.abs(np.arcsinh(t["fTgl"].astype(np.float64))) < 0.9)
             ok[ok] = sel8[idx[ok]]
-            pts.append(1.0 / np.abs(t["fSigned1Pt"][ok].astype(np.float64)))
+            pts.append((np.float32(1) / np.abs(t["fSigned1Pt"][ok])).astype(np.float64))
+            per_collision = np.bincount(idx[ok], minlength=len(sel8))
+            mults.append(per_collision[idx[ok]])
+            z_bin = np.floor(c["fPosZ"].astype(np.float64) / 5.0)
+            for b in np.unique(z_bin[sel8]):
+                n = per_collision[np.flatnonzero(sel8 & (z_bin == b))]
+                mixed += sum(
+                    int(n[i]) * int(n[j])
+                    for i in range(len(n))
+                    for j in range(i + 1, min(i + 3, len(n)))
+                )
             n_coll += len(c["fPosZ"])
-    hist, _ = np.histogram(np.concatenate(pts), bins=50, range=(0.0, 5.0))
-    return n_coll, hist
+    pt, mult = np.concatenate(pts), np.concatenate(mults)
+    prof = {"bins": 40, "range": (-0.5, 39.5)}
+    return {
+        "collisions": n_coll,
+        "pt": np.histogram(pt, bins=50, range=(0.0, 5.0))[0],
+        "mult_entries": np.histogram(mult, **prof)[0],
+        "mult_pt_sum": np.histogram(mult, weights=pt, **prof)[0],
+        "mixed_pairs": mixed,
+    }
 
 
 def test_own_package_guide_builds_a_tag_and_runs_it_as_a_train(user_folder):
@@ -98,18 +117,32 @@ def test_own_package_guide_builds_a_tag_and_runs_it_as_a_train(user_folder):
     proc = _run_page_command(workflows, user_folder)
     assert proc.returncode == 0, proc.stderr
     assert "my-analysis 0.1.0" in proc.stdout
-    assert "task sel8-spectra: 2 configurables; reads EvSels, Tracks" in proc.stdout
+    assert (
+        "task sel8-spectra: 6 configurables; reads EvSels, Collisions, Tracks, McParticles"
+        in proc.stdout
+    )
     assert "produces EvSels" in proc.stdout
 
     proc = _run_page_command(run_train, user_folder)
     assert proc.returncode == 0, proc.stderr
     assert "1/1 files ok" in proc.stdout
     ao2d = (user_folder / "input_data.txt").read_text().strip()
-    n_coll, expected_pt = _expected(ao2d)
+    expected = _expected(ao2d)
     with uproot.open(user_folder / "out" / "AnalysisResults.root") as f:
-        assert f["sel8-spectra/hSel8"].values().sum() == n_coll
-        assert f["sel8-spectra/hPt"].values().tolist() == expected_pt.tolist()
-        assert expected_pt.sum() > 0
+        assert f["sel8-spectra/hSel8"].values().sum() == expected["collisions"]
+        assert f["sel8-spectra/hPt"].values().tolist() == expected["pt"].tolist()
+        assert expected["pt"].sum() > 0
+        profile = f["sel8-spectra/pMeanPt"]  # a TProfile: entries and mean pT per bin
+        assert profile.classname == "TProfile"
+        assert profile.counts().tolist() == expected["mult_entries"].tolist()
+        filled = expected["mult_entries"] > 0
+        np.testing.assert_allclose(
+            profile.values()[filled],
+            expected["mult_pt_sum"][filled] / expected["mult_entries"][filled],
+            rtol=1e-12,
+        )
+        assert f["sel8-spectra/hDEtaMixed"].values().sum() == expected["mixed_pairs"] > 0
+        assert "sel8-spectra/hMcPt" not in f  # processMc off: MC histograms not booked
         assert "event-selection" in f.keys(recursive=False, cycle=False)
 
 

@@ -191,23 +191,33 @@ class System:
         )
 
     def wagon(
-        self, workflow: str, config: Mapping[str, Any] | None = None, name: str | None = None
+        self,
+        workflow: str,
+        config: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        *,
+        tag_id: int | None = None,
+        dependencies: Sequence[int] = (),
     ) -> int:
-        """A wagon of ``workflow`` created by alice and enabled on the dataset (its test starts)."""
+        """A wagon of ``workflow`` created by alice and enabled on the dataset (its test
+        starts); of the seeded tag unless ``tag_id`` names another (e.g. one registered by
+        the test), depending on the wagons ``dependencies``."""
+        tag_id = self.tag_id if tag_id is None else tag_id
         with self.client("alice") as c:
             body = {
                 "analysis_id": self.analysis_id,
                 "name": name or f"{workflow.replace('-', '_')}_{next(_databases)}",
                 "workflow": workflow,
-                "tag_id": self.tag_id,
+                "tag_id": tag_id,
                 "base_config": dict(config or {}),
+                "dependencies": list(dependencies),
             }
             r = c.post("/api/wagons", json=body)
             assert r.status_code == 201, r.text
             wagon_id = r.json()["id"]
             r = c.put(
                 f"/api/wagons/{wagon_id}/datasets/{self.dataset_id}",
-                json={"policy": "fixed", "tag_id": self.tag_id},
+                json={"policy": "fixed", "tag_id": tag_id},
             )
             assert r.status_code == 200, r.text
         return wagon_id
