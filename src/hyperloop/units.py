@@ -7,6 +7,9 @@
 - Pages show bytes with ``format_bytes`` only (the ``ui.bytes`` template macro and every
   message that names a size call it): decimal units, 1 kB = 1000 B, 1 MB = 10^6 B,
   1 GB = 10^9 B, the units of the targets' memory limits (MB) and of the thresholds.
+- Durations (CPU and wall times, in seconds everywhere below the pages) are shown with
+  ``format_duration`` only (the ``ui.duration`` template macro): seconds under a minute,
+  minutes under an hour, hours with one decimal above, so a short test never reads "0.0 h".
 """
 
 from __future__ import annotations
@@ -38,3 +41,26 @@ def format_bytes(n: float | int | None) -> str:
     if a >= KB:
         return f"{n / KB:.1f} kB"
     return f"{int(n)} B"
+
+
+MINUTE = 60
+HOUR = 3600
+
+
+def format_duration(seconds: float | int | None) -> str:
+    """``seconds`` for people: ``"–"`` when unknown, ``"0.4 s"``, ``"42 s"``, ``"12 min"``, ``"3.4 h"``.
+
+    Under a minute in seconds (one decimal under 10 s), under an hour in whole minutes,
+    otherwise in hours with one decimal.
+    """
+    if seconds is None:
+        return "–"
+    s = float(seconds)
+    a = abs(s)
+    if a < 10:
+        return f"{s:.1f} s"
+    if round(a) < MINUTE:
+        return f"{s:.0f} s"
+    if round(a / MINUTE) < MINUTE:
+        return f"{s / MINUTE:.0f} min"
+    return f"{s / HOUR:.1f} h"

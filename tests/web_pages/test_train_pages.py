@@ -12,6 +12,7 @@ from tests.web_pages.accounts import PASSWORD
 from tests.web_pages.seed_trains import TrainWorld, seed
 
 from hyperloop.settings import load_settings
+from hyperloop.units import format_duration
 from hyperloop.web.app import create_app
 
 
@@ -154,6 +155,13 @@ def test_overview_shows_the_train_and_only_permitted_actions(
     assert "Train run" in page and "LHC23_pp_pass4" in page
     assert "spectra-charged" in page and "Looks good, thanks!" in page
     assert "test done → submitted by oscar" in page
+    # CPU used in s / min / h by the one formatter, times of day to the second
+    cpu = re.search(r'"card-value">([^<]*)</div><div class="card-label">CPU used', html)
+    assert cpu and re.fullmatch(r"\d+\.\d s|\d+ s|\d+ min|\d+\.\d h", cpu[1]), cpu
+    assert re.search(
+        r"<dt>Submitted</dt><dd><time datetime=\"[^\"]+\">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d</time>",
+        html,
+    ), html[html.find("<dt>Submitted") : html.find("<dt>Submitted") + 200]
     assert buttons(html) == {"close", "clone"}
     assert buttons(analyzer.get(f"/train-run/{i['done']}").text) == set()
     assert buttons(operator.get(f"/train-run/{i['issues']}").text) == {
@@ -278,6 +286,8 @@ def test_dashboard_numbers_match_the_api_and_bad_intervals_say_why(analyzer) -> 
     assert f"{api['period']['jobs_done']} jobs done" in page
     assert "3 trains done" in page
     assert "LF-spectra" in page  # top analysis by CPU
+    assert f"{format_duration(api['period']['cpu_hours'] * 3600)} CPU used" in page
+    assert "0.0 h" not in page
     assert api["series"]["labels"] and sum(api["series"]["jobs_done"]) == 7
     bad = analyzer.get("/dashboard?interval=custom&start=2026-02-02&end=2026-01-01")
     assert bad.status_code == 422 and "before its start" in text(bad.text)

@@ -276,6 +276,10 @@ def test_wagon_test_page_shows_the_real_result(alice, ids) -> None:
     for device in ("ud-rho", "ud-rhotight", "reader", "writer"):
         assert f'<th scope="row" class="mono">{device}</th>' in html
     assert "Expected resources for the whole dataset" in html and "CO₂ equivalent" in html
+    # the small sample's whole-dataset CPU and wall times (minutes) read in minutes, not "0.1 h"
+    for label in ("CPU time", "Wall time"):
+        shown = re.search(rf"<dt>{label}</dt><dd>([^<]*)</dd>", html)
+        assert shown and re.fullmatch(r"\d+(\.\d)? s|\d+ min", shown[1]), shown
     assert "What to do:" in html or "None: the test can be composed" in html
     assert "stdout.log" in html and "defaults used for" in html  # log content
     folder = f"tests/wagon-test-{tid}/sample/attempt-1"

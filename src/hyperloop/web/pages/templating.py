@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from hyperloop import __version__
 from hyperloop.core.actor import Actor
-from hyperloop.units import format_bytes
+from hyperloop.units import format_bytes, format_duration
 from hyperloop.web.auth.cookies import set_csrf_cookie
 from hyperloop.web.pages.docs_links import docs_link
 
@@ -65,6 +65,7 @@ templates.env.globals.update(
     hyperloop_version=__version__,
     docs_link=docs_link,
     format_bytes=format_bytes,  # the one byte formatter (hyperloop.units)
+    format_duration=format_duration,  # the one duration formatter (hyperloop.units)
 )
 
 
