@@ -296,6 +296,7 @@ def test_wagon_test_page_shows_the_real_result(alice, ids) -> None:
 def test_failed_and_queued_tests_say_why(alice, ids) -> None:
     failed = alice.get(f"/wagon-test/{ids['test_failed']}").text
     assert "execution_error: ZeroDivisionError" in failed and 'aria-label="failed"' in failed
+    assert "can be composed" not in failed and "cannot be composed into a train" in failed
     queued = alice.get(f"/wagon-test/{ids['test_queued']}").text
     assert "waiting for the scheduler" in queued
     assert f'hx-get="/partials/wagons/test-status/{ids["test_queued"]}"' in queued
