@@ -108,6 +108,20 @@ def test_the_editor_has_every_configurable_kind(alice, ids) -> None:
     assert 'aria-label="strangeness.binsMassK0S number of bins"' in html
 
 
+def test_the_workflow_drop_downs_describe_each_workflow(alice, ids) -> None:
+    described = (
+        '<option value="o2-strangeness" title="the real O2 strangeness tutorial tasks"'
+        "{}>o2-strangeness — the real O2 strangeness tutorial tasks</option>"
+    )
+    html = alice.get(f"/wagon/{ids['strange']}").text
+    assert described.format(" selected") in html or described.format("") in html
+    analysis = re.search(r'href="/analysis/(\d+)"', html)
+    assert analysis, "the wagon page links its analysis"
+    page = alice.get(f"/analysis/{analysis[1]}").text
+    new_wagon = page[page.index('id="new-workflow"') :]
+    assert described.format("") in new_wagon[: new_wagon.index("</select>")]
+
+
 def test_subwagon_overrides_are_visible(alice, ids) -> None:
     html = alice.get(f"/wagon/{ids['corr']}").text
     assert "Subwagon narrow" in html and "1 override" in html

@@ -35,6 +35,13 @@ def workflow_names(tag: PackageTag) -> list[str]:
     return [wf["name"] for wf in tag.introspection.get("workflows", [])]
 
 
+def workflow_docs(tag: PackageTag) -> dict[str, str]:
+    """Workflow name -> its one-line description (``doc`` of the introspection, may be "")."""
+    return {
+        wf["name"]: (wf.get("doc") or "").strip() for wf in tag.introspection.get("workflows", [])
+    }
+
+
 def find_workflow(tag: PackageTag, workflow: str) -> WorkflowInfo | None:
     for wf in tag.introspection.get("workflows", []):
         if wf["name"] == workflow:

@@ -21,6 +21,7 @@ from hyperloop.core import history
 from hyperloop.core.actor import Actor
 from hyperloop.core.configs import Config, workflow_schema
 from hyperloop.core.permissions import Action, can
+from hyperloop.core.tag_workflows import workflow_docs
 from hyperloop.core.tags import find_workflow, latest_tag, workflow_names
 from hyperloop.db import models as m
 from hyperloop.db.models import (
@@ -450,6 +451,7 @@ def wagon_editor_data(s: Session, wagon: Wagon, user: User) -> dict[str, Any]:
         },
         "workflow_exists": workflow_ok,
         "workflows": workflow_names(tag) if tag else [],
+        "workflow_docs": workflow_docs(tag) if tag else {},
         "tags": [
             {
                 "id": t.id,
@@ -669,5 +671,6 @@ def analysis_view_data(db, analysis: m.Analysis, user: m.User) -> dict:
         },
         "latest_tag": ", ".join(t.label for t in newest) or None,
         "workflows": list(dict.fromkeys(wf for t in newest for wf in workflow_names(t))),
+        "workflow_docs": {k: v for t in reversed(newest) for k, v in workflow_docs(t).items()},
         "addable_datasets": [{"id": i, "name": n} for i, n in addable],
     }
