@@ -121,8 +121,12 @@ def test_dashboard_draws_its_graphs(op_page, train_server) -> None:
     page.get_by_label("Interval", exact=True).select_option("month")
     page.get_by_role("button", name="Show").click()
     page.wait_for_url("**interval=month**")
-    for graph in ("#g-jobs", "#g-cpu", "#g-sites", "#g-top"):
-        page.wait_for_selector(f"{graph} canvas", timeout=20_000)
+    labels = {"g-jobs": "jobs per day", "g-cpu": "CPU hours per day", "g-sites": "jobs per day"}
+    labels["g-top"] = "CPU hours"
+    for graph, label in labels.items():
+        page.wait_for_selector(f"#{graph} canvas", timeout=20_000)
+        y_axis = f"document.getElementById('{graph}').uplot.axes[1].label"
+        assert page.evaluate(f"() => {y_axis}") == label, graph
     screenshot(page, "dashboard")
     assert page.errors == []
 

@@ -288,6 +288,14 @@ def test_dashboard_numbers_match_the_api_and_bad_intervals_say_why(analyzer) -> 
     assert "LF-spectra" in page  # top analysis by CPU
     assert f"{format_duration(api['period']['cpu_hours'] * 3600)} CPU used" in page
     assert "0.0 h" not in page
+    html = analyzer.get("/dashboard?interval=month").text
+    for graph, unit in (
+        ("g-jobs", "jobs per day"),
+        ("g-cpu", "CPU hours per day"),
+        ("g-sites", "jobs per day"),
+        ("g-top", "CPU hours"),
+    ):
+        assert f'id="{graph}" class="dash-graph" data-y-label="{unit}"' in html, graph
     assert api["series"]["labels"] and sum(api["series"]["jobs_done"]) == 7
     bad = analyzer.get("/dashboard?interval=custom&start=2026-02-02&end=2026-01-01")
     assert bad.status_code == 422 and "before its start" in text(bad.text)

@@ -1,5 +1,6 @@
 // Dashboard graphs (uPlot): jobs and CPU per day, jobs per site (top 10), top analyses by CPU.
 // Drag to zoom, double-click to reset (uPlot defaults), live legend shows hovered values.
+// Each graph's y axis is labelled by its element's data-y-label (set in dashboard.html).
 (function () {
   "use strict";
   const node = document.getElementById("dashboard-data");
@@ -30,7 +31,7 @@
       scales: { x: { time: true } },
       cursor: { drag: { x: true, y: false } },
       legend: { live: true },
-      axes: [{}, { size: 60, values: (u, vals) => vals.map(fmt) }],
+      axes: [{}, { label: el.dataset.yLabel, size: 60, values: (u, vals) => vals.map(fmt) }],
       series: [
         { label: "day", value: dayLabel },
         ...series.map((x, i) => ({
@@ -74,7 +75,7 @@
           cursor: { drag: { x: true, y: false } },
           axes: [
             { values: (u, vals) => vals.map((v) => (Number.isInteger(v) && top[v - 1] ? top[v - 1].name : "")), size: 50 },
-            { size: 60, values: (u, vals) => vals.map(fmt) },
+            { label: topEl.dataset.yLabel, size: 60, values: (u, vals) => vals.map(fmt) },
           ],
           series: [
             { label: "analysis", value: (u, v) => (v && top[v - 1] ? top[v - 1].name : "–") },
