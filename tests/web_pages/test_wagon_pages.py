@@ -122,6 +122,13 @@ def test_the_workflow_drop_downs_describe_each_workflow(alice, ids) -> None:
     assert described.format("") in new_wagon[: new_wagon.index("</select>")]
 
 
+def test_wagon_times_are_shown_to_the_second(alice, ids) -> None:
+    html = alice.get(f"/wagon/{ids['corr']}").text
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
+    assert re.search(rf"</strong> on {stamp}</li>", html), "created at"
+    assert re.search(rf"<li>Last change {stamp}</li>", html), "last change"
+
+
 def test_subwagon_overrides_are_visible(alice, ids) -> None:
     html = alice.get(f"/wagon/{ids['corr']}").text
     assert "Subwagon narrow" in html and "1 override" in html
