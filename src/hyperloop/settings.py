@@ -209,8 +209,11 @@ class Settings(BaseSettings):
     )
     proxy_auth_username_attribute: str = Field(
         default="CN",
-        description="DN attribute whose (last) value is the username, e.g. `CN` in "
-        "`/DC=ch/DC=cern/OU=Users/CN=jdoe`.",
+        description="DN attribute whose value is the username, e.g. `CN` in "
+        "`/DC=ch/DC=cern/OU=Users/CN=jdoe`. When it repeats, the one nearest the root is "
+        "taken: the first in OpenSSL slash form (`/OU=Users/CN=jdoe/CN=123456/CN=John Doe`), "
+        "the last in RFC 4514 comma form (`CN=John Doe,CN=123456,CN=jdoe,OU=Users`): `jdoe` "
+        "in both.",
     )
     trusted_proxies: list[str] = Field(
         default_factory=list,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -185,6 +186,16 @@ def test_two_package_tags_coexist_and_a_run_uses_exactly_one(tmp_path):
     assert info["pull_requests"] == ["12", "15"] and info["package"]["version"] == "0.2.0"
     assert not os.access(tags / "new" / "tag.json", os.W_OK) or os.geteuid() == 0
     assert not (tags / "new" / "tag.json").stat().st_mode & 0o222  # read-only
+    # readable by every account (workers may run as another user), writable by none
+    modes = {
+        p.relative_to(tags): stat.S_IMODE(p.stat().st_mode)
+        for p in [tags / "new", *(tags / "new").rglob("*")]
+        if not p.is_symlink()
+    }
+    assert modes[Path("new")] == 0o555
+    assert modes[Path("new") / "tag.json"] == 0o444
+    assert {m for p, m in modes.items() if (tags / p).is_dir()} == {0o555}
+    assert {m for p, m in modes.items() if (tags / p).is_file()} <= {0o444, 0o555}
 
     # one process, one tag: loading a second tag of the same package is refused
     code = (

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 from typer.testing import CliRunner
 
 from hyperloop.cli import app
 from hyperloop.core import users
-from hyperloop.db.models import Analysis
+from hyperloop.db.models import Analysis, User
 from hyperloop.db.session import make_engine, make_sessionmaker
 
 
@@ -78,3 +82,37 @@ def test_user_password_sets_a_new_password_and_stores_only_its_hash(tmp_path, mo
     assert short.exit_code == 1 and "at least 8 characters" in short.output
     nobody = run(app, ["user", "password", "nobody", "--generate"])
     assert nobody.exit_code == 1 and "nobody" in nobody.output
+
+
+def test_a_password_prompt_without_a_terminal_fails_clearly(tmp_path):
+    """Run as an operator's script would (no terminal): the prompted forms refuse with exit 2
+    and name the options that work, instead of aborting with a traceback."""
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERLOOP_")}
+    env["HYPERLOOP_DATABASE_URL"] = url
+
+    def hyperloop(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "hyperloop", *args],
+            input=stdin,
+            stdin=subprocess.DEVNULL if stdin is None else None,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+
+    added = hyperloop("user", "add", "ann", "--password")
+    assert added.returncode == 2, added.stderr
+    assert "without a terminal; use --password-stdin" in added.stderr
+    assert "Traceback" not in added.stderr and "Aborted" not in added.stderr
+    made = hyperloop("user", "add", "bob", "--password-stdin", stdin="first-password\n")
+    assert made.returncode == 0, made.stderr
+    changed = hyperloop("user", "password", "bob", stdin="piped-password\n")
+    assert changed.returncode == 2
+    assert "use --password-stdin (or --generate)" in changed.stderr
+    engine = make_engine(url)
+    with make_sessionmaker(engine)() as s:
+        assert [u.username for u in s.query(User)] == ["bob"]  # ann was not created
+        assert users.verify_password(users.get_user(s, "bob").password_hash, "first-password")
+    engine.dispose()

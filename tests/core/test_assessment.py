@@ -115,6 +115,16 @@ def test_derived_data_warnings_slim_size_unbound_index_and_linked_inputs():
     assert "linked-inputs" in codes(warnings) and "unbound-index" not in codes(warnings)
 
 
+def test_the_job_count_is_the_split_per_run_with_the_files_per_job_in_force():
+    # a job never spans runs: 25 files in runs of 12, 12 and 1 make 2 + 2 + 1 jobs at 10 per job
+    per_run = DatasetSize(bytes=GB, files=25, files_per_job=10, run_files=(12, 12, 1))
+    assert per_run.jobs == 5 and DatasetSize(bytes=GB, files=25, files_per_job=10).jobs == 3
+    assert DatasetSize(bytes=GB, files=25, files_per_job=4, run_files=(12, 12, 1)).jobs == 7
+    assert DatasetSize(bytes=0.0, files=0).jobs == 0
+    expected, _ = evaluate(summary(), SampleFacts(output_bytes=MB), per_run)
+    assert expected.jobs == 5
+
+
 def test_thresholds_are_data():
     strict = Thresholds(max_log_bytes=1 * MB)
     _, warnings = evaluate(

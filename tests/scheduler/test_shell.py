@@ -17,6 +17,7 @@ from tests.story_cause import BY_TEST
 
 from hyperloop.core import analyses, datasets, enabling, runlists, tags, users, wagons
 from hyperloop.core.actor import Actor
+from hyperloop.core.assessment import SampleFacts, expected_resources
 from hyperloop.core.jobs import JobSpec, add_jobs, set_job_state
 from hyperloop.core.storage_roots import StorageRoots
 from hyperloop.db.models import Dataset, Job, PackageTag, TrainRun, WagonTest
@@ -24,10 +25,13 @@ from hyperloop.db.models import Target as DbTarget
 from hyperloop.demo import generate_dataset
 from hyperloop.enums import JobState, Role, TestStatus, TrainState
 from hyperloop.grid.engine import Engine
+from hyperloop.grid.splitting import all_jobs, split_catalogue
 from hyperloop.grid.targets import Target
 from hyperloop.scheduler import decide
 from hyperloop.scheduler.lease import Lease
+from hyperloop.scheduler.service import shell_config
 from hyperloop.scheduler.shell import SchedulerShell, ShellConfig
+from hyperloop.settings import load_settings
 
 GiB = 1024**3
 
@@ -294,3 +298,39 @@ def test_a_wagon_test_on_files_outside_the_storage_roots_fails_naming_them(
         assert "AO2D_000.root" in test.metrics["error"]
         assert "storage_roots" in test.metrics["error"]
         assert not (tmp_path / "work" / "tests" / f"wagon-test-{test_id}").exists()
+
+
+def test_the_expected_jobs_follow_the_splitting_settings_in_force(db_sessionmaker, tmp_path):
+    """The number of jobs shown with a test is the number the train's split makes with the
+    settings in force: ``scheduler_max_files_per_job`` files at most, per run."""
+    files_per_run = {500001: 7, 500002: 2}
+    for run, n in files_per_run.items():
+        (tmp_path / "data" / str(run)).mkdir(parents=True)
+        for i in range(n):
+            (tmp_path / "data" / str(run) / f"AO2D_{i:03d}.root").write_bytes(b"x" * 10)
+    with db_sessionmaker.begin() as s:
+        admin = Actor(users.create_user(s, "admin", roles=[Role.ADMIN]))
+        ds = datasets.create_dataset(s, admin, "LHC26_split", collision_system="pp")
+        rl = runlists.create_runlist(s, admin, "LHC26_split_pass1", list(files_per_run))
+        prod = datasets.add_production(s, admin, ds.id, "demo", runlist_id=rl.id)
+        roots = StorageRoots.parse([tmp_path / "data"])
+        assert datasets.import_directory(s, admin, prod.id, tmp_path / "data", roots=roots) == 9
+        dataset_id = ds.id
+    settings = load_settings(data_dir=tmp_path / "var", scheduler_max_files_per_job=3)
+    config = shell_config(settings, {"test": Target("test")})
+    shell = SchedulerShell(db_sessionmaker, engine=None, config=config)  # type: ignore[arg-type]
+    with db_sessionmaker() as s:
+        _, size = shell._sample(s, dataset_id)
+        catalogue = {
+            run: [(str(p), 10) for p in sorted((tmp_path / "data" / str(run)).iterdir())]
+            for run in files_per_run
+        }
+    split = all_jobs(split_catalogue(catalogue, max_files=settings.scheduler_max_files_per_job))
+    assert len(split) == 4  # 3 + 3 + 1 of run 500001, 2 of run 500002 (not ceil(9 / 3) = 3)
+    summary = {"__full_train__": {"cpu": 1.0, "wall": 1.0, "aod-bytes-read-compressed": 90}}
+    expected = expected_resources(summary, SampleFacts(), size)
+    assert expected.jobs == len(split)
+    default = shell_config(load_settings(data_dir=tmp_path / "var"), {"test": Target("test")})
+    with db_sessionmaker() as s:
+        _, size = SchedulerShell(db_sessionmaker, None, default)._sample(s, dataset_id)  # type: ignore[arg-type]
+    assert expected_resources(summary, SampleFacts(), size).jobs == 2  # 10 per job: one per run

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from hyperloop.settings import load_settings
+from hyperloop.settings import Settings, load_settings
 from hyperloop.web.auth.oidc import (
     OIDCConfig,
     OIDCError,
@@ -113,6 +114,15 @@ def test_oidc_username_claim() -> None:
 )
 def test_username_from_certificate_dn(dn: str, expected: str | None) -> None:
     assert username_from_dn(dn) == expected
+
+
+def test_the_username_attribute_help_says_which_value_is_taken() -> None:
+    """The setting's help shows DNs with a repeated CN and the username they give: the code
+    must give exactly that (the first CN in slash form, the last in RFC 4514 form)."""
+    help_text = Settings.model_fields["proxy_auth_username_attribute"].description or ""
+    dns = [d for d in re.findall(r"`([^`]*=[^`]*)`", help_text) if d.count("CN=") > 1]
+    assert len(dns) == 2 and "`jdoe` in both" in help_text
+    assert [username_from_dn(dn) for dn in dns] == ["jdoe", "jdoe"]
 
 
 def test_trusted_proxy_addresses() -> None:

@@ -155,9 +155,17 @@ def _git_export(source: Path, ref: str, dest: Path) -> Path:
 
 
 def _make_read_only(root: Path) -> None:
+    """Make a built tag immutable and readable by every account (workers may run as another).
+
+    Folders become ``r-xr-xr-x``, files ``r--r--r--`` (``r-xr-xr-x`` if they were executable):
+    ``mkdtemp`` creates the tag folder owner-only, which workers under another account
+    could not read.
+    """
     for path in [root, *root.rglob("*")]:
-        mode = path.stat().st_mode
-        path.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+        if path.is_symlink():
+            continue
+        executable = path.is_dir() or path.stat().st_mode & stat.S_IXUSR
+        path.chmod(0o555 if executable else 0o444)
 
 
 def read_tag(directory: str | os.PathLike) -> dict[str, Any]:

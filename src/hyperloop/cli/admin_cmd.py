@@ -46,10 +46,19 @@ def _session() -> Iterator[Any]:
         engine.dispose()
 
 
-def _read_password(prompt: bool, stdin: bool) -> str | None:
+def _read_password(
+    prompt: bool, stdin: bool, *, alternatives: str = "--password-stdin"
+) -> str | None:
     if stdin:
         return sys.stdin.readline().rstrip("\n")
     if prompt:
+        if not sys.stdin.isatty():
+            # a prompt without a terminal would abort (or read a piped line unconfirmed)
+            typer.echo(
+                f"error: cannot prompt for the password without a terminal; use {alternatives}",
+                err=True,
+            )
+            raise typer.Exit(2)
         return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     return None
 
@@ -136,7 +145,11 @@ def user_password(
     if password_stdin and generate:
         typer.echo("error: give at most one of --password-stdin and --generate", err=True)
         raise typer.Exit(2)
-    secret = secrets.token_urlsafe(12) if generate else _read_password(True, password_stdin)
+    secret = (
+        secrets.token_urlsafe(12)
+        if generate
+        else _read_password(True, password_stdin, alternatives="--password-stdin (or --generate)")
+    )
     if secret is None or len(secret) < 8:
         typer.echo("error: password must have at least 8 characters", err=True)
         raise typer.Exit(1)

@@ -56,6 +56,17 @@ class DatasetSize:
     # the most files one run has in the catalogue: a job never spans runs, so a linked
     # derived output combines at most min(files_per_job, largest_run_files) inputs
     largest_run_files: int | None = None
+    # files of each run in the catalogue: a train is split per run, so each run makes
+    # ceil(files / files_per_job) jobs (empty: counted from ``files`` alone)
+    run_files: tuple[int, ...] = ()
+
+    @property
+    def jobs(self) -> int:
+        """Jobs the split of a train makes with these settings (0 for an empty dataset)."""
+        per_job = max(1, self.files_per_job)
+        if self.run_files:
+            return sum(-(-n // per_job) for n in self.run_files if n > 0)
+        return max(1, -(-self.files // per_job)) if self.files else 0
 
     @property
     def inputs_per_output(self) -> int:
@@ -167,7 +178,7 @@ def expected_resources(
         cpu_seconds=cpu,
         wall_seconds=float(full.get("wall", 0.0)) * scale,
         output_bytes=facts.output_bytes * (1.0 if facts.derived_type is None else scale),
-        jobs=max(1, -(-dataset.files // max(1, dataset.files_per_job))) if dataset.files else 0,
+        jobs=dataset.jobs,
         co2_kg=co2_kg_from_seconds(cpu),
         memory_class=memory_class(float(pss.get("avg", 0.0)), t),
     )

@@ -593,7 +593,7 @@ class SchedulerShell:
             .group_by(DatasetFile.run_number)
             .subquery()
         )
-        largest_run = s.scalar(select(func.max(per_run.c.n))) or 0
+        run_files = tuple(int(n) for n in s.scalars(select(per_run.c.n)))
         first = of_dataset.order_by(DatasetFile.run_number, DatasetFile.path)
         files = list(s.scalars(first.limit(self.config.test_files)))
         dataset = s.get(Dataset, dataset_id)
@@ -602,7 +602,8 @@ class SchedulerShell:
             files=int(n),
             cpu_limit_hours=dataset.cpu_limit_hours if dataset is not None else None,
             files_per_job=self.config.max_files_per_job,
-            largest_run_files=int(largest_run),
+            largest_run_files=max(run_files, default=0),
+            run_files=run_files,
         )
 
     def _outside_roots(self, sample: list[DatasetFile]) -> str | None:
