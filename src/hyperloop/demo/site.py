@@ -72,14 +72,15 @@ class DemoSite:
 
     def serve_settings(self, settings: Settings) -> Settings:
         """``settings`` with the demo data folder among the storage roots (so wagon tests,
-        trains and the catalogue download accept the demo's files) and, unless set, metrics
-        sampled every ``DEMO_SAMPLE_INTERVAL`` s: a demo test reads a small sample (each
+        trains and the catalogue download accept the demo's files) and, unless set to another
+        value than the default, metrics sampled every ``DEMO_SAMPLE_INTERVAL`` s: a demo test reads a small sample (each
         device works for a fraction of a second), and its graphs should still draw curves."""
         roots = list(settings.storage_roots)
         if str(self.demo_data) not in roots:
             roots.append(str(self.demo_data))
         update: dict[str, Any] = {"storage_roots": roots}
-        if "metrics_sample_interval" not in settings.model_fields_set:
+        default = Settings.model_fields["metrics_sample_interval"].default
+        if settings.metrics_sample_interval == default:  # an operator's other value is kept
             update["metrics_sample_interval"] = DEMO_SAMPLE_INTERVAL
         return settings.model_copy(update=update)
 
