@@ -198,10 +198,13 @@ class System:
         *,
         tag_id: int | None = None,
         dependencies: Sequence[int] = (),
+        derived_tables: Sequence[str] = (),
+        fields: Mapping[str, Any] | None = None,
     ) -> int:
         """A wagon of ``workflow`` created by alice and enabled on the dataset (its test
         starts); of the seeded tag unless ``tag_id`` names another (e.g. one registered by
-        the test), depending on the wagons ``dependencies``."""
+        the test), depending on the wagons ``dependencies``, saving ``derived_tables``;
+        ``fields`` (e.g. ``slim_ready``, ``max_df_size``) are set by an edit before enabling."""
         tag_id = self.tag_id if tag_id is None else tag_id
         with self.client("alice") as c:
             body = {
@@ -211,10 +214,15 @@ class System:
                 "tag_id": tag_id,
                 "base_config": dict(config or {}),
                 "dependencies": list(dependencies),
+                "derived_tables": list(derived_tables),
             }
             r = c.post("/api/wagons", json=body)
             assert r.status_code == 201, r.text
-            wagon_id = r.json()["id"]
+            wagon_id, version = r.json()["id"], r.json()["version"]
+            if fields:
+                edit = {**fields, "expected_version": version}
+                r = c.patch(f"/api/wagons/{wagon_id}", json=edit)
+                assert r.status_code == 200, r.text
             r = c.put(
                 f"/api/wagons/{wagon_id}/datasets/{self.dataset_id}",
                 json={"policy": "fixed", "tag_id": tag_id},

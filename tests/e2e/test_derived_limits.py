@@ -22,26 +22,13 @@ def _dataframes(path: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_a_standard_derived_train_merges_dataframes_and_splits_files(system: System):
-    with system.client("alice") as c:
-        body = {
-            "analysis_id": system.analysis_id,
-            "name": "skim_limits",
-            "workflow": "gt-skim-bound",
-            "tag_id": system.tag_id,
-            "derived_tables": [SKIM_EVENTS.logical, SKIM_BOUND.logical],
-        }
-        r = c.post("/api/wagons", json=body)
-        assert r.status_code == 201, r.text
-        wagon, version = r.json()["id"], r.json()["version"]
-        # dataframes merged up to 1 GB (all of one input file), a new file after each one
-        limits = {"max_df_size": 10**9, "max_derived_file_size": 1, "expected_version": version}
-        r = c.patch(f"/api/wagons/{wagon}", json=limits)
-        assert r.status_code == 200, r.text
-        r = c.put(
-            f"/api/wagons/{wagon}/datasets/{system.dataset_id}",
-            json={"policy": "fixed", "tag_id": system.tag_id},
-        )
-        assert r.status_code == 200, r.text
+    # dataframes merged up to 1 GB (all of one input file), a new file after each one
+    wagon = system.wagon(
+        "gt-skim-bound",
+        name="skim_limits",
+        derived_tables=[SKIM_EVENTS.logical, SKIM_BOUND.logical],
+        fields={"max_df_size": 10**9, "max_derived_file_size": 1},
+    )
     assert system.wagon_test(wagon)["status"] in ("done", "warning")
     with system.client("admin") as c:
         body = {

@@ -43,30 +43,8 @@ def _wagon(
     slim: bool = False,
 ) -> int:
     """A wagon of alice's (with derived tables, ready for slim data) enabled on the dataset."""
-    if not derived and not slim:
-        return system.wagon(workflow, config)
-    with system.client("alice") as c:
-        body = {
-            "analysis_id": system.analysis_id,
-            "name": f"{workflow.replace('-', '_')}_{free_port()}",
-            "workflow": workflow,
-            "tag_id": system.tag_id,
-            "base_config": dict(config or {}),
-            "derived_tables": list(derived or []),
-        }
-        r = c.post("/api/wagons", json=body)
-        assert r.status_code == 201, r.text
-        wagon_id, version = r.json()["id"], r.json()["version"]
-        if slim:
-            body = {"slim_ready": True, "expected_version": version}
-            r = c.patch(f"/api/wagons/{wagon_id}", json=body)
-            assert r.status_code == 200, r.text
-        r = c.put(
-            f"/api/wagons/{wagon_id}/datasets/{system.dataset_id}",
-            json={"policy": "fixed", "tag_id": system.tag_id},
-        )
-        assert r.status_code == 200, r.text
-    return wagon_id
+    fields = {"slim_ready": True} if slim else None
+    return system.wagon(workflow, config, derived_tables=derived or (), fields=fields)
 
 
 def _result(system: System, wagon_id: int, test_id: int) -> dict[str, Any]:
