@@ -10,12 +10,17 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 from sqlalchemy import select
-from tests.factories import RUNS, make_catalogue, make_package
+from tests.factories import (
+    GRIDTEST_INTROSPECTION,
+    RUNS,
+    files_dataset,
+    make_catalogue,
+    make_package,
+)
 from tests.grid.helpers import config, histograms, reference_run
 
-from hyperloop.core import datasets, runlists, tags, users
+from hyperloop.core import tags, users
 from hyperloop.core.actor import Actor
-from hyperloop.core.storage_roots import StorageRoots
 from hyperloop.db.models import Target as DbTarget
 from hyperloop.db.models import TrainMerge, TrainRun
 from hyperloop.enums import Role, TrainState
@@ -45,17 +50,8 @@ def test_mergelists_and_final_mergelists_are_merged_after_the_runs(db_sessionmak
     files = {run: [p for p, _ in catalogue[run]] for run in catalogue}
     with db_sessionmaker.begin() as s:
         admin = Actor(users.create_user(s, "admin", roles=[Role.ADMIN]))
-        tag = tags.register_tag(
-            s,
-            None,
-            {"package": {"name": "gridtest-wagons", "version": "1.0"}, "workflows": []},
-            artifact=str(package),
-        )
-        ds = datasets.create_dataset(s, admin, "LHC26_ml", collision_system="pp")
-        rl = runlists.create_runlist(s, admin, "LHC26_ml_pass1", sorted(catalogue))
-        prod = datasets.add_production(s, admin, ds.id, "p1", runlist_id=rl.id)
-        roots = StorageRoots.parse([tmp_path / "data"])
-        datasets.import_directory(s, admin, prod.id, tmp_path / "data", roots=roots)
+        tag = tags.register_tag(s, None, GRIDTEST_INTROSPECTION, artifact=str(package))
+        ds = files_dataset(s, admin, "LHC26_ml", tmp_path / "data", catalogue, active=False)
         target = DbTarget(name="small", cores=1, memory_limit_mb=2000)
         s.add(target)
         s.flush()
