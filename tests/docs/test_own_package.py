@@ -18,7 +18,10 @@ import numpy as np
 import pytest
 import uproot
 from tests.docs.conftest import DOCS, EXAMPLES
-from tests.factories import make_catalogue
+from tests.factories import make_catalogue, random_dataframe
+
+from hyperloop.analysis.ao2d_writer import AO2DWriter
+from hyperloop.analysis.schema import MC_PHYSICAL_PRIMARY
 
 PAGE = DOCS / "workflows" / "own-package.md"
 
@@ -159,3 +162,69 @@ def test_a_train_without_the_service_says_which_workflow_to_add(user_folder):
     assert "task sel8-spectra needs table EvSels" in proc.stderr
     assert "add a dependency on event-selection" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def _write_mc_production(path: Path, seed: int = 11) -> None:
+    """An AO2D of an MC production: the reconstructed tables of ``random_dataframe`` plus
+    the generated particles (``O2mcparticle_001``: primaries flagged, some secondaries) and
+    each track's MC label (``O2mctracklabel``: -1 for fakes)."""
+    rng = np.random.default_rng(seed)
+    with AO2DWriter(path) as writer:
+        for df_id in (1, 2):
+            tables = random_dataframe(rng, n_collisions=20, mean_tracks=8)
+            n_tracks = len(tables["O2track"]["fSigned1Pt"])
+            n_particles = n_tracks + 15
+            flags = np.where(rng.random(n_particles) < 0.7, MC_PHYSICAL_PRIMARY, 0)
+            tables["O2mcparticle_001"] = {
+                "fPdgCode": rng.choice([211, -211, 321, 2212], n_particles).astype(np.int32),
+                "fFlags": flags.astype(np.uint8),
+                "fPx": rng.normal(0, 1.2, n_particles).astype(np.float32),
+                "fPy": rng.normal(0, 1.2, n_particles).astype(np.float32),
+                "fPz": rng.normal(0, 1.2, n_particles).astype(np.float32),
+            }
+            labels = rng.permutation(n_particles)[:n_tracks].astype(np.int32)
+            labels[rng.random(n_tracks) < 0.1] = -1  # fakes
+            tables["O2mctracklabel"] = {
+                "fIndexMcParticles": labels,
+                "fMcMask": np.zeros(n_tracks, np.uint16),
+            }
+            writer.write_dataframe(df_id, tables)
+
+
+def test_the_mc_switch_on_an_mc_production_fills_generated_and_matched_spectra(user_folder):
+    """The guide's workflow with ``"processMc": "true"`` on an MC production: the generated
+    primaries and the tracks matched to them through their labels (|eta| < etaMax of the
+    configuration), each at the generated pT, equal what uproot and numpy count."""
+    build, _, run_train = _page_commands()
+    assert _run_page_command(build, user_folder).returncode == 0
+    ao2d = user_folder / "AO2D_mc.root"
+    _write_mc_production(ao2d)
+    (user_folder / "input_data.txt").write_text(f"{ao2d}\n")
+    config = json.loads((user_folder / "full_config.json").read_text())
+    task = next(w for w in config["workflows"] if w["workflow_name"] == "sel8-spectra")
+    task["configuration"]["sel8-spectra"]["processMc"] = "true"
+    (user_folder / "full_config.json").write_text(json.dumps(config))
+
+    proc = _run_page_command(run_train, user_folder)
+    assert proc.returncode == 0, proc.stderr
+
+    generated, matched = [], []
+    with uproot.open(ao2d) as f:
+        for df in (k for k in f.keys(recursive=False, cycle=False) if k.startswith("DF_")):
+            p = f[df]["O2mcparticle_001"].arrays(["fFlags", "fPx", "fPy"], library="np")
+            t = f[df]["O2track"].arrays(["fTgl"], library="np")
+            labels = f[df]["O2mctracklabel"]["fIndexMcParticles"].array(library="np")
+            pt = np.hypot(p["fPx"].astype(np.float64), p["fPy"].astype(np.float64))
+            primary = (p["fFlags"] & MC_PHYSICAL_PRIMARY) != 0
+            generated.append(pt[primary])
+            eta = np.arcsinh(t["fTgl"].astype(np.float64))
+            ok = (labels >= 0) & (np.abs(eta) < 0.9)
+            ok[ok] = primary[labels[ok]]
+            matched.append(pt[labels[ok]])
+    binning = {"bins": 50, "range": (0.0, 5.0)}
+    want_gen = np.histogram(np.concatenate(generated), **binning)[0]
+    want_rec = np.histogram(np.concatenate(matched), **binning)[0]
+    with uproot.open(user_folder / "out" / "AnalysisResults.root") as f:
+        assert f["sel8-spectra/hMcPt"].values().tolist() == want_gen.tolist()
+        assert f["sel8-spectra/hMcRecPt"].values().tolist() == want_rec.tolist()
+    assert 0 < want_rec.sum() < want_gen.sum()  # matched tracks are a subset of primaries

@@ -40,6 +40,9 @@ class Sel8Spectra(Task):
         self.mixing = SameKindPair(BinningPolicy(fPosZ=self.binsVtxZ), depth=self.nMix)
         if self.processMc:  # O2: if (doprocessMc) — booked only when the switch is on
             self.histos.add("hMcPt", "generated primaries;p_{T} (GeV/c);particles", [self.binsPt])
+            self.histos.add(
+                "hMcRecPt", "reconstructed primaries;p_{T}^{gen} (GeV/c);tracks", [self.binsPt]
+            )
 
     @process(
         EvSels=["fSel8"],  # produced by the service workflow event-selection
@@ -69,11 +72,24 @@ class Sel8Spectra(Task):
         mixed = self.mixing.mix(collisions.select(sel8), tracks)
         self.histos["hDEtaMixed"].fill(eta[mixed.first] - eta[mixed.second])
 
-    @process(McParticles=["pt", "isPhysicalPrimary"], default=False)
+    @process(
+        McParticles=["pt", "isPhysicalPrimary"],
+        Tracks=["eta"],
+        McTrackLabels=["fIndexMcParticles"],
+        default=False,
+    )
     def processMc(self, df) -> None:
-        """Generated primaries (MC productions only: switch on with "processMc": "true")."""
+        """Generated primaries and the tracks matched to them through their MC labels, at
+        the generated pT: their ratio is the tracking efficiency (MC productions only:
+        switch on with "processMc": "true")."""
         particles = df.table("McParticles")
         self.histos["hMcPt"].fill(particles["pt"][particles["isPhysicalPrimary"]])
+        # MC matching: track -> McTrackLabels -> McParticles (O2: track.mcParticle())
+        tracks = df.table("Tracks").join("McTrackLabels")  # O2: soa::Join<Tracks, McTrackLabels>
+        matched = tracks.select(tracks.has("McParticles"))  # O2: track.has_mcParticle()
+        matched = matched.select(np.abs(matched["eta"]) < self.etaMax)
+        truth = matched.follow("McParticles")
+        self.histos["hMcRecPt"].fill(truth["pt"][truth["isPhysicalPrimary"]])
 
 
 SERVICES = [wf for wf in PHYSICS if wf.name == "event-selection"]
