@@ -4,6 +4,7 @@ conditions access (O2's Service<ccdb::BasicCCDBManager>)."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from hyperloop.analysis.filters import Filter, FilterError, Partition, aod, nabs
 from hyperloop.analysis.frame import Frame
 from hyperloop.analysis.plan import PlanError, build_plan
 from hyperloop.analysis.runner import run_train
-from hyperloop.analysis.schema import default_registry
+from hyperloop.analysis.schema import TableSchema, default_registry
 from hyperloop.analysis.spec import TrainSpec
 from hyperloop.analysis.task import Task, process
 from hyperloop.analysis.workflows import Workflow, package_from_workflows
@@ -281,3 +282,102 @@ def test_expressions_read_in_either_order_with_arithmetic_and_negation():
     assert str(Forms._filters["reversed_"].expr) == (
         "((aod.UDTracks.pt > cut) & ~(aod.UDTracks.fSign < 0))"
     )
+
+
+CENTRAL_TRACKS = TableSchema(
+    "CentralTracks",
+    "O2centraltrack",
+    {"fIndexUDCollisions": "int32", "fPtSq": "float32"},
+    index_columns={"fIndexUDCollisions": "UDCollisions"},
+    doc="a column only the filtered task reads (computed for it by a producer)",
+)
+
+
+class CentralProducer(Task):
+    """Computes a column for the next task; books no histogram of its own."""
+
+    name = "central-producer"
+    produces = (CENTRAL_TRACKS,)
+
+    @process(UDTracks=["fIndexUDCollisions", "pt"])
+    def process(self, df) -> None:
+        tracks = df.table("UDTracks")
+        df.produce(
+            CENTRAL_TRACKS,
+            fIndexUDCollisions=tracks["fIndexUDCollisions"],
+            fPtSq=(tracks["pt"] ** 2).astype(np.float32),
+        )
+
+
+class CentralConsumer(Task):
+    """Reads the producer's column in the dataframes whose collisions pass its filter."""
+
+    name = "central-consumer"
+    zMax = Configurable(2.0, "maximum |z|")
+    central = Filter(nabs(aod.UDCollisions.fPosZ) < zMax)
+
+    def init(self) -> None:
+        self.histos.add("hPtSq", ";p_{T}^{2}", [(50, 0.0, 4.0)])
+
+    @process(UDCollisions=["fPosZ"], CentralTracks=["fPtSq"], filtered=["UDCollisions"])
+    def process(self, df) -> None:
+        self.histos["hPtSq"].fill(df.table("CentralTracks")["fPtSq"])
+
+
+class BookingProducer(CentralProducer):
+    """The same producer with a QA histogram of its own: it must see every dataframe."""
+
+    name = "booking-producer"
+
+    def init(self) -> None:
+        self.histos.add("hN", ";tracks", [(50, -0.5, 49.5)])
+
+    @process(UDTracks=["fIndexUDCollisions", "pt"])
+    def process(self, df) -> None:
+        self.histos["hN"].fill([len(df.table("UDTracks"))])
+        CentralProducer.process(self, df)
+
+
+@pytest.mark.parametrize("mode", ["inprocess", "dataframes"])
+@pytest.mark.parametrize("producer", [CentralProducer, BookingProducer])
+def test_a_filter_spares_the_producer_feeding_only_its_task(tmp_path, mode, producer):
+    """Dataframes where no collision passes the consumer's filter are ruled out before any
+    task runs: the consumer is not called, and a producer whose columns only it reads (and
+    that books no histogram) does not compute them. The histograms equal those of running
+    every task on every dataframe; a producer with histograms of its own sees them all."""
+    package = package_from_workflows([Workflow("central", (producer, CentralConsumer))])
+    spec = TrainSpec.from_json(
+        {"package_tag": "local", "workflows": [{"workflow_name": "central"}]}
+    )
+    cores = 1 if mode == "inprocess" else 2
+    options = {} if mode == "inprocess" else {"mode": mode}
+    out = tmp_path / "out"
+    result = run_train(build_plan(spec, package), [str(UD_FILE)], out, cores=cores, **options)
+    assert result.exit_code == 0
+
+    with uproot.open(UD_FILE) as f:
+        dfs = [k for k in f.keys(recursive=False, cycle=False) if k.startswith("DF_")]
+        ruled_out, want = 0, []
+        for name in dfs:
+            z = f[name]["O2udcollision"]["fPosZ"].array(library="np")
+            t = f[name]["O2udtrack"].arrays(["fPx", "fPy"], library="np")
+            if not (np.abs(z) < 2.0).any():
+                ruled_out += 1
+                continue
+            pt = np.hypot(t["fPx"], t["fPy"]).astype(np.float32)
+            want.append((pt**2).astype(np.float32))
+    assert 0 < ruled_out < len(dfs)
+    with uproot.open(out / "AnalysisResults.root") as f:
+        got = f["central-consumer/hPtSq"].values()
+        assert got.tolist() == np.histogram(np.concatenate(want), 50, (0.0, 4.0))[0].tolist()
+        if producer is BookingProducer:
+            assert f["booking-producer/hN"].values().sum() == len(dfs)
+
+    report = json.loads((out / "run_report.json").read_text())
+    skipped = {}
+    for device, figures in report["devices"].items():
+        task = re.sub(r"_t\d+$", "", device)  # a task's copies: name_t0, name_t1, ...
+        skipped[task] = skipped.get(task, 0) + figures.get("dataframes_skipped", 0)
+    assert skipped.get("central-consumer", 0) == ruled_out
+    spared = 0 if producer is BookingProducer else ruled_out
+    assert skipped.get(producer.name, 0) == spared

@@ -53,7 +53,7 @@ from hyperloop.analysis.execution import (
 )
 from hyperloop.analysis.frame import Frame
 from hyperloop.analysis.metrics import READER, SINK, WRITER, DeviceMetrics, Sampler, Timer
-from hyperloop.analysis.plan import Plan, TaskInstance, pipeline_blocker
+from hyperloop.analysis.plan import Plan, TaskInstance, dataframe_skips, pipeline_blocker
 
 log = logging.getLogger("hyperloop.run")
 
@@ -244,14 +244,21 @@ def _worker_main(
     declared = declared_columns(plan)
     files = _Inputs(inputs, DataframeSource(plan, DeviceMetrics(READER)), out_q, worker)
     claims = _Claims(counter)
-    sent: dict[str, tuple[float, float, int, int, int]] = {}
+    sent: dict[str, tuple[float, float, int, int, int, int]] = {}
 
-    def deltas() -> list[tuple[str, float, float, int, int, int]]:
+    def deltas() -> list[tuple[str, float, float, int, int, int, int]]:
         """What each device of this worker measured since the last message."""
         out = []
         for m in [reader_m, *metrics.values(), writer_m]:
-            now = (m.cpu, m.wall, m.rows, m.bytes_compressed, m.bytes_uncompressed)
-            last = sent.get(m.name, (0.0, 0.0, 0, 0, 0))
+            now = (
+                m.cpu,
+                m.wall,
+                m.rows,
+                m.bytes_compressed,
+                m.bytes_uncompressed,
+                m.dataframes_skipped,
+            )
+            last = sent.get(m.name, (0.0, 0.0, 0, 0, 0, 0))
             if now != last:
                 out.append((m.name, *(a - b for a, b in zip(now, last, strict=True))))
                 sent[m.name] = now
@@ -280,8 +287,13 @@ def _worker_main(
     }
 
     def run_tasks(frame: Frame, tasks: list[tuple[str, Any]], path: str, df: str, key: int) -> bool:
-        """Run ``tasks`` on dataframe number ``key`` (input order)."""
+        """Run ``tasks`` on dataframe number ``key`` (input order), but those its filters
+        rule out (``dataframe_skips``)."""
+        skips = dataframe_skips(plan, frame)
         for name, task in tasks:
+            if name in skips:
+                metrics[name].dataframes_skipped += 1
+                continue
             frame.current_task = name
             try:
                 with Timer(metrics[name]), ccdb.device(name):
@@ -473,12 +485,13 @@ def run_dataframe_workers(
     derived_path: str | None = None
     failure: dict[str, str] | None = None
 
-    def account(rows: list[tuple[str, float, float, int, int, int]]) -> None:
-        for name, cpu, wall, nrows, compressed, uncompressed in rows:
+    def account(rows: list[tuple[str, float, float, int, int, int, int]]) -> None:
+        for name, cpu, wall, nrows, compressed, uncompressed, skipped in rows:
             m = by_name[name]
             m.add(cpu, wall, nrows)
             m.bytes_compressed += compressed
             m.bytes_uncompressed += uncompressed
+            m.dataframes_skipped += skipped
 
     spans: dict[int, tuple[float, float]] = {}
 

@@ -31,6 +31,9 @@ A filter applies to a view whose tables hold all its columns (``df.filtered("Tra
 own columns only. A process function that takes a table filtered (``filtered=[...]`` in
 ``@process``, O2's ``soa::Filtered<...>`` argument) is not called on a dataframe in which
 no row of that table passes: the dataframe is skipped for it before it computes anything.
+Where the filters of a task read only tables of the file, this is known before any task
+runs on the dataframe (``plan.dataframe_skips``): the task is not run, and neither is a
+producer whose tables only ruled-out tasks read.
 """
 
 from __future__ import annotations

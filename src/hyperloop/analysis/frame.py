@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import awkward as ak
 import numpy as np
@@ -142,6 +142,7 @@ class Frame:
         self.stats = FrameStats()
         self.declared = declared  # type: ignore[assignment]
         self.filters = None  # the current task's filters (set by Task.run_dataframe)
+        self.bound_filters: dict[str, Any] = {}  # task -> its filters on this dataframe
 
     # -- file metadata ---------------------------------------------------------------------
     @property

@@ -92,6 +92,7 @@ class DeviceMetrics:
     bytes_uncompressed: int = 0
     output_bytes: int = 0
     conditions_calls: int = 0  # calls that reached the conditions database (not the cache)
+    dataframes_skipped: int = 0  # dataframes its filters ruled out before it ran
     pid: int = field(default_factory=os.getpid)
     files_read: list[str] = field(default_factory=list)
     series: dict[str, list[tuple[float, str]]] = field(default_factory=dict)

@@ -327,6 +327,45 @@ def _check_process_source(task: Task, fname: str, registry: SchemaRegistry) -> N
             raise PlanError(_unknown_column(where(node).removeprefix("task "), schemas[0], col))
 
 
+def dataframe_skips(plan: Plan, frame: Any) -> dict[str, str]:
+    """The task instances not run on this dataframe, with why, decided before any task runs
+    on it (so that a task's filters spare the work of the tasks feeding it):
+
+    - a task none of whose enabled process functions can run: each takes a table of the
+      file filtered, and no row of it passes (``Task.cannot_run_on``; it would skip them);
+    - then, from the last task back, a producer whose tables are read only by skipped tasks,
+      none written as derived data, and that books no histogram of its own: its columns
+      would be computed for nobody.
+
+    The outputs are those of running every task (skipped work fills nothing)."""
+    produced = set(plan.produced)
+    skips: dict[str, str] = {}
+    for inst in plan.instances:
+        try:
+            why = inst.task.cannot_run_on(frame, produced)
+        except Exception:  # noqa: BLE001 - the task runs and fails under its own name
+            why = None
+        if why is not None:
+            skips[inst.name] = why
+    readers: dict[str, list[str]] = {inst.name: [] for inst in plan.instances}
+    for inst in plan.instances:
+        for need in inst.needs:
+            readers.setdefault(need, []).append(inst.name)
+    writes_derived = {plan.produced[t] for t in plan.derived_tables if t in plan.produced}
+    for inst in reversed(plan.instances):  # dependents come after their producers
+        users = readers.get(inst.name, [])
+        if (
+            inst.name in skips
+            or not users
+            or not all(u in skips for u in users)
+            or inst.name in writes_derived
+            or len(inst.task.histos) > 0
+        ):
+            continue
+        skips[inst.name] = f"its tables are read only by {', '.join(users)}, skipped here"
+    return skips
+
+
 def check_dataset_type(plan: Plan, *, is_mc: bool, what: str) -> None:
     """Refuse a plan whose enabled process functions read MC tables (``Mc*``) when the
     input (``what``) is real data, naming the task and the process switch to turn off."""

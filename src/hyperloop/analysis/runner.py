@@ -50,7 +50,7 @@ from hyperloop.analysis.metrics import (
     metrics_summary,
     performance_metrics,
 )
-from hyperloop.analysis.plan import Plan, describe_plan
+from hyperloop.analysis.plan import Plan, dataframe_skips, describe_plan
 
 log = logging.getLogger("hyperloop.run")
 
@@ -160,7 +160,11 @@ def run_inprocess(
                         with Timer(reader_m):
                             sizes, columns = source.read(f, df)
                         frame = Frame(df, path, plan.registry, sizes, columns, declared=declared)
+                        skips = dataframe_skips(plan, frame)
                         for inst in plan.instances:
+                            if inst.name in skips:
+                                task_m[inst.name].dataframes_skipped += 1
+                                continue
                             frame.current_task = inst.name
                             try:
                                 with Timer(task_m[inst.name]), ccdb.device(inst.name):
@@ -264,6 +268,7 @@ def _write_report(plan: Plan, result: RunResult, out: Path) -> None:
                 "bytes_uncompressed": d.bytes_uncompressed,
                 "output_bytes": d.output_bytes,
                 "conditions_calls": d.conditions_calls,
+                "dataframes_skipped": d.dataframes_skipped,
             }
             for d in devices
         },

@@ -259,9 +259,8 @@ class Task(metaclass=_TaskMeta):
         """Call every enabled process function on one dataframe, with the task's filters
         for ``df.filtered(...)``; a function taking a table filtered is skipped where no
         row of it passes (recorded in ``df.stats.skipped``)."""
-        filters = BoundFilters(list(self._filters.values()), self._config, self.instance_name)
         before = getattr(df, "filters", None)
-        df.filters = filters
+        df.filters = self._bound_filters(df)
         try:
             for spec in self.enabled_processes():
                 empty = next(
@@ -272,6 +271,47 @@ class Task(metaclass=_TaskMeta):
                     df.stats.skipped.append((self.instance_name, spec.name, empty))
                     continue
                 self._process_funcs[spec.name](self, df)
+        finally:
+            df.filters = before
+
+    def _bound_filters(self, df: Any) -> BoundFilters:
+        """This task's filters on ``df``, their masks computed once per dataframe (shared by
+        the early check of ``cannot_run_on`` and ``run_dataframe``)."""
+        cache = df.bound_filters
+        bound = cache.get(self.instance_name)
+        if bound is None:
+            filters = list(self._filters.values())
+            bound = cache[self.instance_name] = BoundFilters(
+                filters, self._config, self.instance_name
+            )
+        return bound
+
+    def cannot_run_on(self, df: Any, produced: Iterable[str]) -> str | None:
+        """Why none of this task's enabled process functions can run on ``df``, known before
+        any other task has run on it: each takes a table filtered (``filtered=``) that is a
+        table of the file (not one a task of the train produces) and of which no row passes
+        the task's filters. None when one may run (or the data do not tell yet)."""
+        specs = self.enabled_processes()
+        if not specs or not self._filters:
+            return None
+        produced = set(produced)
+        before = getattr(df, "filters", None)
+        df.filters = self._bound_filters(df)
+        try:
+            reasons = []
+            for spec in specs:
+                empty = next(
+                    (
+                        t
+                        for t in spec.filtered
+                        if t not in produced and df.has_table(t) and not len(df.filtered(t))
+                    ),
+                    None,
+                )
+                if empty is None:
+                    return None
+                reasons.append(f"{spec.name}: no row of {empty} passes the filters")
+            return "; ".join(reasons)
         finally:
             df.filters = before
 
