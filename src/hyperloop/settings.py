@@ -280,8 +280,10 @@ class Settings(BaseSettings):
     dask_cores_per_worker: int | None = Field(
         default=None,
         ge=1,
-        description="Cores each embedded worker declares (Dask resource `cores`); a job of an "
-        "N-core target then takes N of them. Empty: one job per worker whatever its cores.",
+        description="Cores each embedded worker declares (Dask resource `cores`), with one "
+        "thread per core: a job of an N-core target takes N of them, so a 4-core worker runs "
+        "four 1-core jobs or two 2-core jobs at once. Empty: one job per worker whatever its "
+        "cores.",
     )
     work_dir: Path | None = Field(
         default=None,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -134,9 +136,11 @@ def test_api_walkthrough_creates_uploads_enables_and_starts_a_test(api_client, a
     assert items, "enabling must start a wagon test"
 
 
-def test_jobqueue_example_writes_slurm_and_htcondor_worker_jobs_with_one_job_per_worker():
+def test_jobqueue_example_reserves_8_cores_once_and_shares_them_among_jobs():
+    """The batch job asks for 8 CPUs exactly once, and its worker has a thread per core and
+    offers them as the ``cores`` resource (8 one-core jobs or 4 two-core jobs at once)."""
     jobqueue_cluster = load_example("jobqueue_cluster")
-    for kind, reserve in (("slurm", "--cpus-per-task=8"), ("htcondor", "request_cpus = 8")):
+    for kind, reserve in (("slurm", "#SBATCH --cpus-per-task=8"), ("htcondor", "Cores = 8")):
         cluster = jobqueue_cluster.make_cluster(kind, submit=False)
         try:
             script = cluster.job_script()
@@ -144,4 +148,24 @@ def test_jobqueue_example_writes_slurm_and_htcondor_worker_jobs_with_one_job_per
         finally:
             cluster.close()
         assert reserve in script
-        assert "--nthreads 1" in script and "--resources cores=8" in script
+        directives = [ln for ln in script.splitlines() if "dask_worker" not in ln]
+        asks = [ln for ln in directives if re.search(r"cpus|cores", ln, re.I)]
+        assert len([ln for ln in asks if re.search(r"\d", ln)]) == 1, asks  # not 1 and 8
+        assert "--nthreads 8" in script and "--resources cores=8" in script
+
+
+def test_jobqueue_example_without_a_batch_system_stops_at_once_saying_why(tmp_path):
+    """No ``sbatch`` on the node: exit non-zero with one sentence, no traceback, no wait."""
+    script = EXAMPLES / "jobqueue_cluster.py"
+    env = {**os.environ, "PATH": str(tmp_path)}  # a node without the batch system's tools
+    proc = subprocess.run(
+        [sys.executable, str(script), "slurm"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "sbatch not found on this node" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -127,13 +127,17 @@ class DatabaseTargets(Mapping[str, Target]):
 
 def start_engine(settings: Settings) -> Engine:
     """The external Dask scheduler of ``dask_scheduler_address``, or an embedded
-    LocalCluster with ``dask_workers`` single-threaded workers."""
+    LocalCluster with ``dask_workers`` workers: single-threaded (one job at a time), or with
+    ``dask_cores_per_worker`` cores and as many threads, so that its cores are shared by
+    jobs of 1-core and N-core targets (N cores each) — a thread per core, never idle cores
+    behind a single thread."""
     if settings.dask_scheduler_address:
         return Engine.connect(settings.dask_scheduler_address)
+    cores = settings.dask_cores_per_worker
     return Engine.local(
         n_workers=settings.dask_workers,
-        threads_per_worker=1,
-        cores_per_worker=settings.dask_cores_per_worker,
+        threads_per_worker=cores or 1,
+        cores_per_worker=cores,
     )
 
 
