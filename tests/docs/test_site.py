@@ -3,7 +3,10 @@ and the application serves it under /documentation (or says how to build it)."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -97,3 +100,23 @@ def test_every_screenshot_the_guide_shows_is_in_the_expected_list():
     for md in DOCS.rglob("*.md"):
         shown |= set(re.findall(r"\(\.\./images/([\w.-]+)\.png\)", md.read_text()))
     assert shown <= {s.name for s in EXPECTED}, shown - {s.name for s in EXPECTED}
+
+
+@pytest.mark.slow
+def test_docs_build_works_from_any_folder(tmp_path):
+    """The operator runs ``hyperloop docs build`` from wherever they are, not only from the
+    checkout's root (snippets of examples are found relative to ``mkdocs.yml``)."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "hyperloop", "docs", "build", "--no-screenshots", "--out", "site"],
+        cwd=elsewhere,
+        env={**os.environ, "HYPERLOOP_DATA_DIR": str(tmp_path / "data")},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    page = elsewhere / "site" / "operator-guide" / "deployment" / "index.html"
+    assert "SLURMCluster" in page.read_text()  # the jobqueue snippet was included

@@ -20,6 +20,16 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+def _anchor_snippets(config: object, root: Path) -> None:
+    """Snippet folders of ``mkdocs.yml`` are relative to the checkout, not to the folder the
+    command runs in: made absolute, so that the build works from anywhere."""
+    snippets = config["mdx_configs"].get("pymdownx.snippets")  # type: ignore[index]
+    if snippets and "base_path" in snippets:
+        paths = snippets["base_path"]
+        paths = [paths] if isinstance(paths, str) else paths
+        snippets["base_path"] = [str(root / p) for p in paths]
+
+
 def build_site(out: Path, *, strict: bool = True, config_file: Path | None = None) -> Path:
     """Build the site from ``mkdocs.yml`` into ``out``; raise DocsError on any failure.
 
@@ -41,6 +51,7 @@ def build_site(out: Path, *, strict: bool = True, config_file: Path | None = Non
     logger.addHandler(collect)
     try:
         config = load_config(str(config_file), site_dir=str(out), strict=strict)
+        _anchor_snippets(config, Path(config_file).resolve().parent)
         build(config)
     except (Abort, MkDocsException) as exc:
         detail = "; ".join(collect.messages) or str(exc)
