@@ -23,7 +23,14 @@ from hyperloop.core.enabling import current_test
 from hyperloop.core.errors import Conflict, ValidationError
 from hyperloop.core.permissions import Action, require
 from hyperloop.core.quotas import analysis_slots, is_heavy, slots_of
-from hyperloop.core.states import TEST_SUBMITTABLE, TRAIN_HOLDS_WAGONS, created, transition
+from hyperloop.core.states import (
+    TEST_SUBMITTABLE,
+    TRAIN_HOLDS_WAGONS,
+    TRAIN_TRANSITIONS,
+    can_transition,
+    created,
+    transition,
+)
 from hyperloop.core.story import Cause
 from hyperloop.core.tags import get_tag
 from hyperloop.core.wagons import wagon_state
@@ -304,7 +311,12 @@ def _link_wagons(s: Session, train: TrainRun) -> None:
 
 
 def _check_type(train_type: TrainType, wagons: list[Wagon]) -> None:
-    derived = [w for w in wagons if w.derived_tables]
+    _check_type_of(train_type, [wagon_state(w) for w in wagons])
+
+
+def _check_type_of(train_type: TrainType, states: list[dict[str, Any]]) -> None:
+    """The train type fits its wagons (states as ``wagon_state`` or a train's snapshot)."""
+    derived = [w for w in states if w.get("derived_tables")]
     if train_type is TrainType.ANALYSIS:
         return
     if not derived:
@@ -312,7 +324,7 @@ def _check_type(train_type: TrainType, wagons: list[Wagon]) -> None:
     if train_type is TrainType.LINKED_DERIVED and len(derived) > 1:
         raise ValidationError("linked derived-data wagons run alone: select only one")
     if train_type is TrainType.SLIM_DERIVED:
-        not_ready = [w.name for w in derived if not w.slim_ready]
+        not_ready = [w.get("name") for w in derived if not w.get("slim_ready")]
         if not_ready:
             raise ValidationError(f"wagons not ready for slim derived data: {not_ready}")
 
@@ -470,16 +482,36 @@ def _submit(s: Session, actor: Actor | None, train: TrainRun, cause: Cause) -> N
         row.enabled, row.disabled_reason = False, f"submitted in train run {train.id}"
 
 
-def submit_train(s: Session, actor: Actor, train_id: int) -> TrainRun:
-    """Operators submit a train whose test is done/warning (or an approved long train)."""
+def submit_train(
+    s: Session, actor: Actor, train_id: int, *, target_id: int | None = None
+) -> TrainRun:
+    """Operators submit a train whose test is done/warning (or an approved long train),
+    to the target it was tested for or (``target_id``) another one."""
     require(actor, Action.TRAIN_OPERATE)
     train = get_train(s, train_id)
     why = submission_blocked(train)
     if why is not None:
         raise Conflict(why, {"reason": "blocking-warning"})
-    _submit(s, actor, train, Cause.by(actor, "submit", "submitted"))
+    text = "submitted"
+    if target_id is not None and target_id != train.target_id:
+        target = get_or_404(s, Target, target_id, "target")
+        tested = s.get(Target, train.target_id)
+        tested_name = tested.name if tested is not None else f"target {train.target_id}"
+        text = f"submitted to target {target.name} (tested for {tested_name})"
+        _check_submittable(train)
+        train.target_id = target.id
+    _submit(s, actor, train, Cause.by(actor, "submit", text))
     s.flush()
     return train
+
+
+def _check_submittable(train: TrainRun) -> None:
+    """Refuse (before anything changes) a train its state does not let be submitted."""
+    if not can_transition(TRAIN_TRANSITIONS, train.state, TrainState.SUBMITTED):
+        raise Conflict(
+            f"train run {train.id} is {train.state.value}: it cannot be submitted",
+            {"state": train.state.value},
+        )
 
 
 def submission_blocked(train: TrainRun) -> str | None:
@@ -612,14 +644,16 @@ def clone_train(
     require(actor, Action.TRAIN_OPERATE)
     old = get_train(s, train_id)
     ds = get_or_404(s, Dataset, old.dataset_id, "dataset")
-    if tag_id is not None:
-        get_tag(s, tag_id)
+    if tag_id is not None and tag_id != old.tag_id and not get_tag(s, tag_id).available:
+        raise ValidationError(f"package tag {tag_id} is not available: choose a released tag")
     target = get_or_404(s, Target, target_id or old.target_id, "target")
+    new_type = TrainType(train_type) if train_type else old.train_type
+    _check_type_of(new_type, old.wagons_snapshot or [])
     train = TrainRun(
         dataset_id=ds.id,
         tag_id=tag_id or old.tag_id,
         target_id=target.id,
-        train_type=TrainType(train_type) if train_type else old.train_type,
+        train_type=new_type,
         slow=old.slow if slow is None else slow,
         auto_submit=old.auto_submit if auto_submit is None else auto_submit,
         state=TrainState.COMPOSED,

@@ -18,7 +18,6 @@ from hyperloop.db.models import (
     Analysis,
     Dataset,
     Job,
-    Target,
     TrainRun,
     User,
     Wagon,
@@ -26,6 +25,7 @@ from hyperloop.db.models import (
     WagonTest,
 )
 from hyperloop.enums import JobState, TrainState, TrainType
+from hyperloop.readmodels import train_forms
 from hyperloop.readmodels.trains import _aware, _user_names, icon_of, train_actions
 
 COMPATIBILITY_RULES = (
@@ -75,10 +75,7 @@ def submission_view(
         "wagons": [],
         "show_all": show_all,
         "rules": list(COMPATIBILITY_RULES),
-        "targets": [
-            {"id": t.id, "name": t.name, "cores": t.cores, "memory_limit_mb": t.memory_limit_mb}
-            for t in s.scalars(select(Target).order_by(Target.cores, Target.name))
-        ],
+        "targets": train_forms.target_choices(s),
         "types": [t.value for t in TrainType],
         "can_compose": permissions.can(user, Action.TRAIN_OPERATE),
         "composed": [],
@@ -180,7 +177,7 @@ def submission_view(
                 "composed_at": t.composed_at,
                 "actions": [
                     a.__dict__
-                    for a in train_actions(t, actor, 0, short_dataset=False)
+                    for a in train_actions(t, actor, 0, short_dataset=False, targets=out["targets"])
                     if a.name in ("submit", "decompose")
                 ],
             }

@@ -116,6 +116,12 @@ class CloneTrainIn(BaseModel):
     auto_submit: bool | None = None
 
 
+class SubmitIn(BaseModel):
+    target_id: Ident | None = Field(
+        default=None, description="Submit to this target instead of the one of the train test."
+    )
+
+
 class CommentIn(BaseModel):
     text: str = Field(min_length=1, max_length=10000)
 
@@ -329,10 +335,14 @@ def decompose(train: TrainForReader, actor: CurrentActor, db: DB) -> TrainDetail
 @router.post(
     "/{train_id}/submit",
     response_model=TrainDetail,
-    summary="Submit a train whose test is done/warning (operators); execution comes later",
+    summary="Submit a train whose test is done/warning (operators), optionally to another "
+    "target than the test's; execution comes later",
 )
-def submit(train: TrainForReader, actor: CurrentActor, db: DB) -> TrainDetail:
-    return train_detail(trains.submit_train(db, actor, train.id))
+def submit(
+    train: TrainForReader, actor: CurrentActor, db: DB, body: SubmitIn | None = None
+) -> TrainDetail:
+    target = body.target_id if body else None
+    return train_detail(trains.submit_train(db, actor, train.id, target_id=target))
 
 
 @router.post("/{train_id}/kill", response_model=TrainDetail, summary="Kill all jobs (operators)")

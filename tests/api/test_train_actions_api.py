@@ -1,0 +1,73 @@
+"""Train actions with choices through the JSON API (SPEC §5 "Clone train", operators'
+submission to another target): what the train run overview offers, what the actions do, and
+the clear 4xx when a choice does not fit."""
+
+from __future__ import annotations
+
+from tests.factories import ApiWorld
+
+
+def _second_target(as_role) -> int:
+    made = as_role("admin").post(
+        "/api/targets", json={"name": "grid-8core", "cores": 8, "memory_limit_mb": 16000}
+    )
+    assert made.status_code == 201, made.text
+    return made.json()["id"]
+
+
+def test_the_overview_offers_the_clone_form_and_submit_targets_to_operators_only(
+    as_role, world: ApiWorld
+) -> None:
+    eight = _second_target(as_role)
+    train = world.ids["train"]
+    view = as_role("operator").get(f"/api/train-runs/{train}/overview").json()
+    clone = view["forms"]["clone"]
+    assert clone["url"] == f"/api/train-runs/{train}/clone"
+    assert {t["id"] for t in clone["targets"]} == {world.ids["target"], eight}
+    assert world.ids["tag"] in {t["id"] for t in clone["tags"]}
+    assert clone["current"] == {
+        "tag_id": world.ids["tag"],
+        "target_id": world.ids["target"],
+        "train_type": "analysis",
+        "slow": False,
+        "auto_submit": False,
+    }
+    submit = next(a for a in view["actions"] if a["name"] == "submit")
+    assert submit["field"] == "target_id" and submit["selected"] == world.ids["target"]
+    assert {o["id"] for o in submit["options"]} == {world.ids["target"], eight}
+    analyzer = as_role("analyzer").get(f"/api/train-runs/{train}/overview").json()
+    assert analyzer["forms"]["clone"] is None
+
+
+def test_operators_submit_a_tested_train_to_another_target(as_role, world: ApiWorld) -> None:
+    eight = _second_target(as_role)
+    oscar = as_role("operator")
+    train = world.ids["train"]
+    missing = oscar.post(f"/api/train-runs/{train}/submit", json={"target_id": 99999})
+    assert missing.status_code == 404 and "target 99999" in missing.json()["message"]
+    assert oscar.get(f"/api/train-runs/{train}").json()["state"] == "test_done"
+    done = oscar.post(f"/api/train-runs/{train}/submit", json={"target_id": eight})
+    assert done.status_code == 200, done.text
+    assert done.json()["state"] == "submitted" and done.json()["target_id"] == eight
+    history = oscar.get(f"/api/train-runs/{train}/overview").json()["history"]
+    assert history[-1]["reason"] == "submitted to target grid-8core (tested for grid-1core)"
+
+
+def test_clone_takes_the_chosen_settings_and_refuses_a_type_its_wagons_cannot_run(
+    as_role, world: ApiWorld
+) -> None:
+    eight = _second_target(as_role)
+    oscar = as_role("operator")
+    train = world.ids["train"]
+    bad = oscar.post(f"/api/train-runs/{train}/clone", json={"train_type": "linked_derived"})
+    assert bad.status_code == 422
+    assert "needs wagons with derived data" in bad.json()["message"]
+    made = oscar.post(
+        f"/api/train-runs/{train}/clone",
+        json={"target_id": eight, "slow": True, "auto_submit": True, "tag_id": world.ids["tag"]},
+    )
+    assert made.status_code == 201, made.text
+    clone = made.json()
+    assert (clone["target_id"], clone["slow"], clone["auto_submit"]) == (eight, True, True)
+    assert clone["parent_id"] == train and clone["state"] == "composed"
+    assert as_role("analyzer").post(f"/api/train-runs/{train}/clone", json={}).status_code == 403
