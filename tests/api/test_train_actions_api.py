@@ -71,3 +71,46 @@ def test_clone_takes_the_chosen_settings_and_refuses_a_type_its_wagons_cannot_ru
     assert (clone["target_id"], clone["slow"], clone["auto_submit"]) == (eight, True, True)
     assert clone["parent_id"] == train and clone["state"] == "composed"
     assert as_role("analyzer").post(f"/api/train-runs/{train}/clone", json={}).status_code == 403
+
+
+def test_a_member_requests_a_long_train_with_choices_and_approval_honours_auto_submission(
+    as_role, world: ApiWorld
+) -> None:
+    eight = _second_target(as_role)
+    alice, connie = as_role("analyzer"), as_role("pwg_convener")
+    short = world.ids["short_train"]
+    form = alice.get(f"/api/train-runs/{short}/overview").json()["forms"]["long_train"]
+    assert form["url"] == f"/api/train-runs/{short}/long-train"
+    assert form["datasets"] == [{"id": world.ids["big_dataset"], "name": "LHC23_big"}]
+    assert [w["wagon_id"] for w in form["wagons"]] == [world.ids["wagon"]]
+    assert form["types"] == ["analysis"] and form["current"]["auto_submit"] is False
+    # the operator (not a member) and a train on a big dataset get no form
+    assert (
+        as_role("operator").get(f"/api/train-runs/{short}/overview").json()["forms"]["long_train"]
+        is None
+    )
+    train = world.ids["train"]
+    assert alice.get(f"/api/train-runs/{train}/overview").json()["forms"]["long_train"] is None
+    wrong = alice.post(
+        f"/api/train-runs/{short}/long-train", json={"dataset_id": world.ids["dataset"]}
+    )
+    assert wrong.status_code == 422 and "is not the dataset of short dataset" in wrong.text
+    none = alice.post(f"/api/train-runs/{short}/long-train", json={"wagon_ids": []})
+    assert none.status_code == 422
+    auto = alice.post(
+        f"/api/train-runs/{short}/long-train",
+        json={
+            "dataset_id": world.ids["big_dataset"],
+            "target_id": eight,
+            "wagon_ids": [world.ids["wagon"]],
+            "auto_submit": True,
+        },
+    )
+    assert auto.status_code == 201, auto.text
+    assert (auto.json()["target_id"], auto.json()["auto_submit"]) == (eight, True)
+    approved = connie.post(f"/api/train-runs/{auto.json()['id']}/approve")
+    assert approved.json()["state"] == "submitted"  # automatic submission after approval
+    manual = alice.post(f"/api/train-runs/{short}/long-train", json={})
+    assert manual.json()["auto_submit"] is False
+    waits = connie.post(f"/api/train-runs/{manual.json()['id']}/approve")
+    assert waits.json()["state"] == "long_train_approved"  # an operator submits it

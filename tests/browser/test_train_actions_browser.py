@@ -130,3 +130,32 @@ def test_operator_submits_a_tested_train_to_another_target(op_page, action_serve
     history = page.locator("ol.history").inner_text()
     assert "submitted to target grid-8core (tested for grid-1core)" in history
     assert page.errors == []
+
+
+def test_analyzer_requests_a_long_train_with_choices_from_its_tab(browser, action_server) -> None:
+    base, world = action_server
+    context, page = _page(browser, base, "alice")
+    try:
+        page.goto(f"{base}/train-run/{world.ids['short_done']}")
+        page.get_by_role("link", name="Request long train").click()
+        page.wait_for_url("**tab=long_train")
+        form = page.locator("#long-train-form")
+        assert form.get_by_label("Dataset").inner_text().strip() == "LHC23_pp_pass4"
+        wagon = form.get_by_label("spectra_new")
+        wagon.uncheck()
+        form.get_by_role("button", name="Compose and request approval").click()
+        form.get_by_role("alert").filter(has_text="wagon_ids").wait_for()
+        wagon.check()
+        form.get_by_label("Target").select_option(str(world.ids["eight"]))
+        form.get_by_label("Submit automatically after approval").check()
+        screenshot(page, "train-long-train-request")
+        form.get_by_role("button", name="Compose and request approval").click()
+        page.wait_for_url(lambda u: "/train-run/" in u and "tab=long_train" not in u)
+        assert page.locator(".live-status").get_attribute("data-state") == "long_train_requested"
+        lead = page.locator("p.lead").inner_text()
+        assert "LHC23_pp_pass4" in lead and "short dataset" not in lead
+        assert "grid-8core" in lead and "automatic submission" in lead
+        assert "Long train requested by" in page.locator("dl.facts").inner_text()
+        assert page.errors == []
+    finally:
+        context.close()

@@ -1,6 +1,7 @@
 """The choices of the train run page's forms (SPEC §5): the operator's *Clone train* form
-(package tag, target, slow train, type, automatic submission) and the targets a train may be
-submitted to. Part of the train run overview, so its page and its JSON twin show the same."""
+(package tag, target, slow train, type, automatic submission), the members' *Request long
+train* form (dataset, target, wagons, type, automatic submission) and the targets a train may
+be submitted to. Part of the train run overview, so its page and its JSON twin show the same."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from sqlalchemy.orm import Session
 from hyperloop.core import permissions
 from hyperloop.core.actor import Actor
 from hyperloop.core.permissions import Action
-from hyperloop.db.models import PackageTag, Target, TrainRun
-from hyperloop.enums import TrainType
+from hyperloop.core.trains import long_train_types
+from hyperloop.db.models import Dataset, PackageTag, Target, TrainRun
+from hyperloop.enums import TrainState, TrainType
 
 #: at most this many tags are offered (newest first; the train's own tag always)
 MAX_TAGS = 50
@@ -63,5 +65,42 @@ def clone_form(
             "train_type": train.train_type.value,
             "slow": train.slow,
             "auto_submit": train.auto_submit,
+        },
+    }
+
+
+def long_train_form(
+    s: Session, train: TrainRun, actor: Actor | None, targets: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """What the *Request long train* form offers a member of an analysis in a train done on
+    a short dataset (None otherwise): the big dataset, targets, the wagons, the types."""
+    user = actor.user if actor else None
+    if train.state is not TrainState.DONE or user is None:
+        return None
+    short = s.get(Dataset, train.dataset_id)
+    if short is None or short.parent_id is None:
+        return None
+    if not permissions.can(user, Action.REQUEST_LONG_TRAIN, train):
+        return None
+    big = s.get(Dataset, short.parent_id)
+    return {
+        "url": f"/api/train-runs/{train.id}/long-train",
+        "short_dataset": {"id": short.id, "name": short.name},
+        "datasets": [{"id": big.id, "name": big.name}] if big is not None else [],
+        "targets": targets,
+        "wagons": [
+            {
+                "wagon_id": w.get("wagon_id"),
+                "name": w.get("name"),
+                "analysis": w.get("analysis_name"),
+                "derived": bool(w.get("derived_tables")),
+            }
+            for w in train.wagons_snapshot or []
+        ],
+        "types": [t.value for t in long_train_types(train.train_type)],
+        "current": {
+            "target_id": train.target_id,
+            "train_type": train.train_type.value,
+            "auto_submit": False,
         },
     }

@@ -686,7 +686,10 @@ def train_overview(s: Session, train: TrainRun, actor: Actor | None) -> dict[str
                 train, actor, failed, short_dataset=short, done_jobs=done, targets=targets
             )
         ],
-        "forms": {"clone": train_forms.clone_form(s, train, actor, targets)},
+        "forms": {
+            "clone": train_forms.clone_form(s, train, actor, targets),
+            "long_train": train_forms.long_train_form(s, train, actor, targets),
+        },
         "can_comment": permissions.can(actor.user if actor else None, Action.COMMENT, train),
     }
 

@@ -122,6 +122,27 @@ class SubmitIn(BaseModel):
     )
 
 
+class LongTrainIn(BaseModel):
+    dataset_id: Ident | None = Field(
+        default=None, description="The big dataset (the short dataset's parent; default)."
+    )
+    target_id: Ident | None = Field(default=None, description="Default: the short train's.")
+    wagon_ids: list[Ident] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1000,
+        description="A subset of the short train's wagons (default: all).",
+    )
+    train_type: TrainType | None = Field(
+        default=None,
+        description="Default: the short train's; slim derived data may become standard.",
+    )
+    auto_submit: bool = Field(
+        default=False,
+        description="Submit right after approval (no memory warning, CPU within the limit).",
+    )
+
+
 class CommentIn(BaseModel):
     text: str = Field(min_length=1, max_length=10000)
 
@@ -397,10 +418,14 @@ def clone(train: TrainForReader, body: CloneTrainIn, actor: CurrentActor, db: DB
     "/{train_id}/long-train",
     response_model=TrainDetail,
     status_code=201,
-    summary="Request a long train on the big dataset after a done short train (members)",
+    summary="Request a long train on the big dataset after a done short train (members), "
+    "with a target, a subset of the wagons, a type and automatic submission",
 )
-def request_long_train(train: TrainForReader, actor: CurrentActor, db: DB) -> TrainDetail:
-    new = trains.request_long_train(db, actor, train.id)
+def request_long_train(
+    train: TrainForReader, actor: CurrentActor, db: DB, body: LongTrainIn | None = None
+) -> TrainDetail:
+    choices = body.model_dump(exclude_none=True) if body else {}
+    new = trains.request_long_train(db, actor, train.id, **choices)
     db.flush()
     return train_detail(new)
 

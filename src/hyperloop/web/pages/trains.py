@@ -40,7 +40,7 @@ TABS = (
     ("derived", "Derived data"),
 )
 #: tabs holding a form, shown when the overview offers it (``forms[key]`` not None)
-FORM_TABS = (("clone", "Clone train"),)
+FORM_TABS = (("clone", "Clone train"), ("long_train", "Request long train"))
 POLL_SECONDS = 5
 
 
