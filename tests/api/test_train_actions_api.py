@@ -114,3 +114,48 @@ def test_a_member_requests_a_long_train_with_choices_and_approval_honours_auto_s
     assert manual.json()["auto_submit"] is False
     waits = connie.post(f"/api/train-runs/{manual.json()['id']}/approve")
     assert waits.json()["state"] == "long_train_approved"  # an operator submits it
+
+
+def test_operators_schedule_derived_data_wagons_with_train_settings_from_train_submission(
+    as_role, world: ApiWorld
+) -> None:
+    oscar, alice = as_role("operator"), as_role("analyzer")
+    ds, skim = world.ids["dataset"], world.ids["skim_wagon"]
+    view = oscar.get("/api/train-runs/submission", params={"dataset_id": ds}).json()
+    sched = view["derived_schedule"]
+    assert sched["can_schedule"] is True
+    assert sched["types"] == ["standard_derived", "linked_derived", "slim_derived"]
+    assert sched["composition"] == {"on": False, "when": None}
+    (row,) = sched["wagons"]  # the one enabled wagon with derived data
+    assert (row["wagon_id"], row["scheduled"], row["test_status"]) == (skim, False, "done")
+    url = row["url"]
+    assert url == f"/api/wagons/{skim}/datasets/{ds}/schedule"
+    assert alice.put(url, json={}).status_code == 403
+    analysis = oscar.put(url, json={"train_type": "analysis"})
+    assert analysis.status_code == 422 and "not analysis" in analysis.json()["message"]
+    slim = oscar.put(url, json={"train_type": "slim_derived"})
+    assert slim.status_code == 422 and "not ready for slim" in slim.json()["message"]
+    done = oscar.put(url, json={"train_type": "linked_derived", "slow": True, "auto_submit": True})
+    assert done.status_code == 200, done.text
+    got = done.json()
+    assert (got["scheduled"], got["scheduled_type"], got["scheduled_slow"]) == (
+        True,
+        "linked_derived",
+        True,
+    )
+    (row,) = alice.get("/api/train-runs/submission", params={"dataset_id": ds}).json()[
+        "derived_schedule"
+    ]["wagons"]
+    assert (row["scheduled"], row["train_type"], row["slow"], row["auto_submit"]) == (
+        True,
+        "linked_derived",
+        True,
+        True,
+    )
+    assert row["scheduled_by"] == "oscar"
+    off = oscar.put(url, json={"scheduled": False}).json()
+    assert (off["scheduled"], off["scheduled_type"], off["scheduled_auto_submit"]) == (
+        False,
+        None,
+        False,
+    )

@@ -1,6 +1,7 @@
 """Train actions with choices in Debian's chromium (SPEC §5): the operator clones a train with
-another target, tag, slow and automatic-submission settings from its *Clone train* tab, and
-submits a tested train to another target than its test's from Train Submission."""
+another target, tag, slow and automatic-submission settings from its *Clone train* tab,
+submits a tested train to another target than its test's from Train Submission and schedules
+a derived-data wagon there; an analyzer requests a long train with choices."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from tests.served import uvicorn_app
 from tests.web_pages.accounts import PASSWORD
 from tests.web_pages.seed_trains import TrainWorld, seed
 
-from hyperloop.core import tags, trains
+from hyperloop.core import enabling, tags, trains, wagons
 from hyperloop.core.actor import Actor
 from hyperloop.db.models import User
 from hyperloop.db.session import make_engine, make_sessionmaker
@@ -34,8 +35,21 @@ def _more(url: str, world: TrainWorld) -> None:
         tested = trains.clone_train(s, op, world.ids["done"])
         trains.start_test(s, tested.id)
         trains.finish_test(s, tested.id, TestStatus.DONE)
+        alice = Actor(s.scalars(select(User).where(User.username == "alice")).one())
+        trees = wagons.create_wagon(
+            s,
+            alice,
+            world.ids["analysis"],
+            name="trees",
+            workflow="tree-maker",
+            derived_tables=["MyTracks"],
+        )
+        enabling.enable_wagon(s, alice, trees.id, world.ids["dataset"])
+        enabling.finish_test(
+            s, enabling.current_test(s, trees.id, world.ids["dataset"]).id, TestStatus.DONE
+        )
         s.flush()
-        world.ids.update(eight=eight.id, newer_tag=newer.id, tested=tested.id)
+        world.ids.update(eight=eight.id, newer_tag=newer.id, tested=tested.id, trees=trees.id)
     engine.dispose()
 
 
@@ -159,3 +173,35 @@ def test_analyzer_requests_a_long_train_with_choices_from_its_tab(browser, actio
         assert page.errors == []
     finally:
         context.close()
+
+
+def test_operator_schedules_a_derived_data_wagon_on_the_submission_page(
+    op_page, action_server
+) -> None:
+    base, world = action_server
+    page = op_page
+    page.goto(f"{base}/train-submission?dataset_id={world.ids['dataset']}")
+    section = page.locator("#derived-schedule")
+    assert "no active automatic composition" in section.inner_text()
+    row = section.locator(f'tr[data-wagon-id="{world.ids["trees"]}"]')
+    assert row.get_attribute("data-scheduled") == "false"
+    assert "not scheduled" in row.locator(".schedule-state").inner_text()
+    # slim derived data needs a wagon marked ready: the API's reason is shown
+    row.get_by_label("Train type of trees").select_option("slim_derived")
+    row.get_by_role("button", name="Schedule").click()
+    row.get_by_role("alert").filter(has_text="not ready for slim derived data").wait_for()
+    row.get_by_label("Train type of trees").select_option("linked_derived")
+    row.get_by_label("Slow train for trees").check()
+    row.get_by_label("Automatic submission for trees").check()
+    with page.expect_navigation():
+        row.get_by_role("button", name="Schedule").click()
+    row = page.locator(f'#derived-schedule tr[data-wagon-id="{world.ids["trees"]}"]')
+    assert row.get_attribute("data-scheduled") == "true"
+    state = row.locator(".schedule-state").inner_text()
+    assert "linked derived, slow, automatic submission (by oscar)" in state
+    screenshot(page, "train-submission-derived-schedule")
+    with page.expect_navigation():
+        row.get_by_role("button", name="Unschedule").click()
+    row = page.locator(f'#derived-schedule tr[data-wagon-id="{world.ids["trees"]}"]')
+    assert row.get_attribute("data-scheduled") == "false"
+    assert page.errors == []

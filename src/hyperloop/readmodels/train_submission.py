@@ -25,7 +25,7 @@ from hyperloop.db.models import (
     WagonTest,
 )
 from hyperloop.enums import JobState, TrainState, TrainType
-from hyperloop.readmodels import train_forms
+from hyperloop.readmodels import derived_schedule, train_forms
 from hyperloop.readmodels.trains import _aware, _user_names, icon_of, train_actions
 
 COMPATIBILITY_RULES = (
@@ -50,7 +50,8 @@ def submission_view(
 ) -> dict[str, Any]:
     """Datasets with enabled wagons; for the chosen one its enabled wagons with test status
     and compatibility (none selected yet), targets, composed trains with their test status,
-    and long-train requests. ``show_all`` lists wagons enabled before the last week too."""
+    the scheduling of its derived-data wagons, and long-train requests. ``show_all`` lists
+    wagons enabled before the last week too."""
     now = _aware(now) or datetime.now(UTC)
     user = actor.user if actor else None
     counts = s.execute(
@@ -85,6 +86,7 @@ def submission_view(
     if ds is None:
         return out
     out["dataset"] = {"id": ds.id, "name": ds.name, "short": ds.parent_id is not None}
+    out["derived_schedule"] = derived_schedule.derived_schedule_view(s, actor, ds)
     since = None if show_all else now - RECENT
     report = trains.compatible_wagons(s, ds.id, [], enabled_since=since)
     wanted = [c.wagon_id for c in report.candidates]

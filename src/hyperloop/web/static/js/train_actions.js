@@ -30,7 +30,7 @@
           body[select.dataset.field] = Number(select.value);
         });
       }
-      const response = await window.hyperloop.post(button.dataset.url, body);
+      const response = await window.hyperloop.post(button.dataset.url, body, button.dataset.method);
       if (!response.ok) {
         if (alertLine) alertLine.textContent = await errorMessage(response);
         return;
@@ -90,7 +90,11 @@
     alertLine.textContent = "";
     button.disabled = true;
     try {
-      const response = await window.hyperloop.post(form.dataset.url, formBody(form));
+      const response = await window.hyperloop.post(
+        form.dataset.url,
+        formBody(form),
+        form.dataset.method,
+      );
       if (!response.ok) {
         alertLine.textContent = await errorMessage(response);
         return;
