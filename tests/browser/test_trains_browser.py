@@ -90,6 +90,7 @@ def test_train_run_tabs_and_jsroot_outputs(op_page, train_server) -> None:
         "Outputs",
         "Test results",
         "Derived data",
+        "Clone train",  # the operator's form tab
     ]
     assert page.get_by_role("button", name="Clone").is_visible()
     tabs.get_by_role("link", name="Jobs").click()

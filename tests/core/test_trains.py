@@ -222,12 +222,16 @@ def test_long_train_needs_done_short_train_approval_by_the_pwg_convener(world):
         transition(train, state, actor=None, cause=BY_TEST)
     with pytest.raises(PermissionDenied):
         trains.request_long_train(world.s, world.actor(world.bob), train.id)
-    long = trains.request_long_train(world.s, world.actor(world.alice), train.id)
+    long = trains.request_long_train(world.s, world.actor(world.alice), train.id, auto_submit=True)
     assert long.state is TrainState.LONG_TRAIN_REQUESTED and long.dataset_id == world.dataset.id
     with pytest.raises(PermissionDenied):
         trains.approve_long_train(world.s, world.actor(world.alice), long.id)
     trains.approve_long_train(world.s, world.actor(world.convener), long.id)
     assert long.state is TrainState.SUBMITTED and long.approved_by_id == world.convener.id
+    # without automatic submission the approved long train waits for an operator
+    waits = trains.request_long_train(world.s, world.actor(world.alice), train.id)
+    trains.approve_long_train(world.s, world.actor(world.convener), waits.id)
+    assert waits.state is TrainState.LONG_TRAIN_APPROVED
 
 
 def test_memory_warning_keeps_an_approved_long_train_for_the_operator(world):
@@ -326,3 +330,72 @@ def test_long_train_above_the_cpu_limit_waits_for_the_operator(world):
     trains.approve_long_train(world.s, world.actor(world.convener), train.id)
     assert train.state is TrainState.LONG_TRAIN_APPROVED
     assert trains.expected_cpu_hours_of({"expected_cpu_hours": 3}) == 3.0
+
+
+def _done_short_train(world, names):
+    """A train done on a new short dataset of the world's dataset, with wagons ``names``."""
+    op = world.actor(world.operator)
+    short = datasets.add_short_dataset(
+        world.s, op, world.dataset.id, "LHC23_pp_short", slots_per_week=10
+    )
+    datasets.set_active(world.s, op, short.id, True)
+    from hyperloop.core import analyses
+
+    analyses.add_dataset(world.s, world.actor(world.alice), world.lf.id, short.id)
+    made = []
+    for i, name in enumerate(names):
+        wagon = wagons.create_wagon(
+            world.s,
+            world.actor(world.alice),
+            world.lf.id,
+            name=name,
+            workflow="spectra-charged",
+            base_config={"spectra-charged": {"etaMax": f"0.{i + 5}"}},
+        )
+        enabling.enable_wagon(world.s, world.actor(world.alice), wagon.id, short.id)
+        enabling.finish_test(
+            world.s, enabling.current_test(world.s, wagon.id, short.id).id, TestStatus.DONE
+        )
+        made.append(wagon)
+    train = trains.compose_train(
+        world.s, op, short.id, [w.id for w in made], target_id=world.target.id
+    )
+    train.state = TrainState.DONE
+    return train, made
+
+
+def test_a_long_train_takes_a_subset_of_the_wagons_a_target_and_slim_becomes_standard(world):
+    alice = world.actor(world.alice)
+    train, (keep, drop) = _done_short_train(world, ["spectra", "spectra_wide"])
+    big = trains.create_target(world.s, None, name="grid-8core", cores=8)
+    with pytest.raises(ValidationError, match="is not the dataset of short dataset"):
+        trains.request_long_train(world.s, alice, train.id, dataset_id=train.dataset_id)
+    with pytest.raises(ValidationError, match="wagon 99999 is not in train run"):
+        trains.request_long_train(world.s, alice, train.id, wagon_ids=[keep.id, 99999])
+    with pytest.raises(ValidationError, match="is analysis, not standard_derived"):
+        trains.request_long_train(world.s, alice, train.id, train_type="standard_derived")
+    long = trains.request_long_train(
+        world.s,
+        alice,
+        train.id,
+        dataset_id=world.dataset.id,
+        target_id=big.id,
+        wagon_ids=[keep.id],
+    )
+    assert [w["wagon_id"] for w in long.wagons_snapshot] == [keep.id]
+    assert (long.dataset_id, long.target_id, long.auto_submit) == (world.dataset.id, big.id, False)
+    # slim derived data on the short dataset may be standard derived data on the big one
+    train.train_type = TrainType.SLIM_DERIVED
+    train.wagons_snapshot = [
+        {**w, "derived_tables": ["MyTracks"], "slim_ready": True} for w in train.wagons_snapshot
+    ]
+    assert trains.long_train_types(TrainType.SLIM_DERIVED) == [
+        TrainType.SLIM_DERIVED,
+        TrainType.STANDARD_DERIVED,
+    ]
+    standard = trains.request_long_train(
+        world.s, alice, train.id, train_type="standard_derived", auto_submit=True
+    )
+    assert standard.train_type is TrainType.STANDARD_DERIVED and standard.auto_submit
+    with pytest.raises(ValidationError, match="is slim_derived, standard_derived, not analysis"):
+        trains.request_long_train(world.s, alice, train.id, train_type="analysis")

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from hyperloop.enums import AutoComposeType, JobState, TestStatus, TrainState, TrainType
-from hyperloop.scheduler.cycles import due_slot
+from hyperloop.scheduler.cycles import DerivedBatch, due_slot
 from hyperloop.scheduler.decide import (
     AssignTestTag,
     ComposeTrain,
@@ -101,20 +101,34 @@ def test_train_full_composes_at_any_time_only_for_types_that_use_it():
 
 
 def test_scheduled_derived_data_wagons_go_in_their_own_train_at_the_slot():
-    v = view(derived=(21, 22))
+    SD = TrainType.STANDARD_DERIVED
+    v = view(derived=(DerivedBatch((21, 22)),))
     assert decide(snap(compose=(v,)))[:2] == [
         ComposeTrain(3, (11, 12), TrainType.ANALYSIS, "scheduled slot Mon 08:30"),
-        ComposeTrain(
-            3, (21, 22), TrainType.STANDARD_DERIVED, "scheduled derived data, slot Mon 08:30"
-        ),
+        ComposeTrain(3, (21, 22), SD, "scheduled derived data, slot Mon 08:30", False, False),
     ]
     # outside a slot they wait ...
-    later = view(derived=(21,), wagons=(), last_run=MONDAY_0900)
+    later = view(derived=(DerivedBatch((21,)),), wagons=(), last_run=MONDAY_0900)
     assert decide(snap(MONDAY_0900 + timedelta(hours=3), compose=(later,))) == []
     # ... except on a train-full dataset, which has no slots: the next step takes them
-    tf = view(T.TRAIN_FULL, derived=(21,), wagons=())
+    tf = view(T.TRAIN_FULL, derived=(DerivedBatch((21,)),), wagons=())
     assert decide(snap(compose=(tf,))) == [
-        ComposeTrain(3, (21,), TrainType.STANDARD_DERIVED, "scheduled derived data")
+        ComposeTrain(3, (21,), SD, "scheduled derived data", False, False)
+    ]
+
+
+def test_each_scheduled_batch_is_a_train_with_the_operators_settings():
+    batches = (
+        DerivedBatch((21, 22), TrainType.STANDARD_DERIVED, slow=True, auto_submit=True),
+        DerivedBatch((23,), TrainType.LINKED_DERIVED),
+        DerivedBatch((24,), TrainType.LINKED_DERIVED),
+    )
+    out = decide(snap(compose=(view(wagons=(), derived=batches),)))
+    why = "scheduled derived data, slot Mon 08:30"
+    assert out[:3] == [
+        ComposeTrain(3, (21, 22), TrainType.STANDARD_DERIVED, why, True, True),
+        ComposeTrain(3, (23,), TrainType.LINKED_DERIVED, why, False, False),
+        ComposeTrain(3, (24,), TrainType.LINKED_DERIVED, why, False, False),
     ]
 
 

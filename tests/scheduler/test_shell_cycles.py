@@ -106,7 +106,7 @@ def test_the_slot_composes_clean_and_scheduled_derived_wagons_once_even_after_a_
         made = s.scalars(select(TrainRun).order_by(TrainRun.id)).all()
         assert [(t.train_type, t.auto_submit, t.composed_by_id) for t in made] == [
             (TrainType.ANALYSIS, True, None),
-            (TrainType.STANDARD_DERIVED, True, None),
+            (TrainType.STANDARD_DERIVED, False, None),  # the operator did not ask for it
         ]
         row = s.scalars(select(WagonDataset).where(WagonDataset.wagon_id == derived)).one()
         assert row.scheduled is False  # the slot took it
@@ -124,6 +124,45 @@ def test_the_slot_composes_clean_and_scheduled_derived_wagons_once_even_after_a_
     ]
     with db_sessionmaker() as s:
         assert len(s.scalars(select(TrainRun).where(TrainRun.dataset_id == ds_id)).all()) == 2
+
+
+def test_scheduled_linked_wagons_run_alone_and_standard_ones_share_the_chosen_settings(
+    db_sessionmaker, tmp_path
+):
+    with db_sessionmaker.begin() as s:
+        w = make_world(s)
+        datasets.edit_dataset(
+            s,
+            w.actor(w.operator),
+            w.dataset.id,
+            expected_version=w.dataset.version,
+            auto_compose=True,
+            auto_compose_type="scheduled",
+            auto_compose_days=[0],
+            auto_compose_times=["08:30"],
+        )
+        op = w.actor(w.operator)
+        made = {}
+        for name in ("trees_a", "trees_b", "linked_c", "linked_d"):
+            wagon = clean_wagon(w, name, workflow="tree-maker", derived_tables=["MyTracks"])
+            made[name] = wagon.id
+        for name in ("trees_a", "trees_b"):
+            enabling.schedule_wagon(s, op, made[name], w.dataset.id, slow=True, auto_submit=True)
+        for name in ("linked_c", "linked_d"):
+            enabling.schedule_wagon(s, op, made[name], w.dataset.id, train_type="linked_derived")
+    shell = make_shell(db_sessionmaker, tmp_path)
+    tick = shell.tick(MONDAY_0900)
+    assert tick.unperformed == []
+    with db_sessionmaker() as s:
+        got = [
+            (sorted(x["wagon_id"] for x in t.wagons_snapshot), t.train_type, t.slow, t.auto_submit)
+            for t in s.scalars(select(TrainRun).order_by(TrainRun.id))
+        ]
+    assert got == [
+        (sorted([made["trees_a"], made["trees_b"]]), TrainType.STANDARD_DERIVED, True, True),
+        ([made["linked_c"]], TrainType.LINKED_DERIVED, False, False),
+        ([made["linked_d"]], TrainType.LINKED_DERIVED, False, False),
+    ]
 
 
 def test_a_train_full_dataset_composes_when_the_wagons_fill_the_target(db_sessionmaker, tmp_path):

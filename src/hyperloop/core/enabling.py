@@ -36,7 +36,7 @@ from hyperloop.db.models import (
     train_run_wagons,
     wagon_dependencies,
 )
-from hyperloop.enums import NotificationKind, TagPolicy, TestStatus
+from hyperloop.enums import NotificationKind, TagPolicy, TestStatus, TrainType
 
 STALE_AFTER = timedelta(weeks=4)
 
@@ -106,10 +106,24 @@ def enable_wagon(
     return row
 
 
+#: the train types a scheduled derived-data wagon may have
+SCHEDULE_TYPES = (TrainType.STANDARD_DERIVED, TrainType.LINKED_DERIVED, TrainType.SLIM_DERIVED)
+
+
 def schedule_wagon(
-    s: Session, actor: Actor, wagon_id: int, dataset_id: int, *, scheduled: bool = True
+    s: Session,
+    actor: Actor,
+    wagon_id: int,
+    dataset_id: int,
+    *,
+    scheduled: bool = True,
+    train_type: TrainType | str = TrainType.STANDARD_DERIVED,
+    slow: bool = False,
+    auto_submit: bool = False,
 ) -> WagonDataset:
-    """Operators schedule a derived-data wagon for the next automatic composition slot."""
+    """Operators schedule a derived-data wagon for the next automatic composition slot, as a
+    standard, linked (a train of its own) or slim derived-data train, slow or not, submitted
+    automatically after a done test or not; ``scheduled=False`` takes it off the slot."""
     require(actor, Action.WAGON_SCHEDULE)
     wagon = get_or_404(s, Wagon, wagon_id, "wagon")
     if not wagon.derived_tables:
@@ -117,8 +131,19 @@ def schedule_wagon(
     row = _find(s, wagon_id, dataset_id)
     if row is None or not row.enabled:
         raise ValidationError(f"wagon {wagon.name!r} is not enabled on dataset {dataset_id}")
+    kind = TrainType(train_type)
+    if kind not in SCHEDULE_TYPES:
+        raise ValidationError(
+            f"wagon {wagon.name!r}: a scheduled derived-data train is "
+            f"{', '.join(t.value for t in SCHEDULE_TYPES)}, not {kind.value}"
+        )
+    if kind is TrainType.SLIM_DERIVED and not wagon.slim_ready:
+        raise ValidationError(f"wagon {wagon.name!r} is not ready for slim derived data")
     row.scheduled = scheduled
     row.scheduled_by_id = actor.user.id if scheduled else None
+    row.scheduled_type = kind if scheduled else None
+    row.scheduled_slow = slow if scheduled else False
+    row.scheduled_auto_submit = auto_submit if scheduled else False
     s.flush()
     return row
 

@@ -23,7 +23,14 @@ from hyperloop.core.enabling import current_test
 from hyperloop.core.errors import Conflict, ValidationError
 from hyperloop.core.permissions import Action, require
 from hyperloop.core.quotas import analysis_slots, is_heavy, slots_of
-from hyperloop.core.states import TEST_SUBMITTABLE, TRAIN_HOLDS_WAGONS, created, transition
+from hyperloop.core.states import (
+    TEST_SUBMITTABLE,
+    TRAIN_HOLDS_WAGONS,
+    TRAIN_TRANSITIONS,
+    can_transition,
+    created,
+    transition,
+)
 from hyperloop.core.story import Cause
 from hyperloop.core.tags import get_tag
 from hyperloop.core.wagons import wagon_state
@@ -304,7 +311,12 @@ def _link_wagons(s: Session, train: TrainRun) -> None:
 
 
 def _check_type(train_type: TrainType, wagons: list[Wagon]) -> None:
-    derived = [w for w in wagons if w.derived_tables]
+    _check_type_of(train_type, [wagon_state(w) for w in wagons])
+
+
+def _check_type_of(train_type: TrainType, states: list[dict[str, Any]]) -> None:
+    """The train type fits its wagons (states as ``wagon_state`` or a train's snapshot)."""
+    derived = [w for w in states if w.get("derived_tables")]
     if train_type is TrainType.ANALYSIS:
         return
     if not derived:
@@ -312,7 +324,7 @@ def _check_type(train_type: TrainType, wagons: list[Wagon]) -> None:
     if train_type is TrainType.LINKED_DERIVED and len(derived) > 1:
         raise ValidationError("linked derived-data wagons run alone: select only one")
     if train_type is TrainType.SLIM_DERIVED:
-        not_ready = [w.name for w in derived if not w.slim_ready]
+        not_ready = [w.get("name") for w in derived if not w.get("slim_ready")]
         if not_ready:
             raise ValidationError(f"wagons not ready for slim derived data: {not_ready}")
 
@@ -470,16 +482,36 @@ def _submit(s: Session, actor: Actor | None, train: TrainRun, cause: Cause) -> N
         row.enabled, row.disabled_reason = False, f"submitted in train run {train.id}"
 
 
-def submit_train(s: Session, actor: Actor, train_id: int) -> TrainRun:
-    """Operators submit a train whose test is done/warning (or an approved long train)."""
+def submit_train(
+    s: Session, actor: Actor, train_id: int, *, target_id: int | None = None
+) -> TrainRun:
+    """Operators submit a train whose test is done/warning (or an approved long train),
+    to the target it was tested for or (``target_id``) another one."""
     require(actor, Action.TRAIN_OPERATE)
     train = get_train(s, train_id)
     why = submission_blocked(train)
     if why is not None:
         raise Conflict(why, {"reason": "blocking-warning"})
-    _submit(s, actor, train, Cause.by(actor, "submit", "submitted"))
+    text = "submitted"
+    if target_id is not None and target_id != train.target_id:
+        target = get_or_404(s, Target, target_id, "target")
+        tested = s.get(Target, train.target_id)
+        tested_name = tested.name if tested is not None else f"target {train.target_id}"
+        text = f"submitted to target {target.name} (tested for {tested_name})"
+        _check_submittable(train)
+        train.target_id = target.id
+    _submit(s, actor, train, Cause.by(actor, "submit", text))
     s.flush()
     return train
+
+
+def _check_submittable(train: TrainRun) -> None:
+    """Refuse (before anything changes) a train its state does not let be submitted."""
+    if not can_transition(TRAIN_TRANSITIONS, train.state, TrainState.SUBMITTED):
+        raise Conflict(
+            f"train run {train.id} is {train.state.value}: it cannot be submitted",
+            {"state": train.state.value},
+        )
 
 
 def submission_blocked(train: TrainRun) -> str | None:
@@ -612,14 +644,16 @@ def clone_train(
     require(actor, Action.TRAIN_OPERATE)
     old = get_train(s, train_id)
     ds = get_or_404(s, Dataset, old.dataset_id, "dataset")
-    if tag_id is not None:
-        get_tag(s, tag_id)
+    if tag_id is not None and tag_id != old.tag_id and not get_tag(s, tag_id).available:
+        raise ValidationError(f"package tag {tag_id} is not available: choose a released tag")
     target = get_or_404(s, Target, target_id or old.target_id, "target")
+    new_type = TrainType(train_type) if train_type else old.train_type
+    _check_type_of(new_type, old.wagons_snapshot or [])
     train = TrainRun(
         dataset_id=ds.id,
         tag_id=tag_id or old.tag_id,
         target_id=target.id,
-        train_type=TrainType(train_type) if train_type else old.train_type,
+        train_type=new_type,
         slow=old.slow if slow is None else slow,
         auto_submit=old.auto_submit if auto_submit is None else auto_submit,
         state=TrainState.COMPOSED,
@@ -695,9 +729,31 @@ def _has_memory_warning(train: TrainRun) -> bool:
     return any(str(w.get("code", "")).startswith(MEMORY_WARNING) for w in train.test_warnings or [])
 
 
-def request_long_train(s: Session, actor: Actor, short_train_id: int) -> TrainRun:
+#: the type a long train may take besides its short train's (SPEC §5: slim derived data on
+#: the short dataset, standard derived data on the big one)
+LONG_TRAIN_TYPES = {TrainType.SLIM_DERIVED: (TrainType.STANDARD_DERIVED,)}
+
+
+def long_train_types(short_type: TrainType) -> list[TrainType]:
+    """The types a long train of a ``short_type`` train may have (its own first)."""
+    return [short_type, *LONG_TRAIN_TYPES.get(short_type, ())]
+
+
+def request_long_train(
+    s: Session,
+    actor: Actor,
+    short_train_id: int,
+    *,
+    dataset_id: int | None = None,
+    target_id: int | None = None,
+    wagon_ids: Iterable[int] | None = None,
+    train_type: TrainType | str | None = None,
+    auto_submit: bool = False,
+) -> TrainRun:
     """Staged submission: after a train is done on a short dataset, a member of an analysis
-    in it requests the same train on the big dataset (needs approval)."""
+    in it requests the train on the big dataset (needs approval), choosing the dataset (the
+    short dataset's parent), the target, a subset of the wagons, the type (slim derived data
+    may become standard) and automatic submission after approval."""
     short = get_train(s, short_train_id)
     require(actor, Action.REQUEST_LONG_TRAIN, short)
     ds = get_or_404(s, Dataset, short.dataset_id, "dataset")
@@ -708,16 +764,41 @@ def request_long_train(s: Session, actor: Actor, short_train_id: int) -> TrainRu
             f"train run {short.id} is {short.state.value}; a long train can "
             "be requested once it is done"
         )
+    if dataset_id is not None and dataset_id != ds.parent_id:
+        raise ValidationError(
+            f"dataset {dataset_id} is not the dataset of short dataset {ds.name!r}: a long "
+            f"train runs on dataset {ds.parent_id}"
+        )
     big = get_or_404(s, Dataset, ds.parent_id, "dataset")
+    target = get_or_404(s, Target, target_id or short.target_id, "target")
+    snapshot = copy.deepcopy(short.wagons_snapshot or [])
+    if wagon_ids is not None:
+        wanted = set(wagon_ids)
+        unknown = sorted(wanted - {w["wagon_id"] for w in snapshot})
+        if unknown:
+            raise ValidationError(
+                f"wagon {unknown[0]} is not in train run {short.id}",
+                {"wagons": unknown},
+            )
+        snapshot = [w for w in snapshot if w["wagon_id"] in wanted]
+    if not snapshot:
+        raise ValidationError("select at least one wagon of the short train")
+    new_type = TrainType(train_type) if train_type else short.train_type
+    if new_type not in long_train_types(short.train_type):
+        allowed = ", ".join(t.value for t in long_train_types(short.train_type))
+        raise ValidationError(
+            f"a long train of a {short.train_type.value} train is {allowed}, not {new_type.value}"
+        )
+    _check_type_of(new_type, snapshot)
     train = TrainRun(
         dataset_id=big.id,
         tag_id=short.tag_id,
-        target_id=short.target_id,
-        train_type=short.train_type,
+        target_id=target.id,
+        train_type=new_type,
         slow=short.slow,
-        auto_submit=False,
+        auto_submit=auto_submit,
         state=TrainState.LONG_TRAIN_REQUESTED,
-        wagons_snapshot=copy.deepcopy(short.wagons_snapshot),
+        wagons_snapshot=snapshot,
         dataset_snapshot=_dataset_snapshot(s, big),
         parent_id=short.id,
         requested_by_id=actor.user.id,
@@ -745,8 +826,9 @@ def request_long_train(s: Session, actor: Actor, short_train_id: int) -> TrainRu
 def approve_long_train(
     s: Session, actor: Actor, train_id: int, *, expected_cpu_hours: float | None = None
 ) -> TrainRun:
-    """A PWG convener (or operator/admin) approves; it is submitted automatically when the
-    test had no memory warning and the expected CPU is within the dataset limit."""
+    """A PWG convener (or operator/admin) approves; it is submitted automatically when its
+    automatic submission is on, the test had no memory warning and the expected CPU is within
+    the dataset limit (otherwise an operator submits it)."""
     train = get_train(s, train_id)
     require(actor, Action.APPROVE_LONG_TRAIN, train)
     approved = Cause.by(actor, "approve", "long train approved")
@@ -757,7 +839,12 @@ def approve_long_train(
     if cpu is None:
         cpu = expected_cpu_hours_of(train.test_metrics or {})
     within = ds.cpu_limit_hours is None or (cpu is not None and cpu <= ds.cpu_limit_hours)
-    if within and not _has_memory_warning(train) and submission_blocked(train) is None:
+    if (
+        train.auto_submit
+        and within
+        and not _has_memory_warning(train)
+        and submission_blocked(train) is None
+    ):
         why = "submitted automatically after approval (no memory warning, CPU within limit)"
         _submit(s, actor, train, Cause(approved.stimulus, "approve", why, approved.actor_id))
     s.flush()

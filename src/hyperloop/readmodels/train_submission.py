@@ -18,7 +18,6 @@ from hyperloop.db.models import (
     Analysis,
     Dataset,
     Job,
-    Target,
     TrainRun,
     User,
     Wagon,
@@ -26,6 +25,7 @@ from hyperloop.db.models import (
     WagonTest,
 )
 from hyperloop.enums import JobState, TrainState, TrainType
+from hyperloop.readmodels import derived_schedule, train_forms
 from hyperloop.readmodels.trains import _aware, _user_names, icon_of, train_actions
 
 COMPATIBILITY_RULES = (
@@ -50,7 +50,8 @@ def submission_view(
 ) -> dict[str, Any]:
     """Datasets with enabled wagons; for the chosen one its enabled wagons with test status
     and compatibility (none selected yet), targets, composed trains with their test status,
-    and long-train requests. ``show_all`` lists wagons enabled before the last week too."""
+    the scheduling of its derived-data wagons, and long-train requests. ``show_all`` lists
+    wagons enabled before the last week too."""
     now = _aware(now) or datetime.now(UTC)
     user = actor.user if actor else None
     counts = s.execute(
@@ -75,10 +76,7 @@ def submission_view(
         "wagons": [],
         "show_all": show_all,
         "rules": list(COMPATIBILITY_RULES),
-        "targets": [
-            {"id": t.id, "name": t.name, "cores": t.cores, "memory_limit_mb": t.memory_limit_mb}
-            for t in s.scalars(select(Target).order_by(Target.cores, Target.name))
-        ],
+        "targets": train_forms.target_choices(s),
         "types": [t.value for t in TrainType],
         "can_compose": permissions.can(user, Action.TRAIN_OPERATE),
         "composed": [],
@@ -88,6 +86,7 @@ def submission_view(
     if ds is None:
         return out
     out["dataset"] = {"id": ds.id, "name": ds.name, "short": ds.parent_id is not None}
+    out["derived_schedule"] = derived_schedule.derived_schedule_view(s, actor, ds)
     since = None if show_all else now - RECENT
     report = trains.compatible_wagons(s, ds.id, [], enabled_since=since)
     wanted = [c.wagon_id for c in report.candidates]
@@ -180,7 +179,7 @@ def submission_view(
                 "composed_at": t.composed_at,
                 "actions": [
                     a.__dict__
-                    for a in train_actions(t, actor, 0, short_dataset=False)
+                    for a in train_actions(t, actor, 0, short_dataset=False, targets=out["targets"])
                     if a.name in ("submit", "decompose")
                 ],
             }

@@ -41,6 +41,7 @@ from hyperloop.db.models import (
     train_run_wagons,
 )
 from hyperloop.enums import JobState, TestStatus, TrainState, TrainType
+from hyperloop.readmodels import train_forms
 from hyperloop.readmodels.dashboard import (
     analysis_shares,
     job_figures,
@@ -467,6 +468,10 @@ class TrainAction:
     confirm: str = ""
     body: dict[str, Any] | None = None
     danger: bool = False
+    # a choice sent with the action: ``body[field]`` = the chosen ``options`` id
+    field: str = ""
+    options: tuple[dict[str, Any], ...] = ()
+    selected: int | None = None
 
 
 def train_actions(
@@ -476,9 +481,11 @@ def train_actions(
     *,
     short_dataset: bool,
     done_jobs: int | None = None,
+    targets: Sequence[dict[str, Any]] = (),
 ) -> list[TrainAction]:
     """The actions this actor may take on the train in its current state (SPEC §1, §3);
-    ``done_jobs`` None: not counted (the final-merge button shows by state alone)."""
+    ``done_jobs`` None: not counted (the final-merge button shows by state alone);
+    ``targets``: offered with *Submit* (the train test's target preselected)."""
     user = actor.user if actor else None
     st = train.state
     base = f"/api/train-runs/{train.id}"
@@ -489,7 +496,17 @@ def train_actions(
             and st in TRAIN_TO_SUBMIT
             and blocking_warning(train.test_warnings) is None  # the page says why
         ):
-            out.append(TrainAction("submit", "Submit", f"{base}/submit"))
+            out.append(
+                TrainAction(
+                    "submit",
+                    "Submit",
+                    f"{base}/submit",
+                    body={} if targets else None,
+                    field="target_id" if targets else "",
+                    options=tuple(targets),
+                    selected=train.target_id if targets else None,
+                )
+            )
         if failed_jobs and st in TRAIN_RUNNING:
             out.append(
                 TrainAction(
@@ -627,6 +644,7 @@ def train_overview(s: Session, train: TrainRun, actor: Actor | None) -> dict[str
         for w in train.wagons_snapshot or []
     ]
     short = ds is not None and ds.parent_id is not None
+    targets = train_forms.target_choices(s)
     return {
         "id": train.id,
         "state": train.state.value,
@@ -664,8 +682,14 @@ def train_overview(s: Session, train: TrainRun, actor: Actor | None) -> dict[str
         ],
         "actions": [
             a.__dict__
-            for a in train_actions(train, actor, failed, short_dataset=short, done_jobs=done)
+            for a in train_actions(
+                train, actor, failed, short_dataset=short, done_jobs=done, targets=targets
+            )
         ],
+        "forms": {
+            "clone": train_forms.clone_form(s, train, actor, targets),
+            "long_train": train_forms.long_train_form(s, train, actor, targets),
+        },
         "can_comment": permissions.can(actor.user if actor else None, Action.COMMENT, train),
     }
 

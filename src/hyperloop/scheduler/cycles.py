@@ -19,6 +19,17 @@ K = NotificationKind
 
 
 @dataclass(frozen=True)
+class DerivedBatch:
+    """Scheduled derived-data wagons that go in one train: standard (or slim) ones with the
+    same settings together, a linked one alone (never with standard ones)."""
+
+    wagon_ids: tuple[int, ...]
+    train_type: TrainType = TrainType.STANDARD_DERIVED
+    slow: bool = False
+    auto_submit: bool = False
+
+
+@dataclass(frozen=True)
 class ComposeView:
     """A dataset with automatic composition on, as the shell read it: its schedule, when a
     slot was last handled, and the wagons that may go in now."""
@@ -29,7 +40,7 @@ class ComposeView:
     times: tuple[str, ...] = ()  # "HH:MM", UTC
     last_run: datetime | None = None  # the last handled slot record (None: never)
     wagons: tuple[int, ...] = ()  # clean done tests, no derived data, free and compatible
-    derived: tuple[int, ...] = ()  # derived-data wagons an operator scheduled, ready
+    derived: tuple[DerivedBatch, ...] = ()  # derived-data wagons an operator scheduled, ready
     full: bool = False  # ``wagons`` fill >= 75 % of the target's memory
     max_cpu_hours: float | None = None  # the dataset's "max CPU" of an automatic train
     cpu_hours: Mapping[int, float] = field(default_factory=dict)  # wagon -> expected (test)
@@ -76,12 +87,15 @@ class Notify:
 
 @dataclass(frozen=True)
 class ComposeTrain:
-    """Compose an automatic train (no human actor, automatic submission)."""
+    """Compose an automatic train (no human actor; analysis trains are submitted
+    automatically, scheduled derived-data trains as the operator chose)."""
 
     dataset_id: int
     wagon_ids: tuple[int, ...]
     train_type: TrainType
     why: str
+    slow: bool = False
+    auto_submit: bool = True
 
 
 @dataclass(frozen=True)
@@ -139,7 +153,9 @@ def compose(
     views: Sequence[ComposeView], now: datetime, catch_up: timedelta
 ) -> list[ComposeTrain | RecordComposeSlot]:
     """Per dataset: at a due slot (types *scheduled* and *both*) compose the clean wagons
-    and, in a second train, the scheduled derived-data wagons, then record the slot (even
+    and, in trains of their own, the scheduled derived-data wagons (one train per batch:
+    standard ones with the same settings share one, linked ones run alone), then record the
+    slot (even
     when nothing was composed, so it fires once); at any time compose when the wagons fill
     the train (types *train full* and *both*). Datasets of type *train full* have no slots:
     scheduled derived-data wagons go at the next step."""
@@ -160,7 +176,12 @@ def compose(
                 if slot is not None
                 else "scheduled derived data"
             )
-            out.append(ComposeTrain(v.dataset_id, v.derived, TrainType.STANDARD_DERIVED, why))
+            for b in v.derived:  # one train per batch: linked wagons alone
+                out.append(
+                    ComposeTrain(
+                        v.dataset_id, b.wagon_ids, b.train_type, why, b.slow, b.auto_submit
+                    )
+                )
         if slot is not None:
             composed = sum(
                 1 for i in out if isinstance(i, ComposeTrain) and i.dataset_id == v.dataset_id

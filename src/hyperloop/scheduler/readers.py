@@ -27,9 +27,9 @@ from hyperloop.db.models import (
     WagonTest,
 )
 from hyperloop.db.models.changes import job_counters, job_triggers_present, job_watermark
-from hyperloop.enums import AutoComposeType, NotificationKind, TagPolicy, TestStatus
+from hyperloop.enums import AutoComposeType, NotificationKind, TagPolicy, TestStatus, TrainType
 from hyperloop.scheduler import decide
-from hyperloop.scheduler.cycles import ComposeView, LongTrainView
+from hyperloop.scheduler.cycles import ComposeView, DerivedBatch, LongTrainView
 from hyperloop.scheduler.notices import notified_kinds
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,31 @@ def _compatible(s: Session, dataset_id: int, ids: list[int]) -> tuple[int, ...]:
     return tuple(i for i in ids if i in ok or i == ids[0])
 
 
+def derived_batches(s: Session, dataset_id: int, ids: list[int]) -> tuple[DerivedBatch, ...]:
+    """The scheduled derived-data wagons grouped into trains by their scheduling settings
+    (type, slow, automatic submission): compatible standard or slim ones share a train, each
+    linked one has its own (SPEC §5: linked derived-data wagons run alone)."""
+    if not ids:
+        return ()
+    rows = s.scalars(
+        select(WagonDataset)
+        .where(WagonDataset.dataset_id == dataset_id, WagonDataset.wagon_id.in_(ids))
+        .order_by(WagonDataset.wagon_id)
+    )
+    groups: dict[tuple[TrainType, bool, bool, int], list[int]] = {}
+    for row in rows:
+        kind = row.scheduled_type or TrainType.STANDARD_DERIVED
+        alone = row.wagon_id if kind is TrainType.LINKED_DERIVED else 0
+        key = (kind, bool(row.scheduled_slow), bool(row.scheduled_auto_submit), alone)
+        groups.setdefault(key, []).append(row.wagon_id)
+    return tuple(
+        DerivedBatch(_compatible(s, dataset_id, wagon_ids), kind, slow, auto)
+        for (kind, slow, auto, _), wagon_ids in sorted(
+            groups.items(), key=lambda kv: (kv[1][0], kv[0][0].value)
+        )
+    )
+
+
 def last_compose_runs(s: Session) -> dict[int, datetime]:
     rows = s.execute(
         select(HistoryEntry.object_id, func.max(HistoryEntry.at))
@@ -129,7 +154,7 @@ def compose_views(s: Session, now: datetime, target: Target | None) -> tuple[Com
             hours = expected_cpu_hours_of(test.metrics or {}) if test is not None else None
             if hours is not None:
                 cpu[wid] = hours
-        derived = _compatible(s, ds.id, [i for i in ids if i in derived_ids])
+        derived = derived_batches(s, ds.id, [i for i in ids if i in derived_ids])
         kind = AutoComposeType(ds.auto_compose_type)
         full = bool(
             plain

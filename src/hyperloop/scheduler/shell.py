@@ -552,7 +552,8 @@ class SchedulerShell:
                 ins.wagon_ids,
                 target_id=target.id,
                 train_type=ins.train_type,
-                auto_submit=True,
+                slow=ins.slow,
+                auto_submit=ins.auto_submit,
             )
         except DomainError as exc:
             note = f"automatic {ins.train_type.value} train not composed: {exc}"
@@ -569,6 +570,7 @@ class SchedulerShell:
             )
         ):
             row.scheduled, row.scheduled_by_id = False, None  # the slot took it
+            row.scheduled_type, row.scheduled_slow, row.scheduled_auto_submit = None, False, False
         s.flush()
         message = f"train {train.id} composed automatically ({ins.why})"
         perform_notify(

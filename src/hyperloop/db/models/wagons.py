@@ -16,12 +16,13 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hyperloop.db.base import Base, JSONType, enum_column, utcnow
 from hyperloop.db.models.accounts import Analysis
-from hyperloop.enums import TagPolicy, TestStatus
+from hyperloop.enums import TagPolicy, TestStatus, TrainType
 
 wagon_dependencies = Table(
     "wagon_dependencies",
@@ -92,6 +93,15 @@ class WagonDataset(Base):
     # derived-data wagons scheduled by an operator for the next automatic composition slot
     scheduled: Mapped[bool] = mapped_column(Boolean, default=False)
     scheduled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    # what the scheduled wagon's automatic train is: its derived type (None: standard), slow
+    # train, automatic submission after a done test
+    scheduled_type: Mapped[TrainType | None] = mapped_column(
+        enum_column(TrainType), nullable=True, default=None
+    )
+    scheduled_slow: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    scheduled_auto_submit: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
     wagon: Mapped[Wagon] = relationship(back_populates="enablings")
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field, model_validator
 
 from hyperloop.core import enabling
-from hyperloop.enums import TagPolicy
+from hyperloop.enums import TagPolicy, TrainType
 from hyperloop.web.api.wagons import EnablingOut
 from hyperloop.web.deps import DB, CurrentActor, WagonForReader
 
@@ -69,12 +69,20 @@ def disable(
 
 class ScheduleIn(BaseModel):
     scheduled: bool = Field(default=True, description="False removes the wagon from the slot.")
+    train_type: TrainType = Field(
+        default=TrainType.STANDARD_DERIVED,
+        description="standard_derived (wagons share a train), linked_derived (a train of its "
+        "own) or slim_derived.",
+    )
+    slow: bool = Field(default=False, description="Slow train: wait for every job.")
+    auto_submit: bool = Field(default=False, description="Submit after a `done` test.")
 
 
 @router.put(
     "/{dataset_id}/schedule",
     response_model=EnablingOut,
-    summary="Schedule a derived-data wagon for the next automatic composition (operators)",
+    summary="Schedule a derived-data wagon for the next automatic composition (operators): "
+    "its train type, slow train, automatic submission",
 )
 def schedule(
     wagon: WagonForReader,
@@ -83,5 +91,14 @@ def schedule(
     actor: CurrentActor,
     db: DB,
 ) -> EnablingOut:
-    row = enabling.schedule_wagon(db, actor, wagon.id, dataset_id, scheduled=body.scheduled)
+    row = enabling.schedule_wagon(
+        db,
+        actor,
+        wagon.id,
+        dataset_id,
+        scheduled=body.scheduled,
+        train_type=body.train_type,
+        slow=body.slow,
+        auto_submit=body.auto_submit,
+    )
     return EnablingOut.model_validate(row)

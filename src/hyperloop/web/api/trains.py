@@ -116,6 +116,33 @@ class CloneTrainIn(BaseModel):
     auto_submit: bool | None = None
 
 
+class SubmitIn(BaseModel):
+    target_id: Ident | None = Field(
+        default=None, description="Submit to this target instead of the one of the train test."
+    )
+
+
+class LongTrainIn(BaseModel):
+    dataset_id: Ident | None = Field(
+        default=None, description="The big dataset (the short dataset's parent; default)."
+    )
+    target_id: Ident | None = Field(default=None, description="Default: the short train's.")
+    wagon_ids: list[Ident] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1000,
+        description="A subset of the short train's wagons (default: all).",
+    )
+    train_type: TrainType | None = Field(
+        default=None,
+        description="Default: the short train's; slim derived data may become standard.",
+    )
+    auto_submit: bool = Field(
+        default=False,
+        description="Submit right after approval (no memory warning, CPU within the limit).",
+    )
+
+
 class CommentIn(BaseModel):
     text: str = Field(min_length=1, max_length=10000)
 
@@ -329,10 +356,14 @@ def decompose(train: TrainForReader, actor: CurrentActor, db: DB) -> TrainDetail
 @router.post(
     "/{train_id}/submit",
     response_model=TrainDetail,
-    summary="Submit a train whose test is done/warning (operators); execution comes later",
+    summary="Submit a train whose test is done/warning (operators), optionally to another "
+    "target than the test's; execution comes later",
 )
-def submit(train: TrainForReader, actor: CurrentActor, db: DB) -> TrainDetail:
-    return train_detail(trains.submit_train(db, actor, train.id))
+def submit(
+    train: TrainForReader, actor: CurrentActor, db: DB, body: SubmitIn | None = None
+) -> TrainDetail:
+    target = body.target_id if body else None
+    return train_detail(trains.submit_train(db, actor, train.id, target_id=target))
 
 
 @router.post("/{train_id}/kill", response_model=TrainDetail, summary="Kill all jobs (operators)")
@@ -387,10 +418,14 @@ def clone(train: TrainForReader, body: CloneTrainIn, actor: CurrentActor, db: DB
     "/{train_id}/long-train",
     response_model=TrainDetail,
     status_code=201,
-    summary="Request a long train on the big dataset after a done short train (members)",
+    summary="Request a long train on the big dataset after a done short train (members), "
+    "with a target, a subset of the wagons, a type and automatic submission",
 )
-def request_long_train(train: TrainForReader, actor: CurrentActor, db: DB) -> TrainDetail:
-    new = trains.request_long_train(db, actor, train.id)
+def request_long_train(
+    train: TrainForReader, actor: CurrentActor, db: DB, body: LongTrainIn | None = None
+) -> TrainDetail:
+    choices = body.model_dump(exclude_none=True) if body else {}
+    new = trains.request_long_train(db, actor, train.id, **choices)
     db.flush()
     return train_detail(new)
 

@@ -16,7 +16,7 @@ from hyperloop.core import wagon_json, wagons
 from hyperloop.core.errors import NotFound, ValidationError
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
-from hyperloop.enums import TagPolicy, TestStatus
+from hyperloop.enums import TagPolicy, TestStatus, TrainType
 from hyperloop.readmodels import analyses as views_analyses
 from hyperloop.readmodels import wagons as wagon_views
 from hyperloop.readmodels.paging import Page, paginate
@@ -64,6 +64,13 @@ class EnablingOut(ORMModel):
     enabled_at: datetime
     disabled_reason: str | None
     scheduled: bool = Field(description="Derived data: scheduled for automatic composition.")
+    scheduled_type: TrainType | None = Field(
+        default=None, description="The scheduled derived-data train's type."
+    )
+    scheduled_slow: bool = Field(default=False, description="The scheduled train is slow.")
+    scheduled_auto_submit: bool = Field(
+        default=False, description="The scheduled train is submitted after a done test."
+    )
 
 
 class WagonDetail(WagonOut):

@@ -39,6 +39,8 @@ TABS = (
     ("test", "Test results"),
     ("derived", "Derived data"),
 )
+#: tabs holding a form, shown when the overview offers it (``forms[key]`` not None)
+FORM_TABS = (("clone", "Clone train"), ("long_train", "Request long train"))
 POLL_SECONDS = 5
 
 
@@ -201,17 +203,19 @@ def train_run_page(
     train = _train(db, train_id)
     if train is None:
         return error_page(request, actor, db, f"Train run {train_id} does not exist.")
-    if tab not in dict(TABS):
-        tab = "overview"
     root = views_trains.file_roots(settings)
     overview = views_trains.train_overview(db, train, actor)
+    # the form tabs show only to who may use them (their data: the overview's forms)
+    tabs = TABS + tuple((k, label) for k, label in FORM_TABS if overview["forms"].get(k))
+    if tab not in dict(tabs):
+        tab = "overview"
     return render(
         request,
         "pages/trains/train_run.html",
         {
             "t": overview,
             "tab": tab,
-            "tabs": TABS,
+            "tabs": tabs,
             "data": _tab_data(tab, db, train, actor, root, request),
             "query": request.query_params,
             "page_size": PAGE_SIZE,
@@ -222,7 +226,7 @@ def train_run_page(
         },
         actor=actor,
         db=db,
-        title=f"Train run {train.id} ({dict(TABS)[tab].lower()})",
+        title=f"Train run {train.id} ({dict(tabs)[tab].lower()})",
     )
 
 
