@@ -237,8 +237,11 @@ def test_a_new_scheduler_finishes_a_train_whose_scheduler_and_engine_died(
         folder = first.train_work._attempt_dir(train_id, finished, 1)
         while not (folder / "record.json").exists() and time.monotonic() < deadline:
             time.sleep(0.1)  # it ends with its verdict on disk; no scheduler reads it yet
-        never_began = job_ids() - began()
     assert (folder / "record.json").exists() and done_jobs() == 0
+    # what the next scheduler finds: a job the dying engine began while it closed (rare, on
+    # a loaded machine) is lost and retried; the others never began
+    lost = began() - {finished}
+    never_began = job_ids() - began()
     seen: list[decide.Instruction] = []
     with Engine.local(n_workers=2) as engine:
         second = SchedulerShell(db_sessionmaker, engine, cfg)
@@ -256,8 +259,11 @@ def test_a_new_scheduler_finishes_a_train_whose_scheduler_and_engine_died(
     assert never_began and finished not in never_began
     assert {i.job_id for i in seen if isinstance(i, decide.ReturnToQueue)} == never_began
     with db_sessionmaker() as s:
-        attempts = s.scalars(select(Job.attempts).where(Job.train_run_id == train_id)).all()
-    assert attempts == [1] * len(attempts)  # the finished one adopted, the queued ones free
+        attempts = dict(
+            s.execute(select(Job.id, Job.attempts).where(Job.train_run_id == train_id)).all()
+        )
+    # the finished one adopted, the queued ones free, a lost one retried once
+    assert attempts == {j: 2 if j in lost else 1 for j in attempts}
     with db_sessionmaker() as s:
         merged = s.get(TrainRun, train_id).output_dir
     reference = reference_run(config("gt-pt"), files, tmp_path / "ref", package)
