@@ -153,3 +153,30 @@ def slots_available(
     if allowed == 0:
         used, allowed = analysis_slots(s, analysis_id, dataset_id, now=now)
     return max(0, allowed - used)
+
+
+def summed_slots_fit(
+    s: Session,
+    analysis_id: int,
+    dataset_id: int,
+    needed: int,
+    user_ids: Iterable[int | None],
+    *,
+    now: datetime | None = None,
+) -> bool:
+    """Whether ``needed`` more slots of the analysis fit in the summed slots of one of the
+    analyzers (members of the analysis among ``user_ids``, e.g. the wagons' creators): an
+    analyzer using the dataset in several analyses has the sum of their slots (SPEC §5)."""
+    ids = sorted({u for u in user_ids if u is not None})
+    if not ids:
+        return False
+    members = s.scalars(
+        select(User)
+        .join(AnalysisMember, AnalysisMember.user_id == User.id)
+        .where(AnalysisMember.analysis_id == analysis_id, User.id.in_(ids))
+    ).all()
+    for user in members:
+        used, allowed = user_slots(s, user, dataset_id, now=now)
+        if used + needed <= allowed:
+            return True
+    return False
