@@ -17,6 +17,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from hyperloop.core import history, quotas, trains
+from hyperloop.core.co2 import flights_text
 from hyperloop.core.states import JOB_ERRORS
 from hyperloop.db.models import Job, TrainMerge, TrainRun
 from hyperloop.enums import JobState, TrainState
@@ -510,6 +511,9 @@ def train_test_view(s: Session, train: TrainRun, root: FileRoots | None) -> dict
         "error": metrics.get("error"),
         "expected": expected,
         "co2_kg": expected.get("co2_kg"),
+        "co2_flights": flights_text(expected["co2_kg"])
+        if expected.get("co2_kg") is not None
+        else None,
         "warnings": list(train.test_warnings or []),
         "devices": _device_rows(summary),
         "files": files,
