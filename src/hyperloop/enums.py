@@ -16,6 +16,18 @@ class Role(StrEnum):
     OPERATOR = "operator"
     DPG_EXPERT = "dpg_expert"
     PWG_CONVENER = "pwg_convener"
+    ANALYSIS_COORDINATOR = "analysis_coordinator"  # approves trains of 20-200 CPU years
+    PHYSICS_BOARD = "physics_board"  # approves trains over 200 CPU years
+
+
+class ApprovalLevel(StrEnum):
+    """Who must approve a train before it is submitted (the fair-usage policy's tiers, from
+    the lowest to the highest; ``core.policy`` decides the tier of a train)."""
+
+    NONE = "none"
+    PWG = "pwg"  # the PWG conveners of the train's analyses
+    COORDINATION = "coordination"  # analysis and physics coordination
+    PHYSICS_BOARD = "physics_board"
 
 
 class EmailPolicy(StrEnum):

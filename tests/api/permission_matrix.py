@@ -554,6 +554,16 @@ CASES: list[Case] = [
         CONVENERS | OPS,
         path={"train_id": ids("long_train")},
     ),
+    Case("GET", "/api/train-runs/{train_id}/policy", LOGGED_IN, path={"train_id": TRAIN}),
+    # the seeded train needs no approval: approvers pass the permission check, then 409
+    Case(
+        "POST",
+        "/api/train-runs/{train_id}/policy-approval",
+        CONVENERS,
+        ok=409,
+        path={"train_id": TRAIN},
+        body={},
+    ),
     Case("GET", "/api/train-runs/with-issues", LOGGED_IN),
     Case("GET", "/api/train-runs/{train_id}/error-groups", LOGGED_IN, path={"train_id": TRAIN}),
     Case("POST", "/api/train-runs/{train_id}/resubmit", OPS, path={"train_id": ids("kill_train")}),

@@ -263,6 +263,21 @@ def test_fair_usage_slots_count_heavy_wagons_double_and_are_capped_by_cores(worl
         compose(world, [w3.id])
 
 
+def test_an_analyzer_in_several_analyses_has_the_sum_of_their_slots(world):
+    """LF's own 4 slots are used; carol (LF and HF) still has HF's unused slots, alice has
+    not: carol's wagon is composed, alice's is refused."""
+    heavy = {"__full_train__": {"proportionalSetSize_summary": {"avg": 3.5e9, "max": 3.6e9}}}
+    for name in ("a1", "a2"):
+        compose(world, [make_tested_wagon(world, name, metrics=heavy).id])
+    assert quotas.analysis_slots(world.s, world.lf.id, world.dataset.id) == (4, 4)
+    with pytest.raises(ValidationError, match="would use 5 of its 4 train slots"):
+        compose(world, [make_tested_wagon(world, "alices").id])
+    carols = make_tested_wagon(world, "carols", user=world.carol)
+    train = compose(world, [carols.id])
+    assert [w["wagon_id"] for w in train.wagons_snapshot] == [carols.id]
+    assert quotas.user_slots(world.s, world.carol, world.dataset.id) == (5, 8)
+
+
 def test_linked_derived_data_wagons_run_alone(world):
     a = make_tested_wagon(world, "a", workflow="tree-maker", derived_tables=["MyTracks"])
     b = make_tested_wagon(

@@ -59,16 +59,21 @@ def slots_of(snapshot: list[dict[str, Any]], cores: int) -> dict[int, int]:
 
 
 def _used_many(
-    s: Session, wanted: set[tuple[int, int]], now: datetime
+    s: Session,
+    wanted: set[tuple[int, int]],
+    now: datetime,
+    first: dict[tuple[int, int], datetime] | None = None,
 ) -> dict[tuple[int, int], int]:
     """Slots used per (analysis, dataset) in the rolling week. Two indexed queries: the
     week's trains on those datasets (ix_train_runs_dataset_composed), then their wagon rows
-    by train (not by analysis: a service analysis has wagons in nearly every train ever)."""
+    by train (not by analysis: a service analysis has wagons in nearly every train ever).
+    ``first``, when given, receives the composition time of each pair's earliest counted
+    train (its slots free up a week later)."""
     used = dict.fromkeys(wanted, 0)
     if not wanted:
         return used
     recent = s.execute(
-        select(TrainRun.id, TrainRun.dataset_id, Target.cores)
+        select(TrainRun.id, TrainRun.dataset_id, Target.cores, TrainRun.composed_at)
         .join(Target, Target.id == TrainRun.target_id)
         .where(
             TrainRun.dataset_id.in_(sorted({d for _, d in wanted})),
@@ -76,7 +81,7 @@ def _used_many(
             TrainRun.state.not_in(_NOT_COUNTED),
         )
     )
-    trains = {tid: (did, int(cores)) for tid, did, cores in recent}
+    trains = {tid: (did, int(cores), at) for tid, did, cores, at in recent}
     ids = sorted(trains)
     weight = case((train_run_wagons.c.heavy.is_(True), 2), else_=1)
     for start in range(0, len(ids), _CHUNK):
@@ -88,9 +93,11 @@ def _used_many(
             .group_by(train_run_wagons.c.train_run_id, train_run_wagons.c.analysis_id)
         )
         for tid, aid, n in s.execute(stmt):
-            did, cores = trains[tid]
+            did, cores, at = trains[tid]
             if (aid, did) in used:
                 used[(aid, did)] += min(int(n), max(cores, 1))
+                if first is not None and ((aid, did) not in first or at < first[(aid, did)]):
+                    first[(aid, did)] = at
     return used
 
 
@@ -112,14 +119,18 @@ def analysis_slots(
 
 
 def analysis_slots_many(
-    s: Session, pairs: Iterable[tuple[int, int]], *, now: datetime | None = None
+    s: Session,
+    pairs: Iterable[tuple[int, int]],
+    *,
+    now: datetime | None = None,
+    first: dict[tuple[int, int], datetime] | None = None,
 ) -> dict[tuple[int, int], tuple[int, int]]:
     """``analysis_slots`` of many (analysis, dataset) pairs in a few queries, whatever their
     number (the My Analyses grid shows one per analysis and dataset)."""
     wanted = set(pairs)
     if not wanted:
         return {}
-    used = _used_many(s, wanted, now or utcnow())
+    used = _used_many(s, wanted, now or utcnow(), first)
     allowed = {
         did: n
         for did, n in s.execute(
@@ -129,6 +140,35 @@ def analysis_slots_many(
         )
     }
     return {(a, d): (used[(a, d)], int(allowed.get(d) or 0)) for a, d in wanted}
+
+
+def train_slot_usage(
+    s: Session, train: Any, *, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Per analysis of a train: the slots this train takes, the analysis's slots used and
+    allowed on the dataset this rolling week and when the next one frees up."""
+    cores = s.scalar(select(Target.cores).where(Target.id == train.target_id)) or 1
+    mine = slots_of(train.wagons_snapshot or [], int(cores))
+    pairs = [(aid, train.dataset_id) for aid in mine]
+    first: dict[tuple[int, int], datetime] = {}
+    counts = analysis_slots_many(s, pairs, now=now, first=first)
+    names = {
+        int(w["analysis_id"]): w.get("analysis_name") or str(w["analysis_id"])
+        for w in train.wagons_snapshot or []
+    }
+    return [
+        {
+            "analysis_id": aid,
+            "analysis": names.get(aid),
+            "train_slots": n,
+            "used": counts[(aid, train.dataset_id)][0],
+            "allowed": counts[(aid, train.dataset_id)][1],
+            "frees_at": first[(aid, train.dataset_id)] + WEEK
+            if (aid, train.dataset_id) in first
+            else None,
+        }
+        for aid, n in sorted(mine.items())
+    ]
 
 
 def user_slots(
@@ -153,3 +193,30 @@ def slots_available(
     if allowed == 0:
         used, allowed = analysis_slots(s, analysis_id, dataset_id, now=now)
     return max(0, allowed - used)
+
+
+def summed_slots_fit(
+    s: Session,
+    analysis_id: int,
+    dataset_id: int,
+    needed: int,
+    user_ids: Iterable[int | None],
+    *,
+    now: datetime | None = None,
+) -> bool:
+    """Whether ``needed`` more slots of the analysis fit in the summed slots of one of the
+    analyzers (members of the analysis among ``user_ids``, e.g. the wagons' creators): an
+    analyzer using the dataset in several analyses has the sum of their slots (SPEC §5)."""
+    ids = sorted({u for u in user_ids if u is not None})
+    if not ids:
+        return False
+    members = s.scalars(
+        select(User)
+        .join(AnalysisMember, AnalysisMember.user_id == User.id)
+        .where(AnalysisMember.analysis_id == analysis_id, User.id.in_(ids))
+    ).all()
+    for user in members:
+        used, allowed = user_slots(s, user, dataset_id, now=now)
+        if used + needed <= allowed:
+            return True
+    return False

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, load_only
 
-from hyperloop.core import history
+from hyperloop.core import history, policy
 from hyperloop.core import jobs as jobs_service
 from hyperloop.core.actor import Actor
 from hyperloop.core.assessment import blocking_warning
@@ -22,7 +22,7 @@ from hyperloop.core.datasets import dataset_state, runs_of
 from hyperloop.core.enabling import current_test
 from hyperloop.core.errors import Conflict, ValidationError
 from hyperloop.core.permissions import Action, require
-from hyperloop.core.quotas import analysis_slots, is_heavy, slots_of
+from hyperloop.core.quotas import analysis_slots, is_heavy, slots_of, summed_slots_fit
 from hyperloop.core.states import (
     TEST_SUBMITTABLE,
     TRAIN_HOLDS_WAGONS,
@@ -389,7 +389,8 @@ def compose_train(
     if check_slots:
         for aid, n in slots_of(snapshot, target.cores).items():
             used, allowed = analysis_slots(s, aid, ds.id)
-            if used + n > allowed:
+            creators = {w.created_by_id for w in wagons if w.analysis_id == aid}
+            if used + n > allowed and not summed_slots_fit(s, aid, ds.id, n, creators):
                 raise ValidationError(
                     f"analysis {aid} would use {used + n} of its {allowed} train slots this "
                     f"week on dataset {ds.name!r}",
@@ -482,16 +483,34 @@ def _submit(s: Session, actor: Actor | None, train: TrainRun, cause: Cause) -> N
         row.enabled, row.disabled_reason = False, f"submitted in train run {train.id}"
 
 
+_MANUALLY_SUBMITTABLE = frozenset(
+    {TrainState.TEST_DONE, TrainState.TEST_WARNING, TrainState.LONG_TRAIN_APPROVED}
+)
+
+
 def submit_train(
-    s: Session, actor: Actor, train_id: int, *, target_id: int | None = None
+    s: Session,
+    actor: Actor,
+    train_id: int,
+    *,
+    target_id: int | None = None,
+    now: datetime | None = None,
 ) -> TrainRun:
     """Operators submit a train whose test is done/warning (or an approved long train),
-    to the target it was tested for or (``target_id``) another one."""
+    to the target it was tested for or (``target_id``) another one.
+
+    The fair-usage policy (``core.policy``) applies: a train whose tier needs an approval
+    nobody of that tier gave is refused (409); on a dataset over 50 TB the submission is
+    fulfilled at the dataset's next automatic submission time (the train keeps its state
+    and ``submit_requested_at``; the scheduler submits it at that slot)."""
     require(actor, Action.TRAIN_OPERATE)
     train = get_train(s, train_id)
     why = submission_blocked(train)
     if why is not None:
         raise Conflict(why, {"reason": "blocking-warning"})
+    refused = policy.submission_refused(s, train)
+    if refused is not None:
+        raise Conflict(refused, {"reason": "approval-needed"})
     text = "submitted"
     if target_id is not None and target_id != train.target_id:
         target = get_or_404(s, Target, target_id, "target")
@@ -500,6 +519,9 @@ def submit_train(
         text = f"submitted to target {target.name} (tested for {tested_name})"
         _check_submittable(train)
         train.target_id = target.id
+    ds = get_or_404(s, Dataset, train.dataset_id, "dataset")
+    if policy.scheduled_only(s, ds) and train.state in _MANUALLY_SUBMITTABLE:
+        return _request_scheduled_submission(s, actor, train, ds, now or utcnow())
     _submit(s, actor, train, Cause.by(actor, "submit", text))
     s.flush()
     return train
@@ -512,6 +534,54 @@ def _check_submittable(train: TrainRun) -> None:
             f"train run {train.id} is {train.state.value}: it cannot be submitted",
             {"state": train.state.value},
         )
+
+
+def _request_scheduled_submission(
+    s: Session, actor: Actor, train: TrainRun, ds: Dataset, now: datetime
+) -> TrainRun:
+    """Remember the operator's submission for the dataset's next automatic submission time."""
+    size = f"{policy.dataset_bytes(s, ds.id) / 1e12:.0f} TB"
+    limit = f"{policy.SCHEDULED_ONLY_ABOVE_TB:g} TB"
+    slot = policy.next_submission_time(ds, now) if ds.auto_compose else None
+    if slot is None:
+        raise Conflict(
+            f"dataset {ds.name!r} is {size} (over {limit}): trains on it are submitted only at "
+            "its automatic submission times, and it has none; an operator sets them "
+            "(automatic composition days and times) on the dataset page",
+            {"reason": "no-submission-time", "dataset_id": ds.id},
+        )
+    if train.submit_requested_at is None:
+        train.submit_requested_at = now
+        history.record(
+            s,
+            actor,
+            OBJECT,
+            train.id,
+            "submit_request",
+            {"state": train.state.value, "submit_requested": True},
+            reason=f"submission requested: dataset {ds.name} is {size} (over {limit}), "
+            f"submitted at its next automatic submission time {slot:%a %Y-%m-%d %H:%M} UTC",
+        )
+    s.flush()
+    return train
+
+
+def submit_requested_train(
+    s: Session, train_id: int, why: str, *, cause: Cause | None = None
+) -> bool:
+    """The scheduler fulfils an operator's submission request at the dataset's slot (False:
+    nothing to do, e.g. the train was decomposed meanwhile)."""
+    train = s.get(TrainRun, train_id)
+    if train is None or train.submit_requested_at is None:
+        return False
+    if train.state not in _MANUALLY_SUBMITTABLE or submission_blocked(train) is not None:
+        return False
+    if policy.submission_refused(s, train) is not None:
+        return False
+    stimulus = cause.stimulus if cause is not None else "system"
+    _submit(s, None, train, Cause(stimulus, "scheduled-submit", why))
+    s.flush()
+    return True
 
 
 def submission_blocked(train: TrainRun) -> str | None:
@@ -625,6 +695,19 @@ def auto_submit_train(s: Session, train: TrainRun, *, cause: Cause | None = None
     submission)."""
     text = "automatic submission after a done test"
     stimulus = cause.stimulus if cause is not None else "system"
+    refused = policy.submission_refused(s, train)
+    if refused is not None:  # held: the approval comes first, then an operator submits
+        train.auto_submit = False
+        history.record(
+            s,
+            None,
+            OBJECT,
+            train.id,
+            "auto_submit_held",
+            {"state": train.state.value, "auto_submit": False},
+            reason=f"automatic submission held: {refused}",
+        )
+        return
     _submit(s, None, train, Cause(stimulus, "auto-submit", text))
 
 
@@ -844,6 +927,7 @@ def approve_long_train(
         and within
         and not _has_memory_warning(train)
         and submission_blocked(train) is None
+        and policy.submission_refused(s, train) is None
     ):
         why = "submitted automatically after approval (no memory warning, CPU within limit)"
         _submit(s, actor, train, Cause(approved.stimulus, "approve", why, approved.actor_id))

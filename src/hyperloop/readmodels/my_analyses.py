@@ -310,14 +310,23 @@ def _grid_pieces(
             }
         )
     pairs = [(aid, d["id"]) for aid, datasets in datasets_of.items() for d in datasets]
-    slots_of = quotas.analysis_slots_many(s, pairs, now=now)
+    first: dict[tuple[int, int], datetime] = {}
+    slots_of = quotas.analysis_slots_many(s, pairs, now=now, first=first)
     pieces = {
         aid: {
             "dataset_ids": [d["id"] for d in datasets],
             "wagons": grid[aid],
             "datasets": datasets,
             "slots": [
-                {"dataset_id": d["id"], "used": used, "allowed": allowed}
+                {
+                    "dataset_id": d["id"],
+                    "used": used,
+                    "allowed": allowed,
+                    # the earliest counted train leaves the rolling week: a slot frees up
+                    "frees_at": iso_utc(first[(aid, d["id"])] + quotas.WEEK)
+                    if (aid, d["id"]) in first
+                    else None,
+                }
                 for d in datasets
                 for used, allowed in (slots_of[(aid, d["id"])],)
             ],

@@ -16,7 +16,8 @@ import numpy as np
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from hyperloop.core import history, trains
+from hyperloop.core import history, quotas, trains
+from hyperloop.core.co2 import flights_text
 from hyperloop.core.states import JOB_ERRORS
 from hyperloop.db.models import Job, TrainMerge, TrainRun
 from hyperloop.enums import JobState, TrainState
@@ -510,13 +511,34 @@ def train_test_view(s: Session, train: TrainRun, root: FileRoots | None) -> dict
         "error": metrics.get("error"),
         "expected": expected,
         "co2_kg": expected.get("co2_kg"),
+        "co2_flights": flights_text(expected["co2_kg"])
+        if expected.get("co2_kg") is not None
+        else None,
         "warnings": list(train.test_warnings or []),
         "devices": _device_rows(summary),
         "files": files,
         "metrics_file": metrics_file,
         "profile": profile,
         "folder": _rel(root, folder) if folder is not None and root is not None else None,
+        "slots": quotas.train_slot_usage(s, train),
+        "wagons": _slot_wagons(train),
     }
+
+
+def _slot_wagons(train: TrainRun) -> list[dict[str, Any]]:
+    """The train's wagons with the slots each counts (a heavy wagon, needing the 2-core
+    queue for memory, counts double)."""
+    return [
+        {
+            "wagon_id": w.get("wagon_id"),
+            "name": w.get("name"),
+            "analysis_id": w.get("analysis_id"),
+            "analysis": w.get("analysis_name"),
+            "heavy": bool(w.get("heavy")),
+            "slots": 2 if w.get("heavy") else 1,
+        }
+        for w in train.wagons_snapshot or []
+    ]
 
 
 # =========================================================================== compare

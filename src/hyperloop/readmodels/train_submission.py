@@ -26,6 +26,7 @@ from hyperloop.db.models import (
 )
 from hyperloop.enums import JobState, TrainState, TrainType
 from hyperloop.readmodels import derived_schedule, train_forms
+from hyperloop.readmodels.co2 import submission_co2
 from hyperloop.readmodels.trains import _aware, _user_names, icon_of, train_actions
 
 COMPATIBILITY_RULES = (
@@ -184,6 +185,8 @@ def submission_view(
                 ],
             }
         )
+    # CO2-equivalent estimates from the tests, with the flight comparison (readmodels.co2)
+    out["co2"] = submission_co2(s, ds.id, out["wagons"], [t.id for t in composed])
     return out
 
 

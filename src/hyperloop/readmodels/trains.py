@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, defer
 from hyperloop.core import jobs, permissions
 from hyperloop.core.actor import Actor
 from hyperloop.core.assessment import blocking_warning
-from hyperloop.core.co2 import co2_kg_from_seconds
+from hyperloop.core.co2 import co2_kg_from_seconds, flights_text
 from hyperloop.core.permissions import Action
 from hyperloop.core.states import JOB_ERRORS, TRAIN_FINAL, TRAIN_TRANSITIONS, can_transition
 from hyperloop.core.trains import FINAL_MERGE_REQUEST, FINAL_MERGE_REQUESTABLE
@@ -674,6 +674,7 @@ def train_overview(s: Session, train: TrainRun, actor: Actor | None) -> dict[str
         "progress": {"total": total, "done": done, "failed": failed},
         "cpu_hours": cpu / 3600.0,
         "co2_kg": co2_kg_from_seconds(cpu),
+        "co2_flights": flights_text(co2_kg_from_seconds(cpu)),
         "output_dir": train.output_dir,
         "history": events,
         "comments": [

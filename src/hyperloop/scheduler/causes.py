@@ -33,6 +33,8 @@ def cause_of(ins: decide.Instruction, now: datetime) -> Cause:
             kind, default = f"test-{ins.status.value}", f"test {ins.status.value}"
         case decide.AutoSubmit():
             kind, default = "auto-submit", "automatic submission after a done test"
+        case decide.SubmitRequested():
+            kind, default = "scheduled-submit", "submitted at the dataset's submission time"
         case decide.SplitTrain():
             kind, default = "split", "submitted: split into jobs"
         case decide.SubmitJob():

@@ -44,6 +44,10 @@ class ComposeView:
     full: bool = False  # ``wagons`` fill >= 75 % of the target's memory
     max_cpu_hours: float | None = None  # the dataset's "max CPU" of an automatic train
     cpu_hours: Mapping[int, float] = field(default_factory=dict)  # wagon -> expected (test)
+    # trains an operator submitted on this (over 50 TB) dataset: submitted at the next slot
+    requested: tuple[int, ...] = ()
+    # automatic trains its size class still allows this rolling week (None: no size class)
+    auto_left: int | None = None
 
 
 def within_cpu(v: ComposeView) -> tuple[int, ...]:
@@ -108,6 +112,14 @@ class RecordComposeSlot:
 
 
 @dataclass(frozen=True)
+class SubmitRequested:
+    """Submit a train an operator asked for, at its dataset's automatic submission time."""
+
+    train_id: int
+    why: str
+
+
+@dataclass(frozen=True)
 class AssignTestTag:
     """A tag containing the pull request a queued wagon test waits for was released."""
 
@@ -151,23 +163,30 @@ def due_slot(
 
 def compose(
     views: Sequence[ComposeView], now: datetime, catch_up: timedelta
-) -> list[ComposeTrain | RecordComposeSlot]:
+) -> list[ComposeTrain | RecordComposeSlot | SubmitRequested]:
     """Per dataset: at a due slot (types *scheduled* and *both*) compose the clean wagons
     and, in trains of their own, the scheduled derived-data wagons (one train per batch:
     standard ones with the same settings share one, linked ones run alone), then record the
     slot (even
     when nothing was composed, so it fires once); at any time compose when the wagons fill
     the train (types *train full* and *both*). Datasets of type *train full* have no slots:
-    scheduled derived-data wagons go at the next step."""
-    out: list[ComposeTrain | RecordComposeSlot] = []
+    scheduled derived-data wagons go at the next step. At a slot the trains operators
+    submitted on the dataset (over 50 TB, policy) are submitted; automatic analysis trains
+    stop once the size class's automatic submissions of the rolling week are used."""
+    out: list[ComposeTrain | RecordComposeSlot | SubmitRequested] = []
     for v in sorted(views, key=lambda v: v.dataset_id):
         slot = None
         if v.kind is not AutoComposeType.TRAIN_FULL:
             start = v.last_run if v.last_run is not None else now - catch_up
             slot = due_slot(v.days, v.times, start, now)
+        if slot is not None:
+            for train_id in v.requested:
+                why = f"submitted at the dataset's automatic submission time {slot:%a %H:%M}"
+                out.append(SubmitRequested(train_id, why))
         fills = v.kind is not AutoComposeType.SCHEDULED and v.full
         wagons = within_cpu(v)
-        if wagons and (slot is not None or fills):
+        frequency_used = v.auto_left is not None and v.auto_left <= 0
+        if wagons and (slot is not None or fills) and not frequency_used:
             why = f"scheduled slot {slot:%a %H:%M}" if slot is not None else "train full"
             out.append(ComposeTrain(v.dataset_id, wagons, TrainType.ANALYSIS, why))
         if v.derived and (slot is not None or v.kind is AutoComposeType.TRAIN_FULL):
@@ -187,6 +206,8 @@ def compose(
                 1 for i in out if isinstance(i, ComposeTrain) and i.dataset_id == v.dataset_id
             )
             note = f"slot {slot.isoformat()}: {composed} train(s) composed"
+            if frequency_used and v.wagons:
+                note += " (the automatic submissions of the dataset's size class are used up)"
             out.append(RecordComposeSlot(v.dataset_id, now, note))
     return out
 

@@ -24,6 +24,7 @@ from hyperloop.scheduler.cycles import (
     LongTrainView,
     Notify,
     RecordComposeSlot,
+    SubmitRequested,
 )
 
 TestKind = Literal["wagon", "train"]
@@ -350,6 +351,7 @@ Instruction = (
     | CleanStaleTests
     | ComposeTrain
     | RecordComposeSlot
+    | SubmitRequested
     | AssignTestTag
     | ExpireLongTrain
     | DeliverMail

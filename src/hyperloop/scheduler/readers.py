@@ -27,7 +27,14 @@ from hyperloop.db.models import (
     WagonTest,
 )
 from hyperloop.db.models.changes import job_counters, job_triggers_present, job_watermark
-from hyperloop.enums import AutoComposeType, NotificationKind, TagPolicy, TestStatus, TrainType
+from hyperloop.enums import (
+    AutoComposeType,
+    NotificationKind,
+    TagPolicy,
+    TestStatus,
+    TrainState,
+    TrainType,
+)
 from hyperloop.scheduler import decide
 from hyperloop.scheduler.cycles import ComposeView, DerivedBatch, LongTrainView
 from hyperloop.scheduler.notices import notified_kinds
@@ -141,6 +148,7 @@ def compose_views(s: Session, now: datetime, target: Target | None) -> tuple[Com
     if not datasets:
         return ()
     last = last_compose_runs(s)
+    requested = _submit_requests(s, [ds.id for ds in datasets])
     out = []
     for ds in datasets:
         ids = auto_candidates(s, ds.id, now)
@@ -174,9 +182,49 @@ def compose_views(s: Session, now: datetime, target: Target | None) -> tuple[Com
                 full=full,
                 max_cpu_hours=ds.auto_compose_max_cpu_hours,
                 cpu_hours=cpu,
+                requested=requested.get(ds.id, ()),
+                auto_left=_auto_left(s, ds, now),
             )
         )
     return tuple(out)
+
+
+def _submit_requests(s: Session, dataset_ids: list[int]) -> dict[int, tuple[int, ...]]:
+    """Trains operators submitted on these datasets, waiting for an automatic submission time
+    (policy: datasets over 50 TB)."""
+    rows = s.execute(
+        select(TrainRun.dataset_id, TrainRun.id)
+        .where(
+            TrainRun.dataset_id.in_(dataset_ids),
+            TrainRun.submit_requested_at.is_not(None),
+            TrainRun.state.in_(
+                (TrainState.TEST_DONE, TrainState.TEST_WARNING, TrainState.LONG_TRAIN_APPROVED)
+            ),
+        )
+        .order_by(TrainRun.id)
+    )
+    out: dict[int, list[int]] = {}
+    for did, tid in rows:
+        out.setdefault(did, []).append(tid)
+    return {did: tuple(ids) for did, ids in out.items()}
+
+
+def _auto_left(s: Session, ds: Dataset, now: datetime) -> int | None:
+    """Automatic trains the dataset's size class still allows in the rolling week (None: the
+    dataset has no size class, no limit)."""
+    if not ds.size_class:
+        return None
+    used = s.scalar(
+        select(func.count(TrainRun.id)).where(
+            TrainRun.dataset_id == ds.id,
+            TrainRun.composed_by_id.is_(None),
+            TrainRun.requested_by_id.is_(None),
+            TrainRun.auto_submit.is_(True),
+            TrainRun.composed_at >= now - timedelta(days=7),
+            TrainRun.state != TrainState.DECOMPOSED,
+        )
+    )
+    return max(0, int(ds.auto_submission_slots or 0) - int(used or 0))
 
 
 def long_train_views(s: Session, now: datetime, horizon: timedelta) -> tuple[LongTrainView, ...]:

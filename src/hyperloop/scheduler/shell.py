@@ -510,6 +510,8 @@ class SchedulerShell:
                 perform_notify(s, ins, public_url=self.config.public_url)
             case decide.ComposeTrain():
                 self._compose(s, ins, now)
+            case decide.SubmitRequested(train_id, why):
+                trains.submit_requested_train(s, train_id, why, cause=cause)
             case decide.RecordComposeSlot(dataset_id, at, note):
                 s.add(
                     HistoryEntry(

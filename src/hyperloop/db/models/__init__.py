@@ -23,7 +23,14 @@ from hyperloop.db.models.events import EmailOutbox, HistoryEntry, Notification, 
 from hyperloop.db.models.scheduler import SchedulerLease
 from hyperloop.db.models.sessions import LoginFailures, LoginSession
 from hyperloop.db.models.tags import PackageTag, Target
-from hyperloop.db.models.trains import Job, TrainComment, TrainMerge, TrainRun, train_run_wagons
+from hyperloop.db.models.trains import (
+    Job,
+    TrainApproval,
+    TrainComment,
+    TrainMerge,
+    TrainRun,
+    train_run_wagons,
+)
 from hyperloop.db.models.wagons import Wagon, WagonDataset, WagonTest, wagon_dependencies
 
 __all__ = [
@@ -52,6 +59,7 @@ __all__ = [
     "SchedulerLease",
     "StagingTransfer",
     "Target",
+    "TrainApproval",
     "TrainComment",
     "TrainMerge",
     "TrainRun",

@@ -78,6 +78,9 @@ class TrainRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     test_metrics: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     test_warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    # an operator's submission of a train on a dataset over the scheduled-only size (policy):
+    # the scheduler submits it at the dataset's next automatic submission time
+    submit_requested_at: Mapped[datetime | None] = mapped_column(default=None)
     output_dir: Mapped[str | None] = mapped_column(Text, default=None)
     # an operator's "final merge now" (SPEC §3 trains with issues): the scheduler merges
     # the complete runs and lists the missing ones
@@ -111,6 +114,21 @@ class TrainComment(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TrainApproval(Base):
+    """A fair-usage policy approval of a train run: which tier, who, when (``core.policy``)."""
+
+    __tablename__ = "train_approvals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    train_run_id: Mapped[int] = mapped_column(
+        ForeignKey("train_runs.id", ondelete="CASCADE"), index=True
+    )
+    level: Mapped[str] = mapped_column(String(32))
+    approved_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    approved_at: Mapped[datetime] = mapped_column(default=utcnow)
+    comment: Mapped[str] = mapped_column(Text, default="")
 
 
 class Job(Base):

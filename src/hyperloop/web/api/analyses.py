@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
@@ -75,6 +76,11 @@ class SlotUse(BaseModel):
     dataset_id: int
     used: int = Field(description="Train slots used on the dataset in the last 7 days.")
     allowed: int = Field(description="Slots per rolling week.")
+    frees_at: datetime | None = Field(
+        default=None,
+        description="When the earliest counted train leaves the rolling week and a slot "
+        "frees up (None: no slot used).",
+    )
 
 
 class MyAnalysis(AnalysisOut):

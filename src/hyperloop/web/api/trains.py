@@ -12,11 +12,12 @@ from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import object_session
 
-from hyperloop.core import jobs, trains
+from hyperloop.core import jobs, policy, trains
 from hyperloop.core.full_config import build_full_config
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
 from hyperloop.enums import TrainState, TrainType
+from hyperloop.readmodels import policy as views_policy
 from hyperloop.readmodels import train_results as views_train_results
 from hyperloop.readmodels import train_submission as views_train_submission
 from hyperloop.readmodels import trains as views_trains
@@ -60,6 +61,11 @@ class TrainOut(ORMModel):
         default=None, description="When an operator asked for the final merge of what succeeded."
     )
     final_merge_requested_by_id: int | None = None
+    submit_requested_at: datetime | None = Field(
+        default=None,
+        description="An operator's submission waiting for the dataset's automatic "
+        "submission time (datasets over 50 TB, fair-usage policy).",
+    )
 
 
 class CommentOut(ORMModel):
@@ -106,6 +112,44 @@ class CompatibilityOut(BaseModel):
 
 class ApproveIn(BaseModel):
     expected_cpu_hours: float | None = Field(default=None, ge=0, le=1e12)
+
+
+class PolicyApproveIn(BaseModel):
+    comment: str = Field(default="", max_length=2000)
+
+
+class ApprovalOut(BaseModel):
+    level: str
+    label: str
+    approved_by: str
+    approved_by_id: int
+    approved_at: datetime
+    comment: str
+
+
+class PolicyOut(BaseModel):
+    train_id: int
+    level: Literal["none", "pwg", "coordination", "physics_board"] = Field(
+        description="Who must approve before submission (fair-usage policy tier)."
+    )
+    label: str
+    reason: str
+    cpu_hours: float | None = Field(description="Expected CPU hours (from the train test).")
+    cpu_years: float | None
+    dataset_tb: float
+    discouraged: bool = Field(
+        description="Over 2 CPU years on a dataset under 30 TB: strongly discouraged."
+    )
+    approvals: list[ApprovalOut]
+    approved: bool
+    satisfied: bool = Field(description="May be submitted as far as the policy goes.")
+    can_approve: bool = Field(description="Whether the caller may approve it now.")
+    scheduled_only: bool = Field(
+        description="The dataset is over 50 TB: submissions wait for its automatic times."
+    )
+    scheduled_only_above_tb: float
+    submit_requested_at: datetime | None
+    next_submission_at: datetime | None
 
 
 class CloneTrainIn(BaseModel):
@@ -442,6 +486,29 @@ def approve_long_train(
     approved = trains.approve_long_train(db, actor, train.id, expected_cpu_hours=hours)
     db.flush()
     return train_detail(approved)
+
+
+@router.get(
+    "/{train_id}/policy",
+    response_model=PolicyOut,
+    summary="The train's fair-usage tier: who must approve it, the approvals it has",
+)
+def train_policy(train: TrainForReader, actor: CurrentActor, db: DB) -> dict[str, Any]:
+    return views_policy.train_policy(db, train, actor)
+
+
+@router.post(
+    "/{train_id}/policy-approval",
+    response_model=PolicyOut,
+    summary="Approve a train for the policy tier it needs (PWG conveners, analysis "
+    "coordination, Physics Board)",
+)
+def approve_policy(
+    train: TrainForReader, actor: CurrentActor, db: DB, body: PolicyApproveIn | None = None
+) -> dict[str, Any]:
+    policy.approve(db, actor, train.id, body.comment if body else "")
+    db.flush()
+    return views_policy.train_policy(db, train, actor)
 
 
 @router.get(

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from hyperloop import __version__
 from hyperloop.core.actor import Actor
+from hyperloop.core.co2 import flights_text
 from hyperloop.units import format_bytes, format_duration
 from hyperloop.web.auth.cookies import set_csrf_cookie
 from hyperloop.web.pages.docs_links import docs_link
@@ -67,6 +68,7 @@ templates.env.globals.update(
     format_bytes=format_bytes,  # the one byte formatter (hyperloop.units)
     format_duration=format_duration,  # the one duration formatter (hyperloop.units)
 )
+templates.env.filters["flights"] = flights_text  # kg CO2-eq -> "≈ N flights Geneva–New York"
 
 
 def _layout_user(db: Session | None, actor: Actor | None) -> dict[str, Any]:

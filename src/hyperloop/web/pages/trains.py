@@ -20,6 +20,7 @@ from hyperloop.core.actor import Actor
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
 from hyperloop.enums import TrainState, TrainType
+from hyperloop.readmodels import policy as views_policy
 from hyperloop.readmodels import train_results as views_train_results
 from hyperloop.readmodels import train_submission as views_train_submission
 from hyperloop.readmodels import trains as views_trains
@@ -223,6 +224,9 @@ def train_run_page(
             "icon_of": views_trains.icon_of,
             "story": story.story(db, "train_run", train.id) if tab == "overview" else [],
             "job_moves": story.jobs_summary(db, train.id) if tab == "overview" else [],
+            "pol": views_policy.train_policy(db, train, actor)
+            if tab in ("overview", "test")
+            else None,
         },
         actor=actor,
         db=db,
