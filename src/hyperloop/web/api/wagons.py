@@ -438,6 +438,16 @@ def wagon_view(wagon: WagonForReader, actor: CurrentActor, db: DB) -> dict[str, 
 
 
 @router.get(
+    "/{wagon_id}/test-statistics",
+    response_model=dict[str, Any],
+    summary="Test statistics graphs: per dataset the PSS, CPU/wall/throughput and output "
+    "size of the wagon's finished tests, oldest first",
+)
+def wagon_test_statistics(wagon: WagonForReader, db: DB) -> dict[str, Any]:
+    return views_analyses.wagon_test_graphs(db, wagon.id)
+
+
+@router.get(
     "/{wagon_id}/history-view",
     response_model=list[dict[str, Any]],
     summary="Wagon history with user names (impersonation shown), newest first",
