@@ -264,6 +264,46 @@ def test_test_statistics_graphs_per_dataset(page, site):
     assert page.errors == []
 
 
+def test_history_compares_two_ticked_states_in_tabs(page, site):
+    base, ids = site
+    page.goto(f"{base}/wagon/{ids['corr']}/history")
+    history = page.locator("#history-compare")
+    compare = history.get_by_role("button", name="Compare", exact=True)
+    assert compare.is_disabled()  # until exactly two states are ticked
+    history.get_by_label("Compare version 1").check()
+    assert compare.is_disabled()
+    expect(page.locator("#history-chosen")).to_have_text("1 of 2 chosen")
+    history.get_by_label("Compare version 2").check()
+    assert compare.is_enabled()
+    history.get_by_role("button", name="Unselect all").click()
+    expect(page.locator("#history-chosen")).to_have_text("0 of 2 chosen")
+    assert not history.get_by_label("Compare version 1").is_checked()
+    assert compare.is_disabled()
+    history.get_by_label("Compare version 2").check()
+    history.get_by_label("Compare version 1").check()
+    with page.expect_navigation():
+        compare.click()
+    assert "v=1" in page.url and "v=2" in page.url
+    settings = page.get_by_role("tabpanel", name=re.compile("^Wagon settings"))
+    assert settings.is_visible()
+    page.get_by_role("tab", name=re.compile("^Configuration")).click()
+    panel = page.get_by_role("tabpanel", name=re.compile("^Configuration"))
+    expect(panel).to_be_visible()
+    assert not settings.is_visible()
+    row = panel.get_by_role("row", name=re.compile("nMixEvents"))
+    assert row.locator("td.diff-old").inner_text() == "5"
+    assert row.locator("td.diff-new").inner_text() == "9"
+    screenshot(page, "wagon-compare")
+    # compare with a wagon of another analysis, chosen from every wagon the user can read
+    page.get_by_label("Wagon (any analysis)").select_option(label="charm · pid")
+    with page.expect_navigation():
+        page.locator("form").filter(has=page.get_by_label("Wagon (any analysis)")).get_by_role(
+            "button", name="Compare"
+        ).click()
+    expect(page.locator("#compare-sides")).to_contain_text("HF-charm")
+    assert page.errors == []
+
+
 @pytest.mark.parametrize("width", [1280, 1920])
 def test_pages_fit_laptop_and_wide_screens(browser, site, width):
     base, ids = site

@@ -382,7 +382,8 @@ def apply_configuration(wagon: WagonForEditor, body: ConfigConfirmIn, actor: Cur
 @router.get(
     "/{wagon_id}/compare",
     response_model=CompareOut,
-    summary="Compare with another wagon, or with itself at an earlier time or version",
+    summary="Compare with another wagon the user can read, or with itself at two times or "
+    "versions; the changes per tab, dependencies by name",
 )
 def compare_wagon(
     wagon: WagonForReader,
@@ -398,9 +399,20 @@ def compare_wagon(
     version: Annotated[
         int | None, Query(ge=1, le=2**31 - 1, description="This wagon at an earlier version.")
     ] = None,
+    version2: Annotated[
+        int | None,
+        Query(ge=1, le=2**31 - 1, description="Compare `version` with this one (default: now)."),
+    ] = None,
 ) -> CompareOut:
     return wagon_views.compare_data(
-        db, actor, wagon, other_id=other_id, at=at, until=until, version=version
+        db,
+        actor,
+        wagon,
+        other_id=other_id,
+        at=at,
+        until=until,
+        version=version,
+        version2=version2,
     )
 
 
