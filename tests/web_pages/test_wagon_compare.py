@@ -127,6 +127,8 @@ def test_history_ticks_two_states_and_unselects_all(world, alice) -> None:
     assert "version 1 → wagon" in compared.text and "version 3" in compared.text
     for key, text in (("settings", "Wagon settings"), ("configuration", "Configuration")):
         assert re.search(rf'data-tab="{key}"[^>]*>{text} \(\d+\)</button>', compared.text)
+    huge = alice.get(f"/wagon/{ids['spectra']}/compare?v=2&v=999999999999")
+    assert huge.status_code == 404 and "no wagon or version 999999999999" in huge.text
     one = alice.get(f"/wagon/{ids['spectra']}/compare?v=2")
     assert one.status_code == 422
     assert "choose two states of the history to compare (1 chosen)" in one.text

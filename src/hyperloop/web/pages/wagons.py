@@ -195,6 +195,9 @@ def wagon_compare_page(
             )
         else:
             ver, ver2 = chosen
+    too_big = [n for n in (other, ver, ver2) if n is not None and n > 2**31 - 1]
+    if too_big and error is None:
+        error, status = f"no wagon or version {too_big[0]}", 404
     when, problem = _aware(at, "time")
     when2, problem2 = _aware(until, "time")
     error = error or problem or problem2
