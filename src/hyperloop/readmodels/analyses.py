@@ -256,7 +256,7 @@ TEST_GRAPHS: tuple[dict[str, Any], ...] = (
         "series": [{"key": "output_bytes", "label": "output size", "axis": 0}],
     },
 )
-GRAPH_TESTS = 500  # newest finished tests of a wagon drawn in its test statistics
+GRAPH_TESTS = 200  # newest finished tests of a wagon drawn in its test statistics
 _GRAPH_FIGURES = ("pss_max_bytes", "pss_avg_bytes", "cpu_s", "wall_s", "output_bytes")
 
 
