@@ -313,6 +313,7 @@ CASES: list[Case] = [
     Case("GET", "/api/wagons/{wagon_id}/view", LOGGED_IN, path={"wagon_id": W}),
     Case("GET", "/api/analyses/{analysis_id}/view", LOGGED_IN, path={"analysis_id": A}),
     Case("GET", "/api/wagons/{wagon_id}/history-view", LOGGED_IN, path={"wagon_id": W}),
+    Case("GET", "/api/wagons/{wagon_id}/test-statistics", LOGGED_IN, path={"wagon_id": W}),
     Case(
         "GET",
         "/api/wagons/{wagon_id}/tests/{test_id}",

@@ -220,6 +220,90 @@ def test_derived_data_and_settings_are_saved(page, site):
     assert page.errors == []
 
 
+def test_test_statistics_graphs_per_dataset(page, site):
+    base, ids = site
+    # a second dataset whose test has not run yet: its choice says "no tests"
+    status = page.evaluate(
+        """async ([w, d]) => (await fetch(`/api/wagons/${w}/datasets/${d}`, {
+            method: "PUT",
+            headers: {"Content-Type": "application/json",
+                      "X-CSRF-Token": window.hyperloop.csrfToken()},
+            body: JSON.stringify({policy: "latest"})})).status""",
+        [ids["udrho"], ids["dataset2"]],
+    )
+    assert status == 200
+    page.goto(f"{base}/wagon/{ids['udrho']}#tests")
+    panel = page.get_by_role("tabpanel", name="Test statistics")
+    choice = panel.get_by_label("Dataset")
+    assert choice.locator("option:checked").inner_text() == "LHC22_ud_pass4 (1 test)"
+    for name in ("PSS memory", "CPU time, wall time and throughput", "Output size"):
+        graph = panel.get_by_role("figure", name=f"{name} of the tests")
+        graph.locator("canvas").wait_for()
+        assert graph.get_attribute("data-points") == "1"
+    # hovering the point shows its figures as the server formatted them (hyperloop.units)
+    pss = panel.get_by_role("figure", name="PSS memory of the tests")
+    pss.scroll_into_view_if_needed()
+    box = pss.locator(".u-over").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    legend = pss.locator(".u-legend").inner_text()
+    assert re.search(r"max PSS\s*[\d.]+ (MB|kB|GB)", legend), legend
+    screenshot(page, "wagon-test-statistics")
+    # clicking the point opens that test in a new tab
+    with page.context.expect_page() as opened:
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    new_tab = opened.value
+    new_tab.wait_for_load_state()
+    assert new_tab.url.endswith(f"/wagon-test/{ids['test_done']}")
+    new_tab.close()
+    choice.select_option(label="LHC23_pp_pass4 (0 tests)")
+    expect(panel.get_by_text("No tests on this dataset yet.")).to_be_visible()
+    assert not panel.get_by_role("figure", name="PSS memory of the tests").is_visible()
+    choice.select_option(label="LHC22_ud_pass4 (1 test)")
+    expect(panel.get_by_text("No tests on this dataset yet.")).to_be_hidden()
+    panel.get_by_role("figure", name="Output size of the tests").locator("canvas").wait_for()
+    assert page.errors == []
+
+
+def test_history_compares_two_ticked_states_in_tabs(page, site):
+    base, ids = site
+    page.goto(f"{base}/wagon/{ids['corr']}/history")
+    history = page.locator("#history-compare")
+    compare = history.get_by_role("button", name="Compare", exact=True)
+    assert compare.is_disabled()  # until exactly two states are ticked
+    history.get_by_label("Compare version 1").check()
+    assert compare.is_disabled()
+    expect(page.locator("#history-chosen")).to_have_text("1 of 2 chosen")
+    history.get_by_label("Compare version 2").check()
+    assert compare.is_enabled()
+    history.get_by_role("button", name="Unselect all").click()
+    expect(page.locator("#history-chosen")).to_have_text("0 of 2 chosen")
+    assert not history.get_by_label("Compare version 1").is_checked()
+    assert compare.is_disabled()
+    history.get_by_label("Compare version 2").check()
+    history.get_by_label("Compare version 1").check()
+    with page.expect_navigation():
+        compare.click()
+    assert "v=1" in page.url and "v=2" in page.url
+    settings = page.get_by_role("tabpanel", name=re.compile("^Wagon settings"))
+    assert settings.is_visible()
+    page.get_by_role("tab", name=re.compile("^Configuration")).click()
+    panel = page.get_by_role("tabpanel", name=re.compile("^Configuration"))
+    expect(panel).to_be_visible()
+    assert not settings.is_visible()
+    row = panel.get_by_role("row", name=re.compile("nMixEvents"))
+    assert row.locator("td.diff-old").inner_text() == "5"
+    assert row.locator("td.diff-new").inner_text() == "9"
+    screenshot(page, "wagon-compare")
+    # compare with a wagon of another analysis, chosen from every wagon the user can read
+    page.get_by_label("Wagon (any analysis)").select_option(label="charm · pid")
+    with page.expect_navigation():
+        page.locator("form").filter(has=page.get_by_label("Wagon (any analysis)")).get_by_role(
+            "button", name="Compare"
+        ).click()
+    expect(page.locator("#compare-sides")).to_contain_text("HF-charm")
+    assert page.errors == []
+
+
 @pytest.mark.parametrize("width", [1280, 1920])
 def test_pages_fit_laptop_and_wide_screens(browser, site, width):
     base, ids = site

@@ -262,6 +262,33 @@ def test_compare_shows_configuration_and_histogram_verdicts(analyzer, world) -> 
     assert "Outputs are compared when both train runs are done" in running
 
 
+def _pairs(client, a: int, b: int) -> list[tuple[str | None, str | None]]:
+    data = client.get(f"/api/train-runs/{a}/compare-outputs", params={"other_id": b}).json()
+    pairs = [((p["a"] or {}).get("name"), (p["b"] or {}).get("name")) for p in data["wagons"]]
+    return sorted(pairs, key=lambda pair: (pair[0] or "", pair[1] or ""))
+
+
+def test_compare_matches_wagons_by_wagon_not_by_workflow(analyzer, world) -> None:
+    i = world.ids
+    # composed: spectra and spectra_wide, two wagons of the workflow spectra-charged
+    assert _pairs(analyzer, i["composed"], i["done"]) == [
+        ("spectra", "spectra"),
+        ("spectra_wide", None),
+    ]
+    assert _pairs(analyzer, i["composed"], i["other"]) == [
+        ("spectra", None),
+        ("spectra_wide", "spectra_wide"),
+    ]
+    # issues runs spectra_new, the same workflow: another wagon, so never paired
+    assert _pairs(analyzer, i["composed"], i["issues"]) == [
+        (None, "spectra_new"),
+        ("spectra", None),
+        ("spectra_wide", None),
+    ]
+    html = analyzer.get(f"/train-runs/compare?a={i['composed']}&b={i['issues']}").text
+    assert html.count("<em>not in this train</em>") == 3
+
+
 def test_trains_with_issues_lists_the_failing_train(analyzer, world) -> None:
     html = analyzer.get("/trains-with-issues").text
     assert f'href="/train-run/{world.ids["issues"]}?tab=jobs"' in html

@@ -276,7 +276,7 @@ def test_history_shows_who_when_what_and_impersonation(alice, ids) -> None:
 
 def test_compare_with_an_earlier_version_and_another_wagon(alice, ids) -> None:
     html = alice.get(f"/wagon/{ids['corr']}/compare", params={"version": 1}).text
-    assert "wagon" in html and 'id="compare-table"' in html
+    assert "wagon" in html and 'id="compare-configuration"' in html
     row = re.search(
         r"nMixEvents</th><td class=\"diff-old\">5</td><td class=\"diff-new\">9</td>", html
     )

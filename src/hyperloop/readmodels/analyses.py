@@ -40,6 +40,7 @@ from hyperloop.db.models import (
 from hyperloop.enums import EmailPolicy, TestStatus
 from hyperloop.readmodels.paging import PageParams, paginate
 from hyperloop.readmodels.schemas import ORMModel
+from hyperloop.units import MB, format_bytes, format_duration
 
 FINAL_STATUSES = frozenset({TestStatus.DONE, TestStatus.WARNING, TestStatus.FAILED})
 LOG_NAMES = ("console.log", "stdout.log", "stderr.log")
@@ -222,6 +223,110 @@ def wagon_test_statistics(s: Session, wagon_id: int) -> dict[str, Any]:
     for row in rows:
         latest.setdefault(row["dataset_id"], row)
     return {"latest": list(latest.values()), "past": rows}
+
+
+# The three graphs of the Test statistics tab, as the original draws them: each names its
+# series (a key of a test's figures) and the axis unit; the axis values are the figures in
+# bytes or seconds times ``factor`` (hyperloop.units), the hover labels are formatted by
+# hyperloop.units on the server (``labels`` of each point).
+TEST_GRAPHS: tuple[dict[str, Any], ...] = (
+    {
+        "key": "pss",
+        "title": "PSS memory",
+        "axes": [{"unit": "MB", "factor": 1 / MB}],
+        "series": [
+            {"key": "pss_max_bytes", "label": "max PSS", "axis": 0},
+            {"key": "pss_avg_bytes", "label": "average PSS", "axis": 0},
+        ],
+    },
+    {
+        "key": "time",
+        "title": "CPU time, wall time and throughput",
+        "axes": [{"unit": "s", "factor": 1.0}, {"unit": "MB/s", "factor": 1 / MB}],
+        "series": [
+            {"key": "cpu_s", "label": "CPU time", "axis": 0},
+            {"key": "wall_s", "label": "wall time", "axis": 0},
+            {"key": "throughput_bytes_per_s", "label": "throughput", "axis": 1},
+        ],
+    },
+    {
+        "key": "output",
+        "title": "Output size",
+        "axes": [{"unit": "MB", "factor": 1 / MB}],
+        "series": [{"key": "output_bytes", "label": "output size", "axis": 0}],
+    },
+)
+GRAPH_TESTS = 200  # newest finished tests of a wagon drawn in its test statistics
+_GRAPH_FIGURES = ("pss_max_bytes", "pss_avg_bytes", "cpu_s", "wall_s", "output_bytes")
+
+
+def _graph_point(row: dict[str, Any]) -> dict[str, Any]:
+    wall, read = row.get("wall_s"), row.get("bytes_read")
+    throughput = read / wall if wall and read else None
+    figures = {k: row.get(k) for k in _GRAPH_FIGURES}
+    figures["throughput_bytes_per_s"] = throughput
+    labels = {
+        "pss_max_bytes": format_bytes(figures["pss_max_bytes"]),
+        "pss_avg_bytes": format_bytes(figures["pss_avg_bytes"]),
+        "cpu_s": format_duration(figures["cpu_s"]),
+        "wall_s": format_duration(figures["wall_s"]),
+        "throughput_bytes_per_s": (
+            f"{format_bytes(throughput)}/s" if throughput is not None else format_bytes(None)
+        ),
+        "output_bytes": format_bytes(figures["output_bytes"]),
+    }
+    return {
+        "test_id": row["id"],
+        "status": row["status"],
+        "time": row["finished_at"] or row["created_at"],
+        **figures,
+        "labels": labels,
+    }
+
+
+def wagon_test_graphs(s: Session, wagon_id: int) -> dict[str, Any]:
+    """The Test statistics graphs of a wagon: per dataset (the datasets it is enabled on and
+    those it was tested on, chosen from a drop-down) the figures of its finished tests, oldest
+    first, read from each test's ``metrics_summary.json`` and output folder. A dataset without
+    a finished test with figures has no points (the page says "no tests")."""
+    tests = list(
+        s.scalars(
+            select(WagonTest)
+            .where(WagonTest.wagon_id == wagon_id, WagonTest.status.in_(FINAL_STATUSES))
+            .order_by(WagonTest.id.desc())
+            .limit(GRAPH_TESTS)
+        )
+    )
+    enabled = list(
+        s.scalars(
+            select(WagonDataset.dataset_id)
+            .where(WagonDataset.wagon_id == wagon_id)
+            .order_by(WagonDataset.id)
+        )
+    )
+    ids = list(dict.fromkeys([*enabled, *(t.dataset_id for t in reversed(tests))]))
+    names = dict(s.execute(select(Dataset.id, Dataset.name).where(Dataset.id.in_(ids))).all())
+    points: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    for test in reversed(tests):
+        row = test_row(test)
+        if any(row.get(k) is not None for k in _GRAPH_FIGURES):
+            points[test.dataset_id].append(_graph_point(row))
+    datasets = [
+        {
+            "id": i,
+            "name": names.get(i, f"dataset {i}"),
+            "enabled": i in enabled,
+            "points": points[i],
+        }
+        for i in ids
+    ]
+    datasets.sort(key=lambda d: d["name"])
+    newest = next((t.dataset_id for t in tests if points[t.dataset_id]), None)
+    return {
+        "graphs": list(TEST_GRAPHS),
+        "datasets": datasets,
+        "default_dataset_id": newest if newest is not None else (ids[0] if ids else None),
+    }
 
 
 def _dataset_size(s: Session, dataset_id: int) -> dict[str, Any]:
@@ -493,6 +598,7 @@ def wagon_editor_data(s: Session, wagon: Wagon, user: User) -> dict[str, Any]:
         ],
         "clone_targets": [{"id": a[0], "name": a[1]} for a in my_analyses],
         "tests": wagon_test_statistics(s, wagon.id),
+        "test_graphs": wagon_test_graphs(s, wagon.id),
     }
 
 

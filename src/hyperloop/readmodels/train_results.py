@@ -616,16 +616,17 @@ def _wagon_state(w: dict[str, Any]) -> dict[str, Any]:
 
 
 def wagon_pairs(a: TrainRun, b: TrainRun) -> list[dict[str, Any]]:
-    """The wagons of two trains side by side: matched by wagon id, then by analysis and
-    name, then by workflow; each pair with the differences of its frozen configuration,
-    unmatched wagons alone (only in a / only in b)."""
+    """The wagons of two trains side by side, matched by wagon: by wagon id, then (a wagon
+    deleted and created again) by analysis and name; never by workflow, so two wagons of
+    one workflow are each matched to themselves and a wagon of the same workflow that is
+    another wagon stays alone. Each pair with the differences of its frozen configuration;
+    an unmatched wagon (only in a / only in b) with its configuration against absent."""
     left = list(a.wagons_snapshot or [])
     right = list(b.wagons_snapshot or [])
     pairs: list[tuple[dict | None, dict | None]] = []
     for key in (
         lambda w: w.get("wagon_id"),
         lambda w: (w.get("analysis_name"), w.get("name")),
-        lambda w: w.get("workflow"),
     ):
         for wa in list(left):
             match = next((wb for wb in right if key(wb) == key(wa)), None)
@@ -636,11 +637,14 @@ def wagon_pairs(a: TrainRun, b: TrainRun) -> list[dict[str, Any]]:
     pairs += [(wa, None) for wa in left] + [(None, wb) for wb in right]
     out = []
     for wa, wb in pairs:
-        changes = (
-            [c.as_dict() for c in history.diff(_wagon_state(wa), _wagon_state(wb))]
-            if wa is not None and wb is not None
-            else []
-        )
+        # a wagon in one train only: its whole frozen configuration against "(absent)"
+        changes = [
+            c.as_dict()
+            for c in history.diff(
+                _wagon_state(wa) if wa is not None else {},
+                _wagon_state(wb) if wb is not None else {},
+            )
+        ]
         out.append(
             {
                 "a": _wagon_label(wa),

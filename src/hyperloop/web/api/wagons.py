@@ -389,7 +389,8 @@ def apply_configuration(wagon: WagonForEditor, body: ConfigConfirmIn, actor: Cur
 @router.get(
     "/{wagon_id}/compare",
     response_model=CompareOut,
-    summary="Compare with another wagon, or with itself at an earlier time or version",
+    summary="Compare with another wagon the user can read, or with itself at two times or "
+    "versions; the changes per tab, dependencies by name",
 )
 def compare_wagon(
     wagon: WagonForReader,
@@ -405,9 +406,20 @@ def compare_wagon(
     version: Annotated[
         int | None, Query(ge=1, le=2**31 - 1, description="This wagon at an earlier version.")
     ] = None,
+    version2: Annotated[
+        int | None,
+        Query(ge=1, le=2**31 - 1, description="Compare `version` with this one (default: now)."),
+    ] = None,
 ) -> CompareOut:
     return wagon_views.compare_data(
-        db, actor, wagon, other_id=other_id, at=at, until=until, version=version
+        db,
+        actor,
+        wagon,
+        other_id=other_id,
+        at=at,
+        until=until,
+        version=version,
+        version2=version2,
     )
 
 
@@ -442,6 +454,16 @@ def wagon_tests(
 )
 def wagon_view(wagon: WagonForReader, actor: CurrentActor, db: DB) -> dict[str, Any]:
     return views_analyses.wagon_editor_data(db, wagon, actor.user)
+
+
+@router.get(
+    "/{wagon_id}/test-statistics",
+    response_model=dict[str, Any],
+    summary="Test statistics graphs: per dataset the PSS, CPU/wall/throughput and output "
+    "size of the wagon's finished tests, oldest first",
+)
+def wagon_test_statistics(wagon: WagonForReader, db: DB) -> dict[str, Any]:
+    return views_analyses.wagon_test_graphs(db, wagon.id)
 
 
 @router.get(

@@ -25,7 +25,7 @@ DOCS_SECTIONS: dict[str, str] = {
     "/analysis/{id}": "user-guide/pages/#analysis",
     "/wagon/{id}": "user-guide/create-wagon/",
     "/wagon/{id}/history": "user-guide/pages/#wagon-history",
-    "/wagon/{id}/compare": "user-guide/pages/#wagon-history",
+    "/wagon/{id}/compare": "user-guide/pages/#compare-wagons",
     "/wagon-test/{id}": "user-guide/read-test/",
     "/train-test/{id}": "user-guide/read-test/",
     "/dashboard": "user-guide/pages/#dashboard",

@@ -22,7 +22,12 @@ from hyperloop.core.errors import DomainError
 from hyperloop.core.permissions import Action, can
 from hyperloop.db import models as m
 from hyperloop.readmodels import analyses as views_analyses
-from hyperloop.readmodels.wagons import compare_data, upload_preview_data, wagon_test_result
+from hyperloop.readmodels.wagons import (
+    compare_choices,
+    compare_data,
+    upload_preview_data,
+    wagon_test_result,
+)
 from hyperloop.web.deps import DB, OptionalActor, SettingsDep, public_base
 from hyperloop.web.pages.analyses import not_found
 from hyperloop.web.pages.login import login_redirect
@@ -144,6 +149,23 @@ def wagon_history_page(request: Request, wagon_id: Ident, actor: OptionalActor, 
     )
 
 
+def _aware(text: str | None, name: str) -> tuple[datetime | None, str | None]:
+    """An ISO date-time with a zone from a query parameter, or why it is not one."""
+    if not text:
+        return None, None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None, f"{name} {text!r} is not an ISO date-time"
+    if when.tzinfo is None:
+        return None, f"{name} {text!r} needs a zone (e.g. +00:00)"
+    return when, None
+
+
+def _number(text: str | None) -> int | None:
+    return int(text) if text and text.isdigit() else None
+
+
 @router.get("/wagon/{wagon_id}/compare", response_class=HTMLResponse)
 def wagon_compare_page(
     request: Request,
@@ -152,7 +174,10 @@ def wagon_compare_page(
     db: DB,
     other_id: Annotated[str | None, Query(max_length=12)] = None,
     version: Annotated[str | None, Query(max_length=12)] = None,
+    version2: Annotated[str | None, Query(max_length=12)] = None,
     at: Annotated[str | None, Query(max_length=40)] = None,
+    until: Annotated[str | None, Query(max_length=40)] = None,
+    v: Annotated[list[str] | None, Query(max_length=12)] = None,
 ) -> Response:
     if actor is None:
         return login_redirect(request)
@@ -160,25 +185,38 @@ def wagon_compare_page(
     if wagon is None:
         return not_found(request, actor, db, f"wagon {wagon_id}")
     result, error, status = None, None, 200
-    other = int(other_id) if other_id and other_id.isdigit() else None
-    ver = int(version) if version and version.isdigit() else None
-    when = None
-    if at:
-        try:
-            when = datetime.fromisoformat(at)
-            if when.tzinfo is None:
-                error, status = f"time {at!r} needs a zone (e.g. +00:00)", 422
-        except ValueError:
-            error, status = f"time {at!r} is not an ISO date-time", 422
+    other, ver, ver2 = _number(other_id), _number(version), _number(version2)
+    if v is not None:  # the history page's check boxes: exactly two states
+        chosen = sorted({n for n in map(_number, v) if n is not None})
+        if len(chosen) != 2:
+            error, status = (
+                f"choose two states of the history to compare ({len(chosen)} chosen)",
+                422,
+            )
+        else:
+            ver, ver2 = chosen
+    too_big = [n for n in (other, ver, ver2) if n is not None and n > 2**31 - 1]
+    if too_big and error is None:
+        error, status = f"no wagon or version {too_big[0]}", 404
+    when, problem = _aware(at, "time")
+    when2, problem2 = _aware(until, "time")
+    error = error or problem or problem2
+    status = 422 if error and status == 200 else status
     if error is None and (other or ver or when):
         try:
-            result = compare_data(db, actor, wagon, other_id=other, version=ver, at=when)
+            result = compare_data(
+                db,
+                actor,
+                wagon,
+                other_id=other,
+                version=ver,
+                version2=ver2,
+                at=when,
+                until=when2,
+            )
         except DomainError as exc:
             error, status = exc.message, exc.status
     history = views_analyses.wagon_history_data(db, wagon.id)
-    siblings = db.query(m.Wagon.id, m.Wagon.name).filter(
-        m.Wagon.analysis_id == wagon.analysis_id, m.Wagon.id != wagon.id
-    )
     return render(
         request,
         "pages/wagons/compare.html",
@@ -187,8 +225,12 @@ def wagon_compare_page(
             "result": result,
             "error": error,
             "versions": [h for h in history if h["version"]],
-            "siblings": [{"id": i, "name": n} for i, n in siblings.order_by(m.Wagon.name)],
-            "query": {"other_id": other_id or "", "version": version or "", "at": at or ""},
+            "choices": compare_choices(db, actor.user, wagon.id),
+            "query": {
+                "other_id": other_id or "",
+                "version": str(ver) if ver else "",
+                "version2": str(ver2) if ver2 else "",
+            },
         },
         actor=actor,
         db=db,

@@ -1,5 +1,5 @@
 // Wagon edit page: tabs, configuration editor (base and subwagons, every configurable kind),
-// settings, sync, derived data, clone/delete, confirming an upload, past-test graph.
+// settings, sync, derived data, clone/delete, confirming an upload, test statistics graphs.
 // Every save goes through the JSON API with the version the page was loaded at; a 409 shows
 // what somebody else changed meanwhile and keeps the user's edits in the form.
 (function () {
@@ -387,40 +387,84 @@
     button.addEventListener("click", () => window.location.reload())
   );
 
-  // ------------------------------------------------------------------ past tests graph
-  let testsPlot = null;
+  // ------------------------------------------------------------------ test statistics graphs
+  // Three uPlot graphs (PSS; CPU, wall and throughput; output size) of the dataset chosen in
+  // the drop-down. Data from wagon_test_graphs(): axis values are the figures times the
+  // axis factor; hover values are the labels formatted on the server (hyperloop.units).
+  // (a hoisted function with its own flag: the tab selection at load calls it before the
+  // code below runs)
   function drawTests() {
-    const node = document.getElementById("tests-data");
-    const graph = document.getElementById("tests-graph");
-    if (!node || !graph || testsPlot || typeof uPlot === "undefined") return;
-    const rows = JSON.parse(node.textContent).filter((r) => r.pss_max_bytes != null || r.cpu_s != null).reverse();
-    if (rows.length < 1) {
-      graph.textContent = "No finished test with measurements yet.";
-      return;
+    const COLOURS = ["#1f5fbf", "#b26a00", "#1a7f37"];
+    const node = document.getElementById("stats-data");
+    const select = document.getElementById("stats-dataset");
+    if (!node || !select || drawTests.done || typeof uPlot === "undefined") return;
+    drawTests.done = true;
+    const data = JSON.parse(node.textContent);
+    const plots = {};
+
+    function draw() {
+      const ds = data.datasets.find((d) => String(d.id) === select.value);
+      const points = ds ? ds.points : [];
+      document.getElementById("stats-empty").hidden = points.length > 0;
+      for (const graph of data.graphs) {
+        const el = document.getElementById(`stats-graph-${graph.key}`);
+        if (plots[graph.key]) {
+          plots[graph.key].destroy();
+          delete plots[graph.key];
+        }
+        el.replaceChildren();
+        el.hidden = points.length === 0;
+        el.previousElementSibling.hidden = points.length === 0;
+        el.dataset.points = String(points.length);
+        if (points.length === 0) continue;
+        const x = points.map((p) => Date.parse(p.time) / 1000);
+        const columns = graph.series.map((s) =>
+          points.map((p) => (p[s.key] == null ? null : p[s.key] * graph.axes[s.axis].factor))
+        );
+        const scales = { x: { time: true } };
+        graph.axes.forEach((a, i) => (scales[`y${i}`] = {}));
+        const plot = new uPlot(
+          {
+            width: Math.max(el.clientWidth - 16, 300),
+            height: 260,
+            cursor: { drag: { x: true, y: false } },
+            scales,
+            axes: [
+              {},
+              ...graph.axes.map((a, i) => ({
+                scale: `y${i}`,
+                label: a.unit,
+                size: 60,
+                side: i === 0 ? 3 : 1,
+                grid: { show: i === 0 },
+              })),
+            ],
+            series: [
+              { label: "time", value: (u, v, si, i) => (i == null || !points[i] ? "–" : `${points[i].time.replace("T", " ").slice(0, 19)} (#${points[i].test_id})`) },
+              ...graph.series.map((s, j) => ({
+                label: s.label,
+                scale: `y${s.axis}`,
+                stroke: COLOURS[j % COLOURS.length],
+                width: 2,
+                points: { show: true, size: 8 },
+                value: (u, v, si, i) => (i == null || !points[i] ? "–" : points[i].labels[s.key]),
+              })),
+            ],
+          },
+          [x, ...columns],
+          el
+        );
+        // one test: an hour either side of it (uPlot would span years)
+        if (x.length === 1) plot.setScale("x", { min: x[0] - 3600, max: x[0] + 3600 });
+        plot.over.addEventListener("click", () => {
+          const i = plot.cursor.idx;
+          if (i != null && points[i]) window.open(`/wagon-test/${points[i].test_id}`, "_blank");
+        });
+        el.uplot = plot;
+        plots[graph.key] = plot;
+      }
     }
-    const x = rows.map((r) => Date.parse(r.created_at) / 1000);
-    const pss = rows.map((r) => (r.pss_max_bytes == null ? null : r.pss_max_bytes / 1e6));
-    const cpu = rows.map((r) => r.cpu_s);
-    testsPlot = new uPlot(
-      {
-        width: Math.max(graph.clientWidth - 16, 300),
-        height: 300,
-        cursor: { drag: { x: true, y: false } },
-        scales: { x: { time: true }, mb: {}, s: {} },
-        axes: [{}, { scale: "mb", label: "max PSS [MB]" }, { scale: "s", side: 1, label: "CPU [s]", grid: { show: false } }],
-        series: [
-          {},
-          { label: "max PSS [MB]", scale: "mb", stroke: "#1f5fbf", width: 2, points: { size: 7 } },
-          { label: "CPU [s]", scale: "s", stroke: "#b26a00", width: 2, points: { size: 7 } },
-        ],
-      },
-      [x, pss, cpu],
-      graph
-    );
-    graph.uplot = testsPlot;
-    testsPlot.over.addEventListener("click", () => {
-      const i = testsPlot.cursor.idx;
-      if (i != null && rows[i]) window.location.href = `/wagon-test/${rows[i].id}`;
-    });
+    select.addEventListener("change", draw);
+    draw();
   }
 })();
