@@ -63,6 +63,7 @@ def shell_config(settings: Settings, targets: Mapping[str, Target]) -> ShellConf
     """Where the scheduler's work goes and its knobs, from the settings."""
     return ShellConfig(
         work_dir=work_dir(settings),
+        storage_url=settings.storage_url,
         targets=targets,
         test_target=settings.scheduler_test_target,
         test_files=settings.scheduler_test_files,

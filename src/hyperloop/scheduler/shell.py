@@ -100,6 +100,8 @@ class ShellConfig:
     jobs_full_every: timedelta = timedelta(minutes=10)
     # facility storage of staged datasets (settings.staging_root); None: no staging here
     staging_root: str | None = None
+    # train jobs and merges (settings.storage_url): a folder or fsspec URL; "": work_dir
+    storage_url: str = ""
 
     def __post_init__(self) -> None:
         if self.test_target not in self.targets:
@@ -199,6 +201,7 @@ class SchedulerShell:
             config.package_dir,
             max_files_per_job=config.max_files_per_job,
             storage_roots=config.storage_roots,
+            storage_url=config.storage_url,
         )
         self.staging = StagingWork(sessions, config.staging_root) if config.staging_root else None
 
@@ -280,6 +283,7 @@ class SchedulerShell:
                 jobs=tuple(jobs.get(r.id, ())),
                 split=r.id in jobs,
                 runs_merged=self.train_work.merged_runs(r.id),
+                runs_merge_failed=self.train_work.merge_failed_runs(r.id),
                 flagged=r.id in self.train_work.flagged
                 or (r.id in issues and r.state is not TrainState.MERGING),
                 final_merge_requested=r.final_merge_requested_at is not None,

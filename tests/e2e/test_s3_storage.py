@@ -1,0 +1,91 @@
+"""Storage without a shared filesystem: train jobs and merges on an S3-compatible server
+(moto's, started by the test), the Dask workers computing in their own scratch folders.
+
+A train's attempts are uploaded by the workers to ``s3://.../trains/<id>/jobs/...``, the
+scheduler merges by reading them back from S3, and nothing of the train is written under
+the scheduler's ``work_dir``; its merged histograms equal one local run over the same files.
+A storage that refuses the uploads fails each attempt once, with one grouped error, the
+jobs are retried up to the limit and the train is flagged: never "done"."""
+
+from __future__ import annotations
+
+import json
+
+import fsspec
+import pytest
+from tests.e2e.conftest import SystemFactory
+from tests.grid.helpers import assert_same_histograms, config, reference_run
+from tests.s3server import BUCKET, s3_server
+
+from hyperloop.db.models import Job, TrainMerge, TrainRun
+
+
+@pytest.fixture
+def s3(tmp_path):
+    with s3_server(tmp_path / "moto.log") as env:
+        yield env
+
+
+@pytest.mark.slow
+def test_a_train_stored_on_s3_gives_the_result_of_a_local_run(
+    s3, system_factory: SystemFactory, tmp_path
+):
+    url = f"s3://{BUCKET}/work"
+    system = system_factory(storage_url=url)
+    wagon = system.wagon("gt-pt")
+    train = system.train([wagon])
+    assert system.wait_train(train) == "done", system.tails()
+    jobs = system.get(f"/api/jobs?train_run_id={train}")["items"]
+    assert jobs and all(j["state"] == "done" for j in jobs), jobs
+
+    with system.sessions() as s:
+        merged = s.get(TrainRun, train).output_dir
+        merges = s.query(TrainMerge).filter_by(train_run_id=train).all()
+        job_ids = [j.id for j in s.query(Job).filter_by(train_run_id=train)]
+    assert merged.startswith(f"{url}/trains/{train}/merged/"), merged
+    assert merges and all(m.state == "done" for m in merges)
+    # each job's verdict and outputs are in S3, named by URL
+    fs = fsspec.filesystem("s3")
+    for job_id in job_ids:
+        folder = f"{BUCKET}/work/trains/{train}/jobs/job-{job_id}/attempt-1"
+        record = json.loads(fs.cat_file(f"{folder}/record.json"))
+        assert record["state"] == "done", record
+        assert record["outputs"]["AnalysisResults"] == f"s3://{folder}/AnalysisResults.root"
+        assert fs.exists(f"{folder}/console.log")
+    # nothing of the train went through the scheduler's local work folder
+    assert not (system.root / "var" / "work" / "trains").exists()
+
+    local = tmp_path / "merged.root"
+    fs.get_file(merged.removeprefix("s3://"), str(local))
+    reference = reference_run(config("gt-pt"), system.files, tmp_path / "ref", system.package)
+    assert_same_histograms(str(local), reference)
+
+
+@pytest.mark.slow
+def test_a_storage_refusing_outputs_fails_the_jobs_once_each_and_flags_the_train(
+    s3, system_factory: SystemFactory
+):
+    system = system_factory(storage_url="s3://no-such-bucket/work", scheduler_max_attempts="2")
+    wagon = system.wagon("gt-pt")
+    train = system.train([wagon])
+
+    def failed_for_good():
+        jobs = system.get(f"/api/jobs?train_run_id={train}")["items"]
+        final = [j for j in jobs if j["state"] not in ("waiting", "running")]
+        return jobs if jobs and len(final) == len(jobs) else None
+
+    jobs = system.wait_for("every job to fail after its retries", failed_for_good, timeout=240)
+    assert {j["state"] for j in jobs} == {"execution_error"}, jobs
+    with system.sessions() as s:
+        rows = s.query(Job).filter_by(train_run_id=train).all()
+        assert {r.error_signature for r in rows} == {"StorageError at upload"}
+        assert all(r.attempts == 2 for r in rows), [(r.id, r.attempts) for r in rows]
+        assert all("no-such-bucket" in r.error_message for r in rows)
+        assert all(len(r.error_message) < 600 for r in rows)
+    train_view = system.get(f"/api/train-runs/{train}")
+    assert train_view["state"] != "done"
+    issues = system.get("/api/train-runs/with-issues")["items"]
+    assert [i for i in issues if i["id"] == train], issues
+    # bounded: the scheduler's log does not grow with every tick
+    log = system.log("scheduler")
+    assert log.count("StorageError") <= 2 * len(rows) + 2, log[-3000:]
