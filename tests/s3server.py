@@ -19,7 +19,12 @@ from pathlib import Path
 from tests.served import free_port
 
 BUCKET = "hyperloop-test"
-_KEYS = ("FSSPEC_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+_KEYS = (
+    "FSSPEC_S3_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_DEFAULT_REGION",
+)
 
 
 @contextlib.contextmanager
@@ -49,7 +54,9 @@ def s3_server(log: Path) -> Iterator[dict[str, str]]:
                     break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto's S3 server did not start:\n{log.read_text()}") from None
+                    raise RuntimeError(
+                        f"moto's S3 server did not start:\n{log.read_text()}"
+                    ) from None
                 time.sleep(0.2)
         os.environ.update(env)
         import fsspec.config

@@ -17,7 +17,8 @@ from tests.e2e.conftest import SystemFactory
 from tests.grid.helpers import assert_same_histograms, config, reference_run
 from tests.s3server import BUCKET, s3_server
 
-from hyperloop.db.models import Job, TrainMerge, TrainRun
+from hyperloop.analysis.tags import tree_digest
+from hyperloop.db.models import Job, PackageTag, TrainMerge, TrainRun
 
 
 @pytest.fixture
@@ -31,7 +32,8 @@ def test_a_train_stored_on_s3_gives_the_result_of_a_local_run(
     s3, system_factory: SystemFactory, tmp_path
 ):
     url = f"s3://{BUCKET}/work"
-    system = system_factory(storage_url=url)
+    scratch = tmp_path / "worker-scratch"  # the workers' own folder (not the scheduler's)
+    system = system_factory(storage_url=url, worker_scratch=str(scratch))
     wagon = system.wagon("gt-pt")
     train = system.train([wagon])
     assert system.wait_train(train) == "done", system.tails()
@@ -42,6 +44,7 @@ def test_a_train_stored_on_s3_gives_the_result_of_a_local_run(
         merged = s.get(TrainRun, train).output_dir
         merges = s.query(TrainMerge).filter_by(train_run_id=train).all()
         job_ids = [j.id for j in s.query(Job).filter_by(train_run_id=train)]
+        digest = s.get(PackageTag, system.tag_id).digest or tree_digest(system.package)
     assert merged.startswith(f"{url}/trains/{train}/merged/"), merged
     assert merges and all(m.state == "done" for m in merges)
     # each job's verdict and outputs are in S3, named by URL
@@ -54,6 +57,10 @@ def test_a_train_stored_on_s3_gives_the_result_of_a_local_run(
         assert fs.exists(f"{folder}/console.log")
     # nothing of the train went through the scheduler's local work folder
     assert not (system.root / "var" / "work" / "trains").exists()
+    # the tag was published once to the storage; the workers ran their verified copy of it
+    assert digest and fs.exists(f"{BUCKET}/work/tags/{digest}/.complete")
+    assert (scratch / "tags" / digest).is_dir()
+    assert [p.name for p in scratch.iterdir()] == ["tags"]  # attempts' scratch removed
 
     local = tmp_path / "merged.root"
     fs.get_file(merged.removeprefix("s3://"), str(local))

@@ -389,6 +389,7 @@ def execute_attempt(
     poll_interval: float = 0.1,
     profile: bool = False,
     mode: str = "auto",
+    package_digest: str = "",
 ) -> AttemptRecord:
     """Run one attempt of ``job`` on ``target``; see the module doc. Never raises for job errors.
 
@@ -401,6 +402,11 @@ def execute_attempt(
     and at the end uploads its folder, the verdict ``record.json`` last, with the outputs
     named by their URLs. An upload that fails makes the attempt a ``system`` error
     (signature ``StorageError at upload``): the scheduler retries it elsewhere.
+
+    ``package_dir`` a URL (a tag published to the storage): fetched once into the worker's
+    cache and verified against ``package_digest`` (``store.fetch_tag``); a tag that cannot
+    be fetched or whose content differs fails the attempt (``system``, ``TagFetchError``),
+    never runs other code.
     """
     remote = (
         str(attempt_folder(train_dir, job.job_id, attempt)) if store.is_remote(train_dir) else ""
@@ -457,6 +463,17 @@ def execute_attempt(
     config_path = folder / "full_config.json"
     input_path = folder / "input_data.txt"
     input_path.write_text("".join(f"{f}\n" for f in job.files))
+    if package_dir and store.is_remote(package_dir):
+        try:
+            package_dir = store.fetch_tag(os.fspath(package_dir), package_digest)
+        except store.TagFetchError as exc:
+            rec.error_kind = "system"
+            rec.message = str(exc)[:500]
+            rec.signature = "TagFetchError"
+            if remote:
+                return _upload(rec, folder, remote)
+            _write_json(folder / "record.json", rec.to_dict())
+            return rec
     cmd = run_command(
         config_path, input_path, folder, target, str(package_dir) if package_dir else None, mode
     )

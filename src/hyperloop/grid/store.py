@@ -120,3 +120,98 @@ def worker_scratch() -> Path:
     ``<system temp>/hyperloop-worker``."""
     configured = os.environ.get("HYPERLOOP_WORKER_SCRATCH")
     return Path(configured or Path(tempfile.gettempdir()) / "hyperloop-worker")
+
+
+# ---------------------------------------------------------------------------- package tags
+
+#: written last into ``<storage>/tags/<digest>/``: the tag's upload is complete
+TAG_COMPLETE = ".complete"
+
+
+class TagFetchError(RuntimeError):
+    """A package tag cannot be fetched from the storage, or its content hash differs."""
+
+
+def _tag_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+
+
+def publish_tag(folder: str | os.PathLike, digest: str, storage: str) -> str:
+    """Upload a registered tag's folder to ``<storage>/tags/<digest>/`` once (a complete
+    upload ends with ``TAG_COMPLETE``); its URL, which workers give to ``fetch_tag``."""
+    remote = join(storage, "tags", digest)
+    if exists(join(remote, TAG_COMPLETE)):
+        return remote
+    fs, root = _fs(remote)
+    base = Path(folder)
+    for path in _tag_files(base):
+        fs.put_file(str(path), f"{root.rstrip('/')}/{path.relative_to(base).as_posix()}")
+    write_bytes(join(remote, TAG_COMPLETE), digest.encode())
+    return remote
+
+
+def fetch_tag(remote: str, digest: str, cache: Path | None = None) -> Path:
+    """A local copy of the tag at ``remote`` in the worker's cache (``<scratch>/tags/
+    <digest>``), fetched once and verified: its content hash must be ``digest`` (the one
+    recorded at registration), else ``TagFetchError`` and nothing is kept."""
+    import shutil
+
+    from hyperloop.analysis.tags import tree_digest
+
+    cache = cache or worker_scratch() / "tags"
+    dest = cache / digest
+    if dest.is_dir():
+        return dest
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = cache / f".{digest}.{os.getpid()}.{time.time_ns()}"
+    try:
+        if not exists(join(remote, TAG_COMPLETE)):
+            raise TagFetchError(f"package tag {remote} is not in the storage (no {TAG_COMPLETE})")
+        fs, root = _fs(remote)
+        root = root.rstrip("/")
+        for name in fs.find(root):
+            rel = name[len(root) :].lstrip("/")
+            if rel == TAG_COMPLETE:
+                continue
+            local = tmp / rel
+            local.parent.mkdir(parents=True, exist_ok=True)
+            fs.get_file(name, str(local))
+        got = tree_digest(tmp)
+        if got != digest:
+            raise TagFetchError(
+                f"package tag {remote}: content hash {got[:12]} differs from the registered "
+                f"{digest[:12]}; not run"
+            )
+        try:
+            os.replace(tmp, dest)
+        except OSError:  # another attempt on this worker fetched it meanwhile
+            if not dest.is_dir():
+                raise
+    except TagFetchError:
+        raise
+    except Exception as exc:
+        raise TagFetchError(f"package tag {remote}: {type(exc).__name__}: {exc}") from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def probe(location: str | os.PathLike) -> float:
+    """Write, read back and delete a small file under ``location``: the seconds it took.
+    Raises ``OSError`` naming the location and what failed (unreachable, refused, ...)."""
+    text = os.fspath(location)
+    name = join(text, f".hyperloop-probe-{os.getpid()}-{time.time_ns()}")
+    payload = b"hyperloop storage probe\n"
+    t0 = time.perf_counter()
+    try:
+        write_bytes(name, payload)
+        if read_bytes(name) != payload:
+            raise OSError("the file read back differs from the one written")
+        if is_remote(text):
+            fs, path = _fs(name)
+            fs.rm_file(path)
+        else:
+            Path(name).unlink()
+    except Exception as exc:
+        raise OSError(f"storage {text}: {type(exc).__name__}: {exc}") from None
+    return time.perf_counter() - t0

@@ -59,6 +59,12 @@ def scheduler_config(settings: Settings) -> decide.SchedulerConfig:
     )
 
 
+def storage_location(settings: Settings) -> str:
+    """Where train jobs and merges are stored: ``storage_url`` (a folder or an fsspec URL),
+    else the work folder."""
+    return settings.storage_url or str(work_dir(settings))
+
+
 def shell_config(settings: Settings, targets: Mapping[str, Target]) -> ShellConfig:
     """Where the scheduler's work goes and its knobs, from the settings."""
     return ShellConfig(
@@ -272,7 +278,11 @@ class SchedulerService:
                 if tick.held_lease != was_held:
                     if tick.held_lease:
                         where = work_dir(self.settings)
-                        say(f"scheduler active ({self.lease.holder}), work in {where}")
+                        stored = storage_location(self.settings)
+                        say(
+                            f"scheduler active ({self.lease.holder}), work in {where}, "
+                            f"train jobs and merges in {stored}"
+                        )
                     else:
                         say(f"waiting for the scheduler lease: {describe_lease(self.lease_info())}")
                     was_held = tick.held_lease

@@ -131,6 +131,10 @@ class TrainWork:
     # per train: runs whose merge failed in this process (not tried again until a restart;
     # the train is flagged once, the error recorded in its merge row)
     failed_runs: dict[int, dict[int, str]] = field(default_factory=dict)
+    # per train (with the configs): the content hash of its tag, checked where the job runs
+    # when the tag is fetched from a remote storage
+    digests: dict[int, str] = field(default_factory=dict)
+    publish_failed: set[str] = field(default_factory=set)  # tags whose upload failed (logged)
 
     def _train_store(self, train_id: int, *parts: str) -> str:
         """``<storage>/trains/<id>/<parts>``: a path or a URL."""
@@ -265,6 +269,7 @@ class TrainWork:
     def forget_configs(self) -> None:
         """Drop the cached specs (once per tick: a tag's artifact may appear)."""
         self.configs.clear()
+        self.digests.clear()
         self.kinds.clear()
         self.storages.clear()
 
@@ -432,8 +437,27 @@ class TrainWork:
             train = s.get(TrainRun, train_id)
             tag = s.get(PackageTag, train.tag_id)
             package = tag.artifact if tag.artifact and Path(tag.artifact).is_dir() else None
+            if package and store.is_remote(self.storage_url):  # workers fetch it from there
+                package, self.digests[train_id] = self._published(package, tag.digest)
             self.configs[train_id] = (build_full_config(train, tag), package)
         return self.configs[train_id]
+
+    def _published(self, folder: str, digest: str | None) -> tuple[str, str]:
+        """(URL, content hash) of a tag folder published to the remote storage (uploaded
+        once). An upload that fails is logged once; the URL is given anyway: the attempts
+        fail fetching it (a grouped ``TagFetchError``), are retried and the train flagged."""
+        from hyperloop.analysis.tags import tree_digest
+
+        digest = digest or tree_digest(Path(folder))
+        try:
+            return store.publish_tag(folder, digest, self.storage_url), digest
+        except Exception as exc:
+            if digest not in self.publish_failed:
+                self.publish_failed.add(digest)
+                log.warning(
+                    "package tag %s could not be published to %s: %r", folder, self.storage_url, exc
+                )
+            return store.join(self.storage_url, "tags", digest), digest
 
     def _submit(self, s: Session, job_id: int, target_name: str, reason: str, cause: Cause) -> None:
         """RUNNING (attempt counter + 1) and the job's target in this transaction; the
@@ -447,6 +471,7 @@ class TrainWork:
         else:
             job.target = target_name  # same transaction as RUNNING: read back after a restart
         full_config, package = self._config(s, job.train_run_id)
+        digest = self.digests.get(job.train_run_id, "") if package else ""
         spec = JobSpec(f"job-{job.id}", job.run_number, 0, tuple(job.files))
         train_dir = self._train_store(job.train_run_id, "jobs")
         attempt = job.attempts  # one folder per attempt: the counter grew with RUNNING
@@ -464,6 +489,7 @@ class TrainWork:
                     attempt,
                     package_dir=package or self.package_dir,
                     reason=reason,
+                    **({"package_digest": digest} if digest else {}),
                 )
             except Exception as exc:  # refused (e.g. no worker has the cores): a lost attempt
                 self.attempt_of.pop(job_id, None)
