@@ -82,6 +82,7 @@ TRAIN = ids("train")
 
 CASES: list[Case] = [
     Case("GET", "/api/health", EVERYONE),
+    Case("GET", "/api/metrics", EVERYONE),
     # auth
     Case(
         "POST",

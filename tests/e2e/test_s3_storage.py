@@ -62,6 +62,10 @@ def test_a_train_stored_on_s3_gives_the_result_of_a_local_run(
     assert (scratch / "tags" / digest).is_dir()
     assert [p.name for p in scratch.iterdir()] == ["tags"]  # attempts' scratch removed
 
+    parts = system.get("/api/health")["parts"]  # the operator's view of the deployment
+    assert all(p["alive"] for p in parts.values()), parts
+    assert parts["storage"]["detail"].startswith(url), parts
+
     local = tmp_path / "merged.root"
     fs.get_file(merged.removeprefix("s3://"), str(local))
     reference = reference_run(config("gt-pt"), system.files, tmp_path / "ref", system.package)
@@ -91,6 +95,8 @@ def test_a_storage_refusing_outputs_fails_the_jobs_once_each_and_flags_the_train
         assert all(len(r.error_message) < 600 for r in rows)
     train_view = system.get(f"/api/train-runs/{train}")
     assert train_view["state"] != "done"
+    storage = system.get("/api/health")["parts"]["storage"]
+    assert not storage["alive"] and "no-such-bucket" in storage["detail"], storage
     issues = system.get("/api/train-runs/with-issues")["items"]
     assert [i for i in issues if i["id"] == train], issues
     # bounded: the scheduler's log does not grow with every tick

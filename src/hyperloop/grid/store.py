@@ -215,3 +215,32 @@ def probe(location: str | os.PathLike) -> float:
     except Exception as exc:
         raise OSError(f"storage {text}: {type(exc).__name__}: {exc}") from None
     return time.perf_counter() - t0
+
+
+def reachable(location: str | os.PathLike) -> str:
+    """A read-only look at a storage (for health checks, which must not write): the
+    location, or its nearest existing parent (a local one writable); what was found.
+    Raises ``OSError`` naming the location when nothing of it can be reached."""
+    text = os.fspath(location)
+    try:
+        if not is_remote(text):
+            path = Path(text.removeprefix("file://")).absolute()
+            for folder in (path, *path.parents):
+                if folder.exists():
+                    if not os.access(folder, os.W_OK | os.X_OK):
+                        raise OSError(f"{folder} is not writable by this process")
+                    return (
+                        f"{folder} writable"
+                        if folder == path
+                        else f"{folder} writable ({path} not created yet)"
+                    )
+            raise OSError("no part of the path exists")
+        fs, path = _fs(text)
+        parts = path.strip("/").split("/")
+        for n in range(len(parts), 0, -1):
+            candidate = "/".join(parts[:n])
+            if fs.exists(candidate):
+                return f"{text} answers" if n == len(parts) else f"{text} answers (empty so far)"
+        raise OSError(f"{parts[0]} does not exist")
+    except Exception as exc:
+        raise OSError(f"storage {text}: {type(exc).__name__}: {exc}") from None

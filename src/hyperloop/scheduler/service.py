@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -247,10 +248,13 @@ class SchedulerService:
 
     def tick(self, now: datetime | None = None) -> Tick:
         """One step: re-read targets, let the shell collect/decide/perform."""
+        t0 = time.perf_counter()
         self.targets.refresh()
         out = self.shell.tick(now)
         self.ticks += 1
         self.held = out.held_lease
+        if out.held_lease:  # stored with the next renewal of the lease (metrics)
+            self.lease.last_tick = (time.perf_counter() - t0, datetime.now(UTC))
         return out
 
     def lease_info(self) -> LeaseInfo | None:
