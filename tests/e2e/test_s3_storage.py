@@ -66,6 +66,10 @@ def test_a_train_stored_on_s3_gives_the_result_of_a_local_run(
     assert all(p["alive"] for p in parts.values()), parts
     assert parts["storage"]["detail"].startswith(url), parts
 
+    log = system.log("scheduler")  # one line per decision, with its ids
+    assert f"decision=StartRunMerge train_id={train} run=" in log, log[-3000:]
+    assert f"decision=SubmitJob job_id={job_ids[0]} target=small" in log
+
     local = tmp_path / "merged.root"
     fs.get_file(merged.removeprefix("s3://"), str(local))
     reference = reference_run(config("gt-pt"), system.files, tmp_path / "ref", system.package)

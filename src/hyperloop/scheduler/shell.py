@@ -58,6 +58,9 @@ from hyperloop.scheduler.staging import StagingWork
 from hyperloop.scheduler.trainwork import TrainWork, batchable
 
 log = logging.getLogger(__name__)
+#: one line per decision of the scheduler (``causes.decision_line``); silence it with
+#: ``logging.getLogger("hyperloop.scheduler.decisions").setLevel(logging.WARNING)``
+decisions_log = logging.getLogger("hyperloop.scheduler.decisions")
 _TEST_KIND: dict[str, decide.TestKind] = {"wagon_test": "wagon", "train_test": "train"}
 _SCHEDULED_TRAIN_STATES = (
     TrainState.COMPOSED,
@@ -367,6 +370,9 @@ class SchedulerShell:
             keys = snap.engine_keys | self.train_work.engine_keys()
             snap = replace(snap, engine_keys=frozenset(keys))
         instructions = decide.decide(snap, events, self.config.core)
+        if decisions_log.isEnabledFor(logging.INFO):  # one line per decision, with its ids
+            for ins in instructions:
+                decisions_log.info(causes.decision_line(ins, causes.cause_of(ins, now)))
         out = Tick(held_lease=True, instructions=instructions)
         self.perform_all(instructions, now, out)
         if self.staging is not None:
