@@ -519,6 +519,9 @@ CASES: list[Case] = [
         body=lambda w, r: {"dataset_id": w.ids["dataset"], "wagon_ids": [w.ids["spare_wagon"]]},
     ),
     Case("GET", "/api/train-runs/{train_id}", LOGGED_IN, path={"train_id": TRAIN}),
+    Case(  # the seeded train has no merged result: 404 to those who may read it
+        "GET", "/api/train-runs/{train_id}/result", LOGGED_IN, ok=404, path={"train_id": TRAIN}
+    ),
     Case(
         "GET",
         "/api/train-runs/{train_id}/compare",

@@ -244,3 +244,32 @@ def reachable(location: str | os.PathLike) -> str:
         raise OSError(f"{parts[0]} does not exist")
     except Exception as exc:
         raise OSError(f"storage {text}: {type(exc).__name__}: {exc}") from None
+
+
+def open_read(location: str | os.PathLike) -> Any:
+    """A binary file object to read a file at a path or URL (``OSError`` when missing or
+    unreachable)."""
+    text = os.fspath(location)
+    if not is_remote(text):
+        return Path(text.removeprefix("file://")).open("rb")
+    fs, path = _fs(text)
+    try:
+        return fs.open(path, "rb")
+    except OSError:
+        raise
+    except Exception as exc:
+        raise OSError(f"{text}: {type(exc).__name__}: {exc}") from exc
+
+
+def size(location: str | os.PathLike) -> int:
+    """The size of a file at a path or URL (``OSError`` when missing or unreachable)."""
+    text = os.fspath(location)
+    if not is_remote(text):
+        return Path(text.removeprefix("file://")).stat().st_size
+    fs, path = _fs(text)
+    try:
+        return int(fs.size(path))
+    except OSError:
+        raise
+    except Exception as exc:
+        raise OSError(f"{text}: {type(exc).__name__}: {exc}") from exc
