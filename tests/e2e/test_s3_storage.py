@@ -110,3 +110,52 @@ def test_a_storage_refusing_outputs_fails_the_jobs_once_each_and_flags_the_train
     # bounded: the scheduler's log does not grow with every tick
     log = system.log("scheduler")
     assert log.count("StorageError") <= 2 * len(rows) + 2, log[-3000:]
+
+
+@pytest.mark.slow
+def test_a_train_on_s3_survives_a_lost_worker_and_a_scheduler_restart(
+    s3, system_factory: SystemFactory, tmp_path
+):
+    """A worker killed mid-attempt (its attempt never uploaded) and the scheduler restarted
+    (it judges running attempts by what the storage holds): every job done, the output of
+    an undisturbed run."""
+    import psutil
+
+    url = f"s3://{BUCKET}/lost"
+    scratch = tmp_path / "worker-scratch"
+    system = system_factory(
+        storage_url=url, worker_scratch=str(scratch), scheduler_max_files_per_job="1"
+    )
+    wagon = system.wagon("gt-pt", {"gt-pt": {"sleepPerDf": "2.5"}})
+    train = system.train([wagon])
+    worker = system.procs["worker-0"].pid
+
+    def attempt_on_worker_0() -> bool:
+        for p in psutil.process_iter(["cmdline", "cwd"]):
+            cwd = p.info["cwd"] or ""
+            if cwd.startswith(str(scratch)) and "run-train" in (p.info["cmdline"] or []):
+                try:
+                    if any(parent.pid == worker for parent in p.parents()):
+                        return True
+                except psutil.Error:
+                    continue
+        return system.get(f"/api/train-runs/{train}")["state"] != "running"
+
+    system.wait_for("an attempt running on worker-0", attempt_on_worker_0)
+    assert system.get(f"/api/train-runs/{train}")["state"] == "running"
+    system.kill("worker-0")
+    system.start("worker-0")
+    system.restart("scheduler")
+
+    assert system.wait_train(train) == "done", system.tails()
+    done = system.get(f"/api/jobs?train_run_id={train}&limit=100")["items"]
+    assert len(done) == 6 and all(j["state"] == "done" for j in done), done
+    assert any(j["attempts"] >= 2 for j in done), done  # the lost attempt ran again
+    assert not (system.root / "var" / "work" / "trains").exists()
+    local = tmp_path / "merged.root"
+    with system.client("admin") as c:
+        r = c.get(f"/api/train-runs/{train}/result")
+        assert r.status_code == 200, r.text
+    local.write_bytes(r.content)
+    reference = reference_run(config("gt-pt"), system.files, tmp_path / "ref", system.package)
+    assert_same_histograms(str(local), reference)
