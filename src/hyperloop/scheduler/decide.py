@@ -552,7 +552,9 @@ def _merges(train: TrainView, state: Mapping[int, JobState], cfg: SchedulerConfi
     requested = train.final_merge_requested
     finish = done == total or (not train.slow and done >= cfg.express_fraction * total)
     if (finish or requested) and not train.final_merge_started:
-        if requested and not complete:
+        if train.runs_merge_failed and not requested:
+            pass  # a run's merge failed (the train is flagged): only an operator merges now
+        elif requested and not complete:
             if not train.flagged:
                 why = "final merge requested but no run has all its jobs done"
                 out.append(FlagTrainWithIssues(train.id, why))
