@@ -288,8 +288,18 @@ class Settings(BaseSettings):
     work_dir: Path | None = Field(
         default=None,
         description="Folder for wagon/train test outputs and train job attempts and merges "
-        "(`tests/`, `trains/<id>/`). Defaults to `<data_dir>/work`. Workers of an external "
-        "Dask cluster must see it at the same path (shared filesystem).",
+        "(`tests/`, `trains/<id>/`). Defaults to `<data_dir>/work`. Without `storage_url`, "
+        "workers of an external Dask cluster must see it at the same path (shared filesystem).",
+    )
+    storage_url: str = Field(
+        default="",
+        description="Where train jobs and merges are stored (`trains/<id>/jobs/...`, "
+        "`trains/<id>/merged/...`): a folder or an fsspec URL such as `s3://bucket/hyperloop` "
+        "(install `s3fs`; keys and endpoint from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, "
+        "`FSSPEC_S3_ENDPOINT_URL`). Workers compute in a local scratch folder "
+        "(`HYPERLOOP_WORKER_SCRATCH`, default the system's temporary folder) and upload each "
+        "attempt there; the scheduler merges and the web servers read from there: no shared "
+        "filesystem needed. Empty: `work_dir`.",
     )
     staging_root: str | None = Field(
         default=None,

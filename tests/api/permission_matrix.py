@@ -82,6 +82,7 @@ TRAIN = ids("train")
 
 CASES: list[Case] = [
     Case("GET", "/api/health", EVERYONE),
+    Case("GET", "/api/metrics", EVERYONE),
     # auth
     Case(
         "POST",
@@ -519,6 +520,9 @@ CASES: list[Case] = [
         body=lambda w, r: {"dataset_id": w.ids["dataset"], "wagon_ids": [w.ids["spare_wagon"]]},
     ),
     Case("GET", "/api/train-runs/{train_id}", LOGGED_IN, path={"train_id": TRAIN}),
+    Case(  # the seeded train has no merged result: 404 to those who may read it
+        "GET", "/api/train-runs/{train_id}/result", LOGGED_IN, ok=404, path={"train_id": TRAIN}
+    ),
     Case(
         "GET",
         "/api/train-runs/{train_id}/compare",

@@ -16,6 +16,7 @@ from hyperloop.cli import (
     run_cmd,
     scheduler_cmd,
     serve_cmd,
+    storage_cmd,
 )
 
 app = typer.Typer(
@@ -36,6 +37,7 @@ admin_cmd.register(app)
 reproduce_cmd.register(app)
 docs_cmd.register(app)
 conditions_cmd.register(app)
+storage_cmd.register(app)
 
 
 def main() -> None:

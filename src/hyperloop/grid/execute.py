@@ -32,6 +32,7 @@ import psutil
 
 from hyperloop.analysis.metrics import rollup_pss
 from hyperloop.analysis.spec import FullConfig
+from hyperloop.grid import store
 from hyperloop.grid.splitting import JobSpec
 from hyperloop.grid.targets import Target
 
@@ -110,7 +111,11 @@ def ao2d_parts(outputs: dict[str, str]) -> list[str]:
     return [outputs["AO2D"], *(outputs[k] for k in extra)] if "AO2D" in outputs else []
 
 
-def attempt_folder(train_dir: str | os.PathLike, job_id: str, attempt: int) -> Path:
+def attempt_folder(train_dir: str | os.PathLike, job_id: str, attempt: int) -> Path | str:
+    """``<train_dir>/<job_id>/attempt-<n>``: a ``Path``, or a URL string when ``train_dir``
+    is a URL (``s3://...``: see ``hyperloop.grid.store``)."""
+    if store.is_remote(train_dir):
+        return store.join(train_dir, job_id, f"attempt-{attempt}")
     return Path(train_dir) / job_id / f"attempt-{attempt}"
 
 
@@ -131,7 +136,8 @@ HEARTBEAT_STALE_S = 20.0
 def read_record(folder: str | os.PathLike) -> AttemptRecord | None:
     """The verdict an attempt left in its folder (``record.json``), or None."""
     try:
-        return AttemptRecord.from_dict(_read_json(Path(folder) / "record.json"))
+        raw = json.loads(store.read_bytes(store.join(folder, "record.json")))
+        return AttemptRecord.from_dict(raw)
     except (OSError, ValueError, TypeError):
         return None
 
@@ -139,6 +145,12 @@ def read_record(folder: str | os.PathLike) -> AttemptRecord | None:
 def attempt_alive(folder: str | os.PathLike, stale_s: float = HEARTBEAT_STALE_S) -> bool:
     """Whether an attempt that left no verdict may still run somewhere: its heartbeat (or,
     just started, its ``attempt.json``) is younger than ``stale_s`` seconds."""
+    if store.is_remote(folder):  # an object store has no folders: the files tell
+        for name in (HEARTBEAT_FILE, "attempt.json"):
+            age = store.age_s(store.join(folder, name))
+            if age is not None:
+                return age < stale_s
+        return False
     now = time.time()
     for name in (HEARTBEAT_FILE, "attempt.json"):
         try:
@@ -377,13 +389,32 @@ def execute_attempt(
     poll_interval: float = 0.1,
     profile: bool = False,
     mode: str = "auto",
+    package_digest: str = "",
 ) -> AttemptRecord:
     """Run one attempt of ``job`` on ``target``; see the module doc. Never raises for job errors.
 
     ``profile``: sample the attempt with py-spy into ``profile.speedscope.json`` (tests).
     ``mode``: how run-train runs the devices (``processes`` for tests: memory per device).
+
+    ``train_dir`` a URL (``s3://...``): the attempt is computed in a local scratch folder
+    (``store.worker_scratch()``); it claims its remote folder by writing ``attempt.json``
+    there, sends its heartbeat every ``REMOTE_BEAT_S`` (and reads a ``stop`` file there),
+    and at the end uploads its folder, the verdict ``record.json`` last, with the outputs
+    named by their URLs. An upload that fails makes the attempt a ``system`` error
+    (signature ``StorageError at upload``): the scheduler retries it elsewhere.
+
+    ``package_dir`` a URL (a tag published to the storage): fetched once into the worker's
+    cache and verified against ``package_digest`` (``store.fetch_tag``); a tag that cannot
+    be fetched or whose content differs fails the attempt (``system``, ``TagFetchError``),
+    never runs other code.
     """
-    folder = attempt_folder(train_dir, job.job_id, attempt)
+    remote = (
+        str(attempt_folder(train_dir, job.job_id, attempt)) if store.is_remote(train_dir) else ""
+    )
+    if remote:
+        folder = store.worker_scratch() / f"{job.job_id}-a{attempt}-{os.getpid()}-{time.time_ns()}"
+    else:
+        folder = Path(attempt_folder(train_dir, job.job_id, attempt))
     rec = AttemptRecord(
         job_id=job.job_id,
         run=job.run,
@@ -392,40 +423,57 @@ def execute_attempt(
         state="error",
         reason=reason,
         files=list(job.files),
-        folder=str(folder),
+        folder=remote or str(folder),
         host=socket.gethostname(),
         worker=_worker_address(),
         started_at=time.time(),
     )
     folder.parent.mkdir(parents=True, exist_ok=True)
     try:
+        if remote and store.exists(store.join(remote, "attempt.json")):
+            raise FileExistsError(remote)
         folder.mkdir()
     except FileExistsError:
         rec.error_kind = "lost"
         rec.message = (
-            f"attempt folder {folder} already exists: this attempt started before on a worker "
-            "that was lost; its output is discarded and the job resubmitted"
+            f"attempt folder {rec.folder} already exists: this attempt started before on a "
+            "worker that was lost; its output is discarded and the job resubmitted"
         )
         rec.signature = "LostWorker"
         return rec
-    _write_json(
-        folder / "attempt.json",
-        {
-            "job": job.to_dict(),
-            "attempt": attempt,
-            "target": target.to_dict(),
-            "reason": reason,
-            "mode": mode,
-            "host": rec.host,
-            "worker": rec.worker,
-            "started_at": rec.started_at,
-        },
-    )
+    claim = {
+        "job": job.to_dict(),
+        "attempt": attempt,
+        "target": target.to_dict(),
+        "reason": reason,
+        "mode": mode,
+        "host": rec.host,
+        "worker": rec.worker,
+        "started_at": rec.started_at,
+    }
+    _write_json(folder / "attempt.json", claim)
+    if remote:
+        try:
+            store.write_bytes(store.join(remote, "attempt.json"), json.dumps(claim).encode())
+        except OSError as exc:
+            _remove_scratch(folder)
+            return _storage_failed(rec, remote, exc, "claim")
     _announce_start(job, attempt, rec.host)
     config = write_full_config(folder, full_config, target)
     config_path = folder / "full_config.json"
     input_path = folder / "input_data.txt"
     input_path.write_text("".join(f"{f}\n" for f in job.files))
+    if package_dir and store.is_remote(package_dir):
+        try:
+            package_dir = store.fetch_tag(os.fspath(package_dir), package_digest)
+        except store.TagFetchError as exc:
+            rec.error_kind = "system"
+            rec.message = str(exc)[:500]
+            rec.signature = "TagFetchError"
+            if remote:
+                return _upload(rec, folder, remote)
+            _write_json(folder / "record.json", rec.to_dict())
+            return rec
     cmd = run_command(
         config_path, input_path, folder, target, str(package_dir) if package_dir else None, mode
     )
@@ -436,6 +484,7 @@ def execute_attempt(
     heartbeat = folder / HEARTBEAT_FILE
     heartbeat.touch()
     beat = time.monotonic()
+    remote_beat = _RemoteBeat(remote)
     killed = ""
     t0 = time.monotonic()
     with console.open("wb") as out:
@@ -459,12 +508,14 @@ def execute_attempt(
                 if time.monotonic() - beat >= HEARTBEAT_S:  # alive (a restarted scheduler reads it)
                     heartbeat.touch()
                     beat = time.monotonic()
+                    if remote_beat.due() and remote_beat.stopped(folder):
+                        killed = "stopped"
                 pss = tree_pss(proc.pid)
                 rec.max_pss_bytes = max(rec.max_pss_bytes, pss)
                 elapsed = time.monotonic() - t0
                 if pss > target.memory_limit_bytes:
                     killed = "memory"
-                elif (folder / STOP_FILE).exists():
+                elif killed or (folder / STOP_FILE).exists():
                     killed = "stopped"
                 elif elapsed > target.wall_time_limit_s:
                     killed = "expired"
@@ -493,8 +544,87 @@ def execute_attempt(
     if usage is not None:
         rec.cpu_s = usage.ru_utime + usage.ru_stime
     _interpret(rec, folder, job, config, target, code, killed, expected_tasks)
+    if remote:
+        return _upload(rec, folder, remote)
     _write_json(folder / "record.json", rec.to_dict())  # the verdict, for a restarted scheduler
     return rec
+
+
+#: how often an attempt stored remotely sends its heartbeat and looks for a stop file
+REMOTE_BEAT_S = 5.0
+
+
+class _RemoteBeat:
+    """The heartbeat of an attempt stored remotely (none for a local one): every
+    ``REMOTE_BEAT_S`` it writes ``heartbeat`` in the remote folder and reads ``stop``."""
+
+    def __init__(self, remote: str) -> None:
+        self.remote = remote
+        self.last = time.monotonic()
+
+    def due(self) -> bool:
+        if not self.remote or time.monotonic() - self.last < REMOTE_BEAT_S:
+            return False
+        self.last = time.monotonic()
+        return True
+
+    def stopped(self, folder: Path) -> bool:
+        """Send the heartbeat; True when the scheduler wrote a stop file (copied locally, for
+        the verdict's message). A storage that does not answer for a moment is no verdict."""
+        with contextlib.suppress(OSError):
+            store.write_bytes(store.join(self.remote, HEARTBEAT_FILE), str(time.time()).encode())
+        try:
+            text = store.read_bytes(store.join(self.remote, STOP_FILE))
+        except OSError:
+            return False
+        (folder / STOP_FILE).write_bytes(text)
+        return True
+
+
+def _storage_failed(
+    rec: AttemptRecord, remote: str, exc: BaseException, step: str
+) -> AttemptRecord:
+    """The verdict of an attempt whose folder could not be written to storage: a ``system``
+    error, one signature whatever the storage said (errors group), the message bounded."""
+    rec.state = "error"
+    rec.error_kind = "system"
+    rec.outputs = {}
+    detail = f"{type(exc).__name__}: {exc}"
+    if len(detail) > 300:
+        detail = detail[:300] + "..."
+    rec.message = f"the attempt's outputs could not be stored in {remote} ({step}): {detail}"
+    rec.signature = "StorageError at upload"
+    return rec
+
+
+def _upload(rec: AttemptRecord, folder: Path, remote: str) -> AttemptRecord:
+    """Upload a finished attempt computed in ``folder`` to ``remote``: its files, then the
+    verdict ``record.json`` (outputs named by URL). The scratch folder is removed."""
+    try:
+        if rec.ok:  # the outputs as the scheduler and the web servers will read them
+            rec.outputs = {
+                kind: store.join(remote, Path(path).relative_to(folder.resolve()).as_posix())
+                for kind, path in rec.outputs.items()
+            }
+        store.upload_folder(folder, remote, skip=frozenset({HEARTBEAT_FILE, "record.json"}))
+    except Exception as exc:  # the storage refused or is unreachable: retried elsewhere
+        _storage_failed(rec, remote, exc, "upload")
+    try:
+        store.write_bytes(
+            store.join(remote, "record.json"),
+            (json.dumps(rec.to_dict(), indent=1, default=str) + "\n").encode(),
+        )
+    except Exception as exc:  # no verdict stored: the scheduler still gets this record
+        if rec.ok:
+            _storage_failed(rec, remote, exc, "record.json")
+    _remove_scratch(folder)
+    return rec
+
+
+def _remove_scratch(folder: Path) -> None:
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -57,3 +57,33 @@ def cause_of(ins: decide.Instruction, now: datetime) -> Cause:
             kind, default = "expired", ins.why
     why = getattr(ins, "why", "") or default
     return Cause(stimulus(now), kind, why)
+
+
+#: what an instruction is about, in the order the decision line names it
+_ID_FIELDS = ("train_id", "job_id", "test_id", "dataset_id", "id", "run", "target", "kind")
+
+
+def decision_line(ins: decide.Instruction, cause: Cause) -> str:
+    """One line per decision for the scheduler's log, ``key=value`` (values with spaces
+    quoted): the tick, the decision, the ids it is about, its sentence. E.g.
+    ``tick=tick-1765000000 decision=ResubmitJob job_id=12 target=small kind=retry
+    why="automatic retry after lost in attempt 1"``."""
+    import dataclasses
+    import json
+
+    parts = [f"tick={cause.stimulus}", f"decision={type(ins).__name__}"]
+    values = {f.name: getattr(ins, f.name) for f in dataclasses.fields(ins)}  # type: ignore[arg-type]
+    for name in _ID_FIELDS:
+        value = values.get(name)
+        if isinstance(value, bool) or value is None or value == "":
+            continue
+        if isinstance(value, int | str):
+            text = str(value)
+            parts.append(f"{name}={json.dumps(text) if ' ' in text else text}")
+    runs = values.get("runs")
+    if isinstance(runs, tuple) and runs:
+        parts.append(f"runs={','.join(str(r) for r in runs)}")
+    parts.append(f"cause={cause.kind}")
+    why = cause.text if len(cause.text) <= 300 else cause.text[:300] + "..."
+    parts.append(f"why={json.dumps(why)}")
+    return " ".join(parts)

@@ -69,6 +69,9 @@ class TrainView:
     split: bool = False  # jobs have been created
     runs_merged: frozenset[int] = frozenset()  # per-run merge finished
     runs_merging: frozenset[int] = frozenset()  # per-run merge started, not finished
+    # per-run merge failed in this scheduler (an output unreadable): not started again; an
+    # operator's final merge lists these runs missing
+    runs_merge_failed: frozenset[int] = frozenset()
     final_merge_started: bool = False
     flagged: bool = False  # already flagged "with issues" (do not repeat)
     # an operator asked for the final merge of what succeeded (trains.request_final_merge)
@@ -170,6 +173,15 @@ class FinalMerged:
 
 
 @dataclass(frozen=True)
+class RunMergeFailed:
+    """A run's merge failed (e.g. an output it reads cannot be found in the storage)."""
+
+    train_id: int
+    run: int
+    error: str = ""
+
+
+@dataclass(frozen=True)
 class SplitFailed:
     """The train could not be split into jobs (e.g. a catalogue file outside the storage
     roots); ``error`` names the file."""
@@ -179,7 +191,14 @@ class SplitFailed:
 
 
 Event = (
-    TestFinished | JobFinished | JobStarted | JobNotStarted | RunMerged | FinalMerged | SplitFailed
+    TestFinished
+    | JobFinished
+    | JobStarted
+    | JobNotStarted
+    | RunMerged
+    | RunMergeFailed
+    | FinalMerged
+    | SplitFailed
 )
 
 # --------------------------------------------------------------------------- instructions
@@ -519,7 +538,11 @@ def _merges(train: TrainView, state: Mapping[int, JobState], cfg: SchedulerConfi
     runs: dict[int, list[JobState]] = {}
     for job in train.jobs:
         runs.setdefault(job.run, []).append(state[job.id])
-    complete = sorted(r for r, sts in runs.items() if all(s is JobState.DONE for s in sts))
+    complete = sorted(
+        r
+        for r, sts in runs.items()
+        if all(s is JobState.DONE for s in sts) and r not in train.runs_merge_failed
+    )
     for run in complete:
         if run not in train.runs_merged and run not in train.runs_merging:
             out.append(StartRunMerge(train.id, run))
@@ -531,7 +554,9 @@ def _merges(train: TrainView, state: Mapping[int, JobState], cfg: SchedulerConfi
     requested = train.final_merge_requested
     finish = done == total or (not train.slow and done >= cfg.express_fraction * total)
     if (finish or requested) and not train.final_merge_started:
-        if requested and not complete:
+        if train.runs_merge_failed and not requested:
+            pass  # a run's merge failed (the train is flagged): only an operator merges now
+        elif requested and not complete:
             if not train.flagged:
                 why = "final merge requested but no run has all its jobs done"
                 out.append(FlagTrainWithIssues(train.id, why))
@@ -613,6 +638,15 @@ def _train(
                 return []  # its split failed: an operator kills it, fixes the dataset
             return [SplitTrain(train.id, why="submitted: split into jobs")]
         jobs_out, state = _train_jobs(train, snap, events, cfg)
+        failed = [e for e in events if isinstance(e, RunMergeFailed) and e.train_id == train.id]
+        if failed and not train.flagged:  # one flag for the runs of this step, grouped
+            runs = ", ".join(str(e.run) for e in failed)
+            why = f"merge of run(s) {runs} failed: {failed[0].error[:300]}"
+            jobs_out += [
+                FlagTrainWithIssues(train.id, why),
+                Notify("train_issues", f"train {train.id}: {why}", "train_run", train.id),
+            ]
+            train = replace(train, flagged=True)
         merged = set(train.runs_merged)
         merged |= {e.run for e in events if isinstance(e, RunMerged) and e.train_id == train.id}
         view = _replace_merged(train, merged)

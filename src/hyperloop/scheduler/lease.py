@@ -56,6 +56,8 @@ class Lease:
         self.holder = holder or default_holder()
         self.ttl = ttl
         self.name = name
+        # (seconds, when) of the holder's last step, written with the next renewal
+        self.last_tick: tuple[float, datetime] | None = None
 
     def _ensure_row(self) -> None:
         with self.sessions() as s:
@@ -71,6 +73,9 @@ class Lease:
         is unexpired."""
         now = now or datetime.now(UTC)
         self._ensure_row()
+        tick = {}
+        if self.last_tick is not None:  # the holder's last step, for the metrics
+            tick = {"last_tick_s": self.last_tick[0], "last_tick_at": self.last_tick[1]}
         t = SchedulerLease
         mine = t.holder == self.holder
         stmt = (
@@ -83,6 +88,7 @@ class Lease:
                 # a change of holder: new epoch (fencing token) and acquisition time
                 epoch=case((mine, t.epoch), else_=t.epoch + 1),
                 acquired_at=case((mine, t.acquired_at), else_=now),
+                **tick,
             )
             .execution_options(synchronize_session=False)
         )

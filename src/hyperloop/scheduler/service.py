@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -59,10 +60,17 @@ def scheduler_config(settings: Settings) -> decide.SchedulerConfig:
     )
 
 
+def storage_location(settings: Settings) -> str:
+    """Where train jobs and merges are stored: ``storage_url`` (a folder or an fsspec URL),
+    else the work folder."""
+    return settings.storage_url or str(work_dir(settings))
+
+
 def shell_config(settings: Settings, targets: Mapping[str, Target]) -> ShellConfig:
     """Where the scheduler's work goes and its knobs, from the settings."""
     return ShellConfig(
         work_dir=work_dir(settings),
+        storage_url=settings.storage_url,
         targets=targets,
         test_target=settings.scheduler_test_target,
         test_files=settings.scheduler_test_files,
@@ -244,10 +252,13 @@ class SchedulerService:
 
     def tick(self, now: datetime | None = None) -> Tick:
         """One step: re-read targets, let the shell collect/decide/perform."""
+        t0 = time.perf_counter()
         self.targets.refresh()
         out = self.shell.tick(now)
         self.ticks += 1
         self.held = out.held_lease
+        if out.held_lease:  # stored with the next renewal of the lease (metrics)
+            self.lease.last_tick = (time.perf_counter() - t0, datetime.now(UTC))
         return out
 
     def lease_info(self) -> LeaseInfo | None:
@@ -275,7 +286,11 @@ class SchedulerService:
                 if tick.held_lease != was_held:
                     if tick.held_lease:
                         where = work_dir(self.settings)
-                        say(f"scheduler active ({self.lease.holder}), work in {where}")
+                        stored = storage_location(self.settings)
+                        say(
+                            f"scheduler active ({self.lease.holder}), work in {where}, "
+                            f"train jobs and merges in {stored}"
+                        )
                     else:
                         say(f"waiting for the scheduler lease: {describe_lease(self.lease_info())}")
                     was_held = tick.held_lease

@@ -58,6 +58,9 @@ from hyperloop.scheduler.staging import StagingWork
 from hyperloop.scheduler.trainwork import TrainWork, batchable
 
 log = logging.getLogger(__name__)
+#: one line per decision of the scheduler (``causes.decision_line``); silence it with
+#: ``logging.getLogger("hyperloop.scheduler.decisions").setLevel(logging.WARNING)``
+decisions_log = logging.getLogger("hyperloop.scheduler.decisions")
 _TEST_KIND: dict[str, decide.TestKind] = {"wagon_test": "wagon", "train_test": "train"}
 _SCHEDULED_TRAIN_STATES = (
     TrainState.COMPOSED,
@@ -100,6 +103,8 @@ class ShellConfig:
     jobs_full_every: timedelta = timedelta(minutes=10)
     # facility storage of staged datasets (settings.staging_root); None: no staging here
     staging_root: str | None = None
+    # train jobs and merges (settings.storage_url): a folder or fsspec URL; "": work_dir
+    storage_url: str = ""
 
     def __post_init__(self) -> None:
         if self.test_target not in self.targets:
@@ -199,6 +204,7 @@ class SchedulerShell:
             config.package_dir,
             max_files_per_job=config.max_files_per_job,
             storage_roots=config.storage_roots,
+            storage_url=config.storage_url,
         )
         self.staging = StagingWork(sessions, config.staging_root) if config.staging_root else None
 
@@ -280,6 +286,7 @@ class SchedulerShell:
                 jobs=tuple(jobs.get(r.id, ())),
                 split=r.id in jobs,
                 runs_merged=self.train_work.merged_runs(r.id),
+                runs_merge_failed=self.train_work.merge_failed_runs(r.id),
                 flagged=r.id in self.train_work.flagged
                 or (r.id in issues and r.state is not TrainState.MERGING),
                 final_merge_requested=r.final_merge_requested_at is not None,
@@ -363,6 +370,9 @@ class SchedulerShell:
             keys = snap.engine_keys | self.train_work.engine_keys()
             snap = replace(snap, engine_keys=frozenset(keys))
         instructions = decide.decide(snap, events, self.config.core)
+        if decisions_log.isEnabledFor(logging.INFO):  # one line per decision, with its ids
+            for ins in instructions:
+                decisions_log.info(causes.decision_line(ins, causes.cause_of(ins, now)))
         out = Tick(held_lease=True, instructions=instructions)
         self.perform_all(instructions, now, out)
         if self.staging is not None:

@@ -43,6 +43,7 @@ from hyperloop.core.storage_roots import StorageRootError, StorageRoots
 from hyperloop.core.story import Cause
 from hyperloop.db.models import DatasetFile, Job, PackageTag, Production, TrainMerge, TrainRun
 from hyperloop.enums import JobState, TrainState
+from hyperloop.grid import store
 from hyperloop.grid.engine import Engine
 from hyperloop.grid.execute import (
     STOP_FILE,
@@ -101,6 +102,9 @@ class TrainWork:
     package_dir: str | None = None
     max_files_per_job: int = 10
     storage_roots: StorageRoots | None = None  # None: catalogue paths not checked again
+    # where job attempts and merges are stored: a folder or an fsspec URL (s3://...);
+    # empty: work_dir (see hyperloop.grid.store)
+    storage_url: str = ""
     futures: dict[int, Any] = field(default_factory=dict)  # job id -> future
     attempt_of: dict[int, int] = field(default_factory=dict)  # job id -> attempt of its future
     train_of: dict[int, int] = field(default_factory=dict)  # job id -> train of its future
@@ -124,6 +128,17 @@ class TrainWork:
     merge_jobs: dict[int, dict[int, list[tuple[int, int]]]] = field(default_factory=dict)
     merge_runs: dict[int, set[int]] = field(default_factory=dict)
     scratch_cleaned: set[int] = field(default_factory=set)  # trains whose storage was cleaned
+    # per train: runs whose merge failed in this process (not tried again until a restart;
+    # the train is flagged once, the error recorded in its merge row)
+    failed_runs: dict[int, dict[int, str]] = field(default_factory=dict)
+    # per train (with the configs): the content hash of its tag, checked where the job runs
+    # when the tag is fetched from a remote storage
+    digests: dict[int, str] = field(default_factory=dict)
+    publish_failed: set[str] = field(default_factory=set)  # tags whose upload failed (logged)
+
+    def _train_store(self, train_id: int, *parts: str) -> str:
+        """``<storage>/trains/<id>/<parts>``: a path or a URL."""
+        return store.join(self.storage_url or self.work_dir, "trains", str(train_id), *parts)
 
     def engine_keys(self) -> set[tuple[str, int]]:
         return {("job", j) for j in (*self.futures, *self.orphans)}
@@ -161,6 +176,16 @@ class TrainWork:
 
     def _finished(self, job_id: int, rec: AttemptRecord) -> decide.JobFinished:
         if rec.ok:
+            missing = [p for p in rec.outputs.values() if not store.exists(p)]
+            if missing:  # e.g. written on a worker's own disk: never done, retried elsewhere
+                message = (
+                    f"attempt {rec.attempt} on {rec.host or 'a worker'} validated but "
+                    f"{len(missing)} of its {len(rec.outputs)} outputs cannot be found from the "
+                    f"scheduler (first: {missing[0]}); is the storage shared with the workers?"
+                )
+                return decide.JobFinished(
+                    job_id, rec.attempt, "system", message, "OutputNotFound", site=rec.host
+                )
             self.records[job_id] = rec
         return decide.JobFinished(
             job_id,
@@ -174,10 +199,8 @@ class TrainWork:
             bytes_read=rec.bytes_read,
         )
 
-    def _attempt_dir(self, train_id: int, job_id: int, attempt: int) -> Path:
-        return attempt_folder(
-            self.work_dir / "trains" / str(train_id) / "jobs", f"job-{job_id}", attempt
-        )
+    def _attempt_dir(self, train_id: int, job_id: int, attempt: int) -> Path | str:
+        return attempt_folder(self._train_store(train_id, "jobs"), f"job-{job_id}", attempt)
 
     def stop_others(self, scheduled: Iterable[int]) -> list[int]:
         """Stop the attempts of trains no longer scheduled (killed, closed): a stop file in
@@ -192,8 +215,9 @@ class TrainWork:
                 continue
             folder = self._attempt_dir(train_id, job_id, attempt)
             with contextlib.suppress(OSError):  # not begun: cancelling the future suffices
-                if folder.is_dir():
-                    (folder / STOP_FILE).write_text(f"train {train_id} is no longer scheduled\n")
+                if store.exists(folder):
+                    why = f"train {train_id} is no longer scheduled\n"
+                    store.write_bytes(store.join(folder, STOP_FILE), why.encode())
             future = self.futures.pop(job_id, None)
             if future is not None:
                 future.cancel()
@@ -219,7 +243,7 @@ class TrainWork:
                 rec = read_record(folder)
                 if rec is not None:  # finished while no scheduler listened: adopted
                     events.append(self._finished(job.id, rec))
-                elif not folder.exists():
+                elif not store.exists(folder):
                     why = (
                         f"job {job.id}: attempt {job.attempts} was queued in an engine that is "
                         "gone and never began: queued again, no attempt used"
@@ -245,6 +269,7 @@ class TrainWork:
     def forget_configs(self) -> None:
         """Drop the cached specs (once per tick: a tag's artifact may appear)."""
         self.configs.clear()
+        self.digests.clear()
         self.kinds.clear()
         self.storages.clear()
 
@@ -371,7 +396,7 @@ class TrainWork:
 
     def _storage(self, train_id: int) -> Storage:
         if train_id not in self.storages:
-            storage = Storage(self.work_dir / "trains" / str(train_id) / "merged")
+            storage = Storage(self._train_store(train_id, "merged"))
             if train_id not in self.scratch_cleaned:  # first merge of the train here
                 removed = storage.clean_scratch()
                 if removed:
@@ -412,8 +437,27 @@ class TrainWork:
             train = s.get(TrainRun, train_id)
             tag = s.get(PackageTag, train.tag_id)
             package = tag.artifact if tag.artifact and Path(tag.artifact).is_dir() else None
+            if package and store.is_remote(self.storage_url):  # workers fetch it from there
+                package, self.digests[train_id] = self._published(package, tag.digest)
             self.configs[train_id] = (build_full_config(train, tag), package)
         return self.configs[train_id]
+
+    def _published(self, folder: str, digest: str | None) -> tuple[str, str]:
+        """(URL, content hash) of a tag folder published to the remote storage (uploaded
+        once). An upload that fails is logged once; the URL is given anyway: the attempts
+        fail fetching it (a grouped ``TagFetchError``), are retried and the train flagged."""
+        from hyperloop.analysis.tags import tree_digest
+
+        digest = digest or tree_digest(Path(folder))
+        try:
+            return store.publish_tag(folder, digest, self.storage_url), digest
+        except Exception as exc:
+            if digest not in self.publish_failed:
+                self.publish_failed.add(digest)
+                log.warning(
+                    "package tag %s could not be published to %s: %r", folder, self.storage_url, exc
+                )
+            return store.join(self.storage_url, "tags", digest), digest
 
     def _submit(self, s: Session, job_id: int, target_name: str, reason: str, cause: Cause) -> None:
         """RUNNING (attempt counter + 1) and the job's target in this transaction; the
@@ -427,8 +471,9 @@ class TrainWork:
         else:
             job.target = target_name  # same transaction as RUNNING: read back after a restart
         full_config, package = self._config(s, job.train_run_id)
+        digest = self.digests.get(job.train_run_id, "") if package else ""
         spec = JobSpec(f"job-{job.id}", job.run_number, 0, tuple(job.files))
-        train_dir = self.work_dir / "trains" / str(job.train_run_id) / "jobs"
+        train_dir = self._train_store(job.train_run_id, "jobs")
         attempt = job.attempts  # one folder per attempt: the counter grew with RUNNING
 
         def submit() -> None:
@@ -444,6 +489,7 @@ class TrainWork:
                     attempt,
                     package_dir=package or self.package_dir,
                     reason=reason,
+                    **({"package_digest": digest} if digest else {}),
                 )
             except Exception as exc:  # refused (e.g. no worker has the cores): a lost attempt
                 self.attempt_of.pop(job_id, None)
@@ -457,14 +503,10 @@ class TrainWork:
         """The validated attempt of a done job; after a restart, read from its folder."""
         if job_id in self.records:
             return self.records[job_id]
-        jobs_dir = self.work_dir / "trains" / str(train_id) / "jobs"
+        jobs_dir = self._train_store(train_id, "jobs")
         for n in range(attempts, 0, -1):
-            path = attempt_folder(jobs_dir, f"job-{job_id}", n) / "record.json"
-            try:
-                rec = AttemptRecord.from_dict(json.loads(path.read_text()))
-            except (OSError, ValueError, TypeError):
-                continue
-            if rec.ok:
+            rec = read_record(attempt_folder(jobs_dir, f"job-{job_id}", n))
+            if rec is not None and rec.ok:
                 self.records[job_id] = rec
                 return rec
         raise MergeStageError(f"job {job_id} is done but no validated attempt is in {jobs_dir}")
@@ -480,16 +522,32 @@ class TrainWork:
             raise MergeStageError(
                 f"train {train_id} run {run}: not merged, jobs not done: {', '.join(undone)}"
             )
-        records = [self._record(job_id, train_id, attempts) for job_id, _, attempts in jobs]
         kind = self._kind(s, train_id)
         full_config, _package = self._config(s, train_id)
-        rec = merge_run(
-            run,
-            records,
-            self._storage(train_id),
-            train_type=kind,
-            max_file_bytes=int(full_config.max_derived_file_size or 0),
-        )
+        try:
+            records = [self._record(job_id, train_id, attempts) for job_id, _, attempts in jobs]
+            rec = merge_run(
+                run,
+                records,
+                self._storage(train_id),
+                train_type=kind,
+                max_file_bytes=int(full_config.max_derived_file_size or 0),
+            )
+        except Exception as exc:  # once, as a record: not tried again, the train flagged
+            error = f"{type(exc).__name__}: {exc}"
+            if len(error) > 500:
+                error = error[:500] + "..."
+            log.warning("train %s run %s: merge failed: %s", train_id, run, error)
+            failed = MergeRecord(stage="run", name=str(run), runs_missing=[run])
+            _record_merges(s, train_id, ("run",), [failed], error=error)
+            event = decide.RunMergeFailed(train_id, run, error)
+
+            def failed_once() -> None:
+                self.failed_runs.setdefault(train_id, {})[run] = error
+                self.pending.append(event)
+
+            self.after_commit.append(failed_once)
+            return
         _record_merges(s, train_id, ("run",), [rec])
 
         def keep() -> None:
@@ -561,6 +619,9 @@ class TrainWork:
         if requested_at is not None and at is not None and requested_at > at:
             self.flagged.discard(train_id)
             self.flagged_at.pop(train_id, None)
+
+    def merge_failed_runs(self, train_id: int) -> frozenset[int]:
+        return frozenset(self.failed_runs.get(train_id, {}))
 
     def merged_runs(self, train_id: int) -> frozenset[int]:
         return frozenset(self.run_merges.get(train_id, {}))
@@ -644,7 +705,7 @@ def _raised(job_id: int, attempt: int, exc: BaseException, tb: Any = None) -> de
     )
 
 
-def _interrupted(job_id: int, attempt: int, folder: Path) -> decide.JobFinished:
+def _interrupted(job_id: int, attempt: int, folder: Path | str) -> decide.JobFinished:
     """A started attempt that left no verdict and no recent heartbeat: lost."""
     message = (
         f"attempt {attempt} began in {folder} but ended without a verdict (its worker or "
@@ -653,10 +714,11 @@ def _interrupted(job_id: int, attempt: int, folder: Path) -> decide.JobFinished:
     return decide.JobFinished(job_id, attempt, "lost", message, "LostWorker")
 
 
-def _host_of(folder: Path) -> str:
+def _host_of(folder: Path | str) -> str:
     """The host an attempt runs on, from its ``attempt.json`` ("" when unreadable)."""
     try:
-        return str(json.loads((folder / "attempt.json").read_text()).get("host", ""))[:128]
+        raw = json.loads(store.read_bytes(store.join(folder, "attempt.json")))
+        return str(raw.get("host", ""))[:128]
     except (OSError, ValueError, AttributeError):
         return ""
 

@@ -97,6 +97,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.secret = server_secret(settings)
     app.state.session_codec = SessionCodec(app.state.secret, settings.session_max_age_seconds)
     install_error_handlers(app)
+    from hyperloop.web.metrics import Latencies, LatencyMiddleware
+
+    app.state.latencies = Latencies()  # this process's request durations (/api/metrics)
+    app.add_middleware(LatencyMiddleware, latencies=app.state.latencies)
     # the socket's peer decides whether forwarded headers are believed (trusted_proxies)
     app.add_middleware(ForwardedHeaders, trusted=settings.trusted_proxies)
     app.include_router(api_router)

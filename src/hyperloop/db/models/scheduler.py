@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String
+from sqlalchemy import Float, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hyperloop.db.base import Base
@@ -21,3 +21,7 @@ class SchedulerLease(Base):
     epoch: Mapped[int] = mapped_column(Integer, default=0)
     acquired_at: Mapped[datetime | None] = mapped_column(default=None)
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    # the holder's last step: how long it took and when it ended (metrics, written with
+    # each renewal)
+    last_tick_s: Mapped[float | None] = mapped_column(Float, default=None)
+    last_tick_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -11,6 +11,7 @@ from hyperloop.web.api import (
     enabling,
     health,
     jobs,
+    metrics,
     notifications,
     reproduce,
     runlists,
@@ -27,6 +28,7 @@ from hyperloop.web.errors import ERROR_RESPONSES
 api_router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 for module in (
     health,
+    metrics,
     auth,
     users,
     analyses,

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import object_session
@@ -366,6 +366,60 @@ def get_train(train: TrainForReader) -> Response:
     # of the ~20 kB) again against response_model, which still documents the shape
     return Response(
         train_detail(train).model_dump_json(by_alias=True), media_type="application/json"
+    )
+
+
+@router.get(
+    "/{train_id}/result",
+    response_class=StreamingResponse,
+    summary="The train run's merged result file, read from the storage (storage_url)",
+    responses={
+        200: {
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+            "description": "The ROOT file.",
+        }
+    },
+)
+def result(train: TrainForReader, settings: SettingsDep) -> StreamingResponse:
+    """The file the train run's ``output_dir`` names (its final merge's AnalysisResults.root),
+    read through the storage layer: a local folder or an fsspec URL (``s3://...``), so a web
+    server needs no folder shared with the scheduler or the workers."""
+    from hyperloop.grid import store
+    from hyperloop.scheduler.service import storage_location, work_dir
+
+    where = train.output_dir or ""
+    roots = (storage_location(settings), str(work_dir(settings)))
+    if not where.endswith(".root") or not any(
+        where.startswith(store.join(root, "trains", str(train.id)) + "/") for root in roots
+    ):
+        raise ApiError(404, "not_found", f"train run {train.id} has no merged result yet")
+    try:
+        length = store.size(where)
+        handle = store.open_read(where)
+    except FileNotFoundError:
+        raise ApiError(
+            404, "not_found", f"train run {train.id}: its result {where} is not in the storage"
+        ) from None
+    except OSError as exc:
+        raise ApiError(
+            503, "storage_unavailable", f"train run {train.id}: {str(exc)[:300]}"
+        ) from None
+
+    def chunks():
+        with handle:
+            while block := handle.read(1 << 20):
+                yield block
+
+    name = where.rsplit("/", 1)[-1]
+    return StreamingResponse(
+        chunks(),
+        media_type="application/octet-stream",
+        headers={
+            "Content-Length": str(length),
+            "Content-Disposition": f'attachment; filename="train-{train.id}-{name}"',
+        },
     )
 
 
