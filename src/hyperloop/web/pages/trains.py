@@ -23,6 +23,7 @@ from hyperloop.enums import TrainState, TrainType
 from hyperloop.readmodels import train_results as views_train_results
 from hyperloop.readmodels import train_submission as views_train_submission
 from hyperloop.readmodels import trains as views_trains
+from hyperloop.readmodels import why as views_why
 from hyperloop.web.deps import DB, OptionalActor, SettingsDep, public_base
 from hyperloop.web.errors import ApiError
 from hyperloop.web.pages.login import login_redirect
@@ -219,6 +220,7 @@ def train_run_page(
             "icon_of": views_trains.icon_of,
             "story": story.story(db, "train_run", train.id) if tab == "overview" else [],
             "job_moves": story.jobs_summary(db, train.id) if tab == "overview" else [],
+            "why": views_why.train_why(db, train.id, settings) if tab == "overview" else None,
         },
         actor=actor,
         db=db,

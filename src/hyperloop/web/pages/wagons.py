@@ -22,6 +22,7 @@ from hyperloop.core.errors import DomainError
 from hyperloop.core.permissions import Action, can
 from hyperloop.db import models as m
 from hyperloop.readmodels import analyses as views_analyses
+from hyperloop.readmodels import why as views_why
 from hyperloop.readmodels.wagons import compare_data, upload_preview_data, wagon_test_result
 from hyperloop.web.deps import DB, OptionalActor, SettingsDep, public_base
 from hyperloop.web.pages.analyses import not_found
@@ -211,7 +212,12 @@ def wagon_test_page(
     return render(
         request,
         "pages/wagons/test.html",
-        {"t": data, "page_url": page_url, "story": story.story(db, "wagon_test", test.id)},
+        {
+            "t": data,
+            "page_url": page_url,
+            "story": story.story(db, "wagon_test", test.id),
+            "why": views_why.wagon_test_why(db, test.id, settings),
+        },
         actor=actor,
         db=db,
         title=f"Wagon test {test.id}: {data['wagon']['name']} on {data['dataset']['name']}",
