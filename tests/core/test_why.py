@@ -7,7 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
+from tests.factories import make_world
 
+from hyperloop.core import enabling, jobs, trains, wagons
+from hyperloop.core.errors import NotFound
+from hyperloop.core.story import Cause
+from hyperloop.db.models import Job
 from hyperloop.enums import AutoComposeType, JobState, TestStatus, TrainState
 from hyperloop.readmodels.why import (
     Composition,
@@ -17,10 +23,14 @@ from hyperloop.readmodels.why import (
     TrainFacts,
     WagonTestFacts,
     job_reason,
+    job_why,
     next_slot,
     train_reason,
+    train_why,
     wagon_test_reason,
+    wagon_test_why,
 )
+from hyperloop.settings import Settings as AppSettings
 
 # a Sunday, 12:00 UTC
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -269,8 +279,9 @@ def test_train_jobs_retrying_after_memory_kills():
         ),
         CFG,
     )
-    assert r.text.startswith(
-        "2 jobs retrying after memory kills, next attempt on the '8GB' target (6 of 9 jobs done"
+    assert r.text == (
+        "2 jobs retrying after memory kills, next attempt on the '8GB' target "
+        "(6 of 9 jobs done, 1 running, 2 waiting for submission)"
     )
     assert r.waiting_for == "retry"
 
@@ -332,3 +343,83 @@ def test_train_all_done_waits_for_run_merges():
 def test_train_flagged_with_issues():
     r = train_reason(_train(TrainState.MERGING, flagged="final merge failed: disk full"), CFG)
     assert r.text == "final merge failed: disk full: waiting for an operator"
+
+
+def test_job_resubmitted_after_a_memory_kill_waits_in_the_engine():
+    reason = "automatic retry after memory in attempt 1, on target big with more memory"
+    r = job_reason(
+        _job(JobState.RUNNING, attempts=2, ahead=0, last_cause="retry", last_reason=reason),
+        CFG,
+    )
+    assert r.text == (
+        f"{reason}; queued in the engine on target 'small': starts when a worker is free "
+        "(attempt 2 of 3)"
+    )
+    assert r.waiting_for == "retry"
+
+
+# --------------------------------------------------------------------------- read from a world
+
+
+@pytest.fixture
+def submitted(session):
+    """A train composed, tested and submitted through the domain, with 4 jobs of one run."""
+    w = make_world(session)
+    alice = w.actor(w.alice)
+    wagon = wagons.create_wagon(session, alice, w.lf.id, name="w", workflow="tree-maker")
+    enabling.enable_wagon(session, alice, wagon.id, w.dataset.id)
+    test = enabling.current_test(session, wagon.id, w.dataset.id)
+    enabling.finish_test(session, test.id, TestStatus.DONE)
+    train = trains.compose_train(
+        session, w.actor(w.operator), w.dataset.id, [wagon.id], target_id=w.target.id
+    )
+    trains.start_test(session, train.id)
+    trains.finish_test(session, train.id, TestStatus.DONE)
+    trains.submit_train(session, w.actor(w.operator), train.id)
+    split = Cause("tick-1796579990", "split", f"train run {train.id} split into jobs")
+    specs = [jobs.JobSpec(544013, (f"/data/{i}/AO2D.root",)) for i in range(4)]
+    jobs.add_jobs(session, train.id, specs, cause=split)
+    session.flush()
+    ids = sorted(session.scalars(select(Job.id).where(Job.train_run_id == train.id)))
+    return w, train, test, ids
+
+
+def test_reasons_read_from_the_database(session, submitted, tmp_path):
+    w, train, test, (retried, done, queued, waiting) = submitted
+    settings = AppSettings(data_dir=tmp_path, scheduler_test_target=w.target.name)
+    tick = Cause("tick-1796580000", "job-submitted", "submitted")
+    failed = Cause("tick-1796580010", "job-failed", "attempt 1 failed (memory): MemoryError")
+    retry_text = "automatic retry after memory in attempt 1, on target big with more memory"
+    retry = Cause("tick-1796580010", "retry", retry_text)
+    for job_id in (retried, done, queued):
+        jobs.set_job_state(session, job_id, JobState.RUNNING, cause=tick)
+    jobs.set_job_state(session, retried, JobState.EXECUTION_ERROR, cause=failed)
+    jobs.set_job_state(session, retried, JobState.WAITING, cause=retry)
+    jobs.set_job_state(session, retried, JobState.RUNNING, cause=retry).target = "big"
+    jobs.set_job_fields(session, done, site="node1")
+    jobs.set_job_state(session, done, JobState.DONE, cause=tick)
+    session.flush()
+
+    told = train_why(session, train.id, settings)
+    assert told.reason.text == (
+        "1 job retrying after memory kills, next attempt on the 'big' target "
+        "(1 of 4 jobs done, 0 running, 2 queued in the engine, 1 waiting for submission; "
+        "the final merge starts after 3 more jobs)"
+    )
+    assert told.state == "submitted"
+    assert [s.state for s in told.steps][-1] == told.state
+
+    assert job_why(session, retried, settings).reason.text == (
+        f"{retry_text}; queued in the engine on target 'big': starts when a worker is free "
+        "(attempt 2 of 3)"
+    )
+    behind = job_why(session, queued, settings)
+    assert behind.reason.text == f"queued in the engine behind 1 job on target '{w.target.name}'"
+    assert [s.cause for s in behind.steps] == ["split", "job-submitted"]
+
+    # the wagon test is done and in this train
+    assert wagon_test_why(session, test.id, settings).reason.text == (
+        f"test done; in train run {train.id} (submitted)"
+    )
+    with pytest.raises(NotFound, match="job 999999"):
+        job_why(session, 999999, settings)

@@ -48,6 +48,8 @@ DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sun
 RECENT = 20
 #: a train's job states that still move (the others are final)
 ACTIVE_JOBS = (JobState.WAITING, JobState.RUNNING)
+#: at most this many retried jobs of a train are looked at for the train's reason
+RETRY_LOOKUP = 5000
 
 
 @dataclass(frozen=True)
@@ -333,6 +335,8 @@ def job_reason(f: JobFacts, cfg: Settings = Settings()) -> Reason:
             )
             if f.attempts > 1:
                 text += f" (attempt {f.attempts} of {cfg.max_attempts})"
+            if f.last_cause == "retry":
+                return Reason(f"{f.last_reason}; {text}", "retry")
             return Reason(text, "engine")
         text = (
             f"running on {f.site} (attempt {f.attempts} of {cfg.max_attempts}, target {f.target!r})"
@@ -507,8 +511,8 @@ def _running_reason(f: TrainFacts, tick: datetime) -> Reason:
     head = f"{done} of {total} jobs done, {begun} running"
     if queued:
         head += f", {queued} queued in the engine"
-    if waiting - retrying > 0:
-        head += f", {waiting - retrying} waiting for submission"
+    if waiting:
+        head += f", {waiting} waiting for submission"
     if not f.slow:
         need = math.ceil(f.express_fraction * total) - done
         if need > 0:
@@ -645,19 +649,21 @@ def job_facts(s: Session, job: Job, now: datetime, steps: Sequence[story.Step]) 
 
 
 def _retrying(s: Session, train_id: int) -> tuple[Retrying, ...]:
-    """Waiting jobs whose last move was an automatic retry: by error kind and target."""
-    waiting = dict(
+    """Active jobs whose current attempt is an automatic retry (their last move's cause is
+    ``retry``: back in waiting, then submitted again in the same tick), by error kind and
+    target. Only jobs past their first attempt are looked at (at most ``RETRY_LOOKUP``)."""
+    active = dict(
         s.execute(
-            select(Job.id, Job.target).where(
-                Job.train_run_id == train_id, Job.state == JobState.WAITING, Job.attempts > 0
-            )
+            select(Job.id, Job.target)
+            .where(Job.train_run_id == train_id, Job.state.in_(ACTIVE_JOBS), Job.attempts > 1)
+            .limit(RETRY_LOOKUP)
         ).all()
     )
-    if not waiting:
+    if not active:
         return ()
     last_ids = (
         select(func.max(Transition.id))
-        .where(Transition.train_run_id == train_id, Transition.object_kind == "job")
+        .where(Transition.object_kind == "job", Transition.object_id.in_(list(active)))
         .group_by(Transition.object_id)
     )
     rows = s.execute(
@@ -669,10 +675,9 @@ def _retrying(s: Session, train_id: int) -> tuple[Retrying, ...]:
     train = s.get(TrainRun, train_id)
     default = s.get(Target, train.target_id).name if train is not None else ""
     for job_id, cause, reason in rows:
-        if job_id not in waiting or cause != "retry":
+        if cause != "retry":
             continue
-        kind = _error_kind(reason)
-        key = (kind, waiting[job_id] or default)
+        key = (_error_kind(reason), active[job_id] or default)
         counts[key] = counts.get(key, 0) + 1
     return tuple(Retrying(k, t, n) for (k, t), n in sorted(counts.items()))
 
