@@ -20,6 +20,7 @@ from hyperloop.core.actor import Actor
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
 from hyperloop.enums import TrainState, TrainType
+from hyperloop.readmodels import sharing as views_sharing
 from hyperloop.readmodels import train_results as views_train_results
 from hyperloop.readmodels import train_submission as views_train_submission
 from hyperloop.readmodels import trains as views_trains
@@ -221,6 +222,9 @@ def train_run_page(
             "story": story.story(db, "train_run", train.id) if tab == "overview" else [],
             "job_moves": story.jobs_summary(db, train.id) if tab == "overview" else [],
             "why": views_why.train_why(db, train.id, settings) if tab == "overview" else None,
+            "sharing": (
+                views_sharing.train_sharing(db, train, root) if tab == "overview" else None
+            ),
         },
         actor=actor,
         db=db,
