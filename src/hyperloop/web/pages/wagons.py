@@ -22,6 +22,7 @@ from hyperloop.core.errors import DomainError
 from hyperloop.core.permissions import Action, can
 from hyperloop.db import models as m
 from hyperloop.readmodels import analyses as views_analyses
+from hyperloop.readmodels import overlaps as views_overlaps
 from hyperloop.readmodels import why as views_why
 from hyperloop.readmodels.wagons import compare_data, upload_preview_data, wagon_test_result
 from hyperloop.web.deps import DB, OptionalActor, SettingsDep, public_base
@@ -56,6 +57,7 @@ def _edit_page(
             "upload_text": upload_text,
             "upload_name": upload_name,
             "upload_error": upload_error,
+            "overlaps": views_overlaps.wagon_overlaps(db, wagon.id),
         },
         actor=actor,
         db=db,
