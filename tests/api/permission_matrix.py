@@ -611,6 +611,17 @@ CASES: list[Case] = [
     Case("GET", "/api/wagon-tests/{test_id}/story", LOGGED_IN, path={"test_id": 1}),
     Case("GET", "/api/train-runs/{train_id}/story", LOGGED_IN, path={"train_id": TRAIN}),
     Case("GET", "/api/train-tests/{train_id}/story", LOGGED_IN, path={"train_id": TRAIN}),
+    # why am I waiting, like the story; what sharing saved; overlaps (issue 21)
+    Case("GET", "/api/jobs/{job_id}/why", LOGGED_IN, path={"job_id": ids("job")}),
+    Case("GET", "/api/wagon-tests/{test_id}/why", LOGGED_IN, path={"test_id": 1}),
+    Case("GET", "/api/train-runs/{train_id}/why", LOGGED_IN, path={"train_id": TRAIN}),
+    Case("GET", "/api/train-runs/{train_id}/sharing", LOGGED_IN, path={"train_id": TRAIN}),
+    Case(
+        "GET",
+        "/api/wagons/{wagon_id}/datasets/{dataset_id}/overlaps",
+        LOGGED_IN,
+        path={"wagon_id": W, "dataset_id": D},
+    ),
     Case("GET", "/api/dataset-files/content", LOGGED_IN, ok=404, query={"path": "/no/AO2D.root"}),
     # notifications
     Case("GET", "/api/notifications", LOGGED_IN),

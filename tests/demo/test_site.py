@@ -154,6 +154,30 @@ def test_analyzer_enables_a_wagon_and_operator_composes(demo):
     engine.dispose()
 
 
+@pytest.mark.slow
+def test_bob_enabling_his_strangeness_is_told_of_alices(demo):
+    """The overlap the README points to: bob's strangeness_cf repeats alice's strangeness,
+    enabled at start."""
+    site, settings = demo
+    client = _client(settings)
+    engine = make_engine(site.database_url)
+    with make_sessionmaker(engine)() as s:
+        names = ("strangeness_cf", "strangeness")
+        ids = {w.name: w.id for w in s.scalars(select(m.Wagon).where(m.Wagon.name.in_(names)))}
+        ds = s.scalars(select(m.Dataset).where(m.Dataset.name == DATASET)).one().id
+    engine.dispose()
+    csrf = _login(client, site, "bob")
+    r = client.put(
+        f"/api/wagons/{ids['strangeness_cf']}/datasets/{ds}", json={"policy": "latest"},
+        headers=csrf,
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    (overlap,) = r.json()["overlaps"]
+    assert (overlap["wagon_id"], overlap["kind"]) == (ids["strangeness"], "identical")
+    page = client.get(f"/wagon/{ids['strangeness_cf']}").text
+    assert "Overlap with other analyses" in page
+
+
 def test_passwords_file_of_an_older_demo_is_printed_a_last_time_and_deleted(tmp_path: Path):
     """An older demo kept plain passwords in demo-accounts.json: the next start shows those
     still valid once more, deletes the file, and the start after shows none."""

@@ -400,6 +400,12 @@ def _seed_content(s: Session, settings: Settings, demo_data: Path) -> None:
         s, bob, cf.id, name="correlations", workflow="two-particle-correlations",
         dependencies=core3, base_config={"two-particle-correlations": {"nMixEvents": "3"}},
     )  # fmt: skip
+    # overlap detection: bob's strangeness in CF repeats alice's (same workflow, defaults,
+    # dependencies); enabling it, bob is told to share or depend on hers instead
+    wagons.create_wagon(
+        s, bob, cf.id, name="strangeness_cf", workflow="strangeness",
+        dependencies=[svc_ids["evsel"], svc_ids["pid"]],
+    )  # fmt: skip
     # two wagons already enabled: their tests run as soon as the scheduler starts, so the
     # operator has something to compose; alice's "spectra" is left for the newcomer
     enabling.enable_wagon(s, alice, strange.id, ds.id)

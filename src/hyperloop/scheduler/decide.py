@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from hyperloop.core.assessment import DatasetSize, Expected, SampleFacts, Thresholds, evaluate
+from hyperloop.core.sharing import compact_devices
 from hyperloop.enums import JobState, NotificationKind, TestStatus, TrainState
 from hyperloop.grid.targets import Target, pick_target_with_more_memory
 from hyperloop.scheduler import cycles
@@ -239,6 +240,8 @@ class FinishTrainTest:
     expected: Expected | None = None
     error: str = ""
     why: str = field(default="", compare=False)  # see above: the reason, not compared
+    # the test's per-device figures (core.sharing.compact_devices): what sharing saved
+    devices: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -606,7 +609,10 @@ def _train(
             return []
         status, warnings, expected, error = assess(result, cfg.thresholds)
         why = f"train test {status.value}" + (f": {error}" if error else "")
-        out.append(FinishTrainTest(train.id, status, warnings, expected, error, why=why))
+        devices = compact_devices(result.summary) if isinstance(result.summary, Mapping) else {}
+        out.append(
+            FinishTrainTest(train.id, status, warnings, expected, error, why=why, devices=devices)
+        )
         if status is TestStatus.DONE and train.auto_submit:
             out.append(AutoSubmit(train.id, why="automatic submission after a done test"))
         elif status is TestStatus.FAILED:

@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hyperloop.analysis.spec import FullConfig
-from hyperloop.core import derived, enabling, mail, trains
+from hyperloop.core import derived, enabling, mail, sharing, trains
 from hyperloop.core.assessment import DatasetSize, SampleFacts
 from hyperloop.core.errors import DomainError
 from hyperloop.core.full_config import build_full_config
@@ -497,6 +497,13 @@ class SchedulerShell:
                 metrics = {"error": error} if error else {}
                 if expected is not None:
                     metrics["expected"] = expected.to_json()
+                if ins.devices:  # what sharing saved (core.sharing), on the test sample
+                    metrics["devices"] = dict(ins.devices)
+                    train = s.get(TrainRun, train_id)
+                    if train is not None:
+                        metrics["sharing"] = sharing.sample_savings(
+                            ins.devices, train.wagons_snapshot or []
+                        )
                 # a done test of an auto-submit train is submitted by finish_test itself
                 trains.finish_test(
                     s, train_id, status, metrics=metrics, warnings=list(warnings), cause=cause

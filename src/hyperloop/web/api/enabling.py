@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field, model_validator
 
 from hyperloop.core import enabling
 from hyperloop.enums import TagPolicy, TrainType
+from hyperloop.readmodels import overlaps as views_overlaps
 from hyperloop.web.api.wagons import EnablingOut
 from hyperloop.web.deps import DB, CurrentActor, WagonForReader
 
@@ -38,14 +39,58 @@ def list_enablings(wagon: WagonForReader) -> list[EnablingOut]:
     return [EnablingOut.model_validate(e) for e in wagon.enablings]
 
 
+class DifferenceOut(BaseModel):
+    task: str
+    parameter: str
+    this: Any = Field(description="The value in this wagon's configuration.")
+    other: Any = Field(description="The value in the other wagon's configuration.")
+
+
+class OverlapOut(BaseModel):
+    wagon_id: int
+    wagon: str
+    analysis_id: int
+    analysis: str
+    workflow: str
+    kind: str = Field(description="identical or near-identical (a few parameters differ).")
+    level: str = Field(
+        description="notice, or warning: a duplicate skim (the same derived tables from the "
+        "identical configuration)."
+    )
+    message: str = Field(description="What overlaps and what to do, in one sentence.")
+    differences: list[DifferenceOut]
+    derived_tables: list[str]
+    produced_by: int | None = Field(
+        default=None, description="The done derived-data train run whose output exists."
+    )
+    enabled: bool = Field(description="The other wagon is enabled on the dataset.")
+
+
+class EnableOut(EnablingOut):
+    overlaps: list[OverlapOut] = Field(
+        default_factory=list,
+        description="Wagons of other analyses on the dataset with the same workflow and an "
+        "identical or near-identical configuration (share or depend on them).",
+    )
+
+
+@router.get(
+    "/{dataset_id}/overlaps",
+    response_model=list[OverlapOut],
+    summary="Wagons of other analyses overlapping this one on a dataset",
+)
+def overlaps(wagon: WagonForReader, dataset_id: DatasetIdPath, db: DB) -> list[OverlapOut]:
+    return [OverlapOut(**o.as_dict()) for o in views_overlaps.overlaps(db, wagon.id, dataset_id)]
+
+
 @router.put(
     "/{dataset_id}",
-    response_model=EnablingOut,
-    summary="Enable the wagon on a dataset (starts a wagon test)",
+    response_model=EnableOut,
+    summary="Enable the wagon on a dataset (starts a wagon test); lists overlapping wagons",
 )
 def enable(
     wagon: WagonForReader, dataset_id: DatasetIdPath, body: EnableIn, actor: CurrentActor, db: DB
-) -> EnablingOut:
+) -> EnableOut:
     link = enabling.enable_wagon(
         db,
         actor,
@@ -56,7 +101,10 @@ def enable(
         pull_request=body.pull_request,
     )
     db.flush()
-    return EnablingOut.model_validate(link)
+    found = views_overlaps.overlaps(db, wagon.id, dataset_id)
+    return EnableOut.model_validate(link).model_copy(
+        update={"overlaps": [OverlapOut(**o.as_dict()) for o in found]}
+    )
 
 
 @router.delete("/{dataset_id}", status_code=204, summary="Disable the wagon on a dataset")

@@ -13,7 +13,15 @@ from hyperloop.core import story
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
 from hyperloop.enums import TrainState
-from hyperloop.web.deps import DB, CurrentActor, TrainForReader, _load, require_action
+from hyperloop.readmodels import why
+from hyperloop.web.deps import (
+    DB,
+    CurrentActor,
+    SettingsDep,
+    TrainForReader,
+    _load,
+    require_action,
+)
 from hyperloop.web.errors import ERROR_RESPONSES
 
 router = APIRouter(tags=["stories"], responses=ERROR_RESPONSES)
@@ -106,3 +114,51 @@ def train_story(train: TrainForReader, db: DB) -> TrainStoryOut:
         steps=_steps(db, "train_run", train.id),
         jobs=[JobMovesOut(**row) for row in story.jobs_summary(db, train.id)],
     )
+
+
+class WhyOut(BaseModel):
+    kind: str = Field(description="job, wagon_test or train_run.")
+    id: int
+    state: str = Field(description="Current state.")
+    reason: str = Field(
+        description="Why it is where it is, in one sentence (e.g. `queued behind 3 tests on "
+        "the 1-core test target 'test' (4 at a time), expected start in ~4 min`)."
+    )
+    waiting_for: str = Field(
+        description="What it waits for: test-slot, tag, engine, composition, operator, "
+        "approval, jobs, retry, merge, scheduler (the next tick) or nothing."
+    )
+    expected_at: datetime | None = Field(
+        default=None, description="When the wait is expected to end (an estimate), if known."
+    )
+    since: datetime | None = Field(default=None, description="Time of the last state change.")
+    timeline: list[StepOut] = Field(description="Every state change and its cause, oldest first.")
+
+
+@router.get(
+    "/jobs/{job_id}/why", response_model=WhyOut, summary="Why a job is waiting (or where it is)"
+)
+def job_why(job_id: Ident, actor: CurrentActor, db: DB, settings: SettingsDep) -> WhyOut:
+    job = _load(db, m.Job, job_id, "job")
+    require_action(actor, Action.READ, job)
+    return WhyOut(**why.job_why(db, job.id, settings).as_dict())
+
+
+@router.get(
+    "/wagon-tests/{test_id}/why",
+    response_model=WhyOut,
+    summary="Why a wagon test is waiting (or where it is)",
+)
+def wagon_test_why(test_id: Ident, actor: CurrentActor, db: DB, settings: SettingsDep) -> WhyOut:
+    test = _load(db, m.WagonTest, test_id, "wagon test")
+    require_action(actor, Action.READ, db.get(m.Wagon, test.wagon_id))
+    return WhyOut(**why.wagon_test_why(db, test.id, settings).as_dict())
+
+
+@router.get(
+    "/train-runs/{train_id}/why",
+    response_model=WhyOut,
+    summary="Why a train run is waiting (or where it is)",
+)
+def train_why(train: TrainForReader, db: DB, settings: SettingsDep) -> WhyOut:
+    return WhyOut(**why.train_why(db, train.id, settings).as_dict())

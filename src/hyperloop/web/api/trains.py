@@ -18,6 +18,7 @@ from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
 from hyperloop.enums import TrainState, TrainType
 from hyperloop.readmodels import policy as views_policy
+from hyperloop.readmodels import sharing as views_sharing
 from hyperloop.readmodels import train_results as views_train_results
 from hyperloop.readmodels import train_submission as views_train_submission
 from hyperloop.readmodels import trains as views_trains
@@ -644,6 +645,15 @@ def outputs(train: TrainForReader, db: DB, settings: SettingsDep) -> dict[str, A
 @router.get("/{train_id}/test", summary="Train test: metrics per device, expected resources")
 def train_test(train: TrainForReader, db: DB, settings: SettingsDep) -> dict[str, Any]:
     return views_train_results.train_test_view(db, train, views_trains.file_roots(settings))
+
+
+@router.get(
+    "/{train_id}/sharing",
+    summary="What sharing saved: CPU time, bytes read, CPU-years and CO2 against running the "
+    "train's wagons separately, per analysis and in total (docs: user guide, sharing saved)",
+)
+def train_sharing(train: TrainForReader, db: DB, settings: SettingsDep) -> dict[str, Any]:
+    return views_sharing.train_sharing(db, train, views_trains.file_roots(settings))
 
 
 @router.get(

@@ -10,6 +10,7 @@ from hyperloop.core import story
 from hyperloop.db import models as m
 from hyperloop.readmodels import train_results as views_train_results
 from hyperloop.readmodels import trains as views_trains
+from hyperloop.readmodels import why as views_why
 from hyperloop.settings import Settings
 from hyperloop.web.deps import DB, OptionalActor, SettingsDep, public_base
 from hyperloop.web.pages.login import login_redirect
@@ -57,6 +58,7 @@ def job_page(
             "reproduce": f"hyperloop reproduce {job_url(request, job.id, settings)}",
             "poll": POLL_SECONDS,
             "story": story.story(db, "job", job.id),
+            "why": views_why.job_why(db, job.id, settings),
         },
         actor=actor,
         db=db,

@@ -21,9 +21,11 @@ from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
 from hyperloop.enums import TrainState, TrainType
 from hyperloop.readmodels import policy as views_policy
+from hyperloop.readmodels import sharing as views_sharing
 from hyperloop.readmodels import train_results as views_train_results
 from hyperloop.readmodels import train_submission as views_train_submission
 from hyperloop.readmodels import trains as views_trains
+from hyperloop.readmodels import why as views_why
 from hyperloop.web.deps import DB, OptionalActor, SettingsDep, public_base
 from hyperloop.web.errors import ApiError
 from hyperloop.web.pages.login import login_redirect
@@ -227,6 +229,10 @@ def train_run_page(
             "pol": views_policy.train_policy(db, train, actor)
             if tab in ("overview", "test")
             else None,
+            "why": views_why.train_why(db, train.id, settings) if tab == "overview" else None,
+            "sharing": (
+                views_sharing.train_sharing(db, train, root) if tab == "overview" else None
+            ),
         },
         actor=actor,
         db=db,

@@ -22,6 +22,8 @@ from hyperloop.core.errors import DomainError
 from hyperloop.core.permissions import Action, can
 from hyperloop.db import models as m
 from hyperloop.readmodels import analyses as views_analyses
+from hyperloop.readmodels import overlaps as views_overlaps
+from hyperloop.readmodels import why as views_why
 from hyperloop.readmodels.wagons import (
     compare_choices,
     compare_data,
@@ -60,6 +62,7 @@ def _edit_page(
             "upload_text": upload_text,
             "upload_name": upload_name,
             "upload_error": upload_error,
+            "overlaps": views_overlaps.wagon_overlaps(db, wagon.id),
         },
         actor=actor,
         db=db,
@@ -253,7 +256,12 @@ def wagon_test_page(
     return render(
         request,
         "pages/wagons/test.html",
-        {"t": data, "page_url": page_url, "story": story.story(db, "wagon_test", test.id)},
+        {
+            "t": data,
+            "page_url": page_url,
+            "story": story.story(db, "wagon_test", test.id),
+            "why": views_why.wagon_test_why(db, test.id, settings),
+        },
         actor=actor,
         db=db,
         title=f"Wagon test {test.id}: {data['wagon']['name']} on {data['dataset']['name']}",

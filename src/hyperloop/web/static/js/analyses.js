@@ -64,8 +64,29 @@
     }
     dialog.close();
     pendingCell = null;
+    showOverlaps(cell, await response.json().catch(() => ({})));
     await refreshCell(cell);
   });
+
+  // overlap detection: wagons of other analyses doing the same on this dataset
+  function showOverlaps(cell, answer) {
+    const node = document.getElementById("overlap-notice");
+    if (!node) return;
+    const found = (answer && answer.overlaps) || [];
+    node.replaceChildren();
+    node.hidden = found.length === 0;
+    if (!found.length) return;
+    const head = document.createElement("p");
+    head.textContent = `${cell.dataset.wagonName} on ${cell.dataset.datasetName}: overlap with other analyses`;
+    const items = document.createElement("ul");
+    for (const o of found) {
+      const li = document.createElement("li");
+      if (o.level === "warning") li.className = "error";
+      li.textContent = o.message;
+      items.append(li);
+    }
+    node.append(head, items);
+  }
 
   async function disable(cell) {
     const url = `/api/wagons/${cell.dataset.wagonId}/datasets/${cell.dataset.datasetId}`;
