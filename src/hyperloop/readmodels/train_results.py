@@ -329,15 +329,29 @@ def merging_view(s: Session, train: TrainRun, root: FileRoots | None) -> dict[st
         per_run.append(
             {"run": run, "jobs": n, "done": d, "merged": entry is not None, "file": entry}
         )
+    # the recorded merges (an incremental train's later stages also merge the per-run
+    # outputs of its lineage: their runs are in the records, not in its own folder)
+    recorded = {
+        (m.stage, m.name): m
+        for m in s.scalars(
+            select(TrainMerge).where(
+                TrainMerge.train_run_id == train.id,
+                TrainMerge.stage.in_(("mergelist", "final")),
+                TrainMerge.state == "done",
+            )
+        )
+    }
     mergelists = []
     for ml in (train.dataset_snapshot or {}).get("mergelists") or []:
         ml_runs = [int(r) for r in ml.get("runs") or []]
+        rec = recorded.get(("mergelist", str(ml.get("name"))))
+        in_ml = set(rec.runs_merged) if rec is not None else merged_runs
         mergelists.append(
             {
                 "name": ml.get("name"),
                 "active": ml.get("active", True),
-                "runs_merged": [r for r in ml_runs if r in merged_runs],
-                "runs_missing": [r for r in ml_runs if r not in merged_runs],
+                "runs_merged": [r for r in ml_runs if r in in_ml],
+                "runs_missing": [r for r in ml_runs if r not in in_ml],
                 "file": results("mergelists", str(ml.get("name"))),
             }
         )
@@ -359,6 +373,13 @@ def merging_view(s: Session, train: TrainRun, root: FileRoots | None) -> dict[st
     final = results("final")
     if final is None and train.output_dir and root is not None:
         final = _file_entry(root, Path(train.output_dir))
+    final_rec = recorded.get(("final", "final"))
+    if final and final_rec is not None:
+        final_merged = sorted(int(r) for r in final_rec.runs_merged)
+        final_missing = sorted(int(r) for r in final_rec.runs_missing)
+    else:
+        final_merged = sorted(merged_runs) if final else []
+        final_missing = [r for r in runs if r not in merged_runs] if final else runs
     return {
         "runs": per_run,
         "runs_merged": sorted(merged_runs),
@@ -368,8 +389,8 @@ def merging_view(s: Session, train: TrainRun, root: FileRoots | None) -> dict[st
         "final": {
             "file": final,
             "done": final is not None,
-            "runs_merged": sorted(merged_runs) if final else [],
-            "runs_missing": [r for r in runs if r not in merged_runs] if final else runs,
+            "runs_merged": final_merged,
+            "runs_missing": final_missing,
         },
         "folder": _rel(root, merged_dir) if merged_dir and merged_dir.is_dir() and root else None,
     }

@@ -344,12 +344,15 @@ class TrainWork:
     def _split(self, s: Session, train_id: int, cause: Cause) -> None:
         train = s.get(TrainRun, train_id)
         catalogue: dict[int, list[tuple[str, int]]] = {}
-        for run, path, size in s.execute(
+        stmt = (
             select(DatasetFile.run_number, DatasetFile.path, DatasetFile.size)
             .join(Production, Production.id == DatasetFile.production_id)
             .where(Production.dataset_id == train.dataset_id)
             .order_by(DatasetFile.run_number, DatasetFile.path)
-        ):
+        )
+        if train.increment_runs is not None:  # an incremental train: its new runs only
+            stmt = stmt.where(DatasetFile.run_number.in_([int(r) for r in train.increment_runs]))
+        for run, path, size in s.execute(stmt):
             catalogue.setdefault(run, []).append((path, int(size)))
         if self.storage_roots is not None:
             try:
@@ -524,13 +527,17 @@ class TrainWork:
         if requested:
             self._stop_unfinished(s, train_id, cause)
         merges = self.run_merges.get(train_id, {})
+        inherited: dict[int, MergeRecord] = {}
+        if train.increment_of_id is not None:  # the lineage's per-run outputs, then its own
+            inherited = _lineage_merges(s, train)
+            merges = {**inherited, **merges}
         dataset = train.dataset_snapshot or {}
         later = ("mergelist", "final_mergelist", "final")
         try:
             recs = merge_final_stages(
                 merges,
                 self._storage(train_id),
-                (*runs, *missing),
+                (*runs, *missing, *inherited),
                 mergelists=dataset.get("mergelists") or [],
                 final_mergelists=dataset.get("final_mergelists") or [],
                 all_runs=bool(dataset.get("final_merge_all_runs", True)),
@@ -587,6 +594,36 @@ class TrainWork:
                     future.cancel()
 
         self.after_commit.append(cancel)
+
+
+def _lineage_merges(s: Session, train: TrainRun) -> dict[int, MergeRecord]:
+    """The per-run merges of the train runs an incremental train adds its runs to (from
+    their recorded merges: nearest first), as the merge stages read them; the increment's
+    final stages read these outputs unchanged (their jobs are not run again)."""
+    out: dict[int, MergeRecord] = {}
+    seen = {train.id}
+    parent_id = train.increment_of_id
+    while parent_id is not None and parent_id not in seen:
+        seen.add(parent_id)
+        rows = s.scalars(
+            select(TrainMerge).where(
+                TrainMerge.train_run_id == parent_id,
+                TrainMerge.stage == "run",
+                TrainMerge.state == "done",
+            )
+        )
+        for row in rows:
+            run = int(row.name)
+            if run not in out and row.runs_merged:
+                out[run] = MergeRecord(
+                    stage="run",
+                    name=row.name,
+                    outputs=dict(row.outputs or {}),
+                    runs_merged=[int(r) for r in row.runs_merged],
+                )
+        parent = s.get(TrainRun, parent_id)
+        parent_id = parent.increment_of_id if parent is not None else None
+    return out
 
 
 def _record_merges(

@@ -60,6 +60,13 @@ class TrainOut(ORMModel):
         default=None, description="When an operator asked for the final merge of what succeeded."
     )
     final_merge_requested_by_id: int | None = None
+    increment_of_id: int | None = Field(
+        default=None,
+        description="An incremental train: the train run whose output it adds new runs to.",
+    )
+    increment_runs: list[int] | None = Field(
+        default=None, description="An incremental train: the runs it processes (the new runs)."
+    )
 
 
 class CommentOut(ORMModel):
@@ -379,6 +386,26 @@ def final_merge(train: TrainForReader, actor: CurrentActor, db: DB) -> TrainDeta
 def clone(train: TrainForReader, body: CloneTrainIn, actor: CurrentActor, db: DB) -> TrainDetail:
     options = {k: v for k, v in body.model_dump().items() if v is not None}
     new = trains.clone_train(db, actor, train.id, **options)
+    db.flush()
+    return train_detail(new)
+
+
+@router.post(
+    "/{train_id}/increment",
+    response_model=TrainDetail,
+    status_code=201,
+    summary="Run a done train on the runs its dataset gained since (operators)",
+    description=(
+        "An incremental train: a train run of its own with the same wagons, configurations, "
+        "tag and target, submitted at once, on the runs without a per-run merge in the train's "
+        "lineage; its final merge adds them to the lineage's per-run outputs (equal to a full "
+        "rerun). 409 naming the train when it is not done, already has an increment, is a "
+        "standard or linked derived-data train, its wagons, tag or dataset merge "
+        "configuration changed, or there is no new run."
+    ),
+)
+def increment(train: TrainForReader, actor: CurrentActor, db: DB) -> TrainDetail:
+    new = trains.start_increment(db, actor, train.id)
     db.flush()
     return train_detail(new)
 
