@@ -540,6 +540,14 @@ CASES: list[Case] = [
     Case(
         "POST", "/api/train-runs/{train_id}/clone", OPS, ok=201, path={"train_id": TRAIN}, body={}
     ),
+    # a train that is not done: operators pass the permission check, then 409 (naming it)
+    Case(
+        "POST",
+        "/api/train-runs/{train_id}/increment",
+        OPS,
+        ok=409,
+        path={"train_id": ids("kill_train")},
+    ),
     Case(
         "POST",
         "/api/train-runs/{train_id}/long-train",
