@@ -9,6 +9,7 @@ link to ``/outputs/browse?path=`` and ``/outputs/file?path=``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,10 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from hyperloop.core import history, trains
-from hyperloop.core.states import JOB_ERRORS
+from hyperloop.core.states import JOB_ERRORS, TRAIN_FINAL
 from hyperloop.db.models import Job, TrainMerge, TrainRun
 from hyperloop.enums import JobState, TrainState
+from hyperloop.grid.partial import read_manifest
 from hyperloop.readmodels.trains import (
     FileRoots,
     _file_entry,
@@ -410,8 +412,63 @@ def final_results_path(train: TrainRun, root: FileRoots | None) -> Path | None:
     return None
 
 
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def partial_view(train: TrainRun, root: FileRoots | None) -> dict[str, Any] | None:
+    """The live partial results of a running train (``grid.partial``): its outputs merged
+    over the jobs finished so far, overall and per run, with the fractions of runs, jobs and
+    events they hold; None once the final merge is done (or before any job finished)."""
+    folder = train_folder(root, train.id)
+    if folder is None or root is None or train.state in TRAIN_FINAL:
+        return None
+    if train.state is not TrainState.RUNNING and train.state is not TrainState.MERGING:
+        return None
+    manifest = read_manifest(folder / "partial")
+    if manifest is None:
+        return None
+    runs_in, runs_total = len(manifest.get("runs_included") or []), int(manifest["runs_total"])
+    jobs_done, jobs_total = int(manifest["jobs_done"]), int(manifest["jobs_total"])
+    events, events_total = int(manifest["events_included"]), int(manifest["events_total"])
+    label = (
+        f"partial: {runs_in} of {runs_total} runs, {jobs_done} of {jobs_total} jobs, "
+        f"{events:,} of {events_total:,} events"
+    )
+    overall = manifest.get("overall")
+    runs = []
+    for run in manifest.get("runs", {}).values():
+        entry = _file_entry(root, Path(run["file"]), f"run {run['run']}")
+        runs.append(
+            {
+                "run": run["run"],
+                "jobs_done": run["jobs_done"],
+                "jobs": run["jobs"],
+                "events": run["events"],
+                "complete": run["complete"],
+                "file": entry,
+            }
+        )
+    return {
+        "label": label,
+        "updated_at": datetime.fromtimestamp(float(manifest["updated_at"]), UTC),
+        "runs_included": list(manifest.get("runs_included") or []),
+        "runs_total": runs_total,
+        "jobs_done": jobs_done,
+        "jobs_total": jobs_total,
+        "events_included": events,
+        "events_total": events_total,
+        "fraction_runs": _share(runs_in, runs_total),
+        "fraction_jobs": _share(jobs_done, jobs_total),
+        "fraction_events": _share(events, events_total),
+        "overall": _file_entry(root, Path(overall), label) if overall else None,
+        "runs": sorted(runs, key=lambda r: r["run"]),
+    }
+
+
 def outputs_view(s: Session, train: TrainRun, root: FileRoots | None) -> dict[str, Any]:
-    """Merged results (final first, then mergelists, runs) and derived-data files."""
+    """Merged results (final first, then mergelists, runs) and derived-data files; while
+    the train runs, its live partial results (``partial_view``)."""
     final = final_results_path(train, root)
     results: list[dict[str, Any]] = []
     derived: list[dict[str, Any]] = []
@@ -447,6 +504,7 @@ def outputs_view(s: Session, train: TrainRun, root: FileRoots | None) -> dict[st
         "derived": derived,
         "train_type": train.train_type.value,
         "folder": _rel(root, folder) if folder is not None and root is not None else None,
+        "partial": partial_view(train, root) if final is None else None,
     }
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -59,6 +60,7 @@ from hyperloop.grid.merging import (
     merge_final_stages,
     merge_run,
 )
+from hyperloop.grid.partial import events_of, merge_partial, remove_partial
 from hyperloop.grid.splitting import JobSpec, split_catalogue
 from hyperloop.grid.targets import Target
 from hyperloop.scheduler import decide
@@ -124,6 +126,12 @@ class TrainWork:
     merge_jobs: dict[int, dict[int, list[tuple[int, int]]]] = field(default_factory=dict)
     merge_runs: dict[int, set[int]] = field(default_factory=dict)
     scratch_cleaned: set[int] = field(default_factory=set)  # trains whose storage was cleaned
+    # live partial results (grid.partial): seconds between two merges of a train (0: none),
+    # per train the done jobs of its last partial merge and when, events per input file
+    partial_every: float = 0.0
+    partial_done: dict[int, frozenset[int]] = field(default_factory=dict)
+    partial_at: dict[int, float] = field(default_factory=dict)
+    events_cache: dict[str, int] = field(default_factory=dict)
 
     def engine_keys(self) -> set[tuple[str, int]]:
         return {("job", j) for j in (*self.futures, *self.orphans)}
@@ -556,6 +564,67 @@ class TrainWork:
         found = [r.outputs["AnalysisResults"] for r in last if "AnalysisResults" in r.outputs]
         train.output_dir = found[0] if found else str(self._storage(train_id).url)
         self.after_commit.append(lambda: self.pending.append(decide.FinalMerged(train_id)))
+        self.after_commit.append(lambda: self._drop_partial(train_id))
+
+    def _drop_partial(self, train_id: int) -> None:
+        """The final merge is done: the partial results are no longer shown, nor kept."""
+        remove_partial(self.partial_folder(train_id))
+        self.partial_done.pop(train_id, None)
+        self.partial_at.pop(train_id, None)
+
+    def partial_folder(self, train_id: int) -> Path:
+        return self.work_dir / "trains" / str(train_id) / "partial"
+
+    def refresh_partials(self, s: Session, trains: Iterable[decide.TrainView]) -> list[int]:
+        """Merge the outputs of the jobs finished so far of each running train whose done
+        jobs changed since its last partial merge (at most every ``partial_every`` s) into
+        its partial folder (``grid.partial``); the trains refreshed."""
+        if self.partial_every <= 0:
+            return []
+        now = time.monotonic()
+        out = []
+        for train in trains:
+            if train.state is not TrainState.RUNNING or train.final_merge_started:
+                continue
+            done = frozenset(j.id for j in train.jobs if j.state is JobState.DONE)
+            if not done or done == self.partial_done.get(train.id):
+                continue
+            if now - self.partial_at.get(train.id, -1e18) < self.partial_every:
+                continue
+            self._partial(s, train.id)
+            self.partial_done[train.id] = done
+            self.partial_at[train.id] = time.monotonic()
+            out.append(train.id)
+        return out
+
+    def _partial(self, s: Session, train_id: int) -> None:
+        rows = s.execute(
+            select(Job.id, Job.run_number, Job.state, Job.attempts, Job.files).where(
+                Job.train_run_id == train_id
+            )
+        ).all()
+        jobs: dict[int, int] = {}
+        files_done: dict[int, list[str]] = {}
+        records: dict[int, list[AttemptRecord]] = {}
+        every: list[str] = []
+        merged = self.run_merges.get(train_id, {})
+        for job_id, run, state, attempts, files in rows:
+            jobs[run] = jobs.get(run, 0) + 1
+            every += list(files or [])
+            if state is not JobState.DONE:
+                continue
+            files_done.setdefault(run, []).extend(files or [])
+            if run not in merged:
+                records.setdefault(run, []).append(self._record(job_id, train_id, attempts))
+        events_done = {run: events_of(f, self.events_cache) for run, f in files_done.items()}
+        merge_partial(
+            self.partial_folder(train_id),
+            records,
+            {run: rec for run, rec in merged.items() if run in files_done},
+            jobs=jobs,
+            events_done=events_done,
+            events_total=events_of(every, self.events_cache),
+        )
 
     def _flag(self, train_id: int) -> None:
         self.flagged.add(train_id)

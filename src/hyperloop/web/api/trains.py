@@ -512,6 +512,21 @@ def outputs(train: TrainForReader, db: DB, settings: SettingsDep) -> dict[str, A
     return views_train_results.outputs_view(db, train, views_trains.file_roots(settings))
 
 
+@router.get(
+    "/{train_id}/partial",
+    summary="Live partial results: outputs merged over the jobs finished so far (running trains)",
+    description=(
+        "While a train runs, the scheduler merges the outputs of its finished jobs, per run and "
+        "overall, into a folder of their own (never read by the real merges) as jobs finish: "
+        "their files and the fractions of runs, jobs and events they hold. `partial` is null "
+        "before a job finished and once the final merge is done."
+    ),
+)
+def partial(train: TrainForReader, settings: SettingsDep) -> dict[str, Any]:
+    view = views_train_results.partial_view(train, views_trains.file_roots(settings))
+    return {"train_id": train.id, "state": train.state.value, "partial": view}
+
+
 @router.get("/{train_id}/test", summary="Train test: metrics per device, expected resources")
 def train_test(train: TrainForReader, db: DB, settings: SettingsDep) -> dict[str, Any]:
     return views_train_results.train_test_view(db, train, views_trains.file_roots(settings))
