@@ -353,15 +353,25 @@ class TrainWork:
         train = s.get(TrainRun, train_id)
         catalogue: dict[int, list[tuple[str, int]]] = {}
         stmt = (
-            select(DatasetFile.run_number, DatasetFile.path, DatasetFile.size)
+            select(DatasetFile.run_number, DatasetFile.path, DatasetFile.size, Production.id)
             .join(Production, Production.id == DatasetFile.production_id)
             .where(Production.dataset_id == train.dataset_id)
             .order_by(DatasetFile.run_number, DatasetFile.path)
         )
         if train.increment_runs is not None:  # an incremental train: its new runs only
             stmt = stmt.where(DatasetFile.run_number.in_([int(r) for r in train.increment_runs]))
-        for run, path, size in s.execute(stmt):
-            catalogue.setdefault(run, []).append((path, int(size)))
+        # a production's excluded runs are not the dataset's (``core.datasets.runs_of``)
+        excluded = {
+            pid: {int(r) for r in runs or []}
+            for pid, runs in s.execute(
+                select(Production.id, Production.excluded_runs).where(
+                    Production.dataset_id == train.dataset_id
+                )
+            )
+        }
+        for run, path, size, production_id in s.execute(stmt):
+            if run not in excluded.get(production_id, ()):
+                catalogue.setdefault(run, []).append((path, int(size)))
         if self.storage_roots is not None:
             try:
                 for files in catalogue.values():
