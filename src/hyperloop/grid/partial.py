@@ -58,24 +58,32 @@ def merge_partial(
     jobs: Mapping[int, int],
     events_done: Mapping[int, int],
     events_total: int,
-) -> dict[str, Any]:
+    reuse: Mapping[int, MergeRecord] | None = None,
+) -> tuple[dict[str, Any], dict[int, MergeRecord]]:
     """Merge the analysis results of the done jobs of each run (``done``: run -> validated
     records; a run whose real per-run merge exists is read from ``merged`` instead) into
     ``folder/runs/<run>``, then over the runs into ``folder/final``; write and return the
     manifest. ``jobs``: run -> number of jobs; ``events_done``: run -> events in the done
-    jobs' inputs; ``events_total``: events of the train's inputs."""
+    jobs' inputs; ``events_total``: events of the train's inputs; ``reuse``: partial
+    per-run merges of an earlier call whose done jobs have not changed (not merged again).
+    Returns the manifest and the per-run merges it read."""
     t0 = time.perf_counter()
     storage = Storage(folder)
     per_run: dict[int, MergeRecord] = {}
     runs: dict[str, Any] = {}
-    for run in sorted(set(done) | set(merged)):
+    for run in sorted(set(done) | set(merged) | set(reuse or ())):
         complete = run in merged
         records = list(done.get(run, ()))
-        rec = merged[run] if complete else merge_run(run, records, storage)
+        if complete:
+            rec = merged[run]
+        elif reuse and run in reuse:
+            rec = reuse[run]
+        else:
+            rec = merge_run(run, records, storage)
         if not rec.runs_merged or "AnalysisResults" not in rec.outputs:
             continue
         per_run[run] = rec
-        n_done = jobs.get(run, 0) if complete else len(records)
+        n_done = jobs.get(run, 0) if complete else len(rec.jobs)
         runs[str(run)] = {
             "run": run,
             "jobs_done": n_done,
@@ -105,7 +113,7 @@ def merge_partial(
     tmp = path.with_name(f".{MANIFEST}.part")
     tmp.write_text(json.dumps(manifest, indent=1) + "\n")
     os.replace(tmp, path)  # readers see the old manifest or the new one, whole
-    return manifest
+    return manifest, per_run
 
 
 def read_manifest(folder: str | os.PathLike) -> dict[str, Any] | None:

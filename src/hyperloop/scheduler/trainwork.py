@@ -132,6 +132,11 @@ class TrainWork:
     partial_done: dict[int, frozenset[int]] = field(default_factory=dict)
     partial_at: dict[int, float] = field(default_factory=dict)
     events_cache: dict[str, int] = field(default_factory=dict)
+    # per train and run: the done jobs of its partial per-run merge, and that merge
+    partial_runs: dict[int, dict[int, tuple[frozenset[int], MergeRecord]]] = field(
+        default_factory=dict
+    )
+    partial_closed: set[int] = field(default_factory=set)  # final merge done: no more
 
     def engine_keys(self) -> set[tuple[str, int]]:
         return {("job", j) for j in (*self.futures, *self.orphans)}
@@ -579,8 +584,10 @@ class TrainWork:
     def _drop_partial(self, train_id: int) -> None:
         """The final merge is done: the partial results are no longer shown, nor kept."""
         remove_partial(self.partial_folder(train_id))
+        self.partial_closed.add(train_id)
         self.partial_done.pop(train_id, None)
         self.partial_at.pop(train_id, None)
+        self.partial_runs.pop(train_id, None)
 
     def partial_folder(self, train_id: int) -> Path:
         return self.work_dir / "trains" / str(train_id) / "partial"
@@ -594,7 +601,8 @@ class TrainWork:
         now = time.monotonic()
         out = []
         for train in trains:
-            if train.state is not TrainState.RUNNING or train.final_merge_started:
+            closed = train.id in self.partial_closed  # its final merge in this very tick
+            if train.state is not TrainState.RUNNING or train.final_merge_started or closed:
                 continue
             done = frozenset(j.id for j in train.jobs if j.state is JobState.DONE)
             if not done or done == self.partial_done.get(train.id):
@@ -615,26 +623,40 @@ class TrainWork:
         ).all()
         jobs: dict[int, int] = {}
         files_done: dict[int, list[str]] = {}
-        records: dict[int, list[AttemptRecord]] = {}
+        done: dict[int, list[tuple[int, int]]] = {}  # run -> (job id, attempts) of done jobs
         every: list[str] = []
         merged = self.run_merges.get(train_id, {})
         for job_id, run, state, attempts, files in rows:
             jobs[run] = jobs.get(run, 0) + 1
             every += list(files or [])
-            if state is not JobState.DONE:
+            if state is JobState.DONE:
+                files_done.setdefault(run, []).extend(files or [])
+                done.setdefault(run, []).append((job_id, attempts))
+        before = self.partial_runs.get(train_id, {})
+        reuse, records = {}, {}
+        for run, ids in done.items():
+            key = frozenset(j for j, _ in ids)
+            if run in merged:
                 continue
-            files_done.setdefault(run, []).extend(files or [])
-            if run not in merged:
-                records.setdefault(run, []).append(self._record(job_id, train_id, attempts))
+            if run in before and before[run][0] == key:  # unchanged: not merged again
+                reuse[run] = before[run][1]
+            else:
+                records[run] = [self._record(j, train_id, n) for j, n in ids]
         events_done = {run: events_of(f, self.events_cache) for run, f in files_done.items()}
-        merge_partial(
+        _, per_run = merge_partial(
             self.partial_folder(train_id),
             records,
             {run: rec for run, rec in merged.items() if run in files_done},
             jobs=jobs,
             events_done=events_done,
             events_total=events_of(every, self.events_cache),
+            reuse=reuse,
         )
+        self.partial_runs[train_id] = {
+            run: (frozenset(j for j, _ in done[run]), rec)
+            for run, rec in per_run.items()
+            if run not in merged
+        }
 
     def _flag(self, train_id: int) -> None:
         self.flagged.add(train_id)
