@@ -582,7 +582,7 @@ CASES: list[Case] = [
     Case("GET", "/api/train-runs/submission", LOGGED_IN, query={"dataset_id": D}),
     *(
         Case("GET", f"/api/train-runs/{{train_id}}/{view}", LOGGED_IN, path={"train_id": TRAIN})
-        for view in ("overview", "status", "master-jobs", "merging", "outputs", "test")
+        for view in ("overview", "status", "master-jobs", "merging", "outputs", "partial", "test")
     ),
     Case("GET", "/api/train-runs/{train_id}/full-config", LOGGED_IN, path={"train_id": TRAIN}),
     Case(
