@@ -413,6 +413,14 @@ class Settings(BaseSettings):
         description="Seconds per scheduler step spent storing the Dashboard's missing closed "
         "days (so its first visitor of a long interval does not wait); 0: never.",
     )
+    scheduler_partial_results_every_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="Seconds between two merges of a running train's live partial results "
+        "(its outputs merged over the jobs finished so far, shown on its outputs tab); "
+        "0: no partial results. Not made when `storage_url` is a remote URL (S3): partial "
+        "merges read job outputs from a local or shared folder.",
+    )
     scheduler_thresholds: dict[str, float] = Field(
         default_factory=dict,
         description="Overrides of the test warning thresholds of SPEC §4 "

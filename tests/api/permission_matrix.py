@@ -545,6 +545,14 @@ CASES: list[Case] = [
     Case(
         "POST", "/api/train-runs/{train_id}/clone", OPS, ok=201, path={"train_id": TRAIN}, body={}
     ),
+    # a train that is not done: operators pass the permission check, then 409 (naming it)
+    Case(
+        "POST",
+        "/api/train-runs/{train_id}/increment",
+        OPS,
+        ok=409,
+        path={"train_id": ids("kill_train")},
+    ),
     Case(
         "POST",
         "/api/train-runs/{train_id}/long-train",
@@ -589,7 +597,7 @@ CASES: list[Case] = [
     Case("GET", "/api/train-runs/submission", LOGGED_IN, query={"dataset_id": D}),
     *(
         Case("GET", f"/api/train-runs/{{train_id}}/{view}", LOGGED_IN, path={"train_id": TRAIN})
-        for view in ("overview", "status", "master-jobs", "merging", "outputs", "test")
+        for view in ("overview", "status", "master-jobs", "merging", "outputs", "partial", "test")
     ),
     Case("GET", "/api/train-runs/{train_id}/full-config", LOGGED_IN, path={"train_id": TRAIN}),
     Case(

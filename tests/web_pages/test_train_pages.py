@@ -162,7 +162,7 @@ def test_overview_shows_the_train_and_only_permitted_actions(
         r"<dt>Submitted</dt><dd><time datetime=\"[^\"]+\">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d</time>",
         html,
     ), html[html.find("<dt>Submitted") : html.find("<dt>Submitted") + 200]
-    assert buttons(html) == {"close", "clone"}
+    assert buttons(html) == {"close", "clone", "increment"}  # a done train: its new runs
     assert buttons(analyzer.get(f"/train-run/{i['done']}").text) == set()
     assert buttons(operator.get(f"/train-run/{i['issues']}").text) == {
         "resubmit",

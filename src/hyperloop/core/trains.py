@@ -974,3 +974,158 @@ def add_comment(s: Session, actor: Actor, train_id: int, text: str) -> TrainComm
     s.add(comment)
     s.flush()
     return comment
+
+
+# ---------------------------------------------------------------- incremental trains
+
+#: what may differ between a train run's wagon snapshot and its wagons now without
+#: changing the result (a rename, the test of the time)
+_INCREMENT_IGNORED = frozenset({"name", "version", "test_id", "test_status", "test_warnings"})
+INCREMENT_TYPES = (TrainType.ANALYSIS, TrainType.SLIM_DERIVED)
+
+
+def lineage(s: Session, train: TrainRun) -> list[TrainRun]:
+    """The train run and the train runs it increments, newest first (the first train run
+    that processed the whole dataset last)."""
+    out = [train]
+    seen = {train.id}
+    while out[-1].increment_of_id is not None and out[-1].increment_of_id not in seen:
+        parent = get_train(s, out[-1].increment_of_id)
+        seen.add(parent.id)
+        out.append(parent)
+    return out
+
+
+def merged_runs_of(s: Session, trains: Iterable[TrainRun]) -> set[int]:
+    """Runs with a done per-run merge in one of ``trains``."""
+    ids = [t.id for t in trains]
+    stmt = select(TrainMerge.name).where(
+        TrainMerge.train_run_id.in_(ids), TrainMerge.stage == "run", TrainMerge.state == "done"
+    )
+    return {int(n) for n in s.scalars(stmt) if str(n).isdigit()}
+
+
+def _wagon_changes(s: Session, train: TrainRun) -> list[str]:
+    """How the train's wagons (configuration, dependencies, tag) differ from its snapshot."""
+    out: list[str] = []
+    for snap in train.wagons_snapshot:
+        wagon = s.get(Wagon, snap["wagon_id"])
+        name = snap.get("name") or f"wagon {snap['wagon_id']}"
+        if wagon is None:
+            out.append(f"wagon {name!r} was deleted")
+            continue
+        now = wagon_state(wagon)
+        changed = sorted(
+            k for k in now if k not in _INCREMENT_IGNORED and now.get(k) != snap.get(k)
+        )
+        deps_then = {
+            d["wagon_id"]: {k: v for k, v in d.items() if k not in _INCREMENT_IGNORED}
+            for d in snap.get("dependency_snapshots") or []
+        }
+        deps_now = {
+            d.id: {k: v for k, v in wagon_state(d).items() if k not in _INCREMENT_IGNORED}
+            for d in dependency_closure(wagon)
+        }
+        if deps_then != deps_now and "dependencies" not in changed:
+            changed.append("dependency configuration")
+        if changed:
+            out.append(f"wagon {name!r} changed its {', '.join(changed)}")
+    return out
+
+
+def _dataset_changes(s: Session, train: TrainRun, ds: Dataset, covered: set[int]) -> list[str]:
+    """How the dataset's merge configuration or runs changed against the train's snapshot."""
+    then, now = train.dataset_snapshot or {}, dataset_state(ds)
+    out = [
+        f"its {key.replace('_', ' ')}"
+        for key in ("mergelists", "final_mergelists", "final_merge_all_runs")
+        if then.get(key) != now.get(key)
+    ]
+    gone = sorted(covered - set(runs_of(s, ds.id)))
+    if gone:
+        out.append(f"runs {', '.join(map(str, gone))} were removed from it")
+    return [f"dataset {ds.name!r} changed {c}" for c in out]
+
+
+def start_increment(s: Session, actor: Actor | None, train_id: int) -> TrainRun:
+    """Run a done train again on the runs its dataset gained since (the runs without a
+    per-run merge in its lineage), as a train run of its own: same wagons, configurations,
+    tag, target and type, submitted at once (the train's test stands for it). Its final
+    merge adds the new runs' outputs to the per-run outputs of the lineage, so that its
+    result equals a full rerun. Refused (409, naming the train) when the train is not done,
+    already has an increment, its wagons, tag or dataset configuration changed, or there
+    is no new run. ``actor=None``: the scheduler's."""
+    if actor is not None:
+        require(actor, Action.TRAIN_OPERATE)
+    old = get_train(s, train_id)
+    name = f"train run {old.id}"
+    if old.state is not TrainState.DONE:
+        raise Conflict(
+            f"{name} is {old.state.value}: only a done train run can be run on new runs",
+            {"state": old.state.value},
+        )
+    if old.train_type not in INCREMENT_TYPES:
+        raise Conflict(
+            f"{name} is a {old.train_type.value} train: its derived files are kept per run, "
+            "compose a new train for the new runs",
+            {"train_type": old.train_type.value},
+        )
+    later = s.scalars(
+        select(TrainRun.id).where(
+            TrainRun.increment_of_id == old.id,
+            TrainRun.state.not_in((TrainState.KILLED, TrainState.CLOSED)),
+        )
+    ).first()
+    if later is not None:
+        raise Conflict(
+            f"{name} already has an increment, train run {later}: run that one on new runs",
+            {"increment_id": later},
+        )
+    tag = s.get(PackageTag, old.tag_id)
+    changes = _wagon_changes(s, old)
+    if tag is None or not tag.available:
+        changes.insert(0, f"its package tag {tag.name if tag else old.tag_id} is not available")
+    ds = get_or_404(s, Dataset, old.dataset_id, "dataset")
+    chain = lineage(s, old)
+    covered = merged_runs_of(s, chain)
+    changes += _dataset_changes(s, old, ds, covered)
+    if changes:
+        raise Conflict(
+            f"{name} cannot be run on new runs: {'; '.join(changes)} since it was composed; "
+            "compose a new train",
+            {"changes": changes},
+        )
+    new = sorted(set(runs_of(s, ds.id)) - covered)
+    if not new:
+        raise Conflict(
+            f"{name}: dataset {ds.name!r} has no run that the train has not merged "
+            f"({len(covered)} runs merged): there is nothing to run",
+            {"runs_merged": sorted(covered)},
+        )
+    train = TrainRun(
+        dataset_id=ds.id,
+        tag_id=old.tag_id,
+        target_id=old.target_id,
+        train_type=old.train_type,
+        slow=old.slow,
+        auto_submit=False,
+        state=TrainState.TEST_DONE,
+        wagons_snapshot=copy.deepcopy(old.wagons_snapshot),
+        dataset_snapshot=_dataset_snapshot(s, ds),
+        increment_of_id=old.id,
+        increment_runs=new,
+        composed_by_id=actor.user.id if actor else None,
+        test_metrics=copy.deepcopy(old.test_metrics),
+        test_warnings=copy.deepcopy(old.test_warnings),
+    )
+    s.add(train)
+    s.flush()
+    _link_wagons(s, train)
+    runs = ", ".join(map(str, new))
+    why = f"increment of train run {old.id} on runs {runs} (its test stands for this one)"
+    history.record(s, actor, OBJECT, train.id, "create", train_state(train), reason=why)
+    cause = Cause.by(actor, "increment", why)
+    created(s, train, cause)
+    _submit(s, actor, train, cause)
+    s.flush()
+    return train

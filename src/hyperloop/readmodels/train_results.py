@@ -9,6 +9,7 @@ link to ``/outputs/browse?path=`` and ``/outputs/file?path=``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,10 @@ from sqlalchemy.orm import Session
 
 from hyperloop.core import history, quotas, trains
 from hyperloop.core.co2 import flights_text
-from hyperloop.core.states import JOB_ERRORS
+from hyperloop.core.states import JOB_ERRORS, TRAIN_FINAL
 from hyperloop.db.models import Job, TrainMerge, TrainRun
 from hyperloop.enums import JobState, TrainState
+from hyperloop.grid.partial import read_manifest
 from hyperloop.readmodels.trains import (
     FileRoots,
     _file_entry,
@@ -330,15 +332,29 @@ def merging_view(s: Session, train: TrainRun, root: FileRoots | None) -> dict[st
         per_run.append(
             {"run": run, "jobs": n, "done": d, "merged": entry is not None, "file": entry}
         )
+    # the recorded merges (an incremental train's later stages also merge the per-run
+    # outputs of its lineage: their runs are in the records, not in its own folder)
+    recorded = {
+        (m.stage, m.name): m
+        for m in s.scalars(
+            select(TrainMerge).where(
+                TrainMerge.train_run_id == train.id,
+                TrainMerge.stage.in_(("mergelist", "final")),
+                TrainMerge.state == "done",
+            )
+        )
+    }
     mergelists = []
     for ml in (train.dataset_snapshot or {}).get("mergelists") or []:
         ml_runs = [int(r) for r in ml.get("runs") or []]
+        rec = recorded.get(("mergelist", str(ml.get("name"))))
+        in_ml = set(rec.runs_merged) if rec is not None else merged_runs
         mergelists.append(
             {
                 "name": ml.get("name"),
                 "active": ml.get("active", True),
-                "runs_merged": [r for r in ml_runs if r in merged_runs],
-                "runs_missing": [r for r in ml_runs if r not in merged_runs],
+                "runs_merged": [r for r in ml_runs if r in in_ml],
+                "runs_missing": [r for r in ml_runs if r not in in_ml],
                 "file": results("mergelists", str(ml.get("name"))),
             }
         )
@@ -360,6 +376,13 @@ def merging_view(s: Session, train: TrainRun, root: FileRoots | None) -> dict[st
     final = results("final")
     if final is None and train.output_dir and root is not None:
         final = _file_entry(root, Path(train.output_dir))
+    final_rec = recorded.get(("final", "final"))
+    if final and final_rec is not None:
+        final_merged = sorted(int(r) for r in final_rec.runs_merged)
+        final_missing = sorted(int(r) for r in final_rec.runs_missing)
+    else:
+        final_merged = sorted(merged_runs) if final else []
+        final_missing = [r for r in runs if r not in merged_runs] if final else runs
     return {
         "runs": per_run,
         "runs_merged": sorted(merged_runs),
@@ -369,8 +392,8 @@ def merging_view(s: Session, train: TrainRun, root: FileRoots | None) -> dict[st
         "final": {
             "file": final,
             "done": final is not None,
-            "runs_merged": sorted(merged_runs) if final else [],
-            "runs_missing": [r for r in runs if r not in merged_runs] if final else runs,
+            "runs_merged": final_merged,
+            "runs_missing": final_missing,
         },
         "folder": _rel(root, merged_dir) if merged_dir and merged_dir.is_dir() and root else None,
     }
@@ -390,8 +413,63 @@ def final_results_path(train: TrainRun, root: FileRoots | None) -> Path | None:
     return None
 
 
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def partial_view(train: TrainRun, root: FileRoots | None) -> dict[str, Any] | None:
+    """The live partial results of a running train (``grid.partial``): its outputs merged
+    over the jobs finished so far, overall and per run, with the fractions of runs, jobs and
+    events they hold; None once the final merge is done (or before any job finished)."""
+    folder = train_folder(root, train.id)
+    if folder is None or root is None or train.state in TRAIN_FINAL:
+        return None
+    if train.state is not TrainState.RUNNING and train.state is not TrainState.MERGING:
+        return None
+    manifest = read_manifest(folder / "partial")
+    if manifest is None:
+        return None
+    runs_in, runs_total = len(manifest.get("runs_included") or []), int(manifest["runs_total"])
+    jobs_done, jobs_total = int(manifest["jobs_done"]), int(manifest["jobs_total"])
+    events, events_total = int(manifest["events_included"]), int(manifest["events_total"])
+    label = (
+        f"partial: {runs_in} of {runs_total} runs, {jobs_done} of {jobs_total} jobs, "
+        f"{events:,} of {events_total:,} events"
+    )
+    overall = manifest.get("overall")
+    runs = []
+    for run in manifest.get("runs", {}).values():
+        entry = _file_entry(root, Path(run["file"]), f"run {run['run']}")
+        runs.append(
+            {
+                "run": run["run"],
+                "jobs_done": run["jobs_done"],
+                "jobs": run["jobs"],
+                "events": run["events"],
+                "complete": run["complete"],
+                "file": entry,
+            }
+        )
+    return {
+        "label": label,
+        "updated_at": datetime.fromtimestamp(float(manifest["updated_at"]), UTC),
+        "runs_included": list(manifest.get("runs_included") or []),
+        "runs_total": runs_total,
+        "jobs_done": jobs_done,
+        "jobs_total": jobs_total,
+        "events_included": events,
+        "events_total": events_total,
+        "fraction_runs": _share(runs_in, runs_total),
+        "fraction_jobs": _share(jobs_done, jobs_total),
+        "fraction_events": _share(events, events_total),
+        "overall": _file_entry(root, Path(overall), label) if overall else None,
+        "runs": sorted(runs, key=lambda r: r["run"]),
+    }
+
+
 def outputs_view(s: Session, train: TrainRun, root: FileRoots | None) -> dict[str, Any]:
-    """Merged results (final first, then mergelists, runs) and derived-data files."""
+    """Merged results (final first, then mergelists, runs) and derived-data files; while
+    the train runs, its live partial results (``partial_view``)."""
     final = final_results_path(train, root)
     results: list[dict[str, Any]] = []
     derived: list[dict[str, Any]] = []
@@ -427,6 +505,7 @@ def outputs_view(s: Session, train: TrainRun, root: FileRoots | None) -> dict[st
         "derived": derived,
         "train_type": train.train_type.value,
         "folder": _rel(root, folder) if folder is not None and root is not None else None,
+        "partial": partial_view(train, root) if final is None else None,
     }
 
 

@@ -26,7 +26,12 @@ from hyperloop.core.assessment import blocking_warning
 from hyperloop.core.co2 import co2_kg_from_seconds, flights_text
 from hyperloop.core.permissions import Action
 from hyperloop.core.states import JOB_ERRORS, TRAIN_FINAL, TRAIN_TRANSITIONS, can_transition
-from hyperloop.core.trains import FINAL_MERGE_REQUEST, FINAL_MERGE_REQUESTABLE
+from hyperloop.core.trains import (
+    FINAL_MERGE_REQUEST,
+    FINAL_MERGE_REQUESTABLE,
+    INCREMENT_TYPES,
+    lineage,
+)
 from hyperloop.db.models import (
     Analysis,
     Dataset,
@@ -563,6 +568,17 @@ def train_actions(
                 )
             )
         out.append(TrainAction("clone", "Clone", f"{base}/clone", body={}))
+        if st is TrainState.DONE and train.train_type in INCREMENT_TYPES:
+            out.append(
+                TrainAction(
+                    "increment",
+                    "Run on new runs",
+                    f"{base}/increment",
+                    f"Run train run {train.id} again on the runs its dataset gained since, "
+                    "and merge them with its output?",
+                    {},
+                )
+            )
     if (
         st is TrainState.LONG_TRAIN_REQUESTED
         and user is not None
@@ -677,6 +693,7 @@ def train_overview(s: Session, train: TrainRun, actor: Actor | None) -> dict[str
         "approved_by": names.get(train.approved_by_id) if train.approved_by_id else None,
         "parent_id": train.parent_id,
         "children": [{"id": i, "state": st.value, "dataset_id": d} for i, st, d in related],
+        "increment": increment_of(s, train),
         "wagons": wagons,
         "job_counts": counts,
         "progress": {"total": total, "done": done, "failed": failed},
@@ -700,6 +717,28 @@ def train_overview(s: Session, train: TrainRun, actor: Actor | None) -> dict[str
             "long_train": train_forms.long_train_form(s, train, actor, targets),
         },
         "can_comment": permissions.can(actor.user if actor else None, Action.COMMENT, train),
+    }
+
+
+def increment_of(s: Session, train: TrainRun) -> dict[str, Any]:
+    """The lineage of an incremental train (SPEC issue 21 item 5): the train run it adds
+    runs to (``parent_id``), the runs it processes (``runs_covered``), the earlier train runs
+    of its lineage (newest first) and its increments (train runs that add runs to it)."""
+    later = [
+        {"id": i, "state": st.value, "runs_covered": list(runs or [])}
+        for i, st, runs in s.execute(
+            select(TrainRun.id, TrainRun.state, TrainRun.increment_runs)
+            .where(TrainRun.increment_of_id == train.id)
+            .order_by(TrainRun.id)
+        )
+    ]
+    chain = [t.id for t in lineage(s, train)[1:]]
+    return {
+        "incremental": train.increment_of_id is not None,
+        "parent_id": train.increment_of_id,
+        "runs_covered": list(train.increment_runs or []),
+        "lineage": chain,
+        "increments": later,
     }
 
 

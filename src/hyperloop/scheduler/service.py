@@ -83,6 +83,7 @@ def shell_config(settings: Settings, targets: Mapping[str, Target]) -> ShellConf
         compose_every=timedelta(seconds=settings.scheduler_compose_every_s),
         batch=settings.scheduler_batch,
         dashboard_warm_s=settings.scheduler_dashboard_warm_s,
+        partial_every=settings.scheduler_partial_results_every_s,
         staging_root=settings.staging_root or str(Path(settings.data_dir).resolve() / "staged"),
     )
 

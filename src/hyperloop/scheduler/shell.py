@@ -94,6 +94,7 @@ class ShellConfig:
     batch: int = 1000  # job instructions performed per database transaction (1: one each)
     slim_retention: timedelta = timedelta(days=30)  # slim derived outputs deleted after
     dashboard_warm_s: float = 0.5  # per tick, filling the dashboard's closed days (0: never)
+    partial_every: float = 0.0  # seconds between two partial merges of a running train (0: none)
     # where input files may lie (settings.storage_roots); None: not checked again here (the
     # catalogue import checked them), for shells built without settings
     storage_roots: StorageRoots | None = None
@@ -205,6 +206,7 @@ class SchedulerShell:
             max_files_per_job=config.max_files_per_job,
             storage_roots=config.storage_roots,
             storage_url=config.storage_url,
+            partial_every=config.partial_every,
         )
         self.staging = StagingWork(sessions, config.staging_root) if config.staging_root else None
 
@@ -375,6 +377,11 @@ class SchedulerShell:
                 decisions_log.info(causes.decision_line(ins, causes.cause_of(ins, now)))
         out = Tick(held_lease=True, instructions=instructions)
         self.perform_all(instructions, now, out)
+        try:  # live partial results of running trains (never read by the real merges)
+            with self.sessions() as s:
+                self.train_work.refresh_partials(s, snap.trains)
+        except Exception:  # shown again at the next change; the trains go on
+            log.exception("merging the partial results failed")
         if self.staging is not None:
             try:
                 self.staging.tick()

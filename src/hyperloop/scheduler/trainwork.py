@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -60,6 +61,7 @@ from hyperloop.grid.merging import (
     merge_final_stages,
     merge_run,
 )
+from hyperloop.grid.partial import events_of, merge_partial, remove_partial
 from hyperloop.grid.splitting import JobSpec, split_catalogue
 from hyperloop.grid.targets import Target
 from hyperloop.scheduler import decide
@@ -128,6 +130,17 @@ class TrainWork:
     merge_jobs: dict[int, dict[int, list[tuple[int, int]]]] = field(default_factory=dict)
     merge_runs: dict[int, set[int]] = field(default_factory=dict)
     scratch_cleaned: set[int] = field(default_factory=set)  # trains whose storage was cleaned
+    # live partial results (grid.partial): seconds between two merges of a train (0: none),
+    # per train the done jobs of its last partial merge and when, events per input file
+    partial_every: float = 0.0
+    partial_done: dict[int, frozenset[int]] = field(default_factory=dict)
+    partial_at: dict[int, float] = field(default_factory=dict)
+    events_cache: dict[str, int] = field(default_factory=dict)
+    # per train and run: the done jobs of its partial per-run merge, and that merge
+    partial_runs: dict[int, dict[int, tuple[frozenset[int], MergeRecord]]] = field(
+        default_factory=dict
+    )
+    partial_closed: set[int] = field(default_factory=set)  # final merge done: no more
     # per train: runs whose merge failed in this process (not tried again until a restart;
     # the train is flagged once, the error recorded in its merge row)
     failed_runs: dict[int, dict[int, str]] = field(default_factory=dict)
@@ -369,13 +382,26 @@ class TrainWork:
     def _split(self, s: Session, train_id: int, cause: Cause) -> None:
         train = s.get(TrainRun, train_id)
         catalogue: dict[int, list[tuple[str, int]]] = {}
-        for run, path, size in s.execute(
-            select(DatasetFile.run_number, DatasetFile.path, DatasetFile.size)
+        stmt = (
+            select(DatasetFile.run_number, DatasetFile.path, DatasetFile.size, Production.id)
             .join(Production, Production.id == DatasetFile.production_id)
             .where(Production.dataset_id == train.dataset_id)
             .order_by(DatasetFile.run_number, DatasetFile.path)
-        ):
-            catalogue.setdefault(run, []).append((path, int(size)))
+        )
+        if train.increment_runs is not None:  # an incremental train: its new runs only
+            stmt = stmt.where(DatasetFile.run_number.in_([int(r) for r in train.increment_runs]))
+        # a production's excluded runs are not the dataset's (``core.datasets.runs_of``)
+        excluded = {
+            pid: {int(r) for r in runs or []}
+            for pid, runs in s.execute(
+                select(Production.id, Production.excluded_runs).where(
+                    Production.dataset_id == train.dataset_id
+                )
+            )
+        }
+        for run, path, size, production_id in s.execute(stmt):
+            if run not in excluded.get(production_id, ()):
+                catalogue.setdefault(run, []).append((path, int(size)))
         if self.storage_roots is not None:
             try:
                 for files in catalogue.values():
@@ -582,13 +608,17 @@ class TrainWork:
         if requested:
             self._stop_unfinished(s, train_id, cause)
         merges = self.run_merges.get(train_id, {})
+        inherited: dict[int, MergeRecord] = {}
+        if train.increment_of_id is not None:  # the lineage's per-run outputs, then its own
+            inherited = _lineage_merges(s, train)
+            merges = {**inherited, **merges}
         dataset = train.dataset_snapshot or {}
         later = ("mergelist", "final_mergelist", "final")
         try:
             recs = merge_final_stages(
                 merges,
                 self._storage(train_id),
-                (*runs, *missing),
+                (*runs, *missing, *inherited),
                 mergelists=dataset.get("mergelists") or [],
                 final_mergelists=dataset.get("final_mergelists") or [],
                 all_runs=bool(dataset.get("final_merge_all_runs", True)),
@@ -607,6 +637,84 @@ class TrainWork:
         found = [r.outputs["AnalysisResults"] for r in last if "AnalysisResults" in r.outputs]
         train.output_dir = found[0] if found else str(self._storage(train_id).url)
         self.after_commit.append(lambda: self.pending.append(decide.FinalMerged(train_id)))
+        self.after_commit.append(lambda: self._drop_partial(train_id))
+
+    def _drop_partial(self, train_id: int) -> None:
+        """The final merge is done: the partial results are no longer shown, nor kept."""
+        remove_partial(self.partial_folder(train_id))
+        self.partial_closed.add(train_id)
+        self.partial_done.pop(train_id, None)
+        self.partial_at.pop(train_id, None)
+        self.partial_runs.pop(train_id, None)
+
+    def partial_folder(self, train_id: int) -> Path:
+        return self.work_dir / "trains" / str(train_id) / "partial"
+
+    def refresh_partials(self, s: Session, trains: Iterable[decide.TrainView]) -> list[int]:
+        """Merge the outputs of the jobs finished so far of each running train whose done
+        jobs changed since its last partial merge (at most every ``partial_every`` s) into
+        its partial folder (``grid.partial``); the trains refreshed."""
+        if self.partial_every <= 0 or store.is_remote(self.storage_url):
+            return []  # partial merges read job outputs from a local folder only (for now)
+        now = time.monotonic()
+        out = []
+        for train in trains:
+            closed = train.id in self.partial_closed  # its final merge in this very tick
+            if train.state is not TrainState.RUNNING or train.final_merge_started or closed:
+                continue
+            done = frozenset(j.id for j in train.jobs if j.state is JobState.DONE)
+            if not done or done == self.partial_done.get(train.id):
+                continue
+            if now - self.partial_at.get(train.id, -1e18) < self.partial_every:
+                continue
+            self._partial(s, train.id)
+            self.partial_done[train.id] = done
+            self.partial_at[train.id] = time.monotonic()
+            out.append(train.id)
+        return out
+
+    def _partial(self, s: Session, train_id: int) -> None:
+        rows = s.execute(
+            select(Job.id, Job.run_number, Job.state, Job.attempts, Job.files).where(
+                Job.train_run_id == train_id
+            )
+        ).all()
+        jobs: dict[int, int] = {}
+        files_done: dict[int, list[str]] = {}
+        done: dict[int, list[tuple[int, int]]] = {}  # run -> (job id, attempts) of done jobs
+        every: list[str] = []
+        merged = self.run_merges.get(train_id, {})
+        for job_id, run, state, attempts, files in rows:
+            jobs[run] = jobs.get(run, 0) + 1
+            every += list(files or [])
+            if state is JobState.DONE:
+                files_done.setdefault(run, []).extend(files or [])
+                done.setdefault(run, []).append((job_id, attempts))
+        before = self.partial_runs.get(train_id, {})
+        reuse, records = {}, {}
+        for run, ids in done.items():
+            key = frozenset(j for j, _ in ids)
+            if run in merged:
+                continue
+            if run in before and before[run][0] == key:  # unchanged: not merged again
+                reuse[run] = before[run][1]
+            else:
+                records[run] = [self._record(j, train_id, n) for j, n in ids]
+        events_done = {run: events_of(f, self.events_cache) for run, f in files_done.items()}
+        _, per_run = merge_partial(
+            self.partial_folder(train_id),
+            records,
+            {run: rec for run, rec in merged.items() if run in files_done},
+            jobs=jobs,
+            events_done=events_done,
+            events_total=events_of(every, self.events_cache),
+            reuse=reuse,
+        )
+        self.partial_runs[train_id] = {
+            run: (frozenset(j for j, _ in done[run]), rec)
+            for run, rec in per_run.items()
+            if run not in merged
+        }
 
     def _flag(self, train_id: int) -> None:
         self.flagged.add(train_id)
@@ -648,6 +756,36 @@ class TrainWork:
                     future.cancel()
 
         self.after_commit.append(cancel)
+
+
+def _lineage_merges(s: Session, train: TrainRun) -> dict[int, MergeRecord]:
+    """The per-run merges of the train runs an incremental train adds its runs to (from
+    their recorded merges: nearest first), as the merge stages read them; the increment's
+    final stages read these outputs unchanged (their jobs are not run again)."""
+    out: dict[int, MergeRecord] = {}
+    seen = {train.id}
+    parent_id = train.increment_of_id
+    while parent_id is not None and parent_id not in seen:
+        seen.add(parent_id)
+        rows = s.scalars(
+            select(TrainMerge).where(
+                TrainMerge.train_run_id == parent_id,
+                TrainMerge.stage == "run",
+                TrainMerge.state == "done",
+            )
+        )
+        for row in rows:
+            run = int(row.name)
+            if run not in out and row.runs_merged:
+                out[run] = MergeRecord(
+                    stage="run",
+                    name=row.name,
+                    outputs=dict(row.outputs or {}),
+                    runs_merged=[int(r) for r in row.runs_merged],
+                )
+        parent = s.get(TrainRun, parent_id)
+        parent_id = parent.increment_of_id if parent is not None else None
+    return out
 
 
 def _record_merges(

@@ -55,6 +55,7 @@ class TrainRun(Base):
         # (on SQLite these columns sit behind the big snapshots, in overflow pages)
         Index("ix_train_runs_submitted_finished", "submitted_at", "finished_at"),
         Index("ix_train_runs_finished_state", "finished_at", "state", "submitted_at"),
+        Index("ix_train_runs_increment_of", "increment_of_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -92,6 +93,11 @@ class TrainRun(Base):
     # the train run and its history stay, its merged files are gone
     output_deleted_at: Mapped[datetime | None] = mapped_column(default=None)
     output_deleted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    # an incremental train (0023): the same train run again on the runs its dataset gained
+    # since ``increment_of_id`` finished; ``increment_runs`` are the runs it processes, its
+    # final merge adds them to the per-run outputs of its lineage (None: not an increment)
+    increment_of_id: Mapped[int | None] = mapped_column(ForeignKey("train_runs.id"), default=None)
+    increment_runs: Mapped[list[int] | None] = mapped_column(JSONType, default=None)
 
     dataset: Mapped[Dataset] = relationship()
     tag: Mapped[PackageTag] = relationship()

@@ -67,6 +67,13 @@ class TrainOut(ORMModel):
         description="An operator's submission waiting for the dataset's automatic "
         "submission time (datasets over 50 TB, fair-usage policy).",
     )
+    increment_of_id: int | None = Field(
+        default=None,
+        description="An incremental train: the train run whose output it adds new runs to.",
+    )
+    increment_runs: list[int] | None = Field(
+        default=None, description="An incremental train: the runs it processes (the new runs)."
+    )
 
 
 class CommentOut(ORMModel):
@@ -514,6 +521,26 @@ def clone(train: TrainForReader, body: CloneTrainIn, actor: CurrentActor, db: DB
 
 
 @router.post(
+    "/{train_id}/increment",
+    response_model=TrainDetail,
+    status_code=201,
+    summary="Run a done train on the runs its dataset gained since (operators)",
+    description=(
+        "An incremental train: a train run of its own with the same wagons, configurations, "
+        "tag and target, submitted at once, on the runs without a per-run merge in the train's "
+        "lineage; its final merge adds them to the lineage's per-run outputs (equal to a full "
+        "rerun). 409 naming the train when it is not done, already has an increment, is a "
+        "standard or linked derived-data train, its wagons, tag or dataset merge "
+        "configuration changed, or there is no new run."
+    ),
+)
+def increment(train: TrainForReader, actor: CurrentActor, db: DB) -> TrainDetail:
+    new = trains.start_increment(db, actor, train.id)
+    db.flush()
+    return train_detail(new)
+
+
+@router.post(
     "/{train_id}/long-train",
     response_model=TrainDetail,
     status_code=201,
@@ -640,6 +667,21 @@ def merging(train: TrainForReader, db: DB, settings: SettingsDep) -> dict[str, A
 @router.get("/{train_id}/outputs", summary="Merged outputs and derived-data files")
 def outputs(train: TrainForReader, db: DB, settings: SettingsDep) -> dict[str, Any]:
     return views_train_results.outputs_view(db, train, views_trains.file_roots(settings))
+
+
+@router.get(
+    "/{train_id}/partial",
+    summary="Live partial results: outputs merged over the jobs finished so far (running trains)",
+    description=(
+        "While a train runs, the scheduler merges the outputs of its finished jobs, per run and "
+        "overall, into a folder of their own (never read by the real merges) as jobs finish: "
+        "their files and the fractions of runs, jobs and events they hold. `partial` is null "
+        "before a job finished and once the final merge is done."
+    ),
+)
+def partial(train: TrainForReader, settings: SettingsDep) -> dict[str, Any]:
+    view = views_train_results.partial_view(train, views_trains.file_roots(settings))
+    return {"train_id": train.id, "state": train.state.value, "partial": view}
 
 
 @router.get("/{train_id}/test", summary="Train test: metrics per device, expected resources")

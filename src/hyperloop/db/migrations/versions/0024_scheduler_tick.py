@@ -1,7 +1,7 @@
 """scheduler lease: the duration of the holder's last step (metrics)
 
 Revision ID: 0024_scheduler_tick
-Revises: 0019_train_policy
+Revises: 0023_incremental_trains
 Create Date: 2026-12-06
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import hyperloop.db.base
 
 revision = "0024_scheduler_tick"
-down_revision = "0019_train_policy"
+down_revision = "0023_incremental_trains"
 branch_labels = None
 depends_on = None
 
