@@ -171,6 +171,39 @@ def test_upload_a_real_configuration_and_see_the_diff_before_saving(page, site, 
     assert page.errors == []
 
 
+def test_add_a_parameter_by_hand_see_it_in_the_history_and_remove_it(page, site):
+    base, ids = site
+    page.goto(f"{base}/wagon/{ids['corr']}")
+    form = page.locator("#add-parameter-form")
+    form.get_by_label("Task").select_option(label="two-particle-correlations")
+    form.get_by_label("Parameter").fill("etaMax")  # declared: refused, nothing saved
+    form.get_by_label("Value").fill("0.7")
+    form.get_by_role("button", name="Add parameter").click()
+    expect(form.get_by_role("alert")).to_contain_text("already declares 'etaMax'")
+    form.get_by_label("Parameter").fill("maxMixDepth")
+    form.get_by_label("Value").fill("[4, 8]")
+    with page.expect_navigation():
+        form.get_by_role("button", name="Add parameter").click()
+    expect(page.locator("#save-notice")).to_contain_text(
+        "Added parameter two-particle-correlations.maxMixDepth"
+    )
+    row = page.locator("#added-parameters tbody tr", has_text="maxMixDepth")
+    assert row.locator("td").nth(1).inner_text() == "[4, 8]"
+    wagon = page.request.get(f"{base}/api/wagons/{ids['corr']}").json()
+    assert wagon["added_parameters"] == {"two-particle-correlations": {"maxMixDepth": [4, 8]}}
+    page.goto(f"{base}/wagon/{ids['corr']}/history")
+    history = page.locator("#history").inner_text()
+    assert "added_parameters.two-particle-correlations.maxMixDepth" in history
+    assert "added by hand" in history
+    page.goto(f"{base}/wagon/{ids['corr']}")
+    page.once("dialog", lambda dialog: dialog.accept())
+    with page.expect_navigation():
+        page.get_by_role("button", name="Remove two-particle-correlations.maxMixDepth").click()
+    expect(page.locator("#save-notice")).to_contain_text("Removed parameter")
+    expect(page.locator("#added-parameters")).to_contain_text("No parameter added by hand")
+    assert page.errors == []
+
+
 def test_wagon_test_result_with_graphs(page, site):
     base, ids = site
     page.goto(f"{base}/wagon-test/{ids['test_done']}")

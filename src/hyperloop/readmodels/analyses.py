@@ -474,6 +474,11 @@ def wagon_editor_data(s: Session, wagon: Wagon, user: User) -> dict[str, Any]:
             for c in candidates
         ],
         "configuration": config,
+        "added_parameters": [
+            {"task": task, "name": name, "value": value, "json": json.dumps(value)}
+            for task, params in sorted((wagon.added_parameters or {}).items())
+            for name, value in sorted(params.items())
+        ],
         "derived": produced,
         "enablings": [
             {
