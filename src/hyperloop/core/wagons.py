@@ -38,6 +38,7 @@ from hyperloop.core.disabling import disable_wagon_everywhere
 from hyperloop.core.enabling import configuration_changed
 from hyperloop.core.errors import Conflict, NotFound, ValidationError
 from hyperloop.core.permissions import Action, require
+from hyperloop.core.pull_requests import get_pull_request, schema_source
 from hyperloop.core.tag_lookup import wagon_package
 from hyperloop.core.tags import find_workflow, get_tag, latest_tag, workflow_info
 from hyperloop.core.wagon_state import FIELDS, wagon_state
@@ -53,6 +54,7 @@ _CONFIG_FIELDS = {
     "subwagons",
     "dependencies",
     "added_parameters",
+    "pull_request_id",
 }
 
 
@@ -210,14 +212,23 @@ def create_wagon(
     max_df_size: int | None = None,
     max_derived_file_size: int | None = None,
     added_parameters: Config | None = None,
+    pull_request_id: int | None = None,
 ) -> Wagon:
-    """A new wagon; missing configurables take the tag's defaults."""
+    """A new wagon; missing configurables take the tag's defaults. With
+    ``pull_request_id`` the workflow and its configurables come from that pull request
+    (the wagon's tag is then the newest of its package, until a sync)."""
     analysis = get_or_404(s, Analysis, analysis_id, "analysis")
     require(actor, Action.WAGON_CREATE, analysis)
     check_name(name, "wagon")
     _unique_name(s, analysis.id, name)
-    tag = _tag_for(s, tag_id, workflow=workflow)
-    schema = workflow_schema(tag, workflow)
+    if pull_request_id is not None:
+        pr = get_pull_request(s, pull_request_id)
+        tag = _tag_for(s, tag_id, package=pr.package)
+        source = schema_source(pr)
+    else:
+        tag = _tag_for(s, tag_id, workflow=workflow)
+        source = tag
+    schema = workflow_schema(source, workflow)
     base = complete_base(schema, validate_config(schema, base_config or {}, what="base"))
     wagon = Wagon(
         analysis_id=analysis.id,
@@ -226,8 +237,9 @@ def create_wagon(
         tag_id=tag.id,
         base_config=base,
         subwagons=_check_subwagons(schema, base, subwagons),
-        derived_tables=_check_derived(tag, workflow, derived_tables),
+        derived_tables=_check_derived(source, workflow, derived_tables),
         added_parameters=check_added_parameters(schema, added_parameters) or None,
+        pull_request_id=pull_request_id,
         slim_ready=slim_ready,
         max_df_size=max_df_size,
         max_derived_file_size=max_derived_file_size,
@@ -289,7 +301,10 @@ def edit_wagon(
         _unique_name(s, wagon.analysis_id, name, exclude=wagon.id)
     tag = _tag_for(s, changes.get("tag_id", wagon.tag_id))
     workflow = changes.get("workflow", wagon.workflow)
-    schema = workflow_schema(tag, workflow)
+    # a new tag (a sync) ends the configuration on a pull request's workflows
+    pr_id = None if "tag_id" in changes else wagon.pull_request_id
+    source = schema_source(get_pull_request(s, pr_id)) if pr_id else tag
+    schema = workflow_schema(source, workflow)
     if "base_config" in changes or workflow != wagon.workflow:
         given = changes.get("base_config", wagon.base_config if workflow == wagon.workflow else {})
         base = complete_base(schema, validate_config(schema, given, what="base"))
@@ -302,13 +317,14 @@ def edit_wagon(
     else:
         subs = wagon.subwagons
     subs = _check_subwagons(schema, base, subs)
-    derived = _check_derived(tag, workflow, changes.get("derived_tables", wagon.derived_tables))
+    derived = _check_derived(source, workflow, changes.get("derived_tables", wagon.derived_tables))
     added = check_added_parameters(schema, changes.get("added_parameters", wagon.added_parameters))
     if "dependencies" in changes:
         wagon.dependencies = _check_dependencies(s, wagon, wagon.analysis, changes["dependencies"])
     wagon.name, wagon.workflow, wagon.tag_id = name, workflow, tag.id
     wagon.base_config, wagon.subwagons, wagon.derived_tables = base, subs, derived
     wagon.added_parameters = added or None
+    wagon.pull_request_id = pr_id
     for flag in ("slim_ready", "max_df_size", "max_derived_file_size"):
         if flag in changes:
             setattr(wagon, flag, changes[flag])
@@ -407,6 +423,7 @@ def _clone(
         subwagons=copy.deepcopy(source.subwagons),
         derived_tables=list(source.derived_tables),
         added_parameters=copy.deepcopy(source.added_parameters),
+        pull_request_id=source.pull_request_id,
         slim_ready=source.slim_ready,
         max_df_size=source.max_df_size,
         max_derived_file_size=source.max_derived_file_size,
@@ -437,6 +454,16 @@ def sync_wagon(
         raise _stale(s, wagon, expected_version)
     new_tag = _tag_for(s, tag_id, package=wagon_package(s, wagon))  # latest of its package
     old_tag = _tag_for(s, wagon.tag_id)
+    if wagon.pull_request_id:
+        pr = get_pull_request(s, wagon.pull_request_id)
+        old_tag = schema_source(pr)
+        if find_workflow(new_tag, wagon.workflow) is None:
+            raise ValidationError(
+                f"wagon {wagon.name!r} is configured on pull request #{pr.number}, and "
+                f"package tag {new_tag.label} has no workflow {wagon.workflow!r} yet: sync "
+                "once a tag containing the pull request is released",
+                {"pull_request": pr.number, "tag": new_tag.label},
+            )
     if find_workflow(new_tag, wagon.workflow) is None:
         # a record, not an error: the caller commits the disabling and its notification
         reason = f"workflow {wagon.workflow!r} no longer exists in package tag {new_tag.label}"

@@ -74,6 +74,9 @@ class WagonDetail(WagonOut):
         description="Parameters added by hand that the tag does not declare ({task: {name: "
         "value}}); they run with the base and every subwagon."
     )
+    pull_request_id: int | None = Field(
+        description="Configured on this pull request's workflows (until a sync to a tag)."
+    )
     slim_ready: bool
     max_df_size: int | None
     max_derived_file_size: int | None
@@ -97,6 +100,13 @@ class WagonIn(BaseModel):
     dependencies: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(default_factory=list)
     added_parameters: Config | None = Field(
         default=None, description="Parameters added by hand: {task: {name: value}}."
+    )
+    pull_request_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="Take the workflow from this registered pull request (GET "
+        "/api/pull-requests), for a workflow no released tag has yet.",
     )
 
 
@@ -181,6 +191,7 @@ def wagon_detail(wagon: m.Wagon) -> WagonDetail:
         subwagons=wagon.subwagons or {},
         derived_tables=wagon.derived_tables or [],
         added_parameters=wagon.added_parameters or {},
+        pull_request_id=wagon.pull_request_id,
         slim_ready=wagon.slim_ready,
         max_df_size=wagon.max_df_size,
         max_derived_file_size=wagon.max_derived_file_size,
@@ -236,6 +247,7 @@ def create_wagon(body: WagonIn, actor: CurrentActor, db: DB) -> WagonDetail:
         derived_tables=body.derived_tables,
         dependencies=body.dependencies,
         added_parameters=body.added_parameters,
+        pull_request_id=body.pull_request_id,
     )
     db.flush()
     return wagon_detail(wagon)
