@@ -455,6 +455,14 @@ CASES: list[Case] = [
         path={"dataset_id": D, "production_id": ids("production")},
         body={"lines": ["/data/544013/AO2D_001.root 1000"]},
     ),
+    Case(
+        "POST",
+        "/api/datasets/{dataset_id}/productions/{production_id}/files/from-storage",
+        OPS,
+        ok=None,  # 422 here: /data does not exist on the test machine
+        path={"dataset_id": D, "production_id": ids("production")},
+        body={"base": "/data/LHC23zzh"},
+    ),
     Case("GET", "/api/datasets/{dataset_id}/files", LOGGED_IN, path={"dataset_id": D}),
     Case(
         "POST",

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from hyperloop.core import history
 from hyperloop.core.actor import Actor
+from hyperloop.core.catalogue import included_files
 from hyperloop.core.configs import Config, workflow_schema
 from hyperloop.core.permissions import Action, can
 from hyperloop.core.pull_requests import (
@@ -37,7 +38,6 @@ from hyperloop.db.models import (
     Dataset,
     DatasetFile,
     PackageTag,
-    Production,
     User,
     Wagon,
     WagonDataset,
@@ -231,10 +231,12 @@ def wagon_test_statistics(s: Session, wagon_id: int) -> dict[str, Any]:
 
 
 def _dataset_size(s: Session, dataset_id: int) -> dict[str, Any]:
-    files, size = s.execute(
-        select(func.count(DatasetFile.id), func.coalesce(func.sum(DatasetFile.size), 0))
-        .join(Production, Production.id == DatasetFile.production_id)
-        .where(Production.dataset_id == dataset_id)
+    files, size = s.execute(  # the runs trains read: excluded runs left out
+        included_files(s, dataset_id).with_only_columns(
+            func.count(DatasetFile.id),
+            func.coalesce(func.sum(DatasetFile.size), 0),
+            maintain_column_froms=True,
+        )
     ).one()
     return {"files": int(files), "bytes": int(size)}
 
