@@ -39,7 +39,17 @@ from tests.story_cause import BY_TEST
 from hyperloop.analysis.ao2d_writer import AO2DWriter
 from hyperloop.analysis.schema import default_registry
 from hyperloop.analysis.tags import introspect
-from hyperloop.core import analyses, datasets, enabling, runlists, tags, trains, users, wagons
+from hyperloop.core import (
+    analyses,
+    datasets,
+    enabling,
+    pull_requests,
+    runlists,
+    tags,
+    trains,
+    users,
+    wagons,
+)
 from hyperloop.core.actor import Actor
 from hyperloop.core.states import transition
 from hyperloop.core.storage_roots import StorageRoots
@@ -322,6 +332,26 @@ def introspection(
     }
 
 
+FLOW_TASK = {
+    "name": "flow-task",
+    "configurables": [
+        {"name": "harmonic", "kind": "int", "default": "2", "help": "the harmonic n of v_n"},
+        {"name": "etaGap", "kind": "float", "default": "0.4", "help": "eta gap"},
+    ],
+    "consumes": {"Tracks": ["fPt"]},
+    "produces": [],
+}
+
+
+def pr_introspection(version: str = "0.2.0") -> dict[str, Any]:
+    """``introspection(version)`` with the workflow ``flow-harmonics`` a pull request adds."""
+    doc = introspection(version)
+    doc["workflows"].append(
+        {"name": "flow-harmonics", "doc": "flow from a PR", "tasks": [copy.deepcopy(FLOW_TASK)]}
+    )
+    return doc
+
+
 ROLES = (
     "anonymous",
     "user",
@@ -581,6 +611,13 @@ def seed_api_world(url: str) -> ApiWorld:
         analyses.add_member(s, admin, service.id, people["service_expert"].id)
         tag = tags.register_tag(s, admin, api_introspection(), artifact="/tags/physics-v1")
         s.flush()
+        pr_doc = api_introspection()
+        pr_doc["workflows"].append(
+            {"name": "flow-harmonics", "doc": "flow from a PR", "tasks": [copy.deepcopy(FLOW_TASK)]}
+        )
+        pull_request = pull_requests.register_pull_request(
+            s, admin, number=77, title="Add flow harmonics", state="open", introspection=pr_doc
+        )
         analyzer = Actor(people["analyzer"])
         expert = Actor(people["service_expert"])
         service_wagon = wagons.create_wagon(
@@ -690,6 +727,7 @@ def seed_api_world(url: str) -> ApiWorld:
             service_analysis=service.id,
             other_analysis=other.id,
             tag=tag.id,
+            pull_request=pull_request.id,
             wagon=wagon.id,
             spare_wagon=spare.id,
             service_wagon=service_wagon.id,

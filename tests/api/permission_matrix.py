@@ -192,6 +192,25 @@ CASES: list[Case] = [
         },
     ),
     Case("GET", "/api/tags/{tag_id}", LOGGED_IN, path={"tag_id": ids("tag")}),
+    # pull requests
+    Case("GET", "/api/pull-requests", LOGGED_IN),
+    Case(
+        "POST",
+        "/api/pull-requests",
+        ADMIN,
+        body=lambda w, r: {
+            "number": 78,
+            "title": "Another change",
+            "state": "merged",
+            "introspection": api_introspection("v1"),
+        },
+    ),
+    Case(
+        "GET",
+        "/api/pull-requests/{pr_id}",
+        LOGGED_IN,
+        path={"pr_id": ids("pull_request")},
+    ),
     Case(
         "GET",
         "/api/tags/{tag_id}/workflows/{workflow}",
@@ -275,6 +294,23 @@ CASES: list[Case] = [
         MEMBER,
         scope="analysis",
         path={"wagon_id": W, "subwagon": "tight"},
+        query={"expected_version": 1},
+    ),
+    Case(
+        "POST",
+        "/api/wagons/{wagon_id}/parameters",
+        MEMBER,
+        scope="analysis",
+        path={"wagon_id": W},
+        body={"expected_version": 1, "task": "spectra-task", "name": "extraCut", "value": 2},
+    ),
+    Case(
+        "DELETE",
+        "/api/wagons/{wagon_id}/parameters/{task}/{name}",
+        MEMBER,
+        scope="analysis",
+        ok=None,  # 404: the wagon has no such added parameter
+        path={"wagon_id": W, "task": "spectra-task", "name": "extraCut"},
         query={"expected_version": 1},
     ),
     Case(
@@ -420,6 +456,14 @@ CASES: list[Case] = [
         OPS,
         path={"dataset_id": D, "production_id": ids("production")},
         body={"lines": ["/data/544013/AO2D_001.root 1000"]},
+    ),
+    Case(
+        "POST",
+        "/api/datasets/{dataset_id}/productions/{production_id}/files/from-storage",
+        OPS,
+        ok=None,  # 422 here: /data does not exist on the test machine
+        path={"dataset_id": D, "production_id": ids("production")},
+        body={"base": "/data/LHC23zzh"},
     ),
     Case("GET", "/api/datasets/{dataset_id}/files", LOGGED_IN, path={"dataset_id": D}),
     Case(

@@ -5,6 +5,7 @@ once). Screenshots of the main pages go to ci-artifacts."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 
@@ -13,7 +14,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 from tests.browser.conftest import screenshot
 from tests.served import uvicorn_app
-from tests.web_pages.seed_datasets import PASSWORD, ROLE_USERS, done_derived_train, seed
+from tests.web_pages.seed_datasets import PASSWORD, ROLE_USERS, ROOTS, done_derived_train, seed
 
 from hyperloop.core import datasets
 from hyperloop.db.models import StagingTransfer
@@ -29,7 +30,11 @@ def site_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     url = f"sqlite:///{tmp / 'hyperloop.db'}"
     ids = seed(url)
     ids["url"] = url  # type: ignore[assignment]  # tests write progress to the same file
-    settings = {"HYPERLOOP_DATABASE_URL": url, "HYPERLOOP_DATA_DIR": str(tmp)}
+    settings = {
+        "HYPERLOOP_DATABASE_URL": url,
+        "HYPERLOOP_DATA_DIR": str(tmp),
+        "HYPERLOOP_STORAGE_ROOTS": json.dumps(ROOTS),  # the seeded catalogue's roots
+    }
     with uvicorn_app(settings, tmp, ready="/static/css/datasets.css") as base:
         yield base, ids
 
@@ -206,3 +211,30 @@ def test_operator_deletes_an_unused_derived_output(login, site_server, tmp_path)
         page.locator("ul.problems").inner_text()
     )
     screenshot(page, "error-page")
+
+
+def test_operator_fills_a_runlist_production_by_listing_its_storage(
+    login, site_server, tmp_path
+) -> None:
+    """Each run of the runlist is listed in the storage; the excluded run 544032 is not, and
+    the totals leave its files out."""
+    base, ids = site_server
+    storage = tmp_path / "LHC23zzh" / "pass4"
+    for run in (544013, 544028, 544032):
+        (storage / str(run)).mkdir(parents=True)
+        (storage / str(run) / "AO2D_001.root").write_bytes(b"x" * 1000)
+    page = login("operator")
+    page.goto(f"{base}/dataset/{ids['dataset']}")
+    before = int(page.locator("#productions tbody tr td.num").first.inner_text())
+    page.goto(f"{base}/dataset/{ids['dataset']}/edit")
+    page.get_by_label(re.compile("^Storage of")).fill(str(tmp_path / "nowhere"))
+    page.get_by_role("button", name="List the storage of each run").click()
+    form = page.locator("form", has=page.get_by_label(re.compile("^Storage of")))
+    expect(form.get_by_role("alert")).to_contain_text("does not exist")
+    page.get_by_label(re.compile("^Storage of")).fill(str(storage))
+    with page.expect_navigation():
+        page.get_by_role("button", name="List the storage of each run").click()
+    page.goto(f"{base}/dataset/{ids['dataset']}")
+    row = page.locator("#productions tbody tr").first
+    assert int(row.locator("td.num").first.inner_text()) == before + 2  # not run 544032
+    assert "of excluded runs, not counted" in row.inner_text()

@@ -171,6 +171,80 @@ def test_upload_a_real_configuration_and_see_the_diff_before_saving(page, site, 
     assert page.errors == []
 
 
+def test_add_a_parameter_by_hand_see_it_in_the_history_and_remove_it(page, site):
+    base, ids = site
+    page.goto(f"{base}/wagon/{ids['corr']}")
+    form = page.locator("#add-parameter-form")
+    form.get_by_label("Task").select_option(label="two-particle-correlations")
+    form.get_by_label("Parameter").fill("etaMax")  # declared: refused, nothing saved
+    form.get_by_label("Value").fill("0.7")
+    form.get_by_role("button", name="Add parameter").click()
+    expect(form.get_by_role("alert")).to_contain_text("already declares 'etaMax'")
+    form.get_by_label("Parameter").fill("maxMixDepth")
+    form.get_by_label("Value").fill("[4, 8]")
+    with page.expect_navigation():
+        form.get_by_role("button", name="Add parameter").click()
+    expect(page.locator("#save-notice")).to_contain_text(
+        "Added parameter two-particle-correlations.maxMixDepth"
+    )
+    row = page.locator("#added-parameters tbody tr", has_text="maxMixDepth")
+    assert row.locator("td").nth(1).inner_text() == "[4, 8]"
+    wagon = page.request.get(f"{base}/api/wagons/{ids['corr']}").json()
+    assert wagon["added_parameters"] == {"two-particle-correlations": {"maxMixDepth": [4, 8]}}
+    page.goto(f"{base}/wagon/{ids['corr']}/history")
+    history = page.locator("#history").inner_text()
+    assert "added_parameters.two-particle-correlations.maxMixDepth" in history
+    assert "added by hand" in history
+    page.goto(f"{base}/wagon/{ids['corr']}")
+    page.once("dialog", lambda dialog: dialog.accept())
+    with page.expect_navigation():
+        page.get_by_role("button", name="Remove two-particle-correlations.maxMixDepth").click()
+    expect(page.locator("#save-notice")).to_contain_text("Removed parameter")
+    expect(page.locator("#added-parameters")).to_contain_text("No parameter added by hand")
+    assert page.errors == []
+
+
+def test_a_wagon_on_a_pull_requests_workflow_waits_for_its_tag(page, site):
+    """The workflow exists only in pull request #2041: pick it from the list, configure the
+    wagon, enable it with the pull request chosen from the list; its test waits for a tag."""
+    base, ids = site
+    page.goto(f"{base}/analysis/{ids['lf']}")
+    form = page.locator("#create-wagon-form")
+    assert "flow-harmonics" not in form.locator("#new-workflow").inner_text()
+    form.get_by_label("Workflows from").select_option(label="PR #2041 Add flow harmonics (open)")
+    form.locator("#new-workflow").select_option("flow-harmonics")
+    form.get_by_label("Name (letters, digits, _)").fill("flow")
+    with page.expect_navigation():
+        form.get_by_role("button", name="Create wagon").click()
+    assert page.title() == "Wagon flow · Hyperloop"
+    expect(page.locator(".facts")).to_contain_text("Configured on pull request #2041")
+    page.get_by_label("flow-task.harmonic", exact=True).fill("4")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save base configuration").click()
+    expect(page.locator("#save-notice")).to_contain_text("Saved 1 value")
+    wagon_id = int(page.url.split("/wagon/")[1].split("#")[0])
+
+    page.goto(base + "/")
+    page.get_by_role("button", name="Not enabled: enable flow on LHC22_ud_pass4").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Latest tag").check()
+    dialog.get_by_role("button", name="Enable and test").click()
+    expect(dialog.get_by_role("alert")).to_contain_text("configured on pull request #2041")
+    dialog.get_by_label("Future tag containing a pull request").check()
+    assert "Fix the eta cut" in dialog.inner_text()  # merged ones are listed too
+    dialog.get_by_role("button", name="#2041").click()
+    assert dialog.get_by_label("Pull request", exact=True).input_value() == "2041"
+    dialog.get_by_role("button", name="Enable and test").click()
+    cell = page.locator(f"#cell-{wagon_id}-{ids['dataset']}")
+    cell.get_by_role("button", name="Enabled: disable flow on LHC22_ud_pass4").wait_for()
+    tests = page.request.get(f"{base}/api/wagons/{wagon_id}/tests").json()["items"]
+    page.goto(f"{base}/wagon-test/{tests[0]['id']}")
+    expect(page.locator("main")).to_contain_text(
+        "waiting for a released package tag containing pull request #2041"
+    )
+    assert page.errors == []
+
+
 def test_wagon_test_result_with_graphs(page, site):
     base, ids = site
     page.goto(f"{base}/wagon-test/{ids['test_done']}")

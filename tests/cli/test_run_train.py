@@ -309,3 +309,39 @@ def test_dry_run_names_task_and_switch_reading_mc_tables_on_real_data(tmp_path, 
     full.write_text(json.dumps(config))
     proc = run(*args, "--dry-run")
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_pull_requests_source_is_built_into_the_body_that_registers_it(tmp_path):
+    """``package pull-request`` builds the checkout in a temporary folder (nothing stays)
+    and writes number, title, state and the introspection ``POST /api/pull-requests`` takes."""
+    out = tmp_path / "pr.json"
+    built = run(
+        "package",
+        "pull-request",
+        str(REPO_ROOT / "physics"),
+        "--number",
+        "2041",
+        "--title",
+        "Add flow harmonics",
+        "--out",
+        str(out),
+    )
+    assert built.returncode == 0, built.stderr
+    body = json.loads(out.read_text())
+    assert (body["number"], body["title"], body["state"]) == (2041, "Add flow harmonics", "open")
+    assert body["introspection"]["package"]["name"] == "hyperloop-physics"
+    names = {wf["name"] for wf in body["introspection"]["workflows"]}
+    assert {"ud-rho", "event-selection"} <= names
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pr.json"]
+    bad = run(
+        "package",
+        "pull-request",
+        str(REPO_ROOT / "physics"),
+        "--number",
+        "1",
+        "--title",
+        "x",
+        "--state",
+        "closed",
+    )
+    assert bad.returncode == 2 and "choose open or merged" in bad.stderr

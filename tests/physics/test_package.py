@@ -124,3 +124,30 @@ def test_pid_and_efficiency_defaults_are_the_demo_detector_response(physics):
     pt, eta = np.meshgrid(np.linspace(0, 3, 61), np.linspace(-1, 1, 41))
     params = physics.get("mc-spectra").task("mc-spectra").configurables()["efficiencyParams"]
     np.testing.assert_allclose(tracking_efficiency(pt, eta, params.default), efficiency(pt, eta))
+
+
+def test_a_parameter_added_by_hand_is_ignored_and_reported_where_the_task_lacks_it(physics):
+    """A wagon's hand-added parameter runs where the task declares it (typed there) and is
+    left out, listed per instance, where it does not; an unknown one not added by hand is
+    still an error."""
+    entry = {
+        "workflow_name": "event-selection",
+        "configuration": {"event-selection": {"maxVertexZ": "7", "newCut": "3"}},
+        "added_parameters": {"event-selection": ["newCut"]},
+    }
+    spec = TrainSpec.from_json({"workflows": [entry]})
+    assert TrainSpec.from_json(spec.to_json()).workflows[0].added_parameters == {
+        "event-selection": ["newCut"]
+    }
+    plan = build_plan(spec, physics)
+    assert plan.ignored_parameters == {"event-selection": ["newCut"]}
+    assert plan.instances[0].task.maxVertexZ == 7.0
+
+    declared = dict(entry, added_parameters={"event-selection": ["maxVertexZ"]})
+    declared["configuration"] = {"event-selection": {"maxVertexZ": "6"}}
+    plan = build_plan(TrainSpec.from_json({"workflows": [declared]}), physics)
+    assert plan.ignored_parameters == {} and plan.instances[0].task.maxVertexZ == 6.0
+
+    not_added = dict(entry, added_parameters={})
+    with pytest.raises(ValueError, match="unknown parameter 'newCut'"):
+        build_plan(TrainSpec.from_json({"workflows": [not_added]}), physics)

@@ -334,3 +334,26 @@ def test_the_expected_jobs_follow_the_splitting_settings_in_force(db_sessionmake
     with db_sessionmaker() as s:
         _, size = SchedulerShell(db_sessionmaker, None, default)._sample(s, dataset_id)  # type: ignore[arg-type]
     assert expected_resources(summary, SampleFacts(), size).jobs == 2  # 10 per job: one per run
+
+
+def test_the_test_sample_and_dataset_size_leave_excluded_runs_out(db_sessionmaker, tmp_path):
+    """A wagon test never reads a file of a run excluded from its production, and the size
+    behind its expected resources counts only the runs trains read."""
+    for run, size in {500001: 10, 500002: 1000}.items():
+        (tmp_path / "data" / str(run)).mkdir(parents=True)
+        (tmp_path / "data" / str(run) / "AO2D_000.root").write_bytes(b"x" * size)
+    with db_sessionmaker.begin() as s:
+        admin = Actor(users.create_user(s, "admin", roles=[Role.ADMIN]))
+        ds = datasets.create_dataset(s, admin, "LHC26_excl", collision_system="pp")
+        rl = runlists.create_runlist(s, admin, "LHC26_excl_pass1", [500001, 500002])
+        prod = datasets.add_production(s, admin, ds.id, "demo", runlist_id=rl.id)
+        roots = StorageRoots.parse([tmp_path / "data"])
+        datasets.import_directory(s, admin, prod.id, tmp_path / "data", roots=roots)
+        datasets.set_excluded_runs(s, admin, prod.id, [500001])
+        dataset_id = ds.id
+    config = shell_config(load_settings(data_dir=tmp_path / "var"), {"test": Target("test")})
+    shell = SchedulerShell(db_sessionmaker, engine=None, config=config)  # type: ignore[arg-type]
+    with db_sessionmaker() as s:
+        files, size = shell._sample(s, dataset_id)
+        assert [f.run_number for f in files] == [500002]
+    assert (size.bytes, size.files, size.run_files) == (1000, 1, (1,))

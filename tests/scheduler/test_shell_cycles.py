@@ -10,13 +10,23 @@ from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
-from tests.factories import introspection, make_world
+from tests.factories import introspection, make_world, pr_introspection
 from tests.story_cause import BY_TEST
 
-from hyperloop.core import analyses, datasets, enabling, tags, trains, wagons
+from hyperloop.core import analyses, datasets, enabling, pull_requests, tags, trains, wagons
+from hyperloop.core.errors import ValidationError
+from hyperloop.core.full_config import build_full_config
 from hyperloop.core.jobs import JobSpec, add_jobs, set_job_state
-from hyperloop.db.models import Job, Notification, TrainRun, WagonDataset, WagonTest
+from hyperloop.db.models import (
+    Job,
+    Notification,
+    PackageTag,
+    TrainRun,
+    WagonDataset,
+    WagonTest,
+)
 from hyperloop.enums import EmailPolicy, JobState, TestStatus, TrainState, TrainType
 from hyperloop.grid.targets import Target
 from hyperloop.scheduler import decide
@@ -240,6 +250,90 @@ def test_a_wagon_waiting_for_a_pull_request_is_tested_with_the_first_tag_contain
         f"[Hyperloop] pull request 4711 is in a released package tag: wagon test {test_id} starts",
     ) in got
     assert {to for to, _ in got} == {"alice@example.org"}
+
+
+def test_a_wagon_on_a_pull_requests_workflow_is_tested_once_a_tag_contains_it(
+    db_sessionmaker, tmp_path
+):
+    """The workflow exists only in pull request 812 (its built introspection): the wagon is
+    created and configured on it, its test waits for a tag listing 812, then starts with
+    it and runs the configured workflow; a sync moves the wagon onto that tag."""
+    with db_sessionmaker.begin() as s:
+        w = make_world(s)
+        alice = w.actor(w.alice)
+        pr = pull_requests.register_pull_request(
+            s,
+            None,
+            number=812,
+            title="Add flow harmonics",
+            state="open",
+            introspection=pr_introspection("0.3.0-pr812"),
+        )
+        wagon = wagons.create_wagon(
+            s,
+            alice,
+            w.lf.id,
+            name="flow",
+            workflow="flow-harmonics",
+            pull_request_id=pr.id,
+            base_config={"flow-task": {"harmonic": "3"}},
+        )
+        assert wagon.tag_id == w.tag.id and wagon.pull_request_id == pr.id
+        wagons.edit_wagon(
+            s,
+            alice,
+            wagon.id,
+            expected_version=wagon.version,
+            base_config={"flow-task": {"harmonic": "3", "etaGap": "0.8"}},
+        )
+        enabling.enable_wagon(
+            s, alice, wagon.id, w.dataset.id, policy="pull_request", pull_request="812"
+        )
+        test_id = enabling.current_test(s, wagon.id, w.dataset.id).id
+        wagon_id = wagon.id
+    shell = make_shell(db_sessionmaker, tmp_path)
+    shell.config.core = decide.SchedulerConfig(max_running_tests=4)
+    assert shell.tick(MONDAY_0900).instructions == []  # no tag contains the PR yet
+    with db_sessionmaker.begin() as s:
+        tag_id = tags.register_tag(
+            s, None, pr_introspection("0.3.0"), artifact="/tags/t3", pull_requests=["812"]
+        ).id
+    tick = shell.tick(MONDAY_0900 + timedelta(minutes=1))
+    assert tick.instructions[0] == decide.AssignTestTag(test_id, tag_id, "812")
+    assert decide.StartWagonTest(test_id) in tick.instructions
+    with db_sessionmaker.begin() as s:
+        test = s.get(WagonTest, test_id)
+        spec = build_full_config(test, s.get(PackageTag, tag_id))
+        assert [(e.workflow_name, e.configuration) for e in spec.workflows] == [
+            ("flow-harmonics", {"flow-task": {"harmonic": "3", "etaGap": "0.8"}})
+        ]
+        synced, _ = wagons.sync_wagon(s, w.actor(w.alice), wagon_id, tag_id=tag_id)
+        assert synced.tag_id == tag_id and synced.pull_request_id is None
+        assert synced.base_config == {"flow-task": {"harmonic": "3", "etaGap": "0.8"}}
+
+
+def test_a_pull_request_wagon_is_enabled_only_with_the_future_tag_policy(db_sessionmaker):
+    with db_sessionmaker.begin() as s:
+        w = make_world(s)
+        pr = pull_requests.register_pull_request(
+            s, None, number=813, title="Flow", state="open", introspection=pr_introspection()
+        )
+        wagon = wagons.create_wagon(
+            s,
+            w.actor(w.alice),
+            w.lf.id,
+            name="flow",
+            workflow="flow-harmonics",
+            pull_request_id=pr.id,
+        )
+        with pytest.raises(ValidationError, match="configured on pull request #813"):
+            enabling.enable_wagon(s, w.actor(w.alice), wagon.id, w.dataset.id, policy="latest")
+        with pytest.raises(ValidationError, match="has no workflow 'flow-harmonics' yet"):
+            wagons.sync_wagon(s, w.actor(w.alice), wagon.id)  # the latest tag lacks it
+        with pytest.raises(ValidationError, match="does not exist in package tag"):
+            wagons.create_wagon(  # without the pull request, no tag has the workflow
+                s, w.actor(w.alice), w.lf.id, name="flow2", workflow="flow-harmonics"
+            )
 
 
 # ---------------------------------------------------------------- long trains

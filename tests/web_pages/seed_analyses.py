@@ -17,11 +17,20 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.factories import STRANGENESS_CHANGED, tasks_from_o2_config
+from tests.factories import FLOW_TASK, STRANGENESS_CHANGED, tasks_from_o2_config
 from tests.web_pages.accounts import ADMIN, ANALYZER, PASSWORD, seed_accounts
 
 from hyperloop.analysis.workflows import load_package
-from hyperloop.core import analyses, datasets, enabling, runlists, tags, users, wagons
+from hyperloop.core import (
+    analyses,
+    datasets,
+    enabling,
+    pull_requests,
+    runlists,
+    tags,
+    users,
+    wagons,
+)
 from hyperloop.core.actor import Actor
 from hyperloop.core.assessment import DatasetSize, SampleFacts, evaluate
 from hyperloop.core.storage_roots import StorageRoots
@@ -149,6 +158,17 @@ def seed_analyses(url: str, outputs_root: Path, realdata: Path) -> Seeded:
         newer = tags.register_tag(s, root, newer_doc, artifact="/tags/0.2.1")
         newer.released_at = utcnow()
         s.flush()
+        # pull requests: one adds a workflow no released tag has yet, one is merged
+        pr_doc = copy.deepcopy(newer_doc)
+        pr_doc["workflows"].append(
+            {"name": "flow-harmonics", "doc": "flow from a PR", "tasks": [copy.deepcopy(FLOW_TASK)]}
+        )
+        flow_pr = pull_requests.register_pull_request(
+            s, root, number=2041, title="Add flow harmonics", state="open", introspection=pr_doc
+        )
+        pull_requests.register_pull_request(
+            s, root, number=2030, title="Fix the eta cut", state="merged", introspection=newer_doc
+        )
         a = Actor(alice)
         evsel = wagons.create_wagon(
             s, Actor(admin), svc.id, name="evsel", workflow="event-selection", tag_id=old.id
@@ -258,6 +278,7 @@ def seed_analyses(url: str, outputs_root: Path, realdata: Path) -> Seeded:
             service=svc.id,
             tag_old=old.id,
             tag_new=newer.id,
+            flow_pr=flow_pr.id,
             evsel=evsel.id,
             spectra=spectra.id,
             corr=corr.id,

@@ -76,7 +76,9 @@ def test_dataset_view_shows_productions_runs_catalogue_and_staging(site: Site) -
     assert f'href="/runlist/{site.ids["runlist"]}">LHC23zzh_pass4<' in page.text
     assert "Runs (2)" in text and "544013, 544028" in text
     assert "Excluded runs (1): 544032" in text
-    assert "Files 6" in text
+    # totals count the runs trains read: the 2 files of excluded run 544032 are left out
+    assert "Files 4" in text
+    assert "2 files" in text and "of excluded runs, not counted" in text
     assert "Mergelists" in text and "early" in text and "all-runs : early, late" in text
     assert 'href="/dataset/2">LHC23_pp_pass4_short<' in page.text
     assert "af-gsi" in text and "40%" in text and "af-cern" in text and "100%" in text
@@ -85,7 +87,10 @@ def test_dataset_view_shows_productions_runs_catalogue_and_staging(site: Site) -
     # the page shows what the JSON endpoint returns
     api = site.client("user").get(f"/api/datasets/{site.ids['dataset']}/overview").json()
     assert api["runs"] == [544013, 544028]
-    assert api["catalogue"]["files"] == 6
+    assert api["catalogue"]["files"] == 4
+    assert api["catalogue"]["bytes"] == 2 * (1_500_000 + 3_000_000)
+    [prod] = api["productions"]
+    assert (prod["excluded_files"], prod["excluded_bytes"]) == (2, 4_500_000)
     assert [t["target"] for t in api["staging"]] == ["af-cern", "af-gsi"]
 
 

@@ -64,6 +64,8 @@ class Plan:
     defaults_filled: dict[str, list[str]]  # instance -> parameters that took defaults
     shared: dict[str, list[int | None]]  # instance -> wagon ids sharing it (deduplicated)
     spec: TrainSpec
+    # instance -> parameters added by hand that its task does not declare (left out)
+    ignored_parameters: dict[str, list[str]] = field(default_factory=dict)
 
     def instance(self, name: str) -> TaskInstance:
         for inst in self.instances:
@@ -82,7 +84,11 @@ def _config_key(workflow: str, tasks: Iterable[Task]) -> str:
     )
 
 
-def _instantiate(entry: WorkflowEntry, wf: Workflow, index: int) -> list[Task]:
+def _instantiate(
+    entry: WorkflowEntry, wf: Workflow, index: int, ignored_parameters: dict[str, list[str]]
+) -> list[Task]:
+    """The workflow's tasks configured by ``entry``; parameters added by hand that a task
+    does not declare are left out and listed in ``ignored_parameters`` (per instance)."""
     known = {t.name for t in wf.tasks}
     for task_name in entry.configuration:
         if task_name.startswith("internal-dpl-") or task_name in known:
@@ -94,8 +100,20 @@ def _instantiate(entry: WorkflowEntry, wf: Workflow, index: int) -> list[Task]:
     tasks = []
     for task_cls in wf.tasks:
         raw = entry.configuration.get(task_cls.name, {})
-        values = parse_task_config(task_cls.name, raw, task_cls.configurables())
-        tasks.append(task_cls(values, suffix=entry.suffix))
+        declared = task_cls.configurables()
+        added = set(entry.added_parameters.get(task_cls.name, ()))
+        ignored = (
+            sorted(n for n in raw if n in added and n not in declared)
+            if isinstance(raw, dict)
+            else []
+        )
+        if ignored:
+            raw = {k: v for k, v in raw.items() if k not in ignored}
+        values = parse_task_config(task_cls.name, raw, declared)
+        task = task_cls(values, suffix=entry.suffix)
+        if ignored:
+            ignored_parameters[task.instance_name] = ignored
+        tasks.append(task)
     return tasks
 
 
@@ -114,12 +132,13 @@ def build_plan(
     file_table_names = {t.logical for t in registry.tables()}
 
     instances: list[TaskInstance] = []
+    ignored: dict[str, list[str]] = {}
     by_key: dict[str, list[TaskInstance]] = {}
     shared: dict[str, list[int | None]] = {}
     seen_names: dict[str, int] = {}
     for index, entry in enumerate(spec.workflows):
         wf = package.get(entry.workflow_name)
-        tasks = _instantiate(entry, wf, index)
+        tasks = _instantiate(entry, wf, index, ignored)
         key = _config_key(wf.name, tasks)
         if wf.produces() and key in by_key:
             # a dependency several wagons need with the same configuration runs once
@@ -222,6 +241,7 @@ def build_plan(
         defaults_filled={i.name: list(i.task.defaulted) for i in ordered},
         shared={k: v for k, v in shared.items()},
         spec=spec,
+        ignored_parameters=ignored,
     )
 
 

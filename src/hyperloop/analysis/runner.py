@@ -257,6 +257,7 @@ def _write_report(plan: Plan, result: RunResult, out: Path) -> None:
         "outputs": result.outputs,
         "task_failure": result.task_failure,
         "defaults_filled": result.defaults_filled,
+        "ignored_parameters": plan.ignored_parameters,
         "plan": describe_plan(plan),
         "devices": {
             d.name: {

@@ -34,6 +34,9 @@ class WorkflowEntry:
     wagon_id: int | None = None
     configuration: dict[str, dict[str, Any]] = field(default_factory=dict)
     pipeline_strategy: dict[str, int] = field(default_factory=dict)
+    # parameters of ``configuration`` the user added by hand ({task: [names]}): a task of
+    # the running tag that does not declare one ignores it (reported), as O2 does
+    added_parameters: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -139,6 +142,7 @@ class TrainSpec:
                     wagon_id=item.get("wagon_id"),
                     configuration={k: v for k, v in config.items() if isinstance(v, dict)},
                     pipeline_strategy=dict(item.get("pipeline_strategy") or {}),
+                    added_parameters=_added_names(item, source, i),
                 )
             )
         try:
@@ -191,7 +195,7 @@ class TrainSpec:
             "rate_limit": self.rate_limit,
             "shared_memory": self.shared_memory,
             "aod_max_io_rate": self.aod_max_io_rate,
-            "workflows": [asdict(w) for w in self.workflows],
+            "workflows": [_entry_json(w) for w in self.workflows],
         }
         if self.package_path:
             out["package_path"] = self.package_path
@@ -200,6 +204,27 @@ class TrainSpec:
 
 
 MAX_CORES = 1024
+
+
+def _entry_json(entry: WorkflowEntry) -> dict[str, Any]:
+    """One workflow instance as written (``added_parameters`` only when there are some)."""
+    out = asdict(entry)
+    if not entry.added_parameters:
+        del out["added_parameters"]
+    return out
+
+
+def _added_names(item: dict[str, Any], source: str, index: int) -> dict[str, list[str]]:
+    """``added_parameters`` of a workflow instance: {task: [parameter names]}."""
+    raw = item.get("added_parameters") or {}
+    if not isinstance(raw, dict) or not all(
+        isinstance(v, list) and all(isinstance(n, str) for n in v) for v in raw.values()
+    ):
+        raise SpecError(
+            f"{source}: workflows[{index}] ({item['workflow_name']}): 'added_parameters' must "
+            "map task names to lists of parameter names"
+        )
+    return {str(k): list(v) for k, v in raw.items()}
 
 
 def _bounded(raw: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:
@@ -255,6 +280,7 @@ class FullConfig:
                     "suffix": w.suffix,
                     "wagon_id": w.wagon_id,
                     "configuration": w.configuration,
+                    **({"added_parameters": w.added_parameters} if w.added_parameters else {}),
                 }
                 for w in self.workflows
             ],

@@ -138,6 +138,10 @@ def register(app: typer.Typer) -> None:
         for inst, names in plan.defaults_filled.items():
             if names:
                 progress(f"{inst}: defaults used for {', '.join(names)}")
+        for inst, names in plan.ignored_parameters.items():
+            progress(
+                f"{inst}: parameters added by hand, not declared here, ignored: {', '.join(names)}"
+            )
         n_cores = cores or spec.cpu_cores or 1
         try:
             result = run_train(plan, inputs, out, cores=n_cores, mode=mode, progress=progress)

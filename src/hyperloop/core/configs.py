@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import difflib
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -324,3 +326,73 @@ def sync_config(
                         kept_sub.setdefault(task, {})[name] = value
         new_subs[sub_name] = kept_sub
     return out, new_subs, report
+
+
+# ---------------------------------------------------------------- parameters added by hand
+
+PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$")
+MAX_ADDED_VALUE_CHARS = 10_000
+
+
+def parse_added_value(text: str) -> Any:
+    """A value typed in the page: JSON when it parses as JSON (``5``, ``true``, ``[1, 2]``,
+    ``"x"``), else the text itself as a string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def check_added_parameter(schema: WorkflowSchema, task: str, name: str, value: Any) -> Any:
+    """A parameter added by hand: the task must be one of the workflow's, the name one the
+    task does not declare (a declared one is changed in the configuration table), the value
+    a JSON value (not null, at most 10 000 characters as JSON). Returns the value."""
+    if task not in schema.tasks:
+        raise ValidationError(
+            f"parameter {task}.{name} added by hand: workflow {schema.workflow!r} in "
+            f"{schema.tag_label} has no task {task!r}; tasks: " + ", ".join(schema.tasks),
+            {"task": task, "parameter": name},
+        )
+    if not isinstance(name, str) or not PARAMETER_NAME.match(name):
+        raise ValidationError(
+            f"parameter name {name!r} of task {task!r}: use letters, digits, '_', '.' or '-' "
+            "(at most 128 characters, not starting with a digit)",
+            {"task": task, "parameter": name},
+        )
+    if name in schema.tasks[task]:
+        raise ValidationError(
+            f"task {task!r} already declares {name!r} in {schema.tag_label}: change its value "
+            "in the configuration table instead of adding it",
+            {"task": task, "parameter": name},
+        )
+    if value is None:
+        raise ValidationError(
+            f"parameter {task}.{name}: a value is required", {"task": task, "parameter": name}
+        )
+    try:
+        size = len(json.dumps(value))
+    except (TypeError, ValueError):
+        raise ValidationError(
+            f"parameter {task}.{name}: the value is not JSON", {"task": task, "parameter": name}
+        ) from None
+    if size > MAX_ADDED_VALUE_CHARS:
+        raise ValidationError(
+            f"parameter {task}.{name}: the value has {size} characters as JSON, more than "
+            f"{MAX_ADDED_VALUE_CHARS}",
+            {"task": task, "parameter": name},
+        )
+    return value
+
+
+def check_added_parameters(schema: WorkflowSchema, added: Any) -> Config:
+    """Every added parameter checked (``check_added_parameter``); ``{task: {name: value}}``
+    without empty tasks."""
+    if added is None:
+        return {}
+    if not isinstance(added, dict) or not all(isinstance(p, dict) for p in added.values()):
+        raise ValidationError("added parameters must be an object {task: {name: value}}")
+    out: Config = {}
+    for task, params in sorted(added.items()):
+        for name, value in sorted(params.items()):
+            out.setdefault(task, {})[name] = check_added_parameter(schema, task, name, value)
+    return out

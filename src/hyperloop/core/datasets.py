@@ -18,6 +18,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from hyperloop.core import history
 from hyperloop.core.actor import Actor
+from hyperloop.core.catalogue import included
 from hyperloop.core.common import flush_or_conflict, get_or_404
 from hyperloop.core.errors import Conflict, ValidationError
 from hyperloop.core.notifications import dataset_user_ids, notify, operator_user_ids
@@ -564,11 +565,11 @@ def runs_of(s: Session, dataset_id: int) -> list[int]:
 
 
 def catalogue_summary(s: Session, dataset_id: int) -> dict[str, Any]:
+    """Files and bytes of the runs trains read (excluded runs left out), and the runs."""
     ds = get_dataset(s, dataset_id)
-    ids = [p.id for p in ds.productions]
     n, size = s.execute(
         select(func.count(), func.coalesce(func.sum(DatasetFile.size), 0)).where(
-            DatasetFile.production_id.in_(ids)
+            included(list(ds.productions))
         )
     ).one()
     return {"files": int(n), "bytes": int(size), "runs": len(runs_of(s, dataset_id))}
@@ -642,7 +643,8 @@ AWAITING_CONFIRMATION = "awaiting_confirmation"
 
 
 def dataset_bytes(s: Session, dataset_id: int) -> tuple[int, int]:
-    """(files, bytes) of the dataset's file catalogue (every production)."""
+    """(files, bytes) of the dataset's whole file catalogue (every production and run: what
+    staging copies)."""
     n, size = s.execute(
         select(func.count(DatasetFile.id), func.coalesce(func.sum(DatasetFile.size), 0))
         .join(Production, Production.id == DatasetFile.production_id)

@@ -29,6 +29,7 @@ from hyperloop.db.base import utcnow
 from hyperloop.db.models import (
     Dataset,
     PackageTag,
+    PullRequest,
     TrainRun,
     Wagon,
     WagonDataset,
@@ -86,6 +87,18 @@ def enable_wagon(
             f"wagon {wagon.name!r} cannot be enabled: {problems[0]}", {"problems": problems}
         )
     policy = TagPolicy(policy)
+    if wagon.pull_request_id:
+        # configured on a pull request's workflow: only a tag containing it can run it
+        pr = s.get(PullRequest, wagon.pull_request_id)
+        number = str(pr.number) if pr else "?"
+        if policy is not TagPolicy.PULL_REQUEST:
+            raise ValidationError(
+                f"wagon {wagon.name!r} is configured on pull request #{number}: enable it "
+                "with the future-tag policy (a tag containing a pull request), or sync it to "
+                "a tag that has its workflow first",
+                {"pull_request": number},
+            )
+        pull_request = pull_request or number
     if policy is TagPolicy.FIXED:
         if tag_id is None:
             raise ValidationError("a fixed tag policy needs a tag")

@@ -63,13 +63,21 @@ def _entries(wagons: list[tuple[Snapshot, Iterable[Snapshot]]]) -> tuple[Workflo
     seen: set[int] = set()
 
     def add(w: Snapshot, suffix: str = "", conf: Mapping | None = None) -> None:
-        config = conf if conf is not None else w.get("base_config") or {}
+        config = {
+            t: dict(p)
+            for t, p in (conf if conf is not None else w.get("base_config") or {}).items()
+        }
+        # parameters added by hand (not declared by the wagon's tag) run with every instance
+        added = w.get("added_parameters") or {}
+        for task, params in added.items():
+            config.setdefault(task, {}).update(params)
         entries.append(
             WorkflowEntry(
                 workflow_name=w["workflow"],
                 suffix=suffix,
                 wagon_id=w["wagon_id"],
-                configuration=dict(config),
+                configuration=config,
+                added_parameters={t: sorted(p) for t, p in sorted(added.items()) if p},
             )
         )
 

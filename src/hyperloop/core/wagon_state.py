@@ -21,12 +21,19 @@ FIELDS = (
     "slim_ready",
     "max_df_size",
     "max_derived_file_size",
+    "added_parameters",
+    "pull_request_id",
 )
+#: fields a snapshot holds only when set, so that older snapshots stay comparable
+_OPTIONAL = ("added_parameters", "pull_request_id")
 
 
 def wagon_state(wagon: Wagon) -> dict[str, Any]:
     """A JSON snapshot of everything a user can change (what history stores and compares)."""
-    state = {f: copy.deepcopy(getattr(wagon, f)) for f in FIELDS}
+    state = {f: copy.deepcopy(getattr(wagon, f)) for f in FIELDS if f not in _OPTIONAL}
+    for f in _OPTIONAL:
+        if getattr(wagon, f):
+            state[f] = copy.deepcopy(getattr(wagon, f))
     state["analysis_id"] = wagon.analysis_id
     state["dependencies"] = sorted(d.id for d in wagon.dependencies)
     return state

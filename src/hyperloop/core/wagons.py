@@ -23,6 +23,9 @@ from hyperloop.core.configs import (
     Config,
     SyncReport,
     WorkflowSchema,
+    check_added_parameter,
+    check_added_parameters,
+    check_config,
     complete_base,
     effective_subwagon,
     minimal_overrides,
@@ -35,6 +38,7 @@ from hyperloop.core.disabling import disable_wagon_everywhere
 from hyperloop.core.enabling import configuration_changed
 from hyperloop.core.errors import Conflict, NotFound, ValidationError
 from hyperloop.core.permissions import Action, require
+from hyperloop.core.pull_requests import get_pull_request, schema_source
 from hyperloop.core.tag_lookup import wagon_package
 from hyperloop.core.tags import find_workflow, get_tag, latest_tag, workflow_info
 from hyperloop.core.wagon_state import FIELDS, wagon_state
@@ -43,7 +47,15 @@ from hyperloop.db.models import Analysis, PackageTag, Wagon, wagon_dependencies
 from hyperloop.enums import NotificationKind
 
 OBJECT = "wagon"
-_CONFIG_FIELDS = {"workflow", "tag_id", "base_config", "subwagons", "dependencies"}
+_CONFIG_FIELDS = {
+    "workflow",
+    "tag_id",
+    "base_config",
+    "subwagons",
+    "dependencies",
+    "added_parameters",
+    "pull_request_id",
+}
 
 
 def _record(
@@ -199,14 +211,24 @@ def create_wagon(
     slim_ready: bool = False,
     max_df_size: int | None = None,
     max_derived_file_size: int | None = None,
+    added_parameters: Config | None = None,
+    pull_request_id: int | None = None,
 ) -> Wagon:
-    """A new wagon; missing configurables take the tag's defaults."""
+    """A new wagon; missing configurables take the tag's defaults. With
+    ``pull_request_id`` the workflow and its configurables come from that pull request
+    (the wagon's tag is then the newest of its package, until a sync)."""
     analysis = get_or_404(s, Analysis, analysis_id, "analysis")
     require(actor, Action.WAGON_CREATE, analysis)
     check_name(name, "wagon")
     _unique_name(s, analysis.id, name)
-    tag = _tag_for(s, tag_id, workflow=workflow)
-    schema = workflow_schema(tag, workflow)
+    if pull_request_id is not None:
+        pr = get_pull_request(s, pull_request_id)
+        tag = _tag_for(s, tag_id, package=pr.package)
+        source = schema_source(pr)
+    else:
+        tag = _tag_for(s, tag_id, workflow=workflow)
+        source = tag
+    schema = workflow_schema(source, workflow)
     base = complete_base(schema, validate_config(schema, base_config or {}, what="base"))
     wagon = Wagon(
         analysis_id=analysis.id,
@@ -215,7 +237,9 @@ def create_wagon(
         tag_id=tag.id,
         base_config=base,
         subwagons=_check_subwagons(schema, base, subwagons),
-        derived_tables=_check_derived(tag, workflow, derived_tables),
+        derived_tables=_check_derived(source, workflow, derived_tables),
+        added_parameters=check_added_parameters(schema, added_parameters) or None,
+        pull_request_id=pull_request_id,
         slim_ready=slim_ready,
         max_df_size=max_df_size,
         max_derived_file_size=max_derived_file_size,
@@ -277,7 +301,10 @@ def edit_wagon(
         _unique_name(s, wagon.analysis_id, name, exclude=wagon.id)
     tag = _tag_for(s, changes.get("tag_id", wagon.tag_id))
     workflow = changes.get("workflow", wagon.workflow)
-    schema = workflow_schema(tag, workflow)
+    # a new tag (a sync) ends the configuration on a pull request's workflows
+    pr_id = None if "tag_id" in changes else wagon.pull_request_id
+    source = schema_source(get_pull_request(s, pr_id)) if pr_id else tag
+    schema = workflow_schema(source, workflow)
     if "base_config" in changes or workflow != wagon.workflow:
         given = changes.get("base_config", wagon.base_config if workflow == wagon.workflow else {})
         base = complete_base(schema, validate_config(schema, given, what="base"))
@@ -290,11 +317,14 @@ def edit_wagon(
     else:
         subs = wagon.subwagons
     subs = _check_subwagons(schema, base, subs)
-    derived = _check_derived(tag, workflow, changes.get("derived_tables", wagon.derived_tables))
+    derived = _check_derived(source, workflow, changes.get("derived_tables", wagon.derived_tables))
+    added = check_added_parameters(schema, changes.get("added_parameters", wagon.added_parameters))
     if "dependencies" in changes:
         wagon.dependencies = _check_dependencies(s, wagon, wagon.analysis, changes["dependencies"])
     wagon.name, wagon.workflow, wagon.tag_id = name, workflow, tag.id
     wagon.base_config, wagon.subwagons, wagon.derived_tables = base, subs, derived
+    wagon.added_parameters = added or None
+    wagon.pull_request_id = pr_id
     for flag in ("slim_ready", "max_df_size", "max_derived_file_size"):
         if flag in changes:
             setattr(wagon, flag, changes[flag])
@@ -310,7 +340,7 @@ def edit_wagon(
         fresh = get_wagon(s, wagon_id)
         raise _stale(s, fresh, expected_version) from None
     _record(s, actor, wagon, "update", before, reason)
-    if any(before[f] != after[f] for f in _CONFIG_FIELDS):
+    if any(before.get(f) != after.get(f) for f in _CONFIG_FIELDS):
         configuration_changed(s, wagon.id)
     s.flush()
     return wagon
@@ -392,6 +422,8 @@ def _clone(
         base_config=copy.deepcopy(source.base_config),
         subwagons=copy.deepcopy(source.subwagons),
         derived_tables=list(source.derived_tables),
+        added_parameters=copy.deepcopy(source.added_parameters),
+        pull_request_id=source.pull_request_id,
         slim_ready=source.slim_ready,
         max_df_size=source.max_df_size,
         max_derived_file_size=source.max_derived_file_size,
@@ -422,6 +454,16 @@ def sync_wagon(
         raise _stale(s, wagon, expected_version)
     new_tag = _tag_for(s, tag_id, package=wagon_package(s, wagon))  # latest of its package
     old_tag = _tag_for(s, wagon.tag_id)
+    if wagon.pull_request_id:
+        pr = get_pull_request(s, wagon.pull_request_id)
+        old_tag = schema_source(pr)
+        if find_workflow(new_tag, wagon.workflow) is None:
+            raise ValidationError(
+                f"wagon {wagon.name!r} is configured on pull request #{pr.number}, and "
+                f"package tag {new_tag.label} has no workflow {wagon.workflow!r} yet: sync "
+                "once a tag containing the pull request is released",
+                {"pull_request": pr.number, "tag": new_tag.label},
+            )
     if find_workflow(new_tag, wagon.workflow) is None:
         # a record, not an error: the caller commits the disabling and its notification
         reason = f"workflow {wagon.workflow!r} no longer exists in package tag {new_tag.label}"
@@ -432,6 +474,7 @@ def sync_wagon(
     old_schema = workflow_schema(old_tag, wagon.workflow)
     new_schema = workflow_schema(new_tag, wagon.workflow)
     base, subs, report = sync_config(old_schema, new_schema, wagon.base_config, wagon.subwagons)
+    added = _sync_added(new_schema, wagon.added_parameters or {}, base, report)
     produced = workflow_info(new_tag, wagon.workflow).produces()
     report.removed_tables = [t for t in wagon.derived_tables if t not in produced]
     subs = {k: minimal_overrides(base, v) for k, v in subs.items()}
@@ -445,12 +488,89 @@ def sync_wagon(
         base_config=base,
         subwagons=subs,
         derived_tables=[t for t in wagon.derived_tables if t in produced],
+        added_parameters=added,
         reason=f"sync to {new_tag.label}",
     )
     if wagon.disabled_reason and wagon.disabled_reason.startswith("workflow "):
         wagon.disabled_reason = None  # the workflow exists again in the synced tag
         s.flush()
     return wagon, report
+
+
+def _sync_added(new: WorkflowSchema, added: Config, base: Config, report: SyncReport) -> Config:
+    """Parameters added by hand, moved to ``new``: one the tag now declares becomes a base
+    value (kept when valid for its type, else the default), one whose task is gone is
+    dropped; the rest stay added."""
+    kept: Config = {}
+    for task, params in added.items():
+        for name, value in params.items():
+            key = f"{task}.{name}"
+            if task not in new.tasks:
+                report.removed.append(key)
+            elif name in new.tasks[task]:
+                checked, problems = check_config(new, {task: {name: value}})
+                if problems:
+                    report.reset_invalid.append(key)
+                else:
+                    base.setdefault(task, {})[name] = checked[task][name]
+                    report.kept.append(key)
+            else:
+                kept.setdefault(task, {})[name] = value
+    return kept
+
+
+def add_parameter(
+    s: Session,
+    actor: Actor,
+    wagon_id: int,
+    *,
+    task: str,
+    name: str,
+    value: Any,
+    expected_version: int,
+) -> Wagon:
+    """Add (or change) a parameter by hand that the wagon's tag does not declare; it goes
+    to the full configuration of every test and train with the base values."""
+    wagon = get_wagon(s, wagon_id)
+    require(actor, Action.WAGON_EDIT, wagon)
+    if wagon.version != expected_version:
+        raise _stale(s, wagon, expected_version)
+    schema = workflow_schema(_tag_for(s, wagon.tag_id), wagon.workflow)
+    check_added_parameter(schema, task, name, value)
+    added = copy.deepcopy(wagon.added_parameters or {})
+    added.setdefault(task, {})[name] = value
+    return edit_wagon(
+        s,
+        actor,
+        wagon.id,
+        expected_version=expected_version,
+        added_parameters=added,
+        reason=f"parameter {task}.{name} added by hand",
+    )
+
+
+def remove_parameter(
+    s: Session, actor: Actor, wagon_id: int, *, task: str, name: str, expected_version: int
+) -> Wagon:
+    """Remove a parameter added by hand (404 when the wagon has no such added parameter)."""
+    wagon = get_wagon(s, wagon_id)
+    require(actor, Action.WAGON_EDIT, wagon)
+    added = copy.deepcopy(wagon.added_parameters or {})
+    if name not in added.get(task, {}):
+        raise NotFound(
+            f"wagon {wagon.name!r} has no parameter {task}.{name} added by hand",
+            {"task": task, "parameter": name},
+        )
+    del added[task][name]
+    added = {t: p for t, p in added.items() if p}
+    return edit_wagon(
+        s,
+        actor,
+        wagon.id,
+        expected_version=expected_version,
+        added_parameters=added,
+        reason=f"parameter {task}.{name} removed",
+    )
 
 
 def wagon_history(s: Session, wagon_id: int) -> list[dict[str, Any]]:

@@ -19,8 +19,15 @@ from sqlalchemy.orm import Session
 
 from hyperloop.core import history
 from hyperloop.core.actor import Actor
+from hyperloop.core.catalogue import included_files
 from hyperloop.core.configs import Config, workflow_schema
 from hyperloop.core.permissions import Action, can
+from hyperloop.core.pull_requests import (
+    get_pull_request,
+    list_pull_requests,
+    pull_request_row,
+    schema_source,
+)
 from hyperloop.core.tag_workflows import workflow_docs
 from hyperloop.core.tags import find_workflow, latest_tag, workflow_names
 from hyperloop.db import models as m
@@ -31,7 +38,6 @@ from hyperloop.db.models import (
     Dataset,
     DatasetFile,
     PackageTag,
-    Production,
     User,
     Wagon,
     WagonDataset,
@@ -330,18 +336,22 @@ def wagon_test_graphs(s: Session, wagon_id: int) -> dict[str, Any]:
 
 
 def _dataset_size(s: Session, dataset_id: int) -> dict[str, Any]:
-    files, size = s.execute(
-        select(func.count(DatasetFile.id), func.coalesce(func.sum(DatasetFile.size), 0))
-        .join(Production, Production.id == DatasetFile.production_id)
-        .where(Production.dataset_id == dataset_id)
+    files, size = s.execute(  # the runs trains read: excluded runs left out
+        included_files(s, dataset_id).with_only_columns(
+            func.count(DatasetFile.id),
+            func.coalesce(func.sum(DatasetFile.size), 0),
+            maintain_column_froms=True,
+        )
     ).one()
     return {"files": int(files), "bytes": int(size)}
 
 
-def _status_reason(test: WagonTest) -> str:
+def _status_reason(test: WagonTest, pull_request: str | None = None) -> str:
     metrics = test.metrics or {}
     if test.superseded:
         return "superseded by a newer test (the configuration or enabling changed)"
+    if test.status is TestStatus.QUEUED and test.tag_id is None and pull_request:
+        return f"waiting for a released package tag containing pull request #{pull_request}"
     if test.status is TestStatus.QUEUED:
         return "waiting for the scheduler to start it"
     if test.status is TestStatus.RUNNING:
@@ -371,6 +381,17 @@ def _log_tail(path: Path) -> dict[str, Any]:
             fh.seek(size - LOG_TAIL_BYTES)
         text = fh.read().decode("utf-8", errors="replace")
     return {"name": path.name, "size": size, "truncated": size > LOG_TAIL_BYTES, "text": text}
+
+
+def _awaited_pull_request(s: Session, test: WagonTest) -> str | None:
+    """The pull request a queued test without a tag waits for (its enabling's)."""
+    if test.tag_id is not None or test.status is not TestStatus.QUEUED:
+        return None
+    return s.scalars(
+        select(WagonDataset.pull_request).where(
+            WagonDataset.wagon_id == test.wagon_id, WagonDataset.dataset_id == test.dataset_id
+        )
+    ).first()
 
 
 def wagon_test_data(s: Session, test: WagonTest, outputs_root: Path | None) -> dict[str, Any]:
@@ -419,7 +440,7 @@ def wagon_test_data(s: Session, test: WagonTest, outputs_root: Path | None) -> d
             "status": test.status.value,
             "final": test.status in FINAL_STATUSES,
             "superseded": test.superseded,
-            "reason": _status_reason(test),
+            "reason": _status_reason(test, _awaited_pull_request(s, test)),
             "error": metrics.get("error"),
             "created_at": test.created_at.isoformat(),
             "started_at": test.started_at.isoformat() if test.started_at else None,
@@ -482,12 +503,15 @@ def wagon_editor_data(s: Session, wagon: Wagon, user: User) -> dict[str, Any]:
     """Everything the wagon edit page shows: settings, configuration rows (base and
     subwagons), derived-data choices, enablings, test statistics and what ``user`` may do."""
     tag = s.get(PackageTag, wagon.tag_id) if wagon.tag_id else None
+    pr = get_pull_request(s, wagon.pull_request_id) if wagon.pull_request_id else None
+    # a wagon configured on a pull request shows that pull request's workflow
+    source = schema_source(pr) if pr is not None else tag
     analysis = wagon.analysis
-    workflow_ok = tag is not None and find_workflow(tag, wagon.workflow) is not None
-    config = configuration_rows(tag, wagon) if workflow_ok else None
+    workflow_ok = source is not None and find_workflow(source, wagon.workflow) is not None
+    config = configuration_rows(source, wagon) if workflow_ok else None
     produced = []
     if workflow_ok:
-        info = find_workflow(tag, wagon.workflow)
+        info = find_workflow(source, wagon.workflow)
         produced = [
             {
                 "logical": p["logical"],
@@ -555,8 +579,8 @@ def wagon_editor_data(s: Session, wagon: Wagon, user: User) -> dict[str, Any]:
             "clone": bool(my_analyses) or can(user, Action.ANALYSIS_MANAGE),
         },
         "workflow_exists": workflow_ok,
-        "workflows": workflow_names(tag) if tag else [],
-        "workflow_docs": workflow_docs(tag) if tag else {},
+        "workflows": workflow_names(source) if source else [],
+        "workflow_docs": workflow_docs(source) if source else {},
         "tags": [
             {
                 "id": t.id,
@@ -579,6 +603,12 @@ def wagon_editor_data(s: Session, wagon: Wagon, user: User) -> dict[str, Any]:
             for c in candidates
         ],
         "configuration": config,
+        "pull_request": pull_request_row(s, pr) if pr is not None else None,
+        "added_parameters": [
+            {"task": task, "name": name, "value": value, "json": json.dumps(value)}
+            for task, params in sorted((wagon.added_parameters or {}).items())
+            for name, value in sorted(params.items())
+        ],
         "derived": produced,
         "enablings": [
             {
@@ -779,4 +809,8 @@ def analysis_view_data(db, analysis: m.Analysis, user: m.User) -> dict:
         "workflows": list(dict.fromkeys(wf for t in newest for wf in workflow_names(t))),
         "workflow_docs": {k: v for t in reversed(newest) for k, v in workflow_docs(t).items()},
         "addable_datasets": [{"id": i, "name": n} for i, n in addable],
+        # workflows of pull requests no released tag has yet can be chosen too
+        "pull_requests": [
+            pull_request_row(db, p) for p in list_pull_requests(db) if p.introspection
+        ][:100],
     }

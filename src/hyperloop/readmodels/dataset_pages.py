@@ -169,9 +169,11 @@ class ProductionView(BaseModel):
     runlist_name: str | None
     train_run_id: int | None
     excluded_runs: list[int]
-    files: int
-    bytes: int
-    catalogue_runs: int = Field(description="Runs with files in the catalogue.")
+    files: int = Field(description="Files of the runs trains read (excluded runs left out).")
+    bytes: int = Field(description="Their size (excluded runs left out).")
+    catalogue_runs: int = Field(description="Runs with files in the catalogue, not excluded.")
+    excluded_files: int = Field(0, description="Catalogue files of the excluded runs.")
+    excluded_bytes: int = Field(0, description="Their size.")
 
 
 class NamedRef(BaseModel):

@@ -13,13 +13,13 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from hyperloop.core import derived
+from hyperloop.core.catalogue import totals as catalogue_totals
 from hyperloop.core.common import get_or_404
 from hyperloop.core.datasets import get_dataset, runs_of
 from hyperloop.db.models import (
     Analysis,
     AnalysisDataset,
     Dataset,
-    DatasetFile,
     HistoryEntry,
     Production,
     Runlist,
@@ -125,20 +125,8 @@ def dataset_overview(s: Session, dataset_id: int) -> dict[str, Any]:
     catalogue, runs (included and excluded), analyses using it, parent and short datasets,
     the latest staging transfer per target and the last change. Raises NotFound."""
     ds = get_dataset(s, dataset_id)
-    prod_ids = [p.id for p in ds.productions]
-    per_prod: dict[int, tuple[int, int, int]] = {}
-    if prod_ids:
-        rows = s.execute(
-            select(
-                DatasetFile.production_id,
-                func.count(),
-                func.coalesce(func.sum(DatasetFile.size), 0),
-                func.count(func.distinct(DatasetFile.run_number)),
-            )
-            .where(DatasetFile.production_id.in_(prod_ids))
-            .group_by(DatasetFile.production_id)
-        ).all()
-        per_prod = {pid: (int(n), int(size), int(runs)) for pid, n, size, runs in rows}
+    # totals count the runs trains read: a production's excluded runs are left out
+    per_prod = catalogue_totals(s, list(ds.productions))
     runlist_names = dict(
         s.execute(
             select(Runlist.id, Runlist.name).where(
@@ -149,7 +137,7 @@ def dataset_overview(s: Session, dataset_id: int) -> dict[str, Any]:
     productions = []
     excluded: set[int] = set()
     for p in ds.productions:
-        files, size, cat_runs = per_prod.get(p.id, (0, 0, 0))
+        t = per_prod[p.id]
         excluded |= set(p.excluded_runs or [])
         productions.append(
             {
@@ -160,9 +148,11 @@ def dataset_overview(s: Session, dataset_id: int) -> dict[str, Any]:
                 "runlist_name": runlist_names.get(p.runlist_id),
                 "train_run_id": p.train_run_id,
                 "excluded_runs": sorted(p.excluded_runs or []),
-                "files": files,
-                "bytes": size,
-                "catalogue_runs": cat_runs,
+                "files": t["files"],
+                "bytes": t["bytes"],
+                "catalogue_runs": t["runs"],
+                "excluded_files": t["excluded_files"],
+                "excluded_bytes": t["excluded_bytes"],
             }
         )
     runs = runs_of(s, ds.id)

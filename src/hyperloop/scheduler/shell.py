@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hyperloop.analysis.spec import FullConfig
 from hyperloop.core import derived, enabling, mail, sharing, trains
 from hyperloop.core.assessment import DatasetSize, SampleFacts
+from hyperloop.core.catalogue import included_files
 from hyperloop.core.errors import DomainError
 from hyperloop.core.full_config import build_full_config
 from hyperloop.core.states import transition
@@ -40,7 +41,6 @@ from hyperloop.db.models import (
     DatasetFile,
     HistoryEntry,
     PackageTag,
-    Production,
     TrainRun,
     WagonDataset,
     WagonTest,
@@ -608,16 +608,16 @@ class SchedulerShell:
     def _sample(self, s: Session, dataset_id: int) -> tuple[list[DatasetFile], DatasetSize]:
         """The first ``test_files`` files of the catalogue and the whole dataset's size
         (counted and summed by the database, not by loading every file row)."""
-        of_dataset = (
-            select(DatasetFile)
-            .join(Production, Production.id == DatasetFile.production_id)
-            .where(Production.dataset_id == dataset_id)
-        )
+        of_dataset = included_files(s, dataset_id)  # excluded runs are never read
         n, total = s.execute(
-            of_dataset.with_only_columns(func.count(), func.coalesce(func.sum(DatasetFile.size), 0))
+            of_dataset.with_only_columns(
+                func.count(),
+                func.coalesce(func.sum(DatasetFile.size), 0),
+                maintain_column_froms=True,
+            )
         ).one()
         per_run = (
-            of_dataset.with_only_columns(func.count().label("n"))
+            of_dataset.with_only_columns(func.count().label("n"), maintain_column_froms=True)
             .group_by(DatasetFile.run_number)
             .subquery()
         )

@@ -35,6 +35,10 @@ OPENAPI_TAGS = [
     {"name": "users", "description": "The current user, API tokens, user management (admins)."},
     {"name": "analyses", "description": "Analyses, their members, datasets and settings."},
     {"name": "tags", "description": "Released package tags and their workflows."},
+    {
+        "name": "pull-requests",
+        "description": "Pull requests with the workflows of their built source.",
+    },
     {"name": "wagons", "description": "Wagons: configuration, subwagons, history, JSON files."},
     {"name": "enabling", "description": "Enabling wagons on datasets with a tag policy."},
     {"name": "datasets", "description": "Datasets, productions, files, mergelists, staging."},

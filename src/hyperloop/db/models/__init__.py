@@ -22,7 +22,7 @@ from hyperloop.db.models.datasets import (
 from hyperloop.db.models.events import EmailOutbox, HistoryEntry, Notification, Transition
 from hyperloop.db.models.scheduler import SchedulerLease
 from hyperloop.db.models.sessions import LoginFailures, LoginSession
-from hyperloop.db.models.tags import PackageTag, Target
+from hyperloop.db.models.tags import PackageTag, PullRequest, Target
 from hyperloop.db.models.trains import (
     Job,
     TrainApproval,
@@ -55,6 +55,7 @@ __all__ = [
     "Notification",
     "PackageTag",
     "Production",
+    "PullRequest",
     "Runlist",
     "SchedulerLease",
     "StagingTransfer",

@@ -45,6 +45,31 @@ class PackageTag(Base):
         return f"PackageTag({self.label!r})"
 
 
+class PullRequest(Base):
+    """A pull request of a package's repository, open or merged, with the introspection of
+    its source built by ``hyperloop package build`` (wagons can be configured on its
+    workflows before any tag contains it)."""
+
+    __tablename__ = "pull_requests"
+    __table_args__ = (UniqueConstraint("package", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    package: Mapped[str] = mapped_column(String(128))
+    number: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))  # "open" or "merged"
+    introspection: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    registered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def label(self) -> str:
+        return f"{self.package} PR #{self.number}"
+
+    def __repr__(self) -> str:
+        return f"PullRequest({self.label!r})"
+
+
 class Target(Base):
     """Where and how a train runs: cores per job and memory limit."""
 

@@ -45,6 +45,12 @@ class Wagon(Base):
     base_config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     subwagons: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     derived_tables: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    # parameters the user added by hand ({task: {name: value}}) that the tag's introspection
+    # does not declare (None: none); they go to the full configuration with the base values
+    added_parameters: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    # configured on the workflows of this pull request (``pull_requests.id``) rather than
+    # of its tag, until a sync to a tag containing it (None: configured on the tag)
+    pull_request_id: Mapped[int | None] = mapped_column(Integer, default=None)
     slim_ready: Mapped[bool] = mapped_column(Boolean, default=False)
     max_df_size: Mapped[int | None] = mapped_column(BigInteger, default=None)
     max_derived_file_size: Mapped[int | None] = mapped_column(BigInteger, default=None)

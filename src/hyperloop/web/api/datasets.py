@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from hyperloop.core import datasets, derived
+from hyperloop.core import datasets, derived, storage_listing
 from hyperloop.core.errors import NotFound
 from hyperloop.db import models as m
 from hyperloop.enums import AutoComposeType, DataType, ProductionKind, StagingAction
@@ -378,6 +378,46 @@ def import_files(
             db, actor, production.id, FsPath(body.directory), roots=settings.dataset_roots
         )
     return ImportOut(imported=n)
+
+
+class StorageListIn(BaseModel):
+    base: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="Folder or URL under a storage root holding one folder per run "
+        "(`BASE/<run>/**/AO2D*.root`).",
+    )
+    pattern: str = Field(default="AO2D*.root", min_length=1, max_length=128)
+
+
+class StorageListOut(BaseModel):
+    base: str
+    added: int = Field(description="New files in the catalogue.")
+    runs_listed: list[int] = Field(description="Runs of the runlist listed (not excluded).")
+    runs_without_files: list[int] = Field(description="Listed runs where nothing was found.")
+    excluded_runs: list[int] = Field(description="Runs of the runlist not listed: excluded.")
+
+
+@router.post(
+    "/{dataset_id}/productions/{production_id}/files/from-storage",
+    response_model=StorageListOut,
+    summary="Fill a runlist production's catalogue by listing the storage of each of its "
+    "runs (excluded runs are not listed)",
+)
+def fill_from_storage(
+    dataset: DatasetForReader,
+    production_id: Ident,
+    body: StorageListIn,
+    actor: CurrentActor,
+    db: DB,
+    settings: SettingsDep,
+) -> StorageListOut:
+    production = _production(dataset, production_id)
+    listing = storage_listing.fill_from_storage(
+        db, actor, production.id, body.base, roots=settings.dataset_roots, pattern=body.pattern
+    )
+    db.flush()
+    return StorageListOut(**listing.as_dict())
 
 
 @router.get("/{dataset_id}/files", response_model=Page[FileOut], summary="File catalogue")

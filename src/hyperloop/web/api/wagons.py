@@ -77,6 +77,13 @@ class WagonDetail(WagonOut):
     base_config: Config
     subwagons: dict[str, Config]
     derived_tables: list[str]
+    added_parameters: Config = Field(
+        description="Parameters added by hand that the tag does not declare ({task: {name: "
+        "value}}); they run with the base and every subwagon."
+    )
+    pull_request_id: int | None = Field(
+        description="Configured on this pull request's workflows (until a sync to a tag)."
+    )
     slim_ready: bool
     max_df_size: int | None
     max_derived_file_size: int | None
@@ -98,6 +105,16 @@ class WagonIn(BaseModel):
     subwagons: dict[str, Config] | None = None
     derived_tables: list[Annotated[str, Field(max_length=128)]] = Field(default_factory=list)
     dependencies: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(default_factory=list)
+    added_parameters: Config | None = Field(
+        default=None, description="Parameters added by hand: {task: {name: value}}."
+    )
+    pull_request_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="Take the workflow from this registered pull request (GET "
+        "/api/pull-requests), for a workflow no released tag has yet.",
+    )
 
 
 class WagonPatch(BaseModel):
@@ -136,6 +153,15 @@ class SubwagonIn(BaseModel):
     overrides: Config = Field(description="Only the parameters that differ from the base.")
 
 
+class AddedParameterIn(BaseModel):
+    expected_version: Version
+    task: str = Field(min_length=1, max_length=128, description="A task of the workflow.")
+    name: str = Field(
+        min_length=1, max_length=128, description="A parameter the task does not declare."
+    )
+    value: Any = Field(description="Any JSON value but null (numbers, strings, lists...).")
+
+
 class DependenciesIn(BaseModel):
     expected_version: Version
     dependencies: list[Annotated[int, Field(ge=1, le=2**31 - 1)]]
@@ -171,6 +197,8 @@ def wagon_detail(wagon: m.Wagon) -> WagonDetail:
         base_config=wagon.base_config or {},
         subwagons=wagon.subwagons or {},
         derived_tables=wagon.derived_tables or [],
+        added_parameters=wagon.added_parameters or {},
+        pull_request_id=wagon.pull_request_id,
         slim_ready=wagon.slim_ready,
         max_df_size=wagon.max_df_size,
         max_derived_file_size=wagon.max_derived_file_size,
@@ -225,6 +253,8 @@ def create_wagon(body: WagonIn, actor: CurrentActor, db: DB) -> WagonDetail:
         subwagons=body.subwagons,
         derived_tables=body.derived_tables,
         dependencies=body.dependencies,
+        added_parameters=body.added_parameters,
+        pull_request_id=body.pull_request_id,
     )
     db.flush()
     return wagon_detail(wagon)
@@ -327,6 +357,45 @@ def delete_subwagon(
     subwagons = {k: v for k, v in wagon.subwagons.items() if k != subwagon}
     edited = wagons.edit_wagon(
         db, actor, wagon.id, expected_version=expected_version, subwagons=subwagons
+    )
+    db.flush()
+    return wagon_detail(edited)
+
+
+@router.post(
+    "/{wagon_id}/parameters",
+    response_model=WagonDetail,
+    summary="Add (or change) a parameter by hand that the wagon's tag does not declare",
+)
+def add_parameter(wagon: WagonForEditor, body: AddedParameterIn, actor: CurrentActor, db: DB):
+    edited = wagons.add_parameter(
+        db,
+        actor,
+        wagon.id,
+        task=body.task,
+        name=body.name,
+        value=body.value,
+        expected_version=body.expected_version,
+    )
+    db.flush()
+    return wagon_detail(edited)
+
+
+@router.delete(
+    "/{wagon_id}/parameters/{task}/{name}",
+    response_model=WagonDetail,
+    summary="Remove a parameter added by hand",
+)
+def remove_parameter(
+    wagon: WagonForEditor,
+    task: Annotated[str, Path(min_length=1, max_length=128)],
+    name: Annotated[str, Path(min_length=1, max_length=128)],
+    expected_version: Annotated[int, Query(ge=1, le=2**31 - 1)],
+    actor: CurrentActor,
+    db: DB,
+):
+    edited = wagons.remove_parameter(
+        db, actor, wagon.id, task=task, name=name, expected_version=expected_version
     )
     db.flush()
     return wagon_detail(edited)

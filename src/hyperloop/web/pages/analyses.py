@@ -15,6 +15,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
+from hyperloop.core import pull_requests
 from hyperloop.core.permissions import Action, can
 from hyperloop.db import models as m
 from hyperloop.readmodels.analyses import (
@@ -52,6 +53,14 @@ def tag_choices(db) -> list[dict]:
     return [{"id": t.id, "label": t.label} for t in tags]
 
 
+def pr_choices(db) -> list[dict]:
+    """Registered pull requests, newest first, with their titles (the future-tag choice)."""
+    return [
+        {"number": p.number, "title": p.title, "state": p.state, "package": p.package}
+        for p in pull_requests.list_pull_requests(db)[:200]
+    ]
+
+
 @router.get("/", response_class=HTMLResponse)
 def my_analyses_page(request: Request, actor: OptionalActor, db: DB) -> Response:
     if actor is None:
@@ -60,7 +69,7 @@ def my_analyses_page(request: Request, actor: OptionalActor, db: DB) -> Response
     return render(
         request,
         "pages/analyses/my_analyses.html",
-        {"analyses": analyses, "tags": tag_choices(db)},
+        {"analyses": analyses, "tags": tag_choices(db), "pull_requests": pr_choices(db)},
         actor=actor,
         db=db,
         title="My Analyses",

@@ -46,6 +46,12 @@
   }
 
   form.addEventListener("change", syncPolicyFields);
+  // a registered pull request picked from the list fills the pull request field
+  form.querySelectorAll("[data-pr]").forEach((button) =>
+    button.addEventListener("click", () => {
+      form.elements.pull_request.value = button.dataset.pr;
+    })
+  );
   dialog.querySelector('[data-action="close-dialog"]').addEventListener("click", () => dialog.close());
 
   form.addEventListener("submit", async (event) => {

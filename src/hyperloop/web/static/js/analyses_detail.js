@@ -15,13 +15,31 @@
   }
   const create = document.getElementById("create-wagon-form");
   if (create) {
+    // workflows of a pull request: the choice lists that pull request's workflows instead
+    const source = create.elements.source;
+    const workflow = create.elements.workflow;
+    const released = Array.from(workflow.options).map((o) => o.cloneNode(true));
+    if (source) {
+      source.addEventListener("change", () => {
+        const chosen = source.selectedOptions[0];
+        if (!source.value) {
+          workflow.replaceChildren(...released.map((o) => o.cloneNode(true)));
+          return;
+        }
+        workflow.replaceChildren(
+          ...JSON.parse(chosen.dataset.workflows).map((name) => new Option(name, name))
+        );
+      });
+    }
     create.addEventListener("submit", async (event) => {
       event.preventDefault();
-      const response = await window.hyperloop.post("/api/wagons", {
+      const body = {
         analysis_id: Number(create.dataset.analysisId),
         name: create.elements.name.value.trim(),
-        workflow: create.elements.workflow.value,
-      });
+        workflow: workflow.value,
+      };
+      if (source && source.value) body.pull_request_id = Number(source.value);
+      const response = await window.hyperloop.post("/api/wagons", body);
       if (!response.ok) return fail(create, await message(response));
       const wagon = await response.json();
       window.location.href = `/wagon/${wagon.id}`;

@@ -376,6 +376,40 @@
       if (response) window.location.href = `/wagon/${(await response.json()).id}`;
     });
   }
+  // ------------------------------------------------------------------ parameters added by hand
+  const addParam = document.getElementById("add-parameter-form");
+  if (addParam) {
+    addParam.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const alert = addParam.querySelector('[role="alert"]');
+      const text = addParam.elements.value.value.trim();
+      let value = text;
+      try {
+        value = JSON.parse(text);
+      } catch (e) {
+        value = text; // not JSON: the text itself
+      }
+      const body = {
+        expected_version: version,
+        task: addParam.elements.task.value,
+        name: addParam.elements.name.value.trim(),
+        value,
+      };
+      const ok = await send(`${api}/parameters`, body, "POST", alert, `Added parameter ${body.task}.${body.name}; enabled tests restart.`);
+      if (ok) reloadAt("configuration");
+    });
+  }
+  root.querySelectorAll('[data-action="remove-parameter"]').forEach((button) =>
+    button.addEventListener("click", async () => {
+      const row = button.closest("tr");
+      const task = row.dataset.addedTask;
+      const name = row.dataset.addedName;
+      if (!window.confirm(`Remove parameter ${task}.${name}?`)) return;
+      const url = `${api}/parameters/${encodeURIComponent(task)}/${encodeURIComponent(name)}?expected_version=${version}`;
+      const ok = await send(url, undefined, "DELETE", null, `Removed parameter ${task}.${name}.`);
+      if (ok) reloadAt("configuration");
+    })
+  );
   root.querySelectorAll('[data-action="delete-wagon"]').forEach((button) =>
     button.addEventListener("click", async () => {
       if (!window.confirm(`Delete wagon ${root.dataset.wagonName}? Its history is kept.`)) return;
