@@ -14,7 +14,8 @@ from hyperloop.db.session import make_engine, make_sessionmaker
 from hyperloop.enums import TrainState
 from hyperloop.scheduler.lease import Lease
 
-SAMPLE = re.compile(r"^([a-z_]+)(\{[^}]*\})? (-?[0-9.e+-]+|\+Inf)$")
+LABEL = r'[a-z_]+="(?:[^"\\]|\\.)*"'  # a label value may hold any character but " and \
+SAMPLE = re.compile(rf"^([a-z_]+)(\{{{LABEL}(?:,{LABEL})*\}})? (-?[0-9.e+-]+|\+Inf)$")
 
 
 def samples(text: str) -> dict[str, float]:
