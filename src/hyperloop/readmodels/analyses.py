@@ -38,6 +38,7 @@ from hyperloop.db.models import (
     WagonTest,
 )
 from hyperloop.enums import EmailPolicy, TestStatus
+from hyperloop.readmodels.notifications import analysis_notifications
 from hyperloop.readmodels.paging import PageParams, paginate
 from hyperloop.readmodels.schemas import ORMModel
 
@@ -644,22 +645,47 @@ def pwg_names(db) -> list[str]:
     return list(db.scalars(select(m.Analysis.pwg).distinct().order_by(m.Analysis.pwg)))
 
 
-def analysis_view_data(db, analysis: m.Analysis, user: m.User) -> dict:
+#: the analysis page's dataset search fields (the original's "Enable dataset" filters)
+DATASET_FILTERS = ("data_type", "collision_system", "anchor", "period")
+
+
+def analysis_view_data(
+    db, analysis: m.Analysis, user: m.User, search: dict[str, str | None] | None = None
+) -> dict:
     """The analysis page: the analysis (as ``GET /api/analyses/{id}``), what ``user`` may do,
-    the workflows of the latest tag of each package (to create a wagon) and the active datasets that can be
-    added (datasets with short datasets are used through those)."""
+    the workflows of the latest tag of each package (to create a wagon), the active datasets
+    that can be added (datasets with short datasets are used through those) matching
+    ``search`` (data type, collision system, anchor, period: ``DATASET_FILTERS``) with the
+    values each field can take, and the user's newest notifications about the analysis."""
     detail = analysis_detail(db, analysis)
     # the newest tag of each package: packages' tags are released side by side
     names = db.scalars(select(m.PackageTag.name).where(m.PackageTag.available).distinct())
     newest = [t for t in (latest_tag(db, n) for n in sorted(names)) if t is not None]
     parents = select(m.Dataset.parent_id).where(m.Dataset.parent_id.is_not(None))
+    candidates = (
+        m.Dataset.active.is_(True),
+        m.Dataset.id.not_in(detail.dataset_ids or [0]),
+        m.Dataset.id.not_in(parents),
+    )
+    chosen = {k: v for k, v in (search or {}).items() if k in DATASET_FILTERS and v}
+    choices = {
+        field: [
+            str(v)
+            for v in db.scalars(select(getattr(m.Dataset, field)).where(*candidates).distinct())
+            if str(v)
+        ]
+        for field in DATASET_FILTERS
+    }
     addable = db.execute(
-        select(m.Dataset.id, m.Dataset.name)
-        .where(
-            m.Dataset.active.is_(True),
-            m.Dataset.id.not_in(detail.dataset_ids or [0]),
-            m.Dataset.id.not_in(parents),
+        select(
+            m.Dataset.id,
+            m.Dataset.name,
+            m.Dataset.data_type,
+            m.Dataset.collision_system,
+            m.Dataset.anchor,
+            m.Dataset.period,
         )
+        .where(*candidates, *(getattr(m.Dataset, k) == v for k, v in chosen.items()))
         .order_by(m.Dataset.name)
         .limit(500)
     ).all()
@@ -672,5 +698,20 @@ def analysis_view_data(db, analysis: m.Analysis, user: m.User) -> dict:
         "latest_tag": ", ".join(t.label for t in newest) or None,
         "workflows": list(dict.fromkeys(wf for t in newest for wf in workflow_names(t))),
         "workflow_docs": {k: v for t in reversed(newest) for k, v in workflow_docs(t).items()},
-        "addable_datasets": [{"id": i, "name": n} for i, n in addable],
+        "addable_datasets": [
+            {
+                "id": r.id,
+                "name": r.name,
+                "data_type": str(r.data_type),
+                "collision_system": r.collision_system,
+                "anchor": r.anchor,
+                "period": r.period,
+            }
+            for r in addable
+        ],
+        "dataset_search": {
+            "selected": {k: chosen.get(k, "") for k in DATASET_FILTERS},
+            "choices": {k: sorted(v) for k, v in choices.items()},
+        },
+        "notifications": analysis_notifications(db, user, analysis.id),
     }

@@ -11,8 +11,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from hyperloop.db import models as m
 from hyperloop.enums import NotificationKind
-from hyperloop.readmodels.notifications import notifications_list_data
+from hyperloop.readmodels.notifications import my_analysis_names, notifications_list_data
 from hyperloop.web.deps import DB, OptionalActor
 from hyperloop.web.pages.datasets import OBJECT_PAGES, Limit, Offset, error_page, pager, paging
 from hyperloop.web.pages.login import login_redirect
@@ -73,6 +74,7 @@ def notifications_page(
     db: DB,
     kind: Annotated[str | None, Query(max_length=32)] = None,
     show: Annotated[str, Query(max_length=8, description="unread, read or all")] = "all",
+    analysis_id: Annotated[str | None, Query(max_length=12)] = None,
     limit: Limit | None = None,
     offset: Offset = 0,
 ) -> Response:
@@ -89,9 +91,20 @@ def notifications_page(
         return error_page(
             request, actor, db, 422, f"unknown notification kind {kind!r} (one of {known})"
         )
+    analyses = my_analysis_names(db, actor.user)
+    analysis = int(analysis_id) if analysis_id and analysis_id.isdigit() else None
+    if analysis_id and (analysis is None or db.get(m.Analysis, analysis) is None):
+        return error_page(request, actor, db, 404, f"analysis {analysis_id} does not exist")
     page = notifications_list_data(
-        db, actor, paging(request, limit, offset), read=READ_FILTERS[show], kind=kind_filter
+        db,
+        actor,
+        paging(request, limit, offset),
+        read=READ_FILTERS[show],
+        kind=kind_filter,
+        analysis_id=analysis,
     )
+    if analysis is not None and analysis not in dict(analyses):
+        analyses.append((analysis, db.get(m.Analysis, analysis).name))
     return render(
         request,
         "pages/notifications/list.html",
@@ -100,7 +113,8 @@ def notifications_page(
             "pager": pager(request, page),
             "kinds": {k: kind_info(k) for k in NotificationKind},
             "kind_info": kind_info,
-            "filters": {"kind": kind or "", "show": show},
+            "filters": {"kind": kind or "", "show": show, "analysis_id": analysis},
+            "analyses": analyses,
             "object_link": object_link,
         },
         actor=actor,
