@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session
 
 from hyperloop.core import history
 from hyperloop.core.actor import Actor
+from hyperloop.core.common import dependency_closure
 from hyperloop.core.configs import Config, workflow_schema
 from hyperloop.core.permissions import Action, can
-from hyperloop.core.tag_workflows import workflow_docs
+from hyperloop.core.tag_workflows import unprovided_tables, workflow_docs
 from hyperloop.core.tags import find_workflow, latest_tag, workflow_names
 from hyperloop.db import models as m
 from hyperloop.db.models import (
@@ -425,7 +426,24 @@ def wagon_editor_data(s: Session, wagon: Wagon, user: User) -> dict[str, Any]:
         .order_by(Dataset.name)
     ).all()
     creator = _usernames(s, [wagon.created_by_id]).get(wagon.created_by_id or -1)
+    missing = []
+    if workflow_ok:
+        closure = dependency_closure(wagon)
+        unprovided = unprovided_tables(tag, wagon.workflow, [d.workflow for d in closure])
+        for table, providers in unprovided.items():
+            missing.append(
+                {
+                    "table": table,
+                    "providers": providers,
+                    "wagons": [
+                        {"id": c[0], "name": c[1], "workflow": c[2], "analysis": c[3]}
+                        for c in candidates
+                        if c[2] in providers
+                    ],
+                }
+            )
     return {
+        "missing_tables": missing,
         "wagon": {
             "id": wagon.id,
             "name": wagon.name,
