@@ -11,8 +11,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from hyperloop.core.mail import EMAIL_POLICY
 from hyperloop.db import models as m
-from hyperloop.enums import NotificationKind
+from hyperloop.enums import NotificationKind, Role
+from hyperloop.readmodels.emails import emails_list_data
 from hyperloop.readmodels.notifications import my_analysis_names, notifications_list_data
 from hyperloop.web.deps import DB, OptionalActor
 from hyperloop.web.pages.datasets import OBJECT_PAGES, Limit, Offset, error_page, pager, paging
@@ -120,4 +122,34 @@ def notifications_page(
         actor=actor,
         db=db,
         title="Notifications",
+    )
+
+
+@router.get("/emails", response_class=HTMLResponse, include_in_schema=False)
+def emails_page(
+    request: Request,
+    actor: OptionalActor,
+    db: DB,
+    to: Annotated[str | None, Query(max_length=255)] = None,
+    limit: Limit | None = None,
+    offset: Offset = 0,
+) -> Response:
+    """The e-mails notifications caused, as their recipients read them: mine, or (admins)
+    every one."""
+    if actor is None:
+        return login_redirect(request)
+    page = emails_list_data(db, actor, paging(request, limit, offset), to=to or None)
+    return render(
+        request,
+        "pages/notifications/emails.html",
+        {
+            "page": page,
+            "pager": pager(request, page),
+            "is_admin": actor.user.has_role(Role.ADMIN),
+            "filters": {"to": to or ""},
+            "email_kinds": [kind_info(k)[1] for k in EMAIL_POLICY],
+        },
+        actor=actor,
+        db=db,
+        title="E-mails",
     )
