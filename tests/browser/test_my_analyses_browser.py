@@ -85,3 +85,36 @@ def test_hovering_an_enabled_cell_shows_tag_time_and_user(page, site):
     off = page.locator(f"#cell-{ids['corr']}-{ids['dataset']} button.toggle")
     assert off.get_attribute("title") == "Enable corr on LHC22_ud_pass4"
     assert page.errors == []
+
+
+def test_the_guided_tour_walks_through_the_page_and_can_be_dismissed(page, site):
+    base, _ = site
+    offer = page.get_by_role("region", name="Guided tour")
+    offer.get_by_role("button", name="Take the tour").click()
+    tour = page.get_by_role("dialog", name="Guided tour")
+    assert tour.locator(".tour-title").inner_text() == "Your analyses"
+    assert tour.locator(".tour-count").inner_text() == "1 / 4"
+    assert page.locator("summary.tour-highlight").count() == 1
+    tour.get_by_role("button", name="Next").click()
+    assert tour.locator(".tour-title").inner_text() == "Wagons × datasets"
+    assert page.locator("table.grid.tour-highlight").count() == 1
+    tour.get_by_role("button", name="Exit").click()
+    assert tour.count() == 0 and page.locator(".tour-highlight").count() == 0
+    # the last step says Done and closes the tour
+    offer.get_by_role("button", name="Take the tour").click()
+    for _ in range(3):
+        tour.get_by_role("button", name="Next").click()
+    assert tour.locator(".tour-title").inner_text() == "Notifications"
+    tour.get_by_role("button", name="Done").click()
+    assert tour.count() == 0
+    # "don't show again" is remembered for the user: no offer after a reload
+    with page.expect_response(lambda r: r.url.endswith("/api/tours/my-analyses/dismiss")):
+        offer.get_by_role("button", name="Don't show again").click()
+    assert offer.count() == 0
+    page.reload()
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_role("region", name="Guided tour").count() == 0
+    # other pages still offer theirs
+    page.goto(base + "/datasets")
+    page.get_by_role("region", name="Guided tour").wait_for()
+    assert page.errors == []

@@ -19,6 +19,7 @@ from hyperloop.web.api import (
     stories,
     tags,
     targets,
+    tours,
     trains,
     users,
     wagons,
@@ -44,5 +45,6 @@ for module in (
     slots,
     reproduce,
     stories,
+    tours,
 ):
     api_router.include_router(module.router)
