@@ -100,6 +100,7 @@ def test_the_guided_tour_walks_through_the_page_and_can_be_dismissed(page, site)
     assert page.locator("table.grid.tour-highlight").count() == 1
     tour.get_by_role("button", name="Exit").click()
     assert tour.count() == 0 and page.locator(".tour-highlight").count() == 0
+    # the box offers "don't show again" too (checked on the datasets page below)
     # the last step says Done and closes the tour
     offer.get_by_role("button", name="Take the tour").click()
     for _ in range(3):
@@ -109,12 +110,20 @@ def test_the_guided_tour_walks_through_the_page_and_can_be_dismissed(page, site)
     assert tour.count() == 0
     # "don't show again" is remembered for the user: no offer after a reload
     with page.expect_response(lambda r: r.url.endswith("/api/tours/my-analyses/dismiss")):
-        offer.get_by_role("button", name="Don't show again").click()
+        offer.get_by_role("button", name="Dismiss for good").click()
     assert offer.count() == 0
     page.reload()
     page.wait_for_load_state("networkidle")
     assert page.get_by_role("region", name="Guided tour").count() == 0
-    # other pages still offer theirs
+    # other pages still offer theirs; "Don't show again" in the tour box dismisses it too
     page.goto(base + "/datasets")
-    page.get_by_role("region", name="Guided tour").wait_for()
+    page.get_by_role("region", name="Guided tour").get_by_role(
+        "button", name="Take the tour"
+    ).click()
+    with page.expect_response(lambda r: r.url.endswith("/api/tours/datasets/dismiss")):
+        tour.get_by_role("button", name="Don't show again").click()
+    assert tour.count() == 0
+    page.reload()
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_role("region", name="Guided tour").count() == 0
     assert page.errors == []

@@ -1,5 +1,5 @@
 // Guided tour of a page (body[data-tour-page]): a bar at the top of the page offers it
-// ("Take the tour" / "Don't show again"); the tour highlights one part of the page after the
+// ("Take the tour" / "Dismiss for good"); the tour highlights one part of the page after the
 // other in a box with Next and Exit. "Don't show again" is remembered for the user
 // (POST /api/tours/{page}/dismiss). Steps whose part is not on the page are skipped.
 (function () {
@@ -111,7 +111,9 @@
     const offer = el("div", { class: "tour-offer", id: "tour-offer", role: "region", "aria-label": "Guided tour" });
     offer.append(el("span", {}, "New here? A short guided tour shows this page's parts."));
     const take = el("button", { type: "button", "data-tour": "start" }, "Take the tour");
-    const never = el("button", { type: "button", class: "secondary", "data-tour": "dismiss" }, "Don't show again");
+    // "Dismiss for good" (the tour box says "Don't show again"): a name without "show", which
+    // pages' own buttons (Show, Show all) use
+    const never = el("button", { type: "button", class: "secondary", "data-tour": "dismiss", title: "Don't show this tour again" }, "Dismiss for good");
     take.addEventListener("click", start);
     never.addEventListener("click", dismiss);
     offer.append(take, never, el("span", { class: "tour-error error", role: "alert" }));
