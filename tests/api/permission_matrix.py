@@ -685,6 +685,11 @@ CASES: list[Case] = [
         path={"notification_id": lambda w, r: w.notification_ids.get(r, 1)},
     ),
     Case("POST", "/api/notifications/dismiss-all", LOGGED_IN),
+    # e-mails (each user's own; admins every one) and guided tours (per user)
+    Case("GET", "/api/emails", LOGGED_IN),
+    Case("GET", "/api/tours/{page}", LOGGED_IN, path={"page": "my-analyses"}),
+    Case("POST", "/api/tours/{page}/dismiss", LOGGED_IN, path={"page": "dashboard"}),
+    Case("POST", "/api/tours/restore", LOGGED_IN),
     # slots
     Case("GET", "/api/slots", LOGGED_IN, query={"analysis_id": A, "dataset_id": D}),
     # output browsing and performance graphs (pages helper; SPEC §1: only health is anonymous)

@@ -238,3 +238,21 @@ def test_operator_fills_a_runlist_production_by_listing_its_storage(
     row = page.locator("#productions tbody tr").first
     assert int(row.locator("td.num").first.inner_text()) == before + 2  # not run 544032
     assert "of excluded runs, not counted" in row.inner_text()
+
+
+def test_derived_data_groups_expand_and_collapse_all(login, site_server, tmp_path) -> None:
+    base, ids = site_server
+    done_derived_train(ids["url"], ids["derived_train"], tmp_path)
+    page = login("analyzer")
+    page.goto(f"{base}/derived-data")
+    page.get_by_role("link", name="PWG", exact=True).click()
+    page.wait_for_url(re.compile(r"group=pwg"))
+    groups = page.locator("details.derived-group")
+    assert groups.count() >= 1
+    assert "Total size of all derived data" in page.locator("#derived-total").inner_text()
+    page.get_by_role("button", name="Collapse all").click()
+    assert all(g.get_attribute("open") is None for g in groups.all())
+    assert not page.locator("table.derived-table").first.is_visible()
+    page.get_by_role("button", name="Expand all").click()
+    assert all(g.get_attribute("open") is not None for g in groups.all())
+    assert page.locator("table.derived-table").first.is_visible()

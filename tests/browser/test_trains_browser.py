@@ -174,3 +174,26 @@ def test_operator_decomposes_then_composes_on_the_submission_page(op_page, train
     page.wait_for_selector("#perf-graph canvas", timeout=20_000)
     screenshot(page, "train-test")
     assert page.errors == []
+
+
+def test_train_run_tabs_switch_without_a_full_reload(op_page, train_server) -> None:
+    base, world = train_server
+    page = op_page
+    page.goto(f"{base}/train-run/{world.ids['done']}")
+    page.evaluate("() => { window.sameDocument = true; }")  # gone after a real page load
+    tabs = page.get_by_role("navigation", name="Train run sections")
+    tabs.get_by_role("link", name="Jobs").click()
+    page.wait_for_url("**tab=jobs")
+    page.locator("#master-jobs").wait_for()
+    assert page.locator("#master-jobs tbody tr").count() == 3
+    assert tabs.get_by_role("link", name="Jobs").get_attribute("aria-current") == "page"
+    assert tabs.get_by_role("link", name="Overview").get_attribute("aria-current") is None
+    tabs.get_by_role("link", name="Merging").click()
+    page.wait_for_url("**tab=merging")
+    page.get_by_text("Missing runs (1): 544032").wait_for()
+    assert page.evaluate("() => window.sameDocument === true")
+    page.go_back()
+    page.wait_for_url("**tab=jobs")
+    page.locator("#master-jobs").wait_for()
+    assert page.evaluate("() => window.sameDocument === true")
+    assert page.errors == []

@@ -106,7 +106,9 @@ def test_an_output_a_production_uses_is_refused_naming_it_and_nothing_is_deleted
     )
     world.s.commit()
     assert not listed(world, train.id)["deletable"]
-    with pytest.raises(Conflict, match=r"used by LHC23_pp_pass4 \(skimmed\)") as err:
+    with pytest.raises(
+        Conflict, match=r"used by the active dataset LHC23_pp_pass4 \(skimmed\): deactivate it"
+    ) as err:
         derived.delete_output(world.s, world.actor(world.operator), train.id)
     assert err.value.details["dependent_productions"][0]["production"] == "skimmed"
     world.s.rollback()

@@ -49,16 +49,23 @@ def output_root(train: TrainRun) -> str | None:
 
 
 def dependent_productions(s: Session, train_id: int) -> list[dict[str, Any]]:
-    """The dataset productions built from a train's derived output (its users)."""
+    """The dataset productions built from a train's derived output (its users), with
+    whether their dataset is active."""
     rows = s.execute(
-        select(Production.id, Production.name, Dataset.id, Dataset.name)
+        select(Production.id, Production.name, Dataset.id, Dataset.name, Dataset.active)
         .join(Dataset, Dataset.id == Production.dataset_id)
         .where(Production.train_run_id == train_id)
         .order_by(Dataset.name, Production.name)
     ).all()
     return [
-        {"production_id": p, "production": pn, "dataset_id": d, "dataset_name": dn}
-        for p, pn, d, dn in rows
+        {
+            "production_id": p,
+            "production": pn,
+            "dataset_id": d,
+            "dataset_name": dn,
+            "dataset_active": bool(active),
+        }
+        for p, pn, d, dn, active in rows
     ]
 
 
@@ -104,8 +111,9 @@ def _delete(s: Session, actor: Actor | None, train: TrainRun, reason: str) -> in
 
 def delete_output(s: Session, actor: Actor, train_id: int, reason: str = "") -> dict[str, Any]:
     """An operator deletes the merged output of a finished derived-data train that no
-    dataset production uses. Refused (409) for analysis trains, trains still running,
-    outputs already deleted, and outputs a production refers to (naming them)."""
+    active dataset uses (as the original: productions of deactivated datasets do not keep
+    it). Refused (409) for analysis trains, trains still running, outputs already deleted,
+    and outputs a production of an active dataset refers to (naming them)."""
     require(actor, Action.DATASET_MANAGE)
     train = get_or_404(s, TrainRun, train_id, "train run")
     if train.train_type not in DERIVED_TYPES:
@@ -126,13 +134,19 @@ def delete_output(s: Session, actor: Actor, train_id: int, reason: str = "") -> 
             {"output_deleted_at": train.output_deleted_at.isoformat()},
         )
     users = dependent_productions(s, train.id)
-    if users:
-        names = ", ".join(f"{u['dataset_name']} ({u['production']})" for u in users)
+    active = [u for u in users if u["dataset_active"]]
+    if active:
+        names = ", ".join(f"{u['dataset_name']} ({u['production']})" for u in active)
+        one = len(active) == 1
         raise Conflict(
-            f"the output of train run {train.id} is used by {names}: remove "
-            f"{'that production' if len(users) == 1 else 'those productions'} first",
+            f"the output of train run {train.id} is used by the active "
+            f"dataset{'' if one else 's'} {names}: deactivate "
+            f"{'it' if one else 'them'} or remove {'that production' if one else 'those productions'} first",
             {"dependent_productions": users},
         )
+    if not reason and users:
+        names = ", ".join(f"{u['dataset_name']} ({u['production']})" for u in users)
+        reason = f"derived output used only by inactive datasets deleted: {names}"
     freed = _delete(s, actor, train, reason or "unused derived output deleted")
     return {"train_run_id": train.id, "deleted_at": train.output_deleted_at, "bytes_freed": freed}
 

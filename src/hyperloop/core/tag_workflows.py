@@ -73,3 +73,32 @@ def workflow_dependencies(tag: PackageTag, workflow: str) -> list[str]:
         if needed & set(other.produces()):
             deps.append(name)
     return deps
+
+
+def unprovided_tables(
+    tag: PackageTag, workflow: str, dependency_workflows: list[str]
+) -> dict[str, list[str]]:
+    """Tables ``workflow`` reads that other workflows of the tag produce but neither it nor
+    any of ``dependency_workflows`` does: table -> the workflows that produce it, by name.
+    Such a table must come from a dependency (or be stored in the dataset's files), else
+    the wagon's test fails reading it. Tables no workflow produces are input tables."""
+    info = find_workflow(tag, workflow)
+    if info is None:
+        return {}
+    provided = set(info.produces())
+    for name in dependency_workflows:
+        dep = find_workflow(tag, name)
+        if dep is not None:
+            provided |= set(dep.produces())
+    producers: dict[str, list[str]] = {}
+    for name in workflow_names(tag):
+        if name == workflow:
+            continue
+        other = find_workflow(tag, name)
+        for table in other.produces() if other is not None else ():
+            producers.setdefault(table, []).append(name)
+    return {
+        table: sorted(producers[table])
+        for table in sorted(info.consumes() - provided)
+        if table in producers
+    }

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from hyperloop.core import history
 from hyperloop.core.actor import Actor
 from hyperloop.core.catalogue import included_files
+from hyperloop.core.common import dependency_closure
 from hyperloop.core.configs import Config, workflow_schema
 from hyperloop.core.permissions import Action, can
 from hyperloop.core.pull_requests import (
@@ -28,7 +29,7 @@ from hyperloop.core.pull_requests import (
     pull_request_row,
     schema_source,
 )
-from hyperloop.core.tag_workflows import workflow_docs
+from hyperloop.core.tag_workflows import unprovided_tables, workflow_docs
 from hyperloop.core.tags import find_workflow, latest_tag, workflow_names
 from hyperloop.db import models as m
 from hyperloop.db.models import (
@@ -44,6 +45,7 @@ from hyperloop.db.models import (
     WagonTest,
 )
 from hyperloop.enums import EmailPolicy, TestStatus
+from hyperloop.readmodels.notifications import analysis_notifications
 from hyperloop.readmodels.paging import PageParams, paginate
 from hyperloop.readmodels.schemas import ORMModel
 from hyperloop.units import MB, format_bytes, format_duration
@@ -553,7 +555,24 @@ def wagon_editor_data(s: Session, wagon: Wagon, user: User) -> dict[str, Any]:
         .order_by(Dataset.name)
     ).all()
     creator = _usernames(s, [wagon.created_by_id]).get(wagon.created_by_id or -1)
+    missing = []
+    if workflow_ok:
+        closure = dependency_closure(wagon)
+        unprovided = unprovided_tables(tag, wagon.workflow, [d.workflow for d in closure])
+        for table, providers in unprovided.items():
+            missing.append(
+                {
+                    "table": table,
+                    "providers": providers,
+                    "wagons": [
+                        {"id": c[0], "name": c[1], "workflow": c[2], "analysis": c[3]}
+                        for c in candidates
+                        if c[2] in providers
+                    ],
+                }
+            )
     return {
+        "missing_tables": missing,
         "wagon": {
             "id": wagon.id,
             "name": wagon.name,
@@ -780,22 +799,47 @@ def pwg_names(db) -> list[str]:
     return list(db.scalars(select(m.Analysis.pwg).distinct().order_by(m.Analysis.pwg)))
 
 
-def analysis_view_data(db, analysis: m.Analysis, user: m.User) -> dict:
+#: the analysis page's dataset search fields (the original's "Enable dataset" filters)
+DATASET_FILTERS = ("data_type", "collision_system", "anchor", "period")
+
+
+def analysis_view_data(
+    db, analysis: m.Analysis, user: m.User, search: dict[str, str | None] | None = None
+) -> dict:
     """The analysis page: the analysis (as ``GET /api/analyses/{id}``), what ``user`` may do,
-    the workflows of the latest tag of each package (to create a wagon) and the active datasets that can be
-    added (datasets with short datasets are used through those)."""
+    the workflows of the latest tag of each package (to create a wagon), the active datasets
+    that can be added (datasets with short datasets are used through those) matching
+    ``search`` (data type, collision system, anchor, period: ``DATASET_FILTERS``) with the
+    values each field can take, and the user's newest notifications about the analysis."""
     detail = analysis_detail(db, analysis)
     # the newest tag of each package: packages' tags are released side by side
     names = db.scalars(select(m.PackageTag.name).where(m.PackageTag.available).distinct())
     newest = [t for t in (latest_tag(db, n) for n in sorted(names)) if t is not None]
     parents = select(m.Dataset.parent_id).where(m.Dataset.parent_id.is_not(None))
+    candidates = (
+        m.Dataset.active.is_(True),
+        m.Dataset.id.not_in(detail.dataset_ids or [0]),
+        m.Dataset.id.not_in(parents),
+    )
+    chosen = {k: v for k, v in (search or {}).items() if k in DATASET_FILTERS and v}
+    choices = {
+        field: [
+            str(v)
+            for v in db.scalars(select(getattr(m.Dataset, field)).where(*candidates).distinct())
+            if str(v)
+        ]
+        for field in DATASET_FILTERS
+    }
     addable = db.execute(
-        select(m.Dataset.id, m.Dataset.name)
-        .where(
-            m.Dataset.active.is_(True),
-            m.Dataset.id.not_in(detail.dataset_ids or [0]),
-            m.Dataset.id.not_in(parents),
+        select(
+            m.Dataset.id,
+            m.Dataset.name,
+            m.Dataset.data_type,
+            m.Dataset.collision_system,
+            m.Dataset.anchor,
+            m.Dataset.period,
         )
+        .where(*candidates, *(getattr(m.Dataset, k) == v for k, v in chosen.items()))
         .order_by(m.Dataset.name)
         .limit(500)
     ).all()
@@ -808,7 +852,22 @@ def analysis_view_data(db, analysis: m.Analysis, user: m.User) -> dict:
         "latest_tag": ", ".join(t.label for t in newest) or None,
         "workflows": list(dict.fromkeys(wf for t in newest for wf in workflow_names(t))),
         "workflow_docs": {k: v for t in reversed(newest) for k, v in workflow_docs(t).items()},
-        "addable_datasets": [{"id": i, "name": n} for i, n in addable],
+        "addable_datasets": [
+            {
+                "id": r.id,
+                "name": r.name,
+                "data_type": str(r.data_type),
+                "collision_system": r.collision_system,
+                "anchor": r.anchor,
+                "period": r.period,
+            }
+            for r in addable
+        ],
+        "dataset_search": {
+            "selected": {k: chosen.get(k, "") for k in DATASET_FILTERS},
+            "choices": {k: sorted(v) for k, v in choices.items()},
+        },
+        "notifications": analysis_notifications(db, user, analysis.id),
         # workflows of pull requests no released tag has yet can be chosen too
         "pull_requests": [
             pull_request_row(db, p) for p in list_pull_requests(db) if p.introspection

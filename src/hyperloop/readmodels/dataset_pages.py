@@ -245,6 +245,7 @@ class DependentDataset(BaseModel):
     dataset_id: int
     dataset_name: str
     production: str
+    active: bool = Field(description="The dataset is active (its output may not be deleted).")
 
 
 class DerivedOutput(BaseModel):
@@ -255,6 +256,9 @@ class DerivedOutput(BaseModel):
     dataset_name: str
     tables: list[str]
     analyses: list[str]
+    analysis_ids: list[int | None] = Field(
+        default_factory=list, description="The ids of ``analyses``, in the same order."
+    )
     pwgs: list[str]
     wagons: list[str]
     output_dir: str | None
@@ -269,7 +273,24 @@ class DerivedOutput(BaseModel):
     )
     deletable: bool = Field(
         default=False,
-        description="Finished, still stored and used by no production: an operator may delete it.",
+        description="Finished, still stored and used by no active dataset's production: an "
+        "operator may delete it.",
+    )
+
+
+class DerivedGroup(BaseModel):
+    name: str = Field(description="Dataset, analysis or PWG name; '(none)' for outputs without.")
+    id: int | None = Field(description="The dataset's or analysis's id (None for PWGs).")
+    train_run_ids: list[int] = Field(description="The outputs of the page in this group.")
+    size_bytes: int = Field(description="Bytes of the group's stored outputs on this page.")
+
+
+class DerivedPage(Page[DerivedOutput]):
+    groups: list[DerivedGroup] = Field(
+        description="The page's outputs grouped by dataset, analysis or PWG (``group``)."
+    )
+    total_bytes: int = Field(
+        description="Bytes of every derived output still stored (not affected by filters)."
     )
 
 
@@ -337,15 +358,21 @@ def derived_list_data(
     dataset_id: int | None = None,
     pwg: str | None = None,
     unused: bool = False,
-) -> Page[DerivedOutput]:
-    """One page of derived-data train outputs (only those no production uses: ``unused``)."""
+    used_by: str | None = None,
+    group: str = "dataset",
+) -> DerivedPage:
+    """One page of derived-data train outputs (only those no production uses: ``unused``;
+    only those an active dataset uses, or only inactive ones: ``used_by``), grouped by
+    dataset, analysis or PWG, with the total size of all stored derived outputs."""
     permissions.require(actor, Action.READ)
-    return Page[DerivedOutput](
+    return DerivedPage(
         **derived_data(
             db,
             dataset_id=dataset_id,
             pwg=pwg or None,
             unused_only=unused,
+            used_by=used_by,
+            group_by=group,
             limit=paging.limit,
             offset=paging.offset,
         )

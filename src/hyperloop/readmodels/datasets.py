@@ -246,24 +246,48 @@ def staging_status(
     }
 
 
+#: the derived-data page's "used by" filter: outputs a production of an active dataset uses,
+#: outputs only productions of inactive datasets use, outputs no production uses
+DERIVED_USE = ("active", "inactive", "unused")
+#: the derived-data page's groupings (the original's Dataset / Analysis / PWG views)
+DERIVED_GROUPS = ("dataset", "analysis", "pwg")
+
+
 def derived_data(
     s: Session,
     *,
     dataset_id: int | None = None,
     pwg: str | None = None,
     unused_only: bool = False,
+    used_by: str | None = None,
+    group_by: str = "dataset",
     limit: int = 50,
     offset: int = 0,
 ) -> dict[str, Any]:
     """Derived-data train runs (standard, linked, slim), newest first: their dataset, state,
     derived tables, analyses and PWGs, output size and the dataset productions built from
-    them (a derived output is *unused* when no production refers to it)."""
+    them (a derived output is *unused* when no production refers to it), optionally only
+    those used by an active dataset, only by inactive ones, or unused (``DERIVED_USE``).
+    With the page: its items grouped by dataset, analysis or PWG (``group_by``; an output
+    of several analyses is in each of their groups) and the total size of every stored
+    derived output, whatever the filters."""
+    if unused_only:
+        used_by = "unused"
     stmt = select(TrainRun).where(TrainRun.train_type != TrainType.ANALYSIS)
     if dataset_id is not None:
         stmt = stmt.where(TrainRun.dataset_id == dataset_id)
     used_ids = select(Production.train_run_id).where(Production.train_run_id.is_not(None))
-    if unused_only:  # still stored and used by no production: what may be deleted
+    active_ids = (
+        select(Production.train_run_id)
+        .join(Dataset, Dataset.id == Production.dataset_id)
+        .where(Production.train_run_id.is_not(None), Dataset.active.is_(True))
+    )
+    if used_by == "unused":  # still stored and used by no production: what may be deleted
         stmt = stmt.where(TrainRun.id.not_in(used_ids), TrainRun.output_deleted_at.is_(None))
+    elif used_by == "active":
+        stmt = stmt.where(TrainRun.id.in_(active_ids))
+    elif used_by == "inactive":
+        stmt = stmt.where(TrainRun.id.in_(used_ids), TrainRun.id.not_in(active_ids))
     stmt = stmt.order_by(TrainRun.id.desc())
     if pwg:  # the PWGs live in the JSON snapshot: filter in Python (derived trains are few)
         trains = [
@@ -276,14 +300,19 @@ def derived_data(
     ids = [t.id for t in page]
     dependents: dict[int, list[dict[str, Any]]] = {}
     if ids:
-        for prod, ds_name in s.execute(
-            select(Production, Dataset.name)
+        for prod, ds_name, ds_active in s.execute(
+            select(Production, Dataset.name, Dataset.active)
             .join(Dataset, Dataset.id == Production.dataset_id)
             .where(Production.train_run_id.in_(ids))
             .order_by(Dataset.name)
         ).all():
             dependents.setdefault(prod.train_run_id, []).append(
-                {"dataset_id": prod.dataset_id, "dataset_name": ds_name, "production": prod.name}
+                {
+                    "dataset_id": prod.dataset_id,
+                    "dataset_name": ds_name,
+                    "production": prod.name,
+                    "active": bool(ds_active),
+                }
             )
     ds_names = dict(
         s.execute(
@@ -294,6 +323,10 @@ def derived_data(
     for t in page:
         wagons = t.wagons_snapshot or []
         tables = sorted({tbl for w in wagons for tbl in (w.get("derived_tables") or [])})
+        users = dependents.get(t.id, [])
+        analyses = {
+            str(w["analysis_name"]): w.get("analysis_id") for w in wagons if w.get("analysis_name")
+        }
         items.append(
             {
                 "train_run_id": t.id,
@@ -302,9 +335,8 @@ def derived_data(
                 "dataset_id": t.dataset_id,
                 "dataset_name": ds_names.get(t.dataset_id, ""),
                 "tables": tables,
-                "analyses": sorted(
-                    {str(w.get("analysis_name")) for w in wagons if w.get("analysis_name")}
-                ),
+                "analyses": sorted(analyses),
+                "analysis_ids": [analyses[name] for name in sorted(analyses)],
                 "pwgs": sorted({str(w.get("pwg")) for w in wagons if w.get("pwg")}),
                 "wagons": [str(w.get("name")) for w in wagons if w.get("name")],
                 "output_dir": t.output_dir,
@@ -312,13 +344,53 @@ def derived_data(
                 "output_deleted_at": t.output_deleted_at,
                 "deletable": t.output_deleted_at is None
                 and t.state in derived.DELETABLE_STATES
-                and not dependents.get(t.id),
+                and not any(u["active"] for u in users),
                 "composed_at": t.composed_at,
                 "finished_at": t.finished_at,
-                "dependent_datasets": dependents.get(t.id, []),
+                "dependent_datasets": users,
             }
         )
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    return {
+        "items": items,
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "groups": derived_groups(items, group_by),
+        "total_bytes": derived_total_bytes(s),
+    }
+
+
+def derived_groups(items: list[dict[str, Any]], group_by: str) -> list[dict[str, Any]]:
+    """The items grouped by dataset, analysis or PWG, by name: each group's name, link id
+    (dataset or analysis; None for PWGs), train run ids (newest first) and stored size.
+    Outputs without an analysis or PWG go to the group "(none)"."""
+    groups: dict[str, dict[str, Any]] = {}
+    for item in items:
+        if group_by == "analysis":
+            pairs = zip(item["analyses"], item["analysis_ids"], strict=True)
+            keys = list(pairs) or [("(none)", None)]
+        elif group_by == "pwg":
+            keys = [(p, None) for p in item["pwgs"]] or [("(none)", None)]
+        else:
+            keys = [(item["dataset_name"], item["dataset_id"])]
+        for name, link in keys:
+            group = groups.setdefault(
+                name, {"name": name, "id": link, "train_run_ids": [], "size_bytes": 0}
+            )
+            group["train_run_ids"].append(item["train_run_id"])
+            group["size_bytes"] += item["size_bytes"] or 0
+    return [groups[k] for k in sorted(groups)]
+
+
+def derived_total_bytes(s: Session) -> int:
+    """Bytes of every derived-data output still stored (the page's total, whatever the
+    filters)."""
+    trains = s.scalars(
+        select(TrainRun).where(
+            TrainRun.train_type != TrainType.ANALYSIS, TrainRun.output_deleted_at.is_(None)
+        )
+    )
+    return sum(derived.size_of(t) or 0 for t in trains)
 
 
 def runlist_overview(s: Session, runlist_id: int) -> dict[str, Any]:

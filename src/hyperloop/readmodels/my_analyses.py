@@ -25,6 +25,7 @@ from hyperloop.db.models import (
     AnalysisDataset,
     AnalysisMember,
     Dataset,
+    PackageTag,
     TrainRun,
     User,
     Wagon,
@@ -36,6 +37,8 @@ from hyperloop.enums import TagPolicy, TestStatus, TrainState
 from hyperloop.readmodels.cache import Entry, VersionedCache
 
 NO_LINK: tuple[bool, TagPolicy | None, str | None] = (False, None, None)
+#: the enabling's hover text parts (tag, time, user): none before the first enabling
+NO_WHO: dict[str, Any] = {"tag": None, "enabled_at": None, "enabled_by": None}
 
 
 def iso_utc(value: datetime) -> str:
@@ -47,12 +50,14 @@ def iso_utc(value: datetime) -> str:
 
 def grid_cell(
     dataset_id: int,
-    link: tuple[bool, TagPolicy | None, str | None] | None,
-    test: tuple[int, TestStatus] | None,
+    link: tuple[Any, ...] | None,
+    test: tuple[Any, ...] | None,
+    who: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One cell of the grid (``GridCell`` of the API) from the enabling row (enabled, tag
-    policy, disabled reason) and the current test (id, status); either may be None."""
-    on, policy, why = link or NO_LINK
+    policy, disabled reason, ...), the current test (id, status, ...) and who enabled it with
+    which tag and when (``enabling_who``); any may be None."""
+    on, policy, why = (link or NO_LINK)[:3]
     return {
         "dataset_id": dataset_id,
         "enabled": on,
@@ -60,18 +65,66 @@ def grid_cell(
         "test_id": test[0] if test else None,
         "tag_policy": policy,
         "disabled_reason": why,
+        **(who or NO_WHO),
     }
+
+
+def enabling_who(
+    link: tuple[Any, ...] | None,
+    test: tuple[Any, ...] | None,
+    tags: dict[int, str],
+    users: dict[int, str],
+) -> dict[str, Any]:
+    """What hovering an enabled cell shows (the original's tooltip): the package tag (the
+    fixed one, the pull request's future tag, or "latest" with the tag of the current test),
+    when and by whom it was enabled. ``link`` is a row of ``_LINK_COLUMNS`` after the first
+    three (tag id, pull request, enabled by, enabled at), ``test`` (id, status, tag id)."""
+    if link is None or not link[0]:
+        return NO_WHO
+    _on, policy, _why, tag_id, pull_request, by_id, at = link
+    if policy is TagPolicy.FIXED and tag_id is not None:
+        tag = tags.get(tag_id)
+    elif policy is TagPolicy.PULL_REQUEST:
+        tag = f"future tag with pull request {pull_request}"
+    else:
+        tested = tags.get(test[2]) if test and test[2] is not None else None
+        tag = f"latest ({tested})" if tested else "latest"
+    return {
+        "tag": tag,
+        "enabled_at": iso_utc(at) if at is not None else None,
+        "enabled_by": users.get(by_id) if by_id is not None else None,
+    }
+
+
+def _names(s: Session, links: Any, tests: Any) -> tuple[dict[int, str], dict[int, str]]:
+    """Labels of the tags and usernames the hover texts of these cells name (two queries)."""
+    tag_ids = {link[3] for link in links if link[3] is not None}
+    tag_ids |= {test[2] for test in tests if test[2] is not None}
+    user_ids = {link[5] for link in links if link[5] is not None}
+    tags: dict[int, str] = {}
+    if tag_ids:
+        rows = s.execute(
+            select(PackageTag.id, PackageTag.name, PackageTag.version).where(
+                PackageTag.id.in_(tag_ids)
+            )
+        )
+        tags = {tid: f"{name} {version}" for tid, name, version in rows}
+    users: dict[int, str] = {}
+    if user_ids:
+        rows = s.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
+        users = {uid: name for uid, name in rows}
+    return tags, users
 
 
 def grid_cell_data(s: Session, wagon_id: int, dataset_id: int) -> dict[str, Any]:
     """One grid cell, fresh (the live status partial of My Analyses polls it)."""
     row = s.execute(
-        select(WagonDataset.enabled, WagonDataset.tag_policy, WagonDataset.disabled_reason).where(
+        select(*_LINK_COLUMNS[1:]).where(
             WagonDataset.wagon_id == wagon_id, WagonDataset.dataset_id == dataset_id
         )
     ).first()
     test = s.execute(
-        select(WagonTest.id, WagonTest.status)
+        select(WagonTest.id, WagonTest.status, WagonTest.tag_id)
         .where(
             WagonTest.wagon_id == wagon_id,
             WagonTest.dataset_id == dataset_id,
@@ -80,7 +133,9 @@ def grid_cell_data(s: Session, wagon_id: int, dataset_id: int) -> dict[str, Any]
         .order_by(WagonTest.id.desc())
         .limit(1)
     ).first()
-    return grid_cell(dataset_id, tuple(row) if row else None, tuple(test) if test else None)
+    link, current = (tuple(row) if row else None), (tuple(test) if test else None)
+    tags, users = _names(s, [link] if link else [], [current] if current else [])
+    return grid_cell(dataset_id, link, current, enabling_who(link, current, tags, users))
 
 
 # The My Analyses statements, built once: per request only the parameters change, which saves
@@ -110,6 +165,10 @@ _LINK_COLUMNS = (
     WagonDataset.enabled,
     WagonDataset.tag_policy,
     WagonDataset.disabled_reason,
+    WagonDataset.tag_id,
+    WagonDataset.pull_request,
+    WagonDataset.enabled_by_id,
+    WagonDataset.enabled_at,
 )
 _GRID_LINKS = (
     select(WagonDataset.wagon_id, *_LINK_COLUMNS)
@@ -117,7 +176,9 @@ _GRID_LINKS = (
     .where(Wagon.analysis_id.in_(_IDS))
 )
 _GRID_TESTS = (
-    select(WagonTest.id, WagonTest.wagon_id, WagonTest.dataset_id, WagonTest.status)
+    select(
+        WagonTest.id, WagonTest.wagon_id, WagonTest.dataset_id, WagonTest.status, WagonTest.tag_id
+    )
     .join(Wagon, Wagon.id == WagonTest.wagon_id)
     .where(Wagon.analysis_id.in_(_IDS), WagonTest.superseded.is_(False))
     .order_by(WagonTest.id)
@@ -135,7 +196,7 @@ _LINKS_OF_WAGON = (
     select(*_LINK_COLUMNS).where(WagonDataset.wagon_id == Wagon.id).offset(0).lateral("links")
 )
 _TESTS_OF_WAGON = (
-    select(WagonTest.id, WagonTest.dataset_id, WagonTest.status)
+    select(WagonTest.id, WagonTest.dataset_id, WagonTest.status, WagonTest.tag_id)
     .where(WagonTest.wagon_id == Wagon.id, WagonTest.superseded.is_(False))
     .offset(0)
     .lateral("tests")
@@ -147,7 +208,13 @@ _GRID_LINKS_PG = (
     .where(Wagon.analysis_id.in_(_IDS))
 )
 _GRID_TESTS_PG = (
-    select(_TESTS_OF_WAGON.c.id, Wagon.id, _TESTS_OF_WAGON.c.dataset_id, _TESTS_OF_WAGON.c.status)
+    select(
+        _TESTS_OF_WAGON.c.id,
+        Wagon.id,
+        _TESTS_OF_WAGON.c.dataset_id,
+        _TESTS_OF_WAGON.c.status,
+        _TESTS_OF_WAGON.c.tag_id,
+    )
     .select_from(Wagon)
     .join(_TESTS_OF_WAGON, true())
     .where(Wagon.analysis_id.in_(_IDS))
@@ -287,14 +354,14 @@ def _grid_pieces(
     for aid, did, name, active in conn.execute(_GRID_DATASETS, ids):
         datasets_of[aid].append({"id": did, "name": name, "active": active})
     links = {
-        (wid, did): (on, policy, why)
-        for wid, did, on, policy, why in conn.execute(
-            _GRID_LINKS_PG if postgres else _GRID_LINKS, ids
-        )
+        (wid, did): tuple(rest)
+        for wid, did, *rest in conn.execute(_GRID_LINKS_PG if postgres else _GRID_LINKS, ids)
     }
-    latest: dict[tuple[int, int], tuple[int, TestStatus]] = {}
-    for tid, wid, did, status in conn.execute(_GRID_TESTS_PG if postgres else _GRID_TESTS, ids):
-        latest[(wid, did)] = (tid, status)  # ascending ids: the newest test wins
+    latest: dict[tuple[int, int], tuple[int, TestStatus, int | None]] = {}
+    query = _GRID_TESTS_PG if postgres else _GRID_TESTS
+    for tid, wid, did, status, tag_id in conn.execute(query, ids):
+        latest[(wid, did)] = (tid, status, tag_id)  # ascending ids: the newest test wins
+    tags, users = _names(s, links.values(), latest.values())
     grid: dict[int, list[dict[str, Any]]] = {aid: [] for aid in analysis_ids}
     for wid, aid, name, workflow, why in conn.execute(_GRID_WAGONS, ids):
         grid[aid].append(
@@ -304,7 +371,14 @@ def _grid_pieces(
                 "workflow": workflow,
                 "disabled_reason": why,
                 "cells": [
-                    grid_cell(d["id"], links.get((wid, d["id"])), latest.get((wid, d["id"])))
+                    grid_cell(
+                        d["id"],
+                        links.get((wid, d["id"])),
+                        latest.get((wid, d["id"])),
+                        enabling_who(
+                            links.get((wid, d["id"])), latest.get((wid, d["id"])), tags, users
+                        ),
+                    )
                     for d in datasets_of[aid]
                 ],
             }

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session, defer
 
-from hyperloop.core import jobs, permissions, trains
+from hyperloop.core import jobs, permissions, preferences, trains
 from hyperloop.core.actor import Actor
 from hyperloop.core.permissions import Action
 from hyperloop.core.states import JOB_ERRORS
@@ -69,15 +69,26 @@ def submission_view(
         ({"id": d, "name": names.get(d, str(d)), "wagons": int(n)} for d, n in counts),
         key=lambda r: r["name"],
     )
+    # the operator's last composed train chose the dataset and target to open on
+    last = preferences.last_submission(user) if user is not None else {}
     if dataset_id is None and datasets:
-        dataset_id = datasets[0]["id"]
+        remembered = last.get("dataset_id")
+        ids = {d["id"] for d in datasets}
+        dataset_id = remembered if remembered in ids else datasets[0]["id"]
     out: dict[str, Any] = {
         "datasets": datasets,
         "dataset": None,
         "wagons": [],
         "show_all": show_all,
         "rules": list(COMPATIBILITY_RULES),
-        "targets": train_forms.target_choices(s),
+        "targets": [
+            {**t, "selected": t["id"] == last.get("target_id")}
+            for t in train_forms.target_choices(s)
+        ],
+        "remembered": {
+            "dataset_id": last.get("dataset_id"),
+            "target_id": last.get("target_id"),
+        },
         "types": [t.value for t in TrainType],
         "can_compose": permissions.can(user, Action.TRAIN_OPERATE),
         "composed": [],

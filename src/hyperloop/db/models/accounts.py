@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -23,6 +24,11 @@ class User(Base):
     convener_pwgs: Mapped[list[str]] = mapped_column(JSONType, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: remembered choices (``hyperloop.core.preferences``): Train Submission's last dataset
+    #: and target, the guided tours the user dismissed
+    preferences: Mapped[dict[str, Any] | None] = mapped_column(
+        JSONType, default=dict, nullable=True
+    )
 
     memberships: Mapped[list[AnalysisMember]] = relationship(
         back_populates="user", cascade="all, delete-orphan"

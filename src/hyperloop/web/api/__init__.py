@@ -8,6 +8,7 @@ from hyperloop.web.api import (
     analyses,
     auth,
     datasets,
+    emails,
     enabling,
     health,
     jobs,
@@ -20,6 +21,7 @@ from hyperloop.web.api import (
     stories,
     tags,
     targets,
+    tours,
     trains,
     users,
     wagons,
@@ -43,8 +45,10 @@ for module in (
     trains,
     jobs,
     notifications,
+    emails,
     slots,
     reproduce,
     stories,
+    tours,
 ):
     api_router.include_router(module.router)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from hyperloop.core import analyses
 from hyperloop.core.errors import NotFound
 from hyperloop.db import models as m
-from hyperloop.enums import EmailPolicy, TagPolicy, TestStatus
+from hyperloop.enums import DataType, EmailPolicy, TagPolicy, TestStatus
 from hyperloop.readmodels.analyses import (
     AnalysisDetail,
     AnalysisOut,
@@ -62,6 +62,13 @@ class GridCell(BaseModel):
     test_id: int | None = Field(default=None, description="The current (latest) wagon test.")
     tag_policy: TagPolicy | None = Field(default=None, description="Set once enabled.")
     disabled_reason: str | None = Field(default=None, description="Why it was disabled.")
+    tag: str | None = Field(
+        default=None,
+        description="Enabled cells: the package tag (fixed tag, the pull request's future tag, "
+        "or 'latest' with the tag of the current test).",
+    )
+    enabled_at: datetime | None = Field(default=None, description="Enabled cells: when.")
+    enabled_by: str | None = Field(default=None, description="Enabled cells: by which user.")
 
 
 class GridWagon(BaseModel):
@@ -146,10 +153,29 @@ def get_analysis(analysis: AnalysisForReader, db: DB) -> AnalysisDetail:
 @router.get(
     "/analyses/{analysis_id}/view",
     response_model=dict,
-    summary="The analysis page: analysis, permissions, workflows, datasets that can be added",
+    summary="The analysis page: analysis, permissions, workflows, datasets that can be added "
+    "(searched by type, collision system, anchor, period), my notifications about it",
 )
-def analysis_view(analysis: AnalysisForReader, actor: CurrentActor, db: DB) -> dict:
-    return analysis_view_data(db, analysis, actor.user)
+def analysis_view(
+    analysis: AnalysisForReader,
+    actor: CurrentActor,
+    db: DB,
+    data_type: Annotated[
+        DataType | None, Query(description="Only addable datasets of this data type.")
+    ] = None,
+    collision_system: Annotated[
+        str | None, Query(max_length=32, description="Only this collision system (pp, PbPb...).")
+    ] = None,
+    anchor: Annotated[str | None, Query(max_length=64, description="Only this anchor.")] = None,
+    period: Annotated[str | None, Query(max_length=64, description="Only this period.")] = None,
+) -> dict:
+    search = {
+        "data_type": data_type.value if data_type else None,
+        "collision_system": collision_system,
+        "anchor": anchor,
+        "period": period,
+    }
+    return analysis_view_data(db, analysis, actor.user, search)
 
 
 @router.post(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path as FsPath
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
@@ -20,7 +20,7 @@ from hyperloop.readmodels.dataset_pages import (
     DatasetDetail,
     DatasetOut,
     DatasetOverview,
-    DerivedOutput,
+    DerivedPage,
     FinalMergelistOut,
     MergelistOut,
     ProductionOut,
@@ -210,8 +210,9 @@ def list_datasets(
 
 @router.get(
     "/derived-data",
-    response_model=Page[DerivedOutput],
-    summary="Derived-data train outputs with their datasets, analyses, sizes and users",
+    response_model=DerivedPage,
+    summary="Derived-data train outputs with their datasets, analyses, sizes and users, "
+    "grouped by dataset, analysis or PWG, and the total stored size",
 )
 def list_derived_data(
     actor: CurrentActor,
@@ -220,8 +221,28 @@ def list_derived_data(
     dataset_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     pwg: Annotated[str | None, Query(max_length=64)] = None,
     unused: Annotated[bool, Query(description="Only outputs no dataset production uses.")] = False,
+    used_by: Annotated[
+        Literal["active", "inactive", "unused"] | None,
+        Query(
+            description="Only outputs a production of an active dataset uses (active), only "
+            "productions of inactive datasets use (inactive), or none uses (unused)."
+        ),
+    ] = None,
+    group: Annotated[
+        Literal["dataset", "analysis", "pwg"],
+        Query(description="How ``groups`` groups the page's outputs."),
+    ] = "dataset",
 ):
-    return derived_list_data(db, actor, paging, dataset_id=dataset_id, pwg=pwg, unused=unused)
+    return derived_list_data(
+        db,
+        actor,
+        paging,
+        dataset_id=dataset_id,
+        pwg=pwg,
+        unused=unused,
+        used_by=used_by,
+        group=group,
+    )
 
 
 @router.delete(

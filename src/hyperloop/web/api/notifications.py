@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from hyperloop.core import notifications
+from hyperloop.core.errors import NotFound
 from hyperloop.db import models as m
 from hyperloop.enums import NotificationKind
 from hyperloop.readmodels.notifications import NotificationOut, notifications_list_data
@@ -34,8 +35,19 @@ def list_notifications(
     paging: Paging,
     read: bool | None = None,
     kind: NotificationKind | None = None,
+    analysis_id: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=2**31 - 1,
+            description="Only notifications about this analysis: the analysis, its wagons, "
+            "their tests and its datasets.",
+        ),
+    ] = None,
 ):
-    return notifications_list_data(db, actor, paging, read=read, kind=kind)
+    if analysis_id is not None and db.get(m.Analysis, analysis_id) is None:
+        raise NotFound(f"analysis {analysis_id} does not exist")
+    return notifications_list_data(db, actor, paging, read=read, kind=kind, analysis_id=analysis_id)
 
 
 @router.get("/count", response_model=CountOut, summary="Number of unread notifications (bell)")

@@ -12,7 +12,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import object_session
 
-from hyperloop.core import jobs, policy, trains
+from hyperloop.core import jobs, policy, preferences, trains
 from hyperloop.core.full_config import build_full_config
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
@@ -364,6 +364,7 @@ def compose(body: ComposeIn, actor: CurrentActor, db: DB) -> TrainDetail:
         slow=body.slow,
         auto_submit=body.auto_submit,
     )
+    preferences.remember_submission(db, actor.user, body.dataset_id, body.target_id)
     db.flush()
     return train_detail(train)
 

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from hyperloop.core import pull_requests
 from hyperloop.core.permissions import Action, can
 from hyperloop.db import models as m
+from hyperloop.enums import DataType
 from hyperloop.readmodels.analyses import (
     analyses_list_data,
     analysis_view_data,
@@ -26,6 +27,7 @@ from hyperloop.readmodels.analyses import (
 from hyperloop.readmodels.my_analyses import grid_cell_data, my_analyses_data
 from hyperloop.readmodels.paging import PageParams
 from hyperloop.web.deps import DB, OptionalActor
+from hyperloop.web.pages.datasets import error_page
 from hyperloop.web.pages.login import login_redirect
 from hyperloop.web.pages.templating import render
 
@@ -139,13 +141,33 @@ def all_analyses_page(
 
 
 @router.get("/analysis/{analysis_id}", response_class=HTMLResponse)
-def analysis_page(request: Request, analysis_id: Ident, actor: OptionalActor, db: DB) -> Response:
+def analysis_page(
+    request: Request,
+    analysis_id: Ident,
+    actor: OptionalActor,
+    db: DB,
+    data_type: Annotated[str | None, Query(max_length=16)] = None,
+    collision_system: Annotated[str | None, Query(max_length=32)] = None,
+    anchor: Annotated[str | None, Query(max_length=64)] = None,
+    period: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
     if actor is None:
         return login_redirect(request)
     analysis = db.get(m.Analysis, analysis_id)
     if analysis is None:
         return not_found(request, actor, db, f"analysis {analysis_id}")
-    data = analysis_view_data(db, analysis, actor.user)
+    if data_type and data_type not in {t.value for t in DataType}:
+        known = ", ".join(t.value for t in DataType)
+        return error_page(
+            request, actor, db, 422, f"unknown data type {data_type!r} (one of {known})"
+        )
+    search = {
+        "data_type": data_type or None,
+        "collision_system": collision_system,
+        "anchor": anchor,
+        "period": period,
+    }
+    data = analysis_view_data(db, analysis, actor.user, search)
     return render(
         request,
         "pages/analyses/analysis.html",

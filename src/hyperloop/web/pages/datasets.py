@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -30,6 +31,7 @@ from hyperloop.readmodels.dataset_pages import (
     runlists_list_data,
     staging_list_data,
 )
+from hyperloop.readmodels.datasets import DERIVED_GROUPS, DERIVED_USE
 from hyperloop.readmodels.paging import PageParams
 from hyperloop.readmodels.targets import targets_list_data
 from hyperloop.web.deps import DB, OptionalActor
@@ -274,11 +276,19 @@ def derived_data_page(
     dataset_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     pwg: Annotated[str | None, Query(max_length=64)] = None,
     unused: bool = False,
+    used_by: Annotated[str | None, Query(max_length=16)] = None,
+    group: Annotated[str, Query(max_length=16)] = "dataset",
     limit: Limit | None = None,
     offset: Offset = 0,
 ) -> Response:
     if actor is None:
         return login_redirect(request)
+    if used_by and used_by not in DERIVED_USE:
+        choices = ", ".join(DERIVED_USE)
+        return error_page(request, actor, db, 422, f"used_by must be one of {choices}")
+    if group not in DERIVED_GROUPS:
+        choices = ", ".join(DERIVED_GROUPS)
+        return error_page(request, actor, db, 422, f"group must be one of {choices}")
     page = derived_list_data(
         db,
         actor,
@@ -286,23 +296,35 @@ def derived_data_page(
         dataset_id=dataset_id,
         pwg=pwg or None,
         unused=unused,
+        used_by=used_by or None,
+        group=group,
     )
-    groups: dict[str, list[Any]] = {}
-    for item in page.items:
-        groups.setdefault(item.dataset_name, []).append(item)
+    items = {item.train_run_id: item for item in page.items}
+    groups = [(g, [items[i] for i in g.train_run_ids]) for g in page.groups]
     can_manage = can(actor, Action.DATASET_MANAGE)
     datasets = []
     if can_manage:
         cap = request.app.state.settings.api_max_page_size
         datasets = datasets_list_data(db, actor, PageParams(limit=cap, offset=0))["items"]
+    filters = {
+        "dataset_id": dataset_id,
+        "pwg": pwg or "",
+        "unused": unused,
+        "used_by": "unused" if unused else used_by or "",
+    }
+    query = {k: v for k, v in filters.items() if v and k != "unused"}
     return render(
         request,
         "pages/datasets/derived.html",
         {
             "page": page,
-            "groups": sorted(groups.items()),
+            "groups": groups,
+            "group": group,
+            "group_links": {
+                g: "/derived-data?" + urlencode({**query, "group": g}) for g in DERIVED_GROUPS
+            },
             "pager": pager(request, page),
-            "filters": {"dataset_id": dataset_id, "pwg": pwg or "", "unused": unused},
+            "filters": filters,
             "can_manage": can_manage,
             "datasets": datasets,
             "slim_retention_days": request.app.state.settings.slim_derived_retention_days,

@@ -43,6 +43,7 @@ DOCS_SECTIONS: dict[str, str] = {
     "/runlists": "operator-guide/datasets/#dpg-runlists",
     "/runlist/{id}": "operator-guide/datasets/#dpg-runlists",
     "/notifications": "user-guide/pages/#notifications",
+    "/emails": "user-guide/pages/#e-mails",
     "/performance-graphs": "user-guide/read-test/#performance-graphs",
     "/outputs/browse": "user-guide/train-result/#outputs",
     "/profile-viewer": "user-guide/read-test/#profile",

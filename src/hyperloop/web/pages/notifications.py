@@ -11,8 +11,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from hyperloop.enums import NotificationKind
-from hyperloop.readmodels.notifications import notifications_list_data
+from hyperloop.core.mail import EMAIL_POLICY
+from hyperloop.db import models as m
+from hyperloop.enums import NotificationKind, Role
+from hyperloop.readmodels.emails import emails_list_data
+from hyperloop.readmodels.notifications import my_analysis_names, notifications_list_data
 from hyperloop.web.deps import DB, OptionalActor
 from hyperloop.web.pages.datasets import OBJECT_PAGES, Limit, Offset, error_page, pager, paging
 from hyperloop.web.pages.login import login_redirect
@@ -73,6 +76,7 @@ def notifications_page(
     db: DB,
     kind: Annotated[str | None, Query(max_length=32)] = None,
     show: Annotated[str, Query(max_length=8, description="unread, read or all")] = "all",
+    analysis_id: Annotated[str | None, Query(max_length=12)] = None,
     limit: Limit | None = None,
     offset: Offset = 0,
 ) -> Response:
@@ -89,9 +93,20 @@ def notifications_page(
         return error_page(
             request, actor, db, 422, f"unknown notification kind {kind!r} (one of {known})"
         )
+    analyses = my_analysis_names(db, actor.user)
+    analysis = int(analysis_id) if analysis_id and analysis_id.isdigit() else None
+    if analysis_id and (analysis is None or db.get(m.Analysis, analysis) is None):
+        return error_page(request, actor, db, 404, f"analysis {analysis_id} does not exist")
     page = notifications_list_data(
-        db, actor, paging(request, limit, offset), read=READ_FILTERS[show], kind=kind_filter
+        db,
+        actor,
+        paging(request, limit, offset),
+        read=READ_FILTERS[show],
+        kind=kind_filter,
+        analysis_id=analysis,
     )
+    if analysis is not None and analysis not in dict(analyses):
+        analyses.append((analysis, db.get(m.Analysis, analysis).name))
     return render(
         request,
         "pages/notifications/list.html",
@@ -100,10 +115,41 @@ def notifications_page(
             "pager": pager(request, page),
             "kinds": {k: kind_info(k) for k in NotificationKind},
             "kind_info": kind_info,
-            "filters": {"kind": kind or "", "show": show},
+            "filters": {"kind": kind or "", "show": show, "analysis_id": analysis},
+            "analyses": analyses,
             "object_link": object_link,
         },
         actor=actor,
         db=db,
         title="Notifications",
+    )
+
+
+@router.get("/emails", response_class=HTMLResponse, include_in_schema=False)
+def emails_page(
+    request: Request,
+    actor: OptionalActor,
+    db: DB,
+    to: Annotated[str | None, Query(max_length=255)] = None,
+    limit: Limit | None = None,
+    offset: Offset = 0,
+) -> Response:
+    """The e-mails notifications caused, as their recipients read them: mine, or (admins)
+    every one."""
+    if actor is None:
+        return login_redirect(request)
+    page = emails_list_data(db, actor, paging(request, limit, offset), to=to or None)
+    return render(
+        request,
+        "pages/notifications/emails.html",
+        {
+            "page": page,
+            "pager": pager(request, page),
+            "is_admin": actor.user.has_role(Role.ADMIN),
+            "filters": {"to": to or ""},
+            "email_kinds": [kind_info(k)[1] for k in EMAIL_POLICY],
+        },
+        actor=actor,
+        db=db,
+        title="E-mails",
     )

@@ -96,6 +96,12 @@ def _layout_user(db: Session | None, actor: Actor | None) -> dict[str, Any]:
     }
 
 
+def tour_page(path: str) -> str | None:
+    from hyperloop.readmodels.tours import tour_page as page_of
+
+    return page_of(path)
+
+
 def render(
     request: Request,
     template: str,
@@ -118,6 +124,8 @@ def render(
         "csrf_cookie_name": settings.csrf_cookie_name,
         "csrf_token": csrf or "",
         **_layout_user(db, actor),
+        # the page's guided tour (static/js/tour.js offers it to logged-in users)
+        "tour_page": tour_page(request.url.path) if actor is not None else None,
     }
     ctx.update(context or {})
     response = templates.TemplateResponse(request, template, ctx, status_code=status_code)

@@ -1,5 +1,6 @@
-// My Analyses: enable/disable wagons (tag-policy dialog), delete wagons, reorder and collapse
-// analyses (saved per user through PUT /api/analyses/{id}/display). Actions use the JSON API.
+// My Analyses: enable/disable wagons (tag-policy dialog), delete wagons, reorder (buttons or
+// drag and drop of the title bar) and collapse analyses (saved per user through
+// PUT /api/analyses/{id}/display). Actions use the JSON API.
 (function () {
   "use strict";
   const list = document.getElementById("analyses-list");
@@ -156,6 +157,53 @@
       event.preventDefault(); // inside <summary>: do not toggle the section
       move(button.closest("details.analysis"), action === "move-up" ? -1 : 1);
     }
+  });
+
+  // Drag and drop: a member analysis's title bar is draggable; dropping it on another member
+  // analysis puts it before or after that one (by the pointer's half), then the order is saved.
+  let dragged = null;
+  list.querySelectorAll('details.analysis[data-member="true"] > summary').forEach((summary) => {
+    summary.setAttribute("draggable", "true");
+    summary.addEventListener("dragstart", (event) => {
+      dragged = summary.parentElement;
+      dragged.classList.add("dragging");
+      event.dataTransfer.effectAllowed = "move";
+      event.dataTransfer.setData("text/plain", dragged.dataset.analysisId);
+    });
+    summary.addEventListener("dragend", () => {
+      if (dragged) dragged.classList.remove("dragging");
+      list.querySelectorAll(".drop-before, .drop-after").forEach((el) => el.classList.remove("drop-before", "drop-after"));
+      dragged = null;
+    });
+  });
+
+  function dropTarget(event) {
+    const section = event.target.closest('details.analysis[data-member="true"]');
+    if (!dragged || !section || section === dragged) return null;
+    const box = section.getBoundingClientRect();
+    return { section, after: event.clientY > box.top + box.height / 2 };
+  }
+
+  list.addEventListener("dragover", (event) => {
+    const target = dropTarget(event);
+    if (!target) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "move";
+    target.section.classList.toggle("drop-after", target.after);
+    target.section.classList.toggle("drop-before", !target.after);
+  });
+  list.addEventListener("dragleave", (event) => {
+    const section = event.target.closest("details.analysis");
+    if (section && !section.contains(event.relatedTarget)) section.classList.remove("drop-before", "drop-after");
+  });
+  list.addEventListener("drop", async (event) => {
+    const target = dropTarget(event);
+    if (!target) return;
+    event.preventDefault();
+    target.section.classList.remove("drop-before", "drop-after");
+    if (target.after) target.section.after(dragged);
+    else target.section.before(dragged);
+    await saveOrder();
   });
 
   // Collapsing/expanding a member analysis is saved for the user.
