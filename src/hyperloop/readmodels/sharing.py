@@ -15,7 +15,7 @@ from hyperloop.core import sharing
 from hyperloop.db.models import TrainRun
 from hyperloop.enums import TrainState
 from hyperloop.readmodels.train_results import train_test_folder
-from hyperloop.readmodels.trains import FileRoots
+from hyperloop.readmodels.trains import FileRoots, Interval, dashboard_data
 
 
 def _sample(train: TrainRun, root: FileRoots | None) -> dict[str, Any] | None:
@@ -113,3 +113,12 @@ def dashboard_sharing(s: Session, lo: datetime, hi: datetime) -> dict[str, Any]:
         "total": total,
         "analyses": sorted(analyses.values(), key=lambda a: (-a["cpu_s"], str(a["analysis"]))),
     }
+
+
+def dashboard_with_sharing(s: Session, interval: Interval, **options: Any) -> dict[str, Any]:
+    """The Dashboard's data (``readmodels.trains.dashboard_data``) with what the trains done
+    in the interval saved by sharing (``sharing``): the one data function of the Dashboard
+    page and its JSON twin."""
+    data = dashboard_data(s, interval, **options)
+    data["sharing"] = dashboard_sharing(s, interval.start, interval.end)
+    return data

@@ -292,7 +292,6 @@ def dashboard_data(
             "tests_per_status": {st.value: int(n) for st, n in tests},
         },
         "top_analyses": _top_analyses(s, *analysis_shares(s, figures, lo, hi, TOP_N)),
-        "sharing": _sharing(s, lo, hi),
         "series": {
             "days": [datetime.fromisoformat(d).replace(tzinfo=UTC).timestamp() for d in days],
             "labels": days,
@@ -303,13 +302,6 @@ def dashboard_data(
             "sites": {k: sites[k] for k in top_sites},
         },
     }
-
-
-def _sharing(s: Session, lo: datetime, hi: datetime) -> dict[str, Any]:
-    """What the trains done in the interval saved by sharing (``readmodels.sharing``)."""
-    from hyperloop.readmodels.sharing import dashboard_sharing  # it imports this module
-
-    return dashboard_sharing(s, lo, hi)
 
 
 def _days(lo: datetime, hi: datetime) -> list[str]:

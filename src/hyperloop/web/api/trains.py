@@ -282,7 +282,7 @@ def dashboard(
     end: date | None = None,
 ) -> dict[str, Any]:
     require_action(actor, Action.READ)
-    return views_trains.dashboard_data(db, interval_of(interval, start, end))
+    return views_sharing.dashboard_with_sharing(db, interval_of(interval, start, end))
 
 
 @router.get(

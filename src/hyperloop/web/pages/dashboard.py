@@ -8,6 +8,7 @@ from datetime import timedelta
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from hyperloop.readmodels import sharing as views_sharing
 from hyperloop.readmodels import trains as views_trains
 from hyperloop.web.deps import DB, OptionalActor
 from hyperloop.web.pages.login import login_redirect
@@ -34,7 +35,7 @@ def dashboard_page(
     except ValueError as exc:
         error = f"Interval: {exc}. Showing the last week."
         chosen = views_trains.resolve_interval("week")
-    data = views_trains.dashboard_data(db, chosen)
+    data = views_sharing.dashboard_with_sharing(db, chosen)
     return render(
         request,
         "pages/trains/dashboard.html",
