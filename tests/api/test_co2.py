@@ -33,6 +33,7 @@ def test_factors_follow_the_original() -> None:
     assert co2.flights_text(2400.0) == "≈ 2.4 flights Geneva–New York"
     assert co2.flights_text(60.0) == "≈ 0.06 flights Geneva–New York"
     assert co2.flights_text(1000.0) == "≈ 1 flight Geneva–New York"
+    assert co2.flights_text(8.6e-7) == "< 0.01 flights Geneva–New York"  # a test's share
 
 
 def test_train_submission_shows_the_estimates_with_flights(as_role, world: ApiWorld) -> None:

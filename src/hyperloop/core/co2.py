@@ -51,6 +51,8 @@ def flights(kg: float) -> float:
 def flights_text(kg: float) -> str:
     """``"≈ 2.4 flights Geneva–New York"`` (``"≈ 0.05 flights …"`` for small amounts)."""
     n = flights(kg)
+    if n < 0.01:  # a test-sized amount: no scientific notation for a comparison
+        return f"< 0.01 flights {FLIGHT_ROUTE}"
     shown = f"{n:.2g}" if n < 10 else f"{n:,.0f}"
     return f"≈ {shown} flight{'' if shown == '1' else 's'} {FLIGHT_ROUTE}"
 
