@@ -169,3 +169,56 @@ def test_the_wagons_derived_limits_reach_the_writer_the_strictest_first() -> Non
     # analysis trains write no derived data: no limits
     analysis = build_full_config(_train(TrainType.ANALYSIS), _tag())
     assert analysis.max_df_size is None and "OutputDirector" not in analysis.to_json()
+
+
+def test_a_second_wagon_of_a_workflow_runs_its_tasks_under_its_wagon_id() -> None:
+    """Two analyses' wagons of one workflow in a train (the overlap the enabling warns of):
+    the second one's tasks, and its subwagons', run as ``<task>_id<wagon id>``, so that the
+    train's plan has distinct task instances and outputs; the first keeps the plain names."""
+    other = _wagon(
+        9,
+        "spectra_cf",
+        "spectra-charged",
+        [2, 3],
+        base_config={"spectra-charged": {"etaMax": "0.9"}},
+        subwagons={"eta05": {"spectra-charged": {"etaMax": "0.5"}}},
+        analysis_id=2,
+    )
+    snaps = train_snapshot()
+    snap = copy.deepcopy(other)
+    snap.update(test_status="done", dependency_snapshots=copy.deepcopy([PROP, TRK, EVSEL]))
+    train = TrainRun(wagons_snapshot=[*snaps, snap], train_type=TrainType.ANALYSIS)
+    spec = build_full_config(train, _tag())
+    names = [(w.workflow_name, w.suffix, w.wagon_id) for w in spec.workflows]
+    assert ("spectra-charged", "", 4) in names  # the first wagon: plain names
+    assert ("spectra-charged", "_id9", 9) in names
+    assert ("spectra-charged", "_id9eta05", 9) in names  # and its subwagon
+    assert len({(w, s) for w, s, _ in names}) == len(names)  # no two alike
+    cfg = next(w for w in spec.workflows if w.suffix == "_id9").configuration
+    assert cfg["spectra-charged"]["etaMax"] == "0.9"  # its own configuration
+
+
+def test_two_wagons_of_one_workflow_make_a_plan_of_the_physics_package() -> None:
+    """The spec of such a train is a valid plan of the real package: every task instance
+    once, the second wagon's under ``_id<wagon id>`` (the train test used to fail with
+    "task instance ... is already defined")."""
+    from hyperloop.analysis.plan import build_plan
+    from hyperloop.analysis.workflows import load_package
+
+    deps = copy.deepcopy([PROP, _wagon(2, "trksel", "track-selection", [1]), EVSEL])
+    deps.append(_wagon(6, "mult", "multiplicity", [3]))
+    deps[0]["base_config"] = {}  # the package's defaults
+    wagons = []
+    for wid, eta in ((4, "0.8"), (9, "0.5")):
+        w = _wagon(wid, f"spectra{wid}", "spectra-charged", [2, 3])
+        w["base_config"] = {"spectra-charged": {"etaMax": eta}}
+        w.update(dependency_snapshots=copy.deepcopy(deps))
+        wagons.append(w)
+    train = TrainRun(wagons_snapshot=wagons, train_type=TrainType.ANALYSIS)
+    spec = TrainSpec.from_json(build_full_config(train, _tag()).to_json())
+    plan = build_plan(spec, load_package(name="hyperloop-physics"))
+    names = [i.name for i in plan.instances]
+    assert "spectra-charged" in names and "spectra-charged_id9" in names
+    assert len(names) == len(set(names))
+    second = plan.instance("spectra-charged_id9")
+    assert second.wagon_ids == [9] and second.task._config["etaMax"] == 0.5

@@ -61,8 +61,14 @@ def _smallest(values: Iterable[Any]) -> int | None:
 def _entries(wagons: list[tuple[Snapshot, Iterable[Snapshot]]]) -> tuple[WorkflowEntry, ...]:
     entries: list[WorkflowEntry] = []
     seen: set[int] = set()
+    owner: dict[str, int] = {}  # workflow -> the wagon whose tasks run under its plain names
 
     def add(w: Snapshot, suffix: str = "", conf: Mapping | None = None) -> None:
+        # a second wagon of a workflow (another analysis's, say) runs its tasks as
+        # <task>_id<wagon id>, as Hyperloop names them, so that outputs do not collide
+        first = owner.setdefault(w["workflow"], w["wagon_id"])
+        if first != w["wagon_id"]:
+            suffix = f"_id{w['wagon_id']}{suffix}"
         config = {
             t: dict(p)
             for t, p in (conf if conf is not None else w.get("base_config") or {}).items()
