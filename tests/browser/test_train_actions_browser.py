@@ -118,7 +118,10 @@ def test_operator_clones_a_train_with_other_settings_from_its_clone_tab(
     lead = page.locator("p.lead").inner_text()
     assert "v2" in lead and "grid-8core" in lead
     assert "slow" in lead and "automatic submission" in lead
-    assert f"train run {world.ids['done']}" in page.locator("dl.facts").inner_text()
+    assert (
+        f"train run {world.ids['done']}"
+        in page.get_by_role("region", name="Summary").locator("dl.facts").inner_text()
+    )
     assert page.locator(".live-status").get_attribute("data-state") == "composed"
     assert page.errors == []
 
@@ -169,7 +172,10 @@ def test_analyzer_requests_a_long_train_with_choices_from_its_tab(browser, actio
         lead = page.locator("p.lead").inner_text()
         assert "LHC23_pp_pass4" in lead and "short dataset" not in lead
         assert "grid-8core" in lead and "automatic submission" in lead
-        assert "Long train requested by" in page.locator("dl.facts").inner_text()
+        assert (
+            "Long train requested by"
+            in page.get_by_role("region", name="Summary").locator("dl.facts").inner_text()
+        )
         assert page.errors == []
     finally:
         context.close()
