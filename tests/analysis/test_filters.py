@@ -4,6 +4,7 @@ conditions access (O2's Service<ccdb::BasicCCDBManager>)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import numpy as np
@@ -17,6 +18,7 @@ from hyperloop.analysis.ccdb import ConditionsError
 from hyperloop.analysis.configurables import Configurable
 from hyperloop.analysis.filters import Filter, FilterError, Partition, aod, nabs
 from hyperloop.analysis.frame import Frame
+from hyperloop.analysis.metrics import READER
 from hyperloop.analysis.plan import PlanError, build_plan
 from hyperloop.analysis.runner import run_train
 from hyperloop.analysis.schema import TableSchema, default_registry
@@ -192,6 +194,11 @@ def test_filters_give_the_same_result_in_every_execution_strategy(tmp_path, mode
             h = f"filtered-spectra/{name}"
             assert a[h].values().tolist() == b[h].values().tolist(), name
         assert 0 < a["filtered-spectra/hCalls"].values().sum() < 43
+    if mode == "processes":  # each device in a process of its own, named in the run report
+        report = json.loads((tmp_path / "two" / "run_report.json").read_text())
+        copies = ("filtered-spectra_t0", "filtered-spectra_t1")  # pipelined on 2 cores
+        pids = {report["devices"][d]["pid"] for d in (*copies, READER)}
+        assert len(pids) == 3 and os.getpid() not in pids
 
 
 @pytest.fixture

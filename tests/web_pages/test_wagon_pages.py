@@ -387,3 +387,64 @@ def test_the_wagon_test_page_tells_its_story(alice, ids) -> None:
         "running → failed system:test-finished wagon test failed: execution_error: ZeroDivisionError"
         in page
     )
+
+
+def test_each_device_opens_its_own_process_in_speedscope(world, alice, ids) -> None:
+    """Devices that ran in processes of their own (``run_report.json`` names each one's pid)
+    get a speedscope button each; it opens the profile of that process only."""
+    tid = ids["test_done"]
+    rel = f"tests/wagon-test-{tid}/sample/attempt-1"
+    folder = Path(world[0].state.settings.outputs_root) / rel
+    report_path, profile_path = folder / "run_report.json", folder / "profile.speedscope.json"
+    saved = report_path.read_bytes(), profile_path.read_bytes()
+    report = json.loads(saved[0])
+    pids = {"ud-rho": 4101, "ud-rhotight": 4102, "internal-dpl-aod-reader": 4100}
+    for name, pid in pids.items():
+        report["devices"][name]["pid"] = pid
+    frame = {"type": "O", "frame": 0, "at": 0}
+    profile = {
+        "$schema": "https://www.speedscope.app/file-format-schema.json",
+        "shared": {"frames": [{"name": "process"}]},
+        "profiles": [
+            {
+                "type": "evented",
+                "name": f'Process {pid} Thread {pid} "MainThread"',
+                "unit": "milliseconds",
+                "startValue": 0,
+                "endValue": 1,
+                "events": [frame],
+            }
+            for pid in (4100, 4101, 4102)
+        ],
+    }
+    try:
+        report_path.write_text(json.dumps(report))
+        profile_path.write_text(json.dumps(profile))
+        html = alice.get(f"/wagon-test/{tid}").text
+        table = html[html.find('id="device-metrics"') :]
+        table = table[: table.find("</table>")]
+        for device, pid in (("ud-rho", 4101), ("ud-rhotight", 4102), ("reader", 4100)):
+            row = re.search(rf'<th scope="row" class="mono">{device}</th>.*?</tr>', table, re.S)
+            assert row and f"pid={pid}&amp;device={device}" in row[0], device
+        viewer = alice.get(
+            "/profile-viewer",
+            params={"path": f"{rel}/profile.speedscope.json", "pid": 4102, "device": "ud-rhotight"},
+        )
+        assert viewer.status_code == 200 and "profile-viewer%2Fprocess" in viewer.text
+        one = alice.get(
+            "/profile-viewer/process",
+            params={"path": f"{rel}/profile.speedscope.json", "pid": 4102},
+        )
+        assert one.status_code == 200
+        assert [p["name"] for p in one.json()["profiles"]] == [
+            'Process 4102 Thread 4102 "MainThread"'
+        ]
+        none = alice.get(
+            "/profile-viewer/process", params={"path": f"{rel}/profile.speedscope.json", "pid": 9}
+        )
+        assert none.status_code == 404 and "no profile of process 9" in none.text
+        outside = alice.get("/profile-viewer/process", params={"path": "../secret.json", "pid": 1})
+        assert outside.status_code in (400, 404)  # refused: not under the outputs root
+    finally:
+        report_path.write_bytes(saved[0])
+        profile_path.write_bytes(saved[1])

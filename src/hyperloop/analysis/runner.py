@@ -270,6 +270,7 @@ def _write_report(plan: Plan, result: RunResult, out: Path) -> None:
                 "output_bytes": d.output_bytes,
                 "conditions_calls": d.conditions_calls,
                 "dataframes_skipped": d.dataframes_skipped,
+                "pid": d.pid,  # its process (a profile's "Process <pid>" entries)
             }
             for d in devices
         },

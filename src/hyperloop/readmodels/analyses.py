@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from hyperloop.analysis.metrics import READER, WRITER
 from hyperloop.core import history
 from hyperloop.core.actor import Actor
 from hyperloop.core.catalogue import included_files
@@ -396,6 +397,35 @@ def _awaited_pull_request(s: Session, test: WagonTest) -> str | None:
     ).first()
 
 
+def profile_pids(profile: Path) -> set[int]:
+    """The processes a speedscope file of py-spy holds (profiles named "Process <pid> ...")."""
+    try:
+        data = json.loads(profile.read_bytes())
+    except (OSError, ValueError):
+        return set()
+    out = set()
+    for entry in data.get("profiles") or []:
+        words = str(entry.get("name", "")).split()
+        if len(words) >= 2 and words[0] == "Process" and words[1].isdigit():
+            out.add(int(words[1]))
+    return out
+
+
+def _device_profiles(devices: list[dict[str, Any]], folder: Path, profile: Path) -> None:
+    """Each device's process in the profile (``profile_pid``), when the devices ran in
+    processes of their own (``run_report.json`` names each device's pid): the speedscope
+    button of a device opens its process alone."""
+    report = _read_json(folder / "run_report.json") or {}
+    pids = {n: d.get("pid") for n, d in (report.get("devices") or {}).items()}
+    if len({p for p in pids.values() if p}) < 2:  # one process: no per-device profile
+        return
+    present = profile_pids(profile)
+    summary_names = {"reader": READER, "writer": WRITER}  # metrics_summary.json's short names
+    for dv in devices:
+        pid = pids.get(summary_names.get(dv["device"], dv["device"]))
+        dv["profile_pid"] = pid if pid in present else None
+
+
 def wagon_test_data(s: Session, test: WagonTest, outputs_root: Path | None) -> dict[str, Any]:
     """A wagon test result: status and why, metrics per device, expected resources for the
     dataset and CO2, warnings with advice, log tails, output files (paths relative to the
@@ -434,6 +464,7 @@ def wagon_test_data(s: Session, test: WagonTest, outputs_root: Path | None) -> d
             hits = sorted(folder.glob(pattern))
             if hits:
                 profile = _relative(hits[0], outputs_root)
+                _device_profiles(devices, folder, hits[0])
                 break
     logs = [_log_tail(folder / n) for n in LOG_NAMES if folder and (folder / n).is_file()]
     return {

@@ -8,6 +8,7 @@ another site); without either, speedscope's own file chooser is shown.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated
 from urllib.parse import quote, urlencode, urlsplit
@@ -57,6 +58,8 @@ def profile_viewer(
     settings: SettingsDep,
     path: Annotated[str | None, Query(description="profile file under the outputs root")] = None,
     url: Annotated[str | None, Query(description="same-origin URL of a profile")] = None,
+    pid: Annotated[int | None, Query(ge=1, description="only this process of the profile")] = None,
+    device: Annotated[str | None, Query(max_length=200, description="its device name")] = None,
 ) -> Response:
     if actor is None:
         return login_redirect(request)
@@ -65,8 +68,12 @@ def profile_viewer(
     try:
         if path:
             open_output(db, actor, settings, path, what="profile file", files_only=True)
-            profile_url = "/outputs/file?" + urlencode({"path": path})
-            name = path
+            if pid is not None:  # one device's process (devices run in processes of their own)
+                profile_url = "/profile-viewer/process?" + urlencode({"path": path, "pid": pid})
+                name = f"{device or f'process {pid}'} — {path}"
+            else:
+                profile_url = "/outputs/file?" + urlencode({"path": path})
+                name = path
         elif url:
             if not _same_origin(url):
                 raise ApiError(400, "bad_url", f"profile URL {url!r} must be a path on this server")
@@ -82,3 +89,33 @@ def profile_viewer(
         title=f"Profile: {name}" if name else "Profile viewer",
         status_code=status,
     )
+
+
+@router.get("/profile-viewer/process")
+def profile_of_process(
+    request: Request,
+    actor: OptionalActor,
+    db: DB,
+    settings: SettingsDep,
+    path: Annotated[str, Query(description="speedscope file under the outputs root")],
+    pid: Annotated[int, Query(ge=1, description="the process to keep")],
+) -> Response:
+    """The speedscope file with the profiles of one process only (py-spy names them
+    "Process <pid> Thread ..."): what a device's "profile" button opens."""
+    if actor is None:
+        raise ApiError(401, "not_authenticated", "log in to read profiles")
+    target = open_output(db, actor, settings, path, what="profile file", files_only=True)
+    try:
+        data = json.loads(target.path.read_bytes())
+        profiles = [
+            p
+            for p in data.get("profiles") or []
+            if str(p.get("name", "")).startswith(f"Process {pid} ")
+        ]
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ApiError(422, "bad_profile", f"{path} is not a speedscope profile: {exc}") from None
+    if not profiles:
+        raise ApiError(404, "not_found", f"{path} holds no profile of process {pid}")
+    data["profiles"] = profiles
+    data["activeProfileIndex"] = 0
+    return Response(json.dumps(data), media_type="application/json")
