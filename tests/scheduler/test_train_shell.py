@@ -4,6 +4,7 @@ equal one plain run over all files."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from datetime import UTC, datetime
 
@@ -279,3 +280,60 @@ def test_a_new_scheduler_finishes_a_train_whose_scheduler_and_engine_died(
     for key, (values, entries) in want.items():
         np.testing.assert_array_equal(got[key][0], values)
         assert got[key][1] == entries
+
+
+@pytest.mark.slow
+def test_a_tag_whose_folder_is_gone_fails_its_jobs_naming_it_never_the_installed_code(
+    db_sessionmaker, tmp_path
+):
+    """The registered tag's code or nothing: its folder removed after registration, every
+    attempt fails saying the folder does not exist (the scheduler used to hand the job the
+    installed package instead, and the train finished with other code)."""
+    package = make_package(tmp_path / "tag")
+    catalogue = make_catalogue(tmp_path / "data", files_per_run=1)
+    with db_sessionmaker.begin() as s:
+        admin = Actor(users.create_user(s, "admin", roles=[Role.ADMIN]))
+        tag = tags.register_tag(s, None, introspection(), artifact=str(package))
+        ds = datasets.create_dataset(s, admin, "LHC26_gone", collision_system="pp")
+        rl = runlists.create_runlist(s, admin, "LHC26_gone_pass1", sorted(catalogue))
+        prod = datasets.add_production(s, admin, ds.id, "p1", runlist_id=rl.id)
+        datasets.import_directory(
+            s, admin, prod.id, tmp_path / "data", roots=StorageRoots.parse([tmp_path / "data"])
+        )
+        target = DbTarget(name="small", cores=1, memory_limit_mb=2000)
+        s.add(target)
+        s.flush()
+        wagon = {"workflow": "gt-pt", "wagon_id": 1, "base_config": {}, "subwagons": {}}
+        train = TrainRun(
+            dataset_id=ds.id,
+            tag_id=tag.id,
+            target_id=target.id,
+            state=TrainState.SUBMITTED,
+            slow=True,
+            wagons_snapshot=[wagon],
+        )
+        s.add(train)
+        s.flush()
+        train_id = train.id
+    shutil.rmtree(package)  # e.g. a worker node without the tag
+    targets = {"small": Target("small", memory_limit_bytes=2 * GiB, wall_time_limit_s=120)}
+    cfg = ShellConfig(work_dir=tmp_path / "work", targets=targets, test_target="small")
+
+    def job_rows() -> list[Job]:
+        with db_sessionmaker() as s:
+            return list(s.scalars(select(Job).where(Job.train_run_id == train_id)))
+
+    deadline = time.monotonic() + 240
+    with Engine.local(n_workers=2) as engine:
+        shell = SchedulerShell(db_sessionmaker, engine, cfg)
+        shell.last_stale_clean = datetime.now(UTC)
+        while time.monotonic() < deadline:
+            shell.tick()
+            rows = job_rows()
+            if rows and all(j.error_message for j in rows):
+                break
+            time.sleep(0.3)
+    rows = job_rows()
+    assert rows and all(j.state is not JobState.DONE for j in rows)
+    for job in rows:
+        assert f"package directory {package} does not exist" in (job.error_message or ""), job

@@ -34,6 +34,19 @@ from hyperloop.core.tag_workflows import (  # noqa: F401 - part of this module's
 from hyperloop.db.base import utcnow
 from hyperloop.db.models import PackageTag
 
+#: the ``artifact`` of a tag whose code is the package installed where jobs run (the demo
+#: without a source checkout, development set-ups): declared at registration, never implied
+INSTALLED = "installed"
+
+
+def code_folder(artifact: str | None) -> str | None:
+    """Where a tag's code is: its artifact folder, or None for the installed package (an
+    artifact that is empty or ``installed``). A folder that is missing where the job runs
+    makes the job fail naming it — never a silent fall-back to the installed package."""
+    if not artifact or artifact == INSTALLED:
+        return None
+    return artifact
+
 
 def _check_introspection(doc: Any) -> None:
     if not isinstance(doc, dict) or not isinstance(doc.get("workflows"), list):

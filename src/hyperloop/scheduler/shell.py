@@ -36,6 +36,7 @@ from hyperloop.core.full_config import build_full_config
 from hyperloop.core.states import transition
 from hyperloop.core.storage_roots import StorageRootError, StorageRoots
 from hyperloop.core.story import Cause
+from hyperloop.core.tags import code_folder
 from hyperloop.db.models import (
     Dataset,
     DatasetFile,
@@ -746,7 +747,7 @@ class SchedulerShell:
         attempt = 1  # a folder left by a lost attempt is never reused
         while attempt_folder(folder, job.job_id, attempt).exists():
             attempt += 1
-        package = tag.artifact if tag.artifact and Path(tag.artifact).is_dir() else None
+        package = code_folder(tag.artifact)  # missing: the test fails naming the folder
         future = self.engine.submit(
             job,
             full_config,

@@ -42,6 +42,7 @@ from hyperloop.core.full_config import build_full_config
 from hyperloop.core.states import transition
 from hyperloop.core.storage_roots import StorageRootError, StorageRoots
 from hyperloop.core.story import Cause
+from hyperloop.core.tags import code_folder
 from hyperloop.db.models import DatasetFile, Job, PackageTag, Production, TrainMerge, TrainRun
 from hyperloop.enums import JobState, TrainState
 from hyperloop.grid import store
@@ -462,8 +463,8 @@ class TrainWork:
         if train_id not in self.configs:
             train = s.get(TrainRun, train_id)
             tag = s.get(PackageTag, train.tag_id)
-            package = tag.artifact if tag.artifact and Path(tag.artifact).is_dir() else None
-            if package and store.is_remote(self.storage_url):  # workers fetch it from there
+            package = code_folder(tag.artifact)  # missing: the attempts fail naming it
+            if package and Path(package).is_dir() and store.is_remote(self.storage_url):
                 package, self.digests[train_id] = self._published(package, tag.digest)
             self.configs[train_id] = (build_full_config(train, tag), package)
         return self.configs[train_id]
