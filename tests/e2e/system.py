@@ -58,10 +58,16 @@ class System:
     dask_port: int
     server_port: int
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    # further web servers ("server-2", ...) on ports of their own, same database and secret
+    extra_ports: dict[str, int] = field(default_factory=dict)
 
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.server_port}"
+
+    def base_of(self, name: str) -> str:
+        """The URL of web server ``name`` ("server" or a further one, e.g. "server-2")."""
+        return self.base if name == "server" else f"http://127.0.0.1:{self.extra_ports[name]}"
 
     # --- processes ------------------------------------------------------------------------
 
@@ -81,6 +87,10 @@ class System:
             return [str(BIN / "hyperloop"), "scheduler", "--no-migrate"]
         if name == "server":
             return [str(BIN / "hyperloop"), "serve", "--no-scheduler", "--no-migrate"]
+        if name.startswith("server-"):  # another web server process, as behind a proxy
+            port = self.extra_ports.setdefault(name, free_port())
+            return [str(BIN / "hyperloop"), "serve", "--no-scheduler", "--no-migrate",
+                    "--port", str(port)]  # fmt: skip
         raise ValueError(f"no component {name!r}: one of {COMPONENTS}")
 
     def start(self, name: str) -> None:
@@ -100,8 +110,8 @@ class System:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        if name == "server":
-            self.wait_for("the server to answer", self._server_up, timeout=90)
+        if name.startswith("server"):
+            self.wait_for(f"{name} to answer", lambda: self._server_up(name), timeout=90)
         if name == "dask-scheduler":
             self.wait_for("the Dask scheduler to listen", self._dask_up, timeout=60)
 
@@ -127,7 +137,7 @@ class System:
         self.start(name)
 
     def shutdown(self) -> None:
-        for name in reversed(COMPONENTS):
+        for name in [*self.extra_ports, *reversed(COMPONENTS)]:
             proc = self.procs.get(name)
             if proc is None:
                 continue
@@ -143,11 +153,11 @@ class System:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
 
-    def _server_up(self) -> bool:
-        if self.procs["server"].poll() is not None:
-            pytest.fail(f"the server exited\n{self.tails()}")
+    def _server_up(self, name: str = "server") -> bool:
+        if self.procs[name].poll() is not None:
+            pytest.fail(f"{name} exited\n{self.tails()}")
         try:
-            with urllib.request.urlopen(self.base + "/api/health", timeout=1):
+            with urllib.request.urlopen(self.base_of(name) + "/api/health", timeout=1):
                 return True
         except OSError:
             return False
@@ -182,10 +192,10 @@ class System:
 
     # --- users' actions through the API --------------------------------------------------
 
-    def client(self, user: str = "admin") -> httpx.Client:
-        """An HTTP client of the running server holding ``user``'s API token."""
+    def client(self, user: str = "admin", server: str = "server") -> httpx.Client:
+        """An HTTP client of a running web server holding ``user``'s API token."""
         return httpx.Client(
-            base_url=self.base,
+            base_url=self.base_of(server),
             timeout=60,
             headers={"Authorization": f"Bearer {self.tokens[user]}"},
         )
