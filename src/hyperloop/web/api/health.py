@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from hyperloop import __version__
@@ -48,7 +49,15 @@ class HealthOut(BaseModel):
 
 
 def _scheduler(db: Session) -> PartOut:
-    lease = db.scalars(select(SchedulerLease).where(SchedulerLease.name == "scheduler")).first()
+    try:
+        lease = db.scalars(select(SchedulerLease).where(SchedulerLease.name == "scheduler")).first()
+    except DBAPIError as exc:  # a database not migrated yet: say so, do not fail the check
+        db.rollback()
+        return PartOut(
+            alive=False,
+            detail=f"cannot read the scheduler lease ({type(exc.orig).__name__}): "
+            "is the database migrated? (`hyperloop db upgrade`)",
+        )
     if lease is None or lease.holder is None or lease.expires_at is None:
         return PartOut(alive=False, detail="no scheduler holds the lease")
     expires = lease.expires_at
