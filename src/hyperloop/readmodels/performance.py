@@ -119,8 +119,8 @@ def _summary(name: str, metrics: dict[str, tuple[np.ndarray, np.ndarray]]) -> di
     if PSS in metrics:
         pss = metrics[PSS][1] * float(KIB)  # kB in the file, bytes from here on
         row["pss_max_bytes"], row["pss_avg_bytes"] = float(pss.max()), float(pss.mean())
-    else:
-        row["pss_max_bytes"] = row["pss_avg_bytes"] = None
+    else:  # no sample (a device done before the first one): 0, as metrics_summary.json says
+        row["pss_max_bytes"] = row["pss_avg_bytes"] = 0.0
     if BYTES_READ in metrics and metrics[BYTES_READ][1].size:
         ts, vals = metrics[BYTES_READ]
         read = float(vals.max())
