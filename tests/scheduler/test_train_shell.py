@@ -165,22 +165,14 @@ def test_memory_killed_jobs_are_retried_on_a_bigger_target_and_the_train_finishe
         assert [(j.state, j.attempts) for j in jobs] == [(JobState.DONE, 2)] * len(catalogue)
 
 
-@pytest.mark.slow
-def test_a_new_scheduler_finishes_a_train_whose_scheduler_and_engine_died(
-    db_sessionmaker, tmp_path
-):
-    """Restart: the first shell and its cluster go away mid-train; a second one reconciles
-    (jobs only queued go back to the queue without using an attempt, a job that finished
-    while no scheduler listened is adopted from its record) and the merged histograms equal
-    an undisturbed run. (A job lost while running: tests/e2e/test_faults.py.)"""
-    package = make_package(tmp_path / "tag")
-    catalogue = make_catalogue(tmp_path / "data", files_per_run=2)
-    files = [p for run in sorted(catalogue) for p, _ in catalogue[run]]
+def _submitted_gt_pt_train(db_sessionmaker, tmp_path, package, catalogue, name: str) -> int:
+    """A submitted slow train of one gt-pt wagon on the catalogue's dataset, tag ``package``,
+    target "small" (1 core, 2 GB); its id."""
     with db_sessionmaker.begin() as s:
         admin = Actor(users.create_user(s, "admin", roles=[Role.ADMIN]))
         tag = tags.register_tag(s, None, introspection(), artifact=str(package))
-        ds = datasets.create_dataset(s, admin, "LHC26_restart", collision_system="pp")
-        rl = runlists.create_runlist(s, admin, "LHC26_restart_pass1", sorted(catalogue))
+        ds = datasets.create_dataset(s, admin, f"LHC26_{name}", collision_system="pp")
+        rl = runlists.create_runlist(s, admin, f"LHC26_{name}_pass1", sorted(catalogue))
         prod = datasets.add_production(s, admin, ds.id, "p1", runlist_id=rl.id)
         datasets.import_directory(
             s, admin, prod.id, tmp_path / "data", roots=StorageRoots.parse([tmp_path / "data"])
@@ -199,7 +191,21 @@ def test_a_new_scheduler_finishes_a_train_whose_scheduler_and_engine_died(
         )
         s.add(train)
         s.flush()
-        train_id = train.id
+        return train.id
+
+
+@pytest.mark.slow
+def test_a_new_scheduler_finishes_a_train_whose_scheduler_and_engine_died(
+    db_sessionmaker, tmp_path
+):
+    """Restart: the first shell and its cluster go away mid-train; a second one reconciles
+    (jobs only queued go back to the queue without using an attempt, a job that finished
+    while no scheduler listened is adopted from its record) and the merged histograms equal
+    an undisturbed run. (A job lost while running: tests/e2e/test_faults.py.)"""
+    package = make_package(tmp_path / "tag")
+    catalogue = make_catalogue(tmp_path / "data", files_per_run=2)
+    files = [p for run in sorted(catalogue) for p, _ in catalogue[run]]
+    train_id = _submitted_gt_pt_train(db_sessionmaker, tmp_path, package, catalogue, "restart")
     targets = {"small": Target("small", memory_limit_bytes=2 * GiB, wall_time_limit_s=120)}
     cfg = ShellConfig(work_dir=tmp_path / "work", targets=targets, test_target="small")
 
@@ -291,30 +297,7 @@ def test_a_tag_whose_folder_is_gone_fails_its_jobs_naming_it_never_the_installed
     installed package instead, and the train finished with other code)."""
     package = make_package(tmp_path / "tag")
     catalogue = make_catalogue(tmp_path / "data", files_per_run=1)
-    with db_sessionmaker.begin() as s:
-        admin = Actor(users.create_user(s, "admin", roles=[Role.ADMIN]))
-        tag = tags.register_tag(s, None, introspection(), artifact=str(package))
-        ds = datasets.create_dataset(s, admin, "LHC26_gone", collision_system="pp")
-        rl = runlists.create_runlist(s, admin, "LHC26_gone_pass1", sorted(catalogue))
-        prod = datasets.add_production(s, admin, ds.id, "p1", runlist_id=rl.id)
-        datasets.import_directory(
-            s, admin, prod.id, tmp_path / "data", roots=StorageRoots.parse([tmp_path / "data"])
-        )
-        target = DbTarget(name="small", cores=1, memory_limit_mb=2000)
-        s.add(target)
-        s.flush()
-        wagon = {"workflow": "gt-pt", "wagon_id": 1, "base_config": {}, "subwagons": {}}
-        train = TrainRun(
-            dataset_id=ds.id,
-            tag_id=tag.id,
-            target_id=target.id,
-            state=TrainState.SUBMITTED,
-            slow=True,
-            wagons_snapshot=[wagon],
-        )
-        s.add(train)
-        s.flush()
-        train_id = train.id
+    train_id = _submitted_gt_pt_train(db_sessionmaker, tmp_path, package, catalogue, "gone")
     shutil.rmtree(package)  # e.g. a worker node without the tag
     targets = {"small": Target("small", memory_limit_bytes=2 * GiB, wall_time_limit_s=120)}
     cfg = ShellConfig(work_dir=tmp_path / "work", targets=targets, test_target="small")
