@@ -80,7 +80,7 @@ def test_mergelists_and_final_mergelists_are_merged_and_shown(system: System, tm
 
 
 @pytest.mark.slow
-def test_a_dataset_is_staged_after_confirmation_verified_and_unstaged(system_factory):
+def test_a_dataset_is_staged_read_by_its_facility_trains_and_unstaged(system_factory, tmp_path):
     system = system_factory(staging_confirm_bytes="1000")  # the small dataset is "big"
     ds = f"/api/datasets/{system.dataset_id}"
     requested = _post(system, f"{ds}/staging", {"target": "af-e2e"}, ok=201)
@@ -126,6 +126,24 @@ def test_a_dataset_is_staged_after_confirmation_verified_and_unstaged(system_fac
         page = c.get(f"/dataset/{system.dataset_id}").text
     n = len(system.files)
     assert f"{n}/{n} files" in page and str(where) in page
+
+    # a train run on the facility's target reads the staged copies, not the catalogue's files
+    facility = _post(
+        system, "/api/targets", {"name": "af-e2e", "cores": 1, "memory_limit_mb": 4000}, ok=201
+    )
+    system.target_ids["af-e2e"] = facility["id"]
+    train = system.train([system.wagon("gt-pt")], target="af-e2e")
+    assert system.wait_train(train) == "done"
+    jobs = system.get(f"/api/jobs?train_run_id={train}&limit=500")["items"]
+    read = set()
+    for job in jobs:
+        read |= set(system.get(f"/api/jobs/{job['id']}")["files"])
+    assert read == {str(p) for p in copies}
+    story = system.get(f"/api/jobs/{jobs[0]['id']}/story")
+    assert f"reading the copy staged to af-e2e ({where})" in str(story)
+    reference = reference_run(config("gt-pt"), system.files, tmp_path / "ref", system.package)
+    merging = system.get(f"/api/train-runs/{train}/merging")
+    assert_same_histograms(system.root / "var" / merging["final"]["file"]["path"], reference)
 
     unstage = _post(system, f"{ds}/staging", {"target": "af-e2e", "action": "unstage"}, ok=201)
     assert unstage["state"] == "requested"  # unstaging moves no data: no confirmation

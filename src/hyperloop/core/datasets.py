@@ -34,6 +34,7 @@ from hyperloop.db.models import (
     Production,
     Runlist,
     StagingTransfer,
+    Target,
     TrainRun,
     Wagon,
     WagonDataset,
@@ -44,6 +45,7 @@ from hyperloop.enums import (
     NotificationKind,
     ProductionKind,
     StagingAction,
+    TrainState,
 )
 
 OBJECT = "dataset"
@@ -653,6 +655,38 @@ def dataset_bytes(s: Session, dataset_id: int) -> tuple[int, int]:
     return int(n), int(size)
 
 
+def staged_copy(s: Session, dataset_id: int, target: str) -> str | None:
+    """Where the dataset's copy staged to ``target`` lies, when its latest transfer to that
+    target is a stage that ended done (verified); None otherwise (never staged, still being
+    copied, failed, or unstaged since). Trains run on the target of that name read it."""
+    latest = s.scalars(
+        select(StagingTransfer)
+        .where(StagingTransfer.dataset_id == dataset_id, StagingTransfer.target == target)
+        .order_by(StagingTransfer.id.desc())
+        .limit(1)
+    ).first()
+    if latest is None or latest.action is not StagingAction.STAGE or latest.state != "done":
+        return None
+    return latest.location
+
+
+def trains_reading_staged_copy(s: Session, dataset_id: int, target: str) -> list[int]:
+    """Train runs on the dataset, submitted to the target named ``target``, whose jobs may
+    still read its staged copy (submitted, running or merging)."""
+    return list(
+        s.scalars(
+            select(TrainRun.id)
+            .join(Target, Target.id == TrainRun.target_id)
+            .where(
+                TrainRun.dataset_id == dataset_id,
+                Target.name == target,
+                TrainRun.state.in_((TrainState.SUBMITTED, TrainState.RUNNING, TrainState.MERGING)),
+            )
+            .order_by(TrainRun.id)
+        )
+    )
+
+
 def request_staging(
     s: Session,
     actor: Actor,
@@ -686,6 +720,13 @@ def request_staging(
             "progress; wait for it to end"
         )
     action = StagingAction(action)
+    if action is StagingAction.UNSTAGE:
+        readers = trains_reading_staged_copy(s, ds.id, target)
+        if readers:
+            raise Conflict(
+                f"dataset {ds.name!r} staged to {target!r} is being read by train run(s) "
+                f"{', '.join(map(str, readers))}: unstage it when they have ended"
+            )
     files, size = dataset_bytes(s, ds.id)
     big = (
         action is StagingAction.STAGE

@@ -37,6 +37,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from hyperloop.analysis.spec import FullConfig
+from hyperloop.core import datasets as datasets_service
 from hyperloop.core import jobs as jobs_service
 from hyperloop.core.full_config import build_full_config
 from hyperloop.core.states import transition
@@ -44,6 +45,7 @@ from hyperloop.core.storage_roots import StorageRootError, StorageRoots
 from hyperloop.core.story import Cause
 from hyperloop.core.tags import code_folder
 from hyperloop.db.models import DatasetFile, Job, PackageTag, Production, TrainMerge, TrainRun
+from hyperloop.db.models import Target as DbTarget
 from hyperloop.enums import JobState, TrainState
 from hyperloop.grid import store
 from hyperloop.grid.engine import Engine
@@ -64,6 +66,7 @@ from hyperloop.grid.merging import (
 )
 from hyperloop.grid.partial import events_of, merge_partial, remove_partial
 from hyperloop.grid.splitting import JobSpec, split_catalogue
+from hyperloop.grid.staging import staged_path
 from hyperloop.grid.targets import Target
 from hyperloop.scheduler import decide
 
@@ -414,11 +417,26 @@ class TrainWork:
                 event = decide.SplitFailed(train_id, str(exc))
                 self.after_commit.append(lambda: self.pending.append(event))
                 return
+        # a dataset staged to the facility of the train's target: its jobs read the copies
+        db_target = s.get(DbTarget, train.target_id) if train.target_id is not None else None
+        staged = (
+            datasets_service.staged_copy(s, train.dataset_id, db_target.name)
+            if db_target is not None
+            else None
+        )
+        if staged is not None:
+            catalogue = {
+                run: [(staged_path(staged, run, path), size) for path, size in files]
+                for run, files in catalogue.items()
+            }
         masters = split_catalogue(catalogue, max_files=self.max_files_per_job)
         specs = [jobs_service.JobSpec(j.run, j.files) for m in masters for j in m.jobs]
         if train.state is TrainState.SUBMITTED:
             transition(train, TrainState.RUNNING, actor=None, cause=cause)
-        created = Cause(cause.stimulus, "split", f"train run {train_id} split into jobs")
+        why = f"train run {train_id} split into jobs"
+        if staged is not None:
+            why += f" reading the copy staged to {db_target.name} ({staged})"
+        created = Cause(cause.stimulus, "split", why)
         jobs_service.add_jobs(s, train_id, specs, cause=created)
 
     def _storage(self, train_id: int) -> Storage:
