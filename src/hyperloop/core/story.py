@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, text
+from sqlalchemy import bindparam, delete, func, select, text, union_all
 from sqlalchemy.orm import Session
 
 from hyperloop.core.actor import Actor
@@ -204,7 +204,7 @@ def jobs_summary(s: Session, train_run_id: int) -> list[dict[str, Any]]:
     time, and one example sentence; in order of first occurrence. The moves still in
     ``transitions`` and those kept in ``story_job_moves`` when their transitions were
     pruned count alike."""
-    stmt = (
+    live = (
         select(
             Transition.from_state,
             Transition.to_state,
@@ -218,13 +218,20 @@ def jobs_summary(s: Session, train_run_id: int) -> list[dict[str, Any]]:
         .where(Transition.train_run_id == train_run_id, Transition.object_kind == "job")
         .group_by(Transition.from_state, Transition.to_state, Transition.cause)
     )
+    kept = select(
+        StoryJobMoves.from_state,
+        StoryJobMoves.to_state,
+        StoryJobMoves.cause,
+        StoryJobMoves.count,
+        StoryJobMoves.first_at,
+        StoryJobMoves.last_at,
+        StoryJobMoves.example,
+        StoryJobMoves.first_id,
+    ).where(StoryJobMoves.train_run_id == train_run_id)
     groups: dict[tuple[str | None, str, str], _Moves] = {}
-    for a, b, c, n, first, last, example, first_id in s.execute(stmt):
+    # one statement: a prune committing meanwhile is counted once (before or after it)
+    for a, b, c, n, first, last, example, first_id in s.execute(union_all(live, kept)):
         _add(groups, (a, b, c), _Moves(int(n), first, last, example or "", int(first_id)))
-    kept = select(StoryJobMoves).where(StoryJobMoves.train_run_id == train_run_id)
-    for m in s.scalars(kept):
-        key = (m.from_state, m.to_state, m.cause)
-        _add(groups, key, _Moves(m.count, m.first_at, m.last_at, m.example, m.first_id))
     return [
         {
             "from_state": a,
