@@ -7,15 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
-from tests.factories import introspection
+from tests.factories import make_world
 from tests.story_cause import BY_TEST
 
-from hyperloop.core import datasets, story, tags, users
-from hyperloop.core.actor import Actor
+from hyperloop.core import story
 from hyperloop.core.jobs import JobMoves, JobSpec, add_jobs
 from hyperloop.db.models import Job, TrainRun, Transition
-from hyperloop.db.models import Target as DbTarget
-from hyperloop.enums import JobState, Role, TrainState
+from hyperloop.enums import JobState, TrainState
 from hyperloop.grid.targets import Target
 from hyperloop.scheduler import decide
 from hyperloop.scheduler.service import shell_config
@@ -50,22 +48,18 @@ def job_rows(s, train_id: int) -> int:
 
 def test_the_scheduler_prunes_old_job_stories_a_batch_per_tick(db_sessionmaker, tmp_path):
     with db_sessionmaker.begin() as s:
-        op = Actor(users.create_user(s, "op", roles=[Role.OPERATOR]))
-        tag = tags.register_tag(s, None, introspection(), artifact="/tags/t1")
-        ds = datasets.create_dataset(s, op, "LHC26_demo", collision_system="pp")
-        target = DbTarget(name="grid", cores=1, memory_limit_mb=2000)
-        s.add(target)
-        s.flush()
-        old = ended_train(s, 400, ds.id, tag.id, target.id, n_jobs=5)
-        young = ended_train(s, 30, ds.id, tag.id, target.id, n_jobs=2)
+        w = make_world(s)
+        ds, tag, target = w.dataset.id, w.tag.id, w.target.id
+        old = ended_train(s, 400, ds, tag, target, n_jobs=5)
+        young = ended_train(s, 30, ds, tag, target, n_jobs=2)
     with db_sessionmaker() as s:
         summary = story.jobs_summary(s, old)
         assert [m["count"] for m in summary] == [5, 5, 5]
         assert job_rows(s, old) == 15 and job_rows(s, young) == 6
     config = ShellConfig(
         work_dir=tmp_path / "work",
-        targets={"grid": Target("grid")},
-        test_target="grid",
+        targets={"2core": Target("2core")},
+        test_target="2core",
         core=decide.SchedulerConfig(max_running_tests=0),
         story_keep=timedelta(days=365),
         story_prune_batch=4,
