@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from tests.story_cause import BY_TEST
 
@@ -54,10 +55,12 @@ from hyperloop.core.actor import Actor
 from hyperloop.core.states import transition
 from hyperloop.core.storage_roots import StorageRoots
 from hyperloop.db import models as m
+from hyperloop.db.base import utcnow
 from hyperloop.db.migrate import upgrade
 from hyperloop.db.models import Analysis, Base, Dataset, PackageTag, Target, TrainRun, User
 from hyperloop.db.session import make_engine, make_sessionmaker
 from hyperloop.enums import JobState, NotificationKind, Role, TagPolicy, TestStatus, TrainState
+from hyperloop.scheduler.staging import location as staging_location
 
 REPO_ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").exists())
 REALDATA = REPO_ROOT / "tests" / "data" / "realdata"
@@ -514,6 +517,38 @@ class DomainWorld:
 
     def actor(self, user: User, impersonator: User | None = None) -> Actor:
         return Actor(user, impersonator)
+
+
+def staging_copied(
+    s: Session, transfer_id: int, files: int, *, root: str = "/staged"
+) -> m.StagingTransfer:
+    """A staging transfer whose first ``files`` catalogue files are copied: the record the
+    scheduler's staging work (``scheduler.staging.StagingWork``) writes, for seeds whose
+    catalogue is not on disk to copy. Files are copied in catalogue order (run, path); the
+    bytes and the progress are those files' sizes; all of them: done (verified, finished)."""
+    t = s.get(m.StagingTransfer, transfer_id)
+    if t is None:
+        raise ValueError(f"staging transfer {transfer_id} does not exist")
+    sizes = [
+        int(size)
+        for size in s.scalars(
+            select(m.DatasetFile.size)
+            .join(m.Production, m.Production.id == m.DatasetFile.production_id)
+            .where(m.Production.dataset_id == t.dataset_id)
+            .order_by(m.DatasetFile.run_number, m.DatasetFile.path)
+        )
+    ]
+    if not 0 <= files <= len(sizes):
+        raise ValueError(f"transfer {transfer_id}: {files} files of {len(sizes)}")
+    t.location = staging_location(root, t.target, t.dataset_id)
+    t.files_total, t.bytes_total = len(sizes), sum(sizes)
+    t.files_done, t.bytes_done = files, sum(sizes[:files])
+    t.progress = t.bytes_done / t.bytes_total if t.bytes_total else 0.0
+    t.state, t.error = "transferring", None
+    if files == len(sizes):
+        t.state, t.progress, t.finished_at = "done", 1.0, utcnow()
+    s.flush()
+    return t
 
 
 def make_world(s: Session) -> DomainWorld:

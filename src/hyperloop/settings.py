@@ -374,6 +374,14 @@ class Settings(BaseSettings):
         description="Days after which the scheduler deletes the output of a finished slim "
         "derived-data train that no dataset production uses (SPEC §2).",
     )
+    story_keep_days: float = Field(
+        default=365,
+        ge=0,
+        description="Days the stories (every state change and its cause) of the jobs of an "
+        "ended train run (done, killed, closed) and of an ended wagon test are kept; then the "
+        "scheduler deletes them, a batch per step. A train's jobs' moves stay counted in its "
+        "story summary and a train run's own state changes are kept. 0: keep forever.",
+    )
     scheduler_max_files_per_job: int = Field(
         default=10, ge=1, description="Input files per grid job when a train is split."
     )

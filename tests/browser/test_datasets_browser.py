@@ -13,10 +13,10 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 from tests.browser.conftest import screenshot
+from tests.factories import staging_copied
 from tests.served import uvicorn_app
 from tests.web_pages.seed_datasets import PASSWORD, ROLE_USERS, ROOTS, done_derived_train, seed
 
-from hyperloop.core import datasets
 from hyperloop.db.models import StagingTransfer
 from hyperloop.db.session import make_engine, make_sessionmaker
 
@@ -39,12 +39,12 @@ def site_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         yield base, ids
 
 
-def set_staging_progress(url: str, target: str, progress: float) -> None:
-    """What the transfer service does: record the progress of the target's transfers."""
+def set_staging_copied(url: str, target: str, files: int) -> None:
+    """What the scheduler's staging work records: ``files`` of the target's files copied."""
     engine = make_engine(url)
     with make_sessionmaker(engine).begin() as s:
         for t in s.scalars(select(StagingTransfer).where(StagingTransfer.target == target)):
-            datasets.update_staging(s, t.id, progress=progress)
+            staging_copied(s, t.id, files=files)
     engine.dispose()
 
 
@@ -111,10 +111,11 @@ def test_operator_edits_a_dataset_setting(login, site_server) -> None:
     page.goto(f"{base}/staging-status")
     assert page.locator("#staging-live[hx-trigger]").count() == 1  # af-gsi still running
     screenshot(page, "staging-status")
-    # the transfer service reports progress: htmx polling shows it, then stops when done
-    set_staging_progress(ids["url"], "af-gsi", 0.7)
-    page.locator("#staging-table span.num", has_text="70%").wait_for(timeout=20_000)
-    set_staging_progress(ids["url"], "af-gsi", 1.0)
+    # the scheduler records the files copied: htmx polling shows it, then stops when done
+    set_staging_copied(ids["url"], "af-gsi", 4)  # 9 of 13.5 MB
+    page.locator("#staging-table span.num", has_text="4/6 files").wait_for(timeout=20_000)
+    assert page.locator("#staging-table span.num", has_text="67%").count() == 1
+    set_staging_copied(ids["url"], "af-gsi", 6)
     page.get_by_text("No transfer running.").wait_for(timeout=20_000)
     assert page.locator("#staging-live[hx-trigger]").count() == 0
 

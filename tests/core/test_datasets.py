@@ -180,16 +180,16 @@ def test_runlists_belong_to_dpg_experts_and_updates_notify_dataset_users(world):
         runlists.delete_runlist(world.s, world.actor(world.dpg), rl)
 
 
-def test_staging_requests_record_progress(world):
+def test_a_staging_request_records_what_the_scheduler_will_copy(world):
     op = world.actor(world.operator)
+    prod = world.dataset.productions[0]
+    roots = StorageRoots.parse(["/d"])
+    lines = ["/d/544013/AO2D_1.root 2000 10", "/d/544028/AO2D_2.root 3000 10"]
+    datasets.import_file_list(world.s, op, prod.id, lines, roots=roots)
     transfer = datasets.request_staging(world.s, op, world.dataset.id, "AF-GSI")
-    assert transfer.state == "requested"
-    datasets.update_staging(world.s, transfer.id, progress=0.5)
-    assert transfer.state == "transferring"
-    datasets.update_staging(world.s, transfer.id, progress=1.0)
-    assert transfer.state == "done"
-    with pytest.raises(ValidationError):
-        datasets.update_staging(world.s, transfer.id, progress=2)
+    assert (transfer.state, transfer.progress) == ("requested", 0.0)
+    assert (transfer.files_total, transfer.bytes_total) == (2, 5000)
+    assert (transfer.files_done, transfer.bytes_done) == (0, 0)
 
 
 def test_size_class_sets_the_resource_limits(world, tmp_path):

@@ -3,7 +3,7 @@ moves and the scheduler's bulk job moves alike, and read back in order."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -13,8 +13,8 @@ from hyperloop.core import enabling, jobs, story, trains, wagons
 from hyperloop.core.errors import IllegalTransition
 from hyperloop.core.states import transition
 from hyperloop.core.story import Cause
-from hyperloop.db.models import Job, Transition
-from hyperloop.enums import JobState, TestStatus
+from hyperloop.db.models import Job, TrainRun, Transition
+from hyperloop.enums import JobState, TestStatus, TrainState
 from hyperloop.scheduler import causes, decide
 
 TICK = Cause("tick-1796580000", "job-failed", "attempt 1 failed (memory): MemoryError")
@@ -186,3 +186,65 @@ def test_the_scheduler_decisions_carry_their_reasons():
     assert cause.kind == "retry" and cause.text.startswith("automatic retry after memory")
     # the reason is not part of the decision's identity: tests compare decisions
     assert finish == decide.FinishJob(5, JobState.EXECUTION_ERROR, "MemoryError: 2 GB")
+
+
+def _job_rows(session, train_id: int) -> int:
+    of_train = select(func.count()).where(
+        Transition.train_run_id == train_id, Transition.object_kind == "job"
+    )
+    return session.scalar(of_train)
+
+
+def test_pruning_deletes_old_ended_stories_and_keeps_the_train_summary(session, running_train):
+    w, train, test = running_train
+    ids = _ids(session, train.id)
+    for job_id in ids:
+        jobs.set_job_state(session, job_id, JobState.RUNNING, cause=TICK)
+    jobs.set_job_state(session, ids[0], JobState.EXECUTION_ERROR, cause=TICK)
+    jobs.set_job_state(session, ids[0], JobState.WAITING, cause=TICK)
+    jobs.set_job_state(session, ids[0], JobState.RUNNING, cause=TICK)
+    done = Cause("tick-1796580100", "job-done", "attempt finished")
+    for job_id in ids:
+        jobs.set_job_state(session, job_id, JobState.DONE, cause=done)
+    transition(train, TrainState.RUNNING, actor=None, cause=TICK)
+    transition(train, TrainState.DONE, actor=None, cause=done)
+    # still going: a second wagon's test (queued) and a running train with one job
+    other = wagons.create_wagon(session, w.actor(w.bob), w.hf.id, name="h", workflow="tree-maker")
+    enabling.enable_wagon(session, w.actor(w.bob), other.id, w.dataset.id)
+    queued = enabling.current_test(session, other.id, w.dataset.id)
+    running = TrainRun(
+        dataset_id=w.dataset.id, tag_id=w.tag.id, target_id=w.target.id, state=TrainState.RUNNING
+    )
+    session.add(running)
+    session.flush()
+    jobs.add_jobs(session, running.id, [jobs.JobSpec(544013, ("/r.root",))], cause=TICK)
+    session.flush()
+    summary = story.jobs_summary(session, train.id)
+    own = story.story(session, "train_run", train.id)
+    queued_story = story.story(session, "wagon_test", queued.id)
+    job_rows = _job_rows(session, train.id)
+    assert job_rows == 4 * 3 + 3  # created, running, done each; one failure and its retry
+    assert [(m["from_state"], m["state"], m["count"]) for m in summary][-1] == (
+        "running",
+        "done",
+        4,
+    )
+
+    # the train ended and the test finished just at the cut-off: nothing is old enough yet
+    cut = min(train.finished_at, test.finished_at)
+    assert story.prune(session, cut, 100) == 0
+
+    later = max(train.finished_at, test.finished_at) + timedelta(seconds=1)
+    batches = []
+    while pruned := story.prune(session, later, 4):  # a bounded batch per call
+        batches.append(pruned)
+        # part pruned, part not: the moves are counted once either way
+        assert story.jobs_summary(session, train.id) == summary
+    assert max(batches) == 4 and sum(batches) == job_rows + 3  # + the test's three
+    assert _job_rows(session, train.id) == 0
+    assert story.story(session, "job", ids[0]) == []
+    assert story.story(session, "wagon_test", test.id) == []
+    assert story.jobs_summary(session, train.id) == summary  # counted as before
+    assert story.story(session, "train_run", train.id) == own
+    assert story.story(session, "wagon_test", queued.id) == queued_story
+    assert _job_rows(session, running.id) == 1

@@ -3,7 +3,7 @@
 The domain world of ``tests/factories.py`` (``make_world``: accounts of every role,
 analyses, a tag, an active dataset built from a DPG runlist) plus, through the core services: a file catalogue with an
 excluded run, mergelists and a final mergelist, a short dataset, staging transfers (one
-running, one done), 30 more datasets (pagination), an unused runlist, a derived-data train
+running: 2 of its 6 files copied; one done: ``factories.staging_copied``), 30 more datasets (pagination), an unused runlist, a derived-data train
 and one notification of every kind for alice. Every account logs in with ``PASSWORD``.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
-from tests.factories import make_world
+from tests.factories import make_world, staging_copied
 
 from hyperloop.core import datasets, enabling, notifications, runlists, trains, wagons
 from hyperloop.core.actor import Actor
@@ -80,9 +80,9 @@ def seed(url: str) -> dict[str, int]:
         s.add(AnalysisDataset(analysis_id=w.service.id, dataset_id=ds.id))
         s.flush()
         running = datasets.request_staging(s, op, ds.id, "af-gsi")
-        datasets.update_staging(s, running.id, progress=0.4)
+        staging_copied(s, running.id, files=2)  # 4.5 of 13.5 MB
         done = datasets.request_staging(s, op, ds.id, "af-cern")
-        datasets.update_staging(s, done.id, progress=1.0)
+        staging_copied(s, done.id, files=6)
         for i in range(EXTRA_DATASETS):
             datasets.create_dataset(
                 s,

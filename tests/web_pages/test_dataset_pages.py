@@ -10,9 +10,9 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from tests.factories import staging_copied
 from tests.web_pages.seed_datasets import EXTRA_DATASETS, MAIN_DATASET, Site, done_derived_train
 
-from hyperloop.core import datasets
 from hyperloop.db.session import make_engine, make_sessionmaker
 
 
@@ -81,7 +81,9 @@ def test_dataset_view_shows_productions_runs_catalogue_and_staging(site: Site) -
     assert "2 files" in text and "of excluded runs, not counted" in text
     assert "Mergelists" in text and "early" in text and "all-runs : early, late" in text
     assert 'href="/dataset/2">LHC23_pp_pass4_short<' in page.text
-    assert "af-gsi" in text and "40%" in text and "af-cern" in text and "100%" in text
+    # the transfers as the scheduler records them: files and bytes copied
+    assert "af-gsi" in text and "33% 2/6 files, 4.5 MB of 13.5 MB" in text
+    assert "af-cern" in text and "100% 6/6 files, 13.5 MB of 13.5 MB" in text
     assert "LF-spectra" in text and "HF-charm" in text
     assert "Train slots per analysis per week 4" in text
     # the page shows what the JSON endpoint returns
@@ -325,13 +327,14 @@ def test_staging_status_polls_while_a_transfer_runs(site: Site) -> None:
     assert 'hx-get="/partials/datasets/staging"' in page.text
     assert 'hx-trigger="every 5s"' in page.text
     text = text_of(page.text)
-    assert "af-gsi" in text and "40%" in text and "operator" in text
+    assert "af-gsi" in text and "33% 2/6 files" in text and "operator" in text
+    assert "100% 6/6 files" in text  # af-cern, done
     only_running = text_of(c.get("/staging-status?running=true").text)
     assert "af-gsi" in only_running and "af-cern" not in only_running
     engine = make_engine(site.url)
     with make_sessionmaker(engine).begin() as s:
         for t in c.get("/api/datasets/staging-transfers").json()["items"]:
-            datasets.update_staging(s, t["id"], progress=1.0)
+            staging_copied(s, t["id"], files=t["files_total"])  # all copied
     engine.dispose()
     partial = c.get("/partials/datasets/staging")
     assert partial.status_code == 200

@@ -73,6 +73,19 @@ def test_unknown_pages_are_refused(alice, app) -> None:
         assert anonymous.get("/api/tours/my-analyses").status_code == 401
 
 
+def test_the_api_offers_exactly_the_pages_with_a_tour(alice) -> None:
+    """One list of pages: the API's page parameter is ``core.preferences.TOUR_PAGES``."""
+    doc = alice.get("/openapi.json").json()
+    for path in ("/api/tours/{page}", "/api/tours/{page}/dismiss"):
+        op = next(iter(doc["paths"][path].values()))
+        [param] = [p for p in op["parameters"] if p["name"] == "page"]
+        schema = param["schema"]
+        schema = doc["components"]["schemas"].get(schema.get("$ref", "").split("/")[-1], schema)
+        assert schema["enum"] == list(preferences.TOUR_PAGES), path
+    for page in preferences.TOUR_PAGES:
+        assert alice.get(f"/api/tours/{page}").status_code == 200, page
+
+
 def test_pages_with_a_tour_load_the_script(alice) -> None:
     home = alice.get("/").text
     assert 'data-tour-page="my-analyses"' in home and "/static/js/tour.js" in home

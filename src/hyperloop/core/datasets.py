@@ -772,19 +772,6 @@ def confirm_staging(s: Session, actor: Actor, transfer_id: int) -> StagingTransf
     return transfer
 
 
-def update_staging(
-    s: Session, transfer_id: int, *, progress: float, state: str | None = None
-) -> StagingTransfer:
-    """Record the progress (0..1) of a staging transfer (from the transfer service)."""
-    transfer = get_or_404(s, StagingTransfer, transfer_id, "staging transfer")
-    if not 0.0 <= progress <= 1.0:
-        raise ValidationError(f"progress {progress} must be between 0 and 1")
-    transfer.progress = progress
-    transfer.state = state or ("done" if progress >= 1.0 else "transferring")
-    s.flush()
-    return transfer
-
-
 @dataclass(frozen=True)
 class SizeClass:
     """Resource limits that follow from a dataset's size (data-driven; operators may edit

@@ -4,22 +4,17 @@ user dismissed ("don't show again")."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy.orm import Session
 
 from hyperloop.core.errors import ValidationError
 from hyperloop.db.models import User
 
-#: the pages that have a guided tour (``tours_dismissed`` holds some of these)
-TOUR_PAGES = (
-    "my-analyses",
-    "wagon",
-    "train-submission",
-    "train-run",
-    "datasets",
-    "dashboard",
-)
+#: a page that has a guided tour (the API's page parameter; ``tours_dismissed`` holds some)
+TourPage = Literal["my-analyses", "wagon", "train-submission", "train-run", "datasets", "dashboard"]
+#: the same pages, in order
+TOUR_PAGES: tuple[str, ...] = get_args(TourPage)
 
 
 def of(user: User) -> dict[str, Any]:

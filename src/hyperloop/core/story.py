@@ -7,6 +7,12 @@ object: from-state, to-state, time and a :class:`Cause` (a stimulus id such as
 user if any), as Dask's worker state machine keeps a ``stimulus_id`` per transition.
 Creation is a transition from no state (``from_state`` None). ``story(kind, id)`` reads
 them back in order: "what happened and why".
+
+``prune(s, before, limit)`` (the scheduler, ``story_keep_days``) deletes the transitions of
+jobs whose train run ended before ``before`` and of wagon tests that ended before it, a
+bounded batch at a time; a train's jobs' moves are first added to its ``story_job_moves``
+rows, so that ``jobs_summary`` answers as before. A train run's own transitions are kept
+(a few per train, like its history).
 """
 
 from __future__ import annotations
@@ -16,16 +22,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import bindparam, delete, func, select, text, union_all
 from sqlalchemy.orm import Session
 
 from hyperloop.core.actor import Actor
 from hyperloop.core.errors import ValidationError
 from hyperloop.db.base import UTCDateTime, utcnow
-from hyperloop.db.models import Job, Transition, User
+from hyperloop.db.models import Job, StoryJobMoves, TrainRun, Transition, User, WagonTest
+from hyperloop.enums import TestStatus, TrainState
 
 #: object kinds with a story (a train test is a phase of its train run: the train's story)
 KINDS = ("job", "wagon_test", "train_run")
+#: train runs whose jobs' stories may be pruned (ended: ``finished_at`` is set)
+TRAIN_ENDED = (TrainState.DONE, TrainState.KILLED, TrainState.CLOSED)
+#: wagon tests whose stories may be pruned (ended: ``finished_at`` is set)
+TEST_ENDED = (TestStatus.DONE, TestStatus.WARNING, TestStatus.FAILED)
 
 
 @dataclass(frozen=True)
@@ -190,8 +201,10 @@ def story(s: Session, kind: str, object_id: int) -> list[Step]:
 
 def jobs_summary(s: Session, train_run_id: int) -> list[dict[str, Any]]:
     """The moves of a train's jobs grouped by (from, to, cause): how many, first and last
-    time, and one example sentence; in order of first occurrence."""
-    stmt = (
+    time, and one example sentence; in order of first occurrence. The moves still in
+    ``transitions`` and those kept in ``story_job_moves`` when their transitions were
+    pruned count alike."""
+    live = (
         select(
             Transition.from_state,
             Transition.to_state,
@@ -200,20 +213,152 @@ def jobs_summary(s: Session, train_run_id: int) -> list[dict[str, Any]]:
             func.min(Transition.at),
             func.max(Transition.at),
             func.min(Transition.reason),
+            func.min(Transition.id),
         )
         .where(Transition.train_run_id == train_run_id, Transition.object_kind == "job")
         .group_by(Transition.from_state, Transition.to_state, Transition.cause)
-        .order_by(func.min(Transition.id))
     )
+    kept = select(
+        StoryJobMoves.from_state,
+        StoryJobMoves.to_state,
+        StoryJobMoves.cause,
+        StoryJobMoves.count,
+        StoryJobMoves.first_at,
+        StoryJobMoves.last_at,
+        StoryJobMoves.example,
+        StoryJobMoves.first_id,
+    ).where(StoryJobMoves.train_run_id == train_run_id)
+    groups: dict[tuple[str | None, str, str], _Moves] = {}
+    # one statement: a prune committing meanwhile is counted once (before or after it)
+    for a, b, c, n, first, last, example, first_id in s.execute(union_all(live, kept)):
+        _add(groups, (a, b, c), _Moves(int(n), first, last, example or "", int(first_id)))
     return [
         {
             "from_state": a,
             "state": b,
             "cause": c,
-            "count": int(n),
-            "first_at": first.isoformat() if first else None,
-            "last_at": last.isoformat() if last else None,
-            "example": example or "",
+            "count": mv.count,
+            "first_at": mv.first_at.isoformat() if mv.first_at else None,
+            "last_at": mv.last_at.isoformat() if mv.last_at else None,
+            "example": mv.example,
         }
-        for a, b, c, n, first, last, example in s.execute(stmt)
+        for (a, b, c), mv in sorted(groups.items(), key=lambda kv: kv[1].first_id)
     ]
+
+
+@dataclass
+class _Moves:
+    """Moves of one (from, to, cause) group: how many, first and last time, the smallest
+    sentence (the example) and the smallest transition id (their order)."""
+
+    count: int
+    first_at: datetime
+    last_at: datetime
+    example: str
+    first_id: int
+
+    def merge(self, other: _Moves) -> None:
+        self.count += other.count
+        self.first_at = min(self.first_at, other.first_at)
+        self.last_at = max(self.last_at, other.last_at)
+        self.example = min(self.example, other.example)
+        self.first_id = min(self.first_id, other.first_id)
+
+
+def _add(groups: dict[Any, _Moves], key: Any, moves: _Moves) -> None:
+    if key in groups:
+        groups[key].merge(moves)
+    else:
+        groups[key] = moves
+
+
+#: ids per DELETE statement of ``prune`` (well under SQLite's bound-parameter limit)
+_DELETE_CHUNK = 1000
+
+
+def prune(s: Session, before: datetime, limit: int) -> int:
+    """Delete at most ``limit`` transitions: first those of the jobs of train runs that
+    ended (done, killed, closed) before ``before``, their moves added to the train's
+    ``story_job_moves`` (``jobs_summary`` is unchanged), then those of wagon tests that
+    ended before it. A train run's own transitions are kept. Returns how many were
+    deleted (``limit``: there may be more)."""
+    pruned = _prune_job_moves(s, before, limit)
+    if pruned < limit:
+        pruned += _prune_tests(s, before, limit - pruned)
+    return pruned
+
+
+def _prune_job_moves(s: Session, before: datetime, limit: int) -> int:
+    ended = select(TrainRun.id).where(
+        TrainRun.state.in_(TRAIN_ENDED), TrainRun.finished_at < before
+    )
+    rows = s.execute(
+        select(
+            Transition.id,
+            Transition.train_run_id,
+            Transition.from_state,
+            Transition.to_state,
+            Transition.cause,
+            Transition.at,
+            Transition.reason,
+        )
+        .where(Transition.object_kind == "job", Transition.train_run_id.in_(ended))
+        .limit(limit)
+    ).all()
+    if not rows:
+        return 0
+    groups: dict[tuple[int, str | None, str, str], _Moves] = {}
+    for r in rows:
+        key = (r.train_run_id, r.from_state, r.to_state, r.cause)
+        _add(groups, key, _Moves(1, r.at, r.at, r.reason, r.id))
+    trains = sorted({r.train_run_id for r in rows})
+    kept = {
+        (m.train_run_id, m.from_state, m.to_state, m.cause): m
+        for m in s.scalars(select(StoryJobMoves).where(StoryJobMoves.train_run_id.in_(trains)))
+    }
+    for key, mv in groups.items():
+        m = kept.get(key)
+        if m is None:
+            train, a, b, c = key
+            s.add(
+                StoryJobMoves(
+                    train_run_id=train,
+                    from_state=a,
+                    to_state=b,
+                    cause=c,
+                    count=mv.count,
+                    first_at=mv.first_at,
+                    last_at=mv.last_at,
+                    example=mv.example,
+                    first_id=mv.first_id,
+                )
+            )
+            continue
+        mv.merge(_Moves(m.count, m.first_at, m.last_at, m.example, m.first_id))
+        m.count, m.first_at, m.last_at = mv.count, mv.first_at, mv.last_at
+        m.example, m.first_id = mv.example, mv.first_id
+    s.flush()
+    _delete(s, [r.id for r in rows])
+    return len(rows)
+
+
+def _prune_tests(s: Session, before: datetime, limit: int) -> int:
+    ended = select(WagonTest.id).where(
+        WagonTest.status.in_(TEST_ENDED), WagonTest.finished_at < before
+    )
+    ids = list(
+        s.scalars(
+            select(Transition.id)
+            .where(Transition.object_kind == "wagon_test", Transition.object_id.in_(ended))
+            .limit(limit)
+        )
+    )
+    _delete(s, ids)
+    return len(ids)
+
+
+def _delete(s: Session, ids: Sequence[int]) -> None:
+    for start in range(0, len(ids), _DELETE_CHUNK):
+        chunk = ids[start : start + _DELETE_CHUNK]
+        stmt = delete(Transition).where(Transition.id.in_(chunk))
+        s.execute(stmt.execution_options(synchronize_session=False))

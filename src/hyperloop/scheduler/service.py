@@ -85,6 +85,7 @@ def shell_config(settings: Settings, targets: Mapping[str, Target]) -> ShellConf
         dashboard_warm_s=settings.scheduler_dashboard_warm_s,
         partial_every=settings.scheduler_partial_results_every_s,
         staging_root=settings.staging_root or str(Path(settings.data_dir).resolve() / "staged"),
+        story_keep=timedelta(days=settings.story_keep_days) if settings.story_keep_days else None,
     )
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hyperloop.analysis.spec import FullConfig
-from hyperloop.core import derived, enabling, mail, sharing, trains
+from hyperloop.core import derived, enabling, mail, sharing, story, trains
 from hyperloop.core.assessment import DatasetSize, SampleFacts
 from hyperloop.core.catalogue import included_files
 from hyperloop.core.errors import DomainError
@@ -107,6 +107,12 @@ class ShellConfig:
     staging_root: str | None = None
     # train jobs and merges (settings.storage_url): a folder or fsspec URL; "": work_dir
     storage_url: str = ""
+    # stories of jobs and wagon tests kept this long after their train or test ended
+    # (settings.story_keep_days; None: forever), pruned a batch per tick (core.story.prune)
+    # while there are more, else looked at again every ``story_prune_every``
+    story_keep: timedelta | None = None
+    story_prune_batch: int = 5000
+    story_prune_every: timedelta = timedelta(hours=1)
 
     def __post_init__(self) -> None:
         if self.test_target not in self.targets:
@@ -194,6 +200,7 @@ class SchedulerShell:
         self.last_stale_clean: datetime | None = None
         self.warm_read_models = warm_read_models  # None: pages fill their days when read
         self.dashboard_days_missing = True  # closed days to store (at start, then daily)
+        self.story_prune_due: datetime | None = None  # None: at the first tick
         self.notices: deque[decide.Notify] = deque(maxlen=1000)  # the latest, for logs and tests
         self.mail_errors: list[str] = []
         self.compose_refused: dict[int, str] = {}  # dataset id -> why the last try failed
@@ -389,7 +396,25 @@ class SchedulerShell:
             except Exception:  # the transfers are retried next tick; trains go on
                 log.exception("starting staging transfers failed")
         self._warm_dashboard(now)
+        self._prune_stories(now)
         return out
+
+    def _prune_stories(self, now: datetime) -> None:
+        """Delete a batch of the stories older than ``story_keep`` (``core.story.prune``);
+        the next batch at the next tick while a full one was deleted."""
+        keep = self.config.story_keep
+        if keep is None or (self.story_prune_due is not None and now < self.story_prune_due):
+            return
+        batch = max(1, self.config.story_prune_batch)
+        try:
+            with self.sessions() as s, s.begin():
+                pruned = story.prune(s, now - keep, batch)
+        except Exception:  # tried again at the next look; the scheduler goes on
+            log.exception("pruning old stories failed")
+            pruned = 0
+        if pruned:
+            log.info("stories pruned: %d transitions older than %s", pruned, keep)
+        self.story_prune_due = None if pruned >= batch else now + self.config.story_prune_every
 
     def _warm_dashboard(self, now: datetime) -> None:
         """Store a few of the dashboard's missing closed days per tick (a small time budget)

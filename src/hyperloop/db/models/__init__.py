@@ -19,7 +19,13 @@ from hyperloop.db.models.datasets import (
     Runlist,
     StagingTransfer,
 )
-from hyperloop.db.models.events import EmailOutbox, HistoryEntry, Notification, Transition
+from hyperloop.db.models.events import (
+    EmailOutbox,
+    HistoryEntry,
+    Notification,
+    StoryJobMoves,
+    Transition,
+)
 from hyperloop.db.models.scheduler import SchedulerLease
 from hyperloop.db.models.sessions import LoginFailures, LoginSession
 from hyperloop.db.models.tags import PackageTag, PullRequest, Target
@@ -64,6 +70,7 @@ __all__ = [
     "TrainComment",
     "TrainMerge",
     "TrainRun",
+    "StoryJobMoves",
     "Transition",
     "User",
     "Wagon",

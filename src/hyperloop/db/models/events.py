@@ -82,3 +82,24 @@ class Transition(Base):
     cause: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text, default="")
     actor_id: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+class StoryJobMoves(Base):
+    """The moves of a train's jobs grouped by (from, to, cause), kept when the scheduler
+    prunes the jobs' transitions (``core.story.prune``): how many, first and last time, one
+    example sentence and the first pruned transition id (their order). ``jobs_summary``
+    adds them to the moves still in ``transitions``: the train's summary stays the same."""
+
+    __tablename__ = "story_job_moves"
+    __table_args__ = (Index("ix_story_job_moves_train_run", "train_run_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    train_run_id: Mapped[int] = mapped_column(Integer)
+    from_state: Mapped[str | None] = mapped_column(String(32), default=None)
+    to_state: Mapped[str] = mapped_column(String(32))
+    cause: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(Integer)
+    first_at: Mapped[datetime] = mapped_column()
+    last_at: Mapped[datetime] = mapped_column()
+    example: Mapped[str] = mapped_column(Text, default="")
+    first_id: Mapped[int] = mapped_column(Integer)

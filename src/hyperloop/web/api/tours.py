@@ -3,18 +3,15 @@ user), and showing every tour again."""
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter
 from pydantic import BaseModel
 
 from hyperloop.core import preferences
+from hyperloop.core.preferences import TourPage
 from hyperloop.readmodels.tours import tour_data
 from hyperloop.web.deps import DB, CurrentActor
 
 router = APIRouter(prefix="/tours", tags=["users"])
-
-TourPage = Literal["my-analyses", "wagon", "train-submission", "train-run", "datasets", "dashboard"]
 
 
 class TourStep(BaseModel):

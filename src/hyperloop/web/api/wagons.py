@@ -4,15 +4,17 @@ dependencies, configuration JSON download/upload (preview then confirm), compare
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
-from sqlalchemy.orm import defer
+from sqlalchemy.orm import Session, defer
 
 from hyperloop.core import wagon_json, wagons
+from hyperloop.core.actor import Actor
 from hyperloop.core.errors import NotFound, ValidationError
 from hyperloop.core.permissions import Action
 from hyperloop.db import models as m
@@ -207,6 +209,22 @@ def wagon_detail(wagon: m.Wagon) -> WagonDetail:
     )
 
 
+def _edit(
+    db: Session,
+    actor: Actor,
+    wagon: m.Wagon,
+    edit: Callable[..., m.Wagon],
+    expected_version: int,
+    **fields: Any,
+) -> WagonDetail:
+    """One versioned edit of ``wagon`` by a core service (``wagons.edit_wagon``,
+    ``add_parameter``, ``remove_parameter``: 409 with the changes when somebody saved
+    meanwhile), flushed, as the API returns the wagon."""
+    edited = edit(db, actor, wagon.id, expected_version=expected_version, **fields)
+    db.flush()
+    return wagon_detail(edited)
+
+
 @router.get("", response_model=Page[WagonOut], summary="Wagons, filtered")
 def list_wagons(
     actor: CurrentActor,
@@ -279,11 +297,7 @@ def edit_wagon(wagon: WagonForEditor, body: WagonPatch, actor: CurrentActor, db:
             task: {**current.get(task, {}), **changes["base_config"].get(task, {})}
             for task in {*current, *changes["base_config"]}
         }
-    edited = wagons.edit_wagon(
-        db, actor, wagon.id, expected_version=body.expected_version, **changes
-    )
-    db.flush()
-    return wagon_detail(edited)
+    return _edit(db, actor, wagon, wagons.edit_wagon, body.expected_version, **changes)
 
 
 @router.delete("/{wagon_id}", status_code=204, summary="Delete a wagon")
@@ -335,11 +349,7 @@ def put_subwagon(
     db: DB,
 ):
     subwagons = {**(wagon.subwagons or {}), subwagon: body.overrides}
-    edited = wagons.edit_wagon(
-        db, actor, wagon.id, expected_version=body.expected_version, subwagons=subwagons
-    )
-    db.flush()
-    return wagon_detail(edited)
+    return _edit(db, actor, wagon, wagons.edit_wagon, body.expected_version, subwagons=subwagons)
 
 
 @router.delete(
@@ -355,11 +365,7 @@ def delete_subwagon(
     if subwagon not in (wagon.subwagons or {}):
         raise ValidationError(f"wagon {wagon.name} has no subwagon {subwagon!r}")
     subwagons = {k: v for k, v in wagon.subwagons.items() if k != subwagon}
-    edited = wagons.edit_wagon(
-        db, actor, wagon.id, expected_version=expected_version, subwagons=subwagons
-    )
-    db.flush()
-    return wagon_detail(edited)
+    return _edit(db, actor, wagon, wagons.edit_wagon, expected_version, subwagons=subwagons)
 
 
 @router.post(
@@ -368,17 +374,8 @@ def delete_subwagon(
     summary="Add (or change) a parameter by hand that the wagon's tag does not declare",
 )
 def add_parameter(wagon: WagonForEditor, body: AddedParameterIn, actor: CurrentActor, db: DB):
-    edited = wagons.add_parameter(
-        db,
-        actor,
-        wagon.id,
-        task=body.task,
-        name=body.name,
-        value=body.value,
-        expected_version=body.expected_version,
-    )
-    db.flush()
-    return wagon_detail(edited)
+    fields = {"task": body.task, "name": body.name, "value": body.value}
+    return _edit(db, actor, wagon, wagons.add_parameter, body.expected_version, **fields)
 
 
 @router.delete(
@@ -394,11 +391,7 @@ def remove_parameter(
     actor: CurrentActor,
     db: DB,
 ):
-    edited = wagons.remove_parameter(
-        db, actor, wagon.id, task=task, name=name, expected_version=expected_version
-    )
-    db.flush()
-    return wagon_detail(edited)
+    return _edit(db, actor, wagon, wagons.remove_parameter, expected_version, task=task, name=name)
 
 
 @router.put(
@@ -407,15 +400,8 @@ def remove_parameter(
     summary="Set dependencies (wagons of the same analysis or service wagons)",
 )
 def set_dependencies(wagon: WagonForEditor, body: DependenciesIn, actor: CurrentActor, db: DB):
-    edited = wagons.edit_wagon(
-        db,
-        actor,
-        wagon.id,
-        expected_version=body.expected_version,
-        dependencies=body.dependencies,
-    )
-    db.flush()
-    return wagon_detail(edited)
+    deps = body.dependencies
+    return _edit(db, actor, wagon, wagons.edit_wagon, body.expected_version, dependencies=deps)
 
 
 @router.get(
