@@ -29,7 +29,7 @@ from hyperloop.grid.execute import AttemptRecord, execute_attempt
 from hyperloop.grid.splitting import JobSpec
 from hyperloop.grid.targets import Target
 from hyperloop.scheduler import decide
-from hyperloop.scheduler.shell import SchedulerShell, ShellConfig, _Running
+from hyperloop.scheduler.shell import SchedulerShell, ShellConfig, _attempt_files, _Running
 
 GiB = 1024**3
 TARGET = Target("small", 1, int(1.5 * GiB), 120)
@@ -111,6 +111,11 @@ def test_the_scheduler_records_the_same_figures_from_s3_as_from_a_local_folder(
     shell = _shell(db_sessionmaker, tmp_path, URL, engine=None)
     facts = SampleFacts(kind="wagon", derived_type=None, input_bytes=1e6)
     item = _Running(None, facts, DatasetSize(bytes=5e7, files=10, files_per_job=10))
+
+    # every file the scheduler reads of a test: summary, run report, output and log sizes
+    files = _attempt_files(remote)
+    assert files == _attempt_files(local)
+    assert files[1]["plan"]["tasks"] and files[2] > 0 and files[3] > 0, files[1:]
 
     from_local = shell._test_event("wagon", 1, local, item)
     from_s3 = shell._test_event("wagon", 1, remote, item)

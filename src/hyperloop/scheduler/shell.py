@@ -211,13 +211,9 @@ def _attempt_files(rec: AttemptRecord) -> tuple[dict[str, Any], dict[str, Any], 
         log_bytes = store.size(store.join(rec.folder, "console.log"))
     except OSError:
         log_bytes = 0
-    parent = str(summary_at).rsplit("/", 1)[0] if store.is_remote(summary_at) else None
-    report_at = (
-        store.join(parent, "run_report.json")
-        if parent is not None
-        else Path(summary_at).parent / "run_report.json"
-    )
-    return summary, _read_report(report_at), output_bytes, log_bytes
+    remote = store.is_remote(summary_at)
+    beside = str(summary_at).rsplit("/", 1)[0] if remote else Path(summary_at).parent
+    return summary, _read_report(store.join(beside, "run_report.json")), output_bytes, log_bytes
 
 
 @dataclass
