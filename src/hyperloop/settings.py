@@ -294,7 +294,9 @@ class Settings(BaseSettings):
     storage_url: str = Field(
         default="",
         description="Where train jobs and merges are stored (`trains/<id>/jobs/...`, "
-        "`trains/<id>/merged/...`): a folder or an fsspec URL such as `s3://bucket/hyperloop` "
+        "`trains/<id>/merged/...`), and with a URL wagon and train tests too "
+        "(`tests/wagon-test-<id>/...`; with a folder they stay in `work_dir/tests`): "
+        "a folder or an fsspec URL such as `s3://bucket/hyperloop` "
         "(install `s3fs`; keys and endpoint from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, "
         "`FSSPEC_S3_ENDPOINT_URL`). Workers compute in a local scratch folder "
         "(`HYPERLOOP_WORKER_SCRATCH`, default the system's temporary folder) and upload each "

@@ -4,8 +4,9 @@
 A train's attempts are uploaded by the workers to ``s3://.../trains/<id>/jobs/...``, the
 scheduler merges by reading them back from S3, and nothing of the train is written under
 the scheduler's ``work_dir``; its merged histograms equal one local run over the same files.
-A storage that refuses the uploads fails each attempt once, with one grouped error, the
-jobs are retried up to the limit and the train is flagged: never "done"."""
+A storage that refuses the uploads (its bucket deleted once the train's test, stored there
+too, is done) fails each attempt once, with one grouped error, the jobs are retried up to
+the limit and the train is flagged: never "done"."""
 
 from __future__ import annotations
 
@@ -84,9 +85,19 @@ def test_a_train_stored_on_s3_gives_the_result_of_a_local_run(
 def test_a_storage_refusing_outputs_fails_the_jobs_once_each_and_flags_the_train(
     s3, system_factory: SystemFactory
 ):
-    system = system_factory(storage_url="s3://no-such-bucket/work", scheduler_max_attempts="2")
+    bucket = "vanishing"  # holds the tests, then is deleted: the jobs' storage refuses all
+    fs = fsspec.filesystem("s3")
+    fs.mkdir(bucket)
+    system = system_factory(storage_url=f"s3://{bucket}/work", scheduler_max_attempts="2")
     wagon = system.wagon("gt-pt")
-    train = system.train([wagon])
+    train = system.train([wagon], submit=False)
+    tested = system.wait_train(train, ("test_done", "test_warning", "test_failed"))
+    assert tested != "test_failed", system.get(f"/api/train-runs/{train}")
+    fs.rm(bucket, recursive=True)
+    assert not fs.exists(bucket)
+    with system.client("admin") as c:
+        r = c.post(f"/api/train-runs/{train}/submit")
+        assert r.status_code == 200, r.text
 
     def failed_for_good():
         jobs = system.get(f"/api/jobs?train_run_id={train}")["items"]
@@ -99,12 +110,12 @@ def test_a_storage_refusing_outputs_fails_the_jobs_once_each_and_flags_the_train
         rows = s.query(Job).filter_by(train_run_id=train).all()
         assert {r.error_signature for r in rows} == {"StorageError at upload"}
         assert all(r.attempts == 2 for r in rows), [(r.id, r.attempts) for r in rows]
-        assert all("no-such-bucket" in r.error_message for r in rows)
+        assert all(f"s3://{bucket}/work/trains/{train}/jobs/" in r.error_message for r in rows)
         assert all(len(r.error_message) < 600 for r in rows)
     train_view = system.get(f"/api/train-runs/{train}")
     assert train_view["state"] != "done"
     storage = system.get("/api/health")["parts"]["storage"]
-    assert not storage["alive"] and "no-such-bucket" in storage["detail"], storage
+    assert not storage["alive"] and bucket in storage["detail"], storage
     issues = system.get("/api/train-runs/with-issues")["items"]
     assert [i for i in issues if i["id"] == train], issues
     # bounded: the scheduler's log does not grow with every tick

@@ -273,3 +273,22 @@ def size(location: str | os.PathLike) -> int:
         raise
     except Exception as exc:
         raise OSError(f"{text}: {type(exc).__name__}: {exc}") from exc
+
+
+def names(location: str | os.PathLike) -> list[str]:
+    """The names of the files and folders directly under a folder at a path or URL, sorted
+    ([] when it does not exist). Raises ``OSError`` naming the location when the storage
+    cannot be read."""
+    text = os.fspath(location)
+    try:
+        if not is_remote(text):
+            path = Path(text.removeprefix("file://"))
+            return sorted(os.listdir(path)) if path.is_dir() else []
+        fs, path = _fs(text)
+        try:
+            found = fs.ls(path.rstrip("/"), detail=False)
+        except FileNotFoundError:
+            return []
+        return sorted({str(name).rstrip("/").rsplit("/", 1)[-1] for name in found})
+    except Exception as exc:
+        raise OSError(f"storage {text}: {type(exc).__name__}: {exc}") from None

@@ -36,7 +36,6 @@ from hyperloop.core.full_config import build_full_config
 from hyperloop.core.states import transition
 from hyperloop.core.storage_roots import StorageRootError, StorageRoots
 from hyperloop.core.story import Cause
-from hyperloop.core.tags import code_folder
 from hyperloop.db.models import (
     Dataset,
     DatasetFile,
@@ -48,8 +47,9 @@ from hyperloop.db.models import (
 )
 from hyperloop.db.models import Target as DbTarget
 from hyperloop.enums import NotificationKind, TestStatus, TrainState, TrainType
+from hyperloop.grid import store
 from hyperloop.grid.engine import Engine
-from hyperloop.grid.execute import AttemptRecord, attempt_folder
+from hyperloop.grid.execute import AttemptRecord
 from hyperloop.grid.splitting import JobSpec
 from hyperloop.grid.targets import Target
 from hyperloop.scheduler import causes, decide, readers
@@ -160,13 +160,66 @@ def _wagon_test_derived_type(test: WagonTest) -> str | None:
     return "slim" if wagon.get("slim_ready") else "standard"
 
 
-def _read_report(path: Path) -> dict[str, Any]:
-    """``run_report.json`` of an attempt ({} when missing or unreadable)."""
+def _read_report(location: Path | str) -> dict[str, Any]:
+    """``run_report.json`` of an attempt, at a path or URL ({} when missing or unreadable)."""
     try:
-        report = json.loads(path.read_text())
+        report = json.loads(store.read_bytes(location))
     except (OSError, ValueError):
         return {}
     return report if isinstance(report, dict) else {}
+
+
+class _OutputNotFound(Exception):
+    """A validated test attempt whose files the scheduler cannot read (the message names
+    the file and the step)."""
+
+
+def _summary_location(rec: AttemptRecord) -> Path | str:
+    """Where a validated attempt's ``metrics_summary.json`` is: as its record names it, else
+    in its folder (searched below a local folder, for records that do not name it)."""
+    named = rec.outputs.get("metrics_summary")
+    if named:
+        return named
+    location = store.join(rec.folder, "metrics_summary.json")
+    if not store.is_remote(location) and not Path(location).exists():
+        found = sorted(Path(rec.folder).rglob("metrics_summary.json"))
+        return found[0] if found else location
+    return location
+
+
+def _attempt_files(rec: AttemptRecord) -> tuple[dict[str, Any], dict[str, Any], int, int]:
+    """(metrics summary, run report, bytes of the outputs, bytes of the console log) of a
+    validated test attempt, read through the storage (``grid.store``: its folder is a local
+    path or a URL). Raises ``_OutputNotFound`` when the summary or an output is missing."""
+    where = f" (attempt {rec.attempt} on {rec.host or 'a worker'})"
+    summary_at = _summary_location(rec)
+    try:
+        raw = store.read_bytes(summary_at)
+    except OSError as exc:
+        raise _OutputNotFound(
+            f"OutputNotFound: no metrics summary: {summary_at} cannot be read "
+            f"(reading metrics_summary.json){where}: {exc}"
+        ) from None
+    try:
+        summary = json.loads(raw)
+    except ValueError as exc:
+        raise _OutputNotFound(f"no metrics summary: {summary_at} is not JSON: {exc}") from None
+    output_bytes = 0
+    for path in rec.outputs.values():
+        try:
+            output_bytes += store.size(path)
+        except OSError as exc:  # e.g. written on a worker's own disk: never done
+            raise _OutputNotFound(
+                f"OutputNotFound: the output {path} cannot be found (reading the outputs' "
+                f"sizes){where}; is the storage shared with the workers? {exc}"
+            ) from None
+    try:
+        log_bytes = store.size(store.join(rec.folder, "console.log"))
+    except OSError:
+        log_bytes = 0
+    remote = store.is_remote(summary_at)
+    beside = str(summary_at).rsplit("/", 1)[0] if remote else Path(summary_at).parent
+    return summary, _read_report(store.join(beside, "run_report.json")), output_bytes, log_bytes
 
 
 @dataclass
@@ -328,23 +381,16 @@ class SchedulerShell:
             return decide.TestFinished(
                 kind, test_id, error=f"{rec.error_kind}{where}: {rec.message}"
             )
-        summary_path = Path(rec.folder) / "metrics_summary.json"
-        if not summary_path.exists():
-            found = sorted(Path(rec.folder).rglob("metrics_summary.json"))
-            summary_path = found[0] if found else summary_path
         try:
-            summary = json.loads(summary_path.read_text())
-        except (OSError, ValueError) as exc:
-            return decide.TestFinished(kind, test_id, error=f"no metrics summary: {exc}")
-        outputs = sum(Path(p).stat().st_size for p in rec.outputs.values() if Path(p).is_file())
-        log_file = Path(rec.folder) / "console.log"
-        report = _read_report(summary_path.parent / "run_report.json")
+            summary, report, outputs, log_bytes = _attempt_files(rec)
+        except _OutputNotFound as exc:
+            return decide.TestFinished(kind, test_id, error=str(exc))
         facts = replace(
             item.facts,
             # file sizes of the sample, like the dataset's size (bytes_read counts baskets only)
             input_bytes=float(item.facts.input_bytes or rec.bytes_read),
             output_bytes=float(outputs),
-            log_bytes=float(log_file.stat().st_size if log_file.exists() else 0),
+            log_bytes=float(log_bytes),
             conditions_calls=int(summary.get("__full_train__", {}).get("conditions-calls", 0) or 0),
             saved_tables=(
                 report.get("plan", {}).get("derived_indices", {})
@@ -690,11 +736,11 @@ class SchedulerShell:
                 s, test.id, TestStatus.FAILED, metrics={"error": error}, cause=failed
             )
             return
-        folder = self.config.work_dir / "tests" / f"wagon-test-{test.id}"
+        folder = self._test_folder(f"wagon-test-{test.id}")
         test.output_dir = os.fspath(folder)
         target = self.config.targets[self.config.test_target]
         facts = SampleFacts(kind="wagon", derived_type=_wagon_test_derived_type(test))
-        self._submit_test(
+        error = self._submit_test(
             ("wagon_test", test.id),
             build_full_config(test, tag),
             tag,
@@ -704,6 +750,12 @@ class SchedulerShell:
             size,
             facts,
         )
+        if error is not None:
+            failed = Cause(cause.stimulus, "test-failed", error)
+            enabling.finish_test(
+                s, test.id, TestStatus.FAILED, metrics={"error": error}, cause=failed
+            )
+            return
         s.flush()
 
     def _start_train_test(
@@ -718,28 +770,20 @@ class SchedulerShell:
         refused = self._outside_roots(sample)
         if not sample or refused is not None:
             error = refused or f"dataset {train.dataset_id} has no files to test on"
-            failed = Cause(cause.stimulus, "test-failed", error)
-            trains.finish_test(
-                s, train.id, TestStatus.FAILED, metrics={"error": error}, cause=failed
-            )
-            message = f"train {train.id}: train test failed: {error}"
-            kind = NotificationKind.TRAIN_TEST_FAILED.value
-            notice = decide.Notify(kind, message, "train_run", train.id)
-            self.notices.append(notice)
-            perform_notify(s, notice, public_url=self.config.public_url)
+            self._fail_train_test(s, train.id, error, cause)
             return
         tag = s.get(PackageTag, train.tag_id)
         db_target = s.get(DbTarget, train.target_id)
         target = (
             self.config.targets.get(db_target.name) or self.config.targets[self.config.test_target]
         )
-        folder = self.config.work_dir / "tests" / f"train-test-{train.id}"
+        folder = self._test_folder(f"train-test-{train.id}")
         facts = SampleFacts(
             kind="train",
             target_memory_limit=float(target.memory_limit_bytes),
             derived_type=_DERIVED_TYPE.get(train.train_type),
         )
-        self._submit_test(
+        error = self._submit_test(
             ("train_test", train.id),
             build_full_config(train, tag),
             tag,
@@ -749,6 +793,26 @@ class SchedulerShell:
             size,
             facts,
         )
+        if error is not None:
+            self._fail_train_test(s, train.id, error, cause)
+
+    def _fail_train_test(self, s: Session, train_id: int, error: str, cause: Cause) -> None:
+        """A train test that cannot start ends failed with ``error``, its analysts told."""
+        failed = Cause(cause.stimulus, "test-failed", error)
+        trains.finish_test(s, train_id, TestStatus.FAILED, metrics={"error": error}, cause=failed)
+        message = f"train {train_id}: train test failed: {error}"
+        kind = NotificationKind.TRAIN_TEST_FAILED.value
+        notice = decide.Notify(kind, message, "train_run", train_id)
+        self.notices.append(notice)
+        perform_notify(s, notice, public_url=self.config.public_url)
+
+    def _test_folder(self, name: str) -> Path | str:
+        """Where a test's attempts are stored: ``<storage_url>/tests/<name>`` when the
+        storage is remote (the workers upload them there), else ``work_dir/tests/<name>``
+        (also when ``storage_url`` is a local folder)."""
+        if store.is_remote(self.config.storage_url):
+            return store.join(self.config.storage_url, "tests", name)
+        return self.config.work_dir / "tests" / name
 
     def _submit_test(
         self,
@@ -756,12 +820,13 @@ class SchedulerShell:
         full_config: FullConfig,
         tag: PackageTag,
         target: Target,
-        folder: Path,
+        folder: Path | str,
         sample: list[DatasetFile],
         size: DatasetSize,
         facts: SampleFacts,
-    ) -> None:
-        """Run a test sample as one attempt on the engine (a new folder per attempt)."""
+    ) -> str | None:
+        """Run a test sample as one attempt on the engine (a new folder per attempt, counted
+        from what the storage holds); why it could not be submitted, or None."""
         job = JobSpec(
             job_id="sample",
             run=sample[0].run_number,
@@ -769,10 +834,15 @@ class SchedulerShell:
             files=tuple(f.path for f in sample),
             sizes=tuple(int(f.size) for f in sample),
         )
-        attempt = 1  # a folder left by a lost attempt is never reused
-        while attempt_folder(folder, job.job_id, attempt).exists():
-            attempt += 1
-        package = code_folder(tag.artifact)  # missing: the test fails naming the folder
+        try:  # a folder left by a lost attempt is never reused
+            taken = store.names(store.join(folder, job.job_id))
+        except OSError as exc:
+            return f"the test's attempts cannot be listed in {folder}: {exc}"
+        numbers = [int(n[8:]) for n in taken if n.startswith("attempt-") and n[8:].isdigit()]
+        attempt = max(numbers, default=0) + 1
+        # the tag's folder, or with a remote storage the tag published there (the worker
+        # fetches it and checks its content hash); missing: the test fails naming it
+        package, digest = self.train_work.tag_package(tag)
         future = self.engine.submit(
             job,
             full_config,
@@ -784,6 +854,8 @@ class SchedulerShell:
             profile=True,  # tests keep a speedscope profile (SPEC §4)
             # every device in its own process, as O2 runs them: each wagon's PSS is its own
             mode="processes",
+            **({"package_digest": digest} if digest else {}),
         )
         facts = replace(facts, input_bytes=float(job.bytes))
         self.running[key] = _Running(future, facts, size)
+        return None

@@ -481,11 +481,22 @@ class TrainWork:
         if train_id not in self.configs:
             train = s.get(TrainRun, train_id)
             tag = s.get(PackageTag, train.tag_id)
-            package = code_folder(tag.artifact)  # missing: the attempts fail naming it
-            if package and Path(package).is_dir() and store.is_remote(self.storage_url):
-                package, self.digests[train_id] = self._published(package, tag.digest)
+            package, digest = self.tag_package(tag)
+            if digest:
+                self.digests[train_id] = digest
             self.configs[train_id] = (build_full_config(train, tag), package)
         return self.configs[train_id]
+
+    def tag_package(self, tag: PackageTag) -> tuple[str | None, str]:
+        """(package, content hash to check where it runs) of a tag's attempts (a train's
+        jobs, a wagon or train test): its artifact folder and "" on a local storage (None:
+        the installed package; a folder missing where the attempt runs fails it, naming
+        the folder); with a remote storage the URL of the tag published there and its
+        hash, which the worker checks after fetching it."""
+        package = code_folder(tag.artifact)
+        if package and Path(package).is_dir() and store.is_remote(self.storage_url):
+            return self._published(package, tag.digest)
+        return package, ""
 
     def _published(self, folder: str, digest: str | None) -> tuple[str, str]:
         """(URL, content hash) of a tag folder published to the remote storage (uploaded
