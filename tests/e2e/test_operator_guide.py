@@ -143,6 +143,30 @@ def test_every_block_of_the_guide_is_run_or_listed_with_a_reason():
     assert [b.name for b in blocks if b.kind == "deployed"] == ["deployed"]
 
 
+# The command blocks of the reference page (deployment.md) by their first line: each is the
+# walk-through's (run above) or tested elsewhere; a new block there needs its line here.
+DEPLOYMENT_BLOCKS = {
+    "python3.11 -m venv /opt/hyperloop && /opt/hyperloop/bin/pip install 'hyperloop[docs]' "
+    "hyperloop-physics": "one machine: installs from the public index; `hyperloop serve` "
+    "with its scheduler and local cluster is what tests/web/test_serve.py starts",
+    '--8<-- "examples/jobqueue_cluster.py:cluster"': "tests/docs/test_examples.py",
+    "hyperloop conditions export /srv/hyperloop/conditions     # the built-in objects, as a "
+    "start": "the walk-through's step 6 (conditions-objects, conditions)",
+    '--8<-- "examples/storage_s3.sh:setup"': "tests/docs/test_storage_guide.py",
+    "HYPERLOOP_OIDC_ENABLED=true": "needs an OpenID provider: tests/api/test_oidc_flow.py "
+    "plays one",
+    "server {": "nginx: the walk-through's proxy, played by this test",
+    "HYPERLOOP_PROXY_AUTH_ENABLED=true": "the walk-through's step 9 (proxy-settings)",
+}
+
+
+def test_every_block_of_the_deployment_page_is_the_walk_throughs_or_tested_elsewhere():
+    lines = (GUIDE.parent / "deployment.md").read_text().splitlines()
+    fences = [i for i, line in enumerate(lines) if line.startswith("```")]
+    firsts = [lines[i + 1] for i in fences[0::2] if lines[i].strip() != "```text"]
+    assert set(firsts) == set(DEPLOYMENT_BLOCKS), set(firsts) ^ set(DEPLOYMENT_BLOCKS)
+
+
 # --- running the guide -----------------------------------------------------------------------
 
 
