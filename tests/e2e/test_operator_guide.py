@@ -561,6 +561,11 @@ def _use_the_deployed_system(
     assert len(jobs) == len(files) and all(j["state"] == "done" for j in jobs), jobs
     assert any(j["attempts"] >= 2 for j in jobs), jobs  # the lost attempt ran again
     assert not (Path(env["HYPERLOOP_DATA_DIR"]) / "work" / "trains").exists()
+    # the workers ran the tag they fetched from the storage, verified by its digest
+    digest = op.outputs["release-script"].split("sha256 ")[-1].split(")")[0]
+    assert digest == tag["digest"]
+    nodes = [Path(extra["NODE_SCRATCH"]) for name, (_, extra) in starts.items() if "worker" in name]
+    assert len(nodes) == 2 and all((n / "jobs" / "tags" / digest).is_dir() for n in nodes)
 
     # the result through either web server equals one run of the same tag on one machine
     cfg = config(("gt-pt", wagon_conf)) | {"package_tag": tag["tag"]}
