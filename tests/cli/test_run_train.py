@@ -167,6 +167,15 @@ def test_two_package_tags_coexist_and_a_run_uses_exactly_one(tmp_path):
     assert built.returncode == 0, built.stderr
     again = run("package", "build", str(physics), "--tag", "new", "--tags-dir", str(tags))
     assert again.returncode == 2 and "immutable" in again.stderr
+    # a release job run twice the same day: the second build takes the next free name
+    args = ("package", "build", str(physics), "--tag", "new", "--tags-dir", str(tags))
+    second = run(*args, "--next-free")
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.startswith("tag new.2: ") and second.stdout.split()[-1] == str(
+        tags / "new.2"
+    )
+    assert json.loads((tags / "new.2" / "tag.json").read_text())["tag"] == "new.2"
+    assert run(*args, "--next-free").stdout.startswith("tag new.3: ")
 
     def configurables(tag: str) -> dict:
         proc = run("workflows", "--package", str(tags / tag), "--json")

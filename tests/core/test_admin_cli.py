@@ -116,3 +116,20 @@ def test_a_password_prompt_without_a_terminal_fails_clearly(tmp_path):
         assert [u.username for u in s.query(User)] == ["bob"]  # ann was not created
         assert users.verify_password(users.get_user(s, "bob").password_hash, "first-password")
     engine.dispose()
+
+
+def test_db_downgrade_one_step_and_back_and_an_unknown_revision_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("HYPERLOOP_DATABASE_URL", f"sqlite:///{tmp_path / 'h.db'}")
+    run = CliRunner().invoke
+    head = run(app, ["db", "upgrade"])
+    assert head.exit_code == 0 and head.output.startswith("database at revision "), head.output
+    back = run(app, ["db", "downgrade", "-1"])  # as the operator guide rehearses an upgrade
+    assert back.exit_code == 0, back.output
+    assert back.output.startswith("database at revision ") and back.output != head.output
+    assert run(app, ["db", "upgrade"]).output == head.output
+    for command in ("upgrade", "downgrade"):
+        bad = run(app, ["db", command, "no-such-revision"])
+        assert bad.exit_code == 2, bad.output
+        assert bad.output.startswith("error: revision 'no-such-revision': ")
+        assert "Traceback" not in bad.output and len(bad.output.splitlines()) == 1
+    assert run(app, ["db", "current"]).output.strip() == head.output.split()[-1]

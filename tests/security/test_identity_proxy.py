@@ -31,6 +31,22 @@ def test_a_proxy_on_the_same_host_is_trusted_for_its_clients(serve_command: Serv
             assert response.json()["user"]["username"] == "alice"
 
 
+def test_a_certificate_without_an_account_is_refused_and_no_account_is_made(
+    serve_command: ServeFactory,
+) -> None:
+    """Certificate users are created beforehand by an admin (the operator guide's decision):
+    a certificate whose CN names no account is refused at every request, naming the user."""
+    with serve_command(proxy_auth_enabled=True, trusted_proxies=["127.0.0.1"]) as served:
+        headers = {DN: "/DC=ch/DC=cern/OU=Users/CN=newcomer/CN=654321/CN=New Comer"}
+        with served.client(headers=headers) as proxied:
+            for _ in range(2):  # the first request made no account for the second
+                response = proxied.get("/api/users/me")
+                assert response.status_code == 401, response.text
+                assert response.json()["message"] == (
+                    "certificate user 'newcomer': unknown or deactivated account"
+                )
+
+
 def test_the_certificate_header_is_ignored_from_an_untrusted_peer(
     serve_command: ServeFactory,
 ) -> None:

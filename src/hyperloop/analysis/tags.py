@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import importlib.util
+import itertools
 import json
 import os
 import shutil
@@ -67,11 +68,15 @@ def build_tag(
     *,
     pull_requests: list[str] | None = None,
     git_ref: str | None = None,
+    next_free: bool = False,
 ) -> dict[str, Any]:
     """Build ``source`` into ``tags_dir/tag``; refuses to overwrite an existing tag.
 
     With ``git_ref`` the package is built as it was at that commit of its repository
     (how daily tags are cut from a release branch), not from the working tree.
+    With ``next_free`` an existing ``tag`` is not an error: the build takes the first free
+    name of ``tag``, ``tag.2``, ``tag.3``, ... (two releases of one day never collide, even
+    when they finish at the same moment: the final rename into place decides).
     """
     source = Path(source).resolve()
     if git_ref:
@@ -81,6 +86,7 @@ def build_tag(
                 tag,
                 tags_dir,
                 pull_requests=pull_requests,
+                next_free=next_free,
             )
     if not (source / "pyproject.toml").is_file():
         raise TagError(f"{source} is not a Python package (no pyproject.toml)")
@@ -88,7 +94,7 @@ def build_tag(
         raise TagError(f"invalid tag name {tag!r} (no spaces or slashes)")
     tags_dir = Path(tags_dir).resolve()
     dest = tags_dir / tag
-    if dest.exists():
+    if dest.exists() and not next_free:
         raise TagError(f"tag {tag} already exists at {dest}; tags are immutable")
     tags_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{tag}-", dir=tags_dir))
@@ -116,8 +122,21 @@ def build_tag(
             "digest": _tree_digest(tmp),
             "workflows": described["workflows"],
         }
-        (tmp / TAG_FILE).write_text(json.dumps(info, indent=2) + "\n")
-        tmp.rename(dest)
+        names = (tag if n == 1 else f"{tag}.{n}" for n in itertools.count(1))
+        for name in names if next_free else (tag,):
+            dest = tags_dir / name
+            if dest.exists():
+                continue
+            info["tag"] = name
+            (tmp / TAG_FILE).write_text(json.dumps(info, indent=2) + "\n")
+            try:
+                tmp.rename(dest)  # refused when another build took the name meanwhile
+                break
+            except OSError:
+                if not dest.exists():
+                    raise
+        else:
+            raise TagError(f"tag {tag} already exists at {tags_dir / tag}; tags are immutable")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

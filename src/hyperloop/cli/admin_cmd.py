@@ -265,23 +265,41 @@ def analysis_sync(
     _run(act)
 
 
+@contextmanager
+def _revision_errors(revision: str) -> Iterator[None]:
+    """Alembic's refusal of a revision (unknown, not reachable) as one line and exit 2."""
+    from alembic.util import CommandError
+
+    try:
+        yield
+    except CommandError as exc:
+        typer.echo(f"error: revision {revision!r}: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Upgrade the schema (default: to the newest revision)."""
     from hyperloop.db.migrate import current, upgrade
 
     url = _database_url()
-    upgrade(url, revision)
+    with _revision_errors(revision):
+        upgrade(url, revision)
     typer.echo(f"database at revision {current(url)}")
 
 
-@db_app.command("downgrade")
-def db_downgrade(revision: Annotated[str, typer.Argument()]) -> None:
-    """Downgrade the schema to REVISION ("base" removes every table)."""
+@db_app.command("downgrade", context_settings={"ignore_unknown_options": True})
+def db_downgrade(
+    revision: Annotated[
+        str, typer.Argument(help='A revision, "-1" for one step back, "base" for no table.')
+    ],
+) -> None:
+    """Downgrade the schema to REVISION ("base" removes every table, -1 goes one step back)."""
     from hyperloop.db.migrate import current, downgrade
 
     url = _database_url()
-    downgrade(url, revision)
+    with _revision_errors(revision):
+        downgrade(url, revision)
     typer.echo(f"database at revision {current(url)}")
 
 

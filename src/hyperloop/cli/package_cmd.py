@@ -27,6 +27,14 @@ def register(app: typer.Typer) -> None:
         git_ref: Annotated[
             str | None, typer.Option(help="build the package as of this git commit/tag")
         ] = None,
+        next_free: Annotated[
+            bool,
+            typer.Option(
+                "--next-free",
+                help="if TAG exists, take the first free TAG.2, TAG.3, ... (a release job "
+                "run twice a day); the location is the output's last word",
+            ),
+        ] = False,
     ) -> None:
         """Build SOURCE into TAGS_DIR/TAG (read-only) with its workflow introspection."""
         from hyperloop.analysis.tags import TagError, build_tag
@@ -38,6 +46,7 @@ def register(app: typer.Typer) -> None:
                 tags_dir,
                 pull_requests=[p.strip() for p in pull_requests.split(",") if p.strip()],
                 git_ref=git_ref,
+                next_free=next_free,
             )
         except TagError as exc:
             typer.echo(f"error: {exc}", err=True)
