@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,23 @@ def upload_folder(local: str | os.PathLike, remote: str, skip: frozenset[str] = 
         fs.put_file(str(path), f"{root.rstrip('/')}/{rel}")
         sent += path.stat().st_size
     return sent
+
+
+def remove_folder(location: str | os.PathLike) -> None:
+    """Remove a folder and everything under it (nothing when it does not exist)."""
+    import shutil
+
+    text = os.fspath(location)
+    if not is_remote(text):
+        shutil.rmtree(text.removeprefix("file://"), ignore_errors=True)
+        return
+    fs, path = _fs(text)
+    try:
+        fs.rm(path, recursive=True)
+    except FileNotFoundError:
+        return
+    except Exception as exc:
+        raise OSError(f"{text}: {type(exc).__name__}: {exc}") from exc
 
 
 def worker_scratch() -> Path:
@@ -273,3 +291,234 @@ def size(location: str | os.PathLike) -> int:
         raise
     except Exception as exc:
         raise OSError(f"{text}: {type(exc).__name__}: {exc}") from exc
+
+
+# ------------------------------------------------------------------ read-through mirror
+
+
+class StorageUnreachable(OSError):
+    """A remote storage cannot be listed or read; the message names the storage."""
+
+
+#: a remote folder's listing is trusted this long before the storage is asked again
+MIRROR_LISTING_S = 5.0
+#: ROOT files larger than this are fetched when first opened, not when their folder is
+MIRROR_LAZY_BYTES = 8 * 1024 * 1024
+
+_listed: dict[tuple[str, str], float] = {}  # (storage, scope) -> when its listing was synced
+_listed_lock = threading.Lock()
+
+
+def _safe_rel(rel: str) -> str | None:
+    """``rel`` as a clean relative POSIX path, None when it could climb out."""
+    parts = [p for p in rel.strip("/").split("/") if p]
+    if not parts or any(p in (".", "..") or "\x00" in p or "\\" in p for p in parts):
+        return None
+    return "/".join(parts)
+
+
+class Mirror:
+    """A read-through local copy of a remote storage (``s3://bucket/work``) in ``local``,
+    with the storage's layout (``trains/<id>/...``, ``tests/...``), for the web servers'
+    path-based read models and file serving.
+
+    ``sync(scope)`` brings one owner's folder (``trains/5``, ``tests/train-test-5``) up to
+    date: files new or changed since the last sync (size or ETag) are fetched, files gone
+    from the storage removed; its listing is trusted ``listing_s`` seconds. ROOT files
+    above ``lazy_bytes`` are kept as sparse placeholders of their size until ``ensure``
+    fetches them (the output browser calls it before reading or serving a file). What was
+    fetched and what each file was is kept in ``<local>.index/`` (outside the served
+    folder). Failures to reach the storage raise ``StorageUnreachable`` naming it."""
+
+    def __init__(
+        self,
+        remote: str,
+        local: str | os.PathLike,
+        *,
+        listing_s: float = MIRROR_LISTING_S,
+        lazy_bytes: int = MIRROR_LAZY_BYTES,
+    ) -> None:
+        self.remote = os.fspath(remote).rstrip("/")
+        self.local = Path(local)
+        self.index_dir = self.local.with_name(self.local.name + ".index")
+        self.listing_s = listing_s
+        self.lazy_bytes = lazy_bytes
+        self.fetched: list[str] = []  # relative paths fetched by this object (for callers)
+
+    @classmethod
+    def under(cls, remote: str, cache_dir: str | os.PathLike, **kw: Any) -> Mirror:
+        """The mirror of ``remote`` in ``<cache_dir>/storage-mirror/<name of remote>/files``."""
+        import hashlib
+        import re
+
+        slug = re.sub(r"[^A-Za-z0-9]+", "-", remote).strip("-")[:60]
+        digest = hashlib.sha256(remote.encode()).hexdigest()[:10]
+        return cls(remote, Path(cache_dir) / "storage-mirror" / f"{slug}-{digest}" / "files", **kw)
+
+    # -------------------------------------------------------------- paths
+    def local_of(self, location: str | os.PathLike) -> Path | None:
+        """The mirror path of a storage URL (``s3://bucket/work/trains/5/...``), None when
+        it is not in this storage."""
+        text = os.fspath(location)
+        if not text.startswith(self.remote + "/"):
+            return None
+        rel = _safe_rel(text[len(self.remote) :])
+        return self.local / rel if rel else None
+
+    def _unreachable(self, exc: BaseException) -> StorageUnreachable:
+        return StorageUnreachable(
+            f"storage {self.remote} cannot be read: {type(exc).__name__}: {exc}"
+        )
+
+    # -------------------------------------------------------------- index
+    def _index_path(self, scope: str) -> Path:
+        return self.index_dir / (scope.replace("/", "__") + ".json")
+
+    def _read_index(self, scope: str) -> dict[str, list[Any]]:
+        import json
+
+        try:
+            data = json.loads(self._index_path(scope).read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _write_index(self, scope: str, index: dict[str, list[Any]]) -> None:
+        import json
+
+        write_bytes(self._index_path(scope), json.dumps(index, sort_keys=True).encode())
+
+    # -------------------------------------------------------------- syncing
+    def children(self, folder: str = "") -> list[str]:
+        """The sub-folders of a storage folder (the way to the owners' folders: ``""``,
+        ``trains``, ``tests``), created as empty folders in the mirror; their names."""
+        rel = _safe_rel(folder) if folder else ""
+        if rel is None:
+            return []
+        key = (self.remote, f"ls:{rel}")
+        with _listed_lock:
+            fresh = time.monotonic() - _listed.get(key, -1e18) < self.listing_s
+        base = self.local / rel if rel else self.local
+        if not fresh:
+            try:
+                fs, root = _fs(join(self.remote, rel) if rel else self.remote)
+                names = [
+                    str(e["name"]).rstrip("/").rsplit("/", 1)[-1]
+                    for e in fs.ls(root, detail=True)
+                    if e.get("type") == "directory"
+                ]
+            except FileNotFoundError:
+                names = []
+            except Exception as exc:
+                raise self._unreachable(exc) from None
+            for name in names:
+                if _safe_rel(name) == name and not name.startswith("."):
+                    (base / name).mkdir(parents=True, exist_ok=True)
+            base.mkdir(parents=True, exist_ok=True)
+            with _listed_lock:
+                _listed[key] = time.monotonic()
+        return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+
+    def sync(self, scope: str, *, force: bool = False) -> Path | None:
+        """Bring the storage folder ``scope`` (an owner's: ``trains/<id>``) up to date in the
+        mirror; its local folder, or None when the storage has nothing there."""
+        rel = _safe_rel(scope)
+        if rel is None:
+            return None
+        key = (self.remote, rel)
+        folder = self.local / rel
+        with _listed_lock:
+            fresh = time.monotonic() - _listed.get(key, -1e18) < self.listing_s
+        if fresh and not force:
+            return folder if folder.is_dir() else None
+        try:
+            fs, root = _fs(join(self.remote, rel))
+            root = root.rstrip("/")
+            found = fs.find(root, detail=True)
+        except FileNotFoundError:
+            found = {}
+        except Exception as exc:
+            raise self._unreachable(exc) from None
+        listing: dict[str, tuple[int, str]] = {}
+        for name, info in found.items():
+            if info.get("type") == "directory":
+                continue
+            sub = _safe_rel(str(name)[len(root) :])
+            if sub is None or not str(name).startswith(root + "/"):
+                continue
+            tag = info.get("ETag") or info.get("LastModified") or info.get("mtime")
+            tag = tag or info.get("created")
+            listing[sub] = (int(info.get("size") or 0), str(tag))
+        index = self._read_index(rel)
+        for sub, (nbytes, tag) in sorted(listing.items()):
+            dest = folder / sub
+            known = index.get(sub)
+            if known and known[0] == nbytes and known[1] == tag and dest.is_file():
+                continue
+            if sub.endswith(".root") and nbytes > self.lazy_bytes:
+                self._placeholder(dest, nbytes)
+                index[sub] = [nbytes, tag, False]
+            else:
+                self._fetch(f"{root}/{sub}", dest, fs)
+                index[sub] = [nbytes, tag, True]
+                self.fetched.append(f"{rel}/{sub}")
+        for sub in sorted(set(index) - set(listing)):  # gone from the storage
+            (folder / sub).unlink(missing_ok=True)
+            del index[sub]
+        if listing or index:
+            self._write_index(rel, index)
+        with _listed_lock:
+            _listed[key] = time.monotonic()
+        return folder if listing and folder.is_dir() else None
+
+    def ensure(self, path: str | os.PathLike) -> None:
+        """Fetch a mirrored file whose content is still a placeholder (a big ROOT file);
+        nothing for a file already fetched or outside the mirror."""
+        try:
+            rel = Path(path).resolve().relative_to(self.local.resolve()).as_posix()
+        except ValueError:
+            return
+        parts = rel.split("/")
+        if len(parts) < 3:
+            return
+        scope, sub = "/".join(parts[:2]), "/".join(parts[2:])
+        index = self._read_index(scope)
+        known = index.get(sub)
+        if not known or known[2]:
+            return
+        try:
+            fs, root = _fs(join(self.remote, scope))
+        except Exception as exc:
+            raise self._unreachable(exc) from None
+        self._fetch(f"{root.rstrip('/')}/{sub}", self.local / scope / sub, fs)
+        self.fetched.append(rel)
+        index = self._read_index(scope)  # another request may have written it meanwhile
+        index[sub] = [known[0], known[1], True]
+        self._write_index(scope, index)
+
+    def _fetch(self, remote_path: str, dest: Path, fs: Any) -> None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.part")
+        try:
+            fs.get_file(remote_path, str(tmp))
+            os.replace(tmp, dest)
+        except FileNotFoundError:  # removed since it was listed: gone here too
+            dest.unlink(missing_ok=True)
+        except Exception as exc:
+            raise self._unreachable(exc) from None
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    @staticmethod
+    def _placeholder(dest: Path, nbytes: int) -> None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.part")
+        with tmp.open("wb") as f:
+            f.truncate(nbytes)  # sparse: no disk used until fetched
+        os.replace(tmp, dest)
+
+
+def forget_listings() -> None:
+    """Drop the cached listings (the next sync asks the storage again)."""
+    with _listed_lock:
+        _listed.clear()

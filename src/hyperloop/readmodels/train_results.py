@@ -29,6 +29,8 @@ from hyperloop.readmodels.trains import (
     _read_json,
     _rel,
     icon_of,
+    local_path,
+    owner_folder,
     train_folder,
 )
 
@@ -375,7 +377,7 @@ def merging_view(s: Session, train: TrainRun, root: FileRoots | None) -> dict[st
     ]
     final = results("final")
     if final is None and train.output_dir and root is not None:
-        final = _file_entry(root, Path(train.output_dir))
+        final = _file_entry(root, local_path(root, train.output_dir))
     final_rec = recorded.get(("final", "final"))
     if final and final_rec is not None:
         final_merged = sorted(int(r) for r in final_rec.runs_merged)
@@ -405,7 +407,7 @@ def final_results_path(train: TrainRun, root: FileRoots | None) -> Path | None:
     if folder is not None and (folder / "merged" / "final" / RESULTS).is_file():
         return folder / "merged" / "final" / RESULTS
     if train.output_dir and root is not None:
-        p = Path(train.output_dir)
+        p = local_path(root, train.output_dir)
         if not p.is_absolute():
             p = root.root / p
         if p.is_file() and _rel(root, p) is not None:
@@ -439,7 +441,7 @@ def partial_view(train: TrainRun, root: FileRoots | None) -> dict[str, Any] | No
     overall = manifest.get("overall")
     runs = []
     for run in manifest.get("runs", {}).values():
-        entry = _file_entry(root, Path(run["file"]), f"run {run['run']}")
+        entry = _file_entry(root, local_path(root, run["file"]), f"run {run['run']}")
         runs.append(
             {
                 "run": run["run"],
@@ -462,7 +464,7 @@ def partial_view(train: TrainRun, root: FileRoots | None) -> dict[str, Any] | No
         "fraction_runs": _share(runs_in, runs_total),
         "fraction_jobs": _share(jobs_done, jobs_total),
         "fraction_events": _share(events, events_total),
-        "overall": _file_entry(root, Path(overall), label) if overall else None,
+        "overall": _file_entry(root, local_path(root, overall), label) if overall else None,
         "runs": sorted(runs, key=lambda r: r["run"]),
     }
 
@@ -516,8 +518,9 @@ def train_test_folder(root: FileRoots | None, train_id: int) -> Path | None:
     """The latest attempt folder of a train's test sample, if the test ran here."""
     if root is None:
         return None
-    base = root.work / "tests" / f"train-test-{train_id}" / "sample"
-    if not base.is_dir():
+    folder = owner_folder(root, "tests", f"train-test-{train_id}")
+    base = folder / "sample" if folder is not None else None
+    if base is None or not base.is_dir():
         return None
     numbered = [
         (int(p.name.removeprefix("attempt-")), p)
@@ -650,6 +653,9 @@ def compare_view(s: Session, a: TrainRun, b: TrainRun, root: FileRoots | None) -
         out["outputs_note"] = "Output comparison is unavailable (hyperloop.analysis.compare)."
         return out
     try:
+        if root is not None and root.mirror is not None:  # big files: fetched now
+            root.mirror.ensure(pa)
+            root.mirror.ensure(pb)
         results = compare_files(pa, pb)
     except Exception as exc:  # a broken file must not break the page
         out["outputs_note"] = f"Output comparison failed: {type(exc).__name__}: {exc}"
