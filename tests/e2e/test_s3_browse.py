@@ -3,7 +3,7 @@ workers that share no folder with the scheduler or the web server: the web serve
 the storage through its mirror (``grid.store.Mirror`` in ``<cache_dir>/storage-mirror``).
 While the train runs, its partial results are merged by the scheduler from the storage into
 ``<storage>/trains/<id>/partial/`` and shown; once it is done, the jobs tab shows each
-attempt and its console log, the output browser lists the merged file's histograms and
+attempt and its console log (and reproduces it from its recorded files), the output browser lists the merged file's histograms and
 serves its bytes, and nothing else of the storage is served."""
 
 from __future__ import annotations
@@ -92,6 +92,8 @@ def test_the_pages_of_a_train_stored_on_s3(s3, system_factory: SystemFactory, tm
             page = c.get(f"/job/{job['id']}")
         assert served.status_code == 200 and served.content == remote_log
         assert page.status_code == 200 and "console.log" in page.text
+        reproduce = system.get(f"/api/jobs/{job['id']}/reproduce", user="alice")
+        assert reproduce["source"].endswith(attempts[-1]["folder"]), reproduce["source"]
 
     # --- merging view, outputs view and the output browser on the merged file
     final = system.get(f"/api/train-runs/{train}/merging")["final"]
