@@ -133,3 +133,27 @@ def test_a_storage_that_cannot_be_reached_is_named(tmp_path: Path):
         mirror.sync("trains/1")
     with pytest.raises(store.StorageUnreachable, match=f"storage {url}"):
         mirror.children("trains")
+
+
+def test_a_part_of_a_folder_is_synced_alone(remote, tmp_path: Path):
+    url, fs, root = remote
+    for job in (1, 2):
+        fs.pipe_file(f"{root}/trains/4/jobs/job-{job}/attempt-1/console.log", b"log %d" % job)
+    fs.pipe_file(f"{root}/trains/4/merged/final/a.txt", b"merged")
+    mirror = _mirror(url, tmp_path)
+    mirror.sync("trains/4/jobs/job-1")  # the jobs tab of job 1: only its folder
+    assert mirror.fetched == ["trains/4/jobs/job-1/attempt-1/console.log"]
+    mirror.fetched.clear()
+    mirror.sync("trains/4", recursive=False)  # the output browser on the train's folder
+    assert mirror.fetched == []
+    assert sorted(p.name for p in (mirror.local / "trains/4").iterdir()) == ["jobs", "merged"]
+    mirror.sync("trains/4")  # everything: what job 1's sync fetched is not fetched again
+    assert sorted(mirror.fetched) == [
+        "trains/4/jobs/job-2/attempt-1/console.log",
+        "trains/4/merged/final/a.txt",
+    ]
+    fs.rm_file(f"{root}/trains/4/merged/final/a.txt")
+    mirror.sync("trains/4/jobs/job-2")  # a part's sync removes nothing outside it
+    assert (mirror.local / "trains/4/merged/final/a.txt").exists()
+    mirror.sync("trains/4/merged")
+    assert not (mirror.local / "trains/4/merged/final/a.txt").exists()

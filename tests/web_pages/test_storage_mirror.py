@@ -16,6 +16,7 @@ from tests.served import free_port
 from tests.web_pages.accounts import ANALYZER, PASSWORD, seed_accounts
 from tests.web_pages.sample_outputs import seed_train
 
+from hyperloop.grid import store
 from hyperloop.settings import load_settings
 from hyperloop.web.app import create_app
 
@@ -64,10 +65,13 @@ def storage(outputs_dir: Path):
 @pytest.fixture(scope="module")
 def remote_client(storage, tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("mirror-app")
-    c = _login(_app(tmp, storage[0]))
-    c.tmp = tmp
-    yield c
-    c.__exit__(None, None, None)
+    with pytest.MonkeyPatch.context() as mp:
+        # every ROOT file counts as big here: fetched only when opened
+        mp.setattr(store, "MIRROR_LAZY_BYTES", 0)
+        c = _login(_app(tmp, storage[0]))
+        c.tmp = tmp
+        yield c
+        c.__exit__(None, None, None)
 
 
 def test_the_output_browser_lists_the_storage(remote_client):
@@ -100,7 +104,20 @@ def test_files_are_served_from_the_mirror_with_ranges(remote_client, storage):
     assert part.status_code == 206 and part.content == whole.content[4:20]
     # the copy lies in the server's cache folder
     copies = list((remote_client.tmp / "cache" / "storage-mirror").rglob("AnalysisResults.root"))
-    assert copies and all(c.read_bytes() for c in copies)
+    assert [c.read_bytes() for c in copies if "output" in c.parts] == [whole.content]
+
+
+def test_a_root_file_is_fetched_when_first_opened(remote_client, storage):
+    _, fs, root = storage
+    outputs = remote_client.get("/api/train-runs/1/outputs").json()
+    assert outputs["final"]["size"] == fs.size(f"{root}/trains/1/merged/final/AnalysisResults.root")
+    copy = next(
+        (remote_client.tmp / "cache" / "storage-mirror").rglob("merged/final/AnalysisResults.root")
+    )
+    assert not copy.read_bytes().strip(b"\0")  # listed with its size, not fetched yet
+    got = remote_client.get("/outputs/file", params={"path": outputs["final"]["path"]})
+    assert got.content == fs.cat_file(f"{root}/trains/1/merged/final/AnalysisResults.root")
+    assert copy.read_bytes() == got.content
 
 
 def test_profiles_graphs_and_the_outputs_tab_read_the_storage(remote_client):

@@ -14,6 +14,8 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -303,7 +305,7 @@ class StorageUnreachable(OSError):
 #: a remote folder's listing is trusted this long before the storage is asked again
 MIRROR_LISTING_S = 5.0
 #: ROOT files larger than this are fetched when first opened, not when their folder is
-MIRROR_LAZY_BYTES = 8 * 1024 * 1024
+MIRROR_LAZY_BYTES = 1024 * 1024
 
 _listed: dict[tuple[str, str], float] = {}  # (storage, scope) -> when its listing was synced
 _listed_lock = threading.Lock()
@@ -322,9 +324,10 @@ class Mirror:
     with the storage's layout (``trains/<id>/...``, ``tests/...``), for the web servers'
     path-based read models and file serving.
 
-    ``sync(scope)`` brings one owner's folder (``trains/5``, ``tests/train-test-5``) up to
-    date: files new or changed since the last sync (size or ETag) are fetched, files gone
-    from the storage removed; its listing is trusted ``listing_s`` seconds. ROOT files
+    ``sync(scope)`` brings a folder of an owner (``trains/5``, ``trains/5/jobs/job-7``,
+    ``tests/train-test-5``) up to date, everything under it or only its entries: files new
+    or changed since the last sync (size or ETag) are fetched, files gone from the storage
+    removed; its listing is trusted ``listing_s`` seconds. ROOT files
     above ``lazy_bytes`` are kept as sparse placeholders of their size until ``ensure``
     fetches them (the output browser calls it before reading or serving a file). What was
     fetched and what each file was is kept in ``<local>.index/`` (outside the served
@@ -335,14 +338,14 @@ class Mirror:
         remote: str,
         local: str | os.PathLike,
         *,
-        listing_s: float = MIRROR_LISTING_S,
-        lazy_bytes: int = MIRROR_LAZY_BYTES,
+        listing_s: float | None = None,
+        lazy_bytes: int | None = None,
     ) -> None:
         self.remote = os.fspath(remote).rstrip("/")
         self.local = Path(local)
         self.index_dir = self.local.with_name(self.local.name + ".index")
-        self.listing_s = listing_s
-        self.lazy_bytes = lazy_bytes
+        self.listing_s = MIRROR_LISTING_S if listing_s is None else listing_s
+        self.lazy_bytes = MIRROR_LAZY_BYTES if lazy_bytes is None else lazy_bytes
         self.fetched: list[str] = []  # relative paths fetched by this object (for callers)
 
     @classmethod
@@ -371,22 +374,35 @@ class Mirror:
         )
 
     # -------------------------------------------------------------- index
-    def _index_path(self, scope: str) -> Path:
-        return self.index_dir / (scope.replace("/", "__") + ".json")
+    # per owner folder (``trains/5``): relative path in it -> [size, ETag, content fetched]
+    def _index_path(self, owner: str) -> Path:
+        return self.index_dir / (owner.replace("/", "__") + ".json")
 
-    def _read_index(self, scope: str) -> dict[str, list[Any]]:
+    def _read_index(self, owner: str) -> dict[str, list[Any]]:
         import json
 
         try:
-            data = json.loads(self._index_path(scope).read_text())
+            data = json.loads(self._index_path(owner).read_text())
         except (OSError, ValueError):
             return {}
         return data if isinstance(data, dict) else {}
 
-    def _write_index(self, scope: str, index: dict[str, list[Any]]) -> None:
+    @contextmanager
+    def _locked_index(self, owner: str) -> Iterator[dict[str, list[Any]]]:
+        """The owner's index, read and written back under an exclusive lock (several web
+        workers may sync the same owner at once: none loses another's entries)."""
+        import fcntl
         import json
 
-        write_bytes(self._index_path(scope), json.dumps(index, sort_keys=True).encode())
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        path = self._index_path(owner)
+        with path.with_suffix(".lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            index = self._read_index(owner)
+            yield index
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+            tmp.write_text(json.dumps(index, sort_keys=True))
+            os.replace(tmp, path)
 
     # -------------------------------------------------------------- syncing
     def children(self, folder: str = "") -> list[str]:
@@ -419,61 +435,81 @@ class Mirror:
                 _listed[key] = time.monotonic()
         return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
 
-    def sync(self, scope: str, *, force: bool = False) -> Path | None:
-        """Bring the storage folder ``scope`` (an owner's: ``trains/<id>``) up to date in the
-        mirror; its local folder, or None when the storage has nothing there."""
+    def _listing(self, scope: str, recursive: bool) -> tuple[Any, str, dict[str, Any]]:
+        """``(fs, root, {path under scope: (size, tag) or None for a folder})``."""
+        try:
+            fs, root = _fs(join(self.remote, scope))
+            root = root.rstrip("/")
+            if recursive:
+                found = fs.find(root, detail=True)
+            else:
+                found = {str(e["name"]): e for e in fs.ls(root, detail=True)}
+        except FileNotFoundError:
+            return None, "", {}
+        except Exception as exc:
+            raise self._unreachable(exc) from None
+        out: dict[str, Any] = {}
+        for name, info in found.items():
+            sub = _safe_rel(str(name)[len(root) :])
+            if sub is None or not str(name).startswith(root + "/"):
+                continue
+            if info.get("type") == "directory":
+                out[sub] = None
+                continue
+            tag = info.get("ETag") or info.get("LastModified") or info.get("mtime")
+            out[sub] = (int(info.get("size") or 0), str(tag or info.get("created")))
+        return fs, root, out
+
+    def sync(self, scope: str, *, recursive: bool = True, force: bool = False) -> Path | None:
+        """Bring the storage folder ``scope`` (in an owner's folder: ``trains/<id>``,
+        ``trains/<id>/jobs/job-<n>``) up to date in the mirror, everything under it
+        (``recursive``) or only its entries (folders created empty); its local folder, or
+        None when the storage has nothing there."""
         rel = _safe_rel(scope)
-        if rel is None:
+        if rel is None or rel.count("/") < 1:
             return None
-        key = (self.remote, rel)
+        key = (self.remote, f"{'find' if recursive else 'ls'}:{rel}")
         folder = self.local / rel
         with _listed_lock:
             fresh = time.monotonic() - _listed.get(key, -1e18) < self.listing_s
         if fresh and not force:
             return folder if folder.is_dir() else None
-        try:
-            fs, root = _fs(join(self.remote, rel))
-            root = root.rstrip("/")
-            found = fs.find(root, detail=True)
-        except FileNotFoundError:
-            found = {}
-        except Exception as exc:
-            raise self._unreachable(exc) from None
-        listing: dict[str, tuple[int, str]] = {}
-        for name, info in found.items():
-            if info.get("type") == "directory":
-                continue
-            sub = _safe_rel(str(name)[len(root) :])
-            if sub is None or not str(name).startswith(root + "/"):
-                continue
-            tag = info.get("ETag") or info.get("LastModified") or info.get("mtime")
-            tag = tag or info.get("created")
-            listing[sub] = (int(info.get("size") or 0), str(tag))
-        index = self._read_index(rel)
-        for sub, (nbytes, tag) in sorted(listing.items()):
-            dest = folder / sub
-            known = index.get(sub)
-            if known and known[0] == nbytes and known[1] == tag and dest.is_file():
-                continue
-            if sub.endswith(".root") and nbytes > self.lazy_bytes:
-                self._placeholder(dest, nbytes)
-                index[sub] = [nbytes, tag, False]
-            else:
-                self._fetch(f"{root}/{sub}", dest, fs)
-                index[sub] = [nbytes, tag, True]
-                self.fetched.append(f"{rel}/{sub}")
-        for sub in sorted(set(index) - set(listing)):  # gone from the storage
-            (folder / sub).unlink(missing_ok=True)
-            del index[sub]
-        if listing or index:
-            self._write_index(rel, index)
+        fs, root, listing = self._listing(rel, recursive)
+        owner = "/".join(rel.split("/")[:2])
+        prefix = rel[len(owner) + 1 :]  # the scope inside the owner's folder ("" for it)
+        with self._locked_index(owner) as index:
+            for sub, entry in sorted(listing.items()):
+                dest = folder / sub
+                if entry is None:
+                    dest.mkdir(parents=True, exist_ok=True)
+                    continue
+                nbytes, tag = entry
+                name = f"{prefix}/{sub}" if prefix else sub
+                known = index.get(name)
+                if known and known[0] == nbytes and known[1] == tag and dest.is_file():
+                    continue
+                if sub.endswith(".root") and nbytes > self.lazy_bytes:
+                    self._placeholder(dest, nbytes)
+                    index[name] = [nbytes, tag, False]
+                else:
+                    self._fetch(f"{root}/{sub}", dest, fs)
+                    index[name] = [nbytes, tag, True]
+                    self.fetched.append(f"{rel}/{sub}")
+            # files gone from the storage: gone here (only those this listing covers)
+            inside = f"{prefix}/" if prefix else ""
+            for name in [n for n in index if n.startswith(inside)]:
+                sub = name[len(inside) :]
+                if sub not in listing and (recursive or "/" not in sub):
+                    (folder / sub).unlink(missing_ok=True)
+                    del index[name]
         with _listed_lock:
             _listed[key] = time.monotonic()
         return folder if listing and folder.is_dir() else None
 
     def ensure(self, path: str | os.PathLike) -> None:
         """Fetch a mirrored file whose content is still a placeholder (a big ROOT file);
-        nothing for a file already fetched or outside the mirror."""
+        nothing for a file already fetched or outside the mirror. Read a ``.root`` file
+        of the mirror only after this."""
         try:
             rel = Path(path).resolve().relative_to(self.local.resolve()).as_posix()
         except ValueError:
@@ -481,20 +517,20 @@ class Mirror:
         parts = rel.split("/")
         if len(parts) < 3:
             return
-        scope, sub = "/".join(parts[:2]), "/".join(parts[2:])
-        index = self._read_index(scope)
-        known = index.get(sub)
-        if not known or known[2]:
-            return
-        try:
-            fs, root = _fs(join(self.remote, scope))
-        except Exception as exc:
-            raise self._unreachable(exc) from None
-        self._fetch(f"{root.rstrip('/')}/{sub}", self.local / scope / sub, fs)
-        self.fetched.append(rel)
-        index = self._read_index(scope)  # another request may have written it meanwhile
-        index[sub] = [known[0], known[1], True]
-        self._write_index(scope, index)
+        owner, name = "/".join(parts[:2]), "/".join(parts[2:])
+        if (self._read_index(owner).get(name) or [0, "", True])[2]:
+            return  # fetched already (or not a file of the storage)
+        with self._locked_index(owner) as index:
+            known = index.get(name)
+            if not known or known[2]:
+                return
+            try:
+                fs, root = _fs(join(self.remote, owner))
+            except Exception as exc:
+                raise self._unreachable(exc) from None
+            self._fetch(f"{root.rstrip('/')}/{name}", self.local / owner / name, fs)
+            index[name] = [known[0], known[1], True]
+            self.fetched.append(rel)
 
     def _fetch(self, remote_path: str, dest: Path, fs: Any) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)

@@ -169,7 +169,7 @@ def job_distributions(s: Session, train_id: int) -> list[dict[str, Any]]:
 
 def attempts_of(root: FileRoots | None, job: Job) -> list[dict[str, Any]]:
     """Every attempt folder of a job: reason, target, host, verdict, error and files."""
-    folder = train_folder(root, job.train_run_id)
+    folder = train_folder(root, job.train_run_id, "jobs", f"job-{job.id}")
     if folder is None or root is None:
         return []
     job_dir = folder / "jobs" / f"job-{job.id}"
@@ -256,7 +256,7 @@ def job_view(s: Session, job: Job, root: FileRoots | None) -> dict[str, Any]:
     """One job: figures, files, attempts (reasons, errors, logs) and the console tail."""
     attempts = attempts_of(root, job)
     log_tail = ""
-    folder = train_folder(root, job.train_run_id)
+    folder = train_folder(root, job.train_run_id, "jobs", f"job-{job.id}")
     if attempts and folder is not None:
         log = folder / "jobs" / f"job-{job.id}" / f"attempt-{attempts[-1]['attempt']}"
         log = log / "console.log"
@@ -304,7 +304,7 @@ def _runs_of(s: Session, train: TrainRun) -> list[int]:
 def merging_view(s: Session, train: TrainRun, root: FileRoots | None) -> dict[str, Any]:
     """Per-run merges, mergelists and the final merge: merged and missing runs, files."""
     runs = _runs_of(s, train)
-    folder = train_folder(root, train.id)
+    folder = train_folder(root, train.id, "merged")
     merged_dir = folder / "merged" if folder else None
     done_per_run = {
         int(r): (int(n), int(d or 0))
@@ -403,7 +403,7 @@ def merging_view(s: Session, train: TrainRun, root: FileRoots | None) -> dict[st
 
 def final_results_path(train: TrainRun, root: FileRoots | None) -> Path | None:
     """Absolute path of the train's final merged AnalysisResults.root, if present."""
-    folder = train_folder(root, train.id)
+    folder = train_folder(root, train.id, "merged")
     if folder is not None and (folder / "merged" / "final" / RESULTS).is_file():
         return folder / "merged" / "final" / RESULTS
     if train.output_dir and root is not None:
@@ -423,7 +423,7 @@ def partial_view(train: TrainRun, root: FileRoots | None) -> dict[str, Any] | No
     """The live partial results of a running train (``grid.partial``): its outputs merged
     over the jobs finished so far, overall and per run, with the fractions of runs, jobs and
     events they hold; None once the final merge is done (or before any job finished)."""
-    folder = train_folder(root, train.id)
+    folder = train_folder(root, train.id, "partial")
     if folder is None or root is None or train.state in TRAIN_FINAL:
         return None
     if train.state is not TrainState.RUNNING and train.state is not TrainState.MERGING:
@@ -477,7 +477,7 @@ def outputs_view(s: Session, train: TrainRun, root: FileRoots | None) -> dict[st
     derived: list[dict[str, Any]] = []
     if final is not None and root is not None:
         results.append({**_file_entry(root, final, "final merge"), "stage": "final"})
-    folder = train_folder(root, train.id)
+    folder = train_folder(root, train.id, "merged")
     if folder is not None and root is not None:
         merged = folder / "merged"
         stages = (

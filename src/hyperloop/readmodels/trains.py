@@ -137,21 +137,23 @@ def file_roots(settings: Any) -> FileRoots:
     return FileRoots(root, work)
 
 
-def owner_folder(roots: FileRoots | None, *parts: str) -> Path | None:
+def owner_folder(roots: FileRoots | None, kind: str, name: str, *within: str) -> Path | None:
     """An owner's folder of the work folder (``trains/<id>``, ``tests/train-test-<id>``),
-    if it exists; with a remote storage brought up to date in the mirror first
-    (``store.StorageUnreachable`` when the storage cannot be read)."""
+    if it exists; with a remote storage, its part ``within`` (all of it when empty) is
+    brought up to date in the mirror first (``store.StorageUnreachable`` when the storage
+    cannot be read)."""
     if roots is None:
         return None
+    folder = roots.work / kind / name
     if roots.mirror is not None:
-        return roots.mirror.sync("/".join(parts))
-    folder = roots.work.joinpath(*parts)
+        roots.mirror.sync("/".join((kind, name, *within)))
     return folder if folder.is_dir() else None
 
 
-def train_folder(roots: FileRoots | None, train_id: int) -> Path | None:
-    """The scheduler's folder of a submitted train (jobs and merges), if it exists."""
-    return owner_folder(roots, "trains", str(train_id))
+def train_folder(roots: FileRoots | None, train_id: int, *within: str) -> Path | None:
+    """The scheduler's folder of a submitted train (jobs and merges), if it exists; with a
+    remote storage, its part ``within`` (``jobs/job-<id>``, ``merged``) up to date."""
+    return owner_folder(roots, "trains", str(train_id), *within)
 
 
 def local_path(roots: FileRoots | None, location: str | Path) -> Path:

@@ -72,7 +72,7 @@ def _owner_folder(settings: Settings, *parts: str) -> Path:
     up to date): ``trains/<id>``, ``tests/train-test-<id>``, ... (it may not exist)."""
     roots = file_roots(settings)
     if roots.mirror is not None:
-        owner_folder(roots, *parts[:2])
+        owner_folder(roots, *parts)
         return roots.work.joinpath(*parts)
     return roots.work.resolve().joinpath(*parts)
 

@@ -48,8 +48,9 @@ class OutputArea:
 
 def _bring_up_to_date(db: Session, actor: Actor, area: OutputArea, rel: str) -> None:
     """With a remote storage: the part of it ``rel`` names, in the mirror before it is
-    resolved there (an owner's folder only once the actor may read the owner; on the way
-    to the owners, the next folders). A malformed path is left to ``contained_path``."""
+    resolved there (in an owner's folder only once the actor may read the owner: the
+    folder holding ``rel`` and, for a folder, its entries; on the way to the owners, the
+    next folders). A malformed path is left to ``contained_path``."""
     if area.mirror is None:
         return
     pure = PurePosixPath(rel.replace("\\", "/")) if rel else PurePosixPath()
@@ -62,7 +63,10 @@ def _bring_up_to_date(db: Session, actor: Actor, area: OutputArea, rel: str) -> 
             area.mirror.children("/".join(parts))
         return
     require_readable(db, actor, owner)
-    area.mirror.sync("/".join(parts[:2]))
+    if len(parts) >= 3:  # the folder holding the target: the target is there, file or folder
+        area.mirror.sync("/".join(parts[:-1]), recursive=False)
+    if len(parts) == 2 or area.work.joinpath(*parts).is_dir():  # a folder: its entries
+        area.mirror.sync("/".join(parts), recursive=False)
 
 
 @dataclass(frozen=True)
