@@ -157,3 +157,15 @@ def test_a_part_of_a_folder_is_synced_alone(remote, tmp_path: Path):
     assert (mirror.local / "trains/4/merged/final/a.txt").exists()
     mirror.sync("trains/4/merged")
     assert not (mirror.local / "trains/4/merged/final/a.txt").exists()
+
+
+def test_an_s3_storage_that_does_not_answer_is_named(tmp_path: Path, monkeypatch):
+    endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    monkeypatch.setitem(
+        fsspec.config.conf, "s3", {"endpoint_url": endpoint, "key": "k", "secret": "s"}
+    )
+    mirror = _mirror("s3://hyperloop-nowhere/work", tmp_path)
+    with pytest.raises(store.StorageUnreachable) as err:
+        mirror.sync("trains/1/merged")
+    assert str(err.value).startswith("storage s3://hyperloop-nowhere/work cannot be read:")
+    assert endpoint in str(err.value)

@@ -311,6 +311,21 @@ _listed: dict[tuple[str, str], float] = {}  # (storage, scope) -> when its listi
 _listed_lock = threading.Lock()
 
 
+#: S3 client settings of the mirror: a web page waits a few seconds, not the client's
+#: default retries (about 13 s), before it says that the storage does not answer
+_QUICK_S3 = {"config_kwargs": {"retries": {"max_attempts": 2}, "connect_timeout": 5}}
+
+
+def _quick_fs(location: str) -> tuple[Any, str]:
+    """``_fs`` for the web servers' mirror: an S3 storage that does not answer fails fast."""
+    if location.split("://", 1)[0] not in ("s3", "s3a"):
+        return _fs(location)
+    fs, path = fsspec.core.url_to_fs(location, **_QUICK_S3)
+    fs.retries = 2  # s3fs's own retries of a failed request (its default: 5)
+    fs.invalidate_cache(path)
+    return fs, path
+
+
 def _safe_rel(rel: str) -> str | None:
     """``rel`` as a clean relative POSIX path, None when it could climb out."""
     parts = [p for p in rel.strip("/").split("/") if p]
@@ -417,7 +432,7 @@ class Mirror:
         base = self.local / rel if rel else self.local
         if not fresh:
             try:
-                fs, root = _fs(join(self.remote, rel) if rel else self.remote)
+                fs, root = _quick_fs(join(self.remote, rel) if rel else self.remote)
                 names = [
                     str(e["name"]).rstrip("/").rsplit("/", 1)[-1]
                     for e in fs.ls(root, detail=True)
@@ -438,7 +453,7 @@ class Mirror:
     def _listing(self, scope: str, recursive: bool) -> tuple[Any, str, dict[str, Any]]:
         """``(fs, root, {path under scope: (size, tag) or None for a folder})``."""
         try:
-            fs, root = _fs(join(self.remote, scope))
+            fs, root = _quick_fs(join(self.remote, scope))
             root = root.rstrip("/")
             if recursive:
                 found = fs.find(root, detail=True)
@@ -525,7 +540,7 @@ class Mirror:
             if not known or known[2]:
                 return
             try:
-                fs, root = _fs(join(self.remote, owner))
+                fs, root = _quick_fs(join(self.remote, owner))
             except Exception as exc:
                 raise self._unreachable(exc) from None
             self._fetch(f"{root.rstrip('/')}/{name}", self.local / owner / name, fs)
