@@ -125,7 +125,8 @@ def test_the_pages_of_a_train_stored_on_s3(s3, system_factory: SystemFactory, tm
         ghost = c.get("/outputs/file", params={"path": "trains/999999/AnalysisResults.root"})
         assert ghost.status_code == 404, ghost.text
         top = c.get("/api/outputs/browse", params={"path": ""}).json()
-        assert [e["name"] for e in top["entries"]] == ["trains"]
+        names = [e["name"] for e in top["entries"]]
+        assert "trains" in names and set(names) <= {"trains", "tests"}, names  # no tags/
         trains = c.get("/api/outputs/browse", params={"path": "trains"}).json()
         assert [e["name"] for e in trains["entries"]] == [str(train)]
         tags = [p.rsplit("/", 1)[-1] for p in fs.ls(f"{BUCKET}/browse/tags")]
