@@ -342,9 +342,10 @@ class Mirror:
     ``sync(scope)`` brings a folder of an owner (``trains/5``, ``trains/5/jobs/job-7``,
     ``tests/train-test-5``) up to date, everything under it or only its entries: files new
     or changed since the last sync (size or ETag) are fetched, files gone from the storage
-    removed; its listing is trusted ``listing_s`` seconds. ROOT files
-    above ``lazy_bytes`` are kept as sparse placeholders of their size until ``ensure``
-    fetches them (the output browser calls it before reading or serving a file). What was
+    removed; its listing is trusted ``listing_s`` seconds. ROOT files above ``lazy_bytes``
+    are kept as sparse placeholders of their size until ``ensure`` fetches them: read a
+    ``.root`` file of the mirror only after ``ensure`` (the output browser and the
+    comparison of two trains call it before reading or serving one). What was
     fetched and what each file was is kept in ``<local>.index/`` (outside the served
     folder). Failures to reach the storage raise ``StorageUnreachable`` naming it."""
 
@@ -414,10 +415,12 @@ class Mirror:
         with path.with_suffix(".lock").open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             index = self._read_index(owner)
-            yield index
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
-            tmp.write_text(json.dumps(index, sort_keys=True))
-            os.replace(tmp, path)
+            try:
+                yield index
+            finally:  # what was done before a failure is recorded too
+                tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+                tmp.write_text(json.dumps(index, sort_keys=True))
+                os.replace(tmp, path)
 
     # -------------------------------------------------------------- syncing
     def children(self, folder: str = "") -> list[str]:
@@ -446,8 +449,7 @@ class Mirror:
                 if _safe_rel(name) == name and not name.startswith("."):
                     (base / name).mkdir(parents=True, exist_ok=True)
             base.mkdir(parents=True, exist_ok=True)
-            with _listed_lock:
-                _listed[key] = time.monotonic()
+            _remember_listing(key, self.listing_s)
         return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
 
     def _listing(self, scope: str, recursive: bool) -> tuple[Any, str, dict[str, Any]]:
@@ -517,8 +519,7 @@ class Mirror:
                 if sub not in listing and (recursive or "/" not in sub):
                     (folder / sub).unlink(missing_ok=True)
                     del index[name]
-        with _listed_lock:
-            _listed[key] = time.monotonic()
+        _remember_listing(key, self.listing_s)
         return folder if listing and folder.is_dir() else None
 
     def ensure(self, path: str | os.PathLike) -> None:
@@ -567,6 +568,17 @@ class Mirror:
         with tmp.open("wb") as f:
             f.truncate(nbytes)  # sparse: no disk used until fetched
         os.replace(tmp, dest)
+
+
+def _remember_listing(key: tuple[str, str], listing_s: float) -> None:
+    """Note when a folder was listed; listings older than ``listing_s`` are dropped once
+    there are many (a server that showed thousands of jobs keeps no list of them)."""
+    now = time.monotonic()
+    with _listed_lock:
+        _listed[key] = now
+        if len(_listed) > 4096:
+            for old in [k for k, t in _listed.items() if now - t >= listing_s]:
+                del _listed[old]
 
 
 def forget_listings() -> None:
