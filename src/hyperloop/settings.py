@@ -301,7 +301,8 @@ class Settings(BaseSettings):
         "`FSSPEC_S3_ENDPOINT_URL`). Workers compute in a local scratch folder "
         "(`HYPERLOOP_WORKER_SCRATCH`, default the system's temporary folder) and upload each "
         "attempt there; the scheduler merges and the web servers read from there: no shared "
-        "filesystem needed. Empty: `work_dir`.",
+        "filesystem needed (a web server copies what its pages show into `cache_dir`, "
+        "fetching only what is new or changed). Empty: `work_dir`.",
     )
     staging_root: str | None = Field(
         default=None,
@@ -428,8 +429,9 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds between two merges of a running train's live partial results "
         "(its outputs merged over the jobs finished so far, shown on its outputs tab); "
-        "0: no partial results. Not made when `storage_url` is a remote URL (S3): partial "
-        "merges read job outputs from a local or shared folder.",
+        "0: no partial results. They are stored with the train's jobs and merges "
+        "(`<storage_url>/trains/<id>/partial/`, a remote storage included) and removed once "
+        "the final merge is done.",
     )
     scheduler_thresholds: dict[str, float] = Field(
         default_factory=dict,
@@ -472,8 +474,10 @@ class Settings(BaseSettings):
     cache_dir: Path | None = Field(
         default=None,
         description="Folder where `hyperloop demo-data`, `demo-site` and `serve --demo` keep "
-        "PYTHIA initialisation tables and fast-mode event pools between runs. Empty: "
-        "`$XDG_CACHE_HOME/hyperloop/demo` (`~/.cache/hyperloop/demo`).",
+        "PYTHIA initialisation tables and fast-mode event pools between runs (empty: "
+        "`$XDG_CACHE_HOME/hyperloop/demo`, `~/.cache/hyperloop/demo`), and where a web "
+        "server keeps its copy of the files of a remote `storage_url` that its pages "
+        "showed (`<cache_dir>/storage-mirror/`; empty: `<data_dir>/cache`).",
     )
 
     mail_from: str = Field(

@@ -59,9 +59,35 @@ def test_wagon_and_train_tests_run_through_s3_storage(s3, system_factory: System
     assert expected["scale"] > 0, expected
     assert expected["cpu_seconds"] == pytest.approx(full["cpu"] * expected["scale"])
     assert expected["wall_seconds"] == pytest.approx(full["wall"] * expected["scale"])
-    sizes = sum(fs.size(u.removeprefix("s3://")) for u in record["outputs"].values())
+    # the output size is the analysis's files, not the metrics files beside them
+    sizes = sum(
+        fs.size(u.removeprefix("s3://"))
+        for kind, u in record["outputs"].items()
+        if kind not in ("performanceMetrics", "metrics_summary")
+    )
     assert expected["output_bytes"] == sizes
     assert "gt-pt" in summary, sorted(summary)  # the wagon's device measured on its own
+    # the test's page reads its files from S3 through the web server's mirror
+    devices = {d["device"]: d for d in result["devices"]}
+    assert set(devices) == set(summary) - {"__full_train__"}
+    for name, entry in devices.items():
+        pss = summary[name]["proportionalSetSize_summary"]
+        assert (entry["cpu_s"], entry["pss_avg_bytes"]) == (summary[name]["cpu"], pss["avg"])
+    assert result["total"]["cpu_s"] == full["cpu"]
+    assert result["logs"] and result["output_bytes"] == sizes
+    assert (
+        result["results"] == f"tests/wagon-test-{test['id']}/sample/attempt-1/AnalysisResults.root"
+    )
+    with system.client("alice") as c:
+        served = c.get("/outputs/file", params={"path": result["results"]})
+        assert served.status_code == 200, served.text[:300]
+        assert served.content == fs.cat_file(f"{folder}/AnalysisResults.root")
+        page = c.get(f"/wagon-test/{test['id']}")
+        assert page.status_code == 200 and "Metrics per device" in page.text
+        assert "gt-pt" in page.text and "console.log" in page.text
+        stats = c.get(f"/api/wagons/{wagon}/test-statistics").json()
+        [point] = [p for d in stats["datasets"] for p in d["points"]]
+        assert point["cpu_s"] == full["cpu"] and point["output_bytes"] == sizes, point
 
     train = system.train([wagon], submit=False)
     assert system.wait_train(train, ("test_done", "test_warning", "test_failed")) == "test_done"

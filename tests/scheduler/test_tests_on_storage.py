@@ -29,7 +29,13 @@ from hyperloop.grid.execute import AttemptRecord, execute_attempt
 from hyperloop.grid.splitting import JobSpec
 from hyperloop.grid.targets import Target
 from hyperloop.scheduler import decide
-from hyperloop.scheduler.shell import SchedulerShell, ShellConfig, _attempt_files, _Running
+from hyperloop.scheduler.shell import (
+    METRICS_OUTPUTS,
+    SchedulerShell,
+    ShellConfig,
+    _attempt_files,
+    _Running,
+)
 
 GiB = 1024**3
 TARGET = Target("small", 1, int(1.5 * GiB), 120)
@@ -123,7 +129,9 @@ def test_the_scheduler_records_the_same_figures_from_s3_as_from_a_local_folder(
     assert from_s3 == from_local  # summary per device, CPU, output and log sizes, ...
     devices = [k for k in from_s3.summary if k != "__full_train__"]
     assert "gt-pt" in devices, devices
-    assert from_s3.facts.output_bytes == sum(Path(p).stat().st_size for p in local.outputs.values())
+    analysis_files = [p for k, p in local.outputs.items() if k not in METRICS_OUTPUTS]
+    assert [Path(p).suffix for p in analysis_files] == [".root"]  # the metrics are not output
+    assert from_s3.facts.output_bytes == sum(Path(p).stat().st_size for p in analysis_files)
     assert from_s3.facts.log_bytes == (Path(local.folder) / "console.log").stat().st_size > 0
     # hence the same verdict, warnings and expected resources
     thresholds = Thresholds(min_reduction_factor=1, wagon_test_memory_limit=1.0)  # warns

@@ -1,7 +1,8 @@
 """Live partial results of a running train (issue 21 item 2): its outputs merged over the
 jobs finished so far, per run and overall, with the fraction of runs, jobs and events they
 hold. Written by the merge stages of ``grid.merging`` into a folder of their own
-(``<train>/partial``, never the train's ``merged`` folder), described by ``partial.json``;
+(``<train>/partial``, never the train's ``merged`` folder; in the storage, local or remote,
+like the train's jobs and merges), described by ``partial.json``;
 the real merges never read them, and they are removed once the final merge is done."""
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import os
 import shutil
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from hyperloop.analysis.ao2d import AO2DFile
+from hyperloop.grid import store
 from hyperloop.grid.execute import AttemptRecord
 from hyperloop.grid.merging import MergeRecord, Storage, final_merge, merge_run
 
@@ -109,21 +110,27 @@ def merge_partial(
         "overall": overall.outputs.get("AnalysisResults") if overall else None,
         "seconds": time.perf_counter() - t0,
     }
-    path = Path(folder) / MANIFEST
-    tmp = path.with_name(f".{MANIFEST}.part")
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
-    os.replace(tmp, path)  # readers see the old manifest or the new one, whole
+    # readers see the old manifest or the new one, whole (a local file: temp + rename; an
+    # object of a remote storage: replaced in one put)
+    store.write_bytes(
+        store.join(folder, MANIFEST), (json.dumps(manifest, indent=1) + "\n").encode()
+    )
     return manifest, per_run
 
 
 def read_manifest(folder: str | os.PathLike) -> dict[str, Any] | None:
     """The manifest of a partial merge (None: none written yet, or unreadable)."""
     try:
-        data = json.loads((Path(folder) / MANIFEST).read_text())
+        data = json.loads(store.read_bytes(store.join(folder, MANIFEST)))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
 
 
 def remove_partial(folder: str | os.PathLike) -> None:
-    shutil.rmtree(folder, ignore_errors=True)
+    """Remove a train's partial results (a local folder or a folder of a remote storage);
+    nothing when there are none."""
+    if not store.is_remote(folder):
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    store.remove_folder(folder)

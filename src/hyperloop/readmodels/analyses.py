@@ -46,6 +46,7 @@ from hyperloop.db.models import (
     WagonTest,
 )
 from hyperloop.enums import EmailPolicy, TestStatus
+from hyperloop.grid import store
 from hyperloop.readmodels.notifications import analysis_notifications
 from hyperloop.readmodels.paging import PageParams, paginate
 from hyperloop.readmodels.schemas import ORMModel
@@ -129,10 +130,20 @@ def configuration_rows(tag: PackageTag, wagon: Wagon) -> dict[str, Any]:
 # --------------------------------------------------------------------------- test results
 
 
-def attempt_folder(output_dir: str | None) -> Path | None:
-    """The folder holding a test's files: its output folder, or its newest attempt."""
+def attempt_folder(output_dir: str | None, mirror: store.Mirror | None = None) -> Path | None:
+    """The folder holding a test's files: its output folder, or its newest attempt. A test
+    stored in a remote storage (``output_dir`` a URL) is read through the server's
+    ``mirror`` of it (brought up to date first; None without a mirror of that storage)."""
     if not output_dir:
         return None
+    if store.is_remote(output_dir):
+        local = mirror.local_of(output_dir) if mirror is not None else None
+        if local is None:
+            return None
+        scope = local.relative_to(mirror.local).as_posix()
+        if mirror.sync(scope) is None:
+            return None
+        output_dir = str(local)
     root = Path(output_dir)
     if not root.is_dir():
         return None
@@ -187,9 +198,11 @@ def _output_bytes(folder: Path | None) -> int | None:
     return sum(sizes) if sizes else None
 
 
-def test_row(test: WagonTest, dataset_name: str | None = None) -> dict[str, Any]:
+def test_row(
+    test: WagonTest, dataset_name: str | None = None, mirror: store.Mirror | None = None
+) -> dict[str, Any]:
     """One test in the wagon's statistics: status, measured CPU/memory/output, warnings."""
-    folder = attempt_folder(test.output_dir)
+    folder = attempt_folder(test.output_dir, mirror)
     summary = _read_json(folder / "metrics_summary.json") if folder else None
     metrics = test.metrics or {}
     return {
@@ -212,7 +225,9 @@ def test_row(test: WagonTest, dataset_name: str | None = None) -> dict[str, Any]
 test_row.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
 
 
-def wagon_test_statistics(s: Session, wagon_id: int) -> dict[str, Any]:
+def wagon_test_statistics(
+    s: Session, wagon_id: int, mirror: store.Mirror | None = None
+) -> dict[str, Any]:
     """Latest test per dataset (current ones first) and the past tests (newest first)."""
     tests = list(
         s.scalars(
@@ -227,7 +242,7 @@ def wagon_test_statistics(s: Session, wagon_id: int) -> dict[str, Any]:
             select(Dataset.id, Dataset.name).where(Dataset.id.in_({t.dataset_id for t in tests}))
         ).all()
     )
-    rows = [test_row(t, names.get(t.dataset_id)) for t in tests]
+    rows = [test_row(t, names.get(t.dataset_id), mirror) for t in tests]
     latest: dict[int, dict[str, Any]] = {}
     for row in rows:
         latest.setdefault(row["dataset_id"], row)
@@ -293,7 +308,9 @@ def _graph_point(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def wagon_test_graphs(s: Session, wagon_id: int) -> dict[str, Any]:
+def wagon_test_graphs(
+    s: Session, wagon_id: int, mirror: store.Mirror | None = None
+) -> dict[str, Any]:
     """The Test statistics graphs of a wagon: per dataset (the datasets it is enabled on and
     those it was tested on, chosen from a drop-down) the figures of its finished tests, oldest
     first, read from each test's ``metrics_summary.json`` and output folder. A dataset without
@@ -317,7 +334,7 @@ def wagon_test_graphs(s: Session, wagon_id: int) -> dict[str, Any]:
     names = dict(s.execute(select(Dataset.id, Dataset.name).where(Dataset.id.in_(ids))).all())
     points: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     for test in reversed(tests):
-        row = test_row(test)
+        row = test_row(test, mirror=mirror)
         if any(row.get(k) is not None for k in _GRAPH_FIGURES):
             points[test.dataset_id].append(_graph_point(row))
     datasets = [
@@ -426,14 +443,16 @@ def _device_profiles(devices: list[dict[str, Any]], folder: Path, profile: Path)
         dv["profile_pid"] = pid if pid in present else None
 
 
-def wagon_test_data(s: Session, test: WagonTest, outputs_root: Path | None) -> dict[str, Any]:
+def wagon_test_data(
+    s: Session, test: WagonTest, outputs_root: Path | None, mirror: store.Mirror | None = None
+) -> dict[str, Any]:
     """A wagon test result: status and why, metrics per device, expected resources for the
     dataset and CO2, warnings with advice, log tails, output files (paths relative to the
     outputs root when they are under it), full_config/metrics/profile files."""
     wagon = s.get(Wagon, test.wagon_id)
     dataset = s.get(Dataset, test.dataset_id)
     tag = s.get(PackageTag, test.tag_id) if test.tag_id else None
-    folder = attempt_folder(test.output_dir)
+    folder = attempt_folder(test.output_dir, mirror)
     summary = _read_json(folder / "metrics_summary.json") if folder else None
     devices = []
     for name, entry in (summary or {}).items():
@@ -509,15 +528,15 @@ def wagon_test_data(s: Session, test: WagonTest, outputs_root: Path | None) -> d
     }
 
 
-def performance_metrics_file(test: WagonTest) -> Path | None:
+def performance_metrics_file(test: WagonTest, mirror: store.Mirror | None = None) -> Path | None:
     """The test's performanceMetrics.json (for the time-series graphs), if it has one."""
-    folder = attempt_folder(test.output_dir)
+    folder = attempt_folder(test.output_dir, mirror)
     path = folder / "performanceMetrics.json" if folder else None
     return path if path is not None and path.is_file() else None
 
 
-def full_config_file(test: WagonTest) -> Path | None:
-    folder = attempt_folder(test.output_dir)
+def full_config_file(test: WagonTest, mirror: store.Mirror | None = None) -> Path | None:
+    folder = attempt_folder(test.output_dir, mirror)
     path = folder / "full_config.json" if folder else None
     return path if path is not None and path.is_file() else None
 
@@ -532,7 +551,9 @@ def _usernames(s: Session, ids: Iterable[int | None]) -> dict[int, str]:
     return dict(s.execute(select(User.id, User.username).where(User.id.in_(wanted))).all())
 
 
-def wagon_editor_data(s: Session, wagon: Wagon, user: User) -> dict[str, Any]:
+def wagon_editor_data(
+    s: Session, wagon: Wagon, user: User, mirror: store.Mirror | None = None
+) -> dict[str, Any]:
     """Everything the wagon edit page shows: settings, configuration rows (base and
     subwagons), derived-data choices, enablings, test statistics and what ``user`` may do."""
     tag = s.get(PackageTag, wagon.tag_id) if wagon.tag_id else None
@@ -677,8 +698,8 @@ def wagon_editor_data(s: Session, wagon: Wagon, user: User) -> dict[str, Any]:
             {"id": d[0], "name": d[1], "active": d[2]} for d in analysis_datasets
         ],
         "clone_targets": [{"id": a[0], "name": a[1]} for a in my_analyses],
-        "tests": wagon_test_statistics(s, wagon.id),
-        "test_graphs": wagon_test_graphs(s, wagon.id),
+        "tests": wagon_test_statistics(s, wagon.id, mirror),
+        "test_graphs": wagon_test_graphs(s, wagon.id, mirror),
     }
 
 

@@ -29,6 +29,8 @@ from hyperloop.readmodels.trains import (
     _read_json,
     _rel,
     icon_of,
+    local_path,
+    owner_folder,
     train_folder,
 )
 
@@ -167,7 +169,7 @@ def job_distributions(s: Session, train_id: int) -> list[dict[str, Any]]:
 
 def attempts_of(root: FileRoots | None, job: Job) -> list[dict[str, Any]]:
     """Every attempt folder of a job: reason, target, host, verdict, error and files."""
-    folder = train_folder(root, job.train_run_id)
+    folder = train_folder(root, job.train_run_id, "jobs", f"job-{job.id}")
     if folder is None or root is None:
         return []
     job_dir = folder / "jobs" / f"job-{job.id}"
@@ -254,7 +256,7 @@ def job_view(s: Session, job: Job, root: FileRoots | None) -> dict[str, Any]:
     """One job: figures, files, attempts (reasons, errors, logs) and the console tail."""
     attempts = attempts_of(root, job)
     log_tail = ""
-    folder = train_folder(root, job.train_run_id)
+    folder = train_folder(root, job.train_run_id, "jobs", f"job-{job.id}")
     if attempts and folder is not None:
         log = folder / "jobs" / f"job-{job.id}" / f"attempt-{attempts[-1]['attempt']}"
         log = log / "console.log"
@@ -302,7 +304,7 @@ def _runs_of(s: Session, train: TrainRun) -> list[int]:
 def merging_view(s: Session, train: TrainRun, root: FileRoots | None) -> dict[str, Any]:
     """Per-run merges, mergelists and the final merge: merged and missing runs, files."""
     runs = _runs_of(s, train)
-    folder = train_folder(root, train.id)
+    folder = train_folder(root, train.id, "merged")
     merged_dir = folder / "merged" if folder else None
     done_per_run = {
         int(r): (int(n), int(d or 0))
@@ -375,7 +377,7 @@ def merging_view(s: Session, train: TrainRun, root: FileRoots | None) -> dict[st
     ]
     final = results("final")
     if final is None and train.output_dir and root is not None:
-        final = _file_entry(root, Path(train.output_dir))
+        final = _file_entry(root, local_path(root, train.output_dir))
     final_rec = recorded.get(("final", "final"))
     if final and final_rec is not None:
         final_merged = sorted(int(r) for r in final_rec.runs_merged)
@@ -401,11 +403,11 @@ def merging_view(s: Session, train: TrainRun, root: FileRoots | None) -> dict[st
 
 def final_results_path(train: TrainRun, root: FileRoots | None) -> Path | None:
     """Absolute path of the train's final merged AnalysisResults.root, if present."""
-    folder = train_folder(root, train.id)
+    folder = train_folder(root, train.id, "merged")
     if folder is not None and (folder / "merged" / "final" / RESULTS).is_file():
         return folder / "merged" / "final" / RESULTS
     if train.output_dir and root is not None:
-        p = Path(train.output_dir)
+        p = local_path(root, train.output_dir)
         if not p.is_absolute():
             p = root.root / p
         if p.is_file() and _rel(root, p) is not None:
@@ -421,7 +423,7 @@ def partial_view(train: TrainRun, root: FileRoots | None) -> dict[str, Any] | No
     """The live partial results of a running train (``grid.partial``): its outputs merged
     over the jobs finished so far, overall and per run, with the fractions of runs, jobs and
     events they hold; None once the final merge is done (or before any job finished)."""
-    folder = train_folder(root, train.id)
+    folder = train_folder(root, train.id, "partial")
     if folder is None or root is None or train.state in TRAIN_FINAL:
         return None
     if train.state is not TrainState.RUNNING and train.state is not TrainState.MERGING:
@@ -439,7 +441,7 @@ def partial_view(train: TrainRun, root: FileRoots | None) -> dict[str, Any] | No
     overall = manifest.get("overall")
     runs = []
     for run in manifest.get("runs", {}).values():
-        entry = _file_entry(root, Path(run["file"]), f"run {run['run']}")
+        entry = _file_entry(root, local_path(root, run["file"]), f"run {run['run']}")
         runs.append(
             {
                 "run": run["run"],
@@ -462,7 +464,7 @@ def partial_view(train: TrainRun, root: FileRoots | None) -> dict[str, Any] | No
         "fraction_runs": _share(runs_in, runs_total),
         "fraction_jobs": _share(jobs_done, jobs_total),
         "fraction_events": _share(events, events_total),
-        "overall": _file_entry(root, Path(overall), label) if overall else None,
+        "overall": _file_entry(root, local_path(root, overall), label) if overall else None,
         "runs": sorted(runs, key=lambda r: r["run"]),
     }
 
@@ -475,7 +477,7 @@ def outputs_view(s: Session, train: TrainRun, root: FileRoots | None) -> dict[st
     derived: list[dict[str, Any]] = []
     if final is not None and root is not None:
         results.append({**_file_entry(root, final, "final merge"), "stage": "final"})
-    folder = train_folder(root, train.id)
+    folder = train_folder(root, train.id, "merged")
     if folder is not None and root is not None:
         merged = folder / "merged"
         stages = (
@@ -516,8 +518,9 @@ def train_test_folder(root: FileRoots | None, train_id: int) -> Path | None:
     """The latest attempt folder of a train's test sample, if the test ran here."""
     if root is None:
         return None
-    base = root.work / "tests" / f"train-test-{train_id}" / "sample"
-    if not base.is_dir():
+    folder = owner_folder(root, "tests", f"train-test-{train_id}")
+    base = folder / "sample" if folder is not None else None
+    if base is None or not base.is_dir():
         return None
     numbered = [
         (int(p.name.removeprefix("attempt-")), p)
@@ -650,6 +653,9 @@ def compare_view(s: Session, a: TrainRun, b: TrainRun, root: FileRoots | None) -
         out["outputs_note"] = "Output comparison is unavailable (hyperloop.analysis.compare)."
         return out
     try:
+        if root is not None and root.mirror is not None:  # big files: fetched now
+            root.mirror.ensure(pa)
+            root.mirror.ensure(pb)
         results = compare_files(pa, pb)
     except Exception as exc:  # a broken file must not break the page
         out["outputs_note"] = f"Output comparison failed: {type(exc).__name__}: {exc}"

@@ -46,6 +46,7 @@ from hyperloop.db.models import (
     train_run_wagons,
 )
 from hyperloop.enums import JobState, TestStatus, TrainState, TrainType
+from hyperloop.grid import store
 from hyperloop.readmodels import train_forms
 from hyperloop.readmodels.dashboard import (
     analysis_shares,
@@ -103,27 +104,65 @@ def _aware(dt: datetime | None) -> datetime | None:
 @dataclass(frozen=True)
 class FileRoots:
     """Where the scheduler's files are (``work``: ``trains/<id>/``, ``tests/``) and the
-    outputs root the pages link into (``root``: paths shown are relative to it)."""
+    outputs root the pages link into (``root``: paths shown are relative to it). With a
+    remote ``storage_url`` both are the web server's local mirror of the storage
+    (``mirror``), brought up to date folder by folder as pages ask for them."""
 
     root: Path
     work: Path
+    mirror: store.Mirror | None = None
+
+
+def storage_mirror(settings: Any) -> store.Mirror | None:
+    """The server's read-through copy of a remote ``storage_url`` in
+    ``<cache_dir>/storage-mirror/`` (``cache_dir`` unset: ``<data_dir>/cache``); None when
+    the storage is a local folder (read in place)."""
+    url = getattr(settings, "storage_url", None) or ""
+    if not store.is_remote(url):
+        return None
+    cache = getattr(settings, "cache_dir", None) or Path(settings.data_dir) / "cache"
+    return store.Mirror.under(url, cache)
 
 
 def file_roots(settings: Any) -> FileRoots:
     """The roots of the server settings: ``outputs_root`` (default ``data_dir``) and the
-    scheduler's ``work_dir`` (default ``<data_dir>/work``)."""
+    scheduler's ``work_dir`` (default ``<data_dir>/work``); with a remote storage, its
+    mirror (``storage_mirror``) for both."""
+    mirror = storage_mirror(settings)
+    if mirror is not None:
+        return FileRoots(mirror.local, mirror.local, mirror)
     data = Path(settings.data_dir)
     root = Path(settings.outputs_root or data)
     work = Path(getattr(settings, "work_dir", None) or data / "work")
     return FileRoots(root, work)
 
 
-def train_folder(roots: FileRoots | None, train_id: int) -> Path | None:
-    """The scheduler's folder of a submitted train (jobs and merges), if it exists."""
+def owner_folder(roots: FileRoots | None, kind: str, name: str, *within: str) -> Path | None:
+    """An owner's folder of the work folder (``trains/<id>``, ``tests/train-test-<id>``),
+    if it exists; with a remote storage, its part ``within`` (all of it when empty) is
+    brought up to date in the mirror first (``store.StorageUnreachable`` when the storage
+    cannot be read)."""
     if roots is None:
         return None
-    folder = roots.work / "trains" / str(train_id)
+    folder = roots.work / kind / name
+    if roots.mirror is not None:
+        roots.mirror.sync("/".join((kind, name, *within)))
     return folder if folder.is_dir() else None
+
+
+def train_folder(roots: FileRoots | None, train_id: int, *within: str) -> Path | None:
+    """The scheduler's folder of a submitted train (jobs and merges), if it exists; with a
+    remote storage, its part ``within`` (``jobs/job-<id>``, ``merged``) up to date."""
+    return owner_folder(roots, "trains", str(train_id), *within)
+
+
+def local_path(roots: FileRoots | None, location: str | Path) -> Path:
+    """A file the scheduler recorded (a path, or a URL of the remote storage) as a path
+    the read models can read: a URL of the storage maps to its mirror."""
+    text = str(location)
+    if roots is not None and roots.mirror is not None and store.is_remote(text):
+        return roots.mirror.local_of(text) or Path(text)
+    return Path(text)
 
 
 def _rel(roots: FileRoots | None, path: Path) -> str | None:

@@ -258,10 +258,11 @@ def wagon_test_result(
     """A wagon test result (``analyses.wagon_test_data``; the test page and ``GET
     /api/wagons/{id}/tests/{test_id}``) and, with ``graphs``, the time series of its
     performanceMetrics.json."""
-    data = wagon_test_data(db, test, file_roots(settings).root)
+    roots = file_roots(settings)
+    data = wagon_test_data(db, test, roots.root, roots.mirror)
     data["graphs"] = None
     if graphs:
-        path = performance_metrics_file(test)
+        path = performance_metrics_file(test, roots.mirror)
         if path is not None:
             try:
                 data["graphs"] = performance_graphs_data(path.read_bytes())

@@ -73,6 +73,10 @@ _SCHEDULED_TRAIN_STATES = (
 )
 
 
+#: outputs of an attempt that are its measurements, not what the analysis wrote
+METRICS_OUTPUTS = frozenset({"performanceMetrics", "metrics_summary"})
+
+
 @dataclass
 class ShellConfig:
     """Where work goes and with what: targets by name, the one wagon tests run on, and how
@@ -204,10 +208,11 @@ def _attempt_files(rec: AttemptRecord) -> tuple[dict[str, Any], dict[str, Any], 
         summary = json.loads(raw)
     except ValueError as exc:
         raise _OutputNotFound(f"no metrics summary: {summary_at} is not JSON: {exc}") from None
-    output_bytes = 0
-    for path in rec.outputs.values():
+    output_bytes = 0  # the analysis's files (results, derived AO2D), not the metrics files
+    for kind, path in rec.outputs.items():
         try:
-            output_bytes += store.size(path)
+            size = store.size(path)
+            output_bytes += size if kind not in METRICS_OUTPUTS else 0
         except OSError as exc:  # e.g. written on a worker's own disk: never done
             raise _OutputNotFound(
                 f"OutputNotFound: the output {path} cannot be found (reading the outputs' "

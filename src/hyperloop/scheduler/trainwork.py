@@ -671,21 +671,25 @@ class TrainWork:
 
     def _drop_partial(self, train_id: int) -> None:
         """The final merge is done: the partial results are no longer shown, nor kept."""
-        remove_partial(self.partial_folder(train_id))
+        try:
+            remove_partial(self.partial_folder(train_id))
+        except OSError as exc:  # a remote storage that failed: the files stay, not shown
+            log.warning("train %s: its partial results were not removed: %s", train_id, exc)
         self.partial_closed.add(train_id)
         self.partial_done.pop(train_id, None)
         self.partial_at.pop(train_id, None)
         self.partial_runs.pop(train_id, None)
 
-    def partial_folder(self, train_id: int) -> Path:
-        return self.work_dir / "trains" / str(train_id) / "partial"
+    def partial_folder(self, train_id: int) -> str:
+        """``<storage>/trains/<id>/partial``: a folder or a URL of the remote storage."""
+        return self._train_store(train_id, "partial")
 
     def refresh_partials(self, s: Session, trains: Iterable[decide.TrainView]) -> list[int]:
         """Merge the outputs of the jobs finished so far of each running train whose done
         jobs changed since its last partial merge (at most every ``partial_every`` s) into
         its partial folder (``grid.partial``); the trains refreshed."""
-        if self.partial_every <= 0 or store.is_remote(self.storage_url):
-            return []  # partial merges read job outputs from a local folder only (for now)
+        if self.partial_every <= 0:
+            return []
         now = time.monotonic()
         out = []
         for train in trains:
@@ -697,6 +701,7 @@ class TrainWork:
                 continue
             if now - self.partial_at.get(train.id, -1e18) < self.partial_every:
                 continue
+            self.partial_at[train.id] = now  # a failure is tried again after partial_every
             self._partial(s, train.id)
             self.partial_done[train.id] = done
             self.partial_at[train.id] = time.monotonic()

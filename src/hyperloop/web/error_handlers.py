@@ -21,6 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hyperloop.core.errors import DomainError
+from hyperloop.grid.store import StorageUnreachable
 from hyperloop.web.deps import authenticate
 from hyperloop.web.errors import HTTP_CODES, ApiError, error_response
 from hyperloop.web.pages.templating import render
@@ -35,6 +36,7 @@ _HEADINGS = {
     405: "Not allowed",
     409: "Conflict",
     422: "Invalid address",
+    503: "Storage unavailable",
 }
 _NOT_PAGES = ("/api/", "/static/", "/partials/", "/openapi.json")
 
@@ -92,6 +94,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(StorageUnreachable)
+    async def _storage(request: Request, exc: StorageUnreachable) -> Response:
+        # the server's mirror of a remote storage could not be brought up to date
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        if wants_page(request):
+            return error_page(request, 503, str(exc))
+        return error_response(503, "storage_unavailable", str(exc))
 
     @app.exception_handler(ApiError)
     async def _api(request: Request, exc: ApiError) -> JSONResponse:

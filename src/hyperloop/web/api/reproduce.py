@@ -28,6 +28,7 @@ from hyperloop.core.full_config import build_full_config
 from hyperloop.core.permissions import Action
 from hyperloop.core.storage_roots import StorageRootError, StorageRoots, is_ao2d
 from hyperloop.db import models as m
+from hyperloop.readmodels.trains import file_roots, local_path, owner_folder
 from hyperloop.settings import Settings
 from hyperloop.web.deps import (
     DB,
@@ -65,10 +66,15 @@ class ReproduceOut(BaseModel):
     command: str = Field(description="The command line that reproduces it.")
 
 
-def _work_dir(settings: Settings) -> Path:
-    """The scheduler's work folder (``work_dir`` setting or ``<data_dir>/work``)."""
-    configured = getattr(settings, "work_dir", None)
-    return Path(configured or Path(settings.data_dir) / "work").resolve()
+def _owner_folder(settings: Settings, *parts: str) -> Path:
+    """A folder of the scheduler's work folder (``work_dir`` setting or
+    ``<data_dir>/work``; with a remote ``storage_url``, the server's mirror of it, brought
+    up to date): ``trains/<id>``, ``tests/train-test-<id>``, ... (it may not exist)."""
+    roots = file_roots(settings)
+    if roots.mirror is not None:
+        owner_folder(roots, *parts)
+        return roots.work.joinpath(*parts)
+    return roots.work.resolve().joinpath(*parts)
 
 
 def _latest_attempt(job_folder: Path) -> Path | None:
@@ -132,7 +138,6 @@ def reproduce_info(
 ) -> ReproduceOut:
     """The data function of the reproduce endpoints (and of the pages showing the command);
     ``base_url`` names the server in the command (default: ``settings.server_url``)."""
-    work = _work_dir(settings)
     results: str | None = None
     n_files = int(getattr(settings, "scheduler_test_files", 2))
     if kind == "wagon_test":
@@ -141,7 +146,9 @@ def reproduce_info(
         if tag is None:
             raise NotFound(f"wagon test {ident} has no package tag yet (waiting for a tag)")
         folder = (
-            Path(test.output_dir) if test.output_dir else work / "tests" / f"wagon-test-{ident}"
+            local_path(file_roots(settings), test.output_dir)
+            if test.output_dir and "://" not in test.output_dir
+            else _owner_folder(settings, "tests", f"wagon-test-{ident}")
         )
         attempt = _latest_attempt(folder / "sample")
         found = _from_folder(attempt) if attempt else None
@@ -152,7 +159,7 @@ def reproduce_info(
     elif kind == "train_test":
         train = _load(s, m.TrainRun, ident, "train run")
         tag = _load(s, m.PackageTag, train.tag_id, "package tag")
-        attempt = _latest_attempt(work / "tests" / f"train-test-{ident}" / "sample")
+        attempt = _latest_attempt(_owner_folder(settings, "tests", f"train-test-{ident}", "sample"))
         found = _from_folder(attempt) if attempt else None
         if found is None:
             spec = build_full_config(train, tag, cores=train.target.cores)
@@ -162,7 +169,9 @@ def reproduce_info(
         job = _load(s, m.Job, ident, "job")
         train = _load(s, m.TrainRun, job.train_run_id, "train run")
         tag = _load(s, m.PackageTag, train.tag_id, "package tag")
-        attempt = _latest_attempt(work / "trains" / str(train.id) / "jobs" / f"job-{ident}")
+        attempt = _latest_attempt(
+            _owner_folder(settings, "trains", str(train.id), "jobs", f"job-{ident}")
+        )
         found = _from_folder(attempt) if attempt else None
         if found is None:
             spec = build_full_config(train, tag, cores=train.target.cores)

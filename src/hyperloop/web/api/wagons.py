@@ -23,6 +23,7 @@ from hyperloop.readmodels import analyses as views_analyses
 from hyperloop.readmodels import wagons as wagon_views
 from hyperloop.readmodels.paging import Page, paginate
 from hyperloop.readmodels.schemas import ORMModel
+from hyperloop.readmodels.trains import storage_mirror
 from hyperloop.readmodels.wagons import CompareOut, UploadPreviewOut
 from hyperloop.web.api.schemas import HistoryAction, HistoryOut, history_page
 from hyperloop.web.deps import (
@@ -507,8 +508,10 @@ def wagon_tests(
     summary="Everything the wagon edit page shows (settings, configuration rows, derived "
     "data, enablings, test statistics, permissions)",
 )
-def wagon_view(wagon: WagonForReader, actor: CurrentActor, db: DB) -> dict[str, Any]:
-    return views_analyses.wagon_editor_data(db, wagon, actor.user)
+def wagon_view(
+    wagon: WagonForReader, actor: CurrentActor, db: DB, settings: SettingsDep
+) -> dict[str, Any]:
+    return views_analyses.wagon_editor_data(db, wagon, actor.user, storage_mirror(settings))
 
 
 @router.get(
@@ -517,8 +520,8 @@ def wagon_view(wagon: WagonForReader, actor: CurrentActor, db: DB) -> dict[str, 
     summary="Test statistics graphs: per dataset the PSS, CPU/wall/throughput and output "
     "size of the wagon's finished tests, oldest first",
 )
-def wagon_test_statistics(wagon: WagonForReader, db: DB) -> dict[str, Any]:
-    return views_analyses.wagon_test_graphs(db, wagon.id)
+def wagon_test_statistics(wagon: WagonForReader, db: DB, settings: SettingsDep) -> dict[str, Any]:
+    return views_analyses.wagon_test_graphs(db, wagon.id, storage_mirror(settings))
 
 
 @router.get(
@@ -563,9 +566,11 @@ def wagon_test(
     response_model=dict[str, Any],
     responses={200: {"content": {"application/json": {}}}},
 )
-def wagon_test_full_config(wagon: WagonForReader, test_id: TestId, db: DB) -> Response:
+def wagon_test_full_config(
+    wagon: WagonForReader, test_id: TestId, db: DB, settings: SettingsDep
+) -> Response:
     test = wagon_test_for(db, wagon, test_id)
-    path = views_analyses.full_config_file(test)
+    path = views_analyses.full_config_file(test, storage_mirror(settings))
     if path is None:
         raise NotFound(f"wagon test {test.id} has no full_config.json (not started yet?)")
     return Response(

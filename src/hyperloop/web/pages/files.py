@@ -12,6 +12,7 @@ from pathlib import Path, PurePosixPath
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 
+from hyperloop.readmodels.trains import storage_mirror
 from hyperloop.settings import Settings
 from hyperloop.web.errors import ApiError
 from hyperloop.web.pages.templating import STATIC_DIR
@@ -45,7 +46,12 @@ class PathRefused(ApiError):
 
 
 def outputs_root(settings: Settings) -> Path:
-    """The folder the output browser and file-path parameters are confined to."""
+    """The folder the output browser and file-path parameters are confined to (with a
+    remote ``storage_url``: the server's mirror of the storage)."""
+    mirror = storage_mirror(settings)
+    if mirror is not None:
+        mirror.local.mkdir(parents=True, exist_ok=True)
+        return mirror.local
     return Path(settings.outputs_root or settings.data_dir)
 
 

@@ -8,7 +8,7 @@ contained in it; the rest of the data folder is neither listed nor served.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from sqlalchemy.orm import Session
 
@@ -20,21 +20,53 @@ from hyperloop.core.output_owners import (
     readable,
     require_readable,
 )
+from hyperloop.grid.store import Mirror
+from hyperloop.readmodels.trains import storage_mirror
 from hyperloop.settings import Settings
 from hyperloop.web.pages.files import PathRefused, contained_path, outputs_root
 
 
 @dataclass(frozen=True)
 class OutputArea:
-    """The resolved outputs root (paths are relative to it) and work folder (owners)."""
+    """The resolved outputs root (paths are relative to it) and work folder (owners); with
+    a remote storage both are the server's mirror of it (``mirror``)."""
 
     root: Path
     work: Path
+    mirror: Mirror | None = None
 
     @classmethod
     def of(cls, settings: Settings) -> OutputArea:
+        mirror = storage_mirror(settings)
+        if mirror is not None:
+            mirror.local.mkdir(parents=True, exist_ok=True)
+            local = mirror.local.resolve()
+            return cls(local, local, mirror)
         work = settings.work_dir or Path(settings.data_dir) / "work"
         return cls(outputs_root(settings).resolve(), Path(work).resolve())
+
+
+def _bring_up_to_date(db: Session, actor: Actor, area: OutputArea, rel: str) -> None:
+    """With a remote storage: the part of it ``rel`` names, in the mirror before it is
+    resolved there (in an owner's folder only once the actor may read the owner: the
+    folder holding ``rel`` and, for a folder, its entries; on the way to the owners, the
+    next folders). A malformed path is left to ``contained_path``."""
+    if area.mirror is None:
+        return
+    pure = PurePosixPath(rel.replace("\\", "/")) if rel else PurePosixPath()
+    if "\x00" in rel or pure.is_absolute() or ".." in pure.parts:
+        return
+    parts = pure.parts
+    owner = owner_of(area.work, area.work.joinpath(*parts)) if len(parts) >= 2 else None
+    if owner is None:
+        if len(parts) <= 1:
+            area.mirror.children("/".join(parts))
+        return
+    require_readable(db, actor, owner)
+    if len(parts) >= 3:  # the folder holding the target: the target is there, file or folder
+        area.mirror.sync("/".join(parts[:-1]), recursive=False)
+    if len(parts) == 2 or area.work.joinpath(*parts).is_dir():  # a folder: its entries
+        area.mirror.sync("/".join(parts), recursive=False)
 
 
 @dataclass(frozen=True)
@@ -66,6 +98,7 @@ def open_output(
     """Resolve ``rel`` under the outputs root and check the actor may read its owner
     (404 outside an owner's folder or for a missing owner, 403 without permission)."""
     area = OutputArea.of(settings)
+    _bring_up_to_date(db, actor, area, rel)
     target = contained_path(area.root, rel, what=what) if rel else area.root
     owner = owner_of(area.work, target)
     if owner is None:
@@ -74,6 +107,8 @@ def open_output(
             raise _refused(what, rel)
         return OutputPath(target, None)
     require_readable(db, actor, owner)
+    if area.mirror is not None and target.is_file():
+        area.mirror.ensure(target)  # a big ROOT file: its content, fetched when first opened
     return OutputPath(target, owner)
 
 

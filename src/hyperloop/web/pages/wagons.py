@@ -24,6 +24,7 @@ from hyperloop.db import models as m
 from hyperloop.readmodels import analyses as views_analyses
 from hyperloop.readmodels import overlaps as views_overlaps
 from hyperloop.readmodels import why as views_why
+from hyperloop.readmodels.trains import storage_mirror
 from hyperloop.readmodels.wagons import (
     compare_choices,
     compare_data,
@@ -52,7 +53,8 @@ def _edit_page(
     upload_error: str | None = None,
     status: int = 200,
 ) -> Response:
-    data = views_analyses.wagon_editor_data(db, wagon, actor.user)
+    mirror = storage_mirror(request.app.state.settings)
+    data = views_analyses.wagon_editor_data(db, wagon, actor.user, mirror)
     return render(
         request,
         "pages/wagons/edit.html",
