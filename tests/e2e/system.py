@@ -40,6 +40,25 @@ COMPONENTS = ("dask-scheduler", "worker-0", "worker-1", "scheduler", "server")
 _databases = itertools.count()
 
 
+def wait_until(
+    what: str,
+    check: Callable[[], Any],
+    tails: Callable[[], str],
+    timeout: float = 300,
+    every: float = 0.3,
+) -> Any:
+    """Wait until ``check()`` is truthy and return it; fail naming ``what`` with the
+    processes' logs (``tails()``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}\n{tails()}")
+        time.sleep(every)
+
+
 @dataclass
 class System:
     """A running Hyperloop (see the module's docstring)."""
@@ -181,14 +200,7 @@ class System:
         self, what: str, check: Callable[[], Any], timeout: float = 300, every: float = 0.3
     ) -> Any:
         """Wait until ``check()`` is truthy and return it; fail naming ``what`` with the logs."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = check()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out after {timeout} s waiting for {what}\n{self.tails()}")
-            time.sleep(every)
+        return wait_until(what, check, self.tails, timeout, every)
 
     # --- users' actions through the API --------------------------------------------------
 

@@ -30,7 +30,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ import psutil
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from tests.e2e.system import wait_until
 from tests.factories import GRIDTEST_WAGONS, RUNS, make_catalogue
 from tests.grid.helpers import assert_same_histograms, config, reference_run
 from tests.s3server import BUCKET, s3_server
@@ -261,14 +261,7 @@ class Operator:
 
 
 def wait_for(what: str, check: Callable[[], Any], op: Operator, timeout: float = 300) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}\n{op.tails()}")
-        time.sleep(0.3)
+    return wait_until(what, check, op.tails, timeout)
 
 
 def listening(port: int) -> bool:
